@@ -1,0 +1,155 @@
+// Package collectors talks to platforms: live-room streams over WebSocket and
+// pollers of posts and comments over HTTP. Each kind is one file that
+// registers a Factory; the daemon builds a Collector per configured source and
+// supervises it, so a dead source never stops the others.
+package collectors
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"lookout/config"
+	"lookout/item"
+)
+
+// Emit hands an item downstream. It blocks while the pipeline is full
+// (back-pressure) and returns ctx.Err() when the daemon is stopping.
+type Emit func(ctx context.Context, it item.Item) error
+
+// Collector is one configured source. Run blocks until ctx is done, emitting
+// items as it sees them, and returns nil on cancellation. It handles its own
+// reconnects and retries; an error it returns means the source cannot work
+// at all (bad config, permanent auth failure) and is logged by the
+// supervisor, which restarts it after a long backoff.
+type Collector interface {
+	Run(ctx context.Context, emit Emit) error
+}
+
+// Factory builds a collector from its config block. It decodes the
+// kind-specific keys with src.DecodeSpec and validates them; check-config
+// calls it without running the result.
+type Factory func(src config.SourceConfig, env Env) (Collector, error)
+
+// StateStore keeps per-source incremental state (cursors, ETags, last seen
+// ids) across restarts. The store implements it.
+type StateStore interface {
+	GetState(ctx context.Context, source, key string) (string, bool, error)
+	PutState(ctx context.Context, source, key, value string) error
+}
+
+// Clock lets tests drive time-based behaviour (backoff, polling) without
+// sleeping.
+type Clock interface {
+	Now() time.Time
+	// After waits like time.After.
+	After(d time.Duration) <-chan time.Time
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time                         { return time.Now() }
+func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// RealClock is the wall clock.
+var RealClock Clock = realClock{}
+
+// Env is what every collector gets from the daemon.
+type Env struct {
+	HTTP    *HTTPClient // shared: per-host rate limits, global concurrency cap
+	State   StateStore  // may be nil in check-config; use MemState in tests
+	Log     *slog.Logger
+	Metrics *Metrics
+	Clock   Clock
+}
+
+// withDefaults fills zero fields so collectors need no nil checks.
+func (e Env) withDefaults() Env {
+	if e.Log == nil {
+		e.Log = slog.New(slog.DiscardHandler)
+	}
+	if e.Clock == nil {
+		e.Clock = RealClock
+	}
+	if e.Metrics == nil {
+		e.Metrics = NewMetrics(nil)
+	}
+	if e.HTTP == nil {
+		e.HTTP = NewHTTPClient(config.LimitsConfig{}, e.Metrics)
+	}
+	if e.State == nil {
+		e.State = NewMemState()
+	}
+	return e
+}
+
+var (
+	registryMu sync.RWMutex
+	registry   = map[string]Factory{}
+)
+
+// Register adds a collector kind. It is called from each kind's file in
+// init(), the only side effect init functions have in this project.
+func Register(kind string, f Factory) {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	if _, dup := registry[kind]; dup {
+		panic("collectors: kind registered twice: " + kind)
+	}
+	registry[kind] = f
+}
+
+// Kinds lists the registered kinds, sorted.
+func Kinds() []string {
+	registryMu.RLock()
+	defer registryMu.RUnlock()
+	out := make([]string, 0, len(registry))
+	for k := range registry {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// New builds the collector for one source.
+func New(src config.SourceConfig, env Env) (Collector, error) {
+	registryMu.RLock()
+	f, ok := registry[src.Kind]
+	registryMu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("line %d: sources[%s].kind: unknown collector kind %q (known: %v)", src.Line, src.ID, src.Kind, Kinds())
+	}
+	env = env.withDefaults()
+	env.Log = env.Log.With("source", src.ID, "kind", src.Kind)
+	c, err := f(src, env)
+	if err != nil {
+		return nil, fmt.Errorf("source %s (line %d): %w", src.ID, src.Line, err)
+	}
+	return c, nil
+}
+
+// MemState is an in-memory StateStore for tests and check-config.
+type MemState struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+// NewMemState returns an empty MemState.
+func NewMemState() *MemState { return &MemState{m: map[string]string{}} }
+
+func (s *MemState) GetState(_ context.Context, source, key string) (string, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.m[source+"\x00"+key]
+	return v, ok, nil
+}
+
+func (s *MemState) PutState(_ context.Context, source, key, value string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.m[source+"\x00"+key] = value
+	return nil
+}

@@ -1,0 +1,32 @@
+package collectors
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are the collectors' Prometheus counters. Every failure a collector
+// survives is counted here with a reason, so a quiet source can be told
+// apart from a broken one.
+type Metrics struct {
+	Items      *prometheus.CounterVec // source, kind: items emitted
+	Errors     *prometheus.CounterVec // source, reason: errors survived
+	Reconnects *prometheus.CounterVec // source: stream reconnects
+	Unknown    *prometheus.CounterVec // source, what: unknown commands / message types
+	Requests   *prometheus.CounterVec // host, code: outbound HTTP requests
+	Waits      *prometheus.CounterVec // host: requests that waited for the rate limiter
+}
+
+// NewMetrics creates the counters and registers them on reg (nil: not
+// registered anywhere, for tests).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Items:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lookout_collector_items_total", Help: "Items emitted by collectors."}, []string{"source", "kind"}),
+		Errors:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lookout_collector_errors_total", Help: "Errors collectors survived, by reason."}, []string{"source", "reason"}),
+		Reconnects: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lookout_collector_reconnects_total", Help: "Stream reconnects."}, []string{"source"}),
+		Unknown:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lookout_collector_unknown_total", Help: "Unknown commands or message types seen."}, []string{"source", "what"}),
+		Requests:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lookout_http_requests_total", Help: "Outbound HTTP requests by host and status code."}, []string{"host", "code"}),
+		Waits:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lookout_http_ratelimit_waits_total", Help: "Requests delayed by the per-host rate limiter."}, []string{"host"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.Items, m.Errors, m.Reconnects, m.Unknown, m.Requests, m.Waits)
+	}
+	return m
+}

@@ -1,0 +1,243 @@
+// Package config loads lookout's YAML configuration strictly: unknown keys,
+// wrong types and invalid values are errors that name the field and the line.
+// Secrets are never written in the file; they are `${ENV_VAR}` references
+// resolved from the environment (see Secret).
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole file.
+type Config struct {
+	Store      StoreConfig             `yaml:"store"`
+	Privacy    PrivacyConfig           `yaml:"privacy"`
+	HTTP       HTTPConfig              `yaml:"http"`
+	Limits     LimitsConfig            `yaml:"limits"`
+	Classifier ClassifierConfig        `yaml:"classifier"`
+	Keywords   map[string]KeywordGroup `yaml:"keywords"`
+	Sources    []SourceConfig          `yaml:"sources"`
+	Rules      []RuleConfig            `yaml:"rules"`
+	Route      RouteConfig             `yaml:"route"`
+	Receivers  []ReceiverConfig        `yaml:"receivers"`
+
+	// File is the path the config was read from ("" for embedded configs).
+	File string `yaml:"-"`
+}
+
+// StoreConfig configures the SQLite database.
+type StoreConfig struct {
+	Path          string          `yaml:"path"`           // default lookout.db
+	BatchSize     int             `yaml:"batch_size"`     // items per transaction, default 512
+	FlushInterval Duration        `yaml:"flush_interval"` // max time an item waits, default 500ms
+	Retention     RetentionConfig `yaml:"retention"`
+	KeepRaw       bool            `yaml:"keep_raw"` // store raw payloads (default true)
+}
+
+// RetentionConfig says how long rows are kept; zero keeps them forever.
+type RetentionConfig struct {
+	Raw   Duration `yaml:"raw"`   // raw payloads
+	Items Duration `yaml:"items"` // items and scores
+}
+
+// PrivacyConfig controls what personal data is stored.
+type PrivacyConfig struct {
+	// HashUserIDs replaces author ids with a salted SHA-256 prefix before
+	// anything is stored or alerted.
+	HashUserIDs bool   `yaml:"hash_user_ids"`
+	Salt        Secret `yaml:"salt"`
+}
+
+// HTTPConfig configures the daemon's own HTTP endpoint (metrics, health).
+type HTTPConfig struct {
+	Listen string `yaml:"listen"` // default 127.0.0.1:9464; "off" disables
+}
+
+// LimitsConfig holds the politeness settings shared by all collectors.
+type LimitsConfig struct {
+	Default        HostLimit            `yaml:"default"`         // per-host default
+	Hosts          map[string]HostLimit `yaml:"hosts"`           // per-host overrides
+	MaxConcurrency int                  `yaml:"max_concurrency"` // global cap on requests in flight
+	UserAgent      string               `yaml:"user_agent"`
+	Timeout        Duration             `yaml:"timeout"` // per request, default 15s
+}
+
+// HostLimit is a token bucket for one host.
+type HostLimit struct {
+	Rate  Rate `yaml:"rate"`  // e.g. 2/s, 30/m
+	Burst int  `yaml:"burst"` // default max(1, ceil(rate per second))
+}
+
+// ClassifierConfig tunes the sentiment classifier.
+type ClassifierConfig struct {
+	// NeutralThreshold: below this probability of the winning polarity the
+	// verdict is neutral. Default 0.6 (see sentiment.DefaultNeutralThreshold).
+	NeutralThreshold float64 `yaml:"neutral_threshold"`
+	Terms            bool    `yaml:"terms"` // extract hot terms (default true)
+	Workers          int     `yaml:"workers"`
+}
+
+// KeywordGroup is a named set of keywords: it matches a text when any of
+// Any, all of All and none of None occur. Any and All may both be given.
+type KeywordGroup struct {
+	Category string   `yaml:"category"` // defaults to the group's name
+	Severity string   `yaml:"severity"` // red, yellow, green (default yellow)
+	Any      []string `yaml:"any"`
+	All      []string `yaml:"all"`
+	None     []string `yaml:"none"`
+}
+
+// Default returns the defaults applied to every loaded config.
+func (c *Config) applyDefaults() {
+	if c.Store.Path == "" {
+		c.Store.Path = "lookout.db"
+	}
+	if c.Store.BatchSize == 0 {
+		c.Store.BatchSize = 512
+	}
+	if c.Store.FlushInterval == 0 {
+		c.Store.FlushInterval = Duration(500 * time.Millisecond)
+	}
+	if c.HTTP.Listen == "" {
+		c.HTTP.Listen = "127.0.0.1:9464"
+	}
+	if c.Limits.Default.Rate == 0 {
+		c.Limits.Default.Rate = 2
+	}
+	if c.Limits.MaxConcurrency == 0 {
+		c.Limits.MaxConcurrency = 32
+	}
+	if c.Limits.Timeout == 0 {
+		c.Limits.Timeout = Duration(15 * time.Second)
+	}
+	if c.Limits.UserAgent == "" {
+		c.Limits.UserAgent = DefaultUserAgent
+	}
+	if c.Classifier.NeutralThreshold == 0 {
+		c.Classifier.NeutralThreshold = 0.6
+	}
+	for name, g := range c.Keywords {
+		if g.Category == "" {
+			g.Category = name
+		}
+		if g.Severity == "" {
+			g.Severity = "yellow"
+		}
+		c.Keywords[name] = g
+	}
+}
+
+// DefaultUserAgent is a current desktop browser's; several platforms bind
+// tokens to the User-Agent or refuse obvious bots.
+const DefaultUserAgent = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+
+// Load reads and validates a config file.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	c, err := Parse(data, path)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Parse decodes and validates a config held in memory. name is used in error
+// messages ("config.yaml:12: …").
+func Parse(data []byte, name string) (*Config, error) {
+	if name == "" {
+		name = "config"
+	}
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, errEOF) || err.Error() == "EOF" {
+			return nil, fmt.Errorf("%s: empty config", name)
+		}
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	root := &doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = root.Content[0]
+	}
+	var c Config
+	if err := decodeStrict(root, &c, ""); err != nil {
+		return nil, fmt.Errorf("%s:%w", name, err)
+	}
+	c.File = name
+	c.applyDefaults()
+	if errs := c.validate(); len(errs) > 0 {
+		msgs := make([]string, len(errs))
+		for i, e := range errs {
+			msgs[i] = name + ":" + e.Error()
+		}
+		return nil, &ValidationError{Msgs: msgs}
+	}
+	return &c, nil
+}
+
+var errEOF = errors.New("EOF")
+
+// ValidationError lists every problem found, one per line.
+type ValidationError struct{ Msgs []string }
+
+func (e *ValidationError) Error() string { return strings.Join(e.Msgs, "\n") }
+
+// FieldError is a problem with one field at one line.
+type FieldError struct {
+	Line  int
+	Field string
+	Msg   string
+}
+
+func (e *FieldError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%d: %s: %s", e.Line, e.Field, e.Msg)
+	}
+	return fmt.Sprintf(" %s: %s", e.Field, e.Msg)
+}
+
+func ferr(line int, field, format string, args ...any) error {
+	return &FieldError{Line: line, Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+func (c *Config) validate() []error {
+	var errs []error
+	ids := map[string]bool{}
+	for i := range c.Sources {
+		s := &c.Sources[i]
+		f := fmt.Sprintf("sources[%d]", i)
+		if s.ID == "" {
+			errs = append(errs, ferr(s.Line, f+".id", "is required"))
+		} else if ids[s.ID] {
+			errs = append(errs, ferr(s.Line, f+".id", "duplicate source id %q", s.ID))
+		}
+		ids[s.ID] = true
+		if s.Kind == "" {
+			errs = append(errs, ferr(s.Line, f+".kind", "is required"))
+		}
+	}
+	for name, g := range c.Keywords {
+		f := "keywords." + name
+		if len(g.Any) == 0 && len(g.All) == 0 {
+			errs = append(errs, ferr(0, f, "needs at least one of any or all"))
+		}
+		if !validSeverity(g.Severity) {
+			errs = append(errs, ferr(0, f+".severity", "must be red, yellow or green, not %q", g.Severity))
+		}
+	}
+	errs = append(errs, c.validateRules()...)
+	errs = append(errs, c.validateReceivers()...)
+	return errs
+}
+
+func validSeverity(s string) bool { return s == "red" || s == "yellow" || s == "green" }

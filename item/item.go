@@ -1,0 +1,156 @@
+// Package item defines the one value type that travels the whole pipeline:
+// collectors create an Item, the classifier fills in its Score, the store
+// writes it and the alert engine counts it. Stages add to an Item rather than
+// wrapping it in new types.
+package item
+
+import (
+	"time"
+)
+
+// Kind says what an item is. The set is closed so that rules and queries can
+// rely on the names.
+type Kind string
+
+const (
+	KindPost      Kind = "post"      // a feed entry, article, status, video
+	KindComment   Kind = "comment"   // a reply to a post
+	KindChat      Kind = "chat"      // a live-room chat line (danmaku)
+	KindGift      Kind = "gift"      // a live-room gift
+	KindSuperChat Kind = "superchat" // a paid, pinned chat message
+	KindEnter     Kind = "enter"     // a viewer entered, followed or shared
+	KindLike      Kind = "like"      // a like event in a live room
+	KindMetric    Kind = "metric"    // a numeric KPI sample (viewers, likes…)
+)
+
+// Valid reports whether k is one of the known kinds.
+func (k Kind) Valid() bool {
+	switch k {
+	case KindPost, KindComment, KindChat, KindGift, KindSuperChat, KindEnter, KindLike, KindMetric:
+		return true
+	}
+	return false
+}
+
+// Textual reports whether items of this kind carry text worth scoring.
+func (k Kind) Textual() bool {
+	switch k {
+	case KindPost, KindComment, KindChat, KindSuperChat:
+		return true
+	}
+	return false
+}
+
+// Well-known metric names. Collectors may emit others; rules refer to them by
+// name.
+const (
+	MetricViewers     = "viewers"      // people in the room right now
+	MetricWatched     = "watched"      // cumulative "watched" count for a broadcast
+	MetricPopularity  = "popularity"   // legacy Bilibili 人气 from op 3
+	MetricLikes       = "likes"        // total likes in the room
+	MetricHighEnergy  = "high_energy"  // Bilibili high-energy-user count
+	MetricFollowers   = "followers"    // follow count
+	MetricInteraction = "interaction"  // interaction rate
+	MetricComplaint   = "complaint"    // complaint rate
+	MetricConversion  = "conversion"   // conversion rate
+	MetricGiftValue   = "gift_value"   // gift value in CNY
+	MetricCumViewers  = "cum_viewers"  // cumulative viewers (Douyin totalPvForAnchor)
+	MetricMemberCount = "member_count" // Douyin member count
+)
+
+// Label is the three-way sentiment verdict.
+type Label int8
+
+const (
+	Neutral  Label = 0
+	Positive Label = 1
+	Negative Label = -1
+)
+
+func (l Label) String() string {
+	switch l {
+	case Positive:
+		return "positive"
+	case Negative:
+		return "negative"
+	}
+	return "neutral"
+}
+
+// ParseLabel is the inverse of Label.String.
+func ParseLabel(s string) Label {
+	switch s {
+	case "positive":
+		return Positive
+	case "negative":
+		return Negative
+	}
+	return Neutral
+}
+
+// Match is one keyword group that matched an item's text.
+type Match struct {
+	Group    string   `json:"group"`    // the keyword group's name in config
+	Category string   `json:"category"` // e.g. crisis, service
+	Severity string   `json:"severity"` // red, yellow, green
+	Terms    []string `json:"terms"`    // the keywords that hit
+}
+
+// Score is what the classifier adds to an item.
+type Score struct {
+	Scored bool     `json:"scored"`         // false for kinds that carry no text
+	Label  Label    `json:"label"`          // positive, neutral, negative
+	Value  float64  `json:"score"`          // in [-1, 1]; sign is polarity
+	Prob   float64  `json:"prob"`           // calibrated probability of Label
+	Lang   string   `json:"lang,omitempty"` // zh, en, mixed, other
+	Groups []Match  `json:"groups,omitempty"`
+	Terms  []string `json:"terms,omitempty"` // hot terms extracted from the text
+}
+
+// HasCategory reports whether any matched group has the category.
+func (s *Score) HasCategory(cat string) bool {
+	for _, m := range s.Groups {
+		if m.Category == cat {
+			return true
+		}
+	}
+	return false
+}
+
+// HasGroup reports whether the named group matched.
+func (s *Score) HasGroup(name string) bool {
+	for _, m := range s.Groups {
+		if m.Group == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Item is one thing a collector saw.
+type Item struct {
+	Source   string // source id from config
+	Platform string // bilibili, douyin, twitch, rss, …
+	Kind     Kind
+	Room     string // room, channel, feed or topic the item belongs to
+	ID       string // stable id within (Source): the dedupe key
+	AuthorID string // platform user id; hashed when privacy.hash_user_ids is on
+	Author   string // display name
+	Text     string
+	URL      string
+	TS       time.Time
+
+	// Numeric fields. Metric items carry Metric+Value; gifts carry Value as
+	// the gift's worth in CNY and Count as the number of gifts.
+	Metric string
+	Value  float64
+	Count  int64
+
+	Labels map[string]string // labels from the source's config
+	Raw    []byte            // the payload as received, for replay and audit
+
+	Score Score // filled in by the classifier
+}
+
+// Key is the grouping key rules evaluate windows over.
+func (it *Item) Key() string { return it.Source + "/" + it.Room }
