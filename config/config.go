@@ -80,8 +80,7 @@ type ClassifierConfig struct {
 	// NeutralThreshold: below this probability of the winning polarity the
 	// verdict is neutral. Default 0.6 (see sentiment.DefaultNeutralThreshold).
 	NeutralThreshold float64 `yaml:"neutral_threshold"`
-	Terms            bool    `yaml:"terms"` // extract hot terms (default true)
-	Workers          int     `yaml:"workers"`
+	Terms            *bool   `yaml:"terms"` // extract hot terms (default true)
 }
 
 // KeywordGroup is a named set of keywords: it matches a text when any of
@@ -93,6 +92,9 @@ type KeywordGroup struct {
 	All      []string `yaml:"all"`
 	None     []string `yaml:"none"`
 }
+
+// TermsEnabled reports whether hot terms are extracted (default true).
+func (c ClassifierConfig) TermsEnabled() bool { return c.Terms == nil || *c.Terms }
 
 // Default returns the defaults applied to every loaded config.
 func (c *Config) applyDefaults() {

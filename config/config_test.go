@@ -1,0 +1,127 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The shipped example must always load.
+func TestExampleConfigLoads(t *testing.T) {
+	c, err := Load("../config.yaml")
+	if err != nil {
+		t.Fatalf("config.yaml does not load: %v", err)
+	}
+	if len(c.Sources) == 0 || len(c.Rules) == 0 || len(c.Receivers) == 0 {
+		t.Fatalf("example config lost its sources/rules/receivers: %+v", c)
+	}
+	if c.Store.FlushInterval.D() != 500*time.Millisecond {
+		t.Errorf("flush_interval = %v", c.Store.FlushInterval)
+	}
+}
+
+// testdata/*.good.yaml must load; each *.bad.yaml must fail with the error
+// written in its first line ("# want: …").
+func TestGoodAndBadConfigs(t *testing.T) {
+	files, _ := filepath.Glob("testdata/*.yaml")
+	if len(files) == 0 {
+		t.Fatal("no testdata configs")
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = Parse(data, filepath.Base(f))
+			if strings.HasSuffix(f, ".good.yaml") {
+				if err != nil {
+					t.Fatalf("want ok, got %v", err)
+				}
+				return
+			}
+			first, _, _ := strings.Cut(string(data), "\n")
+			want := strings.TrimSpace(strings.TrimPrefix(first, "# want:"))
+			if err == nil {
+				t.Fatalf("want error containing %q, got none", want)
+			}
+			if !strings.Contains(err.Error(), want) {
+				t.Fatalf("error %q does not contain %q", err, want)
+			}
+		})
+	}
+}
+
+func TestSecretsComeFromEnv(t *testing.T) {
+	t.Setenv("TEST_HOOK", "https://hooks.slack.com/services/T0/B0/secret")
+	c, err := Parse([]byte("route: {receiver: s}\nreceivers:\n  - name: s\n    slack: {webhook_url: \"${TEST_HOOK}\"}\n"), "x.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.Receivers[0].Slack.WebhookURL
+	if s.Value() != "https://hooks.slack.com/services/T0/B0/secret" {
+		t.Fatalf("secret not resolved: %q", s.Value())
+	}
+	if strings.Contains(s.String(), "hooks.slack.com") {
+		t.Fatalf("String() leaks the secret: %s", s)
+	}
+	if got := c.MissingSecrets(); len(got) != 0 {
+		t.Fatalf("unexpected missing secrets: %v", got)
+	}
+	t.Setenv("TEST_HOOK", "")
+	c, _ = Parse([]byte("route: {receiver: s}\nreceivers:\n  - name: s\n    slack: {webhook_url: \"${TEST_HOOK}\"}\n"), "x.yaml")
+	if got := c.MissingSecrets(); len(got) != 1 || !strings.Contains(got[0], "TEST_HOOK") {
+		t.Fatalf("missing secret not reported: %v", got)
+	}
+}
+
+func TestDurationAndRate(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want time.Duration
+		bad  bool
+	}{
+		{"30s", 30 * time.Second, false},
+		{"7d", 7 * 24 * time.Hour, false},
+		{"1d12h", 36 * time.Hour, false},
+		{"0", 0, false},
+		{"5x", 0, true},
+		{"d", 0, true},
+	} {
+		got, err := ParseDuration(tc.in)
+		if (err != nil) != tc.bad || (!tc.bad && got != tc.want) {
+			t.Errorf("ParseDuration(%q) = %v, %v", tc.in, got, err)
+		}
+	}
+	for _, tc := range []struct {
+		in   string
+		want Rate
+		bad  bool
+	}{
+		{"2/s", 2, false}, {"30/m", 0.5, false}, {"36/h", 0.01, false}, {"5", 5, false}, {"2/w", 0, true}, {"-1/s", 0, true}, {"x", 0, true},
+	} {
+		got, err := ParseRate(tc.in)
+		if (err != nil) != tc.bad || (!tc.bad && got != tc.want) {
+			t.Errorf("ParseRate(%q) = %v, %v", tc.in, got, err)
+		}
+	}
+}
+
+func TestSourceSpecIsStrict(t *testing.T) {
+	c, err := Parse([]byte("sources:\n  - id: news\n    kind: rss\n    every: 5m\n    urll: http://x\n"), "c.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spec struct {
+		URL string `yaml:"url"`
+	}
+	err = c.Sources[0].DecodeSpec(&spec)
+	if err == nil || !strings.Contains(err.Error(), "5") || !strings.Contains(err.Error(), "urll") {
+		t.Fatalf("want an error naming line 5 and urll, got %v", err)
+	}
+	if c.Sources[0].Every.D() != 5*time.Minute {
+		t.Fatalf("common key every not decoded: %v", c.Sources[0].Every)
+	}
+}
