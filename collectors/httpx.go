@@ -20,23 +20,59 @@ import (
 )
 
 // HTTPClient is the one way collectors reach the network. Every request
-// waits for its host's token bucket (shared by all sources that hit the
-// host) and for a slot under the global concurrency cap.
+// passes its host's circuit breaker, waits for its host's token bucket
+// (shared by all sources that hit the host) and for a slot under the global
+// concurrency cap. Copies made by ForSource share all three.
 type HTTPClient struct {
 	base    *http.Client
 	limits  config.LimitsConfig
 	metrics *Metrics
 	sem     chan struct{}
 	ua      string
+	clock   Clock
 
-	parent   *HTTPClient // set on ForSource copies: limiters live in the root
+	hosts *httpxHosts // shared by every ForSource copy
+}
+
+// httpxHosts is the per-host state shared by a root client and its copies.
+type httpxHosts struct {
 	mu       sync.Mutex
 	limiters map[string]*rate.Limiter
+	breakers map[string]*Breaker
+
+	breakerThreshold int
+	breakerCooldown  time.Duration
 }
+
+// HTTPOptions tunes what LimitsConfig does not cover. The zero value is the
+// production default.
+type HTTPOptions struct {
+	// Clock drives breaker cool-downs and Retry-After dates (RealClock when nil).
+	Clock Clock
+	// BreakerThreshold is the number of consecutive failures (transport
+	// errors, timeouts, 5xx) that opens a host's breaker; default 5, negative
+	// disables breakers.
+	BreakerThreshold int
+	// BreakerCooldown is how long an open breaker fails fast before letting
+	// one probe through; default 30s.
+	BreakerCooldown time.Duration
+}
+
+// Defaults for HTTPOptions.
+const (
+	DefaultBreakerThreshold = 5
+	DefaultBreakerCooldown  = 30 * time.Second
+)
 
 // NewHTTPClient builds the shared client from limits (zero values get the
 // config package defaults).
 func NewHTTPClient(limits config.LimitsConfig, m *Metrics) *HTTPClient {
+	return NewHTTPClientWith(limits, m, HTTPOptions{})
+}
+
+// NewHTTPClientWith is NewHTTPClient with options (a test clock, breaker
+// tuning).
+func NewHTTPClientWith(limits config.LimitsConfig, m *Metrics, opts HTTPOptions) *HTTPClient {
 	if limits.Default.Rate == 0 {
 		limits.Default.Rate = 2
 	}
@@ -52,22 +88,35 @@ func NewHTTPClient(limits config.LimitsConfig, m *Metrics) *HTTPClient {
 	if m == nil {
 		m = NewMetrics(nil)
 	}
+	if opts.Clock == nil {
+		opts.Clock = RealClock
+	}
+	if opts.BreakerThreshold == 0 {
+		opts.BreakerThreshold = DefaultBreakerThreshold
+	}
+	if opts.BreakerCooldown <= 0 {
+		opts.BreakerCooldown = DefaultBreakerCooldown
+	}
 	return &HTTPClient{
-		base:     &http.Client{Timeout: limits.Timeout.D()},
-		limits:   limits,
-		metrics:  m,
-		sem:      make(chan struct{}, limits.MaxConcurrency),
-		ua:       limits.UserAgent,
-		limiters: map[string]*rate.Limiter{},
+		base:    &http.Client{Timeout: limits.Timeout.D()},
+		limits:  limits,
+		metrics: m,
+		sem:     make(chan struct{}, limits.MaxConcurrency),
+		ua:      limits.UserAgent,
+		clock:   opts.Clock,
+		hosts: &httpxHosts{
+			limiters:         map[string]*rate.Limiter{},
+			breakers:         map[string]*Breaker{},
+			breakerThreshold: opts.BreakerThreshold,
+			breakerCooldown:  opts.BreakerCooldown,
+		},
 	}
 }
 
-// ForSource returns a client that shares this one's limiters and cap but
-// applies the source's User-Agent, proxy and timeout.
+// ForSource returns a client that shares this one's limiters, breakers and
+// cap but applies the source's User-Agent, proxy and timeout.
 func (c *HTTPClient) ForSource(src config.SourceConfig) (*HTTPClient, error) {
-	cp := &HTTPClient{base: c.base, limits: c.limits, metrics: c.metrics, sem: c.sem, ua: c.ua}
-	cp.limiters = nil
-	cp.parent = c
+	cp := *c
 	if src.UserAgent != "" {
 		cp.ua = src.UserAgent
 	}
@@ -77,30 +126,46 @@ func (c *HTTPClient) ForSource(src config.SourceConfig) (*HTTPClient, error) {
 			hc.Timeout = src.Timeout.D()
 		}
 		if src.Proxy != "" {
-			pu, err := url.Parse(src.Proxy)
-			if err != nil || (pu.Scheme != "http" && pu.Scheme != "https" && pu.Scheme != "socks5") {
-				return nil, fmt.Errorf("proxy %q: want an http://, https:// or socks5:// URL", src.Proxy)
+			pu, err := httpxProxyURL(src.Proxy)
+			if err != nil {
+				return nil, err
 			}
 			tr := http.DefaultTransport.(*http.Transport).Clone()
-			tr.Proxy = http.ProxyURL(pu) // net/http speaks socks5 proxies too
+			// net/http dials socks5:// (and socks5h://) proxies itself.
+			tr.Proxy = http.ProxyURL(pu)
 			hc.Transport = tr
 		}
 		cp.base = &hc
 	}
-	return cp, nil
+	return &cp, nil
+}
+
+// httpxProxyURL checks a proxy setting. The error never echoes the URL's
+// password.
+func httpxProxyURL(raw string) (*url.URL, error) {
+	pu, err := url.Parse(raw)
+	if err != nil || pu.Host == "" {
+		return nil, fmt.Errorf("proxy %s: want an http://, https://, socks5:// or socks5h:// URL with a host", redactURL(raw))
+	}
+	switch pu.Scheme {
+	case "http", "https", "socks5", "socks5h":
+		return pu, nil
+	}
+	return nil, fmt.Errorf("proxy %s: scheme %q not supported (want http, https, socks5 or socks5h)", redactURL(raw), pu.Scheme)
 }
 
 // UserAgent is the User-Agent this client sends.
 func (c *HTTPClient) UserAgent() string { return c.ua }
 
+// Timeout is the per-request timeout (connect, headers and body).
+func (c *HTTPClient) Timeout() time.Duration { return c.base.Timeout }
+
 // Limiter returns the token bucket for host, creating it from the config.
 func (c *HTTPClient) Limiter(host string) *rate.Limiter {
-	if c.parent != nil {
-		return c.parent.Limiter(host)
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if l, ok := c.limiters[host]; ok {
+	h := c.hosts
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if l, ok := h.limiters[host]; ok {
 		return l
 	}
 	hl, ok := c.limits.Hosts[host]
@@ -112,8 +177,24 @@ func (c *HTTPClient) Limiter(host string) *rate.Limiter {
 		burst = max(1, int(math.Ceil(float64(hl.Rate))))
 	}
 	l := rate.NewLimiter(rate.Limit(hl.Rate), burst)
-	c.limiters[host] = l
+	h.limiters[host] = l
 	return l
+}
+
+// Breaker returns host's circuit breaker, or nil when breakers are disabled.
+func (c *HTTPClient) Breaker(host string) *Breaker {
+	h := c.hosts
+	if h.breakerThreshold < 0 {
+		return nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if b, ok := h.breakers[host]; ok {
+		return b
+	}
+	b := NewBreaker(host, h.breakerThreshold, h.breakerCooldown, c.clock)
+	h.breakers[host] = b
+	return b
 }
 
 // Wait blocks until host's limiter and the concurrency cap allow one more
@@ -143,12 +224,21 @@ func (c *HTTPClient) Wait(ctx context.Context, host string) (release func(), err
 	return func() { once.Do(func() { <-c.sem }) }, nil
 }
 
-// Do sends req after waiting for its host's turn. The caller closes the
-// body. Non-2xx responses are returned as they are; use CheckStatus.
+// Do sends req after its host's breaker lets it through and its turn has
+// come. The caller closes the body. Non-2xx responses are returned as they
+// are; use CheckStatus. Errors never carry the URL's query string.
 func (c *HTTPClient) Do(ctx context.Context, req *http.Request) (*http.Response, error) {
 	host := req.URL.Host
+	br := c.Breaker(host)
+	if br != nil {
+		if err := br.Allow(); err != nil {
+			c.metrics.Requests.WithLabelValues(host, "breaker_open").Inc()
+			return nil, err
+		}
+	}
 	release, err := c.Wait(ctx, host)
 	if err != nil {
+		br.Cancel()
 		return nil, err
 	}
 	defer release()
@@ -158,11 +248,119 @@ func (c *HTTPClient) Do(ctx context.Context, req *http.Request) (*http.Response,
 	}
 	resp, err := c.base.Do(req)
 	if err != nil {
+		if ctx.Err() != nil {
+			br.Cancel() // the caller gave up; says nothing about the host
+		} else {
+			br.Record(false)
+		}
 		c.metrics.Requests.WithLabelValues(host, "error").Inc()
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			ue.URL = redactURL(ue.URL)
+		}
 		return nil, err
+	}
+	switch {
+	case resp.StatusCode >= 500:
+		br.Record(false)
+	case resp.StatusCode == http.StatusTooManyRequests:
+		// The host is up and asks us to slow down; Retry-After handles it.
+		br.Cancel()
+	default:
+		br.Record(true)
 	}
 	c.metrics.Requests.WithLabelValues(host, strconv.Itoa(resp.StatusCode)).Inc()
 	return resp, nil
+}
+
+// Validators are the HTTP cache validators of a stored representation,
+// kept verbatim as the server sent them (RFC 9110 §8.8).
+type Validators struct {
+	ETag         string `json:"etag,omitempty"`
+	LastModified string `json:"last_modified,omitempty"`
+}
+
+// IsZero reports whether there is nothing to revalidate with.
+func (v Validators) IsZero() bool { return v.ETag == "" && v.LastModified == "" }
+
+// ConditionalResponse is the outcome of GetConditional.
+type ConditionalResponse struct {
+	NotModified bool        // 304: the stored representation is current
+	Status      int         // 200…299 or 304
+	Body        []byte      // nil on 304
+	Header      http.Header // response headers
+	URL         *url.URL    // final URL after redirects: the base for relative links
+	Validators  Validators  // what to send next time
+}
+
+// MaxBodyBytes caps the bodies GetConditional reads.
+const MaxBodyBytes = 16 << 20
+
+// GetConditional fetches rawURL, revalidating with prev (If-None-Match and
+// If-Modified-Since carry the stored strings verbatim). A 304 keeps prev's
+// validators unless the server sent new ones; a 200 replaces them with the
+// response's own. Non-2xx answers come back as *StatusError (with
+// RetryAfter on 429/503). header adds request headers (e.g. Accept).
+func (c *HTTPClient) GetConditional(ctx context.Context, rawURL string, prev Validators, header http.Header) (*ConditionalResponse, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	if err != nil {
+		return nil, fmt.Errorf("request %s: %w", redactURL(rawURL), httpxRedactErr(err, rawURL))
+	}
+	for k, vs := range header {
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
+	}
+	if prev.ETag != "" {
+		req.Header.Set("If-None-Match", prev.ETag)
+	}
+	if prev.LastModified != "" {
+		req.Header.Set("If-Modified-Since", prev.LastModified)
+	}
+	resp, err := c.Do(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckStatus(resp, c.clock.Now()); err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	out := &ConditionalResponse{Status: resp.StatusCode, Header: resp.Header, URL: resp.Request.URL}
+	if resp.StatusCode == http.StatusNotModified {
+		out.NotModified = true
+		out.Validators = prev
+		if v := resp.Header.Get("ETag"); v != "" {
+			out.Validators.ETag = v
+		}
+		if v := resp.Header.Get("Last-Modified"); v != "" {
+			out.Validators.LastModified = v
+		}
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+		return out, nil
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", redactURL(rawURL), httpxRedactErr(err, rawURL))
+	}
+	if len(body) > MaxBodyBytes {
+		return nil, fmt.Errorf("read %s: body larger than %d bytes", redactURL(rawURL), MaxBodyBytes)
+	}
+	out.Body = body
+	out.Validators = Validators{ETag: resp.Header.Get("ETag"), LastModified: resp.Header.Get("Last-Modified")}
+	return out, nil
+}
+
+// httpxRedactErr strips raw (and its query) from err's text.
+func httpxRedactErr(err error, raw string) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		ue.URL = redactURL(ue.URL)
+		return err
+	}
+	if raw != "" && strings.Contains(err.Error(), raw) {
+		return errors.New(strings.ReplaceAll(err.Error(), raw, redactURL(raw)))
+	}
+	return err
 }
 
 // StatusError is a non-success HTTP answer. RetryAfter is set from the
@@ -198,7 +396,10 @@ func CheckStatus(resp *http.Response, now time.Time) error {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
-	se := &StatusError{URL: resp.Request.URL.String(), Status: resp.StatusCode, Body: strings.TrimSpace(string(b))}
+	se := &StatusError{Status: resp.StatusCode, Body: strings.ToValidUTF8(strings.TrimSpace(string(b)), "")}
+	if resp.Request != nil && resp.Request.URL != nil {
+		se.URL = resp.Request.URL.String()
+	}
 	if d, ok := ParseRetryAfter(resp.Header.Get("Retry-After"), now); ok {
 		se.RetryAfter = d
 	}
@@ -236,14 +437,37 @@ func ParseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 }
 
 // RetryDelay picks the wait before the next attempt after err: the
-// server's Retry-After when it gave one (never less), else b.Next().
+// server's Retry-After (or an open breaker's cool-down) when there is one,
+// never less, plus up to 10% jitter so that clients told the same instant
+// do not all return at once; else b.Next().
 func RetryDelay(err error, b *Backoff) time.Duration {
 	next := b.Next()
 	var se *StatusError
 	if errors.As(err, &se) && se.RetryAfter > 0 {
-		return max(se.RetryAfter, next/4)
+		d := max(se.RetryAfter, next/4)
+		return d + b.jitter(d/10)
+	}
+	var ce *CircuitOpenError
+	if errors.As(err, &ce) && ce.RetryAfter > 0 {
+		d := max(ce.RetryAfter, next/4)
+		return d + b.jitter(d/10)
 	}
 	return next
+}
+
+// PollInterval spreads a poller's period: every scaled by a uniform factor
+// in [1-jitter, 1+jitter] (jitter clamped to [0, 0.9]), so that sources
+// configured alike do not poll in lockstep.
+func PollInterval(every time.Duration, jitter float64) time.Duration {
+	if every <= 0 {
+		return 0
+	}
+	if jitter <= 0 || math.IsNaN(jitter) {
+		return every
+	}
+	jitter = min(jitter, 0.9)
+	f := 1 - jitter + 2*jitter*rand.Float64()
+	return time.Duration(float64(every) * f)
 }
 
 // Backoff is exponential backoff with "equal jitter": each wait is between
@@ -281,6 +505,17 @@ func (b *Backoff) Next() time.Duration {
 	return half + time.Duration(j)
 }
 
+// jitter is a uniform wait in [0, upTo] from the backoff's random source.
+func (b *Backoff) jitter(upTo time.Duration) time.Duration {
+	if upTo <= 0 {
+		return 0
+	}
+	if b.rnd != nil {
+		return time.Duration(b.rnd.Int64N(int64(upTo) + 1))
+	}
+	return time.Duration(rand.Int64N(int64(upTo) + 1))
+}
+
 // Reset starts over after a success.
 func (b *Backoff) Reset() { b.attempt = 0 }
 
@@ -307,7 +542,7 @@ func Sleep(ctx context.Context, clock Clock, d time.Duration) error {
 }
 
 // redactURL keeps scheme, host and path but drops the query, which often
-// carries tokens (access_token, key, sign).
+// carries tokens (access_token, key, sign), and any userinfo.
 func redactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -316,6 +551,159 @@ func redactURL(raw string) string {
 	if u.RawQuery != "" {
 		u.RawQuery = "…"
 	}
+	u.ForceQuery = false
+	u.Fragment = ""
+	u.RawFragment = ""
 	u.User = nil
 	return u.String()
+}
+
+// RedactURL is redactURL for other packages' logs.
+func RedactURL(raw string) string { return redactURL(raw) }
+
+// ErrCircuitOpen is what requests to a host with an open breaker fail with
+// (wrapped in a *CircuitOpenError).
+var ErrCircuitOpen = errors.New("circuit breaker open")
+
+// CircuitOpenError says a request was not sent because its host failed
+// too often; RetryAfter is when the breaker lets a probe through.
+type CircuitOpenError struct {
+	Host       string
+	Failures   int
+	RetryAfter time.Duration
+}
+
+func (e *CircuitOpenError) Error() string {
+	return fmt.Sprintf("%s: not sent: circuit breaker open after %d consecutive failures (next probe in %s)", e.Host, e.Failures, e.RetryAfter.Round(time.Millisecond))
+}
+
+func (e *CircuitOpenError) Unwrap() error { return ErrCircuitOpen }
+
+// BreakerState is a circuit breaker's state.
+type BreakerState int
+
+const (
+	BreakerClosed   BreakerState = iota // requests flow
+	BreakerOpen                         // requests fail fast until the cool-down ends
+	BreakerHalfOpen                     // one probe is allowed; its outcome decides
+)
+
+func (s BreakerState) String() string {
+	switch s {
+	case BreakerOpen:
+		return "open"
+	case BreakerHalfOpen:
+		return "half-open"
+	}
+	return "closed"
+}
+
+// Breaker is a per-host circuit breaker: Threshold consecutive failures open
+// it; while open every request fails fast; after Cooldown one probe goes
+// through (half-open) and its success closes the breaker, its failure opens
+// it for another cool-down. It protects both the host (no hammering a dead
+// server from every source) and us (no piling up of timeouts).
+type Breaker struct {
+	host      string
+	threshold int
+	cooldown  time.Duration
+	clock     Clock
+
+	mu       sync.Mutex
+	state    BreakerState
+	failures int
+	until    time.Time // end of the open period
+	probing  bool      // a half-open probe is in flight
+}
+
+// NewBreaker returns a closed breaker.
+func NewBreaker(host string, threshold int, cooldown time.Duration, clock Clock) *Breaker {
+	if threshold <= 0 {
+		threshold = DefaultBreakerThreshold
+	}
+	if cooldown <= 0 {
+		cooldown = DefaultBreakerCooldown
+	}
+	if clock == nil {
+		clock = RealClock
+	}
+	return &Breaker{host: host, threshold: threshold, cooldown: cooldown, clock: clock}
+}
+
+// State reports the current state (an open breaker whose cool-down is over
+// reports half-open).
+func (b *Breaker) State() BreakerState {
+	if b == nil {
+		return BreakerClosed
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.state == BreakerOpen && !b.clock.Now().Before(b.until) {
+		return BreakerHalfOpen
+	}
+	return b.state
+}
+
+// Allow asks to send one request. A nil answer obliges the caller to call
+// Record or Cancel when the request is over.
+func (b *Breaker) Allow() error {
+	if b == nil {
+		return nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.clock.Now()
+	switch b.state {
+	case BreakerOpen:
+		if now.Before(b.until) {
+			return &CircuitOpenError{Host: b.host, Failures: b.failures, RetryAfter: b.until.Sub(now)}
+		}
+		b.state = BreakerHalfOpen
+		b.probing = true
+		return nil
+	case BreakerHalfOpen:
+		if b.probing {
+			return &CircuitOpenError{Host: b.host, Failures: b.failures, RetryAfter: b.cooldown}
+		}
+		b.probing = true
+		return nil
+	}
+	return nil
+}
+
+// Record reports an allowed request's outcome.
+func (b *Breaker) Record(ok bool) {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if ok {
+		b.state, b.failures, b.probing = BreakerClosed, 0, false
+		return
+	}
+	b.failures++
+	switch b.state {
+	case BreakerHalfOpen:
+		b.state, b.probing = BreakerOpen, false
+		b.until = b.clock.Now().Add(b.cooldown)
+	case BreakerClosed:
+		if b.failures >= b.threshold {
+			b.state = BreakerOpen
+			b.until = b.clock.Now().Add(b.cooldown)
+		}
+	}
+}
+
+// Cancel reports that an allowed request ended without telling anything
+// about the host (the caller gave up, the server asked to slow down).
+func (b *Breaker) Cancel() {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.state == BreakerHalfOpen {
+		b.probing = false
+	}
 }

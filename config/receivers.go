@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"regexp"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 )
@@ -17,6 +19,47 @@ type RouteConfig struct {
 	RepeatInterval Duration          `yaml:"repeat_interval"`
 	Continue       bool              `yaml:"continue"`
 	Routes         []RouteConfig     `yaml:"routes"`
+
+	// Inhibit lists inhibition rules; only the root route's count. When
+	// empty, the default applies: a firing red alert mutes yellow and green
+	// alerts of the same room.
+	Inhibit []InhibitRule `yaml:"inhibit"`
+
+	// GroupWaitSet and GroupIntervalSet record that the file wrote the key,
+	// so that an explicit 0s (send at once) differs from "inherit".
+	GroupWaitSet     bool `yaml:"-"`
+	GroupIntervalSet bool `yaml:"-"`
+}
+
+func (*RouteConfig) capturesLine() {}
+
+type routeAlias RouteConfig
+
+func (r *RouteConfig) UnmarshalYAML(n *yaml.Node) error {
+	var a routeAlias
+	if err := n.Decode(&a); err != nil {
+		return err
+	}
+	*r = RouteConfig(a)
+	if n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			switch n.Content[i].Value {
+			case "group_wait":
+				r.GroupWaitSet = true
+			case "group_interval":
+				r.GroupIntervalSet = true
+			}
+		}
+	}
+	return nil
+}
+
+// InhibitRule mutes target alerts while a source alert fires. Equal lists
+// the labels both must share (default: room).
+type InhibitRule struct {
+	SourceMatch map[string]string `yaml:"source_match"`
+	TargetMatch map[string]string `yaml:"target_match"`
+	Equal       []string          `yaml:"equal"`
 }
 
 // ReceiverConfig names one destination; exactly one of the sink blocks is set.
@@ -28,6 +71,10 @@ type ReceiverConfig struct {
 	WeCom    *WeComConfig    `yaml:"wecom"`
 	Webhook  *WebhookConfig  `yaml:"webhook"`
 	Console  *ConsoleConfig  `yaml:"console"`
+
+	// RateLimit overrides the sink's default pace (Slack 1/s, DingTalk and
+	// WeCom 20/m, Feishu 5/s, webhook 10/s).
+	RateLimit Rate `yaml:"rate_limit"`
 
 	Line int `yaml:"-"`
 }
@@ -47,6 +94,7 @@ type DingTalkConfig struct {
 	Secret     Secret   `yaml:"secret"`
 	AtMobiles  []string `yaml:"at_mobiles"` // @-mentioned on red alerts
 	MsgType    string   `yaml:"msg_type"`   // markdown (default) or actionCard
+	ActionURL  string   `yaml:"action_url"` // actionCard button link (a template, e.g. https://live.bilibili.com/{{.Room}})
 	Template   string   `yaml:"template"`
 }
 
@@ -179,11 +227,36 @@ func (c *Config) validateReceivers() []error {
 		if r.DingTalk != nil && !r.DingTalk.WebhookURL.IsSet() {
 			errs = append(errs, ferr(r.Line, f+".dingtalk.webhook_url", "is required"))
 		}
+		if r.DingTalk != nil && r.DingTalk.MsgType != "" && r.DingTalk.MsgType != "markdown" && r.DingTalk.MsgType != "actionCard" {
+			errs = append(errs, ferr(r.Line, f+".dingtalk.msg_type", "must be markdown or actionCard, not %q", r.DingTalk.MsgType))
+		}
+		if r.DingTalk != nil && r.DingTalk.MsgType == "actionCard" && r.DingTalk.ActionURL == "" {
+			errs = append(errs, ferr(r.Line, f+".dingtalk.action_url", "is required with msg_type actionCard"))
+		}
+		if r.Feishu != nil && !r.Feishu.WebhookURL.IsSet() {
+			errs = append(errs, ferr(r.Line, f+".feishu.webhook_url", "is required"))
+		}
+		if r.WeCom != nil && !r.WeCom.WebhookURL.IsSet() {
+			errs = append(errs, ferr(r.Line, f+".wecom.webhook_url", "is required"))
+		}
+		if r.Webhook != nil && !r.Webhook.URL.IsSet() {
+			errs = append(errs, ferr(r.Line, f+".webhook.url", "is required"))
+		}
 	}
 	var walk func(rt *RouteConfig, path string)
 	walk = func(rt *RouteConfig, path string) {
 		if rt.Receiver != "" && !names[rt.Receiver] {
 			errs = append(errs, ferr(0, path+".receiver", "no receiver named %q", rt.Receiver))
+		}
+		for k, v := range rt.Match {
+			if strings.HasPrefix(v, "~") {
+				if _, err := regexp.Compile("^(?:" + v[1:] + ")$"); err != nil {
+					errs = append(errs, ferr(0, path+".match."+k, "bad regular expression %q: %v", v[1:], err))
+				}
+			}
+		}
+		if path != "route" && len(rt.Inhibit) > 0 {
+			errs = append(errs, ferr(0, path+".inhibit", "inhibition rules belong on the root route"))
 		}
 		for i := range rt.Routes {
 			walk(&rt.Routes[i], fmt.Sprintf("%s.routes[%d]", path, i))

@@ -37,9 +37,62 @@ type RuleConfig struct {
 	Cooldown       Duration `yaml:"cooldown"`        // quiet time after resolve before re-firing
 	RepeatInterval Duration `yaml:"repeat_interval"` // re-notify a still-firing alert
 
+	// Hysteresis keeps a pending/firing alert alive while the value is still
+	// within this fraction of the lowest level (above: value ≥ level×(1-h);
+	// below: value ≤ level×(1+h)), so a value hovering at the level does not
+	// flap. Default 0.1; 0 turns it off.
+	Hysteresis *float64 `yaml:"hysteresis"`
+	// ResolveAfter is how many consecutive clear evaluations a firing alert
+	// needs before it resolves (default 1).
+	ResolveAfter int `yaml:"resolve_after"`
+	// Severity is the fixed severity of rules without a ladder (absent);
+	// default yellow.
+	Severity string `yaml:"severity"`
+
+	// Conditions are further conditions that must all hold at the same time
+	// as the rule's own (combined rules, e.g. negative_ratio AND
+	// volume_spike). They share the rule's match and key.
+	Conditions []ConditionConfig `yaml:"conditions"`
+
+	// anomaly: Seasonality is auto (default: daily/weekly profile once
+	// enough history exists), none, daily or weekly; WarmUp is how many
+	// points the baseline needs before it may score (default 30).
+	Seasonality string `yaml:"seasonality"`
+	WarmUp      int    `yaml:"warm_up"`
+
 	Summary string `yaml:"summary"` // optional text/template for the alert summary
 
 	Line int `yaml:"-"`
+}
+
+// ConditionConfig is one extra condition of a combined rule: the value the
+// condition kind computes (ratio, count, multiple of baseline, metric, drop,
+// robust z) must be above and/or below the given numbers.
+type ConditionConfig struct {
+	Kind      string   `yaml:"kind"`
+	Window    Duration `yaml:"window"`     // default: the rule's window
+	MinVolume int      `yaml:"min_volume"` // default: the rule's
+	Group     string   `yaml:"group"`
+	Category  string   `yaml:"category"`
+	Metric    string   `yaml:"metric"`
+	Above     *float64 `yaml:"above"`
+	Below     *float64 `yaml:"below"`
+
+	Line int `yaml:"-"`
+}
+
+func (*ConditionConfig) capturesLine() {}
+
+type conditionAlias ConditionConfig
+
+func (c *ConditionConfig) UnmarshalYAML(n *yaml.Node) error {
+	var a conditionAlias
+	if err := n.Decode(&a); err != nil {
+		return err
+	}
+	*c = ConditionConfig(a)
+	c.Line = n.Line
+	return nil
 }
 
 // Levels are the thresholds of the severity ladder (红黄绿灯).
@@ -64,6 +117,7 @@ func (r *RuleConfig) UnmarshalYAML(n *yaml.Node) error {
 
 func (c *Config) validateRules() []error {
 	var errs []error
+	cfgKeywords := c.Keywords
 	names := map[string]bool{}
 	for i := range c.Rules {
 		r := &c.Rules[i]
@@ -78,7 +132,7 @@ func (c *Config) validateRules() []error {
 			errs = append(errs, ferr(r.Line, f+".kind", "unknown rule kind %q (known: %v)", r.Kind, RuleKinds))
 			continue
 		}
-		if r.Levels.Yellow == nil && r.Levels.Red == nil && r.Kind != "absent" {
+		if r.Levels.Yellow == nil && r.Levels.Red == nil && r.Kind != "absent" && r.Kind != "anomaly" {
 			errs = append(errs, ferr(r.Line, f+".levels", "needs yellow and/or red"))
 		}
 		switch r.Kind {
@@ -101,6 +155,64 @@ func (c *Config) validateRules() []error {
 		}
 		if r.Window == 0 && r.Kind != "metric_threshold" {
 			errs = append(errs, ferr(r.Line, f+".window", "is required for %s", r.Kind))
+		}
+		if r.Kind == "negative_ratio" && r.MinVolume <= 0 {
+			errs = append(errs, ferr(r.Line, f+".min_volume", "negative_ratio needs min_volume (items before a share means anything)"))
+		}
+		if r.MinVolume < 0 {
+			errs = append(errs, ferr(r.Line, f+".min_volume", "must not be negative"))
+		}
+		if r.Hysteresis != nil && (*r.Hysteresis < 0 || *r.Hysteresis >= 1) {
+			errs = append(errs, ferr(r.Line, f+".hysteresis", "must be in [0, 1), not %v", *r.Hysteresis))
+		}
+		if r.ResolveAfter < 0 {
+			errs = append(errs, ferr(r.Line, f+".resolve_after", "must not be negative"))
+		}
+		if r.Severity != "" && !validSeverity(r.Severity) {
+			errs = append(errs, ferr(r.Line, f+".severity", "must be red, yellow or green, not %q", r.Severity))
+		}
+		switch r.Seasonality {
+		case "", "auto", "none", "daily", "weekly":
+		default:
+			errs = append(errs, ferr(r.Line, f+".seasonality", "must be auto, none, daily or weekly, not %q", r.Seasonality))
+		}
+		if r.WarmUp < 0 {
+			errs = append(errs, ferr(r.Line, f+".warm_up", "must not be negative"))
+		}
+		y, red := r.Levels.Yellow, r.Levels.Red
+		if y != nil && red != nil {
+			below := r.Op == "below"
+			if !below && *red < *y {
+				errs = append(errs, ferr(r.Line, f+".levels", "red (%v) must not be below yellow (%v)", *red, *y))
+			}
+			if below && *red > *y {
+				errs = append(errs, ferr(r.Line, f+".levels", "with op below, red (%v) must not be above yellow (%v)", *red, *y))
+			}
+		}
+		for j := range r.Conditions {
+			c := &r.Conditions[j]
+			cf := fmt.Sprintf("%s.conditions[%d]", f, j)
+			line := c.Line
+			if line == 0 {
+				line = r.Line
+			}
+			if !contains(RuleKinds, c.Kind) || c.Kind == "absent" {
+				errs = append(errs, ferr(line, cf+".kind", "unknown condition kind %q (known: %v except absent)", c.Kind, RuleKinds))
+			}
+			if c.Above == nil && c.Below == nil {
+				errs = append(errs, ferr(line, cf, "needs above and/or below"))
+			}
+			if (c.Kind == "metric_threshold" || c.Kind == "metric_drop") && c.Metric == "" {
+				errs = append(errs, ferr(line, cf+".metric", "%s needs a metric", c.Kind))
+			}
+			if c.Kind == "keyword_burst" && c.Group == "" && c.Category == "" {
+				errs = append(errs, ferr(line, cf+".group", "keyword_burst needs group or category"))
+			}
+			if c.Group != "" {
+				if _, ok := cfgKeywords[c.Group]; !ok {
+					errs = append(errs, ferr(line, cf+".group", "no keyword group %q", c.Group))
+				}
+			}
 		}
 	}
 	return errs

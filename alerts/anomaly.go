@@ -1,0 +1,517 @@
+package alerts
+
+import (
+	"math"
+	"sort"
+	"time"
+
+	"lookout/config"
+)
+
+// Default levels of the anomaly rule, in calibrated robust z units: how
+// many robust standard deviations (1.4826×MAD of the baseline's recent
+// errors) a point lies from its baseline, scaled down for series whose
+// own tail is heavier than a Gaussian's (see anomalyModel). For a
+// well-behaved series yellow means 10 robust sigmas; for a heavy-tailed
+// one, 10/6 of its usual 99th-percentile deviation. Chosen once for all
+// series (NAB score in BENCHMARKS.md), never per series.
+const (
+	DefaultAnomalyYellow = 10.0
+	DefaultAnomalyRed    = 15.0
+)
+
+// Defaults of the anomaly detector.
+const (
+	anomalyDefaultWarmUp  = 30  // points before a point may be scored
+	anomalyHistory        = 288 // points in the recent (non-seasonal) baseline
+	anomalySeasonDays     = 7   // previous periods per seasonal slot
+	anomalyMaxSlotsPerDay = 288 // seasonal resolution: 5 minutes at most
+	anomalyFlatMin        = 12  // identical points before a flatline counts
+)
+
+// Tail calibration and time scales of the detector (see anomalyModel).
+const (
+	anomalyTailHistory = 2016 // |z| values remembered: a week of 5-minute points
+	anomalyTailQ       = 0.99 // the quantile of past |z| that marks "usual"
+	anomalyTailMin     = 288  // |z| values needed before calibrating
+	anomalyTailRef     = 6.0  // a |z| a Gaussian series practically never reaches
+	anomalySmoothSpan  = 12   // points averaged for the sustained-change scale
+)
+
+// anomalyParams configures one detector.
+type anomalyParams struct {
+	warmUp      int
+	seasonality string // auto, none, daily, weekly
+	step        time.Duration
+}
+
+func anomalyParamsFor(rc config.RuleConfig, window time.Duration) anomalyParams {
+	p := anomalyParams{warmUp: rc.WarmUp, seasonality: rc.Seasonality, step: window}
+	if p.warmUp == 0 {
+		p.warmUp = anomalyDefaultWarmUp
+	}
+	if p.seasonality == "" {
+		p.seasonality = "auto"
+	}
+	return p
+}
+
+// anomalyPoint is one scored point.
+type anomalyPoint struct {
+	ts       time.Time
+	value    float64
+	baseline float64
+	scale    float64
+	z        float64 // signed robust z
+	score    float64 // in [0, 1]: z²/(z²+yellow²), 0.5 at the default level
+	flat     int     // >0: the series has been flat for this many points
+	span     int     // >0: value is the mean of this many points (sustained change)
+	ready    bool    // past warm-up
+}
+
+// directional is the number compared with the levels: |z| for both
+// directions, z for spikes only (op above), -z for drops only (op below).
+func (p anomalyPoint) directional(op string) float64 {
+	switch op {
+	case "above":
+		return p.z
+	case "below":
+		return -p.z
+	}
+	return math.Abs(p.z)
+}
+
+// AnomalyScore maps a robust z to [0, 1]; the default yellow level maps
+// to 0.5.
+func AnomalyScore(z float64) float64 {
+	z2 := z * z
+	return z2 / (z2 + DefaultAnomalyYellow*DefaultAnomalyYellow)
+}
+
+// anomalySortedWindow keeps the last n values both in arrival order and
+// sorted, so median and MAD cost O(n) memmove instead of a sort.
+type anomalySortedWindow struct {
+	ring   []float64
+	sorted []float64
+	next   int
+	full   bool
+}
+
+func newAnomalySortedWindow(n int) anomalySortedWindow {
+	return anomalySortedWindow{ring: make([]float64, n), sorted: make([]float64, 0, n)}
+}
+
+func (w *anomalySortedWindow) len() int { return len(w.sorted) }
+
+func (w *anomalySortedWindow) push(x float64) {
+	if !w.full {
+		w.ring[w.next] = x
+		w.next++
+		if w.next == len(w.ring) {
+			w.next, w.full = 0, true
+		}
+		i := sort.SearchFloat64s(w.sorted, x)
+		w.sorted = append(w.sorted, 0)
+		copy(w.sorted[i+1:], w.sorted[i:])
+		w.sorted[i] = x
+		return
+	}
+	// Replace the oldest value: only the values between its place and the
+	// new one's move, one slot over.
+	old := w.ring[w.next]
+	w.ring[w.next] = x
+	w.next++
+	if w.next == len(w.ring) {
+		w.next = 0
+	}
+	s := w.sorted
+	i := sort.SearchFloat64s(s, old)
+	j := sort.SearchFloat64s(s, x)
+	if j > i {
+		copy(s[i:j-1], s[i+1:j])
+		s[j-1] = x
+	} else {
+		copy(s[j+1:i+1], s[j:i])
+		s[j] = x
+	}
+}
+
+func (w *anomalySortedWindow) median() float64 {
+	n := len(w.sorted)
+	if n == 0 {
+		return 0
+	}
+	if n%2 == 1 {
+		return w.sorted[n/2]
+	}
+	return (w.sorted[n/2-1] + w.sorted[n/2]) / 2
+}
+
+// mad is the median absolute deviation from m, found by walking outwards
+// from m in the sorted values (O(n), no allocation).
+func (w *anomalySortedWindow) mad(m float64) float64 {
+	s := w.sorted
+	n := len(s)
+	if n == 0 {
+		return 0
+	}
+	hi := sort.SearchFloat64s(s, m)
+	lo := hi - 1
+	need := (n + 1) / 2
+	var d float64
+	for k := 0; k < need; k++ {
+		switch {
+		case lo < 0:
+			d = s[hi] - m
+			hi++
+		case hi >= n:
+			d = m - s[lo]
+			lo--
+		case m-s[lo] <= s[hi]-m:
+			d = m - s[lo]
+			lo--
+		default:
+			d = s[hi] - m
+			hi++
+		}
+	}
+	return d
+}
+
+// anomalyTailHist remembers the last n values of |z| as counts in
+// log-spaced buckets (about 9% wide), so that pushing is O(1) and a high
+// quantile costs a scan of the buckets, not a sorted copy of a week of
+// points.
+type anomalyTailHist struct {
+	counts [anomalyTailBuckets]uint16
+	ring   []uint8
+	next   int
+	n      int
+}
+
+const (
+	anomalyTailBuckets = 240
+	anomalyTailLo      = 1e-3 // |z| at the bottom edge of bucket 1
+	anomalyTailPerDec  = 24   // buckets per decade: 10^(1/24) ≈ 1.10
+)
+
+func newAnomalyTailHist(n int) anomalyTailHist { return anomalyTailHist{ring: make([]uint8, n)} }
+
+func anomalyTailBucket(v float64) uint8 {
+	if !(v > anomalyTailLo) {
+		return 0
+	}
+	b := 1 + int(math.Log10(v/anomalyTailLo)*anomalyTailPerDec)
+	if b >= anomalyTailBuckets {
+		b = anomalyTailBuckets - 1
+	}
+	return uint8(b)
+}
+
+func (h *anomalyTailHist) push(v float64) {
+	b := anomalyTailBucket(v)
+	if h.n == len(h.ring) {
+		h.counts[h.ring[h.next]]--
+	} else {
+		h.n++
+	}
+	h.ring[h.next] = b
+	h.counts[b]++
+	h.next++
+	if h.next == len(h.ring) {
+		h.next = 0
+	}
+}
+
+// quantile returns the q-quantile of the remembered values, interpolated
+// geometrically inside its bucket.
+func (h *anomalyTailHist) quantile(q float64) float64 {
+	if h.n == 0 {
+		return 0
+	}
+	rank := q * float64(h.n-1) // values at or below the answer, less one
+	cum := 0.0
+	for b := 0; b < anomalyTailBuckets; b++ {
+		c := float64(h.counts[b])
+		if c == 0 || cum+c <= rank {
+			cum += c
+			continue
+		}
+		if b == 0 {
+			return anomalyTailLo
+		}
+		frac := (rank - cum + 0.5) / c
+		lo := float64(b-1) / anomalyTailPerDec
+		return anomalyTailLo * math.Pow(10, lo+frac/anomalyTailPerDec)
+	}
+	return anomalyTailLo * math.Pow(10, float64(anomalyTailBuckets-1)/anomalyTailPerDec)
+}
+
+// anomalyModel is a robust baseline of one series at one time scale.
+//
+// Baseline: the median of the last anomalyHistory points; once two whole
+// periods (days) of history exist and seasonality is not "none", the
+// median of the same slot of the day over the last anomalySeasonDays
+// periods, shifted by the recent median residual so that a level change
+// already absorbed is not scored again and again. Scale: 1.4826×MAD of the
+// recent residuals, floored at the data's resolution and 1% of its level so
+// that a perfectly regular series does not turn rounding noise into
+// alerts. Tail calibration: heavy-tailed series (chat and mention volumes)
+// cross any fixed z every day, so the z is rescaled when the series' own
+// recent high quantile of |z| lies above the yellow level: an alert then
+// needs a deviation that is rare for this series, not just for a Gaussian.
+type anomalyModel struct {
+	recent    anomalySortedWindow // raw values
+	residuals anomalySortedWindow // residuals against the baseline in use
+	tail      anomalyTailHist     // |z| of past points
+	slots     [][]float64         // per seasonal slot: ring of previous periods' values
+	slotNext  []uint8
+	seasonal  bool // the seasonal baseline is in use
+}
+
+func newAnomalyModel(nslots int) anomalyModel {
+	m := anomalyModel{
+		recent:    newAnomalySortedWindow(anomalyHistory),
+		residuals: newAnomalySortedWindow(anomalyHistory),
+		tail:      newAnomalyTailHist(anomalyTailHistory),
+	}
+	if nslots > 0 {
+		m.slots = make([][]float64, nslots)
+		m.slotNext = make([]uint8, nslots)
+	}
+	return m
+}
+
+// seasonalBaseline is the median of the slot's previous periods.
+func (m *anomalyModel) seasonalBaseline(slot int) (float64, bool) {
+	vals := m.slots[slot]
+	if len(vals) < 2 {
+		return 0, false
+	}
+	var buf [anomalySeasonDays]float64
+	c := buf[:len(vals)]
+	copy(c, vals)
+	sort.Float64s(c)
+	n := len(c)
+	if n%2 == 1 {
+		return c[n/2], true
+	}
+	return (c[n/2-1] + c[n/2]) / 2, true
+}
+
+// score scores x against what the model learned, then learns x. slot < 0:
+// no seasonal slot (not enough history or seasonality off).
+func (m *anomalyModel) score(x float64, slot int, quantum float64) (z, rawZ, base, scale float64) {
+	base = m.recent.median()
+	if slot >= 0 {
+		if sb, ok := m.seasonalBaseline(slot); ok {
+			if !m.seasonal {
+				// The model changes: residuals and tail learned against
+				// the flat baseline no longer describe its errors.
+				m.seasonal = true
+				m.residuals = newAnomalySortedWindow(anomalyHistory)
+				m.tail = newAnomalyTailHist(anomalyTailHistory)
+			}
+			base = sb + m.residuals.median()
+		}
+	}
+	scale = 1.4826 * m.residuals.mad(m.residuals.median())
+	if m.residuals.len() < anomalyDefaultWarmUp {
+		if alt := 1.4826 * m.recent.mad(m.recent.median()); alt > scale {
+			scale = alt
+		}
+	}
+	floor := 0.01*math.Abs(m.recent.median()) + 1e-9
+	if quantum > floor {
+		floor = quantum
+	}
+	if scale < floor {
+		scale = floor
+	}
+	rawZ = (x - base) / scale
+	z = rawZ
+	if m.tail.n >= anomalyTailMin {
+		if q := m.tail.quantile(anomalyTailQ); q > anomalyTailRef {
+			z = rawZ * anomalyTailRef / q
+		}
+	}
+	m.tail.push(math.Abs(rawZ))
+	m.recent.push(x)
+	if m.recent.len() > 1 {
+		m.residuals.push(x - base)
+	}
+	if m.slots != nil && slot >= 0 {
+		m.addSeasonal(slot, x)
+	}
+	return z, rawZ, base, scale
+}
+
+func (m *anomalyModel) addSeasonal(i int, x float64) {
+	if len(m.slots[i]) < anomalySeasonDays {
+		m.slots[i] = append(m.slots[i], x)
+		return
+	}
+	m.slots[i][m.slotNext[i]] = x
+	m.slotNext[i] = (m.slotNext[i] + 1) % anomalySeasonDays
+}
+
+// anomalyDetector scores each new point of one series against what it
+// learned before that point (no look-ahead), at two time scales: the point
+// itself (spikes, drops, level shifts) and the mean of the last
+// anomalySmoothSpan points (sustained rises, denser bursts, slow drops),
+// and watches for flatlines. The larger calibrated |z| wins.
+type anomalyDetector struct {
+	p anomalyParams
+
+	n     int
+	first time.Time
+
+	point  anomalyModel
+	smooth anomalyModel
+
+	span    []float64 // the last anomalySmoothSpan values
+	spanSum float64
+	spanAt  int
+
+	slotWidth time.Duration
+	period    time.Duration // 24h or 7×24h
+	nslots    int
+
+	quantum   float64 // smallest step between distinct values seen: the data's resolution
+	lastValue float64
+	flatRun   int
+	flatScale float64 // scale when the current flat run began
+	flatLong  int     // longest flat run seen so far: a series with daily plateaus is not broken
+}
+
+func newAnomalyDetector(p anomalyParams) *anomalyDetector {
+	d := &anomalyDetector{p: p}
+	d.reset()
+	return d
+}
+
+func (d *anomalyDetector) reset() {
+	d.n, d.first = 0, time.Time{}
+	d.flatRun, d.flatScale, d.quantum, d.flatLong = 0, 0, 0, 0
+	d.span, d.spanSum, d.spanAt = make([]float64, 0, anomalySmoothSpan), 0, 0
+	d.nslots = 0
+	if d.p.seasonality != "none" {
+		d.period = 24 * time.Hour
+		if d.p.seasonality == "weekly" {
+			d.period = 7 * 24 * time.Hour
+		}
+		perDay := anomalyMaxSlotsPerDay
+		if step := d.p.step; step > 0 && int(24*time.Hour/step) < perDay {
+			perDay = int(24 * time.Hour / step)
+		}
+		if perDay < 24 {
+			perDay = 24
+		}
+		d.slotWidth = 24 * time.Hour / time.Duration(perDay)
+		d.nslots = int(d.period / d.slotWidth)
+	}
+	d.point = newAnomalyModel(d.nslots)
+	d.smooth = newAnomalyModel(d.nslots)
+}
+
+// slot is ts's seasonal slot, or -1 while there is less than two whole
+// periods of history (or no seasonality).
+func (d *anomalyDetector) slot(ts time.Time) int {
+	if d.nslots == 0 || ts.Sub(d.first) < 2*d.period {
+		if d.nslots == 0 {
+			return -1
+		}
+		// Still learn the slots from the start.
+		return -2 - d.rawSlot(ts)
+	}
+	return d.rawSlot(ts)
+}
+
+func (d *anomalyDetector) rawSlot(ts time.Time) int {
+	off := time.Duration(ts.UnixNano() % int64(d.period))
+	if off < 0 {
+		off += d.period
+	}
+	return int(off / d.slotWidth)
+}
+
+// update scores x at ts against the past, then learns from it.
+func (d *anomalyDetector) update(ts time.Time, x float64) anomalyPoint {
+	p := anomalyPoint{ts: ts, value: x}
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return p
+	}
+	if d.n == 0 {
+		d.first = ts
+	}
+	if d.n > 0 {
+		if dv := math.Abs(x - d.lastValue); dv > 0 && (d.quantum == 0 || dv < d.quantum) {
+			d.quantum = dv
+		}
+	}
+	slot := d.slot(ts)
+	z, _, base, scale := d.point.scoreSlot(x, slot, d.quantum)
+	p.z, p.baseline, p.scale = z, base, scale
+
+	// The smoothed series: mean of the last span points.
+	if len(d.span) < anomalySmoothSpan {
+		d.span = append(d.span, x)
+	} else {
+		d.spanSum -= d.span[d.spanAt]
+		d.span[d.spanAt] = x
+		d.spanAt = (d.spanAt + 1) % anomalySmoothSpan
+	}
+	d.spanSum += x
+	if len(d.span) == anomalySmoothSpan {
+		mean := d.spanSum / anomalySmoothSpan
+		sz, _, sbase, sscale := d.smooth.scoreSlot(mean, slot, d.quantum/anomalySmoothSpan)
+		if math.Abs(sz) > math.Abs(p.z) {
+			p.z, p.baseline, p.scale, p.value, p.span = sz, sbase, sscale, mean, anomalySmoothSpan
+		}
+	}
+
+	// Flatline: the same value again and again where the series used to
+	// move.
+	if d.n > 0 && x == d.lastValue {
+		if d.flatRun == 0 {
+			d.flatScale = scale
+		}
+		d.flatRun++
+	} else {
+		if d.flatRun+1 > d.flatLong {
+			d.flatLong = d.flatRun + 1
+		}
+		d.flatRun = 0
+	}
+	flatMin := anomalyFlatMin
+	if 2*d.flatLong > flatMin {
+		flatMin = 2 * d.flatLong
+	}
+	floor := math.Max(d.quantum, 1e-6*math.Max(1, math.Abs(x)))
+	if d.flatRun+1 >= flatMin && d.quantum > 0 && d.flatScale > floor {
+		p.flat = d.flatRun + 1
+		if math.Abs(p.z) < DefaultAnomalyYellow {
+			p.z = -DefaultAnomalyYellow
+			p.value, p.span = x, 0
+		}
+	}
+	p.score = AnomalyScore(p.z)
+	p.ready = d.n >= d.p.warmUp
+	d.lastValue = x
+	d.n++
+	return p
+}
+
+// scoreSlot maps the detector's slot encoding for the model: slots below
+// -1 are learned but not yet used for the baseline.
+func (m *anomalyModel) scoreSlot(x float64, slot int, quantum float64) (z, rawZ, base, scale float64) {
+	if slot <= -2 {
+		learn := -2 - slot
+		z, rawZ, base, scale = m.score(x, -1, quantum)
+		if m.slots != nil {
+			m.addSeasonal(learn, x)
+		}
+		return
+	}
+	return m.score(x, slot, quantum)
+}

@@ -1,0 +1,395 @@
+// Package alerts turns scored items into alert events: the engine keeps
+// sliding windows per key (source/room), evaluates rules over them and
+// walks each alert through pending → firing → resolved; the delivery side
+// (routing, grouping, outbox, notifiers) takes the events from a Sink.
+package alerts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"lookout/config"
+	"lookout/item"
+)
+
+// EngineOptions tunes an Engine. The zero value is usable.
+type EngineOptions struct {
+	Now          func() time.Time      // nil → time.Now; tests and backtests drive time
+	Log          *slog.Logger          // nil → slog.Default()
+	Registerer   prometheus.Registerer // may be nil: metrics are kept but not exported
+	EvalInterval time.Duration         // default 1s
+	MaxSamples   int                   // samples quoted per event, default 5
+}
+
+// engineMaxRetained bounds the events kept for a sink that keeps failing.
+const engineMaxRetained = 10000
+
+// engineIdleTTL is how long a key (room) may stay silent, with no alert
+// pending or firing, before the engine forgets its windows and baselines:
+// memory stays bounded by the rooms active in the last day, not every
+// room ever seen.
+const engineIdleTTL = 24 * time.Hour
+
+// engineKey is what windows are kept per: the item's source and room (the
+// parts of item.Key, without building the string on the hot path).
+type engineKey struct{ source, room string }
+
+// engineKeyEntry is everything the engine holds for one key.
+type engineKeyEntry struct {
+	key      engineKey
+	lastSeen time.Time // newest item time counted for this key
+	platform string
+	labels   map[string]string
+	series   []*signalSeries // by signal index; nil until that signal sees the key
+	alerts   []alertState    // by rule index
+}
+
+// Engine evaluates alert rules over sliding windows. Observe and Evaluate
+// are meant to be called from one goroutine (Run's); a mutex makes other
+// uses safe, not fast.
+type Engine struct {
+	cfg      *config.Config
+	sink     Sink
+	opts     EngineOptions
+	log      *slog.Logger
+	rules    []*compiledRule
+	nsignals int
+
+	mu       sync.Mutex
+	keys     map[engineKey]*engineKeyEntry
+	keyList  []*engineKeyEntry
+	retained []Event // refused by the sink; retried on the next Evaluate
+	conds    []signalResult
+	idleTTL  time.Duration // keys silent this long with no alert open are forgotten
+	swept    time.Time
+
+	metrics engineMetrics
+}
+
+type engineMetrics struct {
+	observed    prometheus.Counter
+	late        prometheus.Counter
+	evaluations prometheus.Counter
+	evalSeconds prometheus.Histogram
+	events      *prometheus.CounterVec
+	publishErrs prometheus.Counter
+	dropped     prometheus.Counter
+	suppressed  prometheus.Counter
+	keys        prometheus.Gauge
+}
+
+func newEngineMetrics(reg prometheus.Registerer) (engineMetrics, error) {
+	var err error
+	m := engineMetrics{
+		observed: engineRegister(reg, &err, prometheus.NewCounter(prometheus.CounterOpts{Name: "lookout_alert_items_observed_total",
+			Help: "Items the alert engine observed."})),
+		late: engineRegister(reg, &err, prometheus.NewCounter(prometheus.CounterOpts{Name: "lookout_alert_items_late_total",
+			Help: "Item-rule observations dropped because the item was older than the rule's window."})),
+		evaluations: engineRegister(reg, &err, prometheus.NewCounter(prometheus.CounterOpts{Name: "lookout_alert_evaluations_total",
+			Help: "Rule evaluation rounds."})),
+		evalSeconds: engineRegister(reg, &err, prometheus.NewHistogram(prometheus.HistogramOpts{Name: "lookout_alert_evaluation_seconds",
+			Help: "Time one evaluation round of all rules and keys took.", Buckets: prometheus.ExponentialBuckets(1e-5, 4, 10)})),
+		events: engineRegister(reg, &err, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lookout_alert_events_total",
+			Help: "Alert state changes published, by rule and new state."}, []string{"rule", "state"})),
+		publishErrs: engineRegister(reg, &err, prometheus.NewCounter(prometheus.CounterOpts{Name: "lookout_alert_publish_errors_total",
+			Help: "Events the sink refused (kept and retried)."})),
+		dropped: engineRegister(reg, &err, prometheus.NewCounter(prometheus.CounterOpts{Name: "lookout_alert_events_dropped_total",
+			Help: "Events dropped because the sink kept failing and the retry buffer was full."})),
+		suppressed: engineRegister(reg, &err, prometheus.NewCounter(prometheus.CounterOpts{Name: "lookout_alert_cooldown_suppressed_total",
+			Help: "Evaluations whose condition held but that were muted by a rule's cooldown."})),
+		keys: engineRegister(reg, &err, prometheus.NewGauge(prometheus.GaugeOpts{Name: "lookout_alert_keys",
+			Help: "Keys (source/room) the engine keeps windows for."})),
+	}
+	return m, err
+}
+
+// engineRegister registers c, or returns the collector already registered
+// under its name (a backtest engine next to the daemon's shares them).
+func engineRegister[T prometheus.Collector](reg prometheus.Registerer, errp *error, c T) T {
+	if reg == nil || *errp != nil {
+		return c
+	}
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if v, ok := are.ExistingCollector.(T); ok {
+				return v
+			}
+		}
+		*errp = fmt.Errorf("register alert metrics: %w", err)
+	}
+	return c
+}
+
+// NewEngine validates the rules of cfg and builds an engine that publishes
+// to sink. Errors name the rule and its line.
+func NewEngine(cfg *config.Config, sink Sink, opts EngineOptions) (*Engine, error) {
+	if cfg == nil {
+		return nil, errors.New("alerts: nil config")
+	}
+	if sink == nil {
+		return nil, errors.New("alerts: nil sink")
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	if opts.EvalInterval <= 0 {
+		opts.EvalInterval = time.Second
+	}
+	if opts.MaxSamples <= 0 {
+		opts.MaxSamples = 5
+	}
+	e := &Engine{cfg: cfg, sink: sink, opts: opts, log: opts.Log.With("component", "alerts"),
+		keys: map[engineKey]*engineKeyEntry{}}
+	var errs []error
+	e.idleTTL = engineIdleTTL
+	for i := range cfg.Rules {
+		r, err := ruleCompile(cfg, i, &e.nsignals, opts.MaxSamples)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		e.rules = append(e.rules, r)
+		for _, sig := range r.signals {
+			if ttl := 3 * sig.window * (1 + volumeSpikeHistory); ttl > e.idleTTL {
+				e.idleTTL = ttl
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	m, err := newEngineMetrics(opts.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	e.metrics = m
+	return e, nil
+}
+
+// Rules returns the names of the rules the engine evaluates, in order.
+func (e *Engine) Rules() []string {
+	out := make([]string, len(e.rules))
+	for i, r := range e.rules {
+		out[i] = r.name
+	}
+	return out
+}
+
+// engineMaxItemLead is how far in the future an item's timestamp may lie
+// before the engine stops trusting it (a collector's or platform's clock
+// gone wrong) and counts the item at its arrival time instead.
+const engineMaxItemLead = time.Hour
+
+// Observe counts one item into the windows of every rule it matches. It
+// is the hot path: O(matching rules) and allocation-free once the item's
+// key is known.
+//
+// Items count at their own timestamp (so a backtest, whose clock follows
+// the items, is exact), except when it is missing, far in the future, or
+// older than a rule's window: a news post published hours before it was
+// fetched counts when it arrived, not never.
+func (e *Engine) Observe(it *item.Item) {
+	now := e.opts.Now()
+	ts := it.TS
+	if ts.IsZero() || ts.After(now.Add(engineMaxItemLead)) {
+		ts = now
+	}
+	e.mu.Lock()
+	e.observeLocked(it, ts, now)
+	e.mu.Unlock()
+	e.metrics.observed.Inc()
+}
+
+func (e *Engine) observeLocked(it *item.Item, ts, now time.Time) {
+	k := engineKey{it.Source, it.Room}
+	ent := e.keys[k]
+	if ent == nil {
+		ent = &engineKeyEntry{key: k, series: make([]*signalSeries, e.nsignals), alerts: make([]alertState, len(e.rules))}
+		e.keys[k] = ent
+		e.keyList = append(e.keyList, ent)
+		e.metrics.keys.Set(float64(len(e.keyList)))
+	}
+	ent.platform = it.Platform
+	if ts.After(ent.lastSeen) {
+		ent.lastSeen = ts
+	}
+	if it.Labels != nil {
+		ent.labels = it.Labels
+	}
+	for _, r := range e.rules {
+		if !ruleMatches(r.match, it) {
+			continue
+		}
+		for _, sig := range r.signals {
+			if !sig.wants(it) {
+				continue
+			}
+			sts := ts
+			if sig.window > 0 && sts.Before(now.Add(-sig.window)) {
+				sts = now
+			}
+			s := ent.series[sig.idx]
+			if s == nil {
+				s = newSignalSeries(sig, sts)
+				ent.series[sig.idx] = s
+			}
+			if !sig.observe(s, it, sts) {
+				e.metrics.late.Inc()
+			}
+		}
+	}
+}
+
+// Evaluate evaluates every rule for every key at now and publishes the
+// state changes to the sink, in rule order then key order. Events the sink
+// refuses are kept and offered again on the next call; the first error is
+// returned.
+func (e *Engine) Evaluate(ctx context.Context, now time.Time) error {
+	start := time.Now()
+	e.mu.Lock()
+	events := e.retained
+	e.retained = nil
+	for ri, r := range e.rules {
+		events = e.evaluateRuleLocked(ri, r, now, events)
+	}
+	if now.Sub(e.swept) >= time.Hour {
+		e.sweepLocked(now)
+	}
+	e.mu.Unlock()
+	e.metrics.evaluations.Inc()
+	e.metrics.evalSeconds.Observe(time.Since(start).Seconds())
+	return e.publish(ctx, events)
+}
+
+func (e *Engine) evaluateRuleLocked(ri int, r *compiledRule, now time.Time, events []Event) []Event {
+	primary := r.signals[0]
+	for _, ent := range e.keyList {
+		s := ent.series[primary.idx]
+		if s == nil {
+			continue
+		}
+		var in lifecycleInput
+		in.res = primary.evaluate(s, now)
+		in.condsOK = true
+		if len(r.signals) > 1 {
+			e.conds = e.conds[:0]
+			for _, c := range r.signals[1:] {
+				var cr signalResult
+				if cs := ent.series[c.idx]; cs != nil {
+					cr = c.evaluate(cs, now)
+				}
+				if !c.conditionHolds(&cr) {
+					in.condsOK = false
+				}
+				e.conds = append(e.conds, cr)
+			}
+			in.conds = e.conds
+		}
+		if in.res.ok {
+			in.severity, in.thr = r.level(in.res.value)
+			if r.kind == KindAbsent && in.res.value < primary.window.Seconds() {
+				in.severity = ""
+			}
+			in.held = r.held(in.res.value)
+		}
+		events = e.lifecycleStep(r, ent, &ent.alerts[ri], &in, now, events)
+	}
+	return events
+}
+
+// sweepLocked forgets keys that have been silent for idleTTL and have no
+// alert open.
+func (e *Engine) sweepLocked(now time.Time) {
+	e.swept = now
+	kept := e.keyList[:0]
+	for _, ent := range e.keyList {
+		open := false
+		for i := range ent.alerts {
+			if st := ent.alerts[i].state; st == Pending || st == Firing {
+				open = true
+				break
+			}
+		}
+		if open || now.Sub(ent.lastSeen) < e.idleTTL {
+			kept = append(kept, ent)
+			continue
+		}
+		delete(e.keys, ent.key)
+	}
+	for i := len(kept); i < len(e.keyList); i++ {
+		e.keyList[i] = nil
+	}
+	e.keyList = kept
+	e.metrics.keys.Set(float64(len(e.keyList)))
+}
+
+func (e *Engine) publish(ctx context.Context, events []Event) error {
+	var first error
+	for i, ev := range events {
+		if err := ctx.Err(); err != nil {
+			e.retain(events[i:])
+			return err
+		}
+		if err := e.sink.Publish(ctx, ev); err != nil {
+			e.metrics.publishErrs.Inc()
+			e.log.Error("alert sink refused an event; keeping it for the next evaluation",
+				"rule", ev.Rule, "event", ev.ID, "state", ev.State, "err", err)
+			if first == nil {
+				first = fmt.Errorf("publish alert event %s: %w", ev.ID, err)
+			}
+			e.retain(events[i : i+1])
+			continue
+		}
+		e.metrics.events.WithLabelValues(ev.Rule, string(ev.State)).Inc()
+	}
+	return first
+}
+
+func (e *Engine) retain(evs []Event) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, ev := range evs {
+		if len(e.retained) >= engineMaxRetained {
+			e.metrics.dropped.Inc()
+			e.log.Error("alert retry buffer full; dropping event", "rule", ev.Rule, "event", ev.ID)
+			continue
+		}
+		e.retained = append(e.retained, ev)
+	}
+}
+
+// Run consumes items and evaluates every EvalInterval. It returns after in
+// is closed (with one final evaluation) or when ctx is done (nil: stopping
+// is not an error).
+func (e *Engine) Run(ctx context.Context, in <-chan item.Item) error {
+	t := time.NewTicker(e.opts.EvalInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case it, ok := <-in:
+			if !ok {
+				if err := e.Evaluate(ctx, e.opts.Now()); err != nil && ctx.Err() == nil {
+					return fmt.Errorf("final alert evaluation: %w", err)
+				}
+				return nil
+			}
+			e.Observe(&it)
+		case <-t.C:
+			if err := e.Evaluate(ctx, e.opts.Now()); err != nil && ctx.Err() == nil {
+				e.log.Warn("alert evaluation could not publish every event", "err", err)
+			}
+		}
+	}
+}

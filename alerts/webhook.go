@@ -1,0 +1,105 @@
+package alerts
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"text/template"
+	"time"
+
+	"lookout/config"
+)
+
+// WebhookPayload is the generic webhook's default body. Receivers
+// deduplicate on the Idempotency-Key header (the batch id: the event id for
+// a single event) or on each event's id.
+type WebhookPayload struct {
+	Version  string  `json:"version"` // "1"
+	Receiver string  `json:"receiver"`
+	GroupKey string  `json:"group_key"`
+	BatchID  string  `json:"batch_id"`
+	Status   string  `json:"status"` // firing or resolved
+	Severity string  `json:"severity"`
+	Title    string  `json:"title"`
+	Count    int     `json:"count"`
+	Events   []Event `json:"events"`
+}
+
+type webhookNotifier struct {
+	name    string
+	url     string
+	headers http.Header
+	tmpl    *template.Template // nil: WebhookPayload
+	client  *http.Client
+	now     func() time.Time
+}
+
+func newWebhookNotifier(name string, c *config.WebhookConfig, opts NotifierOptions) (*webhookNotifier, error) {
+	if c == nil {
+		return nil, errors.New("webhook: no config")
+	}
+	if c.URL.Value() == "" {
+		return nil, fmt.Errorf("webhook: url (%s) is empty", c.URL)
+	}
+	w := &webhookNotifier{name: name, url: c.URL.Value(), headers: http.Header{}, client: opts.HTTPClient, now: opts.Now}
+	for k, v := range c.Headers {
+		w.headers.Set(k, v)
+	}
+	if c.Template != "" {
+		t, err := parseReceiverTemplate(name, c.Template, "")
+		if err != nil {
+			return nil, err
+		}
+		w.tmpl = t
+	}
+	return w, nil
+}
+
+func (w *webhookNotifier) Name() string { return w.name }
+
+// WebhookBatchID is the idempotency key of a notification.
+func WebhookBatchID(n Notification) string {
+	if n.BatchID != "" {
+		return n.BatchID
+	}
+	if len(n.Events) == 1 {
+		return n.Events[0].ID
+	}
+	return outboxBatchID(n.Events)
+}
+
+func (w *webhookNotifier) body(n Notification) ([]byte, error) {
+	d := newTemplateData(n, w.now())
+	if w.tmpl != nil {
+		s, err := executeTemplate(w.tmpl, d)
+		if err != nil {
+			return nil, err
+		}
+		if !json.Valid([]byte(s)) {
+			return nil, &NotifyError{Reason: "template", Err: errors.New("webhook: the template's output is not valid JSON")}
+		}
+		return []byte(s), nil
+	}
+	return notifyJSON(WebhookPayload{Version: "1", Receiver: n.Receiver, GroupKey: n.GroupKey, BatchID: WebhookBatchID(n),
+		Status: d.Status, Severity: string(d.Severity), Title: d.Title, Count: d.Count, Events: n.Events})
+}
+
+func (w *webhookNotifier) Notify(ctx context.Context, n Notification) (bool, error) {
+	body, err := w.body(n)
+	if err != nil {
+		return false, err
+	}
+	h := w.headers.Clone()
+	h.Set("Idempotency-Key", WebhookBatchID(n))
+	h.Set("User-Agent", "lookout-alerts/1")
+	res, err := notifyPostJSON(ctx, w.client, w.url, body, h)
+	if err != nil {
+		if ctx.Err() != nil {
+			return notifyCtxErr(ctx, err)
+		}
+		return true, err
+	}
+	return notifyCheckHTTP("webhook", w.url, res, w.now())
+}

@@ -1,0 +1,138 @@
+package alerts
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"text/template"
+	"time"
+
+	"lookout/config"
+)
+
+// WeCom group-robot error codes.
+const (
+	WeComErrThrottled  = 45009 // more than 20 messages a minute (recalled, protocols.md §8)
+	WeComErrInvalidURL = 93000 // invalid webhook URL (bad key)
+)
+
+// WeCom's size limits in bytes.
+const (
+	wecomMarkdownMax = 4096
+	wecomTextMax     = 2048
+)
+
+type wecomNotifier struct {
+	name    string
+	webhook string
+	mobiles []string
+	tmpl    *template.Template
+	client  *http.Client
+	now     func() time.Time
+}
+
+func newWeComNotifier(name string, c *config.WeComConfig, opts NotifierOptions) (*wecomNotifier, error) {
+	if c == nil {
+		return nil, errors.New("wecom: no config")
+	}
+	if c.WebhookURL.Value() == "" {
+		return nil, fmt.Errorf("wecom: webhook_url (%s) is empty", c.WebhookURL)
+	}
+	t, err := parseReceiverTemplate(name, c.Template, templateWeComDefault)
+	if err != nil {
+		return nil, err
+	}
+	return &wecomNotifier{name: name, webhook: c.WebhookURL.Value(), mobiles: c.MentionMobiles, tmpl: t, client: opts.HTTPClient, now: opts.Now}, nil
+}
+
+func (w *wecomNotifier) Name() string { return w.name }
+
+// WeComMessage is the robot's request body.
+type WeComMessage struct {
+	MsgType  string         `json:"msgtype"`
+	Markdown *WeComMarkdown `json:"markdown,omitempty"`
+	Text     *WeComText     `json:"text,omitempty"`
+}
+
+type WeComMarkdown struct {
+	Content string `json:"content"`
+}
+
+type WeComText struct {
+	Content             string   `json:"content"`
+	MentionedMobileList []string `json:"mentioned_mobile_list,omitempty"`
+}
+
+// WeComResponse is the robot's answer.
+type WeComResponse struct {
+	ErrCode int    `json:"errcode"`
+	ErrMsg  string `json:"errmsg"`
+}
+
+// build renders markdown. Markdown cannot @-mention by mobile, so a firing
+// red alert with mention_mobiles goes out as text with
+// mentioned_mobile_list instead: on a red light, reaching people beats
+// formatting.
+func (w *wecomNotifier) build(n Notification) (*WeComMessage, error) {
+	d := newTemplateData(n, w.now())
+	if d.Severity == Red && d.Status == "firing" && len(w.mobiles) > 0 {
+		var b strings.Builder
+		b.WriteString(templateLight(d.Severity) + " " + d.Title + "\n")
+		for _, e := range d.Shown {
+			fmt.Fprintf(&b, "%s %s · room %s: %s\n", templateEventLight(e), e.Rule, e.Room, e.Summary)
+		}
+		if d.More > 0 {
+			fmt.Fprintf(&b, "…and %d more\n", d.More)
+		}
+		return &WeComMessage{MsgType: "text", Text: &WeComText{
+			Content: templateTruncateBytes(strings.TrimRight(b.String(), "\n"), wecomTextMax), MentionedMobileList: w.mobiles,
+		}}, nil
+	}
+	body, err := executeTemplate(w.tmpl, d)
+	if err != nil {
+		return nil, err
+	}
+	return &WeComMessage{MsgType: "markdown", Markdown: &WeComMarkdown{Content: templateTruncateBytes(body, wecomMarkdownMax)}}, nil
+}
+
+func (w *wecomNotifier) Notify(ctx context.Context, n Notification) (bool, error) {
+	msg, err := w.build(n)
+	if err != nil {
+		return false, err
+	}
+	body, err := notifyJSON(msg)
+	if err != nil {
+		return false, fmt.Errorf("wecom: encode: %w", err)
+	}
+	res, err := notifyPostJSON(ctx, w.client, w.webhook, body, nil)
+	if err != nil {
+		if ctx.Err() != nil {
+			return notifyCtxErr(ctx, err)
+		}
+		return true, err
+	}
+	if retry, err := notifyCheckHTTP("wecom", w.webhook, res, w.now()); err != nil {
+		return retry, err
+	}
+	var ans WeComResponse
+	if err := json.Unmarshal(res.Body, &ans); err != nil {
+		return true, &NotifyError{Reason: "api_error", Err: fmt.Errorf("wecom: answer is not JSON: %.100q", res.Body)}
+	}
+	switch ans.ErrCode {
+	case 0:
+		return false, nil
+	case WeComErrThrottled:
+		// The limit is per minute: wait for the next one.
+		now := w.now()
+		wait := now.Truncate(time.Minute).Add(time.Minute + time.Second).Sub(now)
+		return true, &RetryAfterError{Wait: wait, Err: &NotifyError{Reason: "rate_limited", Err: fmt.Errorf("wecom: errcode %d: %s", ans.ErrCode, ans.ErrMsg)}}
+	case -1:
+		return true, &NotifyError{Reason: "api_error", Err: fmt.Errorf("wecom: errcode %d: %s", ans.ErrCode, ans.ErrMsg)}
+	case WeComErrInvalidURL:
+		return false, &NotifyError{Reason: "auth", Err: fmt.Errorf("wecom: errcode %d: %s (check the webhook key)", ans.ErrCode, ans.ErrMsg)}
+	}
+	return false, &NotifyError{Reason: "rejected", Err: fmt.Errorf("wecom: errcode %d: %s", ans.ErrCode, ans.ErrMsg)}
+}

@@ -1,0 +1,259 @@
+package collectors
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"lookout/config"
+	"lookout/item"
+)
+
+// pollFakeClock records every wait and lets it pass at once, moving its
+// time forward by the wait: polling loops run at full speed and the test
+// reads back what they would have slept.
+type pollFakeClock struct {
+	mu    sync.Mutex
+	now   time.Time
+	waits []time.Duration
+}
+
+func newPollFakeClock() *pollFakeClock {
+	return &pollFakeClock{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
+}
+
+func (c *pollFakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *pollFakeClock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.waits = append(c.waits, d)
+	c.now = c.now.Add(d)
+	ch := make(chan time.Time, 1)
+	ch <- c.now
+	return ch
+}
+
+func (c *pollFakeClock) Waits() []time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]time.Duration(nil), c.waits...)
+}
+
+// pollTestEnv is an Env with a fast rate limit, an in-memory state and the
+// given clock.
+func pollTestEnv(t *testing.T, clk Clock, state StateStore) Env {
+	env, _ := pollTestEnvLogs(t, clk, state)
+	return env
+}
+
+// pollTestEnvLogs is pollTestEnv that also returns the log output.
+func pollTestEnvLogs(t *testing.T, clk Clock, state StateStore) (Env, *pollLogBuf) {
+	t.Helper()
+	logs := &pollLogBuf{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("collector log:\n%s", logs.String())
+		}
+	})
+	m := NewMetrics(nil)
+	if state == nil {
+		state = NewMemState()
+	}
+	return Env{
+		HTTP:    NewHTTPClient(config.LimitsConfig{Default: config.HostLimit{Rate: 1000, Burst: 1000}, Timeout: config.Duration(5 * time.Second)}, m),
+		State:   state,
+		Log:     slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Metrics: m,
+		Clock:   clk,
+	}.withDefaults(), logs
+}
+
+// pollLogBuf is a goroutine-safe log sink.
+type pollLogBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *pollLogBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *pollLogBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// pollSink collects emitted items.
+type pollSink struct {
+	mu    sync.Mutex
+	items []item.Item
+}
+
+func (s *pollSink) emit(_ context.Context, it item.Item) error {
+	s.mu.Lock()
+	s.items = append(s.items, it)
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *pollSink) all() []item.Item {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]item.Item(nil), s.items...)
+}
+
+func (s *pollSink) reset() {
+	s.mu.Lock()
+	s.items = nil
+	s.mu.Unlock()
+}
+
+func (s *pollSink) ids() []string {
+	var out []string
+	for _, it := range s.all() {
+		out = append(out, it.ID)
+	}
+	return out
+}
+
+// pollWait polls cond until it holds or the test times out.
+func pollWait(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func pollMustSource(t *testing.T, yamlText string) config.SourceConfig {
+	t.Helper()
+	src, err := config.NewSourceConfig(yamlText)
+	if err != nil {
+		t.Fatalf("source config: %v", err)
+	}
+	return src
+}
+
+func TestPollStateJudgeAndPersist(t *testing.T) {
+	ctx := context.Background()
+	mem := NewMemState()
+	st, err := pollLoadState(ctx, mem, "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	if v := st.judge("a", t0); v != pollNew {
+		t.Fatalf("empty state: got %v, want new", v)
+	}
+	st.emitted("a", t0)
+	st.emitted("b", t0.Add(time.Minute))
+	st.ETag = `W/"x"`
+	if err := st.save(ctx, mem, "s"); err != nil {
+		t.Fatal(err)
+	}
+	st2, err := pollLoadState(ctx, mem, "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		id   string
+		ts   time.Time
+		want pollVerdict
+	}{
+		{"b", time.Time{}, pollReach},
+		{"a", time.Time{}, pollSkip},
+		{"c", t0.Add(2 * time.Minute), pollNew},
+		{"old", t0.Add(-2 * time.Hour), pollSkip},
+		{"c2", time.Time{}, pollNew},
+	} {
+		if got := st2.judge(tc.id, tc.ts); got != tc.want {
+			t.Errorf("judge(%s) = %v, want %v", tc.id, got, tc.want)
+		}
+	}
+	if st2.ETag != `W/"x"` || !st2.LastTS.Equal(t0.Add(time.Minute)) {
+		t.Errorf("state not restored: %+v", st2)
+	}
+	for i := range pollMaxSeen + 10 {
+		st2.markSeen(string(rune('A'+i%26)) + time.Duration(i).String())
+	}
+	if len(st2.order) != pollMaxSeen || len(st2.seen) != pollMaxSeen {
+		t.Errorf("seen not bounded: %d %d", len(st2.order), len(st2.seen))
+	}
+}
+
+func TestPollLoopBackoffAndRetryAfter(t *testing.T) {
+	clk := newPollFakeClock()
+	env := pollTestEnv(t, clk, nil)
+	src := pollMustSource(t, "id: p\nkind: json_api\nevery: 1m\njitter: 0.1\n")
+	loop := pollNewLoop(src, env)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	calls := 0
+	errs := []error{
+		&StatusError{URL: "http://x/", Status: http.StatusTooManyRequests, RetryAfter: 120 * time.Second},
+		&StatusError{URL: "http://x/", Status: http.StatusServiceUnavailable},
+		pollErrWait("risk_control", 10*time.Minute, errors.New("code -412")),
+		nil,
+	}
+	_ = loop.run(ctx, func(context.Context) error {
+		calls++
+		if calls > len(errs) {
+			cancel()
+			return nil
+		}
+		return errs[calls-1]
+	})
+	w := clk.Waits()
+	if len(w) < 4 {
+		t.Fatalf("waits = %v", w)
+	}
+	if w[0] < 120*time.Second {
+		t.Errorf("429 with Retry-After 120: waited %s", w[0])
+	}
+	if w[1] <= 0 || w[1] > pollMaxBackoff {
+		t.Errorf("503 backoff out of range: %s", w[1])
+	}
+	if w[2] < 10*time.Minute {
+		t.Errorf("risk control wait %s < 10m", w[2])
+	}
+	if w[3] < 54*time.Second || w[3] > 66*time.Second {
+		t.Errorf("interval after success %s not within 1m±10%%", w[3])
+	}
+	if got := pollCount(env.Metrics.Errors.WithLabelValues("p", "rate_limited")); got != 1 {
+		t.Errorf("rate_limited count = %v", got)
+	}
+	if got := pollCount(env.Metrics.Errors.WithLabelValues("p", "risk_control")); got != 1 {
+		t.Errorf("risk_control count = %v", got)
+	}
+	if v, _, _ := env.State.GetState(ctx, "p", "last_error"); v == "" {
+		t.Error("last_error not recorded")
+	}
+}
+
+// pollCount reads a counter's value.
+func pollCount(c prometheus.Counter) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		return -1
+	}
+	return m.GetCounter().GetValue()
+}

@@ -1,0 +1,646 @@
+package collectors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"lookout/config"
+	"lookout/item"
+)
+
+// The twitch collector reads Twitch chat anonymously over IRC-over-WebSocket
+// (protocols.md §3): one connection, CAP REQ for tags and commands, NICK
+// justinfan<digits>, JOIN of every configured channel, PING answered with
+// PONG, RECONNECT honoured by reconnecting.
+//
+//	- id: twitch-shroud
+//	  kind: twitch
+//	  channels: [shroud, pokimane]
+//	  url: wss://irc-ws.chat.twitch.tv:443   # default
+//	  bit_value: 0.07                        # CNY per bit for gift items (default)
+
+func init() { Register("twitch", newTwitchCollector) }
+
+// TwitchDefaultURL is Twitch's IRC-over-WebSocket endpoint.
+const TwitchDefaultURL = "wss://irc-ws.chat.twitch.tv:443"
+
+const (
+	// twitchReadTimeout: Twitch PINGs about every five minutes, so a
+	// connection silent for longer than this is dead.
+	twitchReadTimeout = 6 * time.Minute
+	// twitchJoinBatch channels per JOIN, and twitchJoinPause between batches,
+	// keep under the documented 20 joins per 10 s.
+	twitchJoinBatch = 20
+	twitchJoinPause = 11 * time.Second
+	// twitchDefaultBitValue is about one US cent, what Twitch pays the
+	// creator per bit, in CNY (item.Value for gifts is in CNY).
+	twitchDefaultBitValue = 0.07
+)
+
+type twitchSpec struct {
+	URL      string   `yaml:"url"`
+	Channels []string `yaml:"channels"`
+	// Nick overrides the anonymous justinfan<digits> login; it must still be
+	// a justinfan nick because the collector never authenticates.
+	Nick     string  `yaml:"nick"`
+	BitValue float64 `yaml:"bit_value"`
+}
+
+var (
+	twitchChannelRe = regexp.MustCompile(`^[a-z0-9_]{1,25}$`)
+	twitchNickRe    = regexp.MustCompile(`^justinfan[0-9]{1,10}$`)
+)
+
+type twitchCollector struct {
+	id       string
+	labels   map[string]string
+	env      Env
+	url      string
+	channels []string
+	nick     string
+	bitValue float64
+	dialer   *websocket.Dialer
+	header   http.Header
+}
+
+func newTwitchCollector(src config.SourceConfig, env Env) (Collector, error) {
+	var spec twitchSpec
+	if err := src.DecodeSpec(&spec); err != nil {
+		return nil, err
+	}
+	if spec.URL == "" {
+		spec.URL = TwitchDefaultURL
+	}
+	u, err := url.Parse(spec.URL)
+	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
+		return nil, fmt.Errorf("url %q: want a ws:// or wss:// URL", spec.URL)
+	}
+	if len(spec.Channels) == 0 {
+		return nil, errors.New("channels: list at least one channel login")
+	}
+	seen := map[string]bool{}
+	var channels []string
+	for _, ch := range spec.Channels {
+		ch = strings.ToLower(strings.TrimPrefix(strings.TrimSpace(ch), "#"))
+		if !twitchChannelRe.MatchString(ch) {
+			return nil, fmt.Errorf("channels: %q is not a Twitch login (a-z, 0-9, _; up to 25)", ch)
+		}
+		if !seen[ch] {
+			seen[ch] = true
+			channels = append(channels, ch)
+		}
+	}
+	nick := spec.Nick
+	if nick == "" {
+		nick = "justinfan" + strconv.Itoa(10000+rand.IntN(89999))
+	} else if !twitchNickRe.MatchString(nick) {
+		return nil, fmt.Errorf("nick %q: anonymous read needs justinfan<digits>", nick)
+	}
+	if spec.BitValue < 0 {
+		return nil, fmt.Errorf("bit_value %v: must not be negative", spec.BitValue)
+	}
+	if spec.BitValue == 0 {
+		spec.BitValue = twitchDefaultBitValue
+	}
+	dialer, header, err := twitchDialer(src, env)
+	if err != nil {
+		return nil, err
+	}
+	return &twitchCollector{
+		id: src.ID, labels: src.Labels, env: env, url: spec.URL, channels: channels,
+		nick: nick, bitValue: spec.BitValue, dialer: dialer, header: header,
+	}, nil
+}
+
+// twitchDialer builds the WebSocket dialer for a source: its proxy and
+// timeout, and the User-Agent the HTTP client would send. The douyin,
+// mastodon and bluesky collectors use it too.
+func twitchDialer(src config.SourceConfig, env Env) (*websocket.Dialer, http.Header, error) {
+	d := &websocket.Dialer{
+		Proxy:            http.ProxyFromEnvironment,
+		HandshakeTimeout: 15 * time.Second,
+		ReadBufferSize:   16 << 10,
+		WriteBufferSize:  4 << 10,
+	}
+	if src.Timeout != 0 {
+		d.HandshakeTimeout = src.Timeout.D()
+	}
+	if src.Proxy != "" {
+		pu, err := url.Parse(src.Proxy)
+		if err != nil || (pu.Scheme != "http" && pu.Scheme != "https" && pu.Scheme != "socks5") {
+			return nil, nil, fmt.Errorf("proxy %q: want an http://, https:// or socks5:// URL", src.Proxy)
+		}
+		d.Proxy = http.ProxyURL(pu)
+	}
+	h := http.Header{}
+	ua := src.UserAgent
+	if ua == "" && env.HTTP != nil {
+		ua = env.HTTP.UserAgent()
+	}
+	if ua == "" {
+		ua = config.DefaultUserAgent
+	}
+	h.Set("User-Agent", ua)
+	return d, h, nil
+}
+
+// twitchDial waits for the host's rate limiter and concurrency slot (a
+// dial is a request like any other), then opens the WebSocket. A handshake
+// answered with an HTTP status comes back as *StatusError.
+func twitchDial(ctx context.Context, env Env, d *websocket.Dialer, rawURL string, h http.Header) (*websocket.Conn, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	release, err := env.HTTP.Wait(ctx, u.Host)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	conn, resp, err := d.DialContext(ctx, rawURL, h)
+	if err != nil {
+		if resp != nil {
+			se := &StatusError{URL: rawURL, Status: resp.StatusCode}
+			if resp.Body != nil { // gorilla keeps the first KiB of the body
+				b, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
+				se.Body = twitchTrunc(strings.TrimSpace(string(b)), 200)
+			}
+			if ra, ok := ParseRetryAfter(resp.Header.Get("Retry-After"), env.Clock.Now()); ok {
+				se.RetryAfter = ra
+			}
+			return nil, fmt.Errorf("websocket handshake: %w", se)
+		}
+		return nil, fmt.Errorf("dial %s: %w", redactURL(rawURL), err)
+	}
+	return conn, nil
+}
+
+// twitchCloseOnDone closes conn when ctx ends so that a blocked read
+// returns; the returned stop ends the watcher when the session is over.
+func twitchCloseOnDone(ctx context.Context, conn *websocket.Conn) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+			_ = conn.Close()
+		case <-done:
+		}
+	}()
+	return func() { close(done) }
+}
+
+var errTwitchReconnect = errors.New("server asked to reconnect (RECONNECT)")
+
+func (c *twitchCollector) Run(ctx context.Context, emit Emit) error {
+	bo := &Backoff{Base: time.Second, Max: 2 * time.Minute}
+	for {
+		healthy, err := c.session(ctx, emit)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if healthy {
+			bo.Reset()
+		}
+		c.env.Metrics.Reconnects.WithLabelValues(c.id).Inc()
+		wait := RetryDelay(err, bo)
+		if errors.Is(err, errTwitchReconnect) {
+			wait = 0 // planned server restart: come straight back
+		}
+		c.env.Log.Warn("twitch connection ended; reconnecting", "err", err, "wait", wait)
+		if err := Sleep(ctx, c.env.Clock, wait); err != nil {
+			return nil
+		}
+	}
+}
+
+// session runs one connection. healthy reports whether the server accepted
+// the login, which resets the backoff.
+func (c *twitchCollector) session(ctx context.Context, emit Emit) (healthy bool, err error) {
+	conn, err := twitchDial(ctx, c.env, c.dialer, c.url, c.header)
+	if err != nil {
+		c.env.Metrics.Errors.WithLabelValues(c.id, "dial").Inc()
+		return false, err
+	}
+	defer conn.Close()
+	defer twitchCloseOnDone(ctx, conn)()
+	conn.SetReadLimit(1 << 20)
+
+	send := func(line string) error {
+		_ = conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		return conn.WriteMessage(websocket.TextMessage, []byte(line))
+	}
+	for _, l := range []string{"CAP REQ :twitch.tv/tags twitch.tv/commands", "NICK " + c.nick} {
+		if err := send(l); err != nil {
+			return false, fmt.Errorf("send %q: %w", l, err)
+		}
+	}
+	// JOINs go out from a goroutine of this session so that a long channel
+	// list (paced under the join limit) does not hold up reading. gorilla
+	// allows one writer at a time; the reader writes PONGs, so both writers
+	// take writeMu.
+	writeMu := make(chan struct{}, 1)
+	locked := func(line string) error {
+		writeMu <- struct{}{}
+		defer func() { <-writeMu }()
+		return send(line)
+	}
+	joinCtx, cancelJoin := context.WithCancel(ctx)
+	joinErr := make(chan error, 1)
+	joinDone := make(chan struct{})
+	defer func() {
+		cancelJoin()
+		_ = conn.Close() // unblocks a JOIN write in flight
+		<-joinDone
+	}()
+	go func() {
+		defer close(joinDone)
+		for i := 0; i < len(c.channels); i += twitchJoinBatch {
+			if i > 0 {
+				if err := Sleep(joinCtx, c.env.Clock, twitchJoinPause); err != nil {
+					return
+				}
+			}
+			batch := c.channels[i:min(i+twitchJoinBatch, len(c.channels))]
+			if err := locked("JOIN #" + strings.Join(batch, ",#")); err != nil {
+				joinErr <- fmt.Errorf("send JOIN: %w", err)
+				return
+			}
+		}
+	}()
+
+	for {
+		select {
+		case err := <-joinErr:
+			if err != nil {
+				return healthy, err
+			}
+		default:
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(twitchReadTimeout))
+		typ, data, err := conn.ReadMessage()
+		if err != nil {
+			if ctx.Err() != nil {
+				return healthy, ctx.Err()
+			}
+			c.env.Metrics.Errors.WithLabelValues(c.id, "read").Inc()
+			return healthy, fmt.Errorf("read: %w", err)
+		}
+		if typ != websocket.TextMessage {
+			c.env.Metrics.Unknown.WithLabelValues(c.id, "binary_frame").Inc()
+			continue
+		}
+		// One frame may carry several IRC lines.
+		for rest := string(data); rest != ""; {
+			var line string
+			if i := strings.Index(rest, "\n"); i >= 0 {
+				line, rest = rest[:i], rest[i+1:]
+			} else {
+				line, rest = rest, ""
+			}
+			line = strings.TrimRight(line, "\r")
+			if line == "" {
+				continue
+			}
+			m, err := twitchParseLine(line)
+			if err != nil {
+				c.env.Metrics.Errors.WithLabelValues(c.id, "parse").Inc()
+				c.env.Log.Warn("twitch: bad IRC line", "err", err, "line", twitchTrunc(line, 200))
+				continue
+			}
+			switch m.Command {
+			case "PING":
+				if err := locked("PONG :" + m.Trailing()); err != nil {
+					return healthy, fmt.Errorf("send PONG: %w", err)
+				}
+				continue
+			case "RECONNECT":
+				return healthy, errTwitchReconnect
+			case "001":
+				healthy = true
+			case "NOTICE":
+				// "Login authentication failed", "msg_channel_suspended", …
+				c.env.Log.Warn("twitch notice", "channel", strings.TrimPrefix(m.Param(0), "#"), "msg_id", m.Tag("msg-id"), "text", m.Trailing())
+				if strings.Contains(m.Trailing(), "authentication failed") {
+					c.env.Metrics.Errors.WithLabelValues(c.id, "auth").Inc()
+					return false, fmt.Errorf("twitch refused the login: %s", m.Trailing())
+				}
+				continue
+			}
+			items := c.mapMessage(m, line)
+			for i := range items {
+				if err := emit(ctx, items[i]); err != nil {
+					return healthy, err
+				}
+				c.env.Metrics.Items.WithLabelValues(c.id, string(items[i].Kind)).Inc()
+			}
+		}
+	}
+}
+
+// mapMessage turns one parsed line into items (none for protocol chatter).
+func (c *twitchCollector) mapMessage(m twitchMsg, line string) []item.Item {
+	switch m.Command {
+	case "PRIVMSG", "USERNOTICE":
+		if len(m.Param(0)) < 2 || m.Param(0)[0] != '#' {
+			c.env.Metrics.Errors.WithLabelValues(c.id, "parse").Inc()
+			c.env.Log.Warn("twitch: message without a #channel", "line", twitchTrunc(line, 200))
+			return nil
+		}
+	}
+	switch m.Command {
+	case "PRIVMSG":
+		return c.mapPrivmsg(m, line)
+	case "USERNOTICE":
+		return c.mapUsernotice(m, line)
+	case "CLEARMSG":
+		// A moderator deleted one message. Items are immutable downstream,
+		// so this is only noted.
+		c.env.Log.Debug("twitch message deleted", "channel", strings.TrimPrefix(m.Param(0), "#"), "target_msg_id", m.Tag("target-msg-id"))
+		return nil
+	case "CLEARCHAT", "ROOMSTATE", "USERSTATE", "GLOBALUSERSTATE", "CAP", "JOIN", "PART", "PING", "PONG", "NOTICE", "RECONNECT", "001",
+		"HOSTTARGET", "WHISPER", "002", "003", "004", "353", "366", "372", "375", "376", "421":
+		return nil
+	}
+	c.env.Metrics.Unknown.WithLabelValues(c.id, "cmd:"+twitchTrunc(m.Command, 32)).Inc()
+	return nil
+}
+
+// twitchBaseTags are the tags every item reads, fetched in one pass.
+var twitchBaseTags = [...]string{"id", "user-id", "display-name", "login", "tmi-sent-ts", "bits"}
+
+func (c *twitchCollector) base(m twitchMsg, line string) (item.Item, string) {
+	var v [len(twitchBaseTags)]string
+	m.tags(twitchBaseTags[:], v[:])
+	it := item.Item{
+		Source:   c.id,
+		Platform: "twitch",
+		Room:     strings.TrimPrefix(m.Param(0), "#"),
+		ID:       twitchUnescapeTag(v[0]),
+		AuthorID: twitchUnescapeTag(v[1]),
+		Author:   twitchUnescapeTag(v[2]),
+		Labels:   c.labels,
+		Raw:      []byte(line),
+	}
+	if it.Author == "" {
+		it.Author = twitchUnescapeTag(v[3])
+	}
+	if it.Author == "" {
+		it.Author = m.Nick()
+	}
+	if ms, err := strconv.ParseInt(v[4], 10, 64); err == nil && ms > 0 {
+		it.TS = time.UnixMilli(ms).UTC()
+	} else {
+		it.TS = c.env.Clock.Now().UTC()
+	}
+	if it.ID == "" {
+		// Without the tags capability there is no message id; this one is
+		// stable for a given line.
+		it.ID = fmt.Sprintf("%s/%s/%d", it.Room, it.Author, it.TS.UnixMilli())
+	}
+	return it, v[5]
+}
+
+func (c *twitchCollector) mapPrivmsg(m twitchMsg, line string) []item.Item {
+	it, bitsTag := c.base(m, line)
+	it.Kind = item.KindChat
+	it.Text = m.Param(1)
+	if strings.HasPrefix(it.Text, "\x01ACTION ") { // /me
+		it.Text = strings.TrimSuffix(strings.TrimPrefix(it.Text, "\x01ACTION "), "\x01")
+	}
+	out := []item.Item{it}
+	if bits, err := strconv.ParseInt(bitsTag, 10, 64); err == nil && bits > 0 {
+		g := it
+		g.Kind = item.KindGift
+		g.ID = it.ID + "/bits"
+		g.Count = bits
+		g.Value = float64(bits) * c.bitValue
+		out = append(out, g)
+	}
+	return out
+}
+
+func (c *twitchCollector) mapUsernotice(m twitchMsg, line string) []item.Item {
+	it, _ := c.base(m, line)
+	msgID := m.Tag("msg-id")
+	it.Text = strings.TrimSpace(m.Tag("system-msg") + " " + m.Param(1))
+	switch msgID {
+	case "sub", "resub", "subgift", "submysterygift", "giftpaidupgrade", "primepaidupgrade",
+		"anongiftpaidupgrade", "communitypayforward", "standardpayforward":
+		it.Kind = item.KindGift
+		it.Count = 1
+		if n, err := strconv.ParseInt(m.Tag("msg-param-mass-gift-count"), 10, 64); err == nil && n > 0 {
+			it.Count = n
+		}
+		return []item.Item{it}
+	case "raid":
+		it.Kind = item.KindEnter
+		if n, err := strconv.ParseInt(m.Tag("msg-param-viewerCount"), 10, 64); err == nil {
+			it.Count = n
+		}
+		if dn := m.Tag("msg-param-displayName"); dn != "" {
+			it.Author = dn
+		}
+		return []item.Item{it}
+	case "announcement":
+		it.Kind = item.KindChat
+		it.Text = m.Param(1)
+		return []item.Item{it}
+	}
+	c.env.Metrics.Unknown.WithLabelValues(c.id, "usernotice:"+twitchTrunc(msgID, 32)).Inc()
+	return nil
+}
+
+// twitchTrunc shortens s to at most n runes and makes it valid UTF-8, so
+// that it can go into a log line or a Prometheus label (which rejects
+// invalid UTF-8).
+func twitchTrunc(s string, n int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	i := 0
+	for j := range s {
+		if i == n {
+			return s[:j] + "…"
+		}
+		i++
+	}
+	return s
+}
+
+// twitchMsg is one parsed IRC line. Tags stay raw and are looked up and
+// unescaped on demand: a chat line carries ~15 tags and the collector
+// reads five, so not building a map saves most of the parse cost.
+type twitchMsg struct {
+	RawTags string // without the leading '@'
+	Prefix  string // without the leading ':'
+	Command string
+	Params  []string // the trailing parameter, if any, is last
+}
+
+// twitchParseLine parses one IRC line (RFC 1459 with IRCv3 tags); the line
+// has no CRLF.
+func twitchParseLine(line string) (twitchMsg, error) {
+	var m twitchMsg
+	s := line
+	if strings.HasPrefix(s, "@") {
+		i := strings.IndexByte(s, ' ')
+		if i < 0 {
+			return m, errors.New("tags without a command")
+		}
+		m.RawTags, s = s[1:i], s[i+1:]
+	}
+	s = strings.TrimLeft(s, " ")
+	if strings.HasPrefix(s, ":") {
+		i := strings.IndexByte(s, ' ')
+		if i < 0 {
+			return m, errors.New("prefix without a command")
+		}
+		m.Prefix, s = s[1:i], s[i+1:]
+	}
+	s = strings.TrimLeft(s, " ")
+	i := strings.IndexByte(s, ' ')
+	if i < 0 {
+		m.Command, s = s, ""
+	} else {
+		m.Command, s = s[:i], s[i+1:]
+	}
+	if m.Command == "" {
+		return m, errors.New("missing command")
+	}
+	for _, r := range m.Command {
+		if !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9') {
+			return m, fmt.Errorf("bad command %q", twitchTrunc(m.Command, 32))
+		}
+	}
+	for s != "" {
+		s = strings.TrimLeft(s, " ")
+		if s == "" {
+			break
+		}
+		if s[0] == ':' {
+			m.Params = append(m.Params, s[1:])
+			break
+		}
+		if i := strings.IndexByte(s, ' '); i >= 0 {
+			m.Params = append(m.Params, s[:i])
+			s = s[i+1:]
+		} else {
+			m.Params = append(m.Params, s)
+			s = ""
+		}
+	}
+	return m, nil
+}
+
+// Param returns the i-th parameter or "".
+func (m twitchMsg) Param(i int) string {
+	if i < len(m.Params) {
+		return m.Params[i]
+	}
+	return ""
+}
+
+// Trailing returns the last parameter (the text of a PRIVMSG).
+func (m twitchMsg) Trailing() string {
+	if len(m.Params) == 0 {
+		return ""
+	}
+	return m.Params[len(m.Params)-1]
+}
+
+// Nick is the nick part of the prefix (nick!user@host).
+func (m twitchMsg) Nick() string {
+	if i := strings.IndexAny(m.Prefix, "!@"); i >= 0 {
+		return m.Prefix[:i]
+	}
+	return m.Prefix
+}
+
+// tags stores in vals[i] the raw (still escaped) value of tag keys[i], in
+// one pass over the tags; like Tag, the first occurrence wins. At most 64
+// keys.
+func (m twitchMsg) tags(keys, vals []string) {
+	var found uint64
+	s := m.RawTags
+	for s != "" {
+		var kv string
+		if i := strings.IndexByte(s, ';'); i >= 0 {
+			kv, s = s[:i], s[i+1:]
+		} else {
+			kv, s = s, ""
+		}
+		for i, k := range keys {
+			if found&(1<<i) == 0 && len(kv) >= len(k) && kv[:len(k)] == k && (len(kv) == len(k) || kv[len(k)] == '=') {
+				found |= 1 << i
+				if len(kv) > len(k) {
+					vals[i] = kv[len(k)+1:]
+				}
+				break
+			}
+		}
+	}
+}
+
+// Tag returns the unescaped value of tag key, "" when absent.
+func (m twitchMsg) Tag(key string) string {
+	s := m.RawTags
+	for s != "" {
+		var kv string
+		if i := strings.IndexByte(s, ';'); i >= 0 {
+			kv, s = s[:i], s[i+1:]
+		} else {
+			kv, s = s, ""
+		}
+		k, v, _ := strings.Cut(kv, "=")
+		if k == key {
+			return twitchUnescapeTag(v)
+		}
+	}
+	return ""
+}
+
+// twitchUnescapeTag undoes IRCv3 tag escaping: \s space, \: semicolon,
+// \\ backslash, \r, \n; an unknown escape drops the backslash and a
+// trailing lone backslash is dropped (IRCv3 message-tags spec).
+func twitchUnescapeTag(v string) string {
+	if !strings.Contains(v, `\`) {
+		return v
+	}
+	var b strings.Builder
+	b.Grow(len(v))
+	for i := 0; i < len(v); i++ {
+		ch := v[i]
+		if ch != '\\' {
+			b.WriteByte(ch)
+			continue
+		}
+		i++
+		if i >= len(v) {
+			break
+		}
+		switch v[i] {
+		case 's':
+			b.WriteByte(' ')
+		case ':':
+			b.WriteByte(';')
+		case '\\':
+			b.WriteByte('\\')
+		case 'r':
+			b.WriteByte('\r')
+		case 'n':
+			b.WriteByte('\n')
+		default:
+			b.WriteByte(v[i])
+		}
+	}
+	return b.String()
+}

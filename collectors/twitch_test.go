@@ -1,0 +1,707 @@
+package collectors
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"lookout/config"
+	"lookout/internal/loopback"
+	"lookout/item"
+)
+
+// ---- helpers shared by the stream collectors' tests (twitch, bluesky,
+// douyin, mastodon) ----
+
+// twitchFakeClock is a Clock whose time moves only when the test says so.
+// Every After call is reported on Asked so that a test can see what the
+// collector is waiting for (a backoff, a heartbeat) and release it.
+type twitchFakeClock struct {
+	mu      sync.Mutex
+	now     time.Time
+	waiters []twitchWaiter
+	Asked   chan time.Duration
+}
+
+type twitchWaiter struct {
+	at time.Time
+	ch chan time.Time
+}
+
+func newTwitchFakeClock() *twitchFakeClock {
+	return &twitchFakeClock{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC), Asked: make(chan time.Duration, 1024)}
+}
+
+func (c *twitchFakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *twitchFakeClock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	ch := make(chan time.Time, 1)
+	c.waiters = append(c.waiters, twitchWaiter{at: c.now.Add(d), ch: ch})
+	c.mu.Unlock()
+	select {
+	case c.Asked <- d:
+	default:
+	}
+	return ch
+}
+
+// Advance moves time forward and fires the waits that are due.
+func (c *twitchFakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+	kept := c.waiters[:0]
+	for _, w := range c.waiters {
+		if !w.at.After(c.now) {
+			w.ch <- c.now
+		} else {
+			kept = append(kept, w)
+		}
+	}
+	c.waiters = kept
+}
+
+// waitAsked waits for an After call whose duration match accepts and
+// returns the duration; other calls are skipped (they stay pending).
+func (c *twitchFakeClock) waitAsked(t *testing.T, what string, match func(time.Duration) bool) time.Duration {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case d := <-c.Asked:
+			if match(d) {
+				return d
+			}
+		case <-timeout:
+			t.Fatalf("collector never waited for %s on the clock", what)
+			return 0
+		}
+	}
+}
+
+// twitchSink collects emitted items.
+type twitchSink struct {
+	ch chan item.Item
+}
+
+func newTwitchSink() *twitchSink { return &twitchSink{ch: make(chan item.Item, 4096)} }
+
+func (s *twitchSink) emit(ctx context.Context, it item.Item) error {
+	select {
+	case s.ch <- it:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// next returns the next item or fails the test after a timeout.
+func (s *twitchSink) next(t *testing.T) item.Item {
+	t.Helper()
+	select {
+	case it := <-s.ch:
+		return it
+	case <-time.After(10 * time.Second):
+		t.Fatal("no item emitted within 10s")
+		return item.Item{}
+	}
+}
+
+// none asserts that nothing more is emitted for a short while.
+func (s *twitchSink) none(t *testing.T) {
+	t.Helper()
+	select {
+	case it := <-s.ch:
+		t.Fatalf("unexpected item emitted: %+v", it)
+	case <-time.After(100 * time.Millisecond):
+	}
+}
+
+// twitchCount reads one counter of a vector.
+func twitchCount(cv *prometheus.CounterVec, labels ...string) float64 {
+	var m dto.Metric
+	if err := cv.WithLabelValues(labels...).Write(&m); err != nil {
+		return -1
+	}
+	return m.GetCounter().GetValue()
+}
+
+// twitchTestEnv is an Env for stream tests: a fake clock, fresh metrics,
+// a generous rate limit for loopback, logs to the test output on -v.
+func twitchTestEnv(t *testing.T, clk Clock) Env {
+	t.Helper()
+	m := NewMetrics(nil)
+	var out io.Writer = io.Discard
+	if testing.Verbose() {
+		out = os.Stderr
+	}
+	return Env{
+		HTTP:    NewHTTPClient(config.LimitsConfig{Default: config.HostLimit{Rate: 1000, Burst: 1000}}, m),
+		State:   NewMemState(),
+		Log:     slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Metrics: m,
+		Clock:   clk,
+	}
+}
+
+// twitchStart runs c until the test ends and checks that Run returns nil
+// promptly on cancellation.
+func twitchStart(t *testing.T, c Collector, emit Emit) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx, emit) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("Run returned %v on cancellation, want nil", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Error("Run did not return within 10s of cancellation")
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+func twitchMustSource(t *testing.T, yamlText string) config.SourceConfig {
+	t.Helper()
+	src, err := config.NewSourceConfig(yamlText)
+	if err != nil {
+		t.Fatalf("source config: %v", err)
+	}
+	return src
+}
+
+// ---- twitch ----
+
+const twitchFixtureLine = `@badge-info=;badges=subscriber/12,premium/1;color=#1E90FF;display-name=Alice\sA;emotes=25:6-10;first-msg=0;flags=;id=885196de-cb67-427a-baa8-82f9b0fcd05f;mod=0;room-id=12345678;subscriber=1;tmi-sent-ts=1700000000123;turbo=0;user-id=87654321;user-type= :alice!alice@alice.tmi.twitch.tv PRIVMSG #examplechannel :hello Kappa`
+
+func TestTwitchParseFixtureLine(t *testing.T) {
+	m, err := twitchParseLine(twitchFixtureLine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct{ name, got, want string }{
+		{"command", m.Command, "PRIVMSG"},
+		{"channel", m.Param(0), "#examplechannel"},
+		{"text", m.Trailing(), "hello Kappa"},
+		{"login", m.Nick(), "alice"},
+		{"display-name", m.Tag("display-name"), "Alice A"},
+		{"user-id", m.Tag("user-id"), "87654321"},
+		{"room-id", m.Tag("room-id"), "12345678"},
+		{"tmi-sent-ts", m.Tag("tmi-sent-ts"), "1700000000123"},
+		{"emotes", m.Tag("emotes"), "25:6-10"},
+		{"id", m.Tag("id"), "885196de-cb67-427a-baa8-82f9b0fcd05f"},
+		{"empty tag", m.Tag("badge-info"), ""},
+		{"absent tag", m.Tag("bits"), ""},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s = %q, want %q", c.name, c.got, c.want)
+		}
+	}
+	// The emote range indexes code points of the text.
+	if r := []rune(m.Trailing()); string(r[6:11]) != "Kappa" {
+		t.Errorf("emote 25 at [6,10] = %q, want Kappa", string(r[6:11]))
+	}
+}
+
+func TestTwitchParseLine(t *testing.T) {
+	tests := []struct {
+		line    string
+		cmd     string
+		params  []string
+		prefix  string
+		wantErr bool
+	}{
+		{line: "PING :tmi.twitch.tv", cmd: "PING", params: []string{"tmi.twitch.tv"}},
+		{line: ":tmi.twitch.tv RECONNECT", cmd: "RECONNECT", prefix: "tmi.twitch.tv"},
+		{line: ":tmi.twitch.tv CAP * ACK :twitch.tv/tags twitch.tv/commands", cmd: "CAP", prefix: "tmi.twitch.tv", params: []string{"*", "ACK", "twitch.tv/tags twitch.tv/commands"}},
+		{line: ":u!u@u.tmi.twitch.tv PRIVMSG #c ::) colon first", cmd: "PRIVMSG", prefix: "u!u@u.tmi.twitch.tv", params: []string{"#c", ":) colon first"}},
+		{line: ":u!u@u.tmi.twitch.tv PRIVMSG #c :", cmd: "PRIVMSG", prefix: "u!u@u.tmi.twitch.tv", params: []string{"#c", ""}},
+		{line: "  :x  353  a = #c :n1 n2", cmd: "353", prefix: "x", params: []string{"a", "=", "#c", "n1 n2"}},
+		{line: "", wantErr: true},
+		{line: "@a=b", wantErr: true},
+		{line: ":prefix-only", wantErr: true},
+		{line: "@a=b :p ", wantErr: true},
+		{line: "PRIV\x00MSG x", wantErr: true},
+	}
+	for _, tt := range tests {
+		m, err := twitchParseLine(tt.line)
+		if tt.wantErr {
+			if err == nil {
+				t.Errorf("%q: no error, parsed %+v", tt.line, m)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%q: %v", tt.line, err)
+			continue
+		}
+		if m.Command != tt.cmd || m.Prefix != tt.prefix || fmt.Sprint(m.Params) != fmt.Sprint(tt.params) || len(m.Params) != len(tt.params) {
+			t.Errorf("%q: got cmd %q prefix %q params %q, want %q %q %q", tt.line, m.Command, m.Prefix, m.Params, tt.cmd, tt.prefix, tt.params)
+		}
+	}
+}
+
+func TestTwitchUnescapeTag(t *testing.T) {
+	tests := map[string]string{
+		`plain`:          "plain",
+		`a\sb`:           "a b",
+		`semi\:colon`:    "semi;colon",
+		`back\\slash`:    `back\slash`,
+		`cr\rlf\n`:       "cr\rlf\n",
+		`unknown\xq`:     "unknownxq",
+		`trailing\`:      "trailing",
+		`\s\s`:           "  ",
+		`中文\s弹幕`:         "中文 弹幕",
+		`x\\s-not-space`: `x\s-not-space`,
+	}
+	for in, want := range tests {
+		if got := twitchUnescapeTag(in); got != want {
+			t.Errorf("unescape(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestTwitchConfig(t *testing.T) {
+	bad := []string{
+		"id: t\nkind: twitch\n",
+		"id: t\nkind: twitch\nchannels: [\"bad channel\"]\n",
+		"id: t\nkind: twitch\nchannels: [a]\nurl: http://x/\n",
+		"id: t\nkind: twitch\nchannels: [a]\nnick: realuser\n",
+		"id: t\nkind: twitch\nchannels: [a]\nchanels: [b]\n",
+	}
+	env := twitchTestEnv(t, RealClock)
+	for _, y := range bad {
+		if _, err := New(twitchMustSource(t, y), env); err == nil {
+			t.Errorf("config accepted, want error:\n%s", y)
+		}
+	}
+	c, err := New(twitchMustSource(t, "id: t\nkind: twitch\nchannels: ['#Shroud', shroud, b_2]\n"), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc := c.(*twitchCollector)
+	if fmt.Sprint(tc.channels) != "[shroud b_2]" || tc.url != TwitchDefaultURL || !twitchNickRe.MatchString(tc.nick) {
+		t.Errorf("normalised config = channels %v url %q nick %q", tc.channels, tc.url, tc.nick)
+	}
+}
+
+func TestTwitchLoopback(t *testing.T) {
+	srv := loopback.NewTwitchServer()
+	defer srv.Close()
+	clk := newTwitchFakeClock()
+	env := twitchTestEnv(t, clk)
+	c, err := New(twitchMustSource(t, fmt.Sprintf("id: tw\nkind: twitch\nurl: %s\nchannels: [examplechannel, second, third]\nlabels: {team: ops}\n", srv.URL)), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := newTwitchSink()
+	stop := twitchStart(t, c, sink.emit)
+
+	// Three channels, one connection.
+	if _, ok := srv.WaitJoined(10*time.Second, "examplechannel", "second", "third"); !ok {
+		t.Fatalf("channels not joined; client sent %v", srv.Lines())
+	}
+	if n := srv.Accepted(); n != 1 {
+		t.Errorf("server accepted %d connections, want 1 for three channels", n)
+	}
+	lines := srv.Lines()
+	var sent []string
+	for _, l := range lines {
+		sent = append(sent, l.Line)
+	}
+	if len(sent) < 3 || sent[0] != "CAP REQ :twitch.tv/tags twitch.tv/commands" ||
+		!regexp.MustCompile(`^NICK justinfan[0-9]+$`).MatchString(sent[1]) ||
+		sent[2] != "JOIN #examplechannel,#second,#third" {
+		t.Errorf("handshake = %q", sent)
+	}
+
+	// The fixture chat line.
+	if n := srv.Send("examplechannel", twitchFixtureLine); n != 1 {
+		t.Fatalf("fixture delivered to %d connections", n)
+	}
+	it := sink.next(t)
+	want := item.Item{
+		Source: "tw", Platform: "twitch", Kind: item.KindChat, Room: "examplechannel",
+		ID: "885196de-cb67-427a-baa8-82f9b0fcd05f", AuthorID: "87654321", Author: "Alice A",
+		Text: "hello Kappa", TS: time.UnixMilli(1700000000123).UTC(),
+	}
+	if it.Source != want.Source || it.Platform != want.Platform || it.Kind != want.Kind || it.Room != want.Room ||
+		it.ID != want.ID || it.AuthorID != want.AuthorID || it.Author != want.Author || it.Text != want.Text || !it.TS.Equal(want.TS) {
+		t.Errorf("fixture item =\n %+v\nwant\n %+v", it, want)
+	}
+	if string(it.Raw) != twitchFixtureLine || it.Labels["team"] != "ops" {
+		t.Errorf("raw %q labels %v", it.Raw, it.Labels)
+	}
+
+	// Several lines in one frame, a cheer, a /me, a malformed line in the
+	// middle and an unknown command: the bad ones are counted, the rest
+	// still come through in order.
+	srv.Send("second",
+		`@display-name=;id=m1;tmi-sent-ts=1700000001000;user-id=5 :bob!bob@bob.tmi.twitch.tv PRIVMSG #second :first`,
+		`@bits=100;display-name=Carol;id=m2;tmi-sent-ts=1700000002000;user-id=6 :carol!carol@carol.tmi.twitch.tv PRIVMSG #second :cheer100 take my bits`,
+		"@id=bad\x00 :x",
+		`:tmi.twitch.tv FROBNICATE #second`,
+		"@id=m3;tmi-sent-ts=1700000003000;user-id=7 :dan!dan@dan.tmi.twitch.tv PRIVMSG #second :\x01ACTION waves\x01",
+	)
+	got := []item.Item{sink.next(t), sink.next(t), sink.next(t), sink.next(t)}
+	if got[0].ID != "m1" || got[0].Author != "bob" || got[0].Text != "first" || got[0].Room != "second" {
+		t.Errorf("line 1 = %+v (display-name empty → login)", got[0])
+	}
+	if got[1].Kind != item.KindChat || got[1].ID != "m2" || got[1].Text != "cheer100 take my bits" {
+		t.Errorf("cheer text item = %+v", got[1])
+	}
+	if got[2].Kind != item.KindGift || got[2].ID != "m2/bits" || got[2].Count != 100 || math.Abs(got[2].Value-7) > 1e-9 || got[2].Author != "Carol" {
+		t.Errorf("cheer gift item = %+v", got[2])
+	}
+	if got[3].ID != "m3" || got[3].Text != "waves" {
+		t.Errorf("/me item = %+v", got[3])
+	}
+	if n := twitchCount(env.Metrics.Errors, "tw", "parse"); n != 1 {
+		t.Errorf("parse errors = %v, want 1", n)
+	}
+	if n := twitchCount(env.Metrics.Unknown, "tw", "cmd:FROBNICATE"); n != 1 {
+		t.Errorf("unknown FROBNICATE = %v, want 1", n)
+	}
+
+	// USERNOTICE: a sub gift bomb and a raid; CLEARMSG produces nothing.
+	srv.Send("third",
+		`@display-name=Eve;id=u1;login=eve;msg-id=submysterygift;msg-param-mass-gift-count=5;system-msg=Eve\sis\sgifting\s5\sSubs!;tmi-sent-ts=1700000004000;user-id=8 :tmi.twitch.tv USERNOTICE #third`,
+		`@login=target;target-msg-id=m1;tmi-sent-ts=1700000004500 :tmi.twitch.tv CLEARMSG #third :first`,
+		`@display-name=Raider;id=u2;login=raider;msg-id=raid;msg-param-displayName=Raider;msg-param-viewerCount=42;system-msg=42\sraiders;tmi-sent-ts=1700000005000;user-id=9 :tmi.twitch.tv USERNOTICE #third`,
+	)
+	g, r := sink.next(t), sink.next(t)
+	if g.Kind != item.KindGift || g.Count != 5 || g.ID != "u1" || g.Text != "Eve is gifting 5 Subs!" || g.Author != "Eve" {
+		t.Errorf("sub gift = %+v", g)
+	}
+	if r.Kind != item.KindEnter || r.Count != 42 || r.Author != "Raider" || r.Room != "third" {
+		t.Errorf("raid = %+v", r)
+	}
+
+	// A message for a channel we did not join is not delivered at all.
+	if n := srv.Send("notjoined", twitchFixtureLine); n != 0 {
+		t.Errorf("server delivered to %d connections for an unjoined channel", n)
+	}
+
+	// Keep-alive.
+	from := len(srv.Lines())
+	srv.Broadcast("PING :tmi.twitch.tv")
+	if _, ok := srv.WaitLine(from, 10*time.Second, func(l loopback.TwitchLine) bool { return l.Line == "PONG :tmi.twitch.tv" }); !ok {
+		t.Errorf("no PONG after PING; client sent %v", srv.Lines()[from:])
+	}
+	sink.none(t)
+	stop()
+	if n := twitchCount(env.Metrics.Items, "tw", "chat"); n != 4 {
+		t.Errorf("items{chat} = %v, want 4", n)
+	}
+}
+
+func TestTwitchReconnect(t *testing.T) {
+	srv := loopback.NewTwitchServer()
+	defer srv.Close()
+	clk := newTwitchFakeClock()
+	env := twitchTestEnv(t, clk)
+	c, err := New(twitchMustSource(t, fmt.Sprintf("id: tw\nkind: twitch\nurl: %s\nchannels: [a, b]\n", srv.URL)), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := newTwitchSink()
+	twitchStart(t, c, sink.emit)
+	if _, ok := srv.WaitJoined(10*time.Second, "a", "b"); !ok {
+		t.Fatal("not joined")
+	}
+
+	// RECONNECT: straight back, no backoff, channels re-joined.
+	srv.Broadcast(":tmi.twitch.tv RECONNECT")
+	if _, ok := srv.WaitLine(0, 10*time.Second, func(l loopback.TwitchLine) bool { return l.Conn == 2 && l.Line == "JOIN #a,#b" }); !ok {
+		t.Fatalf("no re-JOIN on a second connection after RECONNECT; lines %v", srv.Lines())
+	}
+
+	// A dropped connection: the collector waits a jittered backoff on the
+	// clock (first attempt after a healthy session: 0.5–1 s), then comes
+	// back and re-joins.
+	srv.Drop()
+	d := clk.waitAsked(t, "reconnect backoff", func(time.Duration) bool { return true })
+	if d < 500*time.Millisecond || d > time.Second {
+		t.Errorf("first backoff = %v, want within [500ms, 1s]", d)
+	}
+	if srv.Accepted() != 2 {
+		t.Errorf("reconnected before the backoff elapsed (accepted %d)", srv.Accepted())
+	}
+	clk.Advance(d)
+	if _, ok := srv.WaitLine(0, 10*time.Second, func(l loopback.TwitchLine) bool { return l.Conn == 3 && l.Line == "JOIN #a,#b" }); !ok {
+		t.Fatalf("no re-JOIN after the backoff; lines %v", srv.Lines())
+	}
+	srv.Send("b", `@id=after;tmi-sent-ts=1700000009000;user-id=1 :z!z@z.tmi.twitch.tv PRIVMSG #b :still here`)
+	if it := sink.next(t); it.ID != "after" || it.Room != "b" {
+		t.Errorf("after reconnect got %+v", it)
+	}
+	if n := twitchCount(env.Metrics.Reconnects, "tw"); n != 2 {
+		t.Errorf("reconnects = %v, want 2", n)
+	}
+}
+
+// TestTwitchBackoffGrows checks that a server that keeps refusing makes the
+// collector wait longer each time.
+func TestTwitchBackoffGrows(t *testing.T) {
+	srv := loopback.NewTwitchServer()
+	url := srv.URL
+	srv.Close() // nothing listens: every dial fails
+	clk := newTwitchFakeClock()
+	env := twitchTestEnv(t, clk)
+	c, err := New(twitchMustSource(t, fmt.Sprintf("id: tw\nkind: twitch\nurl: %s\nchannels: [a]\n", url)), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	twitchStart(t, c, newTwitchSink().emit)
+	var prevMax time.Duration = time.Second
+	for i := 0; i < 5; i++ {
+		d := clk.waitAsked(t, "backoff", func(time.Duration) bool { return true })
+		lo, hi := prevMax/2, prevMax
+		if d < lo || d > hi {
+			t.Errorf("attempt %d: backoff %v, want within [%v, %v]", i, d, lo, hi)
+		}
+		prevMax *= 2
+		clk.Advance(d)
+	}
+	if n := twitchCount(env.Metrics.Errors, "tw", "dial"); n < 5 {
+		t.Errorf("dial errors = %v, want >= 5", n)
+	}
+}
+
+func TestTwitchRefusedLogin(t *testing.T) {
+	srv := loopback.NewTwitchServer()
+	defer srv.Close()
+	// A collector configured with a PASS-less non-anonymous nick cannot be
+	// built; here the server refuses, as Twitch does for a bad login.
+	srv.Send("x") // no-op: nobody joined
+	env := twitchTestEnv(t, newTwitchFakeClock())
+	c := &twitchCollector{id: "tw", env: env.withDefaults(), url: srv.URL, channels: []string{"a"}, nick: "notanon", bitValue: 1}
+	c.dialer, c.header, _ = twitchDialer(config.SourceConfig{}, c.env)
+	healthy, err := c.session(context.Background(), newTwitchSink().emit)
+	if healthy || err == nil || !strings.Contains(err.Error(), "Login authentication failed") {
+		t.Errorf("session = %v, %v; want refused login error", healthy, err)
+	}
+	if n := twitchCount(env.Metrics.Errors, "tw", "auth"); n != 1 {
+		t.Errorf("auth errors = %v, want 1", n)
+	}
+}
+
+// twitchUpdateGolden rewrites the stream collectors' golden files:
+// go test ./collectors/ -run Golden -update-stream-golden
+var twitchUpdateGolden = flag.Bool("update-stream-golden", false, "rewrite testdata/{twitch,bluesky,douyin,mastodon} golden files")
+
+// twitchGoldenItem is the part of an Item the golden files pin down.
+type twitchGoldenItem struct {
+	Kind     item.Kind
+	Room     string
+	ID       string
+	AuthorID string `json:",omitempty"`
+	Author   string `json:",omitempty"`
+	Text     string `json:",omitempty"`
+	URL      string `json:",omitempty"`
+	TS       time.Time
+	Metric   string  `json:",omitempty"`
+	Value    float64 `json:",omitempty"`
+	Count    int64   `json:",omitempty"`
+}
+
+// twitchCheckGolden compares items with testdata/<name> (JSON), or rewrites
+// it under -update-stream-golden.
+func twitchCheckGolden(t *testing.T, name string, items []item.Item) {
+	t.Helper()
+	got := make([]twitchGoldenItem, 0, len(items))
+	for _, it := range items {
+		got = append(got, twitchGoldenItem{Kind: it.Kind, Room: it.Room, ID: it.ID, AuthorID: it.AuthorID, Author: it.Author,
+			Text: it.Text, URL: it.URL, TS: it.TS, Metric: it.Metric, Value: it.Value, Count: it.Count})
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(got); err != nil {
+		t.Fatal(err)
+	}
+	b := buf.Bytes()
+	path := filepath.Join("testdata", name)
+	if *twitchUpdateGolden {
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update-stream-golden to create it)", err)
+	}
+	if !bytes.Equal(b, want) {
+		t.Errorf("items differ from %s (rerun with -update-stream-golden after checking):\ngot:\n%s", path, b)
+	}
+}
+
+func twitchTestCollector(env Env) *twitchCollector {
+	return &twitchCollector{id: "tw", env: env.withDefaults(), url: "ws://127.0.0.1/", channels: []string{"examplechannel"}, nick: "justinfan1", bitValue: twitchDefaultBitValue}
+}
+
+// TestTwitchGoldenSession maps a recorded-shape session (synthetic content)
+// line by line and compares the items with the golden file.
+func TestTwitchGoldenSession(t *testing.T) {
+	data, err := os.ReadFile("testdata/twitch/session.irc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := twitchTestEnv(t, newTwitchFakeClock())
+	c := twitchTestCollector(env)
+	var items []item.Item
+	for _, line := range strings.Split(strings.TrimRight(string(data), "\n"), "\n") {
+		m, err := twitchParseLine(line)
+		if err != nil {
+			t.Fatalf("%q: %v", line, err)
+		}
+		items = append(items, c.mapMessage(m, line)...)
+	}
+	twitchCheckGolden(t, "twitch/session.golden.json", items)
+	if n := twitchCount(env.Metrics.Unknown, "tw", "cmd:PING"); n != 0 {
+		t.Errorf("PING counted as unknown")
+	}
+}
+
+func FuzzTwitchLine(f *testing.F) {
+	f.Add(twitchFixtureLine)
+	f.Add("PING :tmi.twitch.tv")
+	f.Add(`@msg-id=raid;msg-param-viewerCount=x;system-msg=a\ :tmi.twitch.tv USERNOTICE #c`)
+	f.Add("@bits=-5;id= :a!a@a PRIVMSG #c :\x01ACTION")
+	f.Add("@;;=;a :  X")
+	env := Env{}.withDefaults()
+	c := twitchTestCollector(env)
+	f.Fuzz(func(t *testing.T, line string) {
+		m, err := twitchParseLine(line)
+		if err != nil {
+			return
+		}
+		if m.Command == "" {
+			t.Fatalf("%q parsed with an empty command", line)
+		}
+		var one [len(twitchBaseTags)]string
+		m.tags(twitchBaseTags[:], one[:])
+		for i, k := range twitchBaseTags {
+			if v := m.Tag(k); len(v) > len(m.RawTags) || v != twitchUnescapeTag(one[i]) {
+				t.Fatalf("tag %q: Tag %q, one-pass %q", k, v, one[i])
+			}
+		}
+		for _, it := range c.mapMessage(m, line) {
+			if !it.Kind.Valid() || it.ID == "" || it.Source != "tw" || it.TS.IsZero() || it.Room == "" {
+				t.Fatalf("%q mapped to a bad item %+v", line, it)
+			}
+			if it.Kind == item.KindGift && it.Count <= 0 {
+				t.Fatalf("%q: gift with count %d", line, it.Count)
+			}
+		}
+	})
+}
+
+// BenchmarkTwitchParse measures parsing and mapping chat lines, the
+// collector's per-message work after the WebSocket read.
+func BenchmarkTwitchParse(b *testing.B) {
+	c := twitchTestCollector(Env{}.withDefaults())
+	lines := []string{
+		twitchFixtureLine,
+		`@badge-info=;badges=;color=;display-name=;emotes=;first-msg=1;flags=;id=0a1b2c3d-0000-4000-8000-000000000001;mod=0;room-id=12345678;subscriber=0;tmi-sent-ts=1700000001000;turbo=0;user-id=1001;user-type= :bob!bob@bob.tmi.twitch.tv PRIVMSG #examplechannel :客服不理人，退款！`,
+	}
+	frame := strings.Join(lines, "\r\n") + "\r\n"
+	b.SetBytes(int64(len(frame) / len(lines)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	n := 0
+	for i := 0; i < b.N; i++ {
+		line := lines[i%len(lines)]
+		m, err := twitchParseLine(line)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n += len(c.mapMessage(m, line))
+	}
+	b.StopTimer()
+	if n != b.N {
+		b.Fatalf("mapped %d items from %d lines", n, b.N)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// BenchmarkTwitchLoopback measures the whole collector over a real
+// WebSocket: the loopback server sends frames of 100 chat lines, the
+// collector reads, splits, parses, maps and emits them.
+func BenchmarkTwitchLoopback(b *testing.B) {
+	srv := loopback.NewTwitchServer()
+	defer srv.Close()
+	env := Env{Log: slog.New(slog.DiscardHandler), Metrics: NewMetrics(nil), Clock: RealClock}
+	env.HTTP = NewHTTPClient(config.LimitsConfig{Default: config.HostLimit{Rate: 1000, Burst: 1000}}, env.Metrics)
+	src, _ := config.NewSourceConfig(fmt.Sprintf("id: tw\nkind: twitch\nurl: %s\nchannels: [bench]\n", srv.URL))
+	c, err := New(src, env)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var got atomic.Int64
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.Run(ctx, func(context.Context, item.Item) error { got.Add(1); return nil })
+	}()
+	defer func() { cancel(); <-done }()
+	if _, ok := srv.WaitJoined(10*time.Second, "bench"); !ok {
+		b.Fatal("not joined")
+	}
+	const perFrame = 100
+	lines := make([]string, perFrame)
+	for i := range lines {
+		lines[i] = fmt.Sprintf(`@badge-info=;badges=;color=#1E90FF;display-name=User%d;emotes=;id=bench-%d;mod=0;room-id=1;subscriber=0;tmi-sent-ts=1700000000123;turbo=0;user-id=%d;user-type= :u%d!u%d@u%d.tmi.twitch.tv PRIVMSG #bench :这个价格太贵了吧 Kappa %d`, i, i, i, i, i, i, i)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	frames := (b.N + perFrame - 1) / perFrame
+	for i := 0; i < frames; i++ {
+		if srv.Send("bench", lines...) != 1 {
+			b.Fatal("send failed")
+		}
+	}
+	want := int64(frames * perFrame)
+	deadline := time.Now().Add(time.Minute)
+	for got.Load() < want {
+		if time.Now().After(deadline) {
+			b.Fatalf("received %d of %d", got.Load(), want)
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(want)/b.Elapsed().Seconds(), "msgs/s")
+}

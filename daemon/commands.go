@@ -1,0 +1,123 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"lookout/alerts"
+	lcollectors "lookout/collectors"
+	"lookout/config"
+	"lookout/item"
+	"lookout/sentiment"
+	"lookout/store"
+)
+
+// Check builds every part of a config without starting anything, so that
+// check-config catches what Load alone cannot: a collector's own keys, a
+// rule that names a missing group, a receiver that cannot be built.
+func Check(cfg *config.Config) error {
+	var errs []error
+	env := lcollectors.Env{State: lcollectors.NewMemState(), Log: slog.New(slog.DiscardHandler)}
+	for _, src := range cfg.Sources {
+		if _, err := lcollectors.New(src, env); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if _, err := sentiment.New(sentiment.Options{NeutralThreshold: cfg.Classifier.NeutralThreshold, Groups: cfg.Keywords}); err != nil {
+		errs = append(errs, fmt.Errorf("keywords: %w", err))
+	}
+	if _, err := alerts.NewEngine(cfg, discardSink{}, alerts.EngineOptions{}); err != nil {
+		errs = append(errs, err)
+	}
+	for _, rc := range cfg.Receivers {
+		if _, err := alerts.NewNotifier(rc, alerts.NotifierOptions{HTTPClient: http.DefaultClient, Out: io.Discard}); err != nil {
+			errs = append(errs, fmt.Errorf("receiver %s (line %d): %w", rc.Name, rc.Line, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+type discardSink struct{}
+
+func (discardSink) Publish(context.Context, alerts.Event) error { return nil }
+
+// Backtest replays stored items between from and to through cfg's rules and
+// prints the alerts they would have raised.
+func Backtest(ctx context.Context, cfg *config.Config, dbPath string, from, to time.Time, w io.Writer) error {
+	st, err := store.OpenReadOnly(ctx, dbPath)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	c, err := sentiment.New(sentiment.Options{NeutralThreshold: cfg.Classifier.NeutralThreshold, Groups: cfg.Keywords})
+	if err != nil {
+		return err
+	}
+	events, err := alerts.Backtest(ctx, cfg, func(fn func(item.Item) error) error {
+		return st.ReplayItems(ctx, from, to, func(it item.Item) error {
+			// Keyword groups may differ from the ones in force when the
+			// item was stored: re-score with this config.
+			if it.Kind.Textual() && it.Text != "" {
+				c.ScoreInto(&it.Score, it.Text)
+			}
+			return fn(it)
+		})
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "%d alert state changes between %s and %s\n", len(events), from.Format(time.RFC3339), to.Format(time.RFC3339))
+	for _, ev := range events {
+		fmt.Fprintf(w, "%s  %-8s %-6s %-20s %-14s %s\n", ev.At.Format("2006-01-02 15:04:05"), ev.State, ev.Severity, ev.Rule, ev.Room, ev.Summary)
+	}
+	return nil
+}
+
+// TestAlert sends a sample alert to one receiver.
+func TestAlert(ctx context.Context, cfg *config.Config, receiver string, w io.Writer) error {
+	for _, rc := range cfg.Receivers {
+		if rc.Name != receiver {
+			continue
+		}
+		n, err := alerts.NewNotifier(rc, alerts.NotifierOptions{HTTPClient: &http.Client{Timeout: 15 * time.Second}, Out: w})
+		if err != nil {
+			return err
+		}
+		ev := alerts.SampleEvent(time.Now())
+		retry, err := n.Notify(ctx, alerts.Notification{Receiver: receiver, GroupKey: "test", Events: []alerts.Event{ev}})
+		if err != nil {
+			return fmt.Errorf("send to %s failed (retryable: %v): %w", receiver, retry, err)
+		}
+		fmt.Fprintf(w, "sent a sample alert to %s (%s)\n", receiver, rc.Type())
+		return nil
+	}
+	return fmt.Errorf("no receiver named %q in the config", receiver)
+}
+
+// Silence implements `lookout silence add|list|expire`.
+func Silence(ctx context.Context, dbPath, sub string, args []string, dur time.Duration, comment, by string, w io.Writer) error {
+	st, err := store.Open(ctx, dbPath)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return alerts.SilenceCommand(ctx, st, sub, args, dur, comment, by, time.Now(), w)
+}
+
+// StatusQuery is what `lookout status` shows: each source's health as the
+// daemon last recorded it, plus its recent item rate from the items table.
+const StatusQuery = `SELECT h.source, h.kind,
+       h.last_success,
+       round((SELECT count(*) FROM items i
+               WHERE i.source = h.source
+                 AND i.ts >= strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-10 minutes')) / 10.0, 1) AS items_per_min,
+       h.items, h.reconnects, h.errors,
+       h.last_error_at, substr(h.last_error, 1, 80) AS last_error,
+       h.updated_at
+  FROM source_health h
+ ORDER BY h.source`

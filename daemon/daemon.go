@@ -1,0 +1,375 @@
+// Package daemon wires the one flow: collectors → classifier → (store,
+// alert engine) → delivery. It owns every goroutine it starts and shuts them
+// down in flow order, so that nothing a collector saw is lost on SIGTERM.
+package daemon
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"lookout/alerts"
+	lcollectors "lookout/collectors"
+	"lookout/config"
+	"lookout/item"
+	"lookout/sentiment"
+	"lookout/store"
+)
+
+// Options configure a Daemon.
+type Options struct {
+	Config *config.Config
+	Log    *slog.Logger
+	// Out receives console alerts (default os.Stdout via the console notifier).
+	Out io.Writer
+	// Notifiers override receivers by name (tests).
+	Notifiers map[string]alerts.Notifier
+	// ShutdownGrace bounds how long draining may take after the collectors
+	// stop (default 15s).
+	ShutdownGrace time.Duration
+	// ChannelSize is the capacity of each stage's input (default 4096).
+	ChannelSize int
+	// Clock for collectors (tests).
+	Clock lcollectors.Clock
+}
+
+// Daemon is a configured pipeline, ready to Run.
+type Daemon struct {
+	cfg   *config.Config
+	log   *slog.Logger
+	opts  Options
+	reg   *prometheus.Registry
+	store *store.Store
+
+	classifier *sentiment.Classifier
+	engine     *alerts.Engine
+	delivery   *alerts.Delivery
+	sources    []*sourceRunner
+	dedupe     *dedupeSet
+
+	metrics *daemonMetrics
+}
+
+type daemonMetrics struct {
+	duplicates prometheus.Counter
+	restarts   *prometheus.CounterVec
+	stageWait  *prometheus.CounterVec
+}
+
+// New opens the store and builds every stage. It does not start anything.
+func New(ctx context.Context, opts Options) (*Daemon, error) {
+	cfg := opts.Config
+	if cfg == nil {
+		return nil, errors.New("daemon: no config")
+	}
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	if opts.ShutdownGrace == 0 {
+		opts.ShutdownGrace = 15 * time.Second
+	}
+	if opts.ChannelSize == 0 {
+		opts.ChannelSize = 4096
+	}
+	if opts.Clock == nil {
+		opts.Clock = lcollectors.RealClock
+	}
+	d := &Daemon{cfg: cfg, log: opts.Log, opts: opts, reg: prometheus.NewRegistry()}
+	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	d.metrics = &daemonMetrics{
+		duplicates: prometheus.NewCounter(prometheus.CounterOpts{Name: "lookout_pipeline_duplicates_total", Help: "Items dropped as duplicates before scoring."}),
+		restarts:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lookout_source_restarts_total", Help: "Collector restarts after an error."}, []string{"source"}),
+		stageWait:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lookout_pipeline_backpressure_total", Help: "Times a stage found its downstream full."}, []string{"stage"}),
+	}
+	d.reg.MustRegister(d.metrics.duplicates, d.metrics.restarts, d.metrics.stageWait)
+
+	st, err := store.Open(ctx, cfg.Store.Path)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", cfg.Store.Path, err)
+	}
+	d.store = st
+	fail := func(err error) (*Daemon, error) {
+		st.Close()
+		return nil, err
+	}
+
+	d.classifier, err = sentiment.New(sentiment.Options{
+		NeutralThreshold: cfg.Classifier.NeutralThreshold,
+		Groups:           cfg.Keywords,
+		Terms:            cfg.Classifier.TermsEnabled(),
+	})
+	if err != nil {
+		return fail(fmt.Errorf("classifier: %w", err))
+	}
+	if cfg.Classifier.TermsEnabled() {
+		// The segmentation dictionary loads on first use; load it now so
+		// the first live message does not stall the pipeline behind it.
+		d.classifier.ExtractTerms("预热", nil)
+	}
+	d.delivery, err = alerts.NewDelivery(cfg, st, alerts.DeliveryOptions{
+		Log:        opts.Log.With("stage", "delivery"),
+		Registerer: d.reg,
+		Notifiers:  opts.Notifiers,
+		Out:        opts.Out,
+	})
+	if err != nil {
+		return fail(fmt.Errorf("alert delivery: %w", err))
+	}
+	d.engine, err = alerts.NewEngine(cfg, d.delivery, alerts.EngineOptions{
+		Log:        opts.Log.With("stage", "alerts"),
+		Registerer: d.reg,
+	})
+	if err != nil {
+		return fail(fmt.Errorf("alert rules: %w", err))
+	}
+
+	cm := lcollectors.NewMetrics(d.reg)
+	env := lcollectors.Env{
+		HTTP:    lcollectors.NewHTTPClient(cfg.Limits, cm),
+		State:   st,
+		Log:     opts.Log.With("stage", "collector"),
+		Metrics: cm,
+		Clock:   opts.Clock,
+	}
+	d.dedupe = newDedupeSet(200_000)
+	for _, src := range cfg.Sources {
+		if src.Disabled {
+			continue
+		}
+		c, err := lcollectors.New(src, env)
+		if err != nil {
+			return fail(err)
+		}
+		d.sources = append(d.sources, &sourceRunner{src: src, c: c, log: opts.Log.With("source", src.ID, "kind", src.Kind)})
+		ids, err := st.RecentItemIDs(ctx, src.ID, 5000)
+		if err != nil {
+			return fail(fmt.Errorf("preload dedupe ids for %s: %w", src.ID, err))
+		}
+		for _, id := range ids {
+			d.dedupe.add(src.ID + "\x00" + id)
+		}
+	}
+	return d, nil
+}
+
+// Store is the daemon's store (for the demo's summary).
+func (d *Daemon) Store() *store.Store { return d.store }
+
+// Registry exposes the daemon's metrics.
+func (d *Daemon) Registry() *prometheus.Registry { return d.reg }
+
+// Run runs until ctx is cancelled, then drains: collectors stop, the
+// classifier finishes what it holds, the writer flushes, the engine does a
+// last evaluation and the outbox keeps whatever could not be sent.
+func (d *Daemon) Run(ctx context.Context) error {
+	defer d.store.Close()
+	log := d.log
+
+	// Stages downstream of the collectors get their own context: they must
+	// keep running while the collectors drain, and are only cut off if the
+	// drain exceeds the grace period.
+	drainCtx, cancelDrain := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelDrain()
+
+	raw := make(chan item.Item, d.opts.ChannelSize)
+	toStore := make(chan item.Item, d.opts.ChannelSize)
+	toEngine := make(chan item.Item, d.opts.ChannelSize)
+
+	var stages sync.WaitGroup
+	errs := make(chan error, 8)
+	stage := func(name string, f func() error) {
+		stages.Add(1)
+		go func() {
+			defer stages.Done()
+			if err := f(); err != nil && !errors.Is(err, context.Canceled) {
+				log.Error("stage stopped with error", "stage", name, "err", err)
+				errs <- fmt.Errorf("%s: %w", name, err)
+			}
+		}()
+	}
+
+	srv := d.startHTTP(log)
+
+	writer := store.NewWriter(d.store, d.cfg.Store.BatchSize, d.cfg.Store.FlushInterval.D(), log.With("stage", "store"), d.reg)
+	stage("store", func() error { return writer.Run(drainCtx, toStore) })
+
+	engineDone := make(chan struct{})
+	stage("alerts", func() error {
+		defer close(engineDone)
+		return d.engine.Run(drainCtx, toEngine)
+	})
+
+	deliveryCtx, stopDelivery := context.WithCancel(drainCtx)
+	defer stopDelivery()
+	stage("delivery", func() error { return d.delivery.Run(deliveryCtx) })
+
+	stage("classifier", func() error {
+		defer close(toStore)
+		defer close(toEngine)
+		for it := range raw {
+			if it.Kind.Textual() && it.Text != "" {
+				d.classifier.ScoreInto(&it.Score, it.Text)
+			}
+			// Both consumers get every item; a full channel blocks here
+			// and pushes back on the collectors.
+			if err := d.send(drainCtx, toStore, it, "store"); err != nil {
+				return err
+			}
+			if err := d.send(drainCtx, toEngine, it, "alerts"); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+
+	// Collectors: each under a supervisor that restarts it after errors.
+	var sources sync.WaitGroup
+	for _, s := range d.sources {
+		sources.Add(1)
+		go func() {
+			defer sources.Done()
+			s.supervise(ctx, d, raw)
+		}()
+	}
+	go d.healthLoop(ctx)
+	go d.retentionLoop(ctx)
+
+	<-ctx.Done()
+	log.Info("shutting down: stopping collectors")
+	sources.Wait()
+	close(raw)
+
+	// Drain within the grace period.
+	timer := time.AfterFunc(d.opts.ShutdownGrace, func() {
+		log.Warn("shutdown grace exceeded; aborting drain", "grace", d.opts.ShutdownGrace)
+		cancelDrain()
+	})
+	defer timer.Stop()
+	<-engineDone
+	// Give the outbox a moment to send what the last evaluation produced;
+	// anything left stays queued for the next start.
+	d.delivery.Flush(drainCtx, 3*time.Second)
+	stopDelivery()
+	stages.Wait()
+	d.writeHealth(context.WithoutCancel(ctx))
+	if srv != nil {
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), time.Second)
+		srv.Shutdown(shutdownCtx)
+		cancel()
+	}
+	close(errs)
+	var all []error
+	for err := range errs {
+		all = append(all, err)
+	}
+	log.Info("stopped")
+	return errors.Join(all...)
+}
+
+func (d *Daemon) send(ctx context.Context, ch chan<- item.Item, it item.Item, name string) error {
+	select {
+	case ch <- it:
+		return nil
+	default:
+	}
+	d.metrics.stageWait.WithLabelValues(name).Inc()
+	select {
+	case ch <- it:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// emit is what collectors call: normalise, dedupe, hand on.
+func (d *Daemon) emit(r *sourceRunner, raw chan<- item.Item) lcollectors.Emit {
+	hash := d.cfg.Privacy.HashUserIDs
+	salt := d.cfg.Privacy.Salt.Value()
+	return func(ctx context.Context, it item.Item) error {
+		it.Source = r.src.ID
+		if it.ID == "" {
+			return fmt.Errorf("collector %s emitted an item without an id", r.src.ID)
+		}
+		if !d.dedupe.addIfNew(it.Source + "\x00" + it.ID) {
+			d.metrics.duplicates.Inc()
+			return nil
+		}
+		if it.TS.IsZero() {
+			it.TS = time.Now()
+		}
+		if len(r.src.Labels) > 0 {
+			labels := make(map[string]string, len(r.src.Labels)+len(it.Labels))
+			for k, v := range r.src.Labels {
+				labels[k] = v
+			}
+			for k, v := range it.Labels {
+				labels[k] = v
+			}
+			it.Labels = labels
+		}
+		if hash && it.AuthorID != "" {
+			sum := sha256.Sum256([]byte(salt + "\x00" + it.AuthorID))
+			it.AuthorID = "h:" + hex.EncodeToString(sum[:12])
+		}
+		r.noteItem(time.Now())
+		select {
+		case raw <- it:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (d *Daemon) startHTTP(log *slog.Logger) *http.Server {
+	addr := d.cfg.HTTP.Listen
+	if addr == "" || addr == "off" {
+		return nil
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		// Metrics are a convenience; a port clash must not stop monitoring.
+		log.Warn("metrics endpoint disabled", "listen", addr, "err", err)
+		return nil
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	log.Info("metrics endpoint", "url", "http://"+ln.Addr().String()+"/metrics")
+	return srv
+}
+
+func (d *Daemon) retentionLoop(ctx context.Context) {
+	r := d.cfg.Store.Retention
+	if r.Raw == 0 && r.Items == 0 {
+		return
+	}
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if n, err := d.store.Prune(ctx, time.Now(), r.Raw.D(), r.Items.D()); err != nil && ctx.Err() == nil {
+			d.log.Warn("retention prune failed", "err", err)
+		} else if n > 0 {
+			d.log.Info("retention pruned rows", "rows", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

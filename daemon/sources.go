@@ -1,0 +1,173 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	lcollectors "lookout/collectors"
+	"lookout/config"
+	"lookout/item"
+	"lookout/store"
+)
+
+// sourceRunner supervises one collector and keeps its health figures.
+type sourceRunner struct {
+	src config.SourceConfig
+	c   lcollectors.Collector
+	log *slog.Logger
+
+	mu          sync.Mutex
+	items       int64
+	restarts    int64
+	errors      int64
+	lastItem    time.Time
+	lastError   string
+	lastErrorAt time.Time
+}
+
+func (r *sourceRunner) noteItem(now time.Time) {
+	r.mu.Lock()
+	r.items++
+	r.lastItem = now
+	r.mu.Unlock()
+}
+
+func (r *sourceRunner) noteError(err error, now time.Time) {
+	r.mu.Lock()
+	r.errors++
+	r.lastError = err.Error()
+	r.lastErrorAt = now
+	r.mu.Unlock()
+}
+
+func (r *sourceRunner) health() store.SourceHealth {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return store.SourceHealth{
+		Source:      r.src.ID,
+		Kind:        r.src.Kind,
+		LastSuccess: r.lastItem,
+		LastError:   r.lastError,
+		LastErrorAt: r.lastErrorAt,
+		Items:       r.items,
+		Reconnects:  r.restarts,
+		Errors:      r.errors,
+		UpdatedAt:   time.Now(),
+	}
+}
+
+// supervise runs the collector until ctx is done. Collectors retry their
+// own transient failures; an error that reaches here is one the collector
+// gave up on, so it is restarted after a growing pause. One source failing
+// never stops the others.
+func (r *sourceRunner) supervise(ctx context.Context, d *Daemon, raw chan<- item.Item) {
+	emit := d.emit(r, raw)
+	b := &lcollectors.Backoff{Base: 5 * time.Second, Max: 5 * time.Minute}
+	for {
+		started := time.Now()
+		err := runSafely(ctx, r.c, emit)
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			err = errors.New("collector returned without error before shutdown")
+		}
+		if time.Since(started) > 10*time.Minute {
+			b.Reset()
+		}
+		wait := b.Next()
+		r.noteError(err, time.Now())
+		r.mu.Lock()
+		r.restarts++
+		r.mu.Unlock()
+		d.metrics.restarts.WithLabelValues(r.src.ID).Inc()
+		r.log.Error("collector stopped; restarting", "err", err, "in", wait.Round(time.Second))
+		if lcollectors.Sleep(ctx, d.opts.Clock, wait) != nil {
+			return
+		}
+	}
+}
+
+// runSafely turns a collector panic into an error so a bug in one
+// platform's decoder cannot take the daemon down.
+func runSafely(ctx context.Context, c lcollectors.Collector, emit lcollectors.Emit) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = &panicError{p}
+		}
+	}()
+	return c.Run(ctx, emit)
+}
+
+type panicError struct{ v any }
+
+func (p *panicError) Error() string { return "collector panicked: " + toString(p.v) }
+
+func toString(v any) string {
+	switch x := v.(type) {
+	case error:
+		return x.Error()
+	case string:
+		return x
+	}
+	return "unknown panic value"
+}
+
+func (d *Daemon) healthLoop(ctx context.Context) {
+	t := time.NewTicker(15 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			d.writeHealth(ctx)
+		}
+	}
+}
+
+func (d *Daemon) writeHealth(ctx context.Context) {
+	for _, s := range d.sources {
+		if err := d.store.UpdateHealth(ctx, s.health()); err != nil && ctx.Err() == nil {
+			d.log.Warn("write source health", "source", s.src.ID, "err", err)
+		}
+	}
+}
+
+// dedupeSet remembers the most recent keys (FIFO eviction): streams replay
+// on reconnect and pollers overlap pages, and the same item must not be
+// scored and counted twice.
+type dedupeSet struct {
+	mu   sync.Mutex
+	max  int
+	keys map[string]struct{}
+	ring []string
+	next int
+}
+
+func newDedupeSet(max int) *dedupeSet {
+	return &dedupeSet{max: max, keys: make(map[string]struct{}, max), ring: make([]string, 0, max)}
+}
+
+func (s *dedupeSet) add(k string) { s.addIfNew(k) }
+
+// addIfNew records k and reports whether it was unseen.
+func (s *dedupeSet) addIfNew(k string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.keys[k]; ok {
+		return false
+	}
+	if len(s.ring) < s.max {
+		s.ring = append(s.ring, k)
+	} else {
+		delete(s.keys, s.ring[s.next])
+		s.ring[s.next] = k
+		s.next = (s.next + 1) % s.max
+	}
+	s.keys[k] = struct{}{}
+	return true
+}

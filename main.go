@@ -1,0 +1,379 @@
+// Command lookout watches posts, comments and live-room chat, scores what
+// people say and alerts the team when a crisis starts or a KPI falls off a
+// cliff. Everything it sees is kept in one SQLite file.
+//
+// This file only parses the command line; the work lives in the packages.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
+
+	"lookout/alerts"
+	"lookout/config"
+	"lookout/daemon"
+	"lookout/internal/demo"
+	"lookout/sentiment"
+	"lookout/store"
+)
+
+// version is set with -ldflags "-X main.version=v1.2.3"; otherwise the
+// module's build info is used.
+var version = ""
+
+const usage = `lookout — social-media and live-room monitoring (舆情监控 + 直播监控)
+
+Usage:
+  lookout run [-c config.yaml]                 run the daemon (SIGINT/SIGTERM: flush and exit)
+  lookout demo [--duration 40s] [--db F]       watch it catch a crisis in a loopback live room
+  lookout query [--db F] [--format table|csv|json] "SELECT …"
+                                                ask the database (opened read-only)
+  lookout check-config [-c config.yaml]        validate a config (errors name field and line)
+  lookout status [--db F]                      health of every source
+  lookout sentiment score [--format jsonl]     score stdin, one text per line
+  lookout sentiment eval [--format json] FILE… accuracy on labelled CSV/TSV files
+  lookout backtest --input FILE.csv --format nab
+                                                anomaly scores for a NAB-format series
+  lookout backtest -c config.yaml --db F [--from T] [--to T]
+                                                replay stored items through a config's rules
+  lookout silence add|list|expire …            mute alerts matching labels for a while
+  lookout test-alert -c config.yaml --receiver R
+                                                send a sample alert to one receiver
+  lookout version
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cmd, args := os.Args[1], os.Args[2:]
+	var err error
+	switch cmd {
+	case "run":
+		err = cmdRun(ctx, args)
+	case "demo":
+		err = cmdDemo(ctx, args)
+	case "query":
+		err = cmdQuery(ctx, args)
+	case "check-config":
+		err = cmdCheckConfig(args)
+	case "status":
+		err = cmdStatus(ctx, args)
+	case "sentiment":
+		err = cmdSentiment(args)
+	case "backtest":
+		err = cmdBacktest(ctx, args)
+	case "silence":
+		err = cmdSilence(ctx, args)
+	case "test-alert":
+		err = cmdTestAlert(ctx, args)
+	case "version", "--version", "-v":
+		fmt.Println("lookout", buildVersion())
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+	default:
+		fmt.Fprintf(os.Stderr, "lookout: unknown command %q\n\n%s", cmd, usage)
+		os.Exit(2)
+	}
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "lookout "+cmd+": "+err.Error())
+		os.Exit(1)
+	}
+}
+
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+func newFlags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet("lookout "+name, flag.ContinueOnError)
+	fs.SetOutput(os.Stderr)
+	return fs
+}
+
+func newLogger(level, format string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	o := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, o)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, o)), nil
+	}
+	return nil, fmt.Errorf("--log-format must be text or json")
+}
+
+func cmdRun(ctx context.Context, args []string) error {
+	fs := newFlags("run")
+	cfgPath := fs.String("c", "config.yaml", "config file")
+	level := fs.String("log-level", "info", "debug, info, warn or error")
+	format := fs.String("log-format", "text", "text or json")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log, err := newLogger(*level, *format)
+	if err != nil {
+		return err
+	}
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		return err
+	}
+	if missing := cfg.MissingSecrets(); len(missing) > 0 {
+		return fmt.Errorf("%s", strings.Join(missing, "\n"))
+	}
+	d, err := daemon.New(ctx, daemon.Options{Config: cfg, Log: log})
+	if err != nil {
+		return err
+	}
+	log.Info("lookout running", "version", buildVersion(), "config", *cfgPath, "db", cfg.Store.Path, "sources", len(cfg.Sources), "rules", len(cfg.Rules))
+	return d.Run(ctx)
+}
+
+func cmdDemo(ctx context.Context, args []string) error {
+	fs := newFlags("demo")
+	dur := fs.Duration("duration", 40*time.Second, "length of the show")
+	db := fs.String("db", "lookout-demo.db", "database file to write")
+	level := fs.String("log-level", "warn", "daemon log level")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log, err := newLogger(*level, "text")
+	if err != nil {
+		return err
+	}
+	return demo.Run(ctx, demo.Options{Duration: *dur, DBPath: *db, Out: os.Stdout, Log: log})
+}
+
+func cmdQuery(ctx context.Context, args []string) error {
+	fs := newFlags("query")
+	db := fs.String("db", "lookout.db", "database file")
+	format := fs.String("format", "table", "table, csv or json")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return errors.New(`give exactly one SQL statement, quoted: lookout query "SELECT …"`)
+	}
+	return store.Query(ctx, *db, fs.Arg(0), *format, os.Stdout)
+}
+
+func cmdCheckConfig(args []string) error {
+	fs := newFlags("check-config")
+	cfgPath := fs.String("c", "config.yaml", "config file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		return err
+	}
+	if err := daemon.Check(cfg); err != nil {
+		return err
+	}
+	for _, m := range cfg.MissingSecrets() {
+		fmt.Fprintln(os.Stderr, "warning:", m)
+	}
+	fmt.Printf("%s: ok (%d sources, %d keyword groups, %d rules, %d receivers)\n", *cfgPath, len(cfg.Sources), len(cfg.Keywords), len(cfg.Rules), len(cfg.Receivers))
+	return nil
+}
+
+func cmdStatus(ctx context.Context, args []string) error {
+	fs := newFlags("status")
+	db := fs.String("db", "lookout.db", "database file")
+	format := fs.String("format", "table", "table, csv or json")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	return store.Query(ctx, *db, daemon.StatusQuery, *format, os.Stdout)
+}
+
+func cmdSentiment(args []string) error {
+	if len(args) == 0 {
+		return errors.New("want score or eval")
+	}
+	sub, args := args[0], args[1:]
+	fs := newFlags("sentiment " + sub)
+	format := fs.String("format", map[string]string{"score": "jsonl", "eval": "json"}[sub], "output format")
+	threshold := fs.Float64("neutral-threshold", 0, "probability below which the verdict is neutral (0: model default)")
+	cfgPath := fs.String("c", "", "config file whose keyword groups to match (optional)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	opts := sentiment.Options{NeutralThreshold: *threshold, Terms: sub == "score"}
+	if *cfgPath != "" {
+		cfg, err := config.Load(*cfgPath)
+		if err != nil {
+			return err
+		}
+		opts.Groups = cfg.Keywords
+	}
+	c, err := sentiment.New(opts)
+	if err != nil {
+		return err
+	}
+	switch sub {
+	case "score":
+		if *format != "jsonl" {
+			return errors.New("--format: only jsonl is supported")
+		}
+		return sentiment.ScoreLines(c, os.Stdin, os.Stdout)
+	case "eval":
+		if fs.NArg() == 0 {
+			return errors.New("give one or more labelled CSV/TSV files")
+		}
+		if *format != "json" {
+			return errors.New("--format: only json is supported")
+		}
+		enc := json.NewEncoder(os.Stdout)
+		for _, f := range fs.Args() {
+			res, err := sentiment.EvalFile(c, f)
+			if err != nil {
+				return err
+			}
+			if err := enc.Encode(res); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("unknown sentiment command %q (want score or eval)", sub)
+}
+
+func cmdBacktest(ctx context.Context, args []string) error {
+	fs := newFlags("backtest")
+	input := fs.String("input", "", "NAB-format CSV (timestamp,value)")
+	format := fs.String("format", "nab", "output format for --input: nab")
+	rule := fs.String("rule", "", "anomaly rule from -c to use instead of the default")
+	cfgPath := fs.String("c", "", "config whose rules to replay")
+	db := fs.String("db", "lookout.db", "database to replay (with -c)")
+	from := fs.String("from", "", "replay from (RFC 3339 or 24h ago style: -24h)")
+	to := fs.String("to", "", "replay until (default now)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *input != "" {
+		if *format != "nab" {
+			return errors.New("--format: only nab is supported for --input")
+		}
+		f, err := os.Open(*input)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		opts := alerts.BacktestOptions{}
+		if *rule != "" {
+			if *cfgPath == "" {
+				return errors.New("--rule needs -c config.yaml to find the rule in")
+			}
+			cfg, err := config.Load(*cfgPath)
+			if err != nil {
+				return err
+			}
+			for i := range cfg.Rules {
+				if cfg.Rules[i].Name == *rule {
+					opts.Rule = &cfg.Rules[i]
+				}
+			}
+			if opts.Rule == nil {
+				return fmt.Errorf("--rule: no rule named %q in %s", *rule, *cfgPath)
+			}
+		}
+		return alerts.BacktestNAB(f, os.Stdout, opts)
+	}
+	if *cfgPath == "" {
+		return errors.New("give --input FILE.csv, or -c config.yaml --db F to replay stored items")
+	}
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		return err
+	}
+	fromT, toT, err := parseWindow(*from, *to, time.Now())
+	if err != nil {
+		return err
+	}
+	return daemon.Backtest(ctx, cfg, *db, fromT, toT, os.Stdout)
+}
+
+func parseWindow(from, to string, now time.Time) (time.Time, time.Time, error) {
+	parse := func(s string, def time.Time) (time.Time, error) {
+		if s == "" {
+			return def, nil
+		}
+		if strings.HasPrefix(s, "-") {
+			d, err := config.ParseDuration(s[1:])
+			if err != nil {
+				return time.Time{}, err
+			}
+			return now.Add(-d), nil
+		}
+		return time.Parse(time.RFC3339, s)
+	}
+	f, err := parse(from, now.Add(-24*time.Hour))
+	if err != nil {
+		return f, f, fmt.Errorf("--from: %w", err)
+	}
+	t, err := parse(to, now)
+	if err != nil {
+		return f, t, fmt.Errorf("--to: %w", err)
+	}
+	return f, t, nil
+}
+
+func cmdSilence(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return errors.New("want add, list or expire")
+	}
+	sub, args := args[0], args[1:]
+	fs := newFlags("silence " + sub)
+	db := fs.String("db", "lookout.db", "database file")
+	dur := fs.Duration("for", 2*time.Hour, "add: how long the silence lasts")
+	comment := fs.String("comment", "", "add: why")
+	by := fs.String("by", os.Getenv("USER"), "add: who")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	return daemon.Silence(ctx, *db, sub, fs.Args(), *dur, *comment, *by, os.Stdout)
+}
+
+func cmdTestAlert(ctx context.Context, args []string) error {
+	fs := newFlags("test-alert")
+	cfgPath := fs.String("c", "config.yaml", "config file")
+	receiver := fs.String("receiver", "", "receiver name")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *receiver == "" {
+		return errors.New("--receiver is required")
+	}
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		return err
+	}
+	return daemon.TestAlert(ctx, cfg, *receiver, os.Stdout)
+}

@@ -1,0 +1,142 @@
+// Package sentiment scores the sentiment of Chinese and English short texts
+// (live chat, comments, reviews, posts) and matches keyword groups.
+//
+// The pipeline per text: normalise (width, case, common traditional
+// characters, repeats, emoji and emoticons → tokens, URLs and @mentions
+// removed) → detect the language → extract features (hashed character 1–3-grams
+// for Chinese, word uni/bigrams with negation scope for English, lexicon
+// scores with negation, degree and contrast words, emoticon polarity) → a
+// logistic regression trained by ./sentiment/train and embedded from
+// sentiment/model → Platt-calibrated probability → positive/neutral/negative.
+// Keyword groups are compiled into one Aho–Corasick automaton. Scoring does
+// not allocate in the steady state.
+package sentiment
+
+import (
+	"sync"
+
+	"lookout/config"
+	"lookout/item"
+	"lookout/sentiment/model"
+)
+
+// DefaultNeutralThreshold is the probability the winning polarity must reach
+// for a positive or negative verdict.
+const DefaultNeutralThreshold = 0.6
+
+// Options configure a Classifier.
+type Options struct {
+	// NeutralThreshold: below this probability of the winning polarity the
+	// verdict is neutral; 0 means DefaultNeutralThreshold. 0.5 makes every
+	// text with any evidence positive or negative.
+	NeutralThreshold float64
+	// Groups are the keyword groups from config (any/all/none, category,
+	// severity).
+	Groups map[string]config.KeywordGroup
+	// Terms makes Score extract hot terms (loads the segmentation dictionary
+	// on first use).
+	Terms bool
+}
+
+// Classifier scores texts. It is safe for concurrent use.
+type Classifier struct {
+	threshold float64
+	terms     bool
+	feat      *Featurizer
+	model     *Model
+	groups    *sentGroups
+	pool      sync.Pool
+
+	termsOnce sync.Once
+	termsExt  *sentTermExtractor
+	termsErr  error
+	termsDict string // "": gse's embedded dictionary (tests may set a small one)
+}
+
+type sentScratch struct {
+	fs FeatureScratch
+	gs sentGroupScratch
+}
+
+// New loads the embedded model and lexicon (once per Classifier) and compiles
+// the keyword groups.
+func New(opts Options) (*Classifier, error) {
+	th := opts.NeutralThreshold
+	if th == 0 {
+		th = DefaultNeutralThreshold
+	}
+	if th < 0.5 || th >= 1 {
+		return nil, errorf("neutral threshold %v must be in [0.5, 1)", th)
+	}
+	m, err := UnmarshalModel(model.Weights())
+	if err != nil {
+		return nil, err
+	}
+	f, err := NewFeaturizer(model.Lexicon(), m.HashBits)
+	if err != nil {
+		return nil, err
+	}
+	g, err := compileGroups(f.norm, opts.Groups)
+	if err != nil {
+		return nil, err
+	}
+	c := &Classifier{threshold: th, terms: opts.Terms, feat: f, model: m, groups: g}
+	c.pool.New = func() any { return new(sentScratch) }
+	return c, nil
+}
+
+// Threshold is the neutral threshold in effect.
+func (c *Classifier) Threshold() float64 { return c.threshold }
+
+// Score scores one text.
+func (c *Classifier) Score(text string) item.Score {
+	var s item.Score
+	c.ScoreInto(&s, text)
+	return s
+}
+
+// sentMaxPooledRunes: scratch buffers that grew beyond this (a huge text)
+// are not kept, so one giant message does not pin memory forever.
+const sentMaxPooledRunes = 1 << 14
+
+// ScoreInto scores text into dst, reusing dst.Groups and dst.Terms backing
+// arrays. Without term extraction it does not allocate in the steady state.
+func (c *Classifier) ScoreInto(dst *item.Score, text string) {
+	s := c.pool.Get().(*sentScratch)
+	fs := &s.fs
+	c.feat.Extract(fs, text)
+	p := c.model.Prob(fs)
+	c.verdict(dst, fs, p)
+	dst.Groups = c.groups.match(&s.gs, fs.runes, dst.Groups)
+	dst.Terms = dst.Terms[:0]
+	if cap(fs.runes) <= sentMaxPooledRunes {
+		c.pool.Put(s)
+	}
+	if c.terms {
+		dst.Terms = c.ExtractTerms(text, dst.Terms)
+	}
+}
+
+func (c *Classifier) verdict(dst *item.Score, fs *FeatureScratch, p float64) {
+	dst.Scored = true
+	dst.Lang = fs.Lang.String()
+	if fs.Content == 0 {
+		// Nothing to judge (empty, only punctuation, numbers or links).
+		dst.Label, dst.Value, dst.Prob = item.Neutral, 0, 1
+		return
+	}
+	v := 2*p - 1
+	dst.Value = v
+	switch {
+	case p >= c.threshold:
+		dst.Label, dst.Prob = item.Positive, p
+	case 1-p >= c.threshold:
+		dst.Label, dst.Prob = item.Negative, 1-p
+	default:
+		// Prob of neutral: 1 at p = 0.5, falling as either polarity gains.
+		if v < 0 {
+			v = -v
+		}
+		dst.Label, dst.Prob = item.Neutral, 1-v
+	}
+}

@@ -1,0 +1,138 @@
+package sentiment
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+)
+
+// Model is a binary logistic regression over hashed n-gram features (int16
+// weights with one scale) plus dense lexicon/language features, followed by
+// Platt scaling: P(positive) = sigmoid(PlattA·z + PlattB).
+type Model struct {
+	HashBits uint
+	Scale    float32 // n-gram weight = Weights[i] * Scale
+	Weights  []int16 // 2^HashBits
+	Dense    [NumDense]float32
+	PlattA   float32
+	PlattB   float32
+}
+
+const sentModelMagic = "LKSENT01"
+
+// MarshalBinary writes the model in its little-endian file format:
+// magic, hash bits, scale, Platt a and b, dense count, dense weights, n-gram
+// weights.
+func (m *Model) MarshalBinary() ([]byte, error) {
+	if len(m.Weights) != 1<<m.HashBits {
+		return nil, errorf("model has %d weights, want 2^%d", len(m.Weights), m.HashBits)
+	}
+	var b bytes.Buffer
+	b.WriteString(sentModelMagic)
+	le := binary.LittleEndian
+	var u [4]byte
+	put32 := func(v uint32) { le.PutUint32(u[:], v); b.Write(u[:]) }
+	put32(uint32(m.HashBits))
+	put32(math.Float32bits(m.Scale))
+	put32(math.Float32bits(m.PlattA))
+	put32(math.Float32bits(m.PlattB))
+	put32(NumDense)
+	for _, w := range m.Dense {
+		put32(math.Float32bits(w))
+	}
+	w16 := make([]byte, 2*len(m.Weights))
+	for i, w := range m.Weights {
+		le.PutUint16(w16[2*i:], uint16(w))
+	}
+	b.Write(w16)
+	return b.Bytes(), nil
+}
+
+// UnmarshalModel reads a model written by MarshalBinary.
+func UnmarshalModel(data []byte) (*Model, error) {
+	r := bytes.NewReader(data)
+	magic := make([]byte, len(sentModelMagic))
+	if _, err := io.ReadFull(r, magic); err != nil || string(magic) != sentModelMagic {
+		return nil, errors.New("sentiment: model: bad magic")
+	}
+	var hdr [5]uint32
+	if err := binary.Read(r, binary.LittleEndian, &hdr); err != nil {
+		return nil, fmt.Errorf("sentiment: model header: %w", err)
+	}
+	m := &Model{HashBits: uint(hdr[0]), Scale: math.Float32frombits(hdr[1]),
+		PlattA: math.Float32frombits(hdr[2]), PlattB: math.Float32frombits(hdr[3])}
+	if m.HashBits < 8 || m.HashBits > 26 {
+		return nil, fmt.Errorf("sentiment: model: hash bits %d out of range", m.HashBits)
+	}
+	if hdr[4] != NumDense {
+		return nil, fmt.Errorf("sentiment: model has %d dense features, this build expects %d", hdr[4], NumDense)
+	}
+	var dense [NumDense]uint32
+	if err := binary.Read(r, binary.LittleEndian, &dense); err != nil {
+		return nil, fmt.Errorf("sentiment: model dense weights: %w", err)
+	}
+	for i, v := range dense {
+		m.Dense[i] = math.Float32frombits(v)
+	}
+	n := 1 << m.HashBits
+	if r.Len() != 2*n {
+		return nil, fmt.Errorf("sentiment: model: %d bytes of weights, want %d", r.Len(), 2*n)
+	}
+	rest := data[len(data)-2*n:]
+	m.Weights = make([]int16, n)
+	for i := range m.Weights {
+		m.Weights[i] = int16(binary.LittleEndian.Uint16(rest[2*i:]))
+	}
+	return m, nil
+}
+
+// Quantize turns float weights into a Model with int16 n-gram weights.
+func Quantize(w []float32, dense [NumDense]float32, hashBits uint, plattA, plattB float32) *Model {
+	maxAbs := float32(0)
+	for _, v := range w {
+		if a := float32(math.Abs(float64(v))); a > maxAbs {
+			maxAbs = a
+		}
+	}
+	m := &Model{HashBits: hashBits, Dense: dense, PlattA: plattA, PlattB: plattB, Weights: make([]int16, len(w))}
+	if maxAbs == 0 {
+		m.Scale = 1
+		return m
+	}
+	m.Scale = maxAbs / 32767
+	for i, v := range w {
+		m.Weights[i] = int16(math.Round(float64(v / m.Scale)))
+	}
+	return m
+}
+
+// Logit is the raw linear score z of extracted features.
+func (m *Model) Logit(s *FeatureScratch) float64 {
+	var acc int64
+	ws := m.Weights
+	mask := uint32(len(ws) - 1)
+	for _, i := range s.Idx {
+		acc += int64(ws[i&mask])
+	}
+	z := float64(acc) * float64(m.Scale) * float64(s.SparseScale)
+	for i, x := range s.Dense {
+		z += float64(m.Dense[i]) * float64(x)
+	}
+	return z
+}
+
+// Prob is the calibrated probability that the text is positive.
+func (m *Model) Prob(s *FeatureScratch) float64 {
+	return sentSigmoid(float64(m.PlattA)*m.Logit(s) + float64(m.PlattB))
+}
+
+func sentSigmoid(z float64) float64 {
+	if z >= 0 {
+		return 1 / (1 + math.Exp(-z))
+	}
+	e := math.Exp(z)
+	return e / (1 + e)
+}

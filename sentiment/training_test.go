@@ -1,0 +1,103 @@
+package sentiment
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"path/filepath"
+	"testing"
+
+	"lookout/sentiment/model"
+)
+
+// sentTrainTwice trains twice on the same docs and returns both files.
+func sentTrainTwice(t *testing.T, lexicon []byte, docs []TrainDoc) ([]byte, []byte) {
+	t.Helper()
+	cfg := DefaultTrainConfig()
+	cfg.HashBits = 16
+	cfg.Epochs = 2
+	var out [2][]byte
+	for i := range out {
+		f, err := NewFeaturizer(lexicon, cfg.HashBits)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, _, err := Train(f, docs, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out[i], err = m.MarshalBinary(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out[0], out[1]
+}
+
+// Training on a small deterministic subset of the real files twice yields
+// identical bytes, as does the lexicon build.
+func TestTrainingReproducible(t *testing.T) {
+	dir := sentDataDir(t)
+	lex1, err := BuildLexicon(filepath.Join(dir, "lexicons"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lex2, err := BuildLexicon(filepath.Join(dir, "lexicons"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(lex1, lex2) {
+		t.Fatal("BuildLexicon is not deterministic")
+	}
+	if !bytes.Equal(lex1, model.Lexicon()) {
+		t.Error("embedded lexicon.tsv differs from BuildLexicon on LOOKOUT_DATA: regenerate with go run ./sentiment/train")
+	}
+	docs, files, err := LoadTrainingFiles(filepath.Join(dir, "sentiment"), 200)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if bytes.Contains([]byte(f), []byte("_dev")) || bytes.Contains([]byte(f), []byte("groundtruth")) {
+			t.Errorf("training read %s", f)
+		}
+	}
+	docs = append(docs, LexiconDocs(lex1, 0.3)[:500]...)
+	a, b := sentTrainTwice(t, lex1, docs)
+	if !bytes.Equal(a, b) {
+		t.Fatalf("two training runs differ: %x vs %x", sha256.Sum256(a), sha256.Sum256(b))
+	}
+	// And the seed matters (the test can fail).
+	f, _ := NewFeaturizer(lex1, 16)
+	cfg := DefaultTrainConfig()
+	cfg.HashBits, cfg.Epochs, cfg.Seed = 16, 2, cfg.Seed+1
+	m, _, err := Train(f, docs, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := m.MarshalBinary()
+	if bytes.Equal(a, c) {
+		t.Error("a different seed gave the same bytes")
+	}
+}
+
+// Without the shared data: synthetic docs, embedded lexicon.
+func TestTrainingReproducibleSynthetic(t *testing.T) {
+	var docs []TrainDoc
+	pos := []string{"很好", "非常满意", "great service", "推荐购买", "物超所值"}
+	neg := []string{"太差了", "不满意", "terrible delay", "要退款", "质量很烂"}
+	for i := 0; i < 40; i++ {
+		docs = append(docs, TrainDoc{Text: pos[i%len(pos)], Pos: true, Weight: 1}, TrainDoc{Text: neg[i%len(neg)], Weight: 1})
+	}
+	a, b := sentTrainTwice(t, model.Lexicon(), docs)
+	if !bytes.Equal(a, b) {
+		t.Fatal("two training runs differ")
+	}
+	m, err := UnmarshalModel(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _ := NewFeaturizer(model.Lexicon(), m.HashBits)
+	var fs FeatureScratch
+	f.Extract(&fs, "物超所值")
+	if p := m.Prob(&fs); p < 0.5 {
+		t.Errorf("trained model scores a training positive at %.3f", p)
+	}
+}

@@ -1,0 +1,219 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Outbox row states.
+const (
+	OutboxPending = "pending"
+	OutboxSending = "sending"
+	OutboxSent    = "sent"
+	OutboxFailed  = "failed"
+	// OutboxSuppressed: a silence or inhibition began before the row
+	// went out.
+	OutboxSuppressed = "suppressed"
+)
+
+// OutboxRow is one queued notification.
+type OutboxRow struct {
+	ID            int64
+	EventID       string
+	Receiver      string
+	GroupKey      string
+	Payload       []byte
+	State         string
+	BatchID       string
+	Attempts      int
+	CrashResends  int
+	NotBefore     time.Time
+	GroupInterval time.Duration
+	NextAttemptAt time.Time
+	LastError     string
+	CreatedAt     time.Time
+	SentAt        time.Time
+}
+
+const storeOutboxCols = `id, event_id, receiver, group_key, payload, state, batch_id, attempts, crash_resends,
+	not_before, group_interval_ms, next_attempt_at, last_error, created_at, sent_at`
+
+func storeScanOutbox(rows *sql.Rows) ([]OutboxRow, error) {
+	defer rows.Close()
+	var out []OutboxRow
+	for rows.Next() {
+		var r OutboxRow
+		var payload, notBefore, next, created string
+		var batch, lastErr, sent sql.NullString
+		var gi int64
+		if err := rows.Scan(&r.ID, &r.EventID, &r.Receiver, &r.GroupKey, &payload, &r.State, &batch, &r.Attempts,
+			&r.CrashResends, &notBefore, &gi, &next, &lastErr, &created, &sent); err != nil {
+			return nil, fmt.Errorf("store: read outbox: %w", err)
+		}
+		r.Payload = []byte(payload)
+		r.BatchID, r.LastError = batch.String, lastErr.String
+		r.GroupInterval = time.Duration(gi) * time.Millisecond
+		r.NotBefore, _ = ParseTime(notBefore)
+		r.NextAttemptAt, _ = ParseTime(next)
+		r.CreatedAt, _ = ParseTime(created)
+		if sent.Valid {
+			r.SentAt, _ = ParseTime(sent.String)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// OutboxRecover is run once when a sender starts: rows a crash left in
+// 'sending' go back to 'pending' with their batch id, so they are sent
+// again exactly as they were (at most one duplicate per crash), and their
+// crash_resends count goes up. It returns how many rows it recovered.
+func (s *Store) OutboxRecover(ctx context.Context) (int64, error) {
+	res, err := s.db.ExecContext(ctx, `UPDATE outbox SET state = 'pending', crash_resends = crash_resends + 1
+		WHERE state = 'sending'`)
+	if err != nil {
+		return 0, fmt.Errorf("store: recover outbox: %w", storeExplain(err))
+	}
+	return res.RowsAffected()
+}
+
+// OutboxReceivers lists receivers with rows still to send.
+func (s *Store) OutboxReceivers(ctx context.Context) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT receiver FROM outbox WHERE state IN ('pending','sending') ORDER BY receiver`)
+	if err != nil {
+		return nil, fmt.Errorf("store: outbox receivers: %w", storeExplain(err))
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var r string
+		if err := rows.Scan(&r); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// OutboxPendingRows returns up to limit pending rows of a receiver in
+// arrival order.
+func (s *Store) OutboxPendingRows(ctx context.Context, receiver string, limit int) ([]OutboxRow, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+storeOutboxCols+` FROM outbox
+		WHERE receiver = ? AND state = 'pending' ORDER BY id LIMIT ?`, receiver, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: outbox rows of %s: %w", receiver, storeExplain(err))
+	}
+	return storeScanOutbox(rows)
+}
+
+// OutboxRows returns every row of the outbox (any state) in arrival order;
+// tests and `lookout query` users read it.
+func (s *Store) OutboxRows(ctx context.Context) ([]OutboxRow, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+storeOutboxCols+` FROM outbox ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("store: outbox rows: %w", storeExplain(err))
+	}
+	return storeScanOutbox(rows)
+}
+
+// OutboxUnsentRows returns the rows still to send (pending or sending) in
+// arrival order.
+func (s *Store) OutboxUnsentRows(ctx context.Context) ([]OutboxRow, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+storeOutboxCols+` FROM outbox
+		WHERE state IN ('pending','sending') ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("store: unsent outbox rows: %w", storeExplain(err))
+	}
+	return storeScanOutbox(rows)
+}
+
+// OutboxLastSent returns, per group key of a receiver, when a message last
+// went out, looking back to since.
+func (s *Store) OutboxLastSent(ctx context.Context, receiver string, since time.Time) (map[string]time.Time, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT group_key, max(sent_at) FROM outbox
+		WHERE receiver = ? AND state = 'sent' AND sent_at >= ? GROUP BY group_key`, receiver, FormatTime(since))
+	if err != nil {
+		return nil, fmt.Errorf("store: outbox last sent: %w", storeExplain(err))
+	}
+	defer rows.Close()
+	out := map[string]time.Time{}
+	for rows.Next() {
+		var k, ts string
+		if err := rows.Scan(&k, &ts); err != nil {
+			return nil, err
+		}
+		if t, err := ParseTime(ts); err == nil {
+			out[k] = t
+		}
+	}
+	return out, rows.Err()
+}
+
+func storeIDList(ids []int64) (string, []any) {
+	ph := strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",")
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	return ph, args
+}
+
+func (s *Store) outboxUpdate(ctx context.Context, what, set string, ids []int64, args ...any) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	ph, idArgs := storeIDList(ids)
+	if _, err := s.db.ExecContext(ctx, `UPDATE outbox SET `+set+` WHERE id IN (`+ph+`)`, append(args, idArgs...)...); err != nil {
+		return fmt.Errorf("store: outbox %s: %w", what, storeExplain(err))
+	}
+	return nil
+}
+
+// OutboxMarkSending is committed before a message goes out: the rows join
+// batch batchID (kept for any resend) and count an attempt.
+func (s *Store) OutboxMarkSending(ctx context.Context, ids []int64, batchID string) error {
+	return s.outboxUpdate(ctx, "mark sending", `state = 'sending', batch_id = ?, attempts = attempts + 1`, ids, batchID)
+}
+
+// OutboxMarkSent records a delivered message.
+func (s *Store) OutboxMarkSent(ctx context.Context, ids []int64, now time.Time) error {
+	return s.outboxUpdate(ctx, "mark sent", `state = 'sent', sent_at = ?, last_error = NULL`, ids, FormatTime(now))
+}
+
+// OutboxMarkRetry puts rows back to pending until next, keeping their
+// batch.
+func (s *Store) OutboxMarkRetry(ctx context.Context, ids []int64, next time.Time, lastErr string) error {
+	return s.outboxUpdate(ctx, "mark retry", `state = 'pending', next_attempt_at = ?, last_error = ?`, ids, FormatTime(next), lastErr)
+}
+
+// OutboxMarkFailed gives up on rows after a permanent error.
+func (s *Store) OutboxMarkFailed(ctx context.Context, ids []int64, lastErr string) error {
+	return s.outboxUpdate(ctx, "mark failed", `state = 'failed', last_error = ?`, ids, lastErr)
+}
+
+// OutboxMarkSuppressed drops rows a silence or inhibition now covers.
+func (s *Store) OutboxMarkSuppressed(ctx context.Context, ids []int64, reason string) error {
+	return s.outboxUpdate(ctx, "mark suppressed", `state = 'suppressed', last_error = ?`, ids, reason)
+}
+
+// OutboxUnsent counts rows not yet sent or failed (pending or sending).
+func (s *Store) OutboxUnsent(ctx context.Context) (int, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM outbox WHERE state IN ('pending','sending')`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: count outbox: %w", storeExplain(err))
+	}
+	return n, nil
+}
+
+// OutboxPrune deletes sent and failed rows created before before; pending
+// and sending rows are never pruned.
+func (s *Store) OutboxPrune(ctx context.Context, before time.Time) (int64, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM outbox WHERE state IN ('sent','failed','suppressed') AND created_at < ?`, FormatTime(before))
+	if err != nil {
+		return 0, fmt.Errorf("store: prune outbox: %w", storeExplain(err))
+	}
+	return res.RowsAffected()
+}

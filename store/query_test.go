@@ -1,0 +1,204 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"lookout/item"
+)
+
+var storeUpdateGolden = flag.Bool("update", false, "rewrite the golden files under testdata/")
+
+// storeQueryFixture writes a small database with the shapes output has to
+// handle: CJK text, NULLs, floats, a long line, a newline, binary bytes.
+func storeQueryFixture(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "fixture.db")
+	s, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	a := storeChat("a", storeT0, "假货!要退款", item.Negative, -0.875)
+	a.Score.Groups = []item.Match{{Group: "crisis", Category: "crisis", Severity: "red", Terms: []string{"假货", "退款"}}}
+	a.Score.Terms = []string{"假货", "退款"}
+	b := storeChat("b", storeT0.Add(90*time.Second), "great stream, but the shipping took\ntwo weeks & the box was crushed; "+
+		strings.Repeat("really ", 12)+"disappointed", item.Negative, -0.5)
+	b.Raw = []byte{0x00, 0xff, 0x10}
+	b.Author = `quote "me", ok`
+	gift := item.Item{Source: "brand-live", Platform: "bilibili", Kind: item.KindGift, Room: "21452505", ID: "g",
+		Author: "粉丝", Text: "小心心", TS: storeT0.Add(2 * time.Minute), Value: 5.2, Count: 10}
+	viewers := item.Item{Source: "brand-live", Platform: "bilibili", Kind: item.KindMetric, Room: "21452505",
+		Metric: item.MetricViewers, Value: 12000, TS: storeT0.Add(3 * time.Minute)}
+	if _, err := s.WriteItems(context.Background(), []item.Item{a, b, gift, viewers}); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+const storeGoldenSQL = `SELECT i.id, i.kind, i.author, i.text, i.sentiment, i.score, i.value, i.count,
+	r.payload AS raw, i.ts
+FROM items i LEFT JOIN raw_payloads r ON r.item_id = i.id ORDER BY i.id`
+
+func TestQueryFormatsGolden(t *testing.T) {
+	db := storeQueryFixture(t)
+	for _, format := range QueryFormats {
+		t.Run(format, func(t *testing.T) {
+			var out bytes.Buffer
+			if err := Query(context.Background(), db, storeGoldenSQL, format, &out); err != nil {
+				t.Fatal(err)
+			}
+			golden := filepath.Join("testdata", "query_"+format+".golden")
+			if *storeUpdateGolden {
+				if err := os.WriteFile(golden, out.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test ./store -run QueryFormatsGolden -update to create it)", err)
+			}
+			if !bytes.Equal(out.Bytes(), want) {
+				t.Errorf("output differs from %s\n--- got ---\n%s\n--- want ---\n%s", golden, out.Bytes(), want)
+			}
+		})
+	}
+}
+
+func TestQueryTableDetails(t *testing.T) {
+	db := storeQueryFixture(t)
+	for _, tc := range []struct {
+		name, sql string
+		want      []string // substrings of the output
+	}{
+		{"empty result", `SELECT id, text FROM items WHERE 0`, []string{"id  text\n--  ----\n(0 rows)\n"}},
+		{"one row", `SELECT 1 AS n`, []string{"(1 row)"}},
+		{"null", `SELECT NULL AS x`, []string{"NULL"}},
+		{"numbers right-aligned", `SELECT 5 AS n UNION ALL SELECT 12345 ORDER BY 1`, []string{"    5\n12345\n"}},
+		{"wide characters keep columns aligned", `SELECT '退款' AS a, 'x' AS b UNION ALL SELECT 'ab', 'y'`,
+			[]string{"退款  x\nab    y\n"}},
+		{"long text cut", `SELECT printf('%.200c', 'z') AS long`, []string{strings.Repeat("z", storeQueryMaxCell-1) + "…\n"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			if err := Query(context.Background(), db, tc.sql, "table", &out); err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("output lacks %q:\n%s", w, out.String())
+				}
+			}
+		})
+	}
+}
+
+func TestQueryRejectsWrites(t *testing.T) {
+	db := storeQueryFixture(t)
+	dir := filepath.Dir(db)
+	before, err := os.ReadFile(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{
+		`INSERT INTO items (source, platform, room, kind, ts) VALUES ('x', 'x', 'x', 'chat', 'x')`,
+		`UPDATE items SET text = 'gone'`,
+		`DELETE FROM items`,
+		`REPLACE INTO source_state VALUES ('a', 'b', 'c', 'd')`,
+		`DROP TABLE items`,
+		`DROP VIEW sentiment_hourly`,
+		`CREATE TABLE t (x)`,
+		`CREATE INDEX i ON items (text)`,
+		`ALTER TABLE items ADD COLUMN y`,
+		`ATTACH DATABASE '` + filepath.Join(dir, "other.db") + `' AS other`,
+		`PRAGMA user_version = 7`,
+		`PRAGMA journal_mode = DELETE`,
+		`VACUUM`,
+		`VACUUM INTO '` + filepath.Join(dir, "copy.db") + `'`,
+		`WITH x AS (SELECT 1) DELETE FROM items`,
+		`SELECT 1; DELETE FROM items`,
+		`delete from items where 1`,
+	} {
+		t.Run(strings.Fields(stmt)[0], func(t *testing.T) {
+			var out bytes.Buffer
+			err := Query(context.Background(), db, stmt, "table", &out)
+			if !errors.Is(err, ErrQueryReadOnly) {
+				t.Fatalf("%s: err = %v, want ErrQueryReadOnly", stmt, err)
+			}
+			if !strings.Contains(err.Error(), "query: the database is opened read-only; lookout query only runs SELECT statements") {
+				t.Fatalf("message %q is not the clear one", err)
+			}
+		})
+	}
+	after, err := os.ReadFile(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(before, after) {
+		t.Error("the database file changed")
+	}
+	for _, f := range []string{"other.db", "copy.db"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
+			t.Errorf("%s was created", f)
+		}
+	}
+	s, err := Open(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if n := storeCount(t, s, `SELECT count(*) FROM items WHERE text != 'gone'`); n != 3 {
+		t.Fatalf("%d items left, want 3", n)
+	}
+}
+
+func TestQueryErrors(t *testing.T) {
+	db := storeQueryFixture(t)
+	for _, tc := range []struct {
+		name, db, sql, format, want string
+	}{
+		{"unknown format", db, "SELECT 1", "xml", `unknown format "xml"`},
+		{"no sql", db, "  ", "table", "no SQL"},
+		{"missing db", filepath.Join(t.TempDir(), "nope.db"), "SELECT 1", "table", "does not exist"},
+		{"syntax", db, "SELEC 1", "table", "query: "},
+		{"no such table", db, "SELECT * FROM nope", "json", "no such table"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := Query(context.Background(), tc.db, tc.sql, tc.format, &bytes.Buffer{})
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "query: ") {
+				t.Fatalf("err = %v, want a query: error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestQueryWhileDaemonWrites(t *testing.T) {
+	// WAL lets `lookout query` read while the writer holds the write lock.
+	ctx := context.Background()
+	s := storeOpenTest(t)
+	if _, err := s.WriteItems(ctx, storeItemsN(0, 3)); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := s.DB().BeginTx(ctx, nil) // BEGIN IMMEDIATE: the write lock
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.Exec(`DELETE FROM items`); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := Query(ctx, s.Path(), `SELECT count(*) AS n FROM items`, "csv", &out); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != "n\n3\n" {
+		t.Fatalf("got %q, want the committed 3 rows", out.String())
+	}
+}

@@ -1,0 +1,355 @@
+// Package store keeps everything lookout sees in one SQLite file: items and
+// their scores, keyword matches, hot terms, raw payloads, metric samples,
+// per-source state and health (and, in files of their own, alerts, the
+// delivery outbox and silences).
+//
+// The database runs in WAL mode so that `lookout query` and `sqlite3` can
+// read while the daemon writes. Writes come in batches, one transaction per
+// batch (see WriteItems and Writer). The schema lives in migrations/*.sql,
+// applied in order and recorded in schema_migrations; its comments are the
+// reference users read.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/mattn/go-sqlite3"
+)
+
+// TimeLayout is how every timestamp is stored: UTC, milliseconds, a literal
+// Z. Fixed width, so string comparison orders timestamps and SQLite's date
+// functions read them.
+const TimeLayout = "2006-01-02T15:04:05.000Z"
+
+// FormatTime renders t the way the store keeps timestamps.
+func FormatTime(t time.Time) string { return t.UTC().Format(TimeLayout) }
+
+// ParseTime reads a stored timestamp. It also accepts RFC 3339 text, which
+// is what people type when they insert rows by hand.
+func ParseTime(s string) (time.Time, error) {
+	t, err := time.Parse(TimeLayout, s)
+	if err == nil {
+		return t, nil
+	}
+	if t2, err2 := time.Parse(time.RFC3339Nano, s); err2 == nil {
+		return t2.UTC(), nil
+	}
+	return time.Time{}, fmt.Errorf("store: bad timestamp %q: %w", s, err)
+}
+
+// storeBusyTimeoutMS is how long a statement waits for another writer's lock
+// before it fails with "database is locked".
+const storeBusyTimeoutMS = 5000
+
+// Store is an open lookout database.
+type Store struct {
+	db       *sql.DB
+	path     string
+	readOnly bool
+	// dropRaw turns off raw payload storage (store.keep_raw: false).
+	dropRaw atomic.Bool
+}
+
+// Option adjusts how Open connects.
+type Option func(*storeOptions)
+
+type storeOptions struct {
+	busyTimeout time.Duration
+	pragmas     []string
+}
+
+// storeWritePragmas tune every read-write connection:
+//   - cache_size: 16 MiB of pages, so the hot ends of the indexes stay in
+//     memory between batches;
+//   - wal_autocheckpoint: copy the WAL into the database every 4096 pages
+//     (16 MiB) instead of 1000, so a page that many batches touch (the
+//     right edge of every index) is written back once, not four times.
+var storeWritePragmas = []string{"PRAGMA cache_size = -16384", "PRAGMA wal_autocheckpoint = 4096"}
+
+// storeConnector opens go-sqlite3 connections and runs per-connection
+// pragmas that the DSN cannot carry.
+type storeConnector struct {
+	dsn     string
+	pragmas []string
+	drv     sqlite3.SQLiteDriver
+}
+
+func (c *storeConnector) Connect(context.Context) (driver.Conn, error) {
+	conn, err := c.drv.Open(c.dsn)
+	if err != nil {
+		return nil, err
+	}
+	sc, ok := conn.(*sqlite3.SQLiteConn)
+	if !ok {
+		return conn, nil
+	}
+	for _, p := range c.pragmas {
+		if _, err := sc.Exec(p, nil); err != nil {
+			sc.Close()
+			return nil, fmt.Errorf("%s: %w", p, err)
+		}
+	}
+	return conn, nil
+}
+
+func (c *storeConnector) Driver() driver.Driver { return &c.drv }
+
+// WithBusyTimeout sets how long a write waits for another writer's lock
+// before failing with "database is locked" (default 5s).
+func WithBusyTimeout(d time.Duration) Option {
+	return func(o *storeOptions) { o.busyTimeout = d }
+}
+
+// Open opens (creating if needed) the database at path for reading and
+// writing and brings its schema up to date.
+func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
+	o := storeOptions{busyTimeout: storeBusyTimeoutMS * time.Millisecond, pragmas: storeWritePragmas}
+	for _, f := range opts {
+		f(&o)
+	}
+	if path == "" {
+		return nil, errors.New("store: no database path given")
+	}
+	if path == ":memory:" || strings.HasPrefix(path, "file::memory:") {
+		return nil, errors.New("store: in-memory databases are not supported (WAL needs a file); use a path in a temporary directory")
+	}
+	if err := storeCheckDir(path); err != nil {
+		return nil, err
+	}
+	// _mutex=no: database/sql never shares a connection between
+	// goroutines, so SQLite's own per-call locking is pure overhead.
+	params := "_journal_mode=WAL&_synchronous=NORMAL&_foreign_keys=on&_txlock=immediate&_mutex=no" +
+		fmt.Sprintf("&_busy_timeout=%d", o.busyTimeout.Milliseconds())
+	db := sql.OpenDB(&storeConnector{dsn: storeDSN(path, params), pragmas: o.pragmas})
+	// A handful of connections: one writer at a time (SQLite's rule) and
+	// readers beside it. Idle connections are kept so their pragmas and
+	// statement caches are not rebuilt on every batch.
+	db.SetMaxOpenConns(8)
+	db.SetMaxIdleConns(4)
+	s := &Store{db: db, path: path}
+	if err := s.checkWAL(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// OpenReadOnly opens an existing database so that nothing can change it:
+// SQLite's read-only mode plus PRAGMA query_only. It never migrates.
+func OpenReadOnly(ctx context.Context, path string) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("store: no database path given")
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("store: database %s does not exist (run the daemon or `lookout demo` first, or pass --db)", path)
+		}
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	if fi.IsDir() {
+		return nil, fmt.Errorf("store: %s is a directory, not a database file", path)
+	}
+	params := fmt.Sprintf("mode=ro&_query_only=on&_busy_timeout=%d", storeBusyTimeoutMS)
+	db, err := sql.Open("sqlite3", storeDSN(path, params))
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s read-only: %w", path, err)
+	}
+	db.SetMaxOpenConns(4)
+	s := &Store{db: db, path: path, readOnly: true}
+	// Fail now, not at the first query, when the file is not a database.
+	var n int
+	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&n); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: open %s read-only: %w", path, storeExplain(err))
+	}
+	return s, nil
+}
+
+// storeDSN builds a go-sqlite3 URI DSN. Characters that mean something in a
+// URI are escaped so that any file name works.
+func storeDSN(path, params string) string {
+	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
+	return "file:" + esc + "?" + params
+}
+
+// storeCheckDir gives a clear error when the database's directory is
+// missing or cannot be written: SQLite itself only says "unable to open
+// database file", and it also needs to create the -wal and -shm files next
+// to the database.
+func storeCheckDir(path string) error {
+	dir := filepath.Dir(path)
+	fi, err := os.Stat(dir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("store: directory %s for database %s does not exist", dir, path)
+		}
+		return fmt.Errorf("store: database directory: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("store: %s is not a directory (database path %s)", dir, path)
+	}
+	f, err := os.CreateTemp(dir, ".lookout-write-check-*")
+	if err != nil {
+		return fmt.Errorf("store: directory %s is not writable; SQLite needs to create %s and its -wal and -shm files there: %w",
+			dir, filepath.Base(path), err)
+	}
+	name := f.Name()
+	f.Close()
+	os.Remove(name)
+	return nil
+}
+
+func (s *Store) checkWAL(ctx context.Context) error {
+	var mode string
+	if err := s.db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return fmt.Errorf("store: open %s: %w", s.path, storeExplain(err))
+	}
+	if !strings.EqualFold(mode, "wal") {
+		return fmt.Errorf("store: open %s: WAL journal mode unavailable (got %q); is the file on a network file system?", s.path, mode)
+	}
+	return nil
+}
+
+// storeExplain adds a hint to the SQLite errors people meet in practice.
+func storeExplain(err error) error {
+	var se sqlite3.Error
+	if !errors.As(err, &se) {
+		return err
+	}
+	switch se.Code {
+	case sqlite3.ErrCantOpen:
+		return fmt.Errorf("%w (cannot open the file: check the path and that its directory is writable)", err)
+	case sqlite3.ErrReadonly:
+		return fmt.Errorf("%w (the file or its directory is read-only)", err)
+	case sqlite3.ErrFull:
+		return fmt.Errorf("%w (the disk is full)", err)
+	case sqlite3.ErrBusy, sqlite3.ErrLocked:
+		return fmt.Errorf("%w (another process holds a write lock for more than %dms)", err, storeBusyTimeoutMS)
+	case sqlite3.ErrNotADB:
+		return fmt.Errorf("%w (the file is not a SQLite database)", err)
+	}
+	return err
+}
+
+// DB exposes the connection pool for the other store files and for tests.
+func (s *Store) DB() *sql.DB { return s.db }
+
+// Path is the database file's path.
+func (s *Store) Path() string { return s.path }
+
+// ReadOnly reports whether the store was opened with OpenReadOnly.
+func (s *Store) ReadOnly() bool { return s.readOnly }
+
+// SetKeepRaw says whether WriteItems stores raw payloads (config
+// store.keep_raw). The default is to keep them.
+func (s *Store) SetKeepRaw(keep bool) { s.dropRaw.Store(!keep) }
+
+// Close closes the database. In WAL mode the last connection to close
+// checkpoints the log into the main file.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("store: close %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// RecentItemIDs returns up to n item ids of a source, newest first, so the
+// daemon can preload its in-memory dedupe set after a restart.
+func (s *Store) RecentItemIDs(ctx context.Context, source string, n int) ([]string, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	// Rows are inserted roughly in arrival order, and the rowid walk is
+	// cheap where ORDER BY ts would need an index per source.
+	rows, err := s.db.QueryContext(ctx,
+		`SELECT item_id FROM items WHERE source = ? AND item_id IS NOT NULL ORDER BY id DESC LIMIT ?`, source, n)
+	if err != nil {
+		return nil, fmt.Errorf("store: recent item ids of %s: %w", source, err)
+	}
+	defer rows.Close()
+	ids := make([]string, 0, min(n, 4096))
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("store: recent item ids of %s: %w", source, err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: recent item ids of %s: %w", source, err)
+	}
+	return ids, nil
+}
+
+// storePruneChunk bounds how many rows one DELETE removes, so retention
+// never holds the write lock long enough to stall the batch writer.
+const storePruneChunk = 5000
+
+// Prune applies retention: raw payloads of items older than now-raw, and
+// items (with their groups, terms and raw payloads) and metric samples
+// older than now-items. A zero duration keeps those rows forever. It
+// returns the number of rows deleted from raw_payloads, items and metrics.
+func (s *Store) Prune(ctx context.Context, now time.Time, raw, items time.Duration) (int64, error) {
+	if s.readOnly {
+		return 0, errors.New("store: prune: the database is open read-only")
+	}
+	var total int64
+	if raw > 0 {
+		// CROSS JOIN makes SQLite walk raw_payloads (oldest item first)
+		// rather than items by ts, which would revisit every old item whose
+		// payload is already gone on every run.
+		n, err := s.pruneLoop(ctx, `DELETE FROM raw_payloads WHERE item_id IN (
+			SELECT r.item_id FROM raw_payloads r CROSS JOIN items i ON i.id = r.item_id WHERE i.ts < ? LIMIT ?)`,
+			FormatTime(now.Add(-raw)))
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("store: prune raw payloads: %w", err)
+		}
+	}
+	if items > 0 {
+		cut := FormatTime(now.Add(-items))
+		n, err := s.pruneLoop(ctx, `DELETE FROM items WHERE id IN (SELECT id FROM items WHERE ts < ? LIMIT ?)`, cut)
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("store: prune items: %w", err)
+		}
+		n, err = s.pruneLoop(ctx, `DELETE FROM metrics WHERE id IN (SELECT id FROM metrics WHERE ts < ? LIMIT ?)`, cut)
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("store: prune metrics: %w", err)
+		}
+	}
+	return total, nil
+}
+
+func (s *Store) pruneLoop(ctx context.Context, query, cut string) (int64, error) {
+	var total int64
+	for {
+		res, err := s.db.ExecContext(ctx, query, cut, storePruneChunk)
+		if err != nil {
+			return total, storeExplain(err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, err
+		}
+		total += n
+		if n < storePruneChunk {
+			return total, nil
+		}
+	}
+}

@@ -1,0 +1,641 @@
+package store
+
+import (
+	"context"
+	"database/sql/driver"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"strings"
+	"time"
+
+	"github.com/mattn/go-sqlite3"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"lookout/item"
+)
+
+const (
+	// ON CONFLICT … DO NOTHING, not INSERT OR IGNORE: only a duplicate id
+	// may be skipped silently; any other constraint must fail loudly.
+	storeInsertItem = `INSERT INTO items
+		(source, platform, room, kind, item_id, author_id, author, text, url, ts, metric, value, count,
+		 sentiment, score, prob, lang, labels, inserted_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (source, item_id) DO NOTHING`
+	storeInsertGroup  = `INSERT INTO item_groups (item_id, grp, category, severity, keyword) VALUES (?, ?, ?, ?, ?)`
+	storeInsertTerm   = `INSERT INTO item_terms (item_id, term) VALUES `
+	storeInsertRaw    = `INSERT INTO raw_payloads (item_id, payload) VALUES `
+	storeInsertMetric = `INSERT INTO metrics (source, platform, room, name, value, ts, item_id, labels, inserted_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (source, item_id) DO NOTHING`
+
+	// storeMultiRows is how many (item_id, x) rows one statement inserts
+	// into item_terms and raw_payloads: one statement per row costs more
+	// in call overhead than the insert itself.
+	storeMultiRows = 32
+)
+
+// storeValues is "(?, ?), (?, ?), …" for n rows of two columns.
+func storeValues(n int) string {
+	return strings.TrimSuffix(strings.Repeat("(?, ?), ", n), ", ")
+}
+
+var (
+	storeInsertTermMany = storeInsertTerm + storeValues(storeMultiRows) + storeTermConflict
+	storeInsertRawMany  = storeInsertRaw + storeValues(storeMultiRows)
+)
+
+// storeTermConflict: an item that names a term twice stores it once.
+const storeTermConflict = ` ON CONFLICT (item_id, term) DO NOTHING`
+
+// storeStmt is a statement prepared on a raw go-sqlite3 connection with its
+// argument slice, reused for every row: the batch writer's hot path skips
+// database/sql's per-call conversions and allocations.
+type storeStmt struct {
+	st   *sqlite3.SQLiteStmt
+	args []driver.NamedValue
+}
+
+func storePrepareRaw(c *sqlite3.SQLiteConn, query string) (*storeStmt, error) {
+	ds, err := c.Prepare(query)
+	if err != nil {
+		return nil, err
+	}
+	st, ok := ds.(*sqlite3.SQLiteStmt)
+	if !ok {
+		ds.Close()
+		return nil, fmt.Errorf("unexpected statement type %T", ds)
+	}
+	args := make([]driver.NamedValue, st.NumInput())
+	for i := range args {
+		args[i].Ordinal = i + 1
+	}
+	return &storeStmt{st: st, args: args}, nil
+}
+
+// run executes a statement that returns no rows through go-sqlite3's
+// query path, which binds every argument and steps in one cgo call (the
+// exec path makes one call per argument). It cannot report changes or
+// the last rowid, so it serves the multi-row inserts. (INSERT … RETURNING
+// would give the id, but its result buffering made the item insert
+// slower, measured.)
+func (s *storeStmt) run() error {
+	r, err := s.st.QueryContext(context.Background(), s.args)
+	if err != nil {
+		return err
+	}
+	return r.Close()
+}
+
+// exec runs the statement with s.args and reports rows changed and the
+// last rowid. The context is never done on purpose: go-sqlite3 starts a
+// goroutine per call to watch a cancellable one.
+func (s *storeStmt) exec() (changed, rowID int64, err error) {
+	res, err := s.st.ExecContext(context.Background(), s.args)
+	if err != nil {
+		return 0, 0, err
+	}
+	changed, _ = res.RowsAffected()
+	rowID, _ = res.LastInsertId()
+	return changed, rowID, nil
+}
+
+func (s *storeStmt) close() {
+	if s != nil {
+		s.st.Close()
+	}
+}
+
+// storePairBuffer collects two-column rows and inserts them storeMultiRows
+// at a time.
+type storePairBuffer struct {
+	one, many *storeStmt
+	n         int // rows waiting in many.args
+}
+
+func (b *storePairBuffer) add(x, y driver.Value) error {
+	b.many.args[2*b.n].Value, b.many.args[2*b.n+1].Value = x, y
+	b.n++
+	if b.n < storeMultiRows {
+		return nil
+	}
+	b.n = 0
+	return b.many.run()
+}
+
+func (b *storePairBuffer) flush() error {
+	for i := 0; i < b.n; i++ {
+		b.one.args[0].Value, b.one.args[1].Value = b.many.args[2*i].Value, b.many.args[2*i+1].Value
+		if err := b.one.run(); err != nil {
+			return err
+		}
+	}
+	b.n = 0
+	return nil
+}
+
+// WriteItems stores a batch in one transaction and returns how many items
+// were new. An item whose (Source, ID) is already stored is dropped
+// silently (that is dedupe, not loss); an item without an ID is always
+// stored. Metric items go to the metrics table, the others to items with
+// their score, keyword matches, terms and raw payload. On error nothing of
+// the batch is stored and the caller still holds every item.
+func (s *Store) WriteItems(ctx context.Context, items []item.Item) (inserted int, err error) {
+	if len(items) == 0 {
+		return 0, nil
+	}
+	if s.readOnly {
+		return 0, errors.New("store: write items: the database is open read-only")
+	}
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("store: write %d items: %w", len(items), storeExplain(err))
+	}
+	defer conn.Close()
+	err = conn.Raw(func(dc any) error {
+		c, ok := dc.(*sqlite3.SQLiteConn)
+		if !ok {
+			return fmt.Errorf("store: unexpected driver connection %T", dc)
+		}
+		var err error
+		inserted, err = s.writeItemsTx(ctx, c, items)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	return inserted, nil
+}
+
+// writeItemsTx runs the batch transaction on a raw connection. database/sql
+// knows nothing of this transaction, so it must end before returning: a
+// connection that cannot roll back is reported as bad and discarded.
+func (s *Store) writeItemsTx(ctx context.Context, c *sqlite3.SQLiteConn, items []item.Item) (inserted int, err error) {
+	if _, err := c.Exec("BEGIN IMMEDIATE", nil); err != nil {
+		return 0, fmt.Errorf("store: write %d items: begin: %w", len(items), storeExplain(err))
+	}
+	defer func() {
+		if err == nil || c.AutoCommit() { // SQLite rolls back by itself on some errors
+			return
+		}
+		if _, rerr := c.Exec("ROLLBACK", nil); rerr != nil {
+			err = fmt.Errorf("%w (and rollback failed: %v)", err, rerr)
+			if !c.AutoCommit() {
+				err = errors.Join(err, driver.ErrBadConn)
+			}
+		}
+	}()
+	var st [7]*storeStmt
+	defer func() {
+		for _, x := range st {
+			x.close()
+		}
+	}()
+	for i, q := range [...]string{storeInsertItem, storeInsertGroup, storeInsertMetric,
+		storeInsertTerm + storeValues(1) + storeTermConflict, storeInsertTermMany, storeInsertRaw + storeValues(1), storeInsertRawMany} {
+		if st[i], err = storePrepareRaw(c, q); err != nil {
+			return 0, fmt.Errorf("store: write %d items: prepare: %w", len(items), storeExplain(err))
+		}
+	}
+	insItem, insGroup, insMetric := st[0], st[1], st[2]
+	terms := storePairBuffer{one: st[3], many: st[4]}
+	raws := storePairBuffer{one: st[5], many: st[6]}
+	keepRaw := !s.dropRaw.Load()
+
+	var lab storeLabelCache
+	now := time.Now()
+	insertedAt := FormatTime(now)
+	ia, ga, ma := insItem.args, insGroup.args, insMetric.args
+	for i := range items {
+		if i&255 == 0 {
+			if err = ctx.Err(); err != nil {
+				return 0, fmt.Errorf("store: write %d items: %w", len(items), err)
+			}
+		}
+		it := &items[i]
+		ts := it.TS
+		if ts.IsZero() {
+			ts = now // an undated item is kept, stamped with its arrival
+		}
+		labels, lerr := lab.json(it.Labels)
+		if lerr != nil {
+			return 0, fmt.Errorf("store: item %s/%s labels: %w", it.Source, it.ID, lerr)
+		}
+		if it.Kind == item.KindMetric {
+			ma[0].Value, ma[1].Value, ma[2].Value, ma[3].Value = it.Source, it.Platform, it.Room, it.Metric
+			ma[4].Value, ma[5].Value, ma[6].Value, ma[7].Value, ma[8].Value = it.Value, FormatTime(ts), storeNullString(it.ID), labels, insertedAt
+			n, _, e := insMetric.exec()
+			if e != nil {
+				err = e
+				return 0, fmt.Errorf("store: metric %s/%s %s: %w", it.Source, it.Room, it.Metric, storeExplain(err))
+			}
+			inserted += int(n)
+			continue
+		}
+		ia[0].Value, ia[1].Value, ia[2].Value, ia[3].Value = it.Source, it.Platform, it.Room, string(it.Kind)
+		ia[4].Value, ia[5].Value, ia[6].Value = storeNullString(it.ID), storeNullString(it.AuthorID), storeNullString(it.Author)
+		ia[7].Value, ia[8].Value, ia[9].Value = storeNullString(it.Text), storeNullString(it.URL), FormatTime(ts)
+		ia[10].Value, ia[11].Value, ia[12].Value = storeNullString(it.Metric), nil, nil
+		if it.Value != 0 || it.Metric != "" || it.Kind == item.KindGift || it.Kind == item.KindSuperChat {
+			ia[11].Value = it.Value
+		}
+		if it.Count != 0 || it.Kind == item.KindGift {
+			ia[12].Value = it.Count
+		}
+		ia[13].Value, ia[14].Value, ia[15].Value, ia[16].Value = nil, nil, nil, nil
+		if it.Score.Scored {
+			ia[13].Value, ia[14].Value, ia[15].Value = it.Score.Label.String(), it.Score.Value, it.Score.Prob
+			ia[16].Value = storeNullString(it.Score.Lang)
+		}
+		ia[17].Value, ia[18].Value = labels, insertedAt
+		n, rowID, e := insItem.exec()
+		if e != nil {
+			err = e
+			return 0, fmt.Errorf("store: item %s/%s: %w", it.Source, it.ID, storeExplain(err))
+		}
+		if n == 0 {
+			continue // already stored: a duplicate
+		}
+		inserted++
+		for _, m := range it.Score.Groups {
+			ga[0].Value, ga[1].Value, ga[2].Value, ga[3].Value, ga[4].Value = rowID, m.Group, m.Category, m.Severity, ""
+			if len(m.Terms) == 0 {
+				_, _, err = insGroup.exec()
+			}
+			for _, kw := range m.Terms {
+				ga[4].Value = kw
+				if _, _, err = insGroup.exec(); err != nil {
+					break
+				}
+			}
+			if err != nil {
+				return 0, fmt.Errorf("store: item %s/%s group %s: %w", it.Source, it.ID, m.Group, storeExplain(err))
+			}
+		}
+		for _, term := range it.Score.Terms {
+			if err = terms.add(rowID, term); err != nil {
+				return 0, fmt.Errorf("store: item %s/%s terms: %w", it.Source, it.ID, storeExplain(err))
+			}
+		}
+		if keepRaw && len(it.Raw) > 0 {
+			if err = raws.add(rowID, it.Raw); err != nil {
+				return 0, fmt.Errorf("store: item %s/%s raw payloads: %w", it.Source, it.ID, storeExplain(err))
+			}
+		}
+	}
+	if err = terms.flush(); err != nil {
+		return 0, fmt.Errorf("store: write %d items: terms: %w", len(items), storeExplain(err))
+	}
+	if err = raws.flush(); err != nil {
+		return 0, fmt.Errorf("store: write %d items: raw payloads: %w", len(items), storeExplain(err))
+	}
+	if _, err = c.Exec("COMMIT", nil); err != nil {
+		return 0, fmt.Errorf("store: write %d items: commit: %w", len(items), storeExplain(err))
+	}
+	return inserted, nil
+}
+
+// storeLabelCache encodes label maps, reusing the last encoding: a source
+// puts the same labels on every item, and batches arrive source by source.
+type storeLabelCache struct {
+	last    map[string]string
+	encoded any
+}
+
+func (c *storeLabelCache) json(m map[string]string) (any, error) {
+	if len(m) == 0 {
+		return nil, nil
+	}
+	if c.last != nil && maps.Equal(c.last, m) {
+		return c.encoded, nil
+	}
+	b, err := json.Marshal(m) // keys sorted: equal maps give equal text
+	if err != nil {
+		return nil, err
+	}
+	c.last, c.encoded = m, string(b)
+	return c.encoded, nil
+}
+
+// Writer is the pipeline stage that stores items in batches. It flushes when
+// batchSize items wait or flushEvery has passed since the oldest of them
+// arrived. A failed write (disk full, database locked, file unwritable) is
+// logged, counted and retried with backoff while items keep being accepted
+// into a bounded backlog; only when the backlog is full are the oldest items
+// dropped, loudly.
+type Writer struct {
+	store      *Store
+	batchSize  int
+	flushEvery time.Duration
+	log        *slog.Logger
+	m          *storeWriterMetrics
+
+	// MaxBacklog bounds the items held while writes fail (default 100000).
+	MaxBacklog int
+	// RetryMin and RetryMax bound the backoff between failed writes
+	// (defaults 100ms and 5s).
+	RetryMin, RetryMax time.Duration
+	// AbortTimeout is how long Run keeps trying to write the backlog after
+	// its context is cancelled (default 2s).
+	AbortTimeout time.Duration
+}
+
+type storeWriterMetrics struct {
+	written    prometheus.Counter
+	errors     *prometheus.CounterVec
+	duplicates prometheus.Counter
+	dropped    prometheus.Counter
+	rejected   prometheus.Counter
+	backlog    prometheus.Gauge
+	batch      prometheus.Histogram
+}
+
+// NewWriter builds a Writer. reg may be nil (no metrics exported).
+func NewWriter(s *Store, batchSize int, flushEvery time.Duration, log *slog.Logger, reg prometheus.Registerer) *Writer {
+	if batchSize <= 0 {
+		batchSize = 512
+	}
+	if flushEvery <= 0 {
+		flushEvery = 500 * time.Millisecond
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	m := &storeWriterMetrics{
+		written: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lookout_store_items_written_total", Help: "Items and metric samples newly stored."}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lookout_store_write_errors_total", Help: "Failed batch writes, by reason (busy, full, readonly, other)."},
+			[]string{"reason"}),
+		duplicates: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lookout_store_duplicates_total", Help: "Items dropped because (source, item id) was already stored."}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lookout_store_dropped_total", Help: "Items lost because writes kept failing and the backlog was full."}),
+		rejected: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lookout_store_rejected_total", Help: "Items the database refused (constraint, size); each is logged."}),
+		backlog: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "lookout_store_backlog_items", Help: "Items waiting to be written."}),
+		batch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "lookout_store_batch_seconds", Help: "Time to write one batch (one transaction).",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
+	}
+	if reg != nil {
+		m.written = storeRegister(reg, m.written)
+		m.errors = storeRegister(reg, m.errors)
+		m.duplicates = storeRegister(reg, m.duplicates)
+		m.dropped = storeRegister(reg, m.dropped)
+		m.rejected = storeRegister(reg, m.rejected)
+		m.backlog = storeRegister(reg, m.backlog)
+		m.batch = storeRegister(reg, m.batch)
+	}
+	return &Writer{
+		store: s, batchSize: batchSize, flushEvery: flushEvery, log: log, m: m,
+		MaxBacklog: 100000, RetryMin: 100 * time.Millisecond, RetryMax: 5 * time.Second, AbortTimeout: 2 * time.Second,
+	}
+}
+
+// storeRegister registers c, or returns the collector already registered
+// under its name (a second Writer on the same registry shares the series).
+func storeRegister[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing
+			}
+		}
+		panic(fmt.Sprintf("store: register metric: %v", err))
+	}
+	return c
+}
+
+// Run consumes in until it is closed, then writes everything still waiting
+// and returns nil. Cancelling ctx aborts: Run tries once more, for at most
+// AbortTimeout, to write what it holds, and returns an error that says how
+// many items were not stored.
+func (w *Writer) Run(ctx context.Context, in <-chan item.Item) error {
+	maxBacklog := max(w.MaxBacklog, w.batchSize)
+	pending := make([]item.Item, 0, w.batchSize)
+	var (
+		flushTimer *time.Timer
+		flushC     <-chan time.Time // armed while items wait
+		failing    bool             // last write failed; retryC paces retries
+		retryDelay time.Duration
+		retryC     <-chan time.Time
+	)
+	stopFlushTimer := func() {
+		if flushTimer != nil {
+			flushTimer.Stop()
+		}
+		flushC = nil
+	}
+	// flush writes pending in batches and stops at the first failure,
+	// keeping what is left (compacted once, not per batch).
+	flush := func(ctx context.Context) error {
+		off := 0
+		defer func() {
+			clear(pending[:off]) // let the GC have texts and payloads
+			pending = pending[:copy(pending, pending[off:])]
+			w.m.backlog.Set(float64(len(pending)))
+		}()
+		for off < len(pending) {
+			n := min(len(pending)-off, w.batchSize)
+			err := w.writeBatch(ctx, pending[off:off+n])
+			if err != nil && storeRejects(err) {
+				// The data, not the disk, is at fault: retrying the batch
+				// would fail forever. Write item by item; only the bad
+				// ones are refused.
+				err = w.writeEach(ctx, pending[off:off+n])
+			}
+			if err != nil {
+				if ctx.Err() == nil {
+					w.m.errors.WithLabelValues(storeErrReason(err)).Inc()
+				}
+				return err
+			}
+			off += n
+		}
+		return nil
+	}
+	attempt := func(ctx context.Context) {
+		stopFlushTimer()
+		err := flush(ctx)
+		if err == nil {
+			if failing {
+				w.log.Info("store writes recovered")
+			}
+			failing, retryDelay, retryC = false, 0, nil
+			return
+		}
+		failing = true
+		retryDelay = storeNextDelay(retryDelay, w.RetryMin, w.RetryMax)
+		retryC = time.After(retryDelay)
+		w.log.Error("store write failed; items kept in memory and retried",
+			"err", err, "backlog", len(pending), "retry_in", retryDelay)
+	}
+	var droppedSinceLog int
+	var lastDropLog time.Time
+
+	for {
+		select {
+		case it, ok := <-in:
+			if !ok {
+				return w.drain(ctx, &pending, flush)
+			}
+			if len(pending) >= maxBacklog {
+				// Writes have failed for a long time. Losing the oldest is
+				// the least bad choice: the alert engine reads live items
+				// from its own branch. A whole batch goes at once so that
+				// dropping stays cheap.
+				n := min(w.batchSize, len(pending))
+				oldest := pending[0]
+				clear(pending[:n])
+				pending = pending[:copy(pending, pending[n:])]
+				w.m.dropped.Add(float64(n))
+				droppedSinceLog += n
+				if time.Since(lastDropLog) >= 10*time.Second {
+					w.log.Error("STORE BACKLOG FULL: dropping the oldest items because writes keep failing",
+						"dropped", droppedSinceLog, "backlog", len(pending), "oldest_source", oldest.Source,
+						"oldest_ts", oldest.TS)
+					droppedSinceLog, lastDropLog = 0, time.Now()
+				}
+			}
+			pending = append(pending, it)
+			if failing {
+				continue // the retry timer paces writes
+			}
+			if len(pending) >= w.batchSize {
+				attempt(ctx)
+			} else if flushC == nil {
+				if flushTimer == nil {
+					flushTimer = time.NewTimer(w.flushEvery)
+				} else {
+					flushTimer.Reset(w.flushEvery)
+				}
+				flushC = flushTimer.C
+			}
+		case <-flushC:
+			flushC = nil
+			attempt(ctx)
+		case <-retryC:
+			retryC = nil
+			attempt(ctx)
+		case <-ctx.Done():
+			stopFlushTimer()
+			return w.abort(ctx, &pending, flush)
+		}
+	}
+}
+
+// drain is the graceful end: in is closed, so write everything, retrying
+// with backoff until it is stored or ctx is cancelled.
+func (w *Writer) drain(ctx context.Context, pending *[]item.Item, flush func(context.Context) error) error {
+	delay := time.Duration(0)
+	for {
+		err := flush(ctx)
+		if err == nil {
+			return nil
+		}
+		delay = storeNextDelay(delay, w.RetryMin, w.RetryMax)
+		w.log.Error("store write failed while draining; retrying", "err", err, "backlog", len(*pending), "retry_in", delay)
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			return w.abort(ctx, pending, flush)
+		}
+	}
+}
+
+// abort makes one bounded last attempt after cancellation.
+func (w *Writer) abort(ctx context.Context, pending *[]item.Item, flush func(context.Context) error) error {
+	if len(*pending) == 0 {
+		return nil
+	}
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.AbortTimeout)
+	defer cancel()
+	err := flush(actx)
+	if err == nil {
+		return nil
+	}
+	n := len(*pending)
+	w.m.dropped.Add(float64(n))
+	w.log.Error("STORE WRITER STOPPED WITH ITEMS NOT WRITTEN", "lost", n, "err", err)
+	return fmt.Errorf("store writer: %d items not written before shutdown: %w", n, ctx.Err())
+}
+
+// writeEach writes a batch one item per transaction, logging and counting
+// the items the database refuses. It stops at the first error that is not
+// the item's fault.
+func (w *Writer) writeEach(ctx context.Context, batch []item.Item) error {
+	for i := range batch {
+		err := w.writeBatch(ctx, batch[i:i+1])
+		if err == nil {
+			continue
+		}
+		if !storeRejects(err) {
+			return err
+		}
+		it := &batch[i]
+		w.m.rejected.Inc()
+		w.log.Error("store refused an item; it is dropped", "err", err, "source", it.Source, "kind", it.Kind,
+			"item_id", it.ID, "room", it.Room, "ts", it.TS)
+	}
+	return nil
+}
+
+// storeRejects reports whether err is about the data rather than the
+// database's condition (a constraint, a value too big).
+func storeRejects(err error) bool {
+	var se sqlite3.Error
+	if errors.As(err, &se) {
+		switch se.Code {
+		case sqlite3.ErrConstraint, sqlite3.ErrTooBig, sqlite3.ErrMismatch, sqlite3.ErrRange:
+			return true
+		}
+	}
+	return false
+}
+
+func (w *Writer) writeBatch(ctx context.Context, batch []item.Item) error {
+	start := time.Now()
+	n, err := w.store.WriteItems(ctx, batch)
+	if err != nil {
+		return err
+	}
+	w.m.batch.Observe(time.Since(start).Seconds())
+	w.m.written.Add(float64(n))
+	w.m.duplicates.Add(float64(len(batch) - n))
+	return nil
+}
+
+func storeNextDelay(d, lo, hi time.Duration) time.Duration {
+	if lo <= 0 {
+		lo = 100 * time.Millisecond
+	}
+	if hi < lo {
+		hi = lo
+	}
+	if d < lo {
+		return lo
+	}
+	return min(2*d, hi)
+}
+
+// storeErrReason names a write error for the errors metric.
+func storeErrReason(err error) string {
+	var se sqlite3.Error
+	if errors.As(err, &se) {
+		switch se.Code {
+		case sqlite3.ErrBusy, sqlite3.ErrLocked:
+			return "busy"
+		case sqlite3.ErrFull:
+			return "full"
+		case sqlite3.ErrReadonly, sqlite3.ErrCantOpen, sqlite3.ErrPerm:
+			return "readonly"
+		}
+	}
+	return "other"
+}
