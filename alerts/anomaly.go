@@ -266,7 +266,9 @@ type anomalyModel struct {
 	tail      anomalyTailHist     // |z| of past points
 	slots     [][]float64         // per seasonal slot: ring of previous periods' values
 	slotNext  []uint8
-	seasonal  bool // the seasonal baseline is in use
+	slotEpoch []int64  // period number of each slot's newest value
+	slotCount []uint16 // points averaged into each slot's newest value
+	seasonal  bool     // the seasonal baseline is in use
 }
 
 func newAnomalyModel(nslots int) anomalyModel {
@@ -278,6 +280,8 @@ func newAnomalyModel(nslots int) anomalyModel {
 	if nslots > 0 {
 		m.slots = make([][]float64, nslots)
 		m.slotNext = make([]uint8, nslots)
+		m.slotEpoch = make([]int64, nslots)
+		m.slotCount = make([]uint16, nslots)
 	}
 	return m
 }
@@ -301,7 +305,7 @@ func (m *anomalyModel) seasonalBaseline(slot int) (float64, bool) {
 
 // score scores x against what the model learned, then learns x. slot < 0:
 // no seasonal slot (not enough history or seasonality off).
-func (m *anomalyModel) score(x float64, slot int, quantum float64) (z, rawZ, base, scale float64) {
+func (m *anomalyModel) score(x float64, slot int, epoch int64, quantum float64) (z, rawZ, base, scale float64) {
 	base = m.recent.median()
 	if slot >= 0 {
 		if sb, ok := m.seasonalBaseline(slot); ok {
@@ -341,13 +345,30 @@ func (m *anomalyModel) score(x float64, slot int, quantum float64) (z, rawZ, bas
 		m.residuals.push(x - base)
 	}
 	if m.slots != nil && slot >= 0 {
-		m.addSeasonal(slot, x)
+		m.addSeasonal(slot, epoch, x)
 	}
 	return z, rawZ, base, scale
 }
 
-func (m *anomalyModel) addSeasonal(i int, x float64) {
-	if len(m.slots[i]) < anomalySeasonDays {
+// addSeasonal records x for slot i of period number epoch. A series
+// faster than the slot width has several points per slot and period: they
+// are averaged into one value, so the slot's ring spans that many periods.
+func (m *anomalyModel) addSeasonal(i int, epoch int64, x float64) {
+	n := len(m.slots[i])
+	if n > 0 && m.slotEpoch[i] == epoch {
+		last := n - 1
+		if n == anomalySeasonDays {
+			last = (int(m.slotNext[i]) + anomalySeasonDays - 1) % anomalySeasonDays
+		}
+		c := float64(m.slotCount[i])
+		m.slots[i][last] = (m.slots[i][last]*c + x) / (c + 1)
+		if m.slotCount[i] < math.MaxUint16 {
+			m.slotCount[i]++
+		}
+		return
+	}
+	m.slotEpoch[i], m.slotCount[i] = epoch, 1
+	if n < anomalySeasonDays {
 		m.slots[i] = append(m.slots[i], x)
 		return
 	}
@@ -450,7 +471,11 @@ func (d *anomalyDetector) update(ts time.Time, x float64) anomalyPoint {
 		}
 	}
 	slot := d.slot(ts)
-	z, _, base, scale := d.point.scoreSlot(x, slot, d.quantum)
+	var epoch int64
+	if d.nslots > 0 {
+		epoch = ts.UnixNano() / int64(d.period)
+	}
+	z, _, base, scale := d.point.scoreSlot(x, slot, epoch, d.quantum)
 	p.z, p.baseline, p.scale = z, base, scale
 
 	// The smoothed series: mean of the last span points.
@@ -464,7 +489,7 @@ func (d *anomalyDetector) update(ts time.Time, x float64) anomalyPoint {
 	d.spanSum += x
 	if len(d.span) == anomalySmoothSpan {
 		mean := d.spanSum / anomalySmoothSpan
-		sz, _, sbase, sscale := d.smooth.scoreSlot(mean, slot, d.quantum/anomalySmoothSpan)
+		sz, _, sbase, sscale := d.smooth.scoreSlot(mean, slot, epoch, d.quantum/anomalySmoothSpan)
 		if math.Abs(sz) > math.Abs(p.z) {
 			p.z, p.baseline, p.scale, p.value, p.span = sz, sbase, sscale, mean, anomalySmoothSpan
 		}
@@ -504,14 +529,14 @@ func (d *anomalyDetector) update(ts time.Time, x float64) anomalyPoint {
 
 // scoreSlot maps the detector's slot encoding for the model: slots below
 // -1 are learned but not yet used for the baseline.
-func (m *anomalyModel) scoreSlot(x float64, slot int, quantum float64) (z, rawZ, base, scale float64) {
+func (m *anomalyModel) scoreSlot(x float64, slot int, epoch int64, quantum float64) (z, rawZ, base, scale float64) {
 	if slot <= -2 {
 		learn := -2 - slot
-		z, rawZ, base, scale = m.score(x, -1, quantum)
+		z, rawZ, base, scale = m.score(x, -1, epoch, quantum)
 		if m.slots != nil {
-			m.addSeasonal(learn, x)
+			m.addSeasonal(learn, epoch, x)
 		}
 		return
 	}
-	return m.score(x, slot, quantum)
+	return m.score(x, slot, epoch, quantum)
 }

@@ -448,3 +448,33 @@ func TestAnomalyTailHistQuantile(t *testing.T) {
 		t.Errorf("n %d", h.n)
 	}
 }
+
+// A series faster than the seasonal slot (1-minute points, 5-minute
+// slots): the points of one slot and day average into one value, so the
+// profile still spans several days.
+func TestAnomalySeasonalFasterThanSlots(t *testing.T) {
+	const perDay = 1440
+	v := anomalyNoise(perDay*4, 0, 5, 13)
+	for i := range v {
+		v[i] += 1000 + 600*math.Sin(2*math.Pi*float64(i%perDay)/perDay)
+	}
+	night := 3*perDay + perDay*3/4
+	v[night] = 1600
+	evs, at := anomalySeries(t, `
+  - name: viewers-anomaly
+    kind: anomaly
+    metric: viewers
+    window: 1m
+`, time.Minute, v)
+	got := firings(evs, at)
+	if len(got) != 1 || got[0] != night {
+		t.Fatalf("alerts at %v, want only the night-time peak at %d\n%s", got, night, engineDescribe(evs))
+	}
+	d := newAnomalyDetector(anomalyParams{warmUp: 30, seasonality: "auto", step: time.Minute})
+	for i := 0; i < perDay*3; i++ {
+		d.update(engineTestStart.Add(time.Duration(i)*time.Minute), float64(i/perDay))
+	}
+	if got := len(d.point.slots[0]); got != 3 {
+		t.Errorf("slot 0 holds %d values after 3 days, want one per day", got)
+	}
+}

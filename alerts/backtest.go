@@ -69,7 +69,7 @@ func backtestParseTime(s string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("timestamp %q is not YYYY-MM-DD HH:MM:SS", s)
 }
 
-// ReadNAB reads a NAB-format series: a header with timestamp and value
+// readNAB reads a NAB-format series: a header with timestamp and value
 // columns, then one row per point in time order.
 func readNAB(r io.Reader) ([]nabRow, error) {
 	cr := csv.NewReader(bufio.NewReader(r))

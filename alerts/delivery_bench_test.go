@@ -115,6 +115,7 @@ func BenchmarkDeliveryLatency(b *testing.B) {
 	for i := 0; b.Loop(); i++ {
 		ev.AlertID = fmt.Sprintf("lat-alert-%d", i)
 		ev.ID = ev.AlertID + "/2"
+		ev.Room = fmt.Sprintf("room%d", i%1000)
 		if err := d.Publish(ctx, ev); err != nil {
 			b.Fatal(err)
 		}

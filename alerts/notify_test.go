@@ -154,3 +154,20 @@ func TestTemplateTruncateBytesKeepsUTF8(t *testing.T) {
 		t.Fatalf("got %q (%d bytes)", s, len(s))
 	}
 }
+
+func TestTemplateNumbersUseRuleKind(t *testing.T) {
+	e := Event{RuleKind: "negative_ratio", Numbers: map[string]float64{"threshold": 0.5, "items": 201}}
+	got := templateNumbers(e)
+	if got[0].Name != "items" || got[0].Text != "201" || got[1].Text != "50.0%" {
+		t.Fatalf("negative_ratio numbers %+v", got)
+	}
+	e = Event{RuleKind: "metric_drop", Numbers: map[string]float64{"drop": 0.433, "previous": 3418.6}}
+	got = templateNumbers(e)
+	if got[0].Text != "43.3%" || got[1].Text != "3418.6" {
+		t.Fatalf("metric_drop numbers %+v", got)
+	}
+	e = Event{RuleKind: "metric_threshold", Value: 1533, Threshold: 1800}
+	if got = templateNumbers(e); got[0].Text != "1533" || got[1].Text != "1800" {
+		t.Fatalf("fallback numbers %+v", got)
+	}
+}

@@ -149,14 +149,32 @@ func templateNumbers(e Event) []NamedNumber {
 	sort.Strings(names)
 	for _, k := range names {
 		v := e.Numbers[k]
-		out = append(out, NamedNumber{Name: k, Value: v, Text: templateFormatNumber(k, v)})
+		out = append(out, NamedNumber{Name: k, Value: v, Text: templateFormatNumber(templateNumberHint(e, k), v)})
 	}
 	if len(out) == 0 {
 		out = append(out,
-			NamedNumber{Name: "value", Value: e.Value, Text: templateFormatNumber(e.Rule, e.Value)},
-			NamedNumber{Name: "threshold", Value: e.Threshold, Text: templateFormatNumber(e.Rule, e.Threshold)})
+			NamedNumber{Name: "value", Value: e.Value, Text: templateFormatNumber(templateNumberHint(e, "value"), e.Value)},
+			NamedNumber{Name: "threshold", Value: e.Threshold, Text: templateFormatNumber(templateNumberHint(e, "threshold"), e.Threshold)})
 	}
 	return out
+}
+
+// templateNumberHint names what a figure measures so that it is printed
+// right: the value and threshold of a ratio rule are ratios, a metric
+// drop is a fraction.
+func templateNumberHint(e Event, name string) string {
+	switch name {
+	case "value", "threshold", "level":
+		switch e.RuleKind {
+		case "negative_ratio":
+			return "ratio"
+		case "metric_drop":
+			return "drop_rate"
+		}
+	case "drop", "fall":
+		return "drop_rate"
+	}
+	return name
 }
 
 // templateFormatNumber prints ratios as percentages and counts without

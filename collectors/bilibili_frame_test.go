@@ -164,7 +164,8 @@ func TestBilibiliDecodeErrors(t *testing.T) {
 		copy(b[off:], v)
 		return b
 	}
-	bomb := AppendBilibiliPacket(nil, BilibiliVerZlib, BilibiliOpMessage, 0, biliZlib(make([]byte, BilibiliMaxDecompressed+1)))
+	// One zlib packet inflating to 16 MiB + 1 byte of zeros.
+	bomb := biliFixture(t, "zlib_bomb.bin")
 	deep := AppendBilibiliPacket(nil, 0, 5, 0, []byte(`{}`))
 	for range BilibiliMaxDepth {
 		deep = AppendBilibiliPacket(nil, BilibiliVerZlib, BilibiliOpMessage, 0, biliZlib(deep))

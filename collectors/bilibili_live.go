@@ -65,6 +65,7 @@ type biliLive struct {
 	// Touched only by the Run goroutine.
 	dec         BilibiliDecoder
 	arena       biliArena
+	navMid      int64 // account uid nav reported for the cookie (set while fetching WBI keys)
 	unknownSeen map[string]bool
 	items       []item.Item
 }
@@ -259,6 +260,11 @@ func (c *biliLive) bootstrap(ctx context.Context) (*biliBoot, error) {
 		break
 	}
 	b.token = dm.Token
+	if b.uid == 0 && c.navMid > 0 {
+		// The token is bound to the cookie's account; auth with another
+		// uid (or 0 while logged in) gets the connection dropped.
+		b.uid = c.navMid
+	}
 	if len(c.spec.Hosts) > 0 {
 		b.hosts = c.spec.Hosts
 	} else {
@@ -296,6 +302,9 @@ func (c *biliLive) fetchWBIKeys(ctx context.Context) (string, string, error) {
 	}
 	if err != nil {
 		return "", "", err
+	}
+	if nav.IsLogin && nav.Mid > 0 {
+		c.navMid = nav.Mid
 	}
 	img, sub := BilibiliWBIKeyFromURL(nav.WbiImg.ImgURL), BilibiliWBIKeyFromURL(nav.WbiImg.SubURL)
 	if img == "" || sub == "" {

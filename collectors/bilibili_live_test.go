@@ -250,6 +250,17 @@ func TestBilibiliLiveCookieAndAuthBody(t *testing.T) {
 	}
 }
 
+func TestBilibiliLiveUIDFromNav(t *testing.T) {
+	t.Setenv("BILI_TEST_COOKIE", "SESSDATA=s3cr3t")
+	srv := loopback.NewBilibiliServer(loopback.BilibiliServerOptions{LoginMid: 777001})
+	defer srv.Close()
+	startBili(t, srv, "cookie: ${BILI_TEST_COOKIE}", nil) // no uid: taken from nav
+	biliConnected(t, srv, 1)
+	if a := srv.LastAuth(); a.UID == nil || *a.UID != 777001 {
+		t.Errorf("auth uid %v, want the logged-in account 777001", a.UID)
+	}
+}
+
 func TestBilibiliLiveHeartbeat(t *testing.T) {
 	srv := loopback.NewBilibiliServer(loopback.BilibiliServerOptions{Popularity: 777})
 	defer srv.Close()

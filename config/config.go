@@ -38,7 +38,7 @@ type StoreConfig struct {
 	BatchSize     int             `yaml:"batch_size"`     // items per transaction, default 512
 	FlushInterval Duration        `yaml:"flush_interval"` // max time an item waits, default 500ms
 	Retention     RetentionConfig `yaml:"retention"`
-	KeepRaw       bool            `yaml:"keep_raw"` // store raw payloads (default true)
+	KeepRaw       *bool           `yaml:"keep_raw"` // store raw payloads (default true)
 }
 
 // RetentionConfig says how long rows are kept; zero keeps them forever.
@@ -92,6 +92,9 @@ type KeywordGroup struct {
 	All      []string `yaml:"all"`
 	None     []string `yaml:"none"`
 }
+
+// KeepRawEnabled reports whether raw payloads are stored (default true).
+func (s StoreConfig) KeepRawEnabled() bool { return s.KeepRaw == nil || *s.KeepRaw }
 
 // TermsEnabled reports whether hot terms are extracted (default true).
 func (c ClassifierConfig) TermsEnabled() bool { return c.Terms == nil || *c.Terms }

@@ -8,17 +8,30 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// RouteConfig is the routing tree: an alert walks it depth first and is sent
-// to the receiver of every matching node (Alertmanager's model).
+// RouteConfig is the routing tree (Alertmanager's model): an alert walks
+// it depth first and goes to the first child that matches (and on to later
+// siblings when that child has continue: true); when no child matches, the
+// node itself takes it. Children inherit receiver, group_by, group_wait
+// and group_interval.
 type RouteConfig struct {
-	Receiver       string            `yaml:"receiver"`
-	Match          map[string]string `yaml:"match"` // label → value; severity, rule, room, source, platform, category
-	GroupBy        []string          `yaml:"group_by"`
-	GroupWait      Duration          `yaml:"group_wait"`
-	GroupInterval  Duration          `yaml:"group_interval"`
-	RepeatInterval Duration          `yaml:"repeat_interval"`
-	Continue       bool              `yaml:"continue"`
-	Routes         []RouteConfig     `yaml:"routes"`
+	Receiver string `yaml:"receiver"`
+	// Match: label → value, all must hold; a value written "~regex" is an
+	// anchored regular expression. Labels: severity, rule, rule_kind,
+	// state, room, source, platform, category and the source's own.
+	Match map[string]string `yaml:"match"`
+	// GroupBy: labels whose values form a group (one message per group);
+	// default [room]; [...] sends every alert on its own.
+	GroupBy []string `yaml:"group_by"`
+	// GroupWait: how long the first alert of a new group waits for others
+	// (default 5s; 0s sends at once). GroupInterval: the least time between
+	// two messages to one group (default 1m).
+	GroupWait     Duration `yaml:"group_wait"`
+	GroupInterval Duration `yaml:"group_interval"`
+	// RepeatInterval is reserved: re-notification of a still-firing alert
+	// is the rule's repeat_interval (the engine re-emits the event).
+	RepeatInterval Duration      `yaml:"repeat_interval"`
+	Continue       bool          `yaml:"continue"`
+	Routes         []RouteConfig `yaml:"routes"`
 
 	// Inhibit lists inhibition rules; only the root route's count. When
 	// empty, the default applies: a firing red alert mutes yellow and green

@@ -100,6 +100,7 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 		return nil, fmt.Errorf("open store %s: %w", cfg.Store.Path, err)
 	}
 	d.store = st
+	st.SetKeepRaw(cfg.Store.KeepRawEnabled())
 	fail := func(err error) (*Daemon, error) {
 		st.Close()
 		return nil, err

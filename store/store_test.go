@@ -284,6 +284,8 @@ func TestWriteItemsColumns(t *testing.T) {
 		{`SELECT severity FROM crisis_items`, "red"},
 		{`SELECT items || '/' || negative || '/' || negative_share FROM sentiment_hourly`, "1/1/1.0"},
 		{`SELECT count(*) FROM raw_payloads`, "1"},
+		{`SELECT group_concat(term || ':' || mentions || ':' || negative_mentions || '@' || hour, ' ') FROM (SELECT * FROM hot_terms_hourly ORDER BY term)`,
+			"假货:1:1@2026-11-25T12:00:00Z 客服:1:1@2026-11-25T12:00:00Z 退款:1:1@2026-11-25T12:00:00Z"},
 	} {
 		var got string
 		if err := s.DB().QueryRow(tc.query).Scan(&got); err != nil {

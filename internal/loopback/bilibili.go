@@ -73,6 +73,7 @@ type BilibiliServerOptions struct {
 	ImgKey      string // WBI img_key, default the protocols.md test vector's
 	SubKey      string // WBI sub_key
 	Compression BilibiliCompression
+	LoginMid    int64         // when set, nav answers logged in with this uid to requests carrying SESSDATA
 	Popularity  uint32        // op-3 heartbeat reply value, default 1
 	AuthTimeout time.Duration // default 5s
 	IdleTimeout time.Duration // drop a client silent this long, default 70s
@@ -204,6 +205,16 @@ func (s *BilibiliServer) nav(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	img, sub := s.imgKey, s.subKey
 	s.mu.Unlock()
+	if _, err := r.Cookie("SESSDATA"); err == nil && s.opts.LoginMid != 0 {
+		biliSrvJSON(w, 0, "0", map[string]any{
+			"isLogin": true, "mid": s.opts.LoginMid, "uname": "loopback user",
+			"wbi_img": map[string]string{
+				"img_url": "https://i0.hdslb.com/bfs/wbi/" + img + ".png",
+				"sub_url": "https://i0.hdslb.com/bfs/wbi/" + sub + ".png",
+			},
+		})
+		return
+	}
 	biliSrvJSON(w, -101, "账号未登录", map[string]any{
 		"isLogin": false,
 		"wbi_img": map[string]string{

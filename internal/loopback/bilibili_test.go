@@ -216,6 +216,13 @@ func TestBilibiliServerCompression(t *testing.T) {
 		c := biliDial(t, s)
 		c.WriteMessage(websocket.BinaryMessage, biliAuth(s.RoomID(), "loopback-token-21452505", 2))
 		biliRead(t, c)
+		// The auth reply can reach the client before the server lists the
+		// connection as authed; Push only sends to authed connections.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := s.WaitConnected(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
 		s.Push(BilibiliLike(1), BilibiliLike(2))
 		p, err := biliRead(t, c)
 		if err != nil || len(p) != 2 || p[1].Depth != tc.depth || !strings.Contains(string(p[1].Body), `"click_count":2`) {
