@@ -59,6 +59,10 @@ type Event struct {
 	Severity Severity `json:"severity"`
 	State    State    `json:"state"`
 	Prev     State    `json:"prev"`
+	// PrevSeverity is the severity people were last told about (empty
+	// before the first firing notice): firing with Prev firing and a lower
+	// PrevSeverity is an escalation, with the same severity a reminder.
+	PrevSeverity Severity `json:"prev_severity,omitempty"`
 
 	// Labels: at least rule, severity, source, platform, room; category
 	// for keyword rules; plus the source's own labels.

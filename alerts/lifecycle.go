@@ -26,6 +26,7 @@ type alertState struct {
 	startedAt  time.Time
 	lastTrue   time.Time
 	notifiedAt time.Time
+	notifiedSv Severity // severity of the last firing notice
 	resolvedAt time.Time
 	clear      int
 	threshold  float64
@@ -123,7 +124,9 @@ func (e *Engine) lifecycleFire(r *compiledRule, ent *engineKeyEntry, st *alertSt
 	st.state = Firing
 	st.notifiedAt = now
 	st.clear = 0
-	return append(out, e.lifecycleEvent(r, ent, st, in, now, prev))
+	out = append(out, e.lifecycleEvent(r, ent, st, in, now, prev))
+	st.notifiedSv = st.severity
+	return out
 }
 
 // lifecycleEvent builds the event for the state st is now in.
@@ -135,22 +138,23 @@ func (e *Engine) lifecycleEvent(r *compiledRule, ent *engineKeyEntry, st *alertS
 	}
 	sig := r.signals[0]
 	ev := Event{
-		ID:        st.alertID + "/" + strconv.Itoa(st.seq),
-		AlertID:   st.alertID,
-		Seq:       st.seq,
-		Rule:      r.name,
-		RuleKind:  r.kind,
-		Severity:  st.severity,
-		State:     state,
-		Prev:      prev,
-		Source:    ent.key.source,
-		Platform:  ent.platform,
-		Room:      ent.key.room,
-		StartedAt: st.startedAt,
-		At:        now,
-		Window:    sig.window,
-		Value:     in.res.value,
-		Threshold: st.threshold,
+		ID:           st.alertID + "/" + strconv.Itoa(st.seq),
+		AlertID:      st.alertID,
+		Seq:          st.seq,
+		Rule:         r.name,
+		RuleKind:     r.kind,
+		Severity:     st.severity,
+		State:        state,
+		Prev:         prev,
+		PrevSeverity: st.notifiedSv,
+		Source:       ent.key.source,
+		Platform:     ent.platform,
+		Room:         ent.key.room,
+		StartedAt:    st.startedAt,
+		At:           now,
+		Window:       sig.window,
+		Value:        in.res.value,
+		Threshold:    st.threshold,
 	}
 	if r.kind == KindAbsent {
 		ev.Threshold = sig.window.Seconds()

@@ -112,6 +112,9 @@ func templateStateWord(e *Event) string {
 		return "resolved"
 	case Firing:
 		if e.Prev == Firing {
+			if e.PrevSeverity != "" && e.PrevSeverity.Rank() < e.Severity.Rank() {
+				return "escalated"
+			}
 			return "still firing"
 		}
 		return "firing"

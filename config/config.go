@@ -78,7 +78,7 @@ type HostLimit struct {
 // ClassifierConfig tunes the sentiment classifier.
 type ClassifierConfig struct {
 	// NeutralThreshold: below this probability of the winning polarity the
-	// verdict is neutral. Default 0.6 (see sentiment.DefaultNeutralThreshold).
+	// verdict is neutral. Default 0.55 (see sentiment.DefaultNeutralThreshold).
 	NeutralThreshold float64 `yaml:"neutral_threshold"`
 	Terms            *bool   `yaml:"terms"` // extract hot terms (default true)
 }
@@ -126,7 +126,7 @@ func (c *Config) applyDefaults() {
 		c.Limits.UserAgent = DefaultUserAgent
 	}
 	if c.Classifier.NeutralThreshold == 0 {
-		c.Classifier.NeutralThreshold = 0.6
+		c.Classifier.NeutralThreshold = 0.55
 	}
 	for name, g := range c.Keywords {
 		if g.Category == "" {

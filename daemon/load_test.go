@@ -336,7 +336,7 @@ func (h *loadHarness) run(tb testing.TB, onStart func()) loadRun {
 	pollStop := make(chan struct{})
 	go func() {
 		defer close(pollDone)
-		t := time.NewTicker(5 * time.Millisecond)
+		t := time.NewTicker(25 * time.Millisecond)
 		defer t.Stop()
 		for {
 			select {

@@ -117,3 +117,19 @@ func BenchmarkExtractTerms(b *testing.B) {
 	b.StopTimer()
 	sentReportRate(b, cpu0)
 }
+
+// BenchmarkLoadTermsDict: building the term extractor (decompressing and
+// loading the segmentation dictionary), which Terms pays once per Classifier.
+func BenchmarkLoadTermsDict(b *testing.B) {
+	b.ReportAllocs()
+	cpu0 := sentCPUTime()
+	for i := 0; i < b.N; i++ {
+		if _, err := newTermExtractor(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	if cpu := sentCPUTime() - cpu0; cpu > 0 {
+		b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s/op")
+	}
+}

@@ -50,7 +50,6 @@ type Classifier struct {
 	termsOnce sync.Once
 	termsExt  *sentTermExtractor
 	termsErr  error
-	termsDict string // "": gse's embedded dictionary (tests may set a small one)
 }
 
 type sentScratch struct {

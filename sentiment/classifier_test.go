@@ -315,11 +315,6 @@ func TestExtractTerms(t *testing.T) {
 		t.Skip("loads the segmentation dictionary")
 	}
 	c := sentNewTest(t, Options{Terms: true})
-	if sentRaceEnabled {
-		// gse's full dictionary takes about a minute to load under the
-		// race detector; the normal run uses it.
-		c.termsDict = "物流 1000 n\n客服 1000 n\n态度 1000 n\n主播 1000 n\n不理 500 v\n理人 10 n\n我 5000 r\n要 3000 v\n也 3000 d\n这个 3000 r\n的 9000 u\n"
-	}
 	cases := []struct {
 		text string
 		want []string

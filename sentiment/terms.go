@@ -11,9 +11,10 @@ import (
 	"lookout/sentiment/model"
 )
 
-// sentTermExtractor finds hot terms: gse segmentation (its embedded
-// simplified-Chinese dictionary, loaded once, lazily: it takes seconds) plus
-// English words, stop words removed, complaint compounds kept whole.
+// sentTermExtractor finds hot terms: gse segmentation with the compact
+// dictionary embedded in sentiment/model (the top 50k words of gse's own; see
+// sentiment/termsdict), loaded once and lazily, plus English words, stop
+// words removed, complaint compounds kept whole.
 type sentTermExtractor struct {
 	seg  gse.Segmenter
 	stop map[string]bool
@@ -31,18 +32,22 @@ var sentComplaintTerms = []string{
 // merged into it (物流 + 慢 → 物流慢, 质量 + 差 → 质量差).
 const sentComplaintSuffixes = "慢差贵烂假坏臭脏吵少小"
 
-// newTermExtractor loads gse's embedded simplified-Chinese dictionary, or
-// dict (gse's "word freq pos" lines) when not empty.
-func newTermExtractor(dict string) (*sentTermExtractor, error) {
+// newTermExtractor loads the embedded segmentation dictionary. gse's own
+// embedded dictionaries (LoadDictEmbed) are never loaded: the full one has
+// 352k words and takes seconds.
+func newTermExtractor() (*sentTermExtractor, error) {
 	t := &sentTermExtractor{stop: map[string]bool{}}
 	t.seg.SkipLog = true
-	var err error
-	if dict == "" {
-		err = t.seg.LoadDictEmbed("zh_s")
-	} else {
-		err = t.seg.LoadDictStr(dict)
-	}
+	dict, err := model.SegmentDict()
 	if err != nil {
+		return nil, errorf("load segmentation dictionary: %w", err)
+	}
+	if strings.HasPrefix(dict, "#") {
+		if i := strings.IndexByte(dict, '\n'); i >= 0 {
+			dict = dict[i+1:]
+		}
+	}
+	if err := t.seg.LoadDictStr(dict); err != nil {
 		return nil, errorf("load segmentation dictionary: %w", err)
 	}
 	for _, w := range sentComplaintTerms {
@@ -63,7 +68,7 @@ func newTermExtractor(dict string) (*sentTermExtractor, error) {
 // appearance) and returns it. The first call loads the segmentation
 // dictionary; later calls are safe for concurrent use.
 func (c *Classifier) ExtractTerms(text string, dst []string) []string {
-	c.termsOnce.Do(func() { c.termsExt, c.termsErr = newTermExtractor(c.termsDict) })
+	c.termsOnce.Do(func() { c.termsExt, c.termsErr = newTermExtractor() })
 	if c.termsErr != nil {
 		return dst
 	}

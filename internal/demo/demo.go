@@ -167,7 +167,10 @@ func play(ctx context.Context, live *loopback.BilibiliServer, total time.Duratio
 // summary prints what landed in SQLite and a query to paste.
 func summary(ctx context.Context, out io.Writer, dbPath string) error {
 	fmt.Fprintf(out, "\n── what landed in %s\n", dbPath)
-	q := `SELECT kind, count(*) AS items, sum(sentiment='negative') AS negative FROM items GROUP BY kind ORDER BY items DESC`
+	q := `SELECT kind, count(*) AS rows, sum(sentiment='negative') AS negative FROM items GROUP BY kind
+	      UNION ALL
+	      SELECT 'metric: ' || name, count(*), NULL FROM metrics GROUP BY name
+	      ORDER BY rows DESC`
 	if err := store.Query(ctx, dbPath, q, "table", out); err != nil {
 		return err
 	}

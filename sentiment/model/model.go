@@ -1,11 +1,19 @@
 // Package model holds the sentiment classifier's generated artefacts,
 // embedded into the binary: the trained weights (model.bin), the merged
 // lexicon (lexicon.tsv) and the stop-word list for hot terms
-// (stopwords.txt). All three are written by `go run ./sentiment/train`; see
-// README.md here for the command, the data they derive from and its terms.
+// (stopwords.txt), all three written by `go run ./sentiment/train`, and the
+// compact segmentation dictionary for hot terms (zhdict.txt.gz), written by
+// `go run ./sentiment/termsdict`. See README.md here for the commands, the
+// data they derive from and its terms.
 package model
 
-import _ "embed"
+import (
+	"bytes"
+	"compress/gzip"
+	_ "embed"
+	"fmt"
+	"io"
+)
 
 //go:embed model.bin
 var weights []byte
@@ -24,3 +32,21 @@ func Lexicon() []byte { return lexicon }
 
 // Stopwords returns the stop-word list. Callers must not modify it.
 func Stopwords() []byte { return stopwords }
+
+//go:embed zhdict.txt.gz
+var zhDictGz []byte
+
+// SegmentDict returns the segmentation dictionary for hot terms ("word freq
+// pos" lines, gse's format; a first line starting with # is a comment),
+// decompressed on each call: only term extraction needs it, once.
+func SegmentDict() (string, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(zhDictGz))
+	if err != nil {
+		return "", fmt.Errorf("segmentation dictionary: %w", err)
+	}
+	b, err := io.ReadAll(zr)
+	if err != nil {
+		return "", fmt.Errorf("segmentation dictionary: %w", err)
+	}
+	return string(b), nil
+}
