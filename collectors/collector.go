@@ -6,6 +6,7 @@ package collectors
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -120,13 +121,18 @@ func New(src config.SourceConfig, env Env) (Collector, error) {
 	f, ok := registry[src.Kind]
 	registryMu.RUnlock()
 	if !ok {
-		return nil, fmt.Errorf("line %d: sources[%s].kind: unknown collector kind %q (known: %v)", src.Line, src.ID, src.Kind, Kinds())
+		return nil, fmt.Errorf("%d: sources[%s].kind: unknown collector kind %q (known: %v)", src.Line, src.ID, src.Kind, Kinds())
 	}
 	env = env.withDefaults()
 	env.Log = env.Log.With("source", src.ID, "kind", src.Kind)
 	c, err := f(src, env)
 	if err != nil {
-		return nil, fmt.Errorf("source %s (line %d): %w", src.ID, src.Line, err)
+		// Errors from DecodeSpec already name their line and field.
+		var fe *config.FieldError
+		if errors.As(err, &fe) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%d: sources[%s]: %w", src.Line, src.ID, err)
 	}
 	return c, nil
 }

@@ -147,3 +147,38 @@ func (s Secret) String() string {
 }
 
 func (s Secret) MarshalYAML() (any, error) { return s.String(), nil }
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// ReferencedEnv lists the environment variables a config's values name
+// with ${VAR} (comments are not values), in order of first appearance. A
+// text that is not YAML names none.
+func ReferencedEnv(text []byte) []string {
+	var doc yaml.Node
+	if yaml.Unmarshal(text, &doc) != nil {
+		return nil
+	}
+	var out []string
+	seen := map[string]bool{}
+	var walk func(n *yaml.Node)
+	walk = func(n *yaml.Node) {
+		if n.Kind == yaml.ScalarNode {
+			for _, m := range envRef.FindAllStringSubmatch(n.Value, -1) {
+				if !seen[m[1]] {
+					seen[m[1]] = true
+					out = append(out, m[1])
+				}
+			}
+		}
+		for _, c := range n.Content {
+			walk(c)
+		}
+	}
+	walk(&doc)
+	return out
+}
+
+// CheckPlaceholder is what check-config puts in secrets whose variables are
+// unset, so that everything else about the receivers and sources can still
+// be checked. It is a URL because most secrets are webhook URLs.
+const CheckPlaceholder = "https://placeholder.invalid/lookout-check-config"

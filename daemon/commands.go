@@ -22,10 +22,12 @@ import (
 // rule that names a missing group, a receiver that cannot be built.
 func Check(cfg *config.Config) error {
 	var errs []error
+	// Every error names its line; prefix the file like Parse does.
+	at := func(err error) error { return fmt.Errorf("%s:%w", cfg.File, err) }
 	env := lcollectors.Env{State: lcollectors.NewMemState(), Log: slog.New(slog.DiscardHandler)}
 	for _, src := range cfg.Sources {
 		if _, err := lcollectors.New(src, env); err != nil {
-			errs = append(errs, err)
+			errs = append(errs, at(err))
 		}
 	}
 	if _, err := sentiment.New(sentiment.Options{NeutralThreshold: cfg.Classifier.NeutralThreshold, Groups: cfg.Keywords}); err != nil {
@@ -36,7 +38,7 @@ func Check(cfg *config.Config) error {
 	}
 	for _, rc := range cfg.Receivers {
 		if _, err := alerts.NewNotifier(rc, alerts.NotifierOptions{HTTPClient: http.DefaultClient, Out: io.Discard}); err != nil {
-			errs = append(errs, fmt.Errorf("receiver %s (line %d): %w", rc.Name, rc.Line, err))
+			errs = append(errs, at(fmt.Errorf("%d: receivers[%s]: %w", rc.Line, rc.Name, err)))
 		}
 	}
 	return errors.Join(errs...)

@@ -21,8 +21,10 @@ import (
 )
 
 // DefaultNeutralThreshold is the probability the winning polarity must reach
-// for a positive or negative verdict.
-const DefaultNeutralThreshold = 0.6
+// for a positive or negative verdict. At 0.55 the embedded model meets every
+// dev-set accuracy target (neutral counted as wrong) while still calling
+// texts with weak evidence neutral.
+const DefaultNeutralThreshold = 0.55
 
 // Options configure a Classifier.
 type Options struct {

@@ -347,8 +347,13 @@ func TestExtractTerms(t *testing.T) {
 		t.Errorf("Score with Terms: no terms")
 	}
 	// And not otherwise.
-	if s := sentNewTest(t, Options{}).Score("物流慢还不退款"); len(s.Terms) != 0 {
+	off := sentNewTest(t, Options{})
+	if s := off.Score("物流慢还不退款"); len(s.Terms) != 0 {
 		t.Errorf("Score without Terms: %q", s.Terms)
+	}
+	// Without Terms the segmentation dictionary is never loaded.
+	if off.termsExt != nil || off.termsErr != nil {
+		t.Errorf("Score without Terms loaded the segmentation dictionary")
 	}
 }
 
