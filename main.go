@@ -113,6 +113,23 @@ func newFlags(name string) *flag.FlagSet {
 	return fs
 }
 
+// parse parses flags that may come before, between or after the
+// positional arguments (lookout query "SELECT …" --format json) and
+// returns the positional ones.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
 func newLogger(level, format string) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
@@ -133,8 +150,12 @@ func cmdRun(ctx context.Context, args []string) error {
 	cfgPath := fs.String("c", "config.yaml", "config file")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	format := fs.String("log-format", "text", "text or json")
-	if err := fs.Parse(args); err != nil {
+	pos, err := parse(fs, args)
+	if err != nil {
 		return err
+	}
+	if len(pos) > 0 {
+		return fmt.Errorf("unexpected argument %q", pos[0])
 	}
 	log, err := newLogger(*level, *format)
 	if err != nil {
@@ -160,8 +181,12 @@ func cmdDemo(ctx context.Context, args []string) error {
 	dur := fs.Duration("duration", 40*time.Second, "length of the show")
 	db := fs.String("db", "lookout-demo.db", "database file to write")
 	level := fs.String("log-level", "warn", "daemon log level")
-	if err := fs.Parse(args); err != nil {
+	pos, err := parse(fs, args)
+	if err != nil {
 		return err
+	}
+	if len(pos) > 0 {
+		return fmt.Errorf("unexpected argument %q", pos[0])
 	}
 	log, err := newLogger(*level, "text")
 	if err != nil {
@@ -174,20 +199,25 @@ func cmdQuery(ctx context.Context, args []string) error {
 	fs := newFlags("query")
 	db := fs.String("db", "lookout.db", "database file")
 	format := fs.String("format", "table", "table, csv or json")
-	if err := fs.Parse(args); err != nil {
+	pos, err := parse(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
+	if len(pos) != 1 {
 		return errors.New(`give exactly one SQL statement, quoted: lookout query "SELECT …"`)
 	}
-	return store.Query(ctx, *db, fs.Arg(0), *format, os.Stdout)
+	return store.Query(ctx, *db, pos[0], *format, os.Stdout)
 }
 
 func cmdCheckConfig(args []string) error {
 	fs := newFlags("check-config")
 	cfgPath := fs.String("c", "config.yaml", "config file")
-	if err := fs.Parse(args); err != nil {
+	pos, err := parse(fs, args)
+	if err != nil {
 		return err
+	}
+	if len(pos) > 0 {
+		return fmt.Errorf("unexpected argument %q", pos[0])
 	}
 	text, err := os.ReadFile(*cfgPath)
 	if err != nil {
@@ -216,8 +246,12 @@ func cmdStatus(ctx context.Context, args []string) error {
 	fs := newFlags("status")
 	db := fs.String("db", "lookout.db", "database file")
 	format := fs.String("format", "table", "table, csv or json")
-	if err := fs.Parse(args); err != nil {
+	pos, err := parse(fs, args)
+	if err != nil {
 		return err
+	}
+	if len(pos) > 0 {
+		return fmt.Errorf("unexpected argument %q", pos[0])
 	}
 	return store.Query(ctx, *db, daemon.StatusQuery, *format, os.Stdout)
 }
@@ -231,7 +265,8 @@ func cmdSentiment(args []string) error {
 	format := fs.String("format", map[string]string{"score": "jsonl", "eval": "json"}[sub], "output format")
 	threshold := fs.Float64("neutral-threshold", 0, "probability below which the verdict is neutral (0: model default)")
 	cfgPath := fs.String("c", "", "config file whose keyword groups to match (optional)")
-	if err := fs.Parse(args); err != nil {
+	pos, err := parse(fs, args)
+	if err != nil {
 		return err
 	}
 	opts := sentiment.Options{NeutralThreshold: *threshold, Terms: sub == "score"}
@@ -253,14 +288,14 @@ func cmdSentiment(args []string) error {
 		}
 		return sentiment.ScoreLines(c, os.Stdin, os.Stdout)
 	case "eval":
-		if fs.NArg() == 0 {
+		if len(pos) == 0 {
 			return errors.New("give one or more labelled CSV/TSV files")
 		}
 		if *format != "json" {
 			return errors.New("--format: only json is supported")
 		}
 		enc := json.NewEncoder(os.Stdout)
-		for _, f := range fs.Args() {
+		for _, f := range pos {
 			res, err := sentiment.EvalFile(c, f)
 			if err != nil {
 				return err
@@ -283,8 +318,12 @@ func cmdBacktest(ctx context.Context, args []string) error {
 	db := fs.String("db", "lookout.db", "database to replay (with -c)")
 	from := fs.String("from", "", "replay from (RFC 3339 or 24h ago style: -24h)")
 	to := fs.String("to", "", "replay until (default now)")
-	if err := fs.Parse(args); err != nil {
+	pos, err := parse(fs, args)
+	if err != nil {
 		return err
+	}
+	if len(pos) > 0 {
+		return fmt.Errorf("unexpected argument %q", pos[0])
 	}
 	if *input != "" {
 		if *format != "nab" {
@@ -330,7 +369,7 @@ func cmdBacktest(ctx context.Context, args []string) error {
 }
 
 func parseWindow(from, to string, now time.Time) (time.Time, time.Time, error) {
-	parse := func(s string, def time.Time) (time.Time, error) {
+	when := func(s string, def time.Time) (time.Time, error) {
 		if s == "" {
 			return def, nil
 		}
@@ -343,11 +382,11 @@ func parseWindow(from, to string, now time.Time) (time.Time, time.Time, error) {
 		}
 		return time.Parse(time.RFC3339, s)
 	}
-	f, err := parse(from, now.Add(-24*time.Hour))
+	f, err := when(from, now.Add(-24*time.Hour))
 	if err != nil {
 		return f, f, fmt.Errorf("--from: %w", err)
 	}
-	t, err := parse(to, now)
+	t, err := when(to, now)
 	if err != nil {
 		return f, t, fmt.Errorf("--to: %w", err)
 	}
@@ -364,18 +403,23 @@ func cmdSilence(ctx context.Context, args []string) error {
 	dur := fs.Duration("for", 2*time.Hour, "add: how long the silence lasts")
 	comment := fs.String("comment", "", "add: why")
 	by := fs.String("by", os.Getenv("USER"), "add: who")
-	if err := fs.Parse(args); err != nil {
+	pos, err := parse(fs, args)
+	if err != nil {
 		return err
 	}
-	return daemon.Silence(ctx, *db, sub, fs.Args(), *dur, *comment, *by, os.Stdout)
+	return daemon.Silence(ctx, *db, sub, pos, *dur, *comment, *by, os.Stdout)
 }
 
 func cmdTestAlert(ctx context.Context, args []string) error {
 	fs := newFlags("test-alert")
 	cfgPath := fs.String("c", "config.yaml", "config file")
 	receiver := fs.String("receiver", "", "receiver name")
-	if err := fs.Parse(args); err != nil {
+	pos, err := parse(fs, args)
+	if err != nil {
 		return err
+	}
+	if len(pos) > 0 {
+		return fmt.Errorf("unexpected argument %q", pos[0])
 	}
 	if *receiver == "" {
 		return errors.New("--receiver is required")

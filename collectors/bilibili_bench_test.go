@@ -111,3 +111,20 @@ func BenchmarkBilibiliDecode(b *testing.B) {
 			float64(wire)/float64(len(msgs)), float64(inflated)/float64(len(msgs)))
 	}
 }
+
+func BenchmarkBilibiliParseDanmaku(b *testing.B) {
+	body := loopback.BilibiliDanmaku(100123, "观众123", "物流太慢了，三天了还没发", time.Date(2026, 11, 25, 20, 0, 0, 0, time.UTC), "00000a1b2c3d4e5f")
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	var arena biliArena
+	var items []item.Item
+	now := time.Now()
+	for b.Loop() {
+		var err error
+		items, _, _, err = biliParseCommand(items[:0], body, "21452505", now, arena.copy)
+		if err != nil || len(items) != 1 {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}

@@ -79,9 +79,9 @@ func BenchmarkAlertLatency(b *testing.B) {
 }
 
 const (
-	latRooms    = 10
+	latRooms    = 25
 	latTick     = 10 * time.Millisecond
-	latInject   = 250 * time.Millisecond // one crisis message, next room in turn
+	latInject   = 400 * time.Millisecond // one crisis message, next room in turn: each room every 10 s
 	latDuration = 20 * time.Second
 	latWarmup   = 2 * time.Second
 )
@@ -141,7 +141,7 @@ sources:
   - name: crisis-now
     kind: keyword_burst
     category: crisis
-    window: 1s
+    window: 3s
     levels: { yellow: 1 }
     hysteresis: 0
 route:
