@@ -112,14 +112,19 @@ func Silence(ctx context.Context, dbPath, sub string, args []string, dur time.Du
 }
 
 // StatusQuery is what `lookout status` shows: each source's health as the
-// daemon last recorded it, plus its recent item rate from the items table.
+// daemon last recorded it, its recent item rate from the items table, and
+// the page or payload that stopped yielding items (shape drift) if any.
 const StatusQuery = `SELECT h.source, h.kind,
        h.last_success,
        round((SELECT count(*) FROM items i
                WHERE i.source = h.source
                  AND i.ts >= strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-10 minutes')) / 10.0, 1) AS items_per_min,
        h.items, h.reconnects, h.errors,
-       h.last_error_at, substr(h.last_error, 1, 80) AS last_error,
+       h.last_error_at,
+       substr(coalesce(h.last_error,
+                       (SELECT value FROM source_state s WHERE s.source = h.source AND s.key = 'last_error')), 1, 80) AS last_error,
+       (SELECT substr(value, 1, 60) FROM source_state s
+         WHERE s.source = h.source AND s.key = 'shape_drift' AND s.value != '') AS shape_drift,
        h.updated_at
   FROM source_health h
  ORDER BY h.source`

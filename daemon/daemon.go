@@ -59,7 +59,8 @@ type Daemon struct {
 	sources    []*sourceRunner
 	dedupe     *dedupeSet
 
-	metrics *daemonMetrics
+	metrics          *daemonMetrics
+	collectorMetrics *lcollectors.Metrics
 }
 
 type daemonMetrics struct {
@@ -137,6 +138,7 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 	}
 
 	cm := lcollectors.NewMetrics(d.reg)
+	d.collectorMetrics = cm
 	env := lcollectors.Env{
 		HTTP:    lcollectors.NewHTTPClient(cfg.Limits, cm),
 		State:   st,

@@ -255,4 +255,11 @@ func TestEndToEnd(t *testing.T) {
 	if n := countRows(t, ro, `SELECT count(*) FROM alert_events`); n == 0 {
 		t.Fatal("no alert events recorded")
 	}
+	// lookout status reads source_health: the dropped connection shows.
+	if n := countRows(t, ro, `SELECT reconnects FROM source_health WHERE source='live'`); n < 1 {
+		t.Errorf("source_health.reconnects = %d after a dropped connection", n)
+	}
+	if n := countRows(t, ro, `SELECT items FROM source_health WHERE source='live'`); n < 30 {
+		t.Errorf("source_health.items = %d, want at least the 30 chat lines", n)
+	}
 }

@@ -7,7 +7,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	lcollectors "lookout/collectors"
+
 	"lookout/config"
 	"lookout/item"
 	"lookout/store"
@@ -43,7 +46,11 @@ func (r *sourceRunner) noteError(err error, now time.Time) {
 	r.mu.Unlock()
 }
 
-func (r *sourceRunner) health() store.SourceHealth {
+// health reports the source's figures: its own reconnects and survived
+// errors (from the collector metrics) plus the supervisor's restarts.
+func (r *sourceRunner) health(m *lcollectors.Metrics) store.SourceHealth {
+	reconnects := counterValue(m.Reconnects, r.src.ID)
+	errs := counterValue(m.Errors, r.src.ID)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return store.SourceHealth{
@@ -53,10 +60,32 @@ func (r *sourceRunner) health() store.SourceHealth {
 		LastError:   r.lastError,
 		LastErrorAt: r.lastErrorAt,
 		Items:       r.items,
-		Reconnects:  r.restarts,
-		Errors:      r.errors,
+		Reconnects:  r.restarts + reconnects,
+		Errors:      r.errors + errs,
 		UpdatedAt:   time.Now(),
 	}
+}
+
+// counterValue sums the series of vec whose "source" label is source.
+func counterValue(vec *prometheus.CounterVec, source string) int64 {
+	ch := make(chan prometheus.Metric, 64)
+	go func() {
+		vec.Collect(ch)
+		close(ch)
+	}()
+	var total float64
+	for m := range ch {
+		var pb dto.Metric
+		if m.Write(&pb) != nil {
+			continue
+		}
+		for _, l := range pb.GetLabel() {
+			if l.GetName() == "source" && l.GetValue() == source {
+				total += pb.GetCounter().GetValue()
+			}
+		}
+	}
+	return int64(total)
 }
 
 // supervise runs the collector until ctx is done. Collectors retry their
@@ -131,7 +160,7 @@ func (d *Daemon) healthLoop(ctx context.Context) {
 
 func (d *Daemon) writeHealth(ctx context.Context) {
 	for _, s := range d.sources {
-		if err := d.store.UpdateHealth(ctx, s.health()); err != nil && ctx.Err() == nil {
+		if err := d.store.UpdateHealth(ctx, s.health(d.collectorMetrics)); err != nil && ctx.Err() == nil {
 			d.log.Warn("write source health", "source", s.src.ID, "err", err)
 		}
 	}
