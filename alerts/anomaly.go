@@ -22,11 +22,13 @@ const (
 
 // Defaults of the anomaly detector.
 const (
-	anomalyDefaultWarmUp  = 30  // points before a point may be scored
-	anomalyHistory        = 288 // points in the recent (non-seasonal) baseline
-	anomalySeasonDays     = 7   // previous periods per seasonal slot
-	anomalyMaxSlotsPerDay = 288 // seasonal resolution: 5 minutes at most
-	anomalyFlatMin        = 12  // identical points before a flatline counts
+	anomalyDefaultWarmUp  = 30   // points before a point may be scored
+	anomalyHistoryDays    = 4    // days of points in the recent baseline and residual scale
+	anomalyHistoryMin     = 96   // points in them at least (slow series)
+	anomalyHistoryMax     = 1152 // and at most: 4 days at a 5-minute cadence
+	anomalySeasonDays     = 7    // previous periods per seasonal slot
+	anomalyMaxSlotsPerDay = 288  // seasonal resolution: 5 minutes at most
+	anomalyFlatMin        = 12   // identical points before a flatline counts
 )
 
 // Tail calibration and time scales of the detector (see anomalyModel).
@@ -43,6 +45,7 @@ type anomalyParams struct {
 	warmUp      int
 	seasonality string // auto, none, daily, weekly
 	step        time.Duration
+	history     int // points in the recent baseline; 0: anomalyHistoryPoints(step)
 }
 
 func anomalyParamsFor(rc config.RuleConfig, window time.Duration) anomalyParams {
@@ -54,6 +57,20 @@ func anomalyParamsFor(rc config.RuleConfig, window time.Duration) anomalyParams 
 		p.seasonality = "auto"
 	}
 	return p
+}
+
+// anomalyHistoryPoints is the length of the recent baseline for a series
+// with the given cadence: anomalyHistoryDays days of points, so that the
+// median and the residual scale span several whole daily cycles whatever
+// the cadence (one day was measured to sit on a knife edge: see
+// nab_robust_test.go), within [anomalyHistoryMin, anomalyHistoryMax] to
+// bound memory (two sorted windows of this length per model).
+func anomalyHistoryPoints(step time.Duration) int {
+	n := anomalyHistoryMax
+	if step > 0 {
+		n = int(anomalyHistoryDays * 24 * time.Hour / step)
+	}
+	return min(max(n, anomalyHistoryMin), anomalyHistoryMax)
 }
 
 // anomalyPoint is one scored point.
@@ -147,33 +164,38 @@ func (w *anomalySortedWindow) median() float64 {
 	return (w.sorted[n/2-1] + w.sorted[n/2]) / 2
 }
 
-// mad is the median absolute deviation from m, found by walking outwards
-// from m in the sorted values (O(n), no allocation).
+// mad is the median absolute deviation from m. The deviations below m
+// (m-s[hi-1], m-s[hi-2], …) and above it (s[hi]-m, s[hi+1]-m, …) are two
+// sorted sequences, so the MAD, the ((n+1)/2)-th smallest deviation, is
+// the k-th smallest of two sorted sequences: a binary search, O(log n),
+// no allocation.
 func (w *anomalySortedWindow) mad(m float64) float64 {
 	s := w.sorted
 	n := len(s)
 	if n == 0 {
 		return 0
 	}
-	hi := sort.SearchFloat64s(s, m)
-	lo := hi - 1
-	need := (n + 1) / 2
-	var d float64
-	for k := 0; k < need; k++ {
-		switch {
-		case lo < 0:
-			d = s[hi] - m
-			hi++
-		case hi >= n:
-			d = m - s[lo]
-			lo--
-		case m-s[lo] <= s[hi]-m:
-			d = m - s[lo]
-			lo--
-		default:
-			d = s[hi] - m
-			hi++
+	split := sort.SearchFloat64s(s, m)
+	nl, nr := split, n-split
+	below := func(i int) float64 { return m - s[split-1-i] } // i-th smallest deviation below m
+	above := func(j int) float64 { return s[split+j] - m }   // j-th smallest above
+	k := (n + 1) / 2
+	lo, hi := max(0, k-nr), min(k, nl)
+	for lo < hi {
+		i := int(uint(lo+hi) >> 1)
+		if below(i) < above(k-i-1) {
+			lo = i + 1
+		} else {
+			hi = i
 		}
+	}
+	i, j := lo, k-lo
+	d := math.Inf(-1)
+	if i > 0 {
+		d = below(i - 1)
+	}
+	if j > 0 {
+		d = math.Max(d, above(j-1))
 	}
 	return d
 }
@@ -249,8 +271,9 @@ func (h *anomalyTailHist) quantile(q float64) float64 {
 
 // anomalyModel is a robust baseline of one series at one time scale.
 //
-// Baseline: the median of the last anomalyHistory points; once two whole
-// periods (days) of history exist and seasonality is not "none", the
+// Baseline: the median of the last anomalyHistoryDays days of points
+// (anomalyHistoryPoints); once two whole periods (days) of history exist
+// and seasonality is not "none", the
 // median of the same slot of the day over the last anomalySeasonDays
 // periods, shifted by the recent median residual so that a level change
 // already absorbed is not scored again and again. Scale: 1.4826×MAD of the
@@ -271,10 +294,10 @@ type anomalyModel struct {
 	seasonal  bool     // the seasonal baseline is in use
 }
 
-func newAnomalyModel(nslots int) anomalyModel {
+func newAnomalyModel(nslots, history int) anomalyModel {
 	m := anomalyModel{
-		recent:    newAnomalySortedWindow(anomalyHistory),
-		residuals: newAnomalySortedWindow(anomalyHistory),
+		recent:    newAnomalySortedWindow(history),
+		residuals: newAnomalySortedWindow(history),
 		tail:      newAnomalyTailHist(anomalyTailHistory),
 	}
 	if nslots > 0 {
@@ -313,7 +336,7 @@ func (m *anomalyModel) score(x float64, slot int, epoch int64, quantum float64) 
 				// The model changes: residuals and tail learned against
 				// the flat baseline no longer describe its errors.
 				m.seasonal = true
-				m.residuals = newAnomalySortedWindow(anomalyHistory)
+				m.residuals = newAnomalySortedWindow(len(m.recent.ring))
 				m.tail = newAnomalyTailHist(anomalyTailHistory)
 			}
 			base = sb + m.residuals.median()
@@ -431,8 +454,12 @@ func (d *anomalyDetector) reset() {
 		d.slotWidth = 24 * time.Hour / time.Duration(perDay)
 		d.nslots = int(d.period / d.slotWidth)
 	}
-	d.point = newAnomalyModel(d.nslots)
-	d.smooth = newAnomalyModel(d.nslots)
+	history := d.p.history
+	if history <= 0 {
+		history = anomalyHistoryPoints(d.p.step)
+	}
+	d.point = newAnomalyModel(d.nslots, history)
+	d.smooth = newAnomalyModel(d.nslots, history)
 }
 
 // slot is ts's seasonal slot, or -1 while there is less than two whole

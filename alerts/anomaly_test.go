@@ -430,6 +430,16 @@ func TestAnomalySortedWindowMatchesSort(t *testing.T) {
 		if got, wantMAD := w.mad(m), devs[(len(devs)+1)/2-1]; got != wantMAD {
 			t.Fatalf("after %d pushes: mad %v, want %v", i+1, got, wantMAD)
 		}
+		// Around any centre, also off the middle and outside the values
+		// (the binary search over the two sides must not assume balance).
+		c := m + r.NormFloat64()*20
+		for k, v := range want {
+			devs[k] = math.Abs(v - c)
+		}
+		sort.Float64s(devs)
+		if got, wantMAD := w.mad(c), devs[(len(devs)+1)/2-1]; got != wantMAD {
+			t.Fatalf("after %d pushes: mad around %v = %v, want %v", i+1, c, got, wantMAD)
+		}
 	}
 }
 
@@ -476,5 +486,60 @@ func TestAnomalySeasonalFasterThanSlots(t *testing.T) {
 	}
 	if got := len(d.point.slots[0]); got != 3 {
 		t.Errorf("slot 0 holds %d values after 3 days, want one per day", got)
+	}
+}
+
+// TestAnomalyHistoryPoints: the recent baseline spans anomalyHistoryDays
+// days of the series' own cadence, within the memory bounds.
+func TestAnomalyHistoryPoints(t *testing.T) {
+	for _, tc := range []struct {
+		step time.Duration
+		want int
+	}{
+		{5 * time.Minute, 4 * 288},
+		{10 * time.Minute, 4 * 144},
+		{time.Hour, 96},
+		{24 * time.Hour, anomalyHistoryMin},
+		{time.Minute, anomalyHistoryMax},
+		{0, anomalyHistoryMax},
+	} {
+		if got := anomalyHistoryPoints(tc.step); got != tc.want {
+			t.Errorf("anomalyHistoryPoints(%s) = %d, want %d", tc.step, got, tc.want)
+		}
+	}
+	d := newAnomalyDetector(anomalyParams{warmUp: 30, seasonality: "auto", step: 10 * time.Minute})
+	if got := len(d.point.recent.ring); got != 4*144 {
+		t.Errorf("detector at a 10-minute cadence keeps %d points, want %d", got, 4*144)
+	}
+}
+
+// BenchmarkAnomalyDetectorUpdate measures one point through the detector
+// in the steady state (seasonal baseline in use, windows full), for the
+// shipped recent-baseline length and the former one-day length.
+func BenchmarkAnomalyDetectorUpdate(b *testing.B) {
+	const step = 5 * time.Minute
+	vals := anomalyNoise(8*2016, 1000, 40, 7)
+	for i := range vals {
+		vals[i] += 300 * math.Sin(2*math.Pi*float64(i%288)/288)
+	}
+	for _, bc := range []struct {
+		name    string
+		history int
+	}{{"history=4d", 0}, {"history=1d", 288}} {
+		b.Run(bc.name, func(b *testing.B) {
+			d := newAnomalyDetector(anomalyParams{warmUp: 30, seasonality: "auto", step: step, history: bc.history})
+			start := engineTestStart
+			warm := 3 * 2016 // past the seasonal switch and with every window full
+			for i := 0; i < warm; i++ {
+				d.update(start.Add(time.Duration(i)*step), vals[i%len(vals)])
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				k := warm + i
+				d.update(start.Add(time.Duration(k)*step), vals[k%len(vals)])
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "points/s")
+		})
 	}
 }

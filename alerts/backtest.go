@@ -17,11 +17,15 @@ import (
 	"lookout/item"
 )
 
-// DefaultAnomalyRefractory is how many points the default anomaly rule
-// stays quiet after an alert resolves (its cooldown, in steps of the
-// series). Real alerting does the same: one page per incident, not one
-// per anomalous point. 288 points is one day at a 5-minute cadence.
-const DefaultAnomalyRefractory = 288
+// DefaultAnomalyCooldown is how long the default anomaly rule stays quiet
+// after an alert resolves. Real alerting does the same: one page per
+// incident, not one per anomalous point. It is a span of time, not a count
+// of points, so an hourly series is not muted for twelve days.
+const DefaultAnomalyCooldown = 24 * time.Hour
+
+// DefaultAnomalyRefractory is DefaultAnomalyCooldown in points of NAB's
+// 5-minute cadence (288), for the NAB robustness harness.
+const DefaultAnomalyRefractory = int(DefaultAnomalyCooldown / (5 * time.Minute))
 
 // DefaultAnomalyRule is the anomaly rule `lookout backtest --format nab`
 // applies when no rule is named: spikes and drops (robust z), seasonal
@@ -35,7 +39,7 @@ func DefaultAnomalyRule(metric string, step time.Duration) config.RuleConfig {
 		Metric:   metric,
 		Window:   config.Duration(step),
 		Levels:   config.Levels{Yellow: &y, Red: &r},
-		Cooldown: config.Duration(time.Duration(DefaultAnomalyRefractory) * step),
+		Cooldown: config.Duration(max(DefaultAnomalyCooldown, step)),
 	}
 }
 
