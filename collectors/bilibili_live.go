@@ -589,11 +589,13 @@ func BilibiliParseCommand(dst []item.Item, body []byte, room string, now time.Ti
 }
 
 // biliArena hands out copies of command bodies from shared chunks, so a
-// busy stream pays one allocation per ~64 KiB instead of one per message.
+// busy stream pays one allocation per ~32 KiB instead of one per message.
 // A chunk lives as long as any item whose Raw points into it.
 type biliArena struct{ buf []byte }
 
-const biliArenaChunk = 64 << 10
+// biliArenaChunk stays just under 32 KiB: a small-object size class, so
+// a new chunk comes from the per-P cache, not the large-object path.
+const biliArenaChunk = 32<<10 - 64
 
 func (a *biliArena) copy(b []byte) []byte {
 	if cap(a.buf)-len(a.buf) < len(b) {
@@ -629,12 +631,9 @@ func biliParseCommand(dst []item.Item, body []byte, room string, now time.Time, 
 		}
 		switch string(k) {
 		case "cmd":
-			cmd, ok = biliString(it.skip())
+			cmd, ok = biliCmdName(it.skip())
 			if !ok {
 				return dst, "", false, errors.New(`command's "cmd" is not a string`)
-			}
-			if i := strings.IndexByte(cmd, ':'); i >= 0 {
-				cmd = cmd[:i]
 			}
 			haveCmd = true
 			parsed = data != nil && !biliIsDanmaku(cmd)
@@ -644,8 +643,9 @@ func biliParseCommand(dst []item.Item, body []byte, room string, now time.Time, 
 				if !ok || sub.obj {
 					return dst[:n], cmd, true, fmt.Errorf("%s: info is not an array", cmd)
 				}
+				// The rest of info (medal, level, …) is not read: the
+				// walk ends here either way.
 				dst, err = biliParseDanmakuIter(dst, &sub, room, now)
-				it.leave(&sub)
 				if err != nil {
 					return dst[:n], cmd, true, fmt.Errorf("%s: %w", cmd, err)
 				}
@@ -739,7 +739,6 @@ func biliParseDanmakuIter(dst []item.Item, info *biliIter, room string, now time
 		text, uidRaw []byte
 		nameRaw      []byte
 		uid          int64
-		name, idStr  string
 		haveText     bool
 	)
 	// info[0]: metadata
@@ -809,49 +808,68 @@ func biliParseDanmakuIter(dst []item.Item, info *biliIter, room string, now time
 		return dst, errors.New("info[1] (text) missing")
 	}
 	uid, _ = biliInt(uidRaw)
-	name, _ = biliString(nameRaw)
-	msg, ok := biliString(text)
+	// All of the item's strings share one allocation: text, author,
+	// author id and id are cut from it.
+	var scratch [512]byte
+	buf := scratch[:0]
+	buf, ok = biliAppendString(buf, text)
 	if !ok {
 		return dst, errors.New("info[1] (text) is not a string")
 	}
-	idStr = biliExtraIDStr(extra)
-	crcStr, _ := biliString(crc)
+	textEnd := len(buf)
+	if b, ok := biliAppendString(buf, nameRaw); ok {
+		buf = b
+	}
+	nameEnd := len(buf)
+	var crcStr []byte // decoded only when needed: uid 0 or no id_str
+	crcDecoded := false
+	crcOf := func() []byte {
+		if !crcDecoded {
+			crcDecoded = true
+			crcStr, _ = biliAppendString(nil, crc)
+		}
+		return crcStr
+	}
+	if uid != 0 {
+		buf = strconv.AppendInt(buf, uid, 10)
+	} else if c := crcOf(); len(c) > 0 {
+		// Guests see uid 0; the CRC of the uid still tells senders apart.
+		buf = append(buf, "crc:"...)
+		buf = append(buf, c...)
+	}
+	authorIDEnd := len(buf)
+	buf = biliAppendExtraIDStr(buf, extra)
+	if len(buf) == authorIDEnd {
+		buf = append(buf, "dm:"...)
+		buf = strconv.AppendInt(buf, tsMS, 10)
+		buf = append(buf, '-')
+		buf = append(buf, crcOf()...)
+		buf = append(buf, '-')
+		buf = append(buf, bytes.Trim(rnd, `"`)...)
+	}
+	all := string(buf)
 	ts := now
 	if tsMS > 0 {
 		ts = time.UnixMilli(tsMS)
 	}
-	out := item.Item{Platform: biliPlatform, Kind: item.KindChat, Room: room, Author: name, Text: msg, TS: ts, Count: 1}
-	if uid != 0 {
-		out.AuthorID = strconv.FormatInt(uid, 10)
-	} else if crcStr != "" {
-		// Guests see uid 0; the CRC of the uid still tells senders apart.
-		out.AuthorID = "crc:" + crcStr
-	}
-	if idStr != "" {
-		out.ID = idStr
-	} else {
-		id := make([]byte, 0, 48)
-		id = append(id, "dm:"...)
-		id = strconv.AppendInt(id, tsMS, 10)
-		id = append(id, '-')
-		id = append(id, crcStr...)
-		id = append(id, '-')
-		id = append(id, bytes.Trim(rnd, `"`)...)
-		out.ID = string(id)
-	}
-	return append(dst, out), nil
+	return append(dst, item.Item{
+		Platform: biliPlatform, Kind: item.KindChat, Room: room,
+		ID: all[authorIDEnd:], AuthorID: all[nameEnd:authorIDEnd], Author: all[textEnd:nameEnd], Text: all[:textEnd],
+		TS: ts, Count: 1,
+	}), nil
 }
 
 var biliIDStrKey = []byte(`id_str\":\"`)
 
-// biliExtraIDStr finds id_str in info[0][15].extra, a JSON object encoded
-// as a JSON string. The fast path reads it from the escaped text (ids are
-// alphanumeric); anything unusual takes the full decode. The pattern
+// biliAppendExtraIDStr appends to dst the id_str of info[0][15].extra, a
+// JSON object encoded as a JSON string. The fast path reads it from the
+// escaped text (ids are alphanumeric); anything unusual takes the full
+// decode. The pattern
 // starts at "i", not at the backslash, because escaped JSON is full of
 // backslashes and Index would stop at each.
-func biliExtraIDStr(extra []byte) string {
+func biliAppendExtraIDStr(dst, extra []byte) []byte {
 	if len(extra) < 2 || extra[0] != '"' {
-		return ""
+		return dst
 	}
 	if i := bytes.Index(extra, biliIDStrKey); i >= 2 && extra[i-1] == '"' && extra[i-2] == '\\' {
 		rest := extra[i+len(biliIDStrKey):]
@@ -860,20 +878,20 @@ func biliExtraIDStr(extra []byte) string {
 			j++
 		}
 		if j > 0 && j+1 < len(rest) && rest[j] == '\\' && rest[j+1] == '"' {
-			return string(rest[:j])
+			return append(dst, rest[:j]...)
 		}
 	}
 	s, ok := biliString(extra)
 	if !ok {
-		return ""
+		return dst
 	}
 	var e struct {
 		IDStr string `json:"id_str"`
 	}
 	if json.Unmarshal([]byte(s), &e) != nil {
-		return ""
+		return dst
 	}
-	return e.IDStr
+	return append(dst, e.IDStr...)
 }
 
 func biliIDChar(c byte) bool {
@@ -1382,74 +1400,6 @@ func biliWS(b []byte, i int) int {
 		i++
 	}
 	return i
-}
-
-// biliSkipString returns the index after the string starting at b[i] == '"',
-// or -1. It jumps from quote to quote (IndexByte is vectorised) and counts
-// the backslashes before each.
-func biliSkipString(b []byte, i int) int {
-	j := i + 1
-	for j <= len(b) {
-		k := bytes.IndexByte(b[j:], '"')
-		if k < 0 {
-			return -1
-		}
-		j += k
-		n := 0
-		for p := j - 1; p > i && b[p] == '\\'; p-- {
-			n++
-		}
-		if n%2 == 0 {
-			return j + 1
-		}
-		j++
-	}
-	return -1
-}
-
-// biliSkipValue returns the index after the value starting at b[i], or -1.
-// Nested containers are matched by depth only; their content is checked
-// when (and if) it is walked.
-func biliSkipValue(b []byte, i int) int {
-	if i >= len(b) {
-		return -1
-	}
-	switch b[i] {
-	case '"':
-		return biliSkipString(b, i)
-	case '{', '[':
-		depth := 0
-		for j := i; j < len(b); j++ {
-			switch b[j] {
-			case '"':
-				e := biliSkipString(b, j)
-				if e < 0 {
-					return -1
-				}
-				j = e - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return j + 1
-				}
-			}
-		}
-		return -1
-	}
-	j := i
-	for j < len(b) {
-		c := b[j]
-		if c == ',' || c == ']' || c == '}' || c == ' ' || c == '\n' || c == '\r' || c == '\t' {
-			break
-		}
-		j++
-	}
-	if j == i {
-		return -1
-	}
-	return j
 }
 
 // biliString decodes a raw JSON string. The common case (no escapes, valid
