@@ -43,6 +43,10 @@ type Options struct {
 	ChannelSize int
 	// Clock for collectors (tests).
 	Clock lcollectors.Clock
+	// EvalInterval is how often alert rules are evaluated (default
+	// 250ms): the wait for the next evaluation is part of every alert's
+	// latency.
+	EvalInterval time.Duration
 }
 
 // Daemon is a configured pipeline, ready to Run.
@@ -87,6 +91,9 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 	if opts.Clock == nil {
 		opts.Clock = lcollectors.RealClock
 	}
+	if opts.EvalInterval == 0 {
+		opts.EvalInterval = 250 * time.Millisecond
+	}
 	d := &Daemon{cfg: cfg, log: opts.Log, opts: opts, reg: prometheus.NewRegistry()}
 	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	d.metrics = &daemonMetrics{
@@ -130,8 +137,9 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 		return fail(fmt.Errorf("alert delivery: %w", err))
 	}
 	d.engine, err = alerts.NewEngine(cfg, d.delivery, alerts.EngineOptions{
-		Log:        opts.Log.With("stage", "alerts"),
-		Registerer: d.reg,
+		Log:          opts.Log.With("stage", "alerts"),
+		Registerer:   d.reg,
+		EvalInterval: opts.EvalInterval,
 	})
 	if err != nil {
 		return fail(fmt.Errorf("alert rules: %w", err))
@@ -187,7 +195,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer cancelDrain()
 
 	raw := make(chan item.Item, d.opts.ChannelSize)
-	toStore := make(chan item.Item, d.opts.ChannelSize)
+	// The store gets the deeper buffer: a slow disk should delay the
+	// alert engine as late as possible, and only then push back on the
+	// collectors.
+	toStore := make(chan item.Item, 8*d.opts.ChannelSize)
 	toEngine := make(chan item.Item, d.opts.ChannelSize)
 
 	var stages sync.WaitGroup
@@ -226,11 +237,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 				d.classifier.ScoreInto(&it.Score, it.Text)
 			}
 			// Both consumers get every item; a full channel blocks here
-			// and pushes back on the collectors.
-			if err := d.send(drainCtx, toStore, it, "store"); err != nil {
+			// and pushes back on the collectors. The engine goes first so
+			// that alerts do not queue behind disk writes.
+			if err := d.send(drainCtx, toEngine, it, "alerts"); err != nil {
 				return err
 			}
-			if err := d.send(drainCtx, toEngine, it, "alerts"); err != nil {
+			if err := d.send(drainCtx, toStore, it, "store"); err != nil {
 				return err
 			}
 		}

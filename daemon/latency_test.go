@@ -18,7 +18,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"lookout/alerts"
 	"lookout/config"
 	"lookout/internal/loopback"
 )
@@ -33,29 +32,27 @@ import (
 // window, so it is the item that tips the keyword_burst rule); t1 is when
 // the receiver has read the POST (loopback.SinkMessage.At). In between:
 // WebSocket + decode, dedupe, classifier, the engine's channel, the wait
-// for the next evaluation tick (alerts.EngineOptions.EvalInterval, 1 s by
-// default — the dominant term), Publish (one SQLite transaction shared
+// for the next evaluation tick (daemon.Options.EvalInterval, 250 ms by
+// default), Publish (one SQLite transaction shared
 // with the item writer), the outbox sender and the HTTP POST. group_wait
 // and group_interval are 0 so routing adds no deliberate delay.
 //
 // The rule's window (3 s) must exceed EvalInterval plus the pipeline's
 // queueing: a crisis item stamped t and evaluated at T > t+window is
-// counted but never seen inside a window, so with window 1 s and the 1 s
+// counted but never seen inside a window, so with window 1 s and a 1 s
 // tick almost no crisis fired under load (2 of 80 in one run).
 //
-// Sub-benchmarks: eval=1s is the daemon exactly as it ships; eval=100ms
-// rebuilds the engine with EvalInterval 100 ms (daemon.Options has no such
-// knob yet; the test reaches the unexported field) to show what the knob
-// buys.
+// Sub-benchmarks: eval=default is the daemon as it ships (250 ms);
+// eval=1s and eval=100ms show what the knob buys.
 func BenchmarkAlertLatency(b *testing.B) {
-	for _, eval := range []time.Duration{0, 100 * time.Millisecond} {
-		name := "eval=1s"
+	for _, eval := range []time.Duration{0, time.Second, 100 * time.Millisecond} {
+		name := "eval=default"
 		if eval > 0 {
 			name = "eval=" + eval.String()
 		}
 		b.Run(name, func(b *testing.B) {
 			var all, evalWait, deliver []time.Duration
-			var fired, injected int
+			var fired, injected, undelivered int
 			var rate, stored float64
 			for range b.N {
 				b.StopTimer()
@@ -66,6 +63,7 @@ func BenchmarkAlertLatency(b *testing.B) {
 				deliver = append(deliver, r.toHook...)
 				fired += len(r.total)
 				injected += r.injected
+				undelivered += r.undelivered
 				rate += r.rate
 				stored += r.stored
 			}
@@ -79,6 +77,7 @@ func BenchmarkAlertLatency(b *testing.B) {
 			b.ReportMetric(latPct(deliver, 99), "p99-eval-to-hook-ms")
 			b.ReportMetric(float64(fired)/float64(b.N), "alerts/op")
 			b.ReportMetric(float64(injected)/float64(b.N), "crises/op")
+			b.ReportMetric(float64(undelivered)/float64(b.N), "undelivered-frames/op")
 			b.ReportMetric(rate/float64(b.N), "offered-items/s")
 			b.ReportMetric(stored/float64(b.N), "stored-items/s")
 		})
@@ -96,6 +95,7 @@ const (
 type latResult struct {
 	total, toEval, toHook []time.Duration
 	injected              int
+	undelivered           int     // frames the servers gave up writing
 	rate                  float64 // background items/s actually pushed
 	stored                float64 // items/s the store committed while crises were injected
 }
@@ -168,20 +168,11 @@ receivers:
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	d, err := New(ctx, Options{Config: cfg, Log: log, ShutdownGrace: 20 * time.Second})
+	d, err := New(ctx, Options{Config: cfg, Log: log, ShutdownGrace: 20 * time.Second, EvalInterval: evalInterval})
 	if err != nil {
 		b.Fatal(err)
 	}
 	engineReg := prometheus.Gatherer(d.Registry())
-	if evalInterval > 0 {
-		// What `EvalInterval: opts.EvalInterval` in New would do.
-		reg := prometheus.NewRegistry()
-		engineReg = reg
-		d.engine, err = alerts.NewEngine(cfg, d.delivery, alerts.EngineOptions{Log: log, Registerer: reg, EvalInterval: evalInterval})
-		if err != nil {
-			b.Fatal(err)
-		}
-	}
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
 	defer func() {
@@ -291,10 +282,10 @@ receivers:
 
 	mu.Lock()
 	defer mu.Unlock()
-	if failed > 0 {
-		b.Fatalf("%d frames could not be delivered to the collector", failed)
-	}
-	res := latResult{injected: injected, rate: float64(bgSent) / bgEnd.Sub(bgStart).Seconds(), stored: storedRate}
+	// A frame the server could not write within its 5 s deadline means
+	// the daemon stopped reading for that long: saturation, reported as a
+	// figure rather than a failure (a lost crisis shows as alerts < crises).
+	res := latResult{undelivered: failed, injected: injected, rate: float64(bgSent) / bgEnd.Sub(bgStart).Seconds(), stored: storedRate}
 	seen := map[int]bool{}
 	for _, m := range hook.Messages() {
 		var p struct {

@@ -34,7 +34,8 @@ CREATE TABLE items (
 );
 CREATE INDEX items_source_room_ts ON items (source, room, ts);
 CREATE INDEX items_ts ON items (ts);
-CREATE INDEX items_kind_ts ON items (kind, ts);
+-- No (kind, ts) index: kind has a handful of values, so ts serves those
+-- queries nearly as well, and every index costs the writer on the hot path.
 
 -- item_groups: keyword groups that matched an item, one row per matched
 -- keyword (keyword is '' when the group matched without a single keyword).
