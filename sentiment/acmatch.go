@@ -74,6 +74,13 @@ func (a *acMatcher) next(s int32, r rune) int32 {
 	}
 }
 
+// mayStart is a cheap test (inlined into the matching loop): false means no
+// pattern starts with r, so from the root the automaton stays at the root.
+func (a *acMatcher) mayStart(r rune) bool {
+	b := uint32(r) & 0xFFFF
+	return a.starts[b>>6]&(1<<(b&63)) != 0
+}
+
 // step advances the automaton by one rune.
 func (a *acMatcher) step(s int32, r rune) int32 {
 	for {

@@ -105,8 +105,8 @@ const sentMaxPooledRunes = 1 << 14
 func (c *Classifier) ScoreInto(dst *item.Score, text string) {
 	s := c.pool.Get().(*sentScratch)
 	fs := &s.fs
-	c.feat.Extract(fs, text)
-	p := c.model.Prob(fs)
+	acc := c.feat.extractSum(fs, text, c.model.Weights)
+	p := c.model.calibrate(c.model.logitSum(acc, fs))
 	c.verdict(dst, fs, p)
 	dst.Groups = c.groups.match(&s.gs, fs.runes, dst.Groups)
 	dst.Terms = dst.Terms[:0]

@@ -2,6 +2,7 @@ package sentiment
 
 import (
 	"math"
+	"math/bits"
 	"unicode"
 )
 
@@ -61,7 +62,9 @@ type sentUnit struct {
 	h     uint64
 	start int32 // rune offset in the normalised text
 	end   int32
+	r     rune // the rune of a one-rune unit (Han, token, char, symbol)
 	kind  uint8
+	neg   bool // a word that opens a negation scope (not, never, don't); set by lexicon
 }
 
 type sentHit struct {
@@ -146,15 +149,15 @@ func (f *Featurizer) tokenize(s *FeatureScratch) {
 	for i := 0; i < len(rs); {
 		r := rs[i]
 		switch {
-		case r == ' ':
-			i++
-		case sentIsHan(r):
-			s.units = append(s.units, sentUnit{h: sentMix(uint64(r) | 1<<40), start: int32(i), end: int32(i + 1), kind: unitHan})
+		case r >= sentHanLo && r <= sentHanHi || r != ' ' && sentIsHan(r):
+			s.units = append(s.units, sentUnit{h: sentMix(uint64(r) | 1<<40), start: int32(i), end: int32(i + 1), r: r, kind: unitHan})
 			han++
 			content++
 			i++
+		case r == ' ':
+			i++
 		case r >= sentTokenBase && r <= sentTokenMax:
-			s.units = append(s.units, sentUnit{h: sentMix(uint64(r) | 2<<40), start: int32(i), end: int32(i + 1), kind: unitToken})
+			s.units = append(s.units, sentUnit{h: sentMix(uint64(r) | 2<<40), start: int32(i), end: int32(i + 1), r: r, kind: unitToken})
 			content++
 			i++
 		case sentIsWordRune(r):
@@ -173,11 +176,11 @@ func (f *Featurizer) tokenize(s *FeatureScratch) {
 			content++
 			i = j
 		case unicode.IsLetter(r):
-			s.units = append(s.units, sentUnit{h: sentMix(uint64(r) | 3<<40), start: int32(i), end: int32(i + 1), kind: unitChar})
+			s.units = append(s.units, sentUnit{h: sentMix(uint64(r) | 3<<40), start: int32(i), end: int32(i + 1), r: r, kind: unitChar})
 			content++
 			i++
 		default:
-			s.units = append(s.units, sentUnit{h: sentMix(uint64(r) | 4<<40), start: int32(i), end: int32(i + 1), kind: unitSym})
+			s.units = append(s.units, sentUnit{h: sentMix(uint64(r) | 4<<40), start: int32(i), end: int32(i + 1), r: r, kind: unitSym})
 			i++
 		}
 	}
@@ -207,7 +210,18 @@ func (f *Featurizer) Extract(s *FeatureScratch, text string) {
 	s.runes = f.norm.normalize(s.runes[:0], text)
 	f.tokenize(s)
 	f.lexicon(s)
-	f.ngrams(s)
+	f.ngrams(s, nil)
+}
+
+// extractSum is Extract for scoring: instead of listing the n-gram indexes
+// in s.Idx (left empty) it sums their weights in ws as it hashes them, so
+// the weight loads overlap the hashing instead of waiting for a second pass.
+// The sum is an integer, so the result equals summing over s.Idx.
+func (f *Featurizer) extractSum(s *FeatureScratch, text string, ws []int16) int64 {
+	s.runes = f.norm.normalize(s.runes[:0], text)
+	f.tokenize(s)
+	f.lexicon(s)
+	return f.ngrams(s, ws)
 }
 
 const (
@@ -216,12 +230,22 @@ const (
 	sentSaltNegated = 0x85ebca6b0c2b2ae3
 )
 
-func (f *Featurizer) ngrams(s *FeatureScratch) {
+// ngrams hashes the unit 1–3-grams (after lexicon, which marks negators). With ws == nil it appends their indexes
+// to s.Idx; otherwise (len(ws) must be 2^f.bits) it returns the sum of their
+// weights and leaves s.Idx empty. Either way it sets s.SparseScale.
+func (f *Featurizer) ngrams(s *FeatureScratch, ws []int16) int64 {
 	s.Idx = s.Idx[:0]
 	shift := 64 - f.bits
+	mask := uint32(1)<<f.bits - 1
+	if ws != nil && len(ws) != int(mask)+1 {
+		panic("sentiment: weights do not match the featurizer's hash space")
+	}
 	u := s.units
 	tri := s.Lang != LangEN
 	negLeft := 0 // English words still under a negator's scope
+	var acc int64
+	n := 0
+	var prev1, prev2 uint64
 	for i := range u {
 		h := u[i].h
 		if u[i].kind == unitWord {
@@ -229,27 +253,43 @@ func (f *Featurizer) ngrams(s *FeatureScratch) {
 				h ^= sentSaltNegated
 				negLeft--
 			}
-			if e, ok := f.lex.en[u[i].h]; ok && e.kind == LexNegator || sentEndsNT(s.runes[u[i].start:u[i].end]) {
+			if u[i].neg {
 				negLeft = 3
 			}
 		} else if u[i].kind == unitSym {
 			negLeft = 0
 		}
-		s.Idx = append(s.Idx, uint32(sentMix(h)>>shift))
-		if i >= 1 {
-			b := sentMix(u[i-1].h*31 ^ u[i].h ^ sentSaltBigram)
-			s.Idx = append(s.Idx, uint32(b>>shift))
-			if tri && i >= 2 {
-				t := sentMix(u[i-2].h*961 ^ u[i-1].h*31 ^ u[i].h ^ sentSaltTrigram)
-				s.Idx = append(s.Idx, uint32(t>>shift))
+		cur := u[i].h
+		uni := uint32(sentMix(h) >> shift)
+		if ws != nil {
+			acc += int64(ws[uni&mask])
+			n++
+			if i >= 1 {
+				acc += int64(ws[uint32(sentMix(prev1*31^cur^sentSaltBigram)>>shift)&mask])
+				n++
+				if tri && i >= 2 {
+					acc += int64(ws[uint32(sentMix(prev2*961^prev1*31^cur^sentSaltTrigram)>>shift)&mask])
+					n++
+				}
 			}
+		} else {
+			s.Idx = append(s.Idx, uni)
+			if i >= 1 {
+				s.Idx = append(s.Idx, uint32(sentMix(prev1*31^cur^sentSaltBigram)>>shift))
+				if tri && i >= 2 {
+					s.Idx = append(s.Idx, uint32(sentMix(prev2*961^prev1*31^cur^sentSaltTrigram)>>shift))
+				}
+			}
+			n = len(s.Idx)
 		}
+		prev2, prev1 = prev1, cur
 	}
-	if n := len(s.Idx); n > 0 {
+	if n > 0 {
 		s.SparseScale = float32(1 / math.Sqrt(float64(n)))
 	} else {
 		s.SparseScale = 0
 	}
+	return acc
 }
 
 func sentEndsNT(w []rune) bool {
@@ -264,13 +304,14 @@ func (f *Featurizer) lexicon(s *FeatureScratch) {
 	u := s.units
 	lx := f.lex
 	skipTo := 0 // forward maximum matching: next unit a Chinese word may start at
+	runEnd := 0 // end of the run of Han units that the current one is in
 	for i := range u {
 		switch u[i].kind {
 		case unitHan:
 			if i < skipTo {
 				continue
 			}
-			r := s.runes[u[i].start]
+			r := u[i].r
 			if r < sentHanLo || r > sentHanHi {
 				continue
 			}
@@ -278,24 +319,43 @@ func (f *Featurizer) lexicon(s *FeatureScratch) {
 			if mask == 0 {
 				continue
 			}
-			// Longest word starting here: extend over following Han units.
+			// Longest word starting here: extend over following Han units,
+			// no further than the run of Han units and the longest word
+			// starting with r (the highest bit of mask).
+			if runEnd <= i {
+				runEnd = i + 1
+				for runEnd < len(u) && u[runEnd].kind == unitHan {
+					runEnd++
+				}
+			}
+			limit := bits.Len8(mask)
+			if runEnd-i < limit {
+				limit = runEnd - i
+			}
+			run := u[i : i+limit]
 			h := uint64(sentFNVOffset)
 			best, bestLen := int32(-1), 0
-			for k := 0; k < sentLexMaxLen && i+k < len(u) && u[i+k].kind == unitHan; k++ {
-				h = sentZhHashStep(h, s.runes[u[i+k].start])
-				// Prefix filters (L1-resident) end most searches before
-				// the word table is touched.
-				if k == 1 && !sentBitTest(lx.zhPre2, sentPreBit(h)) || k == 2 && !sentBitTest(lx.zhPre3, sentPreBit(h)) {
-					break
+			for k := range run {
+				h = sentZhHashStep(h, run[k].r)
+				var m uint64 // sentMix(h), shared by the prefix filter and the table probe
+				if k == 1 || k == 2 {
+					m = sentMix(h)
+					// Prefix filters (L1-resident) end most searches
+					// before the word table is touched.
+					pre := lx.zhPre2
+					if k == 2 {
+						pre = lx.zhPre3
+					}
+					if !sentBitTest(pre, m>>(64-sentPreBits)) {
+						break
+					}
+				} else if mask&(1<<k) != 0 {
+					m = sentMix(h)
 				}
-				if mask&(1<<k) == 0 {
-					continue
-				}
-				if idx := lx.zhFind(h); idx >= 0 {
-					best, bestLen = idx, k+1
-				}
-				if mask>>(k+1) == 0 {
-					break
+				if mask&(1<<k) != 0 {
+					if idx := lx.zhFindMixed(m); idx >= 0 {
+						best, bestLen = idx, k+1
+					}
 				}
 			}
 			if best >= 0 {
@@ -305,11 +365,13 @@ func (f *Featurizer) lexicon(s *FeatureScratch) {
 		case unitWord:
 			if e, ok := lx.en[u[i].h]; ok {
 				s.hits = append(s.hits, sentHit{start: int32(i), end: int32(i) + 1, e: e})
+				u[i].neg = e.kind == LexNegator || sentEndsNT(s.runes[u[i].start:u[i].end])
 			} else if sentEndsNT(s.runes[u[i].start:u[i].end]) {
 				s.hits = append(s.hits, sentHit{start: int32(i), end: int32(i) + 1, e: sentLexEntry{kind: LexNegator, w: 1}})
+				u[i].neg = true
 			}
 		case unitToken:
-			if t, ok := f.norm.token(s.runes[u[i].start]); ok && t.polarity != 0 {
+			if t, ok := f.norm.token(u[i].r); ok && t.polarity != 0 {
 				s.hits = append(s.hits, sentHit{start: int32(i), end: int32(i) + 1, e: sentLexEntry{kind: LexSentiment, w: 2 * t.polarity}})
 			}
 		}

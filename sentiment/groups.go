@@ -109,6 +109,9 @@ func (sg *sentGroups) match(sc *sentGroupScratch, runes []rune, dst []item.Match
 	ac := sg.ac
 	st := int32(0)
 	for _, r := range runes {
+		if st == 0 && !ac.mayStart(r) {
+			continue // most characters start no keyword: stay at the root
+		}
 		st = ac.step(st, r)
 		for s := st; s > 0; s = ac.st[s].dict {
 			if p := ac.st[s].out; p >= 0 {

@@ -58,7 +58,7 @@ type sentLexicon struct {
 	en        map[uint64]sentLexEntry
 }
 
-// sentLexSlot is 4 bytes so that the table (128 KB for the shipped
+// sentLexSlot is 4 bytes so that the table (256 KB for the shipped
 // lexicon) stays in the L2 cache.
 type sentLexSlot struct {
 	fp  uint16 // 0: empty
@@ -77,8 +77,10 @@ const sentLexMaxLen = 8
 // sentZhHash hashes a sequence of ideographs; extend it one rune at a time.
 func sentZhHashStep(h uint64, r rune) uint64 { return (h ^ uint64(r)) * sentFNVPrime }
 
-func (lx *sentLexicon) zhFind(h uint64) int32 {
-	m := sentMix(h)
+func (lx *sentLexicon) zhFind(h uint64) int32 { return lx.zhFindMixed(sentMix(h)) }
+
+// zhFindMixed is zhFind given m = sentMix(h).
+func (lx *sentLexicon) zhFindMixed(m uint64) int32 {
 	fp := uint16(m>>48) | 1
 	mask := uint64(len(lx.zhSlots) - 1)
 	for i := m & mask; ; i = (i + 1) & mask {

@@ -117,6 +117,11 @@ func (m *Model) Logit(s *FeatureScratch) float64 {
 	for _, i := range s.Idx {
 		acc += int64(ws[i&mask])
 	}
+	return m.logitSum(acc, s)
+}
+
+// logitSum is Logit given the sum of the n-gram weights.
+func (m *Model) logitSum(acc int64, s *FeatureScratch) float64 {
 	z := float64(acc) * float64(m.Scale) * float64(s.SparseScale)
 	for i, x := range s.Dense {
 		z += float64(m.Dense[i]) * float64(x)
@@ -126,7 +131,11 @@ func (m *Model) Logit(s *FeatureScratch) float64 {
 
 // Prob is the calibrated probability that the text is positive.
 func (m *Model) Prob(s *FeatureScratch) float64 {
-	return sentSigmoid(float64(m.PlattA)*m.Logit(s) + float64(m.PlattB))
+	return m.calibrate(m.Logit(s))
+}
+
+func (m *Model) calibrate(z float64) float64 {
+	return sentSigmoid(float64(m.PlattA)*z + float64(m.PlattB))
 }
 
 func sentSigmoid(z float64) float64 {

@@ -181,6 +181,36 @@ func (n *normaliser) normalize(out []rune, text string) []rune {
 	prevWord := false // the previous input character was a letter or digit
 	for i := 0; i < len(text); {
 		c := text[i]
+		// Fast path first: a CJK ideograph (three bytes, lead 0xE4–0xE9)
+		// needs only the traditional→simplified check; none of the
+		// ASCII-triggered rules below (URLs, entities, emoticons) applies.
+		if c >= 0xE4 && c <= 0xE9 && i+2 < len(text) && text[i+1]&0xC0 == 0x80 && text[i+2]&0xC0 == 0x80 {
+			r := rune(c&0x0F)<<12 | rune(text[i+1]&0x3F)<<6 | rune(text[i+2]&0x3F)
+			if r >= sentHanLo && r <= sentHanHi {
+				i += 3
+				prevWord = false
+				k := r - sentHanLo
+				if n.tradBits[k>>6]&(1<<(uint(k)&63)) != 0 {
+					r = n.trad[r]
+				}
+				out = sentAppend(out, r)
+				continue
+			}
+		}
+		// Fast path: a letter or digit inside a word starts no URL,
+		// emoticon, entity or mention; it only needs lower-casing.
+		if prevWord {
+			switch {
+			case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '_':
+				out = sentAppend(out, rune(c))
+				i++
+				continue
+			case c >= 'A' && c <= 'Z':
+				out = sentAppend(out, rune(c+('a'-'A')))
+				i++
+				continue
+			}
+		}
 		// URLs: dropped up to the next space or non-ASCII character.
 		if !prevWord && (c == 'h' || c == 'H' || c == 'w' || c == 'W') && sentHasURL(text[i:]) {
 			j := i
