@@ -19,6 +19,6 @@ run -run '^$' -bench 'WriteItems|Writer' -benchtime 100000x ./store/
 run -run '^$' -bench 'EngineObserve' -cpu 1 -benchtime 300000x ./alerts/
 run -run '^$' -bench 'EngineEvaluate' -cpu 1 -benchtime 20x ./alerts/
 run -run '^$' -bench 'DeliveryPublish|NotifyBuild|DeliveryLatency' -benchtime 2s ./alerts/
-run -run '^$' -bench 'Pipeline200Rooms|AlertLatency' -benchtime 1x -count 3 ./daemon/
+run -run '^$' -bench 'Pipeline200Rooms|AlertLatency' -benchtime 1x -count 2 ./daemon/
 run -run 'TestNABScore' -v ./alerts/
 echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)"

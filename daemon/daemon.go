@@ -44,7 +44,7 @@ type Options struct {
 	// Clock for collectors (tests).
 	Clock lcollectors.Clock
 	// EvalInterval is how often alert rules are evaluated (default
-	// 250ms): the wait for the next evaluation is part of every alert's
+	// 100ms): the wait for the next evaluation is part of every alert's
 	// latency.
 	EvalInterval time.Duration
 }
@@ -92,7 +92,7 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 		opts.Clock = lcollectors.RealClock
 	}
 	if opts.EvalInterval == 0 {
-		opts.EvalInterval = 250 * time.Millisecond
+		opts.EvalInterval = 100 * time.Millisecond
 	}
 	d := &Daemon{cfg: cfg, log: opts.Log, opts: opts, reg: prometheus.NewRegistry()}
 	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -32,7 +32,7 @@ import (
 // window, so it is the item that tips the keyword_burst rule); t1 is when
 // the receiver has read the POST (loopback.SinkMessage.At). In between:
 // WebSocket + decode, dedupe, classifier, the engine's channel, the wait
-// for the next evaluation tick (daemon.Options.EvalInterval, 250 ms by
+// for the next evaluation tick (daemon.Options.EvalInterval, 100 ms by
 // default), Publish (one SQLite transaction shared
 // with the item writer), the outbox sender and the HTTP POST. group_wait
 // and group_interval are 0 so routing adds no deliberate delay.
@@ -42,10 +42,10 @@ import (
 // counted but never seen inside a window, so with window 1 s and a 1 s
 // tick almost no crisis fired under load (2 of 80 in one run).
 //
-// Sub-benchmarks: eval=default is the daemon as it ships (250 ms);
-// eval=1s and eval=100ms show what the knob buys.
+// Sub-benchmarks: eval=default is the daemon as it ships (100 ms);
+// eval=250ms and eval=1s show what the knob buys.
 func BenchmarkAlertLatency(b *testing.B) {
-	for _, eval := range []time.Duration{0, time.Second, 100 * time.Millisecond} {
+	for _, eval := range []time.Duration{0, 250 * time.Millisecond, time.Second} {
 		name := "eval=default"
 		if eval > 0 {
 			name = "eval=" + eval.String()
