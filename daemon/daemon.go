@@ -258,12 +258,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 			s.supervise(ctx, d, raw)
 		}()
 	}
-	go d.healthLoop(ctx)
-	go d.retentionLoop(ctx)
+	var loops sync.WaitGroup
+	loops.Go(func() { d.healthLoop(ctx) })
+	loops.Go(func() { d.retentionLoop(ctx) })
 
 	<-ctx.Done()
 	log.Info("shutting down: stopping collectors")
 	sources.Wait()
+	loops.Wait()
 	close(raw)
 
 	// Drain within the grace period.
