@@ -450,6 +450,17 @@ func TestModelRoundTrip(t *testing.T) {
 			t.Errorf("truncated model (%d bytes) accepted", cut)
 		}
 	}
+	for i, v := range m.Weights {
+		if v < -127 || v > 127 {
+			t.Fatalf("weight %d = %d outside ±127", i, v)
+		}
+	}
+	// A file in the old int16 format (magic LKSENT01) is rejected with an
+	// error that names the format.
+	old := append([]byte(sentModelMagicV1), b[len(sentModelMagic):]...)
+	if _, err := UnmarshalModel(old); err == nil || !strings.Contains(err.Error(), "old format") {
+		t.Errorf("old-format model: err = %v, want an old-format error", err)
+	}
 }
 
 // Every emoji in the token table must lie in the blocks sentMaybeEmoji

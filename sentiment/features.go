@@ -217,7 +217,7 @@ func (f *Featurizer) Extract(s *FeatureScratch, text string) {
 // in s.Idx (left empty) it sums their weights in ws as it hashes them, so
 // the weight loads overlap the hashing instead of waiting for a second pass.
 // The sum is an integer, so the result equals summing over s.Idx.
-func (f *Featurizer) extractSum(s *FeatureScratch, text string, ws []int16) int64 {
+func (f *Featurizer) extractSum(s *FeatureScratch, text string, ws []int8) int64 {
 	s.runes = f.norm.normalize(s.runes[:0], text)
 	f.tokenize(s)
 	f.lexicon(s)
@@ -233,7 +233,7 @@ const (
 // ngrams hashes the unit 1–3-grams (after lexicon, which marks negators). With ws == nil it appends their indexes
 // to s.Idx; otherwise (len(ws) must be 2^f.bits) it returns the sum of their
 // weights and leaves s.Idx empty. Either way it sets s.SparseScale.
-func (f *Featurizer) ngrams(s *FeatureScratch, ws []int16) int64 {
+func (f *Featurizer) ngrams(s *FeatureScratch, ws []int8) int64 {
 	s.Idx = s.Idx[:0]
 	shift := 64 - f.bits
 	mask := uint32(1)<<f.bits - 1

@@ -9,19 +9,23 @@ import (
 	"math"
 )
 
-// Model is a binary logistic regression over hashed n-gram features (int16
+// Model is a binary logistic regression over hashed n-gram features (int8
 // weights with one scale) plus dense lexicon/language features, followed by
 // Platt scaling: P(positive) = sigmoid(PlattA·z + PlattB).
 type Model struct {
 	HashBits uint
 	Scale    float32 // n-gram weight = Weights[i] * Scale
-	Weights  []int16 // 2^HashBits
+	Weights  []int8  // 2^HashBits
 	Dense    [NumDense]float32
 	PlattA   float32
 	PlattB   float32
 }
 
-const sentModelMagic = "LKSENT01"
+// sentModelMagic identifies the file format. LKSENT01 was the same layout
+// with int16 n-gram weights; LKSENT02 has int8 weights.
+const sentModelMagic = "LKSENT02"
+
+const sentModelMagicV1 = "LKSENT01"
 
 // MarshalBinary writes the model in its little-endian file format:
 // magic, hash bits, scale, Platt a and b, dense count, dense weights, n-gram
@@ -43,11 +47,11 @@ func (m *Model) MarshalBinary() ([]byte, error) {
 	for _, w := range m.Dense {
 		put32(math.Float32bits(w))
 	}
-	w16 := make([]byte, 2*len(m.Weights))
+	w8 := make([]byte, len(m.Weights))
 	for i, w := range m.Weights {
-		le.PutUint16(w16[2*i:], uint16(w))
+		w8[i] = byte(w)
 	}
-	b.Write(w16)
+	b.Write(w8)
 	return b.Bytes(), nil
 }
 
@@ -56,6 +60,10 @@ func UnmarshalModel(data []byte) (*Model, error) {
 	r := bytes.NewReader(data)
 	magic := make([]byte, len(sentModelMagic))
 	if _, err := io.ReadFull(r, magic); err != nil || string(magic) != sentModelMagic {
+		if string(magic) == sentModelMagicV1 {
+			return nil, errors.New("sentiment: model: old format " + sentModelMagicV1 +
+				" (int16 weights); this build reads " + sentModelMagic + " (int8 weights): retrain with go run ./sentiment/train")
+		}
 		return nil, errors.New("sentiment: model: bad magic")
 	}
 	var hdr [5]uint32
@@ -78,18 +86,19 @@ func UnmarshalModel(data []byte) (*Model, error) {
 		m.Dense[i] = math.Float32frombits(v)
 	}
 	n := 1 << m.HashBits
-	if r.Len() != 2*n {
-		return nil, fmt.Errorf("sentiment: model: %d bytes of weights, want %d", r.Len(), 2*n)
+	if r.Len() != n {
+		return nil, fmt.Errorf("sentiment: model: %d bytes of weights, want %d", r.Len(), n)
 	}
-	rest := data[len(data)-2*n:]
-	m.Weights = make([]int16, n)
+	rest := data[len(data)-n:]
+	m.Weights = make([]int8, n)
 	for i := range m.Weights {
-		m.Weights[i] = int16(binary.LittleEndian.Uint16(rest[2*i:]))
+		m.Weights[i] = int8(rest[i])
 	}
 	return m, nil
 }
 
-// Quantize turns float weights into a Model with int16 n-gram weights.
+// Quantize turns float weights into a Model with int8 n-gram weights:
+// symmetric (scale = max|w|/127), rounded to nearest, clamped to ±127.
 func Quantize(w []float32, dense [NumDense]float32, hashBits uint, plattA, plattB float32) *Model {
 	maxAbs := float32(0)
 	for _, v := range w {
@@ -97,14 +106,15 @@ func Quantize(w []float32, dense [NumDense]float32, hashBits uint, plattA, platt
 			maxAbs = a
 		}
 	}
-	m := &Model{HashBits: hashBits, Dense: dense, PlattA: plattA, PlattB: plattB, Weights: make([]int16, len(w))}
+	m := &Model{HashBits: hashBits, Dense: dense, PlattA: plattA, PlattB: plattB, Weights: make([]int8, len(w))}
 	if maxAbs == 0 {
 		m.Scale = 1
 		return m
 	}
-	m.Scale = maxAbs / 32767
+	m.Scale = maxAbs / 127
 	for i, v := range w {
-		m.Weights[i] = int16(math.Round(float64(v / m.Scale)))
+		q := math.Round(float64(v / m.Scale))
+		m.Weights[i] = int8(max(-127, min(127, q)))
 	}
 	return m
 }
