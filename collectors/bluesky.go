@@ -229,38 +229,11 @@ func (c *bskyCollector) session(ctx context.Context, emit Emit) (healthy bool, e
 	defer twitchCloseOnDone(ctx, conn)()
 	defer bskyKeepalive(ctx, conn, c.env.Clock, bskyPingEvery)()
 	conn.SetReadLimit(4 << 20)
-	for {
-		_ = conn.SetReadDeadline(time.Now().Add(3 * bskyPingEvery))
-		typ, data, err := conn.ReadMessage()
-		if err != nil {
-			if ctx.Err() != nil {
-				return healthy, ctx.Err()
-			}
-			c.env.Metrics.Errors.WithLabelValues(c.id, "read").Inc()
-			return healthy, fmt.Errorf("read: %w", err)
-		}
-		healthy = true
-		if typ != websocket.TextMessage {
-			// compress=true would send zstd binary frames; we never ask.
-			c.env.Metrics.Unknown.WithLabelValues(c.id, "binary_frame").Inc()
-			continue
-		}
-		it, ok, err := c.decode(data)
-		if err != nil {
-			c.env.Metrics.Errors.WithLabelValues(c.id, "decode").Inc()
-			c.env.Log.Warn("bluesky: bad event", "err", err, "event", twitchTrunc(string(data), 300))
-			continue
-		}
-		if ok {
-			if err := emit(ctx, it); err != nil {
-				return healthy, err
-			}
-			c.env.Metrics.Items.WithLabelValues(c.id, string(it.Kind)).Inc()
-		}
+	return bskyEventLoop(ctx, conn, c.env, c.id, "bluesky", 3*bskyPingEvery, c.decode, emit, func() {
 		if c.env.Clock.Now().Sub(c.lastSave) >= bskySaveEvery {
 			c.saveCursor(ctx)
 		}
-	}
+	})
 }
 
 // bskyKeepalive pings the server every interval so that a dead connection
@@ -432,4 +405,44 @@ func (c *bskyCollector) remember(id string) bool {
 	c.recentPos = (c.recentPos + 1) % len(c.recentQ)
 	c.recent[id] = struct{}{}
 	return true
+}
+
+// bskyEventLoop is the read loop the JSON event streams (bluesky, mastodon)
+// share: read a text frame within the deadline, decode it, emit the item,
+// then run after (cursor or state saving). Binary frames are counted as
+// unknown, undecodable events as decode errors; neither ends the session.
+// healthy reports whether any frame arrived.
+func bskyEventLoop(ctx context.Context, conn *websocket.Conn, env Env, id, platform string, deadline time.Duration,
+	decode func([]byte) (item.Item, bool, error), emit Emit, after func()) (healthy bool, err error) {
+	for {
+		_ = conn.SetReadDeadline(time.Now().Add(deadline))
+		typ, data, err := conn.ReadMessage()
+		if err != nil {
+			if ctx.Err() != nil {
+				return healthy, ctx.Err()
+			}
+			env.Metrics.Errors.WithLabelValues(id, "read").Inc()
+			return healthy, fmt.Errorf("read: %w", err)
+		}
+		healthy = true
+		if typ != websocket.TextMessage {
+			// Neither stream sends binary frames unless asked (Jetstream's
+			// compress=true would send zstd); we never ask.
+			env.Metrics.Unknown.WithLabelValues(id, "binary_frame").Inc()
+			continue
+		}
+		it, ok, err := decode(data)
+		if err != nil {
+			env.Metrics.Errors.WithLabelValues(id, "decode").Inc()
+			env.Log.Warn(platform+": bad event", "err", err, "event", twitchTrunc(string(data), 300))
+			continue
+		}
+		if ok {
+			if err := emit(ctx, it); err != nil {
+				return healthy, err
+			}
+			env.Metrics.Items.WithLabelValues(id, string(it.Kind)).Inc()
+		}
+		after()
+	}
 }

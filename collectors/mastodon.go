@@ -318,37 +318,11 @@ func (c *mastoCollector) session(ctx context.Context, emit Emit) (healthy bool, 
 		}
 	}
 
-	for {
-		_ = conn.SetReadDeadline(time.Now().Add(3 * mastoPingEvery))
-		typ, data, err := conn.ReadMessage()
-		if err != nil {
-			if ctx.Err() != nil {
-				return healthy, ctx.Err()
-			}
-			c.env.Metrics.Errors.WithLabelValues(c.id, "read").Inc()
-			return healthy, fmt.Errorf("read: %w", err)
-		}
-		healthy = true
-		if typ != websocket.TextMessage {
-			c.env.Metrics.Unknown.WithLabelValues(c.id, "binary_frame").Inc()
-			continue
-		}
-		it, ok, err := c.decodeEvent(data)
-		if err != nil {
-			c.env.Metrics.Errors.WithLabelValues(c.id, "decode").Inc()
-			c.env.Log.Warn("mastodon: bad event", "err", err, "event", twitchTrunc(string(data), 300))
-			continue
-		}
-		if ok {
-			if err := emit(ctx, it); err != nil {
-				return healthy, err
-			}
-			c.env.Metrics.Items.WithLabelValues(c.id, string(it.Kind)).Inc()
-		}
+	return bskyEventLoop(ctx, conn, c.env, c.id, "mastodon", 3*mastoPingEvery, c.decodeEvent, emit, func() {
 		if len(c.dirty) > 0 && c.env.Clock.Now().Sub(c.lastSave) >= mastoSaveEvery {
 			c.saveState(ctx)
 		}
-	}
+	})
 }
 
 // backfillAll fetches, per stream seen before, the statuses newer than the
