@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"compress/zlib"
 	"context"
-	"crypto/md5"
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"hash/crc32"
@@ -15,8 +13,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -228,46 +224,12 @@ func (s *BilibiliServer) getBuvid(w http.ResponseWriter, r *http.Request) {
 	biliSrvJSON(w, 0, "0", map[string]string{"buvid": s.opts.Buvid})
 }
 
-// biliSrvMixinTab is the first half of MIXIN_KEY_ENC_TAB.
-var biliSrvMixinTab = [32]int{46, 47, 18, 2, 53, 8, 23, 32, 15, 50, 10, 31, 58, 3, 45, 35,
-	27, 43, 5, 49, 33, 9, 42, 19, 29, 28, 14, 39, 12, 38, 41, 13}
-
-// biliSrvWRID computes w_rid the way the platform checks it.
-func biliSrvWRID(q url.Values, img, sub string) string {
-	raw := img + sub
-	var mixin strings.Builder
-	for _, i := range biliSrvMixinTab {
-		if i < len(raw) {
-			mixin.WriteByte(raw[i])
-		}
-	}
-	keys := make([]string, 0, len(q))
-	for k := range q {
-		if k != "w_rid" {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
-	parts := make([]string, 0, len(keys))
-	for _, k := range keys {
-		v := strings.Map(func(r rune) rune {
-			if strings.ContainsRune("!'()*", r) {
-				return -1
-			}
-			return r
-		}, q.Get(k))
-		parts = append(parts, url.PathEscape(k)+"="+strings.ReplaceAll(url.QueryEscape(v), "+", "%20"))
-	}
-	sum := md5.Sum([]byte(strings.Join(parts, "&") + mixin.String()))
-	return hex.EncodeToString(sum[:])
-}
-
 func (s *BilibiliServer) getDanmuInfo(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	s.mu.Lock()
 	img, sub, token := s.imgKey, s.subKey, s.token
 	s.mu.Unlock()
-	if q.Get("wts") == "" || q.Get("w_rid") == "" || q.Get("w_rid") != biliSrvWRID(q, img, sub) {
+	if !BiliWBIVerify(q, img, sub) {
 		biliSrvJSON(w, -352, "-352", map[string]string{"v_voucher": "voucher_loopback"})
 		return
 	}

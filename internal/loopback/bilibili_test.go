@@ -34,9 +34,15 @@ func biliGet(t *testing.T, u string) (code int, data map[string]any) {
 }
 
 func TestBilibiliServerWRIDVector(t *testing.T) {
-	q := url.Values{"foo": {"114"}, "bar": {"514"}, "zab": {"1919810"}, "wts": {"1702204169"}}
-	if got := biliSrvWRID(q, "7cd084941338484aae1ad9425b84077c", "4932caff0ff746eab6f01bf08b70ac45"); got != "8f6f2b5b3d485fe1886cec6a0be8c5d4" {
-		t.Fatalf("w_rid = %s", got)
+	const img, sub = "7cd084941338484aae1ad9425b84077c", "4932caff0ff746eab6f01bf08b70ac45"
+	q := url.Values{"foo": {"114"}, "bar": {"514"}, "zab": {"1919810"}, "wts": {"1702204169"},
+		"w_rid": {"8f6f2b5b3d485fe1886cec6a0be8c5d4"}}
+	if !BiliWBIVerify(q, img, sub) {
+		t.Fatal("the protocols.md test vector does not verify")
+	}
+	q.Set("foo", "115")
+	if BiliWBIVerify(q, img, sub) {
+		t.Fatal("a tampered query verifies")
 	}
 }
 

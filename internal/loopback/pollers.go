@@ -600,7 +600,8 @@ func (s *BiliReplyServer) handlePaged(w http.ResponseWriter, r *http.Request) {
 var bilicmtMixinTab = [32]int{46, 47, 18, 2, 53, 8, 23, 32, 15, 50, 10, 31, 58, 3, 45, 35,
 	27, 43, 5, 49, 33, 9, 42, 19, 29, 28, 14, 39, 12, 38, 41, 13}
 
-// BiliWBIVerify checks w_rid on a signed query with the given keys.
+// BiliWBIVerify checks w_rid on a signed query with the given keys, as every
+// WBI-signed Bilibili endpoint here does (getDanmuInfo, reply/wbi/main).
 func BiliWBIVerify(q url.Values, imgKey, subKey string) bool {
 	raw := imgKey + subKey
 	if len(raw) < 64 {
