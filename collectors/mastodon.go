@@ -230,23 +230,8 @@ func (c *mastoCollector) Run(ctx context.Context, emit Emit) error {
 	c.lastSave = c.env.Clock.Now()
 	defer c.saveState(context.WithoutCancel(ctx))
 
-	bo := &Backoff{Base: time.Second, Max: 2 * time.Minute}
-	for {
-		healthy, err := c.session(ctx, emit)
-		if ctx.Err() != nil {
-			return nil
-		}
-		c.saveState(ctx)
-		if healthy {
-			bo.Reset()
-		}
-		c.env.Metrics.Reconnects.WithLabelValues(c.id).Inc()
-		wait := RetryDelay(err, bo)
-		c.env.Log.Warn("mastodon: connection ended; reconnecting", "err", err, "wait", wait)
-		if err := Sleep(ctx, c.env.Clock, wait); err != nil {
-			return nil
-		}
-	}
+	return bskyReconnect(ctx, c.env, c.id, "mastodon", func(ctx context.Context) (bool, error) { return c.session(ctx, emit) },
+		func() { c.saveState(ctx) }, nil)
 }
 
 func (c *mastoCollector) saveState(ctx context.Context) {

@@ -203,25 +203,13 @@ func twitchCloseOnDone(ctx context.Context, conn *websocket.Conn) (stop func()) 
 var errTwitchReconnect = errors.New("server asked to reconnect (RECONNECT)")
 
 func (c *twitchCollector) Run(ctx context.Context, emit Emit) error {
-	bo := &Backoff{Base: time.Second, Max: 2 * time.Minute}
-	for {
-		healthy, err := c.session(ctx, emit)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if healthy {
-			bo.Reset()
-		}
-		c.env.Metrics.Reconnects.WithLabelValues(c.id).Inc()
-		wait := RetryDelay(err, bo)
-		if errors.Is(err, errTwitchReconnect) {
-			wait = 0 // planned server restart: come straight back
-		}
-		c.env.Log.Warn("twitch connection ended; reconnecting", "err", err, "wait", wait)
-		if err := Sleep(ctx, c.env.Clock, wait); err != nil {
-			return nil
-		}
-	}
+	return bskyReconnect(ctx, c.env, c.id, "twitch", func(ctx context.Context) (bool, error) { return c.session(ctx, emit) },
+		nil, func(err error, wait time.Duration) time.Duration {
+			if errors.Is(err, errTwitchReconnect) {
+				return 0 // planned server restart: come straight back
+			}
+			return wait
+		})
 }
 
 // session runs one connection. healthy reports whether the server accepted
