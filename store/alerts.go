@@ -104,16 +104,7 @@ func (t *AlertTx) NotifiedReceivers(alertID string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: notified receivers of %s: %w", alertID, storeExplain(err))
 	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var r string
-		if err := rows.Scan(&r); err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return storeScanStrings(rows)
 }
 
 // FiringAlerts returns the alerts firing now, in one room unless room is

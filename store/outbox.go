@@ -86,16 +86,7 @@ func (s *Store) OutboxReceivers(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: outbox receivers: %w", storeExplain(err))
 	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var r string
-		if err := rows.Scan(&r); err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return storeScanStrings(rows)
 }
 
 // OutboxPendingRows returns up to limit pending rows of a receiver in

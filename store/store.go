@@ -292,19 +292,25 @@ func (s *Store) RecentItemIDs(ctx context.Context, source string, n int) ([]stri
 	if err != nil {
 		return nil, fmt.Errorf("store: recent item ids of %s: %w", source, err)
 	}
-	defer rows.Close()
-	ids := make([]string, 0, min(n, 4096))
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("store: recent item ids of %s: %w", source, err)
-		}
-		ids = append(ids, id)
-	}
-	if err := rows.Err(); err != nil {
+	ids, err := storeScanStrings(rows)
+	if err != nil {
 		return nil, fmt.Errorf("store: recent item ids of %s: %w", source, err)
 	}
 	return ids, nil
+}
+
+// storeScanStrings reads a one-column result of strings and closes rows.
+func storeScanStrings(rows *sql.Rows) ([]string, error) {
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
 }
 
 // storePruneChunk bounds how many rows one DELETE removes, so retention
