@@ -1038,13 +1038,18 @@ func (s *WSJSONServer) Send(frame string) int {
 	return n
 }
 
-// Drop closes every connection, as a server restart would.
+// Drop closes every connection, as a server restart would. The closed
+// connections leave the set at once, so WaitReady after a Drop waits for a
+// new subscribed client rather than seeing an old one whose handler has not
+// noticed the close yet.
 func (s *WSJSONServer) Drop() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for c := range s.conns {
 		c.Close()
+		delete(s.conns, c)
 	}
+	s.notify()
 }
 
 // Close drops clients and stops the server.
