@@ -210,6 +210,24 @@ func TestConfigRejectsBadRuleFields(t *testing.T) {
     conditions:
       - { kind: nonsense, above: 3 }
 `,
+		"source_broken takes severity": `
+  - name: r
+    kind: source_broken
+    levels: { yellow: 1 }
+`,
+		"leave metric out": `
+  - name: r
+    kind: source_broken
+    metric: viewers
+`,
+		"except absent and source_broken": `
+  - name: r
+    kind: volume_spike
+    window: 2m
+    levels: { yellow: 3 }
+    conditions:
+      - { kind: source_broken, above: 0 }
+`,
 		"red (0.2) must not be below yellow": `
   - name: r
     kind: negative_ratio

@@ -179,10 +179,10 @@ func (e *Engine) lifecycleEvent(r *compiledRule, ent *engineKeyEntry, st *alertS
 	for i := range in.conds {
 		lifecycleAddFigures(ev.Numbers, &in.conds[i].figures, r.signals[i+1].kind+"_")
 	}
-	if r.kind != KindAbsent {
+	if r.kind != KindAbsent && r.kind != KindSourceBroken {
 		ev.Numbers["threshold"] = st.threshold
 	}
-	ev.Summary = r.describe(&in.res, ent.key, st.threshold)
+	ev.Summary = r.describe(&in.res, ent.key, ent.labels, st.threshold)
 	for i := range in.conds {
 		c := r.signals[i+1]
 		ev.Summary += fmt.Sprintf("; and %s %s", c.kind, ruleNum(in.conds[i].value))

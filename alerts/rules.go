@@ -20,6 +20,10 @@ const (
 	KindMetricDrop      = "metric_drop"
 	KindAnomaly         = "anomaly"
 	KindAbsent          = "absent"
+	// KindSourceBroken alerts while a source reports itself broken
+	// (item.MetricSourceBroken): its pages stopped yielding items, its
+	// polls keep failing, its cookie expired, or its collector gave up.
+	KindSourceBroken = "source_broken"
 )
 
 // volumeSpikeHistory is how many previous windows a volume_spike baseline
@@ -195,7 +199,9 @@ func (sig *ruleSignal) wants(it *item.Item) bool {
 		}
 		return it.Kind != item.KindMetric
 	case KindAbsent:
-		return true
+		// A health report is not the source speaking: a broken source
+		// that reports so is still silent.
+		return it.Metric != item.MetricSourceBroken
 	}
 	return false
 }
@@ -457,6 +463,27 @@ func ruleCompile(cfg *config.Config, i int, nextSignal *int, maxSamples int) (*c
 	}
 	switch rc.Kind {
 	case KindNegativeRatio, KindKeywordBurst, KindVolumeSpike, KindMetricThreshold, KindMetricDrop, KindAbsent:
+	case KindSourceBroken:
+		// A metric_threshold on the source's own health report, with a
+		// fixed severity like absent: broken is yes or no.
+		if rc.Metric != "" && rc.Metric != item.MetricSourceBroken {
+			return nil, fail("source_broken watches the %s health report; metric cannot be %q", item.MetricSourceBroken, rc.Metric)
+		}
+		if r.yellow != nil || r.red != nil {
+			return nil, fail("source_broken takes severity, not levels")
+		}
+		rc.Metric = item.MetricSourceBroken
+		rc.Op = ""
+		half := 0.5
+		switch Severity(rc.Severity) {
+		case "", Yellow:
+			r.yellow = &half
+		case Red:
+			r.red = &half
+		default:
+			return nil, fail("severity must be yellow or red, not %q", rc.Severity)
+		}
+		r.hysteresis = 0
 	case KindAnomaly:
 		if r.yellow == nil && r.red == nil {
 			y, red := DefaultAnomalyYellow, DefaultAnomalyRed
@@ -465,7 +492,7 @@ func ruleCompile(cfg *config.Config, i int, nextSignal *int, maxSamples int) (*c
 	default:
 		return nil, fail("unknown kind %q", rc.Kind)
 	}
-	if rc.Kind != KindAbsent && r.yellow == nil && r.red == nil {
+	if rc.Kind != KindAbsent && rc.Kind != KindSourceBroken && r.yellow == nil && r.red == nil {
 		return nil, fail("levels needs yellow and/or red")
 	}
 	if rc.Kind == KindAbsent {
@@ -507,7 +534,11 @@ func ruleCompile(cfg *config.Config, i int, nextSignal *int, maxSamples int) (*c
 			r.category = g.Category
 		}
 	}
-	primary := ruleSignalFrom(rc.Kind, rc.Window.D(), rc.MinVolume, rc.Group, rc.Category, rc.Metric, rc.Op, rc, sampleCap)
+	sigKind := rc.Kind
+	if sigKind == KindSourceBroken {
+		sigKind = KindMetricThreshold
+	}
+	primary := ruleSignalFrom(sigKind, rc.Window.D(), rc.MinVolume, rc.Group, rc.Category, rc.Metric, rc.Op, rc, sampleCap)
 	if err := ruleCheckSignal(cfg, primary); err != nil {
 		return nil, fail("%v", err)
 	}
@@ -658,7 +689,7 @@ func (sig *ruleSignal) conditionHolds(res *signalResult) bool {
 }
 
 // describe is the human summary of a decision.
-func (r *compiledRule) describe(res *signalResult, key engineKey, threshold float64) string {
+func (r *compiledRule) describe(res *signalResult, key engineKey, labels map[string]string, threshold float64) string {
 	where := ruleWhere(key)
 	win := ruleDur(r.signals[0].window)
 	switch r.kind {
@@ -696,6 +727,18 @@ func (r *compiledRule) describe(res *signalResult, key engineKey, threshold floa
 			ruleNum(res.figures.get("current")), res.figures.get("z"), ruleNum(res.figures.get("baseline")), where)
 	case KindAbsent:
 		return fmt.Sprintf("No items for %s %s", ruleDur(time.Duration(res.value*float64(time.Second))), where)
+	case KindSourceBroken:
+		if res.value < 0.5 {
+			return "Source " + key.source + " works again"
+		}
+		msg := "Source " + key.source + " is broken"
+		if reason := labels["reason"]; reason != "" {
+			msg += " (" + reason + ")"
+		}
+		if detail := labels["detail"]; detail != "" {
+			msg += ": " + detail
+		}
+		return msg
 	}
 	return r.name
 }

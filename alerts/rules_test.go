@@ -158,6 +158,34 @@ func TestRules(t *testing.T) {
 				{at: 300 * s, items: viewers("1", 240*s, 300*s, 5*s, 260), want: []string{"resolved/red"}},
 			},
 		},
+		{
+			name: "source_broken fires at its fixed severity while the report says 1, resolves on 0",
+			rules: `
+  - name: broken
+    kind: source_broken
+    severity: red
+`,
+			steps: []engineStep{
+				{at: 1 * s, items: []item.Item{metricItem("1", "viewers", engineTestStart, 1)}, want: nil},
+				{at: 2 * s, items: []item.Item{healthItem(engineTestStart.Add(s), 1)}, want: []string{"firing/red"}},
+				{at: 3 * s, items: []item.Item{healthItem(engineTestStart.Add(2*s), 1)}, want: nil},
+				{at: 4 * s, items: []item.Item{healthItem(engineTestStart.Add(3*s), 0)}, want: []string{"resolved/red"}},
+			},
+		},
+		{
+			name: "absent ignores health reports: a broken source that says so is still silent",
+			rules: `
+  - name: quiet
+    kind: absent
+    window: 1m
+`,
+			steps: []engineStep{
+				{at: 1 * s, items: chats("1", 0, s, 3, 0), want: nil},
+				{at: 90 * s, items: []item.Item{healthItem(engineTestStart.Add(80*s), 1)}, want: []string{"firing/yellow"}},
+				// Reports stop too: no absent alert about the reports.
+				{at: 400 * s, want: nil},
+			},
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -246,5 +274,30 @@ func TestLateItemsAreCountedNotWindowed(t *testing.T) {
 	}
 	if evs := rec.take(); len(evs) != 0 {
 		t.Fatalf("late items changed the current window: %s", engineDescribe(evs))
+	}
+}
+
+// healthItem is a source's item.MetricSourceBroken report: no room.
+func healthItem(at time.Time, v float64) item.Item {
+	it := metricItem("", item.MetricSourceBroken, at, v)
+	it.Labels = map[string]string{"reason": "shape_drift", "detail": "https://shop.example/reviews yielded nothing"}
+	return it
+}
+
+func TestSourceBrokenSummaryAndLabels(t *testing.T) {
+	e, rec := engineTestEngine(t, `
+  - name: broken
+    kind: source_broken
+`)
+	evs := engineRun(t, e, rec, []engineStep{
+		{at: time.Second, items: []item.Item{healthItem(engineTestStart, 1)}, want: []string{"firing/yellow"}},
+	})
+	ev := evs[0]
+	want := "Source live is broken (shape_drift): https://shop.example/reviews yielded nothing"
+	if ev.Summary != want || ev.RuleKind != KindSourceBroken || ev.Labels["reason"] != "shape_drift" || ev.Room != "" {
+		t.Errorf("event: summary %q kind %s labels %v room %q", ev.Summary, ev.RuleKind, ev.Labels, ev.Room)
+	}
+	if _, ok := ev.Numbers["threshold"]; ok {
+		t.Errorf("a yes/no alert shows a threshold: %v", ev.Numbers)
 	}
 }

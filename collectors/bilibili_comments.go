@@ -377,7 +377,7 @@ func (c *bilicmtCollector) classify(err error) error {
 }
 
 func (c *bilicmtCollector) Run(ctx context.Context, emit Emit) error {
-	return c.loop.run(ctx, func(ctx context.Context) error { return c.poll(ctx, emit) })
+	return c.loop.run(ctx, emit, func(ctx context.Context) error { return c.poll(ctx, emit) })
 }
 
 func (c *bilicmtCollector) poll(ctx context.Context, emit Emit) error {

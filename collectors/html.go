@@ -298,7 +298,7 @@ func newHTML(src config.SourceConfig, env Env) (Collector, error) {
 }
 
 func (c *htmlCollector) Run(ctx context.Context, emit Emit) error {
-	return c.loop.run(ctx, func(ctx context.Context) error { return c.poll(ctx, emit) })
+	return c.loop.run(ctx, emit, func(ctx context.Context) error { return c.poll(ctx, emit) })
 }
 
 func (c *htmlCollector) poll(ctx context.Context, emit Emit) error {

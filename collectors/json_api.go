@@ -228,7 +228,7 @@ func jsonapiExec(t *template.Template, data jsonapiTemplateData) (string, error)
 }
 
 func (c *jsonapiCollector) Run(ctx context.Context, emit Emit) error {
-	return c.loop.run(ctx, func(ctx context.Context) error { return c.poll(ctx, emit) })
+	return c.loop.run(ctx, emit, func(ctx context.Context) error { return c.poll(ctx, emit) })
 }
 
 // jsonapiEntry is a mapped element waiting to be emitted.

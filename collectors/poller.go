@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"lookout/config"
+	"lookout/item"
 )
 
 // The polling collectors (json_api, html, bilibili_comments, weibo) share
@@ -29,13 +30,28 @@ const pollDefaultEvery = 5 * time.Minute
 // Retry-After.
 const pollMaxBackoff = 30 * time.Minute
 
+// pollBrokenAfter is how many polls in a row may fail before the source
+// reports itself broken. An expired cookie or a refused login counts at
+// once: waiting will not mend it.
+const pollBrokenAfter = 3
+
 // pollLoop runs one poller.
 type pollLoop struct {
-	source  string
-	every   time.Duration
-	jitter  float64
-	env     Env
-	backoff *Backoff
+	source   string
+	platform string
+	every    time.Duration
+	jitter   float64
+	env      Env
+	backoff  *Backoff
+
+	// Owned by run's goroutine: the health the source last reported
+	// (item.MetricSourceBroken) and why.
+	emit       Emit
+	failStreak int
+	failReason string
+	failDetail string
+	drift      string // where the last page yielded nothing, "" when fine
+	reported   bool   // the last report said broken
 }
 
 func pollNewLoop(src config.SourceConfig, env Env) *pollLoop {
@@ -49,15 +65,17 @@ func pollNewLoop(src config.SourceConfig, env Env) *pollLoop {
 	}
 	jitter = min(jitter, 0.9)
 	base := min(max(every/4, 5*time.Second), time.Minute)
-	return &pollLoop{source: src.ID, every: every, jitter: jitter, env: env,
+	return &pollLoop{source: src.ID, platform: src.Kind, every: every, jitter: jitter, env: env,
 		backoff: &Backoff{Base: base, Max: max(pollMaxBackoff, every)}}
 }
 
 // interval is every ± jitter·every.
 func (p *pollLoop) interval() time.Duration { return PollInterval(p.every, p.jitter) }
 
-// run calls once until ctx is done.
-func (p *pollLoop) run(ctx context.Context, once func(context.Context) error) error {
+// run calls once until ctx is done. After each poll it reports the
+// source's health through emit (see report).
+func (p *pollLoop) run(ctx context.Context, emit Emit, once func(context.Context) error) error {
+	p.emit = emit
 	for {
 		err := once(ctx)
 		if ctx.Err() != nil {
@@ -67,8 +85,12 @@ func (p *pollLoop) run(ctx context.Context, once func(context.Context) error) er
 		if err != nil {
 			wait = p.failed(ctx, err)
 		} else {
+			p.failStreak, p.failReason, p.failDetail = 0, "", ""
 			p.backoff.Reset()
 			_ = p.env.State.PutState(ctx, p.source, "last_success", p.env.Clock.Now().UTC().Format(time.RFC3339))
+		}
+		if err := p.report(ctx); err != nil {
+			return nil // only a cancelled ctx stops emit
 		}
 		if Sleep(ctx, p.env.Clock, wait) != nil {
 			return nil
@@ -94,8 +116,48 @@ func (p *pollLoop) failed(ctx context.Context, err error) time.Duration {
 		level = slog.LevelError
 	}
 	p.env.Log.Log(ctx, level, "poll failed", "reason", reason, "err", err, "retry_in", wait.Round(time.Second))
+	p.failStreak++
+	p.failReason, p.failDetail = reason, err.Error()
+	if level == slog.LevelError {
+		p.failStreak = max(p.failStreak, pollBrokenAfter)
+	}
 	_ = p.env.State.PutState(ctx, p.source, "last_error", p.env.Clock.Now().UTC().Format(time.RFC3339)+" "+err.Error())
 	return wait
+}
+
+// report emits the source's health as an item.MetricSourceBroken sample:
+// 1 after every poll while the source is broken (so a rule sees it again
+// after a restart), 0 once when it recovers. Broken means the last page
+// answered but yielded nothing where earlier polls did (shape drift), or
+// pollBrokenAfter polls in a row failed, or one failed for a reason time
+// will not mend (expired cookie, refused login).
+func (p *pollLoop) report(ctx context.Context) error {
+	reason, detail := "", ""
+	switch {
+	case p.failStreak >= pollBrokenAfter:
+		reason = p.failReason
+		detail = fmt.Sprintf("%d polls in a row failed; last: %s", p.failStreak, p.failDetail)
+	case p.drift != "":
+		reason = "shape_drift"
+		detail = "answered but yielded no items where earlier polls did (" + p.drift + "); check the selectors or mapping"
+	}
+	broken := reason != ""
+	if !broken && !p.reported {
+		return nil
+	}
+	p.reported = broken
+	now := p.env.Clock.Now()
+	it := item.Item{Source: p.source, Platform: p.platform, Kind: item.KindMetric,
+		ID: fmt.Sprintf("%s:%d", item.MetricSourceBroken, now.UnixNano()), TS: now,
+		Metric: item.MetricSourceBroken}
+	if broken {
+		it.Value = 1
+		it.Labels = map[string]string{"reason": reason, "detail": detail}
+	} else {
+		p.env.Log.Info("source recovered")
+		it.Labels = map[string]string{"reason": "recovered"}
+	}
+	return p.emit(ctx, it)
 }
 
 // pollError attaches a metrics reason and a minimum wait to an error.
@@ -281,11 +343,13 @@ func (s *pollState) emitted(id string, ts time.Time) {
 // shape records how many entries a successful (HTTP 200) page yielded.
 // Zero where there used to be entries is shape drift: the site changed its
 // markup or the API its payload, and a quiet source would hide it. It is
-// logged as source_broken, counted, and kept in state key "shape_drift" so
-// an alert can fire on it.
+// logged as source_broken, counted, kept in state key "shape_drift" for
+// `lookout status`, and reported as item.MetricSourceBroken after the poll
+// so that a source_broken rule alerts on it.
 func (p *pollLoop) shape(ctx context.Context, st *pollState, n int, where string) {
 	if n > 0 {
 		st.Yielded = true
+		p.drift = ""
 		if st.Drift != "" {
 			p.env.Log.Info("source recovered from shape drift", "where", where, "since", st.Drift)
 			st.Drift = ""
@@ -295,6 +359,7 @@ func (p *pollLoop) shape(ctx context.Context, st *pollState, n int, where string
 	if !st.Yielded {
 		return
 	}
+	p.drift = where
 	p.env.Metrics.Errors.WithLabelValues(p.source, "shape_drift").Inc()
 	p.env.Log.Warn("source_broken", "reason", "shape_drift", "where", where,
 		"detail", "page answered 200 but yielded no items where earlier polls did; check the selectors or mapping")

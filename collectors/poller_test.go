@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -214,7 +215,12 @@ func TestPollLoopBackoffAndRetryAfter(t *testing.T) {
 		pollErrWait("risk_control", 10*time.Minute, errors.New("code -412")),
 		nil,
 	}
-	_ = loop.run(ctx, func(context.Context) error {
+	var health []item.Item
+	record := func(_ context.Context, it item.Item) error {
+		health = append(health, it)
+		return nil
+	}
+	_ = loop.run(ctx, record, func(context.Context) error {
 		calls++
 		if calls > len(errs) {
 			cancel()
@@ -246,6 +252,43 @@ func TestPollLoopBackoffAndRetryAfter(t *testing.T) {
 	}
 	if v, _, _ := env.State.GetState(ctx, "p", "last_error"); v == "" {
 		t.Error("last_error not recorded")
+	}
+	// Three failures in a row make the source report itself broken after
+	// the third; the success that follows reports it recovered, once.
+	if len(health) != 2 {
+		t.Fatalf("health reports = %+v, want broken then recovered", health)
+	}
+	b, r := health[0], health[1]
+	if b.Kind != item.KindMetric || b.Metric != item.MetricSourceBroken || b.Value != 1 || b.Room != "" ||
+		b.Labels["reason"] != "risk_control" || !strings.Contains(b.Labels["detail"], "3 polls in a row") || b.ID == "" {
+		t.Errorf("broken report = %+v", b)
+	}
+	if r.Metric != item.MetricSourceBroken || r.Value != 0 || r.ID == b.ID {
+		t.Errorf("recovery report = %+v", r)
+	}
+}
+
+func TestPollLoopCookieExpiredIsBrokenAtOnce(t *testing.T) {
+	clk := newPollFakeClock()
+	env := pollTestEnv(t, clk, nil)
+	loop := pollNewLoop(pollMustSource(t, "id: wb\nkind: json_api\nevery: 1m\n"), env)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var health []item.Item
+	calls := 0
+	_ = loop.run(ctx, func(_ context.Context, it item.Item) error {
+		health = append(health, it)
+		return nil
+	}, func(context.Context) error {
+		calls++
+		if calls == 3 {
+			cancel()
+			return nil
+		}
+		return pollErr("cookie_expired", errors.New("weibo: cookie expired (login page)"))
+	})
+	if len(health) != 2 || health[0].Value != 1 || health[1].Value != 1 || health[0].Labels["reason"] != "cookie_expired" {
+		t.Fatalf("want a broken report after each failed poll from the first, got %+v", health)
 	}
 }
 

@@ -121,7 +121,7 @@ func newWeibo(src config.SourceConfig, env Env) (Collector, error) {
 }
 
 func (c *weiboCollector) Run(ctx context.Context, emit Emit) error {
-	return c.loop.run(ctx, func(ctx context.Context) error { return c.poll(ctx, emit) })
+	return c.loop.run(ctx, emit, func(ctx context.Context) error { return c.poll(ctx, emit) })
 }
 
 // weiboID reads ids Weibo sends as numbers or strings.

@@ -7,7 +7,7 @@ import (
 )
 
 // Rule kinds known to the alert engine.
-var RuleKinds = []string{"negative_ratio", "keyword_burst", "volume_spike", "metric_threshold", "metric_drop", "anomaly", "absent"}
+var RuleKinds = []string{"negative_ratio", "keyword_burst", "volume_spike", "metric_threshold", "metric_drop", "anomaly", "absent", "source_broken"}
 
 // RuleConfig is one `rules:` entry. Which keys matter depends on Kind; the
 // alert engine validates the combination.
@@ -45,8 +45,8 @@ type RuleConfig struct {
 	// ResolveAfter is how many consecutive clear evaluations a firing alert
 	// needs before it resolves (default 1).
 	ResolveAfter int `yaml:"resolve_after"`
-	// Severity is the fixed severity of rules without a ladder (absent);
-	// default yellow.
+	// Severity is the fixed severity of rules without a ladder (absent,
+	// source_broken); default yellow.
 	Severity string `yaml:"severity"`
 
 	// Conditions are further conditions that must all hold at the same time
@@ -132,7 +132,7 @@ func (c *Config) validateRules() []error {
 			errs = append(errs, ferr(r.Line, f+".kind", "unknown rule kind %q (known: %v)", r.Kind, RuleKinds))
 			continue
 		}
-		if r.Levels.Yellow == nil && r.Levels.Red == nil && r.Kind != "absent" && r.Kind != "anomaly" {
+		if r.Levels.Yellow == nil && r.Levels.Red == nil && r.Kind != "absent" && r.Kind != "anomaly" && r.Kind != "source_broken" {
 			errs = append(errs, ferr(r.Line, f+".levels", "needs yellow and/or red"))
 		}
 		switch r.Kind {
@@ -145,6 +145,16 @@ func (c *Config) validateRules() []error {
 					errs = append(errs, ferr(r.Line, f+".group", "no keyword group %q", r.Group))
 				}
 			}
+		case "source_broken":
+			if r.Levels.Yellow != nil || r.Levels.Red != nil {
+				errs = append(errs, ferr(r.Line, f+".levels", "source_broken takes severity (yellow or red), not levels"))
+			}
+			if r.Metric != "" && r.Metric != "source_broken" {
+				errs = append(errs, ferr(r.Line, f+".metric", "source_broken watches the source_broken health report; leave metric out"))
+			}
+			if r.Severity == "green" {
+				errs = append(errs, ferr(r.Line, f+".severity", "source_broken is yellow or red, not green"))
+			}
 		case "metric_threshold", "metric_drop", "anomaly":
 			if r.Metric == "" && r.Kind != "anomaly" {
 				errs = append(errs, ferr(r.Line, f+".metric", "%s needs a metric", r.Kind))
@@ -153,7 +163,7 @@ func (c *Config) validateRules() []error {
 		if r.Op != "" && r.Op != "above" && r.Op != "below" {
 			errs = append(errs, ferr(r.Line, f+".op", "must be above or below, not %q", r.Op))
 		}
-		if r.Window == 0 && r.Kind != "metric_threshold" {
+		if r.Window == 0 && r.Kind != "metric_threshold" && r.Kind != "source_broken" {
 			errs = append(errs, ferr(r.Line, f+".window", "is required for %s", r.Kind))
 		}
 		if r.Kind == "negative_ratio" && r.MinVolume <= 0 {
@@ -196,8 +206,8 @@ func (c *Config) validateRules() []error {
 			if line == 0 {
 				line = r.Line
 			}
-			if !contains(RuleKinds, c.Kind) || c.Kind == "absent" {
-				errs = append(errs, ferr(line, cf+".kind", "unknown condition kind %q (known: %v except absent)", c.Kind, RuleKinds))
+			if !contains(RuleKinds, c.Kind) || c.Kind == "absent" || c.Kind == "source_broken" {
+				errs = append(errs, ferr(line, cf+".kind", "unknown condition kind %q (known: %v except absent and source_broken)", c.Kind, RuleKinds))
 			}
 			if c.Above == nil && c.Below == nil {
 				errs = append(errs, ferr(line, cf, "needs above and/or below"))

@@ -340,7 +340,13 @@ func (d *Daemon) emit(r *sourceRunner, raw chan<- item.Item) lcollectors.Emit {
 			sum := sha256.Sum256([]byte(salt + "\x00" + it.AuthorID))
 			it.AuthorID = "h:" + hex.EncodeToString(sum[:12])
 		}
-		r.noteItem(time.Now())
+		if it.Metric != item.MetricSourceBroken { // a health report is not a delivery
+			if r.noteItem(time.Now()) {
+				if err := d.sendHealth(ctx, r, raw, nil); err != nil {
+					return err
+				}
+			}
+		}
 		select {
 		case raw <- it:
 			return nil

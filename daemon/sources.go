@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -29,13 +30,44 @@ type sourceRunner struct {
 	lastItem    time.Time
 	lastError   string
 	lastErrorAt time.Time
+	broken      bool // the collector gave up and has delivered nothing since
 }
 
-func (r *sourceRunner) noteItem(now time.Time) {
+// noteItem counts a delivered item. It reports true for the first item
+// after the collector was restarted on an error: the source works again.
+func (r *sourceRunner) noteItem(now time.Time) (recovered bool) {
 	r.mu.Lock()
 	r.items++
 	r.lastItem = now
+	recovered, r.broken = r.broken, false
 	r.mu.Unlock()
+	return recovered
+}
+
+// sendHealth hands on the source's item.MetricSourceBroken report from
+// the supervisor's side: 1 with the error when the collector gave up, 0
+// (cause nil) when it delivers again. Pollers report their own health
+// (shape drift, failing polls); this covers every collector's last resort.
+func (d *Daemon) sendHealth(ctx context.Context, r *sourceRunner, raw chan<- item.Item, cause error) error {
+	now := time.Now()
+	it := item.Item{Source: r.src.ID, Platform: r.src.Kind, Kind: item.KindMetric,
+		ID: fmt.Sprintf("%s:%d", item.MetricSourceBroken, now.UnixNano()), TS: now,
+		Metric: item.MetricSourceBroken, Labels: map[string]string{"reason": "recovered"}}
+	if cause != nil {
+		it.Value = 1
+		it.Labels = map[string]string{"reason": "collector_stopped", "detail": cause.Error()}
+	}
+	for k, v := range r.src.Labels {
+		if _, taken := it.Labels[k]; !taken {
+			it.Labels[k] = v
+		}
+	}
+	select {
+	case raw <- it:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func (r *sourceRunner) noteError(err error, now time.Time) {
@@ -111,9 +143,13 @@ func (r *sourceRunner) supervise(ctx context.Context, d *Daemon, raw chan<- item
 		r.noteError(err, time.Now())
 		r.mu.Lock()
 		r.restarts++
+		r.broken = true
 		r.mu.Unlock()
 		d.metrics.restarts.WithLabelValues(r.src.ID).Inc()
 		r.log.Error("collector stopped; restarting", "err", err, "in", wait.Round(time.Second))
+		if d.sendHealth(ctx, r, raw, err) != nil {
+			return
+		}
 		if lcollectors.Sleep(ctx, d.opts.Clock, wait) != nil {
 			return
 		}

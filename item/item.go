@@ -152,5 +152,13 @@ type Item struct {
 	Score Score // filled in by the classifier
 }
 
+// MetricSourceBroken is the health metric a source reports about itself:
+// 1 while it is broken (its pages stopped yielding items, its polls keep
+// failing, its cookie expired, its collector gave up), 0 once it recovers.
+// It carries the labels "reason" and "detail" and an empty Room, so the
+// alert engine keeps it apart from the source's rooms; a `source_broken`
+// rule turns it into an alert.
+const MetricSourceBroken = "source_broken"
+
 // Key is the grouping key rules evaluate windows over.
 func (it *Item) Key() string { return it.Source + "/" + it.Room }
