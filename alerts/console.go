@@ -109,7 +109,7 @@ func (c *consoleNotifier) writeEvent(b *strings.Builder, e Event) {
 		c.paint(col, consolePad(sev, 6)),
 		c.paint(col, consolePad(state, 12)),
 		c.paint(consoleBold, consolePad(e.Rule, 20)),
-		consolePad("room "+e.Room, 16),
+		consolePad(templateWhereShort(&e), 16),
 		c.paint(consoleDim, e.At.UTC().Format("15:04:05")),
 		e.Summary)
 	// Continuation lines put their label under the severity and state

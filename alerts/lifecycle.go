@@ -175,7 +175,9 @@ func (e *Engine) lifecycleEvent(r *compiledRule, ent *engineKeyEntry, st *alertS
 		ev.Labels["category"] = r.category
 	}
 	ev.Numbers = make(map[string]float64, in.res.figures.n+4)
-	lifecycleAddFigures(ev.Numbers, &in.res.figures, "")
+	if r.kind != KindSourceBroken { // yes or no: the 1 says nothing the summary does not
+		lifecycleAddFigures(ev.Numbers, &in.res.figures, "")
+	}
 	for i := range in.conds {
 		lifecycleAddFigures(ev.Numbers, &in.conds[i].figures, r.signals[i+1].kind+"_")
 	}

@@ -79,6 +79,15 @@ func newTemplateData(n Notification, now time.Time) TemplateData {
 	return d
 }
 
+// templateWhereShort names where an event happened in a column: its room,
+// or its source for source-wide alerts (source_broken) that have none.
+func templateWhereShort(e *Event) string {
+	if e.Room == "" && e.Source != "" {
+		return "source " + e.Source
+	}
+	return "room " + e.Room
+}
+
 func templateTitle(d *TemplateData) string {
 	sev := strings.ToUpper(string(d.Severity))
 	var b strings.Builder
@@ -154,7 +163,7 @@ func templateNumbers(e Event) []NamedNumber {
 		v := e.Numbers[k]
 		out = append(out, NamedNumber{Name: k, Value: v, Text: templateFormatNumber(templateNumberHint(e, k), v)})
 	}
-	if len(out) == 0 {
+	if len(out) == 0 && e.RuleKind != KindSourceBroken { // a yes/no alert has no figures to show
 		out = append(out,
 			NamedNumber{Name: "value", Value: e.Value, Text: templateFormatNumber(templateNumberHint(e, "value"), e.Value)},
 			NamedNumber{Name: "threshold", Value: e.Threshold, Text: templateFormatNumber(templateNumberHint(e, "threshold"), e.Threshold)})

@@ -361,7 +361,11 @@ func (p *pollLoop) shape(ctx context.Context, st *pollState, n int, where string
 	}
 	p.drift = where
 	p.env.Metrics.Errors.WithLabelValues(p.source, "shape_drift").Inc()
-	p.env.Log.Warn("source_broken", "reason", "shape_drift", "where", where,
+	level := slog.LevelWarn // once per breakage; every poll after is counted, not shouted
+	if st.Drift != "" {
+		level = slog.LevelDebug
+	}
+	p.env.Log.Log(ctx, level, "source_broken", "reason", "shape_drift", "where", where,
 		"detail", "page answered 200 but yielded no items where earlier polls did; check the selectors or mapping")
 	if st.Drift == "" {
 		st.Drift = p.env.Clock.Now().UTC().Format(time.RFC3339) + " " + where

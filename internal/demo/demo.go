@@ -1,8 +1,9 @@
 // Package demo is `lookout demo`: it starts, on loopback, a live-room server
-// that speaks the real Bilibili danmaku protocol and a news feed server,
-// points the real daemon at them with an embedded config, plays a scripted
-// show (a calm start, then a complaint storm while the audience leaves) and
-// prints the alerts as they fire. Nothing leaves the machine.
+// that speaks the real Bilibili danmaku protocol, a news feed server and a
+// brand forum, points the real daemon at them with an embedded config, plays
+// a scripted show (a calm start, then a complaint storm while the audience
+// leaves; midway the forum is redesigned under its scraper) and prints the
+// alerts as they fire. Nothing leaves the machine.
 package demo
 
 import (
@@ -39,13 +40,13 @@ type Options struct {
 }
 
 // Config renders the embedded demo config for the given endpoints.
-func Config(dbPath, biliURL, wsURL, feedURL string) (*config.Config, error) {
+func Config(dbPath, biliURL, wsURL, feedURL, forumURL string) (*config.Config, error) {
 	t, err := template.New("demo").Parse(demoConfig)
 	if err != nil {
 		return nil, err
 	}
 	var buf bytes.Buffer
-	if err := t.Execute(&buf, map[string]any{"DB": dbPath, "BiliURL": biliURL, "WSURL": wsURL, "FeedURL": feedURL, "Room": Room}); err != nil {
+	if err := t.Execute(&buf, map[string]any{"DB": dbPath, "BiliURL": biliURL, "WSURL": wsURL, "FeedURL": feedURL, "ForumURL": forumURL, "Room": Room}); err != nil {
 		return nil, err
 	}
 	return config.Parse(buf.Bytes(), "demo.yaml (embedded)")
@@ -82,13 +83,16 @@ func Run(ctx context.Context, opts Options) error {
 	feeds := loopback.NewFeedServer()
 	defer feeds.Close()
 	feeds.SetFeed("/acme/news.xml", newsFeed(time.Now()), "application/rss+xml; charset=utf-8")
+	forum := loopback.NewHTMLSiteServer()
+	defer forum.Close()
+	forum.Add(forumPosts(time.Now())...)
 
-	cfg, err := Config(opts.DBPath, live.URL(), live.WSURL(), feeds.URL("/acme/news.xml"))
+	cfg, err := Config(opts.DBPath, live.URL(), live.WSURL(), feeds.URL("/acme/news.xml"), forum.URL+"/forum")
 	if err != nil {
 		return fmt.Errorf("demo config: %w", err)
 	}
-	fmt.Fprintf(out, "lookout demo: a %s live-commerce show on loopback (Bilibili danmaku protocol, brotli frames) + a news feed\n", opts.Duration.Round(time.Second))
-	fmt.Fprintf(out, "  room %d at %s · feed %s · database %s\n\n", Room, live.URL(), feeds.URL("/acme/news.xml"), opts.DBPath)
+	fmt.Fprintf(out, "lookout demo: a %s live-commerce show on loopback (Bilibili danmaku protocol, brotli frames) + a news feed + a brand forum\n", opts.Duration.Round(time.Second))
+	fmt.Fprintf(out, "  room %d at %s · feed %s · forum %s · database %s\n\n", Room, live.URL(), feeds.URL("/acme/news.xml"), forum.URL+"/forum", opts.DBPath)
 
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -99,7 +103,7 @@ func Run(ctx context.Context, opts Options) error {
 	done := make(chan error, 1)
 	go func() { done <- d.Run(runCtx) }()
 
-	showErr := play(runCtx, live, opts.Duration, out)
+	showErr := play(runCtx, live, forum, opts.Duration, out)
 	// Let the last windows evaluate before shutting down.
 	select {
 	case <-time.After(3 * time.Second):
@@ -116,7 +120,7 @@ func Run(ctx context.Context, opts Options) error {
 }
 
 // play pushes the scripted show into the live room.
-func play(ctx context.Context, live *loopback.BilibiliServer, total time.Duration, out io.Writer) error {
+func play(ctx context.Context, live *loopback.BilibiliServer, forum *loopback.HTMLSiteServer, total time.Duration, out io.Writer) error {
 	waitCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	if err := live.WaitConnected(waitCtx, 1); err != nil {
@@ -129,6 +133,7 @@ func play(ctx context.Context, live *loopback.BilibiliServer, total time.Duratio
 	seq := 0
 	lastPhase := showPhase(-1)
 	var lastViewers time.Time
+	redesigned := false
 	for {
 		select {
 		case <-ctx.Done():
@@ -142,6 +147,11 @@ func play(ctx context.Context, live *loopback.BilibiliServer, total time.Duratio
 			if p != lastPhase {
 				fmt.Fprintf(out, "── %s %s\n", elapsed.Round(time.Second), [...]string{"show starts: calm chat, viewers rising", "complaint storm: refunds, fakes, ignored customers; viewers leaving", "the storm dies down; the room is half empty"}[p])
 				lastPhase = p
+			}
+			if !redesigned && elapsed >= total/2 {
+				redesigned = true
+				forum.SetDrift(true)
+				fmt.Fprintf(out, "── %s the brand forum ships a redesign: its page still answers, the scraper's selectors find nothing\n", elapsed.Round(time.Second))
 			}
 			var cmds [][]byte
 			for range s.chatPerTick(p) {
@@ -181,6 +191,14 @@ func summary(ctx context.Context, out io.Writer, dbPath string) error {
 	}
 	fmt.Fprintf(out, "\nAsk it anything with SQL, for example:\n  go run . query --db %s \"SELECT strftime('%%H:%%M:%%S', ts) AS t, author, text FROM items WHERE sentiment = 'negative' ORDER BY ts DESC LIMIT 10\"\n", dbPath)
 	return nil
+}
+
+// forumPosts are what the brand forum shows before its redesign.
+func forumPosts(now time.Time) []loopback.HTMLPost {
+	return []loopback.HTMLPost{
+		{ID: 9001, Title: "直播间买的面霜到了", Author: "橙子酱", Time: now.Add(-2 * time.Hour), Body: "包装完好，用着不错。"},
+		{ID: 9002, Title: "客服一直不回复", Author: "老王", Time: now.Add(-40 * time.Minute), Body: "申请退款三天了没人理，准备投诉。"},
+	}
 }
 
 func newsFeed(now time.Time) []byte {

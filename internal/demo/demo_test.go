@@ -47,11 +47,17 @@ func TestDemoCatchesTheCrisis(t *testing.T) {
 	if n := count(`SELECT count(*) FROM items WHERE kind='chat'`); n < 100 {
 		t.Errorf("only %d chat items stored", n)
 	}
-	if n := count(`SELECT count(*) FROM items WHERE kind='post'`); n != 3 {
+	if n := count(`SELECT count(*) FROM items WHERE source='brand-news'`); n != 3 {
 		t.Errorf("%d news posts stored, want 3", n)
 	}
+	if n := count(`SELECT count(*) FROM items WHERE source='brand-forum'`); n != 2 {
+		t.Errorf("%d forum posts stored, want 2", n)
+	}
+	if n := count(`SELECT count(*) FROM alerts WHERE rule='source-broken' AND source='brand-forum'`); n != 1 {
+		t.Errorf("%d source-broken alerts for the redesigned forum, want 1\n%s", n, out.String())
+	}
 	text := out.String()
-	for _, want := range []string{"crisis-burst", "viewers-", "go run . query --db"} {
+	for _, want := range []string{"crisis-burst", "viewers-", "source-broken", "shape_drift", "go run . query --db"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("demo output lacks %q", want)
 		}
