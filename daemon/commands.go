@@ -112,8 +112,8 @@ func Silence(ctx context.Context, dbPath, sub string, args []string, dur time.Du
 }
 
 // StatusQuery is what `lookout status` shows: each source's health as the
-// daemon last recorded it, its recent item rate from the items table, and
-// the page or payload that stopped yielding items (shape drift) if any.
+// daemon last recorded it, its recent item rate from the items table, and,
+// while its latest source_broken report says so, why it is broken.
 const StatusQuery = `SELECT h.source, h.kind,
        h.last_success,
        round((SELECT count(*) FROM items i
@@ -123,8 +123,11 @@ const StatusQuery = `SELECT h.source, h.kind,
        h.last_error_at,
        substr(coalesce(h.last_error,
                        (SELECT value FROM source_state s WHERE s.source = h.source AND s.key = 'last_error')), 1, 80) AS last_error,
-       (SELECT substr(value, 1, 60) FROM source_state s
-         WHERE s.source = h.source AND s.key = 'shape_drift' AND s.value != '') AS shape_drift,
+       (SELECT CASE WHEN m.value > 0
+                    THEN substr(json_extract(m.labels, '$.reason') || ': ' || json_extract(m.labels, '$.detail'), 1, 100) END
+          FROM metrics m
+         WHERE m.room = '' AND m.name = 'source_broken' AND m.source = h.source
+         ORDER BY m.ts DESC LIMIT 1) AS broken,
        h.updated_at
   FROM source_health h
  ORDER BY h.source`

@@ -18,6 +18,7 @@ import (
 	"lookout/config"
 	"lookout/internal/loopback"
 	"lookout/item"
+	"lookout/store"
 )
 
 // healthRun starts the daemon on cfgText (with %[1]q as the database path)
@@ -129,6 +130,15 @@ receivers:
 		t.Error("the health report is not in the metrics table")
 	}
 
+	// `lookout status` says why while it lasts.
+	var status strings.Builder
+	if err := store.Query(context.Background(), dbPath(t, ro), StatusQuery, "csv", &status); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(status.String(), "shape_drift: answered but yielded no items") {
+		t.Errorf("lookout status does not show the breakage:\n%s", status.String())
+	}
+
 	site.SetDrift(false)
 	site.Add(loopback.HTMLPost{ID: 2, Title: "修好了", Author: "用户2", Time: time.Now(), Body: "页面回来了"})
 	waitFor(t, "the alert resolved", 15*time.Second, func() bool {
@@ -216,4 +226,15 @@ receivers:
 	if n := countRows(t, ro, `SELECT items FROM source_health WHERE source='flaky'`); n != 1 {
 		t.Errorf("source_health.items = %d: the health report counted as a delivery", n)
 	}
+}
+
+// dbPath is the file behind a database handle.
+func dbPath(t *testing.T, db *sql.DB) string {
+	t.Helper()
+	var seq int
+	var name, file string
+	if err := db.QueryRow(`PRAGMA database_list`).Scan(&seq, &name, &file); err != nil {
+		t.Fatal(err)
+	}
+	return file
 }

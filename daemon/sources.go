@@ -182,6 +182,7 @@ func toString(v any) string {
 }
 
 func (d *Daemon) healthLoop(ctx context.Context) {
+	d.writeHealth(ctx) // `lookout status` lists every source from the start
 	t := time.NewTicker(15 * time.Second)
 	defer t.Stop()
 	for {
