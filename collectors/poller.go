@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"lookout/config"
-	"lookout/item"
 )
 
 // The polling collectors (json_api, html, bilibili_comments, weibo) share
@@ -30,28 +29,14 @@ const pollDefaultEvery = 5 * time.Minute
 // Retry-After.
 const pollMaxBackoff = 30 * time.Minute
 
-// pollBrokenAfter is how many polls in a row may fail before the source
-// reports itself broken. An expired cookie or a refused login counts at
-// once: waiting will not mend it.
-const pollBrokenAfter = 3
-
 // pollLoop runs one poller.
 type pollLoop struct {
-	source   string
-	platform string
-	every    time.Duration
-	jitter   float64
-	env      Env
-	backoff  *Backoff
-
-	// Owned by run's goroutine: the health the source last reported
-	// (item.MetricSourceBroken) and why.
-	emit       Emit
-	failStreak int
-	failReason string
-	failDetail string
-	drift      string // where the last page yielded nothing, "" when fine
-	reported   bool   // the last report said broken
+	source  string
+	every   time.Duration
+	jitter  float64
+	env     Env
+	backoff *Backoff
+	health  *SourceHealth // owned by run's goroutine
 }
 
 func pollNewLoop(src config.SourceConfig, env Env) *pollLoop {
@@ -65,17 +50,16 @@ func pollNewLoop(src config.SourceConfig, env Env) *pollLoop {
 	}
 	jitter = min(jitter, 0.9)
 	base := min(max(every/4, 5*time.Second), time.Minute)
-	return &pollLoop{source: src.ID, platform: src.Kind, every: every, jitter: jitter, env: env,
-		backoff: &Backoff{Base: base, Max: max(pollMaxBackoff, every)}}
+	return &pollLoop{source: src.ID, every: every, jitter: jitter, env: env,
+		backoff: &Backoff{Base: base, Max: max(pollMaxBackoff, every)}, health: NewSourceHealth(src, env)}
 }
 
 // interval is every ± jitter·every.
 func (p *pollLoop) interval() time.Duration { return PollInterval(p.every, p.jitter) }
 
 // run calls once until ctx is done. After each poll it reports the
-// source's health through emit (see report).
+// source's health through emit (see SourceHealth).
 func (p *pollLoop) run(ctx context.Context, emit Emit, once func(context.Context) error) error {
-	p.emit = emit
 	for {
 		err := once(ctx)
 		if ctx.Err() != nil {
@@ -85,11 +69,11 @@ func (p *pollLoop) run(ctx context.Context, emit Emit, once func(context.Context
 		if err != nil {
 			wait = p.failed(ctx, err)
 		} else {
-			p.failStreak, p.failReason, p.failDetail = 0, "", ""
+			p.health.Succeeded()
 			p.backoff.Reset()
 			_ = p.env.State.PutState(ctx, p.source, "last_success", p.env.Clock.Now().UTC().Format(time.RFC3339))
 		}
-		if err := p.report(ctx); err != nil {
+		if err := p.health.Report(ctx, emit); err != nil {
 			return nil // only a cancelled ctx stops emit
 		}
 		if Sleep(ctx, p.env.Clock, wait) != nil {
@@ -116,48 +100,9 @@ func (p *pollLoop) failed(ctx context.Context, err error) time.Duration {
 		level = slog.LevelError
 	}
 	p.env.Log.Log(ctx, level, "poll failed", "reason", reason, "err", err, "retry_in", wait.Round(time.Second))
-	p.failStreak++
-	p.failReason, p.failDetail = reason, err.Error()
-	if level == slog.LevelError {
-		p.failStreak = max(p.failStreak, pollBrokenAfter)
-	}
+	p.health.Failed(reason, err, level == slog.LevelError)
 	_ = p.env.State.PutState(ctx, p.source, "last_error", p.env.Clock.Now().UTC().Format(time.RFC3339)+" "+err.Error())
 	return wait
-}
-
-// report emits the source's health as an item.MetricSourceBroken sample:
-// 1 after every poll while the source is broken (so a rule sees it again
-// after a restart), 0 once when it recovers. Broken means the last page
-// answered but yielded nothing where earlier polls did (shape drift), or
-// pollBrokenAfter polls in a row failed, or one failed for a reason time
-// will not mend (expired cookie, refused login).
-func (p *pollLoop) report(ctx context.Context) error {
-	reason, detail := "", ""
-	switch {
-	case p.failStreak >= pollBrokenAfter:
-		reason = p.failReason
-		detail = fmt.Sprintf("%d polls in a row failed; last: %s", p.failStreak, p.failDetail)
-	case p.drift != "":
-		reason = "shape_drift"
-		detail = "answered but yielded no items where earlier polls did (" + p.drift + "); check the selectors or mapping"
-	}
-	broken := reason != ""
-	if !broken && !p.reported {
-		return nil
-	}
-	p.reported = broken
-	now := p.env.Clock.Now()
-	it := item.Item{Source: p.source, Platform: p.platform, Kind: item.KindMetric,
-		ID: fmt.Sprintf("%s:%d", item.MetricSourceBroken, now.UnixNano()), TS: now,
-		Metric: item.MetricSourceBroken}
-	if broken {
-		it.Value = 1
-		it.Labels = map[string]string{"reason": reason, "detail": detail}
-	} else {
-		p.env.Log.Info("source recovered")
-		it.Labels = map[string]string{"reason": "recovered"}
-	}
-	return p.emit(ctx, it)
 }
 
 // pollError attaches a metrics reason and a minimum wait to an error.
@@ -349,7 +294,7 @@ func (s *pollState) emitted(id string, ts time.Time) {
 func (p *pollLoop) shape(ctx context.Context, st *pollState, n int, where string) {
 	if n > 0 {
 		st.Yielded = true
-		p.drift = ""
+		p.health.Drifted("")
 		if st.Drift != "" {
 			p.env.Log.Info("source recovered from shape drift", "where", where, "since", st.Drift)
 			st.Drift = ""
@@ -359,7 +304,7 @@ func (p *pollLoop) shape(ctx context.Context, st *pollState, n int, where string
 	if !st.Yielded {
 		return
 	}
-	p.drift = where
+	p.health.Drifted(where)
 	p.env.Metrics.Errors.WithLabelValues(p.source, "shape_drift").Inc()
 	level := slog.LevelWarn // once per breakage; every poll after is counted, not shouted
 	if st.Drift != "" {

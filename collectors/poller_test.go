@@ -290,6 +290,12 @@ func TestPollLoopCookieExpiredIsBrokenAtOnce(t *testing.T) {
 	if len(health) != 2 || health[0].Value != 1 || health[1].Value != 1 || health[0].Labels["reason"] != "cookie_expired" {
 		t.Fatalf("want a broken report after each failed poll from the first, got %+v", health)
 	}
+	if d := health[0].Labels["detail"]; d != "weibo: cookie expired (login page)" {
+		t.Errorf("first report's detail %q, want the error itself", d)
+	}
+	if d := health[1].Labels["detail"]; !strings.HasPrefix(d, "2 polls in a row failed; last: weibo: cookie expired") {
+		t.Errorf("second report's detail %q", d)
+	}
 }
 
 // pollCount reads a counter's value.

@@ -67,6 +67,7 @@ type rssCollector struct {
 	jitter  float64
 	maxSeen int
 	backoff *Backoff
+	health  *SourceHealth
 
 	validators Validators
 	ttl        time.Duration
@@ -104,6 +105,7 @@ func newRSSCollector(src config.SourceConfig, env Env) (Collector, error) {
 		jitter:  src.Jitter,
 		maxSeen: spec.MaxSeen,
 		seenSet: map[string]struct{}{},
+		health:  NewSourceHealth(src, env),
 	}
 	if c.room == "" {
 		c.room = u.Host + u.EscapedPath()
@@ -141,6 +143,9 @@ func (c *rssCollector) Run(ctx context.Context, emit Emit) error {
 	for {
 		wait := c.poll(ctx, emit)
 		if ctx.Err() != nil {
+			return nil
+		}
+		if c.health.Report(ctx, emit) != nil {
 			return nil
 		}
 		if Sleep(ctx, c.env.Clock, wait) != nil {
@@ -201,10 +206,12 @@ func (c *rssCollector) poll(ctx context.Context, emit Emit) time.Duration {
 		c.env.Metrics.Errors.WithLabelValues(c.src.ID, reason).Inc()
 		c.env.Log.Warn("rss: fetch failed", "url", redactURL(c.url), "reason", reason, "err", err, "retry_in", wait.Round(time.Millisecond))
 		c.saveHealth(ctx, rssStateLastError, err)
+		c.health.Failed(reason, err, false)
 		return wait
 	}
 	c.backoff.Reset()
 	if res.NotModified {
+		c.health.Succeeded()
 		c.saveHealth(ctx, rssStateLastSuccess, nil)
 		if res.Validators != c.validators {
 			c.validators = res.Validators
@@ -219,9 +226,12 @@ func (c *rssCollector) poll(ctx context.Context, emit Emit) time.Duration {
 		// validators so that the next good document is fetched in full.
 		c.env.Metrics.Errors.WithLabelValues(c.src.ID, "parse").Inc()
 		c.env.Log.Error("rss: feed unparseable", "url", redactURL(c.url), "content_type", res.Header.Get("Content-Type"), "bytes", len(res.Body), "err", err)
-		c.saveHealth(ctx, rssStateLastError, fmt.Errorf("%s: %w", redactURL(c.url), err))
+		err = fmt.Errorf("%s: %w", redactURL(c.url), err)
+		c.saveHealth(ctx, rssStateLastError, err)
+		c.health.Failed("parse", err, false)
 		return c.interval()
 	}
+	c.health.Succeeded()
 	c.saveHealth(ctx, rssStateLastSuccess, nil)
 	c.ttl = feed.TTL
 

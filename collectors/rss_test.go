@@ -492,12 +492,27 @@ func TestRSSCollectorBrokenFeed(t *testing.T) {
 	if n := httpxCount(h.env.Metrics.Errors, "news", "parse"); n != 2 {
 		t.Fatalf("errors{reason=parse} = %v after bad XML", n)
 	}
+	if got := h.sink.take(); len(got) != 0 {
+		t.Fatalf("emitted after two bad documents: %+v", got)
+	}
+	// The third bad poll in a row: the feed reports itself broken.
+	h.clk.fire()
+	h.clk.await(t)
+	got := h.sink.take()
+	if len(got) != 1 || got[0].Metric != item.MetricSourceBroken || got[0].Value != 1 || got[0].Labels["reason"] != "parse" ||
+		!strings.Contains(got[0].Labels["detail"], "3 polls in a row failed") || strings.Contains(got[0].Labels["detail"], "SECRET") {
+		t.Fatalf("after three bad documents: %+v", got)
+	}
 	// Fixed: the whole document is fetched (the broken one's ETag was not
-	// kept) and its entries come out.
+	// kept), its entries come out, and the feed says it works again.
 	srv.SetFeed("/feed.xml", loopback.RSSDocument("Acme", rssEntries("a")), "")
 	h.clk.fire()
 	h.clk.await(t)
-	rssRequireIDs(t, h.sink.take(), "a")
+	got = h.sink.take()
+	if n := len(got); n != 2 || got[1].Metric != item.MetricSourceBroken || got[1].Value != 0 {
+		t.Fatalf("after the fix: %+v", got)
+	}
+	rssRequireIDs(t, got[:1], "a")
 	if v, ok, _ := h.state.GetState(context.Background(), "news", rssStateLastSuccess); !ok || !strings.HasPrefix(v, "2024-06-10T") {
 		t.Errorf("last_success state %q", v)
 	}

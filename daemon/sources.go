@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -49,14 +48,11 @@ func (r *sourceRunner) noteItem(now time.Time) (recovered bool) {
 // (cause nil) when it delivers again. Pollers report their own health
 // (shape drift, failing polls); this covers every collector's last resort.
 func (d *Daemon) sendHealth(ctx context.Context, r *sourceRunner, raw chan<- item.Item, cause error) error {
-	now := time.Now()
-	it := item.Item{Source: r.src.ID, Platform: r.src.Kind, Kind: item.KindMetric,
-		ID: fmt.Sprintf("%s:%d", item.MetricSourceBroken, now.UnixNano()), TS: now,
-		Metric: item.MetricSourceBroken, Labels: map[string]string{"reason": "recovered"}}
+	reason, detail := "", ""
 	if cause != nil {
-		it.Value = 1
-		it.Labels = map[string]string{"reason": "collector_stopped", "detail": cause.Error()}
+		reason, detail = "collector_stopped", cause.Error()
 	}
+	it := lcollectors.SourceBrokenItem(r.src.ID, r.src.Kind, time.Now(), reason, detail)
 	for k, v := range r.src.Labels {
 		if _, taken := it.Labels[k]; !taken {
 			it.Labels[k] = v
