@@ -5,7 +5,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -64,14 +63,12 @@ func newDingTalkNotifier(name string, c *config.DingTalkConfig, opts NotifierOpt
 	if c == nil {
 		return nil, errors.New("dingtalk: no config")
 	}
-	if c.WebhookURL.Value() == "" {
-		return nil, fmt.Errorf("dingtalk: webhook_url (%s) is empty", c.WebhookURL)
-	}
-	if _, err := url.Parse(c.WebhookURL.Value()); err != nil {
-		return nil, fmt.Errorf("dingtalk: webhook_url does not parse (%s)", RedactURL(c.WebhookURL.Value()))
+	webhook, err := notifyEndpoint("dingtalk", "webhook_url", c.WebhookURL)
+	if err != nil {
+		return nil, err
 	}
 	d := &dingTalkNotifier{
-		name: name, webhook: c.WebhookURL.Value(), secret: c.Secret.Value(), atMobiles: c.AtMobiles,
+		name: name, webhook: webhook, secret: c.Secret.Value(), atMobiles: c.AtMobiles,
 		msgType: c.MsgType, client: opts.HTTPClient, now: opts.Now, throttle: opts.ThrottleBackoff,
 	}
 	switch d.msgType {
@@ -174,30 +171,15 @@ func (d *dingTalkNotifier) Notify(ctx context.Context, n Notification) (bool, er
 	if err != nil {
 		return false, err
 	}
-	body, err := notifyJSON(msg)
-	if err != nil {
-		return false, fmt.Errorf("dingtalk: encode: %w", err)
-	}
 	target := d.webhook
 	if d.secret != "" {
 		if target, err = DingTalkSignURL(d.webhook, d.secret, d.now()); err != nil {
 			return false, &NotifyError{Reason: "config", Err: err}
 		}
 	}
-	res, err := notifyPostJSON(ctx, d.client, target, body, nil)
-	if err != nil {
-		if ctx.Err() != nil {
-			return notifyCtxErr(ctx, err)
-		}
-		var ne *NotifyError
-		return !errors.As(err, &ne) || ne.Reason != "config", err
-	}
-	if retry, err := notifyCheckHTTP("dingtalk", d.webhook, res, d.now()); err != nil {
-		return retry, err
-	}
 	var ans DingTalkResponse
-	if err := json.Unmarshal(res.Body, &ans); err != nil {
-		return true, &NotifyError{Reason: "api_error", Err: fmt.Errorf("dingtalk: answer is not JSON: %.100q", res.Body)}
+	if retry, err := notifyRobotCall(ctx, "dingtalk", d.client, d.webhook, target, msg, &ans, d.now()); err != nil {
+		return retry, err
 	}
 	return d.classify(ans)
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -47,14 +46,15 @@ func newFeishuNotifier(name string, c *config.FeishuConfig, opts NotifierOptions
 	if c == nil {
 		return nil, errors.New("feishu: no config")
 	}
-	if c.WebhookURL.Value() == "" {
-		return nil, fmt.Errorf("feishu: webhook_url (%s) is empty", c.WebhookURL)
+	webhook, err := notifyEndpoint("feishu", "webhook_url", c.WebhookURL)
+	if err != nil {
+		return nil, err
 	}
 	t, err := parseReceiverTemplate(name, c.Template, templateMarkdownDefault)
 	if err != nil {
 		return nil, err
 	}
-	return &feishuNotifier{name: name, webhook: c.WebhookURL.Value(), secret: c.Secret.Value(), tmpl: t,
+	return &feishuNotifier{name: name, webhook: webhook, secret: c.Secret.Value(), tmpl: t,
 		client: opts.HTTPClient, now: opts.Now, throttle: opts.ThrottleBackoff}, nil
 }
 
@@ -132,23 +132,9 @@ func (f *feishuNotifier) Notify(ctx context.Context, n Notification) (bool, erro
 	if err != nil {
 		return false, err
 	}
-	body, err := notifyJSON(msg)
-	if err != nil {
-		return false, fmt.Errorf("feishu: encode: %w", err)
-	}
-	res, err := notifyPostJSON(ctx, f.client, f.webhook, body, nil)
-	if err != nil {
-		if ctx.Err() != nil {
-			return notifyCtxErr(ctx, err)
-		}
-		return true, err
-	}
-	if retry, err := notifyCheckHTTP("feishu", f.webhook, res, f.now()); err != nil {
-		return retry, err
-	}
 	var ans FeishuResponse
-	if err := json.Unmarshal(res.Body, &ans); err != nil {
-		return true, &NotifyError{Reason: "api_error", Err: fmt.Errorf("feishu: answer is not JSON: %.100q", res.Body)}
+	if retry, err := notifyRobotCall(ctx, "feishu", f.client, f.webhook, f.webhook, msg, &ans, f.now()); err != nil {
+		return retry, err
 	}
 	code, text := 0, ans.Msg
 	switch {

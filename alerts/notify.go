@@ -155,6 +155,22 @@ func NotifyReason(err error) string {
 	return "error"
 }
 
+// notifyEndpoint checks a receiver's URL once, when the receiver is
+// built, so that `lookout check-config` catches a typo instead of the first
+// alert: set, parseable, absolute http(s). Errors name the sink and the
+// field and show the ${ENV} reference or a redacted URL, never the secret.
+func notifyEndpoint(sink, field string, s config.Secret) (string, error) {
+	raw := s.Value()
+	if raw == "" {
+		return "", fmt.Errorf("%s: %s (%s) is empty", sink, field, s)
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", fmt.Errorf("%s: %s (%s) must be an absolute http(s) URL, not %s", sink, field, s, RedactURL(raw))
+	}
+	return raw, nil
+}
+
 // RedactURL keeps only the scheme and host of a URL: sink URLs carry their
 // secret in the query (DingTalk access_token, WeCom key) or in the path
 // (Slack /services/T…/B…/secret, Feishu /hook/<uuid>), so nothing after the
@@ -283,6 +299,35 @@ func notifyParseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 
 // notifyJSON marshals without HTML escaping (DingTalk and WeCom show
 // "&lt;" literally).
+// notifyRobotCall is the exchange every chat robot (DingTalk, Feishu,
+// WeCom) shares: encode msg, POST it to target (endpoint with whatever
+// signature the sink adds; errors name endpoint, redacted), check the HTTP
+// status, and decode the robot's JSON answer into ans, whose own error
+// codes the caller then reads. A failure to build the request is a config
+// error and not retried; network errors, 5xx and an answer that is not
+// JSON are.
+func notifyRobotCall(ctx context.Context, sink string, client *http.Client, endpoint, target string, msg, ans any, now time.Time) (retry bool, err error) {
+	body, err := notifyJSON(msg)
+	if err != nil {
+		return false, fmt.Errorf("%s: encode: %w", sink, err)
+	}
+	res, err := notifyPostJSON(ctx, client, target, body, nil)
+	if err != nil {
+		if ctx.Err() != nil {
+			return notifyCtxErr(ctx, err)
+		}
+		var ne *NotifyError
+		return !errors.As(err, &ne) || ne.Reason != "config", err
+	}
+	if retry, err := notifyCheckHTTP(sink, endpoint, res, now); err != nil {
+		return retry, err
+	}
+	if err := json.Unmarshal(res.Body, ans); err != nil {
+		return true, &NotifyError{Reason: "api_error", Err: fmt.Errorf("%s: answer is not JSON: %.100q", sink, res.Body)}
+	}
+	return false, nil
+}
+
 func notifyJSON(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)

@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"lookout/config"
 )
 
 var notifyUpdateGolden = flag.Bool("update-notify-golden", false, "rewrite alerts/testdata/delivery golden files")
@@ -169,5 +172,61 @@ func TestTemplateNumbersUseRuleKind(t *testing.T) {
 	e = Event{RuleKind: "metric_threshold", Value: 1533, Threshold: 1800}
 	if got = templateNumbers(e); got[0].Text != "1533" || got[1].Text != "1800" {
 		t.Fatalf("fallback numbers %+v", got)
+	}
+}
+
+// TestNotifierEndpointsAreCheckedAtBuild: a receiver URL that cannot work
+// fails when the receiver is built (check-config), naming the receiver, the
+// field and the env reference, and never printing the secret itself.
+func TestNotifierEndpointsAreCheckedAtBuild(t *testing.T) {
+	const secret = "SECRET-TOKEN-123"
+	bad := map[string]string{
+		"empty":     "",
+		"no scheme": "oapi.dingtalk.com/robot/send?access_token=" + secret,
+		"ftp":       "ftp://hooks.example.com/" + secret,
+		"garbage":   "http://[::1" + secret,
+	}
+	sinks := map[string]func(s config.Secret) config.ReceiverConfig{
+		"slack": func(s config.Secret) config.ReceiverConfig {
+			return config.ReceiverConfig{Slack: &config.SlackConfig{WebhookURL: s, Token: config.NewSecret("xoxb")}}
+		},
+		"dingtalk": func(s config.Secret) config.ReceiverConfig {
+			return config.ReceiverConfig{DingTalk: &config.DingTalkConfig{WebhookURL: s}}
+		},
+		"feishu": func(s config.Secret) config.ReceiverConfig {
+			return config.ReceiverConfig{Feishu: &config.FeishuConfig{WebhookURL: s}}
+		},
+		"wecom": func(s config.Secret) config.ReceiverConfig {
+			return config.ReceiverConfig{WeCom: &config.WeComConfig{WebhookURL: s}}
+		},
+		"webhook": func(s config.Secret) config.ReceiverConfig {
+			return config.ReceiverConfig{Webhook: &config.WebhookConfig{URL: s}}
+		},
+	}
+	for sink, build := range sinks {
+		for name, raw := range bad {
+			if sink == "slack" && raw == "" {
+				continue // an empty webhook_url with a token is the bot-token mode
+			}
+			rc := build(config.NewSecret(raw))
+			rc.Name = "ops"
+			_, err := NewNotifier(rc, NotifierOptions{})
+			if err == nil {
+				t.Errorf("%s, %s URL: built", sink, name)
+				continue
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, `receiver "ops"`) || !strings.Contains(msg, sink+":") || !strings.Contains(msg, "url") {
+				t.Errorf("%s, %s URL: error %q does not name receiver, sink and field", sink, name, msg)
+			}
+			if strings.Contains(msg, secret) {
+				t.Errorf("%s, %s URL: error leaks the secret: %q", sink, name, msg)
+			}
+		}
+		rc := build(config.NewSecret("https://hooks.example.com/robot/send?access_token=" + secret))
+		rc.Name = "ops"
+		if _, err := NewNotifier(rc, NotifierOptions{}); err != nil {
+			t.Errorf("%s: a good URL was refused: %v", sink, err)
+		}
 	}
 }

@@ -41,7 +41,11 @@ func newSlackNotifier(name string, c *config.SlackConfig, opts NotifierOptions) 
 	s := &slackNotifier{name: name, channel: c.Channel, httpClient: opts.HTTPClient, now: opts.Now}
 	switch {
 	case c.WebhookURL.Value() != "":
-		s.webhookURL = c.WebhookURL.Value()
+		u, err := notifyEndpoint("slack", "webhook_url", c.WebhookURL)
+		if err != nil {
+			return nil, err
+		}
+		s.webhookURL = u
 	case c.Token.Value() != "":
 		if c.Channel == "" {
 			return nil, errors.New("slack: a bot token needs a channel")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"text/template"
 	"time"
@@ -40,10 +39,11 @@ func newWebhookNotifier(name string, c *config.WebhookConfig, opts NotifierOptio
 	if c == nil {
 		return nil, errors.New("webhook: no config")
 	}
-	if c.URL.Value() == "" {
-		return nil, fmt.Errorf("webhook: url (%s) is empty", c.URL)
+	endpoint, err := notifyEndpoint("webhook", "url", c.URL)
+	if err != nil {
+		return nil, err
 	}
-	w := &webhookNotifier{name: name, url: c.URL.Value(), headers: http.Header{}, client: opts.HTTPClient, now: opts.Now}
+	w := &webhookNotifier{name: name, url: endpoint, headers: http.Header{}, client: opts.HTTPClient, now: opts.Now}
 	for k, v := range c.Headers {
 		w.headers.Set(k, v)
 	}

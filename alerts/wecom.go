@@ -2,7 +2,6 @@ package alerts
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -38,14 +37,15 @@ func newWeComNotifier(name string, c *config.WeComConfig, opts NotifierOptions) 
 	if c == nil {
 		return nil, errors.New("wecom: no config")
 	}
-	if c.WebhookURL.Value() == "" {
-		return nil, fmt.Errorf("wecom: webhook_url (%s) is empty", c.WebhookURL)
+	webhook, err := notifyEndpoint("wecom", "webhook_url", c.WebhookURL)
+	if err != nil {
+		return nil, err
 	}
 	t, err := parseReceiverTemplate(name, c.Template, templateWeComDefault)
 	if err != nil {
 		return nil, err
 	}
-	return &wecomNotifier{name: name, webhook: c.WebhookURL.Value(), mobiles: c.MentionMobiles, tmpl: t, client: opts.HTTPClient, now: opts.Now}, nil
+	return &wecomNotifier{name: name, webhook: webhook, mobiles: c.MentionMobiles, tmpl: t, client: opts.HTTPClient, now: opts.Now}, nil
 }
 
 func (w *wecomNotifier) Name() string { return w.name }
@@ -103,23 +103,9 @@ func (w *wecomNotifier) Notify(ctx context.Context, n Notification) (bool, error
 	if err != nil {
 		return false, err
 	}
-	body, err := notifyJSON(msg)
-	if err != nil {
-		return false, fmt.Errorf("wecom: encode: %w", err)
-	}
-	res, err := notifyPostJSON(ctx, w.client, w.webhook, body, nil)
-	if err != nil {
-		if ctx.Err() != nil {
-			return notifyCtxErr(ctx, err)
-		}
-		return true, err
-	}
-	if retry, err := notifyCheckHTTP("wecom", w.webhook, res, w.now()); err != nil {
-		return retry, err
-	}
 	var ans WeComResponse
-	if err := json.Unmarshal(res.Body, &ans); err != nil {
-		return true, &NotifyError{Reason: "api_error", Err: fmt.Errorf("wecom: answer is not JSON: %.100q", res.Body)}
+	if retry, err := notifyRobotCall(ctx, "wecom", w.client, w.webhook, w.webhook, msg, &ans, w.now()); err != nil {
+		return retry, err
 	}
 	switch ans.ErrCode {
 	case 0:
