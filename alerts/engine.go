@@ -276,6 +276,13 @@ func (e *Engine) evaluateRuleLocked(ri int, r *compiledRule, now time.Time, even
 	for _, ent := range e.keyList {
 		s := ent.series[primary.idx]
 		if s == nil {
+			if ent.alerts[ri].adoptedUntil.IsZero() {
+				continue
+			}
+			// Adopted and not seen since the restart: the lifecycle
+			// decides whether to keep waiting.
+			var in lifecycleInput
+			events = e.lifecycleStep(r, ent, &ent.alerts[ri], &in, now, events)
 			continue
 		}
 		var in lifecycleInput

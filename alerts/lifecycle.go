@@ -31,6 +31,11 @@ type alertState struct {
 	clear      int
 	threshold  float64
 	suppressed int // evaluations muted by cooldown
+	// adoptedAt, adoptedUntil: the alert was adopted from a previous run
+	// (Adopt) at adoptedAt and waits until adoptedUntil for the rule's
+	// first verdict; both zero once it had one.
+	adoptedAt    time.Time
+	adoptedUntil time.Time
 }
 
 // lifecycleInput is one evaluation of one rule for one key.
@@ -53,6 +58,18 @@ func lifecycleAlertID(rule string, k engineKey, started time.Time) string {
 // step advances the state machine and returns the events it produced.
 func (e *Engine) lifecycleStep(r *compiledRule, ent *engineKeyEntry, st *alertState, in *lifecycleInput, now time.Time, out []Event) []Event {
 	cond := in.res.ok && in.severity != "" && in.condsOK
+	if !st.adoptedUntil.IsZero() {
+		// A condition that holds is a verdict at once; one that does not
+		// is only once the window holds nothing from before the restart
+		// (a half-empty window would clear every count-based rule).
+		refilled := now.Sub(st.adoptedAt) >= r.signals[0].window
+		switch {
+		case in.res.ok && (cond || refilled):
+			st.adoptedAt, st.adoptedUntil = time.Time{}, time.Time{} // judged again: life goes on
+		case now.Before(st.adoptedUntil):
+			return out // no verdict yet since the restart: keep what people were told
+		}
+	}
 	hold := in.res.ok && in.held && in.condsOK
 	cfg := &r.cfg
 	switch st.state {
@@ -185,6 +202,9 @@ func (e *Engine) lifecycleEvent(r *compiledRule, ent *engineKeyEntry, st *alertS
 		ev.Numbers["threshold"] = st.threshold
 	}
 	ev.Summary = r.describe(&in.res, ent.key, ent.labels, st.threshold)
+	if !st.adoptedUntil.IsZero() && !in.res.ok {
+		ev.Summary = "no verdict since the daemon restarted (no data, or too little to judge) " + ruleWhere(ent.key)
+	}
 	for i := range in.conds {
 		c := r.signals[i+1]
 		ev.Summary += fmt.Sprintf("; and %s %s", c.kind, ruleNum(in.conds[i].value))

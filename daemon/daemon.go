@@ -144,6 +144,13 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 	if err != nil {
 		return fail(fmt.Errorf("alert rules: %w", err))
 	}
+	open, err := st.OpenAlerts(ctx)
+	if err != nil {
+		return fail(fmt.Errorf("open alerts of the last run: %w", err))
+	}
+	if n := d.engine.Adopt(open, time.Now()); n > 0 || len(open) > 0 {
+		opts.Log.Info("took over the alerts the last run left open", "adopted", n, "rule_gone", len(open)-n)
+	}
 
 	cm := lcollectors.NewMetrics(d.reg)
 	d.collectorMetrics = cm

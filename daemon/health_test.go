@@ -26,7 +26,12 @@ import (
 // waits for a clean shutdown (safe to call twice).
 func healthRun(t *testing.T, cfgText string, clock lcollectors.Clock) (*sql.DB, func()) {
 	t.Helper()
-	dbPath := filepath.Join(t.TempDir(), "lookout.db")
+	return healthRunAt(t, filepath.Join(t.TempDir(), "lookout.db"), cfgText, clock)
+}
+
+// healthRunAt is healthRun on a given database file.
+func healthRunAt(t *testing.T, dbPath, cfgText string, clock lcollectors.Clock) (*sql.DB, func()) {
+	t.Helper()
 	cfg, err := config.Parse(fmt.Appendf(nil, cfgText, dbPath), "health.yaml")
 	if err != nil {
 		t.Fatal(err)

@@ -256,3 +256,10 @@ func storeNonNilMap(m map[string]string) map[string]string {
 	}
 	return m
 }
+
+// OpenAlerts returns the alerts left pending or firing, oldest first: on
+// start the engine adopts them, so a restart neither forgets an alert (its
+// row would stay firing, and inhibit, forever) nor announces it again.
+func (s *Store) OpenAlerts(ctx context.Context) ([]AlertRow, error) {
+	return storeQueryAlerts(ctx, s.db, `WHERE state IN ('pending','firing') ORDER BY started_at, id`)
+}
