@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -22,7 +23,8 @@ import (
 // The twitch collector reads Twitch chat anonymously over IRC-over-WebSocket
 // (protocols.md §3): one connection, CAP REQ for tags and commands, NICK
 // justinfan<digits>, JOIN of every configured channel, PING answered with
-// PONG, RECONNECT honoured by reconnecting.
+// PONG, RECONNECT honoured by reconnecting (the old connection is read until
+// the new one has joined, so a server restart loses no chat).
 //
 //	- id: twitch-shroud
 //	  kind: twitch
@@ -72,6 +74,12 @@ type twitchCollector struct {
 	bitValue float64
 	dialer   *websocket.Dialer
 	header   http.Header
+
+	// handover and draining belong to Run's goroutine: the channel the
+	// next session closes once joined (set when RECONNECT handed the old
+	// connection to a drain), and the drains still reading.
+	handover chan struct{}
+	draining sync.WaitGroup
 }
 
 func newTwitchCollector(src config.SourceConfig, env Env) (Collector, error) {
@@ -202,7 +210,12 @@ func twitchCloseOnDone(ctx context.Context, conn *websocket.Conn) (stop func()) 
 
 var errTwitchReconnect = errors.New("server asked to reconnect (RECONNECT)")
 
+// twitchHandoverMax bounds how long a connection that got RECONNECT keeps
+// being read while its successor joins: Twitch closes it about 30 s after.
+const twitchHandoverMax = 30 * time.Second
+
 func (c *twitchCollector) Run(ctx context.Context, emit Emit) error {
+	defer c.draining.Wait()
 	return bskyReconnect(ctx, c.env, c.id, "twitch", func(ctx context.Context) (bool, error) { return c.session(ctx, emit) },
 		nil, func(err error, wait time.Duration) time.Duration {
 			if errors.Is(err, errTwitchReconnect) {
@@ -214,41 +227,75 @@ func (c *twitchCollector) Run(ctx context.Context, emit Emit) error {
 
 // session runs one connection. healthy reports whether the server accepted
 // the login, which resets the backoff.
+//
+// RECONNECT announces a server restart. Instead of dropping the old
+// connection at once (and the chat said until the new one has joined), the
+// session hands it to a drain goroutine that keeps reading it until the
+// next session has joined every channel, then returns so that the next
+// session starts at once. Lines both connections deliver are the same
+// messages with the same ids; the pipeline drops the second copy.
 func (c *twitchCollector) session(ctx context.Context, emit Emit) (healthy bool, err error) {
+	// Tell the connection this one replaces, if any, when we have joined
+	// (or given up).
+	joined := c.handover
+	c.handover = nil
+	if joined == nil {
+		joined = make(chan struct{})
+	}
+	joinedOnce := false
+	markJoined := func() {
+		if !joinedOnce {
+			joinedOnce = true
+			close(joined)
+		}
+	}
+	defer func() {
+		// Never joined: a connection being drained stays with the next
+		// session (one that fails to connect must not cut the old one).
+		switch {
+		case joinedOnce:
+		case c.handover == nil:
+			c.handover = joined
+		default:
+			close(joined)
+		}
+	}()
+
 	conn, err := twitchDial(ctx, c.env, c.dialer, c.url, c.header)
 	if err != nil {
 		c.env.Metrics.Errors.WithLabelValues(c.id, "dial").Inc()
 		return false, err
 	}
-	defer conn.Close()
-	defer twitchCloseOnDone(ctx, conn)()
+	handedOff := false
+	defer func() {
+		if !handedOff {
+			_ = conn.Close()
+		}
+	}()
+	stopWatch := twitchCloseOnDone(ctx, conn)
+	defer func() {
+		if !handedOff {
+			stopWatch()
+		}
+	}()
 	conn.SetReadLimit(1 << 20)
 
-	send := func(line string) error {
-		_ = conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
-		return conn.WriteMessage(websocket.TextMessage, []byte(line))
-	}
+	w := &twitchWriter{conn: conn, mu: make(chan struct{}, 1)}
 	for _, l := range []string{"CAP REQ :twitch.tv/tags twitch.tv/commands", "NICK " + c.nick} {
-		if err := send(l); err != nil {
+		if err := w.send(l); err != nil {
 			return false, fmt.Errorf("send %q: %w", l, err)
 		}
 	}
 	// JOINs go out from a goroutine of this session so that a long channel
-	// list (paced under the join limit) does not hold up reading. gorilla
-	// allows one writer at a time; the reader writes PONGs, so both writers
-	// take writeMu.
-	writeMu := make(chan struct{}, 1)
-	locked := func(line string) error {
-		writeMu <- struct{}{}
-		defer func() { <-writeMu }()
-		return send(line)
-	}
+	// list (paced under the join limit) does not hold up reading.
 	joinCtx, cancelJoin := context.WithCancel(ctx)
 	joinErr := make(chan error, 1)
 	joinDone := make(chan struct{})
 	defer func() {
 		cancelJoin()
-		_ = conn.Close() // unblocks a JOIN write in flight
+		if !handedOff {
+			_ = conn.Close() // unblocks a JOIN write in flight
+		}
 		<-joinDone
 	}()
 	go func() {
@@ -260,13 +307,81 @@ func (c *twitchCollector) session(ctx context.Context, emit Emit) (healthy bool,
 				}
 			}
 			batch := c.channels[i:min(i+twitchJoinBatch, len(c.channels))]
-			if err := locked("JOIN #" + strings.Join(batch, ",#")); err != nil {
+			if err := w.send("JOIN #" + strings.Join(batch, ",#")); err != nil {
 				joinErr <- fmt.Errorf("send JOIN: %w", err)
 				return
 			}
 		}
 	}()
 
+	in := map[string]bool{}
+	onJoin := func(channel string) {
+		in[channel] = true
+		if len(in) == len(c.channels) {
+			markJoined()
+		}
+	}
+	healthy, err = c.read(ctx, conn, w, emit, joinErr, onJoin)
+	if !errors.Is(err, errTwitchReconnect) || ctx.Err() != nil {
+		return healthy, err
+	}
+	// Keep the old connection until the next session has joined. The
+	// JOIN goroutine stops first: it must not write to a connection the
+	// drain owns.
+	cancelJoin()
+	<-joinDone
+	handedOff = true
+	next := make(chan struct{})
+	c.handover = next
+	c.draining.Add(1)
+	go func() {
+		defer c.draining.Done()
+		defer conn.Close()
+		defer stopWatch()
+		c.drain(ctx, conn, w, emit, next)
+	}()
+	return healthy, err
+}
+
+// drain reads a connection that got RECONNECT until the next session has
+// joined (next closed), Twitch closes it, ctx ends or twitchHandoverMax.
+func (c *twitchCollector) drain(ctx context.Context, conn *websocket.Conn, w *twitchWriter, emit Emit, next <-chan struct{}) {
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		t := time.NewTimer(twitchHandoverMax)
+		defer t.Stop()
+		select {
+		case <-next:
+		case <-t.C:
+		case <-stop:
+			return
+		}
+		_ = conn.Close() // ends the read below
+	}()
+	_, err := c.read(ctx, conn, w, emit, nil, func(string) {})
+	c.env.Log.Debug("twitch: old connection drained after RECONNECT", "err", err)
+}
+
+// twitchWriter serialises writes: gorilla allows one writer at a time, and
+// the reader (PONG) and the JOIN goroutine both write.
+type twitchWriter struct {
+	conn *websocket.Conn
+	mu   chan struct{}
+}
+
+func (w *twitchWriter) send(line string) error {
+	w.mu <- struct{}{}
+	defer func() { <-w.mu }()
+	_ = w.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	return w.conn.WriteMessage(websocket.TextMessage, []byte(line))
+}
+
+// read reads and handles frames until the connection fails, the server
+// says RECONNECT (errTwitchReconnect) or refuses the login. onJoin hears
+// of every channel the server confirms we joined.
+func (c *twitchCollector) read(ctx context.Context, conn *websocket.Conn, w *twitchWriter, emit Emit,
+	joinErr <-chan error, onJoin func(channel string)) (healthy bool, err error) {
 	for {
 		select {
 		case err := <-joinErr:
@@ -308,7 +423,7 @@ func (c *twitchCollector) session(ctx context.Context, emit Emit) (healthy bool,
 			}
 			switch m.Command {
 			case "PING":
-				if err := locked("PONG :" + m.Trailing()); err != nil {
+				if err := w.send("PONG :" + m.Trailing()); err != nil {
 					return healthy, fmt.Errorf("send PONG: %w", err)
 				}
 				continue
@@ -316,6 +431,11 @@ func (c *twitchCollector) session(ctx context.Context, emit Emit) (healthy bool,
 				return healthy, errTwitchReconnect
 			case "001":
 				healthy = true
+			case "JOIN":
+				if m.Nick() == c.nick {
+					onJoin(strings.TrimPrefix(m.Param(0), "#"))
+				}
+				continue
 			case "NOTICE":
 				// "Login authentication failed", "msg_channel_suspended", …
 				c.env.Log.Warn("twitch notice", "channel", strings.TrimPrefix(m.Param(0), "#"), "msg_id", m.Tag("msg-id"), "text", m.Trailing())

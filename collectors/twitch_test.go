@@ -440,10 +440,31 @@ func TestTwitchReconnect(t *testing.T) {
 		t.Fatal("not joined")
 	}
 
-	// RECONNECT: straight back, no backoff, channels re-joined.
+	// RECONNECT: straight back, no backoff, channels re-joined. The server
+	// is slow to answer the new connection's JOIN; chat said meanwhile on
+	// the old connection still arrives, and the old connection is closed
+	// once the new one has joined.
+	srv.HoldJoins()
 	srv.Broadcast(":tmi.twitch.tv RECONNECT")
 	if _, ok := srv.WaitLine(0, 10*time.Second, func(l loopback.TwitchLine) bool { return l.Conn == 2 && l.Line == "JOIN #a,#b" }); !ok {
 		t.Fatalf("no re-JOIN on a second connection after RECONNECT; lines %v", srv.Lines())
+	}
+	if n := srv.Send("a", `@id=during;tmi-sent-ts=1700000008000;user-id=1 :y!y@y.tmi.twitch.tv PRIVMSG #a :said during the handover`); n != 1 {
+		t.Fatalf("the old connection is gone before the new one joined (%d connections got the line)", n)
+	}
+	if it := sink.next(t); it.ID != "during" {
+		t.Errorf("during the handover got %+v", it)
+	}
+	if srv.Open() != 2 {
+		t.Errorf("%d connections open during the handover, want old and new", srv.Open())
+	}
+	srv.ReleaseJoins()
+	waitUntil := time.Now().Add(10 * time.Second)
+	for srv.Open() != 1 {
+		if time.Now().After(waitUntil) {
+			t.Fatalf("the old connection is still open after the new one joined (%d open)", srv.Open())
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 
 	// A dropped connection: the collector waits a jittered backoff on the

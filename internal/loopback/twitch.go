@@ -76,6 +76,32 @@ type TwitchServer struct {
 	mu    sync.Mutex
 	conns []*twitchConn
 	total int
+	hold  bool             // JOINs wait for ReleaseJoins
+	held  []twitchHeldJoin // JOINs waiting
+}
+
+type twitchHeldJoin struct {
+	c    *twitchConn
+	line string
+}
+
+// HoldJoins makes the server sit on JOINs (a slow server after a restart)
+// until ReleaseJoins.
+func (s *TwitchServer) HoldJoins() {
+	s.mu.Lock()
+	s.hold = true
+	s.mu.Unlock()
+}
+
+// ReleaseJoins answers the JOINs held so far and stops holding.
+func (s *TwitchServer) ReleaseJoins() {
+	s.mu.Lock()
+	held := s.held
+	s.hold, s.held = false, nil
+	s.mu.Unlock()
+	for _, h := range held {
+		s.handle(h.c, h.line)
+	}
 }
 
 // TwitchLine is one line a client sent, with the number of the connection
@@ -197,6 +223,13 @@ func (s *TwitchServer) handle(c *twitchConn, line string) bool {
 			":tmi.twitch.tv 376 "+arg+" :>",
 		)
 	case "JOIN":
+		s.mu.Lock()
+		if s.hold {
+			s.held = append(s.held, twitchHeldJoin{c, line})
+			s.mu.Unlock()
+			return true
+		}
+		s.mu.Unlock()
 		if nick == "" {
 			_ = c.write(":tmi.twitch.tv 451 * :You have not registered")
 			return true
