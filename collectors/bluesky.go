@@ -182,10 +182,9 @@ func (c *bskyCollector) Run(ctx context.Context, emit Emit) error {
 		}
 	}
 	c.lastSave = c.env.Clock.Now()
-	defer c.saveCursor(context.WithoutCancel(ctx)) // graceful shutdown flushes
 
-	return bskyReconnect(ctx, c.env, c.id, "bluesky", func(ctx context.Context) (bool, error) { return c.session(ctx, emit) },
-		func() { c.saveCursor(ctx) }, nil)
+	return streamReconnect(ctx, c.env, c.id, "bluesky", func(ctx context.Context) (bool, error) { return c.session(ctx, emit) },
+		func() { c.saveCursor(context.WithoutCancel(ctx)) }, nil)
 }
 
 // saveCursor writes the cursor if it moved since the last write.
@@ -429,36 +428,5 @@ func bskyEventLoop(ctx context.Context, conn *websocket.Conn, env Env, id, platf
 			env.Metrics.Items.WithLabelValues(id, string(it.Kind)).Inc()
 		}
 		after()
-	}
-}
-
-// bskyReconnect runs session until ctx is done, reconnecting after each end:
-// a session that got going resets the backoff, a server's Retry-After is
-// honoured, and after (may be nil) runs between sessions (saving cursors).
-// adjust (may be nil) may change the wait for a known kind of ending. The
-// bluesky, mastodon and twitch streams share it.
-func bskyReconnect(ctx context.Context, env Env, id, platform string, session func(context.Context) (bool, error),
-	after func(), adjust func(error, time.Duration) time.Duration) error {
-	bo := &Backoff{Base: time.Second, Max: 2 * time.Minute}
-	for {
-		healthy, err := session(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if after != nil {
-			after()
-		}
-		if healthy {
-			bo.Reset()
-		}
-		env.Metrics.Reconnects.WithLabelValues(id).Inc()
-		wait := RetryDelay(err, bo)
-		if adjust != nil {
-			wait = adjust(err, wait)
-		}
-		env.Log.Warn(platform+": connection ended; reconnecting", "err", err, "wait", wait)
-		if err := Sleep(ctx, env.Clock, wait); err != nil {
-			return nil
-		}
 	}
 }

@@ -228,10 +228,9 @@ func (c *mastoCollector) Run(ctx context.Context, emit Emit) error {
 		}
 	}
 	c.lastSave = c.env.Clock.Now()
-	defer c.saveState(context.WithoutCancel(ctx))
 
-	return bskyReconnect(ctx, c.env, c.id, "mastodon", func(ctx context.Context) (bool, error) { return c.session(ctx, emit) },
-		func() { c.saveState(ctx) }, nil)
+	return streamReconnect(ctx, c.env, c.id, "mastodon", func(ctx context.Context) (bool, error) { return c.session(ctx, emit) },
+		func() { c.saveState(context.WithoutCancel(ctx)) }, nil)
 }
 
 func (c *mastoCollector) saveState(ctx context.Context) {

@@ -216,7 +216,7 @@ const twitchHandoverMax = 30 * time.Second
 
 func (c *twitchCollector) Run(ctx context.Context, emit Emit) error {
 	defer c.draining.Wait()
-	return bskyReconnect(ctx, c.env, c.id, "twitch", func(ctx context.Context) (bool, error) { return c.session(ctx, emit) },
+	return streamReconnect(ctx, c.env, c.id, "twitch", func(ctx context.Context) (bool, error) { return c.session(ctx, emit) },
 		nil, func(err error, wait time.Duration) time.Duration {
 			if errors.Is(err, errTwitchReconnect) {
 				return 0 // planned server restart: come straight back

@@ -112,38 +112,28 @@ func newWSJSON(src config.SourceConfig, env Env) (Collector, error) {
 }
 
 // Run connects, reads until the connection ends, and reconnects with
-// backoff until ctx is done.
+// backoff until ctx is done; the state (seen ids) is saved between
+// connections.
 func (c *wsjsonCollector) Run(ctx context.Context, emit Emit) error {
 	st, err := pollLoadState(ctx, c.env.State, c.src.ID)
 	if err != nil {
 		return fmt.Errorf("load state: %w", err)
 	}
-	b := &Backoff{Base: time.Second, Max: 2 * time.Minute}
-	for {
+	return streamReconnect(ctx, c.env, c.src.ID, "websocket_json", func(ctx context.Context) (bool, error) {
 		got, err := c.session(ctx, emit, st)
-		_ = st.save(context.WithoutCancel(ctx), c.env.State, c.src.ID)
-		if ctx.Err() != nil {
-			return nil
+		if ctx.Err() == nil {
+			reason := "disconnected"
+			var se *StatusError
+			switch {
+			case errors.As(err, &se):
+				reason = pollReason(err)
+			case errors.Is(err, errWSJSONDial):
+				reason = "dial"
+			}
+			c.env.Metrics.Errors.WithLabelValues(c.src.ID, reason).Inc()
 		}
-		if got > 0 {
-			b.Reset()
-		}
-		reason := "disconnected"
-		var se *StatusError
-		switch {
-		case errors.As(err, &se):
-			reason = pollReason(err)
-		case errors.Is(err, errWSJSONDial):
-			reason = "dial"
-		}
-		wait := RetryDelay(err, b)
-		c.env.Metrics.Errors.WithLabelValues(c.src.ID, reason).Inc()
-		c.env.Metrics.Reconnects.WithLabelValues(c.src.ID).Inc()
-		c.env.Log.Warn("websocket feed ended; reconnecting", "err", err, "items", got, "retry_in", wait.Round(time.Millisecond))
-		if Sleep(ctx, c.env.Clock, wait) != nil {
-			return nil
-		}
-	}
+		return got > 0, err
+	}, func() { _ = st.save(context.WithoutCancel(ctx), c.env.State, c.src.ID) }, nil)
 }
 
 var errWSJSONDial = errors.New("dial")

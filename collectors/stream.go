@@ -1,0 +1,41 @@
+package collectors
+
+import (
+	"context"
+	"time"
+)
+
+// streamReconnect runs session until ctx is done, reconnecting after each end:
+// a session that got going resets the backoff, a server's Retry-After is
+// honoured, and after (may be nil) runs after every session, the last one
+// at shutdown included (saving cursors; ctx may be done by then, so it
+// should write with context.WithoutCancel).
+// adjust (may be nil) may change the wait for a known kind of ending. The
+// bluesky, mastodon, twitch and websocket_json streams share it; bilibili_live
+// (bootstrap and host rotation) and douyin_live (a slower backoff for an
+// ended broadcast) keep loops of their own.
+func streamReconnect(ctx context.Context, env Env, id, platform string, session func(context.Context) (bool, error),
+	after func(), adjust func(error, time.Duration) time.Duration) error {
+	bo := &Backoff{Base: time.Second, Max: 2 * time.Minute}
+	for {
+		healthy, err := session(ctx)
+		if after != nil {
+			after()
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if healthy {
+			bo.Reset()
+		}
+		env.Metrics.Reconnects.WithLabelValues(id).Inc()
+		wait := RetryDelay(err, bo)
+		if adjust != nil {
+			wait = adjust(err, wait)
+		}
+		env.Log.Warn(platform+": connection ended; reconnecting", "err", err, "wait", wait)
+		if err := Sleep(ctx, env.Clock, wait); err != nil {
+			return nil
+		}
+	}
+}
