@@ -22,7 +22,7 @@ type acMatcher struct {
 	// starts has bit r&0xFFFF set when some pattern starts with a rune
 	// congruent to r: at the root, a clear bit means "stay at the root"
 	// without a probe (most characters of a text start no keyword).
-	starts []uint64
+	starts [1 << 16 / 64]uint64
 }
 
 // acState packs one state's links into 16 bytes: one cache line access.
@@ -189,7 +189,7 @@ func newACMatcher(patterns [][]rune) *acMatcher {
 			a.slots[i] = acSlot{key: k, val: e.to}
 		}
 	}
-	a.starts = make([]uint64, 1<<16/64)
+
 	for _, e := range children[0] {
 		b := uint32(e.r) & 0xFFFF
 		a.starts[b>>6] |= 1 << (b & 63)

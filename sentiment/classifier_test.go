@@ -455,11 +455,14 @@ func TestModelRoundTrip(t *testing.T) {
 			t.Fatalf("weight %d = %d outside ±127", i, v)
 		}
 	}
-	// A file in the old int16 format (magic LKSENT01) is rejected with an
-	// error that names the format.
-	old := append([]byte(sentModelMagicV1), b[len(sentModelMagic):]...)
-	if _, err := UnmarshalModel(old); err == nil || !strings.Contains(err.Error(), "old format") {
-		t.Errorf("old-format model: err = %v, want an old-format error", err)
+	// Files in the old int16 format (magic LKSENT01) or trained on the
+	// earlier feature hashes (LKSENT02) are rejected with an error that names
+	// the format.
+	for _, magic := range []string{sentModelMagicV1, sentModelMagicV2} {
+		old := append([]byte(magic), b[len(sentModelMagic):]...)
+		if _, err := UnmarshalModel(old); err == nil || !strings.Contains(err.Error(), "old format "+magic) {
+			t.Errorf("%s model: err = %v, want an old-format error", magic, err)
+		}
 	}
 }
 

@@ -21,11 +21,19 @@ type Model struct {
 	PlattB   float32
 }
 
-// sentModelMagic identifies the file format. LKSENT01 was the same layout
-// with int16 n-gram weights; LKSENT02 has int8 weights.
-const sentModelMagic = "LKSENT02"
+// sentModelMagic identifies the file format and the feature hashing it was
+// trained with. LKSENT01 was the same layout with int16 n-gram weights;
+// LKSENT02 had int8 weights over the earlier n-gram hashes (two
+// multiply-xorshift mixes per n-gram, trigrams anywhere in the table);
+// LKSENT03 is the same layout over the current hashes (one 128-bit multiply
+// per n-gram, each trigram in its bigram's cache line). A file of an older
+// version loads but would score nonsense, so it is rejected.
+const sentModelMagic = "LKSENT03"
 
-const sentModelMagicV1 = "LKSENT01"
+const (
+	sentModelMagicV1 = "LKSENT01"
+	sentModelMagicV2 = "LKSENT02"
+)
 
 // MarshalBinary writes the model in its little-endian file format:
 // magic, hash bits, scale, Platt a and b, dense count, dense weights, n-gram
@@ -60,9 +68,13 @@ func UnmarshalModel(data []byte) (*Model, error) {
 	r := bytes.NewReader(data)
 	magic := make([]byte, len(sentModelMagic))
 	if _, err := io.ReadFull(r, magic); err != nil || string(magic) != sentModelMagic {
-		if string(magic) == sentModelMagicV1 {
+		switch string(magic) {
+		case sentModelMagicV1:
 			return nil, errors.New("sentiment: model: old format " + sentModelMagicV1 +
 				" (int16 weights); this build reads " + sentModelMagic + " (int8 weights): retrain with go run ./sentiment/train")
+		case sentModelMagicV2:
+			return nil, errors.New("sentiment: model: old format " + sentModelMagicV2 +
+				" (earlier feature hashes); this build reads " + sentModelMagic + ": retrain with go run ./sentiment/train")
 		}
 		return nil, errors.New("sentiment: model: bad magic")
 	}
