@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -86,4 +87,75 @@ func BenchmarkWriter(b *testing.B) {
 	if n != b.N {
 		b.Fatalf("%d rows, want %d", n, b.N)
 	}
+}
+
+// storeBenchRoomItems builds n chat items spread over rooms sources the
+// way the daemon's 200-room load run delivers them: runs of 50 messages
+// per room (one pushed frame), rooms interleaved, platform-shaped ids, a
+// keyword match on one in eight, no raw payload and no hot terms (the
+// load run's keep_raw: false and classifier.terms: false).
+func storeBenchRoomItems(n, rooms, offset int) []item.Item {
+	texts := []string{"主播好棒，已下单", "这个颜色好看吗", "666666", "什么时候发货？", "求链接求链接",
+		"hello from Shanghai", "收到的是假货，要求退款！", "worst customer service ever"}
+	items := make([]item.Item, n)
+	const run = 50
+	for i := range items {
+		g := offset + i
+		r := (g / run) % rooms
+		j := (g/(run*rooms))*run + g%run // the room's own message number
+		it := item.Item{Kind: item.KindChat, Text: texts[g%len(texts)], Author: "viewer",
+			AuthorID: strconv.Itoa(100000 + g%50000), TS: storeT0.Add(time.Duration(j) * time.Millisecond),
+			Score: item.Score{Scored: true, Label: item.Label(g%3 - 1), Value: 0.4, Prob: 0.7, Lang: "zh"}}
+		switch r % 4 {
+		case 0, 1:
+			it.Source, it.Platform, it.Room = fmt.Sprintf("bili-%03d", r), "bilibili", strconv.Itoa(30_000_000+r)
+			it.ID = fmt.Sprintf("ld%03dx%07d", r, j)
+		case 2:
+			it.Source, it.Platform, it.Room = fmt.Sprintf("dy-%03d", r), "douyin", fmt.Sprintf("6464542%05d", r)
+			it.ID = strconv.FormatUint(7_400_000_000_000_000_000+uint64(r)*10_000_000+uint64(j), 10)
+		default:
+			it.Source, it.Platform, it.Room = fmt.Sprintf("tw-%03d", r/10), "twitch", fmt.Sprintf("loadchan_%03d", r)
+			it.ID = fmt.Sprintf("%08x-load-%04x-%08x", r, j>>16, j)
+		}
+		if g%8 == 0 {
+			it.Score.Groups = []item.Match{{Group: "crisis", Category: "crisis", Severity: "red", Terms: []string{"退款"}}}
+		}
+		items[i] = it
+	}
+	return items
+}
+
+// BenchmarkManyRoomsWrite is the store's share of the daemon's 200-room
+// load run: batches of 4096 items from 200 rooms at once, so that every
+// commit touches ~200 places in each items index.
+func BenchmarkManyRoomsWrite(b *testing.B) {
+	s := storeOpenTest(b)
+	ctx := context.Background()
+	const batch = 4096
+	all := storeBenchRoomItems(b.N+batch, 200, 0)
+	b.ReportAllocs()
+	cpu0 := storeCPUTime()
+	b.ResetTimer()
+	written := 0
+	for off := 0; off < b.N; off += batch {
+		n, err := s.WriteItems(ctx, all[off:min(off+batch, b.N)])
+		if err != nil {
+			b.Fatal(err)
+		}
+		written += n
+	}
+	b.StopTimer()
+	b.ReportMetric(float64((storeCPUTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/item")
+	if written != b.N {
+		b.Fatalf("wrote %d, want %d", written, b.N)
+	}
+	b.ReportMetric(float64(written)/b.Elapsed().Seconds(), "items/s")
+}
+
+// storeCPUTime is the process's CPU time so far: on a shared machine
+// items/s moves with the neighbours' load, CPU per item much less.
+func storeCPUTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

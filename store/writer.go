@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -22,34 +23,26 @@ const (
 	// may be skipped silently; any other constraint must fail loudly.
 	storeInsertItem = `INSERT INTO items
 		(source, platform, room, kind, item_id, author_id, author, text, url, ts, metric, value, count,
-		 sentiment, score, prob, lang, labels, inserted_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		 sentiment, score, prob, lang, labels, inserted_at, terms)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (source, item_id) DO NOTHING`
-	storeInsertGroup  = `INSERT INTO item_groups (item_id, grp, category, severity, keyword) VALUES (?, ?, ?, ?, ?)`
-	storeInsertTerm   = `INSERT INTO item_terms (item_id, term) VALUES `
+	storeInsertGroup  = `INSERT INTO item_groups (item_id, grp, category, severity, keyword) VALUES `
 	storeInsertRaw    = `INSERT INTO raw_payloads (item_id, payload) VALUES `
 	storeInsertMetric = `INSERT INTO metrics (source, platform, room, name, value, ts, item_id, labels, inserted_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (source, item_id) DO NOTHING`
 
-	// storeMultiRows is how many (item_id, x) rows one statement inserts
-	// into item_terms and raw_payloads: one statement per row costs more
-	// in call overhead than the insert itself.
+	// storeMultiRows is how many rows one statement inserts into
+	// item_groups and raw_payloads: one statement per row costs more in
+	// call overhead than the insert itself.
 	storeMultiRows = 32
 )
 
-// storeValues is "(?, ?), (?, ?), …" for n rows of two columns.
-func storeValues(n int) string {
-	return strings.TrimSuffix(strings.Repeat("(?, ?), ", n), ", ")
+// storeValues is "(?, ?), (?, ?), …" for n rows of cols columns.
+func storeValues(n, cols int) string {
+	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", cols), ", ") + ")"
+	return strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
 }
-
-var (
-	storeInsertTermMany = storeInsertTerm + storeValues(storeMultiRows) + storeTermConflict
-	storeInsertRawMany  = storeInsertRaw + storeValues(storeMultiRows)
-)
-
-// storeTermConflict: an item that names a term twice stores it once.
-const storeTermConflict = ` ON CONFLICT (item_id, term) DO NOTHING`
 
 // storeStmt is a statement prepared on a raw go-sqlite3 connection with its
 // argument slice, reused for every row: the batch writer's hot path skips
@@ -109,15 +102,24 @@ func (s *storeStmt) close() {
 	}
 }
 
-// storePairBuffer collects two-column rows and inserts them storeMultiRows
-// at a time.
-type storePairBuffer struct {
+// storeNoKeyword is the keyword column of a group that matched without a
+// single keyword.
+var storeNoKeyword = []string{""}
+
+// storeRowBuffer collects rows of a child table and inserts them
+// storeMultiRows at a time (one with one row per statement for the rest).
+type storeRowBuffer struct {
 	one, many *storeStmt
+	cols      int
 	n         int // rows waiting in many.args
 }
 
-func (b *storePairBuffer) add(x, y driver.Value) error {
-	b.many.args[2*b.n].Value, b.many.args[2*b.n+1].Value = x, y
+// next returns the argument slots of the next row; commit queues it.
+func (b *storeRowBuffer) next() []driver.NamedValue {
+	return b.many.args[b.n*b.cols : (b.n+1)*b.cols]
+}
+
+func (b *storeRowBuffer) commit() error {
 	b.n++
 	if b.n < storeMultiRows {
 		return nil
@@ -126,9 +128,11 @@ func (b *storePairBuffer) add(x, y driver.Value) error {
 	return b.many.run()
 }
 
-func (b *storePairBuffer) flush() error {
+func (b *storeRowBuffer) flush() error {
 	for i := 0; i < b.n; i++ {
-		b.one.args[0].Value, b.one.args[1].Value = b.many.args[2*i].Value, b.many.args[2*i+1].Value
+		for j := range b.cols {
+			b.one.args[j].Value = b.many.args[i*b.cols+j].Value
+		}
 		if err := b.one.run(); err != nil {
 			return err
 		}
@@ -161,7 +165,12 @@ func (s *Store) WriteItems(ctx context.Context, items []item.Item) (inserted int
 			return fmt.Errorf("store: unexpected driver connection %T", dc)
 		}
 		var err error
-		inserted, err = s.writeItemsTx(ctx, c, items)
+		inserted, err = s.writeItemsTx(ctx, c, items, true)
+		if err != nil && ctx.Err() == nil && !errors.Is(err, driver.ErrBadConn) {
+			// A duplicate, or a failure the exact path can pin on the
+			// item at fault (or meet again, if it is the disk's).
+			inserted, err = s.writeItemsTx(ctx, c, items, false)
+		}
 		return err
 	})
 	if err != nil {
@@ -170,10 +179,32 @@ func (s *Store) WriteItems(ctx context.Context, items []item.Item) (inserted int
 	return inserted, nil
 }
 
+// storeFastRows is how many items one INSERT carries on the fast path:
+// SQLite opens its cursors on items and its three indexes once per
+// statement, and go-sqlite3 binds a whole statement in one cgo call, so
+// rows that share a statement cost a fraction of rows that do not.
+const storeFastRows = 32
+
+// storeItemCols are the items columns the writer fills, in argument order
+// (fillItem).
+const storeItemCols = 20
+
+// errStoreRedo: the fast path found a duplicate; the exact path must
+// decide which rows to skip.
+var errStoreRedo = errors.New("store: batch holds an item already stored")
+
 // writeItemsTx runs the batch transaction on a raw connection. database/sql
 // knows nothing of this transaction, so it must end before returning: a
 // connection that cannot roll back is reported as bad and discarded.
-func (s *Store) writeItemsTx(ctx context.Context, c *sqlite3.SQLiteConn, items []item.Item) (inserted int, err error) {
+//
+// The fast path inserts items storeFastRows at a time and knows their row
+// ids without asking (max(id)+1, … in order: the transaction holds the
+// write lock); it assumes no item is a duplicate and checks that at the
+// end by counting the rows it added. If one was (or anything failed), the
+// batch is rolled back and the exact path writes it one row at a time,
+// learning each row's fate from SQLite. The daemon dedupes in memory before the
+// store, so duplicates are rare and the fast path is the common one.
+func (s *Store) writeItemsTx(ctx context.Context, c *sqlite3.SQLiteConn, items []item.Item, fast bool) (inserted int, err error) {
 	if _, err := c.Exec("BEGIN IMMEDIATE", nil); err != nil {
 		return 0, fmt.Errorf("store: write %d items: begin: %w", len(items), storeExplain(err))
 	}
@@ -194,108 +225,322 @@ func (s *Store) writeItemsTx(ctx context.Context, c *sqlite3.SQLiteConn, items [
 			x.close()
 		}
 	}()
-	for i, q := range [...]string{storeInsertItem, storeInsertGroup, storeInsertMetric,
-		storeInsertTerm + storeValues(1) + storeTermConflict, storeInsertTermMany, storeInsertRaw + storeValues(1), storeInsertRawMany} {
+	queries := [...]string{storeInsertGroup + storeValues(1, 5), storeInsertGroup + storeValues(storeMultiRows, 5),
+		storeInsertMetric, storeInsertRaw + storeValues(1, 2), storeInsertRaw + storeValues(storeMultiRows, 2),
+		storeInsertItem, storeInsertItemRows(storeFastRows)}
+	for i, q := range queries {
+		if fast && i == 5 || !fast && i == 6 {
+			continue
+		}
 		if st[i], err = storePrepareRaw(c, q); err != nil {
 			return 0, fmt.Errorf("store: write %d items: prepare: %w", len(items), storeExplain(err))
 		}
 	}
-	insItem, insGroup, insMetric := st[0], st[1], st[2]
-	terms := storePairBuffer{one: st[3], many: st[4]}
-	raws := storePairBuffer{one: st[5], many: st[6]}
-	keepRaw := !s.dropRaw.Load()
-
-	var lab storeLabelCache
-	now := time.Now()
-	insertedAt := FormatTime(now)
-	ia, ga, ma := insItem.args, insGroup.args, insMetric.args
-	for i := range items {
+	w := storeBatch{c: c, groups: storeRowBuffer{one: st[0], many: st[1], cols: 5}, insMetric: st[2],
+		raws: storeRowBuffer{one: st[3], many: st[4], cols: 2}, insItem: st[5], insItems: st[6],
+		keepRaw: !s.dropRaw.Load(), now: time.Now()}
+	w.insertedAt = FormatTime(w.now)
+	defer func() {
+		if w.tail != nil {
+			w.tail.close()
+		}
+	}()
+	if fast {
+		if w.nextID, err = storeQueryInt(c, `SELECT coalesce(max(id), 0) + 1 FROM items`); err != nil {
+			return 0, fmt.Errorf("store: write %d items: next id: %w", len(items), storeExplain(err))
+		}
+	}
+	firstID := w.nextID
+	for i, j := range storeRoomOrder(items) {
 		if i&255 == 0 {
 			if err = ctx.Err(); err != nil {
 				return 0, fmt.Errorf("store: write %d items: %w", len(items), err)
 			}
 		}
-		it := &items[i]
-		ts := it.TS
-		if ts.IsZero() {
-			ts = now // an undated item is kept, stamped with its arrival
-		}
-		labels, lerr := lab.json(it.Labels)
-		if lerr != nil {
-			return 0, fmt.Errorf("store: item %s/%s labels: %w", it.Source, it.ID, lerr)
-		}
-		if it.Kind == item.KindMetric {
-			ma[0].Value, ma[1].Value, ma[2].Value, ma[3].Value = it.Source, it.Platform, it.Room, it.Metric
-			ma[4].Value, ma[5].Value, ma[6].Value, ma[7].Value, ma[8].Value = it.Value, FormatTime(ts), storeNullString(it.ID), labels, insertedAt
-			n, _, e := insMetric.exec()
-			if e != nil {
-				err = e
-				return 0, fmt.Errorf("store: metric %s/%s %s: %w", it.Source, it.Room, it.Metric, storeExplain(err))
-			}
-			inserted += int(n)
-			continue
-		}
-		ia[0].Value, ia[1].Value, ia[2].Value, ia[3].Value = it.Source, it.Platform, it.Room, string(it.Kind)
-		ia[4].Value, ia[5].Value, ia[6].Value = storeNullString(it.ID), storeNullString(it.AuthorID), storeNullString(it.Author)
-		ia[7].Value, ia[8].Value, ia[9].Value = storeNullString(it.Text), storeNullString(it.URL), FormatTime(ts)
-		ia[10].Value, ia[11].Value, ia[12].Value = storeNullString(it.Metric), nil, nil
-		if it.Value != 0 || it.Metric != "" || it.Kind == item.KindGift || it.Kind == item.KindSuperChat {
-			ia[11].Value = it.Value
-		}
-		if it.Count != 0 || it.Kind == item.KindGift {
-			ia[12].Value = it.Count
-		}
-		ia[13].Value, ia[14].Value, ia[15].Value, ia[16].Value = nil, nil, nil, nil
-		if it.Score.Scored {
-			ia[13].Value, ia[14].Value, ia[15].Value = it.Score.Label.String(), it.Score.Value, it.Score.Prob
-			ia[16].Value = storeNullString(it.Score.Lang)
-		}
-		ia[17].Value, ia[18].Value = labels, insertedAt
-		n, rowID, e := insItem.exec()
-		if e != nil {
-			err = e
-			return 0, fmt.Errorf("store: item %s/%s: %w", it.Source, it.ID, storeExplain(err))
-		}
-		if n == 0 {
-			continue // already stored: a duplicate
-		}
-		inserted++
-		for _, m := range it.Score.Groups {
-			ga[0].Value, ga[1].Value, ga[2].Value, ga[3].Value, ga[4].Value = rowID, m.Group, m.Category, m.Severity, ""
-			if len(m.Terms) == 0 {
-				_, _, err = insGroup.exec()
-			}
-			for _, kw := range m.Terms {
-				ga[4].Value = kw
-				if _, _, err = insGroup.exec(); err != nil {
-					break
-				}
-			}
-			if err != nil {
-				return 0, fmt.Errorf("store: item %s/%s group %s: %w", it.Source, it.ID, m.Group, storeExplain(err))
-			}
-		}
-		for _, term := range it.Score.Terms {
-			if err = terms.add(rowID, term); err != nil {
-				return 0, fmt.Errorf("store: item %s/%s terms: %w", it.Source, it.ID, storeExplain(err))
-			}
-		}
-		if keepRaw && len(it.Raw) > 0 {
-			if err = raws.add(rowID, it.Raw); err != nil {
-				return 0, fmt.Errorf("store: item %s/%s raw payloads: %w", it.Source, it.ID, storeExplain(err))
-			}
+		if err = w.add(&items[j], fast); err != nil {
+			return 0, err
 		}
 	}
-	if err = terms.flush(); err != nil {
-		return 0, fmt.Errorf("store: write %d items: terms: %w", len(items), storeExplain(err))
+	if fast {
+		if err = w.flushRows(); err != nil {
+			return 0, err
+		}
+		added, err := storeQueryInt(c, `SELECT count(*) FROM items WHERE id >= ?`, firstID)
+		if err != nil {
+			return 0, fmt.Errorf("store: write %d items: count: %w", len(items), storeExplain(err))
+		}
+		if added != w.nextID-firstID {
+			err = errStoreRedo
+			return 0, err
+		}
+		w.inserted += int(added)
 	}
-	if err = raws.flush(); err != nil {
+	if err = w.groups.flush(); err != nil {
+		return 0, fmt.Errorf("store: write %d items: keyword groups: %w", len(items), storeExplain(err))
+	}
+	if err = w.raws.flush(); err != nil {
 		return 0, fmt.Errorf("store: write %d items: raw payloads: %w", len(items), storeExplain(err))
 	}
 	if _, err = c.Exec("COMMIT", nil); err != nil {
 		return 0, fmt.Errorf("store: write %d items: commit: %w", len(items), storeExplain(err))
 	}
-	return inserted, nil
+	return w.inserted, nil
+}
+
+// storeRoomOrder is the order in which a batch is inserted: grouped by
+// source and room, in arrival order within each. With many live rooms a
+// batch interleaves them finely, and every row then lands on other leaf
+// pages of the (source, item_id) and (source, room, ts) indexes than the
+// row before; grouped, consecutive rows share their pages while those are
+// still in the CPU's cache. The order within a room is kept: row ids
+// follow arrival per room (for RecentItemIDs, a source's rooms are out of
+// order only within one batch), and of two copies of an item the first to
+// arrive is the one stored.
+func storeRoomOrder(items []item.Item) []int {
+	order := make([]int, len(items))
+	for i := range order {
+		order[i] = i
+	}
+	if len(items) < 2 {
+		return order
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		x, y := &items[a], &items[b]
+		if c := strings.Compare(x.Source, y.Source); c != 0 {
+			return c
+		}
+		return strings.Compare(x.Room, y.Room)
+	})
+	return order
+}
+
+// storeInsertItemRows is the fast path's INSERT of n items.
+//
+// The statement names no id and says OR IGNORE where the exact path says
+// ON CONFLICT (source, item_id) DO NOTHING: a multi-row statement that
+// can fail halfway (an explicit id that is not an integer, a NOT NULL or
+// CHECK with the default ABORT) must copy every page it changes into a
+// statement journal first so that it can undo its earlier rows; this one
+// cannot fail, and that copying (a tenth of the writer's time, perf) goes.
+// SQLite gives each row max(id)+1, so the rows get nextID, nextID+1, … in
+// order as long as none is skipped. Nothing is lost silently: a row
+// skipped for any reason leaves the count of added rows short, and the
+// exact path redoes the batch and fails loudly on anything but a
+// duplicate.
+func storeInsertItemRows(n int) string {
+	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", storeItemCols), ", ") + ")"
+	return `INSERT OR IGNORE INTO items
+		(source, platform, room, kind, item_id, author_id, author, text, url, ts, metric, value, count,
+		 sentiment, score, prob, lang, labels, inserted_at, terms)
+		VALUES ` + strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
+}
+
+// storeQueryInt runs a one-row, one-integer query on the raw connection.
+func storeQueryInt(c *sqlite3.SQLiteConn, query string, args ...driver.Value) (int64, error) {
+	rows, err := c.Query(query, args)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	dest := make([]driver.Value, 1)
+	if err := rows.Next(dest); err != nil {
+		return 0, err
+	}
+	n, ok := dest[0].(int64)
+	if !ok {
+		return 0, fmt.Errorf("%s: got %T, want an integer", query, dest[0])
+	}
+	return n, nil
+}
+
+// storeBatch is one batch transaction in progress.
+type storeBatch struct {
+	c            *sqlite3.SQLiteConn
+	insItem      *storeStmt // exact path: one item, reports its fate
+	insItems     *storeStmt // fast path: storeFastRows items
+	tail         *storeStmt // fast path: the last, shorter statement
+	insMetric    *storeStmt
+	groups, raws storeRowBuffer
+	keepRaw      bool
+	now          time.Time
+	insertedAt   string
+	lab          storeLabelCache
+	termsJSON    []byte
+	inserted     int
+
+	nextID  int64        // fast path: the id the next item gets
+	pending []*item.Item // fast path: items in insItems.args, not yet inserted
+}
+
+// add stores one item (exact path) or queues it (fast path).
+func (w *storeBatch) add(it *item.Item, fast bool) error {
+	ts := it.TS
+	if ts.IsZero() {
+		ts = w.now // an undated item is kept, stamped with its arrival
+	}
+	labels, err := w.lab.json(it.Labels)
+	if err != nil {
+		return fmt.Errorf("store: item %s/%s labels: %w", it.Source, it.ID, err)
+	}
+	if it.Kind == item.KindMetric {
+		ma := w.insMetric.args
+		ma[0].Value, ma[1].Value, ma[2].Value, ma[3].Value = it.Source, it.Platform, it.Room, it.Metric
+		ma[4].Value, ma[5].Value, ma[6].Value, ma[7].Value, ma[8].Value = it.Value, FormatTime(ts), storeNullString(it.ID), labels, w.insertedAt
+		n, _, err := w.insMetric.exec()
+		if err != nil {
+			return fmt.Errorf("store: metric %s/%s %s: %w", it.Source, it.Room, it.Metric, storeExplain(err))
+		}
+		w.inserted += int(n)
+		return nil
+	}
+	if !fast {
+		w.fillItem(w.insItem.args, it, ts, labels)
+		n, rowID, err := w.insItem.exec()
+		if err != nil {
+			return fmt.Errorf("store: item %s/%s: %w", it.Source, it.ID, storeExplain(err))
+		}
+		if n == 0 {
+			return nil // already stored: a duplicate
+		}
+		w.inserted++
+		return w.addChildren(it, rowID)
+	}
+	k := len(w.pending)
+	a := w.insItems.args[k*storeItemCols : (k+1)*storeItemCols]
+	w.fillItem(a, it, ts, labels)
+	w.pending = append(w.pending, it)
+	w.nextID++
+	if len(w.pending) == storeFastRows {
+		if err := w.insItems.run(); err != nil {
+			return fmt.Errorf("store: write items: %w", storeExplain(err))
+		}
+		return w.pendingChildren()
+	}
+	return nil
+}
+
+// flushRows inserts the fast path's queued items with a statement sized
+// for them.
+func (w *storeBatch) flushRows() error {
+	k := len(w.pending)
+	if k == 0 {
+		return nil
+	}
+	var err error
+	if w.tail, err = storePrepareRaw(w.c, storeInsertItemRows(k)); err != nil {
+		return fmt.Errorf("store: write items: prepare: %w", storeExplain(err))
+	}
+	n := k * storeItemCols
+	for i := range n {
+		w.tail.args[i].Value = w.insItems.args[i].Value
+	}
+	if err := w.tail.run(); err != nil {
+		return fmt.Errorf("store: write items: %w", storeExplain(err))
+	}
+	return w.pendingChildren()
+}
+
+// pendingChildren writes the keyword matches and raw payloads of the items
+// just inserted, and gives each the next id.
+func (w *storeBatch) pendingChildren() error {
+	first := w.nextID - int64(len(w.pending))
+	for i, it := range w.pending {
+		if err := w.addChildren(it, first+int64(i)); err != nil {
+			return err
+		}
+	}
+	clear(w.pending)
+	w.pending = w.pending[:0]
+	return nil
+}
+
+// fillItem puts an item's storeItemCols columns into a.
+func (w *storeBatch) fillItem(a []driver.NamedValue, it *item.Item, ts time.Time, labels any) {
+	a[0].Value, a[1].Value, a[2].Value, a[3].Value = it.Source, it.Platform, it.Room, string(it.Kind)
+	a[4].Value, a[5].Value, a[6].Value = storeNullString(it.ID), storeNullString(it.AuthorID), storeNullString(it.Author)
+	a[7].Value, a[8].Value, a[9].Value = storeNullString(it.Text), storeNullString(it.URL), FormatTime(ts)
+	a[10].Value, a[11].Value, a[12].Value = storeNullString(it.Metric), nil, nil
+	if it.Value != 0 || it.Metric != "" || it.Kind == item.KindGift || it.Kind == item.KindSuperChat {
+		a[11].Value = it.Value
+	}
+	if it.Count != 0 || it.Kind == item.KindGift {
+		a[12].Value = it.Count
+	}
+	a[13].Value, a[14].Value, a[15].Value, a[16].Value = nil, nil, nil, nil
+	if it.Score.Scored {
+		a[13].Value, a[14].Value, a[15].Value = it.Score.Label.String(), it.Score.Value, it.Score.Prob
+		a[16].Value = storeNullString(it.Score.Lang)
+	}
+	a[17].Value, a[18].Value, a[19].Value = labels, w.insertedAt, nil
+	if len(it.Score.Terms) > 0 {
+		w.termsJSON = storeAppendTerms(w.termsJSON[:0], it.Score.Terms)
+		a[19].Value = string(w.termsJSON)
+	}
+}
+
+// addChildren writes an inserted item's keyword matches and raw payload.
+func (w *storeBatch) addChildren(it *item.Item, rowID int64) error {
+	for _, m := range it.Score.Groups {
+		kws := m.Terms
+		if len(kws) == 0 {
+			kws = storeNoKeyword
+		}
+		for _, kw := range kws {
+			ga := w.groups.next()
+			ga[0].Value, ga[1].Value, ga[2].Value, ga[3].Value, ga[4].Value = rowID, m.Group, m.Category, m.Severity, kw
+			if err := w.groups.commit(); err != nil {
+				return fmt.Errorf("store: item %s/%s group %s: %w", it.Source, it.ID, m.Group, storeExplain(err))
+			}
+		}
+	}
+	if w.keepRaw && len(it.Raw) > 0 {
+		ra := w.raws.next()
+		ra[0].Value, ra[1].Value = rowID, it.Raw
+		if err := w.raws.commit(); err != nil {
+			return fmt.Errorf("store: item %s/%s raw payloads: %w", it.Source, it.ID, storeExplain(err))
+		}
+	}
+	return nil
+}
+
+// storeAppendTerms appends terms to b as a JSON array of strings (the
+// items.terms column), each term once, in the order given. Bytes of
+// invalid UTF-8 are kept as they are, not replaced: SQLite's json_each
+// reads them back unchanged, so a term round-trips exactly, as it did in
+// the item_terms table.
+func storeAppendTerms(b []byte, terms []string) []byte {
+	b = append(b, '[')
+	for i, t := range terms {
+		if slices.Contains(terms[:i], t) {
+			continue
+		}
+		if len(b) > 1 {
+			b = append(b, ',')
+		}
+		b = storeAppendJSONString(b, t)
+	}
+	return append(b, ']')
+}
+
+func storeAppendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		b = append(b, s[start:i]...)
+		if c < 0x20 {
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		} else {
+			b = append(b, '\\', c)
+		}
+		start = i + 1
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }
 
 // storeLabelCache encodes label maps, reusing the last encoding: a source
