@@ -74,12 +74,14 @@ type storeOptions struct {
 // storeWritePragmas tune every read-write connection:
 //   - cache_size: 16 MiB of pages, so the hot ends of the indexes stay in
 //     memory between batches;
-//   - wal_autocheckpoint: copy the WAL into the database every 4096 pages
-//     (16 MiB) instead of 1000, so a page that many batches touch (the
-//     right edge of every index) is written back once, not four times.
-//     (A background checkpointer was tried: with back-to-back batches the
-//     WAL is never free to restart and grows without bound, while the
-//     committing writer's own checkpoint keeps it at 16 MiB.)
+//   - wal_autocheckpoint: copy the WAL into the database every 16384
+//     pages (64 MiB) instead of 1000, so a page that many batches touch
+//     (the right edge of every index) is written back once, not sixteen
+//     times, and the fsync that ends every checkpoint stalls the writer
+//     less often (600k messages from 200 rooms: 50–52k msgs/s against
+//     45–50k at 4096 pages). A background checkpointer was tried twice:
+//     with back-to-back batches the WAL is never free to restart, and
+//     copying pages more often cost more than the fsyncs it moved.
 //   - journal_size_limit: the WAL file shrinks back to 64 MiB after a
 //     burst;
 //   - temp_store = MEMORY: a statement that may fail halfway (a
@@ -90,7 +92,7 @@ type storeOptions struct {
 //     fifth of its time writing and rewriting that file (perf). In memory
 //     it is a copy per page. Read-only connections (`lookout query`) do
 //     not get this pragma, so users' big ad-hoc sorts still spill to disk.
-var storeWritePragmas = []string{"PRAGMA cache_size = -16384", "PRAGMA wal_autocheckpoint = 4096",
+var storeWritePragmas = []string{"PRAGMA cache_size = -16384", "PRAGMA wal_autocheckpoint = 16384",
 	"PRAGMA journal_size_limit = 67108864", "PRAGMA temp_store = MEMORY"}
 
 // storeConnector opens go-sqlite3 connections and runs per-connection
