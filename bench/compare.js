@@ -17,7 +17,9 @@ const vader = require('vader-sentiment');
 const Sentiment = require('sentiment');
 const afinn = new Sentiment();
 
-const data = process.env.LOOKOUT_DATA;
+// Resolved here: lookoutscore runs from the repository root, so a relative
+// LOOKOUT_DATA must not be read relative to a different directory there.
+const data = process.env.LOOKOUT_DATA && path.resolve(process.env.LOOKOUT_DATA);
 if (!data) {
   console.error('compare.js: set LOOKOUT_DATA to the shared data directory');
   process.exit(2);
