@@ -321,7 +321,8 @@ func (d *Daemon) send(ctx context.Context, ch chan<- item.Item, it item.Item, na
 func (d *Daemon) emit(r *sourceRunner, raw chan<- item.Item) lcollectors.Emit {
 	hash := d.cfg.Privacy.HashUserIDs
 	salt := d.cfg.Privacy.Salt.Value()
-	return func(ctx context.Context, it item.Item) error {
+	var emit lcollectors.Emit
+	emit = func(ctx context.Context, it item.Item) error {
 		it.Source = r.src.ID
 		if it.ID == "" {
 			return fmt.Errorf("collector %s emitted an item without an id", r.src.ID)
@@ -349,7 +350,7 @@ func (d *Daemon) emit(r *sourceRunner, raw chan<- item.Item) lcollectors.Emit {
 		}
 		if it.Metric != item.MetricSourceBroken { // a health report is not a delivery
 			if r.noteItem(time.Now()) {
-				if err := d.sendHealth(ctx, r, raw, nil); err != nil {
+				if err := r.reportHealth(ctx, emit, nil); err != nil {
 					return err
 				}
 			}
@@ -361,6 +362,7 @@ func (d *Daemon) emit(r *sourceRunner, raw chan<- item.Item) lcollectors.Emit {
 			return ctx.Err()
 		}
 	}
+	return emit
 }
 
 func (d *Daemon) startHTTP(log *slog.Logger) *http.Server {

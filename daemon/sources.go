@@ -43,27 +43,16 @@ func (r *sourceRunner) noteItem(now time.Time) (recovered bool) {
 	return recovered
 }
 
-// sendHealth hands on the source's item.MetricSourceBroken report from
-// the supervisor's side: 1 with the error when the collector gave up, 0
-// (cause nil) when it delivers again. Pollers report their own health
-// (shape drift, failing polls); this covers every collector's last resort.
-func (d *Daemon) sendHealth(ctx context.Context, r *sourceRunner, raw chan<- item.Item, cause error) error {
+// reportHealth emits the source's item.MetricSourceBroken report from the
+// supervisor's side: 1 with the error when the collector gave up, 0 (cause
+// nil) when it delivers again. Pollers report their own health (shape
+// drift, failing polls); this covers every collector's last resort.
+func (r *sourceRunner) reportHealth(ctx context.Context, emit lcollectors.Emit, cause error) error {
 	reason, detail := "", ""
 	if cause != nil {
 		reason, detail = "collector_stopped", cause.Error()
 	}
-	it := lcollectors.SourceBrokenItem(r.src.ID, r.src.Kind, time.Now(), reason, detail)
-	for k, v := range r.src.Labels {
-		if _, taken := it.Labels[k]; !taken {
-			it.Labels[k] = v
-		}
-	}
-	select {
-	case raw <- it:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return emit(ctx, lcollectors.SourceBrokenItem(r.src.ID, r.src.Kind, time.Now(), reason, detail))
 }
 
 func (r *sourceRunner) noteError(err error, now time.Time) {
@@ -143,7 +132,7 @@ func (r *sourceRunner) supervise(ctx context.Context, d *Daemon, raw chan<- item
 		r.mu.Unlock()
 		d.metrics.restarts.WithLabelValues(r.src.ID).Inc()
 		r.log.Error("collector stopped; restarting", "err", err, "in", wait.Round(time.Second))
-		if d.sendHealth(ctx, r, raw, err) != nil {
+		if r.reportHealth(ctx, emit, err) != nil {
 			return
 		}
 		if lcollectors.Sleep(ctx, d.opts.Clock, wait) != nil {
