@@ -219,18 +219,12 @@ func TestBiliCommentsPagedCookieAndRiskControl(t *testing.T) {
 }
 
 func TestBiliCommentsConfigErrors(t *testing.T) {
-	env := pollTestEnv(t, newPollFakeClock(), nil)
-	for _, tc := range []struct{ yaml, want string }{
+	pollRequireConfigErrors(t, []pollConfigError{
 		{"id: x\nkind: bilibili_comments\n", "exactly one"},
 		{"id: x\nkind: bilibili_comments\naid: 1\nbvid: BV17x411w7KC\n", "exactly one"},
 		{"id: x\nkind: bilibili_comments\nbvid: BVxx\n", "bvid"},
 		{"id: x\nkind: bilibili_comments\noid: \"12\"\n", "type: required"},
 		{"id: x\nkind: bilibili_comments\naid: 1\napi: app\n", "api"},
 		{"id: x\nkind: bilibili_comments\naid: 1\ncookie: literal\n", "environment"},
-	} {
-		_, err := New(pollMustSource(t, tc.yaml), env)
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%q: err = %v, want %q", tc.yaml, err, tc.want)
-		}
-	}
+	})
 }

@@ -247,20 +247,14 @@ func TestHTMLShapeDriftWarns(t *testing.T) {
 }
 
 func TestHTMLConfigErrors(t *testing.T) {
-	env := pollTestEnv(t, newPollFakeClock(), nil)
-	for _, tc := range []struct{ yaml, want string }{
+	pollRequireConfigErrors(t, []pollConfigError{
 		{"id: x\nkind: html\nurl: http://x/\nselectors: {text: p}\n", "item: required"},
 		{"id: x\nkind: html\nurl: http://x/\nselectors: {item: \"li[\", text: p}\n", "bad CSS selector"},
 		{"id: x\nkind: html\nurl: x/y\nselectors: {item: li, text: p}\n", "absolute"},
 		{"id: x\nkind: html\nurl: http://x/\nselectors: {item: li}\n", "at least one"},
 		{"id: x\nkind: html\nurl: http://x/\nselectors: {item: li, text: p}\ncharset: klingon\n", "charset"},
 		{"id: x\nkind: html\nurl: http://x/\nselectors: {item: li, text: p, txt: q}\n", "txt"},
-	} {
-		_, err := New(pollMustSource(t, tc.yaml), env)
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%q: err = %v, want %q", tc.yaml, err, tc.want)
-		}
-	}
+	})
 }
 
 func FuzzHTMLExtract(f *testing.F) {

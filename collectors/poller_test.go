@@ -154,6 +154,23 @@ func pollMustSource(t *testing.T, yamlText string) config.SourceConfig {
 	return src
 }
 
+// pollConfigError is a source config New must refuse, and what its error
+// must mention.
+type pollConfigError struct{ yaml, want string }
+
+// pollRequireConfigErrors checks that New refuses each config with an error
+// that mentions what is wrong.
+func pollRequireConfigErrors(t *testing.T, cases []pollConfigError) {
+	t.Helper()
+	env := pollTestEnv(t, newPollFakeClock(), nil)
+	for _, tc := range cases {
+		_, err := New(pollMustSource(t, tc.yaml), env)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: err = %v, want it to mention %q", tc.yaml, err, tc.want)
+		}
+	}
+}
+
 func TestPollStateJudgeAndPersist(t *testing.T) {
 	ctx := context.Background()
 	mem := NewMemState()

@@ -122,17 +122,11 @@ func TestWSJSONDialFailureBacksOff(t *testing.T) {
 }
 
 func TestWSJSONConfigErrors(t *testing.T) {
-	env := pollTestEnv(t, newPollFakeClock(), nil)
-	for _, tc := range []struct{ yaml, want string }{
+	pollRequireConfigErrors(t, []pollConfigError{
 		{"id: x\nkind: websocket_json\nurl: http://x/\nmapping: {text: t}\n", "ws://"},
 		{"id: x\nkind: websocket_json\nurl: ws://x/\n", "at least id or text"},
 		{"id: x\nkind: websocket_json\nurl: ws://x/\nmapping: {text: t, kind: bogus}\n", "mapping.kind"},
-	} {
-		_, err := New(pollMustSource(t, tc.yaml), env)
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%q: err = %v, want %q", tc.yaml, err, tc.want)
-		}
-	}
+	})
 }
 
 func TestWSJSONFixtureFrames(t *testing.T) {

@@ -224,18 +224,12 @@ func TestWeiboTimelineAndSearch(t *testing.T) {
 }
 
 func TestWeiboConfigErrors(t *testing.T) {
-	env := pollTestEnv(t, newPollFakeClock(), nil)
-	for _, tc := range []struct{ yaml, want string }{
+	pollRequireConfigErrors(t, []pollConfigError{
 		{"id: x\nkind: weibo\nmode: comments\npost_id: \"1\"\n", "cookie: required"},
 		{"id: x\nkind: weibo\nmode: comments\npost_id: abc\n", "post_id"},
 		{"id: x\nkind: weibo\nmode: timeline\n", "uid"},
 		{"id: x\nkind: weibo\nmode: search\n", "keyword"},
 		{"id: x\nkind: weibo\nmode: hot\n", "mode"},
 		{"id: x\nkind: weibo\nmode: timeline\nuid: \"1\"\ncookie: ${LOOKOUT_TEST_UNSET_COOKIE}\n", "is empty"},
-	} {
-		_, err := New(pollMustSource(t, tc.yaml), env)
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%q: err = %v, want %q", tc.yaml, err, tc.want)
-		}
-	}
+	})
 }
