@@ -145,7 +145,8 @@ func pollWait(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func pollMustSource(t *testing.T, yamlText string) config.SourceConfig {
+// mustSourceConfig parses one source block (any kind) for a test.
+func mustSourceConfig(t *testing.T, yamlText string) config.SourceConfig {
 	t.Helper()
 	src, err := config.NewSourceConfig(yamlText)
 	if err != nil {
@@ -164,7 +165,7 @@ func pollRequireConfigErrors(t *testing.T, cases []pollConfigError) {
 	t.Helper()
 	env := pollTestEnv(t, newPollFakeClock(), nil)
 	for _, tc := range cases {
-		_, err := New(pollMustSource(t, tc.yaml), env)
+		_, err := New(mustSourceConfig(t, tc.yaml), env)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: err = %v, want it to mention %q", tc.yaml, err, tc.want)
 		}
@@ -221,7 +222,7 @@ func TestPollStateJudgeAndPersist(t *testing.T) {
 func TestPollLoopBackoffAndRetryAfter(t *testing.T) {
 	clk := newPollFakeClock()
 	env := pollTestEnv(t, clk, nil)
-	src := pollMustSource(t, "id: p\nkind: json_api\nevery: 1m\njitter: 0.1\n")
+	src := mustSourceConfig(t, "id: p\nkind: json_api\nevery: 1m\njitter: 0.1\n")
 	loop := pollNewLoop(src, env)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -288,7 +289,7 @@ func TestPollLoopBackoffAndRetryAfter(t *testing.T) {
 func TestPollLoopCookieExpiredIsBrokenAtOnce(t *testing.T) {
 	clk := newPollFakeClock()
 	env := pollTestEnv(t, clk, nil)
-	loop := pollNewLoop(pollMustSource(t, "id: wb\nkind: json_api\nevery: 1m\n"), env)
+	loop := pollNewLoop(mustSourceConfig(t, "id: wb\nkind: json_api\nevery: 1m\n"), env)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var health []item.Item

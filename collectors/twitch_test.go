@@ -190,15 +190,6 @@ func twitchStart(t *testing.T, c Collector, emit Emit) (stop func()) {
 	return stop
 }
 
-func twitchMustSource(t *testing.T, yamlText string) config.SourceConfig {
-	t.Helper()
-	src, err := config.NewSourceConfig(yamlText)
-	if err != nil {
-		t.Fatalf("source config: %v", err)
-	}
-	return src
-}
-
 // ---- twitch ----
 
 const twitchFixtureLine = `@badge-info=;badges=subscriber/12,premium/1;color=#1E90FF;display-name=Alice\sA;emotes=25:6-10;first-msg=0;flags=;id=885196de-cb67-427a-baa8-82f9b0fcd05f;mod=0;room-id=12345678;subscriber=1;tmi-sent-ts=1700000000123;turbo=0;user-id=87654321;user-type= :alice!alice@alice.tmi.twitch.tv PRIVMSG #examplechannel :hello Kappa`
@@ -301,11 +292,11 @@ func TestTwitchConfig(t *testing.T) {
 	}
 	env := twitchTestEnv(t, RealClock)
 	for _, y := range bad {
-		if _, err := New(twitchMustSource(t, y), env); err == nil {
+		if _, err := New(mustSourceConfig(t, y), env); err == nil {
 			t.Errorf("config accepted, want error:\n%s", y)
 		}
 	}
-	c, err := New(twitchMustSource(t, "id: t\nkind: twitch\nchannels: ['#Shroud', shroud, b_2]\n"), env)
+	c, err := New(mustSourceConfig(t, "id: t\nkind: twitch\nchannels: ['#Shroud', shroud, b_2]\n"), env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,7 +311,7 @@ func TestTwitchLoopback(t *testing.T) {
 	defer srv.Close()
 	clk := newTwitchFakeClock()
 	env := twitchTestEnv(t, clk)
-	c, err := New(twitchMustSource(t, fmt.Sprintf("id: tw\nkind: twitch\nurl: %s\nchannels: [examplechannel, second, third]\nlabels: {team: ops}\n", srv.URL)), env)
+	c, err := New(mustSourceConfig(t, fmt.Sprintf("id: tw\nkind: twitch\nurl: %s\nchannels: [examplechannel, second, third]\nlabels: {team: ops}\n", srv.URL)), env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -430,7 +421,7 @@ func TestTwitchReconnect(t *testing.T) {
 	defer srv.Close()
 	clk := newTwitchFakeClock()
 	env := twitchTestEnv(t, clk)
-	c, err := New(twitchMustSource(t, fmt.Sprintf("id: tw\nkind: twitch\nurl: %s\nchannels: [a, b]\n", srv.URL)), env)
+	c, err := New(mustSourceConfig(t, fmt.Sprintf("id: tw\nkind: twitch\nurl: %s\nchannels: [a, b]\n", srv.URL)), env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -499,7 +490,7 @@ func TestTwitchBackoffGrows(t *testing.T) {
 	srv.Close() // nothing listens: every dial fails
 	clk := newTwitchFakeClock()
 	env := twitchTestEnv(t, clk)
-	c, err := New(twitchMustSource(t, fmt.Sprintf("id: tw\nkind: twitch\nurl: %s\nchannels: [a]\n", url)), env)
+	c, err := New(mustSourceConfig(t, fmt.Sprintf("id: tw\nkind: twitch\nurl: %s\nchannels: [a]\n", url)), env)
 	if err != nil {
 		t.Fatal(err)
 	}
