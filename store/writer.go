@@ -18,14 +18,18 @@ import (
 	"lookout/item"
 )
 
+// storeItemColumns are the items columns the writer fills, in argument
+// order (fillItem); storeItemCols counts them.
+const storeItemColumns = `(source, platform, room, kind, item_id, author_id, author, text, url, ts, metric, value, count,
+		 sentiment, score, prob, lang, labels, inserted_at, terms)`
+
+// storeInsertItem is the exact path's INSERT of one item. ON CONFLICT …
+// DO NOTHING, not INSERT OR IGNORE: only a duplicate id may be skipped
+// silently; any other constraint must fail loudly.
+var storeInsertItem = `INSERT INTO items ` + storeItemColumns + ` VALUES ` + storeValues(1, storeItemCols) +
+	` ON CONFLICT (source, item_id) DO NOTHING`
+
 const (
-	// ON CONFLICT … DO NOTHING, not INSERT OR IGNORE: only a duplicate id
-	// may be skipped silently; any other constraint must fail loudly.
-	storeInsertItem = `INSERT INTO items
-		(source, platform, room, kind, item_id, author_id, author, text, url, ts, metric, value, count,
-		 sentiment, score, prob, lang, labels, inserted_at, terms)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (source, item_id) DO NOTHING`
 	storeInsertGroup  = `INSERT INTO item_groups (item_id, grp, category, severity, keyword) VALUES `
 	storeInsertRaw    = `INSERT INTO raw_payloads (item_id, payload) VALUES `
 	storeInsertMetric = `INSERT INTO metrics (source, platform, room, name, value, ts, item_id, labels, inserted_at)
@@ -185,8 +189,7 @@ func (s *Store) WriteItems(ctx context.Context, items []item.Item) (inserted int
 // rows that share a statement cost a fraction of rows that do not.
 const storeFastRows = 32
 
-// storeItemCols are the items columns the writer fills, in argument order
-// (fillItem).
+// storeItemCols is how many columns storeItemColumns names.
 const storeItemCols = 20
 
 // errStoreRedo: the fast path found a duplicate; the exact path must
@@ -328,11 +331,7 @@ func storeRoomOrder(items []item.Item) []int {
 // exact path redoes the batch and fails loudly on anything but a
 // duplicate.
 func storeInsertItemRows(n int) string {
-	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", storeItemCols), ", ") + ")"
-	return `INSERT OR IGNORE INTO items
-		(source, platform, room, kind, item_id, author_id, author, text, url, ts, metric, value, count,
-		 sentiment, score, prob, lang, labels, inserted_at, terms)
-		VALUES ` + strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
+	return `INSERT OR IGNORE INTO items ` + storeItemColumns + ` VALUES ` + storeValues(n, storeItemCols)
 }
 
 // storeQueryInt runs a one-row, one-integer query on the raw connection.
