@@ -98,13 +98,16 @@ type Match struct {
 
 // Score is what the classifier adds to an item.
 type Score struct {
-	Scored bool     `json:"scored"`         // false for kinds that carry no text
-	Label  Label    `json:"label"`          // positive, neutral, negative
-	Value  float64  `json:"score"`          // in [-1, 1]; sign is polarity
-	Prob   float64  `json:"prob"`           // calibrated probability of Label
-	Lang   string   `json:"lang,omitempty"` // zh, en, mixed, other
-	Groups []Match  `json:"groups,omitempty"`
-	Terms  []string `json:"terms,omitempty"` // hot terms extracted from the text
+	Scored bool    `json:"scored"`         // false for kinds that carry no text
+	Label  Label   `json:"label"`          // positive, neutral, negative
+	Value  float64 `json:"score"`          // in [-1, 1]; sign is polarity
+	Prob   float64 `json:"prob"`           // calibrated probability of Label
+	Lang   string  `json:"lang,omitempty"` // zh, en, mixed, other
+	// Question: the text asks something (吗, 什么时候, 有没有, when…, ?).
+	// Rules use it to tell a question about a refund from a demand for one.
+	Question bool     `json:"question,omitempty"`
+	Groups   []Match  `json:"groups,omitempty"`
+	Terms    []string `json:"terms,omitempty"` // hot terms extracted from the text
 }
 
 // HasCategory reports whether any matched group has the category.

@@ -6,8 +6,11 @@
 // removed) → detect the language → extract features (hashed character 1–3-grams
 // for Chinese, word uni/bigrams with negation scope for English, lexicon
 // scores with negation, degree and contrast words, emoticon polarity) → a
-// logistic regression trained by ./sentiment/train and embedded from
-// sentiment/model → Platt-calibrated probability → positive/neutral/negative.
+// three-class (negative / positive / neutral) logistic regression trained by
+// ./sentiment/train and embedded from sentiment/model → calibrated class
+// probabilities → the label. Neutral is a class the model learned from
+// labelled neutral text (questions, greetings, news-like posts), not what
+// is left when the other two are unsure.
 // Keyword groups are compiled into one Aho–Corasick automaton. Scoring does
 // not allocate in the steady state.
 package sentiment
@@ -20,17 +23,17 @@ import (
 	"lookout/sentiment/model"
 )
 
-// DefaultNeutralThreshold is the probability the winning polarity must reach
-// for a positive or negative verdict. At 0.55 the embedded model meets every
-// dev-set accuracy target (neutral counted as wrong) while still calling
-// texts with weak evidence neutral.
-const DefaultNeutralThreshold = 0.55
+// DefaultNeutralThreshold is the probability a positive or negative verdict
+// needs besides being the most probable class. At 0.5 the winning polarity
+// must be more likely than the other two classes together.
+const DefaultNeutralThreshold = 0.5
 
 // Options configure a Classifier.
 type Options struct {
-	// NeutralThreshold: below this probability of the winning polarity the
-	// verdict is neutral; 0 means DefaultNeutralThreshold. 0.5 makes every
-	// text with any evidence positive or negative.
+	// NeutralThreshold: a positive or negative verdict needs the most
+	// probable class to be that polarity and its probability to reach this;
+	// otherwise the verdict is neutral. 0 means DefaultNeutralThreshold;
+	// values from 1/3 (plain argmax) to below 1.
 	NeutralThreshold float64
 	// Groups are the keyword groups from config (any/all/none, category,
 	// severity).
@@ -38,6 +41,9 @@ type Options struct {
 	// Terms makes Score extract hot terms (loads the segmentation dictionary
 	// on first use).
 	Terms bool
+	// Model replaces the embedded model (the training program evaluates
+	// models it has just trained); nil uses the embedded one.
+	Model *Model
 }
 
 // Classifier scores texts. It is safe for concurrent use.
@@ -66,12 +72,15 @@ func New(opts Options) (*Classifier, error) {
 	if th == 0 {
 		th = DefaultNeutralThreshold
 	}
-	if th < 0.5 || th >= 1 {
-		return nil, errorf("neutral threshold %v must be in [0.5, 1)", th)
+	if th < 1.0/3 || th >= 1 {
+		return nil, errorf("neutral threshold %v must be in [0.34, 1)", th)
 	}
-	m, err := UnmarshalModel(model.Weights())
-	if err != nil {
-		return nil, err
+	m := opts.Model
+	if m == nil {
+		var err error
+		if m, err = UnmarshalModel(model.Weights()); err != nil {
+			return nil, err
+		}
 	}
 	f, err := NewFeaturizer(model.Lexicon(), m.HashBits)
 	if err != nil {
@@ -106,8 +115,8 @@ func (c *Classifier) ScoreInto(dst *item.Score, text string) {
 	s := c.pool.Get().(*sentScratch)
 	fs := &s.fs
 	acc := c.feat.extractSum(fs, text, c.model.Weights)
-	p := c.model.calibrate(c.model.logitSum(acc, fs))
-	c.verdict(dst, fs, p)
+	p := c.model.calibrate(c.model.logitsSum(acc, fs))
+	c.verdict(dst, fs, &p)
 	dst.Groups = c.groups.match(&s.gs, fs.runes, dst.Groups)
 	dst.Terms = dst.Terms[:0]
 	if cap(fs.runes) <= sentMaxPooledRunes {
@@ -118,26 +127,25 @@ func (c *Classifier) ScoreInto(dst *item.Score, text string) {
 	}
 }
 
-func (c *Classifier) verdict(dst *item.Score, fs *FeatureScratch, p float64) {
+// verdict sets the label, its probability and the polarity value
+// P(positive) − P(negative) from the class probabilities.
+func (c *Classifier) verdict(dst *item.Score, fs *FeatureScratch, p *[NumClasses]float64) {
 	dst.Scored = true
 	dst.Lang = fs.Lang.String()
+	dst.Question = fs.Dense[DenseQuestion] != 0
 	if fs.Content == 0 {
 		// Nothing to judge (empty, only punctuation, numbers or links).
 		dst.Label, dst.Value, dst.Prob = item.Neutral, 0, 1
 		return
 	}
-	v := 2*p - 1
-	dst.Value = v
+	pp, pn, pu := p[ClassPositive], p[ClassNegative], p[ClassNeutral]
+	dst.Value = pp - pn
 	switch {
-	case p >= c.threshold:
-		dst.Label, dst.Prob = item.Positive, p
-	case 1-p >= c.threshold:
-		dst.Label, dst.Prob = item.Negative, 1-p
+	case pp >= pn && pp >= pu && pp >= c.threshold:
+		dst.Label, dst.Prob = item.Positive, pp
+	case pn > pp && pn >= pu && pn >= c.threshold:
+		dst.Label, dst.Prob = item.Negative, pn
 	default:
-		// Prob of neutral: 1 at p = 0.5, falling as either polarity gains.
-		if v < 0 {
-			v = -v
-		}
-		dst.Label, dst.Prob = item.Neutral, 1-v
+		dst.Label, dst.Prob = item.Neutral, pu
 	}
 }

@@ -55,25 +55,40 @@ func sentRound(v float64) float64 {
 	return f
 }
 
-// EvalResult is the binary evaluation of one labelled file.
+// EvalResult is the evaluation of one labelled file.
 type EvalResult struct {
-	File        string  `json:"file"`
-	N           int     `json:"n"`
-	Accuracy    float64 `json:"accuracy"`
-	MacroF1     float64 `json:"macro_f1"`
+	File string `json:"file"`
+	N    int    `json:"n"`
+	// Classes is how many classes the file's labels use: 2 (positive,
+	// negative) or 3 (with neutral).
+	Classes int `json:"classes"`
+	// Accuracy is the share of exact labels (on a two-class file a neutral
+	// answer is wrong).
+	Accuracy float64 `json:"accuracy"`
+	// MacroF1 is the mean F1 over the classes the file uses (a neutral
+	// answer on a two-class file is a miss for the true class).
+	MacroF1 float64 `json:"macro_f1"`
+	// Polarity is the accuracy on the file's positive and negative texts
+	// when the answer is forced to the likelier polarity (the sign of the
+	// score), as two-class benchmarks count it.
+	Polarity float64 `json:"polarity_accuracy"`
+	// NeutralRate is the share of neutral answers.
 	NeutralRate float64 `json:"neutral_rate"`
+	// Confusion[truth][answer] counts texts by class (Class*).
+	Confusion [NumClasses][NumClasses]int `json:"confusion"`
 }
 
 // EvalExample is one labelled text of an evaluation file.
 type EvalExample struct {
-	Text string
-	Pos  bool
+	Text  string
+	Class int
 }
 
 // ReadEvalFile reads a labelled file: a CSV whose header has label and
-// review columns (others ignored; 1 positive, 0 negative), or the English
-// TSV id<TAB>mean_score<TAB>text (positive when mean > 0, negative when < 0,
-// 0 dropped).
+// review columns (others ignored; labels 1/0 or positive/neutral/negative),
+// a chat TSV label<TAB>kind<TAB>text with a header (see ReadChatTSV), or
+// the English TSV id<TAB>mean_score<TAB>text (positive when mean > 0,
+// negative when < 0, 0 dropped).
 func ReadEvalFile(path string) ([]EvalExample, error) {
 	fh, err := os.Open(path)
 	if err != nil {
@@ -82,6 +97,17 @@ func ReadEvalFile(path string) ([]EvalExample, error) {
 	br := bufio.NewReader(fh)
 	head, _ := br.Peek(64)
 	fh.Close()
+	if strings.HasPrefix(strings.TrimPrefix(string(head), "\uFEFF"), "label\tkind\ttext") {
+		lines, err := ReadChatTSV(path)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]EvalExample, len(lines))
+		for i, l := range lines {
+			out[i] = EvalExample{Text: l.Text, Class: l.Class}
+		}
+		return out, nil
+	}
 	if sentLooksTSV(string(head)) {
 		return readMeanScoreTSV(path)
 	}
@@ -91,7 +117,7 @@ func ReadEvalFile(path string) ([]EvalExample, error) {
 	}
 	out := make([]EvalExample, len(rows))
 	for i, r := range rows {
-		out[i] = EvalExample{Text: r.text, Pos: r.pos}
+		out[i] = EvalExample{Text: r.text, Class: r.class}
 	}
 	return out, nil
 }
@@ -129,15 +155,17 @@ func readMeanScoreTSV(path string) ([]EvalExample, error) {
 		if v == 0 {
 			continue
 		}
-		out = append(out, EvalExample{Text: f[2], Pos: v > 0})
+		c := ClassNegative
+		if v > 0 {
+			c = ClassPositive
+		}
+		out = append(out, EvalExample{Text: f[2], Class: c})
 	}
 	return out, sc.Err()
 }
 
 // EvalFile scores every example of a labelled file (see ReadEvalFile) with
-// c. Accuracy is binary and counts a neutral answer as wrong; MacroF1 is the
-// mean F1 of the positive and negative classes (a neutral answer is a miss
-// for the true class); NeutralRate is the share of neutral answers.
+// c.
 func EvalFile(c *Classifier, path string) (EvalResult, error) {
 	exs, err := ReadEvalFile(path)
 	if err != nil {
@@ -146,47 +174,64 @@ func EvalFile(c *Classifier, path string) (EvalResult, error) {
 	return Evaluate(c, path, exs), nil
 }
 
-// Evaluate scores labelled examples (see EvalFile).
+// sentClassOf maps a label to its class index.
+func sentClassOf(l item.Label) int {
+	switch l {
+	case item.Positive:
+		return ClassPositive
+	case item.Negative:
+		return ClassNegative
+	}
+	return ClassNeutral
+}
+
+// Evaluate scores labelled examples (see EvalResult).
 func Evaluate(c *Classifier, name string, exs []EvalExample) EvalResult {
-	var tp, fp, fn, neutral [2]int // index 0 positive class, 1 negative
+	r := EvalResult{File: name, N: len(exs)}
 	var s item.Score
-	correct := 0
+	polN, polOK := 0, 0
 	for _, e := range exs {
 		c.ScoreInto(&s, e.Text)
-		truth := 1
-		if e.Pos {
-			truth = 0
-		}
-		switch s.Label {
-		case item.Neutral:
-			neutral[truth]++
-			fn[truth]++
-		case item.Positive, item.Negative:
-			p := 1
-			if s.Label == item.Positive {
-				p = 0
-			}
-			if p == truth {
-				correct++
-				tp[p]++
-			} else {
-				fp[p]++
-				fn[truth]++
+		r.Confusion[e.Class][sentClassOf(s.Label)]++
+		if e.Class != ClassNeutral {
+			polN++
+			if (e.Class == ClassPositive && s.Value > 0) || (e.Class == ClassNegative && s.Value < 0) {
+				polOK++
 			}
 		}
 	}
-	r := EvalResult{File: name, N: len(exs)}
 	if len(exs) == 0 {
 		return r
 	}
-	r.Accuracy = float64(correct) / float64(len(exs))
-	r.NeutralRate = float64(neutral[0]+neutral[1]) / float64(len(exs))
+	correct, neutral := 0, 0
 	f1 := 0.0
-	for k := 0; k < 2; k++ {
-		if d := 2*tp[k] + fp[k] + fn[k]; d > 0 {
-			f1 += float64(2*tp[k]) / float64(d)
+	for k := 0; k < NumClasses; k++ {
+		correct += r.Confusion[k][k]
+		tp, fp, fn := r.Confusion[k][k], 0, 0
+		truth := 0
+		for j := 0; j < NumClasses; j++ {
+			truth += r.Confusion[k][j]
+			if j != k {
+				fn += r.Confusion[k][j]
+				fp += r.Confusion[j][k]
+			}
+		}
+		neutral += r.Confusion[k][ClassNeutral]
+		if truth == 0 {
+			continue // a class the file does not use
+		}
+		r.Classes++
+		if d := 2*tp + fp + fn; d > 0 {
+			f1 += float64(2*tp) / float64(d)
 		}
 	}
-	r.MacroF1 = f1 / 2
+	r.Accuracy = float64(correct) / float64(len(exs))
+	r.NeutralRate = float64(neutral) / float64(len(exs))
+	if r.Classes > 0 {
+		r.MacroF1 = f1 / float64(r.Classes)
+	}
+	if polN > 0 {
+		r.Polarity = float64(polOK) / float64(polN)
+	}
 	return r
 }

@@ -9,12 +9,12 @@ import (
 	"lookout/item"
 )
 
-// sentTrainingPathProb scores text the way training sees it: Extract fills
-// the n-gram index list and Model.Prob sums the weights over it.
-func sentTrainingPathProb(c *Classifier, text string) float64 {
+// sentTrainingPathProbs scores text the way training sees it: Extract fills
+// the n-gram index list and Model.Probs sums the weights over it.
+func sentTrainingPathProbs(c *Classifier, text string) [NumClasses]float64 {
 	var fs FeatureScratch
 	c.feat.Extract(&fs, text)
-	return c.model.Prob(&fs)
+	return c.model.Probs(&fs)
 }
 
 // sentDataDirOptional is $LOOKOUT_DATA when it has the sentiment files, or
@@ -33,7 +33,7 @@ func sentDataDirOptional() string {
 // TestScorePathMatchesTrainingPath: ScoreInto takes fast paths (inline UTF-8
 // decoding of ideographs, n-gram weights summed while hashing, negators
 // marked during lexicon matching). Its scores must equal, bit for bit, those
-// of the plain Extract + Prob path that training uses, or the embedded model
+// of the plain Extract + Probs path that training uses, or the embedded model
 // would be scored on features it was not trained on.
 func TestScorePathMatchesTrainingPath(t *testing.T) {
 	c := sentNewTest(t, Options{Groups: sentBenchGroups})
@@ -59,12 +59,12 @@ func TestScorePathMatchesTrainingPath(t *testing.T) {
 	var s item.Score
 	for _, text := range texts {
 		c.ScoreInto(&s, text)
-		p := sentTrainingPathProb(c, text)
+		p := sentTrainingPathProbs(c, text)
 		if s.Value == 0 && s.Prob == 1 && s.Label == item.Neutral {
 			continue // no content: not scored by the model
 		}
-		if s.Value != 2*p-1 {
-			t.Errorf("ScoreInto(%q) = %v, training path gives %v", text, s.Value, 2*p-1)
+		if want := p[ClassPositive] - p[ClassNegative]; s.Value != want {
+			t.Errorf("ScoreInto(%q) = %v, training path gives %v", text, s.Value, want)
 		}
 	}
 }

@@ -9,35 +9,58 @@ import (
 	"math"
 )
 
-// Model is a binary logistic regression over hashed n-gram features (int8
-// weights with one scale) plus dense lexicon/language features, followed by
-// Platt scaling: P(positive) = sigmoid(PlattA·z + PlattB).
+// The classes a Model tells apart. Negative is the reference class of the
+// multinomial regression: its logit is 0, so the model stores one weight
+// vector per other class (a "head").
+const (
+	ClassNegative = iota
+	ClassPositive
+	ClassNeutral
+	NumClasses
+)
+
+// Heads of the model: the logits of positive and neutral against negative.
+const (
+	headPos = iota
+	headNeu
+	numHeads
+)
+
+// Model is a three-class (negative / positive / neutral) multinomial
+// logistic regression over hashed n-gram features plus dense
+// lexicon/language features, followed by vector scaling:
+//
+//	z_pos = CalA[0]·(n-gram sum + dense) + CalB[0], z_neu likewise, z_neg = 0
+//	P(class) = softmax(z_neg, z_pos, z_neu)
+//
+// The n-gram weights of both heads sit side by side in one uint16 per hash
+// slot (low byte positive, high byte neutral, each an int8 with one scale
+// per head), so a text costs one memory load per n-gram for both heads.
 type Model struct {
 	HashBits uint
-	Scale    float32 // n-gram weight = Weights[i] * Scale
-	Weights  []int8  // 2^HashBits
-	Dense    [NumDense]float32
-	PlattA   float32
-	PlattB   float32
+	Scale    [numHeads]float32 // head h's n-gram weight = int8 byte h of Weights[i] * Scale[h]
+	Weights  []uint16          // 2^HashBits
+	Dense    [numHeads][NumDense]float32
+	CalA     [numHeads]float32
+	CalB     [numHeads]float32
 }
 
 // sentModelMagic identifies the file format and the feature hashing it was
-// trained with. LKSENT01 was the same layout with int16 n-gram weights;
-// LKSENT02 had int8 weights over the earlier n-gram hashes (two
-// multiply-xorshift mixes per n-gram, trigrams anywhere in the table);
-// LKSENT03 is the same layout over the current hashes (one 128-bit multiply
-// per n-gram, each trigram in its bigram's cache line). A file of an older
-// version loads but would score nonsense, so it is rejected.
-const sentModelMagic = "LKSENT03"
+// trained with. LKSENT01–03 were binary (positive/negative) models with
+// one int8 weight per slot and Platt scaling; LKSENT04 is the three-class
+// model with paired weights. A file of an older version is rejected: it
+// would score nonsense.
+const sentModelMagic = "LKSENT04"
 
-const (
-	sentModelMagicV1 = "LKSENT01"
-	sentModelMagicV2 = "LKSENT02"
-)
+var sentOldMagics = map[string]string{
+	"LKSENT01": "a two-class model with int16 weights",
+	"LKSENT02": "a two-class model over earlier feature hashes",
+	"LKSENT03": "a two-class model",
+}
 
-// MarshalBinary writes the model in its little-endian file format:
-// magic, hash bits, scale, Platt a and b, dense count, dense weights, n-gram
-// weights.
+// MarshalBinary writes the model in its little-endian file format: magic,
+// hash bits, head count, dense count, then per head its scale, calibration
+// a and b and dense weights, then the paired n-gram weights.
 func (m *Model) MarshalBinary() ([]byte, error) {
 	if len(m.Weights) != 1<<m.HashBits {
 		return nil, errorf("model has %d weights, want 2^%d", len(m.Weights), m.HashBits)
@@ -47,19 +70,23 @@ func (m *Model) MarshalBinary() ([]byte, error) {
 	le := binary.LittleEndian
 	var u [4]byte
 	put32 := func(v uint32) { le.PutUint32(u[:], v); b.Write(u[:]) }
+	putF := func(v float32) { put32(math.Float32bits(v)) }
 	put32(uint32(m.HashBits))
-	put32(math.Float32bits(m.Scale))
-	put32(math.Float32bits(m.PlattA))
-	put32(math.Float32bits(m.PlattB))
+	put32(numHeads)
 	put32(NumDense)
-	for _, w := range m.Dense {
-		put32(math.Float32bits(w))
+	for h := 0; h < numHeads; h++ {
+		putF(m.Scale[h])
+		putF(m.CalA[h])
+		putF(m.CalB[h])
+		for _, w := range m.Dense[h] {
+			putF(w)
+		}
 	}
-	w8 := make([]byte, len(m.Weights))
-	for i, w := range m.Weights {
-		w8[i] = byte(w)
+	w := make([]byte, 2*len(m.Weights))
+	for i, v := range m.Weights {
+		le.PutUint16(w[2*i:], v)
 	}
-	b.Write(w8)
+	b.Write(w)
 	return b.Bytes(), nil
 }
 
@@ -68,96 +95,123 @@ func UnmarshalModel(data []byte) (*Model, error) {
 	r := bytes.NewReader(data)
 	magic := make([]byte, len(sentModelMagic))
 	if _, err := io.ReadFull(r, magic); err != nil || string(magic) != sentModelMagic {
-		switch string(magic) {
-		case sentModelMagicV1:
-			return nil, errors.New("sentiment: model: old format " + sentModelMagicV1 +
-				" (int16 weights); this build reads " + sentModelMagic + " (int8 weights): retrain with go run ./sentiment/train")
-		case sentModelMagicV2:
-			return nil, errors.New("sentiment: model: old format " + sentModelMagicV2 +
-				" (earlier feature hashes); this build reads " + sentModelMagic + ": retrain with go run ./sentiment/train")
+		if what, ok := sentOldMagics[string(magic)]; ok {
+			return nil, errors.New("sentiment: model: old format " + string(magic) + " (" + what +
+				"); this build reads " + sentModelMagic + " (three classes): retrain with go run ./sentiment/train")
 		}
 		return nil, errors.New("sentiment: model: bad magic")
 	}
-	var hdr [5]uint32
+	var hdr [3]uint32
 	if err := binary.Read(r, binary.LittleEndian, &hdr); err != nil {
 		return nil, fmt.Errorf("sentiment: model header: %w", err)
 	}
-	m := &Model{HashBits: uint(hdr[0]), Scale: math.Float32frombits(hdr[1]),
-		PlattA: math.Float32frombits(hdr[2]), PlattB: math.Float32frombits(hdr[3])}
+	m := &Model{HashBits: uint(hdr[0])}
 	if m.HashBits < 8 || m.HashBits > 26 {
 		return nil, fmt.Errorf("sentiment: model: hash bits %d out of range", m.HashBits)
 	}
-	if hdr[4] != NumDense {
-		return nil, fmt.Errorf("sentiment: model has %d dense features, this build expects %d", hdr[4], NumDense)
+	if hdr[1] != numHeads {
+		return nil, fmt.Errorf("sentiment: model has %d heads, this build expects %d", hdr[1], numHeads)
 	}
-	var dense [NumDense]uint32
-	if err := binary.Read(r, binary.LittleEndian, &dense); err != nil {
-		return nil, fmt.Errorf("sentiment: model dense weights: %w", err)
+	if hdr[2] != NumDense {
+		return nil, fmt.Errorf("sentiment: model has %d dense features, this build expects %d", hdr[2], NumDense)
 	}
-	for i, v := range dense {
-		m.Dense[i] = math.Float32frombits(v)
+	for h := 0; h < numHeads; h++ {
+		var head [3 + NumDense]uint32
+		if err := binary.Read(r, binary.LittleEndian, &head); err != nil {
+			return nil, fmt.Errorf("sentiment: model head %d: %w", h, err)
+		}
+		m.Scale[h] = math.Float32frombits(head[0])
+		m.CalA[h] = math.Float32frombits(head[1])
+		m.CalB[h] = math.Float32frombits(head[2])
+		for i := range m.Dense[h] {
+			m.Dense[h][i] = math.Float32frombits(head[3+i])
+		}
 	}
 	n := 1 << m.HashBits
-	if r.Len() != n {
-		return nil, fmt.Errorf("sentiment: model: %d bytes of weights, want %d", r.Len(), n)
+	if r.Len() != 2*n {
+		return nil, fmt.Errorf("sentiment: model: %d bytes of weights, want %d", r.Len(), 2*n)
 	}
-	rest := data[len(data)-n:]
-	m.Weights = make([]int8, n)
+	rest := data[len(data)-2*n:]
+	m.Weights = make([]uint16, n)
 	for i := range m.Weights {
-		m.Weights[i] = int8(rest[i])
+		m.Weights[i] = binary.LittleEndian.Uint16(rest[2*i:])
 	}
 	return m, nil
 }
 
-// Quantize turns float weights into a Model with int8 n-gram weights:
-// symmetric (scale = max|w|/127), rounded to nearest, clamped to ±127.
-func Quantize(w []float32, dense [NumDense]float32, hashBits uint, plattA, plattB float32) *Model {
-	maxAbs := float32(0)
-	for _, v := range w {
-		if a := float32(math.Abs(float64(v))); a > maxAbs {
-			maxAbs = a
+// Quantize turns float weights (w[h][i]: head h, slot i) into a Model with
+// paired int8 n-gram weights: per head symmetric (scale = max|w|/127),
+// rounded to nearest, clamped to ±127.
+func Quantize(w [numHeads][]float32, dense [numHeads][NumDense]float32, hashBits uint, calA, calB [numHeads]float32) *Model {
+	n := len(w[0])
+	m := &Model{HashBits: hashBits, Dense: dense, CalA: calA, CalB: calB, Weights: make([]uint16, n)}
+	for h := 0; h < numHeads; h++ {
+		maxAbs := float32(0)
+		for _, v := range w[h] {
+			maxAbs = max(maxAbs, float32(math.Abs(float64(v))))
 		}
-	}
-	m := &Model{HashBits: hashBits, Dense: dense, PlattA: plattA, PlattB: plattB, Weights: make([]int8, len(w))}
-	if maxAbs == 0 {
-		m.Scale = 1
-		return m
-	}
-	m.Scale = maxAbs / 127
-	for i, v := range w {
-		q := math.Round(float64(v / m.Scale))
-		m.Weights[i] = int8(max(-127, min(127, q)))
+		m.Scale[h] = 1
+		if maxAbs == 0 {
+			continue
+		}
+		m.Scale[h] = maxAbs / 127
+		for i, v := range w[h] {
+			q := int8(max(-127, min(127, math.Round(float64(v/m.Scale[h])))))
+			m.Weights[i] |= uint16(uint8(q)) << (8 * h)
+		}
 	}
 	return m
 }
 
-// Logit is the raw linear score z of extracted features.
-func (m *Model) Logit(s *FeatureScratch) float64 {
-	var acc int64
-	ws := m.Weights
-	mask := uint32(len(ws) - 1)
+// sentHeadSums are the n-gram weight sums of both heads (in int8 units).
+type sentHeadSums [numHeads]int64
+
+// Logits are the raw linear scores (positive, neutral against negative)
+// of extracted features, before calibration.
+func (m *Model) Logits(s *FeatureScratch) [numHeads]float64 {
+	var acc sentHeadSums
+	mask := uint32(len(m.Weights) - 1)
 	for _, i := range s.Idx {
-		acc += int64(ws[i&mask])
+		v := m.Weights[i&mask]
+		acc[headPos] += int64(int8(v))
+		acc[headNeu] += int64(int8(v >> 8))
 	}
-	return m.logitSum(acc, s)
+	return m.logitsSum(acc, s)
 }
 
-// logitSum is Logit given the sum of the n-gram weights.
-func (m *Model) logitSum(acc int64, s *FeatureScratch) float64 {
-	z := float64(acc) * float64(m.Scale) * float64(s.SparseScale)
-	for i, x := range s.Dense {
-		z += float64(m.Dense[i]) * float64(x)
+// logitsSum is Logits given the sums of the n-gram weights.
+func (m *Model) logitsSum(acc sentHeadSums, s *FeatureScratch) [numHeads]float64 {
+	var z [numHeads]float64
+	for h := range z {
+		v := float64(acc[h]) * float64(m.Scale[h]) * float64(s.SparseScale)
+		for i, x := range s.Dense {
+			v += float64(m.Dense[h][i]) * float64(x)
+		}
+		z[h] = v
 	}
 	return z
 }
 
-// Prob is the calibrated probability that the text is positive.
-func (m *Model) Prob(s *FeatureScratch) float64 {
-	return m.calibrate(m.Logit(s))
+// Probs are the calibrated class probabilities, indexed by Class*.
+func (m *Model) Probs(s *FeatureScratch) [NumClasses]float64 {
+	return m.calibrate(m.Logits(s))
 }
 
-func (m *Model) calibrate(z float64) float64 {
-	return sentSigmoid(float64(m.PlattA)*z + float64(m.PlattB))
+func (m *Model) calibrate(z [numHeads]float64) [NumClasses]float64 {
+	zp := float64(m.CalA[headPos])*z[headPos] + float64(m.CalB[headPos])
+	zn := float64(m.CalA[headNeu])*z[headNeu] + float64(m.CalB[headNeu])
+	return sentSoftmax(zp, zn)
+}
+
+// sentSoftmax turns the positive and neutral logits (negative's is 0) into
+// the three probabilities.
+func sentSoftmax(zp, zn float64) [NumClasses]float64 {
+	top := max(0, zp, zn)
+	en, ep, eu := math.Exp(-top), math.Exp(zp-top), math.Exp(zn-top)
+	t := en + ep + eu
+	var p [NumClasses]float64
+	p[ClassNegative], p[ClassPositive], p[ClassNeutral] = en/t, ep/t, eu/t
+	return p
 }
 
 func sentSigmoid(z float64) float64 {

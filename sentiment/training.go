@@ -15,7 +15,7 @@ import (
 // TrainDoc is one labelled training text.
 type TrainDoc struct {
 	Text   string
-	Pos    bool
+	Class  int     // ClassNegative, ClassPositive or ClassNeutral
 	Weight float64 // example weight (class and source balancing)
 	Source string
 }
@@ -29,8 +29,8 @@ type TrainConfig struct {
 	L2       float64 // L2 penalty per update
 	Seed     uint64
 	// CalibrationEvery: every n-th example (after the seeded shuffle) is held
-	// out of the first pass to fit Platt scaling, then the model is retrained
-	// on everything with the same settings. 0 disables calibration.
+	// out of the first pass to fit the calibration, then the model is
+	// retrained on everything with the same settings. 0 disables calibration.
 	CalibrationEvery int
 }
 
@@ -43,16 +43,22 @@ type sentTrainEx struct {
 	idx    []uint32
 	scale  float64
 	dense  [NumDense]float64
-	y      float64
+	class  int
 	weight float64
 }
 
 // TrainReport says how the held-out calibration slice scored.
 type TrainReport struct {
-	Examples       int
-	CalibExamples  int
-	CalibAccuracy  float64 // accuracy on the calibration slice before it was trained on
-	PlattA, PlattB float64
+	Examples      int
+	CalibExamples int
+	CalibAccuracy float64 // three-class accuracy on the calibration slice before it was trained on
+	CalA, CalB    [numHeads]float64
+}
+
+// sentHeadWeights are the float weights of both heads during training.
+type sentHeadWeights struct {
+	w     [numHeads][]float64
+	dense [numHeads][NumDense]float64
 }
 
 // Train fits the model on docs. The result depends only on docs, their
@@ -65,13 +71,13 @@ func Train(f *Featurizer, docs []TrainDoc, cfg TrainConfig) (*Model, TrainReport
 	exs := make([]sentTrainEx, len(docs))
 	var fs FeatureScratch
 	for i, d := range docs {
+		if d.Class < 0 || d.Class >= NumClasses {
+			return nil, TrainReport{}, errorf("doc %d (%s): class %d out of range", i, d.Source, d.Class)
+		}
 		f.Extract(&fs, d.Text)
-		ex := sentTrainEx{idx: append([]uint32(nil), fs.Idx...), scale: float64(fs.SparseScale), weight: d.Weight}
+		ex := sentTrainEx{idx: append([]uint32(nil), fs.Idx...), scale: float64(fs.SparseScale), weight: d.Weight, class: d.Class}
 		for j, v := range fs.Dense {
 			ex.dense[j] = float64(v)
-		}
-		if d.Pos {
-			ex.y = 1
 		}
 		exs[i] = ex
 	}
@@ -82,7 +88,7 @@ func Train(f *Featurizer, docs []TrainDoc, cfg TrainConfig) (*Model, TrainReport
 	}
 	rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 
-	rep := TrainReport{Examples: len(exs), PlattA: 1, PlattB: 0}
+	rep := TrainReport{Examples: len(exs), CalA: [numHeads]float64{1, 1}}
 	if cfg.CalibrationEvery > 1 {
 		var fit, cal []int
 		for k, i := range order {
@@ -92,144 +98,254 @@ func Train(f *Featurizer, docs []TrainDoc, cfg TrainConfig) (*Model, TrainReport
 				fit = append(fit, i)
 			}
 		}
-		w, dense := sentSGD(exs, fit, cfg)
-		zs := make([]float64, len(cal))
-		ys := make([]float64, len(cal))
+		hw := sentSGD(exs, fit, cfg)
+		zs := make([][numHeads]float64, len(cal))
+		cls := make([]int, len(cal))
+		ws := make([]float64, len(cal))
 		correct := 0
 		for k, i := range cal {
-			zs[k] = sentLogit(&exs[i], w, dense)
-			ys[k] = exs[i].y
-			if (zs[k] >= 0) == (exs[i].y == 1) {
+			zs[k] = sentTrainLogits(&exs[i], hw)
+			cls[k], ws[k] = exs[i].class, exs[i].weight
+			p := sentSoftmax(zs[k][headPos], zs[k][headNeu])
+			if sentArgmax(&p) == exs[i].class {
 				correct++
 			}
 		}
 		rep.CalibExamples = len(cal)
 		if len(cal) > 0 {
 			rep.CalibAccuracy = float64(correct) / float64(len(cal))
-			rep.PlattA, rep.PlattB = sentFitPlatt(zs, ys)
+			rep.CalA, rep.CalB = sentFitCalibration(zs, cls, ws)
 		}
 	}
-	w, dense := sentSGD(exs, order, cfg)
-	var d32 [NumDense]float32
-	for i, v := range dense {
-		d32[i] = float32(v)
+	hw := sentSGD(exs, order, cfg)
+	var w32 [numHeads][]float32
+	var d32 [numHeads][NumDense]float32
+	var a32, b32 [numHeads]float32
+	for h := 0; h < numHeads; h++ {
+		w32[h] = make([]float32, len(hw.w[h]))
+		for i, v := range hw.w[h] {
+			w32[h][i] = float32(v)
+		}
+		for i, v := range hw.dense[h] {
+			d32[h][i] = float32(v)
+		}
+		a32[h], b32[h] = float32(rep.CalA[h]), float32(rep.CalB[h])
 	}
-	w32 := make([]float32, len(w))
-	for i, v := range w {
-		w32[i] = float32(v)
-	}
-	return Quantize(w32, d32, cfg.HashBits, float32(rep.PlattA), float32(rep.PlattB)), rep, nil
+	return Quantize(w32, d32, cfg.HashBits, a32, b32), rep, nil
 }
 
-func sentLogit(ex *sentTrainEx, w []float64, dense *[NumDense]float64) float64 {
-	s := 0.0
-	for _, i := range ex.idx {
-		s += w[i]
+func sentArgmax(p *[NumClasses]float64) int {
+	best := 0
+	for k := 1; k < NumClasses; k++ {
+		if p[k] > p[best] {
+			best = k
+		}
 	}
-	z := float64(s * ex.scale)
-	for j, v := range ex.dense {
-		z += float64(dense[j] * v)
+	return best
+}
+
+func sentTrainLogits(ex *sentTrainEx, hw *sentHeadWeights) [numHeads]float64 {
+	var z [numHeads]float64
+	for h := 0; h < numHeads; h++ {
+		s := 0.0
+		w := hw.w[h]
+		for _, i := range ex.idx {
+			s += w[i]
+		}
+		v := float64(s * ex.scale)
+		for j, x := range ex.dense {
+			v += float64(hw.dense[h][j] * x)
+		}
+		z[h] = v
 	}
 	return z
 }
 
-// sentSGD is weighted logistic regression by AdaGrad over the examples in
-// order, for cfg.Epochs passes (the same order each pass).
-func sentSGD(exs []sentTrainEx, order []int, cfg TrainConfig) ([]float64, *[NumDense]float64) {
+// sentSGD is weighted multinomial logistic regression (negative the
+// reference class) by AdaGrad over the examples in order, for cfg.Epochs
+// passes (the same order each pass).
+func sentSGD(exs []sentTrainEx, order []int, cfg TrainConfig) *sentHeadWeights {
 	n := 1 << cfg.HashBits
-	w := make([]float64, n)
-	g2 := make([]float64, n)
-	var dense, dg2 [NumDense]float64
-	// Start the lexicon features where a lexicon scorer would put them, so
-	// the model begins from a sensible scorer.
-	dense[DenseZhPos], dense[DenseZhNeg] = 1, -1
-	dense[DenseEnPos], dense[DenseEnNeg] = 1, -1
-	dense[DenseTokPos], dense[DenseTokNeg] = 1, -1
+	hw := &sentHeadWeights{}
+	var g2 [numHeads][]float64
+	var dg2 [numHeads][NumDense]float64
+	for h := 0; h < numHeads; h++ {
+		hw.w[h] = make([]float64, n)
+		g2[h] = make([]float64, n)
+	}
+	// Start the polarity head where a lexicon scorer would put it, and the
+	// neutral head favouring texts without any lexicon evidence, so the
+	// model begins from a sensible scorer.
+	d := &hw.dense[headPos]
+	d[DenseZhPos], d[DenseZhNeg] = 1, -1
+	d[DenseEnPos], d[DenseEnNeg] = 1, -1
+	d[DenseTokPos], d[DenseTokNeg] = 1, -1
+	hw.dense[headNeu][DenseNoLex] = 1
 	const eps = 1e-8
 	for ep := 0; ep < cfg.Epochs; ep++ {
 		for _, i := range order {
 			ex := &exs[i]
-			z := sentLogit(ex, w, &dense)
-			g := float64((sentSigmoid(z) - ex.y) * ex.weight)
-			if g == 0 {
-				continue
+			z := sentTrainLogits(ex, hw)
+			p := sentSoftmax(z[headPos], z[headNeu])
+			var g [numHeads]float64
+			g[headPos] = p[ClassPositive] * ex.weight
+			g[headNeu] = p[ClassNeutral] * ex.weight
+			switch ex.class {
+			case ClassPositive:
+				g[headPos] -= ex.weight
+			case ClassNeutral:
+				g[headNeu] -= ex.weight
 			}
-			gs := float64(g * ex.scale)
-			for _, k := range ex.idx {
-				gr := float64(gs + float64(cfg.L2*w[k]))
-				g2[k] += float64(gr * gr)
-				w[k] -= float64(cfg.LR * gr / math.Sqrt(g2[k]+eps))
-			}
-			for j, v := range ex.dense {
-				if v == 0 {
+			for h := 0; h < numHeads; h++ {
+				if g[h] == 0 {
 					continue
 				}
-				gr := float64(g * v)
-				dg2[j] += float64(gr * gr)
-				dense[j] -= float64(cfg.LR * gr / math.Sqrt(dg2[j]+eps))
+				w, gg := hw.w[h], g2[h]
+				gs := float64(g[h] * ex.scale)
+				for _, k := range ex.idx {
+					gr := float64(gs + float64(cfg.L2*w[k]))
+					gg[k] += float64(gr * gr)
+					w[k] -= float64(cfg.LR * gr / math.Sqrt(gg[k]+eps))
+				}
+				for j, v := range ex.dense {
+					if v == 0 {
+						continue
+					}
+					gr := float64(g[h] * v)
+					dg2[h][j] += float64(gr * gr)
+					hw.dense[h][j] -= float64(cfg.LR * gr / math.Sqrt(dg2[h][j]+eps))
+				}
 			}
 		}
 	}
-	return w, &dense
+	return hw
 }
 
-// sentFitPlatt fits P(y=1|z) = sigmoid(a·z + b) by Newton's method with
-// Platt's smoothed targets.
-func sentFitPlatt(z, y []float64) (a, b float64) {
-	var np, nn float64
-	for _, v := range y {
-		if v == 1 {
-			np++
-		} else {
-			nn++
-		}
+// sentFitCalibration fits vector scaling — logit_h' = a_h·logit_h + b_h
+// for the positive and neutral heads — by Newton's method on the weighted
+// multinomial log loss of the calibration slice, with a small ridge that
+// pulls a towards 1 and b towards 0.
+func sentFitCalibration(z [][numHeads]float64, cls []int, wt []float64) (a, b [numHeads]float64) {
+	// θ = (a_pos, b_pos, a_neu, b_neu)
+	theta := [4]float64{1, 0, 1, 0}
+	const ridge = 1e-3
+	var tw float64
+	for _, w := range wt {
+		tw += w
 	}
-	hi, lo := (np+1)/(np+2), 1/(nn+2)
-	t := make([]float64, len(y))
-	for i, v := range y {
-		if v == 1 {
-			t[i] = hi
-		} else {
-			t[i] = lo
-		}
+	if tw == 0 {
+		return [numHeads]float64{1, 1}, [numHeads]float64{}
 	}
-	a, b = 1, 0
-	for it := 0; it < 100; it++ {
-		var gA, gB, hAA, hAB, hBB float64
+	for it := 0; it < 50; it++ {
+		var g [4]float64
+		var H [4][4]float64
 		for i := range z {
-			p := sentSigmoid(float64(a*z[i]) + b)
-			d := p - t[i]
-			gA += float64(d * z[i])
-			gB += d
-			q := float64(p * (1 - p))
-			hAA += float64(q * z[i] * z[i])
-			hAB += float64(q * z[i])
-			hBB += q
+			w := wt[i] / tw
+			zp := float64(theta[0]*z[i][headPos]) + theta[1]
+			zn := float64(theta[2]*z[i][headNeu]) + theta[3]
+			p := sentSoftmax(zp, zn)
+			pp, pu := p[ClassPositive], p[ClassNeutral]
+			yp, yu := 0.0, 0.0
+			switch cls[i] {
+			case ClassPositive:
+				yp = 1
+			case ClassNeutral:
+				yu = 1
+			}
+			// d loss / d logit, and the Jacobian of the logits in θ.
+			dp, du := pp-yp, pu-yu
+			jp := [4]float64{z[i][headPos], 1, 0, 0}
+			ju := [4]float64{0, 0, z[i][headNeu], 1}
+			hpp, huu, hpu := float64(pp*(1-pp)), float64(pu*(1-pu)), -float64(pp*pu)
+			for r := 0; r < 4; r++ {
+				g[r] += float64(w * (float64(dp*jp[r]) + float64(du*ju[r])))
+				for c := 0; c < 4; c++ {
+					h := float64(hpp*jp[r]*jp[c]) + float64(huu*ju[r]*ju[c]) + float64(hpu*(float64(jp[r]*ju[c])+float64(ju[r]*jp[c])))
+					H[r][c] += float64(w * h)
+				}
+			}
 		}
-		hAA += 1e-9
-		hBB += 1e-9
-		det := float64(hAA*hBB) - float64(hAB*hAB)
-		if det == 0 {
+		prior := [4]float64{1, 0, 1, 0}
+		for r := 0; r < 4; r++ {
+			g[r] += float64(ridge * (theta[r] - prior[r]))
+			H[r][r] += ridge
+		}
+		step, ok := sentSolve4(H, g)
+		if !ok {
 			break
 		}
-		da := (float64(hBB*gA) - float64(hAB*gB)) / det
-		db := (float64(hAA*gB) - float64(hAB*gA)) / det
-		a -= da
-		b -= db
-		if math.Abs(da) < 1e-10 && math.Abs(db) < 1e-10 {
+		done := true
+		for r := range theta {
+			theta[r] -= step[r]
+			if math.Abs(step[r]) > 1e-10 {
+				done = false
+			}
+		}
+		if done {
 			break
 		}
 	}
-	return a, b
+	return [numHeads]float64{theta[0], theta[2]}, [numHeads]float64{theta[1], theta[3]}
 }
+
+// sentSolve4 solves H·x = g by Gaussian elimination with partial pivoting.
+func sentSolve4(H [4][4]float64, g [4]float64) ([4]float64, bool) {
+	var x [4]float64
+	for c := 0; c < 4; c++ {
+		p := c
+		for r := c + 1; r < 4; r++ {
+			if math.Abs(H[r][c]) > math.Abs(H[p][c]) {
+				p = r
+			}
+		}
+		if math.Abs(H[p][c]) < 1e-15 {
+			return x, false
+		}
+		H[c], H[p] = H[p], H[c]
+		g[c], g[p] = g[p], g[c]
+		for r := c + 1; r < 4; r++ {
+			f := H[r][c] / H[c][c]
+			for k := c; k < 4; k++ {
+				H[r][k] -= float64(f * H[c][k])
+			}
+			g[r] -= float64(f * g[c])
+		}
+	}
+	for r := 3; r >= 0; r-- {
+		s := g[r]
+		for k := r + 1; k < 4; k++ {
+			s -= float64(H[r][k] * x[k])
+		}
+		x[r] = s / H[r][r]
+	}
+	return x, true
+}
+
+// LoadOptions tune LoadTrainingFiles.
+type LoadOptions struct {
+	// MaxPerFile > 0 keeps only the first rows of each file, balanced
+	// across its classes (for tests).
+	MaxPerFile int
+	// Exclude leaves out the dataset of this name (a file name without
+	// _train.csv), to measure how the model does on a domain it never saw.
+	Exclude string
+}
+
+// sentNeutralOnlyKeep is how many rows a single-class file contributes at
+// most: a large file of one class (77k customer-service questions, all
+// neutral) would otherwise swamp the rest. Rows are taken evenly spread.
+const sentNeutralOnlyKeep = 8000
 
 // LoadTrainingFiles reads every *_train.csv in dir (sorted by name) and
 // balances classes within each file: a file's examples weigh
-// mult·N/(2·N_class), so each file's two classes count equally and a
-// skewed file (airline tweets are 80 % negative) teaches no prior. mult
-// gives small social-media files more weight than the large review file.
-// maxPerFile > 0 keeps only the first rows of each file (for tests).
-func LoadTrainingFiles(dir string, maxPerFile int) ([]TrainDoc, []string, error) {
+// mult·N/(K·N_class) for its K classes, so each file's classes count
+// equally and a skewed file (airline tweets are 80 % negative, Weibo
+// emotion 62 % neutral) teaches no prior. Two-class files (reviews) teach
+// positive against negative only; three-class files (Weibo, tweets) teach
+// neutral as well; a one-class file (customer-service questions, all
+// neutral) is thinned to sentNeutralOnlyKeep rows. mult gives small
+// social-media files more weight than the large review file.
+func LoadTrainingFiles(dir string, opts LoadOptions) ([]TrainDoc, []string, error) {
 	paths, err := filepath.Glob(filepath.Join(dir, "*_train.csv"))
 	if err != nil {
 		return nil, nil, err
@@ -245,20 +361,33 @@ func LoadTrainingFiles(dir string, maxPerFile int) ([]TrainDoc, []string, error)
 		if strings.Contains(name, "_dev") || strings.Contains(name, "groundtruth") {
 			continue
 		}
+		if opts.Exclude != "" && strings.TrimSuffix(name, "_train.csv") == opts.Exclude {
+			continue
+		}
 		rows, err := readLabelledCSV(p)
 		if err != nil {
 			return nil, nil, err
 		}
-		if maxPerFile > 0 {
-			rows = sentHeadBalanced(rows, maxPerFile)
+		if opts.MaxPerFile > 0 {
+			rows = sentHeadBalanced(rows, opts.MaxPerFile)
 		}
-		npos := 0
+		var count [NumClasses]int
 		for _, r := range rows {
-			if r.pos {
-				npos++
+			count[r.class]++
+		}
+		k := 0
+		for _, c := range count {
+			if c > 0 {
+				k++
 			}
 		}
-		nneg := len(rows) - npos
+		if k == 1 && len(rows) > sentNeutralOnlyKeep {
+			rows = sentSpread(rows, sentNeutralOnlyKeep)
+			count = [NumClasses]int{}
+			for _, r := range rows {
+				count[r.class]++
+			}
+		}
 		mult := 1.0
 		switch {
 		case strings.HasPrefix(name, "weibo"):
@@ -267,29 +396,40 @@ func LoadTrainingFiles(dir string, maxPerFile int) ([]TrainDoc, []string, error)
 			mult = 0.6
 		}
 		for _, r := range rows {
-			nc := nneg
-			if r.pos {
-				nc = npos
-			}
-			docs = append(docs, TrainDoc{Text: r.text, Pos: r.pos, Source: name,
-				Weight: mult * float64(len(rows)) / (2 * float64(nc))})
+			docs = append(docs, TrainDoc{Text: r.text, Class: r.class, Source: name,
+				Weight: mult * float64(len(rows)) / (float64(k) * float64(count[r.class]))})
 		}
 		used = append(used, name)
 	}
 	return docs, used, nil
 }
 
-// sentHeadBalanced keeps up to n/2 rows of each label, in file order.
+// sentSpread keeps n rows spread evenly over rows, in order.
+func sentSpread(rows []sentLabelled, n int) []sentLabelled {
+	out := make([]sentLabelled, 0, n)
+	for i := 0; i < n; i++ {
+		out = append(out, rows[i*len(rows)/n])
+	}
+	return out
+}
+
+// sentHeadBalanced keeps up to n/K rows of each of the file's K labels, in
+// file order.
 func sentHeadBalanced(rows []sentLabelled, n int) []sentLabelled {
-	var out []sentLabelled
-	p, q := 0, 0
+	var present [NumClasses]bool
+	k := 0
 	for _, r := range rows {
-		if r.pos && p < n/2 {
+		if !present[r.class] {
+			present[r.class] = true
+			k++
+		}
+	}
+	var out []sentLabelled
+	var taken [NumClasses]int
+	for _, r := range rows {
+		if taken[r.class] < n/k {
 			out = append(out, r)
-			p++
-		} else if !r.pos && q < n/2 {
-			out = append(out, r)
-			q++
+			taken[r.class]++
 		}
 	}
 	return out
@@ -309,18 +449,47 @@ func LexiconDocs(lexicon []byte, w float64) []TrainDoc {
 		if _, err := fmt.Sscan(f[3], &v); err != nil || math.Abs(v) < 0.75 {
 			continue
 		}
-		docs = append(docs, TrainDoc{Text: f[2], Pos: v > 0, Weight: w, Source: "lexicon"})
+		c := ClassNegative
+		if v > 0 {
+			c = ClassPositive
+		}
+		docs = append(docs, TrainDoc{Text: f[2], Class: c, Weight: w, Source: "lexicon"})
 	}
 	return docs
 }
 
 type sentLabelled struct {
-	text string
-	pos  bool
+	text  string
+	class int
+}
+
+// sentParseLabel reads a label: 1/positive, 0/negative, neutral.
+func sentParseLabel(s string) (int, bool) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "1", "positive", "pos":
+		return ClassPositive, true
+	case "0", "negative", "neg":
+		return ClassNegative, true
+	case "neutral", "neu":
+		return ClassNeutral, true
+	}
+	return 0, false
+}
+
+// ClassName is the label word of a class.
+func ClassName(c int) string {
+	switch c {
+	case ClassPositive:
+		return "positive"
+	case ClassNeutral:
+		return "neutral"
+	}
+	return "negative"
 }
 
 // readLabelledCSV reads a CSV whose header has label and review columns
-// (1 positive, 0 negative). Rows with another label are skipped.
+// (labels 1/0 or positive/neutral/negative). Rows with another label are
+// skipped.
 func readLabelledCSV(path string) ([]sentLabelled, error) {
 	fh, err := os.Open(path)
 	if err != nil {
@@ -347,7 +516,7 @@ func readLabelledCSV(path string) ([]sentLabelled, error) {
 		return nil, fmt.Errorf("%s: header needs label and review columns, got %q", path, hdr)
 	}
 	var out []sentLabelled
-	for line := 2; ; line++ {
+	for {
 		rec, err := r.Read()
 		if err == io.EOF {
 			break
@@ -358,12 +527,42 @@ func readLabelledCSV(path string) ([]sentLabelled, error) {
 		if len(rec) <= li || len(rec) <= ri {
 			continue
 		}
-		switch strings.TrimSpace(rec[li]) {
-		case "1":
-			out = append(out, sentLabelled{rec[ri], true})
-		case "0":
-			out = append(out, sentLabelled{rec[ri], false})
+		if c, ok := sentParseLabel(rec[li]); ok {
+			out = append(out, sentLabelled{rec[ri], c})
 		}
+	}
+	return out, nil
+}
+
+// ChatLine is one line of a hand-labelled chat file.
+type ChatLine struct {
+	Class int
+	Kind  string // question, greeting, grumble, complaint, …
+	Text  string
+}
+
+// ReadChatTSV reads a hand-labelled chat file: a header line, then
+// label<TAB>kind<TAB>text per line. Errors name the line.
+func ReadChatTSV(path string) ([]ChatLine, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []ChatLine
+	for n, l := range strings.Split(strings.TrimPrefix(string(b), "\uFEFF"), "\n") {
+		l = strings.TrimSuffix(l, "\r")
+		if n == 0 || strings.TrimSpace(l) == "" {
+			continue
+		}
+		f := strings.SplitN(l, "\t", 3)
+		if len(f) != 3 {
+			return nil, fmt.Errorf("%s:%d: want label<TAB>kind<TAB>text", path, n+1)
+		}
+		c, ok := sentParseLabel(f[0])
+		if !ok {
+			return nil, fmt.Errorf("%s:%d: label %q is not positive, neutral or negative", path, n+1, f[0])
+		}
+		out = append(out, ChatLine{Class: c, Kind: f[1], Text: f[2]})
 	}
 	return out, nil
 }

@@ -50,7 +50,7 @@ func TestTrainingReproducible(t *testing.T) {
 	if !bytes.Equal(lex1, model.Lexicon()) {
 		t.Error("embedded lexicon.tsv differs from BuildLexicon on LOOKOUT_DATA: regenerate with go run ./sentiment/train")
 	}
-	docs, files, err := LoadTrainingFiles(filepath.Join(dir, "sentiment"), 200)
+	docs, files, err := LoadTrainingFiles(filepath.Join(dir, "sentiment"), LoadOptions{MaxPerFile: 200})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,8 +83,11 @@ func TestTrainingReproducibleSynthetic(t *testing.T) {
 	var docs []TrainDoc
 	pos := []string{"很好", "非常满意", "great service", "推荐购买", "物超所值"}
 	neg := []string{"太差了", "不满意", "terrible delay", "要退款", "质量很烂"}
+	neu := []string{"什么时候发货", "几点开播", "when does it ship", "有没有大码", "链接在哪"}
 	for i := 0; i < 40; i++ {
-		docs = append(docs, TrainDoc{Text: pos[i%len(pos)], Pos: true, Weight: 1}, TrainDoc{Text: neg[i%len(neg)], Weight: 1})
+		docs = append(docs, TrainDoc{Text: pos[i%len(pos)], Class: ClassPositive, Weight: 1},
+			TrainDoc{Text: neg[i%len(neg)], Class: ClassNegative, Weight: 1},
+			TrainDoc{Text: neu[i%len(neu)], Class: ClassNeutral, Weight: 1})
 	}
 	a, b := sentTrainTwice(t, model.Lexicon(), docs)
 	if !bytes.Equal(a, b) {
@@ -96,8 +99,14 @@ func TestTrainingReproducibleSynthetic(t *testing.T) {
 	}
 	f, _ := NewFeaturizer(model.Lexicon(), m.HashBits)
 	var fs FeatureScratch
-	f.Extract(&fs, "物超所值")
-	if p := m.Prob(&fs); p < 0.5 {
-		t.Errorf("trained model scores a training positive at %.3f", p)
+	for _, tc := range []struct {
+		text  string
+		class int
+	}{{"物超所值", ClassPositive}, {"质量很烂", ClassNegative}, {"什么时候发货", ClassNeutral}} {
+		f.Extract(&fs, tc.text)
+		p := m.Probs(&fs)
+		if sentArgmax(&p) != tc.class {
+			t.Errorf("trained model scores training text %q as %v, want class %s", tc.text, p, ClassName(tc.class))
+		}
 	}
 }
