@@ -286,6 +286,9 @@ func (e *Engine) evaluateRuleLocked(ri int, r *compiledRule, now time.Time, even
 			continue
 		}
 		var in lifecycleInput
+		// A baseline stays where it was while the alert is open.
+		st := ent.alerts[ri].state
+		s.refHeld = st == Pending || st == Firing
 		in.res = primary.evaluate(s, now)
 		in.condsOK = true
 		if len(r.signals) > 1 {

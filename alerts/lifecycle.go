@@ -99,6 +99,10 @@ func (e *Engine) lifecycleStep(r *compiledRule, ent *engineKeyEntry, st *alertSt
 				}
 			}
 			if now.Sub(st.startedAt) >= cfg.For.D() && cond {
+				// Fire at the severity that holds now, not the worst seen
+				// while pending: a value that touched red and fell back to
+				// yellow is a yellow alert.
+				st.severity, st.threshold = in.severity, in.thr
 				return e.lifecycleFire(r, ent, st, in, now, out)
 			}
 			return out

@@ -18,8 +18,13 @@ const (
 	KindVolumeSpike     = "volume_spike"
 	KindMetricThreshold = "metric_threshold"
 	KindMetricDrop      = "metric_drop"
-	KindAnomaly         = "anomaly"
-	KindAbsent          = "absent"
+	// KindMetricTrend alerts on a slow, steady change of a metric: the
+	// fitted line through the window's bucket means falls (op below, the
+	// default) or rises (op above) by at least the level, as a fraction of
+	// where it started.
+	KindMetricTrend = "metric_trend"
+	KindAnomaly     = "anomaly"
+	KindAbsent      = "absent"
 	// KindSourceBroken alerts while a source reports itself broken
 	// (item.MetricSourceBroken): its pages stopped yielding items, its
 	// polls keep failing, its cookie expired, or its collector gave up.
@@ -29,6 +34,15 @@ const (
 // volumeSpikeHistory is how many previous windows a volume_spike baseline
 // averages.
 const volumeSpikeHistory = 4
+
+// ruleMinZ is how many binomial standard deviations the current share or
+// rate must lie above the room's baseline before the excess counts: at 200
+// messages a second a one-point wobble is "above the baseline" but means
+// nothing.
+const ruleMinZ = 3
+
+// ruleDefaultMinMatches is the fewest matches a keyword rate is judged on.
+const ruleDefaultMinMatches = 3
 
 // defaultHysteresis is the fraction of the lowest level a value must fall
 // back past before a firing alert may resolve.
@@ -107,6 +121,14 @@ type ruleSignal struct {
 	anomaly   anomalyParams
 	sampleCap int
 
+	// Judged against the key's own history (see config.RuleConfig).
+	baseline       time.Duration
+	minHistory     time.Duration
+	floor          *float64
+	per            float64
+	minMatches     int
+	complaintsOnly bool
+
 	// condition bounds (combined rules only)
 	above, below *float64
 }
@@ -120,6 +142,15 @@ type signalSeries struct {
 
 	lastValue float64 // latest metric value
 	lastTS    time.Time
+
+	// base holds the key's recent history for a baseline (coarser
+	// buckets than ring, spanning window + baseline). ref is the baseline
+	// last computed; refHeld keeps it while the rule's alert is open.
+	base    windowRing
+	ref     windowBucket
+	refOK   bool
+	refHeld bool
+	pts     []windowPoint // metric_trend scratch
 
 	det      *anomalyDetector
 	volIdx   int64 // anomaly over volume: bucket being counted
@@ -165,6 +196,9 @@ type signalResult struct {
 
 func newSignalSeries(sig *ruleSignal, now time.Time) *signalSeries {
 	s := &signalSeries{firstSeen: now}
+	if sig.baseline > 0 {
+		s.base = newWindowRing(sig.window+sig.baseline, 1)
+	}
 	switch sig.kind {
 	case KindNegativeRatio, KindKeywordBurst:
 		s.ring = newWindowRing(sig.window, 1)
@@ -174,6 +208,8 @@ func newSignalSeries(sig *ruleSignal, now time.Time) *signalSeries {
 		s.samples = newSampleRing(sig.sampleCap)
 	case KindMetricDrop:
 		s.ring = newWindowRing(sig.window, 2)
+	case KindMetricTrend:
+		s.ring = newWindowRing(sig.window, 1)
 	case KindAnomaly:
 		s.det = newAnomalyDetector(sig.anomaly)
 		if sig.metric == "" {
@@ -191,7 +227,7 @@ func (sig *ruleSignal) wants(it *item.Item) bool {
 		return it.Kind.Textual()
 	case KindVolumeSpike:
 		return it.Kind != item.KindMetric
-	case KindMetricThreshold, KindMetricDrop:
+	case KindMetricThreshold, KindMetricDrop, KindMetricTrend:
 		return it.Kind == item.KindMetric && it.Metric == sig.metric
 	case KindAnomaly:
 		if sig.metric != "" {
@@ -204,6 +240,13 @@ func (sig *ruleSignal) wants(it *item.Item) bool {
 		return it.Metric != item.MetricSourceBroken
 	}
 	return false
+}
+
+// complains reports whether a message that matched a keyword group
+// complains rather than asks: the classifier calls it negative, or it is
+// not a question.
+func (sig *ruleSignal) complains(sc *item.Score) bool {
+	return sc.Label == item.Negative || !sc.Question
 }
 
 func (sig *ruleSignal) keywordHit(sc *item.Score) bool {
@@ -235,21 +278,40 @@ func (sig *ruleSignal) observe(s *signalSeries, it *item.Item, ts time.Time) boo
 		if b == nil {
 			return false
 		}
+		neg := it.Score.Label == item.Negative
 		b.items++
 		b.scored++
-		if it.Score.Label == item.Negative {
+		if neg {
 			b.neg++
 			s.samples.add(ruleSample(it, ts), ts)
+		}
+		if sig.baseline > 0 {
+			if bb := s.base.at(ts); bb != nil {
+				bb.items++
+				bb.scored++
+				if neg {
+					bb.neg++
+				}
+			}
 		}
 	case KindKeywordBurst:
 		b := s.ring.at(ts)
 		if b == nil {
 			return false
 		}
+		hit := sig.keywordHit(&it.Score) && (!sig.complaintsOnly || sig.complains(&it.Score))
 		b.items++
-		if sig.keywordHit(&it.Score) {
+		if hit {
 			b.hits++
 			s.samples.add(ruleSample(it, ts), ts)
+		}
+		if sig.baseline > 0 {
+			if bb := s.base.at(ts); bb != nil {
+				bb.items++
+				if hit {
+					bb.hits++
+				}
+			}
 		}
 	case KindVolumeSpike:
 		b := s.ring.at(ts)
@@ -274,6 +336,19 @@ func (sig *ruleSignal) observe(s *signalSeries, it *item.Item, ts time.Time) boo
 		if !ts.Before(s.lastTS) {
 			s.lastValue, s.lastTS = it.Value, ts
 		}
+		if sig.baseline > 0 {
+			if bb := s.base.at(ts); bb != nil {
+				bb.sum += it.Value
+				bb.cnt++
+			}
+		}
+	case KindMetricTrend:
+		b := s.ring.at(ts)
+		if b == nil {
+			return false
+		}
+		b.sum += it.Value
+		b.cnt++
 	case KindAnomaly:
 		if sig.metric != "" {
 			// A gauge: every sample is a point of the series.
@@ -340,12 +415,49 @@ func (sig *ruleSignal) evaluate(s *signalSeries, now time.Time) signalResult {
 		}
 		r.figures.add("negative_ratio", r.value)
 		r.ok = b.scored > 0 && int(b.scored) >= sig.minVolume
+		if sig.baseline > 0 && r.ok {
+			ref, ok := sig.reference(s, now, func(b *windowBucket) bool { return int(b.scored) >= sig.minVolume })
+			if !ok {
+				r.ok = false
+				return r
+			}
+			base := float64(ref.neg) / float64(ref.scored)
+			r.figures.add("baseline_ratio", base)
+			cur := r.value
+			r.value = sig.excess(cur, base, float64(b.scored))
+			if sig.floor != nil && cur < *sig.floor {
+				r.value = 0
+			}
+			r.figures.add("excess", r.value)
+		}
 	case KindKeywordBurst:
 		b := s.ring.sum(now, 0)
 		r.value = float64(b.hits)
 		r.figures.add("items", float64(b.items))
 		r.figures.add("matches", float64(b.hits))
 		r.ok = int(b.items) >= sig.minVolume
+		if sig.per > 0 {
+			r.ok = r.ok && b.items > 0
+			if !r.ok {
+				return r
+			}
+			cur := float64(b.hits) / float64(b.items)
+			r.value = cur * sig.per
+			r.figures.add("rate", r.value)
+			if sig.baseline > 0 {
+				ref, ok := sig.reference(s, now, func(b *windowBucket) bool { return b.items > 0 })
+				if !ok {
+					r.ok = false
+					return r
+				}
+				base := float64(ref.hits) / float64(ref.items)
+				r.figures.add("baseline_rate", base*sig.per)
+				r.value = sig.excess(cur, base, float64(b.items)) * sig.per
+			}
+			if int(b.hits) < sig.minMatches {
+				r.value = 0
+			}
+		}
 	case KindVolumeSpike:
 		cur := s.ring.sum(now, 0)
 		var total float64
@@ -376,6 +488,13 @@ func (sig *ruleSignal) evaluate(s *signalSeries, now time.Time) signalResult {
 		r.figures.add("value", r.value)
 	case KindMetricDrop:
 		cur, prev := s.ring.sum(now, 0), s.ring.sum(now, 1)
+		if sig.baseline > 0 {
+			ref, ok := sig.reference(s, now, func(b *windowBucket) bool { return b.cnt > 0 })
+			if !ok {
+				return r
+			}
+			prev = ref
+		}
 		if cur.cnt == 0 || prev.cnt == 0 {
 			return r
 		}
@@ -388,6 +507,42 @@ func (sig *ruleSignal) evaluate(s *signalSeries, now time.Time) signalResult {
 		r.value = (pm - cm) / pm
 		r.figures.add("drop", r.value)
 		r.ok = true
+	case KindMetricTrend:
+		if now.Sub(s.firstSeen) < win*9/10 {
+			return r // not a trend before most of the window has been seen
+		}
+		s.pts = s.ring.means(now, s.pts[:0])
+		if len(s.pts) < int(s.ring.nb)/2 {
+			return r
+		}
+		start, end, ok := ruleFitLine(s.pts, -win.Seconds(), 0)
+		if !ok || start <= 0 {
+			return r
+		}
+		// The fitted line says where the metric was heading; the mean of
+		// the window's last tenth says where it is. A dip that has
+		// recovered still tilts the line, but is no trend: both must
+		// agree, and the smaller change counts.
+		recent, n := 0.0, 0
+		for _, p := range s.pts {
+			if p.t >= -win.Seconds()/10 {
+				recent += p.v
+				n++
+			}
+		}
+		if n == 0 {
+			return r
+		}
+		recent /= float64(n)
+		r.ok = true
+		fit, now := (start-end)/start, (start-recent)/start
+		if sig.op == "above" {
+			fit, now = -fit, -now
+		}
+		r.value = math.Min(fit, now)
+		r.figures.add("start", start)
+		r.figures.add("current", end)
+		r.figures.add("change", (end-start)/start)
 	case KindAnomaly:
 		if sig.metric == "" {
 			sig.advanceVolume(s, now.UnixNano()/int64(win))
@@ -420,6 +575,65 @@ func (sig *ruleSignal) evaluate(s *signalSeries, now time.Time) signalResult {
 		r.figures.add("silent_seconds", r.value)
 	}
 	return r
+}
+
+// reference is the key's baseline: the sums over the span of sig.baseline
+// that ends where the current window starts, or, while the rule's alert is
+// open (s.refHeld), the baseline the alert began with. ok is false while
+// the key is younger than sig.minHistory or the baseline fails enough.
+func (sig *ruleSignal) reference(s *signalSeries, now time.Time, enough func(*windowBucket) bool) (windowBucket, bool) {
+	if s.refHeld && s.refOK {
+		return s.ref, true
+	}
+	if now.Sub(s.firstSeen) < sig.minHistory {
+		s.refOK = false
+		return windowBucket{}, false
+	}
+	end := now.Add(-sig.window)
+	s.ref = s.base.sumSpan(end.Add(-sig.baseline), end)
+	s.refOK = enough(&s.ref)
+	return s.ref, s.refOK
+}
+
+// excess is how far a current share cur (of n items) lies above the
+// baseline share base, or 0 when that is within ruleMinZ binomial
+// standard deviations (noise at this volume).
+func (sig *ruleSignal) excess(cur, base, n float64) float64 {
+	d := cur - base
+	if d <= 0 || n <= 0 {
+		return 0
+	}
+	p := math.Max(base, 0.01) // a baseline of zero still has some spread
+	if d < ruleMinZ*math.Sqrt(p*(1-p)/n) {
+		return 0
+	}
+	return d
+}
+
+// ruleFitLine fits a least-squares line through pts and returns its values
+// at t0 and t1.
+func ruleFitLine(pts []windowPoint, t0, t1 float64) (float64, float64, bool) {
+	n := float64(len(pts))
+	if n < 2 {
+		return 0, 0, false
+	}
+	var st, sv float64
+	for _, p := range pts {
+		st += p.t
+		sv += p.v
+	}
+	mt, mv := st/n, sv/n
+	var stt, stv float64
+	for _, p := range pts {
+		stt += (p.t - mt) * (p.t - mt)
+		stv += (p.t - mt) * (p.v - mv)
+	}
+	if stt == 0 {
+		return 0, 0, false
+	}
+	b := stv / stt
+	a := mv - b*mt
+	return a + b*t0, a + b*t1, true
 }
 
 // compiledRule is one rule ready to evaluate.
@@ -462,7 +676,7 @@ func ruleCompile(cfg *config.Config, i int, nextSignal *int, maxSamples int) (*c
 		sampleCap = 16
 	}
 	switch rc.Kind {
-	case KindNegativeRatio, KindKeywordBurst, KindVolumeSpike, KindMetricThreshold, KindMetricDrop, KindAbsent:
+	case KindNegativeRatio, KindKeywordBurst, KindVolumeSpike, KindMetricThreshold, KindMetricDrop, KindMetricTrend, KindAbsent:
 	case KindSourceBroken:
 		// A metric_threshold on the source's own health report, with a
 		// fixed severity like absent: broken is yes or no.
@@ -514,10 +728,10 @@ func ruleCompile(cfg *config.Config, i int, nextSignal *int, maxSamples int) (*c
 			return nil, fail("levels: with op below red (%v) must not be above yellow (%v)", *r.red, *r.yellow)
 		}
 	}
-	if rc.Kind == KindMetricDrop {
+	if rc.Kind == KindMetricDrop || rc.Kind == KindMetricTrend {
 		for _, l := range []*float64{r.yellow, r.red} {
 			if l != nil && (*l <= 0 || *l > 1) {
-				return nil, fail("metric_drop levels are fractions in (0, 1], e.g. 0.3 for 30%%, not %v", *l)
+				return nil, fail("%s levels are fractions in (0, 1], e.g. 0.3 for 30%%, not %v", rc.Kind, *l)
 			}
 		}
 	}
@@ -589,6 +803,17 @@ func cfgFileName(cfg *config.Config) string {
 func ruleSignalFrom(kind string, window time.Duration, minVolume int, group, category, metric, op string, rc config.RuleConfig, sampleCap int) *ruleSignal {
 	sig := &ruleSignal{kind: kind, window: window, minVolume: minVolume, group: group, category: category,
 		metric: metric, op: op, sampleCap: sampleCap}
+	if kind == rc.Kind {
+		// The rule's own signal: its baseline and rate settings.
+		sig.baseline, sig.minHistory, sig.floor = rc.Baseline.D(), rc.MinHistory.D(), rc.Floor
+		if sig.minHistory == 0 {
+			sig.minHistory = sig.baseline / 2
+		}
+		sig.per, sig.minMatches, sig.complaintsOnly = float64(rc.Per), rc.MinMatches, rc.ComplaintsOnly
+		if sig.minMatches == 0 {
+			sig.minMatches = ruleDefaultMinMatches
+		}
+	}
 	if kind == KindAnomaly {
 		sig.anomaly = anomalyParamsFor(rc, window)
 	}
@@ -597,7 +822,7 @@ func ruleSignalFrom(kind string, window time.Duration, minVolume int, group, cat
 
 func ruleCheckSignal(cfg *config.Config, sig *ruleSignal) error {
 	switch sig.kind {
-	case KindNegativeRatio, KindKeywordBurst, KindVolumeSpike, KindMetricThreshold, KindMetricDrop, KindAnomaly, KindAbsent:
+	case KindNegativeRatio, KindKeywordBurst, KindVolumeSpike, KindMetricThreshold, KindMetricDrop, KindMetricTrend, KindAnomaly, KindAbsent:
 	default:
 		return fmt.Errorf("unknown kind %q", sig.kind)
 	}
@@ -607,7 +832,7 @@ func ruleCheckSignal(cfg *config.Config, sig *ruleSignal) error {
 	if sig.window > 0 && sig.window < time.Second {
 		return fmt.Errorf("window %v is shorter than one second", sig.window)
 	}
-	if (sig.kind == KindMetricThreshold || sig.kind == KindMetricDrop) && sig.metric == "" {
+	if (sig.kind == KindMetricThreshold || sig.kind == KindMetricDrop || sig.kind == KindMetricTrend) && sig.metric == "" {
 		return fmt.Errorf("%s needs a metric", sig.kind)
 	}
 	if sig.kind == KindNegativeRatio && sig.minVolume <= 0 {
@@ -694,12 +919,25 @@ func (r *compiledRule) describe(res *signalResult, key engineKey, labels map[str
 	win := ruleDur(r.signals[0].window)
 	switch r.kind {
 	case KindNegativeRatio:
+		if r.signals[0].baseline > 0 {
+			return fmt.Sprintf("Negative share %.0f%% (%d of %d messages in %s), %.0f points above this room's normal of %.0f%% %s",
+				100*res.figures.get("negative_ratio"), int(res.figures.get("negative")), int(res.figures.get("items")), win,
+				100*res.value, 100*res.figures.get("baseline_ratio"), where)
+		}
 		return fmt.Sprintf("Negative share %.0f%% (%d of %d messages in %s) %s",
 			100*res.value, int(res.figures.get("negative")), int(res.figures.get("items")), win, where)
 	case KindKeywordBurst:
 		what := r.signals[0].group
 		if what == "" {
 			what = r.signals[0].category
+		}
+		if sig := r.signals[0]; sig.per > 0 {
+			msg := fmt.Sprintf("%d of %d messages match %s in %s (%s per %s)", int(res.figures.get("matches")),
+				int(res.figures.get("items")), what, win, ruleNum(res.figures.get("rate")), ruleNum(sig.per))
+			if sig.baseline > 0 {
+				msg += fmt.Sprintf(", this room's normal is %s", ruleNum(res.figures.get("baseline_rate")))
+			}
+			return msg + " " + where
 		}
 		return fmt.Sprintf("%d messages matching %s in %s (level %g) %s", int(res.value), what, win, threshold, where)
 	case KindVolumeSpike:
@@ -712,8 +950,19 @@ func (r *compiledRule) describe(res *signalResult, key engineKey, labels map[str
 		}
 		return fmt.Sprintf("%s %s %s %s %s", r.cfg.Metric, ruleNum(res.value), dir, ruleNum(threshold), where)
 	case KindMetricDrop:
+		if b := r.signals[0].baseline; b > 0 {
+			return fmt.Sprintf("%s down %.0f%%: mean %s over the last %s against %s before the drop %s", r.cfg.Metric,
+				100*res.value, ruleNum(res.figures.get("current")), win, ruleNum(res.figures.get("previous")), where)
+		}
 		return fmt.Sprintf("%s fell %.0f%% (mean %s → %s) against the previous %s %s", r.cfg.Metric,
 			100*res.value, ruleNum(res.figures.get("previous")), ruleNum(res.figures.get("current")), win, where)
+	case KindMetricTrend:
+		dir := "declining"
+		if r.signals[0].op == "above" {
+			dir = "rising"
+		}
+		return fmt.Sprintf("%s %s steadily: %s → %s (%+.0f%%) over %s %s", r.cfg.Metric, dir,
+			ruleNum(res.figures.get("start")), ruleNum(res.figures.get("current")), 100*res.figures.get("change"), win, where)
 	case KindAnomaly:
 		what := r.cfg.Metric
 		if what == "" {

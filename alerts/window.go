@@ -91,6 +91,42 @@ func (w *windowRing) sum(now time.Time, k int) windowBucket {
 	return out
 }
 
+// sumSpan adds up the buckets that start in [from, to).
+func (w *windowRing) sumSpan(from, to time.Time) windowBucket {
+	var out windowBucket
+	first := (from.UnixNano() + w.width - 1) / w.width
+	last := (to.UnixNano() - 1) / w.width
+	n := int64(len(w.buckets))
+	if last-first >= n {
+		first = last - n + 1
+	}
+	for idx := first; idx <= last; idx++ {
+		b := &w.buckets[windowMod(idx, n)]
+		if b.idx == idx {
+			out.add(b)
+		}
+	}
+	return out
+}
+
+// means appends the mean of every non-empty bucket of the window ending at
+// now, with the bucket's middle as seconds before now (negative).
+func (w *windowRing) means(now time.Time, dst []windowPoint) []windowPoint {
+	end := now.UnixNano() / w.width
+	n := int64(len(w.buckets))
+	for idx := end - w.nb + 1; idx <= end; idx++ {
+		b := &w.buckets[windowMod(idx, n)]
+		if b.idx == idx && b.cnt > 0 {
+			mid := float64(idx*w.width+w.width/2-now.UnixNano()) / 1e9
+			dst = append(dst, windowPoint{mid, b.sum / float64(b.cnt)})
+		}
+	}
+	return dst
+}
+
+// windowPoint is one bucket's mean at its time (seconds relative to now).
+type windowPoint struct{ t, v float64 }
+
 func windowMod(a, n int64) int64 {
 	m := a % n
 	if m < 0 {

@@ -7,7 +7,7 @@ import (
 )
 
 // Rule kinds known to the alert engine.
-var RuleKinds = []string{"negative_ratio", "keyword_burst", "volume_spike", "metric_threshold", "metric_drop", "anomaly", "absent", "source_broken"}
+var RuleKinds = []string{"negative_ratio", "keyword_burst", "volume_spike", "metric_threshold", "metric_drop", "metric_trend", "anomaly", "absent", "source_broken"}
 
 // RuleConfig is one `rules:` entry. Which keys matter depends on Kind; the
 // alert engine validates the combination.
@@ -31,6 +31,36 @@ type RuleConfig struct {
 
 	Metric string `yaml:"metric"` // metric_*: the metric's name
 	Op     string `yaml:"op"`     // metric_threshold: above (default) or below
+
+	// Baseline makes negative_ratio, keyword_burst and metric_drop judge
+	// the current window against the room's own recent normal: the span
+	// of this length that ends where the current window starts. While the
+	// alert is pending or firing the baseline stays where it was when the
+	// alert began, so a crisis or an audience loss that lasts does not
+	// become the new normal and resolve itself. negative_ratio and
+	// keyword_burst levels then measure the excess over the baseline
+	// (share points, or matches per Per messages); metric_drop levels the
+	// fall from it.
+	Baseline Duration `yaml:"baseline"`
+	// MinHistory: no verdict until the key has been seen this long (a
+	// stream that just started has no normal yet). Default: half the
+	// baseline.
+	MinHistory Duration `yaml:"min_history"`
+	// Floor (negative_ratio): the current share must also reach this
+	// absolute level, so a room that is almost never negative does not
+	// page over a few grumbles.
+	Floor *float64 `yaml:"floor"`
+	// Per (keyword_burst): count matches per this many messages (e.g.
+	// 1000) instead of raw matches, so a busy room does not look like a
+	// crisis just because it is busy.
+	Per int `yaml:"per"`
+	// MinMatches (keyword_burst with per): fewest matches in the window
+	// before a rate means anything; default 3.
+	MinMatches int `yaml:"min_matches"`
+	// ComplaintsOnly (keyword_burst): a match counts only when the message
+	// complains: the classifier calls it negative, or it is not a question
+	// (我要退款 counts, 怎么申请退款 does not).
+	ComplaintsOnly bool `yaml:"complaints_only"`
 
 	For            Duration `yaml:"for"`             // pending time before firing
 	KeepFiringFor  Duration `yaml:"keep_firing_for"` // stay firing after the condition clears
@@ -155,7 +185,7 @@ func (c *Config) validateRules() []error {
 			if r.Severity == "green" {
 				errs = append(errs, ferr(r.Line, f+".severity", "source_broken is yellow or red, not green"))
 			}
-		case "metric_threshold", "metric_drop", "anomaly":
+		case "metric_threshold", "metric_drop", "metric_trend", "anomaly":
 			if r.Metric == "" && r.Kind != "anomaly" {
 				errs = append(errs, ferr(r.Line, f+".metric", "%s needs a metric", r.Kind))
 			}
@@ -171,6 +201,21 @@ func (c *Config) validateRules() []error {
 		}
 		if r.MinVolume < 0 {
 			errs = append(errs, ferr(r.Line, f+".min_volume", "must not be negative"))
+		}
+		if r.Baseline != 0 && r.Kind != "negative_ratio" && r.Kind != "keyword_burst" && r.Kind != "metric_drop" {
+			errs = append(errs, ferr(r.Line, f+".baseline", "only negative_ratio, keyword_burst and metric_drop take a baseline"))
+		}
+		if r.Baseline < 0 || r.MinHistory < 0 {
+			errs = append(errs, ferr(r.Line, f+".baseline", "baseline and min_history must not be negative"))
+		}
+		if r.Floor != nil && (r.Kind != "negative_ratio" || *r.Floor < 0 || *r.Floor > 1) {
+			errs = append(errs, ferr(r.Line, f+".floor", "floor is a share in [0, 1] for negative_ratio"))
+		}
+		if (r.Per != 0 || r.MinMatches != 0 || r.ComplaintsOnly) && r.Kind != "keyword_burst" {
+			errs = append(errs, ferr(r.Line, f+".per", "per, min_matches and complaints_only are for keyword_burst"))
+		}
+		if r.Per < 0 || r.MinMatches < 0 {
+			errs = append(errs, ferr(r.Line, f+".per", "per and min_matches must not be negative"))
 		}
 		if r.Hysteresis != nil && (*r.Hysteresis < 0 || *r.Hysteresis >= 1) {
 			errs = append(errs, ferr(r.Line, f+".hysteresis", "must be in [0, 1), not %v", *r.Hysteresis))
