@@ -13,8 +13,10 @@ import (
 // errors) a point lies from its baseline, scaled down for series whose
 // own tail is heavier than a Gaussian's (see anomalyModel). For a
 // well-behaved series yellow means 10 robust sigmas; for a heavy-tailed
-// one, 10/6 of its usual 99th-percentile deviation. Chosen once for all
-// series (NAB score in BENCHMARKS.md), never per series.
+// one, 10/6 of its usual 99th-percentile deviation; where the recent
+// distribution also takes a shape never seen before, half that (see
+// anomalyShiftGate). Chosen once for all series by cross-validation on the
+// NAB subset (nab_cv_test.go, BENCHMARKS.md), never per series.
 const (
 	DefaultAnomalyYellow = 10.0
 	DefaultAnomalyRed    = 15.0
@@ -39,6 +41,15 @@ const (
 	anomalyTailRef     = 6.0  // a |z| a Gaussian series practically never reaches
 	anomalySmoothSpan  = 12   // points averaged for the sustained-change scale
 )
+
+// anomalyShiftGate is the fraction of the level a deviation needs when
+// the relative-entropy member (anomaly_entropy.go) sees a new regime at
+// that point: z is divided by it there, so with the default levels a
+// point that both deviates by 5 calibrated sigmas and changes the shape of
+// the recent distribution alerts. 1 would switch the member off. Chosen
+// with the level by cross-validation on the NAB subset (nab_cv_test.go),
+// not by hand.
+const anomalyShiftGate = 0.5
 
 // anomalyParams configures one detector.
 type anomalyParams struct {
@@ -79,9 +90,10 @@ type anomalyPoint struct {
 	value    float64
 	baseline float64
 	scale    float64
-	z        float64 // signed robust z
+	z        float64 // signed calibrated robust z (divided by anomalyShiftGate where shift)
 	score    float64 // in [0, 1]: z²/(z²+yellow²), 0.5 at the default level
 	flat     int     // >0: the series has been flat for this many points
+	shift    bool    // the recent distribution fits no regime seen before (z boosted: see anomalyShiftGate)
 	span     int     // >0: value is the mean of this many points (sustained change)
 	ready    bool    // past warm-up
 }
@@ -426,6 +438,8 @@ type anomalyDetector struct {
 	flatRun   int
 	flatScale float64 // scale when the current flat run began
 	flatLong  int     // longest flat run seen so far: a series with daily plateaus is not broken
+
+	entropy anomalyEntropy // the distribution-shape member (anomaly_entropy.go)
 }
 
 func newAnomalyDetector(p anomalyParams) *anomalyDetector {
@@ -439,6 +453,7 @@ func (d *anomalyDetector) reset() {
 	d.flatRun, d.flatScale, d.quantum, d.flatLong = 0, 0, 0, 0
 	d.span, d.spanSum, d.spanAt = make([]float64, 0, anomalySmoothSpan), 0, 0
 	d.nslots = 0
+	d.entropy.reset()
 	if d.p.seasonality != "none" {
 		d.period = 24 * time.Hour
 		if d.p.seasonality == "weekly" {
@@ -546,6 +561,12 @@ func (d *anomalyDetector) update(ts time.Time, x float64) anomalyPoint {
 			p.z = -DefaultAnomalyYellow
 			p.value, p.span = x, 0
 		}
+	}
+	// Ensemble with the relative-entropy member: a point whose window has
+	// a shape never seen before needs only anomalyShiftGate of the usual
+	// deviation to count, so z is divided by the gate.
+	if p.shift = d.entropy.update(x); p.shift {
+		p.z /= anomalyShiftGate
 	}
 	p.score = AnomalyScore(p.z)
 	p.ready = d.n >= d.p.warmUp

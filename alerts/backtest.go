@@ -59,6 +59,8 @@ type nabRow struct {
 	rawTS, rawValue string
 	ts              time.Time
 	value           float64
+	line            int  // line number in the file (the header is line 1)
+	skip            bool // out of time order or a repeated timestamp: not fed to the detector
 }
 
 // backtestTimeLayouts are the timestamp forms NAB files use.
@@ -74,7 +76,12 @@ func backtestParseTime(s string) (time.Time, error) {
 }
 
 // readNAB reads a NAB-format series: a header with timestamp and value
-// columns, then one row per point in time order.
+// columns, then one row per point in time order. Real exports are not
+// always in order: a clock set back (an hour at a daylight-saving change)
+// repeats a stretch of timestamps, and some exports write a row twice. A
+// row whose timestamp is not after the latest accepted one is kept, so
+// that the output lines up with the input, but marked skip: the engine
+// never sees it (its clock cannot run backwards). nabSkipped counts them.
 func readNAB(r io.Reader) ([]nabRow, error) {
 	cr := csv.NewReader(bufio.NewReader(r))
 	cr.FieldsPerRecord = -1
@@ -99,6 +106,7 @@ func readNAB(r io.Reader) ([]nabRow, error) {
 		return nil, fmt.Errorf("nab csv header %q: needs timestamp and value columns", strings.Join(head, ","))
 	}
 	var rows []nabRow
+	var last time.Time // latest accepted timestamp
 	for line := 2; ; line++ {
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
@@ -118,21 +126,46 @@ func readNAB(r io.Reader) ([]nabRow, error) {
 		if err != nil {
 			return nil, fmt.Errorf("nab csv line %d: value %q is not a number", line, rec[valCol])
 		}
-		if n := len(rows); n > 0 && ts.Before(rows[n-1].ts) {
-			return nil, fmt.Errorf("nab csv line %d: timestamp %s is before the previous row's", line, rec[tsCol])
+		row := nabRow{rawTS: rec[tsCol], rawValue: rec[valCol], ts: ts, value: v, line: line}
+		if !last.IsZero() && !ts.After(last) {
+			row.skip = true
+		} else {
+			last = ts
 		}
-		rows = append(rows, nabRow{rawTS: rec[tsCol], rawValue: rec[valCol], ts: ts, value: v})
+		rows = append(rows, row)
 	}
 	return rows, nil
 }
 
-// backtestStep is the median gap between the first rows of a series.
+// nabSkipped counts the rows readNAB marked skip and returns the line of
+// the first (0 if none).
+func nabSkipped(rows []nabRow) (n, firstLine int) {
+	for _, r := range rows {
+		if r.skip {
+			if n == 0 {
+				firstLine = r.line
+			}
+			n++
+		}
+	}
+	return n, firstLine
+}
+
+// backtestStep is the median gap between the first accepted rows of a
+// series.
 func backtestStep(rows []nabRow) time.Duration {
 	var gaps []time.Duration
-	for i := 1; i < len(rows) && len(gaps) < 20; i++ {
-		if g := rows[i].ts.Sub(rows[i-1].ts); g > 0 {
-			gaps = append(gaps, g)
+	var prev time.Time
+	for i := 0; i < len(rows) && len(gaps) < 20; i++ {
+		if rows[i].skip {
+			continue
 		}
+		if !prev.IsZero() {
+			if g := rows[i].ts.Sub(prev); g > 0 {
+				gaps = append(gaps, g)
+			}
+		}
+		prev = rows[i].ts
 	}
 	if len(gaps) == 0 {
 		return time.Minute
@@ -157,10 +190,19 @@ func (c *backtestCollector) Publish(_ context.Context, ev Event) error {
 // timestamp,value,anomaly_score,alert: the score in [0, 1] of each point
 // and 1 where the engine's rule (by default DefaultAnomalyRule) starts
 // firing. The engine runs for real, its clock driven by the timestamps.
+// Rows out of time order or repeating a timestamp (a clock set back at a
+// daylight-saving change, a row written twice) are not fed to the engine:
+// they keep their place in the output, with score 0 and alert 0, so that
+// it lines up with the input row for row, and one warning on opts.Log
+// gives their count and the first one's line.
 func BacktestNAB(r io.Reader, w io.Writer, opts BacktestOptions) error {
 	rows, err := readNAB(r)
 	if err != nil {
 		return err
+	}
+	if n, line := nabSkipped(rows); n > 0 && opts.Log != nil {
+		opts.Log.Warn("backtest: rows out of time order or with a repeated timestamp were skipped (score 0, alert 0 in the output)",
+			"skipped", n, "first_line", line, "rows", len(rows))
 	}
 	scores, alerts, err := backtestNABRows(rows, opts)
 	if err != nil {
@@ -223,6 +265,9 @@ func backtestNABRows(rows []nabRow, opts BacktestOptions) (scores []float64, ale
 	key := engineKey{source: "nab"}
 	r := e.rules[0]
 	for i := range rows {
+		if rows[i].skip {
+			continue // score 0, no alert: the engine's clock cannot go back
+		}
 		now = rows[i].ts
 		it := item.Item{Source: "nab", Platform: "nab", Kind: item.KindMetric, Metric: metric, TS: now, Value: rows[i].value}
 		e.Observe(&it)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -114,9 +115,8 @@ func TestBacktestNABBadInput(t *testing.T) {
 	cases := map[string]string{
 		"":                                  "empty input",
 		"time,val\n2020-01-01 00:00:00,1\n": "needs timestamp and value",
-		"timestamp,value\n2020-01-01 00:00:00,1\n2020-01-01,x\n":          "line 3",
-		"timestamp,value\n2020-01-01 00:00:00,abc\n":                      "not a number",
-		"timestamp,value\n2020-01-02 00:00:00,1\n2020-01-01 00:00:00,1\n": "before the previous row",
+		"timestamp,value\n2020-01-01 00:00:00,1\n2020-01-01,x\n": "line 3",
+		"timestamp,value\n2020-01-01 00:00:00,abc\n":             "not a number",
 	}
 	for in, want := range cases {
 		err := BacktestNAB(strings.NewReader(in), io.Discard, BacktestOptions{})
@@ -124,6 +124,163 @@ func TestBacktestNABBadInput(t *testing.T) {
 			t.Errorf("input %q: error %v, want one mentioning %q", in, err, want)
 		}
 	}
+}
+
+// nabLines writes a NAB file: the header, then one row per value from
+// start at step, with the given row indices' timestamps replaced.
+func nabLines(start time.Time, step time.Duration, values []float64, ts map[int]string) string {
+	var b strings.Builder
+	b.WriteString("timestamp,value\n")
+	for i, v := range values {
+		t := start.Add(time.Duration(i) * step).Format("2006-01-02 15:04:05")
+		if s, ok := ts[i]; ok {
+			t = s
+		}
+		b.WriteString(t + "," + strconv.FormatFloat(v, 'g', -1, 64) + "\n")
+	}
+	return b.String()
+}
+
+// Real files are not always in time order: a clock set back an hour at a
+// daylight-saving change repeats a stretch of timestamps, some exports
+// write a row twice. Such rows are skipped (score 0, alert 0, one warning
+// with their count and first line), never a fatal error, and the output
+// still has one row per input row.
+func TestBacktestNABOutOfOrder(t *testing.T) {
+	start := time.Date(2020, 10, 25, 0, 0, 0, 0, time.UTC)
+	const step = 5 * time.Minute
+	noise := anomalyNoise(600, 100, 3, 21)
+	// A daylight-saving fall-back: the clock is set back an hour after row
+	// 299, so rows 300..311 repeat the last hour's timestamps (12 rows of 5
+	// minutes), then time goes on from where it was.
+	const setBack = 12
+	dst := make([]float64, 624)
+	dstTS := map[int]string{}
+	for i := range dst {
+		dst[i] = 100 + float64(i%7)
+		if i >= 300 {
+			dstTS[i] = start.Add(time.Duration(i-setBack) * step).Format("2006-01-02 15:04:05")
+		}
+	}
+	cases := []struct {
+		name      string
+		in        string
+		skipped   []int // row indices (0 = first data row) skipped
+		firstLine int
+	}{
+		{name: "in order", in: nabLines(start, step, noise[:50], nil)},
+		{name: "duplicate timestamp", in: nabLines(start, step, noise[:50], map[int]string{10: "2020-10-25 00:45:00"}),
+			skipped: []int{10}, firstLine: 12},
+		{name: "one row back in time", in: nabLines(start, step, noise[:50], map[int]string{20: "2020-10-24 23:00:00"}),
+			skipped: []int{20}, firstLine: 22},
+		{name: "first row of the file out of order is kept, later ones compare with it",
+			in: nabLines(start, step, noise[:5], map[int]string{0: "2020-10-25 00:10:00"}), skipped: []int{1, 2}, firstLine: 3},
+		{name: "daylight-saving fall-back repeats an hour", in: nabLines(start, step, dst, dstTS),
+			skipped: seqInts(300, 300+setBack), firstLine: 302},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var logBuf bytes.Buffer
+			log := slog.New(slog.NewTextHandler(&logBuf, nil))
+			var out bytes.Buffer
+			if err := BacktestNAB(strings.NewReader(tc.in), &out, BacktestOptions{Log: log}); err != nil {
+				t.Fatalf("BacktestNAB: %v", err)
+			}
+			recs, err := csv.NewReader(&out).ReadAll()
+			if err != nil {
+				t.Fatal(err)
+			}
+			inRecs, _ := csv.NewReader(strings.NewReader(tc.in)).ReadAll()
+			if len(recs) != len(inRecs) {
+				t.Fatalf("%d output records for %d input records", len(recs), len(inRecs))
+			}
+			skip := map[int]bool{}
+			for _, i := range tc.skipped {
+				skip[i] = true
+			}
+			for i, r := range recs[1:] {
+				if r[0] != inRecs[i+1][0] || r[1] != inRecs[i+1][1] {
+					t.Fatalf("row %d: %v does not echo the input %v", i, r[:2], inRecs[i+1])
+				}
+				if skip[i] && (r[2] != "0.000000" || r[3] != "0") {
+					t.Errorf("skipped row %d: score %s alert %s, want 0.000000 and 0", i, r[2], r[3])
+				}
+			}
+			rows, err := readNAB(strings.NewReader(tc.in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []int
+			for i, r := range rows {
+				if r.skip {
+					got = append(got, i)
+				}
+			}
+			if !equalInts(got, tc.skipped) {
+				t.Errorf("skipped rows %v, want %v", got, tc.skipped)
+			}
+			warns := strings.Count(logBuf.String(), "level=WARN")
+			if len(tc.skipped) == 0 {
+				if warns != 0 {
+					t.Errorf("warning for an in-order file: %s", logBuf.String())
+				}
+				return
+			}
+			want := "skipped=" + strconv.Itoa(len(tc.skipped)) + " first_line=" + strconv.Itoa(tc.firstLine)
+			if warns != 1 || !strings.Contains(logBuf.String(), want) {
+				t.Errorf("log %q: want one warning with %q", logBuf.String(), want)
+			}
+		})
+	}
+}
+
+// The rows that are fed to the engine score exactly as if the skipped
+// rows were not in the file at all.
+func TestBacktestNABSkippedRowsDoNotReachTheEngine(t *testing.T) {
+	start := time.Date(2020, 3, 1, 0, 0, 0, 0, time.UTC)
+	vals := anomalyNoise(700, 100, 3, 22)
+	vals[600] = 400
+	clean := nabLines(start, 5*time.Minute, vals, nil)
+	// The same file with three stray rows: a duplicate, a row an hour back
+	// (with a wild value the detector must never see) and a repeat.
+	lines := strings.SplitAfter(clean, "\n")
+	dirty := append([]string{}, lines[:101]...)
+	dirty = append(dirty, lines[100], "2020-03-01 07:00:00,99999\n")
+	dirty = append(dirty, lines[101:501]...)
+	dirty = append(dirty, lines[500])
+	dirty = append(dirty, lines[501:]...)
+	var a, b bytes.Buffer
+	if err := BacktestNAB(strings.NewReader(clean), &a, BacktestOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := BacktestNAB(strings.NewReader(strings.Join(dirty, "")), &b, BacktestOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ar, _ := csv.NewReader(&a).ReadAll()
+	br, _ := csv.NewReader(&b).ReadAll()
+	if len(br) != len(ar)+3 {
+		t.Fatalf("%d rows, want %d", len(br), len(ar)+3)
+	}
+	var kept [][]string
+	for i, r := range br {
+		if i == 101 || i == 102 || i == 503 {
+			continue
+		}
+		kept = append(kept, r)
+	}
+	for i := range ar {
+		if strings.Join(ar[i], ",") != strings.Join(kept[i], ",") {
+			t.Fatalf("row %d: %v with stray rows, %v without", i, kept[i], ar[i])
+		}
+	}
+}
+
+func seqInts(from, to int) []int {
+	var out []int
+	for i := from; i < to; i++ {
+		out = append(out, i)
+	}
+	return out
 }
 
 // A named rule from a config replays as well: here a threshold.
@@ -208,6 +365,7 @@ func FuzzBacktestNAB(f *testing.F) {
 	f.Add([]byte("timestamp,value\n2015-02-26 21:42:53,35\n2015-02-26 21:47:53,41\n2015-02-26 21:52:53,NaN\n"))
 	f.Add([]byte("value,timestamp\n3,2014-04-01T00:00:00Z\n"))
 	f.Add([]byte("timestamp,value\n\"2014-04-01 00:00:00\",\"1e308\"\n2014-04-01 00:00:00,-1e308\n"))
+	f.Add([]byte("timestamp,value\n2014-10-26 01:50:00,3\n2014-10-26 01:55:00,4\n2014-10-26 01:00:00,5\n2014-10-26 02:00:00,6\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) > 1<<16 {
 			return
@@ -225,10 +383,13 @@ func FuzzBacktestNAB(f *testing.F) {
 		if cerr != nil || len(recs) != len(rows)+1 {
 			t.Fatalf("output %d records (err %v) for %d rows", len(recs), cerr, len(rows))
 		}
-		for _, r := range recs[1:] {
+		for i, r := range recs[1:] {
 			s, err := strconv.ParseFloat(r[2], 64)
 			if err != nil || s < 0 || s > 1 || (r[3] != "0" && r[3] != "1") {
 				t.Fatalf("bad output row %v", r)
+			}
+			if rows[i].skip && (s != 0 || r[3] != "0") {
+				t.Fatalf("skipped row %d scored %v", i, r)
 			}
 		}
 	})
