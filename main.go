@@ -46,6 +46,9 @@ Usage:
                                                 anomaly scores for a NAB-format series
   lookout backtest -c config.yaml --db F [--from T] [--to T]
                                                 replay stored items through a config's rules
+  lookout backtest [-c config.yaml] --scenario NAME|all|list [--format text|json]
+                                                scripted live rooms (calm, crisis, audience loss)
+                                                through a config's rules, against paging targets
   lookout silence add|list|expire …            mute alerts matching labels for a while
   lookout test-alert -c config.yaml --receiver R
                                                 send a sample alert to one receiver
@@ -312,9 +315,11 @@ func cmdSentiment(args []string) error {
 func cmdBacktest(ctx context.Context, args []string) error {
 	fs := newFlags("backtest")
 	input := fs.String("input", "", "NAB-format CSV (timestamp,value)")
-	format := fs.String("format", "nab", "output format for --input: nab")
+	format := fs.String("format", "nab", "output format: nab for --input; text or json for --scenario")
 	rule := fs.String("rule", "", "anomaly rule from -c to use instead of the default")
 	cfgPath := fs.String("c", "", "config whose rules to replay")
+	scen := fs.String("scenario", "", "run scripted live-room scenarios through -c's rules: NAME[,NAME…], all, or list")
+	seeds := fs.Int("seeds", 1, "with --scenario: play each scenario with this many seeds (other messages, same script)")
 	db := fs.String("db", "lookout.db", "database to replay (with -c)")
 	from := fs.String("from", "", "replay from (RFC 3339 or 24h ago style: -24h)")
 	to := fs.String("to", "", "replay until (default now)")
@@ -324,6 +329,12 @@ func cmdBacktest(ctx context.Context, args []string) error {
 	}
 	if len(pos) > 0 {
 		return fmt.Errorf("unexpected argument %q", pos[0])
+	}
+	if *scen != "" {
+		if *cfgPath == "" {
+			*cfgPath = "config.yaml"
+		}
+		return backtestScenarios(ctx, *scen, *cfgPath, *format, *seeds, os.Stdout)
 	}
 	if *input != "" {
 		if *format != "nab" {
