@@ -3,6 +3,7 @@ package alerts
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"text/template"
 	"time"
@@ -146,11 +147,14 @@ type signalSeries struct {
 	// base holds the key's recent history for a baseline (coarser
 	// buckets than ring, spanning window + baseline). ref is the baseline
 	// last computed; refHeld keeps it while the rule's alert is open.
-	base    windowRing
-	ref     windowBucket
-	refOK   bool
-	refHeld bool
-	pts     []windowPoint // metric_trend scratch
+	base     windowRing
+	ref      windowBucket
+	refShare float64 // negative_ratio: the median share of the baseline's buckets
+	refOK    bool
+	refHeld  bool
+	refAt    int64         // the baseline's end, in base buckets, when last computed
+	pts      []windowPoint // metric_trend scratch
+	shares   []float64     // negative_ratio scratch
 
 	det      *anomalyDetector
 	volIdx   int64 // anomaly over volume: bucket being counted
@@ -416,12 +420,12 @@ func (sig *ruleSignal) evaluate(s *signalSeries, now time.Time) signalResult {
 		r.figures.add("negative_ratio", r.value)
 		r.ok = b.scored > 0 && int(b.scored) >= sig.minVolume
 		if sig.baseline > 0 && r.ok {
-			ref, ok := sig.reference(s, now, func(b *windowBucket) bool { return int(b.scored) >= sig.minVolume })
+			_, ok := sig.reference(s, now, func(b *windowBucket) bool { return int(b.scored) >= sig.minVolume })
 			if !ok {
 				r.ok = false
 				return r
 			}
-			base := float64(ref.neg) / float64(ref.scored)
+			base := s.refShare
 			r.figures.add("baseline_ratio", base)
 			cur := r.value
 			r.value = sig.excess(cur, base, float64(b.scored))
@@ -590,9 +594,44 @@ func (sig *ruleSignal) reference(s *signalSeries, now time.Time, enough func(*wi
 		return windowBucket{}, false
 	}
 	end := now.Add(-sig.window)
+	at := end.UnixNano() / s.base.width
+	if s.refOK && at == s.refAt {
+		return s.ref, true // the span has not moved by a bucket since
+	}
+	s.refAt = at
 	s.ref = s.base.sumSpan(end.Add(-sig.baseline), end)
 	s.refOK = enough(&s.ref)
+	if s.refOK && sig.kind == KindNegativeRatio {
+		s.refShare = sig.medianShare(s, end)
+	}
 	return s.ref, s.refOK
+}
+
+// medianShare is the median negative share of the baseline's buckets.
+// Unlike the share of the summed span it shrugs off a flood: two minutes
+// of 抽奖 spam would otherwise dilute the room's normal, and its ordinary
+// grumbling would look like a surge once the flood ends.
+func (sig *ruleSignal) medianShare(s *signalSeries, end time.Time) float64 {
+	w := &s.base
+	first := (end.Add(-sig.baseline).UnixNano() + w.width - 1) / w.width
+	last := (end.UnixNano() - 1) / w.width
+	n := int64(len(w.buckets))
+	s.shares = s.shares[:0]
+	for idx := max(first, last-n+1); idx <= last; idx++ {
+		b := &w.buckets[windowMod(idx, n)]
+		if b.idx == idx && b.scored > 0 {
+			s.shares = append(s.shares, float64(b.neg)/float64(b.scored))
+		}
+	}
+	if len(s.shares) == 0 {
+		return 0
+	}
+	slices.Sort(s.shares)
+	m := len(s.shares) / 2
+	if len(s.shares)%2 == 0 {
+		return (s.shares[m-1] + s.shares[m]) / 2
+	}
+	return s.shares[m]
 }
 
 // excess is how far a current share cur (of n items) lies above the

@@ -537,7 +537,11 @@ func (tr *truthTracker) closeSecond() {
 	tr.sumBad += tr.secBad - tr.ringBad[i]
 	tr.ringAll[i], tr.ringBad[i] = tr.secAll, tr.secBad
 	tr.secAll, tr.secBad = 0, 0
-	if tr.visible < 0 && tr.sumAll >= visibleMinMessages && float64(tr.sumBad) >= VisibleShare*float64(tr.sumAll) {
+	// Judged only on a full trailing window, from the onset on: in the
+	// first seconds of a stream, or in the quiet before the crisis, a
+	// few of the room's usual complaints can be 5 % of a thin window.
+	full := tr.sec+1 >= int64(tr.winSecs) && float64(tr.sec+1) >= tr.s.script.onset
+	if tr.visible < 0 && full && tr.sumAll >= visibleMinMessages && float64(tr.sumBad) >= VisibleShare*float64(tr.sumAll) {
 		tr.visible = time.Duration(tr.sec+1) * time.Second
 	}
 	tr.sec++
