@@ -956,6 +956,11 @@ func (sig *ruleSignal) conditionHolds(res *signalResult) bool {
 func (r *compiledRule) describe(res *signalResult, key engineKey, labels map[string]string, threshold float64) string {
 	where := ruleWhere(key)
 	win := ruleDur(r.signals[0].window)
+	if !res.ok && r.kind != KindAbsent && r.kind != KindSourceBroken && r.kind != KindAnomaly {
+		// No verdict (too few messages or samples): say so rather than
+		// quote figures of an empty window.
+		return fmt.Sprintf("%s: too little data in the last %s to judge %s", r.name, win, where)
+	}
 	switch r.kind {
 	case KindNegativeRatio:
 		if r.signals[0].baseline > 0 {

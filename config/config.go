@@ -77,8 +77,10 @@ type HostLimit struct {
 
 // ClassifierConfig tunes the sentiment classifier.
 type ClassifierConfig struct {
-	// NeutralThreshold: below this probability of the winning polarity the
-	// verdict is neutral. Default 0.55 (see sentiment.DefaultNeutralThreshold).
+	// NeutralThreshold: the probability a positive or negative verdict
+	// needs (besides being the likeliest class); below it the verdict is
+	// neutral. 0 means the classifier's default
+	// (sentiment.DefaultNeutralThreshold, 0.5).
 	NeutralThreshold float64 `yaml:"neutral_threshold"`
 	Terms            *bool   `yaml:"terms"` // extract hot terms (default true)
 }
@@ -124,9 +126,6 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Limits.UserAgent == "" {
 		c.Limits.UserAgent = DefaultUserAgent
-	}
-	if c.Classifier.NeutralThreshold == 0 {
-		c.Classifier.NeutralThreshold = 0.55
 	}
 	for name, g := range c.Keywords {
 		if g.Category == "" {

@@ -22,18 +22,19 @@ func ScoreLines(c *Classifier, r io.Reader, w io.Writer) error {
 	enc := json.NewEncoder(bw)
 	enc.SetEscapeHTML(false)
 	type line struct {
-		Label  string       `json:"label"`
-		Score  float64      `json:"score"`
-		Prob   float64      `json:"prob"`
-		Lang   string       `json:"lang"`
-		Groups []item.Match `json:"groups"`
-		Terms  []string     `json:"terms"`
+		Label    string       `json:"label"`
+		Score    float64      `json:"score"`
+		Prob     float64      `json:"prob"`
+		Lang     string       `json:"lang"`
+		Question bool         `json:"question"`
+		Groups   []item.Match `json:"groups"`
+		Terms    []string     `json:"terms"`
 	}
 	var s item.Score
 	for n := 1; sc.Scan(); n++ {
 		c.ScoreInto(&s, strings.TrimSuffix(sc.Text(), "\r"))
 		out := line{Label: s.Label.String(), Score: sentRound(s.Value), Prob: sentRound(s.Prob), Lang: s.Lang,
-			Groups: s.Groups, Terms: s.Terms}
+			Question: s.Question, Groups: s.Groups, Terms: s.Terms}
 		if out.Groups == nil {
 			out.Groups = []item.Match{}
 		}
@@ -68,6 +69,9 @@ type EvalResult struct {
 	// MacroF1 is the mean F1 over the classes the file uses (a neutral
 	// answer on a two-class file is a miss for the true class).
 	MacroF1 float64 `json:"macro_f1"`
+	// MacroRecall is the mean recall over the classes the file uses
+	// (SemEval's and TweetEval's sentiment measure).
+	MacroRecall float64 `json:"macro_recall"`
 	// Polarity is the accuracy on the file's positive and negative texts
 	// when the answer is forced to the likelier polarity (the sign of the
 	// score), as two-class benchmarks count it.
@@ -204,7 +208,7 @@ func Evaluate(c *Classifier, name string, exs []EvalExample) EvalResult {
 		return r
 	}
 	correct, neutral := 0, 0
-	f1 := 0.0
+	f1, rec := 0.0, 0.0
 	for k := 0; k < NumClasses; k++ {
 		correct += r.Confusion[k][k]
 		tp, fp, fn := r.Confusion[k][k], 0, 0
@@ -221,6 +225,7 @@ func Evaluate(c *Classifier, name string, exs []EvalExample) EvalResult {
 			continue // a class the file does not use
 		}
 		r.Classes++
+		rec += float64(tp) / float64(truth)
 		if d := 2*tp + fp + fn; d > 0 {
 			f1 += float64(2*tp) / float64(d)
 		}
@@ -229,6 +234,7 @@ func Evaluate(c *Classifier, name string, exs []EvalExample) EvalResult {
 	r.NeutralRate = float64(neutral) / float64(len(exs))
 	if r.Classes > 0 {
 		r.MacroF1 = f1 / float64(r.Classes)
+		r.MacroRecall = rec / float64(r.Classes)
 	}
 	if polN > 0 {
 		r.Polarity = float64(polOK) / float64(polN)

@@ -32,6 +32,12 @@ type TrainConfig struct {
 	// out of the first pass to fit the calibration, then the model is
 	// retrained on everything with the same settings. 0 disables calibration.
 	CalibrationEvery int
+	// NeutralNgramRate scales the step size of the neutral head's n-gram
+	// weights (1 when 0): below 1 the neutral head leans more on the dense
+	// features (lexicon evidence, question form) that carry over to text
+	// of a kind it never saw, and less on what the neutral texts of the
+	// training sets happen to talk about.
+	NeutralNgramRate float64
 }
 
 // DefaultTrainConfig is what the embedded model was trained with.
@@ -202,10 +208,14 @@ func sentSGD(exs []sentTrainEx, order []int, cfg TrainConfig) *sentHeadWeights {
 				}
 				w, gg := hw.w[h], g2[h]
 				gs := float64(g[h] * ex.scale)
+				lr := cfg.LR
+				if h == headNeu && cfg.NeutralNgramRate > 0 {
+					lr = float64(lr * cfg.NeutralNgramRate)
+				}
 				for _, k := range ex.idx {
 					gr := float64(gs + float64(cfg.L2*w[k]))
 					gg[k] += float64(gr * gr)
-					w[k] -= float64(cfg.LR * gr / math.Sqrt(gg[k]+eps))
+					w[k] -= float64(lr * gr / math.Sqrt(gg[k]+eps))
 				}
 				for j, v := range ex.dense {
 					if v == 0 {

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"sync"
 	"text/template"
 	"time"
 
@@ -70,7 +71,9 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	out := opts.Out
+	// The show's narration and the console receiver write to the same
+	// place from different goroutines.
+	out := &demoLockedWriter{w: opts.Out}
 	// A fresh database each run, so the summary shows this run only.
 	for _, suffix := range []string{"", "-wal", "-shm"} {
 		if err := os.Remove(opts.DBPath + suffix); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -207,4 +210,16 @@ func newsFeed(now time.Time) []byte {
 		{Title: "Acme 直播间被曝光销售假货，消费者集体投诉", Text: "多名消费者反映在直播间购买的商品疑似假货，要求退款。", Link: "https://news.example.com/acme/2", Published: now.Add(-20 * time.Minute)},
 		{Title: "Acme responds to customer complaints", Text: "The company says refunds will be processed within 7 days.", Link: "https://news.example.com/acme/3", Published: now.Add(-5 * time.Minute)},
 	})
+}
+
+// demoLockedWriter serialises writes to w.
+type demoLockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *demoLockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -55,6 +55,7 @@ func main() {
 	lr := flag.Float64("lr", def.LR, "AdaGrad step size")
 	l2 := flag.Float64("l2", def.L2, "L2 penalty")
 	seed := flag.Uint64("seed", def.Seed, "shuffle seed")
+	neuRate := flag.Float64("neutral-ngram-rate", def.NeutralNgramRate, "step size of the neutral head's n-gram weights, relative to -lr")
 	lexW := flag.Float64("lexicon-weight", 0.3, "weight of each one-word lexicon example")
 	chat := flag.String("chat", "sentiment/train/chat_seed.tsv", "hand-written chat seed (label<TAB>kind<TAB>text); empty: none")
 	chatW := flag.Float64("chat-weight", 0, "weight of each chat seed line (0: the seed as a whole weighs as much as the median training file)")
@@ -67,7 +68,7 @@ func main() {
 		os.Exit(2)
 	}
 	r := &trainRun{data: *data, lexW: *lexW, chat: *chat, chatW: *chatW, threshold: *threshold,
-		cfg: sentiment.TrainConfig{HashBits: *bits, Epochs: *epochs, LR: *lr, L2: *l2, Seed: *seed, CalibrationEvery: def.CalibrationEvery},
+		cfg: sentiment.TrainConfig{HashBits: *bits, Epochs: *epochs, LR: *lr, L2: *l2, Seed: *seed, CalibrationEvery: def.CalibrationEvery, NeutralNgramRate: *neuRate},
 		log: slog.New(slog.NewTextHandler(os.Stderr, nil))}
 	err := r.prepare()
 	if err == nil && *heldout {
@@ -231,7 +232,7 @@ func (r *trainRun) heldOut() error {
 
 func printResults(res []sentiment.EvalResult) {
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "file\tn\tclasses\taccuracy\tmacro F1\tpolarity\tneutral answers\tneutral→negative\t")
+	fmt.Fprintln(tw, "file\tn\tclasses\taccuracy\tmacro F1\tmacro recall\tpolarity\tneutral answers\tneutral→negative\t")
 	for _, e := range res {
 		nn := e.Confusion[sentiment.ClassNeutral]
 		tot := nn[0] + nn[1] + nn[2]
@@ -239,8 +240,8 @@ func printResults(res []sentiment.EvalResult) {
 		if tot > 0 {
 			neuNeg = fmt.Sprintf("%.1f %%", 100*float64(nn[sentiment.ClassNegative])/float64(tot))
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%.2f %%\t%.3f\t%.2f %%\t%.1f %%\t%s\t\n", e.File, e.N, e.Classes,
-			100*e.Accuracy, e.MacroF1, 100*e.Polarity, 100*e.NeutralRate, neuNeg)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.2f %%\t%.3f\t%.3f\t%.2f %%\t%.1f %%\t%s\t\n", e.File, e.N, e.Classes,
+			100*e.Accuracy, e.MacroF1, e.MacroRecall, 100*e.Polarity, 100*e.NeutralRate, neuNeg)
 	}
 	tw.Flush()
 }
