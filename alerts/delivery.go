@@ -3,7 +3,7 @@ package alerts
 // Delivery: the durable path from an alert event to the people who must
 // hear about it.
 //
-// Guarantees (issue 5, proven by delivery_test.go):
+// Guarantees (proven by delivery_test.go):
 //
 //  1. Committed before sent. Publish records the event (alerts row,
 //     alert_events row) and its outbox rows — one per receiver the routing

@@ -1,6 +1,6 @@
 package alerts
 
-// A NAB scorer, written from shared/data/nab/SCORING.md (the NAB method in
+// A NAB scorer, written from the NAB corpus's SCORING.md (the NAB method in
 // our own words): windows, probationary period, scaled sigmoid, the three
 // application profiles and normalisation against the null and perfect
 // detectors. It is a test helper: the product never scores itself.
