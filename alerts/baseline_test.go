@@ -354,3 +354,66 @@ func TestBaselineConfigErrors(t *testing.T) {
 		t.Errorf("trend level 20: err %v, want one about fractions", err)
 	}
 }
+
+// The room's own activity as KPIs: chat_rate counts messages a minute,
+// gift_value sums gift values a minute. Chat falling from 10 to 3 messages a
+// second while the audience stays is a drop; gifts drying up over half an
+// hour is a trend.
+func TestDerivedRateMetrics(t *testing.T) {
+	evs := baselineRun(t, `
+  - name: chat-drop
+    kind: metric_drop
+    metric: chat_rate
+    window: 1m
+    baseline: 5m
+    levels: { yellow: 0.3, red: 0.6 }
+    for: 10s
+`, 20*60, func(sec int) (int, float64, int, int, float64) {
+		if sec >= 10*60 {
+			return 3, 0, 0, 0, 1000
+		}
+		return 10, 0, 0, 0, 1000
+	})
+	red := baselineFirst(evs, Firing, Red)
+	if red < 10*60 || red-10*60 > 90 {
+		t.Fatalf("chat down 70%%: red at %ds, want within 90s of 600s; events:\n%v", red, evs)
+	}
+	if baselineFirst(evs, Resolved, "") >= 0 {
+		t.Fatalf("resolved while the chat stayed down: %v", evs)
+	}
+	if s := evs[len(evs)-1].ev.Summary; !strings.Contains(s, "over the last 1m against 600 a minute before the drop") {
+		t.Errorf("summary %q: want the rates a minute", s)
+	}
+
+	// Gifts: one of value 10 a second, thinning to a third over 30 minutes.
+	e, rec, clk := engineTestEngineClock(t, `
+  - name: gifts-bleed
+    kind: metric_trend
+    metric: gift_value
+    window: 30m
+    levels: { yellow: 0.3 }
+`)
+	var fired []Event
+	for sec := 0; sec < 45*60; sec++ {
+		now := engineTestStart.Add(time.Duration(sec) * time.Second)
+		clk.Set(now)
+		every := 1
+		if sec > 10*60 {
+			every = 1 + min(2, (sec-10*60)/600) // one a second, then one in two, then one in three
+		}
+		if sec%every == 0 {
+			g := item.Item{Source: "live", Platform: "douyin", Kind: item.KindGift, Room: "1", TS: now, Value: 10}
+			e.Observe(&g)
+		}
+		if err := e.Evaluate(context.Background(), now.Add(time.Second-time.Nanosecond)); err != nil {
+			t.Fatal(err)
+		}
+		fired = append(fired, rec.take()...)
+	}
+	if len(fired) == 0 || fired[0].State != Firing {
+		t.Fatalf("gift value falling to a third over 30 minutes raised %v", fired)
+	}
+	if !strings.Contains(fired[0].Summary, "gift_value declining steadily") {
+		t.Errorf("summary %q", fired[0].Summary)
+	}
+}

@@ -36,6 +36,26 @@ const (
 // averages.
 const volumeSpikeHistory = 4
 
+// Metrics the engine derives from the items themselves, for metric_drop
+// and metric_trend, as amounts per minute: MetricChatRate counts messages
+// (chat, comments, posts, super chats: how much the room talks),
+// MetricGiftValue sums the value of gifts and super chats.
+const (
+	MetricChatRate  = "chat_rate"
+	MetricGiftValue = "gift_value"
+)
+
+// ruleRateAmount is what an item adds to a derived rate metric, if anything.
+func ruleRateAmount(metric string, it *item.Item) (float64, bool) {
+	switch metric {
+	case MetricChatRate:
+		return 1, it.Kind.Textual() && it.Kind != item.KindGift
+	case MetricGiftValue:
+		return it.Value, it.Kind == item.KindGift || it.Kind == item.KindSuperChat
+	}
+	return 0, false
+}
+
 // ruleMinZ is how many binomial standard deviations the current share or
 // rate must lie above the room's baseline before the excess counts: at 200
 // messages a second a one-point wobble is "above the baseline" but means
@@ -129,6 +149,7 @@ type ruleSignal struct {
 	per            float64
 	minMatches     int
 	complaintsOnly bool
+	rate           bool // metric is derived from the items (MetricChatRate, MetricGiftValue)
 
 	// condition bounds (combined rules only)
 	above, below *float64
@@ -231,7 +252,13 @@ func (sig *ruleSignal) wants(it *item.Item) bool {
 		return it.Kind.Textual()
 	case KindVolumeSpike:
 		return it.Kind != item.KindMetric
-	case KindMetricThreshold, KindMetricDrop, KindMetricTrend:
+	case KindMetricDrop, KindMetricTrend:
+		if sig.rate {
+			_, ok := ruleRateAmount(sig.metric, it)
+			return ok
+		}
+		return it.Kind == item.KindMetric && it.Metric == sig.metric
+	case KindMetricThreshold:
 		return it.Kind == item.KindMetric && it.Metric == sig.metric
 	case KindAnomaly:
 		if sig.metric != "" {
@@ -335,14 +362,18 @@ func (sig *ruleSignal) observe(s *signalSeries, it *item.Item, ts time.Time) boo
 		if b == nil {
 			return false
 		}
-		b.sum += it.Value
+		v := it.Value
+		if sig.rate {
+			v, _ = ruleRateAmount(sig.metric, it)
+		}
+		b.sum += v
 		b.cnt++
 		if !ts.Before(s.lastTS) {
-			s.lastValue, s.lastTS = it.Value, ts
+			s.lastValue, s.lastTS = v, ts
 		}
 		if sig.baseline > 0 {
 			if bb := s.base.at(ts); bb != nil {
-				bb.sum += it.Value
+				bb.sum += v
 				bb.cnt++
 			}
 		}
@@ -351,7 +382,11 @@ func (sig *ruleSignal) observe(s *signalSeries, it *item.Item, ts time.Time) boo
 		if b == nil {
 			return false
 		}
-		b.sum += it.Value
+		v := it.Value
+		if sig.rate {
+			v, _ = ruleRateAmount(sig.metric, it)
+		}
+		b.sum += v
 		b.cnt++
 	case KindAnomaly:
 		if sig.metric != "" {
@@ -492,17 +527,31 @@ func (sig *ruleSignal) evaluate(s *signalSeries, now time.Time) signalResult {
 		r.figures.add("value", r.value)
 	case KindMetricDrop:
 		cur, prev := s.ring.sum(now, 0), s.ring.sum(now, 1)
+		prevSpan := win
 		if sig.baseline > 0 {
-			ref, ok := sig.reference(s, now, func(b *windowBucket) bool { return b.cnt > 0 })
+			ref, ok := sig.reference(s, now, func(b *windowBucket) bool { return sig.rate || b.cnt > 0 })
 			if !ok {
 				return r
 			}
 			prev = ref
+			// The part of the baseline the key has been seen for.
+			prevSpan = min(sig.baseline, now.Add(-win).Sub(s.firstSeen))
+		} else if now.Sub(s.firstSeen) < 2*win {
+			prevSpan = 0 // the previous window is not all there yet
 		}
-		if cur.cnt == 0 || prev.cnt == 0 {
-			return r
+		var cm, pm float64
+		if sig.rate {
+			// Amounts per minute; a window without a message is a rate of 0.
+			if prevSpan <= 0 {
+				return r
+			}
+			cm, pm = cur.sum/win.Minutes(), prev.sum/prevSpan.Minutes()
+		} else {
+			if cur.cnt == 0 || prev.cnt == 0 {
+				return r
+			}
+			cm, pm = cur.sum/float64(cur.cnt), prev.sum/float64(prev.cnt)
 		}
-		cm, pm := cur.sum/float64(cur.cnt), prev.sum/float64(prev.cnt)
 		r.figures.add("previous", pm)
 		r.figures.add("current", cm)
 		if pm <= 0 {
@@ -515,7 +564,11 @@ func (sig *ruleSignal) evaluate(s *signalSeries, now time.Time) signalResult {
 		if now.Sub(s.firstSeen) < win*9/10 {
 			return r // not a trend before most of the window has been seen
 		}
-		s.pts = s.ring.means(now, s.pts[:0])
+		if sig.rate {
+			s.pts = s.ring.rates(now, s.pts[:0])
+		} else {
+			s.pts = s.ring.means(now, s.pts[:0])
+		}
 		if len(s.pts) < int(s.ring.nb)/2 {
 			return r
 		}
@@ -849,6 +902,7 @@ func ruleSignalFrom(kind string, window time.Duration, minVolume int, group, cat
 			sig.minHistory = sig.baseline / 2
 		}
 		sig.per, sig.minMatches, sig.complaintsOnly = float64(rc.Per), rc.MinMatches, rc.ComplaintsOnly
+		sig.rate = (kind == KindMetricDrop || kind == KindMetricTrend) && (metric == MetricChatRate || metric == MetricGiftValue)
 		if sig.minMatches == 0 {
 			sig.minMatches = ruleDefaultMinMatches
 		}
@@ -994,9 +1048,13 @@ func (r *compiledRule) describe(res *signalResult, key engineKey, labels map[str
 		}
 		return fmt.Sprintf("%s %s %s %s %s", r.cfg.Metric, ruleNum(res.value), dir, ruleNum(threshold), where)
 	case KindMetricDrop:
+		unit := ""
+		if r.signals[0].rate {
+			unit = " a minute"
+		}
 		if b := r.signals[0].baseline; b > 0 {
-			return fmt.Sprintf("%s down %.0f%%: mean %s over the last %s against %s before the drop %s", r.cfg.Metric,
-				100*res.value, ruleNum(res.figures.get("current")), win, ruleNum(res.figures.get("previous")), where)
+			return fmt.Sprintf("%s down %.0f%%: %s%s over the last %s against %s%s before the drop %s", r.cfg.Metric,
+				100*res.value, ruleNum(res.figures.get("current")), unit, win, ruleNum(res.figures.get("previous")), unit, where)
 		}
 		return fmt.Sprintf("%s fell %.0f%% (mean %s → %s) against the previous %s %s", r.cfg.Metric,
 			100*res.value, ruleNum(res.figures.get("previous")), ruleNum(res.figures.get("current")), win, where)

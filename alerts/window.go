@@ -124,6 +124,25 @@ func (w *windowRing) means(now time.Time, dst []windowPoint) []windowPoint {
 	return dst
 }
 
+// rates appends, for every bucket of the window ending at now, its sum per
+// minute (an empty bucket is a rate of 0), with the bucket's middle as
+// seconds before now.
+func (w *windowRing) rates(now time.Time, dst []windowPoint) []windowPoint {
+	end := now.UnixNano() / w.width
+	n := int64(len(w.buckets))
+	perMin := float64(time.Minute) / float64(w.width)
+	for idx := end - w.nb + 1; idx <= end; idx++ {
+		b := &w.buckets[windowMod(idx, n)]
+		v := 0.0
+		if b.idx == idx {
+			v = b.sum * perMin
+		}
+		mid := float64(idx*w.width+w.width/2-now.UnixNano()) / 1e9
+		dst = append(dst, windowPoint{mid, v})
+	}
+	return dst
+}
+
 // windowPoint is one bucket's mean at its time (seconds relative to now).
 type windowPoint struct{ t, v float64 }
 
