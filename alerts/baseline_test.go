@@ -417,3 +417,36 @@ func TestDerivedRateMetrics(t *testing.T) {
 		t.Errorf("summary %q", fired[0].Summary)
 	}
 }
+
+// A room's earlier streams set its normal for each minute of a stream. The
+// first stream is judged only after min_history; in the next one a crisis
+// in the second minute is red at once, while the usual noisy start (35 %
+// negative in the first four minutes of every stream: 怎么还不开始, 卡了)
+// pages nobody.
+func TestNegativeRatioStageOfEarlierStreams(t *testing.T) {
+	const stream2 = 90 * 60 // after an hour of silence
+	feed := func(sec int, crisis bool) (int, float64, int, int, float64) {
+		in := sec
+		if sec >= stream2 {
+			in = sec - stream2
+		}
+		switch {
+		case sec >= 30*60 && sec < stream2:
+			return 0, 0, 0, 0, 0 // off air
+		case crisis && sec >= stream2 && in >= 60 && in < 5*60:
+			return 20, 0.6, 0, 0, 0
+		case in < 4*60:
+			return 20, 0.35, 0, 0, 0
+		}
+		return 20, 0.15, 0, 0, 0
+	}
+	quiet := baselineRun(t, baselineNegRule, stream2+20*60, func(sec int) (int, float64, int, int, float64) { return feed(sec, false) })
+	if len(quiet) != 0 {
+		t.Fatalf("the room's usual noisy start paged: %v", quiet)
+	}
+	evs := baselineRun(t, baselineNegRule, stream2+20*60, func(sec int) (int, float64, int, int, float64) { return feed(sec, true) })
+	red := baselineFirst(evs, Firing, Red)
+	if red < stream2+60 || red > stream2+60+45 {
+		t.Fatalf("a crisis a minute into the second stream: red at %ds, want within 45s of %ds (min_history is 5m); events:\n%v", red, stream2+60, evs)
+	}
+}

@@ -36,6 +36,15 @@ const engineMaxRetained = 10000
 // room ever seen.
 const engineIdleTTL = 24 * time.Hour
 
+// engineStageIdleTTL replaces engineIdleTTL when a rule keeps a room's
+// stage profile (negative_ratio with a baseline): a room that streams once
+// a week keeps what its earlier streams taught.
+const engineStageIdleTTL = 8 * 24 * time.Hour
+
+// engineStreamGap: a room silent this long that starts talking again has
+// started a new stream.
+const engineStreamGap = 30 * time.Minute
+
 // engineKey is what windows are kept per: the item's source and room (the
 // parts of item.Key, without building the string on the hot path).
 type engineKey struct{ source, room string }
@@ -44,6 +53,12 @@ type engineKey struct{ source, room string }
 type engineKeyEntry struct {
 	key      engineKey
 	lastSeen time.Time // newest item time counted for this key
+	// streamStart is when the room's current stream began: its first
+	// message after engineStreamGap of silence, or a live_status report
+	// of 1 after one of 0. lastTalk is its newest message.
+	streamStart time.Time
+	lastTalk    time.Time
+	live        float64 // latest live_status report (-1: none)
 	platform string
 	labels   map[string]string
 	series   []*signalSeries // by signal index; nil until that signal sees the key
@@ -163,6 +178,9 @@ func NewEngine(cfg *config.Config, sink Sink, opts EngineOptions) (*Engine, erro
 			if ttl := 3 * sig.window * (1 + volumeSpikeHistory); ttl > e.idleTTL {
 				e.idleTTL = ttl
 			}
+			if sig.kind == KindNegativeRatio && sig.baseline > 0 {
+				e.idleTTL = max(e.idleTTL, engineStageIdleTTL)
+			}
 		}
 	}
 	if len(errs) > 0 {
@@ -214,7 +232,7 @@ func (e *Engine) observeLocked(it *item.Item, ts, now time.Time) {
 	k := engineKey{it.Source, it.Room}
 	ent := e.keys[k]
 	if ent == nil {
-		ent = &engineKeyEntry{key: k, series: make([]*signalSeries, e.nsignals), alerts: make([]alertState, len(e.rules))}
+		ent = &engineKeyEntry{key: k, series: make([]*signalSeries, e.nsignals), alerts: make([]alertState, len(e.rules)), live: -1}
 		e.keys[k] = ent
 		e.keyList = append(e.keyList, ent)
 		e.metrics.keys.Set(float64(len(e.keyList)))
@@ -222,6 +240,20 @@ func (e *Engine) observeLocked(it *item.Item, ts, now time.Time) {
 	ent.platform = it.Platform
 	if ts.After(ent.lastSeen) {
 		ent.lastSeen = ts
+	}
+	switch {
+	case it.Kind == item.KindMetric && it.Metric == item.MetricLiveStatus:
+		if it.Value >= 1 && ent.live < 1 {
+			ent.streamStart = ts
+		}
+		ent.live = it.Value
+	case it.Kind.Textual():
+		if ent.lastTalk.IsZero() || ts.Sub(ent.lastTalk) >= engineStreamGap {
+			ent.streamStart = ts
+		}
+		if ts.After(ent.lastTalk) {
+			ent.lastTalk = ts
+		}
 	}
 	if it.Labels != nil {
 		ent.labels = it.Labels
@@ -243,6 +275,7 @@ func (e *Engine) observeLocked(it *item.Item, ts, now time.Time) {
 				s = newSignalSeries(sig, sts)
 				ent.series[sig.idx] = s
 			}
+			s.streamStart = ent.streamStart
 			if !sig.observe(s, it, sts) {
 				e.metrics.late.Inc()
 			}
@@ -289,6 +322,7 @@ func (e *Engine) evaluateRuleLocked(ri int, r *compiledRule, now time.Time, even
 		// A baseline stays where it was while the alert is open.
 		st := ent.alerts[ri].state
 		s.refHeld = st == Pending || st == Firing
+		s.streamStart = ent.streamStart
 		in.res = primary.evaluate(s, now)
 		in.condsOK = true
 		if len(r.signals) > 1 {

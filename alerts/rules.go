@@ -177,6 +177,12 @@ type signalSeries struct {
 	pts      []windowPoint // metric_trend scratch
 	shares   []float64     // negative_ratio scratch
 
+	// streamStart is when the key's current stream began (set by the
+	// engine); stage is what earlier streams looked like at each minute
+	// (negative_ratio with a baseline).
+	streamStart time.Time
+	stage       *stageProfile
+
 	det      *anomalyDetector
 	volIdx   int64 // anomaly over volume: bucket being counted
 	volCount float64
@@ -310,6 +316,12 @@ func (sig *ruleSignal) observe(s *signalSeries, it *item.Item, ts time.Time) boo
 			return false
 		}
 		neg := it.Score.Label == item.Negative
+		if sig.baseline > 0 && !s.streamStart.IsZero() {
+			if s.stage == nil {
+				s.stage = &stageProfile{}
+			}
+			s.stage.observe(s.streamStart, ts, neg)
+		}
 		b.items++
 		b.scored++
 		if neg {
@@ -456,11 +468,25 @@ func (sig *ruleSignal) evaluate(s *signalSeries, now time.Time) signalResult {
 		r.ok = b.scored > 0 && int(b.scored) >= sig.minVolume
 		if sig.baseline > 0 && r.ok {
 			_, ok := sig.reference(s, now, func(b *windowBucket) bool { return int(b.scored) >= sig.minVolume })
-			if !ok {
+			stageShare, stageOK := 0.0, false
+			if s.stage != nil && !s.streamStart.IsZero() {
+				stageShare, stageOK = s.stage.share(now.Sub(s.streamStart), sig.minVolume)
+			}
+			if !ok && !stageOK {
 				r.ok = false
 				return r
 			}
+			// The room's normal: its recent past, or what its earlier
+			// streams looked like at this point, whichever is higher. At
+			// the start of a stream, with no recent past yet, earlier
+			// streams alone.
 			base := s.refShare
+			if stageOK {
+				r.figures.add("stage_ratio", stageShare)
+				if !ok || stageShare > base {
+					base = stageShare
+				}
+			}
 			r.figures.add("baseline_ratio", base)
 			cur := r.value
 			r.value = sig.excess(cur, base, float64(b.scored))
@@ -637,12 +663,17 @@ func (sig *ruleSignal) evaluate(s *signalSeries, now time.Time) signalResult {
 // reference is the key's baseline: the sums over the span of sig.baseline
 // that ends where the current window starts, or, while the rule's alert is
 // open (s.refHeld), the baseline the alert began with. ok is false while
-// the key is younger than sig.minHistory or the baseline fails enough.
+// the key (or its current stream) is younger than sig.minHistory or the
+// baseline fails enough.
 func (sig *ruleSignal) reference(s *signalSeries, now time.Time, enough func(*windowBucket) bool) (windowBucket, bool) {
 	if s.refHeld && s.refOK {
 		return s.ref, true
 	}
-	if now.Sub(s.firstSeen) < sig.minHistory {
+	since := s.firstSeen
+	if s.streamStart.After(since) {
+		since = s.streamStart // min_history counts from the start of this stream
+	}
+	if now.Sub(since) < sig.minHistory {
 		s.refOK = false
 		return windowBucket{}, false
 	}
@@ -685,6 +716,65 @@ func (sig *ruleSignal) medianShare(s *signalSeries, end time.Time) float64 {
 		return (s.shares[m-1] + s.shares[m]) / 2
 	}
 	return s.shares[m]
+}
+
+// Stage profiles: a room's negative share minute by minute from the start
+// of its streams, so that the first minutes of a stream are judged against
+// the first minutes of earlier ones (when chat is often different: 怎么还不
+// 开始, 卡了) rather than not at all.
+const (
+	stageSlot  = time.Minute
+	stageSlots = 60  // the first hour; later minutes have no stage normal
+	stageDecay = 0.5 // each earlier stream weighs half the one after it
+)
+
+type stageCounts struct{ neg, scored float64 }
+
+// stageProfile counts the current stream by minute and keeps the earlier
+// streams' counts, decayed.
+type stageProfile struct {
+	start time.Time // the stream being counted
+	cur   [stageSlots]stageCounts
+	past  [stageSlots]stageCounts
+}
+
+func (p *stageProfile) observe(streamStart, ts time.Time, neg bool) {
+	if !streamStart.Equal(p.start) {
+		if !p.start.IsZero() {
+			for i := range p.past {
+				p.past[i].neg = p.past[i].neg*stageDecay + p.cur[i].neg
+				p.past[i].scored = p.past[i].scored*stageDecay + p.cur[i].scored
+			}
+		}
+		p.cur = [stageSlots]stageCounts{}
+		p.start = streamStart
+	}
+	slot := int(ts.Sub(streamStart) / stageSlot)
+	if slot < 0 || slot >= stageSlots {
+		return
+	}
+	p.cur[slot].scored++
+	if neg {
+		p.cur[slot].neg++
+	}
+}
+
+// share is the earlier streams' negative share at this stage: the higher of
+// this minute's and the previous minute's (the current window straddles
+// them), each counted only with at least minVolume messages.
+func (p *stageProfile) share(stage time.Duration, minVolume int) (float64, bool) {
+	slot := int(stage / stageSlot)
+	if stage < 0 || slot >= stageSlots {
+		return 0, false
+	}
+	best, ok := 0.0, false
+	for i := max(0, slot-1); i <= slot; i++ {
+		c := p.past[i]
+		if c.scored >= float64(max(minVolume, 1)) {
+			best, ok = max(best, c.neg/c.scored), true
+		}
+	}
+	return best, ok
 }
 
 // excess is how far a current share cur (of n items) lies above the
