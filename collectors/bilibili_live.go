@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"log/slog"
 	"math"
@@ -155,17 +154,26 @@ type biliBoot struct {
 
 // Run connects, reads and reconnects until ctx is done.
 func (c *biliLive) Run(ctx context.Context, emit Emit) error {
-	seed := uint64(crc32.ChecksumIEEE([]byte(c.src.ID))) ^ uint64(time.Now().UnixNano())
-	backoff := NewBackoff(time.Second, 2*time.Minute, seed)
-	var boot *biliBoot
+	backoff := newStreamBackoff(c.src.ID)
+	// last is the latest bootstrap whose token the server has not
+	// refused: while the HTTP API is down (or its host's circuit breaker
+	// still fails fast after an outage) the danmaku hosts are dialled
+	// with it, so the stream is back as soon as they are.
+	var boot, last *biliBoot
 	fails := 0
 	for ctx.Err() == nil {
 		if boot == nil {
 			b, err := c.bootstrap(ctx)
-			if err != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
+			switch {
+			case err == nil:
+				boot, last = b, b
+			case ctx.Err() != nil:
+				return nil
+			case last != nil:
+				c.env.Metrics.Errors.WithLabelValues(c.src.ID, "bootstrap").Inc()
+				c.log.Warn("bilibili bootstrap failed; dialling with the previous token", "room", c.spec.Room, "err", err)
+				boot = last
+			default:
 				c.env.Metrics.Errors.WithLabelValues(c.src.ID, "bootstrap").Inc()
 				d := RetryDelay(err, backoff)
 				c.log.Warn("bilibili bootstrap failed", "room", c.spec.Room, "err", err, "retry_in", d)
@@ -174,7 +182,6 @@ func (c *biliLive) Run(ctx context.Context, emit Emit) error {
 				}
 				continue
 			}
-			boot = b
 		}
 		wsURL := boot.hosts[boot.next%len(boot.hosts)]
 		authed, err := c.session(ctx, boot, wsURL, emit)
@@ -190,7 +197,11 @@ func (c *biliLive) Run(ctx context.Context, emit Emit) error {
 			boot.next++
 		}
 		var ae *biliAuthError
-		rebootstrap := errors.As(err, &ae) || (fails > 0 && fails%max(3, len(boot.hosts)) == 0)
+		refused := errors.As(err, &ae)
+		rebootstrap := refused || (fails > 0 && fails%max(3, len(boot.hosts)) == 0)
+		if refused {
+			last = nil // its token is no good any more
+		}
 		if rebootstrap {
 			boot = nil
 		}

@@ -408,9 +408,9 @@ func TestBilibiliLiveBackoffAndFailover(t *testing.T) {
 	h.stop(t)
 	waits := clock.Waits()[:attempts]
 	for i, w := range waits {
-		full := min(time.Second<<i, 2*time.Minute)
+		full := min(time.Second<<i, streamBackoffMax)
 		if w < full/2 || w > full {
-			t.Errorf("wait %d = %v, want in [%v, %v] (exponential with jitter)", i, w, full/2, full)
+			t.Errorf("wait %d = %v, want in [%v, %v] (exponential with jitter, capped)", i, w, full/2, full)
 		}
 	}
 	// Four hosts in turn, twice, then the first again; a fresh bootstrap
@@ -432,6 +432,48 @@ func TestBilibiliLiveBackoffAndFailover(t *testing.T) {
 	}
 	if v := biliCount(h.metrics.Reconnects, "live1"); v != attempts {
 		t.Errorf("reconnects = %v, want %d", v, attempts)
+	}
+}
+
+// A long outage must not leave the collector asleep once the server is
+// back: however many attempts failed, the next one comes within
+// streamBackoffMax of the clock.
+func TestBilibiliLiveReconnectAfterOutage(t *testing.T) {
+	srv := loopback.NewBilibiliServer(loopback.BilibiliServerOptions{})
+	defer srv.Close()
+	clock := newBiliFakeClock()
+	const failures = 12 // enough for an uncapped backoff to reach minutes
+	var upAt atomic.Int32
+	clock.onWait = func(n int) {
+		if n == failures {
+			upAt.Store(int32(n))
+			srv.SetDown(false)
+		}
+	}
+	h := startBili(t, srv, "", clock)
+	biliConnected(t, srv, 1)
+	srv.SetDown(true)
+	biliWait(t, "reconnect after the outage", func() bool { return srv.AuthCount() == 2 })
+	waits := clock.Waits()
+	if len(waits) < failures {
+		t.Fatalf("%d waits, want at least %d", len(waits), failures)
+	}
+	for i, w := range waits {
+		if w > streamBackoffMax || w <= 0 {
+			t.Errorf("wait %d = %v, want in (0, %v]", i, w, streamBackoffMax)
+		}
+	}
+	// The wait that ended with the server back is the last one asked
+	// for before the successful auth.
+	if last := waits[upAt.Load()-1]; last > 5*time.Second {
+		t.Errorf("reconnected %v after the server came back, want within 5s", last)
+	}
+	if waits[failures-1] < streamBackoffMax/2 {
+		t.Errorf("wait after %d failures = %v: the backoff should have grown to its cap", failures, waits[failures-1])
+	}
+	srv.Push(loopback.BilibiliDanmaku(1, "a", "back", time.Now(), "back-1"))
+	if it := h.sink.take(t, 1, biliNotMetric)[0]; it.ID != "back-1" {
+		t.Errorf("after the outage got %+v", it)
 	}
 }
 

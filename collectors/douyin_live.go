@@ -182,7 +182,7 @@ func newDouyinCollector(src config.SourceConfig, env Env) (Collector, error) {
 func (c *douyinCollector) ua() string { return c.userAgent }
 
 func (c *douyinCollector) Run(ctx context.Context, emit Emit) error {
-	bo := &Backoff{Base: time.Second, Max: 2 * time.Minute}
+	bo := newStreamBackoff(c.id)
 	ended := &Backoff{Base: time.Minute, Max: 10 * time.Minute}
 	for {
 		healthy, err := c.session(ctx, emit)

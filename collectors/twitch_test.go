@@ -483,7 +483,7 @@ func TestTwitchReconnect(t *testing.T) {
 }
 
 // TestTwitchBackoffGrows checks that a server that keeps refusing makes the
-// collector wait longer each time.
+// collector wait longer each time, up to the stream cap.
 func TestTwitchBackoffGrows(t *testing.T) {
 	srv := loopback.NewTwitchServer()
 	url := srv.URL
@@ -498,7 +498,8 @@ func TestTwitchBackoffGrows(t *testing.T) {
 	var prevMax time.Duration = time.Second
 	for i := 0; i < 5; i++ {
 		d := clk.waitAsked(t, "backoff", func(time.Duration) bool { return true })
-		lo, hi := prevMax/2, prevMax
+		full := min(prevMax, streamBackoffMax)
+		lo, hi := full/2, full
 		if d < lo || d > hi {
 			t.Errorf("attempt %d: backoff %v, want within [%v, %v]", i, d, lo, hi)
 		}

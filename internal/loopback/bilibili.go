@@ -48,6 +48,7 @@ type BilibiliServer struct {
 	lastAuth   BilibiliAuth
 	changed    chan struct{} // closed and replaced on every connection change
 	closed     bool
+	down       bool // SetDown: every request answered 503, as an outage would
 }
 
 // BilibiliCompression selects how Push packs commands.
@@ -148,7 +149,12 @@ func NewBilibiliServer(opts BilibiliServerOptions) *BilibiliServer {
 		s.mu.Lock()
 		s.requests[r.URL.Path]++
 		s.cookies[r.URL.Path] = r.Header.Get("Cookie")
+		down := s.down
 		s.mu.Unlock()
+		if down {
+			http.Error(w, "service unavailable", http.StatusServiceUnavailable)
+			return
+		}
 		mux.ServeHTTP(w, r)
 	}))
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -463,6 +469,18 @@ func (s *BilibiliServer) DropConnections() {
 	s.mu.Unlock()
 	for _, c := range conns {
 		c.ws.NetConn().Close()
+	}
+}
+
+// SetDown takes the whole room down (true: open connections are dropped
+// and every request, the WebSocket upgrade included, is answered 503) or
+// brings it back (false), as a server outage and its end would.
+func (s *BilibiliServer) SetDown(down bool) {
+	s.mu.Lock()
+	s.down = down
+	s.mu.Unlock()
+	if down {
+		s.DropConnections()
 	}
 }
 
