@@ -699,6 +699,8 @@ func biliParseCommand(dst []item.Item, body []byte, room string, now time.Time, 
 		dst, err = biliParseLikeClick(dst, data, room, now)
 	case "WATCHED_CHANGE", "ONLINE_RANK_COUNT", "LIKE_INFO_V3_UPDATE":
 		dst, err = biliParseMetrics(dst, cmd, data, room, now)
+	case "LIVE", "PREPARING":
+		dst, err = biliParseLiveStatus(dst, cmd, body, room, now)
 	default:
 		return dst, cmd, false, nil
 	}
@@ -724,6 +726,29 @@ func biliMetric(room, name string, v float64, now time.Time, raw []byte) item.It
 	id = append(id, ':')
 	id = strconv.AppendFloat(id, v, 'g', -1, 64)
 	return item.Item{Platform: biliPlatform, Kind: item.KindMetric, Room: room, ID: string(id), TS: now, Metric: name, Value: v, Raw: raw}
+}
+
+// biliParseLiveStatus maps the stream-state commands to
+// item.MetricLiveStatus: LIVE (the stream started; 1) and PREPARING (it
+// ended; 0). Both carry their fields at the root, not in data. LIVE's
+// live_time (seconds) is when the stream started, and the server sends LIVE
+// more than once per start: with live_time the repeats share one id.
+func biliParseLiveStatus(dst []item.Item, cmd string, body []byte, room string, now time.Time) ([]item.Item, error) {
+	var c struct {
+		LiveTime biliFlex `json:"live_time"`
+	}
+	if err := json.Unmarshal(body, &c); err != nil {
+		return dst, fmt.Errorf("command: %w", err)
+	}
+	if cmd == "PREPARING" {
+		return append(dst, biliMetric(room, item.MetricLiveStatus, 0, now, nil)), nil
+	}
+	it := biliMetric(room, item.MetricLiveStatus, 1, now, nil)
+	if t := c.LiveTime.int(); t > 0 && t < 1<<40 {
+		it.TS = time.Unix(t, 0)
+		it.ID = item.MetricLiveStatus + ":1:" + strconv.FormatInt(t, 10)
+	}
+	return append(dst, it), nil
 }
 
 // biliParseDanmaku reads DANMU_MSG's info array without a generic JSON

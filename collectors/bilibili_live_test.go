@@ -231,6 +231,40 @@ func TestBilibiliLiveEndToEnd(t *testing.T) {
 	}
 }
 
+// The room's stream going live and ending arrive as live_status samples
+// (they used to be counted as unknown commands), and the repeats of one
+// LIVE are one sample.
+func TestBilibiliLiveStatus(t *testing.T) {
+	srv := loopback.NewBilibiliServer(loopback.BilibiliServerOptions{})
+	defer srv.Close()
+	h := startBili(t, srv, "", nil)
+	biliConnected(t, srv, 1)
+	start := time.Now().Add(-3 * time.Second).Truncate(time.Second)
+	srv.Push(loopback.BilibiliLive(srv.RoomID(), start), loopback.BilibiliLive(srv.RoomID(), start))
+	srv.Push(loopback.BilibiliDanmaku(1, "a", "开播了", time.Now(), "s-1"), loopback.BilibiliPreparing(srv.RoomID()))
+	got := h.sink.take(t, 4, func(it item.Item) bool { return it.Metric != item.MetricPopularity })
+	var status []item.Item
+	for _, it := range got {
+		if it.Metric == item.MetricLiveStatus {
+			status = append(status, it)
+		}
+	}
+	if len(status) != 3 {
+		t.Fatalf("live_status items %+v, want 3 (live, live again, ended)", status)
+	}
+	if status[0].Value != 1 || !status[0].TS.Equal(start) || status[1].ID != status[0].ID || status[0].Kind != item.KindMetric || status[0].Room != "21452505" {
+		t.Errorf("LIVE samples %+v / %+v: want value 1 at the start time, one id", status[0], status[1])
+	}
+	if status[2].Value != 0 || status[2].ID == status[0].ID {
+		t.Errorf("PREPARING sample %+v", status[2])
+	}
+	for _, cmd := range []string{"LIVE", "PREPARING"} {
+		if v := biliCount(h.metrics.Unknown, "live1", cmd); v != 0 {
+			t.Errorf("%s counted as unknown %v times", cmd, v)
+		}
+	}
+}
+
 func TestBilibiliLiveCookieAndAuthBody(t *testing.T) {
 	t.Setenv("BILI_TEST_COOKIE", "SESSDATA=s3cr3t; bili_jct=x")
 	srv := loopback.NewBilibiliServer(loopback.BilibiliServerOptions{Buvid: "BUVID-TEST-infoc"})

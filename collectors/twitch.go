@@ -26,6 +26,13 @@ import (
 // PONG, RECONNECT honoured by reconnecting (the old connection is read until
 // the new one has joined, so a server restart loses no chat).
 //
+// No live_status comes from here: nothing in Twitch IRC says that a stream
+// went live or offline. ROOMSTATE carries chat settings (slow mode,
+// followers-only…), and HOSTTARGET only ever told of hosting, now retired;
+// stream state is in the Helix API and EventSub (stream.online,
+// stream.offline), which need an app token this anonymous reader does not
+// have.
+//
 //	- id: twitch-shroud
 //	  kind: twitch
 //	  channels: [shroud, pokimane]

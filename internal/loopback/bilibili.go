@@ -749,3 +749,19 @@ func BilibiliWatched(n int) []byte {
 func BilibiliLike(clicks int) []byte {
 	return biliSrvMarshal(biliSrvCmd{Cmd: "LIKE_INFO_V3_UPDATE", Data: map[string]any{"click_count": clicks}})
 }
+
+// BilibiliLive is a LIVE command: the room's stream started at start (the
+// root's live_time, seconds). Like the real server it carries no data
+// object; the server sends it more than once per start.
+func BilibiliLive(roomID int64, start time.Time) []byte {
+	return biliSrvMarshal(map[string]any{
+		"cmd": "LIVE", "live_key": "382940138294032001", "voice_background": "", "sub_session_key": "382940138294032001sub_time:" + strconv.FormatInt(start.Unix(), 10),
+		"live_platform": "pc_link", "live_model": 0, "live_time": start.Unix(), "roomid": roomID,
+	})
+}
+
+// BilibiliPreparing is a PREPARING command: the stream ended (the room is
+// back to "preparing"). Its roomid is a string, as the real server sends it.
+func BilibiliPreparing(roomID int64) []byte {
+	return biliSrvMarshal(map[string]any{"cmd": "PREPARING", "roomid": strconv.FormatInt(roomID, 10)})
+}
