@@ -424,6 +424,7 @@ func (c *biliLive) session(ctx context.Context, boot *biliBoot, wsURL string, em
 		conn.Close()
 		hbWG.Wait()
 	}()
+	conn.SetReadLimit(streamMaxFrame)
 
 	auth := biliAuthBody(boot.uid, boot.roomID, boot.buvid, boot.token)
 	conn.SetWriteDeadline(time.Now().Add(biliWriteTimeout))
@@ -557,6 +558,7 @@ func (c *biliLive) emit(ctx context.Context, emit Emit, it item.Item) error {
 	if len(c.src.Labels) > 0 {
 		it.Labels = c.src.Labels
 	}
+	capStreamItem(c.env, c.src.ID, &it, len(it.Raw))
 	if err := emit(ctx, it); err != nil {
 		return err
 	}

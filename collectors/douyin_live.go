@@ -336,7 +336,7 @@ func (c *douyinCollector) session(ctx context.Context, emit Emit) (healthy bool,
 	}
 	defer conn.Close()
 	defer twitchCloseOnDone(ctx, conn)()
-	conn.SetReadLimit(4 << 20)
+	conn.SetReadLimit(streamMaxFrame)
 
 	var wmu sync.Mutex
 	write := func(b []byte) error {
@@ -384,6 +384,7 @@ func (c *douyinCollector) session(ctx context.Context, emit Emit) (healthy bool,
 		}
 		healthy = true
 		for i := range items {
+			capStreamItem(c.env, c.id, &items[i], len(items[i].Raw))
 			if err := emit(ctx, items[i]); err != nil {
 				return healthy, err
 			}

@@ -285,7 +285,7 @@ func (c *twitchCollector) session(ctx context.Context, emit Emit) (healthy bool,
 			stopWatch()
 		}
 	}()
-	conn.SetReadLimit(1 << 20)
+	conn.SetReadLimit(streamMaxFrame)
 
 	w := &twitchWriter{conn: conn, mu: make(chan struct{}, 1)}
 	for _, l := range []string{"CAP REQ :twitch.tv/tags twitch.tv/commands", "NICK " + c.nick} {
@@ -454,6 +454,7 @@ func (c *twitchCollector) read(ctx context.Context, conn *websocket.Conn, w *twi
 			}
 			items := c.mapMessage(m, line)
 			for i := range items {
+				capStreamItem(c.env, c.id, &items[i], len(line))
 				if err := emit(ctx, items[i]); err != nil {
 					return healthy, err
 				}
