@@ -62,6 +62,12 @@ const (
 	// says, else when we heard). An `absent` rule stays quiet for a room
 	// whose latest live_status is 0.
 	MetricLiveStatus = "live_status"
+	// MetricModeration is one moderation action in a room (value 1), with
+	// the labels "action" (delete: one message removed; timeout; ban;
+	// clear: the whole chat cleared) and, where the platform says,
+	// "target_msg_id" (the removed message's item id), "target_user_id",
+	// "target_user" and "duration_s" (a timeout's length).
+	MetricModeration = "moderation"
 )
 
 // Label is the three-way sentiment verdict.
