@@ -165,6 +165,11 @@ type signalSeries struct {
 	lastValue float64 // latest metric value
 	lastTS    time.Time
 
+	// absent: the room's latest item.MetricLiveStatus said the stream is
+	// off (0); statusTS is that sample's time.
+	offAir   bool
+	statusTS time.Time
+
 	// base holds the key's recent history for a baseline (coarser
 	// buckets than ring, spanning window + baseline). ref is the baseline
 	// last computed; refHeld keeps it while the rule's alert is open.
@@ -400,6 +405,11 @@ func (sig *ruleSignal) observe(s *signalSeries, it *item.Item, ts time.Time) boo
 		}
 		b.sum += v
 		b.cnt++
+	case KindAbsent:
+		if it.Kind == item.KindMetric && it.Metric == item.MetricLiveStatus && !ts.Before(s.statusTS) {
+			s.statusTS = ts
+			s.offAir = it.Value == 0
+		}
 	case KindAnomaly:
 		if sig.metric != "" {
 			// A gauge: every sample is a point of the series.
@@ -652,8 +662,13 @@ func (sig *ruleSignal) evaluate(s *signalSeries, now time.Time) signalResult {
 			r.figures.add("flat_points", float64(p.flat))
 		}
 	case KindAbsent:
-		silence := now.Sub(s.lastSeen)
 		r.ok = true
+		if s.offAir {
+			// The stream ended: silence is expected, not an outage.
+			r.figures.add("off_air", 1)
+			return r
+		}
+		silence := now.Sub(s.lastSeen)
 		r.value = silence.Seconds()
 		r.figures.add("silent_seconds", r.value)
 	}
@@ -1167,6 +1182,9 @@ func (r *compiledRule) describe(res *signalResult, key engineKey, labels map[str
 		return fmt.Sprintf("%s %s is anomalous (robust z %+.1f against a baseline of %s) %s", what,
 			ruleNum(res.figures.get("current")), res.figures.get("z"), ruleNum(res.figures.get("baseline")), where)
 	case KindAbsent:
+		if res.figures.get("off_air") == 1 {
+			return "The stream ended (live_status 0) " + where
+		}
 		return fmt.Sprintf("No items for %s %s", ruleDur(time.Duration(res.value*float64(time.Second))), where)
 	case KindSourceBroken:
 		if res.value < 0.5 {

@@ -186,12 +186,58 @@ func TestRules(t *testing.T) {
 				{at: 400 * s, want: nil},
 			},
 		},
+		{
+			name: "absent stays quiet while the stream is off air, and watches again once it is live",
+			rules: `
+  - name: quiet
+    kind: absent
+    window: 1m
+`,
+			steps: []engineStep{
+				{at: 1 * s, items: chats("1", 0, s, 3, 0), want: nil},
+				// The broadcast ends: no alert however long the room is silent.
+				{at: 10 * s, items: []item.Item{metricItem("1", item.MetricLiveStatus, engineTestStart.Add(10*s), 0)}, want: nil},
+				{at: 600 * s, want: nil},
+				// A late "live" from before the end changes nothing.
+				{at: 601 * s, items: []item.Item{metricItem("1", item.MetricLiveStatus, engineTestStart.Add(5*s), 1)}, want: nil},
+				{at: 900 * s, want: nil},
+				// Live again: silence counts from the start of the stream.
+				{at: 1000 * s, items: []item.Item{metricItem("1", item.MetricLiveStatus, engineTestStart.Add(1000*s), 1)}, want: nil},
+				{at: 1050 * s, want: nil},
+				{at: 1070 * s, want: []string{"firing/yellow"}},
+				// It ends while the alert fires: the alert resolves.
+				{at: 1080 * s, items: []item.Item{metricItem("1", item.MetricLiveStatus, engineTestStart.Add(1080*s), 0)}, want: []string{"resolved/yellow"}},
+			},
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			e, rec := engineTestEngine(t, tc.rules)
 			engineRun(t, e, rec, tc.steps)
 		})
+	}
+}
+
+// An ended stream quiets the absent rule for its own room only, and an
+// alert the end resolves says why.
+func TestAbsentOffAirIsPerRoom(t *testing.T) {
+	const s = time.Second
+	e, rec := engineTestEngine(t, `
+  - name: quiet
+    kind: absent
+    window: 1m
+`)
+	evs := engineRun(t, e, rec, []engineStep{
+		{at: 1 * s, items: append(chats("1", 0, s, 3, 0), chats("2", 0, s, 3, 0)...), want: nil},
+		{at: 10 * s, items: []item.Item{metricItem("2", item.MetricLiveStatus, engineTestStart.Add(10*s), 0)}, want: nil},
+		{at: 90 * s, want: []string{"firing/yellow"}},
+		{at: 100 * s, items: []item.Item{metricItem("1", item.MetricLiveStatus, engineTestStart.Add(100*s), 0)}, want: []string{"resolved/yellow"}},
+	})
+	if evs[0].Room != "1" {
+		t.Errorf("room %q fired, want room 1 (room 2's stream had ended)", evs[0].Room)
+	}
+	if want := "Resolved: The stream ended (live_status 0) in room 1 (live)"; evs[1].Summary != want {
+		t.Errorf("summary %q, want %q", evs[1].Summary, want)
 	}
 }
 

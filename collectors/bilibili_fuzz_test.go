@@ -57,6 +57,9 @@ func FuzzBilibiliCommand(f *testing.F) {
 		loopback.BilibiliOnlineRankCount(5),
 		loopback.BilibiliWatched(6),
 		loopback.BilibiliLike(7),
+		loopback.BilibiliLive(1, ts),
+		loopback.BilibiliPreparing(1),
+		[]byte(`{"cmd":"LIVE","live_time":"x"}`),
 		[]byte(`{"cmd":"INTERACT_WORD_V2","data":{"pb":"CAEQAhgD"}}`),
 		[]byte(`{"cmd":"LIKE_INFO_V3_CLICK","data":{"uid":1,"uname":"x","like_text":"y"}}`),
 	} {

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"log/slog"
 	"math"
@@ -155,17 +154,26 @@ type biliBoot struct {
 
 // Run connects, reads and reconnects until ctx is done.
 func (c *biliLive) Run(ctx context.Context, emit Emit) error {
-	seed := uint64(crc32.ChecksumIEEE([]byte(c.src.ID))) ^ uint64(time.Now().UnixNano())
-	backoff := NewBackoff(time.Second, 2*time.Minute, seed)
-	var boot *biliBoot
+	backoff := newStreamBackoff(c.src.ID)
+	// last is the latest bootstrap whose token the server has not
+	// refused: while the HTTP API is down (or its host's circuit breaker
+	// still fails fast after an outage) the danmaku hosts are dialled
+	// with it, so the stream is back as soon as they are.
+	var boot, last *biliBoot
 	fails := 0
 	for ctx.Err() == nil {
 		if boot == nil {
 			b, err := c.bootstrap(ctx)
-			if err != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
+			switch {
+			case err == nil:
+				boot, last = b, b
+			case ctx.Err() != nil:
+				return nil
+			case last != nil:
+				c.env.Metrics.Errors.WithLabelValues(c.src.ID, "bootstrap").Inc()
+				c.log.Warn("bilibili bootstrap failed; dialling with the previous token", "room", c.spec.Room, "err", err)
+				boot = last
+			default:
 				c.env.Metrics.Errors.WithLabelValues(c.src.ID, "bootstrap").Inc()
 				d := RetryDelay(err, backoff)
 				c.log.Warn("bilibili bootstrap failed", "room", c.spec.Room, "err", err, "retry_in", d)
@@ -174,7 +182,6 @@ func (c *biliLive) Run(ctx context.Context, emit Emit) error {
 				}
 				continue
 			}
-			boot = b
 		}
 		wsURL := boot.hosts[boot.next%len(boot.hosts)]
 		authed, err := c.session(ctx, boot, wsURL, emit)
@@ -190,7 +197,11 @@ func (c *biliLive) Run(ctx context.Context, emit Emit) error {
 			boot.next++
 		}
 		var ae *biliAuthError
-		rebootstrap := errors.As(err, &ae) || (fails > 0 && fails%max(3, len(boot.hosts)) == 0)
+		refused := errors.As(err, &ae)
+		rebootstrap := refused || (fails > 0 && fails%max(3, len(boot.hosts)) == 0)
+		if refused {
+			last = nil // its token is no good any more
+		}
 		if rebootstrap {
 			boot = nil
 		}
@@ -413,6 +424,7 @@ func (c *biliLive) session(ctx context.Context, boot *biliBoot, wsURL string, em
 		conn.Close()
 		hbWG.Wait()
 	}()
+	conn.SetReadLimit(streamMaxFrame)
 
 	auth := biliAuthBody(boot.uid, boot.roomID, boot.buvid, boot.token)
 	conn.SetWriteDeadline(time.Now().Add(biliWriteTimeout))
@@ -546,6 +558,7 @@ func (c *biliLive) emit(ctx context.Context, emit Emit, it item.Item) error {
 	if len(c.src.Labels) > 0 {
 		it.Labels = c.src.Labels
 	}
+	capStreamItem(c.env, c.src.ID, &it, len(it.Raw))
 	if err := emit(ctx, it); err != nil {
 		return err
 	}
@@ -688,6 +701,8 @@ func biliParseCommand(dst []item.Item, body []byte, room string, now time.Time, 
 		dst, err = biliParseLikeClick(dst, data, room, now)
 	case "WATCHED_CHANGE", "ONLINE_RANK_COUNT", "LIKE_INFO_V3_UPDATE":
 		dst, err = biliParseMetrics(dst, cmd, data, room, now)
+	case "LIVE", "PREPARING":
+		dst, err = biliParseLiveStatus(dst, cmd, body, room, now)
 	default:
 		return dst, cmd, false, nil
 	}
@@ -713,6 +728,29 @@ func biliMetric(room, name string, v float64, now time.Time, raw []byte) item.It
 	id = append(id, ':')
 	id = strconv.AppendFloat(id, v, 'g', -1, 64)
 	return item.Item{Platform: biliPlatform, Kind: item.KindMetric, Room: room, ID: string(id), TS: now, Metric: name, Value: v, Raw: raw}
+}
+
+// biliParseLiveStatus maps the stream-state commands to
+// item.MetricLiveStatus: LIVE (the stream started; 1) and PREPARING (it
+// ended; 0). Both carry their fields at the root, not in data. LIVE's
+// live_time (seconds) is when the stream started, and the server sends LIVE
+// more than once per start: with live_time the repeats share one id.
+func biliParseLiveStatus(dst []item.Item, cmd string, body []byte, room string, now time.Time) ([]item.Item, error) {
+	var c struct {
+		LiveTime biliFlex `json:"live_time"`
+	}
+	if err := json.Unmarshal(body, &c); err != nil {
+		return dst, fmt.Errorf("command: %w", err)
+	}
+	if cmd == "PREPARING" {
+		return append(dst, biliMetric(room, item.MetricLiveStatus, 0, now, nil)), nil
+	}
+	it := biliMetric(room, item.MetricLiveStatus, 1, now, nil)
+	if t := c.LiveTime.int(); t > 0 && t < 1<<40 {
+		it.TS = time.Unix(t, 0)
+		it.ID = item.MetricLiveStatus + ":1:" + strconv.FormatInt(t, 10)
+	}
+	return append(dst, it), nil
 }
 
 // biliParseDanmaku reads DANMU_MSG's info array without a generic JSON

@@ -231,6 +231,40 @@ func TestBilibiliLiveEndToEnd(t *testing.T) {
 	}
 }
 
+// The room's stream going live and ending arrive as live_status samples
+// (they used to be counted as unknown commands), and the repeats of one
+// LIVE are one sample.
+func TestBilibiliLiveStatus(t *testing.T) {
+	srv := loopback.NewBilibiliServer(loopback.BilibiliServerOptions{})
+	defer srv.Close()
+	h := startBili(t, srv, "", nil)
+	biliConnected(t, srv, 1)
+	start := time.Now().Add(-3 * time.Second).Truncate(time.Second)
+	srv.Push(loopback.BilibiliLive(srv.RoomID(), start), loopback.BilibiliLive(srv.RoomID(), start))
+	srv.Push(loopback.BilibiliDanmaku(1, "a", "开播了", time.Now(), "s-1"), loopback.BilibiliPreparing(srv.RoomID()))
+	got := h.sink.take(t, 4, func(it item.Item) bool { return it.Metric != item.MetricPopularity })
+	var status []item.Item
+	for _, it := range got {
+		if it.Metric == item.MetricLiveStatus {
+			status = append(status, it)
+		}
+	}
+	if len(status) != 3 {
+		t.Fatalf("live_status items %+v, want 3 (live, live again, ended)", status)
+	}
+	if status[0].Value != 1 || !status[0].TS.Equal(start) || status[1].ID != status[0].ID || status[0].Kind != item.KindMetric || status[0].Room != "21452505" {
+		t.Errorf("LIVE samples %+v / %+v: want value 1 at the start time, one id", status[0], status[1])
+	}
+	if status[2].Value != 0 || status[2].ID == status[0].ID {
+		t.Errorf("PREPARING sample %+v", status[2])
+	}
+	for _, cmd := range []string{"LIVE", "PREPARING"} {
+		if v := biliCount(h.metrics.Unknown, "live1", cmd); v != 0 {
+			t.Errorf("%s counted as unknown %v times", cmd, v)
+		}
+	}
+}
+
 func TestBilibiliLiveCookieAndAuthBody(t *testing.T) {
 	t.Setenv("BILI_TEST_COOKIE", "SESSDATA=s3cr3t; bili_jct=x")
 	srv := loopback.NewBilibiliServer(loopback.BilibiliServerOptions{Buvid: "BUVID-TEST-infoc"})
@@ -408,9 +442,9 @@ func TestBilibiliLiveBackoffAndFailover(t *testing.T) {
 	h.stop(t)
 	waits := clock.Waits()[:attempts]
 	for i, w := range waits {
-		full := min(time.Second<<i, 2*time.Minute)
+		full := min(time.Second<<i, streamBackoffMax)
 		if w < full/2 || w > full {
-			t.Errorf("wait %d = %v, want in [%v, %v] (exponential with jitter)", i, w, full/2, full)
+			t.Errorf("wait %d = %v, want in [%v, %v] (exponential with jitter, capped)", i, w, full/2, full)
 		}
 	}
 	// Four hosts in turn, twice, then the first again; a fresh bootstrap
@@ -432,6 +466,48 @@ func TestBilibiliLiveBackoffAndFailover(t *testing.T) {
 	}
 	if v := biliCount(h.metrics.Reconnects, "live1"); v != attempts {
 		t.Errorf("reconnects = %v, want %d", v, attempts)
+	}
+}
+
+// A long outage must not leave the collector asleep once the server is
+// back: however many attempts failed, the next one comes within
+// streamBackoffMax of the clock.
+func TestBilibiliLiveReconnectAfterOutage(t *testing.T) {
+	srv := loopback.NewBilibiliServer(loopback.BilibiliServerOptions{})
+	defer srv.Close()
+	clock := newBiliFakeClock()
+	const failures = 12 // enough for an uncapped backoff to reach minutes
+	var upAt atomic.Int32
+	clock.onWait = func(n int) {
+		if n == failures {
+			upAt.Store(int32(n))
+			srv.SetDown(false)
+		}
+	}
+	h := startBili(t, srv, "", clock)
+	biliConnected(t, srv, 1)
+	srv.SetDown(true)
+	biliWait(t, "reconnect after the outage", func() bool { return srv.AuthCount() == 2 })
+	waits := clock.Waits()
+	if len(waits) < failures {
+		t.Fatalf("%d waits, want at least %d", len(waits), failures)
+	}
+	for i, w := range waits {
+		if w > streamBackoffMax || w <= 0 {
+			t.Errorf("wait %d = %v, want in (0, %v]", i, w, streamBackoffMax)
+		}
+	}
+	// The wait that ended with the server back is the last one asked
+	// for before the successful auth.
+	if last := waits[upAt.Load()-1]; last > 5*time.Second {
+		t.Errorf("reconnected %v after the server came back, want within 5s", last)
+	}
+	if waits[failures-1] < streamBackoffMax/2 {
+		t.Errorf("wait after %d failures = %v: the backoff should have grown to its cap", failures, waits[failures-1])
+	}
+	srv.Push(loopback.BilibiliDanmaku(1, "a", "back", time.Now(), "back-1"))
+	if it := h.sink.take(t, 1, biliNotMetric)[0]; it.ID != "back-1" {
+		t.Errorf("after the outage got %+v", it)
 	}
 }
 

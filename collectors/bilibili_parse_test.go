@@ -80,6 +80,12 @@ func TestBilibiliParseCommand(t *testing.T) {
 			{Kind: item.KindMetric, Room: "7", ID: "likes:1795608000000:3227", TS: "2026-11-25T12:00:00Z", Metric: "likes", Value: 3227}}},
 		{"LIKE_INFO_V3_CLICK", []byte(`{"cmd":"LIKE_INFO_V3_CLICK","data":{"uid":46,"uname":"fan","like_text":"为主播点赞了"}}`), "LIKE_INFO_V3_CLICK", true, []biliItemView{
 			{Kind: item.KindLike, Room: "7", ID: "like:46-1795608000000", AuthorID: "46", Author: "fan", Text: "为主播点赞了", TS: "2026-11-25T12:00:00Z", Count: 1}}},
+		{"LIVE: stream started at live_time", loopback.BilibiliLive(7, ts), "LIVE", true, []biliItemView{
+			{Kind: item.KindMetric, Room: "7", ID: "live_status:1:1795607998", TS: "2026-11-25T11:59:58Z", Metric: "live_status", Value: 1}}},
+		{"LIVE without live_time", []byte(`{"cmd":"LIVE","roomid":7}`), "LIVE", true, []biliItemView{
+			{Kind: item.KindMetric, Room: "7", ID: "live_status:1795608000000:1", TS: "2026-11-25T12:00:00Z", Metric: "live_status", Value: 1}}},
+		{"PREPARING: stream ended", loopback.BilibiliPreparing(7), "PREPARING", true, []biliItemView{
+			{Kind: item.KindMetric, Room: "7", ID: "live_status:1795608000000:0", TS: "2026-11-25T12:00:00Z", Metric: "live_status"}}},
 		{"unknown cmd", []byte(`{"cmd":"ENTRY_EFFECT","data":{"id":4}}`), "ENTRY_EFFECT", false, nil},
 		{"unknown cmd with suffix", []byte(`{"cmd":"NOTICE_MSG:1:2","data":{}}`), "NOTICE_MSG", false, nil},
 	}

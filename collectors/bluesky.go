@@ -212,7 +212,7 @@ func (c *bskyCollector) session(ctx context.Context, emit Emit) (healthy bool, e
 	defer conn.Close()
 	defer twitchCloseOnDone(ctx, conn)()
 	defer bskyKeepalive(ctx, conn, c.env.Clock, bskyPingEvery)()
-	conn.SetReadLimit(4 << 20)
+	conn.SetReadLimit(streamMaxFrame)
 	return bskyEventLoop(ctx, conn, c.env, c.id, "bluesky", 3*bskyPingEvery, c.decode, emit, func() {
 		if c.env.Clock.Now().Sub(c.lastSave) >= bskySaveEvery {
 			c.saveCursor(ctx)
@@ -422,6 +422,7 @@ func bskyEventLoop(ctx context.Context, conn *websocket.Conn, env Env, id, platf
 			continue
 		}
 		if ok {
+			capStreamItem(env, id, &it, len(data))
 			if err := emit(ctx, it); err != nil {
 				return healthy, err
 			}

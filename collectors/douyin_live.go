@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -64,6 +65,9 @@ const (
 	douyinMaxCombos   = 10000
 	// douyinDiamondCNY is what one Douyin diamond costs the viewer.
 	douyinDiamondCNY = 0.1
+	// douyinHiddenUserID is the id every viewer arrives with in a room
+	// that hides its audience (their nicknames masked): it names nobody.
+	douyinHiddenUserID = 111111
 )
 
 type douyinSpec struct {
@@ -104,10 +108,16 @@ type douyinCollector struct {
 	cookieHdr   string
 	cursor      string // last Response.cursor, sent on reconnect
 	internalExt string
-	combos      map[string]douyinCombo
-	gz          *gzip.Reader
-	payload     bytes.Buffer
-	maxPayload  int64 // douyinMaxPayload; tests lower it
+	// endedAt is when the broadcast ended (WebcastControlMessage status
+	// 3), zero while it is not known to have ended. Douyin sends nothing
+	// when a broadcast starts, so the first message created after endedAt
+	// is taken as the stream being live again; replayed history (the push
+	// URL asks for the last messages) was created before it.
+	endedAt    time.Time
+	combos     map[string]douyinCombo
+	gz         *gzip.Reader
+	payload    bytes.Buffer
+	maxPayload int64 // douyinMaxPayload; tests lower it
 }
 
 type douyinCombo struct {
@@ -182,7 +192,7 @@ func newDouyinCollector(src config.SourceConfig, env Env) (Collector, error) {
 func (c *douyinCollector) ua() string { return c.userAgent }
 
 func (c *douyinCollector) Run(ctx context.Context, emit Emit) error {
-	bo := &Backoff{Base: time.Second, Max: 2 * time.Minute}
+	bo := newStreamBackoff(c.id)
 	ended := &Backoff{Base: time.Minute, Max: 10 * time.Minute}
 	for {
 		healthy, err := c.session(ctx, emit)
@@ -326,7 +336,7 @@ func (c *douyinCollector) session(ctx context.Context, emit Emit) (healthy bool,
 	}
 	defer conn.Close()
 	defer twitchCloseOnDone(ctx, conn)()
-	conn.SetReadLimit(4 << 20)
+	conn.SetReadLimit(streamMaxFrame)
 
 	var wmu sync.Mutex
 	write := func(b []byte) error {
@@ -374,6 +384,7 @@ func (c *douyinCollector) session(ctx context.Context, emit Emit) (healthy bool,
 		}
 		healthy = true
 		for i := range items {
+			capStreamItem(c.env, c.id, &items[i], len(items[i].Raw))
 			if err := emit(ctx, items[i]); err != nil {
 				return healthy, err
 			}
@@ -436,7 +447,12 @@ func (c *douyinCollector) handleFrame(data []byte) (items []item.Item, ack []byt
 	items = make([]item.Item, 0, len(resp.MessagesList)+len(resp.MessagesList)/4)
 	for _, m := range resp.MessagesList {
 		var merr error
+		n := len(items)
 		items, merr = c.mapMessage(items, m, resp.Now)
+		if merr == nil && !c.endedAt.IsZero() && len(items) > n && items[n].TS.After(c.endedAt) {
+			c.endedAt = time.Time{}
+			items = slices.Insert(items, n, c.metric(items[n], item.MetricLiveStatus, 1))
+		}
 		if merr != nil {
 			if errors.Is(merr, douyinErrEnded) {
 				return items, ack, merr
@@ -478,7 +494,7 @@ func (c *douyinCollector) gunzip(p []byte) ([]byte, error) {
 // for; they are not counted as unknown.
 var douyinIgnored = map[string]bool{
 	"WebcastRoomStatsMessage": true, "WebcastRoomRankMessage": true, "WebcastFansclubMessage": true,
-	"WebcastEmojiChatMessage": true, "WebcastRoomMessage": true, "WebcastRankMessage": true,
+	"WebcastRoomMessage": true, "WebcastRankMessage": true,
 	"WebcastInRoomBannerMessage": true, "WebcastRoomStreamAdaptationMessage": true,
 	"WebcastRoomDataSyncMessage": true, "WebcastProductChangeMessage": true, "WebcastUpdateFanTicketMessage": true,
 }
@@ -502,12 +518,32 @@ func (c *douyinCollector) base(common *douyinpb.Common, m *douyinpb.Message, now
 		it.ID = fmt.Sprintf("%s/%d/%d", m.Method, it.TS.UnixMilli(), u.GetId())
 	}
 	if u != nil {
-		if u.Id != 0 {
+		if u.Id != 0 && u.Id != douyinHiddenUserID {
 			it.AuthorID = strconv.FormatUint(u.Id, 10)
 		}
 		it.Author = u.NickName
 	}
 	return it
+}
+
+// douyinEmojiText is the text form of a sticker chat line ("[怒]"):
+// defaultContent, else the rich text's pattern or pieces, else the
+// sticker's id.
+func douyinEmojiText(x *douyinpb.EmojiChatMessage) string {
+	if x.DefaultContent != "" {
+		return x.DefaultContent
+	}
+	if p := x.EmojiContent.GetDefaultPattern(); p != "" {
+		return p
+	}
+	var b strings.Builder
+	for _, pc := range x.EmojiContent.GetPiecesList() {
+		b.WriteString(pc.GetStringValue())
+	}
+	if b.Len() > 0 {
+		return b.String()
+	}
+	return fmt.Sprintf("[emoji %d]", x.EmojiId)
 }
 
 func (c *douyinCollector) metric(b item.Item, name string, v float64) item.Item {
@@ -520,7 +556,8 @@ func (c *douyinCollector) metric(b item.Item, name string, v float64) item.Item 
 }
 
 // mapMessage appends the items of one typed message to dst. On error dst
-// comes back unchanged.
+// comes back unchanged, except for douyinErrEnded, which comes with the
+// live_status 0 sample of the end appended.
 func (c *douyinCollector) mapMessage(dst []item.Item, m *douyinpb.Message, now uint64) ([]item.Item, error) {
 	switch m.Method {
 	case "WebcastChatMessage":
@@ -534,6 +571,15 @@ func (c *douyinCollector) mapMessage(dst []item.Item, m *douyinpb.Message, now u
 		}
 		it.Kind = item.KindChat
 		it.Text = x.Content
+		return append(dst, it), nil
+	case "WebcastEmojiChatMessage":
+		var x douyinpb.EmojiChatMessage
+		if err := proto.Unmarshal(m.Payload, &x); err != nil {
+			return dst, err
+		}
+		it := c.base(x.Common, m, now, x.User)
+		it.Kind = item.KindChat
+		it.Text = douyinEmojiText(&x)
 		return append(dst, it), nil
 	case "WebcastMemberMessage":
 		var x douyinpb.MemberMessage
@@ -601,7 +647,9 @@ func (c *douyinCollector) mapMessage(dst []item.Item, m *douyinpb.Message, now u
 			return dst, err
 		}
 		if x.Status == 3 {
-			return dst, douyinErrEnded
+			b := c.base(x.Common, m, now, nil)
+			c.endedAt = b.TS
+			return append(dst, c.metric(b, item.MetricLiveStatus, 0)), douyinErrEnded
 		}
 		return dst, nil
 	}
@@ -614,14 +662,30 @@ func (c *douyinCollector) mapMessage(dst []item.Item, m *douyinpb.Message, now u
 // mapGift emits a gift once per increment: Douyin repeats a combo gift's
 // message with a growing repeatCount and marks the last with repeatEnd=1,
 // so only the part not yet counted is emitted.
+//
+// A combo is keyed by its groupId. Keying by sender, gift and recipient
+// alone merged different viewers' combos in rooms that hide their viewers
+// (every sender is douyinHiddenUserID there): 5 + 1 + 3 hearts from three
+// viewers counted as one combo of 5. Without a groupId the sender's id
+// keys the combo when it names someone; otherwise the message stands
+// alone and counts its whole repeatCount.
 func (c *douyinCollector) mapGift(dst []item.Item, x *douyinpb.GiftMessage, m *douyinpb.Message, now uint64) []item.Item {
 	it := c.base(x.Common, m, now, x.User)
 	giftID := x.GiftId
 	if giftID == 0 {
 		giftID = x.Gift.GetId()
 	}
-	key := fmt.Sprintf("%d/%d/%d", x.User.GetId(), giftID, x.ToUser.GetId())
+	var key string
+	switch uid := x.User.GetId(); {
+	case x.GroupId != 0:
+		key = fmt.Sprintf("g%d/%d/%d/%d", x.GroupId, uid, giftID, x.ToUser.GetId())
+	case uid != 0 && uid != douyinHiddenUserID:
+		key = fmt.Sprintf("u%d/%d/%d", uid, giftID, x.ToUser.GetId())
+	}
 	rc := max(x.RepeatCount, 1)
+	if key == "" {
+		return append(dst, douyinGiftItem(it, x, rc))
+	}
 	prev, ok := c.combos[key]
 	if ok && it.TS.Sub(prev.at) > douyinComboWindow {
 		prev = douyinCombo{}
@@ -637,12 +701,16 @@ func (c *douyinCollector) mapGift(dst []item.Item, x *douyinpb.GiftMessage, m *d
 	if rc <= prev.count {
 		return dst // already counted
 	}
-	delta := rc - prev.count
+	return append(dst, douyinGiftItem(it, x, rc-prev.count))
+}
+
+// douyinGiftItem makes it the gift item for n more of x's gift.
+func douyinGiftItem(it item.Item, x *douyinpb.GiftMessage, n uint64) item.Item {
 	it.Kind = item.KindGift
 	it.Text = x.Gift.GetName()
-	it.Count = int64(min(delta, 1<<40))
+	it.Count = int64(min(n, 1<<40))
 	it.Value = float64(it.Count) * float64(x.Gift.GetDiamondCount()) * douyinDiamondCNY
-	return append(dst, it)
+	return it
 }
 
 // douyinParseCount reads Douyin's display counts: "22164", "43.6万",

@@ -169,6 +169,12 @@ func douyinSessionFrames() [][]byte {
 			gift(5, dave, 2002, "玫瑰", 1, 5, 0),
 			gift(6, dave, 2002, "玫瑰", 1, 5, 1), // combo end repeats the total: nothing new
 			gift(7, user(5, "erin"), 3003, "嘉年华", 30000, 1, 1),
+			// A room with hidden viewers: one placeholder sender, combos
+			// told apart by groupId (5 + 1 hearts from two viewers).
+			msg("WebcastGiftMessage", &douyinpb.GiftMessage{Common: common("WebcastGiftMessage", 12), GiftId: 5655, RepeatCount: 5, ComboCount: 5,
+				User: user(111111, "用***"), RepeatEnd: 1, GroupId: 1721106114001, Gift: &douyinpb.GiftStruct{Id: 5655, DiamondCount: 1, Name: "小心心"}}),
+			msg("WebcastGiftMessage", &douyinpb.GiftMessage{Common: common("WebcastGiftMessage", 13), GiftId: 5655, RepeatCount: 1, ComboCount: 1,
+				User: user(111111, "用***"), RepeatEnd: 1, GroupId: 1721106114002, Gift: &douyinpb.GiftStruct{Id: 5655, DiamondCount: 1, Name: "小心心"}}),
 		),
 		frame(3, true,
 			msg("WebcastSocialMessage", &douyinpb.SocialMessage{Common: common("WebcastSocialMessage", 8), User: user(6, "frank"), Action: 1, FollowCount: 5000}),
@@ -177,6 +183,8 @@ func douyinSessionFrames() [][]byte {
 			msg("WebcastNewThingMessage", &douyinpb.Common{Method: "WebcastNewThingMessage"}),
 			&douyinpb.Message{Method: "WebcastChatMessage", Payload: []byte{0x0a, 0xff}}, // truncated: counted, skipped
 			msg("WebcastChatMessage", &douyinpb.ChatMessage{Common: common("WebcastChatMessage", 10), User: user(7, "grace"), Content: "客服不理人，退款！"}),
+			msg("WebcastEmojiChatMessage", &douyinpb.EmojiChatMessage{Common: common("WebcastEmojiChatMessage", 14), User: user(111111, "用***"), EmojiId: 7,
+				DefaultContent: "[怒]", EmojiContent: &douyinpb.Text{Key: "emoji", DefaultPattern: "[怒]"}}),
 		),
 		frame(4, false, msg("WebcastControlMessage", &douyinpb.ControlMessage{Common: common("WebcastControlMessage", 11), Status: 3})),
 	}
@@ -427,6 +435,68 @@ func TestDouyinLoopback(t *testing.T) {
 	stop()
 	if n := twitchCount(env.Metrics.Reconnects, "dy"); n != 2 {
 		t.Errorf("reconnects = %v, want 2", n)
+	}
+}
+
+// In a room that hides its viewers every sender is the same placeholder:
+// combos are told apart by their groupId, so three viewers' 5 + 1 + 3
+// hearts stay 9 hearts in their own rows; nobody gets the placeholder as
+// an author id. Sticker chat lines are chat. The end of the broadcast and
+// the stream coming back are live_status samples.
+func TestDouyinLoopbackHiddenViewersEmojiAndLiveStatus(t *testing.T) {
+	srv, clk, _, sink, stop := douyinStartLoopback(t, douyinTestKey)
+	defer stop()
+	if _, ok := srv.WaitDial(0, 10*time.Second); !ok {
+		t.Fatal("no dial")
+	}
+	const hidden = loopback.DouyinHiddenUserID
+	heart := func(msgID, group, repeat uint64, end uint32) *douyinpb.Message {
+		return loopback.DouyinGiftInGroup(msgID, group, hidden, "用***", 5655, "小心心", 1, repeat, end)
+	}
+	srv.Push(false,
+		heart(1, 901, 3, 0), // viewer A, combo under way
+		heart(2, 902, 1, 1), // viewer B, one heart
+		heart(3, 901, 5, 1), // viewer A ends at 5
+		heart(4, 903, 3, 1), // viewer C, three at once
+		loopback.DouyinEmojiChat(6, hidden, "用***", 7, "[怒]"),
+	)
+	var counts []int64
+	var hearts int64
+	for range 4 {
+		it := sink.next(t)
+		if it.Kind != item.KindGift || it.Text != "小心心" || it.AuthorID != "" || it.Author != "用***" {
+			t.Errorf("gift item %+v", it)
+		}
+		counts = append(counts, it.Count)
+		hearts += it.Count
+	}
+	if fmt.Sprint(counts) != "[3 1 2 3]" || hearts != 9 {
+		t.Errorf("gift counts %v (total %d), want [3 1 2 3] (9 hearts from three viewers)", counts, hearts)
+	}
+	if it := sink.next(t); it.Kind != item.KindChat || it.Text != "[怒]" || it.AuthorID != "" || it.ID != "6" {
+		t.Errorf("emoji chat item %+v", it)
+	}
+
+	srv.End()
+	if it := sink.next(t); it.Kind != item.KindMetric || it.Metric != item.MetricLiveStatus || it.Value != 0 {
+		t.Errorf("end of broadcast: %+v, want live_status 0", it)
+	}
+	slow := clk.waitAsked(t, "ended backoff", func(d time.Duration) bool { return d != douyinDefaultHeartbeat })
+	clk.Advance(slow)
+	if _, ok := srv.WaitDial(1, 10*time.Second); !ok {
+		t.Fatal("no reconnect after the end")
+	}
+	time.Sleep(2 * time.Millisecond) // a message created after the end
+	srv.Push(false, loopback.DouyinChat(7, 42, "alice", "又开播了"))
+	if it := sink.next(t); it.Metric != item.MetricLiveStatus || it.Value != 1 || it.ID != "7/live_status" {
+		t.Errorf("first message after the end: %+v, want live_status 1", it)
+	}
+	if it := sink.next(t); it.Kind != item.KindChat || it.Text != "又开播了" {
+		t.Errorf("chat after the restart: %+v", it)
+	}
+	srv.Push(false, loopback.DouyinChat(8, 42, "alice", "还在"))
+	if it := sink.next(t); it.Kind != item.KindChat {
+		t.Errorf("a second live_status 1: %+v", it)
 	}
 }
 

@@ -276,7 +276,7 @@ func (c *mastoCollector) session(ctx context.Context, emit Emit) (healthy bool, 
 	}
 	defer conn.Close()
 	defer twitchCloseOnDone(ctx, conn)()
-	conn.SetReadLimit(4 << 20)
+	conn.SetReadLimit(streamMaxFrame)
 	for _, s := range c.subs[1:] {
 		msg := map[string]string{"type": "subscribe", "stream": s.Stream}
 		if s.Tag != "" {

@@ -16,7 +16,7 @@ import (
 // ended broadcast) keep loops of their own.
 func streamReconnect(ctx context.Context, env Env, id, platform string, session func(context.Context) (bool, error),
 	after func(), adjust func(error, time.Duration) time.Duration) error {
-	bo := &Backoff{Base: time.Second, Max: 2 * time.Minute}
+	bo := newStreamBackoff(id)
 	for {
 		healthy, err := session(ctx)
 		if after != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -26,11 +27,19 @@ import (
 // PONG, RECONNECT honoured by reconnecting (the old connection is read until
 // the new one has joined, so a server restart loses no chat).
 //
+// No live_status comes from here: nothing in Twitch IRC says that a stream
+// went live or offline. ROOMSTATE carries chat settings (slow mode,
+// followers-only…), and HOSTTARGET only ever told of hosting, now retired;
+// stream state is in the Helix API and EventSub (stream.online,
+// stream.offline), which need an app token this anonymous reader does not
+// have.
+//
 //	- id: twitch-shroud
 //	  kind: twitch
 //	  channels: [shroud, pokimane]
 //	  url: wss://irc-ws.chat.twitch.tv:443   # default
 //	  bit_value: 0.07                        # CNY per bit for gift items (default)
+//	  usd_cny: 7                             # CNY per US dollar for subscriptions (default)
 
 func init() { Register("twitch", newTwitchCollector) }
 
@@ -48,6 +57,8 @@ const (
 	// twitchDefaultBitValue is about one US cent, what Twitch pays the
 	// creator per bit, in CNY (item.Value for gifts is in CNY).
 	twitchDefaultBitValue = 0.07
+	// twitchDefaultUSDCNY converts subscription prices (US dollars) to CNY.
+	twitchDefaultUSDCNY = 7.0
 )
 
 type twitchSpec struct {
@@ -57,6 +68,10 @@ type twitchSpec struct {
 	// a justinfan nick because the collector never authenticates.
 	Nick     string  `yaml:"nick"`
 	BitValue float64 `yaml:"bit_value"`
+	// USDCNY converts subscription list prices (US dollars) to CNY, the
+	// unit of every gift's value; default 7, which also makes the default
+	// bit_value (0.07) one US cent.
+	USDCNY float64 `yaml:"usd_cny"`
 }
 
 var (
@@ -72,6 +87,7 @@ type twitchCollector struct {
 	channels []string
 	nick     string
 	bitValue float64
+	usdCNY   float64
 	dialer   *websocket.Dialer
 	header   http.Header
 
@@ -121,13 +137,19 @@ func newTwitchCollector(src config.SourceConfig, env Env) (Collector, error) {
 	if spec.BitValue == 0 {
 		spec.BitValue = twitchDefaultBitValue
 	}
+	if spec.USDCNY < 0 {
+		return nil, fmt.Errorf("usd_cny %v: must not be negative", spec.USDCNY)
+	}
+	if spec.USDCNY == 0 {
+		spec.USDCNY = twitchDefaultUSDCNY
+	}
 	dialer, header, err := twitchDialer(src, env)
 	if err != nil {
 		return nil, err
 	}
 	return &twitchCollector{
 		id: src.ID, labels: src.Labels, env: env, url: spec.URL, channels: channels,
-		nick: nick, bitValue: spec.BitValue, dialer: dialer, header: header,
+		nick: nick, bitValue: spec.BitValue, usdCNY: spec.USDCNY, dialer: dialer, header: header,
 	}, nil
 }
 
@@ -278,7 +300,7 @@ func (c *twitchCollector) session(ctx context.Context, emit Emit) (healthy bool,
 			stopWatch()
 		}
 	}()
-	conn.SetReadLimit(1 << 20)
+	conn.SetReadLimit(streamMaxFrame)
 
 	w := &twitchWriter{conn: conn, mu: make(chan struct{}, 1)}
 	for _, l := range []string{"CAP REQ :twitch.tv/tags twitch.tv/commands", "NICK " + c.nick} {
@@ -447,6 +469,7 @@ func (c *twitchCollector) read(ctx context.Context, conn *websocket.Conn, w *twi
 			}
 			items := c.mapMessage(m, line)
 			for i := range items {
+				capStreamItem(c.env, c.id, &items[i], len(line))
 				if err := emit(ctx, items[i]); err != nil {
 					return healthy, err
 				}
@@ -471,12 +494,9 @@ func (c *twitchCollector) mapMessage(m twitchMsg, line string) []item.Item {
 		return c.mapPrivmsg(m, line)
 	case "USERNOTICE":
 		return c.mapUsernotice(m, line)
-	case "CLEARMSG":
-		// A moderator deleted one message. Items are immutable downstream,
-		// so this is only noted.
-		c.env.Log.Debug("twitch message deleted", "channel", strings.TrimPrefix(m.Param(0), "#"), "target_msg_id", m.Tag("target-msg-id"))
-		return nil
-	case "CLEARCHAT", "ROOMSTATE", "USERSTATE", "GLOBALUSERSTATE", "CAP", "JOIN", "PART", "PING", "PONG", "NOTICE", "RECONNECT", "001",
+	case "CLEARMSG", "CLEARCHAT":
+		return c.mapModeration(m, line)
+	case "ROOMSTATE", "USERSTATE", "GLOBALUSERSTATE", "CAP", "JOIN", "PART", "PING", "PONG", "NOTICE", "RECONNECT", "001",
 		"HOSTTARGET", "WHISPER", "002", "003", "004", "353", "366", "372", "375", "376", "421":
 		return nil
 	}
@@ -538,6 +558,74 @@ func (c *twitchCollector) mapPrivmsg(m twitchMsg, line string) []item.Item {
 	return out
 }
 
+// mapModeration records CLEARMSG (one message deleted: target-msg-id,
+// login) and CLEARCHAT (a user banned or timed out: target-user-id,
+// ban-duration, the login as the trailing parameter; without a target the
+// whole chat was cleared) as an item.MetricModeration sample. The deleted
+// message's id is the chat item's id, so reports can leave it out; the
+// alert engine has already counted it in its windows and cannot take it
+// back.
+func (c *twitchCollector) mapModeration(m twitchMsg, line string) []item.Item {
+	if len(m.Param(0)) < 2 || m.Param(0)[0] != '#' {
+		c.env.Metrics.Errors.WithLabelValues(c.id, "parse").Inc()
+		return nil
+	}
+	it, _ := c.base(m, line)
+	it.Kind, it.Metric, it.Value = item.KindMetric, item.MetricModeration, 1
+	it.AuthorID, it.Author = "", ""
+	labels := make(map[string]string, len(c.labels)+4)
+	maps.Copy(labels, c.labels)
+	ts := strconv.FormatInt(it.TS.UnixMilli(), 10)
+	if m.Command == "CLEARMSG" {
+		target := m.Tag("target-msg-id")
+		labels["action"] = "delete"
+		labels["target_msg_id"] = target
+		labels["target_user"] = m.Tag("login")
+		it.ID = "clearmsg/" + target
+		if target == "" {
+			it.ID = "clearmsg/" + it.Room + "/" + ts
+		}
+	} else {
+		userID, login := m.Tag("target-user-id"), ""
+		if len(m.Params) > 1 {
+			login = m.Trailing()
+		}
+		switch dur := m.Tag("ban-duration"); {
+		case userID == "" && login == "":
+			labels["action"] = "clear"
+		case dur != "":
+			labels["action"] = "timeout"
+			labels["duration_s"] = dur
+		default:
+			labels["action"] = "ban"
+		}
+		if userID != "" {
+			labels["target_user_id"] = userID
+		}
+		if login != "" {
+			labels["target_user"] = login
+		}
+		it.ID = "clearchat/" + it.Room + "/" + userID + "/" + ts
+	}
+	it.Labels = labels
+	return []item.Item{it}
+}
+
+// Subscription list prices in US dollars by msg-param-sub-plan (Twitch's
+// US prices: Prime and Tier 1 $4.99, Tier 2 $9.99, Tier 3 $24.99), turned
+// into CNY for item.Value with usd_cny like every other gift's value.
+var twitchSubUSD = map[string]float64{"Prime": 4.99, "1000": 4.99, "2000": 9.99, "3000": 24.99}
+
+// twitchSubValue is what count subscriptions of plan are worth in CNY; a
+// notice without a plan is valued as Tier 1.
+func (c *twitchCollector) twitchSubValue(plan string, count int64) float64 {
+	usd, ok := twitchSubUSD[plan]
+	if !ok {
+		usd = twitchSubUSD["1000"]
+	}
+	return float64(count) * usd * c.usdCNY
+}
+
 func (c *twitchCollector) mapUsernotice(m twitchMsg, line string) []item.Item {
 	it, _ := c.base(m, line)
 	msgID := m.Tag("msg-id")
@@ -549,6 +637,13 @@ func (c *twitchCollector) mapUsernotice(m twitchMsg, line string) []item.Item {
 		it.Count = 1
 		if n, err := strconv.ParseInt(m.Tag("msg-param-mass-gift-count"), 10, 64); err == nil && n > 0 {
 			it.Count = n
+		}
+		switch msgID {
+		case "submysterygift", "communitypayforward", "standardpayforward":
+			// The gifts themselves follow as one subgift notice per
+			// recipient, each valued there.
+		default:
+			it.Value = c.twitchSubValue(m.Tag("msg-param-sub-plan"), it.Count)
 		}
 		return []item.Item{it}
 	case "raid":

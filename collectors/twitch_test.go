@@ -384,15 +384,18 @@ func TestTwitchLoopback(t *testing.T) {
 		t.Errorf("unknown FROBNICATE = %v, want 1", n)
 	}
 
-	// USERNOTICE: a sub gift bomb and a raid; CLEARMSG produces nothing.
+	// USERNOTICE: a sub gift bomb and a raid; CLEARMSG a moderation sample.
 	srv.Send("third",
 		`@display-name=Eve;id=u1;login=eve;msg-id=submysterygift;msg-param-mass-gift-count=5;system-msg=Eve\sis\sgifting\s5\sSubs!;tmi-sent-ts=1700000004000;user-id=8 :tmi.twitch.tv USERNOTICE #third`,
 		`@login=target;target-msg-id=m1;tmi-sent-ts=1700000004500 :tmi.twitch.tv CLEARMSG #third :first`,
 		`@display-name=Raider;id=u2;login=raider;msg-id=raid;msg-param-displayName=Raider;msg-param-viewerCount=42;system-msg=42\sraiders;tmi-sent-ts=1700000005000;user-id=9 :tmi.twitch.tv USERNOTICE #third`,
 	)
-	g, r := sink.next(t), sink.next(t)
+	g, del, r := sink.next(t), sink.next(t), sink.next(t)
 	if g.Kind != item.KindGift || g.Count != 5 || g.ID != "u1" || g.Text != "Eve is gifting 5 Subs!" || g.Author != "Eve" {
 		t.Errorf("sub gift = %+v", g)
+	}
+	if del.Metric != item.MetricModeration || del.Labels["action"] != "delete" || del.Labels["target_msg_id"] != "m1" || del.Labels["team"] != "ops" {
+		t.Errorf("deleted message = %+v", del)
 	}
 	if r.Kind != item.KindEnter || r.Count != 42 || r.Author != "Raider" || r.Room != "third" {
 		t.Errorf("raid = %+v", r)
@@ -483,7 +486,7 @@ func TestTwitchReconnect(t *testing.T) {
 }
 
 // TestTwitchBackoffGrows checks that a server that keeps refusing makes the
-// collector wait longer each time.
+// collector wait longer each time, up to the stream cap.
 func TestTwitchBackoffGrows(t *testing.T) {
 	srv := loopback.NewTwitchServer()
 	url := srv.URL
@@ -498,7 +501,8 @@ func TestTwitchBackoffGrows(t *testing.T) {
 	var prevMax time.Duration = time.Second
 	for i := 0; i < 5; i++ {
 		d := clk.waitAsked(t, "backoff", func(time.Duration) bool { return true })
-		lo, hi := prevMax/2, prevMax
+		full := min(prevMax, streamBackoffMax)
+		lo, hi := full/2, full
 		if d < lo || d > hi {
 			t.Errorf("attempt %d: backoff %v, want within [%v, %v]", i, d, lo, hi)
 		}
@@ -507,6 +511,60 @@ func TestTwitchBackoffGrows(t *testing.T) {
 	}
 	if n := twitchCount(env.Metrics.Errors, "tw", "dial"); n < 5 {
 		t.Errorf("dial errors = %v, want >= 5", n)
+	}
+}
+
+// Moderation is recorded (the deleted message's id, who was banned or
+// timed out and for how long), and subscriptions are valued by tier.
+func TestTwitchModerationAndSubValues(t *testing.T) {
+	c := twitchTestCollector(Env{}.withDefaults())
+	const pre = "@badge-info=;id=x1;login=mod;room-id=1;tmi-sent-ts=1700000000000;user-id=5;"
+	tests := []struct {
+		name   string
+		line   string
+		kind   item.Kind
+		id     string
+		value  float64
+		labels map[string]string
+	}{
+		{"CLEARMSG", "@login=troll;room-id=1;target-msg-id=abc-123;tmi-sent-ts=1700000000000 :tmi.twitch.tv CLEARMSG #ch :spam spam",
+			item.KindMetric, "clearmsg/abc-123", 1, map[string]string{"action": "delete", "target_msg_id": "abc-123", "target_user": "troll"}},
+		{"CLEARCHAT timeout", "@ban-duration=600;room-id=1;target-user-id=77;tmi-sent-ts=1700000000000 :tmi.twitch.tv CLEARCHAT #ch :troll",
+			item.KindMetric, "clearchat/ch/77/1700000000000", 1, map[string]string{"action": "timeout", "duration_s": "600", "target_user_id": "77", "target_user": "troll"}},
+		{"CLEARCHAT ban", "@room-id=1;target-user-id=77;tmi-sent-ts=1700000000000 :tmi.twitch.tv CLEARCHAT #ch :troll",
+			item.KindMetric, "clearchat/ch/77/1700000000000", 1, map[string]string{"action": "ban", "target_user_id": "77", "target_user": "troll"}},
+		{"CLEARCHAT whole chat", "@room-id=1;tmi-sent-ts=1700000000000 :tmi.twitch.tv CLEARCHAT #ch",
+			item.KindMetric, "clearchat/ch//1700000000000", 1, map[string]string{"action": "clear"}},
+		{"Prime sub", pre + "msg-id=sub;msg-param-sub-plan=Prime :tmi.twitch.tv USERNOTICE #ch", item.KindGift, "x1", 4.99 * 7, nil},
+		{"Tier 1 resub", pre + "msg-id=resub;msg-param-sub-plan=1000 :tmi.twitch.tv USERNOTICE #ch :hi", item.KindGift, "x1", 4.99 * 7, nil},
+		{"Tier 2 gift", pre + "msg-id=subgift;msg-param-sub-plan=2000 :tmi.twitch.tv USERNOTICE #ch", item.KindGift, "x1", 9.99 * 7, nil},
+		{"Tier 3 sub", pre + "msg-id=sub;msg-param-sub-plan=3000 :tmi.twitch.tv USERNOTICE #ch", item.KindGift, "x1", 24.99 * 7, nil},
+		{"gift bomb announcement: the subgifts that follow carry the value", pre + "msg-id=submysterygift;msg-param-mass-gift-count=5;msg-param-sub-plan=1000 :tmi.twitch.tv USERNOTICE #ch",
+			item.KindGift, "x1", 0, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := twitchParseLine(tc.line)
+			if err != nil {
+				t.Fatal(err)
+			}
+			items := c.mapMessage(m, tc.line)
+			if len(items) != 1 {
+				t.Fatalf("%d items", len(items))
+			}
+			it := items[0]
+			if it.Kind != tc.kind || it.ID != tc.id || math.Abs(it.Value-tc.value) > 1e-9 {
+				t.Errorf("kind %s id %q value %v; want %s %q %v", it.Kind, it.ID, it.Value, tc.kind, tc.id, tc.value)
+			}
+			if tc.kind == item.KindMetric && (it.Metric != item.MetricModeration || it.Room != "ch" || it.AuthorID != "") {
+				t.Errorf("moderation sample %+v", it)
+			}
+			for k, v := range tc.labels {
+				if it.Labels[k] != v {
+					t.Errorf("label %s = %q, want %q (labels %v)", k, it.Labels[k], v, it.Labels)
+				}
+			}
+		})
 	}
 }
 
@@ -581,7 +639,7 @@ func twitchCheckGolden(t *testing.T, name string, items []item.Item) {
 }
 
 func twitchTestCollector(env Env) *twitchCollector {
-	return &twitchCollector{id: "tw", env: env.withDefaults(), url: "ws://127.0.0.1/", channels: []string{"examplechannel"}, nick: "justinfan1", bitValue: twitchDefaultBitValue}
+	return &twitchCollector{id: "tw", env: env.withDefaults(), url: "ws://127.0.0.1/", channels: []string{"examplechannel"}, nick: "justinfan1", bitValue: twitchDefaultBitValue, usdCNY: twitchDefaultUSDCNY}
 }
 
 // TestTwitchGoldenSession maps a recorded-shape session (synthetic content)
@@ -613,6 +671,9 @@ func FuzzTwitchLine(f *testing.F) {
 	f.Add(`@msg-id=raid;msg-param-viewerCount=x;system-msg=a\ :tmi.twitch.tv USERNOTICE #c`)
 	f.Add("@bits=-5;id= :a!a@a PRIVMSG #c :\x01ACTION")
 	f.Add("@;;=;a :  X")
+	f.Add("@ban-duration=600;target-user-id=7;tmi-sent-ts=1 :tmi.twitch.tv CLEARCHAT #c :troll")
+	f.Add("@login=t;target-msg-id=;tmi-sent-ts=x :tmi.twitch.tv CLEARMSG #c :gone")
+	f.Add("@msg-id=subgift;msg-param-sub-plan=3000;msg-param-mass-gift-count=-1 :tmi.twitch.tv USERNOTICE #c")
 	env := Env{}.withDefaults()
 	c := twitchTestCollector(env)
 	f.Fuzz(func(t *testing.T, line string) {

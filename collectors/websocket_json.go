@@ -52,8 +52,8 @@ type wsjsonCollector struct {
 	host   string
 }
 
-// wsjsonMaxFrame bounds one frame.
-const wsjsonMaxFrame = 8 << 20
+// wsjsonMaxFrame bounds one frame: the read limit every stream shares.
+const wsjsonMaxFrame = streamMaxFrame
 
 func newWSJSON(src config.SourceConfig, env Env) (Collector, error) {
 	var spec wsjsonSpec
@@ -224,6 +224,7 @@ func (c *wsjsonCollector) session(ctx context.Context, emit Emit, st *pollState)
 		}
 		for _, r := range recs {
 			for _, it := range r.items {
+				capStreamItem(c.env, c.src.ID, &it, len(it.Raw))
 				if err := emit(ctx, it); err != nil {
 					return got, err
 				}

@@ -56,6 +56,18 @@ const (
 	MetricGiftValue   = "gift_value"   // gift value in CNY
 	MetricCumViewers  = "cum_viewers"  // cumulative viewers (Douyin totalPvForAnchor)
 	MetricMemberCount = "member_count" // Douyin member count
+	// MetricLiveStatus is a room's stream state, emitted when it changes:
+	// 1 the stream went live, 0 it went offline or the broadcast ended.
+	// The sample's TS is when that happened (the platform's time when it
+	// says, else when we heard). An `absent` rule stays quiet for a room
+	// whose latest live_status is 0.
+	MetricLiveStatus = "live_status"
+	// MetricModeration is one moderation action in a room (value 1), with
+	// the labels "action" (delete: one message removed; timeout; ban;
+	// clear: the whole chat cleared) and, where the platform says,
+	// "target_msg_id" (the removed message's item id), "target_user_id",
+	// "target_user" and "duration_s" (a timeout's length).
+	MetricModeration = "moderation"
 )
 
 // Label is the three-way sentiment verdict.

@@ -797,15 +797,18 @@ func (x *GiftStruct) GetName() string {
 }
 
 type GiftMessage struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Common        *Common                `protobuf:"bytes,1,opt,name=common,proto3" json:"common,omitempty"`
-	GiftId        uint64                 `protobuf:"varint,2,opt,name=giftId,proto3" json:"giftId,omitempty"`
-	RepeatCount   uint64                 `protobuf:"varint,5,opt,name=repeatCount,proto3" json:"repeatCount,omitempty"`
-	ComboCount    uint64                 `protobuf:"varint,6,opt,name=comboCount,proto3" json:"comboCount,omitempty"`
-	User          *User                  `protobuf:"bytes,7,opt,name=user,proto3" json:"user,omitempty"`
-	ToUser        *User                  `protobuf:"bytes,8,opt,name=toUser,proto3" json:"toUser,omitempty"`
-	RepeatEnd     uint32                 `protobuf:"varint,9,opt,name=repeatEnd,proto3" json:"repeatEnd,omitempty"`
-	Gift          *GiftStruct            `protobuf:"bytes,15,opt,name=gift,proto3" json:"gift,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Common      *Common                `protobuf:"bytes,1,opt,name=common,proto3" json:"common,omitempty"`
+	GiftId      uint64                 `protobuf:"varint,2,opt,name=giftId,proto3" json:"giftId,omitempty"`
+	RepeatCount uint64                 `protobuf:"varint,5,opt,name=repeatCount,proto3" json:"repeatCount,omitempty"`
+	ComboCount  uint64                 `protobuf:"varint,6,opt,name=comboCount,proto3" json:"comboCount,omitempty"`
+	User        *User                  `protobuf:"bytes,7,opt,name=user,proto3" json:"user,omitempty"`
+	ToUser      *User                  `protobuf:"bytes,8,opt,name=toUser,proto3" json:"toUser,omitempty"`
+	RepeatEnd   uint32                 `protobuf:"varint,9,opt,name=repeatEnd,proto3" json:"repeatEnd,omitempty"`
+	// groupId names one combo: every message of a combo carries it, and
+	// another viewer's combo of the same gift has another one.
+	GroupId       uint64      `protobuf:"varint,11,opt,name=groupId,proto3" json:"groupId,omitempty"`
+	Gift          *GiftStruct `protobuf:"bytes,15,opt,name=gift,proto3" json:"gift,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -889,11 +892,208 @@ func (x *GiftMessage) GetRepeatEnd() uint32 {
 	return 0
 }
 
+func (x *GiftMessage) GetGroupId() uint64 {
+	if x != nil {
+		return x.GroupId
+	}
+	return 0
+}
+
 func (x *GiftMessage) GetGift() *GiftStruct {
 	if x != nil {
 		return x.Gift
 	}
 	return nil
+}
+
+// EmojiChatMessage is a chat line that is one sticker ("[怒]").
+type EmojiChatMessage struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Common         *Common                `protobuf:"bytes,1,opt,name=common,proto3" json:"common,omitempty"`
+	User           *User                  `protobuf:"bytes,2,opt,name=user,proto3" json:"user,omitempty"`
+	EmojiId        int64                  `protobuf:"varint,3,opt,name=emojiId,proto3" json:"emojiId,omitempty"`
+	EmojiContent   *Text                  `protobuf:"bytes,4,opt,name=emojiContent,proto3" json:"emojiContent,omitempty"`
+	DefaultContent string                 `protobuf:"bytes,5,opt,name=defaultContent,proto3" json:"defaultContent,omitempty"` // the sticker's text form, e.g. "[怒]"
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *EmojiChatMessage) Reset() {
+	*x = EmojiChatMessage{}
+	mi := &file_douyin_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EmojiChatMessage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EmojiChatMessage) ProtoMessage() {}
+
+func (x *EmojiChatMessage) ProtoReflect() protoreflect.Message {
+	mi := &file_douyin_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EmojiChatMessage.ProtoReflect.Descriptor instead.
+func (*EmojiChatMessage) Descriptor() ([]byte, []int) {
+	return file_douyin_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *EmojiChatMessage) GetCommon() *Common {
+	if x != nil {
+		return x.Common
+	}
+	return nil
+}
+
+func (x *EmojiChatMessage) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+func (x *EmojiChatMessage) GetEmojiId() int64 {
+	if x != nil {
+		return x.EmojiId
+	}
+	return 0
+}
+
+func (x *EmojiChatMessage) GetEmojiContent() *Text {
+	if x != nil {
+		return x.EmojiContent
+	}
+	return nil
+}
+
+func (x *EmojiChatMessage) GetDefaultContent() string {
+	if x != nil {
+		return x.DefaultContent
+	}
+	return ""
+}
+
+// Text is Douyin's rich text: a pattern and its pieces.
+type Text struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Key            string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	DefaultPattern string                 `protobuf:"bytes,2,opt,name=defaultPattern,proto3" json:"defaultPattern,omitempty"`
+	PiecesList     []*TextPiece           `protobuf:"bytes,4,rep,name=piecesList,proto3" json:"piecesList,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *Text) Reset() {
+	*x = Text{}
+	mi := &file_douyin_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Text) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Text) ProtoMessage() {}
+
+func (x *Text) ProtoReflect() protoreflect.Message {
+	mi := &file_douyin_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Text.ProtoReflect.Descriptor instead.
+func (*Text) Descriptor() ([]byte, []int) {
+	return file_douyin_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *Text) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *Text) GetDefaultPattern() string {
+	if x != nil {
+		return x.DefaultPattern
+	}
+	return ""
+}
+
+func (x *Text) GetPiecesList() []*TextPiece {
+	if x != nil {
+		return x.PiecesList
+	}
+	return nil
+}
+
+type TextPiece struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Type          uint32                 `protobuf:"varint,1,opt,name=type,proto3" json:"type,omitempty"`
+	StringValue   string                 `protobuf:"bytes,3,opt,name=stringValue,proto3" json:"stringValue,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TextPiece) Reset() {
+	*x = TextPiece{}
+	mi := &file_douyin_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TextPiece) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TextPiece) ProtoMessage() {}
+
+func (x *TextPiece) ProtoReflect() protoreflect.Message {
+	mi := &file_douyin_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TextPiece.ProtoReflect.Descriptor instead.
+func (*TextPiece) Descriptor() ([]byte, []int) {
+	return file_douyin_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *TextPiece) GetType() uint32 {
+	if x != nil {
+		return x.Type
+	}
+	return 0
+}
+
+func (x *TextPiece) GetStringValue() string {
+	if x != nil {
+		return x.StringValue
+	}
+	return ""
 }
 
 type SocialMessage struct {
@@ -908,7 +1108,7 @@ type SocialMessage struct {
 
 func (x *SocialMessage) Reset() {
 	*x = SocialMessage{}
-	mi := &file_douyin_proto_msgTypes[11]
+	mi := &file_douyin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -920,7 +1120,7 @@ func (x *SocialMessage) String() string {
 func (*SocialMessage) ProtoMessage() {}
 
 func (x *SocialMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_douyin_proto_msgTypes[11]
+	mi := &file_douyin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -933,7 +1133,7 @@ func (x *SocialMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SocialMessage.ProtoReflect.Descriptor instead.
 func (*SocialMessage) Descriptor() ([]byte, []int) {
-	return file_douyin_proto_rawDescGZIP(), []int{11}
+	return file_douyin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *SocialMessage) GetCommon() *Common {
@@ -977,7 +1177,7 @@ type RoomUserSeqMessage struct {
 
 func (x *RoomUserSeqMessage) Reset() {
 	*x = RoomUserSeqMessage{}
-	mi := &file_douyin_proto_msgTypes[12]
+	mi := &file_douyin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -989,7 +1189,7 @@ func (x *RoomUserSeqMessage) String() string {
 func (*RoomUserSeqMessage) ProtoMessage() {}
 
 func (x *RoomUserSeqMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_douyin_proto_msgTypes[12]
+	mi := &file_douyin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1002,7 +1202,7 @@ func (x *RoomUserSeqMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomUserSeqMessage.ProtoReflect.Descriptor instead.
 func (*RoomUserSeqMessage) Descriptor() ([]byte, []int) {
-	return file_douyin_proto_rawDescGZIP(), []int{12}
+	return file_douyin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RoomUserSeqMessage) GetCommon() *Common {
@@ -1050,7 +1250,7 @@ type ControlMessage struct {
 
 func (x *ControlMessage) Reset() {
 	*x = ControlMessage{}
-	mi := &file_douyin_proto_msgTypes[13]
+	mi := &file_douyin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1062,7 +1262,7 @@ func (x *ControlMessage) String() string {
 func (*ControlMessage) ProtoMessage() {}
 
 func (x *ControlMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_douyin_proto_msgTypes[13]
+	mi := &file_douyin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1075,7 +1275,7 @@ func (x *ControlMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControlMessage.ProtoReflect.Descriptor instead.
 func (*ControlMessage) Descriptor() ([]byte, []int) {
-	return file_douyin_proto_rawDescGZIP(), []int{13}
+	return file_douyin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ControlMessage) GetCommon() *Common {
@@ -1168,7 +1368,7 @@ const file_douyin_proto_rawDesc = "" +
 	"GiftStruct\x12\x0e\n" +
 	"\x02id\x18\x05 \x01(\x04R\x02id\x12\"\n" +
 	"\fdiamondCount\x18\f \x01(\rR\fdiamondCount\x12\x12\n" +
-	"\x04name\x18\x10 \x01(\tR\x04name\"\x9d\x02\n" +
+	"\x04name\x18\x10 \x01(\tR\x04name\"\xb7\x02\n" +
 	"\vGiftMessage\x12&\n" +
 	"\x06common\x18\x01 \x01(\v2\x0e.douyin.CommonR\x06common\x12\x16\n" +
 	"\x06giftId\x18\x02 \x01(\x04R\x06giftId\x12 \n" +
@@ -1178,8 +1378,24 @@ const file_douyin_proto_rawDesc = "" +
 	"comboCount\x12 \n" +
 	"\x04user\x18\a \x01(\v2\f.douyin.UserR\x04user\x12$\n" +
 	"\x06toUser\x18\b \x01(\v2\f.douyin.UserR\x06toUser\x12\x1c\n" +
-	"\trepeatEnd\x18\t \x01(\rR\trepeatEnd\x12&\n" +
-	"\x04gift\x18\x0f \x01(\v2\x12.douyin.GiftStructR\x04gift\"\x93\x01\n" +
+	"\trepeatEnd\x18\t \x01(\rR\trepeatEnd\x12\x18\n" +
+	"\agroupId\x18\v \x01(\x04R\agroupId\x12&\n" +
+	"\x04gift\x18\x0f \x01(\v2\x12.douyin.GiftStructR\x04gift\"\xd0\x01\n" +
+	"\x10EmojiChatMessage\x12&\n" +
+	"\x06common\x18\x01 \x01(\v2\x0e.douyin.CommonR\x06common\x12 \n" +
+	"\x04user\x18\x02 \x01(\v2\f.douyin.UserR\x04user\x12\x18\n" +
+	"\aemojiId\x18\x03 \x01(\x03R\aemojiId\x120\n" +
+	"\femojiContent\x18\x04 \x01(\v2\f.douyin.TextR\femojiContent\x12&\n" +
+	"\x0edefaultContent\x18\x05 \x01(\tR\x0edefaultContent\"s\n" +
+	"\x04Text\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12&\n" +
+	"\x0edefaultPattern\x18\x02 \x01(\tR\x0edefaultPattern\x121\n" +
+	"\n" +
+	"piecesList\x18\x04 \x03(\v2\x11.douyin.TextPieceR\n" +
+	"piecesList\"A\n" +
+	"\tTextPiece\x12\x12\n" +
+	"\x04type\x18\x01 \x01(\rR\x04type\x12 \n" +
+	"\vstringValue\x18\x03 \x01(\tR\vstringValue\"\x93\x01\n" +
 	"\rSocialMessage\x12&\n" +
 	"\x06common\x18\x01 \x01(\v2\x0e.douyin.CommonR\x06common\x12 \n" +
 	"\x04user\x18\x02 \x01(\v2\f.douyin.UserR\x04user\x12\x16\n" +
@@ -1207,7 +1423,7 @@ func file_douyin_proto_rawDescGZIP() []byte {
 	return file_douyin_proto_rawDescData
 }
 
-var file_douyin_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_douyin_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_douyin_proto_goTypes = []any{
 	(*PushFrame)(nil),          // 0: douyin.PushFrame
 	(*HeadersList)(nil),        // 1: douyin.HeadersList
@@ -1220,15 +1436,18 @@ var file_douyin_proto_goTypes = []any{
 	(*LikeMessage)(nil),        // 8: douyin.LikeMessage
 	(*GiftStruct)(nil),         // 9: douyin.GiftStruct
 	(*GiftMessage)(nil),        // 10: douyin.GiftMessage
-	(*SocialMessage)(nil),      // 11: douyin.SocialMessage
-	(*RoomUserSeqMessage)(nil), // 12: douyin.RoomUserSeqMessage
-	(*ControlMessage)(nil),     // 13: douyin.ControlMessage
-	nil,                        // 14: douyin.Response.RouteParamsEntry
+	(*EmojiChatMessage)(nil),   // 11: douyin.EmojiChatMessage
+	(*Text)(nil),               // 12: douyin.Text
+	(*TextPiece)(nil),          // 13: douyin.TextPiece
+	(*SocialMessage)(nil),      // 14: douyin.SocialMessage
+	(*RoomUserSeqMessage)(nil), // 15: douyin.RoomUserSeqMessage
+	(*ControlMessage)(nil),     // 16: douyin.ControlMessage
+	nil,                        // 17: douyin.Response.RouteParamsEntry
 }
 var file_douyin_proto_depIdxs = []int32{
 	1,  // 0: douyin.PushFrame.headersList:type_name -> douyin.HeadersList
 	3,  // 1: douyin.Response.messagesList:type_name -> douyin.Message
-	14, // 2: douyin.Response.routeParams:type_name -> douyin.Response.RouteParamsEntry
+	17, // 2: douyin.Response.routeParams:type_name -> douyin.Response.RouteParamsEntry
 	4,  // 3: douyin.ChatMessage.common:type_name -> douyin.Common
 	5,  // 4: douyin.ChatMessage.user:type_name -> douyin.User
 	4,  // 5: douyin.MemberMessage.common:type_name -> douyin.Common
@@ -1239,15 +1458,19 @@ var file_douyin_proto_depIdxs = []int32{
 	5,  // 10: douyin.GiftMessage.user:type_name -> douyin.User
 	5,  // 11: douyin.GiftMessage.toUser:type_name -> douyin.User
 	9,  // 12: douyin.GiftMessage.gift:type_name -> douyin.GiftStruct
-	4,  // 13: douyin.SocialMessage.common:type_name -> douyin.Common
-	5,  // 14: douyin.SocialMessage.user:type_name -> douyin.User
-	4,  // 15: douyin.RoomUserSeqMessage.common:type_name -> douyin.Common
-	4,  // 16: douyin.ControlMessage.common:type_name -> douyin.Common
-	17, // [17:17] is the sub-list for method output_type
-	17, // [17:17] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	4,  // 13: douyin.EmojiChatMessage.common:type_name -> douyin.Common
+	5,  // 14: douyin.EmojiChatMessage.user:type_name -> douyin.User
+	12, // 15: douyin.EmojiChatMessage.emojiContent:type_name -> douyin.Text
+	13, // 16: douyin.Text.piecesList:type_name -> douyin.TextPiece
+	4,  // 17: douyin.SocialMessage.common:type_name -> douyin.Common
+	5,  // 18: douyin.SocialMessage.user:type_name -> douyin.User
+	4,  // 19: douyin.RoomUserSeqMessage.common:type_name -> douyin.Common
+	4,  // 20: douyin.ControlMessage.common:type_name -> douyin.Common
+	21, // [21:21] is the sub-list for method output_type
+	21, // [21:21] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_douyin_proto_init() }
@@ -1261,7 +1484,7 @@ func file_douyin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_douyin_proto_rawDesc), len(file_douyin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   15,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

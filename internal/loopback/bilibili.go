@@ -48,6 +48,7 @@ type BilibiliServer struct {
 	lastAuth   BilibiliAuth
 	changed    chan struct{} // closed and replaced on every connection change
 	closed     bool
+	down       bool // SetDown: every request answered 503, as an outage would
 }
 
 // BilibiliCompression selects how Push packs commands.
@@ -148,7 +149,12 @@ func NewBilibiliServer(opts BilibiliServerOptions) *BilibiliServer {
 		s.mu.Lock()
 		s.requests[r.URL.Path]++
 		s.cookies[r.URL.Path] = r.Header.Get("Cookie")
+		down := s.down
 		s.mu.Unlock()
+		if down {
+			http.Error(w, "service unavailable", http.StatusServiceUnavailable)
+			return
+		}
 		mux.ServeHTTP(w, r)
 	}))
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -466,6 +472,18 @@ func (s *BilibiliServer) DropConnections() {
 	}
 }
 
+// SetDown takes the whole room down (true: open connections are dropped
+// and every request, the WebSocket upgrade included, is answered 503) or
+// brings it back (false), as a server outage and its end would.
+func (s *BilibiliServer) SetDown(down bool) {
+	s.mu.Lock()
+	s.down = down
+	s.mu.Unlock()
+	if down {
+		s.DropConnections()
+	}
+}
+
 // Connections is the number of authenticated connections.
 func (s *BilibiliServer) Connections() int { return len(s.authed()) }
 
@@ -730,4 +748,20 @@ func BilibiliWatched(n int) []byte {
 // BilibiliLike is a LIKE_INFO_V3_UPDATE with the room's total likes.
 func BilibiliLike(clicks int) []byte {
 	return biliSrvMarshal(biliSrvCmd{Cmd: "LIKE_INFO_V3_UPDATE", Data: map[string]any{"click_count": clicks}})
+}
+
+// BilibiliLive is a LIVE command: the room's stream started at start (the
+// root's live_time, seconds). Like the real server it carries no data
+// object; the server sends it more than once per start.
+func BilibiliLive(roomID int64, start time.Time) []byte {
+	return biliSrvMarshal(map[string]any{
+		"cmd": "LIVE", "live_key": "382940138294032001", "voice_background": "", "sub_session_key": "382940138294032001sub_time:" + strconv.FormatInt(start.Unix(), 10),
+		"live_platform": "pc_link", "live_model": 0, "live_time": start.Unix(), "roomid": roomID,
+	})
+}
+
+// BilibiliPreparing is a PREPARING command: the stream ended (the room is
+// back to "preparing"). Its roomid is a string, as the real server sends it.
+func BilibiliPreparing(roomID int64) []byte {
+	return biliSrvMarshal(map[string]any{"cmd": "PREPARING", "roomid": strconv.FormatInt(roomID, 10)})
 }

@@ -340,6 +340,32 @@ func DouyinGift(msgID, userID uint64, nick string, giftID uint64, giftName strin
 	})
 }
 
+// DouyinHiddenUserID is the id every viewer of a room that hides its
+// audience arrives with (and a masked nickname such as "用***").
+const DouyinHiddenUserID = 111111
+
+// DouyinGiftInGroup is DouyinGift as a room sends it today: every message
+// of one combo carries the combo's groupID, another viewer's combo another
+// one. In a room with hidden viewers pass DouyinHiddenUserID.
+func DouyinGiftInGroup(msgID, groupID, userID uint64, nick string, giftID uint64, giftName string, diamonds uint32, repeatCount uint64, repeatEnd uint32) *douyinpb.Message {
+	return douyinMsg("WebcastGiftMessage", &douyinpb.GiftMessage{
+		Common: douyinCommon("WebcastGiftMessage", msgID), GiftId: giftID, RepeatCount: repeatCount, ComboCount: repeatCount,
+		User: &douyinpb.User{Id: userID, NickName: nick}, RepeatEnd: repeatEnd, GroupId: groupID,
+		Gift: &douyinpb.GiftStruct{Id: giftID, DiamondCount: diamonds, Name: giftName},
+	})
+}
+
+// DouyinEmojiChat builds a WebcastEmojiChatMessage: a chat line that is one
+// sticker, its text form (such as "[怒]") in defaultContent and in the
+// rich-text pattern.
+func DouyinEmojiChat(msgID, userID uint64, nick string, emojiID int64, text string) *douyinpb.Message {
+	return douyinMsg("WebcastEmojiChatMessage", &douyinpb.EmojiChatMessage{
+		Common: douyinCommon("WebcastEmojiChatMessage", msgID), User: &douyinpb.User{Id: userID, NickName: nick},
+		EmojiId: emojiID, DefaultContent: text,
+		EmojiContent: &douyinpb.Text{Key: "emoji", DefaultPattern: text, PiecesList: []*douyinpb.TextPiece{{Type: 1, StringValue: text}}},
+	})
+}
+
 // DouyinSocial builds a WebcastSocialMessage (action 1: follow).
 func DouyinSocial(msgID, userID uint64, nick string, followCount uint64) *douyinpb.Message {
 	return douyinMsg("WebcastSocialMessage", &douyinpb.SocialMessage{
