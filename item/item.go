@@ -175,9 +175,5 @@ type Item struct {
 // rule turns it into an alert.
 const MetricSourceBroken = "source_broken"
 
-// MetricLiveStatus is a live room's stream state as a metric: 1 when the
-// stream is live, 0 when it is offline or the broadcast ended.
-const MetricLiveStatus = "live_status"
-
 // Key is the grouping key rules evaluate windows over.
 func (it *Item) Key() string { return it.Source + "/" + it.Room }
