@@ -59,10 +59,10 @@ type engineKeyEntry struct {
 	streamStart time.Time
 	lastTalk    time.Time
 	live        float64 // latest live_status report (-1: none)
-	platform string
-	labels   map[string]string
-	series   []*signalSeries // by signal index; nil until that signal sees the key
-	alerts   []alertState    // by rule index
+	platform    string
+	labels      map[string]string
+	series      []*signalSeries // by signal index; nil until that signal sees the key
+	alerts      []alertState    // by rule index
 }
 
 // Engine evaluates alert rules over sliding windows. Observe and Evaluate
