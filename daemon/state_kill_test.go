@@ -177,7 +177,7 @@ sources:
 				cmd.Env = append(os.Environ(), stateKillEnvConfig+"="+cfgPath)
 				fmt.Fprintf(&out, "--- run %d\n", i+1)
 				cmd.Stdout, cmd.Stderr = &out, &out
-				start := pub.pollCount()
+				start, mark := pub.pollCount(), stateKillMark(t, ro)
 				if err := cmd.Start(); err != nil {
 					t.Fatal(err)
 				}
@@ -208,7 +208,6 @@ sources:
 				var arrived func() bool
 				if i%2 == 0 {
 					delay = time.Duration(rng.IntN(100)) * time.Millisecond
-					mark := stateKillMark(t, ro)
 					arrived = func() bool { return stateKillMark(t, ro) != mark }
 				} else {
 					delay = time.Duration(rng.IntN(300)) * time.Millisecond
