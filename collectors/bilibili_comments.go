@@ -441,7 +441,7 @@ pages:
 		}
 		it := c.item(r)
 		if err := emit(ctx, it); err != nil {
-			_ = st.save(context.WithoutCancel(ctx), c.env.State, c.src.ID) // keep what went out
+			c.loop.keep(ctx, st) // what went out
 			return err
 		}
 		c.env.Metrics.Items.WithLabelValues(c.src.ID, string(it.Kind)).Inc()

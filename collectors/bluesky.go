@@ -213,7 +213,7 @@ func (c *bskyCollector) session(ctx context.Context, emit Emit) (healthy bool, e
 	defer twitchCloseOnDone(ctx, conn)()
 	defer bskyKeepalive(ctx, conn, c.env.Clock, bskyPingEvery)()
 	conn.SetReadLimit(streamMaxFrame)
-	return bskyEventLoop(ctx, conn, c.env, c.id, "bluesky", 3*bskyPingEvery, c.decode, emit, func() {
+	return bskyEventLoop(ctx, conn, c.env, c.id, "bluesky", 3*bskyPingEvery, c.decode, emit, func(*item.Item) {
 		if c.env.Clock.Now().Sub(c.lastSave) >= bskySaveEvery {
 			c.saveCursor(ctx)
 		}
@@ -393,11 +393,12 @@ func (c *bskyCollector) remember(id string) bool {
 
 // bskyEventLoop is the read loop the JSON event streams (bluesky, mastodon)
 // share: read a text frame within the deadline, decode it, emit the item,
-// then run after (cursor or state saving). Binary frames are counted as
+// then run after (cursor or state saving) with the item handed on, or nil
+// for an event that made none. after does not run for an item emit refused. Binary frames are counted as
 // unknown, undecodable events as decode errors; neither ends the session.
 // healthy reports whether any frame arrived.
 func bskyEventLoop(ctx context.Context, conn *websocket.Conn, env Env, id, platform string, deadline time.Duration,
-	decode func([]byte) (item.Item, bool, error), emit Emit, after func()) (healthy bool, err error) {
+	decode func([]byte) (item.Item, bool, error), emit Emit, after func(emitted *item.Item)) (healthy bool, err error) {
 	for {
 		_ = conn.SetReadDeadline(time.Now().Add(deadline))
 		typ, data, err := conn.ReadMessage()
@@ -421,13 +422,15 @@ func bskyEventLoop(ctx context.Context, conn *websocket.Conn, env Env, id, platf
 			env.Log.Warn(platform+": bad event", "err", err, "event", twitchTrunc(string(data), 300))
 			continue
 		}
-		if ok {
-			capStreamItem(env, id, &it, len(data))
-			if err := emit(ctx, it); err != nil {
-				return healthy, err
-			}
-			env.Metrics.Items.WithLabelValues(id, string(it.Kind)).Inc()
+		if !ok {
+			after(nil)
+			continue
 		}
-		after()
+		capStreamItem(env, id, &it, len(data))
+		if err := emit(ctx, it); err != nil {
+			return healthy, err
+		}
+		env.Metrics.Items.WithLabelValues(id, string(it.Kind)).Inc()
+		after(&it)
 	}
 }

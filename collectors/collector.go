@@ -36,10 +36,40 @@ type Collector interface {
 type Factory func(src config.SourceConfig, env Env) (Collector, error)
 
 // StateStore keeps per-source incremental state (cursors, ETags, last seen
-// ids) across restarts. The store implements it.
+// ids) across restarts. The store implements it; in the daemon, writes go
+// through the pipeline instead (see below).
+//
+// A write is ordered after every item the calling goroutine emitted before
+// it: the daemon's StateStore queues it behind those items, and the store
+// commits it in the same transaction as they or a later one. So a
+// collector saves its state after emitting what the state covers, from the
+// goroutine that emitted it, and a crash at any moment loses the items and
+// the state that claims them together, never the items alone. Reads see
+// the collector's own earlier writes.
 type StateStore interface {
 	GetState(ctx context.Context, source, key string) (string, bool, error)
 	PutState(ctx context.Context, source, key, value string) error
+	// PutStates writes several keys at once: all of them or none.
+	PutStates(ctx context.Context, source string, kv map[string]string) error
+}
+
+// stateSaveTimeout bounds a state write made with a context that was
+// cancelled (shutdown): the poll's progress is worth a few seconds, not a
+// hung stop.
+const stateSaveTimeout = 5 * time.Second
+
+// stateCtx is ctx for a state write: not cancelled with ctx, but bounded.
+func stateCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), stateSaveTimeout)
+}
+
+// stateSaveFailed reports a failed state write: logged with what it was
+// and counted as errors{reason="state"}. A lost write means a restart may
+// emit items again (deduplicated by the store) or, for health keys, that
+// `lookout status` shows stale figures.
+func stateSaveFailed(ctx context.Context, env Env, source, what string, err error) {
+	env.Metrics.Errors.WithLabelValues(source, "state").Inc()
+	env.Log.ErrorContext(ctx, "cannot save source state", "state", what, "err", err)
 }
 
 // Clock lets tests drive time-based behaviour (backoff, polling) without
@@ -157,5 +187,14 @@ func (s *MemState) PutState(_ context.Context, source, key, value string) error 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.m[source+"\x00"+key] = value
+	return nil
+}
+
+func (s *MemState) PutStates(_ context.Context, source string, kv map[string]string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, v := range kv {
+		s.m[source+"\x00"+k] = v
+	}
 	return nil
 }

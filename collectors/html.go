@@ -383,7 +383,7 @@ pages:
 			// Keep what went out; the page was not fully consumed, so fetch it
 			// again next time.
 			st.ETag, st.LastModified = "", ""
-			_ = st.save(context.WithoutCancel(ctx), c.env.State, c.src.ID)
+			c.loop.keep(ctx, st)
 			return err
 		}
 		c.env.Metrics.Items.WithLabelValues(c.src.ID, string(c.kind)).Inc()

@@ -233,17 +233,23 @@ func (c *mastoCollector) Run(ctx context.Context, emit Emit) error {
 		func() { c.saveState(context.WithoutCancel(ctx)) }, nil)
 }
 
+// saveState writes the since ids that moved, in one write. It runs on the
+// goroutine that emitted the statuses, after them (see StateStore).
 func (c *mastoCollector) saveState(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	for k := range c.dirty {
-		if err := c.env.State.PutState(ctx, c.id, "since:"+k, c.since[k]); err != nil {
-			c.env.Metrics.Errors.WithLabelValues(c.id, "state").Inc()
-			c.env.Log.Warn("mastodon: cannot save state", "err", err)
-			return
-		}
-		delete(c.dirty, k)
+	if len(c.dirty) == 0 {
+		return
 	}
+	ctx, cancel := context.WithTimeout(ctx, stateSaveTimeout)
+	defer cancel()
+	kv := make(map[string]string, len(c.dirty))
+	for k := range c.dirty {
+		kv["since:"+k] = c.since[k]
+	}
+	if err := c.env.State.PutStates(ctx, c.id, kv); err != nil {
+		stateSaveFailed(ctx, c.env, c.id, "since ids", err)
+		return
+	}
+	clear(c.dirty)
 	c.lastSave = c.env.Clock.Now()
 }
 
@@ -302,7 +308,10 @@ func (c *mastoCollector) session(ctx context.Context, emit Emit) (healthy bool, 
 		}
 	}
 
-	return bskyEventLoop(ctx, conn, c.env, c.id, "mastodon", 3*mastoPingEvery, c.decodeEvent, emit, func() {
+	return bskyEventLoop(ctx, conn, c.env, c.id, "mastodon", 3*mastoPingEvery, c.decodeEvent, emit, func(it *item.Item) {
+		if it != nil {
+			c.emitted(it)
+		}
 		if len(c.dirty) > 0 && c.env.Clock.Now().Sub(c.lastSave) >= mastoSaveEvery {
 			c.saveState(ctx)
 		}
@@ -340,9 +349,20 @@ func (c *mastoCollector) backfillAll(ctx context.Context, emit Emit) error {
 				return err
 			}
 			c.env.Metrics.Items.WithLabelValues(c.id, string(it.Kind)).Inc()
+			c.emitted(&it)
 		}
 	}
 	return nil
+}
+
+// emitted moves the stream's since id past an item handed on. Only handed
+// on: a since id saved past a status the pipeline never got would make
+// the next backfill skip it.
+func (c *mastoCollector) emitted(it *item.Item) {
+	if mastoNewer(it.ID, c.since[it.Room]) {
+		c.since[it.Room] = it.ID
+		c.dirty[it.Room] = true
+	}
 }
 
 func (c *mastoCollector) fetchTimeline(ctx context.Context, s mastoSub, since string) ([]mastoStatus, error) {
@@ -484,10 +504,6 @@ func (c *mastoCollector) mapStatus(st *mastoStatus, room string, raw []byte) (it
 	it.Text = text
 	if raw == nil {
 		it.Raw, _ = json.Marshal(st)
-	}
-	if mastoNewer(st.ID, c.since[room]) {
-		c.since[room] = st.ID
-		c.dirty[room] = true
 	}
 	return it, true
 }

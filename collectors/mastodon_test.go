@@ -52,6 +52,10 @@ func TestMastodonFixture(t *testing.T) {
 	if string(it.Raw) != mastoFixture {
 		t.Errorf("raw = %s", it.Raw)
 	}
+	if c.since["hashtag#golang"] != "" {
+		t.Errorf("since moved before the status was handed on: %v", c.since)
+	}
+	c.emitted(&it)
 	if c.since["hashtag#golang"] != "109348684737626801" {
 		t.Errorf("since = %v", c.since)
 	}

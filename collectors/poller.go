@@ -71,7 +71,7 @@ func (p *pollLoop) run(ctx context.Context, emit Emit, once func(context.Context
 		} else {
 			p.health.Succeeded()
 			p.backoff.Reset()
-			_ = p.env.State.PutState(ctx, p.source, "last_success", p.env.Clock.Now().UTC().Format(time.RFC3339))
+			p.putHealth(ctx, "last_success", p.env.Clock.Now().UTC().Format(time.RFC3339))
 		}
 		if err := p.health.Report(ctx, emit); err != nil {
 			return nil // only a cancelled ctx stops emit
@@ -101,8 +101,28 @@ func (p *pollLoop) failed(ctx context.Context, err error) time.Duration {
 	}
 	p.env.Log.Log(ctx, level, "poll failed", "reason", reason, "err", err, "retry_in", wait.Round(time.Second))
 	p.health.Failed(reason, err, level == slog.LevelError)
-	_ = p.env.State.PutState(ctx, p.source, "last_error", p.env.Clock.Now().UTC().Format(time.RFC3339)+" "+err.Error())
+	p.putHealth(ctx, "last_error", p.env.Clock.Now().UTC().Format(time.RFC3339)+" "+err.Error())
 	return wait
+}
+
+// putHealth stores one of the keys `lookout status` shows.
+func (p *pollLoop) putHealth(ctx context.Context, key, value string) {
+	sctx, cancel := stateCtx(ctx)
+	defer cancel()
+	if err := p.env.State.PutState(sctx, p.source, key, value); err != nil {
+		stateSaveFailed(ctx, p.env, p.source, key, err)
+	}
+}
+
+// keep saves the state of a poll cut short (emit failed: the daemon is
+// stopping), so that what went out is not emitted again. A failure is
+// logged and counted; the poll's own error is the one it returns.
+func (p *pollLoop) keep(ctx context.Context, st *pollState) {
+	sctx, cancel := stateCtx(ctx)
+	defer cancel()
+	if err := st.save(sctx, p.env.State, p.source); err != nil {
+		stateSaveFailed(ctx, p.env, p.source, "poll state", err)
+	}
 }
 
 // pollError attaches a metrics reason and a minimum wait to an error.
@@ -159,7 +179,8 @@ func pollReason(err error) string {
 const pollMaxSeen = 500
 
 // pollState is a source's incremental state. Each field is its own key in
-// the StateStore so that `lookout query` can show it.
+// the StateStore so that `lookout query` can show it; save writes them all
+// in one write, after the items they cover were emitted (see StateStore).
 type pollState struct {
 	LastID       string    // newest id emitted
 	LastTS       time.Time // newest timestamp emitted
@@ -219,14 +240,16 @@ func (s *pollState) save(ctx context.Context, st StateStore, source string) erro
 	if s.Yielded {
 		yielded = "1"
 	}
-	seen, _ := json.Marshal(s.order)
-	for _, kv := range [][2]string{
-		{"last_id", s.LastID}, {"last_ts", ts}, {"cursor", s.Cursor}, {"etag", s.ETag},
-		{"last_modified", s.LastModified}, {"yielded", yielded}, {"shape_drift", s.Drift}, {"seen", string(seen)},
-	} {
-		if err := st.PutState(ctx, source, kv[0], kv[1]); err != nil {
-			return fmt.Errorf("save state %s: %w", kv[0], err)
-		}
+	seen, err := json.Marshal(s.order)
+	if err != nil {
+		return fmt.Errorf("save state: seen ids: %w", err)
+	}
+	kv := map[string]string{
+		"last_id": s.LastID, "last_ts": ts, "cursor": s.Cursor, "etag": s.ETag,
+		"last_modified": s.LastModified, "yielded": yielded, "shape_drift": s.Drift, "seen": string(seen),
+	}
+	if err := st.PutStates(ctx, source, kv); err != nil {
+		return fmt.Errorf("save state: %w", err)
 	}
 	return nil
 }
@@ -315,7 +338,7 @@ func (p *pollLoop) shape(ctx context.Context, st *pollState, n int, where string
 	if st.Drift == "" {
 		st.Drift = p.env.Clock.Now().UTC().Format(time.RFC3339) + " " + where
 	}
-	_ = p.env.State.PutState(ctx, p.source, "shape_drift", st.Drift)
+	p.putHealth(ctx, "shape_drift", st.Drift)
 }
 
 // pollLocation loads a time zone. Asia/Shanghai is built in so that the

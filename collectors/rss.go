@@ -215,7 +215,7 @@ func (c *rssCollector) poll(ctx context.Context, emit Emit) time.Duration {
 		c.saveHealth(ctx, rssStateLastSuccess, nil)
 		if res.Validators != c.validators {
 			c.validators = res.Validators
-			c.saveValidators(ctx)
+			c.saveState(ctx, false, true)
 		}
 		return c.interval()
 	}
@@ -260,13 +260,15 @@ func (c *rssCollector) poll(ctx context.Context, emit Emit) time.Duration {
 		c.seenSet[e.ID] = struct{}{}
 	}
 	c.compactSeen(feed.Entries)
-	c.saveSeen(ctx)
-	if complete && res.Validators != c.validators {
-		// Only now: with the new ETag stored, a restart would get a 304 and
-		// never see entries we failed to hand on.
+	newValidators := complete && res.Validators != c.validators
+	if newValidators {
+		// Only when every entry went out: with the new ETag stored, a
+		// restart would get a 304 and never see entries we failed to hand on.
 		c.validators = res.Validators
-		c.saveValidators(ctx)
 	}
+	// After the emits: the seen ids and the ETag are committed with the
+	// entries they cover, or after them (see StateStore).
+	c.saveState(ctx, true, newValidators)
 	if !complete {
 		return c.interval() // emit fails only when the daemon stops
 	}
@@ -327,40 +329,43 @@ func (c *rssCollector) compactSeen(current []FeedEntry) {
 	c.seen = out
 }
 
-// stateCtx gives state writes a few seconds even when ctx was cancelled
+// saveState writes the seen ids (when they changed) and the validators
+// in one write. It gets a few seconds even when ctx was cancelled
 // mid-poll: losing the seen list at shutdown would re-emit entries.
-func (c *rssCollector) stateCtx(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-}
-
-func (c *rssCollector) saveSeen(ctx context.Context) {
-	b, err := json.Marshal(c.seen)
-	if err != nil {
+func (c *rssCollector) saveState(ctx context.Context, seen, validators bool) {
+	kv := map[string]string{}
+	seenJSON := ""
+	if seen {
+		b, err := json.Marshal(c.seen)
+		if err != nil {
+			stateSaveFailed(ctx, c.env, c.src.ID, rssStateSeen, err)
+			return
+		}
+		if seenJSON = string(b); seenJSON != c.savedSeen {
+			kv[rssStateSeen] = seenJSON
+		}
+	}
+	if validators {
+		b, err := json.Marshal(rssStoredValidators{URL: c.url, Validators: c.validators})
+		if err != nil {
+			stateSaveFailed(ctx, c.env, c.src.ID, rssStateValidators, err)
+			return
+		}
+		kv[rssStateValidators] = string(b)
+	}
+	if len(kv) == 0 {
 		return
 	}
-	if string(b) == c.savedSeen {
-		return
-	}
-	sctx, cancel := c.stateCtx(ctx)
+	sctx, cancel := stateCtx(ctx)
 	defer cancel()
-	if err := c.env.State.PutState(sctx, c.src.ID, rssStateSeen, string(b)); err != nil {
-		c.env.Metrics.Errors.WithLabelValues(c.src.ID, "state").Inc()
-		c.env.Log.Error("rss: cannot save seen ids; a restart may emit entries again", "err", err)
+	if err := c.env.State.PutStates(sctx, c.src.ID, kv); err != nil {
+		// A restart may emit entries again (the store drops the copies) or
+		// refetch the whole feed.
+		stateSaveFailed(ctx, c.env, c.src.ID, "seen ids and validators", err)
 		return
 	}
-	c.savedSeen = string(b)
-}
-
-func (c *rssCollector) saveValidators(ctx context.Context) {
-	b, err := json.Marshal(rssStoredValidators{URL: c.url, Validators: c.validators})
-	if err != nil {
-		return
-	}
-	sctx, cancel := c.stateCtx(ctx)
-	defer cancel()
-	if err := c.env.State.PutState(sctx, c.src.ID, rssStateValidators, string(b)); err != nil {
-		c.env.Metrics.Errors.WithLabelValues(c.src.ID, "state").Inc()
-		c.env.Log.Warn("rss: cannot save validators; next start refetches the whole feed", "err", err)
+	if _, ok := kv[rssStateSeen]; ok {
+		c.savedSeen = seenJSON
 	}
 }
 
@@ -370,9 +375,11 @@ func (c *rssCollector) saveHealth(ctx context.Context, key string, err error) {
 	if err != nil {
 		v += " " + err.Error()
 	}
-	sctx, cancel := c.stateCtx(ctx)
+	sctx, cancel := stateCtx(ctx)
 	defer cancel()
-	_ = c.env.State.PutState(sctx, c.src.ID, key, v) // health is best effort
+	if err := c.env.State.PutState(sctx, c.src.ID, key, v); err != nil {
+		stateSaveFailed(ctx, c.env, c.src.ID, key, err)
+	}
 }
 
 // rssReason names a fetch error for the errors counter.

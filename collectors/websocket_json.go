@@ -133,7 +133,13 @@ func (c *wsjsonCollector) Run(ctx context.Context, emit Emit) error {
 			c.env.Metrics.Errors.WithLabelValues(c.src.ID, reason).Inc()
 		}
 		return got > 0, err
-	}, func() { _ = st.save(context.WithoutCancel(ctx), c.env.State, c.src.ID) }, nil)
+	}, func() {
+		sctx, cancel := stateCtx(ctx)
+		defer cancel()
+		if err := st.save(sctx, c.env.State, c.src.ID); err != nil {
+			stateSaveFailed(ctx, c.env, c.src.ID, "seen ids", err)
+		}
+	}, nil)
 }
 
 var errWSJSONDial = errors.New("dial")

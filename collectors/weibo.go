@@ -389,7 +389,7 @@ pages:
 	slices.SortStableFunc(fresh, func(a, b item.Item) int { return a.TS.Compare(b.TS) })
 	for _, it := range fresh {
 		if err := emit(ctx, it); err != nil {
-			_ = st.save(context.WithoutCancel(ctx), c.env.State, c.src.ID) // keep what went out
+			c.loop.keep(ctx, st) // what went out
 			return err
 		}
 		c.env.Metrics.Items.WithLabelValues(c.src.ID, string(it.Kind)).Inc()

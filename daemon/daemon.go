@@ -56,6 +56,7 @@ type Daemon struct {
 	opts  Options
 	reg   *prometheus.Registry
 	store *store.Store
+	state *pipelineState // the collectors' view of source_state
 
 	classifier *sentiment.Classifier
 	engine     *alerts.Engine
@@ -154,9 +155,10 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 
 	cm := lcollectors.NewMetrics(d.reg)
 	d.collectorMetrics = cm
+	d.state = newPipelineState(st)
 	env := lcollectors.Env{
 		HTTP:    lcollectors.NewHTTPClient(cfg.Limits, cm),
-		State:   st,
+		State:   d.state,
 		Log:     opts.Log.With("stage", "collector"),
 		Metrics: cm,
 		Clock:   opts.Clock,
@@ -240,6 +242,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 		defer close(toStore)
 		defer close(toEngine)
 		for it := range raw {
+			if it.Kind == item.KindState {
+				// A collector's state follows its items to the store,
+				// in order; the engine has no use for it.
+				if err := d.send(drainCtx, toStore, it, "store"); err != nil {
+					return err
+				}
+				continue
+			}
 			if it.Kind.Textual() && it.Text != "" {
 				d.classifier.ScoreInto(&it.Score, it.Text)
 			}
@@ -257,6 +267,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	})
 
 	// Collectors: each under a supervisor that restarts it after errors.
+	// Their state writes join their items on raw from now on.
+	d.state.attach(raw)
 	var sources sync.WaitGroup
 	for _, s := range d.sources {
 		sources.Add(1)
@@ -273,6 +285,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	log.Info("shutting down: stopping collectors")
 	sources.Wait()
 	loops.Wait()
+	d.state.attach(nil)
 	close(raw)
 
 	// Drain within the grace period.

@@ -21,6 +21,13 @@ const (
 	KindEnter     Kind = "enter"     // a viewer entered, followed or shared
 	KindLike      Kind = "like"      // a like event in a live room
 	KindMetric    Kind = "metric"    // a numeric KPI sample (viewers, likes…)
+
+	// KindState is no observation but a source's incremental state (its
+	// cursor, seen ids, ETag) on its way to the store: it travels the
+	// pipeline behind the items it covers so that the store commits it
+	// with them or after them, never before. Only the store writer reads
+	// it; it is not Valid for rules or collectors' mappings.
+	KindState Kind = "state"
 )
 
 // Valid reports whether k is one of the known kinds.
@@ -165,6 +172,15 @@ type Item struct {
 	Raw    []byte            // the payload as received, for replay and audit
 
 	Score Score // filled in by the classifier
+
+	// State is a KindState item's payload: the source's state keys and
+	// their values, stored together in one transaction.
+	State map[string]string
+}
+
+// StateItem is the item that carries kv, source's state, to the store.
+func StateItem(source string, kv map[string]string) Item {
+	return Item{Source: source, Kind: KindState, State: kv}
 }
 
 // MetricSourceBroken is the health metric a source reports about itself:

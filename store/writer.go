@@ -149,8 +149,11 @@ func (b *storeRowBuffer) flush() error {
 // were new. An item whose (Source, ID) is already stored is dropped
 // silently (that is dedupe, not loss); an item without an ID is always
 // stored. Metric items go to the metrics table, the others to items with
-// their score, keyword matches, terms and raw payload. On error nothing of
-// the batch is stored and the caller still holds every item.
+// their score, keyword matches, terms and raw payload. State items
+// (item.KindState) go to source_state after the batch's items, in the order
+// they came, a later value of a key replacing an earlier one: a collector's
+// state is committed together with the items before it. On error nothing
+// of the batch is stored and the caller still holds every item.
 func (s *Store) WriteItems(ctx context.Context, items []item.Item) (inserted int, err error) {
 	if len(items) == 0 {
 		return 0, nil
@@ -260,6 +263,9 @@ func (s *Store) writeItemsTx(ctx context.Context, c *sqlite3.SQLiteConn, items [
 				return 0, fmt.Errorf("store: write %d items: %w", len(items), err)
 			}
 		}
+		if items[j].Kind == item.KindState {
+			continue // written after every item (writeStates)
+		}
 		if err = w.add(&items[j], fast); err != nil {
 			return 0, err
 		}
@@ -284,10 +290,41 @@ func (s *Store) writeItemsTx(ctx context.Context, c *sqlite3.SQLiteConn, items [
 	if err = w.raws.flush(); err != nil {
 		return 0, fmt.Errorf("store: write %d items: raw payloads: %w", len(items), storeExplain(err))
 	}
+	if err = w.writeStates(items); err != nil {
+		return 0, err
+	}
 	if _, err = c.Exec("COMMIT", nil); err != nil {
 		return 0, fmt.Errorf("store: write %d items: commit: %w", len(items), storeExplain(err))
 	}
 	return w.inserted, nil
+}
+
+// writeStates stores the batch's state items, in arrival order, in the
+// batch's transaction. A state item follows the items it covers in the
+// stream, so they are in this batch or an earlier, committed one.
+func (w *storeBatch) writeStates(items []item.Item) error {
+	var st *storeStmt
+	defer func() { st.close() }()
+	for i := range items {
+		it := &items[i]
+		if it.Kind != item.KindState {
+			continue
+		}
+		if st == nil {
+			var err error
+			if st, err = storePrepareRaw(w.c, storePutState); err != nil {
+				return fmt.Errorf("store: write state: prepare: %w", storeExplain(err))
+			}
+		}
+		for _, k := range slices.Sorted(maps.Keys(it.State)) {
+			a := st.args
+			a[0].Value, a[1].Value, a[2].Value, a[3].Value = it.Source, k, it.State[k], w.insertedAt
+			if _, _, err := st.exec(); err != nil {
+				return fmt.Errorf("store: write state %s/%s: %w", it.Source, k, storeExplain(err))
+			}
+		}
+	}
+	return nil
 }
 
 // storeRoomOrder is the order in which a batch is inserted: grouped by
@@ -851,7 +888,13 @@ func (w *Writer) writeBatch(ctx context.Context, batch []item.Item) error {
 	}
 	w.m.batch.Observe(time.Since(start).Seconds())
 	w.m.written.Add(float64(n))
-	w.m.duplicates.Add(float64(len(batch) - n))
+	states := 0
+	for i := range batch {
+		if batch[i].Kind == item.KindState {
+			states++
+		}
+	}
+	w.m.duplicates.Add(float64(len(batch) - states - n))
 	return nil
 }
 

@@ -26,6 +26,8 @@ type FeedServer struct {
 	reqs  map[string][]RecordedRequest
 	done  chan struct{} // closed by Close: releases hanging requests
 	once  sync.Once
+
+	hook func(path string) // OnRequest's; guarded by mu
 }
 
 type feedServed struct {
@@ -132,9 +134,25 @@ func (s *FeedServer) Requests(path string) []RecordedRequest {
 	return append([]RecordedRequest(nil), s.reqs[path]...)
 }
 
+// OnRequest makes the server call f with each request's path before it
+// answers (nil: nothing). f may call SetFeed, to publish entries as a
+// client polls, and what it sets is what that request gets.
+func (s *FeedServer) OnRequest(f func(path string)) {
+	s.mu.Lock()
+	s.hook = f
+	s.mu.Unlock()
+}
+
 func (s *FeedServer) serve(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
 	rec := RecordedRequest{Method: r.Method, Path: path, Query: r.URL.RawQuery, Header: r.Header.Clone(), Time: time.Now()}
+
+	s.mu.Lock()
+	hook := s.hook
+	s.mu.Unlock()
+	if hook != nil {
+		hook(path)
+	}
 
 	s.mu.Lock()
 	var fail *feedFailure

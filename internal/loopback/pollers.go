@@ -123,8 +123,18 @@ type JSONAPIServer struct {
 	mu    sync.Mutex
 	posts []JSONAPIPost // newest first
 	drift bool
+	hook  func(*http.Request)
 	fail  pollFailures
 	reqs  pollRequests
+}
+
+// OnRequest makes the server call f with each request before it answers
+// (nil: nothing). f may call Add, to publish posts as a client polls, and
+// what it adds is what that request sees.
+func (s *JSONAPIServer) OnRequest(f func(*http.Request)) {
+	s.mu.Lock()
+	s.hook = f
+	s.mu.Unlock()
 }
 
 // SetDrift renames the payload's items key, as an API redesign would.
@@ -174,6 +184,12 @@ func (s *JSONAPIServer) Requests() []string { return s.reqs.all() }
 func (s *JSONAPIServer) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.reqs.add(r)
+		s.mu.Lock()
+		hook := s.hook
+		s.mu.Unlock()
+		if hook != nil {
+			hook(r)
+		}
 		if s.fail.serve(w) {
 			return
 		}
