@@ -128,10 +128,6 @@ type NotifyError struct {
 func (e *NotifyError) Error() string { return e.Err.Error() }
 func (e *NotifyError) Unwrap() error { return e.Err }
 
-func notifyErrf(reason, format string, args ...any) error {
-	return &NotifyError{Reason: reason, Err: fmt.Errorf(format, args...)}
-}
-
 // NotifyReason returns the metric reason of a Notify error.
 func NotifyReason(err error) string {
 	var ne *NotifyError

@@ -133,7 +133,6 @@ type ruleSignal struct {
 	idx       int // index into keyEntry.series
 	kind      string
 	window    time.Duration
-	windows   int // windows the ring holds
 	minVolume int
 	group     string
 	category  string

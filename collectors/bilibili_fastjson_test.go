@@ -48,7 +48,6 @@ type biliDanmakuRef struct {
 	uidZero, haveIDStr   bool
 	crc, rnd             string
 	checkCRC, checkRnd   bool
-	checkFallbackIDParts bool
 }
 
 func biliDanmakuReference(body []byte) (r biliDanmakuRef, ok bool) {

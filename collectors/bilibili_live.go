@@ -1415,19 +1415,6 @@ func (it *biliIter) leave(c *biliIter) {
 	it.i = c.i
 }
 
-// next is advance + skip.
-func (it *biliIter) next() (key, val []byte, ok bool) {
-	key, ok = it.advance()
-	if !ok {
-		return nil, nil, false
-	}
-	val = it.skip()
-	if it.bad {
-		return nil, nil, false
-	}
-	return key, val, true
-}
-
 func (it *biliIter) fail() ([]byte, bool) {
 	it.done, it.bad = true, true
 	return nil, false

@@ -125,8 +125,8 @@ type douyinCombo struct {
 	at    time.Time
 }
 
-// douyinErrEnded reports WebcastControlMessage status 3.
-var douyinErrEnded = errors.New("broadcast ended (control status 3)")
+// errDouyinEnded reports WebcastControlMessage status 3.
+var errDouyinEnded = errors.New("broadcast ended (control status 3)")
 
 func newDouyinCollector(src config.SourceConfig, env Env) (Collector, error) {
 	var spec douyinSpec
@@ -201,7 +201,7 @@ func (c *douyinCollector) Run(ctx context.Context, emit Emit) error {
 		}
 		c.env.Metrics.Reconnects.WithLabelValues(c.id).Inc()
 		var wait time.Duration
-		if errors.Is(err, douyinErrEnded) {
+		if errors.Is(err, errDouyinEnded) {
 			bo.Reset()
 			wait = ended.Next()
 			c.env.Log.Info("douyin: broadcast ended; checking again later", "room", c.room, "wait", wait)
@@ -377,7 +377,7 @@ func (c *douyinCollector) session(ctx context.Context, emit Emit) (healthy bool,
 				return healthy, fmt.Errorf("send ack: %w", err)
 			}
 		}
-		if ferr != nil && !errors.Is(ferr, douyinErrEnded) {
+		if ferr != nil && !errors.Is(ferr, errDouyinEnded) {
 			c.env.Metrics.Errors.WithLabelValues(c.id, "decode").Inc()
 			c.env.Log.Warn("douyin: bad frame", "room", c.room, "err", ferr, "len", len(data))
 			continue
@@ -406,7 +406,7 @@ var douyinHeartbeatFrame = func() []byte {
 }()
 
 // handleFrame decodes one PushFrame and maps its messages. ack is the frame
-// to send back (nil when none is due). err is douyinErrEnded when the
+// to send back (nil when none is due). err is errDouyinEnded when the
 // broadcast ended, or a decode error for the frame as a whole; a bad
 // message inside a good frame is counted and skipped.
 func (c *douyinCollector) handleFrame(data []byte) (items []item.Item, ack []byte, err error) {
@@ -430,7 +430,7 @@ func (c *douyinCollector) handleFrame(data []byte) (items []item.Item, ack []byt
 	}
 	var resp douyinpb.Response
 	if err := proto.Unmarshal(payload, &resp); err != nil {
-		return nil, nil, fmt.Errorf("Response: %w", err)
+		return nil, nil, fmt.Errorf("response: %w", err)
 	}
 	if resp.NeedAck {
 		ack, err = proto.Marshal(&douyinpb.PushFrame{LogId: f.LogId, PayloadType: "ack", Payload: []byte(resp.InternalExt)})
@@ -454,7 +454,7 @@ func (c *douyinCollector) handleFrame(data []byte) (items []item.Item, ack []byt
 			items = slices.Insert(items, n, c.metric(items[n], item.MetricLiveStatus, 1))
 		}
 		if merr != nil {
-			if errors.Is(merr, douyinErrEnded) {
+			if errors.Is(merr, errDouyinEnded) {
 				return items, ack, merr
 			}
 			c.env.Metrics.Errors.WithLabelValues(c.id, "decode").Inc()
@@ -556,7 +556,7 @@ func (c *douyinCollector) metric(b item.Item, name string, v float64) item.Item 
 }
 
 // mapMessage appends the items of one typed message to dst. On error dst
-// comes back unchanged, except for douyinErrEnded, which comes with the
+// comes back unchanged, except for errDouyinEnded, which comes with the
 // live_status 0 sample of the end appended.
 func (c *douyinCollector) mapMessage(dst []item.Item, m *douyinpb.Message, now uint64) ([]item.Item, error) {
 	switch m.Method {
@@ -649,7 +649,7 @@ func (c *douyinCollector) mapMessage(dst []item.Item, m *douyinpb.Message, now u
 		if x.Status == 3 {
 			b := c.base(x.Common, m, now, nil)
 			c.endedAt = b.TS
-			return append(dst, c.metric(b, item.MetricLiveStatus, 0)), douyinErrEnded
+			return append(dst, c.metric(b, item.MetricLiveStatus, 0)), errDouyinEnded
 		}
 		return dst, nil
 	}

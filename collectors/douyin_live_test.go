@@ -209,7 +209,7 @@ func TestDouyinGoldenSession(t *testing.T) {
 	for i := 1; i <= len(frames); i++ {
 		its, ack, err := c.handleFrame(frames[fmt.Sprintf("frame%d", i)])
 		if i == 4 {
-			if !errors.Is(err, douyinErrEnded) {
+			if !errors.Is(err, errDouyinEnded) {
 				t.Errorf("frame 4: err %v, want ended", err)
 			}
 		} else if err != nil {
@@ -595,7 +595,7 @@ func FuzzDouyinFrame(f *testing.F) {
 	c := douyinTestCollector(f, Env{}.withDefaults(), "")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		items, ack, err := c.handleFrame(data)
-		if err != nil && !errors.Is(err, douyinErrEnded) && len(items) > 0 {
+		if err != nil && !errors.Is(err, errDouyinEnded) && len(items) > 0 {
 			t.Fatalf("error %v with %d items", err, len(items))
 		}
 		for _, it := range items {

@@ -658,8 +658,7 @@ func BenchmarkPipeline200Rooms(b *testing.B) {
 				h := newLoadHarness(b, loadSpec{bilibili: 100, douyin: 50, twitch: 50, twitchPerConn: 10,
 					messages: msgs, perFrame: 50, inFlight: 100_000, terms: mode.terms, rules: mode.rules})
 				debug.FreeOSMemory() // start each run from a compact heap and RSS
-				var res loadRun
-				res = h.run(b, b.StartTimer)
+				res := h.run(b, b.StartTimer)
 				b.StopTimer()
 				total += res.elapsed
 				cpu += res.cpu

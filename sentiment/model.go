@@ -213,11 +213,3 @@ func sentSoftmax(zp, zn float64) [NumClasses]float64 {
 	p[ClassNegative], p[ClassPositive], p[ClassNeutral] = en/t, ep/t, eu/t
 	return p
 }
-
-func sentSigmoid(z float64) float64 {
-	if z >= 0 {
-		return 1 / (1 + math.Exp(-z))
-	}
-	e := math.Exp(z)
-	return e / (1 + e)
-}
