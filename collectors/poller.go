@@ -36,7 +36,7 @@ type pollLoop struct {
 	jitter  float64
 	env     Env
 	backoff *Backoff
-	health  *SourceHealth // owned by run's goroutine
+	health  *SourceHealth
 }
 
 func pollNewLoop(src config.SourceConfig, env Env) *pollLoop {
@@ -50,16 +50,17 @@ func pollNewLoop(src config.SourceConfig, env Env) *pollLoop {
 	}
 	jitter = min(jitter, 0.9)
 	base := min(max(every/4, 5*time.Second), time.Minute)
+	env.Health.PollsEvery(every)
 	return &pollLoop{source: src.ID, every: every, jitter: jitter, env: env,
-		backoff: &Backoff{Base: base, Max: max(pollMaxBackoff, every)}, health: NewSourceHealth(src, env)}
+		backoff: &Backoff{Base: base, Max: max(pollMaxBackoff, every)}, health: env.Health}
 }
 
 // interval is every ± jitter·every.
 func (p *pollLoop) interval() time.Duration { return PollInterval(p.every, p.jitter) }
 
-// run calls once until ctx is done. After each poll it reports the
-// source's health through emit (see SourceHealth).
-func (p *pollLoop) run(ctx context.Context, emit Emit, once func(context.Context) error) error {
+// run calls once until ctx is done, reporting each poll's outcome to the
+// source's health (see SourceHealth).
+func (p *pollLoop) run(ctx context.Context, _ Emit, once func(context.Context) error) error {
 	for {
 		err := once(ctx)
 		if ctx.Err() != nil {
@@ -72,9 +73,6 @@ func (p *pollLoop) run(ctx context.Context, emit Emit, once func(context.Context
 			p.health.Succeeded()
 			p.backoff.Reset()
 			_ = p.env.State.PutState(ctx, p.source, "last_success", p.env.Clock.Now().UTC().Format(time.RFC3339))
-		}
-		if err := p.health.Report(ctx, emit); err != nil {
-			return nil // only a cancelled ctx stops emit
 		}
 		if Sleep(ctx, p.env.Clock, wait) != nil {
 			return nil
