@@ -89,10 +89,12 @@ func (o HealthOptions) withDefaults() HealthOptions {
 //   - the last failure will not mend by waiting (permanent: a refused
 //     login, token or signature, an expired cookie);
 //   - FailuresToBreak attempts in a row failed;
-//   - it has failed for BrokenAfter without working in between;
+//   - it has failed for BrokenAfter without working in between (a poller,
+//     see PollsEvery: for FailuresToBreak polls' time);
 //   - for BrokenAfter it answered only with what cannot be used
 //     (undecodable frames, unparseable documents);
-//   - FlapLimit connections got going and failed again within FlapWindow;
+//   - FlapLimit connections got going and failed again within FlapWindow
+//     (streams only);
 //   - its last answer yielded nothing where earlier ones did (shape drift).
 //
 // Every method is safe for concurrent use, and does nothing on a nil
