@@ -26,9 +26,10 @@ const (
 	KindMetricTrend = "metric_trend"
 	KindAnomaly     = "anomaly"
 	KindAbsent      = "absent"
-	// KindSourceBroken alerts while a source reports itself broken
-	// (item.MetricSourceBroken): its pages stopped yielding items, its
-	// polls keep failing, its cookie expired, or its collector gave up.
+	// KindSourceBroken alerts while a source is reported broken
+	// (item.MetricSourceBroken): its polls or connections keep failing,
+	// its login, cookie or signature is refused, it sends nothing usable,
+	// its pages stopped yielding items, or its collector gave up.
 	KindSourceBroken = "source_broken"
 )
 

@@ -37,17 +37,17 @@ func biliSkipStringRef(b []byte, i int) int {
 // an extra that is not valid JSON, duplicate keys) are left unchecked:
 // there the scanner's documented leniency decides, not a reference.
 type biliDanmakuRef struct {
-	text, author         string
-	checkAuthor          bool
-	authorID             string
-	checkAuthorID        bool
-	id                   string
-	checkID              bool
-	tsMS                 int64
-	checkTS              bool
-	uidZero, haveIDStr   bool
-	crc, rnd             string
-	checkCRC, checkRnd   bool
+	text, author       string
+	checkAuthor        bool
+	authorID           string
+	checkAuthorID      bool
+	id                 string
+	checkID            bool
+	tsMS               int64
+	checkTS            bool
+	uidZero, haveIDStr bool
+	crc, rnd           string
+	checkCRC, checkRnd bool
 }
 
 func biliDanmakuReference(body []byte) (r biliDanmakuRef, ok bool) {

@@ -175,6 +175,11 @@ func (c *biliLive) Run(ctx context.Context, emit Emit) error {
 				boot = last
 			default:
 				c.env.Metrics.Errors.WithLabelValues(c.src.ID, "bootstrap").Inc()
+				reason, permanent := healthReason(err)
+				if reason == "disconnected" {
+					reason = "bootstrap"
+				}
+				c.env.Health.Failed(reason, err, permanent)
 				d := RetryDelay(err, backoff)
 				c.log.Warn("bilibili bootstrap failed", "room", c.spec.Room, "err", err, "retry_in", d)
 				if Sleep(ctx, c.env.Clock, d) != nil {
@@ -189,6 +194,7 @@ func (c *biliLive) Run(ctx context.Context, emit Emit) error {
 			return nil
 		}
 		c.env.Metrics.Reconnects.WithLabelValues(c.src.ID).Inc()
+		streamEnded(c.env.Health, err)
 		if authed {
 			backoff.Reset()
 			fails = 0
@@ -408,6 +414,9 @@ func (c *biliLive) session(ctx context.Context, boot *biliBoot, wsURL string, em
 	}
 	if err != nil {
 		c.env.Metrics.Errors.WithLabelValues(c.src.ID, "dial").Inc()
+		if status == http.StatusUnauthorized || status == http.StatusForbidden {
+			return false, withReason("auth", true, fmt.Errorf("dial %s: HTTP %d: %w", wsURL, status, err))
+		}
 		if status != 0 {
 			return false, fmt.Errorf("dial %s: HTTP %d: %w", wsURL, status, err)
 		}
@@ -445,6 +454,7 @@ func (c *biliLive) session(ctx context.Context, boot *biliBoot, wsURL string, em
 			}
 			if !authed {
 				authed = true
+				c.env.Health.Succeeded() // the room took our token
 				conn.SetReadDeadline(time.Now().Add(readTimeout))
 				hbWG.Go(func() { c.heartbeat(hbCtx, conn) })
 			}
@@ -477,6 +487,7 @@ func (c *biliLive) session(ctx context.Context, boot *biliBoot, wsURL string, em
 		}
 		if mt != websocket.BinaryMessage {
 			c.env.Metrics.Errors.WithLabelValues(c.src.ID, "decode").Inc()
+			c.env.Health.Unusable("decode", errors.New("text frame on the binary danmaku stream"))
 			continue
 		}
 		err = c.dec.Decode(msg, handle)
@@ -485,7 +496,9 @@ func (c *biliLive) session(ctx context.Context, boot *biliBoot, wsURL string, em
 		case err == nil:
 		case errors.As(err, &ae):
 			c.env.Metrics.Errors.WithLabelValues(c.src.ID, "auth").Inc()
-			return false, err
+			// Not permanent: a stale token is the usual cause, and the
+			// next bootstrap fetches a new one.
+			return false, withReason("auth", false, err)
 		case ctx.Err() != nil:
 			return authed, ctx.Err()
 		case errors.Is(err, ErrBilibiliTruncated), errors.Is(err, ErrBilibiliBadHeader), errors.Is(err, ErrBilibiliTooDeep),
@@ -493,6 +506,7 @@ func (c *biliLive) session(ctx context.Context, boot *biliBoot, wsURL string, em
 			// The rest of this message is lost; the stream itself is fine.
 			c.env.Metrics.Errors.WithLabelValues(c.src.ID, "decode").Inc()
 			c.log.Warn("bilibili frame decode failed", "room", room, "err", err, "bytes", len(msg))
+			c.env.Health.Unusable("decode", err)
 		default:
 			return authed, err
 		}
@@ -530,6 +544,7 @@ func (c *biliLive) handleCommand(ctx context.Context, emit Emit, room string, bo
 	if err != nil {
 		c.env.Metrics.Errors.WithLabelValues(c.src.ID, "decode").Inc()
 		c.log.Warn("bilibili command not understood", "room", room, "cmd", cmd, "err", err)
+		c.env.Health.Unusable("decode", err)
 		return nil
 	}
 	if !known {

@@ -209,6 +209,7 @@ func (c *bskyCollector) session(ctx context.Context, emit Emit) (healthy bool, e
 		c.env.Metrics.Errors.WithLabelValues(c.id, "dial").Inc()
 		return false, err
 	}
+	c.env.Health.Succeeded()
 	defer conn.Close()
 	defer twitchCloseOnDone(ctx, conn)()
 	defer bskyKeepalive(ctx, conn, c.env.Clock, bskyPingEvery)()
@@ -394,8 +395,11 @@ func (c *bskyCollector) remember(id string) bool {
 // bskyEventLoop is the read loop the JSON event streams (bluesky, mastodon)
 // share: read a text frame within the deadline, decode it, emit the item,
 // then run after (cursor or state saving) with the item handed on, or nil
-// for an event that made none. after does not run for an item emit refused. Binary frames are counted as
-// unknown, undecodable events as decode errors; neither ends the session.
+// for an event that made none; after does not run for an item emit
+// refused. Binary frames are counted as unknown, undecodable events as
+// decode errors; neither ends the session, both are reported to env.Health
+// as unusable, and every decoded event as a success (filtered out or not,
+// it shows the stream works).
 // healthy reports whether any frame arrived.
 func bskyEventLoop(ctx context.Context, conn *websocket.Conn, env Env, id, platform string, deadline time.Duration,
 	decode func([]byte) (item.Item, bool, error), emit Emit, after func(emitted *item.Item)) (healthy bool, err error) {
@@ -414,14 +418,17 @@ func bskyEventLoop(ctx context.Context, conn *websocket.Conn, env Env, id, platf
 			// Neither stream sends binary frames unless asked (Jetstream's
 			// compress=true would send zstd); we never ask.
 			env.Metrics.Unknown.WithLabelValues(id, "binary_frame").Inc()
+			env.Health.Unusable("binary_frame", errors.New("binary frame on a JSON event stream"))
 			continue
 		}
 		it, ok, err := decode(data)
 		if err != nil {
 			env.Metrics.Errors.WithLabelValues(id, "decode").Inc()
 			env.Log.Warn(platform+": bad event", "err", err, "event", twitchTrunc(string(data), 300))
+			env.Health.Unusable("decode", err)
 			continue
 		}
+		env.Health.Succeeded()
 		if !ok {
 			after(nil)
 			continue

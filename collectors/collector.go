@@ -95,6 +95,10 @@ type Env struct {
 	Log     *slog.Logger
 	Metrics *Metrics
 	Clock   Clock
+	// Health is where this source reports whether it works. It is per
+	// source: the daemon passes each source's own to New, and New makes a
+	// standalone one when it is nil.
+	Health *SourceHealth
 }
 
 // withDefaults fills zero fields so collectors need no nil checks.
@@ -155,6 +159,9 @@ func New(src config.SourceConfig, env Env) (Collector, error) {
 	}
 	env = env.withDefaults()
 	env.Log = env.Log.With("source", src.ID, "kind", src.Kind)
+	if env.Health == nil {
+		env.Health = NewSourceHealth(src, HealthOptions{Clock: env.Clock})
+	}
 	c, err := f(src, env)
 	if err != nil {
 		// Errors from DecodeSpec already name their line and field.

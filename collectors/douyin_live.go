@@ -206,6 +206,7 @@ func (c *douyinCollector) Run(ctx context.Context, emit Emit) error {
 			wait = ended.Next()
 			c.env.Log.Info("douyin: broadcast ended; checking again later", "room", c.room, "wait", wait)
 		} else {
+			streamEnded(c.env.Health, err)
 			if healthy {
 				bo.Reset()
 				ended.Reset()
@@ -310,13 +311,17 @@ func (c *douyinCollector) session(ctx context.Context, emit Emit) (healthy bool,
 	if c.roomID == "" {
 		if err := c.bootstrap(ctx); err != nil {
 			c.env.Metrics.Errors.WithLabelValues(c.id, "bootstrap").Inc()
-			return false, err
+			reason, permanent := healthReason(err)
+			if reason == "disconnected" {
+				reason = "bootstrap"
+			}
+			return false, withReason(reason, permanent, err)
 		}
 	}
 	wsURL, err := c.wsURL(ctx)
 	if err != nil {
 		c.env.Metrics.Errors.WithLabelValues(c.id, "signer").Inc()
-		return false, fmt.Errorf("signing the push URL: %w", err)
+		return false, withReason("signer", false, fmt.Errorf("signing the push URL: %w", err))
 	}
 	h := http.Header{}
 	h.Set("User-Agent", c.ua())
@@ -329,11 +334,13 @@ func (c *douyinCollector) session(ctx context.Context, emit Emit) (healthy bool,
 			c.env.Metrics.Errors.WithLabelValues(c.id, "signature").Inc()
 			c.roomID = "" // re-bootstrap: the cookie may have gone stale too
 			c.env.Log.Error("douyin: the push server rejected the signed URL; check the signer (signer_url) and the cookie", "room", c.room, "status", se.Status)
-			return false, fmt.Errorf("push server rejected the signature (HTTP %d): the signer's output is wrong or out of date: %w", se.Status, err)
+			return false, withReason("signature", true,
+				fmt.Errorf("push server rejected the signature (HTTP %d): the signer's output is wrong or out of date: %w", se.Status, err))
 		}
 		c.env.Metrics.Errors.WithLabelValues(c.id, "dial").Inc()
 		return false, err
 	}
+	c.env.Health.Succeeded() // the signature was accepted
 	defer conn.Close()
 	defer twitchCloseOnDone(ctx, conn)()
 	conn.SetReadLimit(streamMaxFrame)
@@ -369,6 +376,7 @@ func (c *douyinCollector) session(ctx context.Context, emit Emit) (healthy bool,
 		}
 		if typ != websocket.BinaryMessage {
 			c.env.Metrics.Unknown.WithLabelValues(c.id, "text_frame").Inc()
+			c.env.Health.Unusable("text_frame", errors.New("text frame on the binary push stream"))
 			continue
 		}
 		items, ack, ferr := c.handleFrame(data)
@@ -380,9 +388,11 @@ func (c *douyinCollector) session(ctx context.Context, emit Emit) (healthy bool,
 		if ferr != nil && !errors.Is(ferr, errDouyinEnded) {
 			c.env.Metrics.Errors.WithLabelValues(c.id, "decode").Inc()
 			c.env.Log.Warn("douyin: bad frame", "room", c.room, "err", ferr, "len", len(data))
+			c.env.Health.Unusable("decode", ferr)
 			continue
 		}
 		healthy = true
+		c.env.Health.Succeeded()
 		for i := range items {
 			capStreamItem(c.env, c.id, &items[i], len(items[i].Raw))
 			if err := emit(ctx, items[i]); err != nil {

@@ -275,11 +275,12 @@ func (c *mastoCollector) session(ctx context.Context, emit Emit) (healthy bool, 
 		if errors.As(err, &se) && (se.Status == http.StatusUnauthorized || se.Status == http.StatusForbidden) {
 			c.env.Metrics.Errors.WithLabelValues(c.id, "auth").Inc()
 			c.env.Log.Error("mastodon: the instance refused the token; it needs a user token with read:statuses", "status", se.Status)
-			return false, fmt.Errorf("token refused (HTTP %d): %w", se.Status, err)
+			return false, withReason("auth", true, fmt.Errorf("token refused (HTTP %d): %w", se.Status, err))
 		}
 		c.env.Metrics.Errors.WithLabelValues(c.id, "dial").Inc()
 		return false, err
 	}
+	c.env.Health.Succeeded() // the instance took the token
 	defer conn.Close()
 	defer twitchCloseOnDone(ctx, conn)()
 	conn.SetReadLimit(streamMaxFrame)

@@ -2,7 +2,7 @@ package collectors
 
 import "github.com/prometheus/client_golang/prometheus"
 
-// Metrics are the collectors' Prometheus counters. Every failure a collector
+// Metrics are the sources' Prometheus series. Every failure a collector
 // survives is counted here with a reason, so a quiet source can be told
 // apart from a broken one.
 type Metrics struct {
@@ -12,6 +12,10 @@ type Metrics struct {
 	Unknown    *prometheus.CounterVec // source, what: unknown commands / message types
 	Requests   *prometheus.CounterVec // host, code: outbound HTTP requests
 	Waits      *prometheus.CounterVec // host: requests that waited for the rate limiter
+
+	// Set by whoever judges source health (the daemon), not by collectors.
+	Up          *prometheus.GaugeVec // source: 1 while the source works, 0 while connecting or broken
+	LastSuccess *prometheus.GaugeVec // source: Unix time the source last worked
 }
 
 // NewMetrics creates the counters and registers them on reg (nil: not
@@ -24,9 +28,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Unknown:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lookout_collector_unknown_total", Help: "Unknown commands or message types seen."}, []string{"source", "what"}),
 		Requests:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lookout_http_requests_total", Help: "Outbound HTTP requests by host and status code."}, []string{"host", "code"}),
 		Waits:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lookout_http_ratelimit_waits_total", Help: "Requests delayed by the per-host rate limiter."}, []string{"host"}),
+		Up: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "lookout_source_up",
+			Help: "1 while the source works, 0 while it is connecting or broken."}, []string{"source"}),
+		LastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "lookout_source_last_success_timestamp_seconds",
+			Help: "Unix time the source last worked (a poll answered, a connection accepted, an item delivered)."}, []string{"source"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Items, m.Errors, m.Reconnects, m.Unknown, m.Requests, m.Waits)
+		reg.MustRegister(m.Items, m.Errors, m.Reconnects, m.Unknown, m.Requests, m.Waits, m.Up, m.LastSuccess)
 	}
 	return m
 }

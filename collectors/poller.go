@@ -36,7 +36,7 @@ type pollLoop struct {
 	jitter  float64
 	env     Env
 	backoff *Backoff
-	health  *SourceHealth // owned by run's goroutine
+	health  *SourceHealth
 }
 
 func pollNewLoop(src config.SourceConfig, env Env) *pollLoop {
@@ -50,16 +50,17 @@ func pollNewLoop(src config.SourceConfig, env Env) *pollLoop {
 	}
 	jitter = min(jitter, 0.9)
 	base := min(max(every/4, 5*time.Second), time.Minute)
+	env.Health.PollsEvery(every)
 	return &pollLoop{source: src.ID, every: every, jitter: jitter, env: env,
-		backoff: &Backoff{Base: base, Max: max(pollMaxBackoff, every)}, health: NewSourceHealth(src, env)}
+		backoff: &Backoff{Base: base, Max: max(pollMaxBackoff, every)}, health: env.Health}
 }
 
 // interval is every ± jitter·every.
 func (p *pollLoop) interval() time.Duration { return PollInterval(p.every, p.jitter) }
 
-// run calls once until ctx is done. After each poll it reports the
-// source's health through emit (see SourceHealth).
-func (p *pollLoop) run(ctx context.Context, emit Emit, once func(context.Context) error) error {
+// run calls once until ctx is done, reporting each poll's outcome to the
+// source's health (see SourceHealth).
+func (p *pollLoop) run(ctx context.Context, _ Emit, once func(context.Context) error) error {
 	for {
 		err := once(ctx)
 		if ctx.Err() != nil {
@@ -71,10 +72,6 @@ func (p *pollLoop) run(ctx context.Context, emit Emit, once func(context.Context
 		} else {
 			p.health.Succeeded()
 			p.backoff.Reset()
-			p.putHealth(ctx, "last_success", p.env.Clock.Now().UTC().Format(time.RFC3339))
-		}
-		if err := p.health.Report(ctx, emit); err != nil {
-			return nil // only a cancelled ctx stops emit
 		}
 		if Sleep(ctx, p.env.Clock, wait) != nil {
 			return nil
@@ -101,17 +98,7 @@ func (p *pollLoop) failed(ctx context.Context, err error) time.Duration {
 	}
 	p.env.Log.Log(ctx, level, "poll failed", "reason", reason, "err", err, "retry_in", wait.Round(time.Second))
 	p.health.Failed(reason, err, level == slog.LevelError)
-	p.putHealth(ctx, "last_error", p.env.Clock.Now().UTC().Format(time.RFC3339)+" "+err.Error())
 	return wait
-}
-
-// putHealth stores one of the keys `lookout status` shows.
-func (p *pollLoop) putHealth(ctx context.Context, key, value string) {
-	sctx, cancel := stateCtx(ctx)
-	defer cancel()
-	if err := p.env.State.PutState(sctx, p.source, key, value); err != nil {
-		stateSaveFailed(ctx, p.env, p.source, key, err)
-	}
 }
 
 // keep saves the state of a poll cut short (emit failed: the daemon is
@@ -311,8 +298,9 @@ func (s *pollState) emitted(id string, ts time.Time) {
 // shape records how many entries a successful (HTTP 200) page yielded.
 // Zero where there used to be entries is shape drift: the site changed its
 // markup or the API its payload, and a quiet source would hide it. It is
-// logged as source_broken, counted, kept in state key "shape_drift" for
-// `lookout status`, and reported as item.MetricSourceBroken after the poll
+// logged as source_broken (loudly once per breakage: the state key
+// "shape_drift" remembers it across restarts), counted, and reported to
+// the source's health, which the daemon turns into item.MetricSourceBroken
 // so that a source_broken rule alerts on it.
 func (p *pollLoop) shape(ctx context.Context, st *pollState, n int, where string) {
 	if n > 0 {
@@ -338,7 +326,6 @@ func (p *pollLoop) shape(ctx context.Context, st *pollState, n int, where string
 	if st.Drift == "" {
 		st.Drift = p.env.Clock.Now().UTC().Format(time.RFC3339) + " " + where
 	}
-	p.putHealth(ctx, "shape_drift", st.Drift)
 }
 
 // pollLocation loads a time zone. Asia/Shanghai is built in so that the

@@ -223,6 +223,7 @@ func TestPollLoopBackoffAndRetryAfter(t *testing.T) {
 	clk := newPollFakeClock()
 	env := pollTestEnv(t, clk, nil)
 	src := mustSourceConfig(t, "id: p\nkind: json_api\nevery: 1m\njitter: 0.1\n")
+	env.Health = NewSourceHealth(src, HealthOptions{Clock: clk})
 	loop := pollNewLoop(src, env)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -233,12 +234,16 @@ func TestPollLoopBackoffAndRetryAfter(t *testing.T) {
 		pollErrWait("risk_control", 10*time.Minute, errors.New("code -412")),
 		nil,
 	}
+	// The daemon judges after every poll; so does this test, before the
+	// next one.
 	var health []item.Item
-	record := func(_ context.Context, it item.Item) error {
-		health = append(health, it)
-		return nil
+	judge := func() {
+		if it, ok := env.Health.Report(); ok {
+			health = append(health, it)
+		}
 	}
-	_ = loop.run(ctx, record, func(context.Context) error {
+	_ = loop.run(ctx, nil, func(context.Context) error {
+		judge()
 		calls++
 		if calls > len(errs) {
 			cancel()
@@ -268,8 +273,13 @@ func TestPollLoopBackoffAndRetryAfter(t *testing.T) {
 	if got := pollCount(env.Metrics.Errors.WithLabelValues("p", "risk_control")); got != 1 {
 		t.Errorf("risk_control count = %v", got)
 	}
-	if v, _, _ := env.State.GetState(ctx, "p", "last_error"); v == "" {
-		t.Error("last_error not recorded")
+	// The failures reach the source's health (the one record `lookout
+	// status` shows), not the poll state.
+	if st := env.Health.Status(); st.LastError == "" || st.LastErrorAt.IsZero() || strings.Contains(st.LastError, "T") && strings.Contains(st.LastError, "Z ") {
+		t.Errorf("health after the failures: %+v, want the last error and its time apart", st)
+	}
+	if v, _, _ := env.State.GetState(ctx, "p", "last_error"); v != "" {
+		t.Errorf("poll state still keeps a last_error %q beside the health record", v)
 	}
 	// Three failures in a row make the source report itself broken after
 	// the third; the success that follows reports it recovered, once.
@@ -278,7 +288,7 @@ func TestPollLoopBackoffAndRetryAfter(t *testing.T) {
 	}
 	b, r := health[0], health[1]
 	if b.Kind != item.KindMetric || b.Metric != item.MetricSourceBroken || b.Value != 1 || b.Room != "" ||
-		b.Labels["reason"] != "risk_control" || !strings.Contains(b.Labels["detail"], "3 polls in a row") || b.ID == "" {
+		b.Labels["reason"] != "risk_control" || !strings.Contains(b.Labels["detail"], "3 attempts in a row") || b.ID == "" {
 		t.Errorf("broken report = %+v", b)
 	}
 	if r.Metric != item.MetricSourceBroken || r.Value != 0 || r.ID == b.ID {
@@ -289,15 +299,17 @@ func TestPollLoopBackoffAndRetryAfter(t *testing.T) {
 func TestPollLoopCookieExpiredIsBrokenAtOnce(t *testing.T) {
 	clk := newPollFakeClock()
 	env := pollTestEnv(t, clk, nil)
-	loop := pollNewLoop(mustSourceConfig(t, "id: wb\nkind: json_api\nevery: 1m\n"), env)
+	src := mustSourceConfig(t, "id: wb\nkind: json_api\nevery: 1m\n")
+	env.Health = NewSourceHealth(src, HealthOptions{Clock: clk, ReassertEvery: time.Second})
+	loop := pollNewLoop(src, env)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var health []item.Item
 	calls := 0
-	_ = loop.run(ctx, func(_ context.Context, it item.Item) error {
-		health = append(health, it)
-		return nil
-	}, func(context.Context) error {
+	_ = loop.run(ctx, nil, func(context.Context) error {
+		if it, ok := env.Health.Report(); ok {
+			health = append(health, it)
+		}
 		calls++
 		if calls == 3 {
 			cancel()
@@ -306,12 +318,12 @@ func TestPollLoopCookieExpiredIsBrokenAtOnce(t *testing.T) {
 		return pollErr("cookie_expired", errors.New("weibo: cookie expired (login page)"))
 	})
 	if len(health) != 2 || health[0].Value != 1 || health[1].Value != 1 || health[0].Labels["reason"] != "cookie_expired" {
-		t.Fatalf("want a broken report after each failed poll from the first, got %+v", health)
+		t.Fatalf("want a broken report after the first failed poll and again a poll later, got %+v", health)
 	}
 	if d := health[0].Labels["detail"]; d != "weibo: cookie expired (login page)" {
 		t.Errorf("first report's detail %q, want the error itself", d)
 	}
-	if d := health[1].Labels["detail"]; !strings.HasPrefix(d, "2 polls in a row failed; last: weibo: cookie expired") {
+	if d := health[1].Labels["detail"]; !strings.HasPrefix(d, "2 attempts in a row failed; last: weibo: cookie expired") {
 		t.Errorf("second report's detail %q", d)
 	}
 }

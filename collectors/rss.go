@@ -32,10 +32,6 @@ const (
 const (
 	rssStateValidators = "rss.validators" // JSON rssStoredValidators
 	rssStateSeen       = "rss.seen"       // JSON array of entry ids, oldest first
-	// Health, in the format the other pollers use: RFC 3339 time, and for
-	// errors a space and the (redacted) error.
-	rssStateLastError   = "last_error"
-	rssStateLastSuccess = "last_success"
 )
 
 // rssAccept prefers feeds but takes whatever the server has, so that an
@@ -105,7 +101,7 @@ func newRSSCollector(src config.SourceConfig, env Env) (Collector, error) {
 		jitter:  src.Jitter,
 		maxSeen: spec.MaxSeen,
 		seenSet: map[string]struct{}{},
-		health:  NewSourceHealth(src, env),
+		health:  env.Health,
 	}
 	if c.room == "" {
 		c.room = u.Host + u.EscapedPath()
@@ -113,6 +109,7 @@ func newRSSCollector(src config.SourceConfig, env Env) (Collector, error) {
 	if c.every <= 0 {
 		c.every = rssDefaultEvery
 	}
+	env.Health.PollsEvery(c.every)
 	if c.jitter == 0 {
 		c.jitter = rssDefaultJitter
 	}
@@ -143,9 +140,6 @@ func (c *rssCollector) Run(ctx context.Context, emit Emit) error {
 	for {
 		wait := c.poll(ctx, emit)
 		if ctx.Err() != nil {
-			return nil
-		}
-		if c.health.Report(ctx, emit) != nil {
 			return nil
 		}
 		if Sleep(ctx, c.env.Clock, wait) != nil {
@@ -205,14 +199,12 @@ func (c *rssCollector) poll(ctx context.Context, emit Emit) time.Duration {
 		wait := RetryDelay(err, c.backoff)
 		c.env.Metrics.Errors.WithLabelValues(c.src.ID, reason).Inc()
 		c.env.Log.Warn("rss: fetch failed", "url", redactURL(c.url), "reason", reason, "err", err, "retry_in", wait.Round(time.Millisecond))
-		c.saveHealth(ctx, rssStateLastError, err)
 		c.health.Failed(reason, err, false)
 		return wait
 	}
 	c.backoff.Reset()
 	if res.NotModified {
 		c.health.Succeeded()
-		c.saveHealth(ctx, rssStateLastSuccess, nil)
 		if res.Validators != c.validators {
 			c.validators = res.Validators
 			c.saveState(ctx, false, true)
@@ -227,12 +219,10 @@ func (c *rssCollector) poll(ctx context.Context, emit Emit) time.Duration {
 		c.env.Metrics.Errors.WithLabelValues(c.src.ID, "parse").Inc()
 		c.env.Log.Error("rss: feed unparseable", "url", redactURL(c.url), "content_type", res.Header.Get("Content-Type"), "bytes", len(res.Body), "err", err)
 		err = fmt.Errorf("%s: %w", redactURL(c.url), err)
-		c.saveHealth(ctx, rssStateLastError, err)
 		c.health.Failed("parse", err, false)
 		return c.interval()
 	}
 	c.health.Succeeded()
-	c.saveHealth(ctx, rssStateLastSuccess, nil)
 	c.ttl = feed.TTL
 
 	var fresh []FeedEntry
@@ -366,19 +356,6 @@ func (c *rssCollector) saveState(ctx context.Context, seen, validators bool) {
 	}
 	if _, ok := kv[rssStateSeen]; ok {
 		c.savedSeen = seenJSON
-	}
-}
-
-// saveHealth records the last success or error for `lookout status`.
-func (c *rssCollector) saveHealth(ctx context.Context, key string, err error) {
-	v := c.env.Clock.Now().UTC().Format(time.RFC3339)
-	if err != nil {
-		v += " " + err.Error()
-	}
-	sctx, cancel := stateCtx(ctx)
-	defer cancel()
-	if err := c.env.State.PutState(sctx, c.src.ID, key, v); err != nil {
-		stateSaveFailed(ctx, c.env, c.src.ID, key, err)
 	}
 }
 

@@ -145,11 +145,12 @@ func (l *rssLog) String() string {
 }
 
 type rssHarness struct {
-	clk   *rssStepClock
-	env   Env
-	log   *rssLog
-	state StateStore
-	sink  *rssSink
+	clk    *rssStepClock
+	env    Env
+	log    *rssLog
+	state  StateStore
+	sink   *rssSink
+	health *SourceHealth // set by start
 }
 
 func newRSSHarness(state StateStore) *rssHarness {
@@ -181,7 +182,10 @@ func (h *rssHarness) start(t *testing.T, yamlText string) (stop func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := New(src, h.env)
+	h.health = NewSourceHealth(src, HealthOptions{Clock: h.clk})
+	env := h.env
+	env.Health = h.health
+	c, err := New(src, env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -482,8 +486,12 @@ func TestRSSCollectorBrokenFeed(t *testing.T) {
 	if wait < 54*time.Second {
 		t.Errorf("after a parse error: wait %v, want the regular interval", wait)
 	}
-	if v, _, _ := h.state.GetState(context.Background(), "news", rssStateLastError); !strings.Contains(v, "HTML page") || strings.Contains(v, "SECRET") {
-		t.Errorf("last_error state %q", v)
+	st := h.health.Status()
+	if !strings.Contains(st.LastError, "HTML page") || strings.Contains(st.LastError, "SECRET") || !st.LastErrorAt.Equal(h.clk.Now()) {
+		t.Errorf("health after a parse error: %+v", st)
+	}
+	if _, ok := h.health.Report(); ok || st.State != HealthConnecting {
+		t.Errorf("one bad document: state %s, want connecting and no report", st.State)
 	}
 	// Bad XML next; still polling, still counted.
 	srv.SetFeed("/feed.xml", []byte(`<?xml version="1.0"?><rss><channel><item><title>x</ti`), "application/rss+xml")
@@ -495,26 +503,31 @@ func TestRSSCollectorBrokenFeed(t *testing.T) {
 	if got := h.sink.take(); len(got) != 0 {
 		t.Fatalf("emitted after two bad documents: %+v", got)
 	}
-	// The third bad poll in a row: the feed reports itself broken.
+	// The third bad poll in a row: the feed is broken.
 	h.clk.fire()
 	h.clk.await(t)
-	got := h.sink.take()
-	if len(got) != 1 || got[0].Metric != item.MetricSourceBroken || got[0].Value != 1 || got[0].Labels["reason"] != "parse" ||
-		!strings.Contains(got[0].Labels["detail"], "3 polls in a row failed") || strings.Contains(got[0].Labels["detail"], "SECRET") {
-		t.Fatalf("after three bad documents: %+v", got)
+	if got := h.sink.take(); len(got) != 0 {
+		t.Fatalf("emitted after three bad documents: %+v", got)
+	}
+	b, ok := h.health.Report()
+	if !ok || b.Metric != item.MetricSourceBroken || b.Value != 1 || b.Labels["reason"] != "parse" ||
+		!strings.Contains(b.Labels["detail"], "3 attempts in a row failed") || strings.Contains(b.Labels["detail"], "SECRET") {
+		t.Fatalf("after three bad documents: %+v (reported %v)", b, ok)
+	}
+	if st := h.health.Status(); st.State != HealthBroken {
+		t.Fatalf("state %s after three bad documents", st.State)
 	}
 	// Fixed: the whole document is fetched (the broken one's ETag was not
 	// kept), its entries come out, and the feed says it works again.
 	srv.SetFeed("/feed.xml", loopback.RSSDocument("Acme", rssEntries("a")), "")
 	h.clk.fire()
 	h.clk.await(t)
-	got = h.sink.take()
-	if n := len(got); n != 2 || got[1].Metric != item.MetricSourceBroken || got[1].Value != 0 {
-		t.Fatalf("after the fix: %+v", got)
+	rssRequireIDs(t, h.sink.take(), "a")
+	if r, ok := h.health.Report(); !ok || r.Metric != item.MetricSourceBroken || r.Value != 0 {
+		t.Fatalf("after the fix: %+v (reported %v)", r, ok)
 	}
-	rssRequireIDs(t, got[:1], "a")
-	if v, ok, _ := h.state.GetState(context.Background(), "news", rssStateLastSuccess); !ok || !strings.HasPrefix(v, "2024-06-10T") {
-		t.Errorf("last_success state %q", v)
+	if st := h.health.Status(); st.State != HealthOK || !st.LastSuccess.Equal(h.clk.Now()) || st.LastError == "" {
+		t.Errorf("health after the fix: %+v", st)
 	}
 	reqs := srv.Requests("/feed.xml")
 	if last := reqs[len(reqs)-1]; last.Header.Get("If-None-Match") != "" || last.Query != "token=SECRET" {

@@ -7,7 +7,8 @@ import (
 
 // streamReconnect runs session until ctx is done, reconnecting after each end:
 // a session that got going resets the backoff, a server's Retry-After is
-// honoured, and after (may be nil) runs after every session, the last one
+// honoured, every end but a planned one is reported to env.Health as a
+// failure (sessions report their own successes), and after (may be nil) runs after every session, the last one
 // at shutdown included (saving cursors; ctx may be done by then, so it
 // should write with context.WithoutCancel).
 // adjust (may be nil) may change the wait for a known kind of ending. The
@@ -28,6 +29,7 @@ func streamReconnect(ctx context.Context, env Env, id, platform string, session 
 		if healthy {
 			bo.Reset()
 		}
+		streamEnded(env.Health, err)
 		env.Metrics.Reconnects.WithLabelValues(id).Inc()
 		wait := RetryDelay(err, bo)
 		if adjust != nil {

@@ -230,7 +230,7 @@ func twitchCloseOnDone(ctx context.Context, conn *websocket.Conn) (stop func()) 
 	return func() { close(done) }
 }
 
-var errTwitchReconnect = errors.New("server asked to reconnect (RECONNECT)")
+var errTwitchReconnect = fmt.Errorf("server asked to reconnect (RECONNECT): %w", errPlannedEnd)
 
 // twitchHandoverMax bounds how long a connection that got RECONNECT keeps
 // being read while its successor joins: Twitch closes it about 30 s after.
@@ -441,6 +441,7 @@ func (c *twitchCollector) read(ctx context.Context, conn *websocket.Conn, w *twi
 			if err != nil {
 				c.env.Metrics.Errors.WithLabelValues(c.id, "parse").Inc()
 				c.env.Log.Warn("twitch: bad IRC line", "err", err, "line", twitchTrunc(line, 200))
+				c.env.Health.Unusable("parse", err)
 				continue
 			}
 			switch m.Command {
@@ -453,6 +454,7 @@ func (c *twitchCollector) read(ctx context.Context, conn *websocket.Conn, w *twi
 				return healthy, errTwitchReconnect
 			case "001":
 				healthy = true
+				c.env.Health.Succeeded() // the login was accepted
 			case "JOIN":
 				if m.Nick() == c.nick {
 					onJoin(strings.TrimPrefix(m.Param(0), "#"))
@@ -463,7 +465,7 @@ func (c *twitchCollector) read(ctx context.Context, conn *websocket.Conn, w *twi
 				c.env.Log.Warn("twitch notice", "channel", strings.TrimPrefix(m.Param(0), "#"), "msg_id", m.Tag("msg-id"), "text", m.Trailing())
 				if strings.Contains(m.Trailing(), "authentication failed") {
 					c.env.Metrics.Errors.WithLabelValues(c.id, "auth").Inc()
-					return false, fmt.Errorf("twitch refused the login: %s", m.Trailing())
+					return false, withReason("auth", true, fmt.Errorf("twitch refused the login: %s", m.Trailing()))
 				}
 				continue
 			}

@@ -210,6 +210,7 @@ func (c *wsjsonCollector) session(ctx context.Context, emit Emit, st *pollState)
 		}
 	}
 	c.env.Log.Info("websocket feed connected", "url", redactURL(c.spec.URL))
+	c.env.Health.Succeeded()
 	base := item.Item{Source: c.src.ID, Platform: c.spec.Platform, Room: c.spec.Room, Labels: c.src.Labels}
 	got := 0
 	for {
@@ -220,12 +221,14 @@ func (c *wsjsonCollector) session(ctx context.Context, emit Emit, st *pollState)
 		_ = conn.SetReadDeadline(time.Now().Add(idle))
 		if typ != websocket.TextMessage {
 			c.env.Metrics.Unknown.WithLabelValues(c.src.ID, "binary_frame").Inc()
+			c.env.Health.Unusable("binary_frame", errors.New("binary frame on a JSON feed"))
 			continue
 		}
 		recs, err := c.frame(data, base, st)
 		if err != nil {
 			c.env.Metrics.Errors.WithLabelValues(c.src.ID, "decode").Inc()
 			c.env.Log.Warn("websocket frame skipped", "err", err, "bytes", len(data))
+			c.env.Health.Unusable("decode", err)
 			continue
 		}
 		for _, r := range recs {

@@ -112,22 +112,22 @@ func Silence(ctx context.Context, dbPath, sub string, args []string, dur time.Du
 }
 
 // StatusQuery is what `lookout status` shows: each source's health as the
-// daemon last recorded it, its recent item rate from the items table, and,
-// while its latest source_broken report says so, why it is broken.
+// daemon last judged and recorded it (state ok, connecting or broken, and
+// since when; the last success; the last error and, in its own column, when
+// it happened; why it is broken), its recent item rate from the items
+// table, and its counters. updated_at tells how fresh the row is: the
+// daemon rewrites it every 15 s and whenever a state changes.
 const StatusQuery = `SELECT h.source, h.kind,
+       coalesce(h.state, 'unknown') AS state,
+       h.state_since AS since,
        h.last_success,
        round((SELECT count(*) FROM items i
                WHERE i.source = h.source
                  AND i.ts >= strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-10 minutes')) / 10.0, 1) AS items_per_min,
        h.items, h.reconnects, h.errors,
+       substr(h.last_error, 1, 80) AS last_error,
        h.last_error_at,
-       substr(coalesce(h.last_error,
-                       (SELECT value FROM source_state s WHERE s.source = h.source AND s.key = 'last_error')), 1, 80) AS last_error,
-       (SELECT CASE WHEN m.value > 0
-                    THEN substr(json_extract(m.labels, '$.reason') || ': ' || json_extract(m.labels, '$.detail'), 1, 100) END
-          FROM metrics m
-         WHERE m.room = '' AND m.name = 'source_broken' AND m.source = h.source
-         ORDER BY m.ts DESC LIMIT 1) AS broken,
+       substr(h.broken, 1, 100) AS broken,
        h.updated_at
   FROM source_health h
  ORDER BY h.source`

@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -47,6 +48,19 @@ type Options struct {
 	// 100ms): the wait for the next evaluation is part of every alert's
 	// latency.
 	EvalInterval time.Duration
+	// Health sets when a source counts as broken (default: 3 failed
+	// attempts in a row, 30 s failing or answering only with what cannot
+	// be used, 5 dropped connections within a minute). Its Clock defaults
+	// to Clock.
+	Health lcollectors.HealthOptions
+	// HealthEvery is how often every source's health is judged, its
+	// gauges set and its source_broken sample emitted when one is due
+	// (default 1s). A report that may change a source's state is judged
+	// at once.
+	HealthEvery time.Duration
+	// HealthWriteEvery is how often source_health is written while no
+	// source changes state (default 15s).
+	HealthWriteEvery time.Duration
 }
 
 // Daemon is a configured pipeline, ready to Run.
@@ -63,6 +77,7 @@ type Daemon struct {
 	delivery   *alerts.Delivery
 	sources    []*sourceRunner
 	dedupe     *dedupeSet
+	healthWake chan struct{} // see wakeHealth
 
 	metrics          *daemonMetrics
 	collectorMetrics *lcollectors.Metrics
@@ -95,7 +110,16 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 	if opts.EvalInterval == 0 {
 		opts.EvalInterval = 100 * time.Millisecond
 	}
-	d := &Daemon{cfg: cfg, log: opts.Log, opts: opts, reg: prometheus.NewRegistry()}
+	if opts.HealthEvery == 0 {
+		opts.HealthEvery = time.Second
+	}
+	if opts.HealthWriteEvery == 0 {
+		opts.HealthWriteEvery = 15 * time.Second
+	}
+	if opts.Health.Clock == nil {
+		opts.Health.Clock = opts.Clock
+	}
+	d := &Daemon{cfg: cfg, log: opts.Log, opts: opts, reg: prometheus.NewRegistry(), healthWake: make(chan struct{}, 1)}
 	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	d.metrics = &daemonMetrics{
 		duplicates: prometheus.NewCounter(prometheus.CounterOpts{Name: "lookout_pipeline_duplicates_total", Help: "Items dropped as duplicates before scoring."}),
@@ -164,15 +188,30 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 		Clock:   opts.Clock,
 	}
 	d.dedupe = newDedupeSet(200_000)
+	// A source the last run left reported broken is reported again, or
+	// reported recovered, so that its alert does not wait for a verdict.
+	broken, err := st.BrokenSources(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	healthOpts := opts.Health
+	healthOpts.Changed = d.wakeHealth
 	for _, src := range cfg.Sources {
 		if src.Disabled {
 			continue
 		}
-		c, err := lcollectors.New(src, env)
+		health := lcollectors.NewSourceHealth(src, healthOpts)
+		if broken[src.ID] {
+			health.ResumeBroken()
+		}
+		senv := env
+		senv.Health = health
+		c, err := lcollectors.New(src, senv)
 		if err != nil {
 			return fail(err)
 		}
-		d.sources = append(d.sources, &sourceRunner{src: src, c: c, log: opts.Log.With("source", src.ID, "kind", src.Kind)})
+		d.sources = append(d.sources, &sourceRunner{src: src, c: c, health: health,
+			log: opts.Log.With("source", src.ID, "kind", src.Kind)})
 		ids, err := st.RecentItemIDs(ctx, src.ID, 5000)
 		if err != nil {
 			return fail(fmt.Errorf("preload dedupe ids for %s: %w", src.ID, err))
@@ -269,12 +308,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// Collectors: each under a supervisor that restarts it after errors.
 	// Their state writes join their items on raw from now on.
 	d.state.attach(raw)
+	for _, s := range d.sources {
+		s.emit = d.emit(s, raw)
+	}
 	var sources sync.WaitGroup
 	for _, s := range d.sources {
 		sources.Add(1)
 		go func() {
 			defer sources.Done()
-			s.supervise(ctx, d, raw)
+			s.supervise(ctx, d)
 		}()
 	}
 	var loops sync.WaitGroup
@@ -334,8 +376,7 @@ func (d *Daemon) send(ctx context.Context, ch chan<- item.Item, it item.Item, na
 func (d *Daemon) emit(r *sourceRunner, raw chan<- item.Item) lcollectors.Emit {
 	hash := d.cfg.Privacy.HashUserIDs
 	salt := d.cfg.Privacy.Salt.Value()
-	var emit lcollectors.Emit
-	emit = func(ctx context.Context, it item.Item) error {
+	return func(ctx context.Context, it item.Item) error {
 		it.Source = r.src.ID
 		if it.ID == "" {
 			return fmt.Errorf("collector %s emitted an item without an id", r.src.ID)
@@ -362,11 +403,7 @@ func (d *Daemon) emit(r *sourceRunner, raw chan<- item.Item) lcollectors.Emit {
 			it.AuthorID = "h:" + hex.EncodeToString(sum[:12])
 		}
 		if it.Metric != item.MetricSourceBroken { // a health report is not a delivery
-			if r.noteItem(time.Now()) {
-				if err := r.reportHealth(ctx, emit, nil); err != nil {
-					return err
-				}
-			}
+			r.noteItem()
 		}
 		select {
 		case raw <- it:
@@ -375,7 +412,6 @@ func (d *Daemon) emit(r *sourceRunner, raw chan<- item.Item) lcollectors.Emit {
 			return ctx.Err()
 		}
 	}
-	return emit
 }
 
 func (d *Daemon) startHTTP(log *slog.Logger) *http.Server {
@@ -383,19 +419,63 @@ func (d *Daemon) startHTTP(log *slog.Logger) *http.Server {
 	if addr == "" || addr == "off" {
 		return nil
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		// Metrics are a convenience; a port clash must not stop monitoring.
 		log.Warn("metrics endpoint disabled", "listen", addr, "err", err)
 		return nil
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
 	log.Info("metrics endpoint", "url", "http://"+ln.Addr().String()+"/metrics")
 	return srv
+}
+
+// Handler serves /metrics, /healthz and /readyz:
+//
+//   - /healthz: the process is alive; 200 "ok" whenever it answers.
+//   - /readyz: 200 {"ready":true} when the store takes writes (Store.Ping)
+//     and not every source is broken; otherwise 503 with
+//     {"ready":false,"reason":"…"}.
+func (d *Daemon) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		reason := d.notReady(r.Context())
+		w.Header().Set("Content-Type", "application/json")
+		if reason == "" {
+			io.WriteString(w, `{"ready":true}`+"\n")
+			return
+		}
+		w.WriteHeader(http.StatusServiceUnavailable)
+		b, _ := json.Marshal(map[string]any{"ready": false, "reason": reason})
+		w.Write(append(b, '\n'))
+	})
+	return mux
+}
+
+// readyTimeout bounds the store check of /readyz: a store that cannot take
+// its write lock within it is not ready.
+const readyTimeout = time.Second
+
+// notReady says why the daemon is not ready, "" when it is.
+func (d *Daemon) notReady(ctx context.Context) string {
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	defer cancel()
+	if err := d.store.Ping(ctx); err != nil {
+		return "store not writable: " + err.Error()
+	}
+	broken := 0
+	for _, s := range d.sources {
+		if s.health.Status().State == lcollectors.HealthBroken {
+			broken++
+		}
+	}
+	if broken > 0 && broken == len(d.sources) {
+		return fmt.Sprintf("all %d sources are broken", broken)
+	}
+	return ""
 }
 
 func (d *Daemon) retentionLoop(ctx context.Context) {

@@ -23,14 +23,23 @@ import (
 
 // healthRun starts the daemon on cfgText (with %[1]q as the database path)
 // and returns a read-only handle on its database and a stop function that
-// waits for a clean shutdown (safe to call twice).
-func healthRun(t *testing.T, cfgText string, clock lcollectors.Clock) (*sql.DB, func()) {
+// waits for a clean shutdown (safe to call twice). tune (optional) adjusts
+// the daemon's options.
+func healthRun(t *testing.T, cfgText string, clock lcollectors.Clock, tune ...func(*Options)) (*sql.DB, func()) {
 	t.Helper()
-	return healthRunAt(t, filepath.Join(t.TempDir(), "lookout.db"), cfgText, clock)
+	ro, _, stop := healthStart(t, filepath.Join(t.TempDir(), "lookout.db"), cfgText, clock, tune...)
+	return ro, stop
 }
 
 // healthRunAt is healthRun on a given database file.
 func healthRunAt(t *testing.T, dbPath, cfgText string, clock lcollectors.Clock) (*sql.DB, func()) {
+	t.Helper()
+	ro, _, stop := healthStart(t, dbPath, cfgText, clock)
+	return ro, stop
+}
+
+// healthStart is healthRunAt that also returns the running daemon.
+func healthStart(t *testing.T, dbPath, cfgText string, clock lcollectors.Clock, tune ...func(*Options)) (*sql.DB, *Daemon, func()) {
 	t.Helper()
 	cfg, err := config.Parse(fmt.Appendf(nil, cfgText, dbPath), "health.yaml")
 	if err != nil {
@@ -38,7 +47,11 @@ func healthRunAt(t *testing.T, dbPath, cfgText string, clock lcollectors.Clock) 
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	d, err := New(ctx, Options{Config: cfg, Log: log, Out: &strings.Builder{}, Clock: clock, ShutdownGrace: 10 * time.Second})
+	opts := Options{Config: cfg, Log: log, Out: &strings.Builder{}, Clock: clock, ShutdownGrace: 10 * time.Second}
+	for _, f := range tune {
+		f(&opts)
+	}
+	d, err := New(ctx, opts)
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -65,7 +78,7 @@ func healthRunAt(t *testing.T, dbPath, cfgText string, clock lcollectors.Clock) 
 			}
 		})
 	}
-	return ro, stop
+	return ro, d, stop
 }
 
 func healthAlert(t *testing.T, ro *sql.DB, rule string) (state, severity, summary string) {

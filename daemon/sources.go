@@ -12,75 +12,84 @@ import (
 	lcollectors "lookout/collectors"
 
 	"lookout/config"
-	"lookout/item"
 	"lookout/store"
 )
 
-// sourceRunner supervises one collector and keeps its health figures.
+// sourceRunner supervises one collector and keeps its figures; its health
+// is the source's one SourceHealth, which the collector reports into.
 type sourceRunner struct {
-	src config.SourceConfig
-	c   lcollectors.Collector
-	log *slog.Logger
+	src    config.SourceConfig
+	c      lcollectors.Collector
+	log    *slog.Logger
+	health *lcollectors.SourceHealth
+	emit   lcollectors.Emit // set by Run before anything starts
 
-	mu          sync.Mutex
-	items       int64
-	restarts    int64
-	errors      int64
-	lastItem    time.Time
-	lastError   string
-	lastErrorAt time.Time
-	broken      bool // the collector gave up and has delivered nothing since
+	// reportMu keeps this source's source_broken samples in the order
+	// they were decided (the health loop and the supervisor both report).
+	reportMu     sync.Mutex
+	reportBroken bool // the last sample said broken
+
+	mu       sync.Mutex
+	items    int64
+	restarts int64
+	errors   int64
+	written  lcollectors.HealthStatus // what the last store write said
 }
 
-// noteItem counts a delivered item. It reports true for the first item
-// after the collector was restarted on an error: the source works again.
-func (r *sourceRunner) noteItem(now time.Time) (recovered bool) {
+// noteItem counts a delivered item: proof the source works.
+func (r *sourceRunner) noteItem() {
 	r.mu.Lock()
 	r.items++
-	r.lastItem = now
-	recovered, r.broken = r.broken, false
 	r.mu.Unlock()
-	return recovered
+	r.health.Succeeded()
 }
 
-// reportHealth emits the source's item.MetricSourceBroken report from the
-// supervisor's side: 1 with the error when the collector gave up, 0 (cause
-// nil) when it delivers again. Pollers report their own health (shape
-// drift, failing polls); this covers every collector's last resort.
-func (r *sourceRunner) reportHealth(ctx context.Context, emit lcollectors.Emit, cause error) error {
-	reason, detail := "", ""
-	if cause != nil {
-		reason, detail = "collector_stopped", cause.Error()
+// reportHealth emits the source's item.MetricSourceBroken sample if one is
+// due (see SourceHealth.Report); it fails only when emit does (the daemon
+// is stopping).
+func (r *sourceRunner) reportHealth(ctx context.Context) error {
+	r.reportMu.Lock()
+	defer r.reportMu.Unlock()
+	it, ok := r.health.Report()
+	if !ok {
+		return nil
 	}
-	return emit(ctx, lcollectors.SourceBrokenItem(r.src.ID, r.src.Kind, time.Now(), reason, detail))
+	broken := it.Value > 0
+	switch {
+	case broken && !r.reportBroken:
+		r.log.Warn("source broken", "reason", it.Labels["reason"], "detail", it.Labels["detail"])
+	case !broken:
+		r.log.Info("source works again")
+	}
+	r.reportBroken = broken
+	return r.emit(ctx, it)
 }
 
-func (r *sourceRunner) noteError(err error, now time.Time) {
-	r.mu.Lock()
-	r.errors++
-	r.lastError = err.Error()
-	r.lastErrorAt = now
-	r.mu.Unlock()
-}
-
-// health reports the source's figures: its own reconnects and survived
-// errors (from the collector metrics) plus the supervisor's restarts.
-func (r *sourceRunner) health(m *lcollectors.Metrics) store.SourceHealth {
+// healthRow is the source's source_health row: its judged health, its own
+// reconnects and survived errors (from the collector metrics) plus the
+// supervisor's restarts.
+func (r *sourceRunner) healthRow(m *lcollectors.Metrics, st lcollectors.HealthStatus) store.SourceHealth {
 	reconnects := counterValue(m.Reconnects, r.src.ID)
 	errs := counterValue(m.Errors, r.src.ID)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return store.SourceHealth{
+	row := store.SourceHealth{
 		Source:      r.src.ID,
 		Kind:        r.src.Kind,
-		LastSuccess: r.lastItem,
-		LastError:   r.lastError,
-		LastErrorAt: r.lastErrorAt,
+		State:       string(st.State),
+		Since:       st.Since,
+		LastSuccess: st.LastSuccess,
+		LastError:   st.LastError,
+		LastErrorAt: st.LastErrorAt,
 		Items:       r.items,
 		Reconnects:  r.restarts + reconnects,
 		Errors:      r.errors + errs,
 		UpdatedAt:   time.Now(),
 	}
+	if st.State == lcollectors.HealthBroken {
+		row.Broken = st.Reason + ": " + st.Detail
+	}
+	return row
 }
 
 // counterValue sums the series of vec whose "source" label is source.
@@ -109,12 +118,11 @@ func counterValue(vec *prometheus.CounterVec, source string) int64 {
 // own transient failures; an error that reaches here is one the collector
 // gave up on, so it is restarted after a growing pause. One source failing
 // never stops the others.
-func (r *sourceRunner) supervise(ctx context.Context, d *Daemon, raw chan<- item.Item) {
-	emit := d.emit(r, raw)
+func (r *sourceRunner) supervise(ctx context.Context, d *Daemon) {
 	b := &lcollectors.Backoff{Base: 5 * time.Second, Max: 5 * time.Minute}
 	for {
 		started := time.Now()
-		err := runSafely(ctx, r.c, emit)
+		err := runSafely(ctx, r.c, r.emit)
 		if ctx.Err() != nil {
 			return
 		}
@@ -125,14 +133,16 @@ func (r *sourceRunner) supervise(ctx context.Context, d *Daemon, raw chan<- item
 			b.Reset()
 		}
 		wait := b.Next()
-		r.noteError(err, time.Now())
 		r.mu.Lock()
+		r.errors++
 		r.restarts++
-		r.broken = true
 		r.mu.Unlock()
 		d.metrics.restarts.WithLabelValues(r.src.ID).Inc()
 		r.log.Error("collector stopped; restarting", "err", err, "in", wait.Round(time.Second))
-		if r.reportHealth(ctx, emit, err) != nil {
+		// Broken until it delivers again; said at once, not at the health
+		// loop's next round, which might come after the restart.
+		r.health.Failed("collector_stopped", err, true)
+		if r.reportHealth(ctx) != nil {
 			return
 		}
 		if lcollectors.Sleep(ctx, d.opts.Clock, wait) != nil {
@@ -166,25 +176,81 @@ func toString(v any) string {
 	return "unknown panic value"
 }
 
+// healthLoop judges every source's health each HealthEvery, and at once
+// when a collector reports something that may change a state: it emits
+// the source_broken samples that are due, sets the lookout_source_up and
+// lookout_source_last_success_timestamp_seconds gauges, and writes
+// source_health when a state changed or HealthWriteEvery passed.
 func (d *Daemon) healthLoop(ctx context.Context) {
-	d.writeHealth(ctx) // `lookout status` lists every source from the start
-	t := time.NewTicker(15 * time.Second)
+	t := time.NewTicker(d.opts.HealthEvery)
 	defer t.Stop()
+	var lastWrite, lastRound time.Time
 	for {
+		lastRound = time.Now()
+		changed := false
+		for _, s := range d.sources {
+			if s.reportHealth(ctx) != nil {
+				return
+			}
+			st := s.health.Status()
+			up := 0.0
+			if st.State == lcollectors.HealthOK {
+				up = 1
+			}
+			d.collectorMetrics.Up.WithLabelValues(s.src.ID).Set(up)
+			if !st.LastSuccess.IsZero() {
+				d.collectorMetrics.LastSuccess.WithLabelValues(s.src.ID).Set(float64(st.LastSuccess.UnixMilli()) / 1000)
+			}
+			s.mu.Lock()
+			changed = changed || st.State != s.written.State || !st.Since.Equal(s.written.Since)
+			s.mu.Unlock()
+		}
+		if changed || time.Since(lastWrite) >= d.opts.HealthWriteEvery {
+			d.writeHealth(ctx)
+			lastWrite = time.Now()
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			d.writeHealth(ctx)
+		case <-d.healthWake:
+			// A source reporting undecodable frames by the thousand must
+			// not keep this loop spinning: at most one round per
+			// healthMinGap.
+			if gap := healthMinGap - time.Since(lastRound); gap > 0 {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(gap):
+				}
+			}
 		}
+	}
+}
+
+// healthMinGap is the least time between two rounds of the health loop.
+const healthMinGap = 10 * time.Millisecond
+
+// wakeHealth asks the health loop for a round now; it never blocks.
+func (d *Daemon) wakeHealth() {
+	select {
+	case d.healthWake <- struct{}{}:
+	default:
 	}
 }
 
 func (d *Daemon) writeHealth(ctx context.Context) {
 	for _, s := range d.sources {
-		if err := d.store.UpdateHealth(ctx, s.health(d.collectorMetrics)); err != nil && ctx.Err() == nil {
-			d.log.Warn("write source health", "source", s.src.ID, "err", err)
+		st := s.health.Status()
+		if err := d.store.UpdateHealth(ctx, s.healthRow(d.collectorMetrics, st)); err != nil {
+			if ctx.Err() == nil {
+				d.log.Warn("write source health", "source", s.src.ID, "err", err)
+			}
+			continue
 		}
+		s.mu.Lock()
+		s.written = st
+		s.mu.Unlock()
 	}
 }
 

@@ -183,9 +183,10 @@ func StateItem(source string, kv map[string]string) Item {
 	return Item{Source: source, Kind: KindState, State: kv}
 }
 
-// MetricSourceBroken is the health metric a source reports about itself:
-// 1 while it is broken (its pages stopped yielding items, its polls keep
-// failing, its cookie expired, its collector gave up), 0 once it recovers.
+// MetricSourceBroken is the health metric the daemon writes for a source:
+// 1 while it is broken (its polls or connections keep failing, its login,
+// cookie or signature is refused, it sends nothing usable, its pages
+// stopped yielding items, its collector gave up), 0 once it recovers.
 // It carries the labels "reason" and "detail" and an empty Room, so the
 // alert engine keeps it apart from the source's rooms; a `source_broken`
 // rule turns it into an alert.

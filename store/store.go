@@ -56,6 +56,8 @@ type Store struct {
 	db       *sql.DB
 	path     string
 	readOnly bool
+	// busyTimeout is how long a write waits for another writer's lock.
+	busyTimeout time.Duration
 	// dropRaw turns off raw payload storage (store.keep_raw: false).
 	dropRaw atomic.Bool
 
@@ -155,7 +157,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	// statement caches are not rebuilt on every batch.
 	db.SetMaxOpenConns(8)
 	db.SetMaxIdleConns(4)
-	s := &Store{db: db, path: path}
+	s := &Store{db: db, path: path, busyTimeout: o.busyTimeout}
 	if err := s.checkWAL(ctx); err != nil {
 		db.Close()
 		return nil, err

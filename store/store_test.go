@@ -353,6 +353,7 @@ func TestHealthRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.LastErrorAt, h.LastError, h.Errors, h.Items = storeT0.Add(time.Minute), "dial tcp: connection refused", 1, 50
+	h.State, h.Since, h.Broken = "broken", storeT0.Add(time.Minute), "dial: 3 attempts in a row failed; last: dial tcp: connection refused"
 	if err := s.UpdateHealth(ctx, h); err != nil {
 		t.Fatal(err)
 	}
@@ -368,6 +369,39 @@ func TestHealthRoundTrip(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got[1], h) {
 		t.Errorf("round trip\n got %+v\nwant %+v", got[1], h)
+	}
+}
+
+// TestBrokenSourcesAndPing: the sources whose latest source_broken sample
+// is 1 are what a restart resumes as broken; Ping takes the write lock.
+func TestBrokenSourcesAndPing(t *testing.T) {
+	ctx := context.Background()
+	s := storeOpenTest(t)
+	sample := func(src string, at time.Duration, v float64) item.Item {
+		return item.Item{Source: src, Platform: "test", Kind: item.KindMetric, Metric: item.MetricSourceBroken,
+			ID: fmt.Sprintf("%s-%d", src, at), TS: storeT0.Add(at), Value: v}
+	}
+	if _, err := s.WriteItems(ctx, []item.Item{
+		sample("still-broken", 0, 1), sample("still-broken", time.Minute, 1),
+		sample("mended", 0, 1), sample("mended", time.Minute, 0),
+		sample("fine", 0, 0),
+		{Source: "room-metric", Platform: "test", Kind: item.KindMetric, Room: "r1", Metric: item.MetricSourceBroken, ID: "x", TS: storeT0, Value: 1},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.BrokenSources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, map[string]bool{"still-broken": true}) {
+		t.Errorf("BrokenSources = %v", got)
+	}
+	if err := s.Ping(ctx); err != nil {
+		t.Errorf("Ping on a writable store: %v", err)
+	}
+	s.Close()
+	if err := s.Ping(ctx); err == nil {
+		t.Error("Ping on a closed store succeeded")
 	}
 }
 

@@ -130,7 +130,7 @@ func NewDouyinServer(webRID string, roomID uint64, key []byte) *DouyinServer {
 			d.Rejected = "room_id"
 		case ck == nil || ck.Value != s.ttwid:
 			d.Rejected = "ttwid"
-		case !hmac.Equal([]byte(q.Get("signature")), []byte(DouyinSign(s.key, q))):
+		case !hmac.Equal([]byte(q.Get("signature")), []byte(DouyinSign(s.signKey(), q))):
 			d.Rejected = "signature"
 		}
 		if d.Rejected != "" {
@@ -155,6 +155,21 @@ func NewDouyinServer(webRID string, roomID uint64, key []byte) *DouyinServer {
 	s.PageBase = s.srv.URL
 	s.WSBase = "ws" + strings.TrimPrefix(s.srv.URL, "http") + "/webcast/im/push/v2/"
 	return s
+}
+
+// SetKey changes the key signatures are checked against, as Douyin
+// changing its signing scheme would: from then on every push URL signed
+// with the old key is refused with 403.
+func (s *DouyinServer) SetKey(key []byte) {
+	s.mu.Lock()
+	s.key = key
+	s.mu.Unlock()
+}
+
+func (s *DouyinServer) signKey() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.key
 }
 
 func (s *DouyinServer) serve(c *douyinLBConn) {
