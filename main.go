@@ -36,7 +36,7 @@ const usage = `lookout — social-media and live-room monitoring (舆情监控 +
 Usage:
   lookout run [-c config.yaml]                 run the daemon (SIGINT/SIGTERM: flush and exit)
   lookout demo [--duration 40s] [--db F]       watch it catch a crisis in a loopback live room
-  lookout query [--db F] [--format table|csv|json] "SELECT …"
+  lookout query [--db F] [--format table|csv|json] [--timeout 30s] [--explain] "SELECT …"
                                                 ask the database (opened read-only)
   lookout check-config [-c config.yaml]        validate a config (errors name field and line)
   lookout status [--db F]                      health of every source
@@ -95,7 +95,9 @@ func main() {
 		if errors.Is(err, flag.ErrHelp) {
 			os.Exit(0)
 		}
-		fmt.Fprintln(os.Stderr, "lookout "+cmd+": "+err.Error())
+		// One prefix: packages that already name the command in their
+		// errors ("query: …", "demo: …") are not named twice.
+		fmt.Fprintln(os.Stderr, "lookout "+cmd+": "+strings.TrimPrefix(err.Error(), cmd+": "))
 		os.Exit(1)
 	}
 }
@@ -202,6 +204,8 @@ func cmdQuery(ctx context.Context, args []string) error {
 	fs := newFlags("query")
 	db := fs.String("db", "lookout.db", "database file")
 	format := fs.String("format", "table", "table, csv or json")
+	timeout := fs.Duration("timeout", store.DefaultQueryTimeout, "interrupt the statement after this long (0: no limit)")
+	explain := fs.Bool("explain", false, "show SQLite's query plan instead of running the statement")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -209,7 +213,11 @@ func cmdQuery(ctx context.Context, args []string) error {
 	if len(pos) != 1 {
 		return errors.New(`give exactly one SQL statement, quoted: lookout query "SELECT …"`)
 	}
-	return store.Query(ctx, *db, pos[0], *format, os.Stdout)
+	opts := store.QueryOptions{Timeout: *timeout, Explain: *explain}
+	if *timeout == 0 {
+		opts.Timeout = -1
+	}
+	return store.QueryWith(ctx, *db, pos[0], *format, opts, os.Stdout)
 }
 
 func cmdCheckConfig(args []string) error {

@@ -32,12 +32,32 @@ var QueryFormats = []string{"table", "csv", "json"}
 // before it is cut with an ellipsis.
 const storeQueryMaxCell = 60
 
-// Query runs sqlText against the database at dbPath, opened read-only, and
-// writes the result to w as a table (aligned columns, NULL shown as NULL,
-// long text cut), csv (with a header row, NULL as an empty field) or json
-// (an array of objects, keys in column order). Any statement that would
-// write fails with ErrQueryReadOnly.
+// DefaultQueryTimeout is how long `lookout query` lets a statement run.
+const DefaultQueryTimeout = 30 * time.Second
+
+// QueryOptions tune QueryWith.
+type QueryOptions struct {
+	// Timeout interrupts the statement after this long (SQLite stops at
+	// its next step); 0 means DefaultQueryTimeout, negative no limit.
+	Timeout time.Duration
+	// Explain shows SQLite's query plan (EXPLAIN QUERY PLAN) instead of
+	// running the statement.
+	Explain bool
+}
+
+// Query is QueryWith with the default options.
 func Query(ctx context.Context, dbPath, sqlText, format string, w io.Writer) error {
+	return QueryWith(ctx, dbPath, sqlText, format, QueryOptions{}, w)
+}
+
+// QueryWith runs one SQL statement against the database at dbPath, opened
+// read-only, and writes the result to w as a table (aligned columns, NULL
+// shown as NULL, long text cut), csv (with a header row, NULL as an empty
+// field) or json (an array of objects, keys in column order). Any statement
+// that would write fails with ErrQueryReadOnly; more than one statement
+// fails with a message saying so; a statement still running after the
+// timeout is interrupted.
+func QueryWith(ctx context.Context, dbPath, sqlText, format string, opts QueryOptions, w io.Writer) (err error) {
 	if format == "" {
 		format = "table"
 	}
@@ -54,6 +74,27 @@ func Query(ctx context.Context, dbPath, sqlText, format string, w io.Writer) err
 	}
 	if strings.TrimSpace(sqlText) == "" {
 		return errors.New("query: no SQL given")
+	}
+	if rest, ok := storeSecondStatement(sqlText); ok {
+		return fmt.Errorf("query: give one statement at a time; found another after the first ';': %q", storeShorten(rest, 60))
+	}
+	if opts.Explain {
+		sqlText = "EXPLAIN QUERY PLAN " + sqlText
+	}
+	timeout := opts.Timeout
+	if timeout == 0 {
+		timeout = DefaultQueryTimeout
+	}
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+		defer func() {
+			// SQLite reports the interrupt as its own error; say why.
+			if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				err = fmt.Errorf("query: stopped after %s (the time limit; raise it with --timeout): %w", timeout, context.DeadlineExceeded)
+			}
+		}()
 	}
 	s, err := OpenReadOnly(ctx, dbPath)
 	if err != nil {
@@ -129,6 +170,82 @@ func storeGuardConn(conn *sql.Conn, sqlText string) error {
 		}
 		return nil
 	})
+}
+
+// storeSecondStatement reports whether sqlText holds more than one
+// statement, and the text of the second: a ';' outside string literals,
+// quoted identifiers and comments, followed by anything but blanks,
+// comments and further ';'.
+func storeSecondStatement(sqlText string) (string, bool) {
+	for i := 0; i < len(sqlText); i++ {
+		switch c := sqlText[i]; c {
+		case '\'', '"', '`':
+			j := strings.IndexByte(sqlText[i+1:], c)
+			if j < 0 {
+				return "", false
+			}
+			i += j + 1
+		case '[':
+			j := strings.IndexByte(sqlText[i+1:], ']')
+			if j < 0 {
+				return "", false
+			}
+			i += j + 1
+		case '-':
+			if strings.HasPrefix(sqlText[i:], "--") {
+				j := strings.IndexByte(sqlText[i:], '\n')
+				if j < 0 {
+					return "", false
+				}
+				i += j
+			}
+		case '/':
+			if strings.HasPrefix(sqlText[i:], "/*") {
+				j := strings.Index(sqlText[i+2:], "*/")
+				if j < 0 {
+					return "", false
+				}
+				i += j + 3
+			}
+		case ';':
+			if rest := storeSkipBlank(sqlText[i+1:]); rest != "" {
+				return rest, true
+			}
+			return "", false
+		}
+	}
+	return "", false
+}
+
+// storeSkipBlank drops leading blanks, comments and semicolons.
+func storeSkipBlank(s string) string {
+	for {
+		t := strings.TrimLeft(s, " \t\r\n;")
+		switch {
+		case strings.HasPrefix(t, "--"):
+			j := strings.IndexByte(t, '\n')
+			if j < 0 {
+				return ""
+			}
+			s = t[j:]
+		case strings.HasPrefix(t, "/*"):
+			j := strings.Index(t, "*/")
+			if j < 0 {
+				return ""
+			}
+			s = t[j+2:]
+		default:
+			return t
+		}
+	}
+}
+
+func storeShorten(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n]) + "…"
 }
 
 // storeQueryError maps SQLite's refusals to the one clear message and

@@ -123,7 +123,6 @@ func TestQueryRejectsWrites(t *testing.T) {
 		`VACUUM`,
 		`VACUUM INTO '` + filepath.Join(dir, "copy.db") + `'`,
 		`WITH x AS (SELECT 1) DELETE FROM items`,
-		`SELECT 1; DELETE FROM items`,
 		`delete from items where 1`,
 	} {
 		t.Run(strings.Fields(stmt)[0], func(t *testing.T) {
