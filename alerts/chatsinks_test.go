@@ -13,7 +13,7 @@ import (
 )
 
 func TestFeishuSignVector(t *testing.T) {
-	// protocols.md §7.3 test vector.
+	// The test vector of the Feishu custom bot documentation.
 	if got := FeishuSign("test-secret", 1599360473); got != "wSds2BzzFIIGf/WrhUO+NI1q/9j+FRJd3JNHKAq0NZY=" {
 		t.Fatalf("FeishuSign = %q", got)
 	}
@@ -230,4 +230,50 @@ func TestChatSinkGoldenShapes(t *testing.T) {
 		t.Fatal(err)
 	}
 	notifyGolden(t, "webhook_payload.json", b)
+}
+
+// A template that renders more than a platform takes (a 33 KB message)
+// still reaches the robot, cut with a visible marker, instead of being
+// refused and lost for that receiver.
+func TestRobotsCutMessagesToTheirSizeLimit(t *testing.T) {
+	huge := "{{.Title}}\n\n" + strings.Repeat("差评<b>退款</b> ", 2400) // about 33 KB, with characters JSON escapes
+	dt := loopback.NewDingTalkServer("tok", "")
+	defer dt.Close()
+	fs := loopback.NewFeishuServer("hook", "")
+	defer fs.Close()
+	wc := loopback.NewWeComServer("key")
+	defer wc.Close()
+	for _, tc := range []struct {
+		name string
+		rc   config.ReceiverConfig
+		last func() []byte
+		max  int
+	}{
+		{"dingtalk", config.ReceiverConfig{Name: "d", DingTalk: &config.DingTalkConfig{WebhookURL: config.NewSecret(dt.WebhookURL()), Template: huge}},
+			func() []byte { return dt.Messages()[len(dt.Messages())-1].Body }, loopback.DingTalkMaxBody},
+		{"feishu", config.ReceiverConfig{Name: "f", Feishu: &config.FeishuConfig{WebhookURL: config.NewSecret(fs.WebhookURL()), Template: huge}},
+			func() []byte { return fs.Messages()[len(fs.Messages())-1].Body }, 20 << 10},
+		{"wecom", config.ReceiverConfig{Name: "w", WeCom: &config.WeComConfig{WebhookURL: config.NewSecret(wc.WebhookURL()), Template: huge}},
+			func() []byte { return wc.Messages()[len(wc.Messages())-1].Body }, 1 << 20},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n, err := NewNotifier(tc.rc, NotifierOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if retry, err := n.Notify(t.Context(), notifyTestNotification()); err != nil {
+				t.Fatalf("Notify: retry=%v err=%v", retry, err)
+			}
+			body := tc.last()
+			if len(body) > tc.max {
+				t.Fatalf("sent %d bytes, the limit is %d", len(body), tc.max)
+			}
+			if !bytes.Contains(body, []byte("cut to fit the message size limit")) {
+				t.Fatalf("no visible cut marker in %.200s…", body)
+			}
+			if len(body) < tc.max*3/4 && tc.name != "wecom" {
+				t.Errorf("cut to %d bytes: far more than needed (limit %d)", len(body), tc.max)
+			}
+		})
+	}
 }

@@ -135,12 +135,24 @@ type DingTalkResponse struct {
 	Wait    int    `json:"wait,omitempty"` // seconds, sometimes sent with 130101
 }
 
+// dingTalkBodyMax is the robot's limit on a message, in bytes; a larger
+// one is refused.
+const dingTalkBodyMax = 20000
+
+// build renders the message, its text cut so that the whole body stays
+// within dingTalkBodyMax.
 func (d *dingTalkNotifier) build(n Notification) (*DingTalkMessage, error) {
 	td := newTemplateData(n, d.now())
 	text, err := executeTemplate(d.tmpl, td)
 	if err != nil {
 		return nil, err
 	}
+	return notifyFit(dingTalkBodyMax, func(textMax int) (*DingTalkMessage, error) {
+		return d.message(td, templateCutBytes(text, textMax))
+	})
+}
+
+func (d *dingTalkNotifier) message(td TemplateData, text string) (*DingTalkMessage, error) {
 	title := templateTruncate(templateLight(td.Severity)+" "+td.Title, 60)
 	mention := td.Severity == Red && td.Status == "firing" && len(d.atMobiles) > 0
 	if d.msgType == "actionCard" {

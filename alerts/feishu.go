@@ -97,12 +97,23 @@ type FeishuResponse struct {
 	StatusMessage string `json:"StatusMessage"`
 }
 
+// feishuBodyMax is the custom robot's limit on a request body, in bytes.
+const feishuBodyMax = 20 << 10
+
+// build renders the card, its markdown cut so that the whole body stays
+// within feishuBodyMax.
 func (f *feishuNotifier) build(n Notification) (*FeishuMessage, error) {
 	d := newTemplateData(n, f.now())
 	body, err := executeTemplate(f.tmpl, d)
 	if err != nil {
 		return nil, err
 	}
+	return notifyFit(feishuBodyMax, func(textMax int) (*FeishuMessage, error) {
+		return f.card(d, templateCutBytes(body, textMax)), nil
+	})
+}
+
+func (f *feishuNotifier) card(d TemplateData, body string) *FeishuMessage {
 	color := "green"
 	if d.Status == "firing" {
 		switch d.Severity {
@@ -116,7 +127,7 @@ func (f *feishuNotifier) build(n Notification) (*FeishuMessage, error) {
 		Config: map[string]any{"wide_screen_mode": true},
 		Header: FeishuCardHeader{Title: FeishuPlainText{Tag: "plain_text", Content: templateLight(d.Severity) + " " + d.Title}, Template: color},
 		Elements: []map[string]any{
-			{"tag": "markdown", "content": templateTruncateBytes(body, 16<<10)},
+			{"tag": "markdown", "content": body},
 		},
 	}}
 	if f.secret != "" {
@@ -124,7 +135,7 @@ func (f *feishuNotifier) build(n Notification) (*FeishuMessage, error) {
 		msg.Timestamp = strconv.FormatInt(ts, 10)
 		msg.Sign = FeishuSign(f.secret, ts)
 	}
-	return msg, nil
+	return msg
 }
 
 func (f *feishuNotifier) Notify(ctx context.Context, n Notification) (bool, error) {

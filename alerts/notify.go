@@ -324,6 +324,26 @@ func notifyRobotCall(ctx context.Context, sink string, client *http.Client, endp
 	return false, nil
 }
 
+// notifyFit builds a message whose main text may take textMax bytes, and
+// builds it again with less while its JSON body is over limit bytes: a
+// platform rejects a message over its limit, and the alert would be lost
+// for that receiver. build cuts its text with templateCutBytes, which
+// leaves a visible marker.
+func notifyFit[M any](limit int, build func(textMax int) (M, error)) (M, error) {
+	budget := limit
+	for {
+		msg, err := build(budget)
+		if err != nil {
+			return msg, err
+		}
+		b, err := notifyJSON(msg)
+		if err != nil || len(b) <= limit || budget <= 256 {
+			return msg, err
+		}
+		budget = max(256, budget-(len(b)-limit)-64)
+	}
+}
+
 func notifyJSON(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)

@@ -170,6 +170,9 @@ func slackColor(d *TemplateData) string {
 // the top sample messages and a context line (rule, room, time). Text is
 // the notification fallback. With a template, its output (mrkdwn) replaces
 // the per-event sections.
+// slackMaxBlocks is Slack's limit on blocks in a message.
+const slackMaxBlocks = 50
+
 func slackBuildMessage(n Notification, tmpl *template.Template, now time.Time) (*slack.WebhookMessage, error) {
 	d := newTemplateData(n, now)
 	header := templateTruncate(templateLight(d.Severity)+" "+d.Title, 150)
@@ -192,7 +195,15 @@ func slackBuildMessage(n Notification, tmpl *template.Template, now time.Time) (
 				fmt.Sprintf("…and %d more in this group", d.More), false, false)))
 		}
 	}
-	blocks = append(blocks, slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType, slackEscape(d.Footer), false, false)))
+	if tmpl != nil {
+		// The default layout dates every event in its own context line;
+		// a template's output gets the footer instead.
+		blocks = append(blocks, slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType, slackEscape(d.Footer), false, false)))
+	}
+	if len(blocks) > slackMaxBlocks {
+		blocks = append(blocks[:slackMaxBlocks-1], slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType,
+			"…cut to fit Slack's 50 blocks a message", false, false)))
+	}
 	text := slackFallback(&d)
 	return &slack.WebhookMessage{
 		Text: text,

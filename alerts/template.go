@@ -228,6 +228,22 @@ func templateTruncate(s string, n int) string {
 	return string(r[:n-1]) + "…"
 }
 
+// templateCutMarker ends a message cut to fit a platform's size limit.
+const templateCutMarker = "\n\n…(cut to fit the message size limit)"
+
+// templateCutBytes cuts a message body to at most n bytes on a rune
+// boundary, ending it with templateCutMarker.
+func templateCutBytes(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := max(0, n-len(templateCutMarker))
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + templateCutMarker
+}
+
 // templateTruncateBytes cuts s to at most n bytes on a rune boundary.
 func templateTruncateBytes(s string, n int) string {
 	if len(s) <= n {

@@ -88,14 +88,14 @@ func (w *wecomNotifier) build(n Notification) (*WeComMessage, error) {
 			fmt.Fprintf(&b, "…and %d more\n", d.More)
 		}
 		return &WeComMessage{MsgType: "text", Text: &WeComText{
-			Content: templateTruncateBytes(strings.TrimRight(b.String(), "\n"), wecomTextMax), MentionedMobileList: w.mobiles,
+			Content: templateCutBytes(strings.TrimRight(b.String(), "\n"), wecomTextMax), MentionedMobileList: w.mobiles,
 		}}, nil
 	}
 	body, err := executeTemplate(w.tmpl, d)
 	if err != nil {
 		return nil, err
 	}
-	return &WeComMessage{MsgType: "markdown", Markdown: &WeComMarkdown{Content: templateTruncateBytes(body, wecomMarkdownMax)}}, nil
+	return &WeComMessage{MsgType: "markdown", Markdown: &WeComMarkdown{Content: templateCutBytes(body, wecomMarkdownMax)}}, nil
 }
 
 func (w *wecomNotifier) Notify(ctx context.Context, n Notification) (bool, error) {

@@ -29,7 +29,11 @@ const (
 	DingTalkCodeThrottled = 130101 // send too fast, exceed 20 times per minute
 	DingTalkCodeToken     = 300001 // token is not exist (commonly reported code)
 	DingTalkCodeParam     = 40035  // missing or bad parameter (json)
+	DingTalkCodeTooLong   = 460101 // message too long: over 20,000 bytes (commonly reported code)
 )
+
+// DingTalkMaxBody is the robot's limit on a message, in bytes.
+const DingTalkMaxBody = 20000
 
 // NewDingTalkServer starts a robot with the given access token; with a
 // non-empty secret every request must be signed.
@@ -77,6 +81,10 @@ func (s *DingTalkServer) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	if !sinkIsJSON(r) {
 		reject(DingTalkCodeParam, "缺少参数 json")
+		return
+	}
+	if len(body) > DingTalkMaxBody {
+		reject(DingTalkCodeTooLong, "message too long, exceed 20000 bytes")
 		return
 	}
 	var msg struct {
