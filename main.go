@@ -267,7 +267,24 @@ func cmdStatus(ctx context.Context, args []string) error {
 	return store.Query(ctx, *db, daemon.StatusQuery, *format, os.Stdout)
 }
 
+// subcommandHelp prints the usage lines of a command with subcommands
+// ("lookout silence --help") and reports whether it was asked for.
+func subcommandHelp(cmd string, args []string) bool {
+	if len(args) == 0 || (args[0] != "-h" && args[0] != "--help" && args[0] != "help") {
+		return false
+	}
+	for _, l := range strings.Split(usage, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(l), "lookout "+cmd+" ") {
+			fmt.Println(l)
+		}
+	}
+	return true
+}
+
 func cmdSentiment(args []string) error {
+	if subcommandHelp("sentiment", args) {
+		return nil
+	}
 	if len(args) == 0 {
 		return errors.New("want score or eval")
 	}
@@ -413,6 +430,9 @@ func parseWindow(from, to string, now time.Time) (time.Time, time.Time, error) {
 }
 
 func cmdSilence(ctx context.Context, args []string) error {
+	if subcommandHelp("silence", args) {
+		return nil
+	}
 	if len(args) == 0 {
 		return errors.New("want add, list or expire")
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"time"
 
 	"lookout/alerts"
@@ -103,6 +104,13 @@ func TestAlert(ctx context.Context, cfg *config.Config, receiver string, w io.Wr
 
 // Silence implements `lookout silence add|list|expire`.
 func Silence(ctx context.Context, dbPath, sub string, args []string, dur time.Duration, comment, by string, w io.Writer) error {
+	if sub != "add" {
+		// Listing or expiring silences in a database that is not there
+		// must not leave an empty one behind.
+		if _, err := os.Stat(dbPath); err != nil {
+			return fmt.Errorf("no database at %s (give --db, or run the daemon first): %w", dbPath, err)
+		}
+	}
 	st, err := store.Open(ctx, dbPath)
 	if err != nil {
 		return err
