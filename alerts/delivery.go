@@ -101,7 +101,7 @@ type ReceiverRate struct {
 	Burst int
 }
 
-// deliveryDefaultRate is each sink's documented pace (protocols.md §7.5).
+// deliveryDefaultRate is each sink's documented pace.
 // DingTalk and WeCom allow 20 a minute: 19/min with burst 1 keeps any
 // 60-second window at ≤ 20. Feishu: 5/s and 100/min.
 func deliveryDefaultRate(kind string) ReceiverRate {
@@ -112,7 +112,7 @@ func deliveryDefaultRate(kind string) ReceiverRate {
 		return ReceiverRate{Limit: rate.Limit(19.0 / 60), Burst: 1}
 	case "feishu":
 		return ReceiverRate{Limit: rate.Limit(99.0 / 60), Burst: 1}
-	case "webhook":
+	case "webhook", "alertmanager":
 		return ReceiverRate{Limit: 10, Burst: 10}
 	}
 	return ReceiverRate{Limit: rate.Inf, Burst: 1}
@@ -454,6 +454,11 @@ func (d *Delivery) Run(ctx context.Context) error {
 		crashed atomic.Bool
 	)
 	for name, nt := range d.notifiers {
+		if bg, ok := nt.(notifierLoop); ok {
+			// Notifiers with work of their own (resending firing alerts
+			// to an Alertmanager) run beside their sender.
+			wg.Go(func() { bg.Run(runCtx, d.log.With("receiver", name)) })
+		}
 		r := d.rates[name]
 		w := &deliveryWorker{d: d, receiver: name, n: nt, lim: rate.NewLimiter(r.Limit, r.Burst), wake: d.wake[name], lastSent: map[string]time.Time{}}
 		wg.Go(func() {

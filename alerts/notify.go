@@ -95,6 +95,8 @@ func NewNotifier(rc config.ReceiverConfig, opts NotifierOptions) (Notifier, erro
 		n, err = newWebhookNotifier(rc.Name, rc.Webhook, opts)
 	case "console":
 		n, err = newConsoleNotifier(rc.Name, rc.Console, opts)
+	case "alertmanager":
+		n, err = newAlertmanagerNotifier(rc.Name, rc.Alertmanager, opts)
 	default:
 		return nil, fmt.Errorf("receiver %q: no sink configured", rc.Name)
 	}

@@ -30,7 +30,8 @@ type webhookNotifier struct {
 	name    string
 	url     string
 	headers http.Header
-	tmpl    *template.Template // nil: WebhookPayload
+	tmpl    *template.Template // nil: WebhookPayload, or AlertmanagerWebhook with format alertmanager
+	format  string
 	client  *http.Client
 	now     func() time.Time
 }
@@ -43,7 +44,7 @@ func newWebhookNotifier(name string, c *config.WebhookConfig, opts NotifierOptio
 	if err != nil {
 		return nil, err
 	}
-	w := &webhookNotifier{name: name, url: endpoint, headers: http.Header{}, client: opts.HTTPClient, now: opts.Now}
+	w := &webhookNotifier{name: name, url: endpoint, headers: http.Header{}, client: opts.HTTPClient, now: opts.Now, format: c.Format}
 	for k, v := range c.Headers {
 		w.headers.Set(k, v)
 	}
@@ -81,6 +82,9 @@ func (w *webhookNotifier) body(n Notification) ([]byte, error) {
 			return nil, &NotifyError{Reason: "template", Err: errors.New("webhook: the template's output is not valid JSON")}
 		}
 		return []byte(s), nil
+	}
+	if w.format == "alertmanager" {
+		return notifyJSON(alertmanagerWebhookBody(n))
 	}
 	return notifyJSON(WebhookPayload{Version: "1", Receiver: n.Receiver, GroupKey: n.GroupKey, BatchID: WebhookBatchID(n),
 		Status: d.Status, Severity: string(d.Severity), Title: d.Title, Count: d.Count, Events: n.Events})

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -84,6 +85,9 @@ type ReceiverConfig struct {
 	WeCom    *WeComConfig    `yaml:"wecom"`
 	Webhook  *WebhookConfig  `yaml:"webhook"`
 	Console  *ConsoleConfig  `yaml:"console"`
+	// Alertmanager hands alerts to a Prometheus Alertmanager the team
+	// already runs, through its /api/v2/alerts.
+	Alertmanager *AlertmanagerConfig `yaml:"alertmanager"`
 
 	// RateLimit overrides the sink's default pace (Slack 1/s, DingTalk and
 	// WeCom 20/m, Feishu 5/s, webhook 10/s).
@@ -130,6 +134,20 @@ type WebhookConfig struct {
 	URL      Secret            `yaml:"url"`
 	Headers  map[string]string `yaml:"headers"`
 	Template string            `yaml:"template"`
+	// Format of the body without a template: lookout (the default) or
+	// alertmanager (Alertmanager's webhook payload, version 4, so that
+	// receivers written for Alertmanager take lookout's alerts as they are).
+	Format string `yaml:"format"`
+}
+
+// AlertmanagerConfig posts alerts to an Alertmanager.
+type AlertmanagerConfig struct {
+	URL     Secret            `yaml:"url"`     // the Alertmanager's base URL, e.g. http://alertmanager:9093
+	Headers map[string]string `yaml:"headers"` // e.g. Authorization
+	// Resend is how often firing alerts are posted again, as Alertmanager
+	// expects of its clients (default 1m); each post says the alert ends
+	// four resends later unless posted again.
+	Resend Duration `yaml:"resend"`
 }
 
 // ConsoleConfig prints alerts to standard output.
@@ -166,13 +184,15 @@ func (r *ReceiverConfig) Type() string {
 		return "webhook"
 	case r.Console != nil:
 		return "console"
+	case r.Alertmanager != nil:
+		return "alertmanager"
 	}
 	return ""
 }
 
 func (r *ReceiverConfig) count() int {
 	n := 0
-	for _, set := range []bool{r.Slack != nil, r.DingTalk != nil, r.Feishu != nil, r.WeCom != nil, r.Webhook != nil, r.Console != nil} {
+	for _, set := range []bool{r.Slack != nil, r.DingTalk != nil, r.Feishu != nil, r.WeCom != nil, r.Webhook != nil, r.Console != nil, r.Alertmanager != nil} {
 		if set {
 			n++
 		}
@@ -204,6 +224,8 @@ func (c *Config) MissingSecrets() []string {
 			add(w, r.WeCom.WebhookURL)
 		case r.Webhook != nil:
 			add(w, r.Webhook.URL)
+		case r.Alertmanager != nil:
+			add(w, r.Alertmanager.URL)
 		}
 	}
 	if c.Privacy.HashUserIDs {
@@ -226,7 +248,7 @@ func (c *Config) validateReceivers() []error {
 		names[r.Name] = true
 		switch r.count() {
 		case 0:
-			errs = append(errs, ferr(r.Line, f, "needs one of slack, dingtalk, feishu, wecom, webhook, console"))
+			errs = append(errs, ferr(r.Line, f, "needs one of slack, dingtalk, feishu, wecom, webhook, alertmanager, console"))
 		case 1:
 		default:
 			errs = append(errs, ferr(r.Line, f, "has more than one sink; use one receiver per sink"))
@@ -254,6 +276,18 @@ func (c *Config) validateReceivers() []error {
 		}
 		if r.Webhook != nil && !r.Webhook.URL.IsSet() {
 			errs = append(errs, ferr(r.Line, f+".webhook.url", "is required"))
+		}
+		if r.Webhook != nil && r.Webhook.Format != "" && r.Webhook.Format != "lookout" && r.Webhook.Format != "alertmanager" {
+			errs = append(errs, ferr(r.Line, f+".webhook.format", "must be lookout or alertmanager, not %q", r.Webhook.Format))
+		}
+		if r.Webhook != nil && r.Webhook.Format == "alertmanager" && r.Webhook.Template != "" {
+			errs = append(errs, ferr(r.Line, f+".webhook.template", "a template replaces the body; it cannot go with format alertmanager"))
+		}
+		if r.Alertmanager != nil && !r.Alertmanager.URL.IsSet() {
+			errs = append(errs, ferr(r.Line, f+".alertmanager.url", "is required"))
+		}
+		if r.Alertmanager != nil && r.Alertmanager.Resend != 0 && r.Alertmanager.Resend.D() < time.Second {
+			errs = append(errs, ferr(r.Line, f+".alertmanager.resend", "must be at least 1s"))
 		}
 	}
 	var walk func(rt *RouteConfig, path string)
