@@ -71,9 +71,13 @@ func New(t MatchType, name, value string) (*Matcher, error) {
 	switch t {
 	case MatchEqual, MatchNotEqual:
 	case MatchRegexp, MatchNotRegexp:
+		// Checked alone first, so that an error quotes what was written.
+		if _, err := regexp.Compile(value); err != nil {
+			return nil, fmt.Errorf("bad regular expression: %w", err)
+		}
 		re, err := regexp.Compile("^(?:" + value + ")$")
 		if err != nil {
-			return nil, fmt.Errorf("%s%s%q: bad regular expression: %w", name, t, value, err)
+			return nil, fmt.Errorf("bad regular expression: %w", err)
 		}
 		m.re = re
 	default:
@@ -217,17 +221,22 @@ func FromMap(m map[string]string) (Matchers, error) {
 	sort.Strings(names)
 	out := make(Matchers, 0, len(m))
 	for _, k := range names {
-		v, t := m[k], MatchEqual
-		if strings.HasPrefix(v, "~") {
-			v, t = v[1:], MatchRegexp
-		}
-		mt, err := New(t, k, v)
+		mt, err := FromPair(k, m[k])
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", k, err)
 		}
 		out = append(out, mt)
 	}
 	return out, nil
+}
+
+// FromPair is one pair of the map form: name=value, or name=~regex when the
+// value is written "~regex".
+func FromPair(name, value string) (*Matcher, error) {
+	if strings.HasPrefix(value, "~") {
+		return New(MatchRegexp, name, value[1:])
+	}
+	return New(MatchEqual, name, value)
 }
 
 // Parse reads one matcher in Alertmanager's syntax: a label name, an
