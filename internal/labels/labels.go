@@ -397,3 +397,13 @@ func ParseAll(list []string) (Matchers, error) {
 	}
 	return out, nil
 }
+
+// MustParseList is ParseList for matchers written in the program; it
+// panics on an error.
+func MustParseList(s string) Matchers {
+	ms, err := ParseList(s)
+	if err != nil {
+		panic(err)
+	}
+	return ms
+}
