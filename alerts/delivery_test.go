@@ -16,6 +16,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"lookout/config"
+	"lookout/internal/labels"
 	"lookout/internal/loopback"
 	"lookout/store"
 )
@@ -584,7 +585,7 @@ func TestDeliveryInhibitionAndSilences(t *testing.T) {
 		t.Errorf("resolution of a muted alert: %q", got)
 	}
 	// Silences.
-	sil, err := st.AddSilence(ctx, store.Silence{Matchers: []string{"room=C", "severity=~yellow|red"}, EndsAt: now.Add(time.Hour), Comment: "maintenance", CreatedBy: "ops"}, now)
+	sil, err := st.AddSilence(ctx, store.Silence{Matchers: labels.MustParseList(`room="C", severity=~"yellow|red"`), EndsAt: now.Add(time.Hour), Comment: "maintenance", CreatedBy: "ops"}, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -758,7 +759,7 @@ func TestDeliveryMutesQueuedRowsAtSendTime(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	sil, err := st.AddSilence(ctx, store.Silence{Matchers: []string{"room=B"}, EndsAt: time.Now().Add(time.Hour)}, time.Now())
+	sil, err := st.AddSilence(ctx, store.Silence{Matchers: labels.MustParseList(`room="B"`), EndsAt: time.Now().Add(time.Hour)}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -259,7 +259,7 @@ func (e *Engine) observeLocked(it *item.Item, ts, now time.Time) {
 		ent.labels = it.Labels
 	}
 	for _, r := range e.rules {
-		if !ruleMatches(r.match, it) {
+		if !r.match.MatchItem(it) {
 			continue
 		}
 		for _, sig := range r.signals {

@@ -12,10 +12,13 @@ import (
 )
 
 // engineBenchRules are eleven rules of every kind, all matching every room,
-// including the shipped config's forms (baselines, rates, a trend).
+// including the shipped config's forms (baselines, rates, a trend) and
+// every kind of label matcher.
 const engineBenchRules = `
   - name: neg-2m
     kind: negative_ratio
+    match: { source: live }
+    matchers: ['platform=~"bili.*"', 'kind!="gift"', 'brand!~"rival|other"', 'room=~"1.*"']
     window: 2m
     min_volume: 30
     levels: { yellow: 0.3, red: 0.5 }

@@ -2,18 +2,17 @@ package alerts
 
 import (
 	"fmt"
-	"regexp"
-	"strings"
 
 	"lookout/config"
+	"lookout/internal/labels"
 	"lookout/store"
 )
 
 // inhibitRule mutes a target alert while a source alert fires and both
 // carry the same values for the equal labels (Alertmanager's model).
 type inhibitRule struct {
-	source []routeMatcher
-	target []routeMatcher
+	source labels.Matchers
+	target labels.Matchers
 	equal  []string
 }
 
@@ -21,8 +20,8 @@ type inhibitRule struct {
 // of the same room — one light per room, the worst.
 func inhibitDefaultRules() []inhibitRule {
 	return []inhibitRule{{
-		source: []routeMatcher{{name: "severity", value: "red"}},
-		target: []routeMatcher{{name: "severity", re: regexp.MustCompile(`^(?:yellow|green)$`)}},
+		source: labels.MustParseList(`severity="red"`),
+		target: labels.MustParseList(`severity=~"yellow|green"`),
 		equal:  []string{"room"},
 	}}
 }
@@ -33,11 +32,11 @@ func inhibitBuild(rules []config.InhibitRule) ([]inhibitRule, error) {
 	}
 	var out []inhibitRule
 	for i, rc := range rules {
-		src, err := inhibitMatchers(rc.SourceMatch)
+		src, err := matchersOf(rc.SourceMatch, rc.SourceMatchers)
 		if err != nil {
 			return nil, fmt.Errorf("route.inhibit[%d].source_match: %w", i, err)
 		}
-		dst, err := inhibitMatchers(rc.TargetMatch)
+		dst, err := matchersOf(rc.TargetMatch, rc.TargetMatchers)
 		if err != nil {
 			return nil, fmt.Errorf("route.inhibit[%d].target_match: %w", i, err)
 		}
@@ -48,31 +47,6 @@ func inhibitBuild(rules []config.InhibitRule) ([]inhibitRule, error) {
 		out = append(out, inhibitRule{source: src, target: dst, equal: eq})
 	}
 	return out, nil
-}
-
-func inhibitMatchers(m map[string]string) ([]routeMatcher, error) {
-	var out []routeMatcher
-	for k, v := range m {
-		rm := routeMatcher{name: k, value: v}
-		if strings.HasPrefix(v, "~") {
-			re, err := regexp.Compile("^(?:" + v[1:] + ")$")
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", k, err)
-			}
-			rm.re = re
-		}
-		out = append(out, rm)
-	}
-	return out, nil
-}
-
-func inhibitAll(ms []routeMatcher, labels map[string]string) bool {
-	for _, m := range ms {
-		if !m.matches(labels) {
-			return false
-		}
-	}
-	return true
 }
 
 // inhibitAlertLabels rebuilds the label set of a stored alert.
@@ -92,9 +66,9 @@ func inhibitAlertLabels(a *store.AlertRow) map[string]string {
 
 // inhibitedBy returns the id of a firing alert that mutes the event with
 // these labels, or "".
-func inhibitedBy(rules []inhibitRule, alertID string, labels map[string]string, firing []store.AlertRow) string {
+func inhibitedBy(rules []inhibitRule, alertID string, ls map[string]string, firing []store.AlertRow) string {
 	for _, r := range rules {
-		if !inhibitAll(r.target, labels) {
+		if !r.target.Matches(ls) {
 			continue
 		}
 		for i := range firing {
@@ -103,12 +77,12 @@ func inhibitedBy(rules []inhibitRule, alertID string, labels map[string]string, 
 				continue
 			}
 			src := inhibitAlertLabels(a)
-			if !inhibitAll(r.source, src) {
+			if !r.source.Matches(src) {
 				continue
 			}
 			same := true
 			for _, k := range r.equal {
-				if src[k] != labels[k] {
+				if src[k] != ls[k] {
 					same = false
 					break
 				}

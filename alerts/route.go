@@ -2,12 +2,11 @@ package alerts
 
 import (
 	"fmt"
-	"regexp"
-	"sort"
 	"strings"
 	"time"
 
 	"lookout/config"
+	"lookout/internal/labels"
 )
 
 // Defaults of the routing tree (Alertmanager's 30s/5m scaled down: on a
@@ -35,21 +34,16 @@ type Route struct {
 	Continue      bool
 	Routes        []*Route
 
-	match []routeMatcher
+	match labels.Matchers
 }
 
-type routeMatcher struct {
-	name  string
-	value string
-	re    *regexp.Regexp // value written "~regex"
-}
-
-func (m routeMatcher) matches(labels map[string]string) bool {
-	v := labels[m.name]
-	if m.re != nil {
-		return m.re.MatchString(v)
+// matchersOf joins a config block's map form and its matchers list.
+func matchersOf(m map[string]string, list config.Matchers) (labels.Matchers, error) {
+	ms, err := labels.FromMap(m)
+	if err != nil {
+		return nil, err
 	}
-	return v == m.value
+	return append(ms, list...), nil
 }
 
 // NewRoute builds the routing tree from config.
@@ -73,23 +67,11 @@ func routeBuild(rc config.RouteConfig, parent *Route, id string) (*Route, error)
 	if rc.GroupInterval > 0 || rc.GroupIntervalSet {
 		r.GroupInterval = rc.GroupInterval.D()
 	}
-	names := make([]string, 0, len(rc.Match))
-	for k := range rc.Match {
-		names = append(names, k)
+	ms, err := matchersOf(rc.Match, rc.Matchers)
+	if err != nil {
+		return nil, fmt.Errorf("route %s: match: %w", id, err)
 	}
-	sort.Strings(names)
-	for _, k := range names {
-		v := rc.Match[k]
-		m := routeMatcher{name: k, value: v}
-		if strings.HasPrefix(v, "~") {
-			re, err := regexp.Compile("^(?:" + v[1:] + ")$")
-			if err != nil {
-				return nil, fmt.Errorf("route %s: match %s: %w", id, k, err)
-			}
-			m.re = re
-		}
-		r.match = append(r.match, m)
-	}
+	r.match = ms
 	for i, c := range rc.Routes {
 		child, err := routeBuild(c, r, fmt.Sprintf("%s.%d", id, i))
 		if err != nil {
@@ -100,23 +82,14 @@ func routeBuild(rc config.RouteConfig, parent *Route, id string) (*Route, error)
 	return r, nil
 }
 
-func (r *Route) matches(labels map[string]string) bool {
-	for _, m := range r.match {
-		if !m.matches(labels) {
-			return false
-		}
-	}
-	return true
-}
-
 // Match returns the routes that take an event with these labels.
-func (r *Route) Match(labels map[string]string) []*Route {
-	if !r.matches(labels) {
+func (r *Route) Match(ls map[string]string) []*Route {
+	if !r.match.Matches(ls) {
 		return nil
 	}
 	var out []*Route
 	for _, c := range r.Routes {
-		got := c.Match(labels)
+		got := c.Match(ls)
 		out = append(out, got...)
 		if len(got) > 0 && !c.Continue {
 			break

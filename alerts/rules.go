@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"lookout/config"
+	"lookout/internal/labels"
 	"lookout/item"
 )
 
@@ -69,63 +70,6 @@ const ruleDefaultMinMatches = 3
 // defaultHysteresis is the fraction of the lowest level a value must fall
 // back past before a firing alert may resolve.
 const defaultHysteresis = 0.1
-
-// ruleMatchTerm is one `match:` key compiled.
-type ruleMatchTerm struct {
-	field int // ruleFieldSource… or ruleFieldLabel
-	label string
-	value string
-}
-
-const (
-	ruleFieldSource = iota
-	ruleFieldPlatform
-	ruleFieldRoom
-	ruleFieldKind
-	ruleFieldLabel
-)
-
-func ruleCompileMatch(m map[string]string) []ruleMatchTerm {
-	terms := make([]ruleMatchTerm, 0, len(m))
-	for k, v := range m {
-		t := ruleMatchTerm{label: k, value: v, field: ruleFieldLabel}
-		switch k {
-		case "source":
-			t.field = ruleFieldSource
-		case "platform":
-			t.field = ruleFieldPlatform
-		case "room":
-			t.field = ruleFieldRoom
-		case "kind":
-			t.field = ruleFieldKind
-		}
-		terms = append(terms, t)
-	}
-	return terms
-}
-
-func ruleMatches(terms []ruleMatchTerm, it *item.Item) bool {
-	for i := range terms {
-		t := &terms[i]
-		var v string
-		switch t.field {
-		case ruleFieldSource:
-			v = it.Source
-		case ruleFieldPlatform:
-			v = it.Platform
-		case ruleFieldRoom:
-			v = it.Room
-		case ruleFieldKind:
-			v = string(it.Kind)
-		default:
-			v = it.Labels[t.label]
-		}
-		if v != t.value {
-			return false
-		}
-	}
-	return true
-}
 
 // ruleSignal is one measured quantity over one window: the rule's own, or
 // one condition of a combined rule. Each signal keeps its own series per
@@ -838,9 +782,9 @@ type compiledRule struct {
 	cfg        config.RuleConfig
 	name       string
 	kind       string
-	match      []ruleMatchTerm
-	signals    []*ruleSignal // [0] is the rule's own; the rest are conditions
-	below      bool          // the ladder runs downwards (metric_threshold op below)
+	match      labels.Matchers // on the item: source, platform, room, kind or its labels
+	signals    []*ruleSignal   // [0] is the rule's own; the rest are conditions
+	below      bool            // the ladder runs downwards (metric_threshold op below)
 	yellow     *float64
 	red        *float64
 	severity   Severity // fixed severity (absent)
@@ -860,7 +804,11 @@ func ruleCompile(cfg *config.Config, i int, nextSignal *int, maxSamples int) (*c
 	if rc.Name == "" {
 		return nil, fail("name is required")
 	}
-	r := &compiledRule{cfg: rc, name: rc.Name, kind: rc.Kind, match: ruleCompileMatch(rc.Match),
+	match, err := matchersOf(rc.Match, rc.Matchers)
+	if err != nil {
+		return nil, fail("match: %v", err)
+	}
+	r := &compiledRule{cfg: rc, name: rc.Name, kind: rc.Kind, match: match,
 		yellow: rc.Levels.Yellow, red: rc.Levels.Red, resolveN: rc.ResolveAfter, hysteresis: defaultHysteresis}
 	if rc.Hysteresis != nil {
 		r.hysteresis = *rc.Hysteresis

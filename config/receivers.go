@@ -2,8 +2,6 @@ package config
 
 import (
 	"fmt"
-	"regexp"
-	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -20,6 +18,9 @@ type RouteConfig struct {
 	// anchored regular expression. Labels: severity, rule, rule_kind,
 	// state, room, source, platform, category and the source's own.
 	Match map[string]string `yaml:"match"`
+	// Matchers: label matchers in Alertmanager's syntax
+	// ('severity=~"red|yellow"'); they must hold as well as Match.
+	Matchers Matchers `yaml:"matchers"`
 	// GroupBy: labels whose values form a group (one message per group);
 	// default [room]; [...] sends every alert on its own.
 	GroupBy []string `yaml:"group_by"`
@@ -43,6 +44,8 @@ type RouteConfig struct {
 	// so that an explicit 0s (send at once) differs from "inherit".
 	GroupWaitSet     bool `yaml:"-"`
 	GroupIntervalSet bool `yaml:"-"`
+
+	Line int `yaml:"-"`
 }
 
 func (*RouteConfig) capturesLine() {}
@@ -55,6 +58,7 @@ func (r *RouteConfig) UnmarshalYAML(n *yaml.Node) error {
 		return err
 	}
 	*r = RouteConfig(a)
+	r.Line = n.Line
 	if n.Kind == yaml.MappingNode {
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			switch n.Content[i].Value {
@@ -69,11 +73,31 @@ func (r *RouteConfig) UnmarshalYAML(n *yaml.Node) error {
 }
 
 // InhibitRule mutes target alerts while a source alert fires. Equal lists
-// the labels both must share (default: room).
+// the labels both must share (default: room). The source alert must match
+// SourceMatch and SourceMatchers, the target TargetMatch and
+// TargetMatchers (the maps as in RouteConfig.Match).
 type InhibitRule struct {
-	SourceMatch map[string]string `yaml:"source_match"`
-	TargetMatch map[string]string `yaml:"target_match"`
-	Equal       []string          `yaml:"equal"`
+	SourceMatch    map[string]string `yaml:"source_match"`
+	SourceMatchers Matchers          `yaml:"source_matchers"`
+	TargetMatch    map[string]string `yaml:"target_match"`
+	TargetMatchers Matchers          `yaml:"target_matchers"`
+	Equal          []string          `yaml:"equal"`
+
+	Line int `yaml:"-"`
+}
+
+func (*InhibitRule) capturesLine() {}
+
+type inhibitAlias InhibitRule
+
+func (r *InhibitRule) UnmarshalYAML(n *yaml.Node) error {
+	var a inhibitAlias
+	if err := n.Decode(&a); err != nil {
+		return err
+	}
+	*r = InhibitRule(a)
+	r.Line = n.Line
+	return nil
 }
 
 // ReceiverConfig names one destination; exactly one of the sink blocks is set.
@@ -295,12 +319,12 @@ func (c *Config) validateReceivers() []error {
 		if rt.Receiver != "" && !names[rt.Receiver] {
 			errs = append(errs, ferr(0, path+".receiver", "no receiver named %q", rt.Receiver))
 		}
-		for k, v := range rt.Match {
-			if strings.HasPrefix(v, "~") {
-				if _, err := regexp.Compile("^(?:" + v[1:] + ")$"); err != nil {
-					errs = append(errs, ferr(0, path+".match."+k, "bad regular expression %q: %v", v[1:], err))
-				}
-			}
+		errs = append(errs, validateMatchMap(rt.Match, rt.Line, path+".match")...)
+		for i := range rt.Inhibit {
+			ih := &rt.Inhibit[i]
+			f := fmt.Sprintf("%s.inhibit[%d]", path, i)
+			errs = append(errs, validateMatchMap(ih.SourceMatch, ih.Line, f+".source_match")...)
+			errs = append(errs, validateMatchMap(ih.TargetMatch, ih.Line, f+".target_match")...)
 		}
 		if path != "route" && len(rt.Inhibit) > 0 {
 			errs = append(errs, ferr(0, path+".inhibit", "inhibition rules belong on the root route"))

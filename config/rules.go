@@ -16,8 +16,11 @@ type RuleConfig struct {
 	Kind string `yaml:"kind"`
 
 	// Match selects the items/metrics the rule looks at: keys source,
-	// platform, room, kind, or any source label.
-	Match map[string]string `yaml:"match"`
+	// platform, room, kind, or any source label; a value written "~regex"
+	// is an anchored regular expression. Matchers (Alertmanager's syntax,
+	// e.g. 'platform=~"bilibili|douyin"') must hold as well.
+	Match    map[string]string `yaml:"match"`
+	Matchers Matchers          `yaml:"matchers"`
 
 	Window    Duration `yaml:"window"`     // sliding window length
 	MinVolume int      `yaml:"min_volume"` // items needed before the rule may fire
@@ -158,6 +161,7 @@ func (c *Config) validateRules() []error {
 			errs = append(errs, ferr(r.Line, f+".name", "duplicate rule name %q", r.Name))
 		}
 		names[r.Name] = true
+		errs = append(errs, validateMatchMap(r.Match, r.Line, f+".match")...)
 		if !contains(RuleKinds, r.Kind) {
 			errs = append(errs, ferr(r.Line, f+".kind", "unknown rule kind %q (known: %v)", r.Kind, RuleKinds))
 			continue

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"sort"
@@ -96,6 +97,16 @@ func check(n *yaml.Node, t reflect.Type, path string) error {
 	}
 	if pt.Implements(unmarshalerType) && !pt.Implements(lineCapturerType) {
 		if err := n.Decode(reflect.New(pt.Elem()).Interface()); err != nil {
+			// An UnmarshalYAML that knows the line (and the part of its
+			// value) at fault says so with a FieldError.
+			var fe *FieldError
+			if errors.As(err, &fe) {
+				line := fe.Line
+				if line == 0 {
+					line = n.Line
+				}
+				return ferr(line, path+fe.Field, "%s", fe.Msg)
+			}
 			return ferr(n.Line, path, "%s", strings.TrimPrefix(err.Error(), "yaml: "))
 		}
 		return nil

@@ -7,22 +7,28 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
+
+	"lookout/internal/labels"
 )
 
 // Silence mutes alerts whose labels match all its matchers between
 // StartsAt and EndsAt (`lookout silence add|list|expire`).
 type Silence struct {
 	ID        string
-	Matchers  []string // "label=value", "label!=value", "label=~regex", "label!~regex"
+	Matchers  labels.Matchers
 	StartsAt  time.Time
 	EndsAt    time.Time
 	Comment   string
 	CreatedBy string
 	CreatedAt time.Time
 	ExpiredAt time.Time // zero unless expired by hand
+
+	// Unreadable holds the stored matchers when they no longer parse (a
+	// silence written by an older, laxer parser); such a silence matches
+	// nothing until it ends or is expired.
+	Unreadable string
 }
 
 // ActiveAt reports whether the silence is in force at t.
@@ -30,83 +36,26 @@ func (s Silence) ActiveAt(t time.Time) bool {
 	return !t.Before(s.StartsAt) && t.Before(s.EndsAt) && (s.ExpiredAt.IsZero() || t.Before(s.ExpiredAt))
 }
 
-// Matches reports whether labels satisfy every matcher. Matchers that do
-// not parse match nothing (AddSilence refuses them).
-func (s Silence) Matches(labels map[string]string) bool {
-	if len(s.Matchers) == 0 {
-		return false
-	}
-	for _, raw := range s.Matchers {
-		m, err := ParseMatcher(raw)
-		if err != nil || !m.Matches(labels) {
-			return false
-		}
-	}
-	return true
+// Matches reports whether labels satisfy every matcher. A silence without
+// matchers matches nothing (AddSilence refuses one).
+func (s Silence) Matches(ls map[string]string) bool {
+	return len(s.Matchers) > 0 && s.Matchers.Matches(ls)
 }
 
-// Matcher is one label condition of a silence.
-type Matcher struct {
-	Name  string
-	Op    string // =, !=, =~, !~
-	Value string
-	re    *regexp.Regexp
+// MatchersString is the silence's matchers as `lookout silence add` reads
+// them back.
+func (s Silence) MatchersString() string {
+	if s.Unreadable != "" {
+		return "unreadable: " + s.Unreadable
+	}
+	return s.Matchers.String()
 }
-
-var storeMatcherRE = regexp.MustCompile(`^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$`)
-
-// ParseMatcher reads "name=value", "name!=value", "name=~regex" or
-// "name!~regex"; the value may be double-quoted. Regexes are anchored.
-func ParseMatcher(s string) (Matcher, error) {
-	m := storeMatcherRE.FindStringSubmatch(s)
-	if m == nil {
-		return Matcher{}, fmt.Errorf("matcher %q: want label=value, label!=value, label=~regex or label!~regex", s)
-	}
-	v := m[3]
-	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
-		v = v[1 : len(v)-1]
-	}
-	out := Matcher{Name: m[1], Op: m[2], Value: v}
-	if out.Op == "=~" || out.Op == "!~" {
-		re, err := regexp.Compile("^(?:" + v + ")$")
-		if err != nil {
-			return Matcher{}, fmt.Errorf("matcher %q: bad regular expression: %w", s, err)
-		}
-		out.re = re
-	}
-	return out, nil
-}
-
-// Matches tests one label set; a missing label reads as "".
-func (m Matcher) Matches(labels map[string]string) bool {
-	v := labels[m.Name]
-	switch m.Op {
-	case "=":
-		return v == m.Value
-	case "!=":
-		return v != m.Value
-	case "=~":
-		return m.re.MatchString(v)
-	case "!~":
-		return !m.re.MatchString(v)
-	}
-	return false
-}
-
-func (m Matcher) String() string { return m.Name + m.Op + m.Value }
 
 // AddSilence validates and stores a silence; it fills in ID (random),
 // CreatedAt and StartsAt (now) when they are empty.
 func (s *Store) AddSilence(ctx context.Context, sil Silence, now time.Time) (Silence, error) {
 	if len(sil.Matchers) == 0 {
-		return Silence{}, errors.New("silence: needs at least one matcher, e.g. room=21452505")
-	}
-	for i, raw := range sil.Matchers {
-		m, err := ParseMatcher(raw)
-		if err != nil {
-			return Silence{}, fmt.Errorf("silence: %w", err)
-		}
-		sil.Matchers[i] = m.String()
+		return Silence{}, errors.New(`silence: needs at least one matcher, e.g. room="21452505"`)
 	}
 	if sil.StartsAt.IsZero() {
 		sil.StartsAt = now
@@ -124,7 +73,7 @@ func (s *Store) AddSilence(ctx context.Context, sil Silence, now time.Time) (Sil
 		}
 		sil.ID = hex.EncodeToString(b[:])
 	}
-	ms, _ := json.Marshal(sil.Matchers)
+	ms, _ := json.Marshal(sil.Matchers.Strings())
 	if _, err := s.db.ExecContext(ctx, `INSERT INTO silences (id, matchers, starts_at, ends_at, comment, created_by, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`, sil.ID, string(ms), FormatTime(sil.StartsAt), FormatTime(sil.EndsAt),
 		sil.Comment, sil.CreatedBy, FormatTime(sil.CreatedAt)); err != nil {
@@ -174,8 +123,17 @@ func storeQuerySilences(ctx context.Context, q storeQuerier, now time.Time, all 
 		if err := rows.Scan(&sl.ID, &ms, &starts, &ends, &sl.Comment, &sl.CreatedBy, &created, &expired); err != nil {
 			return nil, fmt.Errorf("store: list silences: %w", err)
 		}
-		if err := json.Unmarshal([]byte(ms), &sl.Matchers); err != nil {
+		var raw []string
+		if err := json.Unmarshal([]byte(ms), &raw); err != nil {
 			return nil, fmt.Errorf("store: silence %s: matchers: %w", sl.ID, err)
+		}
+		for _, r := range raw {
+			m, err := labels.Parse(r)
+			if err != nil {
+				sl.Matchers, sl.Unreadable = nil, strings.Join(raw, ", ")
+				break
+			}
+			sl.Matchers = append(sl.Matchers, m)
 		}
 		sl.StartsAt, _ = ParseTime(starts)
 		sl.EndsAt, _ = ParseTime(ends)
@@ -187,6 +145,3 @@ func storeQuerySilences(ctx context.Context, q storeQuerier, now time.Time, all 
 	}
 	return out, rows.Err()
 }
-
-// SilenceMatchersString joins matchers for display.
-func SilenceMatchersString(ms []string) string { return strings.Join(ms, ", ") }
