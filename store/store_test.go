@@ -283,6 +283,9 @@ func TestWriteItemsColumns(t *testing.T) {
 		{`SELECT group_concat(keywords) FROM crisis_items`, "假货,退款"},
 		{`SELECT severity FROM crisis_items`, "red"},
 		{`SELECT items || '/' || negative || '/' || negative_share FROM sentiment_hourly`, "1/1/1.0"},
+		{`SELECT minute || ' ' || items || '/' || negative FROM sentiment_1m`, "2026-11-25T12:00:00Z 1/1"},
+		{`SELECT minute || ' ' || items FROM sentiment_5m`, "2026-11-25T12:00:00Z 1"},
+		{`SELECT metric FROM items WHERE item_id = 'g1'`, "gift_value"},
 		{`SELECT count(*) FROM raw_payloads`, "1"},
 		{`SELECT group_concat(term || ':' || mentions || ':' || negative_mentions || '@' || hour, ' ') FROM (SELECT * FROM hot_terms_hourly ORDER BY term)`,
 			"假货:1:1@2026-11-25T12:00:00Z 客服:1:1@2026-11-25T12:00:00Z 退款:1:1@2026-11-25T12:00:00Z"},
@@ -588,5 +591,33 @@ func TestPruneChunks(t *testing.T) {
 	}
 	if c := storeCount(t, s, `SELECT count(*) FROM items`); c != 0 {
 		t.Fatalf("%d items left", c)
+	}
+}
+
+// The 5-minute view puts each minute in its bucket.
+func TestSentimentMinuteViews(t *testing.T) {
+	s := storeOpenTest(t)
+	base := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	var items []item.Item
+	for i, m := range []int{0, 4, 5, 9, 14, 59} {
+		label := item.Positive
+		if i%2 == 1 {
+			label = item.Negative
+		}
+		items = append(items, storeChat(fmt.Sprintf("v%d", i), base.Add(time.Duration(m)*time.Minute+30*time.Second), "主播好", label, 0.5))
+	}
+	if _, err := s.WriteItems(context.Background(), items); err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	if err := s.DB().QueryRow(`SELECT group_concat(substr(minute, 12, 5) || '=' || items || '/' || negative, ' ')
+		FROM (SELECT * FROM sentiment_5m ORDER BY minute)`).Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	if want := "12:00=2/1 12:05=2/1 12:10=1/0 12:55=1/1"; got != want {
+		t.Fatalf("sentiment_5m: %s, want %s", got, want)
+	}
+	if n := storeCount(t, s, `SELECT count(*) FROM sentiment_1m`); n != 6 {
+		t.Fatalf("sentiment_1m has %d rows, want 6", n)
 	}
 }

@@ -495,7 +495,11 @@ func (w *storeBatch) fillItem(a []driver.NamedValue, it *item.Item, ts time.Time
 	a[0].Value, a[1].Value, a[2].Value, a[3].Value = it.Source, it.Platform, it.Room, string(it.Kind)
 	a[4].Value, a[5].Value, a[6].Value = storeNullString(it.ID), storeNullString(it.AuthorID), storeNullString(it.Author)
 	a[7].Value, a[8].Value, a[9].Value = storeNullString(it.Text), storeNullString(it.URL), FormatTime(ts)
-	a[10].Value, a[11].Value, a[12].Value = storeNullString(it.Metric), nil, nil
+	metric := it.Metric
+	if metric == "" && (it.Kind == item.KindGift || it.Kind == item.KindSuperChat) {
+		metric = "gift_value" // what value holds, by the name rules use for it
+	}
+	a[10].Value, a[11].Value, a[12].Value = storeNullString(metric), nil, nil
 	if it.Value != 0 || it.Metric != "" || it.Kind == item.KindGift || it.Kind == item.KindSuperChat {
 		a[11].Value = it.Value
 	}
