@@ -249,6 +249,9 @@ func cmdCheckConfig(args []string) error {
 	if err := daemon.Check(cfg); err != nil {
 		return err
 	}
+	if w := cfg.HTTP.ListenWarning(); w != "" {
+		fmt.Fprintln(os.Stderr, "warning: "+w)
+	}
 	fmt.Printf("%s: ok (%d sources, %d keyword groups, %d rules, %d receivers)\n", *cfgPath, len(cfg.Sources), len(cfg.Keywords), len(cfg.Rules), len(cfg.Receivers))
 	return nil
 }

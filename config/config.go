@@ -8,7 +8,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -30,6 +33,15 @@ type Config struct {
 
 	// File is the path the config was read from ("" for embedded configs).
 	File string `yaml:"-"`
+
+	root    *yaml.Node // the parsed document, for the lines of errors
+	envRefs []envRefAt // every ${VAR} the file names, with its line
+}
+
+// envRefAt is one ${VAR} reference and the line it is on.
+type envRefAt struct {
+	name string
+	line int
 }
 
 // StoreConfig configures the SQLite database.
@@ -169,11 +181,19 @@ func Parse(data []byte, name string) (*Config, error) {
 		}
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil && !emptyDocument(&extra) {
+		return nil, fmt.Errorf("%s:%d: a second YAML document (after ---) would be ignored: keep the whole config in one", name, extra.Line)
+	} else if err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
 	root := &doc
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
 		root = root.Content[0]
 	}
 	var c Config
+	c.root = root
+	c.envRefs = envRefsOf(root)
 	if err := decodeStrict(root, &c, ""); err != nil {
 		return nil, fmt.Errorf("%s:%w", name, err)
 	}
@@ -190,6 +210,15 @@ func Parse(data []byte, name string) (*Config, error) {
 }
 
 var errEOF = errors.New("EOF")
+
+// emptyDocument reports whether a YAML document holds nothing (a
+// trailing "---").
+func emptyDocument(n *yaml.Node) bool {
+	if n.Kind == yaml.DocumentNode {
+		return len(n.Content) == 0 || (len(n.Content) == 1 && n.Content[0].Kind == yaml.ScalarNode && n.Content[0].Tag == "!!null")
+	}
+	return n.Kind == 0
+}
 
 // ValidationError lists every problem found, one per line.
 type ValidationError struct{ Msgs []string }
@@ -239,9 +268,128 @@ func (c *Config) validate() []error {
 			errs = append(errs, ferr(0, f+".severity", "must be red, yellow or green, not %q", g.Severity))
 		}
 	}
+	errs = append(errs, c.validateStore()...)
 	errs = append(errs, c.validateRules()...)
 	errs = append(errs, c.validateReceivers()...)
 	return errs
+}
+
+// validateStore checks the store, http and poll-interval settings that
+// defaults cannot repair.
+func (c *Config) validateStore() []error {
+	var errs []error
+	if c.Store.BatchSize < 1 {
+		errs = append(errs, ferr(c.lineOf("store", "batch_size"), "store.batch_size", "must be at least 1, not %d", c.Store.BatchSize))
+	}
+	if c.Store.FlushInterval < 0 {
+		errs = append(errs, ferr(c.lineOf("store", "flush_interval"), "store.flush_interval", "must not be negative"))
+	}
+	if strings.ContainsRune(c.Store.Path, 0) {
+		errs = append(errs, ferr(c.lineOf("store", "path"), "store.path", "contains a NUL byte"))
+	}
+	if l := c.HTTP.Listen; l != "off" {
+		if err := checkListen(l); err != nil {
+			errs = append(errs, ferr(c.lineOf("http", "listen"), "http.listen", "%v (host:port, e.g. 127.0.0.1:9464, or off)", err))
+		}
+	}
+	for i := range c.Sources {
+		s := &c.Sources[i]
+		if n := c.sourceKey(i, "every"); n != nil && s.Every <= 0 {
+			errs = append(errs, ferr(n.Line, fmt.Sprintf("sources[%d].every", i), "must be more than 0 (leave it out for the kind's default)"))
+		}
+	}
+	return errs
+}
+
+// checkListen accepts host:port with a port number from 0 to 65535.
+func checkListen(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port", addr)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return fmt.Errorf("%q: port %q is not a number from 0 to 65535", addr, port)
+	}
+	if strings.ContainsAny(host, " /") {
+		return fmt.Errorf("%q: bad host %q", addr, host)
+	}
+	return nil
+}
+
+// ListenWarning says why http.listen deserves a warning, or "": an
+// address that is not loopback (":9464" binds every interface) exposes
+// /metrics and the health endpoints beyond this machine.
+func (h HTTPConfig) ListenWarning() string {
+	if h.Listen == "off" {
+		return ""
+	}
+	host, _, err := net.SplitHostPort(h.Listen)
+	if err != nil {
+		return ""
+	}
+	if host == "" {
+		return "http.listen " + h.Listen + " binds every interface: /metrics and /healthz are reachable from other machines"
+	}
+	if host == "localhost" {
+		return ""
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return ""
+	}
+	return "http.listen " + h.Listen + " is not a loopback address: /metrics and /healthz are reachable from other machines"
+}
+
+// lineOf is the line of a key in the document (0 when absent).
+func (c *Config) lineOf(path ...string) int {
+	n := c.root
+	for _, k := range path {
+		n = mappingValue(n, k)
+		if n == nil {
+			return 0
+		}
+	}
+	return n.Line
+}
+
+// sourceKey is the node of key in sources[i], or nil.
+func (c *Config) sourceKey(i int, key string) *yaml.Node {
+	list := mappingValue(c.root, "sources")
+	if list == nil || list.Kind != yaml.SequenceNode || i >= len(list.Content) {
+		return nil
+	}
+	return mappingValue(list.Content[i], key)
+}
+
+func mappingValue(n *yaml.Node, key string) *yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for j := 0; j+1 < len(n.Content); j += 2 {
+		if n.Content[j].Value == key {
+			return n.Content[j+1]
+		}
+	}
+	return nil
+}
+
+// envRefsOf lists every ${VAR} in the document's values with its line.
+func envRefsOf(root *yaml.Node) []envRefAt {
+	var out []envRefAt
+	var walk func(n *yaml.Node)
+	walk = func(n *yaml.Node) {
+		if n.Kind == yaml.ScalarNode {
+			for _, m := range envRef.FindAllStringSubmatch(n.Value, -1) {
+				out = append(out, envRefAt{m[1], n.Line})
+			}
+		}
+		for _, c := range n.Content {
+			walk(c)
+		}
+	}
+	if root != nil {
+		walk(root)
+	}
+	return out
 }
 
 func validSeverity(s string) bool { return s == "red" || s == "yellow" || s == "green" }

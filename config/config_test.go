@@ -125,3 +125,61 @@ func TestSourceSpecIsStrict(t *testing.T) {
 		t.Fatalf("common key every not decoded: %v", c.Sources[0].Every)
 	}
 }
+
+// What a config can get wrong beyond unknown keys and types, each named by
+// file, line and field.
+func TestConfigStrictness(t *testing.T) {
+	for _, tc := range []struct {
+		name, text, want string
+	}{
+		{"batch size", "store:\n  batch_size: -1\n", "c.yaml:2: store.batch_size: must be at least 1, not -1"},
+		{"listen", "http:\n  listen: nine-four-six-four\n", `c.yaml:2: http.listen: "nine-four-six-four" is not host:port`},
+		{"listen port", "http:\n  listen: 127.0.0.1:99999\n", `c.yaml:2: http.listen: "127.0.0.1:99999": port "99999"`},
+		{"nul in path", "store:\n  path: \"a\\0b.db\"\n", "c.yaml:2: store.path: contains a NUL byte"},
+		{"every 0s", "sources:\n  - id: f\n    kind: rss\n    url: http://x/feed\n    every: 0s\n", "c.yaml:5: sources[0].every: must be more than 0"},
+		{"second document", "store:\n  path: a.db\n---\nstore:\n  path: b.db\n", "c.yaml:3: a second YAML document"},
+		{"unknown route receiver", "route:\n  receiver: nobody\nreceivers:\n  - name: c\n    console: {}\n", "c.yaml:2: route.receiver: no receiver named \"nobody\""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.text), "c.yaml")
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+	for _, ok := range []string{"http:\n  listen: off\n", "http:\n  listen: \":9464\"\n", "http:\n  listen: \"[::1]:9464\"\n", "store:\n  path: a.db\n---\n"} {
+		if _, err := Parse([]byte(ok), "c.yaml"); err != nil {
+			t.Errorf("%q: %v", ok, err)
+		}
+	}
+}
+
+func TestListenWarning(t *testing.T) {
+	for listen, warn := range map[string]bool{"127.0.0.1:9464": false, "localhost:9464": false, "[::1]:9464": false, "off": false,
+		":9464": true, "0.0.0.0:9464": true, "10.0.0.5:9464": true} {
+		if got := (HTTPConfig{Listen: listen}).ListenWarning() != ""; got != warn {
+			t.Errorf("%s: warning %v, want %v", listen, got, warn)
+		}
+	}
+}
+
+// Every unset ${VAR} is reported at once, with its line, wherever it is.
+func TestMissingSecretsAllAtOnce(t *testing.T) {
+	t.Setenv("LOOKOUT_TEST_SET", "x")
+	text := "sources:\n  - id: b\n    kind: bilibili_live\n    room: 1\n    cookie: ${LOOKOUT_TEST_UNSET_COOKIE}\n" +
+		"receivers:\n  - name: s\n    slack:\n      webhook_url: ${LOOKOUT_TEST_UNSET_HOOK}\n  - name: w\n    webhook:\n      url: ${LOOKOUT_TEST_SET}\n" +
+		"route:\n  receiver: s\n"
+	c, err := Parse([]byte(text), "c.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(c.MissingSecrets(), "\n")
+	for _, want := range []string{"c.yaml:5: environment variable LOOKOUT_TEST_UNSET_COOKIE is not set", "c.yaml:9: environment variable LOOKOUT_TEST_UNSET_HOOK is not set"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("missing %q in:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "LOOKOUT_TEST_SET") {
+		t.Errorf("a set variable reported:\n%s", got)
+	}
+}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"os"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -224,10 +225,31 @@ func (r *ReceiverConfig) count() int {
 	return n
 }
 
-// MissingSecrets lists the environment variables a receiver names that are
-// empty; `run` refuses to start with them, `check-config` warns.
+func (c *Config) fileName() string {
+	if c.File == "" {
+		return "config"
+	}
+	return c.File
+}
+
+// MissingSecrets lists, all at once, the environment variables the config
+// names with ${VAR} that are empty, each with its line: receivers' secrets,
+// the privacy salt, sources' cookies and tokens. `run` refuses to start
+// with them, `check-config` warns.
 func (c *Config) MissingSecrets() []string {
 	var out []string
+	seen := map[string]bool{}
+	for _, r := range c.envRefs {
+		if seen[r.name] || os.Getenv(r.name) != "" {
+			continue
+		}
+		seen[r.name] = true
+		out = append(out, fmt.Sprintf("%s:%d: environment variable %s is not set", c.fileName(), r.line, r.name))
+	}
+	if len(c.envRefs) > 0 || c.root != nil {
+		return out
+	}
+	// A config built in code (no document): what its secrets say.
 	add := func(where string, ss ...Secret) {
 		for _, s := range ss {
 			if s.Missing() {
@@ -317,7 +339,7 @@ func (c *Config) validateReceivers() []error {
 	var walk func(rt *RouteConfig, path string)
 	walk = func(rt *RouteConfig, path string) {
 		if rt.Receiver != "" && !names[rt.Receiver] {
-			errs = append(errs, ferr(0, path+".receiver", "no receiver named %q", rt.Receiver))
+			errs = append(errs, ferr(rt.Line, path+".receiver", "no receiver named %q", rt.Receiver))
 		}
 		errs = append(errs, validateMatchMap(rt.Match, rt.Line, path+".match")...)
 		for i := range rt.Inhibit {

@@ -419,6 +419,9 @@ func (d *Daemon) startHTTP(log *slog.Logger) *http.Server {
 	if addr == "" || addr == "off" {
 		return nil
 	}
+	if w := d.cfg.HTTP.ListenWarning(); w != "" {
+		log.Warn(w, "listen", addr)
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		// Metrics are a convenience; a port clash must not stop monitoring.
