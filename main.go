@@ -177,6 +177,22 @@ func cmdRun(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	// SIGHUP would kill the process by default, losing what is not yet
+	// written. Applying a changed config in place is not supported yet:
+	// say so and keep running.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				log.Warn("SIGHUP: reloading the config in place is not supported yet; restart the daemon (SIGTERM, then start) to apply a changed config; nothing was stopped", "config", *cfgPath)
+			}
+		}
+	}()
 	log.Info("lookout running", "version", buildVersion(), "config", *cfgPath, "db", cfg.Store.Path, "sources", len(cfg.Sources), "rules", len(cfg.Rules))
 	return d.Run(ctx)
 }
