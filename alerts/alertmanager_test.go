@@ -68,6 +68,7 @@ func TestAlertmanagerReceiver(t *testing.T) {
 		t.Fatal(err)
 	}
 	firing := notifyTestNotification()
+	sent := time.Now()
 	if retry, err := n.Notify(t.Context(), firing); err != nil {
 		t.Fatalf("Notify: retry=%v err=%v", retry, err)
 	}
@@ -86,7 +87,11 @@ func TestAlertmanagerReceiver(t *testing.T) {
 	if a0.Labels["alertname"] != firing.Events[0].Rule || a0.Labels["room"] != "21452505" || a0.Annotations["summary"] == "" {
 		t.Fatalf("alert %+v", a0)
 	}
-	if !time.Time(a2.EndsAt).After(time.Time(a0.EndsAt)) || !time.Time(a0.EndsAt).After(time.Now()) {
+	// Each post ends four resends after it was made.
+	if end := time.Time(a0.EndsAt); end.Before(sent.Add(4*50*time.Millisecond)) || end.After(time.Now().Add(4*50*time.Millisecond)) {
+		t.Errorf("first post ends at %v, want four resends (200ms) after it was sent at %v", end, sent)
+	}
+	if !time.Time(a2.EndsAt).After(time.Time(a0.EndsAt)) {
 		t.Errorf("resends should move the end forward: %v then %v", a0.EndsAt, a2.EndsAt)
 	}
 	resolved := notifyTestNotification()
