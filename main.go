@@ -14,7 +14,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -26,10 +25,6 @@ import (
 	"lookout/sentiment"
 	"lookout/store"
 )
-
-// version is set with -ldflags "-X main.version=v1.2.3"; otherwise the
-// module's build info is used.
-var version = ""
 
 const usage = `lookout — social-media and live-room monitoring (舆情监控 + 直播监控)
 
@@ -52,7 +47,7 @@ Usage:
   lookout silence add|list|expire …            mute alerts matching labels for a while
   lookout test-alert -c config.yaml --receiver R
                                                 send a sample alert to one receiver
-  lookout version
+  lookout version [--format text|json]         version, commit and Go toolchain of this binary
 `
 
 func main() {
@@ -84,7 +79,7 @@ func main() {
 	case "test-alert":
 		err = cmdTestAlert(ctx, args)
 	case "version", "--version", "-v":
-		fmt.Println("lookout", buildVersion())
+		err = cmdVersion(args)
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 	default:
@@ -100,16 +95,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "lookout "+cmd+": "+strings.TrimPrefix(err.Error(), cmd+": "))
 		os.Exit(1)
 	}
-}
-
-func buildVersion() string {
-	if version != "" {
-		return version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "dev"
 }
 
 func newFlags(name string) *flag.FlagSet {
