@@ -15,42 +15,15 @@ import (
 
 	"lookout/config"
 	"lookout/item"
+
+	"lookout/internal/testutil"
 )
 
-// Set LOOKOUT_UPDATE_GOLDEN=1 to rewrite golden files after a deliberate
-// change.
+// backtestGolden compares got with testdata/engine/name (-update rewrites
+// it after a deliberate change).
 func backtestGolden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", "engine", name)
-	if os.Getenv("LOOKOUT_UPDATE_GOLDEN") != "" {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read golden (LOOKOUT_UPDATE_GOLDEN=1 creates it): %v", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("output differs from %s (LOOKOUT_UPDATE_GOLDEN=1 to accept):\n%s", path, backtestFirstDiff(got, want))
-	}
-}
-
-func backtestFirstDiff(got, want []byte) string {
-	g, w := strings.Split(string(got), "\n"), strings.Split(string(want), "\n")
-	for i := 0; i < len(g) || i < len(w); i++ {
-		var a, b string
-		if i < len(g) {
-			a = g[i]
-		}
-		if i < len(w) {
-			b = w[i]
-		}
-		if a != b {
-			return "line " + strconv.Itoa(i+1) + ":\n got  " + a + "\n want " + b
-		}
-	}
-	return ""
+	testutil.Golden(t, filepath.Join("testdata", "engine", name), got)
 }
 
 func TestBacktestNABGolden(t *testing.T) {

@@ -3,18 +3,16 @@ package alerts
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"lookout/config"
-)
 
-var notifyUpdateGolden = flag.Bool("update-notify-golden", false, "rewrite alerts/testdata/delivery golden files")
+	"lookout/internal/testutil"
+)
 
 // notifyTestNow is the fixed clock of request-shape tests.
 var notifyTestNow = time.Date(2026, 1, 1, 12, 0, 5, 0, time.UTC)
@@ -58,22 +56,7 @@ func notifyGolden(t *testing.T, name string, got []byte) {
 	} else {
 		buf.Write(got)
 	}
-	path := filepath.Join("testdata", "delivery", name)
-	if *notifyUpdateGolden {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("golden file %s: %v (run go test ./alerts/ -run %s -update-notify-golden)", path, err, t.Name())
-	}
-	if !bytes.Equal(buf.Bytes(), want) {
-		t.Errorf("%s differs from golden file %s:\n--- got\n%s\n--- want\n%s", t.Name(), path, buf.String(), want)
-	}
+	testutil.Golden(t, filepath.Join("testdata", "delivery", name), buf.Bytes())
 }
 
 func TestRedactURLHidesSecrets(t *testing.T) {

@@ -21,6 +21,8 @@ import (
 	"lookout/config"
 	"lookout/internal/loopback"
 	"lookout/store"
+
+	"lookout/internal/testutil"
 )
 
 const e2eRoom = 7734200
@@ -76,13 +78,7 @@ receivers:
 
 func waitFor(t *testing.T, what string, timeout time.Duration, ok func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testutil.Eventually(t, what, timeout, ok)
 }
 
 func countRows(t *testing.T, db *sql.DB, q string, args ...any) int {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,9 +11,9 @@ import (
 	"time"
 
 	"lookout/item"
-)
 
-var storeUpdateGolden = flag.Bool("update", false, "rewrite the golden files under testdata/")
+	"lookout/internal/testutil"
+)
 
 // storeQueryFixture writes a small database with the shapes output has to
 // handle: CJK text, NULLs, floats, a long line, a newline, binary bytes.
@@ -55,19 +54,7 @@ func TestQueryFormatsGolden(t *testing.T) {
 			if err := Query(context.Background(), db, storeGoldenSQL, format, &out); err != nil {
 				t.Fatal(err)
 			}
-			golden := filepath.Join("testdata", "query_"+format+".golden")
-			if *storeUpdateGolden {
-				if err := os.WriteFile(golden, out.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test ./store -run QueryFormatsGolden -update to create it)", err)
-			}
-			if !bytes.Equal(out.Bytes(), want) {
-				t.Errorf("output differs from %s\n--- got ---\n%s\n--- want ---\n%s", golden, out.Bytes(), want)
-			}
+			testutil.Golden(t, filepath.Join("testdata", "query_"+format+".golden"), out.Bytes())
 		})
 	}
 }

@@ -16,6 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"lookout/item"
+
+	"lookout/internal/testutil"
 )
 
 // storeSyncBuffer is a log sink safe to read while the writer logs.
@@ -103,16 +105,10 @@ func storeBigItemsN(from, to int) []item.Item {
 	return out
 }
 
-// storeEventually polls cond until it holds or the deadline passes.
+// storeEventually waits up to 10 s for cond.
 func storeEventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.Eventually(t, what, 10*time.Second, cond)
 }
 
 func storeRows(t *testing.T, s *Store) int { return storeCount(t, s, `SELECT count(*) FROM items`) }
