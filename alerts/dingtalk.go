@@ -17,7 +17,7 @@ import (
 	"lookout/config"
 )
 
-// DingTalk custom-robot error codes (protocols.md §7.2).
+// DingTalk custom-robot error codes, as its documentation lists them.
 const (
 	DingTalkErrSecurity  = 310000 // keyword missing, sign mismatch, stale timestamp, IP not allowed
 	DingTalkErrThrottled = 130101 // more than 20 messages a minute: punished for 10 minutes

@@ -15,7 +15,7 @@ import (
 	"lookout/config"
 )
 
-// Feishu custom-bot error codes (protocols.md §7.3).
+// Feishu custom-bot error codes, as its documentation lists them.
 const (
 	FeishuErrSign      = 19021 // sign mismatch or timestamp not within 1 h
 	FeishuErrIP        = 19022 // IP not allowed

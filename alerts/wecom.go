@@ -14,7 +14,7 @@ import (
 
 // WeCom group-robot error codes.
 const (
-	WeComErrThrottled  = 45009 // more than 20 messages a minute (recalled, protocols.md §8)
+	WeComErrThrottled  = 45009 // more than 20 messages a minute
 	WeComErrInvalidURL = 93000 // invalid webhook URL (bad key)
 )
 

@@ -26,7 +26,7 @@ import (
 // BilibiliServer is a loopback Bilibili live room: the HTTP bootstrap
 // endpoints (get_info, nav with WBI keys, getbuvid, WBI-checked
 // getDanmuInfo) and the danmaku WebSocket at /sub, speaking the real wire
-// protocol (protocols.md §1). Its codec and WBI check are written
+// protocol (see docs/streams.md and the comments below). Its codec and WBI check are written
 // independently of the collector's, so a shared misreading of the protocol
 // cannot make both sides agree by accident.
 type BilibiliServer struct {
@@ -67,7 +67,7 @@ type BilibiliServerOptions struct {
 	StreamerUID int64  // default 1000
 	Token       string // auth key handed out by getDanmuInfo
 	Buvid       string // buvid handed out by getbuvid
-	ImgKey      string // WBI img_key, default the protocols.md test vector's
+	ImgKey      string // WBI img_key, default the published test vector's
 	SubKey      string // WBI sub_key
 	Compression BilibiliCompression
 	LoginMid    int64         // when set, nav answers logged in with this uid to requests carrying SESSDATA

@@ -38,7 +38,7 @@ func TestBilibiliServerWRIDVector(t *testing.T) {
 	q := url.Values{"foo": {"114"}, "bar": {"514"}, "zab": {"1919810"}, "wts": {"1702204169"},
 		"w_rid": {"8f6f2b5b3d485fe1886cec6a0be8c5d4"}}
 	if !BiliWBIVerify(q, img, sub) {
-		t.Fatal("the protocols.md test vector does not verify")
+		t.Fatal("the published WBI test vector does not verify")
 	}
 	q.Set("foo", "115")
 	if BiliWBIVerify(q, img, sub) {

@@ -11,7 +11,7 @@ import (
 )
 
 func TestChatSinkSignaturesMatchProtocolVectors(t *testing.T) {
-	// protocols.md §7.2 and §7.3, computed independently of the notifiers.
+	// The signing recipes of the DingTalk and Feishu documentation, computed independently of the notifiers.
 	if got := dingtalkServerSign("SEC0123456789abcdef", 1700000000000); got != "TSZbRFUuvaSQaRKUpF970OPCb2/LcQAP3wOvwZIzBZk=" {
 		t.Errorf("dingtalk sign %q", got)
 	}

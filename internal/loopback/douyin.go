@@ -32,7 +32,7 @@ import (
 //
 // The signature scheme is a test stand-in (Douyin's is not public):
 // signature = hex(HMAC-SHA256(key, X-MS-STUB)), X-MS-STUB being the MD5 hex
-// of the thirteen stub keys as protocols.md §2.1 describes. The server
+// of the thirteen stub keys the signature covers. The server
 // recomputes the stub from the query it receives.
 type DouyinServer struct {
 	PageBase string // http://127.0.0.1:port  (config page_base)

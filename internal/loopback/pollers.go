@@ -610,7 +610,7 @@ func (s *BiliReplyServer) handlePaged(w http.ResponseWriter, r *http.Request) {
 	}})
 }
 
-// bilicmtMixinTab is MIXIN_KEY_ENC_TAB (protocols.md §1.2), kept here
+// bilicmtMixinTab is MIXIN_KEY_ENC_TAB (the WBI key-mixing table), kept here
 // independently of the collector so that the check is a real second
 // implementation.
 var bilicmtMixinTab = [32]int{46, 47, 18, 2, 53, 8, 23, 32, 15, 50, 10, 31, 58, 3, 45, 35,
