@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"lookout/collectors/httpx"
 	"lookout/config"
 	"lookout/item"
 )
@@ -48,7 +49,7 @@ type bilicmtCollector struct {
 	src     config.SourceConfig
 	spec    bilicmtSpec
 	env     Env
-	http    *HTTPClient
+	http    *httpx.Client
 	wbi     *BilibiliWBI
 	oid     string
 	typ     string
@@ -283,11 +284,11 @@ func (c *bilicmtCollector) get(ctx context.Context, api, rawURL string, out any)
 	if err != nil {
 		return fmt.Errorf("bilibili %s: %w", api, err)
 	}
-	if err := CheckStatus(resp, c.env.Clock.Now()); err != nil {
+	if err := httpx.CheckStatus(resp, c.env.Clock.Now()); err != nil {
 		return err
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, httpx.MaxBodyBytes))
 	if err != nil {
 		return fmt.Errorf("bilibili %s: read: %w", api, err)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/gorilla/websocket"
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"lookout/collectors/httpx"
 	"lookout/config"
 	"lookout/item"
 )
@@ -56,7 +57,7 @@ type biliLive struct {
 	src    config.SourceConfig
 	spec   biliLiveSpec
 	env    Env
-	http   *HTTPClient
+	http   *httpx.Client
 	dialer websocket.Dialer
 	wbi    *BilibiliWBI
 	log    *slog.Logger
@@ -180,9 +181,9 @@ func (c *biliLive) Run(ctx context.Context, emit Emit) error {
 					reason = "bootstrap"
 				}
 				c.env.Health.Failed(reason, err, permanent)
-				d := RetryDelay(err, backoff)
+				d := httpx.RetryDelay(err, backoff)
 				c.log.Warn("bilibili bootstrap failed", "room", c.spec.Room, "err", err, "retry_in", d)
-				if Sleep(ctx, c.env.Clock, d) != nil {
+				if httpx.Sleep(ctx, c.env.Clock, d) != nil {
 					return nil
 				}
 				continue
@@ -214,7 +215,7 @@ func (c *biliLive) Run(ctx context.Context, emit Emit) error {
 		d := backoff.Next()
 		c.log.Warn("bilibili connection ended", "room", c.spec.Room, "url", wsURL, "err", err, "authed", authed,
 			"failures", fails, "rebootstrap", rebootstrap, "retry_in", d)
-		if Sleep(ctx, c.env.Clock, d) != nil {
+		if httpx.Sleep(ctx, c.env.Clock, d) != nil {
 			return nil
 		}
 	}
@@ -345,7 +346,7 @@ func (c *biliLive) getJSON(ctx context.Context, api, rawURL, buvid string, v any
 	if err != nil {
 		return fmt.Errorf("bilibili %s: %w", api, err)
 	}
-	if err := CheckStatus(resp, c.env.Clock.Now()); err != nil {
+	if err := httpx.CheckStatus(resp, c.env.Clock.Now()); err != nil {
 		return fmt.Errorf("bilibili %s: %w", api, err)
 	}
 	defer resp.Body.Close()

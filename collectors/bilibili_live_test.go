@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"lookout/collectors/httpx"
 	"lookout/config"
 	"lookout/internal/loopback"
 	"lookout/item"
@@ -75,7 +76,7 @@ type biliHarness struct {
 	srv     *loopback.BilibiliServer
 	metrics *Metrics
 	sink    *biliSink
-	clock   Clock
+	clock   httpx.Clock
 	cancel  context.CancelFunc
 	done    chan error
 	stopped bool
@@ -83,15 +84,15 @@ type biliHarness struct {
 
 // startBili runs a bilibili_live collector against srv with the extra
 // YAML keys; clock nil means the real clock.
-func startBili(t *testing.T, srv *loopback.BilibiliServer, extra string, clock Clock) *biliHarness {
+func startBili(t *testing.T, srv *loopback.BilibiliServer, extra string, clock httpx.Clock) *biliHarness {
 	return startBiliCtx(t, context.Background(), srv, extra, clock)
 }
 
-func startBiliCtx(t *testing.T, parent context.Context, srv *loopback.BilibiliServer, extra string, clock Clock) *biliHarness {
+func startBiliCtx(t *testing.T, parent context.Context, srv *loopback.BilibiliServer, extra string, clock httpx.Clock) *biliHarness {
 	t.Helper()
 	m := NewMetrics(nil)
 	env := Env{
-		HTTP:    NewHTTPClient(config.LimitsConfig{Default: config.HostLimit{Rate: 1000, Burst: 100}}, m),
+		HTTP:    httpx.NewClient(config.LimitsConfig{Default: config.HostLimit{Rate: 1000, Burst: 100}}, m.HTTP()),
 		Metrics: m,
 		Clock:   clock,
 		Log:     slog.New(slog.NewTextHandler(biliTestLog{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),

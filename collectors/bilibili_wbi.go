@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/hex"
+	"lookout/collectors/httpx"
 	"net/url"
 	"path"
 	"sort"
@@ -113,7 +114,7 @@ func biliWBIEscape(s string) string {
 // use.
 type BilibiliWBI struct {
 	Fetch func(ctx context.Context) (imgKey, subKey string, err error)
-	Clock Clock         // default RealClock
+	Clock httpx.Clock   // default httpx.RealClock
 	TTL   time.Duration // default BilibiliWBIDefaultTTL
 
 	mu      sync.Mutex
@@ -140,7 +141,7 @@ func (w *BilibiliWBI) Invalidate() {
 func (w *BilibiliWBI) key(ctx context.Context) (string, time.Time, error) {
 	clock := w.Clock
 	if clock == nil {
-		clock = RealClock
+		clock = httpx.RealClock
 	}
 	ttl := w.TTL
 	if ttl <= 0 {

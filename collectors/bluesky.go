@@ -14,6 +14,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"lookout/collectors/httpx"
 	"lookout/config"
 	"lookout/item"
 )
@@ -224,7 +225,7 @@ func (c *bskyCollector) session(ctx context.Context, emit Emit) (healthy bool, e
 // bskyKeepalive pings the server every interval so that a dead connection
 // fails the read deadline and a live one extends it (on pong). The
 // mastodon collector uses it too. The returned stop ends the pinger.
-func bskyKeepalive(ctx context.Context, conn *websocket.Conn, clock Clock, every time.Duration) (stop func()) {
+func bskyKeepalive(ctx context.Context, conn *websocket.Conn, clock httpx.Clock, every time.Duration) (stop func()) {
 	conn.SetPongHandler(func(string) error {
 		return conn.SetReadDeadline(time.Now().Add(3 * every))
 	})
@@ -232,7 +233,7 @@ func bskyKeepalive(ctx context.Context, conn *websocket.Conn, clock Clock, every
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		for Sleep(ctx, clock, every) == nil {
+		for httpx.Sleep(ctx, clock, every) == nil {
 			if err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(10*time.Second)); err != nil {
 				return
 			}

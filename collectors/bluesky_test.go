@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"lookout/collectors/httpx"
 	"lookout/config"
 	"lookout/internal/loopback"
 	"lookout/item"
@@ -112,7 +113,7 @@ func TestBlueskyBadEvents(t *testing.T) {
 }
 
 func TestBlueskyConfig(t *testing.T) {
-	env := twitchTestEnv(t, RealClock)
+	env := twitchTestEnv(t, httpx.RealClock)
 	for _, y := range []string{
 		"url: http://x/subscribe\n",
 		"collections: [\"not an nsid\"]\n",

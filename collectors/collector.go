@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"lookout/collectors/httpx"
 	"lookout/config"
 	"lookout/item"
 )
@@ -72,29 +73,13 @@ func stateSaveFailed(ctx context.Context, env Env, source, what string, err erro
 	env.Log.ErrorContext(ctx, "cannot save source state", "state", what, "err", err)
 }
 
-// Clock lets tests drive time-based behaviour (backoff, polling) without
-// sleeping.
-type Clock interface {
-	Now() time.Time
-	// After waits like time.After.
-	After(d time.Duration) <-chan time.Time
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time                         { return time.Now() }
-func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
-
-// RealClock is the wall clock.
-var RealClock Clock = realClock{}
-
 // Env is what every collector gets from the daemon.
 type Env struct {
-	HTTP    *HTTPClient // shared: per-host rate limits, global concurrency cap
-	State   StateStore  // may be nil in check-config; use MemState in tests
+	HTTP    *httpx.Client // shared: per-host rate limits, global concurrency cap
+	State   StateStore    // may be nil in check-config; use MemState in tests
 	Log     *slog.Logger
 	Metrics *Metrics
-	Clock   Clock
+	Clock   httpx.Clock
 	// Health is where this source reports whether it works. It is per
 	// source: the daemon passes each source's own to New, and New makes a
 	// standalone one when it is nil.
@@ -107,13 +92,13 @@ func (e Env) withDefaults() Env {
 		e.Log = slog.New(slog.DiscardHandler)
 	}
 	if e.Clock == nil {
-		e.Clock = RealClock
+		e.Clock = httpx.RealClock
 	}
 	if e.Metrics == nil {
 		e.Metrics = NewMetrics(nil)
 	}
 	if e.HTTP == nil {
-		e.HTTP = NewHTTPClient(config.LimitsConfig{}, e.Metrics)
+		e.HTTP = httpx.NewClient(config.LimitsConfig{}, e.Metrics.HTTP())
 	}
 	if e.State == nil {
 		e.State = NewMemState()

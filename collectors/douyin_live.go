@@ -21,6 +21,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"lookout/collectors/douyinpb"
+	"lookout/collectors/httpx"
 	"lookout/config"
 	"lookout/item"
 )
@@ -156,7 +157,7 @@ func newDouyinCollector(src config.SourceConfig, env Env) (Collector, error) {
 	case spec.SignerURL != "":
 		su, err := url.Parse(spec.SignerURL)
 		if err != nil || (su.Scheme != "http" && su.Scheme != "https") || su.Host == "" {
-			return nil, fmt.Errorf("signer_url %q: want an http:// or https:// URL", redactURL(spec.SignerURL))
+			return nil, fmt.Errorf("signer_url %q: want an http:// or https:// URL", httpx.RedactURL(spec.SignerURL))
 		}
 		signer = &douyinHTTPSigner{url: spec.SignerURL, http: env.HTTP}
 	case spec.LoopbackSignKey.IsSet():
@@ -193,7 +194,7 @@ func (c *douyinCollector) ua() string { return c.userAgent }
 
 func (c *douyinCollector) Run(ctx context.Context, emit Emit) error {
 	bo := newStreamBackoff(c.id)
-	ended := &Backoff{Base: time.Minute, Max: 10 * time.Minute}
+	ended := &httpx.Backoff{Base: time.Minute, Max: 10 * time.Minute}
 	for {
 		healthy, err := c.session(ctx, emit)
 		if ctx.Err() != nil {
@@ -211,10 +212,10 @@ func (c *douyinCollector) Run(ctx context.Context, emit Emit) error {
 				bo.Reset()
 				ended.Reset()
 			}
-			wait = RetryDelay(err, bo)
+			wait = httpx.RetryDelay(err, bo)
 			c.env.Log.Warn("douyin: connection ended; reconnecting", "room", c.room, "err", err, "wait", wait)
 		}
-		if err := Sleep(ctx, c.env.Clock, wait); err != nil {
+		if err := httpx.Sleep(ctx, c.env.Clock, wait); err != nil {
 			return nil
 		}
 	}
@@ -275,7 +276,7 @@ func (c *douyinCollector) get(ctx context.Context, u, cookie string) (*http.Resp
 	if err != nil {
 		return nil, err
 	}
-	if err := CheckStatus(resp, c.env.Clock.Now()); err != nil {
+	if err := httpx.CheckStatus(resp, c.env.Clock.Now()); err != nil {
 		return nil, err
 	}
 	return resp, nil
@@ -329,7 +330,7 @@ func (c *douyinCollector) session(ctx context.Context, emit Emit) (healthy bool,
 	h.Set("Origin", "https://live.douyin.com")
 	conn, err := twitchDial(ctx, c.env, c.dialer, wsURL, h)
 	if err != nil {
-		var se *StatusError
+		var se *httpx.StatusError
 		if errors.As(err, &se) && (se.Status == http.StatusForbidden || se.Status == http.StatusUnauthorized) {
 			c.env.Metrics.Errors.WithLabelValues(c.id, "signature").Inc()
 			c.roomID = "" // re-bootstrap: the cookie may have gone stale too
@@ -357,7 +358,7 @@ func (c *douyinCollector) session(ctx context.Context, emit Emit) (healthy bool,
 	defer func() { stopHB(); <-hbDone }()
 	go func() {
 		defer close(hbDone)
-		for Sleep(hbCtx, c.env.Clock, c.heartbeat) == nil {
+		for httpx.Sleep(hbCtx, c.env.Clock, c.heartbeat) == nil {
 			if err := write(douyinHeartbeatFrame); err != nil {
 				return // the reader sees the broken socket
 			}

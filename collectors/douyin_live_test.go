@@ -23,6 +23,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"lookout/collectors/douyinpb"
+	"lookout/collectors/httpx"
 	"lookout/config"
 	"lookout/internal/loopback"
 	"lookout/item"
@@ -295,7 +296,7 @@ func TestDouyinSignatureStub(t *testing.T) {
 }
 
 func TestDouyinConfig(t *testing.T) {
-	env := twitchTestEnv(t, RealClock)
+	env := twitchTestEnv(t, httpx.RealClock)
 	t.Setenv("LOOKOUT_TEST_EMPTY", "")
 	for _, y := range []string{
 		"room: abc\nsigner_url: http://s/\n",
@@ -671,8 +672,8 @@ func BenchmarkDouyinLoopback(b *testing.B) {
 	srv := loopback.NewDouyinServer("646454278948", 7300000000000000000, []byte(douyinTestKey))
 	defer srv.Close()
 	os.Setenv("LOOKOUT_TEST_DOUYIN_KEY", douyinTestKey)
-	env := Env{Log: slog.New(slog.DiscardHandler), Metrics: NewMetrics(nil), Clock: RealClock}
-	env.HTTP = NewHTTPClient(config.LimitsConfig{Default: config.HostLimit{Rate: 1000, Burst: 1000}}, env.Metrics)
+	env := Env{Log: slog.New(slog.DiscardHandler), Metrics: NewMetrics(nil), Clock: httpx.RealClock}
+	env.HTTP = httpx.NewClient(config.LimitsConfig{Default: config.HostLimit{Rate: 1000, Burst: 1000}}, env.Metrics.HTTP())
 	c := douyinTestCollector(b, env, fmt.Sprintf("ws_base: %s\npage_base: %s\n", srv.WSBase, srv.PageBase))
 	var got atomic.Int64
 	ctx, cancel := context.WithCancel(context.Background())

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"lookout/collectors/httpx"
 	"net/http"
 	"net/url"
 	"strings"
@@ -66,7 +67,7 @@ func DouyinSignatureStub(q url.Values) string {
 // status is an error; the signer's answer is never logged in full.
 type douyinHTTPSigner struct {
 	url  string
-	http *HTTPClient
+	http *httpx.Client
 }
 
 func (s *douyinHTTPSigner) Sign(ctx context.Context, stub string) (string, error) {
@@ -79,15 +80,15 @@ func (s *douyinHTTPSigner) Sign(ctx context.Context, stub string) (string, error
 	req.Header.Set("Accept", "application/json, text/plain")
 	resp, err := s.http.Do(ctx, req)
 	if err != nil {
-		return "", fmt.Errorf("signer %s: %w", redactURL(s.url), err)
+		return "", fmt.Errorf("signer %s: %w", httpx.RedactURL(s.url), err)
 	}
-	if err := CheckStatus(resp, RealClock.Now()); err != nil {
+	if err := httpx.CheckStatus(resp, httpx.RealClock.Now()); err != nil {
 		return "", fmt.Errorf("signer: %w", err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if err != nil {
-		return "", fmt.Errorf("signer %s: reading answer: %w", redactURL(s.url), err)
+		return "", fmt.Errorf("signer %s: reading answer: %w", httpx.RedactURL(s.url), err)
 	}
 	raw = bytes.TrimSpace(raw)
 	sig := string(raw)
@@ -96,12 +97,12 @@ func (s *douyinHTTPSigner) Sign(ctx context.Context, stub string) (string, error
 			Signature string `json:"signature"`
 		}
 		if err := json.Unmarshal(raw, &out); err != nil {
-			return "", fmt.Errorf("signer %s: answer is not {\"signature\": …}: %w", redactURL(s.url), err)
+			return "", fmt.Errorf("signer %s: answer is not {\"signature\": …}: %w", httpx.RedactURL(s.url), err)
 		}
 		sig = out.Signature
 	}
 	if sig == "" || strings.ContainsAny(sig, " \r\n\t") {
-		return "", fmt.Errorf("signer %s: empty or malformed signature in the answer", redactURL(s.url))
+		return "", fmt.Errorf("signer %s: empty or malformed signature in the answer", httpx.RedactURL(s.url))
 	}
 	return sig, nil
 }

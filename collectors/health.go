@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"lookout/collectors/httpx"
 	"lookout/config"
 	"lookout/item"
 )
@@ -49,8 +50,8 @@ type HealthOptions struct {
 	// ReassertEvery: while broken, the 1 sample is repeated this often so
 	// that an alert adopted after a restart gets its verdict (default 1m).
 	ReassertEvery time.Duration
-	// Clock is the time source (default the wall clock).
-	Clock Clock
+	// httpx.Clock is the time source (default the wall clock).
+	Clock httpx.Clock
 	// Changed is called, outside any lock, after a report that may change
 	// the source's state; it must not block. The daemon uses it to judge
 	// at once instead of at its next tick.
@@ -74,7 +75,7 @@ func (o HealthOptions) withDefaults() HealthOptions {
 		o.ReassertEvery = time.Minute
 	}
 	if o.Clock == nil {
-		o.Clock = RealClock
+		o.Clock = httpx.RealClock
 	}
 	return o
 }
@@ -374,7 +375,7 @@ func healthReason(err error) (reason string, permanent bool) {
 	if errors.As(err, &he) {
 		return he.reason, he.permanent
 	}
-	var se *StatusError
+	var se *httpx.StatusError
 	if errors.As(err, &se) {
 		switch {
 		case se.Status == http.StatusUnauthorized || se.Status == http.StatusForbidden:
@@ -384,7 +385,7 @@ func healthReason(err error) (reason string, permanent bool) {
 		}
 		return fmt.Sprintf("http_%d", se.Status), false
 	}
-	if errors.Is(err, ErrCircuitOpen) {
+	if errors.Is(err, httpx.ErrCircuitOpen) {
 		return "circuit_open", false
 	}
 	var ne net.Error

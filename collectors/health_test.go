@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"lookout/collectors/httpx"
 	"lookout/config"
 )
 
@@ -189,9 +190,9 @@ func TestHealthReason(t *testing.T) {
 		permanent bool
 	}{
 		{withReason("signature", true, errors.New("403")), "signature", true},
-		{errors.Join(errors.New("websocket handshake"), &StatusError{Status: 401}), "auth", true},
-		{&StatusError{Status: 429}, "rate_limited", false},
-		{&StatusError{Status: 502}, "http_502", false},
+		{errors.Join(errors.New("websocket handshake"), &httpx.StatusError{Status: 401}), "auth", true},
+		{&httpx.StatusError{Status: 429}, "rate_limited", false},
+		{&httpx.StatusError{Status: 502}, "http_502", false},
 		{errors.New("read: EOF"), "disconnected", false},
 	}
 	for _, c := range cases {

@@ -19,6 +19,7 @@ import (
 	"github.com/andybalholm/cascadia"
 	"golang.org/x/net/html/charset"
 
+	"lookout/collectors/httpx"
 	"lookout/config"
 	"lookout/item"
 )
@@ -245,7 +246,7 @@ type htmlCollector struct {
 	src  config.SourceConfig
 	spec htmlSpec
 	env  Env
-	http *HTTPClient
+	http *httpx.Client
 	x    *htmlExtractor
 	kind item.Kind
 	loop *pollLoop
@@ -258,7 +259,7 @@ func newHTML(src config.SourceConfig, env Env) (Collector, error) {
 	}
 	u, err := url.Parse(spec.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("url %q: want an absolute http(s) URL", redactURL(spec.URL))
+		return nil, fmt.Errorf("url %q: want an absolute http(s) URL", httpx.RedactURL(spec.URL))
 	}
 	c := &htmlCollector{src: src, spec: spec, env: env, kind: item.KindPost}
 	if c.x, err = htmlNewExtractor(spec); err != nil {
@@ -323,9 +324,9 @@ func (c *htmlCollector) poll(ctx context.Context, emit Emit) error {
 pages:
 	for n := 0; n < c.spec.MaxPages && pageURL != "" && !visited[pageURL]; n++ {
 		visited[pageURL] = true
-		prev := Validators{}
+		prev := httpx.Validators{}
 		if n == 0 {
-			prev = Validators{ETag: st.ETag, LastModified: st.LastModified}
+			prev = httpx.Validators{ETag: st.ETag, LastModified: st.LastModified}
 		}
 		resp, err := c.http.GetConditional(ctx, pageURL, prev, header)
 		if err != nil {
@@ -339,11 +340,11 @@ pages:
 		}
 		doc, err := htmlDecode(resp.Body, resp.Header.Get("Content-Type"), c.spec.Charset)
 		if err != nil {
-			return pollErr("decode", fmt.Errorf("%s: %w", redactURL(pageURL), err))
+			return pollErr("decode", fmt.Errorf("%s: %w", httpx.RedactURL(pageURL), err))
 		}
 		recs, next := c.x.extract(doc, resp.URL, now)
 		if n == 0 {
-			c.loop.shape(ctx, st, len(recs), redactURL(pageURL))
+			c.loop.shape(ctx, st, len(recs), httpx.RedactURL(pageURL))
 		}
 		anyNew := false
 		for _, r := range recs {

@@ -15,6 +15,7 @@ import (
 	"text/template"
 	"time"
 
+	"lookout/collectors/httpx"
 	"lookout/config"
 	"lookout/item"
 )
@@ -75,7 +76,7 @@ type jsonapiCollector struct {
 	src     config.SourceConfig
 	spec    jsonapiSpec
 	env     Env
-	http    *HTTPClient
+	http    *httpx.Client
 	mapper  *JSONMapper
 	urlTmpl *template.Template
 	body    *template.Template
@@ -110,7 +111,7 @@ func newJSONAPI(src config.SourceConfig, env Env) (Collector, error) {
 		return nil, fmt.Errorf("url: %w", err)
 	}
 	if u, err := url.Parse(probe); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("url %q: want an absolute http(s) URL", redactURL(probe))
+		return nil, fmt.Errorf("url %q: want an absolute http(s) URL", httpx.RedactURL(probe))
 	}
 	keys := make([]string, 0, len(spec.Params))
 	for k := range spec.Params {
@@ -279,11 +280,11 @@ pages:
 		}
 		doc, err := DecodeJSON(body)
 		if err != nil {
-			return pollErr("decode", fmt.Errorf("%s page %d: invalid JSON: %w", redactURL(req.URL.String()), n+1, err))
+			return pollErr("decode", fmt.Errorf("%s page %d: invalid JSON: %w", httpx.RedactURL(req.URL.String()), n+1, err))
 		}
 		els, found := c.mapper.Elements(doc)
 		if n == 0 {
-			c.loop.shape(ctx, st, len(els), redactURL(req.URL.String()))
+			c.loop.shape(ctx, st, len(els), httpx.RedactURL(req.URL.String()))
 			if !found && !st.Yielded {
 				c.env.Metrics.Errors.WithLabelValues(c.src.ID, "no_items").Inc()
 				c.env.Log.Warn("mapping.items selects nothing in the payload", "items", c.spec.Mapping.Items)
@@ -434,9 +435,9 @@ const jsonapiMaxBody = 16 << 20
 func (c *jsonapiCollector) fetch(ctx context.Context, req *http.Request) ([]byte, *http.Response, error) {
 	resp, err := c.http.Do(ctx, req)
 	if err != nil {
-		return nil, nil, fmt.Errorf("GET %s: %w", redactURL(req.URL.String()), err)
+		return nil, nil, fmt.Errorf("GET %s: %w", httpx.RedactURL(req.URL.String()), err)
 	}
-	if err := CheckStatus(resp, c.env.Clock.Now()); err != nil {
+	if err := httpx.CheckStatus(resp, c.env.Clock.Now()); err != nil {
 		return nil, nil, err
 	}
 	defer resp.Body.Close()
@@ -445,10 +446,10 @@ func (c *jsonapiCollector) fetch(ctx context.Context, req *http.Request) ([]byte
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, jsonapiMaxBody+1))
 	if err != nil {
-		return nil, nil, fmt.Errorf("read %s: %w", redactURL(req.URL.String()), err)
+		return nil, nil, fmt.Errorf("read %s: %w", httpx.RedactURL(req.URL.String()), err)
 	}
 	if len(body) > jsonapiMaxBody {
-		return nil, nil, pollErr("too_large", fmt.Errorf("%s: body larger than %d bytes", redactURL(req.URL.String()), jsonapiMaxBody))
+		return nil, nil, pollErr("too_large", fmt.Errorf("%s: body larger than %d bytes", httpx.RedactURL(req.URL.String()), jsonapiMaxBody))
 	}
 	return bytes.TrimSpace(body), resp, nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"lookout/collectors/httpx"
 	"lookout/config"
 	"lookout/item"
 )
@@ -271,7 +272,7 @@ func (c *mastoCollector) streamURL() string {
 func (c *mastoCollector) session(ctx context.Context, emit Emit) (healthy bool, err error) {
 	conn, err := twitchDial(ctx, c.env, c.dialer, c.streamURL(), c.header)
 	if err != nil {
-		var se *StatusError
+		var se *httpx.StatusError
 		if errors.As(err, &se) && (se.Status == http.StatusUnauthorized || se.Status == http.StatusForbidden) {
 			c.env.Metrics.Errors.WithLabelValues(c.id, "auth").Inc()
 			c.env.Log.Error("mastodon: the instance refused the token; it needs a user token with read:statuses", "status", se.Status)
@@ -380,7 +381,7 @@ func (c *mastoCollector) fetchTimeline(ctx context.Context, s mastoSub, since st
 	if err != nil {
 		return nil, err
 	}
-	if err := CheckStatus(resp, c.env.Clock.Now()); err != nil {
+	if err := httpx.CheckStatus(resp, c.env.Clock.Now()); err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()

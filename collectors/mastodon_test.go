@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"lookout/collectors/httpx"
 	"lookout/config"
 	"lookout/internal/loopback"
 	"lookout/item"
@@ -128,7 +129,7 @@ func TestMastodonStripHTML(t *testing.T) {
 }
 
 func TestMastodonConfig(t *testing.T) {
-	env := twitchTestEnv(t, RealClock)
+	env := twitchTestEnv(t, httpx.RealClock)
 	t.Setenv("LOOKOUT_TEST_MASTO_TOKEN", mastoTestToken)
 	t.Setenv("LOOKOUT_TEST_EMPTY", "")
 	for _, y := range []string{

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"lookout/collectors/httpx"
 	"lookout/config"
 )
 
@@ -35,7 +36,7 @@ type pollLoop struct {
 	every   time.Duration
 	jitter  float64
 	env     Env
-	backoff *Backoff
+	backoff *httpx.Backoff
 	health  *SourceHealth
 }
 
@@ -52,11 +53,11 @@ func pollNewLoop(src config.SourceConfig, env Env) *pollLoop {
 	base := min(max(every/4, 5*time.Second), time.Minute)
 	env.Health.PollsEvery(every)
 	return &pollLoop{source: src.ID, every: every, jitter: jitter, env: env,
-		backoff: &Backoff{Base: base, Max: max(pollMaxBackoff, every)}, health: env.Health}
+		backoff: &httpx.Backoff{Base: base, Max: max(pollMaxBackoff, every)}, health: env.Health}
 }
 
 // interval is every ± jitter·every.
-func (p *pollLoop) interval() time.Duration { return PollInterval(p.every, p.jitter) }
+func (p *pollLoop) interval() time.Duration { return httpx.PollInterval(p.every, p.jitter) }
 
 // run calls once until ctx is done, reporting each poll's outcome to the
 // source's health (see SourceHealth).
@@ -73,7 +74,7 @@ func (p *pollLoop) run(ctx context.Context, _ Emit, once func(context.Context) e
 			p.health.Succeeded()
 			p.backoff.Reset()
 		}
-		if Sleep(ctx, p.env.Clock, wait) != nil {
+		if httpx.Sleep(ctx, p.env.Clock, wait) != nil {
 			return nil
 		}
 	}
@@ -83,12 +84,12 @@ func (p *pollLoop) run(ctx context.Context, _ Emit, once func(context.Context) e
 func (p *pollLoop) failed(ctx context.Context, err error) time.Duration {
 	reason := pollReason(err)
 	p.env.Metrics.Errors.WithLabelValues(p.source, reason).Inc()
-	wait := RetryDelay(err, p.backoff)
+	wait := httpx.RetryDelay(err, p.backoff)
 	var pe *pollError
 	if errors.As(err, &pe) && pe.wait > wait {
 		wait = pe.wait
 	}
-	var co *CircuitOpenError
+	var co *httpx.CircuitOpenError
 	if errors.As(err, &co) && co.RetryAfter > wait {
 		wait = co.RetryAfter
 	}
@@ -134,10 +135,10 @@ func pollReason(err error) string {
 	if errors.As(err, &pe) && pe.reason != "" {
 		return pe.reason
 	}
-	if errors.Is(err, ErrCircuitOpen) {
+	if errors.Is(err, httpx.ErrCircuitOpen) {
 		return "circuit_open"
 	}
-	var se *StatusError
+	var se *httpx.StatusError
 	if errors.As(err, &se) {
 		switch {
 		case se.Status == http.StatusTooManyRequests:

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"lookout/collectors/httpx"
 	"lookout/config"
 	"lookout/item"
 )
@@ -55,13 +56,13 @@ func (c *pollFakeClock) Waits() []time.Duration {
 
 // pollTestEnv is an Env with a fast rate limit, an in-memory state and the
 // given clock.
-func pollTestEnv(t *testing.T, clk Clock, state StateStore) Env {
+func pollTestEnv(t *testing.T, clk httpx.Clock, state StateStore) Env {
 	env, _ := pollTestEnvLogs(t, clk, state)
 	return env
 }
 
 // pollTestEnvLogs is pollTestEnv that also returns the log output.
-func pollTestEnvLogs(t *testing.T, clk Clock, state StateStore) (Env, *pollLogBuf) {
+func pollTestEnvLogs(t *testing.T, clk httpx.Clock, state StateStore) (Env, *pollLogBuf) {
 	t.Helper()
 	logs := &pollLogBuf{}
 	t.Cleanup(func() {
@@ -74,7 +75,7 @@ func pollTestEnvLogs(t *testing.T, clk Clock, state StateStore) (Env, *pollLogBu
 		state = NewMemState()
 	}
 	return Env{
-		HTTP:    NewHTTPClient(config.LimitsConfig{Default: config.HostLimit{Rate: 1000, Burst: 1000}, Timeout: config.Duration(5 * time.Second)}, m),
+		HTTP:    httpx.NewClient(config.LimitsConfig{Default: config.HostLimit{Rate: 1000, Burst: 1000}, Timeout: config.Duration(5 * time.Second)}, m.HTTP()),
 		State:   state,
 		Log:     slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Metrics: m,
@@ -229,8 +230,8 @@ func TestPollLoopBackoffAndRetryAfter(t *testing.T) {
 	defer cancel()
 	calls := 0
 	errs := []error{
-		&StatusError{URL: "http://x/", Status: http.StatusTooManyRequests, RetryAfter: 120 * time.Second},
-		&StatusError{URL: "http://x/", Status: http.StatusServiceUnavailable},
+		&httpx.StatusError{URL: "http://x/", Status: http.StatusTooManyRequests, RetryAfter: 120 * time.Second},
+		&httpx.StatusError{URL: "http://x/", Status: http.StatusServiceUnavailable},
 		pollErrWait("risk_control", 10*time.Minute, errors.New("code -412")),
 		nil,
 	}

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"lookout/collectors/httpx"
 	"lookout/config"
 	"lookout/item"
 )
@@ -49,23 +50,23 @@ type rssSpec struct {
 // that editing the config's url never sends a stale ETag.
 type rssStoredValidators struct {
 	URL string `json:"url"`
-	Validators
+	httpx.Validators
 }
 
 // rssCollector polls one feed.
 type rssCollector struct {
 	src     config.SourceConfig
 	env     Env
-	http    *HTTPClient
+	http    *httpx.Client
 	url     string
 	room    string
 	every   time.Duration
 	jitter  float64
 	maxSeen int
-	backoff *Backoff
+	backoff *httpx.Backoff
 	health  *SourceHealth
 
-	validators Validators
+	validators httpx.Validators
 	ttl        time.Duration
 	seen       []string // oldest first
 	seenSet    map[string]struct{}
@@ -83,7 +84,7 @@ func newRSSCollector(src config.SourceConfig, env Env) (Collector, error) {
 	case spec.URL == "":
 		return nil, &config.FieldError{Line: src.Line, Field: field + "url", Msg: "required: the feed's http(s) URL"}
 	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
-		return nil, &config.FieldError{Line: src.Line, Field: field + "url", Msg: fmt.Sprintf("%s is not an http(s) URL", redactURL(spec.URL))}
+		return nil, &config.FieldError{Line: src.Line, Field: field + "url", Msg: fmt.Sprintf("%s is not an http(s) URL", httpx.RedactURL(spec.URL))}
 	case spec.MaxSeen < 0:
 		return nil, &config.FieldError{Line: src.Line, Field: field + "max_seen", Msg: "must not be negative"}
 	}
@@ -118,7 +119,7 @@ func newRSSCollector(src config.SourceConfig, env Env) (Collector, error) {
 	}
 	h := fnv.New64a()
 	h.Write([]byte(src.ID))
-	c.backoff = NewBackoff(min(max(c.every/4, 5*time.Second), time.Minute), max(rssMaxBackoff, c.every), h.Sum64())
+	c.backoff = httpx.NewBackoff(min(max(c.every/4, 5*time.Second), time.Minute), max(rssMaxBackoff, c.every), h.Sum64())
 	return c, nil
 }
 
@@ -132,7 +133,7 @@ func (c *rssCollector) Run(ctx context.Context, emit Emit) error {
 		c.env.Metrics.Errors.WithLabelValues(c.src.ID, "state").Inc()
 		wait := c.backoff.Next()
 		c.env.Log.Error("rss: cannot load state; not polling until it loads, so old entries are not re-emitted", "err", err, "retry_in", wait)
-		if Sleep(ctx, c.env.Clock, wait) != nil {
+		if httpx.Sleep(ctx, c.env.Clock, wait) != nil {
 			return nil
 		}
 	}
@@ -142,7 +143,7 @@ func (c *rssCollector) Run(ctx context.Context, emit Emit) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		if Sleep(ctx, c.env.Clock, wait) != nil {
+		if httpx.Sleep(ctx, c.env.Clock, wait) != nil {
 			return nil
 		}
 	}
@@ -184,7 +185,7 @@ func (c *rssCollector) load(ctx context.Context) error {
 // interval is the next regular wait: every (or the feed's ttl when that is
 // longer), with jitter.
 func (c *rssCollector) interval() time.Duration {
-	return PollInterval(max(c.every, c.ttl), c.jitter)
+	return httpx.PollInterval(max(c.every, c.ttl), c.jitter)
 }
 
 // poll fetches the feed once, emits what is new and returns how long to wait.
@@ -196,9 +197,9 @@ func (c *rssCollector) poll(ctx context.Context, emit Emit) time.Duration {
 			return 0
 		}
 		reason := rssReason(err)
-		wait := RetryDelay(err, c.backoff)
+		wait := httpx.RetryDelay(err, c.backoff)
 		c.env.Metrics.Errors.WithLabelValues(c.src.ID, reason).Inc()
-		c.env.Log.Warn("rss: fetch failed", "url", redactURL(c.url), "reason", reason, "err", err, "retry_in", wait.Round(time.Millisecond))
+		c.env.Log.Warn("rss: fetch failed", "url", httpx.RedactURL(c.url), "reason", reason, "err", err, "retry_in", wait.Round(time.Millisecond))
 		c.health.Failed(reason, err, false)
 		return wait
 	}
@@ -217,8 +218,8 @@ func (c *rssCollector) poll(ctx context.Context, emit Emit) time.Duration {
 		// would not fix that, so keep the regular interval, and keep the old
 		// validators so that the next good document is fetched in full.
 		c.env.Metrics.Errors.WithLabelValues(c.src.ID, "parse").Inc()
-		c.env.Log.Error("rss: feed unparseable", "url", redactURL(c.url), "content_type", res.Header.Get("Content-Type"), "bytes", len(res.Body), "err", err)
-		err = fmt.Errorf("%s: %w", redactURL(c.url), err)
+		c.env.Log.Error("rss: feed unparseable", "url", httpx.RedactURL(c.url), "content_type", res.Header.Get("Content-Type"), "bytes", len(res.Body), "err", err)
+		err = fmt.Errorf("%s: %w", httpx.RedactURL(c.url), err)
 		c.health.Failed("parse", err, false)
 		return c.interval()
 	}
@@ -263,7 +264,7 @@ func (c *rssCollector) poll(ctx context.Context, emit Emit) time.Duration {
 		return c.interval() // emit fails only when the daemon stops
 	}
 	if len(fresh) > 0 {
-		c.env.Log.Debug("rss: new entries", "url", redactURL(c.url), "n", len(fresh))
+		c.env.Log.Debug("rss: new entries", "url", httpx.RedactURL(c.url), "n", len(fresh))
 	}
 	return c.interval()
 }
@@ -361,14 +362,14 @@ func (c *rssCollector) saveState(ctx context.Context, seen, validators bool) {
 
 // rssReason names a fetch error for the errors counter.
 func rssReason(err error) string {
-	var se *StatusError
+	var se *httpx.StatusError
 	if errors.As(err, &se) {
 		if se.Status == http.StatusTooManyRequests || (se.Status == http.StatusServiceUnavailable && se.RetryAfter > 0) {
 			return "rate_limited"
 		}
 		return "http_" + strconv.Itoa(se.Status)
 	}
-	if errors.Is(err, ErrCircuitOpen) {
+	if errors.Is(err, httpx.ErrCircuitOpen) {
 		return "circuit_open"
 	}
 	var ne net.Error

@@ -14,13 +14,17 @@ import (
 	"testing"
 	"time"
 
+	"lookout/collectors/httpx"
 	"lookout/config"
 	"lookout/internal/loopback"
 	"lookout/item"
 	"lookout/store"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
-// rssStepClock is a Clock the test drives: After records the wait and
+// rssStepClock is a httpx.Clock the test drives: After records the wait and
 // blocks the collector until the test calls fire, which moves time forward
 // by the wait and releases it. Nothing sleeps for real, and the test gets
 // a quiet moment between polls to look at what happened and change the
@@ -163,7 +167,7 @@ func newRSSHarness(state StateStore) *rssHarness {
 	return &rssHarness{
 		clk: clk,
 		env: Env{
-			HTTP:    NewHTTPClientWith(httpxFastLimits(), m, HTTPOptions{Clock: clk}),
+			HTTP:    httpx.NewClientWith(httpxFastLimits(), m.HTTP(), httpx.Options{Clock: clk}),
 			State:   state,
 			Log:     slog.New(slog.NewTextHandler(lg, &slog.HandlerOptions{Level: slog.LevelDebug})),
 			Metrics: m,
@@ -349,7 +353,7 @@ func TestRSSCollectorRestartDedupe(t *testing.T) {
 	third.clk.await(t)
 	rssRequireIDs(t, third.sink.take(), "c")
 
-	// Validators of another URL are never sent (the config's url changed).
+	// httpx.Validators of another URL are never sent (the config's url changed).
 	srv.SetFeed("/other.xml", loopback.RSSDocument("Acme", rssEntries("a", "b", "c")), "")
 	fourth := newRSSHarness(state)
 	fourth.start(t, rssYAML(srv.URL("/other.xml")))
@@ -670,4 +674,17 @@ func TestRSSCompactSeen(t *testing.T) {
 	if s := fmt.Sprint(len(c.seen)); s != "3" {
 		t.Errorf("len %s", s)
 	}
+}
+func httpxCount(cv *prometheus.CounterVec, labels ...string) float64 {
+	var m dto.Metric
+	if err := cv.WithLabelValues(labels...).Write(&m); err != nil {
+		return -1
+	}
+	return m.GetCounter().GetValue()
+}
+
+// httpxFastLimits lets tests send as fast as they like unless they test
+// the limiter itself.
+func httpxFastLimits() config.LimitsConfig {
+	return config.LimitsConfig{Default: config.HostLimit{Rate: 1000, Burst: 1000}, Timeout: config.Duration(5 * time.Second)}
 }

@@ -2,6 +2,8 @@ package collectors
 
 import (
 	"context"
+	"hash/crc32"
+	"lookout/collectors/httpx"
 	"time"
 )
 
@@ -31,13 +33,33 @@ func streamReconnect(ctx context.Context, env Env, id, platform string, session 
 		}
 		streamEnded(env.Health, err)
 		env.Metrics.Reconnects.WithLabelValues(id).Inc()
-		wait := RetryDelay(err, bo)
+		wait := httpx.RetryDelay(err, bo)
 		if adjust != nil {
 			wait = adjust(err, wait)
 		}
 		env.Log.Warn(platform+": connection ended; reconnecting", "err", err, "wait", wait)
-		if err := Sleep(ctx, env.Clock, wait); err != nil {
+		if err := httpx.Sleep(ctx, env.Clock, wait); err != nil {
 			return nil
 		}
 	}
+}
+
+// Stream reconnect policy. A live room that drops us is usually back within
+// seconds (a server restart, a network blip), and every second spent
+// waiting is chat lost, so the wait starts at streamBackoffBase and never
+// grows past streamBackoffMax, however long the outage: once the server is
+// back, the next attempt comes within streamBackoffMax. The equal jitter
+// keeps many rooms reconnecting to one host from arriving in lockstep. A
+// server's Retry-After (httpx.RetryDelay) still overrides the cap: it asked.
+const (
+	streamBackoffBase = time.Second
+	streamBackoffMax  = 5 * time.Second
+)
+
+// newStreamBackoff is the reconnect backoff of one stream source, its
+// jitter seeded from the source id and the clock so that sources started
+// together still spread out.
+func newStreamBackoff(sourceID string) *httpx.Backoff {
+	seed := uint64(crc32.ChecksumIEEE([]byte(sourceID))) ^ uint64(time.Now().UnixNano())
+	return httpx.NewBackoff(streamBackoffBase, streamBackoffMax, seed)
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"lookout/collectors/httpx"
 	"lookout/config"
 	"lookout/item"
 )
@@ -187,7 +188,7 @@ func twitchDialer(src config.SourceConfig, env Env) (*websocket.Dialer, http.Hea
 
 // twitchDial waits for the host's rate limiter and concurrency slot (a
 // dial is a request like any other), then opens the WebSocket. A handshake
-// answered with an HTTP status comes back as *StatusError.
+// answered with an HTTP status comes back as *httpx.StatusError.
 func twitchDial(ctx context.Context, env Env, d *websocket.Dialer, rawURL string, h http.Header) (*websocket.Conn, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
@@ -201,17 +202,17 @@ func twitchDial(ctx context.Context, env Env, d *websocket.Dialer, rawURL string
 	conn, resp, err := d.DialContext(ctx, rawURL, h)
 	if err != nil {
 		if resp != nil {
-			se := &StatusError{URL: rawURL, Status: resp.StatusCode}
+			se := &httpx.StatusError{URL: rawURL, Status: resp.StatusCode}
 			if resp.Body != nil { // gorilla keeps the first KiB of the body
 				b, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
 				se.Body = twitchTrunc(strings.TrimSpace(string(b)), 200)
 			}
-			if ra, ok := ParseRetryAfter(resp.Header.Get("Retry-After"), env.Clock.Now()); ok {
+			if ra, ok := httpx.ParseRetryAfter(resp.Header.Get("Retry-After"), env.Clock.Now()); ok {
 				se.RetryAfter = ra
 			}
 			return nil, fmt.Errorf("websocket handshake: %w", se)
 		}
-		return nil, fmt.Errorf("dial %s: %w", redactURL(rawURL), err)
+		return nil, fmt.Errorf("dial %s: %w", httpx.RedactURL(rawURL), err)
 	}
 	return conn, nil
 }
@@ -324,7 +325,7 @@ func (c *twitchCollector) session(ctx context.Context, emit Emit) (healthy bool,
 		defer close(joinDone)
 		for i := 0; i < len(c.channels); i += twitchJoinBatch {
 			if i > 0 {
-				if err := Sleep(joinCtx, c.env.Clock, twitchJoinPause); err != nil {
+				if err := httpx.Sleep(joinCtx, c.env.Clock, twitchJoinPause); err != nil {
 					return
 				}
 			}

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"lookout/collectors/httpx"
 	"lookout/config"
 	"lookout/internal/loopback"
 	"lookout/item"
@@ -29,7 +30,7 @@ import (
 // ---- helpers shared by the stream collectors' tests (twitch, bluesky,
 // douyin, mastodon) ----
 
-// twitchFakeClock is a Clock whose time moves only when the test says so.
+// twitchFakeClock is a httpx.Clock whose time moves only when the test says so.
 // Every After call is reported on Asked so that a test can see what the
 // collector is waiting for (a backoff, a heartbeat) and release it.
 type twitchFakeClock struct {
@@ -149,7 +150,7 @@ func twitchCount(cv *prometheus.CounterVec, labels ...string) float64 {
 
 // twitchTestEnv is an Env for stream tests: a fake clock, fresh metrics,
 // a generous rate limit for loopback, logs to the test output on -v.
-func twitchTestEnv(t *testing.T, clk Clock) Env {
+func twitchTestEnv(t *testing.T, clk httpx.Clock) Env {
 	t.Helper()
 	m := NewMetrics(nil)
 	var out io.Writer = io.Discard
@@ -157,7 +158,7 @@ func twitchTestEnv(t *testing.T, clk Clock) Env {
 		out = os.Stderr
 	}
 	return Env{
-		HTTP:    NewHTTPClient(config.LimitsConfig{Default: config.HostLimit{Rate: 1000, Burst: 1000}}, m),
+		HTTP:    httpx.NewClient(config.LimitsConfig{Default: config.HostLimit{Rate: 1000, Burst: 1000}}, m.HTTP()),
 		State:   NewMemState(),
 		Log:     slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Metrics: m,
@@ -290,7 +291,7 @@ func TestTwitchConfig(t *testing.T) {
 		"id: t\nkind: twitch\nchannels: [a]\nnick: realuser\n",
 		"id: t\nkind: twitch\nchannels: [a]\nchanels: [b]\n",
 	}
-	env := twitchTestEnv(t, RealClock)
+	env := twitchTestEnv(t, httpx.RealClock)
 	for _, y := range bad {
 		if _, err := New(mustSourceConfig(t, y), env); err == nil {
 			t.Errorf("config accepted, want error:\n%s", y)
@@ -736,8 +737,8 @@ func BenchmarkTwitchParse(b *testing.B) {
 func BenchmarkTwitchLoopback(b *testing.B) {
 	srv := loopback.NewTwitchServer()
 	defer srv.Close()
-	env := Env{Log: slog.New(slog.DiscardHandler), Metrics: NewMetrics(nil), Clock: RealClock}
-	env.HTTP = NewHTTPClient(config.LimitsConfig{Default: config.HostLimit{Rate: 1000, Burst: 1000}}, env.Metrics)
+	env := Env{Log: slog.New(slog.DiscardHandler), Metrics: NewMetrics(nil), Clock: httpx.RealClock}
+	env.HTTP = httpx.NewClient(config.LimitsConfig{Default: config.HostLimit{Rate: 1000, Burst: 1000}}, env.Metrics.HTTP())
 	src, _ := config.NewSourceConfig(fmt.Sprintf("id: tw\nkind: twitch\nurl: %s\nchannels: [bench]\n", srv.URL))
 	c, err := New(src, env)
 	if err != nil {

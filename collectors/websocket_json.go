@@ -13,6 +13,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"lookout/collectors/httpx"
 	"lookout/config"
 	"lookout/item"
 )
@@ -62,7 +63,7 @@ func newWSJSON(src config.SourceConfig, env Env) (Collector, error) {
 	}
 	u, err := url.Parse(spec.URL)
 	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
-		return nil, fmt.Errorf("url %q: want a ws:// or wss:// URL", redactURL(spec.URL))
+		return nil, fmt.Errorf("url %q: want a ws:// or wss:// URL", httpx.RedactURL(spec.URL))
 	}
 	c := &wsjsonCollector{src: src, spec: spec, env: env, host: u.Host, header: http.Header{}}
 	if c.mapper, err = NewJSONMapper(spec.Mapping); err != nil {
@@ -92,7 +93,7 @@ func newWSJSON(src config.SourceConfig, env Env) (Collector, error) {
 	if src.Proxy != "" {
 		pu, err := url.Parse(src.Proxy)
 		if err != nil || pu.Host == "" {
-			return nil, fmt.Errorf("proxy %s: want an http:// or socks5:// URL", redactURL(src.Proxy))
+			return nil, fmt.Errorf("proxy %s: want an http:// or socks5:// URL", httpx.RedactURL(src.Proxy))
 		}
 		c.dialer.Proxy = http.ProxyURL(pu)
 	}
@@ -123,7 +124,7 @@ func (c *wsjsonCollector) Run(ctx context.Context, emit Emit) error {
 		got, err := c.session(ctx, emit, st)
 		if ctx.Err() == nil {
 			reason := "disconnected"
-			var se *StatusError
+			var se *httpx.StatusError
 			switch {
 			case errors.As(err, &se):
 				reason = pollReason(err)
@@ -154,13 +155,13 @@ func (c *wsjsonCollector) session(ctx context.Context, emit Emit, st *pollState)
 	release()
 	if err != nil {
 		if resp != nil && resp.StatusCode >= 300 {
-			se := &StatusError{URL: c.spec.URL, Status: resp.StatusCode}
-			if d, ok := ParseRetryAfter(resp.Header.Get("Retry-After"), c.env.Clock.Now()); ok {
+			se := &httpx.StatusError{URL: c.spec.URL, Status: resp.StatusCode}
+			if d, ok := httpx.ParseRetryAfter(resp.Header.Get("Retry-After"), c.env.Clock.Now()); ok {
 				se.RetryAfter = d
 			}
 			return 0, fmt.Errorf("%w: %w", errWSJSONDial, se)
 		}
-		return 0, fmt.Errorf("%w %s: %w", errWSJSONDial, redactURL(c.spec.URL), err)
+		return 0, fmt.Errorf("%w %s: %w", errWSJSONDial, httpx.RedactURL(c.spec.URL), err)
 	}
 	conn.SetReadLimit(wsjsonMaxFrame)
 	idle := c.spec.IdleTimeout.D()
@@ -209,7 +210,7 @@ func (c *wsjsonCollector) session(ctx context.Context, emit Emit, st *pollState)
 			return 0, fmt.Errorf("subscribe: %w", err)
 		}
 	}
-	c.env.Log.Info("websocket feed connected", "url", redactURL(c.spec.URL))
+	c.env.Log.Info("websocket feed connected", "url", httpx.RedactURL(c.spec.URL))
 	c.env.Health.Succeeded()
 	base := item.Item{Source: c.src.ID, Platform: c.spec.Platform, Room: c.spec.Room, Labels: c.src.Labels}
 	got := 0

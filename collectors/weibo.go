@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"lookout/collectors/httpx"
 	"lookout/config"
 	"lookout/item"
 )
@@ -63,7 +64,7 @@ type weiboCollector struct {
 	src  config.SourceConfig
 	spec weiboSpec
 	env  Env
-	http *HTTPClient
+	http *httpx.Client
 	loc  *time.Location
 	loop *pollLoop
 }
@@ -192,11 +193,11 @@ func (c *weiboCollector) get(ctx context.Context, path string, q url.Values) (js
 			}
 		}
 	}
-	if err := CheckStatus(resp, c.env.Clock.Now()); err != nil {
+	if err := httpx.CheckStatus(resp, c.env.Clock.Now()); err != nil {
 		return nil, false, err
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, httpx.MaxBodyBytes))
 	if err != nil {
 		return nil, false, fmt.Errorf("weibo %s: read: %w", path, err)
 	}

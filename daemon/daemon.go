@@ -23,6 +23,7 @@ import (
 
 	"lookout/alerts"
 	lcollectors "lookout/collectors"
+	"lookout/collectors/httpx"
 	"lookout/config"
 	"lookout/item"
 	"lookout/sentiment"
@@ -43,7 +44,7 @@ type Options struct {
 	// ChannelSize is the capacity of each stage's input (default 4096).
 	ChannelSize int
 	// Clock for collectors (tests).
-	Clock lcollectors.Clock
+	Clock httpx.Clock
 	// EvalInterval is how often alert rules are evaluated (default
 	// 100ms): the wait for the next evaluation is part of every alert's
 	// latency.
@@ -105,7 +106,7 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 		opts.ChannelSize = 4096
 	}
 	if opts.Clock == nil {
-		opts.Clock = lcollectors.RealClock
+		opts.Clock = httpx.RealClock
 	}
 	if opts.EvalInterval == 0 {
 		opts.EvalInterval = 100 * time.Millisecond
@@ -181,7 +182,7 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 	d.collectorMetrics = cm
 	d.state = newPipelineState(st)
 	env := lcollectors.Env{
-		HTTP:    lcollectors.NewHTTPClient(cfg.Limits, cm),
+		HTTP:    httpx.NewClient(cfg.Limits, cm.HTTP()),
 		State:   d.state,
 		Log:     opts.Log.With("stage", "collector"),
 		Metrics: cm,

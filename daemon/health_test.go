@@ -15,6 +15,7 @@ import (
 	"time"
 
 	lcollectors "lookout/collectors"
+	"lookout/collectors/httpx"
 	"lookout/config"
 	"lookout/internal/loopback"
 	"lookout/item"
@@ -25,21 +26,21 @@ import (
 // and returns a read-only handle on its database and a stop function that
 // waits for a clean shutdown (safe to call twice). tune (optional) adjusts
 // the daemon's options.
-func healthRun(t *testing.T, cfgText string, clock lcollectors.Clock, tune ...func(*Options)) (*sql.DB, func()) {
+func healthRun(t *testing.T, cfgText string, clock httpx.Clock, tune ...func(*Options)) (*sql.DB, func()) {
 	t.Helper()
 	ro, _, stop := healthStart(t, filepath.Join(t.TempDir(), "lookout.db"), cfgText, clock, tune...)
 	return ro, stop
 }
 
 // healthRunAt is healthRun on a given database file.
-func healthRunAt(t *testing.T, dbPath, cfgText string, clock lcollectors.Clock) (*sql.DB, func()) {
+func healthRunAt(t *testing.T, dbPath, cfgText string, clock httpx.Clock) (*sql.DB, func()) {
 	t.Helper()
 	ro, _, stop := healthStart(t, dbPath, cfgText, clock)
 	return ro, stop
 }
 
 // healthStart is healthRunAt that also returns the running daemon.
-func healthStart(t *testing.T, dbPath, cfgText string, clock lcollectors.Clock, tune ...func(*Options)) (*sql.DB, *Daemon, func()) {
+func healthStart(t *testing.T, dbPath, cfgText string, clock httpx.Clock, tune ...func(*Options)) (*sql.DB, *Daemon, func()) {
 	t.Helper()
 	cfg, err := config.Parse(fmt.Appendf(nil, cfgText, dbPath), "health.yaml")
 	if err != nil {

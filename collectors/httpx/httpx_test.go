@@ -1,4 +1,4 @@
-package collectors
+package httpx
 
 import (
 	"context"
@@ -186,7 +186,7 @@ func TestPollIntervalJitterBounds(t *testing.T) {
 }
 
 func TestHostLimiterSharedAcrossSources(t *testing.T) {
-	root := NewHTTPClient(config.LimitsConfig{
+	root := NewClient(config.LimitsConfig{
 		Default: config.HostLimit{Rate: 1000, Burst: 1000},
 		Hosts:   map[string]config.HostLimit{"feeds.example.com": {Rate: config.Rate(1.0 / 3600), Burst: 2}},
 	}, nil)
@@ -205,7 +205,7 @@ func TestHostLimiterSharedAcrossSources(t *testing.T) {
 		t.Errorf("per-source settings: ua %q / %q, timeout %v", a.UserAgent(), b.UserAgent(), b.Timeout())
 	}
 	ctx := context.Background()
-	for _, c := range []*HTTPClient{a, b} {
+	for _, c := range []*Client{a, b} {
 		release, err := c.Wait(ctx, "feeds.example.com")
 		if err != nil {
 			t.Fatal(err)
@@ -238,7 +238,7 @@ func TestHostLimiterSharedAcrossSources(t *testing.T) {
 func TestConcurrencyCap(t *testing.T) {
 	limits := httpxFastLimits()
 	limits.MaxConcurrency = 2
-	root := NewHTTPClient(limits, nil)
+	root := NewClient(limits, nil)
 	src, _ := root.ForSource(config.SourceConfig{ID: "s"})
 	ctx := context.Background()
 	r1, err := root.Wait(ctx, "a.example")
@@ -379,8 +379,8 @@ func TestBreakerThroughHTTPClient(t *testing.T) {
 	defer srv.Close()
 	clk := newHTTPXFakeClock()
 	m := NewMetrics(nil)
-	c := NewHTTPClientWith(httpxFastLimits(), m, HTTPOptions{Clock: clk, BreakerThreshold: 3, BreakerCooldown: time.Minute})
-	host := feedMustURL(srv.URL).Host
+	c := NewClientWith(httpxFastLimits(), m, Options{Clock: clk, BreakerThreshold: 3, BreakerCooldown: time.Minute})
+	host := mustURL(srv.URL).Host
 	get := func() error {
 		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/x?token=s3cret", nil)
 		resp, err := c.Do(context.Background(), req)
@@ -447,7 +447,7 @@ func TestCheckStatusRetryAfter(t *testing.T) {
 	}))
 	defer srv.Close()
 	now := time.Now().UTC().Truncate(time.Second)
-	c := NewHTTPClient(httpxFastLimits(), nil)
+	c := NewClient(httpxFastLimits(), nil)
 	cases := []struct {
 		status    int
 		ra        string
@@ -506,7 +506,7 @@ func TestRedaction(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	dead := srv.URL
 	srv.Close()
-	c := NewHTTPClient(httpxFastLimits(), nil)
+	c := NewClient(httpxFastLimits(), nil)
 	req, _ := http.NewRequest(http.MethodGet, dead+"/feed?sign=SECRET", nil)
 	_, err := c.Do(context.Background(), req)
 	if err == nil {
@@ -535,7 +535,7 @@ func TestForSourceProxy(t *testing.T) {
 		_, _ = w.Write([]byte("via proxy"))
 	}))
 	defer proxy.Close()
-	c := NewHTTPClient(httpxFastLimits(), nil)
+	c := NewClient(httpxFastLimits(), nil)
 	for _, p := range []string{"socks5://127.0.0.1:1080", "socks5h://127.0.0.1:1080", "https://proxy.example:8443"} {
 		if _, err := c.ForSource(config.SourceConfig{Proxy: p}); err != nil {
 			t.Errorf("proxy %s rejected: %v", p, err)
@@ -575,7 +575,7 @@ func TestGetConditional(t *testing.T) {
 		_, _ = w.Write([]byte("<rss/>"))
 	}))
 	defer srv.Close()
-	c := NewHTTPClient(httpxFastLimits(), nil)
+	c := NewClient(httpxFastLimits(), nil)
 	ctx := context.Background()
 	hdr := http.Header{"Accept": {"application/rss+xml"}}
 
@@ -637,7 +637,7 @@ func TestPerRequestTimeout(t *testing.T) {
 	defer srv.Close()
 	defer close(release)
 	clk := newHTTPXFakeClock()
-	c := NewHTTPClientWith(httpxFastLimits(), nil, HTTPOptions{Clock: clk, BreakerThreshold: 2})
+	c := NewClientWith(httpxFastLimits(), nil, Options{Clock: clk, BreakerThreshold: 2})
 	src, err := c.ForSource(config.SourceConfig{Timeout: config.Duration(50 * time.Millisecond)})
 	if err != nil {
 		t.Fatal(err)
@@ -653,7 +653,7 @@ func TestPerRequestTimeout(t *testing.T) {
 		}
 	}
 	// Timeouts count as failures for the breaker.
-	if st := c.Breaker(feedMustURL(srv.URL).Host).State(); st != BreakerOpen {
+	if st := c.Breaker(mustURL(srv.URL).Host).State(); st != BreakerOpen {
 		t.Errorf("breaker after 2 timeouts: %v", st)
 	}
 }
@@ -748,8 +748,8 @@ func TestForSourceSOCKS5Proxy(t *testing.T) {
 		_, _ = w.Write([]byte("hello from " + r.Host))
 	}))
 	defer origin.Close()
-	proxy := newHTTPXSOCKS5(t, feedMustURL(origin.URL).Host)
-	c := NewHTTPClient(httpxFastLimits(), nil)
+	proxy := newHTTPXSOCKS5(t, mustURL(origin.URL).Host)
+	c := NewClient(httpxFastLimits(), nil)
 	for _, scheme := range []string{"socks5", "socks5h"} {
 		src, err := c.ForSource(config.SourceConfig{Proxy: scheme + "://" + proxy.ln.Addr().String()})
 		if err != nil {
@@ -769,4 +769,12 @@ func TestForSourceSOCKS5Proxy(t *testing.T) {
 	if len(proxy.asked) != 2 || proxy.asked[0] != "feeds.invalid:8080" {
 		t.Errorf("proxy was asked for %v", proxy.asked)
 	}
+}
+
+func mustURL(s string) *url.URL {
+	u, err := url.Parse(s)
+	if err != nil {
+		panic(err)
+	}
+	return u
 }

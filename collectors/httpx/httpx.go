@@ -1,4 +1,4 @@
-package collectors
+package httpx
 
 import (
 	"context"
@@ -19,11 +19,11 @@ import (
 	"lookout/config"
 )
 
-// HTTPClient is the one way collectors reach the network. Every request
+// Client is the one way collectors reach the network. Every request
 // passes its host's circuit breaker, waits for its host's token bucket
 // (shared by all sources that hit the host) and for a slot under the global
 // concurrency cap. Copies made by ForSource share all three.
-type HTTPClient struct {
+type Client struct {
 	base    *http.Client
 	limits  config.LimitsConfig
 	metrics *Metrics
@@ -31,11 +31,11 @@ type HTTPClient struct {
 	ua      string
 	clock   Clock
 
-	hosts *httpxHosts // shared by every ForSource copy
+	hosts *hostState // shared by every ForSource copy
 }
 
-// httpxHosts is the per-host state shared by a root client and its copies.
-type httpxHosts struct {
+// hostState is the per-host state shared by a root client and its copies.
+type hostState struct {
 	mu       sync.Mutex
 	limiters map[string]*rate.Limiter
 	breakers map[string]*Breaker
@@ -44,9 +44,9 @@ type httpxHosts struct {
 	breakerCooldown  time.Duration
 }
 
-// HTTPOptions tunes what LimitsConfig does not cover. The zero value is the
+// Options tunes what LimitsConfig does not cover. The zero value is the
 // production default.
-type HTTPOptions struct {
+type Options struct {
 	// Clock drives breaker cool-downs and Retry-After dates (RealClock when nil).
 	Clock Clock
 	// BreakerThreshold is the number of consecutive failures (transport
@@ -58,21 +58,21 @@ type HTTPOptions struct {
 	BreakerCooldown time.Duration
 }
 
-// Defaults for HTTPOptions.
+// Defaults for Options.
 const (
 	DefaultBreakerThreshold = 5
 	DefaultBreakerCooldown  = 30 * time.Second
 )
 
-// NewHTTPClient builds the shared client from limits (zero values get the
+// NewClient builds the shared client from limits (zero values get the
 // config package defaults).
-func NewHTTPClient(limits config.LimitsConfig, m *Metrics) *HTTPClient {
-	return NewHTTPClientWith(limits, m, HTTPOptions{})
+func NewClient(limits config.LimitsConfig, m *Metrics) *Client {
+	return NewClientWith(limits, m, Options{})
 }
 
-// NewHTTPClientWith is NewHTTPClient with options (a test clock, breaker
+// NewClientWith is NewClient with options (a test clock, breaker
 // tuning).
-func NewHTTPClientWith(limits config.LimitsConfig, m *Metrics, opts HTTPOptions) *HTTPClient {
+func NewClientWith(limits config.LimitsConfig, m *Metrics, opts Options) *Client {
 	if limits.Default.Rate == 0 {
 		limits.Default.Rate = 2
 	}
@@ -97,14 +97,14 @@ func NewHTTPClientWith(limits config.LimitsConfig, m *Metrics, opts HTTPOptions)
 	if opts.BreakerCooldown <= 0 {
 		opts.BreakerCooldown = DefaultBreakerCooldown
 	}
-	return &HTTPClient{
+	return &Client{
 		base:    &http.Client{Timeout: limits.Timeout.D()},
 		limits:  limits,
 		metrics: m,
 		sem:     make(chan struct{}, limits.MaxConcurrency),
 		ua:      limits.UserAgent,
 		clock:   opts.Clock,
-		hosts: &httpxHosts{
+		hosts: &hostState{
 			limiters:         map[string]*rate.Limiter{},
 			breakers:         map[string]*Breaker{},
 			breakerThreshold: opts.BreakerThreshold,
@@ -115,7 +115,7 @@ func NewHTTPClientWith(limits config.LimitsConfig, m *Metrics, opts HTTPOptions)
 
 // ForSource returns a client that shares this one's limiters, breakers and
 // cap but applies the source's User-Agent, proxy and timeout.
-func (c *HTTPClient) ForSource(src config.SourceConfig) (*HTTPClient, error) {
+func (c *Client) ForSource(src config.SourceConfig) (*Client, error) {
 	cp := *c
 	if src.UserAgent != "" {
 		cp.ua = src.UserAgent
@@ -126,7 +126,7 @@ func (c *HTTPClient) ForSource(src config.SourceConfig) (*HTTPClient, error) {
 			hc.Timeout = src.Timeout.D()
 		}
 		if src.Proxy != "" {
-			pu, err := httpxProxyURL(src.Proxy)
+			pu, err := proxyURL(src.Proxy)
 			if err != nil {
 				return nil, err
 			}
@@ -140,28 +140,28 @@ func (c *HTTPClient) ForSource(src config.SourceConfig) (*HTTPClient, error) {
 	return &cp, nil
 }
 
-// httpxProxyURL checks a proxy setting. The error never echoes the URL's
+// proxyURL checks a proxy setting. The error never echoes the URL's
 // password.
-func httpxProxyURL(raw string) (*url.URL, error) {
+func proxyURL(raw string) (*url.URL, error) {
 	pu, err := url.Parse(raw)
 	if err != nil || pu.Host == "" {
-		return nil, fmt.Errorf("proxy %s: want an http://, https://, socks5:// or socks5h:// URL with a host", redactURL(raw))
+		return nil, fmt.Errorf("proxy %s: want an http://, https://, socks5:// or socks5h:// URL with a host", RedactURL(raw))
 	}
 	switch pu.Scheme {
 	case "http", "https", "socks5", "socks5h":
 		return pu, nil
 	}
-	return nil, fmt.Errorf("proxy %s: scheme %q not supported (want http, https, socks5 or socks5h)", redactURL(raw), pu.Scheme)
+	return nil, fmt.Errorf("proxy %s: scheme %q not supported (want http, https, socks5 or socks5h)", RedactURL(raw), pu.Scheme)
 }
 
 // UserAgent is the User-Agent this client sends.
-func (c *HTTPClient) UserAgent() string { return c.ua }
+func (c *Client) UserAgent() string { return c.ua }
 
 // Timeout is the per-request timeout (connect, headers and body).
-func (c *HTTPClient) Timeout() time.Duration { return c.base.Timeout }
+func (c *Client) Timeout() time.Duration { return c.base.Timeout }
 
 // Limiter returns the token bucket for host, creating it from the config.
-func (c *HTTPClient) Limiter(host string) *rate.Limiter {
+func (c *Client) Limiter(host string) *rate.Limiter {
 	h := c.hosts
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -182,7 +182,7 @@ func (c *HTTPClient) Limiter(host string) *rate.Limiter {
 }
 
 // Breaker returns host's circuit breaker, or nil when breakers are disabled.
-func (c *HTTPClient) Breaker(host string) *Breaker {
+func (c *Client) Breaker(host string) *Breaker {
 	h := c.hosts
 	if h.breakerThreshold < 0 {
 		return nil
@@ -200,7 +200,7 @@ func (c *HTTPClient) Breaker(host string) *Breaker {
 // Wait blocks until host's limiter and the concurrency cap allow one more
 // request; release must be called when the request is done. WebSocket
 // dials use it too.
-func (c *HTTPClient) Wait(ctx context.Context, host string) (release func(), err error) {
+func (c *Client) Wait(ctx context.Context, host string) (release func(), err error) {
 	l := c.Limiter(host)
 	if r := l.Reserve(); r.OK() {
 		if d := r.Delay(); d > 0 {
@@ -227,7 +227,7 @@ func (c *HTTPClient) Wait(ctx context.Context, host string) (release func(), err
 // Do sends req after its host's breaker lets it through and its turn has
 // come. The caller closes the body. Non-2xx responses are returned as they
 // are; use CheckStatus. Errors never carry the URL's query string.
-func (c *HTTPClient) Do(ctx context.Context, req *http.Request) (*http.Response, error) {
+func (c *Client) Do(ctx context.Context, req *http.Request) (*http.Response, error) {
 	host := req.URL.Host
 	br := c.Breaker(host)
 	if br != nil {
@@ -256,7 +256,7 @@ func (c *HTTPClient) Do(ctx context.Context, req *http.Request) (*http.Response,
 		c.metrics.Requests.WithLabelValues(host, "error").Inc()
 		var ue *url.Error
 		if errors.As(err, &ue) {
-			ue.URL = redactURL(ue.URL)
+			ue.URL = RedactURL(ue.URL)
 		}
 		return nil, err
 	}
@@ -301,10 +301,10 @@ const MaxBodyBytes = 16 << 20
 // validators unless the server sent new ones; a 200 replaces them with the
 // response's own. Non-2xx answers come back as *StatusError (with
 // RetryAfter on 429/503). header adds request headers (e.g. Accept).
-func (c *HTTPClient) GetConditional(ctx context.Context, rawURL string, prev Validators, header http.Header) (*ConditionalResponse, error) {
+func (c *Client) GetConditional(ctx context.Context, rawURL string, prev Validators, header http.Header) (*ConditionalResponse, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
-		return nil, fmt.Errorf("request %s: %w", redactURL(rawURL), httpxRedactErr(err, rawURL))
+		return nil, fmt.Errorf("request %s: %w", RedactURL(rawURL), redactErr(err, rawURL))
 	}
 	for k, vs := range header {
 		for _, v := range vs {
@@ -340,25 +340,25 @@ func (c *HTTPClient) GetConditional(ctx context.Context, rawURL string, prev Val
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes+1))
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", redactURL(rawURL), httpxRedactErr(err, rawURL))
+		return nil, fmt.Errorf("read %s: %w", RedactURL(rawURL), redactErr(err, rawURL))
 	}
 	if len(body) > MaxBodyBytes {
-		return nil, fmt.Errorf("read %s: body larger than %d bytes", redactURL(rawURL), MaxBodyBytes)
+		return nil, fmt.Errorf("read %s: body larger than %d bytes", RedactURL(rawURL), MaxBodyBytes)
 	}
 	out.Body = body
 	out.Validators = Validators{ETag: resp.Header.Get("ETag"), LastModified: resp.Header.Get("Last-Modified")}
 	return out, nil
 }
 
-// httpxRedactErr strips raw (and its query) from err's text.
-func httpxRedactErr(err error, raw string) error {
+// redactErr strips raw (and its query) from err's text.
+func redactErr(err error, raw string) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		ue.URL = redactURL(ue.URL)
+		ue.URL = RedactURL(ue.URL)
 		return err
 	}
 	if raw != "" && strings.Contains(err.Error(), raw) {
-		return errors.New(strings.ReplaceAll(err.Error(), raw, redactURL(raw)))
+		return errors.New(strings.ReplaceAll(err.Error(), raw, RedactURL(raw)))
 	}
 	return err
 }
@@ -373,7 +373,7 @@ type StatusError struct {
 }
 
 func (e *StatusError) Error() string {
-	msg := fmt.Sprintf("%s: HTTP %d", redactURL(e.URL), e.Status)
+	msg := fmt.Sprintf("%s: HTTP %d", RedactURL(e.URL), e.Status)
 	if e.RetryAfter > 0 {
 		msg += fmt.Sprintf(" (retry after %s)", e.RetryAfter)
 	}
@@ -483,9 +483,9 @@ func Sleep(ctx context.Context, clock Clock, d time.Duration) error {
 	}
 }
 
-// redactURL keeps scheme, host and path but drops the query, which often
+// RedactURL keeps scheme, host and path but drops the query, which often
 // carries tokens (access_token, key, sign), and any userinfo.
-func redactURL(raw string) string {
+func RedactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "(unparseable URL)"
@@ -499,9 +499,6 @@ func redactURL(raw string) string {
 	u.User = nil
 	return u.String()
 }
-
-// RedactURL is redactURL for other packages' logs.
-func RedactURL(raw string) string { return redactURL(raw) }
 
 // ErrCircuitOpen is what requests to a host with an open breaker fail with
 // (wrapped in a *CircuitOpenError).

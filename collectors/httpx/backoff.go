@@ -1,33 +1,12 @@
-package collectors
+package httpx
 
 import (
-	"hash/crc32"
 	"math/rand/v2"
 	"time"
 )
 
-// The one home of retry timing: Backoff (exponential, equal jitter, capped)
-// and the policy every live-stream collector reconnects with.
-
-// Stream reconnect policy. A live room that drops us is usually back within
-// seconds (a server restart, a network blip), and every second spent
-// waiting is chat lost, so the wait starts at streamBackoffBase and never
-// grows past streamBackoffMax, however long the outage: once the server is
-// back, the next attempt comes within streamBackoffMax. The equal jitter
-// keeps many rooms reconnecting to one host from arriving in lockstep. A
-// server's Retry-After (RetryDelay) still overrides the cap: it asked.
-const (
-	streamBackoffBase = time.Second
-	streamBackoffMax  = 5 * time.Second
-)
-
-// newStreamBackoff is the reconnect backoff of one stream source, its
-// jitter seeded from the source id and the clock so that sources started
-// together still spread out.
-func newStreamBackoff(sourceID string) *Backoff {
-	seed := uint64(crc32.ChecksumIEEE([]byte(sourceID))) ^ uint64(time.Now().UnixNano())
-	return NewBackoff(streamBackoffBase, streamBackoffMax, seed)
-}
+// The one home of retry timing: Backoff (exponential, equal jitter, capped).
+// The reconnect policy of live streams built on it is in collectors/stream.
 
 // Backoff is exponential backoff with "equal jitter": each wait is between
 // half and all of min(Max, Base·2^attempt), so reconnecting clients spread
