@@ -55,7 +55,7 @@ type bilicmtCollector struct {
 	typ     string
 	link    string // page the comments are on
 	referer string
-	loop    *pollLoop
+	loop    *PollLoop
 }
 
 func newBiliComments(src config.SourceConfig, env Env) (Collector, error) {
@@ -144,7 +144,7 @@ func newBiliComments(src config.SourceConfig, env Env) (Collector, error) {
 		return nil, err
 	}
 	c.wbi = &BilibiliWBI{Fetch: c.navKeys, Clock: env.Clock}
-	c.loop = pollNewLoop(src, env)
+	c.loop = NewPollLoop(src, env)
 	return c, nil
 }
 
@@ -296,7 +296,7 @@ func (c *bilicmtCollector) get(ctx context.Context, api, rawURL string, out any)
 	dec := json.NewDecoder(strings.NewReader(string(body)))
 	dec.UseNumber()
 	if err := dec.Decode(&env); err != nil {
-		return pollErr("decode", fmt.Errorf("bilibili %s: invalid JSON: %w", api, err))
+		return PollErr("decode", fmt.Errorf("bilibili %s: invalid JSON: %w", api, err))
 	}
 	if env.Code != 0 && !(api == "nav" && env.Code == -101) { // nav answers -101 with keys when logged out
 		return &BilibiliAPIError{API: api, Code: env.Code, Message: env.Message}
@@ -305,7 +305,7 @@ func (c *bilicmtCollector) get(ctx context.Context, api, rawURL string, out any)
 		d := json.NewDecoder(strings.NewReader(string(env.Data)))
 		d.UseNumber()
 		if err := d.Decode(out); err != nil {
-			return pollErr("decode", fmt.Errorf("bilibili %s: data: %w", api, err))
+			return PollErr("decode", fmt.Errorf("bilibili %s: data: %w", api, err))
 		}
 	}
 	return nil
@@ -366,25 +366,25 @@ func (c *bilicmtCollector) classify(err error) error {
 	}
 	switch ae.Code {
 	case -412, -352:
-		return pollErrWait("risk_control", c.spec.RiskBackoff.D(), err)
+		return PollErrWait("risk_control", c.spec.RiskBackoff.D(), err)
 	case -403:
-		return pollErr("wbi_rejected", err)
+		return PollErr("wbi_rejected", err)
 	case -101:
-		return pollErr("auth", err)
+		return PollErr("auth", err)
 	case 12002:
-		return pollErrWait("comments_closed", time.Hour, err)
+		return PollErrWait("comments_closed", time.Hour, err)
 	}
-	return pollErr("api_error", err)
+	return PollErr("api_error", err)
 }
 
 func (c *bilicmtCollector) Run(ctx context.Context, emit Emit) error {
-	return c.loop.run(ctx, emit, func(ctx context.Context) error { return c.poll(ctx, emit) })
+	return c.loop.Run(ctx, emit, func(ctx context.Context) error { return c.poll(ctx, emit) })
 }
 
 func (c *bilicmtCollector) poll(ctx context.Context, emit Emit) error {
-	st, err := pollLoadState(ctx, c.env.State, c.src.ID)
+	st, err := LoadPollState(ctx, c.env.State, c.src.ID)
 	if err != nil {
-		return pollErr("state", err)
+		return PollErr("state", err)
 	}
 	var fresh, subs []bilicmtReply
 	offset := ""
@@ -395,13 +395,13 @@ pages:
 			return err
 		}
 		if pn == 1 {
-			c.loop.shape(ctx, st, len(data.Replies), c.spec.Room)
+			c.loop.Shape(ctx, st, len(data.Replies), c.spec.Room)
 		}
 		anyNew := false
 		for _, r := range data.Replies {
 			id := r.id()
 			for _, s := range r.Replies {
-				if !st.seen[s.id()] {
+				if !st.Seen(s.id()) {
 					subs = append(subs, s)
 				}
 			}
@@ -409,10 +409,10 @@ pages:
 			if r.CTime > 0 {
 				ts = time.Unix(r.CTime, 0)
 			}
-			switch st.judge(id, ts) {
-			case pollReach:
+			switch st.Judge(id, ts) {
+			case PollReach:
 				break pages
-			case pollSkip:
+			case PollSkip:
 				continue
 			}
 			anyNew = true
@@ -437,23 +437,23 @@ pages:
 	// oldest first, deduplicated by the seen set.
 	slices.SortStableFunc(subs, func(a, b bilicmtReply) int { return int(a.CTime - b.CTime) })
 	for _, r := range append(fresh, subs...) {
-		if st.seen[r.id()] {
+		if st.Seen(r.id()) {
 			continue
 		}
 		it := c.item(r)
 		if err := emit(ctx, it); err != nil {
-			c.loop.keep(ctx, st) // what went out
+			c.loop.Keep(ctx, st) // what went out
 			return err
 		}
 		c.env.Metrics.Items.WithLabelValues(c.src.ID, string(it.Kind)).Inc()
 		if r.Root.String() == "" || r.Root.String() == "0" {
-			st.emitted(it.ID, it.TS)
+			st.Emitted(it.ID, it.TS)
 		} else {
-			st.markSeen(it.ID) // a sub-reply is not the listing's newest root
+			st.MarkSeen(it.ID) // a sub-reply is not the listing's newest root
 		}
 	}
-	if err := st.save(ctx, c.env.State, c.src.ID); err != nil {
-		return pollErr("state", err)
+	if err := st.Save(ctx, c.env.State, c.src.ID); err != nil {
+		return PollErr("state", err)
 	}
 	return nil
 }

@@ -181,7 +181,7 @@ func TestBiliCommentsPagedCookieAndRiskControl(t *testing.T) {
 	var sink pollSink
 	err = c.(*bilicmtCollector).poll(context.Background(), sink.emit)
 	var ae *BilibiliAPIError
-	if !errors.As(err, &ae) || ae.Code != -101 || pollReason(err) != "auth" || !strings.Contains(err.Error(), "not logged in") {
+	if !errors.As(err, &ae) || ae.Code != -101 || PollReason(err) != "auth" || !strings.Contains(err.Error(), "not logged in") {
 		t.Fatalf("bad cookie: err = %v", err)
 	}
 	if strings.Contains(err.Error(), "wrong") {

@@ -155,7 +155,7 @@ type biliBoot struct {
 
 // Run connects, reads and reconnects until ctx is done.
 func (c *biliLive) Run(ctx context.Context, emit Emit) error {
-	backoff := newStreamBackoff(c.src.ID)
+	backoff := StreamNewBackoff(c.src.ID)
 	// last is the latest bootstrap whose token the server has not
 	// refused: while the HTTP API is down (or its host's circuit breaker
 	// still fails fast after an outage) the danmaku hosts are dialled
@@ -176,7 +176,7 @@ func (c *biliLive) Run(ctx context.Context, emit Emit) error {
 				boot = last
 			default:
 				c.env.Metrics.Errors.WithLabelValues(c.src.ID, "bootstrap").Inc()
-				reason, permanent := healthReason(err)
+				reason, permanent := HealthReason(err)
 				if reason == "disconnected" {
 					reason = "bootstrap"
 				}
@@ -195,7 +195,7 @@ func (c *biliLive) Run(ctx context.Context, emit Emit) error {
 			return nil
 		}
 		c.env.Metrics.Reconnects.WithLabelValues(c.src.ID).Inc()
-		streamEnded(c.env.Health, err)
+		c.env.Health.StreamEnded(err)
 		if authed {
 			backoff.Reset()
 			fails = 0
@@ -416,7 +416,7 @@ func (c *biliLive) session(ctx context.Context, boot *biliBoot, wsURL string, em
 	if err != nil {
 		c.env.Metrics.Errors.WithLabelValues(c.src.ID, "dial").Inc()
 		if status == http.StatusUnauthorized || status == http.StatusForbidden {
-			return false, withReason("auth", true, fmt.Errorf("dial %s: HTTP %d: %w", wsURL, status, err))
+			return false, WithReason("auth", true, fmt.Errorf("dial %s: HTTP %d: %w", wsURL, status, err))
 		}
 		if status != 0 {
 			return false, fmt.Errorf("dial %s: HTTP %d: %w", wsURL, status, err)
@@ -434,7 +434,7 @@ func (c *biliLive) session(ctx context.Context, boot *biliBoot, wsURL string, em
 		conn.Close()
 		hbWG.Wait()
 	}()
-	conn.SetReadLimit(streamMaxFrame)
+	conn.SetReadLimit(StreamMaxFrame)
 
 	auth := biliAuthBody(boot.uid, boot.roomID, boot.buvid, boot.token)
 	conn.SetWriteDeadline(time.Now().Add(biliWriteTimeout))
@@ -499,7 +499,7 @@ func (c *biliLive) session(ctx context.Context, boot *biliBoot, wsURL string, em
 			c.env.Metrics.Errors.WithLabelValues(c.src.ID, "auth").Inc()
 			// Not permanent: a stale token is the usual cause, and the
 			// next bootstrap fetches a new one.
-			return false, withReason("auth", false, err)
+			return false, WithReason("auth", false, err)
 		case ctx.Err() != nil:
 			return authed, ctx.Err()
 		case errors.Is(err, ErrBilibiliTruncated), errors.Is(err, ErrBilibiliBadHeader), errors.Is(err, ErrBilibiliTooDeep),
@@ -574,7 +574,7 @@ func (c *biliLive) emit(ctx context.Context, emit Emit, it item.Item) error {
 	if len(c.src.Labels) > 0 {
 		it.Labels = c.src.Labels
 	}
-	capStreamItem(c.env, c.src.ID, &it, len(it.Raw))
+	StreamCapItem(c.env, c.src.ID, &it, len(it.Raw))
 	if err := emit(ctx, it); err != nil {
 		return err
 	}

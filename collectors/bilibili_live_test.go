@@ -443,7 +443,7 @@ func TestBilibiliLiveBackoffAndFailover(t *testing.T) {
 	h.stop(t)
 	waits := clock.Waits()[:attempts]
 	for i, w := range waits {
-		full := min(time.Second<<i, streamBackoffMax)
+		full := min(time.Second<<i, StreamBackoffMax)
 		if w < full/2 || w > full {
 			t.Errorf("wait %d = %v, want in [%v, %v] (exponential with jitter, capped)", i, w, full/2, full)
 		}
@@ -472,7 +472,7 @@ func TestBilibiliLiveBackoffAndFailover(t *testing.T) {
 
 // A long outage must not leave the collector asleep once the server is
 // back: however many attempts failed, the next one comes within
-// streamBackoffMax of the clock.
+// StreamBackoffMax of the clock.
 func TestBilibiliLiveReconnectAfterOutage(t *testing.T) {
 	srv := loopback.NewBilibiliServer(loopback.BilibiliServerOptions{})
 	defer srv.Close()
@@ -494,8 +494,8 @@ func TestBilibiliLiveReconnectAfterOutage(t *testing.T) {
 		t.Fatalf("%d waits, want at least %d", len(waits), failures)
 	}
 	for i, w := range waits {
-		if w > streamBackoffMax || w <= 0 {
-			t.Errorf("wait %d = %v, want in (0, %v]", i, w, streamBackoffMax)
+		if w > StreamBackoffMax || w <= 0 {
+			t.Errorf("wait %d = %v, want in (0, %v]", i, w, StreamBackoffMax)
 		}
 	}
 	// The wait that ended with the server back is the last one asked
@@ -503,7 +503,7 @@ func TestBilibiliLiveReconnectAfterOutage(t *testing.T) {
 	if last := waits[upAt.Load()-1]; last > 5*time.Second {
 		t.Errorf("reconnected %v after the server came back, want within 5s", last)
 	}
-	if waits[failures-1] < streamBackoffMax/2 {
+	if waits[failures-1] < StreamBackoffMax/2 {
 		t.Errorf("wait after %d failures = %v: the backoff should have grown to its cap", failures, waits[failures-1])
 	}
 	srv.Push(loopback.BilibiliDanmaku(1, "a", "back", time.Now(), "back-1"))

@@ -14,7 +14,6 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"lookout/collectors/httpx"
 	"lookout/config"
 	"lookout/item"
 )
@@ -139,7 +138,7 @@ func newBskyCollector(src config.SourceConfig, env Env) (Collector, error) {
 	if rewind == 0 {
 		rewind = bskyDefaultRewind
 	}
-	dialer, header, err := twitchDialer(src, env)
+	dialer, header, err := StreamDialer(src, env)
 	if err != nil {
 		return nil, err
 	}
@@ -184,7 +183,7 @@ func (c *bskyCollector) Run(ctx context.Context, emit Emit) error {
 	}
 	c.lastSave = c.env.Clock.Now()
 
-	return streamReconnect(ctx, c.env, c.id, "bluesky", func(ctx context.Context) (bool, error) { return c.session(ctx, emit) },
+	return StreamReconnect(ctx, c.env, c.id, "bluesky", func(ctx context.Context) (bool, error) { return c.session(ctx, emit) },
 		func() { c.saveCursor(context.WithoutCancel(ctx)) }, nil)
 }
 
@@ -205,41 +204,21 @@ func (c *bskyCollector) saveCursor(ctx context.Context) {
 }
 
 func (c *bskyCollector) session(ctx context.Context, emit Emit) (healthy bool, err error) {
-	conn, err := twitchDial(ctx, c.env, c.dialer, c.subscribeURL(), c.header)
+	conn, err := StreamDial(ctx, c.env, c.dialer, c.subscribeURL(), c.header)
 	if err != nil {
 		c.env.Metrics.Errors.WithLabelValues(c.id, "dial").Inc()
 		return false, err
 	}
 	c.env.Health.Succeeded()
 	defer conn.Close()
-	defer twitchCloseOnDone(ctx, conn)()
-	defer bskyKeepalive(ctx, conn, c.env.Clock, bskyPingEvery)()
-	conn.SetReadLimit(streamMaxFrame)
-	return bskyEventLoop(ctx, conn, c.env, c.id, "bluesky", 3*bskyPingEvery, c.decode, emit, func(*item.Item) {
+	defer StreamCloseOnDone(ctx, conn)()
+	defer StreamKeepalive(ctx, conn, c.env.Clock, bskyPingEvery)()
+	conn.SetReadLimit(StreamMaxFrame)
+	return StreamEventLoop(ctx, conn, c.env, c.id, "bluesky", 3*bskyPingEvery, c.decode, emit, func(*item.Item) {
 		if c.env.Clock.Now().Sub(c.lastSave) >= bskySaveEvery {
 			c.saveCursor(ctx)
 		}
 	})
-}
-
-// bskyKeepalive pings the server every interval so that a dead connection
-// fails the read deadline and a live one extends it (on pong). The
-// mastodon collector uses it too. The returned stop ends the pinger.
-func bskyKeepalive(ctx context.Context, conn *websocket.Conn, clock httpx.Clock, every time.Duration) (stop func()) {
-	conn.SetPongHandler(func(string) error {
-		return conn.SetReadDeadline(time.Now().Add(3 * every))
-	})
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for httpx.Sleep(ctx, clock, every) == nil {
-			if err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(10*time.Second)); err != nil {
-				return
-			}
-		}
-	}()
-	return func() { cancel(); <-done }
 }
 
 // bskyEvent is a Jetstream event (v1 shape; v2 adds a numeric cursor, which
@@ -306,7 +285,7 @@ func (c *bskyCollector) decode(data []byte) (it item.Item, ok bool, err error) {
 	case "account":
 		return it, false, nil
 	default:
-		c.env.Metrics.Unknown.WithLabelValues(c.id, "kind:"+twitchTrunc(ev.Kind, 32)).Inc()
+		c.env.Metrics.Unknown.WithLabelValues(c.id, "kind:"+StreamTrunc(ev.Kind, 32)).Inc()
 		return it, false, nil
 	}
 	cm := ev.Commit
@@ -357,7 +336,7 @@ func (c *bskyCollector) decode(data []byte) (it item.Item, ok bool, err error) {
 		it.Count = 1
 		it.URL = l.Subject.URI
 	default:
-		c.env.Metrics.Unknown.WithLabelValues(c.id, "collection:"+twitchTrunc(cm.Collection, 64)).Inc()
+		c.env.Metrics.Unknown.WithLabelValues(c.id, "collection:"+StreamTrunc(cm.Collection, 64)).Inc()
 		return it, false, nil
 	}
 	if !c.remember(it.ID) {
@@ -391,54 +370,4 @@ func (c *bskyCollector) remember(id string) bool {
 	c.recentPos = (c.recentPos + 1) % len(c.recentQ)
 	c.recent[id] = struct{}{}
 	return true
-}
-
-// bskyEventLoop is the read loop the JSON event streams (bluesky, mastodon)
-// share: read a text frame within the deadline, decode it, emit the item,
-// then run after (cursor or state saving) with the item handed on, or nil
-// for an event that made none; after does not run for an item emit
-// refused. Binary frames are counted as unknown, undecodable events as
-// decode errors; neither ends the session, both are reported to env.Health
-// as unusable, and every decoded event as a success (filtered out or not,
-// it shows the stream works).
-// healthy reports whether any frame arrived.
-func bskyEventLoop(ctx context.Context, conn *websocket.Conn, env Env, id, platform string, deadline time.Duration,
-	decode func([]byte) (item.Item, bool, error), emit Emit, after func(emitted *item.Item)) (healthy bool, err error) {
-	for {
-		_ = conn.SetReadDeadline(time.Now().Add(deadline))
-		typ, data, err := conn.ReadMessage()
-		if err != nil {
-			if ctx.Err() != nil {
-				return healthy, ctx.Err()
-			}
-			env.Metrics.Errors.WithLabelValues(id, "read").Inc()
-			return healthy, fmt.Errorf("read: %w", err)
-		}
-		healthy = true
-		if typ != websocket.TextMessage {
-			// Neither stream sends binary frames unless asked (Jetstream's
-			// compress=true would send zstd); we never ask.
-			env.Metrics.Unknown.WithLabelValues(id, "binary_frame").Inc()
-			env.Health.Unusable("binary_frame", errors.New("binary frame on a JSON event stream"))
-			continue
-		}
-		it, ok, err := decode(data)
-		if err != nil {
-			env.Metrics.Errors.WithLabelValues(id, "decode").Inc()
-			env.Log.Warn(platform+": bad event", "err", err, "event", twitchTrunc(string(data), 300))
-			env.Health.Unusable("decode", err)
-			continue
-		}
-		env.Health.Succeeded()
-		if !ok {
-			after(nil)
-			continue
-		}
-		capStreamItem(env, id, &it, len(data))
-		if err := emit(ctx, it); err != nil {
-			return healthy, err
-		}
-		env.Metrics.Items.WithLabelValues(id, string(it.Kind)).Inc()
-		after(&it)
-	}
 }

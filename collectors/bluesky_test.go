@@ -306,7 +306,7 @@ func FuzzBlueskyEvent(f *testing.F) {
 		f.Add([]byte(l))
 	}
 	f.Add([]byte(`{"did":"","time_us":-1,"kind":"commit","commit":null}`))
-	c := bskyTestCollector(f, Env{}.withDefaults(), "collections: [app.bsky.feed.post, app.bsky.feed.like]\nkeywords: [a, 中]\n")
+	c := bskyTestCollector(f, Env{}.WithDefaults(), "collections: [app.bsky.feed.post, app.bsky.feed.like]\nkeywords: [a, 中]\n")
 	f.Fuzz(func(t *testing.T, ev []byte) {
 		it, ok, err := c.decode(ev)
 		if err != nil && ok {
@@ -326,7 +326,7 @@ func FuzzBlueskyEvent(f *testing.F) {
 // BenchmarkBlueskyDecode measures event decode and mapping (JSON parse,
 // keyword filter, dedupe) over distinct posts.
 func BenchmarkBlueskyDecode(b *testing.B) {
-	c := bskyTestCollector(b, Env{}.withDefaults(), "keywords: [golang, 退款]\n")
+	c := bskyTestCollector(b, Env{}.WithDefaults(), "keywords: [golang, 退款]\n")
 	const n = 2*bskyRecentIDs + 1000 // half match: more matches than the dedupe ring, so every event is new
 	events := make([][]byte, n)
 	size := 0

@@ -54,21 +54,21 @@ type StateStore interface {
 	PutStates(ctx context.Context, source string, kv map[string]string) error
 }
 
-// stateSaveTimeout bounds a state write made with a context that was
+// StateSaveTimeout bounds a state write made with a context that was
 // cancelled (shutdown): the poll's progress is worth a few seconds, not a
 // hung stop.
-const stateSaveTimeout = 5 * time.Second
+const StateSaveTimeout = 5 * time.Second
 
-// stateCtx is ctx for a state write: not cancelled with ctx, but bounded.
-func stateCtx(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(ctx), stateSaveTimeout)
+// StateContext is ctx for a state write: not cancelled with ctx, but bounded.
+func StateContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), StateSaveTimeout)
 }
 
-// stateSaveFailed reports a failed state write: logged with what it was
+// StateSaveFailed reports a failed state write: logged with what it was
 // and counted as errors{reason="state"}. A lost write means a restart may
 // emit items again (deduplicated by the store) or, for health keys, that
 // `lookout status` shows stale figures.
-func stateSaveFailed(ctx context.Context, env Env, source, what string, err error) {
+func (env Env) StateSaveFailed(ctx context.Context, source, what string, err error) {
 	env.Metrics.Errors.WithLabelValues(source, "state").Inc()
 	env.Log.ErrorContext(ctx, "cannot save source state", "state", what, "err", err)
 }
@@ -86,8 +86,9 @@ type Env struct {
 	Health *SourceHealth
 }
 
-// withDefaults fills zero fields so collectors need no nil checks.
-func (e Env) withDefaults() Env {
+// WithDefaults fills zero fields so collectors need no nil checks (New
+// does it before calling a Factory).
+func (e Env) WithDefaults() Env {
 	if e.Log == nil {
 		e.Log = slog.New(slog.DiscardHandler)
 	}
@@ -142,7 +143,7 @@ func New(src config.SourceConfig, env Env) (Collector, error) {
 	if !ok {
 		return nil, fmt.Errorf("%d: sources[%s].kind: unknown collector kind %q (known: %v)", src.Line, src.ID, src.Kind, Kinds())
 	}
-	env = env.withDefaults()
+	env = env.WithDefaults()
 	env.Log = env.Log.With("source", src.ID, "kind", src.Kind)
 	if env.Health == nil {
 		env.Health = NewSourceHealth(src, HealthOptions{Clock: env.Clock})

@@ -178,7 +178,7 @@ func newDouyinCollector(src config.SourceConfig, env Env) (Collector, error) {
 	if hb < time.Second || hb > time.Minute {
 		return nil, fmt.Errorf("heartbeat %s: want between 1s and 1m (clients use 5–10s)", hb)
 	}
-	dialer, hdr, err := twitchDialer(src, env)
+	dialer, hdr, err := StreamDialer(src, env)
 	if err != nil {
 		return nil, err
 	}
@@ -193,7 +193,7 @@ func newDouyinCollector(src config.SourceConfig, env Env) (Collector, error) {
 func (c *douyinCollector) ua() string { return c.userAgent }
 
 func (c *douyinCollector) Run(ctx context.Context, emit Emit) error {
-	bo := newStreamBackoff(c.id)
+	bo := StreamNewBackoff(c.id)
 	ended := &httpx.Backoff{Base: time.Minute, Max: 10 * time.Minute}
 	for {
 		healthy, err := c.session(ctx, emit)
@@ -207,7 +207,7 @@ func (c *douyinCollector) Run(ctx context.Context, emit Emit) error {
 			wait = ended.Next()
 			c.env.Log.Info("douyin: broadcast ended; checking again later", "room", c.room, "wait", wait)
 		} else {
-			streamEnded(c.env.Health, err)
+			c.env.Health.StreamEnded(err)
 			if healthy {
 				bo.Reset()
 				ended.Reset()
@@ -312,30 +312,30 @@ func (c *douyinCollector) session(ctx context.Context, emit Emit) (healthy bool,
 	if c.roomID == "" {
 		if err := c.bootstrap(ctx); err != nil {
 			c.env.Metrics.Errors.WithLabelValues(c.id, "bootstrap").Inc()
-			reason, permanent := healthReason(err)
+			reason, permanent := HealthReason(err)
 			if reason == "disconnected" {
 				reason = "bootstrap"
 			}
-			return false, withReason(reason, permanent, err)
+			return false, WithReason(reason, permanent, err)
 		}
 	}
 	wsURL, err := c.wsURL(ctx)
 	if err != nil {
 		c.env.Metrics.Errors.WithLabelValues(c.id, "signer").Inc()
-		return false, withReason("signer", false, fmt.Errorf("signing the push URL: %w", err))
+		return false, WithReason("signer", false, fmt.Errorf("signing the push URL: %w", err))
 	}
 	h := http.Header{}
 	h.Set("User-Agent", c.ua())
 	h.Set("Cookie", c.cookieHdr)
 	h.Set("Origin", "https://live.douyin.com")
-	conn, err := twitchDial(ctx, c.env, c.dialer, wsURL, h)
+	conn, err := StreamDial(ctx, c.env, c.dialer, wsURL, h)
 	if err != nil {
 		var se *httpx.StatusError
 		if errors.As(err, &se) && (se.Status == http.StatusForbidden || se.Status == http.StatusUnauthorized) {
 			c.env.Metrics.Errors.WithLabelValues(c.id, "signature").Inc()
 			c.roomID = "" // re-bootstrap: the cookie may have gone stale too
 			c.env.Log.Error("douyin: the push server rejected the signed URL; check the signer (signer_url) and the cookie", "room", c.room, "status", se.Status)
-			return false, withReason("signature", true,
+			return false, WithReason("signature", true,
 				fmt.Errorf("push server rejected the signature (HTTP %d): the signer's output is wrong or out of date: %w", se.Status, err))
 		}
 		c.env.Metrics.Errors.WithLabelValues(c.id, "dial").Inc()
@@ -343,8 +343,8 @@ func (c *douyinCollector) session(ctx context.Context, emit Emit) (healthy bool,
 	}
 	c.env.Health.Succeeded() // the signature was accepted
 	defer conn.Close()
-	defer twitchCloseOnDone(ctx, conn)()
-	conn.SetReadLimit(streamMaxFrame)
+	defer StreamCloseOnDone(ctx, conn)()
+	conn.SetReadLimit(StreamMaxFrame)
 
 	var wmu sync.Mutex
 	write := func(b []byte) error {
@@ -395,7 +395,7 @@ func (c *douyinCollector) session(ctx context.Context, emit Emit) (healthy bool,
 		healthy = true
 		c.env.Health.Succeeded()
 		for i := range items {
-			capStreamItem(c.env, c.id, &items[i], len(items[i].Raw))
+			StreamCapItem(c.env, c.id, &items[i], len(items[i].Raw))
 			if err := emit(ctx, items[i]); err != nil {
 				return healthy, err
 			}
@@ -432,7 +432,7 @@ func (c *douyinCollector) handleFrame(data []byte) (items []item.Item, ack []byt
 	case "close":
 		return nil, nil, errors.New("server sent a close frame")
 	default:
-		c.env.Metrics.Unknown.WithLabelValues(c.id, "payload_type:"+twitchTrunc(f.PayloadType, 32)).Inc()
+		c.env.Metrics.Unknown.WithLabelValues(c.id, "payload_type:"+StreamTrunc(f.PayloadType, 32)).Inc()
 		return nil, nil, nil
 	}
 	payload, err := c.gunzip(f.Payload)
@@ -469,7 +469,7 @@ func (c *douyinCollector) handleFrame(data []byte) (items []item.Item, ack []byt
 				return items, ack, merr
 			}
 			c.env.Metrics.Errors.WithLabelValues(c.id, "decode").Inc()
-			c.env.Log.Warn("douyin: bad message", "room", c.room, "method", twitchTrunc(m.Method, 64), "err", merr)
+			c.env.Log.Warn("douyin: bad message", "room", c.room, "method", StreamTrunc(m.Method, 64), "err", merr)
 		}
 	}
 	return items, ack, nil
@@ -665,7 +665,7 @@ func (c *douyinCollector) mapMessage(dst []item.Item, m *douyinpb.Message, now u
 		return dst, nil
 	}
 	if !douyinIgnored[m.Method] {
-		c.env.Metrics.Unknown.WithLabelValues(c.id, "method:"+twitchTrunc(m.Method, 64)).Inc()
+		c.env.Metrics.Unknown.WithLabelValues(c.id, "method:"+StreamTrunc(m.Method, 64)).Inc()
 	}
 	return dst, nil
 }

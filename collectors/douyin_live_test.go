@@ -593,7 +593,7 @@ func FuzzDouyinFrame(f *testing.F) {
 	for _, b := range douyinSessionFrames() {
 		f.Add(b)
 	}
-	c := douyinTestCollector(f, Env{}.withDefaults(), "")
+	c := douyinTestCollector(f, Env{}.WithDefaults(), "")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		items, ack, err := c.handleFrame(data)
 		if err != nil && !errors.Is(err, errDouyinEnded) && len(items) > 0 {
@@ -619,7 +619,7 @@ func FuzzDouyinFrame(f *testing.F) {
 // BenchmarkDouyinDecode measures the per-frame work: PushFrame → gunzip →
 // Response → typed messages → items, over frames of 20 chat messages.
 func BenchmarkDouyinDecode(b *testing.B) {
-	c := douyinTestCollector(b, Env{}.withDefaults(), "")
+	c := douyinTestCollector(b, Env{}.WithDefaults(), "")
 	const perFrame = 20
 	var msgs []*douyinpb.Message
 	for i := 0; i < perFrame; i++ {

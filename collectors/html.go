@@ -162,7 +162,7 @@ func htmlNewExtractor(spec htmlSpec) (*htmlExtractor, error) {
 	if tz == "" {
 		tz = "Asia/Shanghai"
 	}
-	if x.loc, err = pollLocation(tz); err != nil {
+	if x.loc, err = PollLocation(tz); err != nil {
 		return nil, fmt.Errorf("time_zone: %w", err)
 	}
 	return x, nil
@@ -197,7 +197,7 @@ func (x *htmlExtractor) extract(doc *goquery.Document, base *url.URL, now time.T
 			r.URL = htmlResolve(base, l)
 		}
 		if ts := x.ts.value(s); ts != "" {
-			r.TS, r.timeErr = pollParseTime(ts, x.layout, x.loc, now)
+			r.TS, r.timeErr = PollParseTime(ts, x.layout, x.loc, now)
 		}
 		r.ID = x.id.value(s)
 		if r.ID == "" {
@@ -249,7 +249,7 @@ type htmlCollector struct {
 	http *httpx.Client
 	x    *htmlExtractor
 	kind item.Kind
-	loop *pollLoop
+	loop *PollLoop
 }
 
 func newHTML(src config.SourceConfig, env Env) (Collector, error) {
@@ -294,18 +294,18 @@ func newHTML(src config.SourceConfig, env Env) (Collector, error) {
 	if c.http, err = env.HTTP.ForSource(src); err != nil {
 		return nil, err
 	}
-	c.loop = pollNewLoop(src, env)
+	c.loop = NewPollLoop(src, env)
 	return c, nil
 }
 
 func (c *htmlCollector) Run(ctx context.Context, emit Emit) error {
-	return c.loop.run(ctx, emit, func(ctx context.Context) error { return c.poll(ctx, emit) })
+	return c.loop.Run(ctx, emit, func(ctx context.Context) error { return c.poll(ctx, emit) })
 }
 
 func (c *htmlCollector) poll(ctx context.Context, emit Emit) error {
-	st, err := pollLoadState(ctx, c.env.State, c.src.ID)
+	st, err := LoadPollState(ctx, c.env.State, c.src.ID)
 	if err != nil {
-		return pollErr("state", err)
+		return PollErr("state", err)
 	}
 	header := http.Header{}
 	header.Set("Accept", "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8")
@@ -340,11 +340,11 @@ pages:
 		}
 		doc, err := htmlDecode(resp.Body, resp.Header.Get("Content-Type"), c.spec.Charset)
 		if err != nil {
-			return pollErr("decode", fmt.Errorf("%s: %w", httpx.RedactURL(pageURL), err))
+			return PollErr("decode", fmt.Errorf("%s: %w", httpx.RedactURL(pageURL), err))
 		}
 		recs, next := c.x.extract(doc, resp.URL, now)
 		if n == 0 {
-			c.loop.shape(ctx, st, len(recs), httpx.RedactURL(pageURL))
+			c.loop.Shape(ctx, st, len(recs), httpx.RedactURL(pageURL))
 		}
 		anyNew := false
 		for _, r := range recs {
@@ -354,10 +354,10 @@ pages:
 					firstBad = r.timeErr
 				}
 			}
-			switch st.judge(r.ID, r.TS) {
-			case pollReach:
+			switch st.Judge(r.ID, r.TS) {
+			case PollReach:
 				break pages
-			case pollSkip:
+			case PollSkip:
 				continue
 			}
 			anyNew = true
@@ -384,14 +384,14 @@ pages:
 			// Keep what went out; the page was not fully consumed, so fetch it
 			// again next time.
 			st.ETag, st.LastModified = "", ""
-			c.loop.keep(ctx, st)
+			c.loop.Keep(ctx, st)
 			return err
 		}
 		c.env.Metrics.Items.WithLabelValues(c.src.ID, string(c.kind)).Inc()
-		st.emitted(r.ID, r.TS)
+		st.Emitted(r.ID, r.TS)
 	}
-	if err := st.save(ctx, c.env.State, c.src.ID); err != nil {
-		return pollErr("state", err)
+	if err := st.Save(ctx, c.env.State, c.src.ID); err != nil {
+		return PollErr("state", err)
 	}
 	return nil
 }

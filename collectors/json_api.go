@@ -83,7 +83,7 @@ type jsonapiCollector struct {
 	params  []jsonapiParam
 	cursor  JSONPath
 	hasMore JSONPath
-	loop    *pollLoop
+	loop    *PollLoop
 	newest  bool
 	stopMT  bool
 }
@@ -207,7 +207,7 @@ func newJSONAPI(src config.SourceConfig, env Env) (Collector, error) {
 	if c.http, err = env.HTTP.ForSource(src); err != nil {
 		return nil, err
 	}
-	c.loop = pollNewLoop(src, env)
+	c.loop = NewPollLoop(src, env)
 	return c, nil
 }
 
@@ -229,7 +229,7 @@ func jsonapiExec(t *template.Template, data jsonapiTemplateData) (string, error)
 }
 
 func (c *jsonapiCollector) Run(ctx context.Context, emit Emit) error {
-	return c.loop.run(ctx, emit, func(ctx context.Context) error { return c.poll(ctx, emit) })
+	return c.loop.Run(ctx, emit, func(ctx context.Context) error { return c.poll(ctx, emit) })
 }
 
 // jsonapiEntry is a mapped element waiting to be emitted.
@@ -240,9 +240,9 @@ type jsonapiEntry struct {
 
 // poll reads up to max_pages pages and emits what is new, oldest first.
 func (c *jsonapiCollector) poll(ctx context.Context, emit Emit) error {
-	st, err := pollLoadState(ctx, c.env.State, c.src.ID)
+	st, err := LoadPollState(ctx, c.env.State, c.src.ID)
 	if err != nil {
-		return pollErr("state", err)
+		return PollErr("state", err)
 	}
 	pg := c.spec.Pagination
 	data := jsonapiTemplateData{Page: pg.Start, Now: c.env.Clock.Now(), LastID: st.LastID}
@@ -258,7 +258,7 @@ pages:
 	for n := 0; n < pg.MaxPages; n++ {
 		req, err := c.request(ctx, data)
 		if err != nil {
-			return pollErr("config", err)
+			return PollErr("config", err)
 		}
 		if n == 0 && conditional {
 			if st.ETag != "" {
@@ -280,11 +280,11 @@ pages:
 		}
 		doc, err := DecodeJSON(body)
 		if err != nil {
-			return pollErr("decode", fmt.Errorf("%s page %d: invalid JSON: %w", httpx.RedactURL(req.URL.String()), n+1, err))
+			return PollErr("decode", fmt.Errorf("%s page %d: invalid JSON: %w", httpx.RedactURL(req.URL.String()), n+1, err))
 		}
 		els, found := c.mapper.Elements(doc)
 		if n == 0 {
-			c.loop.shape(ctx, st, len(els), httpx.RedactURL(req.URL.String()))
+			c.loop.Shape(ctx, st, len(els), httpx.RedactURL(req.URL.String()))
 			if !found && !st.Yielded {
 				c.env.Metrics.Errors.WithLabelValues(c.src.ID, "no_items").Inc()
 				c.env.Log.Warn("mapping.items selects nothing in the payload", "items", c.spec.Mapping.Items)
@@ -300,13 +300,13 @@ pages:
 				}
 			}
 			if c.newest {
-				switch st.judge(rec.ID, rec.TS) {
-				case pollReach:
+				switch st.Judge(rec.ID, rec.TS) {
+				case PollReach:
 					break pages
-				case pollSkip:
+				case PollSkip:
 					continue
 				}
-			} else if st.seen[rec.ID] {
+			} else if st.Seen(rec.ID) {
 				continue
 			}
 			anyNew = true
@@ -355,15 +355,15 @@ pages:
 				// Keep what went out; the page was not fully consumed, so fetch it
 				// again next time.
 				st.ETag, st.LastModified = "", ""
-				c.loop.keep(ctx, st)
+				c.loop.Keep(ctx, st)
 				return err
 			}
 			c.env.Metrics.Items.WithLabelValues(c.src.ID, string(it.Kind)).Inc()
 		}
-		st.emitted(e.rec.ID, e.rec.TS)
+		st.Emitted(e.rec.ID, e.rec.TS)
 	}
-	if err := st.save(ctx, c.env.State, c.src.ID); err != nil {
-		return pollErr("state", err)
+	if err := st.Save(ctx, c.env.State, c.src.ID); err != nil {
+		return PollErr("state", err)
 	}
 	return nil
 }
@@ -449,7 +449,7 @@ func (c *jsonapiCollector) fetch(ctx context.Context, req *http.Request) ([]byte
 		return nil, nil, fmt.Errorf("read %s: %w", httpx.RedactURL(req.URL.String()), err)
 	}
 	if len(body) > jsonapiMaxBody {
-		return nil, nil, pollErr("too_large", fmt.Errorf("%s: body larger than %d bytes", httpx.RedactURL(req.URL.String()), jsonapiMaxBody))
+		return nil, nil, PollErr("too_large", fmt.Errorf("%s: body larger than %d bytes", httpx.RedactURL(req.URL.String()), jsonapiMaxBody))
 	}
 	return bytes.TrimSpace(body), resp, nil
 }

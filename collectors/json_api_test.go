@@ -146,8 +146,8 @@ func TestJSONAPICursorPaginationAndSecretHeader(t *testing.T) {
 	// Wrong token: a clear auth error, not an empty result.
 	srv.Token = "other"
 	err := c.poll(context.Background(), sink.emit)
-	if err == nil || pollReason(err) != "auth" || !strings.Contains(err.Error(), "401") {
-		t.Errorf("bad token: err = %v (reason %s)", err, pollReason(err))
+	if err == nil || PollReason(err) != "auth" || !strings.Contains(err.Error(), "401") {
+		t.Errorf("bad token: err = %v (reason %s)", err, PollReason(err))
 	}
 	if strings.Contains(err.Error(), "tok-123") {
 		t.Error("secret leaked into the error")

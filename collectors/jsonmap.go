@@ -337,7 +337,7 @@ func DecodeJSON(data []byte) (any, error) {
 // Elements returns the item elements in doc: what the items path selects
 // (an array is expanded), or the document itself (an array is expanded).
 // found is false when the items path selects nothing at all, which is
-// shape drift rather than an empty page.
+// Shape drift rather than an empty page.
 func (m *JSONMapper) Elements(doc any) (els []any, found bool) {
 	if m.items.IsZero() {
 		if arr, ok := doc.([]any); ok {
@@ -533,106 +533,13 @@ func jsonmapBool(v any) (bool, bool) {
 	return false, false
 }
 
-// Layouts tried by the auto time format, after numbers and RFC 3339.
-var jsonmapLayouts = []string{
-	time.RFC3339Nano,
-	"Mon Jan 02 15:04:05 -0700 2006", // Weibo created_at
-	time.RFC1123Z, time.RFC1123,
-	"2006-01-02 15:04:05",
-	"2006-01-02T15:04:05",
-	"2006-01-02 15:04",
-	"2006/01/02 15:04:05",
-	"2006-01-02",
-}
-
-// jsonmapTime reads a timestamp in the given format.
+// jsonmapTime reads a timestamp in the given format (see PollParseStamp).
 func jsonmapTime(v any, format string, loc *time.Location) (time.Time, error) {
 	s := strings.TrimSpace(jsonmapString(v))
 	if s == "" {
 		return time.Time{}, fmt.Errorf("not a scalar")
 	}
-	unix := func(scale string) (time.Time, error) {
-		if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-			// integers exactly: float64 would blur milliseconds
-			if scale == "auto" {
-				switch a := max(n, -n); {
-				case a >= 1e14:
-					scale = "us"
-				case a >= 1e11:
-					scale = "ms"
-				default:
-					scale = "s"
-				}
-			}
-			const limit = int64(math.MaxInt64 / 1000000000)
-			switch {
-			case scale == "s" && n > -limit && n < limit:
-				return time.Unix(n, 0).UTC(), nil
-			case scale == "ms":
-				return time.UnixMilli(n).UTC(), nil
-			case scale == "us":
-				return time.UnixMicro(n).UTC(), nil
-			}
-			return time.Time{}, fmt.Errorf("%q is out of range", s)
-		}
-		f, err := strconv.ParseFloat(s, 64)
-		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-			return time.Time{}, fmt.Errorf("%q is not a number", s)
-		}
-		if scale == "auto" {
-			switch a := math.Abs(f); {
-			case a >= 1e14:
-				scale = "us"
-			case a >= 1e11:
-				scale = "ms"
-			default:
-				scale = "s"
-			}
-		}
-		var ns float64
-		switch scale {
-		case "s":
-			ns = f * 1e9
-		case "ms":
-			ns = f * 1e6
-		case "us":
-			ns = f * 1e3
-		}
-		if math.Abs(ns) > math.MaxInt64/2 {
-			return time.Time{}, fmt.Errorf("%q is out of range", s)
-		}
-		return time.Unix(0, int64(ns)).UTC(), nil
-	}
-	switch format {
-	case "unix", "unix_s", "s":
-		return unix("s")
-	case "unix_ms", "ms":
-		return unix("ms")
-	case "unix_us", "us":
-		return unix("us")
-	case "rfc3339":
-		t, err := time.Parse(time.RFC3339Nano, s)
-		if err != nil {
-			return time.Time{}, fmt.Errorf("%q is not RFC 3339", s)
-		}
-		return t, nil
-	case "", "auto":
-		if _, err := strconv.ParseFloat(s, 64); err == nil {
-			return unix("auto")
-		}
-		for _, l := range jsonmapLayouts {
-			if t, err := time.ParseInLocation(l, s, loc); err == nil {
-				return t, nil
-			}
-		}
-		return time.Time{}, fmt.Errorf("%q: unknown time format (set time_format)", s)
-	default:
-		t, err := time.ParseInLocation(format, s, loc)
-		if err != nil {
-			return time.Time{}, fmt.Errorf("%q does not match layout %q", s, format)
-		}
-		return t, nil
-	}
+	return PollParseStamp(s, format, loc)
 }
 
 // jsonmapStripHTML returns the text of an HTML fragment: tags dropped,

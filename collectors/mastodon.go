@@ -205,7 +205,7 @@ func newMastoCollector(src config.SourceConfig, env Env) (Collector, error) {
 			uniq = append(uniq, s)
 		}
 	}
-	dialer, header, err := twitchDialer(src, env)
+	dialer, header, err := StreamDialer(src, env)
 	if err != nil {
 		return nil, err
 	}
@@ -230,7 +230,7 @@ func (c *mastoCollector) Run(ctx context.Context, emit Emit) error {
 	}
 	c.lastSave = c.env.Clock.Now()
 
-	return streamReconnect(ctx, c.env, c.id, "mastodon", func(ctx context.Context) (bool, error) { return c.session(ctx, emit) },
+	return StreamReconnect(ctx, c.env, c.id, "mastodon", func(ctx context.Context) (bool, error) { return c.session(ctx, emit) },
 		func() { c.saveState(context.WithoutCancel(ctx)) }, nil)
 }
 
@@ -240,14 +240,14 @@ func (c *mastoCollector) saveState(ctx context.Context) {
 	if len(c.dirty) == 0 {
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, stateSaveTimeout)
+	ctx, cancel := context.WithTimeout(ctx, StateSaveTimeout)
 	defer cancel()
 	kv := make(map[string]string, len(c.dirty))
 	for k := range c.dirty {
 		kv["since:"+k] = c.since[k]
 	}
 	if err := c.env.State.PutStates(ctx, c.id, kv); err != nil {
-		stateSaveFailed(ctx, c.env, c.id, "since ids", err)
+		c.env.StateSaveFailed(ctx, c.id, "since ids", err)
 		return
 	}
 	clear(c.dirty)
@@ -270,21 +270,21 @@ func (c *mastoCollector) streamURL() string {
 }
 
 func (c *mastoCollector) session(ctx context.Context, emit Emit) (healthy bool, err error) {
-	conn, err := twitchDial(ctx, c.env, c.dialer, c.streamURL(), c.header)
+	conn, err := StreamDial(ctx, c.env, c.dialer, c.streamURL(), c.header)
 	if err != nil {
 		var se *httpx.StatusError
 		if errors.As(err, &se) && (se.Status == http.StatusUnauthorized || se.Status == http.StatusForbidden) {
 			c.env.Metrics.Errors.WithLabelValues(c.id, "auth").Inc()
 			c.env.Log.Error("mastodon: the instance refused the token; it needs a user token with read:statuses", "status", se.Status)
-			return false, withReason("auth", true, fmt.Errorf("token refused (HTTP %d): %w", se.Status, err))
+			return false, WithReason("auth", true, fmt.Errorf("token refused (HTTP %d): %w", se.Status, err))
 		}
 		c.env.Metrics.Errors.WithLabelValues(c.id, "dial").Inc()
 		return false, err
 	}
 	c.env.Health.Succeeded() // the instance took the token
 	defer conn.Close()
-	defer twitchCloseOnDone(ctx, conn)()
-	conn.SetReadLimit(streamMaxFrame)
+	defer StreamCloseOnDone(ctx, conn)()
+	conn.SetReadLimit(StreamMaxFrame)
 	for _, s := range c.subs[1:] {
 		msg := map[string]string{"type": "subscribe", "stream": s.Stream}
 		if s.Tag != "" {
@@ -301,7 +301,7 @@ func (c *mastoCollector) session(ctx context.Context, emit Emit) (healthy bool, 
 	}
 	// The pinger starts after the subscribe writes: WriteControl may run
 	// alongside the reader, but not alongside another WriteMessage.
-	defer bskyKeepalive(ctx, conn, c.env.Clock, mastoPingEvery)()
+	defer StreamKeepalive(ctx, conn, c.env.Clock, mastoPingEvery)()
 
 	// Streaming is live only: fetch what was missed while we were away.
 	if c.backfill {
@@ -310,7 +310,7 @@ func (c *mastoCollector) session(ctx context.Context, emit Emit) (healthy bool, 
 		}
 	}
 
-	return bskyEventLoop(ctx, conn, c.env, c.id, "mastodon", 3*mastoPingEvery, c.decodeEvent, emit, func(it *item.Item) {
+	return StreamEventLoop(ctx, conn, c.env, c.id, "mastodon", 3*mastoPingEvery, c.decodeEvent, emit, func(it *item.Item) {
 		if it != nil {
 			c.emitted(it)
 		}
@@ -357,7 +357,7 @@ func (c *mastoCollector) backfillAll(ctx context.Context, emit Emit) error {
 	return nil
 }
 
-// emitted moves the stream's since id past an item handed on. Only handed
+// Emitted moves the stream's since id past an item handed on. Only handed
 // on: a since id saved past a status the pipeline never got would make
 // the next backfill skip it.
 func (c *mastoCollector) emitted(it *item.Item) {
@@ -433,7 +433,7 @@ func (c *mastoCollector) decodeEvent(data []byte) (it item.Item, ok bool, err er
 		return it, false, fmt.Errorf("event JSON: %w", err)
 	}
 	if ev.Error != "" {
-		return it, false, fmt.Errorf("server error %d: %s", ev.Status, twitchTrunc(ev.Error, 200))
+		return it, false, fmt.Errorf("server error %d: %s", ev.Status, StreamTrunc(ev.Error, 200))
 	}
 	switch ev.Event {
 	case "update", "status.update":
@@ -441,7 +441,7 @@ func (c *mastoCollector) decodeEvent(data []byte) (it item.Item, ok bool, err er
 		return it, false, errors.New("message without event")
 	default:
 		if !mastoIgnored[ev.Event] {
-			c.env.Metrics.Unknown.WithLabelValues(c.id, "event:"+twitchTrunc(ev.Event, 32)).Inc()
+			c.env.Metrics.Unknown.WithLabelValues(c.id, "event:"+StreamTrunc(ev.Event, 32)).Inc()
 		}
 		return it, false, nil
 	}

@@ -273,7 +273,7 @@ func FuzzMastodonEvent(f *testing.F) {
 		f.Add([]byte(l))
 	}
 	f.Add([]byte(`{"error":"x","status":400}`))
-	c := mastoTestCollector(f, Env{}.withDefaults(), "tags: [golang]\n")
+	c := mastoTestCollector(f, Env{}.WithDefaults(), "tags: [golang]\n")
 	f.Fuzz(func(t *testing.T, ev []byte) {
 		it, ok, err := c.decodeEvent(ev)
 		if ok && err != nil {
@@ -288,7 +288,7 @@ func FuzzMastodonEvent(f *testing.F) {
 // BenchmarkMastodonDecode measures decoding an update event: the outer
 // JSON, the status JSON inside its string, HTML stripping.
 func BenchmarkMastodonDecode(b *testing.B) {
-	c := mastoTestCollector(b, Env{}.withDefaults(), "tags: [golang]\n")
+	c := mastoTestCollector(b, Env{}.WithDefaults(), "tags: [golang]\n")
 	ev := []byte(mastoFixture)
 	b.SetBytes(int64(len(ev)))
 	b.ReportAllocs()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"regexp"
@@ -30,8 +31,8 @@ const pollDefaultEvery = 5 * time.Minute
 // Retry-After.
 const pollMaxBackoff = 30 * time.Minute
 
-// pollLoop runs one poller.
-type pollLoop struct {
+// PollLoop runs one poller.
+type PollLoop struct {
 	source  string
 	every   time.Duration
 	jitter  float64
@@ -40,7 +41,7 @@ type pollLoop struct {
 	health  *SourceHealth
 }
 
-func pollNewLoop(src config.SourceConfig, env Env) *pollLoop {
+func NewPollLoop(src config.SourceConfig, env Env) *PollLoop {
 	every := src.Every.D()
 	if every <= 0 {
 		every = pollDefaultEvery
@@ -52,16 +53,16 @@ func pollNewLoop(src config.SourceConfig, env Env) *pollLoop {
 	jitter = min(jitter, 0.9)
 	base := min(max(every/4, 5*time.Second), time.Minute)
 	env.Health.PollsEvery(every)
-	return &pollLoop{source: src.ID, every: every, jitter: jitter, env: env,
+	return &PollLoop{source: src.ID, every: every, jitter: jitter, env: env,
 		backoff: &httpx.Backoff{Base: base, Max: max(pollMaxBackoff, every)}, health: env.Health}
 }
 
 // interval is every ± jitter·every.
-func (p *pollLoop) interval() time.Duration { return httpx.PollInterval(p.every, p.jitter) }
+func (p *PollLoop) interval() time.Duration { return httpx.PollInterval(p.every, p.jitter) }
 
-// run calls once until ctx is done, reporting each poll's outcome to the
+// Run calls once until ctx is done, reporting each poll's outcome to the
 // source's health (see SourceHealth).
-func (p *pollLoop) run(ctx context.Context, _ Emit, once func(context.Context) error) error {
+func (p *PollLoop) Run(ctx context.Context, _ Emit, once func(context.Context) error) error {
 	for {
 		err := once(ctx)
 		if ctx.Err() != nil {
@@ -81,8 +82,8 @@ func (p *pollLoop) run(ctx context.Context, _ Emit, once func(context.Context) e
 }
 
 // failed logs and counts err and returns how long to wait before retrying.
-func (p *pollLoop) failed(ctx context.Context, err error) time.Duration {
-	reason := pollReason(err)
+func (p *PollLoop) failed(ctx context.Context, err error) time.Duration {
+	reason := PollReason(err)
 	p.env.Metrics.Errors.WithLabelValues(p.source, reason).Inc()
 	wait := httpx.RetryDelay(err, p.backoff)
 	var pe *pollError
@@ -102,14 +103,14 @@ func (p *pollLoop) failed(ctx context.Context, err error) time.Duration {
 	return wait
 }
 
-// keep saves the state of a poll cut short (emit failed: the daemon is
+// Keep saves the state of a poll cut short (emit failed: the daemon is
 // stopping), so that what went out is not emitted again. A failure is
 // logged and counted; the poll's own error is the one it returns.
-func (p *pollLoop) keep(ctx context.Context, st *pollState) {
-	sctx, cancel := stateCtx(ctx)
+func (p *PollLoop) Keep(ctx context.Context, st *PollState) {
+	sctx, cancel := StateContext(ctx)
 	defer cancel()
-	if err := st.save(sctx, p.env.State, p.source); err != nil {
-		stateSaveFailed(ctx, p.env, p.source, "poll state", err)
+	if err := st.Save(sctx, p.env.State, p.source); err != nil {
+		p.env.StateSaveFailed(ctx, p.source, "poll state", err)
 	}
 }
 
@@ -123,14 +124,14 @@ type pollError struct {
 func (e *pollError) Error() string { return e.err.Error() }
 func (e *pollError) Unwrap() error { return e.err }
 
-func pollErr(reason string, err error) error { return &pollError{reason: reason, err: err} }
+func PollErr(reason string, err error) error { return &pollError{reason: reason, err: err} }
 
-func pollErrWait(reason string, wait time.Duration, err error) error {
+func PollErrWait(reason string, wait time.Duration, err error) error {
 	return &pollError{reason: reason, wait: wait, err: err}
 }
 
-// pollReason names err for the errors counter.
-func pollReason(err error) string {
+// PollReason names err for the errors counter.
+func PollReason(err error) string {
 	var pe *pollError
 	if errors.As(err, &pe) && pe.reason != "" {
 		return pe.reason
@@ -166,10 +167,10 @@ func pollReason(err error) string {
 // pollMaxSeen bounds the remembered ids per source.
 const pollMaxSeen = 500
 
-// pollState is a source's incremental state. Each field is its own key in
+// PollState is a source's incremental state. Each field is its own key in
 // the StateStore so that `lookout query` can show it; save writes them all
 // in one write, after the items they cover were emitted (see StateStore).
-type pollState struct {
+type PollState struct {
 	LastID       string    // newest id emitted
 	LastTS       time.Time // newest timestamp emitted
 	Cursor       string    // forward cursor for APIs that page towards the present
@@ -182,8 +183,8 @@ type pollState struct {
 	order []string // seen ids, oldest first
 }
 
-func pollLoadState(ctx context.Context, st StateStore, source string) (*pollState, error) {
-	s := &pollState{seen: map[string]bool{}}
+func LoadPollState(ctx context.Context, st StateStore, source string) (*PollState, error) {
+	s := &PollState{seen: map[string]bool{}}
 	get := func(key string) (string, error) {
 		v, _, err := st.GetState(ctx, source, key)
 		if err != nil {
@@ -212,14 +213,15 @@ func pollLoadState(ctx context.Context, st StateStore, source string) (*pollStat
 		var ids []string
 		if json.Unmarshal([]byte(seen), &ids) == nil {
 			for _, id := range ids {
-				s.markSeen(id)
+				s.MarkSeen(id)
 			}
 		}
 	}
 	return s, nil
 }
 
-func (s *pollState) save(ctx context.Context, st StateStore, source string) error {
+// Save writes the state in one write (see StateStore for when).
+func (s *PollState) Save(ctx context.Context, st StateStore, source string) error {
 	ts := ""
 	if !s.LastTS.IsZero() {
 		ts = s.LastTS.UTC().Format(time.RFC3339Nano)
@@ -242,7 +244,12 @@ func (s *pollState) save(ctx context.Context, st StateStore, source string) erro
 	return nil
 }
 
-func (s *pollState) markSeen(id string) {
+// Seen reports whether id was emitted by a poll the state remembers.
+func (s *PollState) Seen(id string) bool { return s.seen[id] }
+
+// MarkSeen remembers id as emitted (the oldest ids are forgotten past
+// pollMaxSeen).
+func (s *PollState) MarkSeen(id string) {
 	if id == "" || s.seen[id] {
 		return
 	}
@@ -257,53 +264,53 @@ func (s *pollState) markSeen(id string) {
 	}
 }
 
-// pollVerdict says what to do with one entry of a newest-first listing.
-type pollVerdict int
+// PollVerdict says what to do with one entry of a newest-first listing.
+type PollVerdict int
 
 const (
-	pollNew   pollVerdict = iota // emit it
-	pollSkip                     // already emitted (or pinned and old): skip, keep reading
-	pollReach                    // reached the newest item of the last poll: stop paging
+	PollFresh PollVerdict = iota // emit it
+	PollSkip                     // already emitted (or pinned and old): skip, keep reading
+	PollReach                    // reached the newest item of the last poll: stop paging
 )
 
-// judge classifies an entry. Listings are newest first, so the last poll's
+// Judge classifies an entry. Listings are newest first, so the last poll's
 // newest id marks where this poll's new items end. Ids emitted before are
 // skipped wherever they appear (pinned posts, reshuffles), and so is
 // anything older than the last poll's newest timestamp minus slack, which
 // keeps a deleted last id from replaying the whole history.
-func (s *pollState) judge(id string, ts time.Time) pollVerdict {
+func (s *PollState) Judge(id string, ts time.Time) PollVerdict {
 	if id != "" && id == s.LastID {
-		return pollReach
+		return PollReach
 	}
 	if s.seen[id] {
-		return pollSkip
+		return PollSkip
 	}
 	if !ts.IsZero() && !s.LastTS.IsZero() && ts.Before(s.LastTS.Add(-pollTimeSlack)) {
-		return pollSkip
+		return PollSkip
 	}
-	return pollNew
+	return PollFresh
 }
 
 // pollTimeSlack tolerates clock skew and late indexing between posts.
 const pollTimeSlack = time.Hour
 
-// emitted records an item as emitted.
-func (s *pollState) emitted(id string, ts time.Time) {
-	s.markSeen(id)
+// Emitted records an item as emitted.
+func (s *PollState) Emitted(id string, ts time.Time) {
+	s.MarkSeen(id)
 	s.LastID = id
 	if ts.After(s.LastTS) {
 		s.LastTS = ts
 	}
 }
 
-// shape records how many entries a successful (HTTP 200) page yielded.
+// Shape records how many entries a successful (HTTP 200) page yielded.
 // Zero where there used to be entries is shape drift: the site changed its
 // markup or the API its payload, and a quiet source would hide it. It is
 // logged as source_broken (loudly once per breakage: the state key
 // "shape_drift" remembers it across restarts), counted, and reported to
 // the source's health, which the daemon turns into item.MetricSourceBroken
 // so that a source_broken rule alerts on it.
-func (p *pollLoop) shape(ctx context.Context, st *pollState, n int, where string) {
+func (p *PollLoop) Shape(ctx context.Context, st *PollState, n int, where string) {
 	if n > 0 {
 		st.Yielded = true
 		p.health.Drifted("")
@@ -329,9 +336,9 @@ func (p *pollLoop) shape(ctx context.Context, st *pollState, n int, where string
 	}
 }
 
-// pollLocation loads a time zone. Asia/Shanghai is built in so that the
+// PollLocation loads a time zone. Asia/Shanghai is built in so that the
 // common case works on machines without tzdata.
-func pollLocation(name string) (*time.Location, error) {
+func PollLocation(name string) (*time.Location, error) {
 	loc, err := time.LoadLocation(name)
 	if err == nil {
 		return loc, nil
@@ -345,11 +352,11 @@ func pollLocation(name string) (*time.Location, error) {
 
 var pollRelative = regexp.MustCompile(`^(\d+)\s*(秒|分钟|小时|天)前$`)
 
-// pollParseTime reads a timestamp as pages show it: with layout when given,
+// PollParseTime reads a timestamp as pages show it: with layout when given,
 // otherwise the formats jsonmap knows plus the relative forms Chinese sites
 // use (刚刚, 5分钟前, 今天 12:00, 昨天 12:00, 11-20 12:00, 11-20). Times
 // without an offset are in loc.
-func pollParseTime(s, layout string, loc *time.Location, now time.Time) (time.Time, error) {
+func PollParseTime(s, layout string, loc *time.Location, now time.Time) (time.Time, error) {
 	s = strings.TrimSpace(s)
 	if layout != "" {
 		t, err := time.ParseInLocation(layout, s, loc)
@@ -358,7 +365,7 @@ func pollParseTime(s, layout string, loc *time.Location, now time.Time) (time.Ti
 		}
 		return t, nil
 	}
-	if t, err := jsonmapTime(s, "auto", loc); err == nil {
+	if t, err := PollParseStamp(s, "auto", loc); err == nil {
 		return t, nil
 	}
 	local := now.In(loc)
@@ -393,4 +400,108 @@ func pollParseTime(s, layout string, loc *time.Location, now time.Time) (time.Ti
 		}
 	}
 	return time.Time{}, fmt.Errorf("%q: unknown time format (set time_layout)", s)
+}
+
+// Layouts tried by the auto time format, after numbers and RFC 3339.
+var pollLayouts = []string{
+	time.RFC3339Nano,
+	"Mon Jan 02 15:04:05 -0700 2006", // Weibo created_at
+	time.RFC1123Z, time.RFC1123,
+	"2006-01-02 15:04:05",
+	"2006-01-02T15:04:05",
+	"2006-01-02 15:04",
+	"2006/01/02 15:04:05",
+	"2006-01-02",
+}
+
+// PollParseStamp reads a timestamp in format: unix (s), unix_ms (ms),
+// unix_us (us), rfc3339, auto (a Unix time at any of those scales or one
+// of the common layouts) or a Go layout. Times without an offset are in
+// loc.
+func PollParseStamp(s, format string, loc *time.Location) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, errors.New("empty timestamp")
+	}
+	unix := func(scale string) (time.Time, error) {
+		if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+			// integers exactly: float64 would blur milliseconds
+			if scale == "auto" {
+				switch a := max(n, -n); {
+				case a >= 1e14:
+					scale = "us"
+				case a >= 1e11:
+					scale = "ms"
+				default:
+					scale = "s"
+				}
+			}
+			const limit = int64(math.MaxInt64 / 1000000000)
+			switch {
+			case scale == "s" && n > -limit && n < limit:
+				return time.Unix(n, 0).UTC(), nil
+			case scale == "ms":
+				return time.UnixMilli(n).UTC(), nil
+			case scale == "us":
+				return time.UnixMicro(n).UTC(), nil
+			}
+			return time.Time{}, fmt.Errorf("%q is out of range", s)
+		}
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			return time.Time{}, fmt.Errorf("%q is not a number", s)
+		}
+		if scale == "auto" {
+			switch a := math.Abs(f); {
+			case a >= 1e14:
+				scale = "us"
+			case a >= 1e11:
+				scale = "ms"
+			default:
+				scale = "s"
+			}
+		}
+		var ns float64
+		switch scale {
+		case "s":
+			ns = f * 1e9
+		case "ms":
+			ns = f * 1e6
+		case "us":
+			ns = f * 1e3
+		}
+		if math.Abs(ns) > math.MaxInt64/2 {
+			return time.Time{}, fmt.Errorf("%q is out of range", s)
+		}
+		return time.Unix(0, int64(ns)).UTC(), nil
+	}
+	switch format {
+	case "unix", "unix_s", "s":
+		return unix("s")
+	case "unix_ms", "ms":
+		return unix("ms")
+	case "unix_us", "us":
+		return unix("us")
+	case "rfc3339":
+		t, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("%q is not RFC 3339", s)
+		}
+		return t, nil
+	case "", "auto":
+		if _, err := strconv.ParseFloat(s, 64); err == nil {
+			return unix("auto")
+		}
+		for _, l := range pollLayouts {
+			if t, err := time.ParseInLocation(l, s, loc); err == nil {
+				return t, nil
+			}
+		}
+		return time.Time{}, fmt.Errorf("%q: unknown time format (set time_format)", s)
+	default:
+		t, err := time.ParseInLocation(format, s, loc)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("%q does not match layout %q", s, format)
+		}
+		return t, nil
+	}
 }

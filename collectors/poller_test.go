@@ -80,7 +80,7 @@ func pollTestEnvLogs(t *testing.T, clk httpx.Clock, state StateStore) (Env, *pol
 		Log:     slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Metrics: m,
 		Clock:   clk,
-	}.withDefaults(), logs
+	}.WithDefaults(), logs
 }
 
 // pollLogBuf is a goroutine-safe log sink.
@@ -176,36 +176,36 @@ func pollRequireConfigErrors(t *testing.T, cases []pollConfigError) {
 func TestPollStateJudgeAndPersist(t *testing.T) {
 	ctx := context.Background()
 	mem := NewMemState()
-	st, err := pollLoadState(ctx, mem, "s")
+	st, err := LoadPollState(ctx, mem, "s")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	if v := st.judge("a", t0); v != pollNew {
+	if v := st.Judge("a", t0); v != PollFresh {
 		t.Fatalf("empty state: got %v, want new", v)
 	}
-	st.emitted("a", t0)
-	st.emitted("b", t0.Add(time.Minute))
+	st.Emitted("a", t0)
+	st.Emitted("b", t0.Add(time.Minute))
 	st.ETag = `W/"x"`
-	if err := st.save(ctx, mem, "s"); err != nil {
+	if err := st.Save(ctx, mem, "s"); err != nil {
 		t.Fatal(err)
 	}
-	st2, err := pollLoadState(ctx, mem, "s")
+	st2, err := LoadPollState(ctx, mem, "s")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
 		id   string
 		ts   time.Time
-		want pollVerdict
+		want PollVerdict
 	}{
-		{"b", time.Time{}, pollReach},
-		{"a", time.Time{}, pollSkip},
-		{"c", t0.Add(2 * time.Minute), pollNew},
-		{"old", t0.Add(-2 * time.Hour), pollSkip},
-		{"c2", time.Time{}, pollNew},
+		{"b", time.Time{}, PollReach},
+		{"a", time.Time{}, PollSkip},
+		{"c", t0.Add(2 * time.Minute), PollFresh},
+		{"old", t0.Add(-2 * time.Hour), PollSkip},
+		{"c2", time.Time{}, PollFresh},
 	} {
-		if got := st2.judge(tc.id, tc.ts); got != tc.want {
+		if got := st2.Judge(tc.id, tc.ts); got != tc.want {
 			t.Errorf("judge(%s) = %v, want %v", tc.id, got, tc.want)
 		}
 	}
@@ -213,7 +213,7 @@ func TestPollStateJudgeAndPersist(t *testing.T) {
 		t.Errorf("state not restored: %+v", st2)
 	}
 	for i := range pollMaxSeen + 10 {
-		st2.markSeen(string(rune('A'+i%26)) + time.Duration(i).String())
+		st2.MarkSeen(string(rune('A'+i%26)) + time.Duration(i).String())
 	}
 	if len(st2.order) != pollMaxSeen || len(st2.seen) != pollMaxSeen {
 		t.Errorf("seen not bounded: %d %d", len(st2.order), len(st2.seen))
@@ -225,14 +225,14 @@ func TestPollLoopBackoffAndRetryAfter(t *testing.T) {
 	env := pollTestEnv(t, clk, nil)
 	src := mustSourceConfig(t, "id: p\nkind: json_api\nevery: 1m\njitter: 0.1\n")
 	env.Health = NewSourceHealth(src, HealthOptions{Clock: clk})
-	loop := pollNewLoop(src, env)
+	loop := NewPollLoop(src, env)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	calls := 0
 	errs := []error{
 		&httpx.StatusError{URL: "http://x/", Status: http.StatusTooManyRequests, RetryAfter: 120 * time.Second},
 		&httpx.StatusError{URL: "http://x/", Status: http.StatusServiceUnavailable},
-		pollErrWait("risk_control", 10*time.Minute, errors.New("code -412")),
+		PollErrWait("risk_control", 10*time.Minute, errors.New("code -412")),
 		nil,
 	}
 	// The daemon judges after every poll; so does this test, before the
@@ -243,7 +243,7 @@ func TestPollLoopBackoffAndRetryAfter(t *testing.T) {
 			health = append(health, it)
 		}
 	}
-	_ = loop.run(ctx, nil, func(context.Context) error {
+	_ = loop.Run(ctx, nil, func(context.Context) error {
 		judge()
 		calls++
 		if calls > len(errs) {
@@ -302,12 +302,12 @@ func TestPollLoopCookieExpiredIsBrokenAtOnce(t *testing.T) {
 	env := pollTestEnv(t, clk, nil)
 	src := mustSourceConfig(t, "id: wb\nkind: json_api\nevery: 1m\n")
 	env.Health = NewSourceHealth(src, HealthOptions{Clock: clk, ReassertEvery: time.Second})
-	loop := pollNewLoop(src, env)
+	loop := NewPollLoop(src, env)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var health []item.Item
 	calls := 0
-	_ = loop.run(ctx, nil, func(context.Context) error {
+	_ = loop.Run(ctx, nil, func(context.Context) error {
 		if it, ok := env.Health.Report(); ok {
 			health = append(health, it)
 		}
@@ -316,7 +316,7 @@ func TestPollLoopCookieExpiredIsBrokenAtOnce(t *testing.T) {
 			cancel()
 			return nil
 		}
-		return pollErr("cookie_expired", errors.New("weibo: cookie expired (login page)"))
+		return PollErr("cookie_expired", errors.New("weibo: cookie expired (login page)"))
 	})
 	if len(health) != 2 || health[0].Value != 1 || health[1].Value != 1 || health[0].Labels["reason"] != "cookie_expired" {
 		t.Fatalf("want a broken report after the first failed poll and again a poll later, got %+v", health)

@@ -329,7 +329,7 @@ func (c *rssCollector) saveState(ctx context.Context, seen, validators bool) {
 	if seen {
 		b, err := json.Marshal(c.seen)
 		if err != nil {
-			stateSaveFailed(ctx, c.env, c.src.ID, rssStateSeen, err)
+			c.env.StateSaveFailed(ctx, c.src.ID, rssStateSeen, err)
 			return
 		}
 		if seenJSON = string(b); seenJSON != c.savedSeen {
@@ -339,7 +339,7 @@ func (c *rssCollector) saveState(ctx context.Context, seen, validators bool) {
 	if validators {
 		b, err := json.Marshal(rssStoredValidators{URL: c.url, Validators: c.validators})
 		if err != nil {
-			stateSaveFailed(ctx, c.env, c.src.ID, rssStateValidators, err)
+			c.env.StateSaveFailed(ctx, c.src.ID, rssStateValidators, err)
 			return
 		}
 		kv[rssStateValidators] = string(b)
@@ -347,12 +347,12 @@ func (c *rssCollector) saveState(ctx context.Context, seen, validators bool) {
 	if len(kv) == 0 {
 		return
 	}
-	sctx, cancel := stateCtx(ctx)
+	sctx, cancel := StateContext(ctx)
 	defer cancel()
 	if err := c.env.State.PutStates(sctx, c.src.ID, kv); err != nil {
 		// A restart may emit entries again (the store drops the copies) or
 		// refetch the whole feed.
-		stateSaveFailed(ctx, c.env, c.src.ID, "seen ids and validators", err)
+		c.env.StateSaveFailed(ctx, c.src.ID, "seen ids and validators", err)
 		return
 	}
 	if _, ok := kv[rssStateSeen]; ok {

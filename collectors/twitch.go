@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"math/rand/v2"
 	"net/http"
@@ -144,7 +143,7 @@ func newTwitchCollector(src config.SourceConfig, env Env) (Collector, error) {
 	if spec.USDCNY == 0 {
 		spec.USDCNY = twitchDefaultUSDCNY
 	}
-	dialer, header, err := twitchDialer(src, env)
+	dialer, header, err := StreamDialer(src, env)
 	if err != nil {
 		return nil, err
 	}
@@ -154,84 +153,7 @@ func newTwitchCollector(src config.SourceConfig, env Env) (Collector, error) {
 	}, nil
 }
 
-// twitchDialer builds the WebSocket dialer for a source: its proxy and
-// timeout, and the User-Agent the HTTP client would send. The douyin,
-// mastodon and bluesky collectors use it too.
-func twitchDialer(src config.SourceConfig, env Env) (*websocket.Dialer, http.Header, error) {
-	d := &websocket.Dialer{
-		Proxy:            http.ProxyFromEnvironment,
-		HandshakeTimeout: 15 * time.Second,
-		ReadBufferSize:   16 << 10,
-		WriteBufferSize:  4 << 10,
-	}
-	if src.Timeout != 0 {
-		d.HandshakeTimeout = src.Timeout.D()
-	}
-	if src.Proxy != "" {
-		pu, err := url.Parse(src.Proxy)
-		if err != nil || (pu.Scheme != "http" && pu.Scheme != "https" && pu.Scheme != "socks5") {
-			return nil, nil, fmt.Errorf("proxy %q: want an http://, https:// or socks5:// URL", src.Proxy)
-		}
-		d.Proxy = http.ProxyURL(pu)
-	}
-	h := http.Header{}
-	ua := src.UserAgent
-	if ua == "" && env.HTTP != nil {
-		ua = env.HTTP.UserAgent()
-	}
-	if ua == "" {
-		ua = config.DefaultUserAgent
-	}
-	h.Set("User-Agent", ua)
-	return d, h, nil
-}
-
-// twitchDial waits for the host's rate limiter and concurrency slot (a
-// dial is a request like any other), then opens the WebSocket. A handshake
-// answered with an HTTP status comes back as *httpx.StatusError.
-func twitchDial(ctx context.Context, env Env, d *websocket.Dialer, rawURL string, h http.Header) (*websocket.Conn, error) {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return nil, err
-	}
-	release, err := env.HTTP.Wait(ctx, u.Host)
-	if err != nil {
-		return nil, err
-	}
-	defer release()
-	conn, resp, err := d.DialContext(ctx, rawURL, h)
-	if err != nil {
-		if resp != nil {
-			se := &httpx.StatusError{URL: rawURL, Status: resp.StatusCode}
-			if resp.Body != nil { // gorilla keeps the first KiB of the body
-				b, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
-				se.Body = twitchTrunc(strings.TrimSpace(string(b)), 200)
-			}
-			if ra, ok := httpx.ParseRetryAfter(resp.Header.Get("Retry-After"), env.Clock.Now()); ok {
-				se.RetryAfter = ra
-			}
-			return nil, fmt.Errorf("websocket handshake: %w", se)
-		}
-		return nil, fmt.Errorf("dial %s: %w", httpx.RedactURL(rawURL), err)
-	}
-	return conn, nil
-}
-
-// twitchCloseOnDone closes conn when ctx ends so that a blocked read
-// returns; the returned stop ends the watcher when the session is over.
-func twitchCloseOnDone(ctx context.Context, conn *websocket.Conn) (stop func()) {
-	done := make(chan struct{})
-	go func() {
-		select {
-		case <-ctx.Done():
-			_ = conn.Close()
-		case <-done:
-		}
-	}()
-	return func() { close(done) }
-}
-
-var errTwitchReconnect = fmt.Errorf("server asked to reconnect (RECONNECT): %w", errPlannedEnd)
+var errTwitchReconnect = fmt.Errorf("server asked to reconnect (RECONNECT): %w", ErrPlannedEnd)
 
 // twitchHandoverMax bounds how long a connection that got RECONNECT keeps
 // being read while its successor joins: Twitch closes it about 30 s after.
@@ -239,7 +161,7 @@ const twitchHandoverMax = 30 * time.Second
 
 func (c *twitchCollector) Run(ctx context.Context, emit Emit) error {
 	defer c.draining.Wait()
-	return streamReconnect(ctx, c.env, c.id, "twitch", func(ctx context.Context) (bool, error) { return c.session(ctx, emit) },
+	return StreamReconnect(ctx, c.env, c.id, "twitch", func(ctx context.Context) (bool, error) { return c.session(ctx, emit) },
 		nil, func(err error, wait time.Duration) time.Duration {
 			if errors.Is(err, errTwitchReconnect) {
 				return 0 // planned server restart: come straight back
@@ -284,7 +206,7 @@ func (c *twitchCollector) session(ctx context.Context, emit Emit) (healthy bool,
 		}
 	}()
 
-	conn, err := twitchDial(ctx, c.env, c.dialer, c.url, c.header)
+	conn, err := StreamDial(ctx, c.env, c.dialer, c.url, c.header)
 	if err != nil {
 		c.env.Metrics.Errors.WithLabelValues(c.id, "dial").Inc()
 		return false, err
@@ -295,13 +217,13 @@ func (c *twitchCollector) session(ctx context.Context, emit Emit) (healthy bool,
 			_ = conn.Close()
 		}
 	}()
-	stopWatch := twitchCloseOnDone(ctx, conn)
+	stopWatch := StreamCloseOnDone(ctx, conn)
 	defer func() {
 		if !handedOff {
 			stopWatch()
 		}
 	}()
-	conn.SetReadLimit(streamMaxFrame)
+	conn.SetReadLimit(StreamMaxFrame)
 
 	w := &twitchWriter{conn: conn, mu: make(chan struct{}, 1)}
 	for _, l := range []string{"CAP REQ :twitch.tv/tags twitch.tv/commands", "NICK " + c.nick} {
@@ -441,7 +363,7 @@ func (c *twitchCollector) read(ctx context.Context, conn *websocket.Conn, w *twi
 			m, err := twitchParseLine(line)
 			if err != nil {
 				c.env.Metrics.Errors.WithLabelValues(c.id, "parse").Inc()
-				c.env.Log.Warn("twitch: bad IRC line", "err", err, "line", twitchTrunc(line, 200))
+				c.env.Log.Warn("twitch: bad IRC line", "err", err, "line", StreamTrunc(line, 200))
 				c.env.Health.Unusable("parse", err)
 				continue
 			}
@@ -466,13 +388,13 @@ func (c *twitchCollector) read(ctx context.Context, conn *websocket.Conn, w *twi
 				c.env.Log.Warn("twitch notice", "channel", strings.TrimPrefix(m.Param(0), "#"), "msg_id", m.Tag("msg-id"), "text", m.Trailing())
 				if strings.Contains(m.Trailing(), "authentication failed") {
 					c.env.Metrics.Errors.WithLabelValues(c.id, "auth").Inc()
-					return false, withReason("auth", true, fmt.Errorf("twitch refused the login: %s", m.Trailing()))
+					return false, WithReason("auth", true, fmt.Errorf("twitch refused the login: %s", m.Trailing()))
 				}
 				continue
 			}
 			items := c.mapMessage(m, line)
 			for i := range items {
-				capStreamItem(c.env, c.id, &items[i], len(line))
+				StreamCapItem(c.env, c.id, &items[i], len(line))
 				if err := emit(ctx, items[i]); err != nil {
 					return healthy, err
 				}
@@ -488,7 +410,7 @@ func (c *twitchCollector) mapMessage(m twitchMsg, line string) []item.Item {
 	case "PRIVMSG", "USERNOTICE":
 		if len(m.Param(0)) < 2 || m.Param(0)[0] != '#' {
 			c.env.Metrics.Errors.WithLabelValues(c.id, "parse").Inc()
-			c.env.Log.Warn("twitch: message without a #channel", "line", twitchTrunc(line, 200))
+			c.env.Log.Warn("twitch: message without a #channel", "line", StreamTrunc(line, 200))
 			return nil
 		}
 	}
@@ -503,7 +425,7 @@ func (c *twitchCollector) mapMessage(m twitchMsg, line string) []item.Item {
 		"HOSTTARGET", "WHISPER", "002", "003", "004", "353", "366", "372", "375", "376", "421":
 		return nil
 	}
-	c.env.Metrics.Unknown.WithLabelValues(c.id, "cmd:"+twitchTrunc(m.Command, 32)).Inc()
+	c.env.Metrics.Unknown.WithLabelValues(c.id, "cmd:"+StreamTrunc(m.Command, 32)).Inc()
 	return nil
 }
 
@@ -663,23 +585,8 @@ func (c *twitchCollector) mapUsernotice(m twitchMsg, line string) []item.Item {
 		it.Text = m.Param(1)
 		return []item.Item{it}
 	}
-	c.env.Metrics.Unknown.WithLabelValues(c.id, "usernotice:"+twitchTrunc(msgID, 32)).Inc()
+	c.env.Metrics.Unknown.WithLabelValues(c.id, "usernotice:"+StreamTrunc(msgID, 32)).Inc()
 	return nil
-}
-
-// twitchTrunc shortens s to at most n runes and makes it valid UTF-8, so
-// that it can go into a log line or a Prometheus label (which rejects
-// invalid UTF-8).
-func twitchTrunc(s string, n int) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	i := 0
-	for j := range s {
-		if i == n {
-			return s[:j] + "…"
-		}
-		i++
-	}
-	return s
 }
 
 // twitchMsg is one parsed IRC line. Tags stay raw and are looked up and
@@ -724,7 +631,7 @@ func twitchParseLine(line string) (twitchMsg, error) {
 	}
 	for _, r := range m.Command {
 		if !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9') {
-			return m, fmt.Errorf("bad command %q", twitchTrunc(m.Command, 32))
+			return m, fmt.Errorf("bad command %q", StreamTrunc(m.Command, 32))
 		}
 	}
 	for s != "" {

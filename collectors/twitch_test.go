@@ -502,7 +502,7 @@ func TestTwitchBackoffGrows(t *testing.T) {
 	var prevMax time.Duration = time.Second
 	for i := 0; i < 5; i++ {
 		d := clk.waitAsked(t, "backoff", func(time.Duration) bool { return true })
-		full := min(prevMax, streamBackoffMax)
+		full := min(prevMax, StreamBackoffMax)
 		lo, hi := full/2, full
 		if d < lo || d > hi {
 			t.Errorf("attempt %d: backoff %v, want within [%v, %v]", i, d, lo, hi)
@@ -518,7 +518,7 @@ func TestTwitchBackoffGrows(t *testing.T) {
 // Moderation is recorded (the deleted message's id, who was banned or
 // timed out and for how long), and subscriptions are valued by tier.
 func TestTwitchModerationAndSubValues(t *testing.T) {
-	c := twitchTestCollector(Env{}.withDefaults())
+	c := twitchTestCollector(Env{}.WithDefaults())
 	const pre = "@badge-info=;id=x1;login=mod;room-id=1;tmi-sent-ts=1700000000000;user-id=5;"
 	tests := []struct {
 		name   string
@@ -576,8 +576,8 @@ func TestTwitchRefusedLogin(t *testing.T) {
 	// built; here the server refuses, as Twitch does for a bad login.
 	srv.Send("x") // no-op: nobody joined
 	env := twitchTestEnv(t, newTwitchFakeClock())
-	c := &twitchCollector{id: "tw", env: env.withDefaults(), url: srv.URL, channels: []string{"a"}, nick: "notanon", bitValue: 1}
-	c.dialer, c.header, _ = twitchDialer(config.SourceConfig{}, c.env)
+	c := &twitchCollector{id: "tw", env: env.WithDefaults(), url: srv.URL, channels: []string{"a"}, nick: "notanon", bitValue: 1}
+	c.dialer, c.header, _ = StreamDialer(config.SourceConfig{}, c.env)
 	healthy, err := c.session(context.Background(), newTwitchSink().emit)
 	if healthy || err == nil || !strings.Contains(err.Error(), "Login authentication failed") {
 		t.Errorf("session = %v, %v; want refused login error", healthy, err)
@@ -640,7 +640,7 @@ func twitchCheckGolden(t *testing.T, name string, items []item.Item) {
 }
 
 func twitchTestCollector(env Env) *twitchCollector {
-	return &twitchCollector{id: "tw", env: env.withDefaults(), url: "ws://127.0.0.1/", channels: []string{"examplechannel"}, nick: "justinfan1", bitValue: twitchDefaultBitValue, usdCNY: twitchDefaultUSDCNY}
+	return &twitchCollector{id: "tw", env: env.WithDefaults(), url: "ws://127.0.0.1/", channels: []string{"examplechannel"}, nick: "justinfan1", bitValue: twitchDefaultBitValue, usdCNY: twitchDefaultUSDCNY}
 }
 
 // TestTwitchGoldenSession maps a recorded-shape session (synthetic content)
@@ -675,7 +675,7 @@ func FuzzTwitchLine(f *testing.F) {
 	f.Add("@ban-duration=600;target-user-id=7;tmi-sent-ts=1 :tmi.twitch.tv CLEARCHAT #c :troll")
 	f.Add("@login=t;target-msg-id=;tmi-sent-ts=x :tmi.twitch.tv CLEARMSG #c :gone")
 	f.Add("@msg-id=subgift;msg-param-sub-plan=3000;msg-param-mass-gift-count=-1 :tmi.twitch.tv USERNOTICE #c")
-	env := Env{}.withDefaults()
+	env := Env{}.WithDefaults()
 	c := twitchTestCollector(env)
 	f.Fuzz(func(t *testing.T, line string) {
 		m, err := twitchParseLine(line)
@@ -706,7 +706,7 @@ func FuzzTwitchLine(f *testing.F) {
 // BenchmarkTwitchParse measures parsing and mapping chat lines, the
 // collector's per-message work after the WebSocket read.
 func BenchmarkTwitchParse(b *testing.B) {
-	c := twitchTestCollector(Env{}.withDefaults())
+	c := twitchTestCollector(Env{}.WithDefaults())
 	lines := []string{
 		twitchFixtureLine,
 		`@badge-info=;badges=;color=;display-name=;emotes=;first-msg=1;flags=;id=0a1b2c3d-0000-4000-8000-000000000001;mod=0;room-id=12345678;subscriber=0;tmi-sent-ts=1700000001000;turbo=0;user-id=1001;user-type= :bob!bob@bob.tmi.twitch.tv PRIVMSG #examplechannel :客服不理人，退款！`,

@@ -54,7 +54,7 @@ type wsjsonCollector struct {
 }
 
 // wsjsonMaxFrame bounds one frame: the read limit every stream shares.
-const wsjsonMaxFrame = streamMaxFrame
+const wsjsonMaxFrame = StreamMaxFrame
 
 func newWSJSON(src config.SourceConfig, env Env) (Collector, error) {
 	var spec wsjsonSpec
@@ -116,18 +116,18 @@ func newWSJSON(src config.SourceConfig, env Env) (Collector, error) {
 // backoff until ctx is done; the state (seen ids) is saved between
 // connections.
 func (c *wsjsonCollector) Run(ctx context.Context, emit Emit) error {
-	st, err := pollLoadState(ctx, c.env.State, c.src.ID)
+	st, err := LoadPollState(ctx, c.env.State, c.src.ID)
 	if err != nil {
 		return fmt.Errorf("load state: %w", err)
 	}
-	return streamReconnect(ctx, c.env, c.src.ID, "websocket_json", func(ctx context.Context) (bool, error) {
+	return StreamReconnect(ctx, c.env, c.src.ID, "websocket_json", func(ctx context.Context) (bool, error) {
 		got, err := c.session(ctx, emit, st)
 		if ctx.Err() == nil {
 			reason := "disconnected"
 			var se *httpx.StatusError
 			switch {
 			case errors.As(err, &se):
-				reason = pollReason(err)
+				reason = PollReason(err)
 			case errors.Is(err, errWSJSONDial):
 				reason = "dial"
 			}
@@ -135,10 +135,10 @@ func (c *wsjsonCollector) Run(ctx context.Context, emit Emit) error {
 		}
 		return got > 0, err
 	}, func() {
-		sctx, cancel := stateCtx(ctx)
+		sctx, cancel := StateContext(ctx)
 		defer cancel()
-		if err := st.save(sctx, c.env.State, c.src.ID); err != nil {
-			stateSaveFailed(ctx, c.env, c.src.ID, "seen ids", err)
+		if err := st.Save(sctx, c.env.State, c.src.ID); err != nil {
+			c.env.StateSaveFailed(ctx, c.src.ID, "seen ids", err)
 		}
 	}, nil)
 }
@@ -146,7 +146,7 @@ func (c *wsjsonCollector) Run(ctx context.Context, emit Emit) error {
 var errWSJSONDial = errors.New("dial")
 
 // session runs one connection and returns how many items it emitted.
-func (c *wsjsonCollector) session(ctx context.Context, emit Emit, st *pollState) (int, error) {
+func (c *wsjsonCollector) session(ctx context.Context, emit Emit, st *PollState) (int, error) {
 	release, err := c.env.HTTP.Wait(ctx, c.host)
 	if err != nil {
 		return 0, err
@@ -234,14 +234,14 @@ func (c *wsjsonCollector) session(ctx context.Context, emit Emit, st *pollState)
 		}
 		for _, r := range recs {
 			for _, it := range r.items {
-				capStreamItem(c.env, c.src.ID, &it, len(it.Raw))
+				StreamCapItem(c.env, c.src.ID, &it, len(it.Raw))
 				if err := emit(ctx, it); err != nil {
 					return got, err
 				}
 				c.env.Metrics.Items.WithLabelValues(c.src.ID, string(it.Kind)).Inc()
 				got++
 			}
-			st.emitted(r.id, r.ts)
+			st.Emitted(r.id, r.ts)
 		}
 	}
 }
@@ -255,7 +255,7 @@ type wsjsonRecord struct {
 
 // frame maps one text frame. Ids seen before (a feed replaying its backlog
 // after a reconnect) are dropped.
-func (c *wsjsonCollector) frame(data []byte, base item.Item, st *pollState) ([]wsjsonRecord, error) {
+func (c *wsjsonCollector) frame(data []byte, base item.Item, st *PollState) ([]wsjsonRecord, error) {
 	doc, err := DecodeJSON(data)
 	if err != nil {
 		return nil, fmt.Errorf("invalid JSON: %w", err)
@@ -268,7 +268,7 @@ func (c *wsjsonCollector) frame(data []byte, base item.Item, st *pollState) ([]w
 		if err != nil {
 			c.env.Metrics.Errors.WithLabelValues(c.src.ID, "bad_field").Inc()
 		}
-		if st.seen[rec.ID] || slices.ContainsFunc(out, func(r wsjsonRecord) bool { return r.id == rec.ID }) {
+		if st.Seen(rec.ID) || slices.ContainsFunc(out, func(r wsjsonRecord) bool { return r.id == rec.ID }) {
 			continue
 		}
 		out = append(out, wsjsonRecord{id: rec.ID, ts: rec.TS, items: c.mapper.Items(rec, base, now)})

@@ -140,7 +140,7 @@ func TestWSJSONFixtureFrames(t *testing.T) {
 		t.Fatal(err)
 	}
 	wc := c.(*wsjsonCollector)
-	st := &pollState{seen: map[string]bool{}}
+	st := &PollState{seen: map[string]bool{}}
 	total := 0
 	for _, f := range files {
 		b, err := os.ReadFile(f)

@@ -66,7 +66,7 @@ type weiboCollector struct {
 	env  Env
 	http *httpx.Client
 	loc  *time.Location
-	loop *pollLoop
+	loop *PollLoop
 }
 
 func newWeibo(src config.SourceConfig, env Env) (Collector, error) {
@@ -111,18 +111,18 @@ func newWeibo(src config.SourceConfig, env Env) (Collector, error) {
 		c.spec.MaxPages = 3
 	}
 	var err error
-	if c.loc, err = pollLocation("Asia/Shanghai"); err != nil {
+	if c.loc, err = PollLocation("Asia/Shanghai"); err != nil {
 		return nil, err
 	}
 	if c.http, err = env.HTTP.ForSource(src); err != nil {
 		return nil, err
 	}
-	c.loop = pollNewLoop(src, env)
+	c.loop = NewPollLoop(src, env)
 	return c, nil
 }
 
 func (c *weiboCollector) Run(ctx context.Context, emit Emit) error {
-	return c.loop.run(ctx, emit, func(ctx context.Context) error { return c.poll(ctx, emit) })
+	return c.loop.Run(ctx, emit, func(ctx context.Context) error { return c.poll(ctx, emit) })
 }
 
 // weiboID reads ids Weibo sends as numbers or strings.
@@ -209,11 +209,11 @@ func (c *weiboCollector) get(ctx context.Context, path string, q url.Values) (js
 				return nil, false, c.loginErr("HTML login page instead of JSON")
 			}
 		}
-		return nil, false, pollErr("decode", fmt.Errorf("weibo %s: HTML instead of JSON (HTTP %d)", path, resp.StatusCode))
+		return nil, false, PollErr("decode", fmt.Errorf("weibo %s: HTML instead of JSON (HTTP %d)", path, resp.StatusCode))
 	}
 	var env weiboEnvelope
 	if err := json.Unmarshal(body, &env); err != nil {
-		return nil, false, pollErr("decode", fmt.Errorf("weibo %s: invalid JSON: %w", path, err))
+		return nil, false, PollErr("decode", fmt.Errorf("weibo %s: invalid JSON: %w", path, err))
 	}
 	switch env.OK.String() {
 	case "1":
@@ -223,7 +223,7 @@ func (c *weiboCollector) get(ctx context.Context, path string, q url.Values) (js
 	case "0":
 		return nil, false, nil // no content (a post without comments, an empty search)
 	}
-	return nil, false, pollErr("api_error", fmt.Errorf("weibo %s: ok:%s %q", path, env.OK, env.Msg))
+	return nil, false, PollErr("api_error", fmt.Errorf("weibo %s: ok:%s %q", path, env.OK, env.Msg))
 }
 
 func (c *weiboCollector) loginErr(why string) error {
@@ -231,7 +231,7 @@ func (c *weiboCollector) loginErr(why string) error {
 	if v == "" {
 		v = "WEIBO_COOKIE"
 	}
-	return pollErr("cookie_expired", &WeiboLoginError{Var: v, Why: why})
+	return PollErr("cookie_expired", &WeiboLoginError{Var: v, Why: why})
 }
 
 // weiboPage is one page's entries and how to ask for the next one.
@@ -257,12 +257,12 @@ func (c *weiboCollector) fetch(ctx context.Context, cursor string) (weiboPage, e
 			MaxID json.Number       `json:"max_id"`
 		}
 		if err := json.Unmarshal(data, &d); err != nil {
-			return p, pollErr("decode", fmt.Errorf("weibo hotflow: %w", err))
+			return p, PollErr("decode", fmt.Errorf("weibo hotflow: %w", err))
 		}
 		for _, raw := range d.Data {
 			var e weiboEntry
 			if err := json.Unmarshal(raw, &e); err != nil {
-				return p, pollErr("decode", fmt.Errorf("weibo hotflow comment: %w", err))
+				return p, PollErr("decode", fmt.Errorf("weibo hotflow comment: %w", err))
 			}
 			e.RawMessage = raw
 			p.entries = append(p.entries, e)
@@ -299,12 +299,12 @@ func (c *weiboCollector) fetch(ctx context.Context, cursor string) (weiboPage, e
 		} `json:"cardlistInfo"`
 	}
 	if err := json.Unmarshal(data, &d); err != nil {
-		return p, pollErr("decode", fmt.Errorf("weibo getIndex: %w", err))
+		return p, PollErr("decode", fmt.Errorf("weibo getIndex: %w", err))
 	}
 	add := func(raw json.RawMessage) error {
 		var e weiboEntry
 		if err := json.Unmarshal(raw, &e); err != nil {
-			return pollErr("decode", fmt.Errorf("weibo mblog: %w", err))
+			return PollErr("decode", fmt.Errorf("weibo mblog: %w", err))
 		}
 		e.RawMessage = raw
 		p.entries = append(p.entries, e)
@@ -335,9 +335,9 @@ func (c *weiboCollector) fetch(ctx context.Context, cursor string) (weiboPage, e
 }
 
 func (c *weiboCollector) poll(ctx context.Context, emit Emit) error {
-	st, err := pollLoadState(ctx, c.env.State, c.src.ID)
+	st, err := LoadPollState(ctx, c.env.State, c.src.ID)
 	if err != nil {
-		return pollErr("state", err)
+		return PollErr("state", err)
 	}
 	now := c.env.Clock.Now()
 	// hotflow orders comments by heat, not time: there the seen set alone
@@ -353,7 +353,7 @@ pages:
 			return err
 		}
 		if n == 0 && ordered {
-			c.loop.shape(ctx, st, len(p.entries), c.spec.Mode)
+			c.loop.Shape(ctx, st, len(p.entries), c.spec.Mode)
 		}
 		anyNew := false
 		for _, e := range p.entries {
@@ -364,14 +364,14 @@ pages:
 			if it.ID == "" {
 				continue
 			}
-			if st.seen[it.ID] {
+			if st.Seen(it.ID) {
 				continue
 			}
 			if ordered && e.IsTop == 0 {
-				switch st.judge(it.ID, it.TS) {
-				case pollReach:
+				switch st.Judge(it.ID, it.TS) {
+				case PollReach:
 					break pages
-				case pollSkip:
+				case PollSkip:
 					continue
 				}
 			}
@@ -390,14 +390,14 @@ pages:
 	slices.SortStableFunc(fresh, func(a, b item.Item) int { return a.TS.Compare(b.TS) })
 	for _, it := range fresh {
 		if err := emit(ctx, it); err != nil {
-			c.loop.keep(ctx, st) // what went out
+			c.loop.Keep(ctx, st) // what went out
 			return err
 		}
 		c.env.Metrics.Items.WithLabelValues(c.src.ID, string(it.Kind)).Inc()
-		st.emitted(it.ID, it.TS)
+		st.Emitted(it.ID, it.TS)
 	}
-	if err := st.save(ctx, c.env.State, c.src.ID); err != nil {
-		return pollErr("state", err)
+	if err := st.Save(ctx, c.env.State, c.src.ID); err != nil {
+		return PollErr("state", err)
 	}
 	return nil
 }
@@ -411,7 +411,7 @@ func weiboParseTime(s string, loc *time.Location, now time.Time) (time.Time, err
 	if t, err := time.Parse(weiboTimeLayout, strings.TrimSpace(s)); err == nil {
 		return t, nil
 	}
-	return pollParseTime(s, "", loc, now)
+	return PollParseTime(s, "", loc, now)
 }
 
 func (c *weiboCollector) item(e weiboEntry, now time.Time) (item.Item, error) {

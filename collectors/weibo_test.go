@@ -138,7 +138,7 @@ func TestWeiboCookieExpired(t *testing.T) {
 				}
 				var sink pollSink
 				err = c.(*weiboCollector).poll(context.Background(), sink.emit)
-				if !errors.Is(err, ErrWeiboLogin) || pollReason(err) != "cookie_expired" {
+				if !errors.Is(err, ErrWeiboLogin) || PollReason(err) != "cookie_expired" {
 					t.Fatalf("%s: err = %v, want a login error", mode, err)
 				}
 				if !strings.Contains(err.Error(), "weibo: cookie expired or not logged in; refresh WEIBO_COOKIE") || !strings.Contains(err.Error(), tc.why) {

@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// streamReconnect runs session until ctx is done, reconnecting after each end:
+// StreamReconnect runs session until ctx is done, reconnecting after each end:
 // a session that got going resets the backoff, a server's Retry-After is
 // honoured, every end but a planned one is reported to env.Health as a
 // failure (sessions report their own successes), and after (may be nil) runs after every session, the last one
@@ -17,9 +17,9 @@ import (
 // bluesky, mastodon, twitch and websocket_json streams share it; bilibili_live
 // (bootstrap and host rotation) and douyin_live (a slower backoff for an
 // ended broadcast) keep loops of their own.
-func streamReconnect(ctx context.Context, env Env, id, platform string, session func(context.Context) (bool, error),
+func StreamReconnect(ctx context.Context, env Env, id, platform string, session func(context.Context) (bool, error),
 	after func(), adjust func(error, time.Duration) time.Duration) error {
-	bo := newStreamBackoff(id)
+	bo := StreamNewBackoff(id)
 	for {
 		healthy, err := session(ctx)
 		if after != nil {
@@ -31,7 +31,7 @@ func streamReconnect(ctx context.Context, env Env, id, platform string, session 
 		if healthy {
 			bo.Reset()
 		}
-		streamEnded(env.Health, err)
+		env.Health.StreamEnded(err)
 		env.Metrics.Reconnects.WithLabelValues(id).Inc()
 		wait := httpx.RetryDelay(err, bo)
 		if adjust != nil {
@@ -46,20 +46,20 @@ func streamReconnect(ctx context.Context, env Env, id, platform string, session 
 
 // Stream reconnect policy. A live room that drops us is usually back within
 // seconds (a server restart, a network blip), and every second spent
-// waiting is chat lost, so the wait starts at streamBackoffBase and never
-// grows past streamBackoffMax, however long the outage: once the server is
-// back, the next attempt comes within streamBackoffMax. The equal jitter
+// waiting is chat lost, so the wait starts at StreamBackoffBase and never
+// grows past StreamBackoffMax, however long the outage: once the server is
+// back, the next attempt comes within StreamBackoffMax. The equal jitter
 // keeps many rooms reconnecting to one host from arriving in lockstep. A
 // server's Retry-After (httpx.RetryDelay) still overrides the cap: it asked.
 const (
-	streamBackoffBase = time.Second
-	streamBackoffMax  = 5 * time.Second
+	StreamBackoffBase = time.Second
+	StreamBackoffMax  = 5 * time.Second
 )
 
-// newStreamBackoff is the reconnect backoff of one stream source, its
+// StreamNewBackoff is the reconnect backoff of one stream source, its
 // jitter seeded from the source id and the clock so that sources started
 // together still spread out.
-func newStreamBackoff(sourceID string) *httpx.Backoff {
+func StreamNewBackoff(sourceID string) *httpx.Backoff {
 	seed := uint64(crc32.ChecksumIEEE([]byte(sourceID))) ^ uint64(time.Now().UnixNano())
-	return httpx.NewBackoff(streamBackoffBase, streamBackoffMax, seed)
+	return httpx.NewBackoff(StreamBackoffBase, StreamBackoffMax, seed)
 }

@@ -20,18 +20,18 @@ const (
 	// StreamMaxText is the most bytes of text a stream item keeps; longer
 	// text is cut (at a character boundary) and the item is oversized.
 	StreamMaxText = 4 << 10
-	// streamMaxFrame is the WebSocket read limit of every stream: a frame
+	// StreamMaxFrame is the WebSocket read limit of every stream: a frame
 	// may batch many messages, but not this many bytes. A bigger frame
 	// ends the connection (the stream reconnects) without being stored.
-	streamMaxFrame = 16 * StreamMaxMessage
+	StreamMaxFrame = 16 * StreamMaxMessage
 )
 
-// capStreamItem enforces the caps on it, built from a message of msgLen
+// StreamCapItem enforces the caps on it, built from a message of msgLen
 // bytes: an oversized item keeps the first StreamMaxText bytes of its text
 // and of its Raw payload, gets the label "oversized" (the message's size in
 // bytes), and is counted (errors_total{reason="oversized"}) and logged.
 // It reports whether the item was oversized.
-func capStreamItem(env Env, source string, it *item.Item, msgLen int) bool {
+func StreamCapItem(env Env, source string, it *item.Item, msgLen int) bool {
 	msgLen = max(msgLen, len(it.Raw))
 	if msgLen <= StreamMaxMessage && len(it.Text) <= StreamMaxText {
 		return false
@@ -46,7 +46,7 @@ func capStreamItem(env Env, source string, it *item.Item, msgLen int) bool {
 	labels["oversized"] = strconv.Itoa(msgLen)
 	it.Labels = labels
 	env.Metrics.Errors.WithLabelValues(source, "oversized").Inc()
-	env.Log.Warn("oversized stream message truncated", "room", it.Room, "id", twitchTrunc(it.ID, 64),
+	env.Log.Warn("oversized stream message truncated", "room", it.Room, "id", StreamTrunc(it.ID, 64),
 		"message_bytes", msgLen, "text_bytes", textLen, "kept_text_bytes", len(it.Text))
 	return true
 }
