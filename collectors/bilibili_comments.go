@@ -28,7 +28,6 @@ import (
 //     every: 2m
 //     bvid: BV17x411w7KC        # or aid: 170001, or dynamic_id: "9123…", or oid + type
 //     cookie: ${BILI_COOKIE}    # optional: SESSDATA=…; buvid3=…
-func init() { Register("bilibili_comments", newBiliComments) }
 
 type bilicmtSpec struct {
 	BVID        string          `yaml:"bvid"`

@@ -59,7 +59,7 @@ func TestBiliCommentsFixtureItem(t *testing.T) {
 	if err := dec.Decode(&data); err != nil {
 		t.Fatal(err)
 	}
-	c, err := New(mustSourceConfig(t, "id: v\nkind: bilibili_comments\nbvid: BV17x411w7KC\n"), pollTestEnv(t, newPollFakeClock(), nil))
+	c, err := Flat().New(mustSourceConfig(t, "id: v\nkind: bilibili_comments\nbvid: BV17x411w7KC\n"), pollTestEnv(t, newPollFakeClock(), nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +98,7 @@ func TestBiliCommentsWBIPagingStopAndRestart(t *testing.T) {
 	srv.Add(170001, bilicmtReplies(1, 5)...)
 	state := NewMemState()
 	cfg := fmt.Sprintf("id: vid\nkind: bilibili_comments\nbvid: BV17x411w7KC\napi_base: %s\n", srv.URL)
-	c, err := New(mustSourceConfig(t, cfg), pollTestEnv(t, newPollFakeClock(), state))
+	c, err := Flat().New(mustSourceConfig(t, cfg), pollTestEnv(t, newPollFakeClock(), state))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +122,7 @@ func TestBiliCommentsWBIPagingStopAndRestart(t *testing.T) {
 	}
 
 	srv.Add(170001, bilicmtReplies(6, 7)...)
-	c2, err := New(mustSourceConfig(t, cfg), pollTestEnv(t, newPollFakeClock(), state))
+	c2, err := Flat().New(mustSourceConfig(t, cfg), pollTestEnv(t, newPollFakeClock(), state))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +143,7 @@ func TestBiliCommentsWBIRefreshOn403(t *testing.T) {
 	srv := loopback.NewBiliReplyServer(bilicmtImgKey, bilicmtSubKey)
 	defer srv.Close()
 	srv.Add(170001, bilicmtReplies(1, 2)...)
-	c, err := New(mustSourceConfig(t, fmt.Sprintf("id: v\nkind: bilibili_comments\naid: 170001\napi_base: %s\n", srv.URL)),
+	c, err := Flat().New(mustSourceConfig(t, fmt.Sprintf("id: v\nkind: bilibili_comments\naid: 170001\napi_base: %s\n", srv.URL)),
 		pollTestEnv(t, newPollFakeClock(), nil))
 	if err != nil {
 		t.Fatal(err)
@@ -174,7 +174,7 @@ func TestBiliCommentsPagedCookieAndRiskControl(t *testing.T) {
 	cfg := fmt.Sprintf("id: dyn\nkind: bilibili_comments\ndynamic_id: \"9123\"\napi: paged\napi_base: %s\ncookie: ${LOOKOUT_TEST_BILI_COOKIE}\nevery: 1m\nrisk_backoff: 15m\n", srv.URL)
 
 	t.Setenv("LOOKOUT_TEST_BILI_COOKIE", "SESSDATA=wrong")
-	c, err := New(mustSourceConfig(t, cfg), pollTestEnv(t, newPollFakeClock(), nil))
+	c, err := Flat().New(mustSourceConfig(t, cfg), pollTestEnv(t, newPollFakeClock(), nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +191,7 @@ func TestBiliCommentsPagedCookieAndRiskControl(t *testing.T) {
 	t.Setenv("LOOKOUT_TEST_BILI_COOKIE", "buvid3=x; SESSDATA=s3cr3t")
 	clk := newPollFakeClock()
 	env := pollTestEnv(t, clk, nil)
-	c, err = New(mustSourceConfig(t, cfg), env)
+	c, err = Flat().New(mustSourceConfig(t, cfg), env)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,8 +30,6 @@ import (
 // Bootstrap over HTTP (room id, buvid, WBI keys, token + hosts), then a
 // WebSocket per attempt: auth (op 7), heartbeats (op 2), commands (op 5).
 
-func init() { Register("bilibili_live", newBiliLive) }
-
 const (
 	biliDefaultAPIBase   = "https://api.live.bilibili.com"
 	biliDefaultNavBase   = "https://api.bilibili.com"

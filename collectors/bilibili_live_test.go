@@ -108,7 +108,7 @@ func startBiliCtx(t *testing.T, parent context.Context, srv *loopback.BilibiliSe
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := New(src, env)
+	c, err := Flat().New(src, env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -554,7 +554,7 @@ func TestBilibiliLiveConfig(t *testing.T) {
 	for _, tc := range tests {
 		src, err := config.NewSourceConfig("id: s\nkind: bilibili_live\n" + tc.yaml)
 		if err == nil {
-			_, err = New(src, Env{})
+			_, err = Flat().New(src, Env{})
 		}
 		switch {
 		case tc.wantErr == "" && err != nil:

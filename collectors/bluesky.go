@@ -37,8 +37,6 @@ import (
 //	  dids: []                                               # optional
 //	  keywords: [golang, "#go"]                              # optional, case-insensitive
 
-func init() { Register("bluesky", newBskyCollector) }
-
 // BlueskyDefaultURL is a public Jetstream instance.
 const BlueskyDefaultURL = "wss://jetstream2.us-east.bsky.network/subscribe"
 

@@ -28,7 +28,7 @@ func bskyTestCollector(t testing.TB, env Env, yamlExtra string) *bskyCollector {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := New(src, env)
+	c, err := Flat().New(src, env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +124,7 @@ func TestBlueskyConfig(t *testing.T) {
 		if err != nil {
 			continue // rejected while parsing: fine too
 		}
-		if _, err := New(src, env); err == nil {
+		if _, err := Flat().New(src, env); err == nil {
 			t.Errorf("accepted %q", y)
 		}
 	}

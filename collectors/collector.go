@@ -1,7 +1,9 @@
-// Package collectors talks to platforms: live-room streams over WebSocket and
-// pollers of posts and comments over HTTP. Each kind is one file that
-// registers a Factory; the daemon builds a Collector per configured source and
-// supervises it, so a dead source never stops the others.
+// Package collectors is what every collector shares: the Collector
+// interface, the Registry of kinds, the Env the daemon hands each source,
+// source health and metrics. The platforms live in subpackages (one per
+// platform) and collectors/all lists their factories; the daemon builds a
+// Collector per configured source and supervises it, so a dead source never
+// stops the others.
 package collectors
 
 import (
@@ -107,42 +109,33 @@ func (e Env) WithDefaults() Env {
 	return e
 }
 
-var (
-	registryMu sync.RWMutex
-	registry   = map[string]Factory{}
-)
-
-// Register adds a collector kind. It is called from each kind's file in
-// init(), the only side effect init functions have in this project.
-func Register(kind string, f Factory) {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	if _, dup := registry[kind]; dup {
-		panic("collectors: kind registered twice: " + kind)
-	}
-	registry[kind] = f
-}
+// Registry maps collector kinds to their factories. The daemon's lists
+// every kind (collectors/all); a test builds one with the kinds it needs.
+type Registry map[string]Factory
 
 // Kinds lists the registered kinds, sorted.
-func Kinds() []string {
-	registryMu.RLock()
-	defer registryMu.RUnlock()
-	out := make([]string, 0, len(registry))
-	for k := range registry {
+func (r Registry) Kinds() []string {
+	out := make([]string, 0, len(r))
+	for k := range r {
 		out = append(out, k)
 	}
 	sort.Strings(out)
 	return out
 }
 
-// New builds the collector for one source.
-func New(src config.SourceConfig, env Env) (Collector, error) {
-	registryMu.RLock()
-	f, ok := registry[src.Kind]
-	registryMu.RUnlock()
+// New builds the collector for one source with the factory of its kind.
+func (r Registry) New(src config.SourceConfig, env Env) (Collector, error) {
+	f, ok := r[src.Kind]
 	if !ok {
-		return nil, fmt.Errorf("%d: sources[%s].kind: unknown collector kind %q (known: %v)", src.Line, src.ID, src.Kind, Kinds())
+		return nil, fmt.Errorf("%d: sources[%s].kind: unknown collector kind %q (known: %v)", src.Line, src.ID, src.Kind, r.Kinds())
 	}
+	return Build(f, src, env)
+}
+
+// Build builds the collector for one source with f: it fills env's
+// defaults, gives the source a logger and (when env has none) a health
+// record of its own, and names the source in f's errors.
+func Build(f Factory, src config.SourceConfig, env Env) (Collector, error) {
 	env = env.WithDefaults()
 	env.Log = env.Log.With("source", src.ID, "kind", src.Kind)
 	if env.Health == nil {

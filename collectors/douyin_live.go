@@ -47,8 +47,6 @@ import (
 //	  cookie: ${DOUYIN_COOKIE}             # optional; ttwid is fetched when absent
 //	  # ws_base, page_base: endpoints (tests and demo point them at loopback)
 
-func init() { Register("douyin_live", newDouyinCollector) }
-
 const (
 	// DouyinDefaultWSBase and DouyinDefaultPageBase are Douyin's endpoints.
 	DouyinDefaultWSBase   = "wss://webcast100-ws-web-lq.douyin.com/webcast/im/push/v2/"

@@ -71,7 +71,7 @@ func douyinTestCollector(t testing.TB, env Env, extra string) *douyinCollector {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := New(src, env)
+	c, err := Flat().New(src, env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,12 +312,12 @@ func TestDouyinConfig(t *testing.T) {
 		if err != nil {
 			continue
 		}
-		if _, err := New(src, env); err == nil {
+		if _, err := Flat().New(src, env); err == nil {
 			t.Errorf("accepted:\n%s", y)
 		}
 	}
 	src, _ := config.NewSourceConfig("id: dy\nkind: douyin_live\nroom: \"1\"\n")
-	_, err := New(src, env)
+	_, err := Flat().New(src, env)
 	if err == nil || !strings.Contains(err.Error(), "signer_url") || !strings.Contains(err.Error(), "not public") {
 		t.Errorf("missing signer error = %v; want it to explain signer_url", err)
 	}

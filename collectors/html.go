@@ -44,7 +44,6 @@ import (
 //     time_layout: "2006-01-02 15:04"
 //     time_zone: Asia/Shanghai
 //     max_pages: 3
-func init() { Register("html", newHTML) }
 
 type htmlSpec struct {
 	URL        string            `yaml:"url"`

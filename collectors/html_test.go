@@ -145,7 +145,7 @@ func TestHTMLPaginationRelativeLinksAndRestart(t *testing.T) {
 	srv.Add(htmlPosts(1, 7)...)
 	state := NewMemState()
 	cfg := htmlSiteSource(srv, "forum", "/forum")
-	c, err := New(mustSourceConfig(t, cfg), pollTestEnv(t, newPollFakeClock(), state))
+	c, err := Flat().New(mustSourceConfig(t, cfg), pollTestEnv(t, newPollFakeClock(), state))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +167,7 @@ func TestHTMLPaginationRelativeLinksAndRestart(t *testing.T) {
 	}
 
 	srv.Add(htmlPosts(8, 8)...)
-	c2, err := New(mustSourceConfig(t, cfg), pollTestEnv(t, newPollFakeClock(), state))
+	c2, err := Flat().New(mustSourceConfig(t, cfg), pollTestEnv(t, newPollFakeClock(), state))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +189,7 @@ func TestHTMLGBKPages(t *testing.T) {
 	defer srv.Close()
 	srv.Add(htmlPosts(1, 2)...)
 	for _, path := range []string{"/gbk", "/gbk-meta"} {
-		c, err := New(mustSourceConfig(t, htmlSiteSource(srv, "gbk", path)), pollTestEnv(t, newPollFakeClock(), nil))
+		c, err := Flat().New(mustSourceConfig(t, htmlSiteSource(srv, "gbk", path)), pollTestEnv(t, newPollFakeClock(), nil))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -210,7 +210,7 @@ func TestHTMLShapeDriftWarns(t *testing.T) {
 	srv.Add(htmlPosts(1, 2)...)
 	state := NewMemState()
 	env, logs := pollTestEnvLogs(t, newPollFakeClock(), state)
-	c, err := New(mustSourceConfig(t, htmlSiteSource(srv, "drift", "/forum")), env)
+	c, err := Flat().New(mustSourceConfig(t, htmlSiteSource(srv, "drift", "/forum")), env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -317,7 +317,7 @@ func TestHTMLRetryAfter503(t *testing.T) {
 	srv.FailNext(503, "45", 2)
 	clk := newPollFakeClock()
 	env := pollTestEnv(t, clk, nil)
-	c, err := New(mustSourceConfig(t, htmlSiteSource(srv, "busy", "/forum")+"every: 10m\n"), env)
+	c, err := Flat().New(mustSourceConfig(t, htmlSiteSource(srv, "busy", "/forum")+"every: 10m\n"), env)
 	if err != nil {
 		t.Fatal(err)
 	}

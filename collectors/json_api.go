@@ -33,7 +33,6 @@ import (
 //     secret_headers: {Authorization: ${EXAMPLE_TOKEN}}
 //     pagination: {type: cursor, param: cursor, cursor_path: data.next, max_pages: 5}
 //     mapping: {items: "data.items[*]", id: id, text: body, author: user.name, time: created_at}
-func init() { Register("json_api", newJSONAPI) }
 
 type jsonapiSpec struct {
 	URL           string                   `yaml:"url"`

@@ -35,7 +35,7 @@ const jsonapiMappingYAML = `mapping:
 
 func jsonapiNew(t *testing.T, env Env, yamlText string) *jsonapiCollector {
 	t.Helper()
-	c, err := New(mustSourceConfig(t, yamlText), env)
+	c, err := Flat().New(mustSourceConfig(t, yamlText), env)
 	if err != nil {
 		t.Fatalf("new: %v", err)
 	}

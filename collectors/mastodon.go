@@ -44,8 +44,6 @@ import (
 //	  lists: ["42"]                         # for list streams
 //	  backfill: true                        # default
 
-func init() { Register("mastodon", newMastoCollector) }
-
 const (
 	mastoPingEvery = 30 * time.Second
 	mastoSaveEvery = 5 * time.Second

@@ -32,7 +32,7 @@ func mastoTestCollector(t testing.TB, env Env, extra string) *mastoCollector {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := New(src, env)
+	c, err := Flat().New(src, env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +145,7 @@ func TestMastodonConfig(t *testing.T) {
 		if err != nil {
 			continue
 		}
-		if _, err := New(src, env); err == nil {
+		if _, err := Flat().New(src, env); err == nil {
 			t.Errorf("accepted:\n%s", y)
 		}
 	}

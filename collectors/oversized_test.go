@@ -38,7 +38,7 @@ func TestTwitchAndDouyinOversized(t *testing.T) {
 		srv := loopback.NewTwitchServer()
 		defer srv.Close()
 		env := twitchTestEnv(t, newTwitchFakeClock())
-		c, err := New(mustSourceConfig(t, fmt.Sprintf("id: tw\nkind: twitch\nurl: %s\nchannels: [a]\n", srv.URL)), env)
+		c, err := Flat().New(mustSourceConfig(t, fmt.Sprintf("id: tw\nkind: twitch\nurl: %s\nchannels: [a]\n", srv.URL)), env)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -166,7 +166,7 @@ func pollRequireConfigErrors(t *testing.T, cases []pollConfigError) {
 	t.Helper()
 	env := pollTestEnv(t, newPollFakeClock(), nil)
 	for _, tc := range cases {
-		_, err := New(mustSourceConfig(t, tc.yaml), env)
+		_, err := Flat().New(mustSourceConfig(t, tc.yaml), env)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: err = %v, want it to mention %q", tc.yaml, err, tc.want)
 		}

@@ -19,8 +19,6 @@ import (
 	"lookout/item"
 )
 
-func init() { Register("rss", newRSSCollector) }
-
 // Defaults for rss sources.
 const (
 	rssDefaultEvery   = 5 * time.Minute

@@ -189,7 +189,7 @@ func (h *rssHarness) start(t *testing.T, yamlText string) (stop func()) {
 	h.health = NewSourceHealth(src, HealthOptions{Clock: h.clk})
 	env := h.env
 	env.Health = h.health
-	c, err := New(src, env)
+	c, err := Flat().New(src, env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -632,13 +632,13 @@ func TestRSSConfigErrors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = New(src, Env{})
+		_, err = Flat().New(src, Env{})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: error %v, want mention of %q", tc.yaml, err, tc.want)
 		}
 	}
 	src, _ := config.NewSourceConfig("id: n\nkind: rss\nurl: https://example.com/a/feed.xml?x=1\n")
-	c, err := New(src, Env{})
+	c, err := Flat().New(src, Env{})
 	if err != nil {
 		t.Fatal(err)
 	}

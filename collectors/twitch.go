@@ -41,8 +41,6 @@ import (
 //	  bit_value: 0.07                        # CNY per bit for gift items (default)
 //	  usd_cny: 7                             # CNY per US dollar for subscriptions (default)
 
-func init() { Register("twitch", newTwitchCollector) }
-
 // TwitchDefaultURL is Twitch's IRC-over-WebSocket endpoint.
 const TwitchDefaultURL = "wss://irc-ws.chat.twitch.tv:443"
 

@@ -293,11 +293,11 @@ func TestTwitchConfig(t *testing.T) {
 	}
 	env := twitchTestEnv(t, httpx.RealClock)
 	for _, y := range bad {
-		if _, err := New(mustSourceConfig(t, y), env); err == nil {
+		if _, err := Flat().New(mustSourceConfig(t, y), env); err == nil {
 			t.Errorf("config accepted, want error:\n%s", y)
 		}
 	}
-	c, err := New(mustSourceConfig(t, "id: t\nkind: twitch\nchannels: ['#Shroud', shroud, b_2]\n"), env)
+	c, err := Flat().New(mustSourceConfig(t, "id: t\nkind: twitch\nchannels: ['#Shroud', shroud, b_2]\n"), env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,7 +312,7 @@ func TestTwitchLoopback(t *testing.T) {
 	defer srv.Close()
 	clk := newTwitchFakeClock()
 	env := twitchTestEnv(t, clk)
-	c, err := New(mustSourceConfig(t, fmt.Sprintf("id: tw\nkind: twitch\nurl: %s\nchannels: [examplechannel, second, third]\nlabels: {team: ops}\n", srv.URL)), env)
+	c, err := Flat().New(mustSourceConfig(t, fmt.Sprintf("id: tw\nkind: twitch\nurl: %s\nchannels: [examplechannel, second, third]\nlabels: {team: ops}\n", srv.URL)), env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -425,7 +425,7 @@ func TestTwitchReconnect(t *testing.T) {
 	defer srv.Close()
 	clk := newTwitchFakeClock()
 	env := twitchTestEnv(t, clk)
-	c, err := New(mustSourceConfig(t, fmt.Sprintf("id: tw\nkind: twitch\nurl: %s\nchannels: [a, b]\n", srv.URL)), env)
+	c, err := Flat().New(mustSourceConfig(t, fmt.Sprintf("id: tw\nkind: twitch\nurl: %s\nchannels: [a, b]\n", srv.URL)), env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -494,7 +494,7 @@ func TestTwitchBackoffGrows(t *testing.T) {
 	srv.Close() // nothing listens: every dial fails
 	clk := newTwitchFakeClock()
 	env := twitchTestEnv(t, clk)
-	c, err := New(mustSourceConfig(t, fmt.Sprintf("id: tw\nkind: twitch\nurl: %s\nchannels: [a]\n", url)), env)
+	c, err := Flat().New(mustSourceConfig(t, fmt.Sprintf("id: tw\nkind: twitch\nurl: %s\nchannels: [a]\n", url)), env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -740,7 +740,7 @@ func BenchmarkTwitchLoopback(b *testing.B) {
 	env := Env{Log: slog.New(slog.DiscardHandler), Metrics: NewMetrics(nil), Clock: httpx.RealClock}
 	env.HTTP = httpx.NewClient(config.LimitsConfig{Default: config.HostLimit{Rate: 1000, Burst: 1000}}, env.Metrics.HTTP())
 	src, _ := config.NewSourceConfig(fmt.Sprintf("id: tw\nkind: twitch\nurl: %s\nchannels: [bench]\n", srv.URL))
-	c, err := New(src, env)
+	c, err := Flat().New(src, env)
 	if err != nil {
 		b.Fatal(err)
 	}

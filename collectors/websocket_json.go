@@ -29,7 +29,6 @@ import (
 //     url: wss://bridge.example.com/feed
 //     subscribe: '{"op":"subscribe","room":"12345"}'
 //     mapping: {items: "data[*]", id: msg_id, text: content, author: user.nick, time: ts, time_format: unix_ms, kind: chat}
-func init() { Register("websocket_json", newWSJSON) }
 
 type wsjsonSpec struct {
 	URL           string                   `yaml:"url"`

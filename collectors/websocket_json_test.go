@@ -38,7 +38,7 @@ mapping:
 `, wsURL)
 	clk := newPollFakeClock()
 	env, logs := pollTestEnvLogs(t, clk, nil)
-	c, err := New(mustSourceConfig(t, cfg), env)
+	c, err := Flat().New(mustSourceConfig(t, cfg), env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func TestWSJSONDialFailureBacksOff(t *testing.T) {
 	srv.Close() // nothing listens any more
 	clk := newPollFakeClock()
 	env := pollTestEnv(t, clk, nil)
-	c, err := New(mustSourceConfig(t, fmt.Sprintf("id: dead\nkind: websocket_json\nurl: %s\nmapping: {text: t}\n", wsURL)), env)
+	c, err := Flat().New(mustSourceConfig(t, fmt.Sprintf("id: dead\nkind: websocket_json\nurl: %s\nmapping: {text: t}\n", wsURL)), env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +134,7 @@ func TestWSJSONFixtureFrames(t *testing.T) {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no fixtures: %v", err)
 	}
-	c, err := New(mustSourceConfig(t, "id: f\nkind: websocket_json\nurl: ws://x/\nmapping: {items: \"data[*]\", id: msg_id, text: content, author: user.nick, time: ts, time_format: unix_ms, kind: chat}\n"),
+	c, err := Flat().New(mustSourceConfig(t, "id: f\nkind: websocket_json\nurl: ws://x/\nmapping: {items: \"data[*]\", id: msg_id, text: content, author: user.nick, time: ts, time_format: unix_ms, kind: chat}\n"),
 		pollTestEnv(t, newPollFakeClock(), nil))
 	if err != nil {
 		t.Fatal(err)

@@ -31,7 +31,6 @@ import (
 //     mode: comments            # comments | timeline | search
 //     post_id: "4609570000000001"
 //     cookie: ${WEIBO_COOKIE}   # SUB=…; required for comments
-func init() { Register("weibo", newWeibo) }
 
 type weiboSpec struct {
 	Mode     string        `yaml:"mode"`      // comments, timeline or search

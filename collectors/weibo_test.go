@@ -21,7 +21,7 @@ func TestWeiboHotflowFixture(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("WEIBO_COOKIE", "SUB=x")
-	c, err := New(mustSourceConfig(t, "id: wb\nkind: weibo\nmode: comments\npost_id: \"4609570000000001\"\ncookie: ${WEIBO_COOKIE}\n"), pollTestEnv(t, newPollFakeClock(), nil))
+	c, err := Flat().New(mustSourceConfig(t, "id: wb\nkind: weibo\nmode: comments\npost_id: \"4609570000000001\"\ncookie: ${WEIBO_COOKIE}\n"), pollTestEnv(t, newPollFakeClock(), nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func TestWeiboCommentsPagingAndRestart(t *testing.T) {
 	t.Setenv("WEIBO_COOKIE", "SUB=_2A25good; SUBP=0033")
 	state := NewMemState()
 	cfg := weiboSource(srv, "mode: comments\npost_id: \"4609570000000001\"\n")
-	c, err := New(mustSourceConfig(t, cfg), pollTestEnv(t, newPollFakeClock(), state))
+	c, err := Flat().New(mustSourceConfig(t, cfg), pollTestEnv(t, newPollFakeClock(), state))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func TestWeiboCommentsPagingAndRestart(t *testing.T) {
 		t.Errorf("requests %v", reqs)
 	}
 	srv.AddComments(4609570000000001, weiboComments(6, 6)...)
-	c2, err := New(mustSourceConfig(t, cfg), pollTestEnv(t, newPollFakeClock(), state))
+	c2, err := Flat().New(mustSourceConfig(t, cfg), pollTestEnv(t, newPollFakeClock(), state))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +132,7 @@ func TestWeiboCookieExpired(t *testing.T) {
 			srv.AddStatuses(42, weiboComments(3, 4)...)
 			srv.Expire(tc.mode)
 			for _, mode := range []string{"mode: comments\npost_id: \"1\"\n", "mode: timeline\nuid: \"42\"\n"} {
-				c, err := New(mustSourceConfig(t, weiboSource(srv, mode)), pollTestEnv(t, newPollFakeClock(), nil))
+				c, err := Flat().New(mustSourceConfig(t, weiboSource(srv, mode)), pollTestEnv(t, newPollFakeClock(), nil))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -159,7 +159,7 @@ func TestWeiboCookieExpired(t *testing.T) {
 	defer srv.Close()
 	srv.Expire(loopback.WeiboExpireOK100)
 	env, logs := pollTestEnvLogs(t, newPollFakeClock(), nil)
-	c, err := New(mustSourceConfig(t, weiboSource(srv, "mode: comments\npost_id: \"1\"\n")), env)
+	c, err := Flat().New(mustSourceConfig(t, weiboSource(srv, "mode: comments\npost_id: \"1\"\n")), env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +190,7 @@ func TestWeiboTimelineAndSearch(t *testing.T) {
 		srv.AddStatuses(42, loopback.WeiboPost{ID: 4700000000000000 + int64(i), Text: text, Created: t0.Add(time.Duration(i) * time.Hour), Likes: i, Name: "品牌官博"})
 	}
 	t.Setenv("WEIBO_COOKIE", "SUB=x")
-	c, err := New(mustSourceConfig(t, weiboSource(srv, "mode: timeline\nuid: \"42\"\n")), pollTestEnv(t, newPollFakeClock(), nil))
+	c, err := Flat().New(mustSourceConfig(t, weiboSource(srv, "mode: timeline\nuid: \"42\"\n")), pollTestEnv(t, newPollFakeClock(), nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +206,7 @@ func TestWeiboTimelineAndSearch(t *testing.T) {
 		t.Errorf("status %+v", it)
 	}
 
-	c, err = New(mustSourceConfig(t, weiboSource(srv, "mode: search\nkeyword: 假货\n")), pollTestEnv(t, newPollFakeClock(), nil))
+	c, err = Flat().New(mustSourceConfig(t, weiboSource(srv, "mode: search\nkeyword: 假货\n")), pollTestEnv(t, newPollFakeClock(), nil))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,7 @@ import (
 
 	"lookout/alerts"
 	lcollectors "lookout/collectors"
+	"lookout/collectors/all"
 	"lookout/collectors/httpx"
 	"lookout/config"
 	"lookout/item"
@@ -45,6 +46,8 @@ type Options struct {
 	ChannelSize int
 	// Clock for collectors (tests).
 	Clock httpx.Clock
+	// Collectors are the kinds sources may use (default all.Registry()).
+	Collectors lcollectors.Registry
 	// EvalInterval is how often alert rules are evaluated (default
 	// 100ms): the wait for the next evaluation is part of every alert's
 	// latency.
@@ -107,6 +110,9 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 	}
 	if opts.Clock == nil {
 		opts.Clock = httpx.RealClock
+	}
+	if opts.Collectors == nil {
+		opts.Collectors = all.Registry()
 	}
 	if opts.EvalInterval == 0 {
 		opts.EvalInterval = 100 * time.Millisecond
@@ -207,7 +213,7 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 		}
 		senv := env
 		senv.Health = health
-		c, err := lcollectors.New(src, senv)
+		c, err := opts.Collectors.New(src, senv)
 		if err != nil {
 			return fail(err)
 		}

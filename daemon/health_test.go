@@ -15,6 +15,7 @@ import (
 	"time"
 
 	lcollectors "lookout/collectors"
+	"lookout/collectors/all"
 	"lookout/collectors/httpx"
 	"lookout/config"
 	"lookout/internal/loopback"
@@ -187,12 +188,15 @@ func (c healthFlaky) Run(ctx context.Context, emit lcollectors.Emit) error {
 	return nil
 }
 
-var healthFlakyRuns atomic.Int32
-
-func init() {
-	lcollectors.Register("daemon_test_flaky", func(config.SourceConfig, lcollectors.Env) (lcollectors.Collector, error) {
-		return healthFlaky{runs: &healthFlakyRuns}, nil
-	})
+// withHealthFlaky adds the kind daemon_test_flaky (a healthFlaky counting
+// its runs in runs) to the daemon's collector kinds.
+func withHealthFlaky(runs *atomic.Int32) func(*Options) {
+	return func(o *Options) {
+		o.Collectors = all.Registry()
+		o.Collectors["daemon_test_flaky"] = func(config.SourceConfig, lcollectors.Env) (lcollectors.Collector, error) {
+			return healthFlaky{runs: runs}, nil
+		}
+	}
 }
 
 // healthQuickClock is the real clock except that the supervisor's restart
@@ -207,7 +211,7 @@ func (healthQuickClock) After(d time.Duration) <-chan time.Time {
 // TestSourceBrokenWhenCollectorGivesUp: a collector that returns an error
 // is restarted, and the stop is a source_broken alert until it delivers.
 func TestSourceBrokenWhenCollectorGivesUp(t *testing.T) {
-	healthFlakyRuns.Store(0)
+	var runs atomic.Int32
 	ro, stop := healthRun(t, `
 store: { path: %[1]q, batch_size: 16, flush_interval: 50ms }
 http: { listen: "off" }
@@ -221,7 +225,7 @@ route: { receiver: console, group_wait: 0s }
 receivers:
   - name: console
     console: {}
-`, healthQuickClock{})
+`, healthQuickClock{}, withHealthFlaky(&runs))
 	defer stop()
 	waitFor(t, "the chat line after the restart", 15*time.Second, func() bool {
 		return countRows(t, ro, `SELECT count(*) FROM items WHERE source='flaky'`) == 1

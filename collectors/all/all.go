@@ -1,0 +1,11 @@
+// Package all lists every collector kind the daemon knows, each with its
+// platform package's constructor.
+package all
+
+import "lookout/collectors"
+
+// Registry returns the collector kinds, a fresh map on each call.
+func Registry() collectors.Registry {
+	r := collectors.Flat()
+	return r
+}

@@ -1,0 +1,19 @@
+package collectors
+
+// Flat lists the kinds whose collectors still live in this package;
+// collectors/all adds the rest.
+func Flat() Registry {
+	return Registry{
+		"bilibili_comments": newBiliComments,
+		"bilibili_live":     newBiliLive,
+		"bluesky":           newBskyCollector,
+		"douyin_live":       newDouyinCollector,
+		"html":              newHTML,
+		"json_api":          newJSONAPI,
+		"mastodon":          newMastoCollector,
+		"rss":               newRSSCollector,
+		"twitch":            newTwitchCollector,
+		"websocket_json":    newWSJSON,
+		"weibo":             newWeibo,
+	}
+}
