@@ -8,7 +8,6 @@ func Flat() Registry {
 		"bilibili_live":     newBiliLive,
 		"bluesky":           newBskyCollector,
 		"douyin_live":       newDouyinCollector,
-		"html":              newHTML,
 		"json_api":          newJSONAPI,
 		"mastodon":          newMastoCollector,
 		"rss":               newRSSCollector,

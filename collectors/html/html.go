@@ -1,4 +1,4 @@
-package collectors
+package html
 
 import (
 	"bytes"
@@ -19,6 +19,7 @@ import (
 	"github.com/andybalholm/cascadia"
 	"golang.org/x/net/html/charset"
 
+	"lookout/collectors"
 	"lookout/collectors/httpx"
 	"lookout/config"
 	"lookout/item"
@@ -161,7 +162,7 @@ func htmlNewExtractor(spec htmlSpec) (*htmlExtractor, error) {
 	if tz == "" {
 		tz = "Asia/Shanghai"
 	}
-	if x.loc, err = PollLocation(tz); err != nil {
+	if x.loc, err = collectors.PollLocation(tz); err != nil {
 		return nil, fmt.Errorf("time_zone: %w", err)
 	}
 	return x, nil
@@ -196,7 +197,7 @@ func (x *htmlExtractor) extract(doc *goquery.Document, base *url.URL, now time.T
 			r.URL = htmlResolve(base, l)
 		}
 		if ts := x.ts.value(s); ts != "" {
-			r.TS, r.timeErr = PollParseTime(ts, x.layout, x.loc, now)
+			r.TS, r.timeErr = collectors.PollParseTime(ts, x.layout, x.loc, now)
 		}
 		r.ID = x.id.value(s)
 		if r.ID == "" {
@@ -244,14 +245,15 @@ func htmlDecode(body []byte, contentType, forced string) (*goquery.Document, err
 type htmlCollector struct {
 	src  config.SourceConfig
 	spec htmlSpec
-	env  Env
+	env  collectors.Env
 	http *httpx.Client
 	x    *htmlExtractor
 	kind item.Kind
-	loop *PollLoop
+	loop *collectors.PollLoop
 }
 
-func newHTML(src config.SourceConfig, env Env) (Collector, error) {
+// New builds an html source (a Factory).
+func New(src config.SourceConfig, env collectors.Env) (collectors.Collector, error) {
 	var spec htmlSpec
 	if err := src.DecodeSpec(&spec); err != nil {
 		return nil, err
@@ -293,18 +295,18 @@ func newHTML(src config.SourceConfig, env Env) (Collector, error) {
 	if c.http, err = env.HTTP.ForSource(src); err != nil {
 		return nil, err
 	}
-	c.loop = NewPollLoop(src, env)
+	c.loop = collectors.NewPollLoop(src, env)
 	return c, nil
 }
 
-func (c *htmlCollector) Run(ctx context.Context, emit Emit) error {
+func (c *htmlCollector) Run(ctx context.Context, emit collectors.Emit) error {
 	return c.loop.Run(ctx, emit, func(ctx context.Context) error { return c.poll(ctx, emit) })
 }
 
-func (c *htmlCollector) poll(ctx context.Context, emit Emit) error {
-	st, err := LoadPollState(ctx, c.env.State, c.src.ID)
+func (c *htmlCollector) poll(ctx context.Context, emit collectors.Emit) error {
+	st, err := collectors.LoadPollState(ctx, c.env.State, c.src.ID)
 	if err != nil {
-		return PollErr("state", err)
+		return collectors.PollErr("state", err)
 	}
 	header := http.Header{}
 	header.Set("Accept", "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8")
@@ -339,7 +341,7 @@ pages:
 		}
 		doc, err := htmlDecode(resp.Body, resp.Header.Get("Content-Type"), c.spec.Charset)
 		if err != nil {
-			return PollErr("decode", fmt.Errorf("%s: %w", httpx.RedactURL(pageURL), err))
+			return collectors.PollErr("decode", fmt.Errorf("%s: %w", httpx.RedactURL(pageURL), err))
 		}
 		recs, next := c.x.extract(doc, resp.URL, now)
 		if n == 0 {
@@ -354,9 +356,9 @@ pages:
 				}
 			}
 			switch st.Judge(r.ID, r.TS) {
-			case PollReach:
+			case collectors.PollReach:
 				break pages
-			case PollSkip:
+			case collectors.PollSkip:
 				continue
 			}
 			anyNew = true
@@ -390,7 +392,7 @@ pages:
 		st.Emitted(r.ID, r.TS)
 	}
 	if err := st.Save(ctx, c.env.State, c.src.ID); err != nil {
-		return PollErr("state", err)
+		return collectors.PollErr("state", err)
 	}
 	return nil
 }

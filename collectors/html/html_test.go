@@ -1,4 +1,4 @@
-package collectors
+package html
 
 import (
 	"context"
@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"lookout/collectors"
+	"lookout/collectors/collectortest"
 	"lookout/internal/loopback"
 )
 
@@ -99,13 +101,13 @@ func TestHTMLParseTimes(t *testing.T) {
 		{"01-02", "", time.Date(2026, 1, 2, 0, 0, 0, 0, sh)},
 		{"Tue Feb 23 12:28:47 +0800 2021", "", time.Date(2021, 2, 23, 12, 28, 47, 0, sh)},
 	} {
-		got, err := PollParseTime(tc.in, tc.layout, sh, now)
+		got, err := collectors.PollParseTime(tc.in, tc.layout, sh, now)
 		if err != nil || !got.Equal(tc.want) {
 			t.Errorf("%q: got %v, %v; want %v", tc.in, got, err, tc.want)
 		}
 	}
 	for _, bad := range []string{"明天", "soon", "25:99"} {
-		if _, err := PollParseTime(bad, "", sh, now); err == nil {
+		if _, err := collectors.PollParseTime(bad, "", sh, now); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
 	}
@@ -143,40 +145,40 @@ func TestHTMLPaginationRelativeLinksAndRestart(t *testing.T) {
 	srv := loopback.NewHTMLSiteServer()
 	defer srv.Close()
 	srv.Add(htmlPosts(1, 7)...)
-	state := NewMemState()
+	state := collectors.NewMemState()
 	cfg := htmlSiteSource(srv, "forum", "/forum")
-	c, err := Flat().New(mustSourceConfig(t, cfg), pollTestEnv(t, newPollFakeClock(), state))
+	c, err := registry().New(collectortest.SourceConfig(t, cfg), collectortest.PollEnv(t, collectortest.NewInstantClock(), state))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	var sink pollSink
-	if err := c.(*htmlCollector).poll(ctx, sink.emit); err != nil {
+	var sink collectortest.Sink
+	if err := c.(*htmlCollector).poll(ctx, sink.Emit); err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(sink.ids(), ","); got != "3001,3002,3003,3004,3005,3006,3007" {
+	if got := strings.Join(sink.IDs(), ","); got != "3001,3002,3003,3004,3005,3006,3007" {
 		t.Fatalf("first poll %s", got)
 	}
 	if n := len(srv.Requests()); n != 3 {
 		t.Errorf("pages read %d, want 3: %v", n, srv.Requests())
 	}
-	first := sink.all()[0]
+	first := sink.All()[0]
 	if first.URL != srv.URL+"/thread/3001.html" || first.Text != "标题1\n正文1：客服不理人" || first.Author != "用户1" ||
 		!first.TS.Equal(time.Date(2026, 11, 20, 8, 1, 0, 0, time.UTC)) || first.Platform != "web" || first.Kind != "post" {
 		t.Errorf("item = %+v", first)
 	}
 
 	srv.Add(htmlPosts(8, 8)...)
-	c2, err := Flat().New(mustSourceConfig(t, cfg), pollTestEnv(t, newPollFakeClock(), state))
+	c2, err := registry().New(collectortest.SourceConfig(t, cfg), collectortest.PollEnv(t, collectortest.NewInstantClock(), state))
 	if err != nil {
 		t.Fatal(err)
 	}
-	sink.reset()
+	sink.Reset()
 	n := len(srv.Requests())
-	if err := c2.(*htmlCollector).poll(ctx, sink.emit); err != nil {
+	if err := c2.(*htmlCollector).poll(ctx, sink.Emit); err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(sink.ids(), ","); got != "3008" {
+	if got := strings.Join(sink.IDs(), ","); got != "3008" {
 		t.Fatalf("after restart %s, want 3008", got)
 	}
 	if reqs := srv.Requests()[n:]; len(reqs) != 1 {
@@ -189,15 +191,15 @@ func TestHTMLGBKPages(t *testing.T) {
 	defer srv.Close()
 	srv.Add(htmlPosts(1, 2)...)
 	for _, path := range []string{"/gbk", "/gbk-meta"} {
-		c, err := Flat().New(mustSourceConfig(t, htmlSiteSource(srv, "gbk", path)), pollTestEnv(t, newPollFakeClock(), nil))
+		c, err := registry().New(collectortest.SourceConfig(t, htmlSiteSource(srv, "gbk", path)), collectortest.PollEnv(t, collectortest.NewInstantClock(), nil))
 		if err != nil {
 			t.Fatal(err)
 		}
-		var sink pollSink
-		if err := c.(*htmlCollector).poll(context.Background(), sink.emit); err != nil {
+		var sink collectortest.Sink
+		if err := c.(*htmlCollector).poll(context.Background(), sink.Emit); err != nil {
 			t.Fatal(err)
 		}
-		its := sink.all()
+		its := sink.All()
 		if len(its) != 2 || its[1].Text != "标题2\n正文2：客服不理人" || its[1].Author != "用户2" {
 			t.Errorf("%s: items %+v", path, its)
 		}
@@ -208,52 +210,52 @@ func TestHTMLShapeDriftWarns(t *testing.T) {
 	srv := loopback.NewHTMLSiteServer()
 	defer srv.Close()
 	srv.Add(htmlPosts(1, 2)...)
-	state := NewMemState()
-	env, logs := pollTestEnvLogs(t, newPollFakeClock(), state)
-	c, err := Flat().New(mustSourceConfig(t, htmlSiteSource(srv, "drift", "/forum")), env)
+	state := collectors.NewMemState()
+	env, logs := collectortest.PollEnvLogs(t, collectortest.NewInstantClock(), state)
+	c, err := registry().New(collectortest.SourceConfig(t, htmlSiteSource(srv, "drift", "/forum")), env)
 	if err != nil {
 		t.Fatal(err)
 	}
 	hc := c.(*htmlCollector)
 	ctx := context.Background()
-	var sink pollSink
-	if err := hc.poll(ctx, sink.emit); err != nil || len(sink.all()) != 2 {
-		t.Fatalf("first poll: %v %v", err, sink.ids())
+	var sink collectortest.Sink
+	if err := hc.poll(ctx, sink.Emit); err != nil || len(sink.All()) != 2 {
+		t.Fatalf("first poll: %v %v", err, sink.IDs())
 	}
 	srv.SetDrift(true)
 	srv.Add(htmlPosts(3, 3)...)
-	if err := hc.poll(ctx, sink.emit); err != nil {
+	if err := hc.poll(ctx, sink.Emit); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(logs.String(), "source_broken") || !strings.Contains(logs.String(), "shape_drift") {
 		t.Errorf("no source_broken warning in log:\n%s", logs.String())
 	}
-	if got := pollCount(env.Metrics.Errors.WithLabelValues("drift", "shape_drift")); got != 1 {
+	if got := collectortest.CounterValue(env.Metrics.Errors.WithLabelValues("drift", "shape_drift")); got != 1 {
 		t.Errorf("shape_drift count = %v", got)
 	}
 	if v, _, _ := state.GetState(ctx, "drift", "shape_drift"); !strings.Contains(v, "/forum") {
 		t.Errorf("shape_drift state = %q", v)
 	}
 	srv.SetDrift(false)
-	if err := hc.poll(ctx, sink.emit); err != nil {
+	if err := hc.poll(ctx, sink.Emit); err != nil {
 		t.Fatal(err)
 	}
 	if v, _, _ := state.GetState(ctx, "drift", "shape_drift"); v != "" {
 		t.Errorf("shape_drift not cleared after recovery: %q", v)
 	}
-	if got := strings.Join(sink.ids(), ","); got != "3001,3002,3003" {
+	if got := strings.Join(sink.IDs(), ","); got != "3001,3002,3003" {
 		t.Errorf("items %s", got)
 	}
 }
 
 func TestHTMLConfigErrors(t *testing.T) {
-	pollRequireConfigErrors(t, []pollConfigError{
-		{"id: x\nkind: html\nurl: http://x/\nselectors: {text: p}\n", "item: required"},
-		{"id: x\nkind: html\nurl: http://x/\nselectors: {item: \"li[\", text: p}\n", "bad CSS selector"},
-		{"id: x\nkind: html\nurl: x/y\nselectors: {item: li, text: p}\n", "absolute"},
-		{"id: x\nkind: html\nurl: http://x/\nselectors: {item: li}\n", "at least one"},
-		{"id: x\nkind: html\nurl: http://x/\nselectors: {item: li, text: p}\ncharset: klingon\n", "charset"},
-		{"id: x\nkind: html\nurl: http://x/\nselectors: {item: li, text: p, txt: q}\n", "txt"},
+	collectortest.RequireConfigErrors(t, registry(), []collectortest.ConfigError{
+		{YAML: "id: x\nkind: html\nurl: http://x/\nselectors: {text: p}\n", Want: "item: required"},
+		{YAML: "id: x\nkind: html\nurl: http://x/\nselectors: {item: \"li[\", text: p}\n", Want: "bad CSS selector"},
+		{YAML: "id: x\nkind: html\nurl: x/y\nselectors: {item: li, text: p}\n", Want: "absolute"},
+		{YAML: "id: x\nkind: html\nurl: http://x/\nselectors: {item: li}\n", Want: "at least one"},
+		{YAML: "id: x\nkind: html\nurl: http://x/\nselectors: {item: li, text: p}\ncharset: klingon\n", Want: "charset"},
+		{YAML: "id: x\nkind: html\nurl: http://x/\nselectors: {item: li, text: p, txt: q}\n", Want: "txt"},
 	})
 }
 
@@ -315,24 +317,27 @@ func TestHTMLRetryAfter503(t *testing.T) {
 	defer srv.Close()
 	srv.Add(htmlPosts(1, 1)...)
 	srv.FailNext(503, "45", 2)
-	clk := newPollFakeClock()
-	env := pollTestEnv(t, clk, nil)
-	c, err := Flat().New(mustSourceConfig(t, htmlSiteSource(srv, "busy", "/forum")+"every: 10m\n"), env)
+	clk := collectortest.NewInstantClock()
+	env := collectortest.PollEnv(t, clk, nil)
+	c, err := registry().New(collectortest.SourceConfig(t, htmlSiteSource(srv, "busy", "/forum")+"every: 10m\n"), env)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	var sink pollSink
+	var sink collectortest.Sink
 	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx, sink.emit) }()
-	pollWait(t, "the post after two 503s", func() bool { return len(sink.all()) == 1 })
+	go func() { done <- c.Run(ctx, sink.Emit) }()
+	collectortest.Wait(t, "the post after two 503s", func() bool { return len(sink.All()) == 1 })
 	cancel()
 	<-done
 	w := clk.Waits()
 	if len(w) < 2 || w[0] < 45*time.Second || w[1] < 45*time.Second {
 		t.Errorf("waits %v, want two ≥ 45s (Retry-After)", w)
 	}
-	if got := pollCount(env.Metrics.Errors.WithLabelValues("busy", "http_503")); got != 2 {
+	if got := collectortest.CounterValue(env.Metrics.Errors.WithLabelValues("busy", "http_503")); got != 2 {
 		t.Errorf("http_503 = %v", got)
 	}
 }
+
+// registry has the one kind this package's tests build.
+func registry() collectors.Registry { return collectors.Registry{"html": New} }
