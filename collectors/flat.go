@@ -8,11 +8,8 @@ func Flat() Registry {
 		"bilibili_live":     newBiliLive,
 		"bluesky":           newBskyCollector,
 		"douyin_live":       newDouyinCollector,
-		"json_api":          newJSONAPI,
 		"mastodon":          newMastoCollector,
 		"rss":               newRSSCollector,
 		"twitch":            newTwitchCollector,
-		"websocket_json":    newWSJSON,
-		"weibo":             newWeibo,
 	}
 }

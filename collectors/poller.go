@@ -183,8 +183,12 @@ type PollState struct {
 	order []string // seen ids, oldest first
 }
 
+// NewPollState is an empty state: nothing emitted yet.
+func NewPollState() *PollState { return &PollState{seen: map[string]bool{}} }
+
+// LoadPollState reads a source's state (empty when it has none).
 func LoadPollState(ctx context.Context, st StateStore, source string) (*PollState, error) {
-	s := &PollState{seen: map[string]bool{}}
+	s := NewPollState()
 	get := func(key string) (string, error) {
 		v, _, err := st.GetState(ctx, source, key)
 		if err != nil {

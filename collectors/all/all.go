@@ -5,11 +5,16 @@ package all
 import (
 	"lookout/collectors"
 	"lookout/collectors/html"
+	"lookout/collectors/jsonapi"
+	"lookout/collectors/wsjson"
 )
 
 // Registry returns the collector kinds, a fresh map on each call.
 func Registry() collectors.Registry {
 	r := collectors.Flat()
 	r["html"] = html.New
+	r["json_api"] = jsonapi.NewJSONAPI
+	r["weibo"] = jsonapi.NewWeibo
+	r["websocket_json"] = wsjson.New
 	return r
 }

@@ -252,7 +252,7 @@ type htmlCollector struct {
 	loop *collectors.PollLoop
 }
 
-// New builds an html source (a Factory).
+// New builds an html source (a collectors.Factory).
 func New(src config.SourceConfig, env collectors.Env) (collectors.Collector, error) {
 	var spec htmlSpec
 	if err := src.DecodeSpec(&spec); err != nil {

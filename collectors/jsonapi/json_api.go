@@ -1,4 +1,4 @@
-package collectors
+package jsonapi
 
 import (
 	"bytes"
@@ -15,12 +15,13 @@ import (
 	"text/template"
 	"time"
 
+	"lookout/collectors"
 	"lookout/collectors/httpx"
 	"lookout/config"
 	"lookout/item"
 )
 
-// json_api polls any JSON HTTP API and maps its payload with a JSONMapping.
+// json_api polls any JSON HTTP API and maps its payload with a Mapping.
 // It is also the seam for platforms lookout does not scrape itself
 // (Xiaohongshu, Kuaishou, WeChat articles): point it at an RSSHub JSON
 // route or at the user's own signing bridge.
@@ -46,7 +47,7 @@ type jsonapiSpec struct {
 	Room          string                   `yaml:"room"`     // Item.Room, default the source id
 	Order         string                   `yaml:"order"`    // newest_first (default) or oldest_first
 	Pagination    jsonapiPagination        `yaml:"pagination"`
-	Mapping       JSONMapping              `yaml:"mapping"`
+	Mapping       Mapping                  `yaml:"mapping"`
 }
 
 type jsonapiPagination struct {
@@ -74,15 +75,15 @@ type jsonapiTemplateData struct {
 type jsonapiCollector struct {
 	src     config.SourceConfig
 	spec    jsonapiSpec
-	env     Env
+	env     collectors.Env
 	http    *httpx.Client
-	mapper  *JSONMapper
+	mapper  *Mapper
 	urlTmpl *template.Template
 	body    *template.Template
 	params  []jsonapiParam
-	cursor  JSONPath
-	hasMore JSONPath
-	loop    *PollLoop
+	cursor  Path
+	hasMore Path
+	loop    *collectors.PollLoop
 	newest  bool
 	stopMT  bool
 }
@@ -92,7 +93,8 @@ type jsonapiParam struct {
 	tmpl *template.Template
 }
 
-func newJSONAPI(src config.SourceConfig, env Env) (Collector, error) {
+// NewJSONAPI builds a json_api source (a collectors.Factory).
+func NewJSONAPI(src config.SourceConfig, env collectors.Env) (collectors.Collector, error) {
 	var spec jsonapiSpec
 	if err := src.DecodeSpec(&spec); err != nil {
 		return nil, err
@@ -173,13 +175,13 @@ func newJSONAPI(src config.SourceConfig, env Env) (Collector, error) {
 		if pg.Param == "" && !strings.Contains(spec.URL, ".Cursor") && !jsonapiParamsUse(spec.Params, ".Cursor") {
 			return nil, errors.New("pagination.param: required for cursor pagination (or use {{.Cursor}} in url or params)")
 		}
-		if c.cursor, err = ParseJSONPath(pg.CursorPath); err != nil {
+		if c.cursor, err = ParsePath(pg.CursorPath); err != nil {
 			return nil, fmt.Errorf("pagination.cursor_path: %w", err)
 		}
 	default:
 		return nil, fmt.Errorf("pagination.type: %q is neither page nor cursor", pg.Type)
 	}
-	if c.hasMore, err = ParseJSONPath(pg.HasMorePath); err != nil {
+	if c.hasMore, err = ParsePath(pg.HasMorePath); err != nil {
 		return nil, fmt.Errorf("pagination.has_more_path: %w", err)
 	}
 	if pg.Resume && pg.Type != "cursor" {
@@ -194,7 +196,7 @@ func newJSONAPI(src config.SourceConfig, env Env) (Collector, error) {
 	if pg.StopWhenEmpty != nil {
 		c.stopMT = *pg.StopWhenEmpty
 	}
-	if c.mapper, err = NewJSONMapper(spec.Mapping); err != nil {
+	if c.mapper, err = NewMapper(spec.Mapping); err != nil {
 		return nil, err
 	}
 	if c.spec.Platform == "" {
@@ -206,7 +208,7 @@ func newJSONAPI(src config.SourceConfig, env Env) (Collector, error) {
 	if c.http, err = env.HTTP.ForSource(src); err != nil {
 		return nil, err
 	}
-	c.loop = NewPollLoop(src, env)
+	c.loop = collectors.NewPollLoop(src, env)
 	return c, nil
 }
 
@@ -227,21 +229,21 @@ func jsonapiExec(t *template.Template, data jsonapiTemplateData) (string, error)
 	return b.String(), nil
 }
 
-func (c *jsonapiCollector) Run(ctx context.Context, emit Emit) error {
+func (c *jsonapiCollector) Run(ctx context.Context, emit collectors.Emit) error {
 	return c.loop.Run(ctx, emit, func(ctx context.Context) error { return c.poll(ctx, emit) })
 }
 
 // jsonapiEntry is a mapped element waiting to be emitted.
 type jsonapiEntry struct {
-	rec   JSONRecord
+	rec   Record
 	items []item.Item
 }
 
 // poll reads up to max_pages pages and emits what is new, oldest first.
-func (c *jsonapiCollector) poll(ctx context.Context, emit Emit) error {
-	st, err := LoadPollState(ctx, c.env.State, c.src.ID)
+func (c *jsonapiCollector) poll(ctx context.Context, emit collectors.Emit) error {
+	st, err := collectors.LoadPollState(ctx, c.env.State, c.src.ID)
 	if err != nil {
-		return PollErr("state", err)
+		return collectors.PollErr("state", err)
 	}
 	pg := c.spec.Pagination
 	data := jsonapiTemplateData{Page: pg.Start, Now: c.env.Clock.Now(), LastID: st.LastID}
@@ -257,7 +259,7 @@ pages:
 	for n := 0; n < pg.MaxPages; n++ {
 		req, err := c.request(ctx, data)
 		if err != nil {
-			return PollErr("config", err)
+			return collectors.PollErr("config", err)
 		}
 		if n == 0 && conditional {
 			if st.ETag != "" {
@@ -279,7 +281,7 @@ pages:
 		}
 		doc, err := DecodeJSON(body)
 		if err != nil {
-			return PollErr("decode", fmt.Errorf("%s page %d: invalid JSON: %w", httpx.RedactURL(req.URL.String()), n+1, err))
+			return collectors.PollErr("decode", fmt.Errorf("%s page %d: invalid JSON: %w", httpx.RedactURL(req.URL.String()), n+1, err))
 		}
 		els, found := c.mapper.Elements(doc)
 		if n == 0 {
@@ -300,9 +302,9 @@ pages:
 			}
 			if c.newest {
 				switch st.Judge(rec.ID, rec.TS) {
-				case PollReach:
+				case collectors.PollReach:
 					break pages
-				case PollSkip:
+				case collectors.PollSkip:
 					continue
 				}
 			} else if st.Seen(rec.ID) {
@@ -362,7 +364,7 @@ pages:
 		st.Emitted(e.rec.ID, e.rec.TS)
 	}
 	if err := st.Save(ctx, c.env.State, c.src.ID); err != nil {
-		return PollErr("state", err)
+		return collectors.PollErr("state", err)
 	}
 	return nil
 }
@@ -448,7 +450,7 @@ func (c *jsonapiCollector) fetch(ctx context.Context, req *http.Request) ([]byte
 		return nil, nil, fmt.Errorf("read %s: %w", httpx.RedactURL(req.URL.String()), err)
 	}
 	if len(body) > jsonapiMaxBody {
-		return nil, nil, PollErr("too_large", fmt.Errorf("%s: body larger than %d bytes", httpx.RedactURL(req.URL.String()), jsonapiMaxBody))
+		return nil, nil, collectors.PollErr("too_large", fmt.Errorf("%s: body larger than %d bytes", httpx.RedactURL(req.URL.String()), jsonapiMaxBody))
 	}
 	return bytes.TrimSpace(body), resp, nil
 }

@@ -1,4 +1,4 @@
-package collectors
+package wsjson
 
 import (
 	"context"
@@ -13,7 +13,9 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"lookout/collectors"
 	"lookout/collectors/httpx"
+	"lookout/collectors/jsonapi"
 	"lookout/config"
 	"lookout/item"
 )
@@ -39,23 +41,24 @@ type wsjsonSpec struct {
 	Room          string                   `yaml:"room"`     // default the source id
 	PingInterval  config.Duration          `yaml:"ping_interval"`
 	IdleTimeout   config.Duration          `yaml:"idle_timeout"` // reconnect when nothing arrives for this long
-	Mapping       JSONMapping              `yaml:"mapping"`
+	Mapping       jsonapi.Mapping          `yaml:"mapping"`
 }
 
 type wsjsonCollector struct {
 	src    config.SourceConfig
 	spec   wsjsonSpec
-	env    Env
-	mapper *JSONMapper
+	env    collectors.Env
+	mapper *jsonapi.Mapper
 	dialer websocket.Dialer
 	header http.Header
 	host   string
 }
 
 // wsjsonMaxFrame bounds one frame: the read limit every stream shares.
-const wsjsonMaxFrame = StreamMaxFrame
+const wsjsonMaxFrame = collectors.StreamMaxFrame
 
-func newWSJSON(src config.SourceConfig, env Env) (Collector, error) {
+// New builds a websocket_json source (a collectors.Factory).
+func New(src config.SourceConfig, env collectors.Env) (collectors.Collector, error) {
 	var spec wsjsonSpec
 	if err := src.DecodeSpec(&spec); err != nil {
 		return nil, err
@@ -65,7 +68,7 @@ func newWSJSON(src config.SourceConfig, env Env) (Collector, error) {
 		return nil, fmt.Errorf("url %q: want a ws:// or wss:// URL", httpx.RedactURL(spec.URL))
 	}
 	c := &wsjsonCollector{src: src, spec: spec, env: env, host: u.Host, header: http.Header{}}
-	if c.mapper, err = NewJSONMapper(spec.Mapping); err != nil {
+	if c.mapper, err = jsonapi.NewMapper(spec.Mapping); err != nil {
 		return nil, err
 	}
 	for k, v := range spec.Headers {
@@ -114,19 +117,19 @@ func newWSJSON(src config.SourceConfig, env Env) (Collector, error) {
 // Run connects, reads until the connection ends, and reconnects with
 // backoff until ctx is done; the state (seen ids) is saved between
 // connections.
-func (c *wsjsonCollector) Run(ctx context.Context, emit Emit) error {
-	st, err := LoadPollState(ctx, c.env.State, c.src.ID)
+func (c *wsjsonCollector) Run(ctx context.Context, emit collectors.Emit) error {
+	st, err := collectors.LoadPollState(ctx, c.env.State, c.src.ID)
 	if err != nil {
 		return fmt.Errorf("load state: %w", err)
 	}
-	return StreamReconnect(ctx, c.env, c.src.ID, "websocket_json", func(ctx context.Context) (bool, error) {
+	return collectors.StreamReconnect(ctx, c.env, c.src.ID, "websocket_json", func(ctx context.Context) (bool, error) {
 		got, err := c.session(ctx, emit, st)
 		if ctx.Err() == nil {
 			reason := "disconnected"
 			var se *httpx.StatusError
 			switch {
 			case errors.As(err, &se):
-				reason = PollReason(err)
+				reason = collectors.PollReason(err)
 			case errors.Is(err, errWSJSONDial):
 				reason = "dial"
 			}
@@ -134,7 +137,7 @@ func (c *wsjsonCollector) Run(ctx context.Context, emit Emit) error {
 		}
 		return got > 0, err
 	}, func() {
-		sctx, cancel := StateContext(ctx)
+		sctx, cancel := collectors.StateContext(ctx)
 		defer cancel()
 		if err := st.Save(sctx, c.env.State, c.src.ID); err != nil {
 			c.env.StateSaveFailed(ctx, c.src.ID, "seen ids", err)
@@ -145,7 +148,7 @@ func (c *wsjsonCollector) Run(ctx context.Context, emit Emit) error {
 var errWSJSONDial = errors.New("dial")
 
 // session runs one connection and returns how many items it emitted.
-func (c *wsjsonCollector) session(ctx context.Context, emit Emit, st *PollState) (int, error) {
+func (c *wsjsonCollector) session(ctx context.Context, emit collectors.Emit, st *collectors.PollState) (int, error) {
 	release, err := c.env.HTTP.Wait(ctx, c.host)
 	if err != nil {
 		return 0, err
@@ -233,7 +236,7 @@ func (c *wsjsonCollector) session(ctx context.Context, emit Emit, st *PollState)
 		}
 		for _, r := range recs {
 			for _, it := range r.items {
-				StreamCapItem(c.env, c.src.ID, &it, len(it.Raw))
+				collectors.StreamCapItem(c.env, c.src.ID, &it, len(it.Raw))
 				if err := emit(ctx, it); err != nil {
 					return got, err
 				}
@@ -254,8 +257,8 @@ type wsjsonRecord struct {
 
 // frame maps one text frame. Ids seen before (a feed replaying its backlog
 // after a reconnect) are dropped.
-func (c *wsjsonCollector) frame(data []byte, base item.Item, st *PollState) ([]wsjsonRecord, error) {
-	doc, err := DecodeJSON(data)
+func (c *wsjsonCollector) frame(data []byte, base item.Item, st *collectors.PollState) ([]wsjsonRecord, error) {
+	doc, err := jsonapi.DecodeJSON(data)
 	if err != nil {
 		return nil, fmt.Errorf("invalid JSON: %w", err)
 	}

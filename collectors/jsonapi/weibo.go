@@ -1,7 +1,8 @@
-package collectors
+package jsonapi
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"lookout/collectors"
 	"lookout/collectors/httpx"
 	"lookout/config"
 	"lookout/item"
@@ -62,13 +64,14 @@ func (e *WeiboLoginError) Unwrap() error { return ErrWeiboLogin }
 type weiboCollector struct {
 	src  config.SourceConfig
 	spec weiboSpec
-	env  Env
+	env  collectors.Env
 	http *httpx.Client
 	loc  *time.Location
-	loop *PollLoop
+	loop *collectors.PollLoop
 }
 
-func newWeibo(src config.SourceConfig, env Env) (Collector, error) {
+// NewWeibo builds a weibo source (a collectors.Factory).
+func NewWeibo(src config.SourceConfig, env collectors.Env) (collectors.Collector, error) {
 	var spec weiboSpec
 	if err := src.DecodeSpec(&spec); err != nil {
 		return nil, err
@@ -82,17 +85,17 @@ func newWeibo(src config.SourceConfig, env Env) (Collector, error) {
 		if !spec.Cookie.IsSet() {
 			return nil, errors.New("cookie: required for mode comments (write cookie: ${WEIBO_COOKIE} with the browser's SUB=… cookie)")
 		}
-		c.spec.Room = bilicmtOr(spec.Room, "weibo"+spec.PostID)
+		c.spec.Room = cmp.Or(spec.Room, "weibo"+spec.PostID)
 	case "timeline":
 		if _, err := strconv.ParseUint(spec.UID, 10, 64); err != nil {
 			return nil, fmt.Errorf("uid: %q is not a numeric user id", spec.UID)
 		}
-		c.spec.Room = bilicmtOr(spec.Room, "u"+spec.UID)
+		c.spec.Room = cmp.Or(spec.Room, "u"+spec.UID)
 	case "search":
 		if strings.TrimSpace(spec.Keyword) == "" {
 			return nil, errors.New("keyword: required for mode search")
 		}
-		c.spec.Room = bilicmtOr(spec.Room, "search:"+spec.Keyword)
+		c.spec.Room = cmp.Or(spec.Room, "search:"+spec.Keyword)
 	default:
 		return nil, fmt.Errorf("mode: %q is not comments, timeline or search", spec.Mode)
 	}
@@ -110,17 +113,17 @@ func newWeibo(src config.SourceConfig, env Env) (Collector, error) {
 		c.spec.MaxPages = 3
 	}
 	var err error
-	if c.loc, err = PollLocation("Asia/Shanghai"); err != nil {
+	if c.loc, err = collectors.PollLocation("Asia/Shanghai"); err != nil {
 		return nil, err
 	}
 	if c.http, err = env.HTTP.ForSource(src); err != nil {
 		return nil, err
 	}
-	c.loop = NewPollLoop(src, env)
+	c.loop = collectors.NewPollLoop(src, env)
 	return c, nil
 }
 
-func (c *weiboCollector) Run(ctx context.Context, emit Emit) error {
+func (c *weiboCollector) Run(ctx context.Context, emit collectors.Emit) error {
 	return c.loop.Run(ctx, emit, func(ctx context.Context) error { return c.poll(ctx, emit) })
 }
 
@@ -208,11 +211,11 @@ func (c *weiboCollector) get(ctx context.Context, path string, q url.Values) (js
 				return nil, false, c.loginErr("HTML login page instead of JSON")
 			}
 		}
-		return nil, false, PollErr("decode", fmt.Errorf("weibo %s: HTML instead of JSON (HTTP %d)", path, resp.StatusCode))
+		return nil, false, collectors.PollErr("decode", fmt.Errorf("weibo %s: HTML instead of JSON (HTTP %d)", path, resp.StatusCode))
 	}
 	var env weiboEnvelope
 	if err := json.Unmarshal(body, &env); err != nil {
-		return nil, false, PollErr("decode", fmt.Errorf("weibo %s: invalid JSON: %w", path, err))
+		return nil, false, collectors.PollErr("decode", fmt.Errorf("weibo %s: invalid JSON: %w", path, err))
 	}
 	switch env.OK.String() {
 	case "1":
@@ -222,7 +225,7 @@ func (c *weiboCollector) get(ctx context.Context, path string, q url.Values) (js
 	case "0":
 		return nil, false, nil // no content (a post without comments, an empty search)
 	}
-	return nil, false, PollErr("api_error", fmt.Errorf("weibo %s: ok:%s %q", path, env.OK, env.Msg))
+	return nil, false, collectors.PollErr("api_error", fmt.Errorf("weibo %s: ok:%s %q", path, env.OK, env.Msg))
 }
 
 func (c *weiboCollector) loginErr(why string) error {
@@ -230,7 +233,7 @@ func (c *weiboCollector) loginErr(why string) error {
 	if v == "" {
 		v = "WEIBO_COOKIE"
 	}
-	return PollErr("cookie_expired", &WeiboLoginError{Var: v, Why: why})
+	return collectors.PollErr("cookie_expired", &WeiboLoginError{Var: v, Why: why})
 }
 
 // weiboPage is one page's entries and how to ask for the next one.
@@ -256,12 +259,12 @@ func (c *weiboCollector) fetch(ctx context.Context, cursor string) (weiboPage, e
 			MaxID json.Number       `json:"max_id"`
 		}
 		if err := json.Unmarshal(data, &d); err != nil {
-			return p, PollErr("decode", fmt.Errorf("weibo hotflow: %w", err))
+			return p, collectors.PollErr("decode", fmt.Errorf("weibo hotflow: %w", err))
 		}
 		for _, raw := range d.Data {
 			var e weiboEntry
 			if err := json.Unmarshal(raw, &e); err != nil {
-				return p, PollErr("decode", fmt.Errorf("weibo hotflow comment: %w", err))
+				return p, collectors.PollErr("decode", fmt.Errorf("weibo hotflow comment: %w", err))
 			}
 			e.RawMessage = raw
 			p.entries = append(p.entries, e)
@@ -298,12 +301,12 @@ func (c *weiboCollector) fetch(ctx context.Context, cursor string) (weiboPage, e
 		} `json:"cardlistInfo"`
 	}
 	if err := json.Unmarshal(data, &d); err != nil {
-		return p, PollErr("decode", fmt.Errorf("weibo getIndex: %w", err))
+		return p, collectors.PollErr("decode", fmt.Errorf("weibo getIndex: %w", err))
 	}
 	add := func(raw json.RawMessage) error {
 		var e weiboEntry
 		if err := json.Unmarshal(raw, &e); err != nil {
-			return PollErr("decode", fmt.Errorf("weibo mblog: %w", err))
+			return collectors.PollErr("decode", fmt.Errorf("weibo mblog: %w", err))
 		}
 		e.RawMessage = raw
 		p.entries = append(p.entries, e)
@@ -333,10 +336,10 @@ func (c *weiboCollector) fetch(ctx context.Context, cursor string) (weiboPage, e
 	return p, nil
 }
 
-func (c *weiboCollector) poll(ctx context.Context, emit Emit) error {
-	st, err := LoadPollState(ctx, c.env.State, c.src.ID)
+func (c *weiboCollector) poll(ctx context.Context, emit collectors.Emit) error {
+	st, err := collectors.LoadPollState(ctx, c.env.State, c.src.ID)
 	if err != nil {
-		return PollErr("state", err)
+		return collectors.PollErr("state", err)
 	}
 	now := c.env.Clock.Now()
 	// hotflow orders comments by heat, not time: there the seen set alone
@@ -368,9 +371,9 @@ pages:
 			}
 			if ordered && e.IsTop == 0 {
 				switch st.Judge(it.ID, it.TS) {
-				case PollReach:
+				case collectors.PollReach:
 					break pages
-				case PollSkip:
+				case collectors.PollSkip:
 					continue
 				}
 			}
@@ -396,7 +399,7 @@ pages:
 		st.Emitted(it.ID, it.TS)
 	}
 	if err := st.Save(ctx, c.env.State, c.src.ID); err != nil {
-		return PollErr("state", err)
+		return collectors.PollErr("state", err)
 	}
 	return nil
 }
@@ -410,7 +413,7 @@ func weiboParseTime(s string, loc *time.Location, now time.Time) (time.Time, err
 	if t, err := time.Parse(weiboTimeLayout, strings.TrimSpace(s)); err == nil {
 		return t, nil
 	}
-	return PollParseTime(s, "", loc, now)
+	return collectors.PollParseTime(s, "", loc, now)
 }
 
 func (c *weiboCollector) item(e weiboEntry, now time.Time) (item.Item, error) {

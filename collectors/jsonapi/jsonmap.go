@@ -1,4 +1,4 @@
-package collectors
+package jsonapi
 
 import (
 	"bytes"
@@ -15,10 +15,11 @@ import (
 
 	"golang.org/x/net/html"
 
+	"lookout/collectors"
 	"lookout/item"
 )
 
-// JSONMapping is the config block that turns an arbitrary JSON document into
+// Mapping is the config block that turns an arbitrary JSON document into
 // items. json_api and websocket_json share it. Every field is a JSON path:
 // keys separated by dots, array indexes as `.0` or `[0]`, `[*]` for every
 // element of an array (a lone object is taken as the one element), `.*` for
@@ -36,7 +37,7 @@ import (
 //	  value: like                 # → Item.Value
 //	  metrics: {likes: like}      # each → a separate metric item
 //	  kind: comment
-type JSONMapping struct {
+type Mapping struct {
 	Items      string            `yaml:"items"`
 	ID         string            `yaml:"id"`
 	Text       string            `yaml:"text"`
@@ -54,8 +55,8 @@ type JSONMapping struct {
 	StripHTML  bool              `yaml:"strip_html"` // text is HTML: keep only its text
 }
 
-// JSONPath is a compiled path such as `data.items[*].text`.
-type JSONPath struct {
+// Path is a compiled path such as `data.items[*].text`.
+type Path struct {
 	src  string
 	segs []jsonmapSeg
 }
@@ -68,14 +69,14 @@ type jsonmapSeg struct {
 }
 
 // String returns the path as written.
-func (p JSONPath) String() string { return p.src }
+func (p Path) String() string { return p.src }
 
 // IsZero reports whether the path is empty (it then selects the document).
-func (p JSONPath) IsZero() bool { return len(p.segs) == 0 }
+func (p Path) IsZero() bool { return len(p.segs) == 0 }
 
-// ParseJSONPath compiles a path. An empty string selects the whole document.
-func ParseJSONPath(s string) (JSONPath, error) {
-	p := JSONPath{src: s}
+// ParsePath compiles a path. An empty string selects the whole document.
+func ParsePath(s string) (Path, error) {
+	p := Path{src: s}
 	s = strings.TrimSpace(s)
 	s = strings.TrimPrefix(s, "$")
 	i := 0
@@ -150,7 +151,7 @@ func ParseJSONPath(s string) (JSONPath, error) {
 }
 
 // Get returns the first value the path selects.
-func (p JSONPath) Get(v any) (any, bool) {
+func (p Path) Get(v any) (any, bool) {
 	var out any
 	found := false
 	p.walk(v, 0, func(x any) bool {
@@ -162,7 +163,7 @@ func (p JSONPath) Get(v any) (any, bool) {
 
 // All returns every value the path selects; a path ending at an array
 // yields the array's elements.
-func (p JSONPath) All(v any) []any {
+func (p Path) All(v any) []any {
 	var out []any
 	p.walk(v, 0, func(x any) bool {
 		if arr, ok := x.([]any); ok {
@@ -176,7 +177,7 @@ func (p JSONPath) All(v any) []any {
 }
 
 // walk calls fn for each match; fn returns false to stop.
-func (p JSONPath) walk(v any, i int, fn func(any) bool) bool {
+func (p Path) walk(v any, i int, fn func(any) bool) bool {
 	if i == len(p.segs) {
 		return fn(v)
 	}
@@ -222,9 +223,9 @@ func (p JSONPath) walk(v any, i int, fn func(any) bool) bool {
 	return true
 }
 
-// JSONMapper is a compiled JSONMapping.
-type JSONMapper struct {
-	items, id, text, author, authorID, ts, url, room, value, count JSONPath
+// Mapper is a compiled Mapping.
+type Mapper struct {
+	items, id, text, author, authorID, ts, url, room, value, count Path
 	metrics                                                        []jsonmapMetric
 	timeFormat                                                     string
 	loc                                                            *time.Location
@@ -234,22 +235,22 @@ type JSONMapper struct {
 
 type jsonmapMetric struct {
 	name string
-	path JSONPath
+	path Path
 }
 
-// NewJSONMapper validates and compiles m.
-func NewJSONMapper(m JSONMapping) (*JSONMapper, error) {
-	jm := &JSONMapper{timeFormat: strings.TrimSpace(m.TimeFormat), stripHTML: m.StripHTML, loc: time.UTC}
+// NewMapper validates and compiles m.
+func NewMapper(m Mapping) (*Mapper, error) {
+	jm := &Mapper{timeFormat: strings.TrimSpace(m.TimeFormat), stripHTML: m.StripHTML, loc: time.UTC}
 	for _, f := range []struct {
 		name string
 		src  string
-		dst  *JSONPath
+		dst  *Path
 	}{
 		{"items", m.Items, &jm.items}, {"id", m.ID, &jm.id}, {"text", m.Text, &jm.text},
 		{"author", m.Author, &jm.author}, {"author_id", m.AuthorID, &jm.authorID}, {"time", m.Time, &jm.ts},
 		{"url", m.URL, &jm.url}, {"room", m.Room, &jm.room}, {"value", m.Value, &jm.value}, {"count", m.Count, &jm.count},
 	} {
-		p, err := ParseJSONPath(f.src)
+		p, err := ParsePath(f.src)
 		if err != nil {
 			return nil, fmt.Errorf("mapping.%s: %w", f.name, err)
 		}
@@ -261,7 +262,7 @@ func NewJSONMapper(m JSONMapping) (*JSONMapper, error) {
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		p, err := ParseJSONPath(m.Metrics[name])
+		p, err := ParsePath(m.Metrics[name])
 		if err != nil {
 			return nil, fmt.Errorf("mapping.metrics.%s: %w", name, err)
 		}
@@ -302,10 +303,10 @@ func NewJSONMapper(m JSONMapping) (*JSONMapper, error) {
 }
 
 // Kind is the item kind the mapping produces.
-func (m *JSONMapper) Kind() item.Kind { return m.kind }
+func (m *Mapper) Kind() item.Kind { return m.kind }
 
-// JSONRecord is one mapped element, before it becomes items.
-type JSONRecord struct {
+// Record is one mapped element, before it becomes items.
+type Record struct {
 	ID       string
 	Text     string
 	Author   string
@@ -338,7 +339,7 @@ func DecodeJSON(data []byte) (any, error) {
 // (an array is expanded), or the document itself (an array is expanded).
 // found is false when the items path selects nothing at all, which is
 // Shape drift rather than an empty page.
-func (m *JSONMapper) Elements(doc any) (els []any, found bool) {
+func (m *Mapper) Elements(doc any) (els []any, found bool) {
 	if m.items.IsZero() {
 		if arr, ok := doc.([]any); ok {
 			return arr, true
@@ -364,8 +365,8 @@ func (m *JSONMapper) Elements(doc any) (els []any, found bool) {
 // Record maps one element. The record is usable even when err is not nil:
 // err reports a field that was present but unreadable (a bad time), and the
 // field is then left zero.
-func (m *JSONMapper) Record(el any) (JSONRecord, error) {
-	var r JSONRecord
+func (m *Mapper) Record(el any) (Record, error) {
+	var r Record
 	var errs []error
 	r.Text = m.str(m.text, el)
 	if m.stripHTML {
@@ -417,7 +418,7 @@ func (m *JSONMapper) Record(el any) (JSONRecord, error) {
 	return r, errors.Join(errs...)
 }
 
-func (m *JSONMapper) str(p JSONPath, el any) string {
+func (m *Mapper) str(p Path, el any) string {
 	if p.IsZero() {
 		return ""
 	}
@@ -431,7 +432,7 @@ func (m *JSONMapper) str(p JSONPath, el any) string {
 // Items turns a record into pipeline items: the record itself (unless the
 // mapping's kind is metric) followed by one metric item per mapped metric.
 // base carries Source, Platform, Room and Labels.
-func (m *JSONMapper) Items(r JSONRecord, base item.Item, now time.Time) []item.Item {
+func (m *Mapper) Items(r Record, base item.Item, now time.Time) []item.Item {
 	ts := r.TS
 	if ts.IsZero() {
 		ts = now
@@ -539,7 +540,7 @@ func jsonmapTime(v any, format string, loc *time.Location) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, fmt.Errorf("not a scalar")
 	}
-	return PollParseStamp(s, format, loc)
+	return collectors.PollParseStamp(s, format, loc)
 }
 
 // jsonmapStripHTML returns the text of an HTML fragment: tags dropped,

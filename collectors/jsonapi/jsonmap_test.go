@@ -1,4 +1,4 @@
-package collectors
+package jsonapi
 
 import (
 	"os"
@@ -33,7 +33,7 @@ func TestParseJSONPath(t *testing.T) {
 		{"data.replies[5].a", nil},
 		{"nope.deeper", nil},
 	} {
-		p, err := ParseJSONPath(tc.path)
+		p, err := ParsePath(tc.path)
 		if err != nil {
 			t.Errorf("%s: %v", tc.path, err)
 			continue
@@ -47,8 +47,8 @@ func TestParseJSONPath(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"a.", "a[", "a[x]", "a[-1]", `a["x]`, "a]b", "a[0]b"} {
-		if _, err := ParseJSONPath(bad); err == nil {
-			t.Errorf("ParseJSONPath(%q) accepted", bad)
+		if _, err := ParsePath(bad); err == nil {
+			t.Errorf("ParsePath(%q) accepted", bad)
 		}
 	}
 }
@@ -56,23 +56,23 @@ func TestParseJSONPath(t *testing.T) {
 func TestJSONMapFixtures(t *testing.T) {
 	for _, tc := range []struct {
 		file    string
-		mapping JSONMapping
-		want    []JSONRecord // ID, Text, Author, AuthorID, URL, TS, Value, Metrics checked
+		mapping Mapping
+		want    []Record // ID, Text, Author, AuthorID, URL, TS, Value, Metrics checked
 	}{
 		{
 			file: "bilicomments/wbi_main.json",
-			mapping: JSONMapping{Items: "data.replies[*]", ID: "rpid_str", Text: "content.message", Author: "member.uname",
+			mapping: Mapping{Items: "data.replies[*]", ID: "rpid_str", Text: "content.message", Author: "member.uname",
 				AuthorID: "mid", Time: "ctime", TimeFormat: "unix", Value: "like", Kind: "comment"},
-			want: []JSONRecord{
+			want: []Record{
 				{ID: "237494917584", Text: "great video", Author: "alice", AuthorID: "12345", TS: time.Unix(1723979200, 0), Value: 42},
 				{ID: "237494917001", Text: "客服不理人，要求退款", Author: "小明", AuthorID: "67890", TS: time.Unix(1723975600, 0)},
 			},
 		},
 		{
 			file: "weibo/hotflow.json",
-			mapping: JSONMapping{Items: "data.data", ID: "id", Text: "text", Author: "user.screen_name", AuthorID: "user.id",
+			mapping: Mapping{Items: "data.data", ID: "id", Text: "text", Author: "user.screen_name", AuthorID: "user.id",
 				Time: "created_at", TimeFormat: "Mon Jan 02 15:04:05 -0700 2006", Value: "like_count", StripHTML: true},
-			want: []JSONRecord{
+			want: []Record{
 				{ID: "4609573219287049", Text: "物流太慢了[怒] @品牌官博 & 客服", Author: "用户甲", AuthorID: "5678901234",
 					TS: time.Date(2021, 2, 23, 4, 28, 47, 0, time.UTC), Value: 12},
 				{ID: "4609573219280001", Text: "好评\n推荐", Author: "用户乙", AuthorID: "5678900001",
@@ -81,9 +81,9 @@ func TestJSONMapFixtures(t *testing.T) {
 		},
 		{
 			file: "jsonapi/mastodon_statuses.json",
-			mapping: JSONMapping{ID: "id", Text: "content", StripHTML: true, Author: "account.acct", AuthorID: "account.id",
+			mapping: Mapping{ID: "id", Text: "content", StripHTML: true, Author: "account.acct", AuthorID: "account.id",
 				Time: "created_at", TimeFormat: "rfc3339", URL: "url", Metrics: map[string]string{"favourites": "favourites_count", "reblogs": "reblogs_count"}},
-			want: []JSONRecord{
+			want: []Record{
 				{ID: "113500000000000002", Text: "Refund took three weeks & counting", Author: "bob", AuthorID: "1002",
 					URL: "https://mastodon.example/@bob/113500000000000002", TS: time.Date(2026, 11, 20, 9, 15, 30, 0, time.UTC),
 					Metrics: map[string]float64{"favourites": 4, "reblogs": 1}},
@@ -95,18 +95,18 @@ func TestJSONMapFixtures(t *testing.T) {
 		{
 			// 64-bit ids must survive (9007199254740993 is not a float64)
 			file: "jsonapi/nested.json",
-			mapping: JSONMapping{Items: "result.pages[*].entries[*]", ID: "meta.id", Text: "title", Author: "author.names.0",
+			mapping: Mapping{Items: "result.pages[*].entries[*]", ID: "meta.id", Text: "title", Author: "author.names.0",
 				Time: "meta.ts_ms", TimeFormat: "unix_ms", Metrics: map[string]string{"views": "counters.views"}, Count: "counters.likes"},
-			want: []JSONRecord{
+			want: []Record{
 				{ID: "9007199254740993", Text: "first", Author: "Zhang San", TS: time.UnixMilli(1732100000123), Count: 7, Metrics: map[string]float64{"views": 1200}},
 				{ID: "9007199254740994", Text: "second", Author: "Li Si", TS: time.UnixMilli(1732100001000), Metrics: map[string]float64{"views": 80}},
 			},
 		},
 		{
 			file: "jsonapi/rsshub_xiaohongshu.json",
-			mapping: JSONMapping{Items: "items", ID: "id", Text: "content_html", StripHTML: true, Author: "authors[0].name",
+			mapping: Mapping{Items: "items", ID: "id", Text: "content_html", StripHTML: true, Author: "authors[0].name",
 				Time: "date_published", URL: "url"},
-			want: []JSONRecord{
+			want: []Record{
 				{ID: "https://www.xiaohongshu.com/explore/65f000000000000000000002", Text: "包装破损，已申请退款", Author: "小红薯A",
 					URL: "https://www.xiaohongshu.com/explore/65f000000000000000000002", TS: time.Date(2026, 11, 19, 8, 0, 0, 0, time.UTC)},
 				{ID: "https://www.xiaohongshu.com/explore/65f000000000000000000001", Text: "很好用", Author: "小红薯B",
@@ -119,7 +119,7 @@ func TestJSONMapFixtures(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			m, err := NewJSONMapper(tc.mapping)
+			m, err := NewMapper(tc.mapping)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -158,7 +158,7 @@ func TestJSONMapFixtures(t *testing.T) {
 }
 
 func TestJSONMapItemsAndDefaults(t *testing.T) {
-	m, err := NewJSONMapper(JSONMapping{Text: "msg", Metrics: map[string]string{"viewers": "online"}, Kind: "chat"})
+	m, err := NewMapper(Mapping{Text: "msg", Metrics: map[string]string{"viewers": "online"}, Kind: "chat"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +182,7 @@ func TestJSONMapItemsAndDefaults(t *testing.T) {
 		t.Errorf("items = %+v", its)
 	}
 
-	for _, bad := range []JSONMapping{
+	for _, bad := range []Mapping{
 		{Text: "a", Kind: "tweet"},
 		{Text: "a", TimeFormat: "yesterday"},
 		{Kind: "metric"},
@@ -191,8 +191,8 @@ func TestJSONMapItemsAndDefaults(t *testing.T) {
 		{Text: "a", Metrics: map[string]string{"x": ""}},
 		{Text: "a", TimeZone: "Mars/Olympus"},
 	} {
-		if _, err := NewJSONMapper(bad); err == nil {
-			t.Errorf("NewJSONMapper(%+v) accepted", bad)
+		if _, err := NewMapper(bad); err == nil {
+			t.Errorf("NewMapper(%+v) accepted", bad)
 		}
 	}
 }
@@ -219,7 +219,7 @@ func TestJSONMapTimeFormats(t *testing.T) {
 		{`1e300`, "unix", time.Time{}, true},
 		{`"2026-11-20"`, "rfc3339", time.Time{}, true},
 	} {
-		m, err := NewJSONMapper(JSONMapping{Text: "t", Time: "ts", TimeFormat: tc.format})
+		m, err := NewMapper(Mapping{Text: "t", Time: "ts", TimeFormat: tc.format})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -265,11 +265,11 @@ func FuzzJSONMap(f *testing.F) {
 	f.Add([]byte(`[1,2,3]`), "", "x")
 	f.Add([]byte(`{"a":{"b":{"c":"<p>x</p>"}}}`), `a["b"]`, "c")
 	f.Fuzz(func(t *testing.T, data []byte, items, id string) {
-		p, err := ParseJSONPath(items)
+		p, err := ParsePath(items)
 		if err != nil {
 			return
 		}
-		m, err := NewJSONMapper(JSONMapping{Items: items, ID: id, Text: "text", Time: "ts", Metrics: map[string]string{"v": "v"}, StripHTML: true})
+		m, err := NewMapper(Mapping{Items: items, ID: id, Text: "text", Time: "ts", Metrics: map[string]string{"v": "v"}, StripHTML: true})
 		if err != nil {
 			return
 		}
@@ -294,7 +294,7 @@ func BenchmarkJSONMap(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	m, err := NewJSONMapper(JSONMapping{Items: "data.replies[*]", ID: "rpid_str", Text: "content.message", Author: "member.uname",
+	m, err := NewMapper(Mapping{Items: "data.replies[*]", ID: "rpid_str", Text: "content.message", Author: "member.uname",
 		AuthorID: "mid", Time: "ctime", TimeFormat: "unix", Value: "like", Kind: "comment"})
 	if err != nil {
 		b.Fatal(err)

@@ -1,4 +1,4 @@
-package collectors
+package jsonapi
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"lookout/collectors"
+	"lookout/collectors/collectortest"
 	"lookout/internal/loopback"
 	"lookout/item"
 )
@@ -21,7 +23,7 @@ func TestWeiboHotflowFixture(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("WEIBO_COOKIE", "SUB=x")
-	c, err := Flat().New(mustSourceConfig(t, "id: wb\nkind: weibo\nmode: comments\npost_id: \"4609570000000001\"\ncookie: ${WEIBO_COOKIE}\n"), pollTestEnv(t, newPollFakeClock(), nil))
+	c, err := registry().New(collectortest.SourceConfig(t, "id: wb\nkind: weibo\nmode: comments\npost_id: \"4609570000000001\"\ncookie: ${WEIBO_COOKIE}\n"), collectortest.PollEnv(t, collectortest.NewInstantClock(), nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,21 +81,21 @@ func TestWeiboCommentsPagingAndRestart(t *testing.T) {
 	srv.Cookie = "SUB=_2A25good"
 	srv.AddComments(4609570000000001, weiboComments(1, 5)...)
 	t.Setenv("WEIBO_COOKIE", "SUB=_2A25good; SUBP=0033")
-	state := NewMemState()
+	state := collectors.NewMemState()
 	cfg := weiboSource(srv, "mode: comments\npost_id: \"4609570000000001\"\n")
-	c, err := Flat().New(mustSourceConfig(t, cfg), pollTestEnv(t, newPollFakeClock(), state))
+	c, err := registry().New(collectortest.SourceConfig(t, cfg), collectortest.PollEnv(t, collectortest.NewInstantClock(), state))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	var sink pollSink
-	if err := c.(*weiboCollector).poll(ctx, sink.emit); err != nil {
+	var sink collectortest.Sink
+	if err := c.(*weiboCollector).poll(ctx, sink.Emit); err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(sink.ids(), ","); got != "4609573219280001,4609573219280002,4609573219280003,4609573219280004,4609573219280005" {
+	if got := strings.Join(sink.IDs(), ","); got != "4609573219280001,4609573219280002,4609573219280003,4609573219280004,4609573219280005" {
 		t.Fatalf("first poll %s", got)
 	}
-	if it := sink.all()[0]; it.Text != "评论1 @x" || it.Author != "用户1" || it.AuthorID != "5001" || it.Kind != item.KindComment ||
+	if it := sink.All()[0]; it.Text != "评论1 @x" || it.Author != "用户1" || it.AuthorID != "5001" || it.Kind != item.KindComment ||
 		!it.TS.Equal(time.Date(2026, 11, 20, 8, 1, 0, 0, time.UTC)) {
 		t.Errorf("item %+v", it)
 	}
@@ -101,15 +103,15 @@ func TestWeiboCommentsPagingAndRestart(t *testing.T) {
 		t.Errorf("requests %v", reqs)
 	}
 	srv.AddComments(4609570000000001, weiboComments(6, 6)...)
-	c2, err := Flat().New(mustSourceConfig(t, cfg), pollTestEnv(t, newPollFakeClock(), state))
+	c2, err := registry().New(collectortest.SourceConfig(t, cfg), collectortest.PollEnv(t, collectortest.NewInstantClock(), state))
 	if err != nil {
 		t.Fatal(err)
 	}
-	sink.reset()
-	if err := c2.(*weiboCollector).poll(ctx, sink.emit); err != nil {
+	sink.Reset()
+	if err := c2.(*weiboCollector).poll(ctx, sink.Emit); err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(sink.ids(), ","); got != "4609573219280006" {
+	if got := strings.Join(sink.IDs(), ","); got != "4609573219280006" {
 		t.Fatalf("after restart %s", got)
 	}
 }
@@ -132,13 +134,13 @@ func TestWeiboCookieExpired(t *testing.T) {
 			srv.AddStatuses(42, weiboComments(3, 4)...)
 			srv.Expire(tc.mode)
 			for _, mode := range []string{"mode: comments\npost_id: \"1\"\n", "mode: timeline\nuid: \"42\"\n"} {
-				c, err := Flat().New(mustSourceConfig(t, weiboSource(srv, mode)), pollTestEnv(t, newPollFakeClock(), nil))
+				c, err := registry().New(collectortest.SourceConfig(t, weiboSource(srv, mode)), collectortest.PollEnv(t, collectortest.NewInstantClock(), nil))
 				if err != nil {
 					t.Fatal(err)
 				}
-				var sink pollSink
-				err = c.(*weiboCollector).poll(context.Background(), sink.emit)
-				if !errors.Is(err, ErrWeiboLogin) || PollReason(err) != "cookie_expired" {
+				var sink collectortest.Sink
+				err = c.(*weiboCollector).poll(context.Background(), sink.Emit)
+				if !errors.Is(err, ErrWeiboLogin) || collectors.PollReason(err) != "cookie_expired" {
 					t.Fatalf("%s: err = %v, want a login error", mode, err)
 				}
 				if !strings.Contains(err.Error(), "weibo: cookie expired or not logged in; refresh WEIBO_COOKIE") || !strings.Contains(err.Error(), tc.why) {
@@ -147,8 +149,8 @@ func TestWeiboCookieExpired(t *testing.T) {
 				if strings.Contains(err.Error(), "_2A25old") {
 					t.Error("cookie leaked into the error")
 				}
-				if len(sink.all()) != 0 {
-					t.Errorf("emitted %v", sink.ids())
+				if len(sink.All()) != 0 {
+					t.Errorf("emitted %v", sink.IDs())
 				}
 			}
 		})
@@ -158,16 +160,16 @@ func TestWeiboCookieExpired(t *testing.T) {
 	srv := loopback.NewWeiboServer()
 	defer srv.Close()
 	srv.Expire(loopback.WeiboExpireOK100)
-	env, logs := pollTestEnvLogs(t, newPollFakeClock(), nil)
-	c, err := Flat().New(mustSourceConfig(t, weiboSource(srv, "mode: comments\npost_id: \"1\"\n")), env)
+	env, logs := collectortest.PollEnvLogs(t, collectortest.NewInstantClock(), nil)
+	c, err := registry().New(collectortest.SourceConfig(t, weiboSource(srv, "mode: comments\npost_id: \"1\"\n")), env)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx, (&pollSink{}).emit) }()
-	pollWait(t, "two failed polls", func() bool {
-		return pollCount(env.Metrics.Errors.WithLabelValues("wb", "cookie_expired")) >= 2
+	go func() { done <- c.Run(ctx, (&collectortest.Sink{}).Emit) }()
+	collectortest.Wait(t, "two failed polls", func() bool {
+		return collectortest.CounterValue(env.Metrics.Errors.WithLabelValues("wb", "cookie_expired")) >= 2
 	})
 	cancel()
 	if err := <-done; err != nil {
@@ -190,31 +192,31 @@ func TestWeiboTimelineAndSearch(t *testing.T) {
 		srv.AddStatuses(42, loopback.WeiboPost{ID: 4700000000000000 + int64(i), Text: text, Created: t0.Add(time.Duration(i) * time.Hour), Likes: i, Name: "品牌官博"})
 	}
 	t.Setenv("WEIBO_COOKIE", "SUB=x")
-	c, err := Flat().New(mustSourceConfig(t, weiboSource(srv, "mode: timeline\nuid: \"42\"\n")), pollTestEnv(t, newPollFakeClock(), nil))
+	c, err := registry().New(collectortest.SourceConfig(t, weiboSource(srv, "mode: timeline\nuid: \"42\"\n")), collectortest.PollEnv(t, collectortest.NewInstantClock(), nil))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var sink pollSink
-	if err := c.(*weiboCollector).poll(context.Background(), sink.emit); err != nil {
+	var sink collectortest.Sink
+	if err := c.(*weiboCollector).poll(context.Background(), sink.Emit); err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(sink.ids(), ","); got != "4700000000000001,4700000000000002,4700000000000003,4700000000000004" {
+	if got := strings.Join(sink.IDs(), ","); got != "4700000000000001,4700000000000002,4700000000000003,4700000000000004" {
 		t.Fatalf("timeline %s", got)
 	}
-	if it := sink.all()[3]; it.Kind != item.KindPost || it.Text != "假货投诉 第4条\n已报警" || it.AuthorID != "42" || it.Value != 4 ||
+	if it := sink.All()[3]; it.Kind != item.KindPost || it.Text != "假货投诉 第4条\n已报警" || it.AuthorID != "42" || it.Value != 4 ||
 		it.URL != "https://m.weibo.cn/detail/4700000000000004" {
 		t.Errorf("status %+v", it)
 	}
 
-	c, err = Flat().New(mustSourceConfig(t, weiboSource(srv, "mode: search\nkeyword: 假货\n")), pollTestEnv(t, newPollFakeClock(), nil))
+	c, err = registry().New(collectortest.SourceConfig(t, weiboSource(srv, "mode: search\nkeyword: 假货\n")), collectortest.PollEnv(t, collectortest.NewInstantClock(), nil))
 	if err != nil {
 		t.Fatal(err)
 	}
-	sink.reset()
-	if err := c.(*weiboCollector).poll(context.Background(), sink.emit); err != nil {
+	sink.Reset()
+	if err := c.(*weiboCollector).poll(context.Background(), sink.Emit); err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(sink.ids(), ","); got != "4700000000000002,4700000000000004" {
+	if got := strings.Join(sink.IDs(), ","); got != "4700000000000002,4700000000000004" {
 		t.Fatalf("search %s", got)
 	}
 	last := srv.Requests()[len(srv.Requests())-1]
@@ -224,12 +226,12 @@ func TestWeiboTimelineAndSearch(t *testing.T) {
 }
 
 func TestWeiboConfigErrors(t *testing.T) {
-	pollRequireConfigErrors(t, []pollConfigError{
-		{"id: x\nkind: weibo\nmode: comments\npost_id: \"1\"\n", "cookie: required"},
-		{"id: x\nkind: weibo\nmode: comments\npost_id: abc\n", "post_id"},
-		{"id: x\nkind: weibo\nmode: timeline\n", "uid"},
-		{"id: x\nkind: weibo\nmode: search\n", "keyword"},
-		{"id: x\nkind: weibo\nmode: hot\n", "mode"},
-		{"id: x\nkind: weibo\nmode: timeline\nuid: \"1\"\ncookie: ${LOOKOUT_TEST_UNSET_COOKIE}\n", "is empty"},
+	collectortest.RequireConfigErrors(t, registry(), []collectortest.ConfigError{
+		{YAML: "id: x\nkind: weibo\nmode: comments\npost_id: \"1\"\n", Want: "cookie: required"},
+		{YAML: "id: x\nkind: weibo\nmode: comments\npost_id: abc\n", Want: "post_id"},
+		{YAML: "id: x\nkind: weibo\nmode: timeline\n", Want: "uid"},
+		{YAML: "id: x\nkind: weibo\nmode: search\n", Want: "keyword"},
+		{YAML: "id: x\nkind: weibo\nmode: hot\n", Want: "mode"},
+		{YAML: "id: x\nkind: weibo\nmode: timeline\nuid: \"1\"\ncookie: ${LOOKOUT_TEST_UNSET_COOKIE}\n", Want: "is empty"},
 	})
 }
