@@ -9,7 +9,6 @@ func Flat() Registry {
 		"bluesky":           newBskyCollector,
 		"douyin_live":       newDouyinCollector,
 		"mastodon":          newMastoCollector,
-		"rss":               newRSSCollector,
 		"twitch":            newTwitchCollector,
 	}
 }

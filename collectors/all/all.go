@@ -4,6 +4,7 @@ package all
 
 import (
 	"lookout/collectors"
+	"lookout/collectors/feed"
 	"lookout/collectors/html"
 	"lookout/collectors/jsonapi"
 	"lookout/collectors/wsjson"
@@ -13,6 +14,7 @@ import (
 func Registry() collectors.Registry {
 	r := collectors.Flat()
 	r["html"] = html.New
+	r["rss"] = feed.NewRSS
 	r["json_api"] = jsonapi.NewJSONAPI
 	r["weibo"] = jsonapi.NewWeibo
 	r["websocket_json"] = wsjson.New

@@ -1,4 +1,4 @@
-package collectors
+package feed
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"lookout/collectors"
 	"lookout/collectors/httpx"
 	"lookout/config"
 	"lookout/item"
@@ -54,7 +55,7 @@ type rssStoredValidators struct {
 // rssCollector polls one feed.
 type rssCollector struct {
 	src     config.SourceConfig
-	env     Env
+	env     collectors.Env
 	http    *httpx.Client
 	url     string
 	room    string
@@ -62,7 +63,7 @@ type rssCollector struct {
 	jitter  float64
 	maxSeen int
 	backoff *httpx.Backoff
-	health  *SourceHealth
+	health  *collectors.SourceHealth
 
 	validators httpx.Validators
 	ttl        time.Duration
@@ -71,7 +72,8 @@ type rssCollector struct {
 	savedSeen  string // last persisted rssStateSeen value
 }
 
-func newRSSCollector(src config.SourceConfig, env Env) (Collector, error) {
+// NewRSS builds an rss source (a collectors.Factory).
+func NewRSS(src config.SourceConfig, env collectors.Env) (collectors.Collector, error) {
 	var spec rssSpec
 	if err := src.DecodeSpec(&spec); err != nil {
 		return nil, err
@@ -122,7 +124,7 @@ func newRSSCollector(src config.SourceConfig, env Env) (Collector, error) {
 }
 
 // Run polls until ctx is done.
-func (c *rssCollector) Run(ctx context.Context, emit Emit) error {
+func (c *rssCollector) Run(ctx context.Context, emit collectors.Emit) error {
 	for {
 		err := c.load(ctx)
 		if err == nil {
@@ -187,7 +189,7 @@ func (c *rssCollector) interval() time.Duration {
 }
 
 // poll fetches the feed once, emits what is new and returns how long to wait.
-func (c *rssCollector) poll(ctx context.Context, emit Emit) time.Duration {
+func (c *rssCollector) poll(ctx context.Context, emit collectors.Emit) time.Duration {
 	fetched := c.env.Clock.Now()
 	res, err := c.http.GetConditional(ctx, c.url, c.validators, rssAccept)
 	if err != nil {
@@ -345,7 +347,7 @@ func (c *rssCollector) saveState(ctx context.Context, seen, validators bool) {
 	if len(kv) == 0 {
 		return
 	}
-	sctx, cancel := StateContext(ctx)
+	sctx, cancel := collectors.StateContext(ctx)
 	defer cancel()
 	if err := c.env.State.PutStates(sctx, c.src.ID, kv); err != nil {
 		// A restart may emit entries again (the store drops the copies) or

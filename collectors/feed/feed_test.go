@@ -1,4 +1,4 @@
-package collectors
+package feed
 
 import (
 	"bytes"

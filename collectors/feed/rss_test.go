@@ -1,4 +1,4 @@
-package collectors
+package feed
 
 import (
 	"bytes"
@@ -14,14 +14,13 @@ import (
 	"testing"
 	"time"
 
+	"lookout/collectors"
+	"lookout/collectors/collectortest"
 	"lookout/collectors/httpx"
 	"lookout/config"
 	"lookout/internal/loopback"
 	"lookout/item"
 	"lookout/store"
-
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 )
 
 // rssStepClock is a httpx.Clock the test drives: After records the wait and
@@ -150,24 +149,24 @@ func (l *rssLog) String() string {
 
 type rssHarness struct {
 	clk    *rssStepClock
-	env    Env
+	env    collectors.Env
 	log    *rssLog
-	state  StateStore
+	state  collectors.StateStore
 	sink   *rssSink
-	health *SourceHealth // set by start
+	health *collectors.SourceHealth // set by start
 }
 
-func newRSSHarness(state StateStore) *rssHarness {
+func newRSSHarness(state collectors.StateStore) *rssHarness {
 	if state == nil {
-		state = NewMemState()
+		state = collectors.NewMemState()
 	}
 	clk := newRSSStepClock()
-	m := NewMetrics(nil)
+	m := collectors.NewMetrics(nil)
 	lg := &rssLog{}
 	return &rssHarness{
 		clk: clk,
-		env: Env{
-			HTTP:    httpx.NewClientWith(httpxFastLimits(), m.HTTP(), httpx.Options{Clock: clk}),
+		env: collectors.Env{
+			HTTP:    httpx.NewClientWith(collectortest.FastLimits(), m.HTTP(), httpx.Options{Clock: clk}),
 			State:   state,
 			Log:     slog.New(slog.NewTextHandler(lg, &slog.HandlerOptions{Level: slog.LevelDebug})),
 			Metrics: m,
@@ -186,10 +185,10 @@ func (h *rssHarness) start(t *testing.T, yamlText string) (stop func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.health = NewSourceHealth(src, HealthOptions{Clock: h.clk})
+	h.health = collectors.NewSourceHealth(src, collectors.HealthOptions{Clock: h.clk})
 	env := h.env
 	env.Health = h.health
-	c, err := Flat().New(src, env)
+	c, err := registry().New(src, env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,7 +311,7 @@ func TestRSSCollectorConditionalGET(t *testing.T) {
 			if last := reqs[len(reqs)-1]; last.Header.Get("If-None-Match") != oldETag || last.Status != http.StatusOK {
 				t.Errorf("third request: %+v", last)
 			}
-			if n := httpxCount(h.env.Metrics.Items, "news", "post"); n != 3 {
+			if n := collectortest.Count(h.env.Metrics.Items, "news", "post"); n != 3 {
 				t.Errorf("items metric %v, want 3", n)
 			}
 		})
@@ -323,7 +322,7 @@ func TestRSSCollectorRestartDedupe(t *testing.T) {
 	srv := loopback.NewFeedServer()
 	defer srv.Close()
 	srv.SetFeed("/feed.xml", loopback.RSSDocument("Acme", rssEntries("a", "b")), "")
-	state := NewMemState()
+	state := collectors.NewMemState()
 
 	first := newRSSHarness(state)
 	stop := first.start(t, rssYAML(srv.URL("/feed.xml")))
@@ -436,7 +435,7 @@ func TestRSSCollectorRetryAfter(t *testing.T) {
 			if got := h.sink.take(); len(got) != 0 {
 				t.Fatalf("emitted on %d", tc.status)
 			}
-			if n := httpxCount(h.env.Metrics.Errors, "news", tc.reason); n != 1 {
+			if n := collectortest.Count(h.env.Metrics.Errors, "news", tc.reason); n != 1 {
 				t.Errorf("errors{reason=%s} = %v", tc.reason, n)
 			}
 			if n := len(srv.Requests("/feed.xml")); n != 1 {
@@ -458,7 +457,7 @@ func TestRSSCollectorTimeout(t *testing.T) {
 	h.start(t, rssYAML(srv.URL("/feed.xml"), "timeout: 100ms"))
 
 	wait := h.clk.await(t)
-	if n := httpxCount(h.env.Metrics.Errors, "news", "timeout"); n != 1 {
+	if n := collectortest.Count(h.env.Metrics.Errors, "news", "timeout"); n != 1 {
 		t.Fatalf("errors{reason=timeout} = %v; log:\n%s", n, h.log.String())
 	}
 	if wait < 7*time.Second || wait > 15*time.Second {
@@ -477,7 +476,7 @@ func TestRSSCollectorBrokenFeed(t *testing.T) {
 	h.start(t, rssYAML(srv.URL("/feed.xml?token=SECRET")))
 
 	wait := h.clk.await(t)
-	if n := httpxCount(h.env.Metrics.Errors, "news", "parse"); n != 1 {
+	if n := collectortest.Count(h.env.Metrics.Errors, "news", "parse"); n != 1 {
 		t.Fatalf("errors{reason=parse} = %v", n)
 	}
 	logs := h.log.String()
@@ -494,14 +493,14 @@ func TestRSSCollectorBrokenFeed(t *testing.T) {
 	if !strings.Contains(st.LastError, "HTML page") || strings.Contains(st.LastError, "SECRET") || !st.LastErrorAt.Equal(h.clk.Now()) {
 		t.Errorf("health after a parse error: %+v", st)
 	}
-	if _, ok := h.health.Report(); ok || st.State != HealthConnecting {
+	if _, ok := h.health.Report(); ok || st.State != collectors.HealthConnecting {
 		t.Errorf("one bad document: state %s, want connecting and no report", st.State)
 	}
 	// Bad XML next; still polling, still counted.
 	srv.SetFeed("/feed.xml", []byte(`<?xml version="1.0"?><rss><channel><item><title>x</ti`), "application/rss+xml")
 	h.clk.fire()
 	h.clk.await(t)
-	if n := httpxCount(h.env.Metrics.Errors, "news", "parse"); n != 2 {
+	if n := collectortest.Count(h.env.Metrics.Errors, "news", "parse"); n != 2 {
 		t.Fatalf("errors{reason=parse} = %v after bad XML", n)
 	}
 	if got := h.sink.take(); len(got) != 0 {
@@ -518,7 +517,7 @@ func TestRSSCollectorBrokenFeed(t *testing.T) {
 		!strings.Contains(b.Labels["detail"], "3 attempts in a row failed") || strings.Contains(b.Labels["detail"], "SECRET") {
 		t.Fatalf("after three bad documents: %+v (reported %v)", b, ok)
 	}
-	if st := h.health.Status(); st.State != HealthBroken {
+	if st := h.health.Status(); st.State != collectors.HealthBroken {
 		t.Fatalf("state %s after three bad documents", st.State)
 	}
 	// Fixed: the whole document is fetched (the broken one's ETag was not
@@ -530,7 +529,7 @@ func TestRSSCollectorBrokenFeed(t *testing.T) {
 	if r, ok := h.health.Report(); !ok || r.Metric != item.MetricSourceBroken || r.Value != 0 {
 		t.Fatalf("after the fix: %+v (reported %v)", r, ok)
 	}
-	if st := h.health.Status(); st.State != HealthOK || !st.LastSuccess.Equal(h.clk.Now()) || st.LastError == "" {
+	if st := h.health.Status(); st.State != collectors.HealthOK || !st.LastSuccess.Equal(h.clk.Now()) || st.LastError == "" {
 		t.Errorf("health after the fix: %+v", st)
 	}
 	reqs := srv.Requests("/feed.xml")
@@ -632,13 +631,13 @@ func TestRSSConfigErrors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = Flat().New(src, Env{})
+		_, err = registry().New(src, collectors.Env{})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: error %v, want mention of %q", tc.yaml, err, tc.want)
 		}
 	}
 	src, _ := config.NewSourceConfig("id: n\nkind: rss\nurl: https://example.com/a/feed.xml?x=1\n")
-	c, err := Flat().New(src, Env{})
+	c, err := registry().New(src, collectors.Env{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -675,16 +674,6 @@ func TestRSSCompactSeen(t *testing.T) {
 		t.Errorf("len %s", s)
 	}
 }
-func httpxCount(cv *prometheus.CounterVec, labels ...string) float64 {
-	var m dto.Metric
-	if err := cv.WithLabelValues(labels...).Write(&m); err != nil {
-		return -1
-	}
-	return m.GetCounter().GetValue()
-}
 
-// httpxFastLimits lets tests send as fast as they like unless they test
-// the limiter itself.
-func httpxFastLimits() config.LimitsConfig {
-	return config.LimitsConfig{Default: config.HostLimit{Rate: 1000, Burst: 1000}, Timeout: config.Duration(5 * time.Second)}
-}
+// registry has the one kind this package's tests build.
+func registry() collectors.Registry { return collectors.Registry{"rss": NewRSS} }
