@@ -4,11 +4,9 @@ package collectors
 // collectors/all adds the rest.
 func Flat() Registry {
 	return Registry{
-		"bilibili_comments": newBiliComments,
-		"bilibili_live":     newBiliLive,
-		"bluesky":           newBskyCollector,
-		"douyin_live":       newDouyinCollector,
-		"mastodon":          newMastoCollector,
-		"twitch":            newTwitchCollector,
+		"bluesky":     newBskyCollector,
+		"douyin_live": newDouyinCollector,
+		"mastodon":    newMastoCollector,
+		"twitch":      newTwitchCollector,
 	}
 }

@@ -4,6 +4,7 @@ package all
 
 import (
 	"lookout/collectors"
+	"lookout/collectors/bilibili"
 	"lookout/collectors/feed"
 	"lookout/collectors/html"
 	"lookout/collectors/jsonapi"
@@ -13,6 +14,8 @@ import (
 // Registry returns the collector kinds, a fresh map on each call.
 func Registry() collectors.Registry {
 	r := collectors.Flat()
+	r["bilibili_live"] = bilibili.NewLive
+	r["bilibili_comments"] = bilibili.NewComments
 	r["html"] = html.New
 	r["rss"] = feed.NewRSS
 	r["json_api"] = jsonapi.NewJSONAPI

@@ -1,4 +1,4 @@
-package collectors
+package bilibili
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"lookout/collectors"
+	"lookout/collectors/collectortest"
 	"lookout/internal/loopback"
 	"lookout/item"
 )
@@ -24,21 +26,21 @@ func TestBilibiliBVID(t *testing.T) {
 		{170001, "BV17x411w7KC"},
 		{111298867365120, "BV1L9Uoa9EUx"},
 	} {
-		if got := BilibiliAIDToBVID(tc.aid); got != tc.bvid {
+		if got := AIDToBVID(tc.aid); got != tc.bvid {
 			t.Errorf("AIDToBVID(%d) = %s, want %s", tc.aid, got, tc.bvid)
 		}
-		if got, err := BilibiliBVIDToAID(tc.bvid); err != nil || got != tc.aid {
+		if got, err := BVIDToAID(tc.bvid); err != nil || got != tc.aid {
 			t.Errorf("BVIDToAID(%s) = %d, %v; want %d", tc.bvid, got, err, tc.aid)
 		}
 	}
 	for _, aid := range []int64{1, 2, 99, 170001, 1 << 32, 1<<51 - 1} {
-		bv := BilibiliAIDToBVID(aid)
-		if back, err := BilibiliBVIDToAID(bv); err != nil || back != aid {
+		bv := AIDToBVID(aid)
+		if back, err := BVIDToAID(bv); err != nil || back != aid {
 			t.Errorf("round trip %d → %s → %d, %v", aid, bv, back, err)
 		}
 	}
 	for _, bad := range []string{"", "BV17x411w7K", "AV17x411w7KC", "BV17x411w7K0", "BV17x411w7KCC"} {
-		if _, err := BilibiliBVIDToAID(bad); err == nil {
+		if _, err := BVIDToAID(bad); err == nil {
 			t.Errorf("BVIDToAID(%q) accepted", bad)
 		}
 	}
@@ -59,7 +61,7 @@ func TestBiliCommentsFixtureItem(t *testing.T) {
 	if err := dec.Decode(&data); err != nil {
 		t.Fatal(err)
 	}
-	c, err := Flat().New(mustSourceConfig(t, "id: v\nkind: bilibili_comments\nbvid: BV17x411w7KC\n"), pollTestEnv(t, newPollFakeClock(), nil))
+	c, err := registry().New(collectortest.SourceConfig(t, "id: v\nkind: bilibili_comments\nbvid: BV17x411w7KC\n"), collectortest.PollEnv(t, collectortest.NewInstantClock(), nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,22 +98,22 @@ func TestBiliCommentsWBIPagingStopAndRestart(t *testing.T) {
 	srv := loopback.NewBiliReplyServer(bilicmtImgKey, bilicmtSubKey)
 	defer srv.Close()
 	srv.Add(170001, bilicmtReplies(1, 5)...)
-	state := NewMemState()
+	state := collectors.NewMemState()
 	cfg := fmt.Sprintf("id: vid\nkind: bilibili_comments\nbvid: BV17x411w7KC\napi_base: %s\n", srv.URL)
-	c, err := Flat().New(mustSourceConfig(t, cfg), pollTestEnv(t, newPollFakeClock(), state))
+	c, err := registry().New(collectortest.SourceConfig(t, cfg), collectortest.PollEnv(t, collectortest.NewInstantClock(), state))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	var sink pollSink
-	if err := c.(*bilicmtCollector).poll(ctx, sink.emit); err != nil {
+	var sink collectortest.Sink
+	if err := c.(*bilicmtCollector).poll(ctx, sink.Emit); err != nil {
 		t.Fatal(err)
 	}
 	want := "237494917001,237494917002,237494917003,237494917004,237494917005"
-	if got := strings.Join(sink.ids(), ","); got != want {
+	if got := strings.Join(sink.IDs(), ","); got != want {
 		t.Fatalf("first poll %s", got)
 	}
-	last := sink.all()[4]
+	last := sink.All()[4]
 	if last.Text != "评论5 退款" || last.Author != "up5" || last.AuthorID != "105" || last.Value != 5 ||
 		!last.TS.Equal(time.Unix(1723970300, 0)) || last.Kind != item.KindComment {
 		t.Errorf("item %+v", last)
@@ -122,16 +124,16 @@ func TestBiliCommentsWBIPagingStopAndRestart(t *testing.T) {
 	}
 
 	srv.Add(170001, bilicmtReplies(6, 7)...)
-	c2, err := Flat().New(mustSourceConfig(t, cfg), pollTestEnv(t, newPollFakeClock(), state))
+	c2, err := registry().New(collectortest.SourceConfig(t, cfg), collectortest.PollEnv(t, collectortest.NewInstantClock(), state))
 	if err != nil {
 		t.Fatal(err)
 	}
-	sink.reset()
+	sink.Reset()
 	n := len(srv.Requests())
-	if err := c2.(*bilicmtCollector).poll(ctx, sink.emit); err != nil {
+	if err := c2.(*bilicmtCollector).poll(ctx, sink.Emit); err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(sink.ids(), ","); got != "237494917006,237494917007" {
+	if got := strings.Join(sink.IDs(), ","); got != "237494917006,237494917007" {
 		t.Fatalf("after restart %s", got)
 	}
 	if got := len(srv.Requests()) - n; got != 2 { // nav + one page
@@ -143,25 +145,25 @@ func TestBiliCommentsWBIRefreshOn403(t *testing.T) {
 	srv := loopback.NewBiliReplyServer(bilicmtImgKey, bilicmtSubKey)
 	defer srv.Close()
 	srv.Add(170001, bilicmtReplies(1, 2)...)
-	c, err := Flat().New(mustSourceConfig(t, fmt.Sprintf("id: v\nkind: bilibili_comments\naid: 170001\napi_base: %s\n", srv.URL)),
-		pollTestEnv(t, newPollFakeClock(), nil))
+	c, err := registry().New(collectortest.SourceConfig(t, fmt.Sprintf("id: v\nkind: bilibili_comments\naid: 170001\napi_base: %s\n", srv.URL)),
+		collectortest.PollEnv(t, collectortest.NewInstantClock(), nil))
 	if err != nil {
 		t.Fatal(err)
 	}
 	bc := c.(*bilicmtCollector)
-	var sink pollSink
-	if err := bc.poll(context.Background(), sink.emit); err != nil {
+	var sink collectortest.Sink
+	if err := bc.poll(context.Background(), sink.Emit); err != nil {
 		t.Fatal(err)
 	}
 	srv.SetKeys(bilicmtImgKey2, bilicmtSubKey2) // keys rotate; the cached mixin key is stale
 	srv.Add(170001, bilicmtReplies(3, 3)...)
-	if err := bc.poll(context.Background(), sink.emit); err != nil {
+	if err := bc.poll(context.Background(), sink.Emit); err != nil {
 		t.Fatalf("poll after key rotation: %v", err)
 	}
 	if srv.BadSigns() != 1 || srv.NavCalls() != 2 {
 		t.Errorf("bad signs %d (want 1), nav calls %d (want 2)", srv.BadSigns(), srv.NavCalls())
 	}
-	if got := strings.Join(sink.ids(), ","); got != "237494917001,237494917002,237494917003" {
+	if got := strings.Join(sink.IDs(), ","); got != "237494917001,237494917002,237494917003" {
 		t.Errorf("items %s", got)
 	}
 }
@@ -174,14 +176,14 @@ func TestBiliCommentsPagedCookieAndRiskControl(t *testing.T) {
 	cfg := fmt.Sprintf("id: dyn\nkind: bilibili_comments\ndynamic_id: \"9123\"\napi: paged\napi_base: %s\ncookie: ${LOOKOUT_TEST_BILI_COOKIE}\nevery: 1m\nrisk_backoff: 15m\n", srv.URL)
 
 	t.Setenv("LOOKOUT_TEST_BILI_COOKIE", "SESSDATA=wrong")
-	c, err := Flat().New(mustSourceConfig(t, cfg), pollTestEnv(t, newPollFakeClock(), nil))
+	c, err := registry().New(collectortest.SourceConfig(t, cfg), collectortest.PollEnv(t, collectortest.NewInstantClock(), nil))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var sink pollSink
-	err = c.(*bilicmtCollector).poll(context.Background(), sink.emit)
-	var ae *BilibiliAPIError
-	if !errors.As(err, &ae) || ae.Code != -101 || PollReason(err) != "auth" || !strings.Contains(err.Error(), "not logged in") {
+	var sink collectortest.Sink
+	err = c.(*bilicmtCollector).poll(context.Background(), sink.Emit)
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.Code != -101 || collectors.PollReason(err) != "auth" || !strings.Contains(err.Error(), "not logged in") {
 		t.Fatalf("bad cookie: err = %v", err)
 	}
 	if strings.Contains(err.Error(), "wrong") {
@@ -189,26 +191,26 @@ func TestBiliCommentsPagedCookieAndRiskControl(t *testing.T) {
 	}
 
 	t.Setenv("LOOKOUT_TEST_BILI_COOKIE", "buvid3=x; SESSDATA=s3cr3t")
-	clk := newPollFakeClock()
-	env := pollTestEnv(t, clk, nil)
-	c, err = Flat().New(mustSourceConfig(t, cfg), env)
+	clk := collectortest.NewInstantClock()
+	env := collectortest.PollEnv(t, clk, nil)
+	c, err = registry().New(collectortest.SourceConfig(t, cfg), env)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv.RiskControl(1)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx, sink.emit) }()
-	pollWait(t, "4 replies", func() bool { return len(sink.all()) == 4 })
+	go func() { done <- c.Run(ctx, sink.Emit) }()
+	collectortest.Wait(t, "4 replies", func() bool { return len(sink.All()) == 4 })
 	cancel()
 	<-done
 	if w := clk.Waits(); len(w) == 0 || w[0] < 15*time.Minute {
 		t.Errorf("waits after -412: %v, want first ≥ 15m", w)
 	}
-	if got := pollCount(env.Metrics.Errors.WithLabelValues("dyn", "risk_control")); got != 1 {
+	if got := collectortest.CounterValue(env.Metrics.Errors.WithLabelValues("dyn", "risk_control")); got != 1 {
 		t.Errorf("risk_control = %v", got)
 	}
-	if it := sink.all()[0]; it.URL != "https://t.bilibili.com/9123#reply237494917001" || it.Room != "dynamic9123" {
+	if it := sink.All()[0]; it.URL != "https://t.bilibili.com/9123#reply237494917001" || it.Room != "dynamic9123" {
 		t.Errorf("dynamic item %+v", it)
 	}
 	for _, r := range srv.Requests() {
@@ -219,12 +221,12 @@ func TestBiliCommentsPagedCookieAndRiskControl(t *testing.T) {
 }
 
 func TestBiliCommentsConfigErrors(t *testing.T) {
-	pollRequireConfigErrors(t, []pollConfigError{
-		{"id: x\nkind: bilibili_comments\n", "exactly one"},
-		{"id: x\nkind: bilibili_comments\naid: 1\nbvid: BV17x411w7KC\n", "exactly one"},
-		{"id: x\nkind: bilibili_comments\nbvid: BVxx\n", "bvid"},
-		{"id: x\nkind: bilibili_comments\noid: \"12\"\n", "type: required"},
-		{"id: x\nkind: bilibili_comments\naid: 1\napi: app\n", "api"},
-		{"id: x\nkind: bilibili_comments\naid: 1\ncookie: literal\n", "environment"},
+	collectortest.RequireConfigErrors(t, registry(), []collectortest.ConfigError{
+		{YAML: "id: x\nkind: bilibili_comments\n", Want: "exactly one"},
+		{YAML: "id: x\nkind: bilibili_comments\naid: 1\nbvid: BV17x411w7KC\n", Want: "exactly one"},
+		{YAML: "id: x\nkind: bilibili_comments\nbvid: BVxx\n", Want: "bvid"},
+		{YAML: "id: x\nkind: bilibili_comments\noid: \"12\"\n", Want: "type: required"},
+		{YAML: "id: x\nkind: bilibili_comments\naid: 1\napi: app\n", Want: "api"},
+		{YAML: "id: x\nkind: bilibili_comments\naid: 1\ncookie: literal\n", Want: "environment"},
 	})
 }

@@ -1,4 +1,4 @@
-package collectors
+package bilibili
 
 import (
 	"bytes"
@@ -38,10 +38,10 @@ type biliGot struct {
 	Body  string
 }
 
-func biliDecodeAll(t testing.TB, d *BilibiliDecoder, msg []byte) ([]biliGot, error) {
+func biliDecodeAll(t testing.TB, d *Decoder, msg []byte) ([]biliGot, error) {
 	t.Helper()
 	var got []biliGot
-	err := d.Decode(msg, func(p BilibiliPacket) error {
+	err := d.Decode(msg, func(p Packet) error {
 		got = append(got, biliGot{p.Ver, p.Op, p.Depth, string(p.Body)})
 		return nil
 	})
@@ -65,19 +65,19 @@ func biliBrotli(b []byte) []byte {
 }
 
 func TestBilibiliEncodeGolden(t *testing.T) {
-	auth := AppendBilibiliPacket(nil, BilibiliVerInt, BilibiliOpAuth, 1, biliAuthBody(0, 21452505, "TESTBUVID", "TOKEN"))
+	auth := AppendBilibiliPacket(nil, VerInt, OpAuth, 1, biliAuthBody(0, 21452505, "TESTBUVID", "TOKEN"))
 	if want := biliFixture(t, "auth_packet.hex"); !bytes.Equal(auth, want) {
 		t.Errorf("auth packet\n got %x\nwant %x", auth, want)
 	}
-	hb := AppendBilibiliPacket(nil, BilibiliVerInt, BilibiliOpHeartbeat, 1, nil)
+	hb := AppendBilibiliPacket(nil, VerInt, OpHeartbeat, 1, nil)
 	if want := biliFixture(t, "heartbeat.hex"); !bytes.Equal(hb, want) {
 		t.Errorf("heartbeat\n got %x\nwant %x", hb, want)
 	}
-	reply := AppendBilibiliPacket(nil, BilibiliVerInt, BilibiliOpAuthReply, 1, []byte(`{"code":0}`))
+	reply := AppendBilibiliPacket(nil, VerInt, OpAuthReply, 1, []byte(`{"code":0}`))
 	if want := biliFixture(t, "auth_reply.hex"); !bytes.Equal(reply, want) {
 		t.Errorf("auth reply\n got %x\nwant %x", reply, want)
 	}
-	like := AppendBilibiliPacket(nil, BilibiliVerPlain, BilibiliOpMessage, 0, []byte(`{"cmd":"LIKE_INFO_V3_UPDATE","data":{"click_count":3227}}`))
+	like := AppendBilibiliPacket(nil, VerPlain, OpMessage, 0, []byte(`{"cmd":"LIKE_INFO_V3_UPDATE","data":{"click_count":3227}}`))
 	if want := biliFixture(t, "like_plain.hex"); !bytes.Equal(like, want) {
 		t.Errorf("plain command\n got %x\nwant %x", like, want)
 	}
@@ -109,9 +109,9 @@ func TestBilibiliDecodeGolden(t *testing.T) {
 			loopback.BilibiliFrame(loopback.BilibiliPushBrotli, []byte(rankJSON)),
 			biliFixture(t, "auth_reply.hex"),
 		}, nil), []biliGot{{0, 5, 0, likeJSON}, {0, 5, 1, likeJSON}, {0, 5, 1, rankJSON}, {0, 5, 1, rankJSON}, {1, 8, 0, `{"code":0}`}}},
-		{"brotli holding zlib holding plain", AppendBilibiliPacket(nil, BilibiliVerBrotli, BilibiliOpMessage, 0,
-			biliBrotli(AppendBilibiliPacket(biliFixture(t, "like_plain.hex"), BilibiliVerZlib, BilibiliOpMessage, 0,
-				biliZlib(AppendBilibiliPacket(nil, BilibiliVerPlain, BilibiliOpMessage, 0, []byte(rankJSON)))))),
+		{"brotli holding zlib holding plain", AppendBilibiliPacket(nil, VerBrotli, OpMessage, 0,
+			biliBrotli(AppendBilibiliPacket(biliFixture(t, "like_plain.hex"), VerZlib, OpMessage, 0,
+				biliZlib(AppendBilibiliPacket(nil, VerPlain, OpMessage, 0, []byte(rankJSON)))))),
 			[]biliGot{{0, 5, 1, likeJSON}, {0, 5, 2, rankJSON}}},
 		{"empty message", nil, nil},
 		{"empty body", AppendBilibiliPacket(nil, 0, 5, 0, nil), []biliGot{{0, 5, 0, ""}}},
@@ -121,7 +121,7 @@ func TestBilibiliDecodeGolden(t *testing.T) {
 			return b
 		}(), []biliGot{{0, 5, 0, likeJSON}}},
 	}
-	var d BilibiliDecoder // one decoder for all: its reuse is under test too
+	var d Decoder // one decoder for all: its reuse is under test too
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := biliDecodeAll(t, &d, tc.msg)
@@ -141,17 +141,17 @@ func TestBilibiliDecodeGolden(t *testing.T) {
 }
 
 func TestBilibiliPopularity(t *testing.T) {
-	var d BilibiliDecoder
+	var d Decoder
 	var pop uint32
 	var ok bool
-	err := d.Decode(biliFixture(t, "heartbeat_reply.hex"), func(p BilibiliPacket) error {
+	err := d.Decode(biliFixture(t, "heartbeat_reply.hex"), func(p Packet) error {
 		pop, ok = p.Popularity()
 		return nil
 	})
 	if err != nil || !ok || pop != 2466 {
 		t.Fatalf("popularity = %d, %v, err %v; want 2466", pop, ok, err)
 	}
-	if _, ok := (BilibiliPacket{Op: BilibiliOpMessage, Body: []byte("abcd")}).Popularity(); ok {
+	if _, ok := (Packet{Op: OpMessage, Body: []byte("abcd")}).Popularity(); ok {
 		t.Error("Popularity on an op-5 packet reported ok")
 	}
 }
@@ -167,8 +167,8 @@ func TestBilibiliDecodeErrors(t *testing.T) {
 	// One zlib packet inflating to 16 MiB + 1 byte of zeros.
 	bomb := biliFixture(t, "zlib_bomb.bin")
 	deep := AppendBilibiliPacket(nil, 0, 5, 0, []byte(`{}`))
-	for range BilibiliMaxDepth {
-		deep = AppendBilibiliPacket(nil, BilibiliVerZlib, BilibiliOpMessage, 0, biliZlib(deep))
+	for range MaxDepth {
+		deep = AppendBilibiliPacket(nil, VerZlib, OpMessage, 0, biliZlib(deep))
 	}
 	corruptZlib := withHeader(zl, 40, 0xde, 0xad, 0xbe, 0xef)
 	tests := []struct {
@@ -189,14 +189,14 @@ func TestBilibiliDecodeErrors(t *testing.T) {
 		{"heartbeat reply without popularity", biliFixture(t, "heartbeat_reply.hex")[:18], ErrBilibiliTruncated, 0},
 		{"zlib body truncated", withHeader(zl[:100], 0, 0, 0, 0, 100), ErrBilibiliDecompress, 0},
 		{"zlib body corrupt", corruptZlib, ErrBilibiliDecompress, 0},
-		{"brotli body garbage", AppendBilibiliPacket(nil, BilibiliVerBrotli, 5, 0, []byte("definitely not brotli")), ErrBilibiliDecompress, 0},
+		{"brotli body garbage", AppendBilibiliPacket(nil, VerBrotli, 5, 0, []byte("definitely not brotli")), ErrBilibiliDecompress, 0},
 		{"zip bomb", bomb, ErrBilibiliTooLarge, 0},
 		{"nested too deep", deep, ErrBilibiliTooDeep, 0},
 		{"valid packets before a bad compressed one", append(bytes.Clone(zl), corruptZlib...), ErrBilibiliDecompress, 2},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var d BilibiliDecoder
+			var d Decoder
 			got, err := biliDecodeAll(t, &d, tc.msg)
 			if !errors.Is(err, tc.wantErr) {
 				t.Fatalf("err = %v, want %v", err, tc.wantErr)
@@ -214,15 +214,15 @@ func TestBilibiliDecodeErrors(t *testing.T) {
 
 func TestBilibiliDecompressedLimit(t *testing.T) {
 	inner := bytes.Repeat(biliFixture(t, "like_plain.hex"), 10)
-	for _, ver := range []uint16{BilibiliVerZlib, BilibiliVerBrotli} {
+	for _, ver := range []uint16{VerZlib, VerBrotli} {
 		var body []byte
-		if ver == BilibiliVerZlib {
+		if ver == VerZlib {
 			body = biliZlib(inner)
 		} else {
 			body = biliBrotli(inner)
 		}
-		msg := AppendBilibiliPacket(nil, ver, BilibiliOpMessage, 0, body)
-		d := BilibiliDecoder{MaxDecompressed: len(inner)}
+		msg := AppendBilibiliPacket(nil, ver, OpMessage, 0, body)
+		d := Decoder{MaxDecompressed: len(inner)}
 		if got, err := biliDecodeAll(t, &d, msg); err != nil || len(got) != 10 {
 			t.Errorf("ver %d at exactly the limit: %d packets, %v", ver, len(got), err)
 		}
@@ -244,9 +244,9 @@ func TestBilibiliDecompressedLimit(t *testing.T) {
 
 func TestBilibiliDecodeCallbackError(t *testing.T) {
 	stop := errors.New("stop")
-	var d BilibiliDecoder
+	var d Decoder
 	n := 0
-	err := d.Decode(biliFixture(t, "zlib_two.hex"), func(BilibiliPacket) error { n++; return stop })
+	err := d.Decode(biliFixture(t, "zlib_two.hex"), func(Packet) error { n++; return stop })
 	if err != stop || n != 1 {
 		t.Fatalf("err = %v after %d packets; want the callback's error after 1", err, n)
 	}

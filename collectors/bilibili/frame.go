@@ -1,4 +1,4 @@
-package collectors
+package bilibili
 
 import (
 	"bytes"
@@ -19,25 +19,25 @@ import (
 
 // Header layout and constants.
 const (
-	BilibiliHeaderLen = 16
+	HeaderLen = 16
 
-	BilibiliVerPlain  = 0 // plain JSON body
-	BilibiliVerInt    = 1 // heartbeat/auth: uncompressed, body may be an int or JSON
-	BilibiliVerZlib   = 2 // zlib (RFC 1950) body of nested packets
-	BilibiliVerBrotli = 3 // brotli body of nested packets
+	VerPlain  = 0 // plain JSON body
+	VerInt    = 1 // heartbeat/auth: uncompressed, body may be an int or JSON
+	VerZlib   = 2 // zlib (RFC 1950) body of nested packets
+	VerBrotli = 3 // brotli body of nested packets
 
-	BilibiliOpHeartbeat      = 2 // client → server
-	BilibiliOpHeartbeatReply = 3 // server → client: u32 popularity
-	BilibiliOpMessage        = 5 // server → client: command JSON
-	BilibiliOpAuth           = 7 // client → server
-	BilibiliOpAuthReply      = 8 // server → client: {"code":0}
+	OpHeartbeat      = 2 // client → server
+	OpHeartbeatReply = 3 // server → client: u32 popularity
+	OpMessage        = 5 // server → client: command JSON
+	OpAuth           = 7 // client → server
+	OpAuthReply      = 8 // server → client: {"code":0}
 )
 
 // Decoder limits. Real servers nest exactly one level and send a few KiB
 // per message; the limits only exist to make hostile input cheap.
 const (
-	BilibiliMaxDepth        = 4        // nesting of compressed bodies
-	BilibiliMaxDecompressed = 16 << 20 // bytes inflated per WebSocket message
+	MaxDepth        = 4        // nesting of compressed bodies
+	MaxDecompressed = 16 << 20 // bytes inflated per WebSocket message
 )
 
 // Errors the decoder returns (wrapped with the offset and depth).
@@ -49,10 +49,10 @@ var (
 	ErrBilibiliDecompress = errors.New("bilibili frame: cannot decompress body")
 )
 
-// BilibiliPacket is one decoded packet. Body aliases the decoder's buffers
+// Packet is one decoded packet. Body aliases the decoder's buffers
 // (or the input message) and is valid only during the callback; copy what
 // must outlive it.
-type BilibiliPacket struct {
+type Packet struct {
 	Ver   uint16
 	Op    uint32
 	Seq   uint32
@@ -61,8 +61,8 @@ type BilibiliPacket struct {
 }
 
 // Popularity returns the u32 of an op-3 heartbeat reply.
-func (p BilibiliPacket) Popularity() (uint32, bool) {
-	if p.Op != BilibiliOpHeartbeatReply || len(p.Body) < 4 {
+func (p Packet) Popularity() (uint32, bool) {
+	if p.Op != OpHeartbeatReply || len(p.Body) < 4 {
 		return 0, false
 	}
 	return binary.BigEndian.Uint32(p.Body), true
@@ -70,9 +70,9 @@ func (p BilibiliPacket) Popularity() (uint32, bool) {
 
 // AppendBilibiliPacket appends one encoded packet to dst.
 func AppendBilibiliPacket(dst []byte, ver uint16, op, seq uint32, body []byte) []byte {
-	var h [BilibiliHeaderLen]byte
-	binary.BigEndian.PutUint32(h[0:], uint32(BilibiliHeaderLen+len(body)))
-	binary.BigEndian.PutUint16(h[4:], BilibiliHeaderLen)
+	var h [HeaderLen]byte
+	binary.BigEndian.PutUint32(h[0:], uint32(HeaderLen+len(body)))
+	binary.BigEndian.PutUint16(h[4:], HeaderLen)
 	binary.BigEndian.PutUint16(h[6:], ver)
 	binary.BigEndian.PutUint32(h[8:], op)
 	binary.BigEndian.PutUint32(h[12:], seq)
@@ -80,19 +80,19 @@ func AppendBilibiliPacket(dst []byte, ver uint16, op, seq uint32, body []byte) [
 	return append(dst, body...)
 }
 
-// BilibiliDecoder splits WebSocket messages into packets. It keeps its
+// Decoder splits WebSocket messages into packets. It keeps its
 // decompressors and buffers between calls, so one decoder per connection
 // decodes without steady-state allocations. It is not safe for concurrent
 // use.
-type BilibiliDecoder struct {
+type Decoder struct {
 	// MaxDecompressed bounds the bytes inflated per Decode call (default
-	// BilibiliMaxDecompressed).
+	// MaxDecompressed).
 	MaxDecompressed int
 
 	src    bytes.Reader
 	br     *brotli.Reader
 	zr     io.ReadCloser
-	bufs   [BilibiliMaxDepth][]byte
+	bufs   [MaxDepth][]byte
 	budget int
 }
 
@@ -103,10 +103,10 @@ type BilibiliDecoder struct {
 // returns an error wrapping one of the ErrBilibili* values; packets before it
 // have already been passed to fn. An error from fn stops decoding and is
 // returned as is.
-func (d *BilibiliDecoder) Decode(msg []byte, fn func(BilibiliPacket) error) error {
+func (d *Decoder) Decode(msg []byte, fn func(Packet) error) error {
 	d.budget = d.MaxDecompressed
 	if d.budget <= 0 {
-		d.budget = BilibiliMaxDecompressed
+		d.budget = MaxDecompressed
 	}
 	_, err := d.decode(msg, 0, fn)
 	return err
@@ -114,11 +114,11 @@ func (d *BilibiliDecoder) Decode(msg []byte, fn func(BilibiliPacket) error) erro
 
 // decode walks the packets of buf; stop reports an op-3 reply that ends
 // the enclosing message.
-func (d *BilibiliDecoder) decode(buf []byte, depth int, fn func(BilibiliPacket) error) (stop bool, err error) {
+func (d *Decoder) decode(buf []byte, depth int, fn func(Packet) error) (stop bool, err error) {
 	off := 0
 	for off < len(buf) {
 		rest := buf[off:]
-		if len(rest) < BilibiliHeaderLen {
+		if len(rest) < HeaderLen {
 			return false, fmt.Errorf("%w: %d bytes left for a 16-byte header at offset %d (depth %d)", ErrBilibiliTruncated, len(rest), off, depth)
 		}
 		plen := int(binary.BigEndian.Uint32(rest[0:]))
@@ -126,16 +126,16 @@ func (d *BilibiliDecoder) decode(buf []byte, depth int, fn func(BilibiliPacket) 
 		ver := binary.BigEndian.Uint16(rest[6:])
 		op := binary.BigEndian.Uint32(rest[8:])
 		seq := binary.BigEndian.Uint32(rest[12:])
-		if hlen < BilibiliHeaderLen {
+		if hlen < HeaderLen {
 			return false, fmt.Errorf("%w: header length %d < 16 at offset %d (depth %d)", ErrBilibiliBadHeader, hlen, off, depth)
 		}
-		if op == BilibiliOpHeartbeatReply {
+		if op == OpHeartbeatReply {
 			// Read exactly 4 bytes after the header, whatever the length
 			// field says, and ignore the echoed heartbeat behind them.
 			if len(rest) < hlen+4 {
 				return false, fmt.Errorf("%w: heartbeat reply needs 4 body bytes, has %d at offset %d (depth %d)", ErrBilibiliTruncated, max(0, len(rest)-hlen), off, depth)
 			}
-			p := BilibiliPacket{Ver: ver, Op: op, Seq: seq, Body: rest[hlen : hlen+4 : hlen+4], Depth: depth}
+			p := Packet{Ver: ver, Op: op, Seq: seq, Body: rest[hlen : hlen+4 : hlen+4], Depth: depth}
 			return true, fn(p)
 		}
 		if plen < hlen {
@@ -146,8 +146,8 @@ func (d *BilibiliDecoder) decode(buf []byte, depth int, fn func(BilibiliPacket) 
 		}
 		body := rest[hlen:plen:plen]
 		switch ver {
-		case BilibiliVerZlib, BilibiliVerBrotli:
-			if depth+1 >= BilibiliMaxDepth {
+		case VerZlib, VerBrotli:
+			if depth+1 >= MaxDepth {
 				return false, fmt.Errorf("%w: depth %d at offset %d", ErrBilibiliTooDeep, depth+1, off)
 			}
 			inner, err := d.inflate(ver, body, depth+1)
@@ -158,7 +158,7 @@ func (d *BilibiliDecoder) decode(buf []byte, depth int, fn func(BilibiliPacket) 
 				return false, err
 			}
 		default:
-			if err := fn(BilibiliPacket{Ver: ver, Op: op, Seq: seq, Body: body, Depth: depth}); err != nil {
+			if err := fn(Packet{Ver: ver, Op: op, Seq: seq, Body: body, Depth: depth}); err != nil {
 				return false, err
 			}
 		}
@@ -169,10 +169,10 @@ func (d *BilibiliDecoder) decode(buf []byte, depth int, fn func(BilibiliPacket) 
 
 // inflate decompresses body into the buffer of the given depth, charging
 // the bytes to the per-message budget.
-func (d *BilibiliDecoder) inflate(ver uint16, body []byte, depth int) ([]byte, error) {
+func (d *Decoder) inflate(ver uint16, body []byte, depth int) ([]byte, error) {
 	d.src.Reset(body)
 	var r io.Reader
-	if ver == BilibiliVerBrotli {
+	if ver == VerBrotli {
 		if d.br == nil {
 			d.br = brotli.NewReader(&d.src)
 		} else if err := d.br.Reset(&d.src); err != nil {

@@ -1,4 +1,4 @@
-package collectors
+package bilibili
 
 import (
 	"bytes"
@@ -91,7 +91,7 @@ func TestBilibiliParseCommand(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			items, cmd, known, err := BilibiliParseCommand(nil, tc.cmd, "7", biliNow)
+			items, cmd, known, err := ParseCommand(nil, tc.cmd, "7", biliNow)
 			if err != nil {
 				t.Fatalf("err: %v", err)
 			}
@@ -121,7 +121,7 @@ func TestBilibiliParseCommandErrors(t *testing.T) {
 		`{"cmd":"SEND_GIFT_V2","data":{"pb":"CAE="}}`, `{"cmd":"WATCHED_CHANGE","data":{}}`,
 		`{"cmd":"SUPER_CHAT_MESSAGE","data":"x"}`, `{"cmd":"INTERACT_WORD_V2","data":{"pb":"/w=="}}`,
 	} {
-		items, _, _, err := BilibiliParseCommand(nil, []byte(in), "7", biliNow)
+		items, _, _, err := ParseCommand(nil, []byte(in), "7", biliNow)
 		if err == nil {
 			t.Errorf("%s: no error (items %+v)", in, items)
 		}
@@ -147,15 +147,15 @@ func TestBilibiliGolden(t *testing.T) {
 		[]byte(`{"cmd":"STOP_LIVE_ROOM_LIST","data":{}}`),
 	)
 	frame = append(frame, biliFixture(t, "heartbeat_reply.hex")...)
-	var d BilibiliDecoder
+	var d Decoder
 	var views []biliItemView
 	var unknown []string
-	err := d.Decode(frame, func(p BilibiliPacket) error {
+	err := d.Decode(frame, func(p Packet) error {
 		if pop, ok := p.Popularity(); ok {
 			views = append(views, biliView(biliMetric("21452505", item.MetricPopularity, float64(pop), biliNow, nil)))
 			return nil
 		}
-		items, cmd, known, err := BilibiliParseCommand(nil, p.Body, "21452505", biliNow)
+		items, cmd, known, err := ParseCommand(nil, p.Body, "21452505", biliNow)
 		if !known {
 			unknown = append(unknown, cmd)
 		}

@@ -1,4 +1,4 @@
-package collectors
+package bilibili
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"lookout/collectors"
 	"lookout/collectors/httpx"
 	"lookout/config"
 	"lookout/internal/loopback"
@@ -25,7 +26,7 @@ type biliSink struct{ ch chan item.Item }
 
 func newBiliSink() *biliSink { return &biliSink{ch: make(chan item.Item, 1024)} }
 
-func (s *biliSink) emit(ctx context.Context, it item.Item) error {
+func (s *biliSink) Emit(ctx context.Context, it item.Item) error {
 	select {
 	case s.ch <- it:
 		return nil
@@ -74,7 +75,7 @@ func biliNotMetric(it item.Item) bool { return it.Kind != item.KindMetric }
 
 type biliHarness struct {
 	srv     *loopback.BilibiliServer
-	metrics *Metrics
+	metrics *collectors.Metrics
 	sink    *biliSink
 	clock   httpx.Clock
 	cancel  context.CancelFunc
@@ -90,8 +91,8 @@ func startBili(t *testing.T, srv *loopback.BilibiliServer, extra string, clock h
 
 func startBiliCtx(t *testing.T, parent context.Context, srv *loopback.BilibiliServer, extra string, clock httpx.Clock) *biliHarness {
 	t.Helper()
-	m := NewMetrics(nil)
-	env := Env{
+	m := collectors.NewMetrics(nil)
+	env := collectors.Env{
 		HTTP:    httpx.NewClient(config.LimitsConfig{Default: config.HostLimit{Rate: 1000, Burst: 100}}, m.HTTP()),
 		Metrics: m,
 		Clock:   clock,
@@ -108,13 +109,13 @@ func startBiliCtx(t *testing.T, parent context.Context, srv *loopback.BilibiliSe
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := Flat().New(src, env)
+	c, err := registry().New(src, env)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(parent)
 	h := &biliHarness{srv: srv, metrics: m, sink: newBiliSink(), clock: clock, cancel: cancel, done: make(chan error, 1)}
-	go func() { h.done <- c.Run(ctx, h.sink.emit) }()
+	go func() { h.done <- c.Run(ctx, h.sink.Emit) }()
 	t.Cleanup(func() { h.stop(t) })
 	return h
 }
@@ -443,7 +444,7 @@ func TestBilibiliLiveBackoffAndFailover(t *testing.T) {
 	h.stop(t)
 	waits := clock.Waits()[:attempts]
 	for i, w := range waits {
-		full := min(time.Second<<i, StreamBackoffMax)
+		full := min(time.Second<<i, collectors.StreamBackoffMax)
 		if w < full/2 || w > full {
 			t.Errorf("wait %d = %v, want in [%v, %v] (exponential with jitter, capped)", i, w, full/2, full)
 		}
@@ -494,8 +495,8 @@ func TestBilibiliLiveReconnectAfterOutage(t *testing.T) {
 		t.Fatalf("%d waits, want at least %d", len(waits), failures)
 	}
 	for i, w := range waits {
-		if w > StreamBackoffMax || w <= 0 {
-			t.Errorf("wait %d = %v, want in (0, %v]", i, w, StreamBackoffMax)
+		if w > collectors.StreamBackoffMax || w <= 0 {
+			t.Errorf("wait %d = %v, want in (0, %v]", i, w, collectors.StreamBackoffMax)
 		}
 	}
 	// The wait that ended with the server back is the last one asked
@@ -503,7 +504,7 @@ func TestBilibiliLiveReconnectAfterOutage(t *testing.T) {
 	if last := waits[upAt.Load()-1]; last > 5*time.Second {
 		t.Errorf("reconnected %v after the server came back, want within 5s", last)
 	}
-	if waits[failures-1] < StreamBackoffMax/2 {
+	if waits[failures-1] < collectors.StreamBackoffMax/2 {
 		t.Errorf("wait after %d failures = %v: the backoff should have grown to its cap", failures, waits[failures-1])
 	}
 	srv.Push(loopback.BilibiliDanmaku(1, "a", "back", time.Now(), "back-1"))
@@ -554,7 +555,7 @@ func TestBilibiliLiveConfig(t *testing.T) {
 	for _, tc := range tests {
 		src, err := config.NewSourceConfig("id: s\nkind: bilibili_live\n" + tc.yaml)
 		if err == nil {
-			_, err = Flat().New(src, Env{})
+			_, err = registry().New(src, collectors.Env{})
 		}
 		switch {
 		case tc.wantErr == "" && err != nil:
@@ -566,4 +567,32 @@ func TestBilibiliLiveConfig(t *testing.T) {
 			t.Errorf("error leaks the cookie: %v", err)
 		}
 	}
+}
+
+// A 256 KiB danmaku (compression makes it a small frame) is stored cut to
+// StreamMaxText, its raw payload not whole, and counted.
+func TestBilibiliLiveOversizedDanmaku(t *testing.T) {
+	srv := loopback.NewBilibiliServer(loopback.BilibiliServerOptions{})
+	defer srv.Close()
+	h := startBili(t, srv, "", nil)
+	biliConnected(t, srv, 1)
+	huge := strings.Repeat("啊", 256<<10/3)
+	srv.PushRaw(loopback.BilibiliFrame(loopback.BilibiliPushZlib,
+		loopback.BilibiliDanmaku(1, "a", huge, time.Now(), "huge-1"), loopback.BilibiliDanmaku(2, "b", "normal", time.Now(), "ok-1")))
+	got := h.sink.take(t, 2, biliNotMetric)
+	if it := got[0]; it.ID != "huge-1" || len(it.Text) > collectors.StreamMaxText || !strings.HasPrefix(huge, it.Text) || len(it.Raw) > collectors.StreamMaxText ||
+		it.Labels["oversized"] == "" || it.Labels["team"] != "ops" {
+		t.Errorf("oversized danmaku stored with %d text bytes, %d raw bytes, labels %v", len(it.Text), len(it.Raw), it.Labels)
+	}
+	if it := got[1]; it.Text != "normal" || it.Labels["oversized"] != "" {
+		t.Errorf("the next message %+v", it)
+	}
+	if v := biliCount(h.metrics.Errors, "live1", "oversized"); v != 1 {
+		t.Errorf("oversized count %v, want 1", v)
+	}
+}
+
+// registry has the kinds this package's tests build.
+func registry() collectors.Registry {
+	return collectors.Registry{"bilibili_live": NewLive, "bilibili_comments": NewComments}
 }

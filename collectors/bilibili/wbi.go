@@ -1,4 +1,4 @@
-package collectors
+package bilibili
 
 import (
 	"context"
@@ -27,12 +27,12 @@ var biliMixinKeyEncTab = [64]int{
 	22, 25, 54, 21, 56, 59, 6, 63, 57, 62, 11, 36, 20, 34, 44, 52,
 }
 
-// BilibiliWBIDefaultTTL is how long nav keys are trusted (blivedm: 11h59m30s).
-const BilibiliWBIDefaultTTL = 12 * time.Hour
+// WBIDefaultTTL is how long nav keys are trusted (blivedm: 11h59m30s).
+const WBIDefaultTTL = 12 * time.Hour
 
-// BilibiliMixinKey derives the 32-character mixin key from img_key and
+// MixinKey derives the 32-character mixin key from img_key and
 // sub_key. It returns "" when the keys are too short to index.
-func BilibiliMixinKey(imgKey, subKey string) string {
+func MixinKey(imgKey, subKey string) string {
 	raw := imgKey + subKey
 	var b [32]byte
 	for i := range b {
@@ -45,9 +45,9 @@ func BilibiliMixinKey(imgKey, subKey string) string {
 	return string(b[:])
 }
 
-// BilibiliWBIKeyFromURL returns the file-name stem of a wbi_img URL
+// WBIKeyFromURL returns the file-name stem of a wbi_img URL
 // ("https://i0.hdslb.com/bfs/wbi/7cd0….png" → "7cd0…").
-func BilibiliWBIKeyFromURL(u string) string {
+func WBIKeyFromURL(u string) string {
 	if pu, err := url.Parse(u); err == nil {
 		u = pu.Path
 	}
@@ -61,10 +61,10 @@ func BilibiliWBIKeyFromURL(u string) string {
 	return base
 }
 
-// BilibiliSignWBI returns the query string to send: params plus wts, sorted
+// SignWBI returns the query string to send: params plus wts, sorted
 // by key, values stripped of !'()*, percent-encoded (space as %20), and
 // w_rid = md5(query + mixinKey).
-func BilibiliSignWBI(params url.Values, mixinKey string, wts int64) string {
+func SignWBI(params url.Values, mixinKey string, wts int64) string {
 	keys := make([]string, 0, len(params)+1)
 	for k := range params {
 		if k != "wts" && k != "w_rid" {
@@ -108,14 +108,14 @@ func biliWBIEscape(s string) string {
 	return strings.ReplaceAll(url.QueryEscape(s), "+", "%20")
 }
 
-// BilibiliWBI caches the mixin key and signs requests. Fetch returns the
+// WBI caches the mixin key and signs requests. Fetch returns the
 // current img_key and sub_key (from nav); it is called when the cache is
 // empty, older than TTL, or invalidated after a -352. Safe for concurrent
 // use.
-type BilibiliWBI struct {
+type WBI struct {
 	Fetch func(ctx context.Context) (imgKey, subKey string, err error)
 	Clock httpx.Clock   // default httpx.RealClock
-	TTL   time.Duration // default BilibiliWBIDefaultTTL
+	TTL   time.Duration // default WBIDefaultTTL
 
 	mu      sync.Mutex
 	mixin   string
@@ -123,29 +123,29 @@ type BilibiliWBI struct {
 }
 
 // Sign returns the signed query string for params, fetching keys if needed.
-func (w *BilibiliWBI) Sign(ctx context.Context, params url.Values) (string, error) {
+func (w *WBI) Sign(ctx context.Context, params url.Values) (string, error) {
 	mixin, now, err := w.key(ctx)
 	if err != nil {
 		return "", err
 	}
-	return BilibiliSignWBI(params, mixin, now.Unix()), nil
+	return SignWBI(params, mixin, now.Unix()), nil
 }
 
 // Invalidate drops the cached key so the next Sign fetches fresh keys.
-func (w *BilibiliWBI) Invalidate() {
+func (w *WBI) Invalidate() {
 	w.mu.Lock()
 	w.mixin = ""
 	w.mu.Unlock()
 }
 
-func (w *BilibiliWBI) key(ctx context.Context) (string, time.Time, error) {
+func (w *WBI) key(ctx context.Context) (string, time.Time, error) {
 	clock := w.Clock
 	if clock == nil {
 		clock = httpx.RealClock
 	}
 	ttl := w.TTL
 	if ttl <= 0 {
-		ttl = BilibiliWBIDefaultTTL
+		ttl = WBIDefaultTTL
 	}
 	now := clock.Now()
 	w.mu.Lock()
@@ -157,7 +157,7 @@ func (w *BilibiliWBI) key(ctx context.Context) (string, time.Time, error) {
 	if err != nil {
 		return "", now, err
 	}
-	mixin := BilibiliMixinKey(img, sub)
+	mixin := MixinKey(img, sub)
 	if mixin == "" {
 		return "", now, &biliAPIError{api: "nav", code: 0, msg: "wbi_img keys missing or too short"}
 	}

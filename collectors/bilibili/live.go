@@ -1,4 +1,4 @@
-package collectors
+package bilibili
 
 import (
 	"bytes"
@@ -21,6 +21,7 @@ import (
 	"github.com/gorilla/websocket"
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"lookout/collectors"
 	"lookout/collectors/httpx"
 	"lookout/config"
 	"lookout/item"
@@ -54,21 +55,22 @@ type biliLiveSpec struct {
 type biliLive struct {
 	src    config.SourceConfig
 	spec   biliLiveSpec
-	env    Env
+	env    collectors.Env
 	http   *httpx.Client
 	dialer websocket.Dialer
-	wbi    *BilibiliWBI
+	wbi    *WBI
 	log    *slog.Logger
 
 	// Touched only by the Run goroutine.
-	dec         BilibiliDecoder
+	dec         Decoder
 	arena       biliArena
 	navMid      int64 // account uid nav reported for the cookie (set while fetching WBI keys)
 	unknownSeen map[string]bool
 	items       []item.Item
 }
 
-func newBiliLive(src config.SourceConfig, env Env) (Collector, error) {
+// NewLive builds a bilibili_live source (a collectors.Factory).
+func NewLive(src config.SourceConfig, env collectors.Env) (collectors.Collector, error) {
 	var spec biliLiveSpec
 	if err := src.DecodeSpec(&spec); err != nil {
 		return nil, err
@@ -121,7 +123,7 @@ func newBiliLive(src config.SourceConfig, env Env) (Collector, error) {
 		pu, _ := url.Parse(src.Proxy) // validated by ForSource
 		c.dialer.Proxy = http.ProxyURL(pu)
 	}
-	c.wbi = &BilibiliWBI{Fetch: c.fetchWBIKeys, Clock: env.Clock}
+	c.wbi = &WBI{Fetch: c.fetchWBIKeys, Clock: env.Clock}
 	return c, nil
 }
 
@@ -152,8 +154,8 @@ type biliBoot struct {
 }
 
 // Run connects, reads and reconnects until ctx is done.
-func (c *biliLive) Run(ctx context.Context, emit Emit) error {
-	backoff := StreamNewBackoff(c.src.ID)
+func (c *biliLive) Run(ctx context.Context, emit collectors.Emit) error {
+	backoff := collectors.StreamNewBackoff(c.src.ID)
 	// last is the latest bootstrap whose token the server has not
 	// refused: while the HTTP API is down (or its host's circuit breaker
 	// still fails fast after an outage) the danmaku hosts are dialled
@@ -174,7 +176,7 @@ func (c *biliLive) Run(ctx context.Context, emit Emit) error {
 				boot = last
 			default:
 				c.env.Metrics.Errors.WithLabelValues(c.src.ID, "bootstrap").Inc()
-				reason, permanent := HealthReason(err)
+				reason, permanent := collectors.HealthReason(err)
 				if reason == "disconnected" {
 					reason = "bootstrap"
 				}
@@ -322,7 +324,7 @@ func (c *biliLive) fetchWBIKeys(ctx context.Context) (string, string, error) {
 	if nav.IsLogin && nav.Mid > 0 {
 		c.navMid = nav.Mid
 	}
-	img, sub := BilibiliWBIKeyFromURL(nav.WbiImg.ImgURL), BilibiliWBIKeyFromURL(nav.WbiImg.SubURL)
+	img, sub := WBIKeyFromURL(nav.WbiImg.ImgURL), WBIKeyFromURL(nav.WbiImg.SubURL)
 	if img == "" || sub == "" {
 		return "", "", &biliAPIError{api: "nav", msg: "no wbi_img keys in answer"}
 	}
@@ -387,7 +389,7 @@ func (c *biliLive) cookieHeader(buvid string) string {
 
 // session dials one host, authenticates and reads until the connection
 // fails or ctx is done. authed reports whether op 8 code 0 was received.
-func (c *biliLive) session(ctx context.Context, boot *biliBoot, wsURL string, emit Emit) (authed bool, err error) {
+func (c *biliLive) session(ctx context.Context, boot *biliBoot, wsURL string, emit collectors.Emit) (authed bool, err error) {
 	u, err := url.Parse(wsURL)
 	if err != nil {
 		return false, fmt.Errorf("ws url %q: %w", wsURL, err)
@@ -414,7 +416,7 @@ func (c *biliLive) session(ctx context.Context, boot *biliBoot, wsURL string, em
 	if err != nil {
 		c.env.Metrics.Errors.WithLabelValues(c.src.ID, "dial").Inc()
 		if status == http.StatusUnauthorized || status == http.StatusForbidden {
-			return false, WithReason("auth", true, fmt.Errorf("dial %s: HTTP %d: %w", wsURL, status, err))
+			return false, collectors.WithReason("auth", true, fmt.Errorf("dial %s: HTTP %d: %w", wsURL, status, err))
 		}
 		if status != 0 {
 			return false, fmt.Errorf("dial %s: HTTP %d: %w", wsURL, status, err)
@@ -432,11 +434,11 @@ func (c *biliLive) session(ctx context.Context, boot *biliBoot, wsURL string, em
 		conn.Close()
 		hbWG.Wait()
 	}()
-	conn.SetReadLimit(StreamMaxFrame)
+	conn.SetReadLimit(collectors.StreamMaxFrame)
 
 	auth := biliAuthBody(boot.uid, boot.roomID, boot.buvid, boot.token)
 	conn.SetWriteDeadline(time.Now().Add(biliWriteTimeout))
-	if err := conn.WriteMessage(websocket.BinaryMessage, AppendBilibiliPacket(nil, BilibiliVerInt, BilibiliOpAuth, 1, auth)); err != nil {
+	if err := conn.WriteMessage(websocket.BinaryMessage, AppendBilibiliPacket(nil, VerInt, OpAuth, 1, auth)); err != nil {
 		c.env.Metrics.Errors.WithLabelValues(c.src.ID, "auth").Inc()
 		return false, fmt.Errorf("send auth: %w", err)
 	}
@@ -444,9 +446,9 @@ func (c *biliLive) session(ctx context.Context, boot *biliBoot, wsURL string, em
 	room := strconv.FormatInt(boot.roomID, 10)
 	readTimeout := c.spec.Heartbeat.D() + 5*time.Second
 	conn.SetReadDeadline(time.Now().Add(biliAuthTimeout))
-	handle := func(p BilibiliPacket) error {
+	handle := func(p Packet) error {
 		switch p.Op {
-		case BilibiliOpAuthReply:
+		case OpAuthReply:
 			code, ok := biliAuthCode(p.Body)
 			if !ok || code != 0 {
 				return &biliAuthError{code: code}
@@ -458,12 +460,12 @@ func (c *biliLive) session(ctx context.Context, boot *biliBoot, wsURL string, em
 				hbWG.Go(func() { c.heartbeat(hbCtx, conn) })
 			}
 			return nil
-		case BilibiliOpHeartbeatReply:
+		case OpHeartbeatReply:
 			pop, _ := p.Popularity()
 			now := c.env.Clock.Now()
 			it := biliMetric(room, item.MetricPopularity, float64(pop), now, nil)
 			return c.emit(ctx, emit, it)
-		case BilibiliOpMessage:
+		case OpMessage:
 			return c.handleCommand(ctx, emit, room, p.Body)
 		}
 		return nil
@@ -497,7 +499,7 @@ func (c *biliLive) session(ctx context.Context, boot *biliBoot, wsURL string, em
 			c.env.Metrics.Errors.WithLabelValues(c.src.ID, "auth").Inc()
 			// Not permanent: a stale token is the usual cause, and the
 			// next bootstrap fetches a new one.
-			return false, WithReason("auth", false, err)
+			return false, collectors.WithReason("auth", false, err)
 		case ctx.Err() != nil:
 			return authed, ctx.Err()
 		case errors.Is(err, ErrBilibiliTruncated), errors.Is(err, ErrBilibiliBadHeader), errors.Is(err, ErrBilibiliTooDeep),
@@ -513,7 +515,7 @@ func (c *biliLive) session(ctx context.Context, boot *biliBoot, wsURL string, em
 }
 
 func (c *biliLive) heartbeat(ctx context.Context, conn *websocket.Conn) {
-	pkt := AppendBilibiliPacket(nil, BilibiliVerInt, BilibiliOpHeartbeat, 1, []byte("{}"))
+	pkt := AppendBilibiliPacket(nil, VerInt, OpHeartbeat, 1, []byte("{}"))
 	t := time.NewTicker(c.spec.Heartbeat.D())
 	defer t.Stop()
 	for {
@@ -533,7 +535,7 @@ func (c *biliLive) heartbeat(ctx context.Context, conn *websocket.Conn) {
 	}
 }
 
-func (c *biliLive) handleCommand(ctx context.Context, emit Emit, room string, body []byte) error {
+func (c *biliLive) handleCommand(ctx context.Context, emit collectors.Emit, room string, body []byte) error {
 	var (
 		cmd   string
 		known bool
@@ -567,12 +569,12 @@ func (c *biliLive) handleCommand(ctx context.Context, emit Emit, room string, bo
 	return nil
 }
 
-func (c *biliLive) emit(ctx context.Context, emit Emit, it item.Item) error {
+func (c *biliLive) emit(ctx context.Context, emit collectors.Emit, it item.Item) error {
 	it.Source = c.src.ID
 	if len(c.src.Labels) > 0 {
 		it.Labels = c.src.Labels
 	}
-	StreamCapItem(c.env, c.src.ID, &it, len(it.Raw))
+	collectors.StreamCapItem(c.env, c.src.ID, &it, len(it.Raw))
 	if err := emit(ctx, it); err != nil {
 		return err
 	}
@@ -590,7 +592,7 @@ func biliAuthBody(uid, roomID int64, buvid, token string) []byte {
 		Type     int    `json:"type"`
 		Buvid    string `json:"buvid"`
 		Key      string `json:"key"`
-	}{uid, roomID, BilibiliVerBrotli, "web", 2, buvid, token})
+	}{uid, roomID, VerBrotli, "web", 2, buvid, token})
 	return b
 }
 
@@ -606,12 +608,12 @@ func biliAuthCode(body []byte) (int, bool) {
 
 // --- command parsing ---------------------------------------------------------
 
-// BilibiliParseCommand turns one op-5 command body into items appended to
+// ParseCommand turns one op-5 command body into items appended to
 // dst (Platform and Room set, Source left to the caller). cmd is the
 // command name without its ":…" suffix; known is false for commands the
 // collector does not map (dst unchanged). now stamps items whose payload
 // carries no time. Every item's Raw is one copy of body.
-func BilibiliParseCommand(dst []item.Item, body []byte, room string, now time.Time) (out []item.Item, cmd string, known bool, err error) {
+func ParseCommand(dst []item.Item, body []byte, room string, now time.Time) (out []item.Item, cmd string, known bool, err error) {
 	return biliParseCommand(dst, body, room, now, bytes.Clone)
 }
 
@@ -636,7 +638,7 @@ func (a *biliArena) copy(b []byte) []byte {
 	return a.buf[start:len(a.buf):len(a.buf)] // capped: appending to Raw cannot spill into a neighbour
 }
 
-// biliParseCommand is BilibiliParseCommand with the copy of body (for Raw)
+// biliParseCommand is ParseCommand with the copy of body (for Raw)
 // made by clone.
 func biliParseCommand(dst []item.Item, body []byte, room string, now time.Time, clone func([]byte) []byte) (out []item.Item, cmd string, known bool, err error) {
 	it, ok := biliIterate(body[biliWS(body, 0):])

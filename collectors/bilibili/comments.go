@@ -1,4 +1,4 @@
-package collectors
+package bilibili
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"lookout/collectors"
 	"lookout/collectors/httpx"
 	"lookout/config"
 	"lookout/item"
@@ -47,17 +48,18 @@ type bilicmtSpec struct {
 type bilicmtCollector struct {
 	src     config.SourceConfig
 	spec    bilicmtSpec
-	env     Env
+	env     collectors.Env
 	http    *httpx.Client
-	wbi     *BilibiliWBI
+	wbi     *WBI
 	oid     string
 	typ     string
 	link    string // page the comments are on
 	referer string
-	loop    *PollLoop
+	loop    *collectors.PollLoop
 }
 
-func newBiliComments(src config.SourceConfig, env Env) (Collector, error) {
+// NewComments builds a bilibili_comments source (a collectors.Factory).
+func NewComments(src config.SourceConfig, env collectors.Env) (collectors.Collector, error) {
 	var spec bilicmtSpec
 	if err := src.DecodeSpec(&spec); err != nil {
 		return nil, err
@@ -74,7 +76,7 @@ func newBiliComments(src config.SourceConfig, env Env) (Collector, error) {
 	}
 	switch {
 	case spec.BVID != "":
-		aid, err := BilibiliBVIDToAID(spec.BVID)
+		aid, err := BVIDToAID(spec.BVID)
 		if err != nil {
 			return nil, fmt.Errorf("bvid: %w", err)
 		}
@@ -142,8 +144,8 @@ func newBiliComments(src config.SourceConfig, env Env) (Collector, error) {
 	if c.http, err = env.HTTP.ForSource(src); err != nil {
 		return nil, err
 	}
-	c.wbi = &BilibiliWBI{Fetch: c.navKeys, Clock: env.Clock}
-	c.loop = NewPollLoop(src, env)
+	c.wbi = &WBI{Fetch: c.navKeys, Clock: env.Clock}
+	c.loop = collectors.NewPollLoop(src, env)
 	return c, nil
 }
 
@@ -166,8 +168,8 @@ const (
 	bilicmtAlphabet = "FcwAPNKTMug3GV5Lj7EJnHpWsx4tb8haYeviqBz6rkCy12mUSDQX9RdoZf"
 )
 
-// BilibiliBVIDToAID converts "BV17x411w7KC" to 170001.
-func BilibiliBVIDToAID(bvid string) (int64, error) {
+// BVIDToAID converts "BV17x411w7KC" to 170001.
+func BVIDToAID(bvid string) (int64, error) {
 	if len(bvid) != 12 || !strings.EqualFold(bvid[:3], "BV1") {
 		return 0, fmt.Errorf("%q is not a bvid (BV1 followed by 9 characters)", bvid)
 	}
@@ -189,8 +191,8 @@ func BilibiliBVIDToAID(bvid string) (int64, error) {
 	return aid, nil
 }
 
-// BilibiliAIDToBVID converts 170001 to "BV17x411w7KC".
-func BilibiliAIDToBVID(aid int64) string {
+// AIDToBVID converts 170001 to "BV17x411w7KC".
+func AIDToBVID(aid int64) string {
 	b := []byte("BV1000000000")
 	n := (bilicmtMaxAID | aid) ^ bilicmtXOR
 	for i := len(b) - 1; n > 0 && i >= 3; i-- {
@@ -244,14 +246,14 @@ type bilicmtData struct {
 	Replies []bilicmtReply `json:"replies"`
 }
 
-// BilibiliAPIError is a non-zero code in a Bilibili JSON answer.
-type BilibiliAPIError struct {
+// APIError is a non-zero code in a Bilibili JSON answer.
+type APIError struct {
 	API     string
 	Code    int
 	Message string
 }
 
-func (e *BilibiliAPIError) Error() string {
+func (e *APIError) Error() string {
 	hint := ""
 	switch e.Code {
 	case -101:
@@ -295,16 +297,16 @@ func (c *bilicmtCollector) get(ctx context.Context, api, rawURL string, out any)
 	dec := json.NewDecoder(strings.NewReader(string(body)))
 	dec.UseNumber()
 	if err := dec.Decode(&env); err != nil {
-		return PollErr("decode", fmt.Errorf("bilibili %s: invalid JSON: %w", api, err))
+		return collectors.PollErr("decode", fmt.Errorf("bilibili %s: invalid JSON: %w", api, err))
 	}
 	if env.Code != 0 && !(api == "nav" && env.Code == -101) { // nav answers -101 with keys when logged out
-		return &BilibiliAPIError{API: api, Code: env.Code, Message: env.Message}
+		return &APIError{API: api, Code: env.Code, Message: env.Message}
 	}
 	if out != nil && len(env.Data) > 0 && string(env.Data) != "null" {
 		d := json.NewDecoder(strings.NewReader(string(env.Data)))
 		d.UseNumber()
 		if err := d.Decode(out); err != nil {
-			return PollErr("decode", fmt.Errorf("bilibili %s: data: %w", api, err))
+			return collectors.PollErr("decode", fmt.Errorf("bilibili %s: data: %w", api, err))
 		}
 	}
 	return nil
@@ -321,9 +323,9 @@ func (c *bilicmtCollector) navKeys(ctx context.Context) (string, string, error) 
 	if err := c.get(ctx, "nav", c.spec.APIBase+"/x/web-interface/nav", &nav); err != nil {
 		return "", "", err
 	}
-	img, sub := BilibiliWBIKeyFromURL(nav.WbiImg.ImgURL), BilibiliWBIKeyFromURL(nav.WbiImg.SubURL)
+	img, sub := WBIKeyFromURL(nav.WbiImg.ImgURL), WBIKeyFromURL(nav.WbiImg.SubURL)
 	if img == "" || sub == "" {
-		return "", "", &BilibiliAPIError{API: "nav", Message: "no wbi_img keys in the answer"}
+		return "", "", &APIError{API: "nav", Message: "no wbi_img keys in the answer"}
 	}
 	return img, sub, nil
 }
@@ -346,7 +348,7 @@ func (c *bilicmtCollector) page(ctx context.Context, offset string, pn int) (*bi
 			return nil, fmt.Errorf("bilibili WBI keys: %w", err)
 		}
 		err = c.get(ctx, "reply/wbi/main", c.spec.APIBase+"/x/v2/reply/wbi/main?"+signed, &data)
-		var ae *BilibiliAPIError
+		var ae *APIError
 		if errors.As(err, &ae) && ae.Code == -403 && attempt == 0 {
 			// Keys rotated under us: fetch fresh ones and try once more.
 			c.env.Log.Info("bilibili WBI signature rejected; refreshing keys")
@@ -359,31 +361,31 @@ func (c *bilicmtCollector) page(ctx context.Context, offset string, pn int) (*bi
 
 // classify attaches reasons and waits to API errors.
 func (c *bilicmtCollector) classify(err error) error {
-	var ae *BilibiliAPIError
+	var ae *APIError
 	if !errors.As(err, &ae) {
 		return err
 	}
 	switch ae.Code {
 	case -412, -352:
-		return PollErrWait("risk_control", c.spec.RiskBackoff.D(), err)
+		return collectors.PollErrWait("risk_control", c.spec.RiskBackoff.D(), err)
 	case -403:
-		return PollErr("wbi_rejected", err)
+		return collectors.PollErr("wbi_rejected", err)
 	case -101:
-		return PollErr("auth", err)
+		return collectors.PollErr("auth", err)
 	case 12002:
-		return PollErrWait("comments_closed", time.Hour, err)
+		return collectors.PollErrWait("comments_closed", time.Hour, err)
 	}
-	return PollErr("api_error", err)
+	return collectors.PollErr("api_error", err)
 }
 
-func (c *bilicmtCollector) Run(ctx context.Context, emit Emit) error {
+func (c *bilicmtCollector) Run(ctx context.Context, emit collectors.Emit) error {
 	return c.loop.Run(ctx, emit, func(ctx context.Context) error { return c.poll(ctx, emit) })
 }
 
-func (c *bilicmtCollector) poll(ctx context.Context, emit Emit) error {
-	st, err := LoadPollState(ctx, c.env.State, c.src.ID)
+func (c *bilicmtCollector) poll(ctx context.Context, emit collectors.Emit) error {
+	st, err := collectors.LoadPollState(ctx, c.env.State, c.src.ID)
 	if err != nil {
-		return PollErr("state", err)
+		return collectors.PollErr("state", err)
 	}
 	var fresh, subs []bilicmtReply
 	offset := ""
@@ -409,9 +411,9 @@ pages:
 				ts = time.Unix(r.CTime, 0)
 			}
 			switch st.Judge(id, ts) {
-			case PollReach:
+			case collectors.PollReach:
 				break pages
-			case PollSkip:
+			case collectors.PollSkip:
 				continue
 			}
 			anyNew = true
@@ -452,7 +454,7 @@ pages:
 		}
 	}
 	if err := st.Save(ctx, c.env.State, c.src.ID); err != nil {
-		return PollErr("state", err)
+		return collectors.PollErr("state", err)
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package collectors
+package bilibili
 
 import (
 	"bytes"
@@ -20,15 +20,15 @@ func FuzzBilibiliDecode(f *testing.F) {
 	f.Add(loopback.BilibiliFrame(loopback.BilibiliPushBrotli, loopback.BilibiliDanmaku(1, "a", "b", ts, "c"), loopback.BilibiliLike(3)))
 	f.Add(loopback.BilibiliFrame(loopback.BilibiliPushZlib, loopback.BilibiliGift(1, "a", "g", 2, 100, ts)))
 	f.Fuzz(func(t *testing.T, msg []byte) {
-		d := BilibiliDecoder{MaxDecompressed: 64 << 10}
+		d := Decoder{MaxDecompressed: 64 << 10}
 		var first []biliGot
-		err1 := d.Decode(msg, func(p BilibiliPacket) error {
-			if p.Depth >= BilibiliMaxDepth {
+		err1 := d.Decode(msg, func(p Packet) error {
+			if p.Depth >= MaxDepth {
 				t.Fatalf("packet at depth %d", p.Depth)
 			}
 			first = append(first, biliGot{p.Ver, p.Op, p.Depth, string(p.Body)})
-			if p.Op == BilibiliOpMessage {
-				BilibiliParseCommand(nil, p.Body, "1", ts)
+			if p.Op == OpMessage {
+				ParseCommand(nil, p.Body, "1", ts)
 			}
 			return nil
 		})
@@ -66,7 +66,7 @@ func FuzzBilibiliCommand(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		items, cmd, known, err := BilibiliParseCommand(nil, body, "1", ts)
+		items, cmd, known, err := ParseCommand(nil, body, "1", ts)
 		if !utf8.ValidString(cmd) {
 			t.Fatalf("cmd %q is not UTF-8 (metrics labels must be)", cmd)
 		}

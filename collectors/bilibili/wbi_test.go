@@ -1,4 +1,4 @@
-package collectors
+package bilibili
 
 import (
 	"context"
@@ -18,17 +18,17 @@ const (
 )
 
 func TestBilibiliMixinKey(t *testing.T) {
-	if got := BilibiliMixinKey(biliTestImgKey, biliTestSubKey); got != biliTestMixin {
+	if got := MixinKey(biliTestImgKey, biliTestSubKey); got != biliTestMixin {
 		t.Fatalf("mixin key = %q, want %q", got, biliTestMixin)
 	}
-	if got := BilibiliMixinKey("short", "keys"); got != "" {
+	if got := MixinKey("short", "keys"); got != "" {
 		t.Errorf("mixin key of short keys = %q, want empty", got)
 	}
 }
 
 func TestBilibiliSignWBIVector(t *testing.T) {
 	params := url.Values{"foo": {"114"}, "bar": {"514"}, "zab": {"1919810"}}
-	got := BilibiliSignWBI(params, biliTestMixin, 1702204169)
+	got := SignWBI(params, biliTestMixin, 1702204169)
 	want := "bar=514&foo=114&wts=1702204169&zab=1919810&w_rid=8f6f2b5b3d485fe1886cec6a0be8c5d4"
 	if got != want {
 		t.Fatalf("signed query\n got %s\nwant %s", got, want)
@@ -46,10 +46,10 @@ func TestBilibiliSignWBIEncoding(t *testing.T) {
 		{url.Values{"wts": {"999"}, "w_rid": {"old"}, "id": {"1"}}, "id=1&wts=1"},
 	}
 	for _, tc := range tests {
-		got := BilibiliSignWBI(tc.params, biliTestMixin, 1)
+		got := SignWBI(tc.params, biliTestMixin, 1)
 		q, rid, ok := strings.Cut(got, "&w_rid=")
 		if !ok || q != tc.want || len(rid) != 32 {
-			t.Errorf("BilibiliSignWBI(%v) = %q, want %q&w_rid=<32 hex>", tc.params, got, tc.want)
+			t.Errorf("SignWBI(%v) = %q, want %q&w_rid=<32 hex>", tc.params, got, tc.want)
 		}
 	}
 }
@@ -61,8 +61,8 @@ func TestBilibiliWBIKeyFromURL(t *testing.T) {
 		"4932caff0ff746eab6f01bf08b70ac45":                                      "4932caff0ff746eab6f01bf08b70ac45",
 		"":                                                                      "",
 	} {
-		if got := BilibiliWBIKeyFromURL(in); got != want {
-			t.Errorf("BilibiliWBIKeyFromURL(%q) = %q, want %q", in, got, want)
+		if got := WBIKeyFromURL(in); got != want {
+			t.Errorf("WBIKeyFromURL(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
@@ -116,7 +116,7 @@ func TestBilibiliWBICache(t *testing.T) {
 	clock := newBiliFakeClock()
 	fetches := 0
 	fail := false
-	w := &BilibiliWBI{Clock: clock, Fetch: func(context.Context) (string, string, error) {
+	w := &WBI{Clock: clock, Fetch: func(context.Context) (string, string, error) {
 		fetches++
 		if fail {
 			return "", "", errors.New("nav down")
@@ -129,7 +129,7 @@ func TestBilibiliWBICache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := BilibiliSignWBI(params, biliTestMixin, clock.Now().Unix())
+	want := SignWBI(params, biliTestMixin, clock.Now().Unix())
 	if first != want {
 		t.Fatalf("Sign = %q, want %q", first, want)
 	}

@@ -1,4 +1,4 @@
-package collectors
+package bilibili
 
 import (
 	"fmt"
@@ -41,8 +41,8 @@ func BenchmarkBilibiliDecode(b *testing.B) {
 		var wire, inflated int
 		for _, m := range msgs {
 			wire += len(m)
-			var d BilibiliDecoder
-			d.Decode(m, func(p BilibiliPacket) error { inflated += 16 + len(p.Body); return nil })
+			var d Decoder
+			d.Decode(m, func(p Packet) error { inflated += 16 + len(p.Body); return nil })
 		}
 		perMsg := float64(chats) / float64(len(msgs))
 
@@ -50,9 +50,9 @@ func BenchmarkBilibiliDecode(b *testing.B) {
 		b.Run(tc.name+"/frames", func(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(inflated / len(msgs)))
-			var d BilibiliDecoder
+			var d Decoder
 			n := 0
-			count := func(BilibiliPacket) error { n++; return nil }
+			count := func(Packet) error { n++; return nil }
 			for i := 0; b.Loop(); i++ {
 				if err := d.Decode(msgs[i%len(msgs)], count); err != nil {
 					b.Fatal(err)
@@ -64,12 +64,12 @@ func BenchmarkBilibiliDecode(b *testing.B) {
 		b.Run(tc.name+"/items", func(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(inflated / len(msgs)))
-			var d BilibiliDecoder
+			var d Decoder
 			var arena biliArena
 			var items []item.Item
 			now := time.Now()
 			got := 0
-			parse := func(p BilibiliPacket) error {
+			parse := func(p Packet) error {
 				var err error
 				items, _, _, err = biliParseCommand(items[:0], p.Body, "21452505", now, arena.copy)
 				for i := range items {
@@ -90,11 +90,11 @@ func BenchmarkBilibiliDecode(b *testing.B) {
 		b.Run(tc.name+"/items-parallel", func(b *testing.B) {
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
-				var d BilibiliDecoder
+				var d Decoder
 				var arena biliArena
 				var items []item.Item
 				now := time.Now()
-				parse := func(p BilibiliPacket) error {
+				parse := func(p Packet) error {
 					var err error
 					items, _, _, err = biliParseCommand(items[:0], p.Body, "21452505", now, arena.copy)
 					return err
@@ -125,14 +125,14 @@ func BenchmarkBilibiliDecodeParallel(b *testing.B) {
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		var (
-			d     BilibiliDecoder
+			d     Decoder
 			arena biliArena
 			items []item.Item
 			got   int64
 		)
 		now := time.Now()
-		parse := func(p BilibiliPacket) error {
-			if p.Op != BilibiliOpMessage {
+		parse := func(p Packet) error {
+			if p.Op != OpMessage {
 				return nil
 			}
 			var err error

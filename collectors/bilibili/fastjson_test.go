@@ -1,4 +1,4 @@
-package collectors
+package bilibili
 
 import (
 	"bytes"
@@ -146,7 +146,7 @@ func biliDanmakuReference(body []byte) (r biliDanmakuRef, ok bool) {
 func biliCheckDanmakuAgainstRef(t *testing.T, body []byte) bool {
 	t.Helper()
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	items, cmd, known, err := BilibiliParseCommand(nil, body, "1", now)
+	items, cmd, known, err := ParseCommand(nil, body, "1", now)
 	if !biliIsDanmaku(cmd) || !known {
 		return false
 	}
