@@ -715,3 +715,20 @@ func BenchmarkDouyinLoopback(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(want)/b.Elapsed().Seconds(), "msgs/s")
 }
+
+// TestDouyinOversized: a chat message beyond the stream caps is cut and counted.
+func TestDouyinOversized(t *testing.T) {
+	long := strings.Repeat("x", 3*StreamMaxText)
+	srv, _, env, sink, stop := douyinStartLoopback(t, douyinTestKey)
+	defer stop()
+	if _, ok := srv.WaitDial(0, 10*time.Second); !ok {
+		t.Fatal("no dial")
+	}
+	srv.Push(false, loopback.DouyinChat(1, 42, "alice", long))
+	if it := sink.next(t); len(it.Text) != StreamMaxText || len(it.Raw) > StreamMaxText || it.Labels["oversized"] == "" {
+		t.Errorf("douyin chat kept %d text, %d raw bytes, labels %v", len(it.Text), len(it.Raw), it.Labels)
+	}
+	if n := twitchCount(env.Metrics.Errors, "dy", "oversized"); n != 1 {
+		t.Errorf("oversized count %v", n)
+	}
+}

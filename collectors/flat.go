@@ -7,6 +7,5 @@ func Flat() Registry {
 		"bluesky":     newBskyCollector,
 		"douyin_live": newDouyinCollector,
 		"mastodon":    newMastoCollector,
-		"twitch":      newTwitchCollector,
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"lookout/collectors/feed"
 	"lookout/collectors/html"
 	"lookout/collectors/jsonapi"
+	"lookout/collectors/twitch"
 	"lookout/collectors/wsjson"
 )
 
@@ -21,5 +22,6 @@ func Registry() collectors.Registry {
 	r["json_api"] = jsonapi.NewJSONAPI
 	r["weibo"] = jsonapi.NewWeibo
 	r["websocket_json"] = wsjson.New
+	r["twitch"] = twitch.New
 	return r
 }

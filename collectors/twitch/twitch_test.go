@@ -1,26 +1,20 @@
-package collectors
+package twitch
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
-
+	"lookout/collectors"
+	"lookout/collectors/collectortest"
 	"lookout/collectors/httpx"
 	"lookout/config"
 	"lookout/internal/loopback"
@@ -29,167 +23,6 @@ import (
 
 // ---- helpers shared by the stream collectors' tests (twitch, bluesky,
 // douyin, mastodon) ----
-
-// twitchFakeClock is a httpx.Clock whose time moves only when the test says so.
-// Every After call is reported on Asked so that a test can see what the
-// collector is waiting for (a backoff, a heartbeat) and release it.
-type twitchFakeClock struct {
-	mu      sync.Mutex
-	now     time.Time
-	waiters []twitchWaiter
-	Asked   chan time.Duration
-}
-
-type twitchWaiter struct {
-	at time.Time
-	ch chan time.Time
-}
-
-func newTwitchFakeClock() *twitchFakeClock {
-	return &twitchFakeClock{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC), Asked: make(chan time.Duration, 1024)}
-}
-
-func (c *twitchFakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *twitchFakeClock) After(d time.Duration) <-chan time.Time {
-	c.mu.Lock()
-	ch := make(chan time.Time, 1)
-	c.waiters = append(c.waiters, twitchWaiter{at: c.now.Add(d), ch: ch})
-	c.mu.Unlock()
-	select {
-	case c.Asked <- d:
-	default:
-	}
-	return ch
-}
-
-// Advance moves time forward and fires the waits that are due.
-func (c *twitchFakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	kept := c.waiters[:0]
-	for _, w := range c.waiters {
-		if !w.at.After(c.now) {
-			w.ch <- c.now
-		} else {
-			kept = append(kept, w)
-		}
-	}
-	c.waiters = kept
-}
-
-// waitAsked waits for an After call whose duration match accepts and
-// returns the duration; other calls are skipped (they stay pending).
-func (c *twitchFakeClock) waitAsked(t *testing.T, what string, match func(time.Duration) bool) time.Duration {
-	t.Helper()
-	timeout := time.After(10 * time.Second)
-	for {
-		select {
-		case d := <-c.Asked:
-			if match(d) {
-				return d
-			}
-		case <-timeout:
-			t.Fatalf("collector never waited for %s on the clock", what)
-			return 0
-		}
-	}
-}
-
-// twitchSink collects emitted items.
-type twitchSink struct {
-	ch chan item.Item
-}
-
-func newTwitchSink() *twitchSink { return &twitchSink{ch: make(chan item.Item, 4096)} }
-
-func (s *twitchSink) emit(ctx context.Context, it item.Item) error {
-	select {
-	case s.ch <- it:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// next returns the next item or fails the test after a timeout.
-func (s *twitchSink) next(t *testing.T) item.Item {
-	t.Helper()
-	select {
-	case it := <-s.ch:
-		return it
-	case <-time.After(10 * time.Second):
-		t.Fatal("no item emitted within 10s")
-		return item.Item{}
-	}
-}
-
-// none asserts that nothing more is emitted for a short while.
-func (s *twitchSink) none(t *testing.T) {
-	t.Helper()
-	select {
-	case it := <-s.ch:
-		t.Fatalf("unexpected item emitted: %+v", it)
-	case <-time.After(100 * time.Millisecond):
-	}
-}
-
-// twitchCount reads one counter of a vector.
-func twitchCount(cv *prometheus.CounterVec, labels ...string) float64 {
-	var m dto.Metric
-	if err := cv.WithLabelValues(labels...).Write(&m); err != nil {
-		return -1
-	}
-	return m.GetCounter().GetValue()
-}
-
-// twitchTestEnv is an Env for stream tests: a fake clock, fresh metrics,
-// a generous rate limit for loopback, logs to the test output on -v.
-func twitchTestEnv(t *testing.T, clk httpx.Clock) Env {
-	t.Helper()
-	m := NewMetrics(nil)
-	var out io.Writer = io.Discard
-	if testing.Verbose() {
-		out = os.Stderr
-	}
-	return Env{
-		HTTP:    httpx.NewClient(config.LimitsConfig{Default: config.HostLimit{Rate: 1000, Burst: 1000}}, m.HTTP()),
-		State:   NewMemState(),
-		Log:     slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Metrics: m,
-		Clock:   clk,
-	}
-}
-
-// twitchStart runs c until the test ends and checks that Run returns nil
-// promptly on cancellation.
-func twitchStart(t *testing.T, c Collector, emit Emit) (stop func()) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx, emit) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("Run returned %v on cancellation, want nil", err)
-				}
-			case <-time.After(10 * time.Second):
-				t.Error("Run did not return within 10s of cancellation")
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return stop
-}
 
 // ---- twitch ----
 
@@ -291,13 +124,13 @@ func TestTwitchConfig(t *testing.T) {
 		"id: t\nkind: twitch\nchannels: [a]\nnick: realuser\n",
 		"id: t\nkind: twitch\nchannels: [a]\nchanels: [b]\n",
 	}
-	env := twitchTestEnv(t, httpx.RealClock)
+	env := collectortest.StreamEnv(t, httpx.RealClock)
 	for _, y := range bad {
-		if _, err := Flat().New(mustSourceConfig(t, y), env); err == nil {
+		if _, err := registry().New(collectortest.SourceConfig(t, y), env); err == nil {
 			t.Errorf("config accepted, want error:\n%s", y)
 		}
 	}
-	c, err := Flat().New(mustSourceConfig(t, "id: t\nkind: twitch\nchannels: ['#Shroud', shroud, b_2]\n"), env)
+	c, err := registry().New(collectortest.SourceConfig(t, "id: t\nkind: twitch\nchannels: ['#Shroud', shroud, b_2]\n"), env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,14 +143,14 @@ func TestTwitchConfig(t *testing.T) {
 func TestTwitchLoopback(t *testing.T) {
 	srv := loopback.NewTwitchServer()
 	defer srv.Close()
-	clk := newTwitchFakeClock()
-	env := twitchTestEnv(t, clk)
-	c, err := Flat().New(mustSourceConfig(t, fmt.Sprintf("id: tw\nkind: twitch\nurl: %s\nchannels: [examplechannel, second, third]\nlabels: {team: ops}\n", srv.URL)), env)
+	clk := collectortest.NewSteppedClock()
+	env := collectortest.StreamEnv(t, clk)
+	c, err := registry().New(collectortest.SourceConfig(t, fmt.Sprintf("id: tw\nkind: twitch\nurl: %s\nchannels: [examplechannel, second, third]\nlabels: {team: ops}\n", srv.URL)), env)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sink := newTwitchSink()
-	stop := twitchStart(t, c, sink.emit)
+	sink := collectortest.NewChanSink()
+	stop := collectortest.Start(t, c, sink.Emit)
 
 	// Three channels, one connection.
 	if _, ok := srv.WaitJoined(10*time.Second, "examplechannel", "second", "third"); !ok {
@@ -341,7 +174,7 @@ func TestTwitchLoopback(t *testing.T) {
 	if n := srv.Send("examplechannel", twitchFixtureLine); n != 1 {
 		t.Fatalf("fixture delivered to %d connections", n)
 	}
-	it := sink.next(t)
+	it := sink.Next(t)
 	want := item.Item{
 		Source: "tw", Platform: "twitch", Kind: item.KindChat, Room: "examplechannel",
 		ID: "885196de-cb67-427a-baa8-82f9b0fcd05f", AuthorID: "87654321", Author: "Alice A",
@@ -365,7 +198,7 @@ func TestTwitchLoopback(t *testing.T) {
 		`:tmi.twitch.tv FROBNICATE #second`,
 		"@id=m3;tmi-sent-ts=1700000003000;user-id=7 :dan!dan@dan.tmi.twitch.tv PRIVMSG #second :\x01ACTION waves\x01",
 	)
-	got := []item.Item{sink.next(t), sink.next(t), sink.next(t), sink.next(t)}
+	got := []item.Item{sink.Next(t), sink.Next(t), sink.Next(t), sink.Next(t)}
 	if got[0].ID != "m1" || got[0].Author != "bob" || got[0].Text != "first" || got[0].Room != "second" {
 		t.Errorf("line 1 = %+v (display-name empty → login)", got[0])
 	}
@@ -378,10 +211,10 @@ func TestTwitchLoopback(t *testing.T) {
 	if got[3].ID != "m3" || got[3].Text != "waves" {
 		t.Errorf("/me item = %+v", got[3])
 	}
-	if n := twitchCount(env.Metrics.Errors, "tw", "parse"); n != 1 {
+	if n := collectortest.Count(env.Metrics.Errors, "tw", "parse"); n != 1 {
 		t.Errorf("parse errors = %v, want 1", n)
 	}
-	if n := twitchCount(env.Metrics.Unknown, "tw", "cmd:FROBNICATE"); n != 1 {
+	if n := collectortest.Count(env.Metrics.Unknown, "tw", "cmd:FROBNICATE"); n != 1 {
 		t.Errorf("unknown FROBNICATE = %v, want 1", n)
 	}
 
@@ -391,7 +224,7 @@ func TestTwitchLoopback(t *testing.T) {
 		`@login=target;target-msg-id=m1;tmi-sent-ts=1700000004500 :tmi.twitch.tv CLEARMSG #third :first`,
 		`@display-name=Raider;id=u2;login=raider;msg-id=raid;msg-param-displayName=Raider;msg-param-viewerCount=42;system-msg=42\sraiders;tmi-sent-ts=1700000005000;user-id=9 :tmi.twitch.tv USERNOTICE #third`,
 	)
-	g, del, r := sink.next(t), sink.next(t), sink.next(t)
+	g, del, r := sink.Next(t), sink.Next(t), sink.Next(t)
 	if g.Kind != item.KindGift || g.Count != 5 || g.ID != "u1" || g.Text != "Eve is gifting 5 Subs!" || g.Author != "Eve" {
 		t.Errorf("sub gift = %+v", g)
 	}
@@ -413,9 +246,9 @@ func TestTwitchLoopback(t *testing.T) {
 	if _, ok := srv.WaitLine(from, 10*time.Second, func(l loopback.TwitchLine) bool { return l.Line == "PONG :tmi.twitch.tv" }); !ok {
 		t.Errorf("no PONG after PING; client sent %v", srv.Lines()[from:])
 	}
-	sink.none(t)
+	sink.None(t)
 	stop()
-	if n := twitchCount(env.Metrics.Items, "tw", "chat"); n != 4 {
+	if n := collectortest.Count(env.Metrics.Items, "tw", "chat"); n != 4 {
 		t.Errorf("items{chat} = %v, want 4", n)
 	}
 }
@@ -423,14 +256,14 @@ func TestTwitchLoopback(t *testing.T) {
 func TestTwitchReconnect(t *testing.T) {
 	srv := loopback.NewTwitchServer()
 	defer srv.Close()
-	clk := newTwitchFakeClock()
-	env := twitchTestEnv(t, clk)
-	c, err := Flat().New(mustSourceConfig(t, fmt.Sprintf("id: tw\nkind: twitch\nurl: %s\nchannels: [a, b]\n", srv.URL)), env)
+	clk := collectortest.NewSteppedClock()
+	env := collectortest.StreamEnv(t, clk)
+	c, err := registry().New(collectortest.SourceConfig(t, fmt.Sprintf("id: tw\nkind: twitch\nurl: %s\nchannels: [a, b]\n", srv.URL)), env)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sink := newTwitchSink()
-	twitchStart(t, c, sink.emit)
+	sink := collectortest.NewChanSink()
+	collectortest.Start(t, c, sink.Emit)
 	if _, ok := srv.WaitJoined(10*time.Second, "a", "b"); !ok {
 		t.Fatal("not joined")
 	}
@@ -447,7 +280,7 @@ func TestTwitchReconnect(t *testing.T) {
 	if n := srv.Send("a", `@id=during;tmi-sent-ts=1700000008000;user-id=1 :y!y@y.tmi.twitch.tv PRIVMSG #a :said during the handover`); n != 1 {
 		t.Fatalf("the old connection is gone before the new one joined (%d connections got the line)", n)
 	}
-	if it := sink.next(t); it.ID != "during" {
+	if it := sink.Next(t); it.ID != "during" {
 		t.Errorf("during the handover got %+v", it)
 	}
 	if srv.Open() != 2 {
@@ -466,7 +299,7 @@ func TestTwitchReconnect(t *testing.T) {
 	// clock (first attempt after a healthy session: 0.5–1 s), then comes
 	// back and re-joins.
 	srv.Drop()
-	d := clk.waitAsked(t, "reconnect backoff", func(time.Duration) bool { return true })
+	d := clk.WaitAsked(t, "reconnect backoff", func(time.Duration) bool { return true })
 	if d < 500*time.Millisecond || d > time.Second {
 		t.Errorf("first backoff = %v, want within [500ms, 1s]", d)
 	}
@@ -478,10 +311,10 @@ func TestTwitchReconnect(t *testing.T) {
 		t.Fatalf("no re-JOIN after the backoff; lines %v", srv.Lines())
 	}
 	srv.Send("b", `@id=after;tmi-sent-ts=1700000009000;user-id=1 :z!z@z.tmi.twitch.tv PRIVMSG #b :still here`)
-	if it := sink.next(t); it.ID != "after" || it.Room != "b" {
+	if it := sink.Next(t); it.ID != "after" || it.Room != "b" {
 		t.Errorf("after reconnect got %+v", it)
 	}
-	if n := twitchCount(env.Metrics.Reconnects, "tw"); n != 2 {
+	if n := collectortest.Count(env.Metrics.Reconnects, "tw"); n != 2 {
 		t.Errorf("reconnects = %v, want 2", n)
 	}
 }
@@ -492,17 +325,17 @@ func TestTwitchBackoffGrows(t *testing.T) {
 	srv := loopback.NewTwitchServer()
 	url := srv.URL
 	srv.Close() // nothing listens: every dial fails
-	clk := newTwitchFakeClock()
-	env := twitchTestEnv(t, clk)
-	c, err := Flat().New(mustSourceConfig(t, fmt.Sprintf("id: tw\nkind: twitch\nurl: %s\nchannels: [a]\n", url)), env)
+	clk := collectortest.NewSteppedClock()
+	env := collectortest.StreamEnv(t, clk)
+	c, err := registry().New(collectortest.SourceConfig(t, fmt.Sprintf("id: tw\nkind: twitch\nurl: %s\nchannels: [a]\n", url)), env)
 	if err != nil {
 		t.Fatal(err)
 	}
-	twitchStart(t, c, newTwitchSink().emit)
+	collectortest.Start(t, c, collectortest.NewChanSink().Emit)
 	var prevMax time.Duration = time.Second
 	for i := 0; i < 5; i++ {
-		d := clk.waitAsked(t, "backoff", func(time.Duration) bool { return true })
-		full := min(prevMax, StreamBackoffMax)
+		d := clk.WaitAsked(t, "backoff", func(time.Duration) bool { return true })
+		full := min(prevMax, collectors.StreamBackoffMax)
 		lo, hi := full/2, full
 		if d < lo || d > hi {
 			t.Errorf("attempt %d: backoff %v, want within [%v, %v]", i, d, lo, hi)
@@ -510,7 +343,7 @@ func TestTwitchBackoffGrows(t *testing.T) {
 		prevMax *= 2
 		clk.Advance(d)
 	}
-	if n := twitchCount(env.Metrics.Errors, "tw", "dial"); n < 5 {
+	if n := collectortest.Count(env.Metrics.Errors, "tw", "dial"); n < 5 {
 		t.Errorf("dial errors = %v, want >= 5", n)
 	}
 }
@@ -518,7 +351,7 @@ func TestTwitchBackoffGrows(t *testing.T) {
 // Moderation is recorded (the deleted message's id, who was banned or
 // timed out and for how long), and subscriptions are valued by tier.
 func TestTwitchModerationAndSubValues(t *testing.T) {
-	c := twitchTestCollector(Env{}.WithDefaults())
+	c := twitchTestCollector(collectors.Env{}.WithDefaults())
 	const pre = "@badge-info=;id=x1;login=mod;room-id=1;tmi-sent-ts=1700000000000;user-id=5;"
 	tests := []struct {
 		name   string
@@ -575,71 +408,19 @@ func TestTwitchRefusedLogin(t *testing.T) {
 	// A collector configured with a PASS-less non-anonymous nick cannot be
 	// built; here the server refuses, as Twitch does for a bad login.
 	srv.Send("x") // no-op: nobody joined
-	env := twitchTestEnv(t, newTwitchFakeClock())
+	env := collectortest.StreamEnv(t, collectortest.NewSteppedClock())
 	c := &twitchCollector{id: "tw", env: env.WithDefaults(), url: srv.URL, channels: []string{"a"}, nick: "notanon", bitValue: 1}
-	c.dialer, c.header, _ = StreamDialer(config.SourceConfig{}, c.env)
-	healthy, err := c.session(context.Background(), newTwitchSink().emit)
+	c.dialer, c.header, _ = collectors.StreamDialer(config.SourceConfig{}, c.env)
+	healthy, err := c.session(context.Background(), collectortest.NewChanSink().Emit)
 	if healthy || err == nil || !strings.Contains(err.Error(), "Login authentication failed") {
 		t.Errorf("session = %v, %v; want refused login error", healthy, err)
 	}
-	if n := twitchCount(env.Metrics.Errors, "tw", "auth"); n != 1 {
+	if n := collectortest.Count(env.Metrics.Errors, "tw", "auth"); n != 1 {
 		t.Errorf("auth errors = %v, want 1", n)
 	}
 }
 
-// twitchUpdateGolden rewrites the stream collectors' golden files:
-// go test ./collectors/ -run Golden -update-stream-golden
-var twitchUpdateGolden = flag.Bool("update-stream-golden", false, "rewrite testdata/{twitch,bluesky,douyin,mastodon} golden files")
-
-// twitchGoldenItem is the part of an Item the golden files pin down.
-type twitchGoldenItem struct {
-	Kind     item.Kind
-	Room     string
-	ID       string
-	AuthorID string `json:",omitempty"`
-	Author   string `json:",omitempty"`
-	Text     string `json:",omitempty"`
-	URL      string `json:",omitempty"`
-	TS       time.Time
-	Metric   string  `json:",omitempty"`
-	Value    float64 `json:",omitempty"`
-	Count    int64   `json:",omitempty"`
-}
-
-// twitchCheckGolden compares items with testdata/<name> (JSON), or rewrites
-// it under -update-stream-golden.
-func twitchCheckGolden(t *testing.T, name string, items []item.Item) {
-	t.Helper()
-	got := make([]twitchGoldenItem, 0, len(items))
-	for _, it := range items {
-		got = append(got, twitchGoldenItem{Kind: it.Kind, Room: it.Room, ID: it.ID, AuthorID: it.AuthorID, Author: it.Author,
-			Text: it.Text, URL: it.URL, TS: it.TS, Metric: it.Metric, Value: it.Value, Count: it.Count})
-	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(got); err != nil {
-		t.Fatal(err)
-	}
-	b := buf.Bytes()
-	path := filepath.Join("testdata", name)
-	if *twitchUpdateGolden {
-		if err := os.WriteFile(path, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update-stream-golden to create it)", err)
-	}
-	if !bytes.Equal(b, want) {
-		t.Errorf("items differ from %s (rerun with -update-stream-golden after checking):\ngot:\n%s", path, b)
-	}
-}
-
-func twitchTestCollector(env Env) *twitchCollector {
+func twitchTestCollector(env collectors.Env) *twitchCollector {
 	return &twitchCollector{id: "tw", env: env.WithDefaults(), url: "ws://127.0.0.1/", channels: []string{"examplechannel"}, nick: "justinfan1", bitValue: twitchDefaultBitValue, usdCNY: twitchDefaultUSDCNY}
 }
 
@@ -650,7 +431,7 @@ func TestTwitchGoldenSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := twitchTestEnv(t, newTwitchFakeClock())
+	env := collectortest.StreamEnv(t, collectortest.NewSteppedClock())
 	c := twitchTestCollector(env)
 	var items []item.Item
 	for _, line := range strings.Split(strings.TrimRight(string(data), "\n"), "\n") {
@@ -660,8 +441,8 @@ func TestTwitchGoldenSession(t *testing.T) {
 		}
 		items = append(items, c.mapMessage(m, line)...)
 	}
-	twitchCheckGolden(t, "twitch/session.golden.json", items)
-	if n := twitchCount(env.Metrics.Unknown, "tw", "cmd:PING"); n != 0 {
+	collectortest.CheckGolden(t, "twitch/session.golden.json", items, *updateStreamGolden)
+	if n := collectortest.Count(env.Metrics.Unknown, "tw", "cmd:PING"); n != 0 {
 		t.Errorf("PING counted as unknown")
 	}
 }
@@ -675,7 +456,7 @@ func FuzzTwitchLine(f *testing.F) {
 	f.Add("@ban-duration=600;target-user-id=7;tmi-sent-ts=1 :tmi.twitch.tv CLEARCHAT #c :troll")
 	f.Add("@login=t;target-msg-id=;tmi-sent-ts=x :tmi.twitch.tv CLEARMSG #c :gone")
 	f.Add("@msg-id=subgift;msg-param-sub-plan=3000;msg-param-mass-gift-count=-1 :tmi.twitch.tv USERNOTICE #c")
-	env := Env{}.WithDefaults()
+	env := collectors.Env{}.WithDefaults()
 	c := twitchTestCollector(env)
 	f.Fuzz(func(t *testing.T, line string) {
 		m, err := twitchParseLine(line)
@@ -706,7 +487,7 @@ func FuzzTwitchLine(f *testing.F) {
 // BenchmarkTwitchParse measures parsing and mapping chat lines, the
 // collector's per-message work after the WebSocket read.
 func BenchmarkTwitchParse(b *testing.B) {
-	c := twitchTestCollector(Env{}.WithDefaults())
+	c := twitchTestCollector(collectors.Env{}.WithDefaults())
 	lines := []string{
 		twitchFixtureLine,
 		`@badge-info=;badges=;color=;display-name=;emotes=;first-msg=1;flags=;id=0a1b2c3d-0000-4000-8000-000000000001;mod=0;room-id=12345678;subscriber=0;tmi-sent-ts=1700000001000;turbo=0;user-id=1001;user-type= :bob!bob@bob.tmi.twitch.tv PRIVMSG #examplechannel :客服不理人，退款！`,
@@ -737,10 +518,10 @@ func BenchmarkTwitchParse(b *testing.B) {
 func BenchmarkTwitchLoopback(b *testing.B) {
 	srv := loopback.NewTwitchServer()
 	defer srv.Close()
-	env := Env{Log: slog.New(slog.DiscardHandler), Metrics: NewMetrics(nil), Clock: httpx.RealClock}
+	env := collectors.Env{Log: slog.New(slog.DiscardHandler), Metrics: collectors.NewMetrics(nil), Clock: httpx.RealClock}
 	env.HTTP = httpx.NewClient(config.LimitsConfig{Default: config.HostLimit{Rate: 1000, Burst: 1000}}, env.Metrics.HTTP())
 	src, _ := config.NewSourceConfig(fmt.Sprintf("id: tw\nkind: twitch\nurl: %s\nchannels: [bench]\n", srv.URL))
-	c, err := Flat().New(src, env)
+	c, err := registry().New(src, env)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -779,3 +560,34 @@ func BenchmarkTwitchLoopback(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(want)/b.Elapsed().Seconds(), "msgs/s")
 }
+
+// TestTwitchOversized: a chat line beyond the stream caps is cut and counted.
+func TestTwitchOversized(t *testing.T) {
+	long := strings.Repeat("x", 3*collectors.StreamMaxText)
+	srv := loopback.NewTwitchServer()
+	defer srv.Close()
+	env := collectortest.StreamEnv(t, collectortest.NewSteppedClock())
+	c, err := registry().New(collectortest.SourceConfig(t, fmt.Sprintf("id: tw\nkind: twitch\nurl: %s\nchannels: [a]\n", srv.URL)), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := collectortest.NewChanSink()
+	defer collectortest.Start(t, c, sink.Emit)()
+	if _, ok := srv.WaitJoined(10*time.Second, "a"); !ok {
+		t.Fatal("not joined")
+	}
+	srv.Send("a", `@id=big;tmi-sent-ts=1700000000000;user-id=1 :z!z@z.tmi.twitch.tv PRIVMSG #a :`+long)
+	if it := sink.Next(t); len(it.Text) != collectors.StreamMaxText || len(it.Raw) != collectors.StreamMaxText || it.Labels["oversized"] == "" {
+		t.Errorf("twitch line kept %d text, %d raw bytes, labels %v", len(it.Text), len(it.Raw), it.Labels)
+	}
+	if n := collectortest.Count(env.Metrics.Errors, "tw", "oversized"); n != 1 {
+		t.Errorf("oversized count %v", n)
+	}
+}
+
+// updateStreamGolden rewrites the golden files:
+// go test ./collectors/twitch -run Golden -update-stream-golden
+var updateStreamGolden = flag.Bool("update-stream-golden", false, "rewrite testdata/twitch golden files")
+
+// registry has the one kind this package's tests build.
+func registry() collectors.Registry { return collectors.Registry{"twitch": New} }

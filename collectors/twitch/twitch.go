@@ -1,4 +1,4 @@
-package collectors
+package twitch
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"lookout/collectors"
 	"lookout/collectors/httpx"
 	"lookout/config"
 	"lookout/item"
@@ -80,7 +81,7 @@ var (
 type twitchCollector struct {
 	id       string
 	labels   map[string]string
-	env      Env
+	env      collectors.Env
 	url      string
 	channels []string
 	nick     string
@@ -96,7 +97,8 @@ type twitchCollector struct {
 	draining sync.WaitGroup
 }
 
-func newTwitchCollector(src config.SourceConfig, env Env) (Collector, error) {
+// New builds a twitch source (a collectors.Factory).
+func New(src config.SourceConfig, env collectors.Env) (collectors.Collector, error) {
 	var spec twitchSpec
 	if err := src.DecodeSpec(&spec); err != nil {
 		return nil, err
@@ -141,7 +143,7 @@ func newTwitchCollector(src config.SourceConfig, env Env) (Collector, error) {
 	if spec.USDCNY == 0 {
 		spec.USDCNY = twitchDefaultUSDCNY
 	}
-	dialer, header, err := StreamDialer(src, env)
+	dialer, header, err := collectors.StreamDialer(src, env)
 	if err != nil {
 		return nil, err
 	}
@@ -151,15 +153,15 @@ func newTwitchCollector(src config.SourceConfig, env Env) (Collector, error) {
 	}, nil
 }
 
-var errTwitchReconnect = fmt.Errorf("server asked to reconnect (RECONNECT): %w", ErrPlannedEnd)
+var errTwitchReconnect = fmt.Errorf("server asked to reconnect (RECONNECT): %w", collectors.ErrPlannedEnd)
 
 // twitchHandoverMax bounds how long a connection that got RECONNECT keeps
 // being read while its successor joins: Twitch closes it about 30 s after.
 const twitchHandoverMax = 30 * time.Second
 
-func (c *twitchCollector) Run(ctx context.Context, emit Emit) error {
+func (c *twitchCollector) Run(ctx context.Context, emit collectors.Emit) error {
 	defer c.draining.Wait()
-	return StreamReconnect(ctx, c.env, c.id, "twitch", func(ctx context.Context) (bool, error) { return c.session(ctx, emit) },
+	return collectors.StreamReconnect(ctx, c.env, c.id, "twitch", func(ctx context.Context) (bool, error) { return c.session(ctx, emit) },
 		nil, func(err error, wait time.Duration) time.Duration {
 			if errors.Is(err, errTwitchReconnect) {
 				return 0 // planned server restart: come straight back
@@ -177,7 +179,7 @@ func (c *twitchCollector) Run(ctx context.Context, emit Emit) error {
 // next session has joined every channel, then returns so that the next
 // session starts at once. Lines both connections deliver are the same
 // messages with the same ids; the pipeline drops the second copy.
-func (c *twitchCollector) session(ctx context.Context, emit Emit) (healthy bool, err error) {
+func (c *twitchCollector) session(ctx context.Context, emit collectors.Emit) (healthy bool, err error) {
 	// Tell the connection this one replaces, if any, when we have joined
 	// (or given up).
 	joined := c.handover
@@ -204,7 +206,7 @@ func (c *twitchCollector) session(ctx context.Context, emit Emit) (healthy bool,
 		}
 	}()
 
-	conn, err := StreamDial(ctx, c.env, c.dialer, c.url, c.header)
+	conn, err := collectors.StreamDial(ctx, c.env, c.dialer, c.url, c.header)
 	if err != nil {
 		c.env.Metrics.Errors.WithLabelValues(c.id, "dial").Inc()
 		return false, err
@@ -215,13 +217,13 @@ func (c *twitchCollector) session(ctx context.Context, emit Emit) (healthy bool,
 			_ = conn.Close()
 		}
 	}()
-	stopWatch := StreamCloseOnDone(ctx, conn)
+	stopWatch := collectors.StreamCloseOnDone(ctx, conn)
 	defer func() {
 		if !handedOff {
 			stopWatch()
 		}
 	}()
-	conn.SetReadLimit(StreamMaxFrame)
+	conn.SetReadLimit(collectors.StreamMaxFrame)
 
 	w := &twitchWriter{conn: conn, mu: make(chan struct{}, 1)}
 	for _, l := range []string{"CAP REQ :twitch.tv/tags twitch.tv/commands", "NICK " + c.nick} {
@@ -288,7 +290,7 @@ func (c *twitchCollector) session(ctx context.Context, emit Emit) (healthy bool,
 
 // drain reads a connection that got RECONNECT until the next session has
 // joined (next closed), Twitch closes it, ctx ends or twitchHandoverMax.
-func (c *twitchCollector) drain(ctx context.Context, conn *websocket.Conn, w *twitchWriter, emit Emit, next <-chan struct{}) {
+func (c *twitchCollector) drain(ctx context.Context, conn *websocket.Conn, w *twitchWriter, emit collectors.Emit, next <-chan struct{}) {
 	stop := make(chan struct{})
 	defer close(stop)
 	go func() {
@@ -323,7 +325,7 @@ func (w *twitchWriter) send(line string) error {
 // read reads and handles frames until the connection fails, the server
 // says RECONNECT (errTwitchReconnect) or refuses the login. onJoin hears
 // of every channel the server confirms we joined.
-func (c *twitchCollector) read(ctx context.Context, conn *websocket.Conn, w *twitchWriter, emit Emit,
+func (c *twitchCollector) read(ctx context.Context, conn *websocket.Conn, w *twitchWriter, emit collectors.Emit,
 	joinErr <-chan error, onJoin func(channel string)) (healthy bool, err error) {
 	for {
 		select {
@@ -361,7 +363,7 @@ func (c *twitchCollector) read(ctx context.Context, conn *websocket.Conn, w *twi
 			m, err := twitchParseLine(line)
 			if err != nil {
 				c.env.Metrics.Errors.WithLabelValues(c.id, "parse").Inc()
-				c.env.Log.Warn("twitch: bad IRC line", "err", err, "line", StreamTrunc(line, 200))
+				c.env.Log.Warn("twitch: bad IRC line", "err", err, "line", collectors.StreamTrunc(line, 200))
 				c.env.Health.Unusable("parse", err)
 				continue
 			}
@@ -386,13 +388,13 @@ func (c *twitchCollector) read(ctx context.Context, conn *websocket.Conn, w *twi
 				c.env.Log.Warn("twitch notice", "channel", strings.TrimPrefix(m.Param(0), "#"), "msg_id", m.Tag("msg-id"), "text", m.Trailing())
 				if strings.Contains(m.Trailing(), "authentication failed") {
 					c.env.Metrics.Errors.WithLabelValues(c.id, "auth").Inc()
-					return false, WithReason("auth", true, fmt.Errorf("twitch refused the login: %s", m.Trailing()))
+					return false, collectors.WithReason("auth", true, fmt.Errorf("twitch refused the login: %s", m.Trailing()))
 				}
 				continue
 			}
 			items := c.mapMessage(m, line)
 			for i := range items {
-				StreamCapItem(c.env, c.id, &items[i], len(line))
+				collectors.StreamCapItem(c.env, c.id, &items[i], len(line))
 				if err := emit(ctx, items[i]); err != nil {
 					return healthy, err
 				}
@@ -408,7 +410,7 @@ func (c *twitchCollector) mapMessage(m twitchMsg, line string) []item.Item {
 	case "PRIVMSG", "USERNOTICE":
 		if len(m.Param(0)) < 2 || m.Param(0)[0] != '#' {
 			c.env.Metrics.Errors.WithLabelValues(c.id, "parse").Inc()
-			c.env.Log.Warn("twitch: message without a #channel", "line", StreamTrunc(line, 200))
+			c.env.Log.Warn("twitch: message without a #channel", "line", collectors.StreamTrunc(line, 200))
 			return nil
 		}
 	}
@@ -423,7 +425,7 @@ func (c *twitchCollector) mapMessage(m twitchMsg, line string) []item.Item {
 		"HOSTTARGET", "WHISPER", "002", "003", "004", "353", "366", "372", "375", "376", "421":
 		return nil
 	}
-	c.env.Metrics.Unknown.WithLabelValues(c.id, "cmd:"+StreamTrunc(m.Command, 32)).Inc()
+	c.env.Metrics.Unknown.WithLabelValues(c.id, "cmd:"+collectors.StreamTrunc(m.Command, 32)).Inc()
 	return nil
 }
 
@@ -583,7 +585,7 @@ func (c *twitchCollector) mapUsernotice(m twitchMsg, line string) []item.Item {
 		it.Text = m.Param(1)
 		return []item.Item{it}
 	}
-	c.env.Metrics.Unknown.WithLabelValues(c.id, "usernotice:"+StreamTrunc(msgID, 32)).Inc()
+	c.env.Metrics.Unknown.WithLabelValues(c.id, "usernotice:"+collectors.StreamTrunc(msgID, 32)).Inc()
 	return nil
 }
 
@@ -629,7 +631,7 @@ func twitchParseLine(line string) (twitchMsg, error) {
 	}
 	for _, r := range m.Command {
 		if !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9') {
-			return m, fmt.Errorf("bad command %q", StreamTrunc(m.Command, 32))
+			return m, fmt.Errorf("bad command %q", collectors.StreamTrunc(m.Command, 32))
 		}
 	}
 	for s != "" {
