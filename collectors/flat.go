@@ -4,8 +4,7 @@ package collectors
 // collectors/all adds the rest.
 func Flat() Registry {
 	return Registry{
-		"bluesky":     newBskyCollector,
-		"douyin_live": newDouyinCollector,
-		"mastodon":    newMastoCollector,
+		"bluesky":  newBskyCollector,
+		"mastodon": newMastoCollector,
 	}
 }

@@ -5,6 +5,7 @@ package all
 import (
 	"lookout/collectors"
 	"lookout/collectors/bilibili"
+	"lookout/collectors/douyin"
 	"lookout/collectors/feed"
 	"lookout/collectors/html"
 	"lookout/collectors/jsonapi"
@@ -23,5 +24,6 @@ func Registry() collectors.Registry {
 	r["weibo"] = jsonapi.NewWeibo
 	r["websocket_json"] = wsjson.New
 	r["twitch"] = twitch.New
+	r["douyin_live"] = douyin.New
 	return r
 }

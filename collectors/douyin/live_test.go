@@ -1,4 +1,4 @@
-package collectors
+package douyin
 
 import (
 	"bufio"
@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -22,7 +23,9 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"lookout/collectors/douyinpb"
+	"lookout/collectors"
+	"lookout/collectors/collectortest"
+	"lookout/collectors/douyin/douyinpb"
 	"lookout/collectors/httpx"
 	"lookout/config"
 	"lookout/internal/loopback"
@@ -57,7 +60,7 @@ func douyinHex(t testing.TB, file string) map[string][]byte {
 	return out
 }
 
-func douyinTestCollector(t testing.TB, env Env, extra string) *douyinCollector {
+func douyinTestCollector(t testing.TB, env collectors.Env, extra string) *douyinCollector {
 	t.Helper()
 	if tt, ok := t.(*testing.T); ok {
 		tt.Setenv("LOOKOUT_TEST_DOUYIN_KEY", douyinTestKey)
@@ -71,7 +74,7 @@ func douyinTestCollector(t testing.TB, env Env, extra string) *douyinCollector {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := Flat().New(src, env)
+	c, err := registry().New(src, env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +83,7 @@ func douyinTestCollector(t testing.TB, env Env, extra string) *douyinCollector {
 
 func TestDouyinProtocolFixtures(t *testing.T) {
 	fx := douyinHex(t, "protocols.hex")
-	env := twitchTestEnv(t, newTwitchFakeClock())
+	env := collectortest.StreamEnv(t, collectortest.NewSteppedClock())
 	c := douyinTestCollector(t, env, "")
 
 	// The chat message payload on its own.
@@ -192,7 +195,7 @@ func douyinSessionFrames() [][]byte {
 }
 
 func TestDouyinGoldenSession(t *testing.T) {
-	if *twitchUpdateGolden {
+	if *updateStreamGolden {
 		var b strings.Builder
 		b.WriteString("# Recorded-shape Douyin push session (synthetic content): one PushFrame per line, built by douyinSessionFrames.\n")
 		for i, f := range douyinSessionFrames() {
@@ -203,7 +206,7 @@ func TestDouyinGoldenSession(t *testing.T) {
 		}
 	}
 	frames := douyinHex(t, "session.hex")
-	env := twitchTestEnv(t, newTwitchFakeClock())
+	env := collectortest.StreamEnv(t, collectortest.NewSteppedClock())
 	c := douyinTestCollector(t, env, "")
 	var items []item.Item
 	var acks int
@@ -221,23 +224,23 @@ func TestDouyinGoldenSession(t *testing.T) {
 		}
 		items = append(items, its...)
 	}
-	twitchCheckGolden(t, "douyin/session.golden.json", items)
+	collectortest.CheckGolden(t, "douyin/session.golden.json", items, *updateStreamGolden)
 	if acks != 2 {
 		t.Errorf("acks = %d, want 2 (frames 1 and 3)", acks)
 	}
-	if n := twitchCount(env.Metrics.Unknown, "dy", "method:WebcastNewThingMessage"); n != 1 {
+	if n := collectortest.Count(env.Metrics.Unknown, "dy", "method:WebcastNewThingMessage"); n != 1 {
 		t.Errorf("unknown method count = %v", n)
 	}
-	if n := twitchCount(env.Metrics.Unknown, "dy", "method:WebcastRoomStatsMessage"); n != 0 {
+	if n := collectortest.Count(env.Metrics.Unknown, "dy", "method:WebcastRoomStatsMessage"); n != 0 {
 		t.Errorf("ignored method counted as unknown")
 	}
-	if n := twitchCount(env.Metrics.Errors, "dy", "decode"); n != 1 {
+	if n := collectortest.Count(env.Metrics.Errors, "dy", "decode"); n != 1 {
 		t.Errorf("decode errors = %v, want 1", n)
 	}
 }
 
 func TestDouyinBadFrames(t *testing.T) {
-	env := twitchTestEnv(t, newTwitchFakeClock())
+	env := collectortest.StreamEnv(t, collectortest.NewSteppedClock())
 	c := douyinTestCollector(t, env, "")
 	c.maxPayload = 64 << 10
 	bomb := func() []byte {
@@ -296,7 +299,7 @@ func TestDouyinSignatureStub(t *testing.T) {
 }
 
 func TestDouyinConfig(t *testing.T) {
-	env := twitchTestEnv(t, httpx.RealClock)
+	env := collectortest.StreamEnv(t, httpx.RealClock)
 	t.Setenv("LOOKOUT_TEST_EMPTY", "")
 	for _, y := range []string{
 		"room: abc\nsigner_url: http://s/\n",
@@ -312,26 +315,26 @@ func TestDouyinConfig(t *testing.T) {
 		if err != nil {
 			continue
 		}
-		if _, err := Flat().New(src, env); err == nil {
+		if _, err := registry().New(src, env); err == nil {
 			t.Errorf("accepted:\n%s", y)
 		}
 	}
 	src, _ := config.NewSourceConfig("id: dy\nkind: douyin_live\nroom: \"1\"\n")
-	_, err := Flat().New(src, env)
+	_, err := registry().New(src, env)
 	if err == nil || !strings.Contains(err.Error(), "signer_url") || !strings.Contains(err.Error(), "not public") {
 		t.Errorf("missing signer error = %v; want it to explain signer_url", err)
 	}
 }
 
-func douyinStartLoopback(t *testing.T, key string) (*loopback.DouyinServer, *twitchFakeClock, Env, *twitchSink, func()) {
+func douyinStartLoopback(t *testing.T, key string) (*loopback.DouyinServer, *collectortest.SteppedClock, collectors.Env, *collectortest.ChanSink, func()) {
 	t.Helper()
 	srv := loopback.NewDouyinServer("646454278948", 7300000000000000000, []byte(key))
 	t.Cleanup(srv.Close)
-	clk := newTwitchFakeClock()
-	env := twitchTestEnv(t, clk)
+	clk := collectortest.NewSteppedClock()
+	env := collectortest.StreamEnv(t, clk)
 	c := douyinTestCollector(t, env, fmt.Sprintf("ws_base: %s\npage_base: %s\n", srv.WSBase, srv.PageBase))
-	sink := newTwitchSink()
-	stop := twitchStart(t, c, sink.emit)
+	sink := collectortest.NewChanSink()
+	stop := collectortest.Start(t, c, sink.Emit)
 	return srv, clk, env, sink, stop
 }
 
@@ -357,7 +360,7 @@ func TestDouyinLoopback(t *testing.T) {
 	)
 	var got []string
 	for i := 0; i < 10; i++ {
-		it := sink.next(t)
+		it := sink.Next(t)
 		got = append(got, fmt.Sprintf("%s:%s:%s:%g:%d", it.Kind, it.Author, it.Metric, it.Value, it.Count))
 	}
 	want := []string{
@@ -367,7 +370,7 @@ func TestDouyinLoopback(t *testing.T) {
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("items:\n got %v\nwant %v", got, want)
 	}
-	if it := sink.next(t); it.Metric != item.MetricCumViewers || it.Value != 12000 {
+	if it := sink.Next(t); it.Metric != item.MetricCumViewers || it.Value != 12000 {
 		t.Errorf("cum viewers = %+v", it)
 	}
 	// The ack echoes logId and internalExt.
@@ -377,10 +380,10 @@ func TestDouyinLoopback(t *testing.T) {
 	}
 	// No ack when none is asked for.
 	srv.Push(false, loopback.DouyinChat(8, 111, "alice", "again"))
-	sink.next(t)
+	sink.Next(t)
 
 	// Heartbeat: every 10 s on the clock, a binary PushFrame{payloadType: hb}.
-	clk.waitAsked(t, "heartbeat", func(d time.Duration) bool { return d == douyinDefaultHeartbeat })
+	clk.WaitAsked(t, "heartbeat", func(d time.Duration) bool { return d == douyinDefaultHeartbeat })
 	clk.Advance(douyinDefaultHeartbeat)
 	hb, ok := srv.WaitFrame(0, 10*time.Second, func(f loopback.DouyinClientFrame) bool { return f.PayloadType == "hb" })
 	if !ok || !bytes.Equal(hb.Raw, douyinHeartbeatFrame) || hb.Err != nil {
@@ -399,17 +402,17 @@ func TestDouyinLoopback(t *testing.T) {
 	// Garbage on the wire is counted, not fatal.
 	srv.PushRaw([]byte{0xde, 0xad, 0xbe, 0xef})
 	srv.Push(false, loopback.DouyinChat(9, 111, "alice", "still alive"))
-	if it := sink.next(t); it.Text != "still alive" {
+	if it := sink.Next(t); it.Text != "still alive" {
 		t.Errorf("after garbage: %+v", it)
 	}
-	if n := twitchCount(env.Metrics.Errors, "dy", "decode"); n != 1 {
+	if n := collectortest.Count(env.Metrics.Errors, "dy", "decode"); n != 1 {
 		t.Errorf("decode errors = %v", n)
 	}
 
 	// The server drops us: backoff on the clock, then a new signed dial
 	// that carries the last cursor and internal_ext.
 	srv.Drop()
-	d1 := clk.waitAsked(t, "reconnect backoff", func(d time.Duration) bool { return d < 2*time.Second })
+	d1 := clk.WaitAsked(t, "reconnect backoff", func(d time.Duration) bool { return d < 2*time.Second })
 	clk.Advance(d1)
 	d2, ok := srv.WaitDial(1, 10*time.Second)
 	if !ok || d2.Rejected != "" {
@@ -419,13 +422,13 @@ func TestDouyinLoopback(t *testing.T) {
 		t.Errorf("redial query = %v", d2.Query)
 	}
 	srv.Push(false, loopback.DouyinChat(10, 111, "alice", "back"))
-	if it := sink.next(t); it.Text != "back" {
+	if it := sink.Next(t); it.Text != "back" {
 		t.Errorf("after reconnect: %+v", it)
 	}
 
 	// The broadcast ends: reconnect only after a long wait (≥ 30 s).
 	srv.End()
-	slow := clk.waitAsked(t, "ended backoff", func(d time.Duration) bool { return d != douyinDefaultHeartbeat })
+	slow := clk.WaitAsked(t, "ended backoff", func(d time.Duration) bool { return d != douyinDefaultHeartbeat })
 	if slow < 30*time.Second || slow > time.Minute {
 		t.Errorf("after the end the collector waits %v, want 30s–1m", slow)
 	}
@@ -434,7 +437,7 @@ func TestDouyinLoopback(t *testing.T) {
 		t.Error("no reconnect after the end wait")
 	}
 	stop()
-	if n := twitchCount(env.Metrics.Reconnects, "dy"); n != 2 {
+	if n := collectortest.Count(env.Metrics.Reconnects, "dy"); n != 2 {
 		t.Errorf("reconnects = %v, want 2", n)
 	}
 }
@@ -464,7 +467,7 @@ func TestDouyinLoopbackHiddenViewersEmojiAndLiveStatus(t *testing.T) {
 	var counts []int64
 	var hearts int64
 	for range 4 {
-		it := sink.next(t)
+		it := sink.Next(t)
 		if it.Kind != item.KindGift || it.Text != "小心心" || it.AuthorID != "" || it.Author != "用***" {
 			t.Errorf("gift item %+v", it)
 		}
@@ -474,29 +477,29 @@ func TestDouyinLoopbackHiddenViewersEmojiAndLiveStatus(t *testing.T) {
 	if fmt.Sprint(counts) != "[3 1 2 3]" || hearts != 9 {
 		t.Errorf("gift counts %v (total %d), want [3 1 2 3] (9 hearts from three viewers)", counts, hearts)
 	}
-	if it := sink.next(t); it.Kind != item.KindChat || it.Text != "[怒]" || it.AuthorID != "" || it.ID != "6" {
+	if it := sink.Next(t); it.Kind != item.KindChat || it.Text != "[怒]" || it.AuthorID != "" || it.ID != "6" {
 		t.Errorf("emoji chat item %+v", it)
 	}
 
 	srv.End()
-	if it := sink.next(t); it.Kind != item.KindMetric || it.Metric != item.MetricLiveStatus || it.Value != 0 {
+	if it := sink.Next(t); it.Kind != item.KindMetric || it.Metric != item.MetricLiveStatus || it.Value != 0 {
 		t.Errorf("end of broadcast: %+v, want live_status 0", it)
 	}
-	slow := clk.waitAsked(t, "ended backoff", func(d time.Duration) bool { return d != douyinDefaultHeartbeat })
+	slow := clk.WaitAsked(t, "ended backoff", func(d time.Duration) bool { return d != douyinDefaultHeartbeat })
 	clk.Advance(slow)
 	if _, ok := srv.WaitDial(1, 10*time.Second); !ok {
 		t.Fatal("no reconnect after the end")
 	}
 	time.Sleep(2 * time.Millisecond) // a message created after the end
 	srv.Push(false, loopback.DouyinChat(7, 42, "alice", "又开播了"))
-	if it := sink.next(t); it.Metric != item.MetricLiveStatus || it.Value != 1 || it.ID != "7/live_status" {
+	if it := sink.Next(t); it.Metric != item.MetricLiveStatus || it.Value != 1 || it.ID != "7/live_status" {
 		t.Errorf("first message after the end: %+v, want live_status 1", it)
 	}
-	if it := sink.next(t); it.Kind != item.KindChat || it.Text != "又开播了" {
+	if it := sink.Next(t); it.Kind != item.KindChat || it.Text != "又开播了" {
 		t.Errorf("chat after the restart: %+v", it)
 	}
 	srv.Push(false, loopback.DouyinChat(8, 42, "alice", "还在"))
-	if it := sink.next(t); it.Kind != item.KindChat {
+	if it := sink.Next(t); it.Kind != item.KindChat {
 		t.Errorf("a second live_status 1: %+v", it)
 	}
 }
@@ -505,24 +508,24 @@ func TestDouyinBadSignatureRejected(t *testing.T) {
 	// The collector signs with another key: the server refuses the dial.
 	srv := loopback.NewDouyinServer("646454278948", 7300000000000000000, []byte("the-server-key"))
 	defer srv.Close()
-	clk := newTwitchFakeClock()
-	env := twitchTestEnv(t, clk)
+	clk := collectortest.NewSteppedClock()
+	env := collectortest.StreamEnv(t, clk)
 	c := douyinTestCollector(t, env, fmt.Sprintf("ws_base: %s\npage_base: %s\n", srv.WSBase, srv.PageBase))
-	healthy, err := c.session(context.Background(), newTwitchSink().emit)
+	healthy, err := c.session(context.Background(), collectortest.NewChanSink().Emit)
 	if healthy || err == nil || !strings.Contains(err.Error(), "rejected the signature") || !strings.Contains(err.Error(), "403") {
 		t.Fatalf("session = %v, %v; want a clear signature error", healthy, err)
 	}
 	if d, _ := srv.WaitDial(0, time.Second); d.Rejected != "signature" {
 		t.Errorf("server saw %+v", d)
 	}
-	if n := twitchCount(env.Metrics.Errors, "dy", "signature"); n != 1 {
+	if n := collectortest.Count(env.Metrics.Errors, "dy", "signature"); n != 1 {
 		t.Errorf("signature errors = %v, want 1", n)
 	}
 	// Run keeps trying with growing backoff rather than dying.
-	twitchStart(t, c, newTwitchSink().emit)
-	d1 := clk.waitAsked(t, "backoff", func(time.Duration) bool { return true })
+	collectortest.Start(t, c, collectortest.NewChanSink().Emit)
+	d1 := clk.WaitAsked(t, "backoff", func(time.Duration) bool { return true })
 	clk.Advance(d1)
-	d2 := clk.waitAsked(t, "backoff", func(time.Duration) bool { return true })
+	d2 := clk.WaitAsked(t, "backoff", func(time.Duration) bool { return true })
 	if d2 < time.Second {
 		t.Errorf("second backoff %v not growing (first %v)", d2, d1)
 	}
@@ -555,12 +558,12 @@ func TestDouyinHTTPSigner(t *testing.T) {
 		json.NewEncoder(w).Encode(map[string]string{"signature": sig})
 	}))
 	defer signer.Close()
-	env := twitchTestEnv(t, newTwitchFakeClock())
+	env := collectortest.StreamEnv(t, collectortest.NewSteppedClock())
 	c := douyinTestCollector(t, env, fmt.Sprintf("ws_base: %s\npage_base: %s\nsigner_url: %s/sign\n", srv.WSBase, srv.PageBase, signer.URL))
-	sink := newTwitchSink()
+	sink := collectortest.NewChanSink()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); c.session(ctx, sink.emit) }()
+	go func() { defer close(done); c.session(ctx, sink.Emit) }()
 	d, ok := srv.WaitDial(0, 10*time.Second)
 	mu.Lock()
 	if !ok || d.Rejected != "" || len(stubs) != 1 || stubs[0] != DouyinSignatureStub(d.Query) {
@@ -568,7 +571,7 @@ func TestDouyinHTTPSigner(t *testing.T) {
 	}
 	mu.Unlock()
 	srv.Push(false, loopback.DouyinChat(1, 1, "a", "signed by the external signer"))
-	if it := sink.next(t); it.Text != "signed by the external signer" {
+	if it := sink.Next(t); it.Text != "signed by the external signer" {
 		t.Errorf("item = %+v", it)
 	}
 	cancel()
@@ -577,11 +580,11 @@ func TestDouyinHTTPSigner(t *testing.T) {
 	mu.Lock()
 	failing = true
 	mu.Unlock()
-	_, err := c.session(context.Background(), sink.emit)
+	_, err := c.session(context.Background(), sink.Emit)
 	if err == nil || !strings.Contains(err.Error(), "signer") || !strings.Contains(err.Error(), "500") {
 		t.Errorf("failing signer: %v", err)
 	}
-	if n := twitchCount(env.Metrics.Errors, "dy", "signer"); n != 1 {
+	if n := collectortest.Count(env.Metrics.Errors, "dy", "signer"); n != 1 {
 		t.Errorf("signer errors = %v", n)
 	}
 }
@@ -593,7 +596,7 @@ func FuzzDouyinFrame(f *testing.F) {
 	for _, b := range douyinSessionFrames() {
 		f.Add(b)
 	}
-	c := douyinTestCollector(f, Env{}.WithDefaults(), "")
+	c := douyinTestCollector(f, collectors.Env{}.WithDefaults(), "")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		items, ack, err := c.handleFrame(data)
 		if err != nil && !errors.Is(err, errDouyinEnded) && len(items) > 0 {
@@ -619,7 +622,7 @@ func FuzzDouyinFrame(f *testing.F) {
 // BenchmarkDouyinDecode measures the per-frame work: PushFrame → gunzip →
 // Response → typed messages → items, over frames of 20 chat messages.
 func BenchmarkDouyinDecode(b *testing.B) {
-	c := douyinTestCollector(b, Env{}.WithDefaults(), "")
+	c := douyinTestCollector(b, collectors.Env{}.WithDefaults(), "")
 	const perFrame = 20
 	var msgs []*douyinpb.Message
 	for i := 0; i < perFrame; i++ {
@@ -654,9 +657,9 @@ func TestDouyinConfiguredCookie(t *testing.T) {
 		{"ttwid=1%7Cloopback-ttwid-646454278948; sessionid=xyz", "ttwid=1%7Cloopback-ttwid-646454278948; sessionid=xyz"},
 	} {
 		t.Setenv("LOOKOUT_TEST_DOUYIN_COOKIE", tc.cookie)
-		env := twitchTestEnv(t, newTwitchFakeClock())
+		env := collectortest.StreamEnv(t, collectortest.NewSteppedClock())
 		c := douyinTestCollector(t, env, fmt.Sprintf("ws_base: %s\npage_base: %s\ncookie: ${LOOKOUT_TEST_DOUYIN_COOKIE}\n", srv.WSBase, srv.PageBase))
-		stop := twitchStart(t, c, newTwitchSink().emit)
+		stop := collectortest.Start(t, c, collectortest.NewChanSink().Emit)
 		d, ok := srv.WaitDial(i, 10*time.Second)
 		stop()
 		if !ok || d.Rejected != "" || d.Cookie != tc.want {
@@ -672,7 +675,7 @@ func BenchmarkDouyinLoopback(b *testing.B) {
 	srv := loopback.NewDouyinServer("646454278948", 7300000000000000000, []byte(douyinTestKey))
 	defer srv.Close()
 	os.Setenv("LOOKOUT_TEST_DOUYIN_KEY", douyinTestKey)
-	env := Env{Log: slog.New(slog.DiscardHandler), Metrics: NewMetrics(nil), Clock: httpx.RealClock}
+	env := collectors.Env{Log: slog.New(slog.DiscardHandler), Metrics: collectors.NewMetrics(nil), Clock: httpx.RealClock}
 	env.HTTP = httpx.NewClient(config.LimitsConfig{Default: config.HostLimit{Rate: 1000, Burst: 1000}}, env.Metrics.HTTP())
 	c := douyinTestCollector(b, env, fmt.Sprintf("ws_base: %s\npage_base: %s\n", srv.WSBase, srv.PageBase))
 	var got atomic.Int64
@@ -718,17 +721,24 @@ func BenchmarkDouyinLoopback(b *testing.B) {
 
 // TestDouyinOversized: a chat message beyond the stream caps is cut and counted.
 func TestDouyinOversized(t *testing.T) {
-	long := strings.Repeat("x", 3*StreamMaxText)
+	long := strings.Repeat("x", 3*collectors.StreamMaxText)
 	srv, _, env, sink, stop := douyinStartLoopback(t, douyinTestKey)
 	defer stop()
 	if _, ok := srv.WaitDial(0, 10*time.Second); !ok {
 		t.Fatal("no dial")
 	}
 	srv.Push(false, loopback.DouyinChat(1, 42, "alice", long))
-	if it := sink.next(t); len(it.Text) != StreamMaxText || len(it.Raw) > StreamMaxText || it.Labels["oversized"] == "" {
+	if it := sink.Next(t); len(it.Text) != collectors.StreamMaxText || len(it.Raw) > collectors.StreamMaxText || it.Labels["oversized"] == "" {
 		t.Errorf("douyin chat kept %d text, %d raw bytes, labels %v", len(it.Text), len(it.Raw), it.Labels)
 	}
-	if n := twitchCount(env.Metrics.Errors, "dy", "oversized"); n != 1 {
+	if n := collectortest.Count(env.Metrics.Errors, "dy", "oversized"); n != 1 {
 		t.Errorf("oversized count %v", n)
 	}
 }
+
+// updateStreamGolden rewrites the golden files:
+// go test ./collectors/douyin -run Golden -update-stream-golden
+var updateStreamGolden = flag.Bool("update-stream-golden", false, "rewrite testdata/douyin golden files")
+
+// registry has the one kind this package's tests build.
+func registry() collectors.Registry { return collectors.Registry{"douyin_live": New} }

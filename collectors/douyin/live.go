@@ -1,4 +1,4 @@
-package collectors
+package douyin
 
 import (
 	"bytes"
@@ -20,7 +20,8 @@ import (
 	"github.com/gorilla/websocket"
 	"google.golang.org/protobuf/proto"
 
-	"lookout/collectors/douyinpb"
+	"lookout/collectors"
+	"lookout/collectors/douyin/douyinpb"
 	"lookout/collectors/httpx"
 	"lookout/config"
 	"lookout/item"
@@ -91,7 +92,7 @@ var (
 type douyinCollector struct {
 	id        string
 	labels    map[string]string
-	env       Env
+	env       collectors.Env
 	room      string // web_rid
 	wsBase    *url.URL
 	pageBase  string
@@ -127,7 +128,8 @@ type douyinCombo struct {
 // errDouyinEnded reports WebcastControlMessage status 3.
 var errDouyinEnded = errors.New("broadcast ended (control status 3)")
 
-func newDouyinCollector(src config.SourceConfig, env Env) (Collector, error) {
+// New builds a douyin_live source (a collectors.Factory).
+func New(src config.SourceConfig, env collectors.Env) (collectors.Collector, error) {
 	var spec douyinSpec
 	if err := src.DecodeSpec(&spec); err != nil {
 		return nil, err
@@ -176,7 +178,7 @@ func newDouyinCollector(src config.SourceConfig, env Env) (Collector, error) {
 	if hb < time.Second || hb > time.Minute {
 		return nil, fmt.Errorf("heartbeat %s: want between 1s and 1m (clients use 5–10s)", hb)
 	}
-	dialer, hdr, err := StreamDialer(src, env)
+	dialer, hdr, err := collectors.StreamDialer(src, env)
 	if err != nil {
 		return nil, err
 	}
@@ -190,8 +192,8 @@ func newDouyinCollector(src config.SourceConfig, env Env) (Collector, error) {
 
 func (c *douyinCollector) ua() string { return c.userAgent }
 
-func (c *douyinCollector) Run(ctx context.Context, emit Emit) error {
-	bo := StreamNewBackoff(c.id)
+func (c *douyinCollector) Run(ctx context.Context, emit collectors.Emit) error {
+	bo := collectors.StreamNewBackoff(c.id)
 	ended := &httpx.Backoff{Base: time.Minute, Max: 10 * time.Minute}
 	for {
 		healthy, err := c.session(ctx, emit)
@@ -306,34 +308,34 @@ func (c *douyinCollector) wsURL(ctx context.Context) (string, error) {
 	return u.String(), nil
 }
 
-func (c *douyinCollector) session(ctx context.Context, emit Emit) (healthy bool, err error) {
+func (c *douyinCollector) session(ctx context.Context, emit collectors.Emit) (healthy bool, err error) {
 	if c.roomID == "" {
 		if err := c.bootstrap(ctx); err != nil {
 			c.env.Metrics.Errors.WithLabelValues(c.id, "bootstrap").Inc()
-			reason, permanent := HealthReason(err)
+			reason, permanent := collectors.HealthReason(err)
 			if reason == "disconnected" {
 				reason = "bootstrap"
 			}
-			return false, WithReason(reason, permanent, err)
+			return false, collectors.WithReason(reason, permanent, err)
 		}
 	}
 	wsURL, err := c.wsURL(ctx)
 	if err != nil {
 		c.env.Metrics.Errors.WithLabelValues(c.id, "signer").Inc()
-		return false, WithReason("signer", false, fmt.Errorf("signing the push URL: %w", err))
+		return false, collectors.WithReason("signer", false, fmt.Errorf("signing the push URL: %w", err))
 	}
 	h := http.Header{}
 	h.Set("User-Agent", c.ua())
 	h.Set("Cookie", c.cookieHdr)
 	h.Set("Origin", "https://live.douyin.com")
-	conn, err := StreamDial(ctx, c.env, c.dialer, wsURL, h)
+	conn, err := collectors.StreamDial(ctx, c.env, c.dialer, wsURL, h)
 	if err != nil {
 		var se *httpx.StatusError
 		if errors.As(err, &se) && (se.Status == http.StatusForbidden || se.Status == http.StatusUnauthorized) {
 			c.env.Metrics.Errors.WithLabelValues(c.id, "signature").Inc()
 			c.roomID = "" // re-bootstrap: the cookie may have gone stale too
 			c.env.Log.Error("douyin: the push server rejected the signed URL; check the signer (signer_url) and the cookie", "room", c.room, "status", se.Status)
-			return false, WithReason("signature", true,
+			return false, collectors.WithReason("signature", true,
 				fmt.Errorf("push server rejected the signature (HTTP %d): the signer's output is wrong or out of date: %w", se.Status, err))
 		}
 		c.env.Metrics.Errors.WithLabelValues(c.id, "dial").Inc()
@@ -341,8 +343,8 @@ func (c *douyinCollector) session(ctx context.Context, emit Emit) (healthy bool,
 	}
 	c.env.Health.Succeeded() // the signature was accepted
 	defer conn.Close()
-	defer StreamCloseOnDone(ctx, conn)()
-	conn.SetReadLimit(StreamMaxFrame)
+	defer collectors.StreamCloseOnDone(ctx, conn)()
+	conn.SetReadLimit(collectors.StreamMaxFrame)
 
 	var wmu sync.Mutex
 	write := func(b []byte) error {
@@ -393,7 +395,7 @@ func (c *douyinCollector) session(ctx context.Context, emit Emit) (healthy bool,
 		healthy = true
 		c.env.Health.Succeeded()
 		for i := range items {
-			StreamCapItem(c.env, c.id, &items[i], len(items[i].Raw))
+			collectors.StreamCapItem(c.env, c.id, &items[i], len(items[i].Raw))
 			if err := emit(ctx, items[i]); err != nil {
 				return healthy, err
 			}
@@ -430,7 +432,7 @@ func (c *douyinCollector) handleFrame(data []byte) (items []item.Item, ack []byt
 	case "close":
 		return nil, nil, errors.New("server sent a close frame")
 	default:
-		c.env.Metrics.Unknown.WithLabelValues(c.id, "payload_type:"+StreamTrunc(f.PayloadType, 32)).Inc()
+		c.env.Metrics.Unknown.WithLabelValues(c.id, "payload_type:"+collectors.StreamTrunc(f.PayloadType, 32)).Inc()
 		return nil, nil, nil
 	}
 	payload, err := c.gunzip(f.Payload)
@@ -467,7 +469,7 @@ func (c *douyinCollector) handleFrame(data []byte) (items []item.Item, ack []byt
 				return items, ack, merr
 			}
 			c.env.Metrics.Errors.WithLabelValues(c.id, "decode").Inc()
-			c.env.Log.Warn("douyin: bad message", "room", c.room, "method", StreamTrunc(m.Method, 64), "err", merr)
+			c.env.Log.Warn("douyin: bad message", "room", c.room, "method", collectors.StreamTrunc(m.Method, 64), "err", merr)
 		}
 	}
 	return items, ack, nil
@@ -663,7 +665,7 @@ func (c *douyinCollector) mapMessage(dst []item.Item, m *douyinpb.Message, now u
 		return dst, nil
 	}
 	if !douyinIgnored[m.Method] {
-		c.env.Metrics.Unknown.WithLabelValues(c.id, "method:"+StreamTrunc(m.Method, 64)).Inc()
+		c.env.Metrics.Unknown.WithLabelValues(c.id, "method:"+collectors.StreamTrunc(m.Method, 64)).Inc()
 	}
 	return dst, nil
 }
