@@ -101,51 +101,6 @@ func (l *pollLogBuf) String() string {
 	return l.b.String()
 }
 
-// pollSink collects emitted items.
-type pollSink struct {
-	mu    sync.Mutex
-	items []item.Item
-}
-
-func (s *pollSink) emit(_ context.Context, it item.Item) error {
-	s.mu.Lock()
-	s.items = append(s.items, it)
-	s.mu.Unlock()
-	return nil
-}
-
-func (s *pollSink) all() []item.Item {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]item.Item(nil), s.items...)
-}
-
-func (s *pollSink) reset() {
-	s.mu.Lock()
-	s.items = nil
-	s.mu.Unlock()
-}
-
-func (s *pollSink) ids() []string {
-	var out []string
-	for _, it := range s.all() {
-		out = append(out, it.ID)
-	}
-	return out
-}
-
-// pollWait polls cond until it holds or the test times out.
-func pollWait(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // mustSourceConfig parses one source block (any kind) for a test.
 func mustSourceConfig(t *testing.T, yamlText string) config.SourceConfig {
 	t.Helper()
@@ -154,23 +109,6 @@ func mustSourceConfig(t *testing.T, yamlText string) config.SourceConfig {
 		t.Fatalf("source config: %v", err)
 	}
 	return src
-}
-
-// pollConfigError is a source config New must refuse, and what its error
-// must mention.
-type pollConfigError struct{ yaml, want string }
-
-// pollRequireConfigErrors checks that New refuses each config with an error
-// that mentions what is wrong.
-func pollRequireConfigErrors(t *testing.T, cases []pollConfigError) {
-	t.Helper()
-	env := pollTestEnv(t, newPollFakeClock(), nil)
-	for _, tc := range cases {
-		_, err := Flat().New(mustSourceConfig(t, tc.yaml), env)
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%q: err = %v, want it to mention %q", tc.yaml, err, tc.want)
-		}
-	}
 }
 
 func TestPollStateJudgeAndPersist(t *testing.T) {

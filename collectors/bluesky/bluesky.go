@@ -1,4 +1,4 @@
-package collectors
+package bluesky
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"lookout/collectors"
 	"lookout/config"
 	"lookout/item"
 )
@@ -76,7 +77,7 @@ var (
 type bskyCollector struct {
 	id       string
 	labels   map[string]string
-	env      Env
+	env      collectors.Env
 	base     *url.URL
 	colls    []string
 	dids     []string
@@ -95,7 +96,8 @@ type bskyCollector struct {
 	handles   map[string]string
 }
 
-func newBskyCollector(src config.SourceConfig, env Env) (Collector, error) {
+// New builds a bluesky source (a collectors.Factory).
+func New(src config.SourceConfig, env collectors.Env) (collectors.Collector, error) {
 	var spec bskySpec
 	if err := src.DecodeSpec(&spec); err != nil {
 		return nil, err
@@ -136,7 +138,7 @@ func newBskyCollector(src config.SourceConfig, env Env) (Collector, error) {
 	if rewind == 0 {
 		rewind = bskyDefaultRewind
 	}
-	dialer, header, err := StreamDialer(src, env)
+	dialer, header, err := collectors.StreamDialer(src, env)
 	if err != nil {
 		return nil, err
 	}
@@ -169,7 +171,7 @@ func (c *bskyCollector) subscribeURL() string {
 	return u.String()
 }
 
-func (c *bskyCollector) Run(ctx context.Context, emit Emit) error {
+func (c *bskyCollector) Run(ctx context.Context, emit collectors.Emit) error {
 	if v, ok, err := c.env.State.GetState(ctx, c.id, bskyCursorKey); err != nil {
 		c.env.Log.Warn("bluesky: cannot read the saved cursor; starting live", "err", err)
 		c.env.Metrics.Errors.WithLabelValues(c.id, "state").Inc()
@@ -181,7 +183,7 @@ func (c *bskyCollector) Run(ctx context.Context, emit Emit) error {
 	}
 	c.lastSave = c.env.Clock.Now()
 
-	return StreamReconnect(ctx, c.env, c.id, "bluesky", func(ctx context.Context) (bool, error) { return c.session(ctx, emit) },
+	return collectors.StreamReconnect(ctx, c.env, c.id, "bluesky", func(ctx context.Context) (bool, error) { return c.session(ctx, emit) },
 		func() { c.saveCursor(context.WithoutCancel(ctx)) }, nil)
 }
 
@@ -201,18 +203,18 @@ func (c *bskyCollector) saveCursor(ctx context.Context) {
 	c.lastSave = c.env.Clock.Now()
 }
 
-func (c *bskyCollector) session(ctx context.Context, emit Emit) (healthy bool, err error) {
-	conn, err := StreamDial(ctx, c.env, c.dialer, c.subscribeURL(), c.header)
+func (c *bskyCollector) session(ctx context.Context, emit collectors.Emit) (healthy bool, err error) {
+	conn, err := collectors.StreamDial(ctx, c.env, c.dialer, c.subscribeURL(), c.header)
 	if err != nil {
 		c.env.Metrics.Errors.WithLabelValues(c.id, "dial").Inc()
 		return false, err
 	}
 	c.env.Health.Succeeded()
 	defer conn.Close()
-	defer StreamCloseOnDone(ctx, conn)()
-	defer StreamKeepalive(ctx, conn, c.env.Clock, bskyPingEvery)()
-	conn.SetReadLimit(StreamMaxFrame)
-	return StreamEventLoop(ctx, conn, c.env, c.id, "bluesky", 3*bskyPingEvery, c.decode, emit, func(*item.Item) {
+	defer collectors.StreamCloseOnDone(ctx, conn)()
+	defer collectors.StreamKeepalive(ctx, conn, c.env.Clock, bskyPingEvery)()
+	conn.SetReadLimit(collectors.StreamMaxFrame)
+	return collectors.StreamEventLoop(ctx, conn, c.env, c.id, "bluesky", 3*bskyPingEvery, c.decode, emit, func(*item.Item) {
 		if c.env.Clock.Now().Sub(c.lastSave) >= bskySaveEvery {
 			c.saveCursor(ctx)
 		}
@@ -283,7 +285,7 @@ func (c *bskyCollector) decode(data []byte) (it item.Item, ok bool, err error) {
 	case "account":
 		return it, false, nil
 	default:
-		c.env.Metrics.Unknown.WithLabelValues(c.id, "kind:"+StreamTrunc(ev.Kind, 32)).Inc()
+		c.env.Metrics.Unknown.WithLabelValues(c.id, "kind:"+collectors.StreamTrunc(ev.Kind, 32)).Inc()
 		return it, false, nil
 	}
 	cm := ev.Commit
@@ -334,7 +336,7 @@ func (c *bskyCollector) decode(data []byte) (it item.Item, ok bool, err error) {
 		it.Count = 1
 		it.URL = l.Subject.URI
 	default:
-		c.env.Metrics.Unknown.WithLabelValues(c.id, "collection:"+StreamTrunc(cm.Collection, 64)).Inc()
+		c.env.Metrics.Unknown.WithLabelValues(c.id, "collection:"+collectors.StreamTrunc(cm.Collection, 64)).Inc()
 		return it, false, nil
 	}
 	if !c.remember(it.ID) {

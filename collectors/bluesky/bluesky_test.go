@@ -1,7 +1,8 @@
-package collectors
+package bluesky
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"strconv"
@@ -9,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"lookout/collectors"
+	"lookout/collectors/collectortest"
 	"lookout/collectors/httpx"
 	"lookout/config"
 	"lookout/internal/loopback"
@@ -22,13 +25,13 @@ func bskyPostEvent(did, rkey, text string, timeUS int64) string {
 	return fmt.Sprintf(`{"did":%q,"time_us":%d,"kind":"commit","commit":{"rev":"r","operation":"create","collection":"app.bsky.feed.post","rkey":%q,"cid":"c","record":{"$type":"app.bsky.feed.post","text":%q,"createdAt":"2024-09-09T19:46:02.102Z"}}}`, did, timeUS, rkey, text)
 }
 
-func bskyTestCollector(t testing.TB, env Env, yamlExtra string) *bskyCollector {
+func bskyTestCollector(t testing.TB, env collectors.Env, yamlExtra string) *bskyCollector {
 	t.Helper()
 	src, err := config.NewSourceConfig("id: bs\nkind: bluesky\n" + yamlExtra)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := Flat().New(src, env)
+	c, err := registry().New(src, env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +39,7 @@ func bskyTestCollector(t testing.TB, env Env, yamlExtra string) *bskyCollector {
 }
 
 func TestBlueskyFixture(t *testing.T) {
-	c := bskyTestCollector(t, twitchTestEnv(t, newTwitchFakeClock()), "")
+	c := bskyTestCollector(t, collectortest.StreamEnv(t, collectortest.NewSteppedClock()), "")
 	it, ok, err := c.decode([]byte(bskyFixture))
 	if err != nil || !ok {
 		t.Fatalf("decode = %v, %v", ok, err)
@@ -69,7 +72,7 @@ func TestBlueskyGoldenEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := twitchTestEnv(t, newTwitchFakeClock())
+	env := collectortest.StreamEnv(t, collectortest.NewSteppedClock())
 	for _, tc := range []struct{ name, yaml string }{
 		{"all", "collections: [app.bsky.feed.post, app.bsky.feed.like]\n"},
 		{"keywords", "keywords: [GOLANG, 退款]\n"},
@@ -86,13 +89,13 @@ func TestBlueskyGoldenEvents(t *testing.T) {
 					items = append(items, it)
 				}
 			}
-			twitchCheckGolden(t, "bluesky/events."+tc.name+".golden.json", items)
+			collectortest.CheckGolden(t, "bluesky/events."+tc.name+".golden.json", items, *updateStreamGolden)
 		})
 	}
 }
 
 func TestBlueskyBadEvents(t *testing.T) {
-	env := twitchTestEnv(t, newTwitchFakeClock())
+	env := collectortest.StreamEnv(t, collectortest.NewSteppedClock())
 	c := bskyTestCollector(t, env, "")
 	for _, bad := range []string{
 		``, `{`, `[]`, `{"did":"did:plc:x","kind":"commit"}`, // no time_us
@@ -107,13 +110,13 @@ func TestBlueskyBadEvents(t *testing.T) {
 	if _, ok, err := c.decode([]byte(`{"did":"did:plc:x","time_us":2,"kind":"labels"}`)); ok || err != nil {
 		t.Errorf("unknown kind: ok %v err %v", ok, err)
 	}
-	if n := twitchCount(env.Metrics.Unknown, "bs", "kind:labels"); n != 1 {
+	if n := collectortest.Count(env.Metrics.Unknown, "bs", "kind:labels"); n != 1 {
 		t.Errorf("unknown{kind:labels} = %v", n)
 	}
 }
 
 func TestBlueskyConfig(t *testing.T) {
-	env := twitchTestEnv(t, httpx.RealClock)
+	env := collectortest.StreamEnv(t, httpx.RealClock)
 	for _, y := range []string{
 		"url: http://x/subscribe\n",
 		"collections: [\"not an nsid\"]\n",
@@ -124,7 +127,7 @@ func TestBlueskyConfig(t *testing.T) {
 		if err != nil {
 			continue // rejected while parsing: fine too
 		}
-		if _, err := Flat().New(src, env); err == nil {
+		if _, err := registry().New(src, env); err == nil {
 			t.Errorf("accepted %q", y)
 		}
 	}
@@ -140,11 +143,11 @@ func TestBlueskyConfig(t *testing.T) {
 func TestBlueskyLoopback(t *testing.T) {
 	srv := loopback.NewBlueskyServer()
 	defer srv.Close()
-	clk := newTwitchFakeClock()
-	env := twitchTestEnv(t, clk)
+	clk := collectortest.NewSteppedClock()
+	env := collectortest.StreamEnv(t, clk)
 	c := bskyTestCollector(t, env, fmt.Sprintf("url: %s\nkeywords: [golang]\n", srv.URL))
-	sink := newTwitchSink()
-	stop := twitchStart(t, c, sink.emit)
+	sink := collectortest.NewChanSink()
+	stop := collectortest.Start(t, c, sink.Emit)
 
 	sub, ok := srv.WaitSubscription(0, 10*time.Second)
 	if !ok {
@@ -165,7 +168,7 @@ func TestBlueskyLoopback(t *testing.T) {
 	srv.Publish(`{"garbage`) // counted, not fatal
 	srv.Publish(bskyPostEvent("did:plc:abcdefghijklmnopqrstuvwx", "later", "golang after garbage", 1725911162400000))
 
-	first, second, third := sink.next(t), sink.next(t), sink.next(t)
+	first, second, third := sink.Next(t), sink.Next(t), sink.Next(t)
 	if first.Text != "hello #golang" || first.Room != "golang" || first.Kind != item.KindPost {
 		t.Errorf("first = %+v", first)
 	}
@@ -176,12 +179,12 @@ func TestBlueskyLoopback(t *testing.T) {
 	if third.Text != "golang after garbage" {
 		t.Errorf("third = %+v", third)
 	}
-	sink.none(t)
-	if n := twitchCount(env.Metrics.Errors, "bs", "decode"); n != 1 {
+	sink.None(t)
+	if n := collectortest.Count(env.Metrics.Errors, "bs", "decode"); n != 1 {
 		t.Errorf("decode errors = %v, want 1", n)
 	}
 	// The like was filtered by the server (collection not wanted).
-	if n := twitchCount(env.Metrics.Unknown, "bs", "collection:app.bsky.feed.like"); n != 0 {
+	if n := collectortest.Count(env.Metrics.Unknown, "bs", "collection:app.bsky.feed.like"); n != 0 {
 		t.Errorf("like reached the client: %v", n)
 	}
 
@@ -192,7 +195,7 @@ func TestBlueskyLoopback(t *testing.T) {
 	stop()
 }
 
-func bskyWaitState(t *testing.T, env Env, want string) {
+func bskyWaitState(t *testing.T, env collectors.Env, want string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -210,22 +213,22 @@ func bskyWaitState(t *testing.T, env Env, want string) {
 func TestBlueskyReconnectResumes(t *testing.T) {
 	srv := loopback.NewBlueskyServer()
 	defer srv.Close()
-	clk := newTwitchFakeClock()
-	env := twitchTestEnv(t, clk)
+	clk := collectortest.NewSteppedClock()
+	env := collectortest.StreamEnv(t, clk)
 	c := bskyTestCollector(t, env, fmt.Sprintf("url: %s\n", srv.URL))
-	sink := newTwitchSink()
-	twitchStart(t, c, sink.emit)
+	sink := collectortest.NewChanSink()
+	collectortest.Start(t, c, sink.Emit)
 	if _, ok := srv.WaitSubscription(0, 10*time.Second); !ok {
 		t.Fatal("no subscription")
 	}
 	const t0 = int64(1725911162000000)
 	srv.Publish(bskyPostEvent("did:plc:a", "e1", "one", t0), bskyPostEvent("did:plc:a", "e2", "two", t0+1_000_000))
-	if a, b := sink.next(t), sink.next(t); a.Text != "one" || b.Text != "two" {
+	if a, b := sink.Next(t), sink.Next(t); a.Text != "one" || b.Text != "two" {
 		t.Fatalf("got %q %q", a.Text, b.Text)
 	}
 
 	srv.Drop()
-	d := clk.waitAsked(t, "reconnect backoff", func(d time.Duration) bool { return d != bskyPingEvery })
+	d := clk.WaitAsked(t, "reconnect backoff", func(d time.Duration) bool { return d != bskyPingEvery })
 	if d < 500*time.Millisecond || d > time.Second {
 		t.Errorf("backoff = %v, want within [500ms, 1s]", d)
 	}
@@ -240,14 +243,14 @@ func TestBlueskyReconnectResumes(t *testing.T) {
 		t.Errorf("reconnect cursor = %s, want %s (last time_us minus the rewind)", got, want)
 	}
 	// The server replays e1, e2 (inside the rewind) and e3; only e3 is new.
-	if it := sink.next(t); it.Text != "three" {
+	if it := sink.Next(t); it.Text != "three" {
 		t.Errorf("after reconnect got %q, want three (e1, e2 deduped)", it.Text)
 	}
-	sink.none(t)
+	sink.None(t)
 	// The disconnect saved the cursor (e2's time; e3 is saved by the next
 	// periodic or shutdown save).
 	bskyWaitState(t, env, strconv.FormatInt(t0+1_000_000, 10))
-	if n := twitchCount(env.Metrics.Reconnects, "bs"); n != 1 {
+	if n := collectortest.Count(env.Metrics.Reconnects, "bs"); n != 1 {
 		t.Errorf("reconnects = %v", n)
 	}
 }
@@ -255,18 +258,18 @@ func TestBlueskyReconnectResumes(t *testing.T) {
 func TestBlueskyRestartResumes(t *testing.T) {
 	srv := loopback.NewBlueskyServer()
 	defer srv.Close()
-	state := NewMemState()
+	state := collectors.NewMemState()
 	const t0 = int64(1725911162000000)
 
-	env1 := twitchTestEnv(t, newTwitchFakeClock())
+	env1 := collectortest.StreamEnv(t, collectortest.NewSteppedClock())
 	env1.State = state
-	sink1 := newTwitchSink()
-	stop1 := twitchStart(t, bskyTestCollector(t, env1, fmt.Sprintf("url: %s\n", srv.URL)), sink1.emit)
+	sink1 := collectortest.NewChanSink()
+	stop1 := collectortest.Start(t, bskyTestCollector(t, env1, fmt.Sprintf("url: %s\n", srv.URL)), sink1.Emit)
 	if _, ok := srv.WaitSubscription(0, 10*time.Second); !ok {
 		t.Fatal("no subscription")
 	}
 	srv.Publish(bskyPostEvent("did:plc:a", "e1", "one", t0))
-	sink1.next(t)
+	sink1.Next(t)
 	stop1() // graceful shutdown writes the cursor
 	if v, _, _ := state.GetState(context.Background(), "bs", bskyCursorKey); v != strconv.FormatInt(t0, 10) {
 		t.Fatalf("cursor after shutdown = %q", v)
@@ -275,10 +278,10 @@ func TestBlueskyRestartResumes(t *testing.T) {
 	// Down for a while: these must not be lost.
 	srv.Publish(bskyPostEvent("did:plc:a", "e2", "two", t0+10_000_000), bskyPostEvent("did:plc:a", "e3", "three", t0+20_000_000))
 
-	env2 := twitchTestEnv(t, newTwitchFakeClock())
+	env2 := collectortest.StreamEnv(t, collectortest.NewSteppedClock())
 	env2.State = state
-	sink2 := newTwitchSink()
-	twitchStart(t, bskyTestCollector(t, env2, fmt.Sprintf("url: %s\n", srv.URL)), sink2.emit)
+	sink2 := collectortest.NewChanSink()
+	collectortest.Start(t, bskyTestCollector(t, env2, fmt.Sprintf("url: %s\n", srv.URL)), sink2.Emit)
 	sub, ok := srv.WaitSubscription(1, 10*time.Second)
 	if !ok {
 		t.Fatal("restarted collector did not subscribe")
@@ -290,7 +293,7 @@ func TestBlueskyRestartResumes(t *testing.T) {
 	// no dedupe set; the store dedupes by id), then e2 and e3: no gap.
 	var texts []string
 	for i := 0; i < 3; i++ {
-		texts = append(texts, sink2.next(t).Text)
+		texts = append(texts, sink2.Next(t).Text)
 	}
 	if strings.Join(texts, ",") != "one,two,three" {
 		t.Errorf("after restart got %v, want one,two,three", texts)
@@ -306,7 +309,7 @@ func FuzzBlueskyEvent(f *testing.F) {
 		f.Add([]byte(l))
 	}
 	f.Add([]byte(`{"did":"","time_us":-1,"kind":"commit","commit":null}`))
-	c := bskyTestCollector(f, Env{}.WithDefaults(), "collections: [app.bsky.feed.post, app.bsky.feed.like]\nkeywords: [a, 中]\n")
+	c := bskyTestCollector(f, collectors.Env{}.WithDefaults(), "collections: [app.bsky.feed.post, app.bsky.feed.like]\nkeywords: [a, 中]\n")
 	f.Fuzz(func(t *testing.T, ev []byte) {
 		it, ok, err := c.decode(ev)
 		if err != nil && ok {
@@ -326,7 +329,7 @@ func FuzzBlueskyEvent(f *testing.F) {
 // BenchmarkBlueskyDecode measures event decode and mapping (JSON parse,
 // keyword filter, dedupe) over distinct posts.
 func BenchmarkBlueskyDecode(b *testing.B) {
-	c := bskyTestCollector(b, Env{}.WithDefaults(), "keywords: [golang, 退款]\n")
+	c := bskyTestCollector(b, collectors.Env{}.WithDefaults(), "keywords: [golang, 退款]\n")
 	const n = 2*bskyRecentIDs + 1000 // half match: more matches than the dedupe ring, so every event is new
 	events := make([][]byte, n)
 	size := 0
@@ -361,10 +364,10 @@ func BenchmarkBlueskyDecode(b *testing.B) {
 func TestBlueskyWantedDids(t *testing.T) {
 	srv := loopback.NewBlueskyServer()
 	defer srv.Close()
-	env := twitchTestEnv(t, newTwitchFakeClock())
+	env := collectortest.StreamEnv(t, collectortest.NewSteppedClock())
 	c := bskyTestCollector(t, env, fmt.Sprintf("url: %s\ndids: [did:plc:wanted]\ncollections: [app.bsky.feed.*]\n", srv.URL))
-	sink := newTwitchSink()
-	twitchStart(t, c, sink.emit)
+	sink := collectortest.NewChanSink()
+	collectortest.Start(t, c, sink.Emit)
 	sub, ok := srv.WaitSubscription(0, 10*time.Second)
 	if !ok || fmt.Sprint(sub.Query["wantedDids"]) != "[did:plc:wanted]" || fmt.Sprint(sub.Query["wantedCollections"]) != "[app.bsky.feed.*]" {
 		t.Fatalf("subscription = %+v", sub)
@@ -373,8 +376,15 @@ func TestBlueskyWantedDids(t *testing.T) {
 		bskyPostEvent("did:plc:other", "x1", "not followed", 1725911162000000),
 		bskyPostEvent("did:plc:wanted", "x2", "followed account", 1725911162000001),
 	)
-	if it := sink.next(t); it.AuthorID != "did:plc:wanted" || it.Text != "followed account" {
+	if it := sink.Next(t); it.AuthorID != "did:plc:wanted" || it.Text != "followed account" {
 		t.Errorf("got %+v", it)
 	}
-	sink.none(t)
+	sink.None(t)
 }
+
+// updateStreamGolden rewrites the golden files:
+// go test ./collectors/bluesky -run Golden -update-stream-golden
+var updateStreamGolden = flag.Bool("update-stream-golden", false, "rewrite testdata/bluesky golden files")
+
+// registry has the one kind this package's tests build.
+func registry() collectors.Registry { return collectors.Registry{"bluesky": New} }

@@ -1,4 +1,4 @@
-package collectors
+package mastodon
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"lookout/collectors"
 	"lookout/collectors/httpx"
 	"lookout/config"
 	"lookout/item"
@@ -107,7 +108,7 @@ func (s mastoSub) timelinePath() (string, url.Values) {
 type mastoCollector struct {
 	id       string
 	labels   map[string]string
-	env      Env
+	env      collectors.Env
 	api      string // https://host, no trailing slash
 	stream   *url.URL
 	token    string
@@ -127,7 +128,8 @@ var mastoStreams = map[string]bool{
 	"public:media": true, "public:local:media": true, "public:remote:media": true,
 }
 
-func newMastoCollector(src config.SourceConfig, env Env) (Collector, error) {
+// New builds a mastodon source (a collectors.Factory).
+func New(src config.SourceConfig, env collectors.Env) (collectors.Collector, error) {
 	var spec mastoSpec
 	if err := src.DecodeSpec(&spec); err != nil {
 		return nil, err
@@ -203,7 +205,7 @@ func newMastoCollector(src config.SourceConfig, env Env) (Collector, error) {
 			uniq = append(uniq, s)
 		}
 	}
-	dialer, header, err := StreamDialer(src, env)
+	dialer, header, err := collectors.StreamDialer(src, env)
 	if err != nil {
 		return nil, err
 	}
@@ -216,7 +218,7 @@ func newMastoCollector(src config.SourceConfig, env Env) (Collector, error) {
 	}, nil
 }
 
-func (c *mastoCollector) Run(ctx context.Context, emit Emit) error {
+func (c *mastoCollector) Run(ctx context.Context, emit collectors.Emit) error {
 	for _, s := range c.subs {
 		v, ok, err := c.env.State.GetState(ctx, c.id, "since:"+s.key())
 		if err != nil {
@@ -228,7 +230,7 @@ func (c *mastoCollector) Run(ctx context.Context, emit Emit) error {
 	}
 	c.lastSave = c.env.Clock.Now()
 
-	return StreamReconnect(ctx, c.env, c.id, "mastodon", func(ctx context.Context) (bool, error) { return c.session(ctx, emit) },
+	return collectors.StreamReconnect(ctx, c.env, c.id, "mastodon", func(ctx context.Context) (bool, error) { return c.session(ctx, emit) },
 		func() { c.saveState(context.WithoutCancel(ctx)) }, nil)
 }
 
@@ -238,7 +240,7 @@ func (c *mastoCollector) saveState(ctx context.Context) {
 	if len(c.dirty) == 0 {
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, StateSaveTimeout)
+	ctx, cancel := context.WithTimeout(ctx, collectors.StateSaveTimeout)
 	defer cancel()
 	kv := make(map[string]string, len(c.dirty))
 	for k := range c.dirty {
@@ -267,22 +269,22 @@ func (c *mastoCollector) streamURL() string {
 	return u.String()
 }
 
-func (c *mastoCollector) session(ctx context.Context, emit Emit) (healthy bool, err error) {
-	conn, err := StreamDial(ctx, c.env, c.dialer, c.streamURL(), c.header)
+func (c *mastoCollector) session(ctx context.Context, emit collectors.Emit) (healthy bool, err error) {
+	conn, err := collectors.StreamDial(ctx, c.env, c.dialer, c.streamURL(), c.header)
 	if err != nil {
 		var se *httpx.StatusError
 		if errors.As(err, &se) && (se.Status == http.StatusUnauthorized || se.Status == http.StatusForbidden) {
 			c.env.Metrics.Errors.WithLabelValues(c.id, "auth").Inc()
 			c.env.Log.Error("mastodon: the instance refused the token; it needs a user token with read:statuses", "status", se.Status)
-			return false, WithReason("auth", true, fmt.Errorf("token refused (HTTP %d): %w", se.Status, err))
+			return false, collectors.WithReason("auth", true, fmt.Errorf("token refused (HTTP %d): %w", se.Status, err))
 		}
 		c.env.Metrics.Errors.WithLabelValues(c.id, "dial").Inc()
 		return false, err
 	}
 	c.env.Health.Succeeded() // the instance took the token
 	defer conn.Close()
-	defer StreamCloseOnDone(ctx, conn)()
-	conn.SetReadLimit(StreamMaxFrame)
+	defer collectors.StreamCloseOnDone(ctx, conn)()
+	conn.SetReadLimit(collectors.StreamMaxFrame)
 	for _, s := range c.subs[1:] {
 		msg := map[string]string{"type": "subscribe", "stream": s.Stream}
 		if s.Tag != "" {
@@ -299,7 +301,7 @@ func (c *mastoCollector) session(ctx context.Context, emit Emit) (healthy bool, 
 	}
 	// The pinger starts after the subscribe writes: WriteControl may run
 	// alongside the reader, but not alongside another WriteMessage.
-	defer StreamKeepalive(ctx, conn, c.env.Clock, mastoPingEvery)()
+	defer collectors.StreamKeepalive(ctx, conn, c.env.Clock, mastoPingEvery)()
 
 	// Streaming is live only: fetch what was missed while we were away.
 	if c.backfill {
@@ -308,7 +310,7 @@ func (c *mastoCollector) session(ctx context.Context, emit Emit) (healthy bool, 
 		}
 	}
 
-	return StreamEventLoop(ctx, conn, c.env, c.id, "mastodon", 3*mastoPingEvery, c.decodeEvent, emit, func(it *item.Item) {
+	return collectors.StreamEventLoop(ctx, conn, c.env, c.id, "mastodon", 3*mastoPingEvery, c.decodeEvent, emit, func(it *item.Item) {
 		if it != nil {
 			c.emitted(it)
 		}
@@ -321,7 +323,7 @@ func (c *mastoCollector) session(ctx context.Context, emit Emit) (healthy bool, 
 // backfillAll fetches, per stream seen before, the statuses newer than the
 // newest one seen. A failing request is logged and counted; it does not
 // stop the stream (the gap is reported, not hidden).
-func (c *mastoCollector) backfillAll(ctx context.Context, emit Emit) error {
+func (c *mastoCollector) backfillAll(ctx context.Context, emit collectors.Emit) error {
 	for _, s := range c.subs {
 		since := c.since[s.key()]
 		if since == "" {
@@ -431,7 +433,7 @@ func (c *mastoCollector) decodeEvent(data []byte) (it item.Item, ok bool, err er
 		return it, false, fmt.Errorf("event JSON: %w", err)
 	}
 	if ev.Error != "" {
-		return it, false, fmt.Errorf("server error %d: %s", ev.Status, StreamTrunc(ev.Error, 200))
+		return it, false, fmt.Errorf("server error %d: %s", ev.Status, collectors.StreamTrunc(ev.Error, 200))
 	}
 	switch ev.Event {
 	case "update", "status.update":
@@ -439,7 +441,7 @@ func (c *mastoCollector) decodeEvent(data []byte) (it item.Item, ok bool, err er
 		return it, false, errors.New("message without event")
 	default:
 		if !mastoIgnored[ev.Event] {
-			c.env.Metrics.Unknown.WithLabelValues(c.id, "event:"+StreamTrunc(ev.Event, 32)).Inc()
+			c.env.Metrics.Unknown.WithLabelValues(c.id, "event:"+collectors.StreamTrunc(ev.Event, 32)).Inc()
 		}
 		return it, false, nil
 	}

@@ -1,12 +1,15 @@
-package collectors
+package mastodon
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"lookout/collectors"
+	"lookout/collectors/collectortest"
 	"lookout/collectors/httpx"
 	"lookout/config"
 	"lookout/internal/loopback"
@@ -18,7 +21,7 @@ const mastoTestToken = "test-user-token-read-statuses"
 // mastoFixture is the protocols.md §4 frame.
 const mastoFixture = `{"stream":["hashtag","golang"],"event":"update","payload":"{\"id\":\"109348684737626801\",\"created_at\":\"2022-11-15T16:08:30.000Z\",\"language\":\"en\",\"url\":\"https://example.social/@bob/109348684737626801\",\"content\":\"<p>hello <a href=\\\"https://example.social/tags/golang\\\">#golang</a></p>\",\"account\":{\"id\":\"1\",\"acct\":\"bob\",\"display_name\":\"Bob\"},\"replies_count\":0,\"reblogs_count\":2,\"favourites_count\":5,\"tags\":[{\"name\":\"golang\"}],\"reblog\":null}"}`
 
-func mastoTestCollector(t testing.TB, env Env, extra string) *mastoCollector {
+func mastoTestCollector(t testing.TB, env collectors.Env, extra string) *mastoCollector {
 	t.Helper()
 	if tt, ok := t.(*testing.T); ok {
 		tt.Setenv("LOOKOUT_TEST_MASTO_TOKEN", mastoTestToken)
@@ -32,7 +35,7 @@ func mastoTestCollector(t testing.TB, env Env, extra string) *mastoCollector {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := Flat().New(src, env)
+	c, err := registry().New(src, env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +43,7 @@ func mastoTestCollector(t testing.TB, env Env, extra string) *mastoCollector {
 }
 
 func TestMastodonFixture(t *testing.T) {
-	c := mastoTestCollector(t, twitchTestEnv(t, newTwitchFakeClock()), "tags: [golang]\n")
+	c := mastoTestCollector(t, collectortest.StreamEnv(t, collectortest.NewSteppedClock()), "tags: [golang]\n")
 	it, ok, err := c.decodeEvent([]byte(mastoFixture))
 	if err != nil || !ok {
 		t.Fatalf("decode = %v, %v", ok, err)
@@ -67,7 +70,7 @@ func TestMastodonGoldenFrames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := twitchTestEnv(t, newTwitchFakeClock())
+	env := collectortest.StreamEnv(t, collectortest.NewSteppedClock())
 	c := mastoTestCollector(t, env, "tags: [golang]\n")
 	var items []item.Item
 	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
@@ -79,14 +82,14 @@ func TestMastodonGoldenFrames(t *testing.T) {
 			items = append(items, it)
 		}
 	}
-	twitchCheckGolden(t, "mastodon/frames.golden.json", items)
-	if n := twitchCount(env.Metrics.Unknown, "ma", "event:notification"); n != 0 {
+	collectortest.CheckGolden(t, "mastodon/frames.golden.json", items, *updateStreamGolden)
+	if n := collectortest.Count(env.Metrics.Unknown, "ma", "event:notification"); n != 0 {
 		t.Errorf("notification counted as unknown")
 	}
 }
 
 func TestMastodonBadEvents(t *testing.T) {
-	env := twitchTestEnv(t, newTwitchFakeClock())
+	env := collectortest.StreamEnv(t, collectortest.NewSteppedClock())
 	c := mastoTestCollector(t, env, "")
 	for _, bad := range []string{
 		``, `{`, `{"stream":["public"]}`,
@@ -103,7 +106,7 @@ func TestMastodonBadEvents(t *testing.T) {
 	if _, ok, err := c.decodeEvent([]byte(`{"stream":["public"],"event":"brand.new"}`)); ok || err != nil {
 		t.Errorf("unknown event: %v %v", ok, err)
 	}
-	if n := twitchCount(env.Metrics.Unknown, "ma", "event:brand.new"); n != 1 {
+	if n := collectortest.Count(env.Metrics.Unknown, "ma", "event:brand.new"); n != 1 {
 		t.Errorf("unknown{event:brand.new} = %v", n)
 	}
 }
@@ -129,7 +132,7 @@ func TestMastodonStripHTML(t *testing.T) {
 }
 
 func TestMastodonConfig(t *testing.T) {
-	env := twitchTestEnv(t, httpx.RealClock)
+	env := collectortest.StreamEnv(t, httpx.RealClock)
 	t.Setenv("LOOKOUT_TEST_MASTO_TOKEN", mastoTestToken)
 	t.Setenv("LOOKOUT_TEST_EMPTY", "")
 	for _, y := range []string{
@@ -145,7 +148,7 @@ func TestMastodonConfig(t *testing.T) {
 		if err != nil {
 			continue
 		}
-		if _, err := Flat().New(src, env); err == nil {
+		if _, err := registry().New(src, env); err == nil {
 			t.Errorf("accepted:\n%s", y)
 		}
 	}
@@ -170,11 +173,11 @@ func mastoPost(id, tag, text string) loopback.MastodonStatus {
 func TestMastodonLoopback(t *testing.T) {
 	srv := loopback.NewMastodonServer(mastoTestToken)
 	defer srv.Close()
-	clk := newTwitchFakeClock()
-	env := twitchTestEnv(t, clk)
+	clk := collectortest.NewSteppedClock()
+	env := collectortest.StreamEnv(t, clk)
 	c := mastoTestCollector(t, env, fmt.Sprintf("url: %s\nstreaming_url: %s\ntags: [golang, rust]\n", srv.URL, srv.StreamingURL))
-	sink := newTwitchSink()
-	stop := twitchStart(t, c, sink.emit)
+	sink := collectortest.NewChanSink()
+	stop := collectortest.Start(t, c, sink.Emit)
 
 	d, ok := srv.WaitDial(0, 10*time.Second)
 	if !ok || d.Refused {
@@ -197,7 +200,7 @@ func TestMastodonLoopback(t *testing.T) {
 	srv.Raw(`{"event":`) // garbage: counted
 	srv.Post(mastoPost("203", "golang", "after garbage"))
 
-	a, b, c3 := sink.next(t), sink.next(t), sink.next(t)
+	a, b, c3 := sink.Next(t), sink.Next(t), sink.Next(t)
 	if a.ID != "200" || a.Text != "go is fun" || a.Room != "hashtag#golang" || a.Author != "alice" {
 		t.Errorf("first = %+v", a)
 	}
@@ -207,8 +210,8 @@ func TestMastodonLoopback(t *testing.T) {
 	if c3.ID != "203" {
 		t.Errorf("third = %+v", c3)
 	}
-	sink.none(t)
-	if n := twitchCount(env.Metrics.Errors, "ma", "decode"); n != 1 {
+	sink.None(t)
+	if n := collectortest.Count(env.Metrics.Errors, "ma", "decode"); n != 1 {
 		t.Errorf("decode errors = %v", n)
 	}
 	if reqs := srv.Requests(); len(reqs) != 0 {
@@ -217,7 +220,7 @@ func TestMastodonLoopback(t *testing.T) {
 
 	// Drop; statuses posted meanwhile come back through REST backfill.
 	srv.Drop()
-	wait := clk.waitAsked(t, "reconnect backoff", func(d time.Duration) bool { return d != mastoPingEvery })
+	wait := clk.WaitAsked(t, "reconnect backoff", func(d time.Duration) bool { return d != mastoPingEvery })
 	srv.Post(mastoPost("204", "golang", "missed one"))
 	srv.Post(mastoPost("205", "golang", "missed two"))
 	clk.Advance(wait)
@@ -228,14 +231,14 @@ func TestMastodonLoopback(t *testing.T) {
 	if r, ok := srv.WaitRequest("/api/v1/timelines/tag/rust", 10*time.Second); !ok || !strings.Contains(r, "since_id=201") {
 		t.Errorf("rust backfill = %q", r)
 	}
-	if x, y := sink.next(t), sink.next(t); x.ID != "204" || y.ID != "205" {
+	if x, y := sink.Next(t), sink.Next(t); x.ID != "204" || y.ID != "205" {
 		t.Errorf("backfill gave %s %s, want 204 205 (oldest first)", x.ID, y.ID)
 	}
 	if !srv.WaitSub(2, "hashtag:rust", 10*time.Second) {
 		t.Fatal("not resubscribed")
 	}
 	srv.Post(mastoPost("206", "rust", "live again"))
-	if it := sink.next(t); it.ID != "206" {
+	if it := sink.Next(t); it.ID != "206" {
 		t.Errorf("after reconnect = %+v", it)
 	}
 	stop()
@@ -250,13 +253,13 @@ func TestMastodonLoopback(t *testing.T) {
 func TestMastodonBadToken(t *testing.T) {
 	srv := loopback.NewMastodonServer("the-right-token")
 	defer srv.Close()
-	env := twitchTestEnv(t, newTwitchFakeClock())
+	env := collectortest.StreamEnv(t, collectortest.NewSteppedClock())
 	c := mastoTestCollector(t, env, fmt.Sprintf("url: %s\nstreaming_url: %s\n", srv.URL, srv.StreamingURL))
-	healthy, err := c.session(t.Context(), newTwitchSink().emit)
+	healthy, err := c.session(t.Context(), collectortest.NewChanSink().Emit)
 	if healthy || err == nil || !strings.Contains(err.Error(), "token refused") || !strings.Contains(err.Error(), "401") {
 		t.Errorf("session = %v, %v", healthy, err)
 	}
-	if n := twitchCount(env.Metrics.Errors, "ma", "auth"); n != 1 {
+	if n := collectortest.Count(env.Metrics.Errors, "ma", "auth"); n != 1 {
 		t.Errorf("auth errors = %v", n)
 	}
 	if d, _ := srv.WaitDial(0, time.Second); !d.Refused {
@@ -273,7 +276,7 @@ func FuzzMastodonEvent(f *testing.F) {
 		f.Add([]byte(l))
 	}
 	f.Add([]byte(`{"error":"x","status":400}`))
-	c := mastoTestCollector(f, Env{}.WithDefaults(), "tags: [golang]\n")
+	c := mastoTestCollector(f, collectors.Env{}.WithDefaults(), "tags: [golang]\n")
 	f.Fuzz(func(t *testing.T, ev []byte) {
 		it, ok, err := c.decodeEvent(ev)
 		if ok && err != nil {
@@ -288,7 +291,7 @@ func FuzzMastodonEvent(f *testing.F) {
 // BenchmarkMastodonDecode measures decoding an update event: the outer
 // JSON, the status JSON inside its string, HTML stripping.
 func BenchmarkMastodonDecode(b *testing.B) {
-	c := mastoTestCollector(b, Env{}.WithDefaults(), "tags: [golang]\n")
+	c := mastoTestCollector(b, collectors.Env{}.WithDefaults(), "tags: [golang]\n")
 	ev := []byte(mastoFixture)
 	b.SetBytes(int64(len(ev)))
 	b.ReportAllocs()
@@ -301,3 +304,10 @@ func BenchmarkMastodonDecode(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 }
+
+// updateStreamGolden rewrites the golden files:
+// go test ./collectors/mastodon -run Golden -update-stream-golden
+var updateStreamGolden = flag.Bool("update-stream-golden", false, "rewrite testdata/mastodon golden files")
+
+// registry has the one kind this package's tests build.
+func registry() collectors.Registry { return collectors.Registry{"mastodon": New} }
