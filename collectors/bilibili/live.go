@@ -23,6 +23,7 @@ import (
 
 	"lookout/collectors"
 	"lookout/collectors/httpx"
+	"lookout/collectors/stream"
 	"lookout/config"
 	"lookout/item"
 )
@@ -155,7 +156,7 @@ type biliBoot struct {
 
 // Run connects, reads and reconnects until ctx is done.
 func (c *biliLive) Run(ctx context.Context, emit collectors.Emit) error {
-	backoff := collectors.StreamNewBackoff(c.src.ID)
+	backoff := stream.NewBackoff(c.src.ID)
 	// last is the latest bootstrap whose token the server has not
 	// refused: while the HTTP API is down (or its host's circuit breaker
 	// still fails fast after an outage) the danmaku hosts are dialled
@@ -434,7 +435,7 @@ func (c *biliLive) session(ctx context.Context, boot *biliBoot, wsURL string, em
 		conn.Close()
 		hbWG.Wait()
 	}()
-	conn.SetReadLimit(collectors.StreamMaxFrame)
+	conn.SetReadLimit(stream.MaxFrame)
 
 	auth := biliAuthBody(boot.uid, boot.roomID, boot.buvid, boot.token)
 	conn.SetWriteDeadline(time.Now().Add(biliWriteTimeout))
@@ -574,7 +575,7 @@ func (c *biliLive) emit(ctx context.Context, emit collectors.Emit, it item.Item)
 	if len(c.src.Labels) > 0 {
 		it.Labels = c.src.Labels
 	}
-	collectors.StreamCapItem(c.env, c.src.ID, &it, len(it.Raw))
+	stream.CapItem(c.env, c.src.ID, &it, len(it.Raw))
 	if err := emit(ctx, it); err != nil {
 		return err
 	}

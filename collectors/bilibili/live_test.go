@@ -16,6 +16,7 @@ import (
 
 	"lookout/collectors"
 	"lookout/collectors/httpx"
+	"lookout/collectors/stream"
 	"lookout/config"
 	"lookout/internal/loopback"
 	"lookout/item"
@@ -444,7 +445,7 @@ func TestBilibiliLiveBackoffAndFailover(t *testing.T) {
 	h.stop(t)
 	waits := clock.Waits()[:attempts]
 	for i, w := range waits {
-		full := min(time.Second<<i, collectors.StreamBackoffMax)
+		full := min(time.Second<<i, stream.BackoffMax)
 		if w < full/2 || w > full {
 			t.Errorf("wait %d = %v, want in [%v, %v] (exponential with jitter, capped)", i, w, full/2, full)
 		}
@@ -495,8 +496,8 @@ func TestBilibiliLiveReconnectAfterOutage(t *testing.T) {
 		t.Fatalf("%d waits, want at least %d", len(waits), failures)
 	}
 	for i, w := range waits {
-		if w > collectors.StreamBackoffMax || w <= 0 {
-			t.Errorf("wait %d = %v, want in (0, %v]", i, w, collectors.StreamBackoffMax)
+		if w > stream.BackoffMax || w <= 0 {
+			t.Errorf("wait %d = %v, want in (0, %v]", i, w, stream.BackoffMax)
 		}
 	}
 	// The wait that ended with the server back is the last one asked
@@ -504,7 +505,7 @@ func TestBilibiliLiveReconnectAfterOutage(t *testing.T) {
 	if last := waits[upAt.Load()-1]; last > 5*time.Second {
 		t.Errorf("reconnected %v after the server came back, want within 5s", last)
 	}
-	if waits[failures-1] < collectors.StreamBackoffMax/2 {
+	if waits[failures-1] < stream.BackoffMax/2 {
 		t.Errorf("wait after %d failures = %v: the backoff should have grown to its cap", failures, waits[failures-1])
 	}
 	srv.Push(loopback.BilibiliDanmaku(1, "a", "back", time.Now(), "back-1"))
@@ -580,7 +581,7 @@ func TestBilibiliLiveOversizedDanmaku(t *testing.T) {
 	srv.PushRaw(loopback.BilibiliFrame(loopback.BilibiliPushZlib,
 		loopback.BilibiliDanmaku(1, "a", huge, time.Now(), "huge-1"), loopback.BilibiliDanmaku(2, "b", "normal", time.Now(), "ok-1")))
 	got := h.sink.take(t, 2, biliNotMetric)
-	if it := got[0]; it.ID != "huge-1" || len(it.Text) > collectors.StreamMaxText || !strings.HasPrefix(huge, it.Text) || len(it.Raw) > collectors.StreamMaxText ||
+	if it := got[0]; it.ID != "huge-1" || len(it.Text) > stream.MaxText || !strings.HasPrefix(huge, it.Text) || len(it.Raw) > stream.MaxText ||
 		it.Labels["oversized"] == "" || it.Labels["team"] != "ops" {
 		t.Errorf("oversized danmaku stored with %d text bytes, %d raw bytes, labels %v", len(it.Text), len(it.Raw), it.Labels)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"lookout/collectors"
+	"lookout/collectors/stream"
 	"lookout/config"
 	"lookout/item"
 )
@@ -138,7 +139,7 @@ func New(src config.SourceConfig, env collectors.Env) (collectors.Collector, err
 	if rewind == 0 {
 		rewind = bskyDefaultRewind
 	}
-	dialer, header, err := collectors.StreamDialer(src, env)
+	dialer, header, err := stream.Dialer(src, env)
 	if err != nil {
 		return nil, err
 	}
@@ -183,7 +184,7 @@ func (c *bskyCollector) Run(ctx context.Context, emit collectors.Emit) error {
 	}
 	c.lastSave = c.env.Clock.Now()
 
-	return collectors.StreamReconnect(ctx, c.env, c.id, "bluesky", func(ctx context.Context) (bool, error) { return c.session(ctx, emit) },
+	return stream.Reconnect(ctx, c.env, c.id, "bluesky", func(ctx context.Context) (bool, error) { return c.session(ctx, emit) },
 		func() { c.saveCursor(context.WithoutCancel(ctx)) }, nil)
 }
 
@@ -204,17 +205,17 @@ func (c *bskyCollector) saveCursor(ctx context.Context) {
 }
 
 func (c *bskyCollector) session(ctx context.Context, emit collectors.Emit) (healthy bool, err error) {
-	conn, err := collectors.StreamDial(ctx, c.env, c.dialer, c.subscribeURL(), c.header)
+	conn, err := stream.Dial(ctx, c.env, c.dialer, c.subscribeURL(), c.header)
 	if err != nil {
 		c.env.Metrics.Errors.WithLabelValues(c.id, "dial").Inc()
 		return false, err
 	}
 	c.env.Health.Succeeded()
 	defer conn.Close()
-	defer collectors.StreamCloseOnDone(ctx, conn)()
-	defer collectors.StreamKeepalive(ctx, conn, c.env.Clock, bskyPingEvery)()
-	conn.SetReadLimit(collectors.StreamMaxFrame)
-	return collectors.StreamEventLoop(ctx, conn, c.env, c.id, "bluesky", 3*bskyPingEvery, c.decode, emit, func(*item.Item) {
+	defer stream.CloseOnDone(ctx, conn)()
+	defer stream.Keepalive(ctx, conn, c.env.Clock, bskyPingEvery)()
+	conn.SetReadLimit(stream.MaxFrame)
+	return stream.EventLoop(ctx, conn, c.env, c.id, "bluesky", 3*bskyPingEvery, c.decode, emit, func(*item.Item) {
 		if c.env.Clock.Now().Sub(c.lastSave) >= bskySaveEvery {
 			c.saveCursor(ctx)
 		}
@@ -285,7 +286,7 @@ func (c *bskyCollector) decode(data []byte) (it item.Item, ok bool, err error) {
 	case "account":
 		return it, false, nil
 	default:
-		c.env.Metrics.Unknown.WithLabelValues(c.id, "kind:"+collectors.StreamTrunc(ev.Kind, 32)).Inc()
+		c.env.Metrics.Unknown.WithLabelValues(c.id, "kind:"+stream.Trunc(ev.Kind, 32)).Inc()
 		return it, false, nil
 	}
 	cm := ev.Commit
@@ -336,7 +337,7 @@ func (c *bskyCollector) decode(data []byte) (it item.Item, ok bool, err error) {
 		it.Count = 1
 		it.URL = l.Subject.URI
 	default:
-		c.env.Metrics.Unknown.WithLabelValues(c.id, "collection:"+collectors.StreamTrunc(cm.Collection, 64)).Inc()
+		c.env.Metrics.Unknown.WithLabelValues(c.id, "collection:"+stream.Trunc(cm.Collection, 64)).Inc()
 		return it, false, nil
 	}
 	if !c.remember(it.ID) {

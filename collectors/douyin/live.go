@@ -23,6 +23,7 @@ import (
 	"lookout/collectors"
 	"lookout/collectors/douyin/douyinpb"
 	"lookout/collectors/httpx"
+	"lookout/collectors/stream"
 	"lookout/config"
 	"lookout/item"
 )
@@ -178,7 +179,7 @@ func New(src config.SourceConfig, env collectors.Env) (collectors.Collector, err
 	if hb < time.Second || hb > time.Minute {
 		return nil, fmt.Errorf("heartbeat %s: want between 1s and 1m (clients use 5–10s)", hb)
 	}
-	dialer, hdr, err := collectors.StreamDialer(src, env)
+	dialer, hdr, err := stream.Dialer(src, env)
 	if err != nil {
 		return nil, err
 	}
@@ -193,7 +194,7 @@ func New(src config.SourceConfig, env collectors.Env) (collectors.Collector, err
 func (c *douyinCollector) ua() string { return c.userAgent }
 
 func (c *douyinCollector) Run(ctx context.Context, emit collectors.Emit) error {
-	bo := collectors.StreamNewBackoff(c.id)
+	bo := stream.NewBackoff(c.id)
 	ended := &httpx.Backoff{Base: time.Minute, Max: 10 * time.Minute}
 	for {
 		healthy, err := c.session(ctx, emit)
@@ -328,7 +329,7 @@ func (c *douyinCollector) session(ctx context.Context, emit collectors.Emit) (he
 	h.Set("User-Agent", c.ua())
 	h.Set("Cookie", c.cookieHdr)
 	h.Set("Origin", "https://live.douyin.com")
-	conn, err := collectors.StreamDial(ctx, c.env, c.dialer, wsURL, h)
+	conn, err := stream.Dial(ctx, c.env, c.dialer, wsURL, h)
 	if err != nil {
 		var se *httpx.StatusError
 		if errors.As(err, &se) && (se.Status == http.StatusForbidden || se.Status == http.StatusUnauthorized) {
@@ -343,8 +344,8 @@ func (c *douyinCollector) session(ctx context.Context, emit collectors.Emit) (he
 	}
 	c.env.Health.Succeeded() // the signature was accepted
 	defer conn.Close()
-	defer collectors.StreamCloseOnDone(ctx, conn)()
-	conn.SetReadLimit(collectors.StreamMaxFrame)
+	defer stream.CloseOnDone(ctx, conn)()
+	conn.SetReadLimit(stream.MaxFrame)
 
 	var wmu sync.Mutex
 	write := func(b []byte) error {
@@ -395,7 +396,7 @@ func (c *douyinCollector) session(ctx context.Context, emit collectors.Emit) (he
 		healthy = true
 		c.env.Health.Succeeded()
 		for i := range items {
-			collectors.StreamCapItem(c.env, c.id, &items[i], len(items[i].Raw))
+			stream.CapItem(c.env, c.id, &items[i], len(items[i].Raw))
 			if err := emit(ctx, items[i]); err != nil {
 				return healthy, err
 			}
@@ -432,7 +433,7 @@ func (c *douyinCollector) handleFrame(data []byte) (items []item.Item, ack []byt
 	case "close":
 		return nil, nil, errors.New("server sent a close frame")
 	default:
-		c.env.Metrics.Unknown.WithLabelValues(c.id, "payload_type:"+collectors.StreamTrunc(f.PayloadType, 32)).Inc()
+		c.env.Metrics.Unknown.WithLabelValues(c.id, "payload_type:"+stream.Trunc(f.PayloadType, 32)).Inc()
 		return nil, nil, nil
 	}
 	payload, err := c.gunzip(f.Payload)
@@ -469,7 +470,7 @@ func (c *douyinCollector) handleFrame(data []byte) (items []item.Item, ack []byt
 				return items, ack, merr
 			}
 			c.env.Metrics.Errors.WithLabelValues(c.id, "decode").Inc()
-			c.env.Log.Warn("douyin: bad message", "room", c.room, "method", collectors.StreamTrunc(m.Method, 64), "err", merr)
+			c.env.Log.Warn("douyin: bad message", "room", c.room, "method", stream.Trunc(m.Method, 64), "err", merr)
 		}
 	}
 	return items, ack, nil
@@ -665,7 +666,7 @@ func (c *douyinCollector) mapMessage(dst []item.Item, m *douyinpb.Message, now u
 		return dst, nil
 	}
 	if !douyinIgnored[m.Method] {
-		c.env.Metrics.Unknown.WithLabelValues(c.id, "method:"+collectors.StreamTrunc(m.Method, 64)).Inc()
+		c.env.Metrics.Unknown.WithLabelValues(c.id, "method:"+stream.Trunc(m.Method, 64)).Inc()
 	}
 	return dst, nil
 }

@@ -27,6 +27,7 @@ import (
 	"lookout/collectors/collectortest"
 	"lookout/collectors/douyin/douyinpb"
 	"lookout/collectors/httpx"
+	"lookout/collectors/stream"
 	"lookout/config"
 	"lookout/internal/loopback"
 	"lookout/item"
@@ -721,14 +722,14 @@ func BenchmarkDouyinLoopback(b *testing.B) {
 
 // TestDouyinOversized: a chat message beyond the stream caps is cut and counted.
 func TestDouyinOversized(t *testing.T) {
-	long := strings.Repeat("x", 3*collectors.StreamMaxText)
+	long := strings.Repeat("x", 3*stream.MaxText)
 	srv, _, env, sink, stop := douyinStartLoopback(t, douyinTestKey)
 	defer stop()
 	if _, ok := srv.WaitDial(0, 10*time.Second); !ok {
 		t.Fatal("no dial")
 	}
 	srv.Push(false, loopback.DouyinChat(1, 42, "alice", long))
-	if it := sink.Next(t); len(it.Text) != collectors.StreamMaxText || len(it.Raw) > collectors.StreamMaxText || it.Labels["oversized"] == "" {
+	if it := sink.Next(t); len(it.Text) != stream.MaxText || len(it.Raw) > stream.MaxText || it.Labels["oversized"] == "" {
 		t.Errorf("douyin chat kept %d text, %d raw bytes, labels %v", len(it.Text), len(it.Raw), it.Labels)
 	}
 	if n := collectortest.Count(env.Metrics.Errors, "dy", "oversized"); n != 1 {

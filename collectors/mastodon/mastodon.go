@@ -17,6 +17,7 @@ import (
 
 	"lookout/collectors"
 	"lookout/collectors/httpx"
+	"lookout/collectors/stream"
 	"lookout/config"
 	"lookout/item"
 )
@@ -205,7 +206,7 @@ func New(src config.SourceConfig, env collectors.Env) (collectors.Collector, err
 			uniq = append(uniq, s)
 		}
 	}
-	dialer, header, err := collectors.StreamDialer(src, env)
+	dialer, header, err := stream.Dialer(src, env)
 	if err != nil {
 		return nil, err
 	}
@@ -230,7 +231,7 @@ func (c *mastoCollector) Run(ctx context.Context, emit collectors.Emit) error {
 	}
 	c.lastSave = c.env.Clock.Now()
 
-	return collectors.StreamReconnect(ctx, c.env, c.id, "mastodon", func(ctx context.Context) (bool, error) { return c.session(ctx, emit) },
+	return stream.Reconnect(ctx, c.env, c.id, "mastodon", func(ctx context.Context) (bool, error) { return c.session(ctx, emit) },
 		func() { c.saveState(context.WithoutCancel(ctx)) }, nil)
 }
 
@@ -270,7 +271,7 @@ func (c *mastoCollector) streamURL() string {
 }
 
 func (c *mastoCollector) session(ctx context.Context, emit collectors.Emit) (healthy bool, err error) {
-	conn, err := collectors.StreamDial(ctx, c.env, c.dialer, c.streamURL(), c.header)
+	conn, err := stream.Dial(ctx, c.env, c.dialer, c.streamURL(), c.header)
 	if err != nil {
 		var se *httpx.StatusError
 		if errors.As(err, &se) && (se.Status == http.StatusUnauthorized || se.Status == http.StatusForbidden) {
@@ -283,8 +284,8 @@ func (c *mastoCollector) session(ctx context.Context, emit collectors.Emit) (hea
 	}
 	c.env.Health.Succeeded() // the instance took the token
 	defer conn.Close()
-	defer collectors.StreamCloseOnDone(ctx, conn)()
-	conn.SetReadLimit(collectors.StreamMaxFrame)
+	defer stream.CloseOnDone(ctx, conn)()
+	conn.SetReadLimit(stream.MaxFrame)
 	for _, s := range c.subs[1:] {
 		msg := map[string]string{"type": "subscribe", "stream": s.Stream}
 		if s.Tag != "" {
@@ -301,7 +302,7 @@ func (c *mastoCollector) session(ctx context.Context, emit collectors.Emit) (hea
 	}
 	// The pinger starts after the subscribe writes: WriteControl may run
 	// alongside the reader, but not alongside another WriteMessage.
-	defer collectors.StreamKeepalive(ctx, conn, c.env.Clock, mastoPingEvery)()
+	defer stream.Keepalive(ctx, conn, c.env.Clock, mastoPingEvery)()
 
 	// Streaming is live only: fetch what was missed while we were away.
 	if c.backfill {
@@ -310,7 +311,7 @@ func (c *mastoCollector) session(ctx context.Context, emit collectors.Emit) (hea
 		}
 	}
 
-	return collectors.StreamEventLoop(ctx, conn, c.env, c.id, "mastodon", 3*mastoPingEvery, c.decodeEvent, emit, func(it *item.Item) {
+	return stream.EventLoop(ctx, conn, c.env, c.id, "mastodon", 3*mastoPingEvery, c.decodeEvent, emit, func(it *item.Item) {
 		if it != nil {
 			c.emitted(it)
 		}
@@ -433,7 +434,7 @@ func (c *mastoCollector) decodeEvent(data []byte) (it item.Item, ok bool, err er
 		return it, false, fmt.Errorf("event JSON: %w", err)
 	}
 	if ev.Error != "" {
-		return it, false, fmt.Errorf("server error %d: %s", ev.Status, collectors.StreamTrunc(ev.Error, 200))
+		return it, false, fmt.Errorf("server error %d: %s", ev.Status, stream.Trunc(ev.Error, 200))
 	}
 	switch ev.Event {
 	case "update", "status.update":
@@ -441,7 +442,7 @@ func (c *mastoCollector) decodeEvent(data []byte) (it item.Item, ok bool, err er
 		return it, false, errors.New("message without event")
 	default:
 		if !mastoIgnored[ev.Event] {
-			c.env.Metrics.Unknown.WithLabelValues(c.id, "event:"+collectors.StreamTrunc(ev.Event, 32)).Inc()
+			c.env.Metrics.Unknown.WithLabelValues(c.id, "event:"+stream.Trunc(ev.Event, 32)).Inc()
 		}
 		return it, false, nil
 	}

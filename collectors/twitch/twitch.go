@@ -18,6 +18,7 @@ import (
 
 	"lookout/collectors"
 	"lookout/collectors/httpx"
+	"lookout/collectors/stream"
 	"lookout/config"
 	"lookout/item"
 )
@@ -143,7 +144,7 @@ func New(src config.SourceConfig, env collectors.Env) (collectors.Collector, err
 	if spec.USDCNY == 0 {
 		spec.USDCNY = twitchDefaultUSDCNY
 	}
-	dialer, header, err := collectors.StreamDialer(src, env)
+	dialer, header, err := stream.Dialer(src, env)
 	if err != nil {
 		return nil, err
 	}
@@ -161,7 +162,7 @@ const twitchHandoverMax = 30 * time.Second
 
 func (c *twitchCollector) Run(ctx context.Context, emit collectors.Emit) error {
 	defer c.draining.Wait()
-	return collectors.StreamReconnect(ctx, c.env, c.id, "twitch", func(ctx context.Context) (bool, error) { return c.session(ctx, emit) },
+	return stream.Reconnect(ctx, c.env, c.id, "twitch", func(ctx context.Context) (bool, error) { return c.session(ctx, emit) },
 		nil, func(err error, wait time.Duration) time.Duration {
 			if errors.Is(err, errTwitchReconnect) {
 				return 0 // planned server restart: come straight back
@@ -206,7 +207,7 @@ func (c *twitchCollector) session(ctx context.Context, emit collectors.Emit) (he
 		}
 	}()
 
-	conn, err := collectors.StreamDial(ctx, c.env, c.dialer, c.url, c.header)
+	conn, err := stream.Dial(ctx, c.env, c.dialer, c.url, c.header)
 	if err != nil {
 		c.env.Metrics.Errors.WithLabelValues(c.id, "dial").Inc()
 		return false, err
@@ -217,13 +218,13 @@ func (c *twitchCollector) session(ctx context.Context, emit collectors.Emit) (he
 			_ = conn.Close()
 		}
 	}()
-	stopWatch := collectors.StreamCloseOnDone(ctx, conn)
+	stopWatch := stream.CloseOnDone(ctx, conn)
 	defer func() {
 		if !handedOff {
 			stopWatch()
 		}
 	}()
-	conn.SetReadLimit(collectors.StreamMaxFrame)
+	conn.SetReadLimit(stream.MaxFrame)
 
 	w := &twitchWriter{conn: conn, mu: make(chan struct{}, 1)}
 	for _, l := range []string{"CAP REQ :twitch.tv/tags twitch.tv/commands", "NICK " + c.nick} {
@@ -363,7 +364,7 @@ func (c *twitchCollector) read(ctx context.Context, conn *websocket.Conn, w *twi
 			m, err := twitchParseLine(line)
 			if err != nil {
 				c.env.Metrics.Errors.WithLabelValues(c.id, "parse").Inc()
-				c.env.Log.Warn("twitch: bad IRC line", "err", err, "line", collectors.StreamTrunc(line, 200))
+				c.env.Log.Warn("twitch: bad IRC line", "err", err, "line", stream.Trunc(line, 200))
 				c.env.Health.Unusable("parse", err)
 				continue
 			}
@@ -394,7 +395,7 @@ func (c *twitchCollector) read(ctx context.Context, conn *websocket.Conn, w *twi
 			}
 			items := c.mapMessage(m, line)
 			for i := range items {
-				collectors.StreamCapItem(c.env, c.id, &items[i], len(line))
+				stream.CapItem(c.env, c.id, &items[i], len(line))
 				if err := emit(ctx, items[i]); err != nil {
 					return healthy, err
 				}
@@ -410,7 +411,7 @@ func (c *twitchCollector) mapMessage(m twitchMsg, line string) []item.Item {
 	case "PRIVMSG", "USERNOTICE":
 		if len(m.Param(0)) < 2 || m.Param(0)[0] != '#' {
 			c.env.Metrics.Errors.WithLabelValues(c.id, "parse").Inc()
-			c.env.Log.Warn("twitch: message without a #channel", "line", collectors.StreamTrunc(line, 200))
+			c.env.Log.Warn("twitch: message without a #channel", "line", stream.Trunc(line, 200))
 			return nil
 		}
 	}
@@ -425,7 +426,7 @@ func (c *twitchCollector) mapMessage(m twitchMsg, line string) []item.Item {
 		"HOSTTARGET", "WHISPER", "002", "003", "004", "353", "366", "372", "375", "376", "421":
 		return nil
 	}
-	c.env.Metrics.Unknown.WithLabelValues(c.id, "cmd:"+collectors.StreamTrunc(m.Command, 32)).Inc()
+	c.env.Metrics.Unknown.WithLabelValues(c.id, "cmd:"+stream.Trunc(m.Command, 32)).Inc()
 	return nil
 }
 
@@ -585,7 +586,7 @@ func (c *twitchCollector) mapUsernotice(m twitchMsg, line string) []item.Item {
 		it.Text = m.Param(1)
 		return []item.Item{it}
 	}
-	c.env.Metrics.Unknown.WithLabelValues(c.id, "usernotice:"+collectors.StreamTrunc(msgID, 32)).Inc()
+	c.env.Metrics.Unknown.WithLabelValues(c.id, "usernotice:"+stream.Trunc(msgID, 32)).Inc()
 	return nil
 }
 
@@ -631,7 +632,7 @@ func twitchParseLine(line string) (twitchMsg, error) {
 	}
 	for _, r := range m.Command {
 		if !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9') {
-			return m, fmt.Errorf("bad command %q", collectors.StreamTrunc(m.Command, 32))
+			return m, fmt.Errorf("bad command %q", stream.Trunc(m.Command, 32))
 		}
 	}
 	for s != "" {

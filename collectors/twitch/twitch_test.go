@@ -16,6 +16,7 @@ import (
 	"lookout/collectors"
 	"lookout/collectors/collectortest"
 	"lookout/collectors/httpx"
+	"lookout/collectors/stream"
 	"lookout/config"
 	"lookout/internal/loopback"
 	"lookout/item"
@@ -335,7 +336,7 @@ func TestTwitchBackoffGrows(t *testing.T) {
 	var prevMax time.Duration = time.Second
 	for i := 0; i < 5; i++ {
 		d := clk.WaitAsked(t, "backoff", func(time.Duration) bool { return true })
-		full := min(prevMax, collectors.StreamBackoffMax)
+		full := min(prevMax, stream.BackoffMax)
 		lo, hi := full/2, full
 		if d < lo || d > hi {
 			t.Errorf("attempt %d: backoff %v, want within [%v, %v]", i, d, lo, hi)
@@ -410,7 +411,7 @@ func TestTwitchRefusedLogin(t *testing.T) {
 	srv.Send("x") // no-op: nobody joined
 	env := collectortest.StreamEnv(t, collectortest.NewSteppedClock())
 	c := &twitchCollector{id: "tw", env: env.WithDefaults(), url: srv.URL, channels: []string{"a"}, nick: "notanon", bitValue: 1}
-	c.dialer, c.header, _ = collectors.StreamDialer(config.SourceConfig{}, c.env)
+	c.dialer, c.header, _ = stream.Dialer(config.SourceConfig{}, c.env)
 	healthy, err := c.session(context.Background(), collectortest.NewChanSink().Emit)
 	if healthy || err == nil || !strings.Contains(err.Error(), "Login authentication failed") {
 		t.Errorf("session = %v, %v; want refused login error", healthy, err)
@@ -563,7 +564,7 @@ func BenchmarkTwitchLoopback(b *testing.B) {
 
 // TestTwitchOversized: a chat line beyond the stream caps is cut and counted.
 func TestTwitchOversized(t *testing.T) {
-	long := strings.Repeat("x", 3*collectors.StreamMaxText)
+	long := strings.Repeat("x", 3*stream.MaxText)
 	srv := loopback.NewTwitchServer()
 	defer srv.Close()
 	env := collectortest.StreamEnv(t, collectortest.NewSteppedClock())
@@ -577,7 +578,7 @@ func TestTwitchOversized(t *testing.T) {
 		t.Fatal("not joined")
 	}
 	srv.Send("a", `@id=big;tmi-sent-ts=1700000000000;user-id=1 :z!z@z.tmi.twitch.tv PRIVMSG #a :`+long)
-	if it := sink.Next(t); len(it.Text) != collectors.StreamMaxText || len(it.Raw) != collectors.StreamMaxText || it.Labels["oversized"] == "" {
+	if it := sink.Next(t); len(it.Text) != stream.MaxText || len(it.Raw) != stream.MaxText || it.Labels["oversized"] == "" {
 		t.Errorf("twitch line kept %d text, %d raw bytes, labels %v", len(it.Text), len(it.Raw), it.Labels)
 	}
 	if n := collectortest.Count(env.Metrics.Errors, "tw", "oversized"); n != 1 {

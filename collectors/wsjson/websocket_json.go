@@ -16,6 +16,7 @@ import (
 	"lookout/collectors"
 	"lookout/collectors/httpx"
 	"lookout/collectors/jsonapi"
+	"lookout/collectors/stream"
 	"lookout/config"
 	"lookout/item"
 )
@@ -55,7 +56,7 @@ type wsjsonCollector struct {
 }
 
 // wsjsonMaxFrame bounds one frame: the read limit every stream shares.
-const wsjsonMaxFrame = collectors.StreamMaxFrame
+const wsjsonMaxFrame = stream.MaxFrame
 
 // New builds a websocket_json source (a collectors.Factory).
 func New(src config.SourceConfig, env collectors.Env) (collectors.Collector, error) {
@@ -122,7 +123,7 @@ func (c *wsjsonCollector) Run(ctx context.Context, emit collectors.Emit) error {
 	if err != nil {
 		return fmt.Errorf("load state: %w", err)
 	}
-	return collectors.StreamReconnect(ctx, c.env, c.src.ID, "websocket_json", func(ctx context.Context) (bool, error) {
+	return stream.Reconnect(ctx, c.env, c.src.ID, "websocket_json", func(ctx context.Context) (bool, error) {
 		got, err := c.session(ctx, emit, st)
 		if ctx.Err() == nil {
 			reason := "disconnected"
@@ -236,7 +237,7 @@ func (c *wsjsonCollector) session(ctx context.Context, emit collectors.Emit, st 
 		}
 		for _, r := range recs {
 			for _, it := range r.items {
-				collectors.StreamCapItem(c.env, c.src.ID, &it, len(it.Raw))
+				stream.CapItem(c.env, c.src.ID, &it, len(it.Raw))
 				if err := emit(ctx, it); err != nil {
 					return got, err
 				}

@@ -1,10 +1,11 @@
-package collectors
+package stream
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"lookout/collectors"
 	"lookout/collectors/httpx"
 	"lookout/config"
 	"lookout/item"
@@ -16,10 +17,9 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// StreamDialer builds the WebSocket dialer for a source: its proxy and
-// timeout, and the User-Agent the HTTP client would send. The douyin,
-// mastodon and bluesky collectors use it too.
-func StreamDialer(src config.SourceConfig, env Env) (*websocket.Dialer, http.Header, error) {
+// Dialer builds the WebSocket dialer for a source: its proxy and
+// timeout, and the User-Agent the HTTP client would send.
+func Dialer(src config.SourceConfig, env collectors.Env) (*websocket.Dialer, http.Header, error) {
 	d := &websocket.Dialer{
 		Proxy:            http.ProxyFromEnvironment,
 		HandshakeTimeout: 15 * time.Second,
@@ -48,10 +48,10 @@ func StreamDialer(src config.SourceConfig, env Env) (*websocket.Dialer, http.Hea
 	return d, h, nil
 }
 
-// StreamDial waits for the host's rate limiter and concurrency slot (a
+// Dial waits for the host's rate limiter and concurrency slot (a
 // dial is a request like any other), then opens the WebSocket. A handshake
 // answered with an HTTP status comes back as *httpx.StatusError.
-func StreamDial(ctx context.Context, env Env, d *websocket.Dialer, rawURL string, h http.Header) (*websocket.Conn, error) {
+func Dial(ctx context.Context, env collectors.Env, d *websocket.Dialer, rawURL string, h http.Header) (*websocket.Conn, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, err
@@ -67,7 +67,7 @@ func StreamDial(ctx context.Context, env Env, d *websocket.Dialer, rawURL string
 			se := &httpx.StatusError{URL: rawURL, Status: resp.StatusCode}
 			if resp.Body != nil { // gorilla keeps the first KiB of the body
 				b, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
-				se.Body = StreamTrunc(strings.TrimSpace(string(b)), 200)
+				se.Body = Trunc(strings.TrimSpace(string(b)), 200)
 			}
 			if ra, ok := httpx.ParseRetryAfter(resp.Header.Get("Retry-After"), env.Clock.Now()); ok {
 				se.RetryAfter = ra
@@ -79,9 +79,9 @@ func StreamDial(ctx context.Context, env Env, d *websocket.Dialer, rawURL string
 	return conn, nil
 }
 
-// StreamCloseOnDone closes conn when ctx ends so that a blocked read
+// CloseOnDone closes conn when ctx ends so that a blocked read
 // returns; the returned stop ends the watcher when the session is over.
-func StreamCloseOnDone(ctx context.Context, conn *websocket.Conn) (stop func()) {
+func CloseOnDone(ctx context.Context, conn *websocket.Conn) (stop func()) {
 	done := make(chan struct{})
 	go func() {
 		select {
@@ -93,10 +93,10 @@ func StreamCloseOnDone(ctx context.Context, conn *websocket.Conn) (stop func()) 
 	return func() { close(done) }
 }
 
-// StreamTrunc shortens s to at most n runes and makes it valid UTF-8, so
+// Trunc shortens s to at most n runes and makes it valid UTF-8, so
 // that it can go into a log line or a Prometheus label (which rejects
 // invalid UTF-8).
-func StreamTrunc(s string, n int) string {
+func Trunc(s string, n int) string {
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	i := 0
 	for j := range s {
@@ -108,10 +108,10 @@ func StreamTrunc(s string, n int) string {
 	return s
 }
 
-// StreamKeepalive pings the server every interval so that a dead connection
+// Keepalive pings the server every interval so that a dead connection
 // fails the read deadline and a live one extends it (on pong). The
-// mastodon collector uses it too. The returned stop ends the pinger.
-func StreamKeepalive(ctx context.Context, conn *websocket.Conn, clock httpx.Clock, every time.Duration) (stop func()) {
+// returned stop ends the pinger.
+func Keepalive(ctx context.Context, conn *websocket.Conn, clock httpx.Clock, every time.Duration) (stop func()) {
 	conn.SetPongHandler(func(string) error {
 		return conn.SetReadDeadline(time.Now().Add(3 * every))
 	})
@@ -128,7 +128,7 @@ func StreamKeepalive(ctx context.Context, conn *websocket.Conn, clock httpx.Cloc
 	return func() { cancel(); <-done }
 }
 
-// StreamEventLoop is the read loop the JSON event streams (bluesky, mastodon)
+// EventLoop is the read loop the JSON event streams (bluesky, mastodon)
 // share: read a text frame within the deadline, decode it, emit the item,
 // then run after (cursor or state saving) with the item handed on, or nil
 // for an event that made none; after does not run for an item emit
@@ -137,8 +137,8 @@ func StreamKeepalive(ctx context.Context, conn *websocket.Conn, clock httpx.Cloc
 // as unusable, and every decoded event as a success (filtered out or not,
 // it shows the stream works).
 // healthy reports whether any frame arrived.
-func StreamEventLoop(ctx context.Context, conn *websocket.Conn, env Env, id, platform string, deadline time.Duration,
-	decode func([]byte) (item.Item, bool, error), emit Emit, after func(emitted *item.Item)) (healthy bool, err error) {
+func EventLoop(ctx context.Context, conn *websocket.Conn, env collectors.Env, id, platform string, deadline time.Duration,
+	decode func([]byte) (item.Item, bool, error), emit collectors.Emit, after func(emitted *item.Item)) (healthy bool, err error) {
 	for {
 		_ = conn.SetReadDeadline(time.Now().Add(deadline))
 		typ, data, err := conn.ReadMessage()
@@ -160,7 +160,7 @@ func StreamEventLoop(ctx context.Context, conn *websocket.Conn, env Env, id, pla
 		it, ok, err := decode(data)
 		if err != nil {
 			env.Metrics.Errors.WithLabelValues(id, "decode").Inc()
-			env.Log.Warn(platform+": bad event", "err", err, "event", StreamTrunc(string(data), 300))
+			env.Log.Warn(platform+": bad event", "err", err, "event", Trunc(string(data), 300))
 			env.Health.Unusable("decode", err)
 			continue
 		}
@@ -169,7 +169,7 @@ func StreamEventLoop(ctx context.Context, conn *websocket.Conn, env Env, id, pla
 			after(nil)
 			continue
 		}
-		StreamCapItem(env, id, &it, len(data))
+		CapItem(env, id, &it, len(data))
 		if err := emit(ctx, it); err != nil {
 			return healthy, err
 		}
