@@ -15,6 +15,7 @@ import (
 
 	"lookout/collectors"
 	"lookout/collectors/httpx"
+	"lookout/collectors/poll"
 	"lookout/config"
 	"lookout/item"
 )
@@ -55,7 +56,7 @@ type bilicmtCollector struct {
 	typ     string
 	link    string // page the comments are on
 	referer string
-	loop    *collectors.PollLoop
+	loop    *poll.Loop
 }
 
 // NewComments builds a bilibili_comments source (a collectors.Factory).
@@ -145,7 +146,7 @@ func NewComments(src config.SourceConfig, env collectors.Env) (collectors.Collec
 		return nil, err
 	}
 	c.wbi = &WBI{Fetch: c.navKeys, Clock: env.Clock}
-	c.loop = collectors.NewPollLoop(src, env)
+	c.loop = poll.NewLoop(src, env)
 	return c, nil
 }
 
@@ -297,7 +298,7 @@ func (c *bilicmtCollector) get(ctx context.Context, api, rawURL string, out any)
 	dec := json.NewDecoder(strings.NewReader(string(body)))
 	dec.UseNumber()
 	if err := dec.Decode(&env); err != nil {
-		return collectors.PollErr("decode", fmt.Errorf("bilibili %s: invalid JSON: %w", api, err))
+		return poll.Err("decode", fmt.Errorf("bilibili %s: invalid JSON: %w", api, err))
 	}
 	if env.Code != 0 && !(api == "nav" && env.Code == -101) { // nav answers -101 with keys when logged out
 		return &APIError{API: api, Code: env.Code, Message: env.Message}
@@ -306,7 +307,7 @@ func (c *bilicmtCollector) get(ctx context.Context, api, rawURL string, out any)
 		d := json.NewDecoder(strings.NewReader(string(env.Data)))
 		d.UseNumber()
 		if err := d.Decode(out); err != nil {
-			return collectors.PollErr("decode", fmt.Errorf("bilibili %s: data: %w", api, err))
+			return poll.Err("decode", fmt.Errorf("bilibili %s: data: %w", api, err))
 		}
 	}
 	return nil
@@ -367,15 +368,15 @@ func (c *bilicmtCollector) classify(err error) error {
 	}
 	switch ae.Code {
 	case -412, -352:
-		return collectors.PollErrWait("risk_control", c.spec.RiskBackoff.D(), err)
+		return poll.ErrWait("risk_control", c.spec.RiskBackoff.D(), err)
 	case -403:
-		return collectors.PollErr("wbi_rejected", err)
+		return poll.Err("wbi_rejected", err)
 	case -101:
-		return collectors.PollErr("auth", err)
+		return poll.Err("auth", err)
 	case 12002:
-		return collectors.PollErrWait("comments_closed", time.Hour, err)
+		return poll.ErrWait("comments_closed", time.Hour, err)
 	}
-	return collectors.PollErr("api_error", err)
+	return poll.Err("api_error", err)
 }
 
 func (c *bilicmtCollector) Run(ctx context.Context, emit collectors.Emit) error {
@@ -383,9 +384,9 @@ func (c *bilicmtCollector) Run(ctx context.Context, emit collectors.Emit) error 
 }
 
 func (c *bilicmtCollector) poll(ctx context.Context, emit collectors.Emit) error {
-	st, err := collectors.LoadPollState(ctx, c.env.State, c.src.ID)
+	st, err := poll.LoadState(ctx, c.env.State, c.src.ID)
 	if err != nil {
-		return collectors.PollErr("state", err)
+		return poll.Err("state", err)
 	}
 	var fresh, subs []bilicmtReply
 	offset := ""
@@ -411,9 +412,9 @@ pages:
 				ts = time.Unix(r.CTime, 0)
 			}
 			switch st.Judge(id, ts) {
-			case collectors.PollReach:
+			case poll.Reach:
 				break pages
-			case collectors.PollSkip:
+			case poll.Skip:
 				continue
 			}
 			anyNew = true
@@ -454,7 +455,7 @@ pages:
 		}
 	}
 	if err := st.Save(ctx, c.env.State, c.src.ID); err != nil {
-		return collectors.PollErr("state", err)
+		return poll.Err("state", err)
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"lookout/collectors"
 	"lookout/collectors/collectortest"
+	"lookout/collectors/poll"
 	"lookout/internal/loopback"
 	"lookout/item"
 )
@@ -183,7 +184,7 @@ func TestBiliCommentsPagedCookieAndRiskControl(t *testing.T) {
 	var sink collectortest.Sink
 	err = c.(*bilicmtCollector).poll(context.Background(), sink.Emit)
 	var ae *APIError
-	if !errors.As(err, &ae) || ae.Code != -101 || collectors.PollReason(err) != "auth" || !strings.Contains(err.Error(), "not logged in") {
+	if !errors.As(err, &ae) || ae.Code != -101 || poll.Reason(err) != "auth" || !strings.Contains(err.Error(), "not logged in") {
 		t.Fatalf("bad cookie: err = %v", err)
 	}
 	if strings.Contains(err.Error(), "wrong") {

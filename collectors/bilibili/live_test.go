@@ -571,7 +571,7 @@ func TestBilibiliLiveConfig(t *testing.T) {
 }
 
 // A 256 KiB danmaku (compression makes it a small frame) is stored cut to
-// StreamMaxText, its raw payload not whole, and counted.
+// stream.MaxText, its raw payload not whole, and counted.
 func TestBilibiliLiveOversizedDanmaku(t *testing.T) {
 	srv := loopback.NewBilibiliServer(loopback.BilibiliServerOptions{})
 	defer srv.Close()

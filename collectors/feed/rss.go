@@ -16,6 +16,7 @@ import (
 
 	"lookout/collectors"
 	"lookout/collectors/httpx"
+	"lookout/collectors/poll"
 	"lookout/config"
 	"lookout/item"
 )
@@ -185,7 +186,7 @@ func (c *rssCollector) load(ctx context.Context) error {
 // interval is the next regular wait: every (or the feed's ttl when that is
 // longer), with jitter.
 func (c *rssCollector) interval() time.Duration {
-	return httpx.PollInterval(max(c.every, c.ttl), c.jitter)
+	return poll.Interval(max(c.every, c.ttl), c.jitter)
 }
 
 // poll fetches the feed once, emits what is new and returns how long to wait.

@@ -21,6 +21,7 @@ import (
 
 	"lookout/collectors"
 	"lookout/collectors/httpx"
+	"lookout/collectors/poll"
 	"lookout/config"
 	"lookout/item"
 )
@@ -162,7 +163,7 @@ func htmlNewExtractor(spec htmlSpec) (*htmlExtractor, error) {
 	if tz == "" {
 		tz = "Asia/Shanghai"
 	}
-	if x.loc, err = collectors.PollLocation(tz); err != nil {
+	if x.loc, err = poll.Location(tz); err != nil {
 		return nil, fmt.Errorf("time_zone: %w", err)
 	}
 	return x, nil
@@ -197,7 +198,7 @@ func (x *htmlExtractor) extract(doc *goquery.Document, base *url.URL, now time.T
 			r.URL = htmlResolve(base, l)
 		}
 		if ts := x.ts.value(s); ts != "" {
-			r.TS, r.timeErr = collectors.PollParseTime(ts, x.layout, x.loc, now)
+			r.TS, r.timeErr = poll.ParseTime(ts, x.layout, x.loc, now)
 		}
 		r.ID = x.id.value(s)
 		if r.ID == "" {
@@ -249,7 +250,7 @@ type htmlCollector struct {
 	http *httpx.Client
 	x    *htmlExtractor
 	kind item.Kind
-	loop *collectors.PollLoop
+	loop *poll.Loop
 }
 
 // New builds an html source (a collectors.Factory).
@@ -295,7 +296,7 @@ func New(src config.SourceConfig, env collectors.Env) (collectors.Collector, err
 	if c.http, err = env.HTTP.ForSource(src); err != nil {
 		return nil, err
 	}
-	c.loop = collectors.NewPollLoop(src, env)
+	c.loop = poll.NewLoop(src, env)
 	return c, nil
 }
 
@@ -304,9 +305,9 @@ func (c *htmlCollector) Run(ctx context.Context, emit collectors.Emit) error {
 }
 
 func (c *htmlCollector) poll(ctx context.Context, emit collectors.Emit) error {
-	st, err := collectors.LoadPollState(ctx, c.env.State, c.src.ID)
+	st, err := poll.LoadState(ctx, c.env.State, c.src.ID)
 	if err != nil {
-		return collectors.PollErr("state", err)
+		return poll.Err("state", err)
 	}
 	header := http.Header{}
 	header.Set("Accept", "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8")
@@ -341,7 +342,7 @@ pages:
 		}
 		doc, err := htmlDecode(resp.Body, resp.Header.Get("Content-Type"), c.spec.Charset)
 		if err != nil {
-			return collectors.PollErr("decode", fmt.Errorf("%s: %w", httpx.RedactURL(pageURL), err))
+			return poll.Err("decode", fmt.Errorf("%s: %w", httpx.RedactURL(pageURL), err))
 		}
 		recs, next := c.x.extract(doc, resp.URL, now)
 		if n == 0 {
@@ -356,9 +357,9 @@ pages:
 				}
 			}
 			switch st.Judge(r.ID, r.TS) {
-			case collectors.PollReach:
+			case poll.Reach:
 				break pages
-			case collectors.PollSkip:
+			case poll.Skip:
 				continue
 			}
 			anyNew = true
@@ -392,7 +393,7 @@ pages:
 		st.Emitted(r.ID, r.TS)
 	}
 	if err := st.Save(ctx, c.env.State, c.src.ID); err != nil {
-		return collectors.PollErr("state", err)
+		return poll.Err("state", err)
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"lookout/collectors"
 	"lookout/collectors/collectortest"
+	"lookout/collectors/poll"
 	"lookout/internal/loopback"
 )
 
@@ -101,13 +102,13 @@ func TestHTMLParseTimes(t *testing.T) {
 		{"01-02", "", time.Date(2026, 1, 2, 0, 0, 0, 0, sh)},
 		{"Tue Feb 23 12:28:47 +0800 2021", "", time.Date(2021, 2, 23, 12, 28, 47, 0, sh)},
 	} {
-		got, err := collectors.PollParseTime(tc.in, tc.layout, sh, now)
+		got, err := poll.ParseTime(tc.in, tc.layout, sh, now)
 		if err != nil || !got.Equal(tc.want) {
 			t.Errorf("%q: got %v, %v; want %v", tc.in, got, err, tc.want)
 		}
 	}
 	for _, bad := range []string{"明天", "soon", "25:99"} {
-		if _, err := collectors.PollParseTime(bad, "", sh, now); err == nil {
+		if _, err := poll.ParseTime(bad, "", sh, now); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
 	}

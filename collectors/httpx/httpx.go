@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -453,21 +452,6 @@ func RetryDelay(err error, b *Backoff) time.Duration {
 		return d + b.jitter(d/10)
 	}
 	return next
-}
-
-// PollInterval spreads a poller's period: every scaled by a uniform factor
-// in [1-jitter, 1+jitter] (jitter clamped to [0, 0.9]), so that sources
-// configured alike do not poll in lockstep.
-func PollInterval(every time.Duration, jitter float64) time.Duration {
-	if every <= 0 {
-		return 0
-	}
-	if jitter <= 0 || math.IsNaN(jitter) {
-		return every
-	}
-	jitter = min(jitter, 0.9)
-	f := 1 - jitter + 2*jitter*rand.Float64()
-	return time.Duration(float64(every) * f)
 }
 
 // Sleep waits d on clock or until ctx is done.

@@ -162,29 +162,6 @@ func TestRetryDelayHonoursServer(t *testing.T) {
 	}
 }
 
-func TestPollIntervalJitterBounds(t *testing.T) {
-	const every = 10 * time.Minute
-	seen := map[time.Duration]bool{}
-	for range 2000 {
-		d := PollInterval(every, 0.2)
-		if d < 8*time.Minute || d > 12*time.Minute {
-			t.Fatalf("PollInterval(10m, 0.2) = %v", d)
-		}
-		seen[d] = true
-	}
-	if len(seen) < 100 {
-		t.Errorf("only %d distinct intervals in 2000 draws", len(seen))
-	}
-	if d := PollInterval(every, 0); d != every {
-		t.Errorf("no jitter: %v", d)
-	}
-	for range 100 {
-		if d := PollInterval(every, 5); d < every/10 || d > 2*every {
-			t.Fatalf("jitter clamp: %v", d)
-		}
-	}
-}
-
 func TestHostLimiterSharedAcrossSources(t *testing.T) {
 	root := NewClient(config.LimitsConfig{
 		Default: config.HostLimit{Rate: 1000, Burst: 1000},

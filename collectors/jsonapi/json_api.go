@@ -17,6 +17,7 @@ import (
 
 	"lookout/collectors"
 	"lookout/collectors/httpx"
+	"lookout/collectors/poll"
 	"lookout/config"
 	"lookout/item"
 )
@@ -83,7 +84,7 @@ type jsonapiCollector struct {
 	params  []jsonapiParam
 	cursor  Path
 	hasMore Path
-	loop    *collectors.PollLoop
+	loop    *poll.Loop
 	newest  bool
 	stopMT  bool
 }
@@ -208,7 +209,7 @@ func NewJSONAPI(src config.SourceConfig, env collectors.Env) (collectors.Collect
 	if c.http, err = env.HTTP.ForSource(src); err != nil {
 		return nil, err
 	}
-	c.loop = collectors.NewPollLoop(src, env)
+	c.loop = poll.NewLoop(src, env)
 	return c, nil
 }
 
@@ -241,9 +242,9 @@ type jsonapiEntry struct {
 
 // poll reads up to max_pages pages and emits what is new, oldest first.
 func (c *jsonapiCollector) poll(ctx context.Context, emit collectors.Emit) error {
-	st, err := collectors.LoadPollState(ctx, c.env.State, c.src.ID)
+	st, err := poll.LoadState(ctx, c.env.State, c.src.ID)
 	if err != nil {
-		return collectors.PollErr("state", err)
+		return poll.Err("state", err)
 	}
 	pg := c.spec.Pagination
 	data := jsonapiTemplateData{Page: pg.Start, Now: c.env.Clock.Now(), LastID: st.LastID}
@@ -259,7 +260,7 @@ pages:
 	for n := 0; n < pg.MaxPages; n++ {
 		req, err := c.request(ctx, data)
 		if err != nil {
-			return collectors.PollErr("config", err)
+			return poll.Err("config", err)
 		}
 		if n == 0 && conditional {
 			if st.ETag != "" {
@@ -281,7 +282,7 @@ pages:
 		}
 		doc, err := DecodeJSON(body)
 		if err != nil {
-			return collectors.PollErr("decode", fmt.Errorf("%s page %d: invalid JSON: %w", httpx.RedactURL(req.URL.String()), n+1, err))
+			return poll.Err("decode", fmt.Errorf("%s page %d: invalid JSON: %w", httpx.RedactURL(req.URL.String()), n+1, err))
 		}
 		els, found := c.mapper.Elements(doc)
 		if n == 0 {
@@ -302,9 +303,9 @@ pages:
 			}
 			if c.newest {
 				switch st.Judge(rec.ID, rec.TS) {
-				case collectors.PollReach:
+				case poll.Reach:
 					break pages
-				case collectors.PollSkip:
+				case poll.Skip:
 					continue
 				}
 			} else if st.Seen(rec.ID) {
@@ -364,7 +365,7 @@ pages:
 		st.Emitted(e.rec.ID, e.rec.TS)
 	}
 	if err := st.Save(ctx, c.env.State, c.src.ID); err != nil {
-		return collectors.PollErr("state", err)
+		return poll.Err("state", err)
 	}
 	return nil
 }
@@ -450,7 +451,7 @@ func (c *jsonapiCollector) fetch(ctx context.Context, req *http.Request) ([]byte
 		return nil, nil, fmt.Errorf("read %s: %w", httpx.RedactURL(req.URL.String()), err)
 	}
 	if len(body) > jsonapiMaxBody {
-		return nil, nil, collectors.PollErr("too_large", fmt.Errorf("%s: body larger than %d bytes", httpx.RedactURL(req.URL.String()), jsonapiMaxBody))
+		return nil, nil, poll.Err("too_large", fmt.Errorf("%s: body larger than %d bytes", httpx.RedactURL(req.URL.String()), jsonapiMaxBody))
 	}
 	return bytes.TrimSpace(body), resp, nil
 }

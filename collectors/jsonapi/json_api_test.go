@@ -10,6 +10,7 @@ import (
 
 	"lookout/collectors"
 	"lookout/collectors/collectortest"
+	"lookout/collectors/poll"
 	"lookout/internal/loopback"
 	"lookout/item"
 )
@@ -148,8 +149,8 @@ func TestJSONAPICursorPaginationAndSecretHeader(t *testing.T) {
 	// Wrong token: a clear auth error, not an empty result.
 	srv.Token = "other"
 	err := c.poll(context.Background(), sink.Emit)
-	if err == nil || collectors.PollReason(err) != "auth" || !strings.Contains(err.Error(), "401") {
-		t.Errorf("bad token: err = %v (reason %s)", err, collectors.PollReason(err))
+	if err == nil || poll.Reason(err) != "auth" || !strings.Contains(err.Error(), "401") {
+		t.Errorf("bad token: err = %v (reason %s)", err, poll.Reason(err))
 	}
 	if strings.Contains(err.Error(), "tok-123") {
 		t.Error("secret leaked into the error")

@@ -15,7 +15,7 @@ import (
 
 	"golang.org/x/net/html"
 
-	"lookout/collectors"
+	"lookout/collectors/poll"
 	"lookout/item"
 )
 
@@ -534,13 +534,13 @@ func jsonmapBool(v any) (bool, bool) {
 	return false, false
 }
 
-// jsonmapTime reads a timestamp in the given format (see PollParseStamp).
+// jsonmapTime reads a timestamp in the given format (see poll.ParseStamp).
 func jsonmapTime(v any, format string, loc *time.Location) (time.Time, error) {
 	s := strings.TrimSpace(jsonmapString(v))
 	if s == "" {
 		return time.Time{}, fmt.Errorf("not a scalar")
 	}
-	return collectors.PollParseStamp(s, format, loc)
+	return poll.ParseStamp(s, format, loc)
 }
 
 // jsonmapStripHTML returns the text of an HTML fragment: tags dropped,

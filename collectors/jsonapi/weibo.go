@@ -17,6 +17,7 @@ import (
 
 	"lookout/collectors"
 	"lookout/collectors/httpx"
+	"lookout/collectors/poll"
 	"lookout/config"
 	"lookout/item"
 )
@@ -67,7 +68,7 @@ type weiboCollector struct {
 	env  collectors.Env
 	http *httpx.Client
 	loc  *time.Location
-	loop *collectors.PollLoop
+	loop *poll.Loop
 }
 
 // NewWeibo builds a weibo source (a collectors.Factory).
@@ -113,13 +114,13 @@ func NewWeibo(src config.SourceConfig, env collectors.Env) (collectors.Collector
 		c.spec.MaxPages = 3
 	}
 	var err error
-	if c.loc, err = collectors.PollLocation("Asia/Shanghai"); err != nil {
+	if c.loc, err = poll.Location("Asia/Shanghai"); err != nil {
 		return nil, err
 	}
 	if c.http, err = env.HTTP.ForSource(src); err != nil {
 		return nil, err
 	}
-	c.loop = collectors.NewPollLoop(src, env)
+	c.loop = poll.NewLoop(src, env)
 	return c, nil
 }
 
@@ -211,11 +212,11 @@ func (c *weiboCollector) get(ctx context.Context, path string, q url.Values) (js
 				return nil, false, c.loginErr("HTML login page instead of JSON")
 			}
 		}
-		return nil, false, collectors.PollErr("decode", fmt.Errorf("weibo %s: HTML instead of JSON (HTTP %d)", path, resp.StatusCode))
+		return nil, false, poll.Err("decode", fmt.Errorf("weibo %s: HTML instead of JSON (HTTP %d)", path, resp.StatusCode))
 	}
 	var env weiboEnvelope
 	if err := json.Unmarshal(body, &env); err != nil {
-		return nil, false, collectors.PollErr("decode", fmt.Errorf("weibo %s: invalid JSON: %w", path, err))
+		return nil, false, poll.Err("decode", fmt.Errorf("weibo %s: invalid JSON: %w", path, err))
 	}
 	switch env.OK.String() {
 	case "1":
@@ -225,7 +226,7 @@ func (c *weiboCollector) get(ctx context.Context, path string, q url.Values) (js
 	case "0":
 		return nil, false, nil // no content (a post without comments, an empty search)
 	}
-	return nil, false, collectors.PollErr("api_error", fmt.Errorf("weibo %s: ok:%s %q", path, env.OK, env.Msg))
+	return nil, false, poll.Err("api_error", fmt.Errorf("weibo %s: ok:%s %q", path, env.OK, env.Msg))
 }
 
 func (c *weiboCollector) loginErr(why string) error {
@@ -233,7 +234,7 @@ func (c *weiboCollector) loginErr(why string) error {
 	if v == "" {
 		v = "WEIBO_COOKIE"
 	}
-	return collectors.PollErr("cookie_expired", &WeiboLoginError{Var: v, Why: why})
+	return poll.Err("cookie_expired", &WeiboLoginError{Var: v, Why: why})
 }
 
 // weiboPage is one page's entries and how to ask for the next one.
@@ -259,12 +260,12 @@ func (c *weiboCollector) fetch(ctx context.Context, cursor string) (weiboPage, e
 			MaxID json.Number       `json:"max_id"`
 		}
 		if err := json.Unmarshal(data, &d); err != nil {
-			return p, collectors.PollErr("decode", fmt.Errorf("weibo hotflow: %w", err))
+			return p, poll.Err("decode", fmt.Errorf("weibo hotflow: %w", err))
 		}
 		for _, raw := range d.Data {
 			var e weiboEntry
 			if err := json.Unmarshal(raw, &e); err != nil {
-				return p, collectors.PollErr("decode", fmt.Errorf("weibo hotflow comment: %w", err))
+				return p, poll.Err("decode", fmt.Errorf("weibo hotflow comment: %w", err))
 			}
 			e.RawMessage = raw
 			p.entries = append(p.entries, e)
@@ -301,12 +302,12 @@ func (c *weiboCollector) fetch(ctx context.Context, cursor string) (weiboPage, e
 		} `json:"cardlistInfo"`
 	}
 	if err := json.Unmarshal(data, &d); err != nil {
-		return p, collectors.PollErr("decode", fmt.Errorf("weibo getIndex: %w", err))
+		return p, poll.Err("decode", fmt.Errorf("weibo getIndex: %w", err))
 	}
 	add := func(raw json.RawMessage) error {
 		var e weiboEntry
 		if err := json.Unmarshal(raw, &e); err != nil {
-			return collectors.PollErr("decode", fmt.Errorf("weibo mblog: %w", err))
+			return poll.Err("decode", fmt.Errorf("weibo mblog: %w", err))
 		}
 		e.RawMessage = raw
 		p.entries = append(p.entries, e)
@@ -337,9 +338,9 @@ func (c *weiboCollector) fetch(ctx context.Context, cursor string) (weiboPage, e
 }
 
 func (c *weiboCollector) poll(ctx context.Context, emit collectors.Emit) error {
-	st, err := collectors.LoadPollState(ctx, c.env.State, c.src.ID)
+	st, err := poll.LoadState(ctx, c.env.State, c.src.ID)
 	if err != nil {
-		return collectors.PollErr("state", err)
+		return poll.Err("state", err)
 	}
 	now := c.env.Clock.Now()
 	// hotflow orders comments by heat, not time: there the seen set alone
@@ -371,9 +372,9 @@ pages:
 			}
 			if ordered && e.IsTop == 0 {
 				switch st.Judge(it.ID, it.TS) {
-				case collectors.PollReach:
+				case poll.Reach:
 					break pages
-				case collectors.PollSkip:
+				case poll.Skip:
 					continue
 				}
 			}
@@ -399,7 +400,7 @@ pages:
 		st.Emitted(it.ID, it.TS)
 	}
 	if err := st.Save(ctx, c.env.State, c.src.ID); err != nil {
-		return collectors.PollErr("state", err)
+		return poll.Err("state", err)
 	}
 	return nil
 }
@@ -413,7 +414,7 @@ func weiboParseTime(s string, loc *time.Location, now time.Time) (time.Time, err
 	if t, err := time.Parse(weiboTimeLayout, strings.TrimSpace(s)); err == nil {
 		return t, nil
 	}
-	return collectors.PollParseTime(s, "", loc, now)
+	return poll.ParseTime(s, "", loc, now)
 }
 
 func (c *weiboCollector) item(e weiboEntry, now time.Time) (item.Item, error) {

@@ -13,6 +13,7 @@ import (
 
 	"lookout/collectors"
 	"lookout/collectors/collectortest"
+	"lookout/collectors/poll"
 	"lookout/internal/loopback"
 	"lookout/item"
 )
@@ -140,7 +141,7 @@ func TestWeiboCookieExpired(t *testing.T) {
 				}
 				var sink collectortest.Sink
 				err = c.(*weiboCollector).poll(context.Background(), sink.Emit)
-				if !errors.Is(err, ErrWeiboLogin) || collectors.PollReason(err) != "cookie_expired" {
+				if !errors.Is(err, ErrWeiboLogin) || poll.Reason(err) != "cookie_expired" {
 					t.Fatalf("%s: err = %v, want a login error", mode, err)
 				}
 				if !strings.Contains(err.Error(), "weibo: cookie expired or not logged in; refresh WEIBO_COOKIE") || !strings.Contains(err.Error(), tc.why) {

@@ -16,6 +16,7 @@ import (
 	"lookout/collectors"
 	"lookout/collectors/httpx"
 	"lookout/collectors/jsonapi"
+	"lookout/collectors/poll"
 	"lookout/collectors/stream"
 	"lookout/config"
 	"lookout/item"
@@ -119,7 +120,7 @@ func New(src config.SourceConfig, env collectors.Env) (collectors.Collector, err
 // backoff until ctx is done; the state (seen ids) is saved between
 // connections.
 func (c *wsjsonCollector) Run(ctx context.Context, emit collectors.Emit) error {
-	st, err := collectors.LoadPollState(ctx, c.env.State, c.src.ID)
+	st, err := poll.LoadState(ctx, c.env.State, c.src.ID)
 	if err != nil {
 		return fmt.Errorf("load state: %w", err)
 	}
@@ -130,7 +131,7 @@ func (c *wsjsonCollector) Run(ctx context.Context, emit collectors.Emit) error {
 			var se *httpx.StatusError
 			switch {
 			case errors.As(err, &se):
-				reason = collectors.PollReason(err)
+				reason = poll.Reason(err)
 			case errors.Is(err, errWSJSONDial):
 				reason = "dial"
 			}
@@ -149,7 +150,7 @@ func (c *wsjsonCollector) Run(ctx context.Context, emit collectors.Emit) error {
 var errWSJSONDial = errors.New("dial")
 
 // session runs one connection and returns how many items it emitted.
-func (c *wsjsonCollector) session(ctx context.Context, emit collectors.Emit, st *collectors.PollState) (int, error) {
+func (c *wsjsonCollector) session(ctx context.Context, emit collectors.Emit, st *poll.State) (int, error) {
 	release, err := c.env.HTTP.Wait(ctx, c.host)
 	if err != nil {
 		return 0, err
@@ -258,7 +259,7 @@ type wsjsonRecord struct {
 
 // frame maps one text frame. Ids seen before (a feed replaying its backlog
 // after a reconnect) are dropped.
-func (c *wsjsonCollector) frame(data []byte, base item.Item, st *collectors.PollState) ([]wsjsonRecord, error) {
+func (c *wsjsonCollector) frame(data []byte, base item.Item, st *poll.State) ([]wsjsonRecord, error) {
 	doc, err := jsonapi.DecodeJSON(data)
 	if err != nil {
 		return nil, fmt.Errorf("invalid JSON: %w", err)

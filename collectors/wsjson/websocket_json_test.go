@@ -11,6 +11,7 @@ import (
 
 	"lookout/collectors"
 	"lookout/collectors/collectortest"
+	"lookout/collectors/poll"
 	"lookout/internal/loopback"
 	"lookout/item"
 )
@@ -142,7 +143,7 @@ func TestWSJSONFixtureFrames(t *testing.T) {
 		t.Fatal(err)
 	}
 	wc := c.(*wsjsonCollector)
-	st := collectors.NewPollState()
+	st := poll.NewState()
 	total := 0
 	for _, f := range files {
 		b, err := os.ReadFile(f)

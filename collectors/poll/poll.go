@@ -1,4 +1,11 @@
-package collectors
+// Package poll is the loop the polling collectors (json_api, html,
+// bilibili_comments, weibo) share: poll, wait the source's interval with
+// jitter, and after a failure wait for the server's Retry-After or an
+// exponential backoff. Every failure is logged with its reason and counted
+// in Metrics.Errors, and the loop keeps going: a poller only returns when
+// ctx is done. State keeps what a source emitted across polls and restarts;
+// ParseTime and ParseStamp read the timestamps pages and APIs show.
+package poll
 
 import (
 	"context"
@@ -7,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"regexp"
@@ -14,37 +22,34 @@ import (
 	"strings"
 	"time"
 
+	"lookout/collectors"
 	"lookout/collectors/httpx"
 	"lookout/config"
 )
 
-// The polling collectors (json_api, html, bilibili_comments, weibo) share
-// this loop: poll, wait the source's interval with jitter, and after a
-// failure wait for the server's Retry-After or an exponential backoff. Every
-// failure is logged with its reason and counted in Metrics.Errors, and the
-// loop keeps going: a poller only returns when ctx is done.
+// defaultEvery is the interval when the source sets none.
+const defaultEvery = 5 * time.Minute
 
-// pollDefaultEvery is the interval when the source sets none.
-const pollDefaultEvery = 5 * time.Minute
-
-// pollMaxBackoff caps the wait after repeated failures that carry no
+// maxBackoff caps the wait after repeated failures that carry no
 // Retry-After.
-const pollMaxBackoff = 30 * time.Minute
+const maxBackoff = 30 * time.Minute
 
-// PollLoop runs one poller.
-type PollLoop struct {
+// Loop runs one poller.
+type Loop struct {
 	source  string
 	every   time.Duration
 	jitter  float64
-	env     Env
+	env     collectors.Env
 	backoff *httpx.Backoff
-	health  *SourceHealth
+	health  *collectors.SourceHealth
 }
 
-func NewPollLoop(src config.SourceConfig, env Env) *PollLoop {
+// NewLoop is the loop of one polling source: its interval and jitter from
+// src (every 5 minutes ± 10% by default), its health and metrics from env.
+func NewLoop(src config.SourceConfig, env collectors.Env) *Loop {
 	every := src.Every.D()
 	if every <= 0 {
-		every = pollDefaultEvery
+		every = defaultEvery
 	}
 	jitter := src.Jitter
 	if jitter <= 0 {
@@ -53,16 +58,16 @@ func NewPollLoop(src config.SourceConfig, env Env) *PollLoop {
 	jitter = min(jitter, 0.9)
 	base := min(max(every/4, 5*time.Second), time.Minute)
 	env.Health.PollsEvery(every)
-	return &PollLoop{source: src.ID, every: every, jitter: jitter, env: env,
-		backoff: &httpx.Backoff{Base: base, Max: max(pollMaxBackoff, every)}, health: env.Health}
+	return &Loop{source: src.ID, every: every, jitter: jitter, env: env,
+		backoff: &httpx.Backoff{Base: base, Max: max(maxBackoff, every)}, health: env.Health}
 }
 
 // interval is every ± jitter·every.
-func (p *PollLoop) interval() time.Duration { return httpx.PollInterval(p.every, p.jitter) }
+func (p *Loop) interval() time.Duration { return Interval(p.every, p.jitter) }
 
 // Run calls once until ctx is done, reporting each poll's outcome to the
 // source's health (see SourceHealth).
-func (p *PollLoop) Run(ctx context.Context, _ Emit, once func(context.Context) error) error {
+func (p *Loop) Run(ctx context.Context, _ collectors.Emit, once func(context.Context) error) error {
 	for {
 		err := once(ctx)
 		if ctx.Err() != nil {
@@ -82,11 +87,11 @@ func (p *PollLoop) Run(ctx context.Context, _ Emit, once func(context.Context) e
 }
 
 // failed logs and counts err and returns how long to wait before retrying.
-func (p *PollLoop) failed(ctx context.Context, err error) time.Duration {
-	reason := PollReason(err)
+func (p *Loop) failed(ctx context.Context, err error) time.Duration {
+	reason := Reason(err)
 	p.env.Metrics.Errors.WithLabelValues(p.source, reason).Inc()
 	wait := httpx.RetryDelay(err, p.backoff)
-	var pe *pollError
+	var pe *reasonError
 	if errors.As(err, &pe) && pe.wait > wait {
 		wait = pe.wait
 	}
@@ -106,33 +111,35 @@ func (p *PollLoop) failed(ctx context.Context, err error) time.Duration {
 // Keep saves the state of a poll cut short (emit failed: the daemon is
 // stopping), so that what went out is not emitted again. A failure is
 // logged and counted; the poll's own error is the one it returns.
-func (p *PollLoop) Keep(ctx context.Context, st *PollState) {
-	sctx, cancel := StateContext(ctx)
+func (p *Loop) Keep(ctx context.Context, st *State) {
+	sctx, cancel := collectors.StateContext(ctx)
 	defer cancel()
 	if err := st.Save(sctx, p.env.State, p.source); err != nil {
 		p.env.StateSaveFailed(ctx, p.source, "poll state", err)
 	}
 }
 
-// pollError attaches a metrics reason and a minimum wait to an error.
-type pollError struct {
+// reasonError attaches a metrics reason and a minimum wait to an error.
+type reasonError struct {
 	reason string
 	wait   time.Duration
 	err    error
 }
 
-func (e *pollError) Error() string { return e.err.Error() }
-func (e *pollError) Unwrap() error { return e.err }
+func (e *reasonError) Error() string { return e.err.Error() }
+func (e *reasonError) Unwrap() error { return e.err }
 
-func PollErr(reason string, err error) error { return &pollError{reason: reason, err: err} }
+// Err names err's reason for the errors counter and the health report.
+func Err(reason string, err error) error { return &reasonError{reason: reason, err: err} }
 
-func PollErrWait(reason string, wait time.Duration, err error) error {
-	return &pollError{reason: reason, wait: wait, err: err}
+// ErrWait is Err with the least time to wait before the next poll.
+func ErrWait(reason string, wait time.Duration, err error) error {
+	return &reasonError{reason: reason, wait: wait, err: err}
 }
 
-// PollReason names err for the errors counter.
-func PollReason(err error) string {
-	var pe *pollError
+// Reason names err for the errors counter.
+func Reason(err error) string {
+	var pe *reasonError
 	if errors.As(err, &pe) && pe.reason != "" {
 		return pe.reason
 	}
@@ -164,13 +171,13 @@ func PollReason(err error) string {
 	return "error"
 }
 
-// pollMaxSeen bounds the remembered ids per source.
-const pollMaxSeen = 500
+// maxSeen bounds the remembered ids per source.
+const maxSeen = 500
 
-// PollState is a source's incremental state. Each field is its own key in
+// State is a source's incremental state. Each field is its own key in
 // the StateStore so that `lookout query` can show it; save writes them all
 // in one write, after the items they cover were emitted (see StateStore).
-type PollState struct {
+type State struct {
 	LastID       string    // newest id emitted
 	LastTS       time.Time // newest timestamp emitted
 	Cursor       string    // forward cursor for APIs that page towards the present
@@ -183,12 +190,12 @@ type PollState struct {
 	order []string // seen ids, oldest first
 }
 
-// NewPollState is an empty state: nothing emitted yet.
-func NewPollState() *PollState { return &PollState{seen: map[string]bool{}} }
+// NewState is an empty state: nothing emitted yet.
+func NewState() *State { return &State{seen: map[string]bool{}} }
 
-// LoadPollState reads a source's state (empty when it has none).
-func LoadPollState(ctx context.Context, st StateStore, source string) (*PollState, error) {
-	s := NewPollState()
+// LoadState reads a source's state (empty when it has none).
+func LoadState(ctx context.Context, st collectors.StateStore, source string) (*State, error) {
+	s := NewState()
 	get := func(key string) (string, error) {
 		v, _, err := st.GetState(ctx, source, key)
 		if err != nil {
@@ -225,7 +232,7 @@ func LoadPollState(ctx context.Context, st StateStore, source string) (*PollStat
 }
 
 // Save writes the state in one write (see StateStore for when).
-func (s *PollState) Save(ctx context.Context, st StateStore, source string) error {
+func (s *State) Save(ctx context.Context, st collectors.StateStore, source string) error {
 	ts := ""
 	if !s.LastTS.IsZero() {
 		ts = s.LastTS.UTC().Format(time.RFC3339Nano)
@@ -249,18 +256,18 @@ func (s *PollState) Save(ctx context.Context, st StateStore, source string) erro
 }
 
 // Seen reports whether id was emitted by a poll the state remembers.
-func (s *PollState) Seen(id string) bool { return s.seen[id] }
+func (s *State) Seen(id string) bool { return s.seen[id] }
 
 // MarkSeen remembers id as emitted (the oldest ids are forgotten past
-// pollMaxSeen).
-func (s *PollState) MarkSeen(id string) {
+// maxSeen).
+func (s *State) MarkSeen(id string) {
 	if id == "" || s.seen[id] {
 		return
 	}
 	s.seen[id] = true
 	s.order = append(s.order, id)
-	if len(s.order) > pollMaxSeen {
-		drop := len(s.order) - pollMaxSeen
+	if len(s.order) > maxSeen {
+		drop := len(s.order) - maxSeen
 		for _, old := range s.order[:drop] {
 			delete(s.seen, old)
 		}
@@ -268,13 +275,13 @@ func (s *PollState) MarkSeen(id string) {
 	}
 }
 
-// PollVerdict says what to do with one entry of a newest-first listing.
-type PollVerdict int
+// Verdict says what to do with one entry of a newest-first listing.
+type Verdict int
 
 const (
-	PollFresh PollVerdict = iota // emit it
-	PollSkip                     // already emitted (or pinned and old): skip, keep reading
-	PollReach                    // reached the newest item of the last poll: stop paging
+	Fresh Verdict = iota // emit it
+	Skip                 // already emitted (or pinned and old): skip, keep reading
+	Reach                // reached the newest item of the last poll: stop paging
 )
 
 // Judge classifies an entry. Listings are newest first, so the last poll's
@@ -282,24 +289,24 @@ const (
 // skipped wherever they appear (pinned posts, reshuffles), and so is
 // anything older than the last poll's newest timestamp minus slack, which
 // keeps a deleted last id from replaying the whole history.
-func (s *PollState) Judge(id string, ts time.Time) PollVerdict {
+func (s *State) Judge(id string, ts time.Time) Verdict {
 	if id != "" && id == s.LastID {
-		return PollReach
+		return Reach
 	}
 	if s.seen[id] {
-		return PollSkip
+		return Skip
 	}
-	if !ts.IsZero() && !s.LastTS.IsZero() && ts.Before(s.LastTS.Add(-pollTimeSlack)) {
-		return PollSkip
+	if !ts.IsZero() && !s.LastTS.IsZero() && ts.Before(s.LastTS.Add(-timeSlack)) {
+		return Skip
 	}
-	return PollFresh
+	return Fresh
 }
 
-// pollTimeSlack tolerates clock skew and late indexing between posts.
-const pollTimeSlack = time.Hour
+// timeSlack tolerates clock skew and late indexing between posts.
+const timeSlack = time.Hour
 
 // Emitted records an item as emitted.
-func (s *PollState) Emitted(id string, ts time.Time) {
+func (s *State) Emitted(id string, ts time.Time) {
 	s.MarkSeen(id)
 	s.LastID = id
 	if ts.After(s.LastTS) {
@@ -314,7 +321,7 @@ func (s *PollState) Emitted(id string, ts time.Time) {
 // "shape_drift" remembers it across restarts), counted, and reported to
 // the source's health, which the daemon turns into item.MetricSourceBroken
 // so that a source_broken rule alerts on it.
-func (p *PollLoop) Shape(ctx context.Context, st *PollState, n int, where string) {
+func (p *Loop) Shape(ctx context.Context, st *State, n int, where string) {
 	if n > 0 {
 		st.Yielded = true
 		p.health.Drifted("")
@@ -340,9 +347,9 @@ func (p *PollLoop) Shape(ctx context.Context, st *PollState, n int, where string
 	}
 }
 
-// PollLocation loads a time zone. Asia/Shanghai is built in so that the
+// Location loads a time zone. Asia/Shanghai is built in so that the
 // common case works on machines without tzdata.
-func PollLocation(name string) (*time.Location, error) {
+func Location(name string) (*time.Location, error) {
 	loc, err := time.LoadLocation(name)
 	if err == nil {
 		return loc, nil
@@ -354,13 +361,13 @@ func PollLocation(name string) (*time.Location, error) {
 	return nil, err
 }
 
-var pollRelative = regexp.MustCompile(`^(\d+)\s*(秒|分钟|小时|天)前$`)
+var relativeTime = regexp.MustCompile(`^(\d+)\s*(秒|分钟|小时|天)前$`)
 
-// PollParseTime reads a timestamp as pages show it: with layout when given,
+// ParseTime reads a timestamp as pages show it: with layout when given,
 // otherwise the formats jsonmap knows plus the relative forms Chinese sites
 // use (刚刚, 5分钟前, 今天 12:00, 昨天 12:00, 11-20 12:00, 11-20). Times
 // without an offset are in loc.
-func PollParseTime(s, layout string, loc *time.Location, now time.Time) (time.Time, error) {
+func ParseTime(s, layout string, loc *time.Location, now time.Time) (time.Time, error) {
 	s = strings.TrimSpace(s)
 	if layout != "" {
 		t, err := time.ParseInLocation(layout, s, loc)
@@ -369,14 +376,14 @@ func PollParseTime(s, layout string, loc *time.Location, now time.Time) (time.Ti
 		}
 		return t, nil
 	}
-	if t, err := PollParseStamp(s, "auto", loc); err == nil {
+	if t, err := ParseStamp(s, "auto", loc); err == nil {
 		return t, nil
 	}
 	local := now.In(loc)
 	if s == "刚刚" {
 		return now, nil
 	}
-	if m := pollRelative.FindStringSubmatch(s); m != nil {
+	if m := relativeTime.FindStringSubmatch(s); m != nil {
 		n, _ := strconv.Atoi(m[1])
 		unit := map[string]time.Duration{"秒": time.Second, "分钟": time.Minute, "小时": time.Hour, "天": 24 * time.Hour}[m[2]]
 		return now.Add(-time.Duration(n) * unit), nil
@@ -407,7 +414,7 @@ func PollParseTime(s, layout string, loc *time.Location, now time.Time) (time.Ti
 }
 
 // Layouts tried by the auto time format, after numbers and RFC 3339.
-var pollLayouts = []string{
+var layouts = []string{
 	time.RFC3339Nano,
 	"Mon Jan 02 15:04:05 -0700 2006", // Weibo created_at
 	time.RFC1123Z, time.RFC1123,
@@ -418,11 +425,11 @@ var pollLayouts = []string{
 	"2006-01-02",
 }
 
-// PollParseStamp reads a timestamp in format: unix (s), unix_ms (ms),
+// ParseStamp reads a timestamp in format: unix (s), unix_ms (ms),
 // unix_us (us), rfc3339, auto (a Unix time at any of those scales or one
 // of the common layouts) or a Go layout. Times without an offset are in
 // loc.
-func PollParseStamp(s, format string, loc *time.Location) (time.Time, error) {
+func ParseStamp(s, format string, loc *time.Location) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, errors.New("empty timestamp")
 	}
@@ -495,7 +502,7 @@ func PollParseStamp(s, format string, loc *time.Location) (time.Time, error) {
 		if _, err := strconv.ParseFloat(s, 64); err == nil {
 			return unix("auto")
 		}
-		for _, l := range pollLayouts {
+		for _, l := range layouts {
 			if t, err := time.ParseInLocation(l, s, loc); err == nil {
 				return t, nil
 			}
@@ -508,4 +515,19 @@ func PollParseStamp(s, format string, loc *time.Location) (time.Time, error) {
 		}
 		return t, nil
 	}
+}
+
+// Interval spreads a poller's period: every scaled by a uniform factor
+// in [1-jitter, 1+jitter] (jitter clamped to [0, 0.9]), so that sources
+// configured alike do not poll in lockstep.
+func Interval(every time.Duration, jitter float64) time.Duration {
+	if every <= 0 {
+		return 0
+	}
+	if jitter <= 0 || math.IsNaN(jitter) {
+		return every
+	}
+	jitter = min(jitter, 0.9)
+	f := 1 - jitter + 2*jitter*rand.Float64()
+	return time.Duration(float64(every) * f)
 }
