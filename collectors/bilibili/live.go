@@ -1,3 +1,7 @@
+// Package bilibili collects from Bilibili: bilibili_live reads a live
+// room's danmaku WebSocket (frames, command parsing, a fast scan for the
+// common chat command, WBI signing of the bootstrap API) and
+// bilibili_comments polls a video's comments.
 package bilibili
 
 import (

@@ -1,3 +1,5 @@
+// Package bluesky is the bluesky collector: posts and likes from the
+// Jetstream firehose.
 package bluesky
 
 import (

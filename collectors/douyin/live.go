@@ -1,3 +1,5 @@
+// Package douyin is the douyin_live collector: a Douyin live room's
+// webcast push stream, its URL signer and (douyinpb) its protobuf messages.
 package douyin
 
 import (

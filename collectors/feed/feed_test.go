@@ -67,7 +67,7 @@ func TestParseFeedGolden(t *testing.T) {
 			}
 			want, err := os.ReadFile(golden)
 			if err != nil {
-				t.Fatalf("%v (run go test ./collectors/ -run TestParseFeedGolden -update)", err)
+				t.Fatalf("%v (run go test ./collectors/feed -run TestParseFeedGolden -update)", err)
 			}
 			if !bytes.Equal(got, want) {
 				t.Errorf("%s differs from %s:\n--- got\n%s\n--- want\n%s", tc.file, golden, got, want)

@@ -1,3 +1,14 @@
+// Package feed is the rss collector: it polls RSS and Atom feeds (parsed by
+// ParseFeed) with conditional requests.
+//
+// It keeps a loop of its own rather than poll.Loop. Folding it in is not
+// safe as a move: its state lives under the keys rss.seen (up to max_seen
+// ids, default 2000, where poll.State keeps 500) and rss.validators (bound
+// to the feed's URL), so a switch would need a migration of stored state or
+// every feed would fetch and emit its entries again once (the store would
+// drop the duplicates); and its period stretches to a
+// feed's <ttl>, which poll.Loop does not know. Both loops share
+// poll.Interval and httpx's backoff and Retry-After handling.
 package feed
 
 import (

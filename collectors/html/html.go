@@ -1,3 +1,5 @@
+// Package html is the html collector: it scrapes listing pages with CSS
+// selectors.
 package html
 
 import (

@@ -1,3 +1,7 @@
+// Package httpx is the shared HTTP politeness of every collector: one
+// Client with per-host rate limits and circuit breakers and a global
+// concurrency cap, Backoff with jitter, Retry-After parsing, and URL
+// redaction for logs and errors.
 package httpx
 
 import (

@@ -1,3 +1,6 @@
+// Package jsonapi polls JSON HTTP APIs: json_api (any API, mapped with a
+// Mapping) and weibo. Its Mapper is also what websocket_json maps frames
+// with.
 package jsonapi
 
 import (

@@ -1,3 +1,5 @@
+// Package mastodon is the mastodon collector: timelines through the
+// streaming API.
 package mastodon
 
 import (

@@ -1,3 +1,5 @@
+// Package twitch is the twitch collector: anonymous chat over IRC over
+// WebSocket.
 package twitch
 
 import (

@@ -1,3 +1,5 @@
+// Package wsjson is the websocket_json collector: any JSON-over-WebSocket
+// feed, mapped with a jsonapi.Mapping.
 package wsjson
 
 import (
@@ -23,7 +25,7 @@ import (
 )
 
 // websocket_json reads any JSON-over-WebSocket feed: each text frame is one
-// JSON object or an array of them, mapped with the same JSONMapping as
+// JSON object or an array of them, mapped with the same jsonapi.Mapping as
 // json_api. It is also the seam for a user's own bridge to platforms that
 // need signing (a small service that signs, connects and re-publishes
 // JSON).
