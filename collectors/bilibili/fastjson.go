@@ -10,7 +10,7 @@ import (
 )
 
 // Scanning primitives for the DANMU_MSG hot path (biliIter and friends in
-// bilibili_live.go). A realistic DANMU_MSG is ~1.7 KB of JSON, more than
+// scan.go). A realistic DANMU_MSG is ~1.7 KB of JSON, more than
 // half of it info[0][15].extra: a JSON object escaped into a JSON string,
 // with an escaped quote every few bytes. Skipping values is most of the
 // parse, so strings are scanned eight bytes at a time and containers with
