@@ -1,7 +1,9 @@
-// Package collectors talks to platforms: live-room streams over WebSocket and
-// pollers of posts and comments over HTTP. Each kind is one file that
-// registers a Factory; the daemon builds a Collector per configured source and
-// supervises it, so a dead source never stops the others.
+// Package collectors is what every collector shares: the Collector
+// interface, the Registry of kinds, the Env the daemon hands each source,
+// source health and metrics. The platforms live in subpackages (one per
+// platform) and collectors/all lists their factories; the daemon builds a
+// Collector per configured source and supervises it, so a dead source never
+// stops the others.
 package collectors
 
 import (
@@ -13,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"lookout/collectors/httpx"
 	"lookout/config"
 	"lookout/item"
 )
@@ -53,67 +56,52 @@ type StateStore interface {
 	PutStates(ctx context.Context, source string, kv map[string]string) error
 }
 
-// stateSaveTimeout bounds a state write made with a context that was
+// StateSaveTimeout bounds a state write made with a context that was
 // cancelled (shutdown): the poll's progress is worth a few seconds, not a
 // hung stop.
-const stateSaveTimeout = 5 * time.Second
+const StateSaveTimeout = 5 * time.Second
 
-// stateCtx is ctx for a state write: not cancelled with ctx, but bounded.
-func stateCtx(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(ctx), stateSaveTimeout)
+// StateContext is ctx for a state write: not cancelled with ctx, but bounded.
+func StateContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), StateSaveTimeout)
 }
 
-// stateSaveFailed reports a failed state write: logged with what it was
+// StateSaveFailed reports a failed state write: logged with what it was
 // and counted as errors{reason="state"}. A lost write means a restart may
 // emit items again (deduplicated by the store) or, for health keys, that
 // `lookout status` shows stale figures.
-func stateSaveFailed(ctx context.Context, env Env, source, what string, err error) {
+func (env Env) StateSaveFailed(ctx context.Context, source, what string, err error) {
 	env.Metrics.Errors.WithLabelValues(source, "state").Inc()
 	env.Log.ErrorContext(ctx, "cannot save source state", "state", what, "err", err)
 }
 
-// Clock lets tests drive time-based behaviour (backoff, polling) without
-// sleeping.
-type Clock interface {
-	Now() time.Time
-	// After waits like time.After.
-	After(d time.Duration) <-chan time.Time
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time                         { return time.Now() }
-func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
-
-// RealClock is the wall clock.
-var RealClock Clock = realClock{}
-
 // Env is what every collector gets from the daemon.
 type Env struct {
-	HTTP    *HTTPClient // shared: per-host rate limits, global concurrency cap
-	State   StateStore  // may be nil in check-config; use MemState in tests
+	HTTP    *httpx.Client // shared: per-host rate limits, global concurrency cap
+	State   StateStore    // may be nil in check-config; use MemState in tests
 	Log     *slog.Logger
 	Metrics *Metrics
-	Clock   Clock
+	Clock   httpx.Clock
 	// Health is where this source reports whether it works. It is per
 	// source: the daemon passes each source's own to New, and New makes a
 	// standalone one when it is nil.
 	Health *SourceHealth
 }
 
-// withDefaults fills zero fields so collectors need no nil checks.
-func (e Env) withDefaults() Env {
+// WithDefaults fills zero fields so collectors need no nil checks (New
+// does it before calling a Factory).
+func (e Env) WithDefaults() Env {
 	if e.Log == nil {
 		e.Log = slog.New(slog.DiscardHandler)
 	}
 	if e.Clock == nil {
-		e.Clock = RealClock
+		e.Clock = httpx.RealClock
 	}
 	if e.Metrics == nil {
 		e.Metrics = NewMetrics(nil)
 	}
 	if e.HTTP == nil {
-		e.HTTP = NewHTTPClient(config.LimitsConfig{}, e.Metrics)
+		e.HTTP = httpx.NewClient(config.LimitsConfig{}, e.Metrics.HTTP())
 	}
 	if e.State == nil {
 		e.State = NewMemState()
@@ -121,43 +109,34 @@ func (e Env) withDefaults() Env {
 	return e
 }
 
-var (
-	registryMu sync.RWMutex
-	registry   = map[string]Factory{}
-)
-
-// Register adds a collector kind. It is called from each kind's file in
-// init(), the only side effect init functions have in this project.
-func Register(kind string, f Factory) {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	if _, dup := registry[kind]; dup {
-		panic("collectors: kind registered twice: " + kind)
-	}
-	registry[kind] = f
-}
+// Registry maps collector kinds to their factories. The daemon's lists
+// every kind (collectors/all); a test builds one with the kinds it needs.
+type Registry map[string]Factory
 
 // Kinds lists the registered kinds, sorted.
-func Kinds() []string {
-	registryMu.RLock()
-	defer registryMu.RUnlock()
-	out := make([]string, 0, len(registry))
-	for k := range registry {
+func (r Registry) Kinds() []string {
+	out := make([]string, 0, len(r))
+	for k := range r {
 		out = append(out, k)
 	}
 	sort.Strings(out)
 	return out
 }
 
-// New builds the collector for one source.
-func New(src config.SourceConfig, env Env) (Collector, error) {
-	registryMu.RLock()
-	f, ok := registry[src.Kind]
-	registryMu.RUnlock()
+// New builds the collector for one source with the factory of its kind.
+func (r Registry) New(src config.SourceConfig, env Env) (Collector, error) {
+	f, ok := r[src.Kind]
 	if !ok {
-		return nil, fmt.Errorf("%d: sources[%s].kind: unknown collector kind %q (known: %v)", src.Line, src.ID, src.Kind, Kinds())
+		return nil, fmt.Errorf("%d: sources[%s].kind: unknown collector kind %q (known: %v)", src.Line, src.ID, src.Kind, r.Kinds())
 	}
-	env = env.withDefaults()
+	return Build(f, src, env)
+}
+
+// Build builds the collector for one source with f: it fills env's
+// defaults, gives the source a logger and (when env has none) a health
+// record of its own, and names the source in f's errors.
+func Build(f Factory, src config.SourceConfig, env Env) (Collector, error) {
+	env = env.WithDefaults()
 	env.Log = env.Log.With("source", src.ID, "kind", src.Kind)
 	if env.Health == nil {
 		env.Health = NewSourceHealth(src, HealthOptions{Clock: env.Clock})

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"lookout/collectors/httpx"
 	"lookout/config"
 	"lookout/item"
 )
@@ -49,8 +50,8 @@ type HealthOptions struct {
 	// ReassertEvery: while broken, the 1 sample is repeated this often so
 	// that an alert adopted after a restart gets its verdict (default 1m).
 	ReassertEvery time.Duration
-	// Clock is the time source (default the wall clock).
-	Clock Clock
+	// httpx.Clock is the time source (default the wall clock).
+	Clock httpx.Clock
 	// Changed is called, outside any lock, after a report that may change
 	// the source's state; it must not block. The daemon uses it to judge
 	// at once instead of at its next tick.
@@ -74,7 +75,7 @@ func (o HealthOptions) withDefaults() HealthOptions {
 		o.ReassertEvery = time.Minute
 	}
 	if o.Clock == nil {
-		o.Clock = RealClock
+		o.Clock = httpx.RealClock
 	}
 	return o
 }
@@ -287,7 +288,7 @@ func (h *SourceHealth) Report() (item.Item, bool) {
 	return SourceBrokenItem(h.source, h.platform, now, reason, detail), true
 }
 
-// judge works out the verdict at now and moves state along; h.mu is held.
+// Judge works out the verdict at now and moves state along; h.mu is held.
 func (h *SourceHealth) judge(now time.Time) (reason, detail string) {
 	o := h.opts
 	keep := 0
@@ -345,9 +346,9 @@ func SourceBrokenItem(source, platform string, now time.Time, reason, detail str
 	return it
 }
 
-// errPlannedEnd marks the end of a stream session the server announced
+// ErrPlannedEnd marks the end of a stream session the server announced
 // (a restart notice): not a failure.
-var errPlannedEnd = errors.New("planned end")
+var ErrPlannedEnd = errors.New("planned end")
 
 // healthError names a failure for the health report. permanent marks one
 // waiting will not mend: the platform refused our login, token or
@@ -361,20 +362,21 @@ type healthError struct {
 func (e *healthError) Error() string { return e.err.Error() }
 func (e *healthError) Unwrap() error { return e.err }
 
-// withReason names err for the health report.
-func withReason(reason string, permanent bool, err error) error {
+// WithReason names err for the health report (see HealthReason); permanent
+// marks a failure waiting will not mend.
+func WithReason(reason string, permanent bool, err error) error {
 	return &healthError{reason: reason, permanent: permanent, err: err}
 }
 
-// healthReason names a stream failure for the health report and says
-// whether it is permanent: a reason given with withReason wins; HTTP 401
+// HealthReason names a stream failure for the health report and says
+// whether it is permanent: a reason given with WithReason wins; HTTP 401
 // and 403 on a handshake are refused credentials.
-func healthReason(err error) (reason string, permanent bool) {
+func HealthReason(err error) (reason string, permanent bool) {
 	var he *healthError
 	if errors.As(err, &he) {
 		return he.reason, he.permanent
 	}
-	var se *StatusError
+	var se *httpx.StatusError
 	if errors.As(err, &se) {
 		switch {
 		case se.Status == http.StatusUnauthorized || se.Status == http.StatusForbidden:
@@ -384,7 +386,7 @@ func healthReason(err error) (reason string, permanent bool) {
 		}
 		return fmt.Sprintf("http_%d", se.Status), false
 	}
-	if errors.Is(err, ErrCircuitOpen) {
+	if errors.Is(err, httpx.ErrCircuitOpen) {
 		return "circuit_open", false
 	}
 	var ne net.Error
@@ -398,12 +400,12 @@ func healthReason(err error) (reason string, permanent bool) {
 	return "disconnected", false
 }
 
-// streamEnded reports a stream session's end, unless ctx ended it or the
-// server announced it.
-func streamEnded(h *SourceHealth, err error) {
-	if err == nil || errors.Is(err, errPlannedEnd) {
+// StreamEnded reports a stream session's end as a failure, unless ctx
+// ended it (err nil) or the server announced it (ErrPlannedEnd).
+func (h *SourceHealth) StreamEnded(err error) {
+	if err == nil || errors.Is(err, ErrPlannedEnd) {
 		return
 	}
-	reason, permanent := healthReason(err)
+	reason, permanent := HealthReason(err)
 	h.Failed(reason, err, permanent)
 }

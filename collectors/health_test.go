@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"lookout/collectors/httpx"
 	"lookout/config"
 )
 
@@ -188,15 +189,15 @@ func TestHealthReason(t *testing.T) {
 		reason    string
 		permanent bool
 	}{
-		{withReason("signature", true, errors.New("403")), "signature", true},
-		{errors.Join(errors.New("websocket handshake"), &StatusError{Status: 401}), "auth", true},
-		{&StatusError{Status: 429}, "rate_limited", false},
-		{&StatusError{Status: 502}, "http_502", false},
+		{WithReason("signature", true, errors.New("403")), "signature", true},
+		{errors.Join(errors.New("websocket handshake"), &httpx.StatusError{Status: 401}), "auth", true},
+		{&httpx.StatusError{Status: 429}, "rate_limited", false},
+		{&httpx.StatusError{Status: 502}, "http_502", false},
 		{errors.New("read: EOF"), "disconnected", false},
 	}
 	for _, c := range cases {
-		if r, p := healthReason(c.err); r != c.reason || p != c.permanent {
-			t.Errorf("healthReason(%v) = %s, %v; want %s, %v", c.err, r, p, c.reason, c.permanent)
+		if r, p := HealthReason(c.err); r != c.reason || p != c.permanent {
+			t.Errorf("HealthReason(%v) = %s, %v; want %s, %v", c.err, r, p, c.reason, c.permanent)
 		}
 	}
 }

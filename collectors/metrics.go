@@ -1,6 +1,10 @@
 package collectors
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"lookout/collectors/httpx"
+)
 
 // Metrics are the sources' Prometheus series. Every failure a collector
 // survives is counted here with a reason, so a quiet source can be told
@@ -21,13 +25,14 @@ type Metrics struct {
 // NewMetrics creates the counters and registers them on reg (nil: not
 // registered anywhere, for tests).
 func NewMetrics(reg prometheus.Registerer) *Metrics {
+	h := httpx.NewMetrics(nil)
 	m := &Metrics{
 		Items:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lookout_collector_items_total", Help: "Items emitted by collectors."}, []string{"source", "kind"}),
 		Errors:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lookout_collector_errors_total", Help: "Errors collectors survived, by reason."}, []string{"source", "reason"}),
 		Reconnects: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lookout_collector_reconnects_total", Help: "Stream reconnects."}, []string{"source"}),
 		Unknown:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lookout_collector_unknown_total", Help: "Unknown commands or message types seen."}, []string{"source", "what"}),
-		Requests:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lookout_http_requests_total", Help: "Outbound HTTP requests by host and status code."}, []string{"host", "code"}),
-		Waits:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lookout_http_ratelimit_waits_total", Help: "Requests delayed by the per-host rate limiter."}, []string{"host"}),
+		Requests:   h.Requests,
+		Waits:      h.Waits,
 		Up: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "lookout_source_up",
 			Help: "1 while the source works, 0 while it is connecting or broken."}, []string{"source"}),
 		LastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "lookout_source_last_success_timestamp_seconds",
@@ -37,4 +42,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		reg.MustRegister(m.Items, m.Errors, m.Reconnects, m.Unknown, m.Requests, m.Waits, m.Up, m.LastSuccess)
 	}
 	return m
+}
+
+// HTTP is the part of m an httpx.Client counts its requests in.
+func (m *Metrics) HTTP() *httpx.Metrics {
+	return &httpx.Metrics{Requests: m.Requests, Waits: m.Waits}
 }

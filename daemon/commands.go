@@ -12,6 +12,7 @@ import (
 
 	"lookout/alerts"
 	lcollectors "lookout/collectors"
+	"lookout/collectors/all"
 	"lookout/config"
 	"lookout/item"
 	"lookout/sentiment"
@@ -27,7 +28,7 @@ func Check(cfg *config.Config) error {
 	at := func(err error) error { return fmt.Errorf("%s:%w", cfg.File, err) }
 	env := lcollectors.Env{State: lcollectors.NewMemState(), Log: slog.New(slog.DiscardHandler)}
 	for _, src := range cfg.Sources {
-		if _, err := lcollectors.New(src, env); err != nil {
+		if _, err := all.Registry().New(src, env); err != nil {
 			errs = append(errs, at(err))
 		}
 	}

@@ -23,6 +23,8 @@ import (
 
 	"lookout/alerts"
 	lcollectors "lookout/collectors"
+	"lookout/collectors/all"
+	"lookout/collectors/httpx"
 	"lookout/config"
 	"lookout/item"
 	"lookout/sentiment"
@@ -43,7 +45,9 @@ type Options struct {
 	// ChannelSize is the capacity of each stage's input (default 4096).
 	ChannelSize int
 	// Clock for collectors (tests).
-	Clock lcollectors.Clock
+	Clock httpx.Clock
+	// Collectors are the kinds sources may use (default all.Registry()).
+	Collectors lcollectors.Registry
 	// EvalInterval is how often alert rules are evaluated (default
 	// 100ms): the wait for the next evaluation is part of every alert's
 	// latency.
@@ -105,7 +109,10 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 		opts.ChannelSize = 4096
 	}
 	if opts.Clock == nil {
-		opts.Clock = lcollectors.RealClock
+		opts.Clock = httpx.RealClock
+	}
+	if opts.Collectors == nil {
+		opts.Collectors = all.Registry()
 	}
 	if opts.EvalInterval == 0 {
 		opts.EvalInterval = 100 * time.Millisecond
@@ -181,7 +188,7 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 	d.collectorMetrics = cm
 	d.state = newPipelineState(st)
 	env := lcollectors.Env{
-		HTTP:    lcollectors.NewHTTPClient(cfg.Limits, cm),
+		HTTP:    httpx.NewClient(cfg.Limits, cm.HTTP()),
 		State:   d.state,
 		Log:     opts.Log.With("stage", "collector"),
 		Metrics: cm,
@@ -206,7 +213,7 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 		}
 		senv := env
 		senv.Health = health
-		c, err := lcollectors.New(src, senv)
+		c, err := opts.Collectors.New(src, senv)
 		if err != nil {
 			return fail(err)
 		}

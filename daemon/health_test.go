@@ -15,6 +15,8 @@ import (
 	"time"
 
 	lcollectors "lookout/collectors"
+	"lookout/collectors/all"
+	"lookout/collectors/httpx"
 	"lookout/config"
 	"lookout/internal/loopback"
 	"lookout/item"
@@ -25,21 +27,21 @@ import (
 // and returns a read-only handle on its database and a stop function that
 // waits for a clean shutdown (safe to call twice). tune (optional) adjusts
 // the daemon's options.
-func healthRun(t *testing.T, cfgText string, clock lcollectors.Clock, tune ...func(*Options)) (*sql.DB, func()) {
+func healthRun(t *testing.T, cfgText string, clock httpx.Clock, tune ...func(*Options)) (*sql.DB, func()) {
 	t.Helper()
 	ro, _, stop := healthStart(t, filepath.Join(t.TempDir(), "lookout.db"), cfgText, clock, tune...)
 	return ro, stop
 }
 
 // healthRunAt is healthRun on a given database file.
-func healthRunAt(t *testing.T, dbPath, cfgText string, clock lcollectors.Clock) (*sql.DB, func()) {
+func healthRunAt(t *testing.T, dbPath, cfgText string, clock httpx.Clock) (*sql.DB, func()) {
 	t.Helper()
 	ro, _, stop := healthStart(t, dbPath, cfgText, clock)
 	return ro, stop
 }
 
 // healthStart is healthRunAt that also returns the running daemon.
-func healthStart(t *testing.T, dbPath, cfgText string, clock lcollectors.Clock, tune ...func(*Options)) (*sql.DB, *Daemon, func()) {
+func healthStart(t *testing.T, dbPath, cfgText string, clock httpx.Clock, tune ...func(*Options)) (*sql.DB, *Daemon, func()) {
 	t.Helper()
 	cfg, err := config.Parse(fmt.Appendf(nil, cfgText, dbPath), "health.yaml")
 	if err != nil {
@@ -189,12 +191,15 @@ func (c healthFlaky) Run(ctx context.Context, emit lcollectors.Emit) error {
 	return nil
 }
 
-var healthFlakyRuns atomic.Int32
-
-func init() {
-	lcollectors.Register("daemon_test_flaky", func(config.SourceConfig, lcollectors.Env) (lcollectors.Collector, error) {
-		return healthFlaky{runs: &healthFlakyRuns}, nil
-	})
+// withHealthFlaky adds the kind daemon_test_flaky (a healthFlaky counting
+// its runs in runs) to the daemon's collector kinds.
+func withHealthFlaky(runs *atomic.Int32) func(*Options) {
+	return func(o *Options) {
+		o.Collectors = all.Registry()
+		o.Collectors["daemon_test_flaky"] = func(config.SourceConfig, lcollectors.Env) (lcollectors.Collector, error) {
+			return healthFlaky{runs: runs}, nil
+		}
+	}
 }
 
 // healthQuickClock is the real clock except that the supervisor's restart
@@ -209,7 +214,7 @@ func (healthQuickClock) After(d time.Duration) <-chan time.Time {
 // TestSourceBrokenWhenCollectorGivesUp: a collector that returns an error
 // is restarted, and the stop is a source_broken alert until it delivers.
 func TestSourceBrokenWhenCollectorGivesUp(t *testing.T) {
-	healthFlakyRuns.Store(0)
+	var runs atomic.Int32
 	ro, stop := healthRun(t, `
 store: { path: %[1]q, batch_size: 16, flush_interval: 50ms }
 http: { listen: "off" }
@@ -223,7 +228,7 @@ route: { receiver: console, group_wait: 0s }
 receivers:
   - name: console
     console: {}
-`, healthQuickClock{})
+`, healthQuickClock{}, withHealthFlaky(&runs))
 	defer stop()
 	waitFor(t, "the chat line after the restart", 15*time.Second, func() bool {
 		return countRows(t, ro, `SELECT count(*) FROM items WHERE source='flaky'`) == 1

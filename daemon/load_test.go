@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"lookout/collectors/douyinpb"
+	"lookout/collectors/douyin/douyinpb"
 	"lookout/config"
 	"lookout/internal/loopback"
 )

@@ -7,9 +7,11 @@ import (
 	"sync"
 	"time"
 
+	lcollectors "lookout/collectors"
+	"lookout/collectors/httpx"
+
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
-	lcollectors "lookout/collectors"
 
 	"lookout/config"
 	"lookout/store"
@@ -119,7 +121,7 @@ func counterValue(vec *prometheus.CounterVec, source string) int64 {
 // gave up on, so it is restarted after a growing pause. One source failing
 // never stops the others.
 func (r *sourceRunner) supervise(ctx context.Context, d *Daemon) {
-	b := &lcollectors.Backoff{Base: 5 * time.Second, Max: 5 * time.Minute}
+	b := &httpx.Backoff{Base: 5 * time.Second, Max: 5 * time.Minute}
 	for {
 		started := time.Now()
 		err := runSafely(ctx, r.c, r.emit)
@@ -145,7 +147,7 @@ func (r *sourceRunner) supervise(ctx context.Context, d *Daemon) {
 		if r.reportHealth(ctx) != nil {
 			return
 		}
-		if lcollectors.Sleep(ctx, d.opts.Clock, wait) != nil {
+		if httpx.Sleep(ctx, d.opts.Clock, wait) != nil {
 			return
 		}
 	}

@@ -186,6 +186,12 @@ sources:
 					// store everything the killed runs left behind.
 					want := pub.freeze()
 					missing := stateKillAwaitAll(t, dbPath, want, 20*time.Second)
+					// Everything may have been stored before this run
+					// started; its first poll shows it has set up its
+					// SIGTERM handler, without which SIGTERM kills it.
+					for deadline := time.Now().Add(20 * time.Second); pub.pollCount() == start && time.Now().Before(deadline); {
+						time.Sleep(5 * time.Millisecond)
+					}
 					_ = cmd.Process.Signal(syscall.SIGTERM)
 					if err := cmd.Wait(); err != nil {
 						t.Errorf("last run: %v", err)

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"lookout/collectors/bilibili"
 	"net/http"
 	"net/url"
 	"strings"
@@ -12,8 +13,6 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-
-	"lookout/collectors"
 )
 
 func biliGet(t *testing.T, u string) (code int, data map[string]any) {
@@ -57,21 +56,21 @@ func TestBilibiliServerBootstrap(t *testing.T) {
 	}
 	code, nav := biliGet(t, s.URL()+"/x/web-interface/nav")
 	img := nav["wbi_img"].(map[string]any)
-	imgKey := collectors.BilibiliWBIKeyFromURL(img["img_url"].(string))
-	subKey := collectors.BilibiliWBIKeyFromURL(img["sub_url"].(string))
+	imgKey := bilibili.WBIKeyFromURL(img["img_url"].(string))
+	subKey := bilibili.WBIKeyFromURL(img["sub_url"].(string))
 	if code != -101 || imgKey != "7cd084941338484aae1ad9425b84077c" {
 		t.Fatalf("nav: code %d keys %q %q", code, imgKey, subKey)
 	}
 	params := url.Values{"id": {"21452505"}, "type": {"0"}}
-	signed := collectors.BilibiliSignWBI(params, collectors.BilibiliMixinKey(imgKey, subKey), time.Now().Unix())
+	signed := bilibili.SignWBI(params, bilibili.MixinKey(imgKey, subKey), time.Now().Unix())
 	code, dm := biliGet(t, s.URL()+"/xlive/web-room/v1/index/getDanmuInfo?"+signed)
 	if code != 0 || dm["token"] != "loopback-token-21452505" || len(dm["host_list"].([]any)) != 1 {
 		t.Errorf("getDanmuInfo signed: code %d data %v", code, dm)
 	}
 	for _, bad := range []string{
-		"id=21452505&type=0",                           // unsigned
-		strings.Replace(signed, "type=0", "type=1", 1), // tampered
-		collectors.BilibiliSignWBI(params, collectors.BilibiliMixinKey(subKey, imgKey), 1), // wrong keys
+		"id=21452505&type=0",                                           // unsigned
+		strings.Replace(signed, "type=0", "type=1", 1),                 // tampered
+		bilibili.SignWBI(params, bilibili.MixinKey(subKey, imgKey), 1), // wrong keys
 	} {
 		if code, _ := biliGet(t, s.URL()+"/xlive/web-room/v1/index/getDanmuInfo?"+bad); code != -352 {
 			t.Errorf("getDanmuInfo?%s: code %d, want -352", bad, code)
@@ -98,16 +97,16 @@ func biliAuth(roomID int64, key string, protover int) []byte {
 }
 
 // biliRead decodes the next message with the collector's codec.
-func biliRead(t *testing.T, c *websocket.Conn) ([]collectors.BilibiliPacket, error) {
+func biliRead(t *testing.T, c *websocket.Conn) ([]bilibili.Packet, error) {
 	t.Helper()
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	_, msg, err := c.ReadMessage()
 	if err != nil {
 		return nil, err
 	}
-	var d collectors.BilibiliDecoder
-	var out []collectors.BilibiliPacket
-	err = d.Decode(msg, func(p collectors.BilibiliPacket) error {
+	var d bilibili.Decoder
+	var out []bilibili.Packet
+	err = d.Decode(msg, func(p bilibili.Packet) error {
 		p.Body = append([]byte(nil), p.Body...)
 		out = append(out, p)
 		return nil
@@ -169,8 +168,8 @@ func TestBilibiliServerAuth(t *testing.T) {
 	if err != nil || binary.BigEndian.Uint32(raw) != 20 || !strings.HasSuffix(string(raw), "[object Object]") {
 		t.Fatalf("heartbeat reply %x, %v", raw, err)
 	}
-	var d collectors.BilibiliDecoder
-	d.Decode(raw, func(p collectors.BilibiliPacket) error {
+	var d bilibili.Decoder
+	d.Decode(raw, func(p bilibili.Packet) error {
 		if pop, ok := p.Popularity(); !ok || pop != 2466 {
 			t.Errorf("popularity %d %v", pop, ok)
 		}
@@ -191,7 +190,7 @@ func TestBilibiliServerAuth(t *testing.T) {
 		t.Errorf("push frame is not one brotli packet: %x", raw[:16])
 	}
 	var cmds []string
-	d.Decode(raw, func(p collectors.BilibiliPacket) error {
+	d.Decode(raw, func(p bilibili.Packet) error {
 		var c struct{ Cmd string }
 		json.Unmarshal(p.Body, &c)
 		cmds = append(cmds, c.Cmd)

@@ -19,7 +19,7 @@ import (
 	"github.com/gorilla/websocket"
 	"google.golang.org/protobuf/proto"
 
-	"lookout/collectors/douyinpb"
+	"lookout/collectors/douyin/douyinpb"
 )
 
 // DouyinServer is a loopback Douyin live room. Like live.douyin.com it
