@@ -3,17 +3,15 @@ package bilibili
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"lookout/internal/loopback"
 	"lookout/item"
-)
 
-var biliUpdate = flag.Bool("update-bili", false, "rewrite testdata/bilibili golden files")
+	"lookout/internal/testutil"
+)
 
 var biliNow = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
@@ -172,17 +170,5 @@ func TestBilibiliGolden(t *testing.T) {
 	}
 	got, _ := json.MarshalIndent(views, "", "  ")
 	got = append(got, '\n')
-	path := filepath.Join("testdata", "bilibili", "show.golden.json")
-	if *biliUpdate {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update-bili to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("items differ from %s:\n%s", path, got)
-	}
+	testutil.Golden(t, filepath.Join("testdata", "bilibili", "show.golden.json"), got)
 }

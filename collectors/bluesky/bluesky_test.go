@@ -2,7 +2,6 @@ package bluesky
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"os"
 	"strconv"
@@ -89,7 +88,7 @@ func TestBlueskyGoldenEvents(t *testing.T) {
 					items = append(items, it)
 				}
 			}
-			collectortest.CheckGolden(t, "bluesky/events."+tc.name+".golden.json", items, *updateStreamGolden)
+			collectortest.CheckGolden(t, "bluesky/events."+tc.name+".golden.json", items)
 		})
 	}
 }
@@ -381,10 +380,6 @@ func TestBlueskyWantedDids(t *testing.T) {
 	}
 	sink.None(t)
 }
-
-// updateStreamGolden rewrites the golden files:
-// go test ./collectors/bluesky -run Golden -update-stream-golden
-var updateStreamGolden = flag.Bool("update-stream-golden", false, "rewrite testdata/bluesky golden files")
 
 // registry has the one kind this package's tests build.
 func registry() collectors.Registry { return collectors.Registry{"bluesky": New} }

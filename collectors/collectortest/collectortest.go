@@ -23,6 +23,8 @@ import (
 	"lookout/collectors/httpx"
 	"lookout/config"
 	"lookout/item"
+
+	"lookout/internal/testutil"
 )
 
 // epoch is where the fake clocks start.
@@ -331,16 +333,10 @@ func Start(t *testing.T, c collectors.Collector, emit collectors.Emit) (stop fun
 	return stop
 }
 
-// Wait polls cond until it holds or the test times out.
+// Wait polls cond until it holds, for at most 10 s.
 func Wait(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.Eventually(t, what, 10*time.Second, cond)
 }
 
 // SourceConfig parses one source block (any kind) for a test.
@@ -385,9 +381,9 @@ type goldenItem struct {
 	Count    int64   `json:",omitempty"`
 }
 
-// CheckGolden compares items with testdata/<name> (JSON), or rewrites it
-// when update is set (the stream tests' -update-stream-golden flag).
-func CheckGolden(t *testing.T, name string, items []item.Item, update bool) {
+// CheckGolden compares items with testdata/<name> (JSON); `go test
+// -update` rewrites it (see internal/testutil).
+func CheckGolden(t *testing.T, name string, items []item.Item) {
 	t.Helper()
 	got := make([]goldenItem, 0, len(items))
 	for _, it := range items {
@@ -401,19 +397,5 @@ func CheckGolden(t *testing.T, name string, items []item.Item, update bool) {
 	if err := enc.Encode(got); err != nil {
 		t.Fatal(err)
 	}
-	b := buf.Bytes()
-	path := filepath.Join("testdata", name)
-	if update {
-		if err := os.WriteFile(path, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update-stream-golden to create it)", err)
-	}
-	if !bytes.Equal(b, want) {
-		t.Errorf("items differ from %s (rerun with -update-stream-golden after checking):\ngot:\n%s", path, b)
-	}
+	testutil.Golden(t, filepath.Join("testdata", name), buf.Bytes())
 }

@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -31,6 +30,8 @@ import (
 	"lookout/config"
 	"lookout/internal/loopback"
 	"lookout/item"
+
+	"lookout/internal/testutil"
 )
 
 const douyinTestKey = "loopback-test-key"
@@ -196,7 +197,7 @@ func douyinSessionFrames() [][]byte {
 }
 
 func TestDouyinGoldenSession(t *testing.T) {
-	if *updateStreamGolden {
+	if testutil.Updating() {
 		var b strings.Builder
 		b.WriteString("# Recorded-shape Douyin push session (synthetic content): one PushFrame per line, built by douyinSessionFrames.\n")
 		for i, f := range douyinSessionFrames() {
@@ -225,7 +226,7 @@ func TestDouyinGoldenSession(t *testing.T) {
 		}
 		items = append(items, its...)
 	}
-	collectortest.CheckGolden(t, "douyin/session.golden.json", items, *updateStreamGolden)
+	collectortest.CheckGolden(t, "douyin/session.golden.json", items)
 	if acks != 2 {
 		t.Errorf("acks = %d, want 2 (frames 1 and 3)", acks)
 	}
@@ -736,10 +737,6 @@ func TestDouyinOversized(t *testing.T) {
 		t.Errorf("oversized count %v", n)
 	}
 }
-
-// updateStreamGolden rewrites the golden files:
-// go test ./collectors/douyin -run Golden -update-stream-golden
-var updateStreamGolden = flag.Bool("update-stream-golden", false, "rewrite testdata/douyin golden files")
 
 // registry has the one kind this package's tests build.
 func registry() collectors.Registry { return collectors.Registry{"douyin_live": New} }

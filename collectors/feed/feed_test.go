@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"net/url"
 	"os"
@@ -13,9 +12,9 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
-)
 
-var feedUpdate = flag.Bool("update", false, "rewrite testdata/rss/*.golden.json from the parser's output")
+	"lookout/internal/testutil"
+)
 
 // feedGoldenBase is the URL the golden feeds are "fetched" from.
 var feedGoldenBase = feedMustURL("https://feeds.example.com/path/feed.xml")
@@ -59,19 +58,7 @@ func TestParseFeedGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := buf.Bytes()
-			golden := filepath.Join("testdata", "rss", strings.TrimSuffix(tc.file, ".xml")+".golden.json")
-			if *feedUpdate {
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test ./collectors/feed -run TestParseFeedGolden -update)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("%s differs from %s:\n--- got\n%s\n--- want\n%s", tc.file, golden, got, want)
-			}
+			testutil.Golden(t, filepath.Join("testdata", "rss", strings.TrimSuffix(tc.file, ".xml")+".golden.json"), got)
 		})
 	}
 }

@@ -3,7 +3,6 @@ package html
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"net/url"
 	"os"
@@ -16,9 +15,9 @@ import (
 	"lookout/collectors/collectortest"
 	"lookout/collectors/poll"
 	"lookout/internal/loopback"
-)
 
-var htmlUpdate = flag.Bool("update-html", false, "rewrite testdata/html golden files")
+	"lookout/internal/testutil"
+)
 
 // htmlForumSpec matches testdata/html/forum.html and the loopback forum.
 func htmlForumSpec() htmlSpec {
@@ -63,19 +62,7 @@ func TestHTMLExtractFixtures(t *testing.T) {
 		out = append(out, '\n')
 		if golden == nil {
 			golden = out
-			path := filepath.Join("testdata", "html", "forum.golden.json")
-			if *htmlUpdate {
-				if err := os.WriteFile(path, out, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run with -update-html to create)", err)
-			}
-			if string(want) != string(out) {
-				t.Errorf("%s: extraction differs from golden:\n%s", tc.file, out)
-			}
+			testutil.Golden(t, filepath.Join("testdata", "html", "forum.golden.json"), out)
 			continue
 		}
 		if string(out) != string(golden) {

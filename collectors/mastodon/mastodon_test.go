@@ -1,7 +1,6 @@
 package mastodon
 
 import (
-	"flag"
 	"fmt"
 	"os"
 	"strings"
@@ -82,7 +81,7 @@ func TestMastodonGoldenFrames(t *testing.T) {
 			items = append(items, it)
 		}
 	}
-	collectortest.CheckGolden(t, "mastodon/frames.golden.json", items, *updateStreamGolden)
+	collectortest.CheckGolden(t, "mastodon/frames.golden.json", items)
 	if n := collectortest.Count(env.Metrics.Unknown, "ma", "event:notification"); n != 0 {
 		t.Errorf("notification counted as unknown")
 	}
@@ -304,10 +303,6 @@ func BenchmarkMastodonDecode(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 }
-
-// updateStreamGolden rewrites the golden files:
-// go test ./collectors/mastodon -run Golden -update-stream-golden
-var updateStreamGolden = flag.Bool("update-stream-golden", false, "rewrite testdata/mastodon golden files")
 
 // registry has the one kind this package's tests build.
 func registry() collectors.Registry { return collectors.Registry{"mastodon": New} }

@@ -2,7 +2,6 @@ package twitch
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"log/slog"
 	"math"
@@ -442,7 +441,7 @@ func TestTwitchGoldenSession(t *testing.T) {
 		}
 		items = append(items, c.mapMessage(m, line)...)
 	}
-	collectortest.CheckGolden(t, "twitch/session.golden.json", items, *updateStreamGolden)
+	collectortest.CheckGolden(t, "twitch/session.golden.json", items)
 	if n := collectortest.Count(env.Metrics.Unknown, "tw", "cmd:PING"); n != 0 {
 		t.Errorf("PING counted as unknown")
 	}
@@ -585,10 +584,6 @@ func TestTwitchOversized(t *testing.T) {
 		t.Errorf("oversized count %v", n)
 	}
 }
-
-// updateStreamGolden rewrites the golden files:
-// go test ./collectors/twitch -run Golden -update-stream-golden
-var updateStreamGolden = flag.Bool("update-stream-golden", false, "rewrite testdata/twitch golden files")
 
 // registry has the one kind this package's tests build.
 func registry() collectors.Registry { return collectors.Registry{"twitch": New} }
