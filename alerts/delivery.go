@@ -66,6 +66,8 @@ import (
 
 	"lookout/config"
 	"lookout/store"
+
+	"lookout/internal/metrics"
 )
 
 // DeliveryOptions tune a Delivery; zero values take the defaults.
@@ -252,15 +254,11 @@ func (d *Delivery) registerMetrics(reg prometheus.Registerer) {
 	}, []string{"outcome"}))
 }
 
+// deliveryRegister registers c, sharing the series of a delivery already
+// on reg. A conflicting registration keeps c unregistered: its numbers are
+// then missing from /metrics, but delivery goes on.
 func deliveryRegister[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-	}
+	c, _ = metrics.Register(reg, c)
 	return c
 }
 

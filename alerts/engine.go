@@ -16,6 +16,8 @@ import (
 
 	"lookout/config"
 	"lookout/item"
+
+	"lookout/internal/metrics"
 )
 
 // EngineOptions tunes an Engine. The zero value is usable.
@@ -130,13 +132,8 @@ func engineRegister[T prometheus.Collector](reg prometheus.Registerer, errp *err
 	if reg == nil || *errp != nil {
 		return c
 	}
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if v, ok := are.ExistingCollector.(T); ok {
-				return v
-			}
-		}
+	c, err := metrics.Register(reg, c)
+	if err != nil {
 		*errp = fmt.Errorf("register alert metrics: %w", err)
 	}
 	return c

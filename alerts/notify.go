@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"lookout/config"
+
+	"lookout/internal/redact"
 )
 
 // Notification is one message to one receiver. Grouping folds many events
@@ -169,21 +171,9 @@ func notifyEndpoint(sink, field string, s config.Secret) (string, error) {
 	return raw, nil
 }
 
-// RedactURL keeps only the scheme and host of a URL: sink URLs carry their
-// secret in the query (DingTalk access_token, WeCom key) or in the path
-// (Slack /services/T…/B…/secret, Feishu /hook/<uuid>), so nothing after the
-// host is ever logged.
-func RedactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
-		return "(redacted URL)"
-	}
-	s := u.Scheme + "://" + u.Host
-	if u.Path != "" && u.Path != "/" || u.RawQuery != "" {
-		s += "/…"
-	}
-	return s
-}
+// RedactURL keeps only the scheme and host of a sink URL (redact.SecretURL):
+// nothing after the host is ever logged.
+func RedactURL(raw string) string { return redact.SecretURL(raw) }
 
 // notifyCleanErr rewrites errors that quote a request URL (url.Error, as
 // returned by http.Client.Do) so that the secret parts never reach a log.

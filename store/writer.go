@@ -16,6 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"lookout/item"
+
+	"lookout/internal/metrics"
 )
 
 // storeItemColumns are the items columns the writer fills, in argument
@@ -685,13 +687,8 @@ func NewWriter(s *Store, batchSize int, flushEvery time.Duration, log *slog.Logg
 // storeRegister registers c, or returns the collector already registered
 // under its name (a second Writer on the same registry shares the series).
 func storeRegister[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
+	c, err := metrics.Register(reg, c)
+	if err != nil {
 		panic(fmt.Sprintf("store: register metric: %v", err))
 	}
 	return c

@@ -20,6 +20,8 @@ import (
 	"golang.org/x/time/rate"
 
 	"lookout/config"
+
+	"lookout/internal/redact"
 )
 
 // Client is the one way collectors reach the network. Every request
@@ -472,21 +474,8 @@ func Sleep(ctx context.Context, clock Clock, d time.Duration) error {
 }
 
 // RedactURL keeps scheme, host and path but drops the query, which often
-// carries tokens (access_token, key, sign), and any userinfo.
-func RedactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparseable URL)"
-	}
-	if u.RawQuery != "" {
-		u.RawQuery = "…"
-	}
-	u.ForceQuery = false
-	u.Fragment = ""
-	u.RawFragment = ""
-	u.User = nil
-	return u.String()
-}
+// carries tokens (access_token, key, sign), and any userinfo (redact.URL).
+func RedactURL(raw string) string { return redact.URL(raw) }
 
 // ErrCircuitOpen is what requests to a host with an open breaker fail with
 // (wrapped in a *CircuitOpenError).
