@@ -159,6 +159,9 @@ func TestTwitchLoopback(t *testing.T) {
 	if n := srv.Accepted(); n != 1 {
 		t.Errorf("server accepted %d connections, want 1 for three channels", n)
 	}
+	// The server may mark the channels joined a moment before it records
+	// the line that joined them.
+	collectortest.Wait(t, "the handshake's three lines", func() bool { return len(srv.Lines()) >= 3 })
 	lines := srv.Lines()
 	var sent []string
 	for _, l := range lines {
