@@ -14,13 +14,13 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
-	"golang.org/x/net/html"
 	"golang.org/x/net/html/charset"
 	xunicode "golang.org/x/text/encoding/unicode"
 	"golang.org/x/text/transform"
+
+	"lookout/internal/htmltext"
 )
 
 // Feed is a parsed RSS 2.0, RSS 1.0 (RDF) or Atom document.
@@ -597,87 +597,12 @@ func feedAuthorName(s string) string {
 }
 
 // feedCollapse trims and collapses runs of white space to one space.
-func feedCollapse(s string) string {
-	if feedCollapsed(s) {
-		return s
-	}
-	var b strings.Builder
-	b.Grow(len(s))
-	space := false
-	for _, r := range s {
-		if unicode.IsSpace(r) {
-			space = b.Len() > 0
-			continue
-		}
-		if space {
-			b.WriteByte(' ')
-			space = false
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
+func feedCollapse(s string) string { return htmltext.Collapse(s) }
 
-// feedCollapsed reports whether s has no white space to trim or collapse
-// (the common case for titles), so feedCollapse can return it as is.
-func feedCollapsed(s string) bool {
-	prevSpace := true // a leading space needs trimming
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= utf8.RuneSelf {
-			return false // let the slow path judge Unicode spaces
-		}
-		if c == ' ' {
-			if prevSpace {
-				return false
-			}
-			prevSpace = true
-			continue
-		}
-		if c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f' {
-			return false
-		}
-		prevSpace = false
-	}
-	return !prevSpace || s == ""
-}
-
-// feedStripHTML reads s as an HTML fragment and returns its text: tags
-// dropped (block tags become spaces), script/style skipped, entities
-// unescaped, white space collapsed.
-func feedStripHTML(s string) string {
-	if !strings.ContainsAny(s, "<&") {
-		return feedCollapse(s)
-	}
-	z := html.NewTokenizer(strings.NewReader(s))
-	var b strings.Builder
-	b.Grow(len(s))
-	skip := 0
-	for {
-		switch z.Next() {
-		case html.ErrorToken:
-			return feedCollapse(b.String())
-		case html.TextToken:
-			if skip == 0 {
-				b.Write(z.Text())
-			}
-		case html.StartTagToken, html.SelfClosingTagToken, html.EndTagToken:
-			name, _ := z.TagName()
-			switch string(name) {
-			case "script", "style":
-				if t := z.Token(); t.Type == html.StartTagToken {
-					skip++
-				} else if t.Type == html.EndTagToken && skip > 0 {
-					skip--
-				}
-			case "a", "b", "i", "em", "strong", "span", "code", "small", "sub", "sup", "u", "s", "abbr", "font", "mark":
-				// inline: no separator
-			default:
-				b.WriteByte(' ')
-			}
-		}
-	}
-}
+// feedStripHTML reads s as an HTML fragment and returns its text on one
+// line: tags dropped (block tags become spaces), script/style skipped,
+// entities unescaped, white space collapsed.
+func feedStripHTML(s string) string { return htmltext.Text(s, htmltext.Options{}) }
 
 // feedTruncate caps s at feedMaxSummary bytes on a rune boundary.
 func feedTruncate(s string) string {

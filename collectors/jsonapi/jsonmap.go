@@ -13,10 +13,11 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/net/html"
 
 	"lookout/collectors/poll"
 	"lookout/item"
+
+	"lookout/internal/htmltext"
 )
 
 // Mapping is the config block that turns an arbitrary JSON document into
@@ -547,49 +548,5 @@ func jsonmapTime(v any, format string, loc *time.Location) (time.Time, error) {
 // entities decoded, <br> and block ends as newlines, and emoticon images
 // replaced by their alt text (Weibo writes [doge] as an <img alt>).
 func jsonmapStripHTML(s string) string {
-	if !strings.ContainsAny(s, "<&") {
-		return s
-	}
-	var b strings.Builder
-	z := html.NewTokenizer(strings.NewReader(s))
-	skip := 0
-	for {
-		tt := z.Next()
-		switch tt {
-		case html.ErrorToken:
-			return strings.TrimSpace(b.String())
-		case html.TextToken:
-			if skip == 0 {
-				b.Write(z.Text())
-			}
-		case html.StartTagToken, html.SelfClosingTagToken:
-			name, hasAttr := z.TagName()
-			switch string(name) {
-			case "br":
-				b.WriteByte('\n')
-			case "script", "style":
-				if tt == html.StartTagToken {
-					skip++
-				}
-			case "img":
-				for hasAttr {
-					var k, v []byte
-					k, v, hasAttr = z.TagAttr()
-					if string(k) == "alt" {
-						b.Write(v)
-					}
-				}
-			}
-		case html.EndTagToken:
-			name, _ := z.TagName()
-			switch string(name) {
-			case "script", "style":
-				if skip > 0 {
-					skip--
-				}
-			case "p", "div", "li":
-				b.WriteByte('\n')
-			}
-		}
-	}
+	return htmltext.Text(s, htmltext.Options{Paragraph: "\n", Alt: true})
 }

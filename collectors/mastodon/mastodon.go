@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"html"
 	"io"
 	"net/http"
 	"net/url"
@@ -22,6 +21,8 @@ import (
 	"lookout/collectors/stream"
 	"lookout/config"
 	"lookout/item"
+
+	"lookout/internal/htmltext"
 )
 
 // The mastodon collector follows timelines through the streaming API over
@@ -522,59 +523,8 @@ func mastoNewer(a, b string) bool {
 	return a > b
 }
 
-// mastoStripHTML turns status HTML into text: paragraphs and <br> become
-// line breaks, tags go, entities are decoded. Mastodon sends sanitised HTML
-// (p, br, a, span and a few more), so a small scanner that respects quoted
-// attribute values does; it is several times cheaper than a tokenizer.
+// mastoStripHTML turns status HTML into text: a paragraph ends with a blank
+// line, <br> is a line break, tags go, entities are decoded.
 func mastoStripHTML(s string) string {
-	if !strings.ContainsAny(s, "<&") {
-		return strings.TrimSpace(s)
-	}
-	var b strings.Builder
-	b.Grow(len(s))
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c != '<' {
-			j := strings.IndexByte(s[i:], '<')
-			if j < 0 {
-				j = len(s) - i
-			}
-			b.WriteString(s[i : i+j])
-			i += j
-			continue
-		}
-		// A tag: find its end, skipping quoted attribute values.
-		end, quote := -1, byte(0)
-		for j := i + 1; j < len(s); j++ {
-			switch ch := s[j]; {
-			case quote != 0:
-				if ch == quote {
-					quote = 0
-				}
-			case ch == '"' || ch == '\'':
-				quote = ch
-			case ch == '>':
-				end = j
-			}
-			if end >= 0 {
-				break
-			}
-		}
-		if end < 0 { // unterminated: the rest is text
-			b.WriteString(s[i:])
-			break
-		}
-		name := strings.ToLower(strings.TrimLeft(s[i+1:end], "/"))
-		if k := strings.IndexAny(name, " \t\n/"); k >= 0 {
-			name = name[:k]
-		}
-		switch {
-		case name == "br":
-			b.WriteByte('\n')
-		case name == "p" && s[i+1] == '/':
-			b.WriteString("\n\n")
-		}
-		i = end + 1
-	}
-	return strings.TrimSpace(html.UnescapeString(b.String()))
+	return htmltext.Text(s, htmltext.Options{Paragraph: "\n\n"})
 }
