@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-
 	"lookout/collectors/poll"
 	"lookout/item"
 
