@@ -22,7 +22,7 @@ import (
 	"lookout/internal/loopback"
 )
 
-// BenchmarkAlertLatency is issue 5's latency figure: the time from a
+// BenchmarkAlertLatency is the alert latency BENCHMARKS.md reports: the time from a
 // crisis message leaving a loopback Bilibili room to the alert's arrival at
 // a loopback webhook receiver, while the daemon ingests a steady stream of
 // ordinary chat (latRate items/s over latRooms rooms).

@@ -621,7 +621,7 @@ func TestPipelineManyRoomsSmoke(t *testing.T) {
 	}
 }
 
-// BenchmarkPipeline200Rooms is issue 6's end-to-end run: 100 Bilibili
+// BenchmarkPipeline200Rooms is the end-to-end run BENCHMARKS.md reports: 100 Bilibili
 // rooms (one loopback server each: a server serves one room id), 50 Douyin
 // rooms, 50 Twitch channels on 5 connections (10 channels each), the real
 // daemon, all messages into SQLite. msgs/s = messages / (first push → last
