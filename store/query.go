@@ -107,11 +107,11 @@ func QueryWith(ctx context.Context, dbPath, sqlText, format string, opts QueryOp
 	}
 	defer conn.Close()
 	if err := storeGuardConn(conn, sqlText); err != nil {
-		return err
+		return storeOlderSchema(ctx, s, err)
 	}
 	rows, err := conn.QueryContext(ctx, sqlText)
 	if err != nil {
-		return storeQueryError(err)
+		return storeOlderSchema(ctx, s, storeQueryError(err))
 	}
 	defer rows.Close()
 	cols, err := rows.Columns()
@@ -246,6 +246,23 @@ func storeShorten(s string, n int) string {
 		return s
 	}
 	return string(r[:n]) + "…"
+}
+
+// storeOlderSchema adds a hint to a "no such column/table" error when the
+// database predates this build's schema: `query` and `status` open it
+// read-only and never migrate, so a new column or view only appears once
+// the daemon (or demo) has opened it.
+func storeOlderSchema(ctx context.Context, s *Store, err error) error {
+	if !strings.Contains(err.Error(), "no such column") && !strings.Contains(err.Error(), "no such table") {
+		return err
+	}
+	have, verr := s.SchemaVersion(ctx)
+	migs, merr := Migrations()
+	if verr != nil || merr != nil || len(migs) == 0 || have >= migs[len(migs)-1].Version {
+		return err
+	}
+	return fmt.Errorf("%w (this database is at schema version %d and this build's is %d: run `lookout run` on it once to upgrade it)",
+		err, have, migs[len(migs)-1].Version)
 }
 
 // storeQueryError maps SQLite's refusals to the one clear message and

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -186,5 +187,37 @@ func TestQueryWhileDaemonWrites(t *testing.T) {
 	}
 	if out.String() != "n\n3\n" {
 		t.Fatalf("got %q, want the committed 3 rows", out.String())
+	}
+}
+
+// A database from before a migration gets a hint, not only SQLite's "no
+// such column": query opens it read-only and never migrates it.
+func TestQueryOnAnOlderSchemaSaysHowToUpgrade(t *testing.T) {
+	db := storeQueryFixture(t)
+	s, err := Open(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	migs, _ := Migrations()
+	last := migs[len(migs)-1].Version
+	var name, applied string
+	if err := s.DB().QueryRow(`SELECT name, applied_at FROM schema_migrations WHERE version = ?`, last).Scan(&name, &applied); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DB().Exec(`DELETE FROM schema_migrations WHERE version = ?`, last); err != nil {
+		t.Fatal(err)
+	}
+	err = Query(context.Background(), db, "SELECT no_such_col FROM items", "table", &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("schema version %d and this build's is %d", last-1, last)) {
+		t.Fatalf("err = %v, want the upgrade hint", err)
+	}
+	// A current database gets SQLite's message alone.
+	if _, err := s.DB().Exec(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`, last, name, applied); err != nil {
+		t.Fatal(err)
+	}
+	err = Query(context.Background(), db, "SELECT no_such_col FROM items", "table", &bytes.Buffer{})
+	if err == nil || strings.Contains(err.Error(), "schema version") {
+		t.Fatalf("err = %v on a current database", err)
 	}
 }
