@@ -318,7 +318,7 @@ func cmdSentiment(args []string) error {
 		if *format != "jsonl" {
 			return errors.New("--format: only jsonl is supported")
 		}
-		return sentiment.ScoreLines(c, os.Stdin, os.Stdout)
+		return scoreLines(c, os.Stdin, os.Stdout)
 	case "eval":
 		if len(pos) == 0 {
 			return errors.New("give one or more labelled CSV/TSV files")
