@@ -1,35 +1,31 @@
 package alerts
 
 import (
-	"bytes"
 	"strings"
 	"testing"
 	"time"
+
+	"lookout/internal/labels"
+
+	"lookout/store"
 )
 
-func TestSilenceCommand(t *testing.T) {
+// A silence mutes the firing alerts its matchers select, while it lasts.
+func TestSilenceMutes(t *testing.T) {
 	st, _ := deliveryTestStore(t)
 	ctx := t.Context()
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
-	var out bytes.Buffer
-	if err := SilenceCommand(ctx, st, "add", []string{"room=21452505", "severity=~yellow|green"}, 2*time.Hour, "launch", "ops", now, &out); err != nil {
+	ms, err := labels.ParseAll([]string{"room=21452505", "severity=~yellow|green"})
+	if err != nil {
 		t.Fatal(err)
 	}
-	id := strings.Fields(out.String())[1]
-	if !strings.Contains(out.String(), `{room="21452505", severity=~"yellow|green"} until 2026-01-01T14:00:00Z`) {
-		t.Fatalf("add: %q", out.String())
-	}
-	out.Reset()
-	if err := SilenceCommand(ctx, st, "list", nil, 0, "", "", now, &out); err != nil {
+	sil, err := st.AddSilence(ctx, store.Silence{Matchers: ms, EndsAt: now.Add(2 * time.Hour), Comment: "launch", CreatedBy: "ops"}, now)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), id) || !strings.Contains(out.String(), "active") || !strings.Contains(out.String(), "launch") {
-		t.Fatalf("list: %q", out.String())
-	}
-	// The silence mutes a matching firing alert.
 	ss, _ := st.ListSilences(ctx, now, false)
 	ev := deliveryTestEvent("x", "21452505", 2, Yellow, Firing)
-	if silencedBy(ss, EventLabels(&ev), now) != id {
+	if silencedBy(ss, EventLabels(&ev), now) != sil.ID {
 		t.Fatal("yellow alert in the room not silenced")
 	}
 	ev.Severity = Red
@@ -39,40 +35,19 @@ func TestSilenceCommand(t *testing.T) {
 	if silencedBy(ss, EventLabels(&ev), now.Add(3*time.Hour)) != "" {
 		t.Fatal("silence active after its end")
 	}
-	out.Reset()
-	if err := SilenceCommand(ctx, st, "expire", []string{id}, 0, "", "", now, &out); err != nil {
+	if err := st.ExpireSilence(ctx, sil.ID, now); err != nil {
 		t.Fatal(err)
 	}
-	out.Reset()
-	_ = SilenceCommand(ctx, st, "list", nil, 0, "", "", now, &out)
-	if !strings.Contains(out.String(), "no silences") {
-		t.Fatalf("after expire: %q", out.String())
-	}
-	for _, tc := range []struct {
-		sub  string
-		args []string
-		dur  time.Duration
-		want string
-	}{
-		{"add", nil, time.Hour, "at least one matcher"},
-		{"add", []string{"room"}, time.Hour, `silence add: matcher "room": want an operator`},
-		{"add", []string{"room=1", `rule=~"("`}, time.Hour, `silence add: matcher "rule=~\"(\"": bad regular expression`},
-		{"add", []string{`room="1`}, time.Hour, "no closing quote"},
-		{"add", []string{"{}"}, time.Hour, "empty matcher"},
-		{"add", []string{"room=1"}, 0, "--for"},
-		{"expire", []string{"nope"}, 0, "no such active silence"},
-		{"mute", nil, 0, "unknown subcommand"},
-	} {
-		err := SilenceCommand(ctx, st, tc.sub, tc.args, tc.dur, "", "", now, &out)
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%s %v: %v, want %q", tc.sub, tc.args, err, tc.want)
-		}
+	ev.Severity = Yellow
+	ss, _ = st.ListSilences(ctx, now, false)
+	if silencedBy(ss, EventLabels(&ev), now) != "" {
+		t.Fatal("an expired silence still mutes")
 	}
 }
 
-// `lookout silence add` takes each argument as a matcher, or as several in
-// braces, in Alertmanager's syntax; what it stores matches alerts as the
-// matchers say.
+// Matchers, one per argument or several in braces, in Alertmanager's
+// syntax, as `lookout silence add` takes them: what is stored matches
+// alerts as the matchers say.
 func TestSilenceAddMatchers(t *testing.T) {
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	neg := deliveryTestEvent("negative_share", "123", 2, Yellow, Firing)
@@ -114,12 +89,16 @@ func TestSilenceAddMatchers(t *testing.T) {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			st, _ := deliveryTestStore(t)
 			ctx := t.Context()
-			var out bytes.Buffer
-			if err := SilenceCommand(ctx, st, "add", tc.args, time.Hour, "", "", now, &out); err != nil {
+			ms, err := labels.ParseAll(tc.args)
+			if err != nil {
 				t.Fatal(err)
 			}
-			if !strings.Contains(out.String(), "added: "+tc.shown+" until") {
-				t.Fatalf("add printed %q, want the matchers %s", out.String(), tc.shown)
+			sil, err := st.AddSilence(ctx, store.Silence{Matchers: ms, EndsAt: now.Add(time.Hour)}, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := sil.MatchersString(); got != tc.shown {
+				t.Fatalf("stored matchers %s, want %s", got, tc.shown)
 			}
 			ss, err := st.ListSilences(ctx, now, false)
 			if err != nil || len(ss) != 1 {
