@@ -21,8 +21,8 @@ import (
 )
 
 // bilibili_comments polls the replies under a video or a dynamic, newest
-// first, and stops at the newest reply it emitted last time
-// (protocols.md §6.2). The default endpoint is x/v2/reply/wbi/main (cursor,
+// first, and stops at the newest reply it emitted last time.
+// The default endpoint is x/v2/reply/wbi/main (cursor,
 // WBI-signed); `api: paged` uses the older x/v2/reply.
 //
 //   - id: launch-video-comments
@@ -313,7 +313,7 @@ func (c *bilicmtCollector) get(ctx context.Context, api, rawURL string, out any)
 	return nil
 }
 
-// navKeys fetches the WBI keys (protocols.md §1.2).
+// navKeys fetches the WBI keys (img_key and sub_key from /x/web-interface/nav).
 func (c *bilicmtCollector) navKeys(ctx context.Context) (string, string, error) {
 	var nav struct {
 		WbiImg struct {

@@ -11,7 +11,7 @@ import (
 	"github.com/andybalholm/brotli"
 )
 
-// Bilibili danmaku frame codec (protocols.md §1.3–1.4). A WebSocket binary
+// Bilibili danmaku frame codec. A WebSocket binary
 // message holds one or more packets, each a 16-byte big-endian header
 // (length, header length, protocol version, operation, sequence) and a body.
 // Compressed bodies (protover 2 zlib, 3 brotli) decompress into further

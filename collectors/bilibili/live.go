@@ -27,7 +27,7 @@ import (
 	"lookout/item"
 )
 
-// bilibili_live: a Bilibili live room's danmaku stream (protocols.md §1).
+// bilibili_live: a Bilibili live room's danmaku stream.
 // Bootstrap over HTTP (room id, buvid, WBI keys, token + hosts), then a
 // WebSocket per attempt: auth (op 7), heartbeats (op 2), commands (op 5).
 

@@ -43,7 +43,7 @@ func TestBilibiliParseCommand(t *testing.T) {
 		wantKnown bool
 		want      []biliItemView
 	}{
-		{"protocols.md minimal DANMU_MSG", biliFixture(t, "danmu_min.json"), "DANMU_MSG", true, []biliItemView{
+		{"minimal DANMU_MSG", biliFixture(t, "danmu_min.json"), "DANMU_MSG", true, []biliItemView{
 			{Kind: item.KindChat, Room: "7", ID: "abc123", AuthorID: "12345", Author: "alice", Text: "hello", TS: "2024-08-18T11:06:40.649Z", Count: 1}}},
 		{"realistic DANMU_MSG", loopback.BilibiliDanmaku(42, "小明", "主播好，发货太慢了", ts, "f1e2d3c4b5a6"), "DANMU_MSG", true, []biliItemView{
 			{Kind: item.KindChat, Room: "7", ID: "f1e2d3c4b5a6", AuthorID: "42", Author: "小明", Text: "主播好，发货太慢了", TS: "2026-11-25T11:59:58.123Z", Count: 1}}},

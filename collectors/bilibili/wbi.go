@@ -14,7 +14,7 @@ import (
 	"time"
 )
 
-// WBI request signing (protocols.md §1.2), used by getDanmuInfo and the
+// WBI request signing, used by getDanmuInfo and the
 // comment/search endpoints. The keys come from /x/web-interface/nav and
 // rotate about daily.
 

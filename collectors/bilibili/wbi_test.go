@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// Test vector from bilibili-API-collect docs/misc/sign/wbi.md (protocols.md §1.2).
+// Test vector from bilibili-API-collect docs/misc/sign/wbi.md.
 const (
 	biliTestImgKey = "7cd084941338484aae1ad9425b84077c"
 	biliTestSubKey = "4932caff0ff746eab6f01bf08b70ac45"

@@ -22,7 +22,7 @@ import (
 	"lookout/item"
 )
 
-// The bluesky collector reads the Jetstream JSON firehose (protocols.md §5):
+// The bluesky collector reads the Jetstream JSON firehose:
 // one WebSocket to /subscribe with wantedCollections/wantedDids filters,
 // commit create events mapped to posts (replies to comments), likes when
 // that collection is wanted. The firehose is huge, so keywords filter posts

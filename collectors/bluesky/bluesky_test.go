@@ -17,7 +17,7 @@ import (
 	"lookout/item"
 )
 
-// bskyFixture is the protocols.md §5 commit event.
+// bskyFixture is a Jetstream commit event as its documentation shows it.
 const bskyFixture = `{"did":"did:plc:eygmaihciaxprqvxpfvl6flk","time_us":1725911162329308,"cursor":12345,"kind":"commit","commit":{"rev":"3l3qo2vutsw2b","operation":"create","collection":"app.bsky.feed.post","rkey":"3l3qo2vuowo2b","cid":"bafyreidwaivazkwu67xztlmuobx35hs2lnfh3kolmgfmucldvhd3sgzcqi","record":{"$type":"app.bsky.feed.post","text":"hello #golang","createdAt":"2024-09-09T19:46:02.102Z","langs":["en"]}}}`
 
 func bskyPostEvent(did, rkey, text string, timeUS int64) string {

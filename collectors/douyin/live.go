@@ -31,7 +31,7 @@ import (
 )
 
 // The douyin_live collector reads a Douyin (抖音) live room through the
-// webcast push WebSocket (protocols.md §2): bootstrap over HTTP (ttwid
+// webcast push WebSocket: bootstrap over HTTP (ttwid
 // cookie, real room id from the room page), a signed WebSocket URL, then
 // binary PushFrames whose gzip payload is a Response holding typed
 // messages. It acks when the server asks, sends a heartbeat frame every few

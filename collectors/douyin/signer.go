@@ -31,8 +31,8 @@ type DouyinSigner interface {
 }
 
 // douyinStubKeys are the query keys whose values, in this order, make the
-// signature stub (protocols.md §2.1, from [DYF] liveMan.py
-// generateSignature).
+// signature stub (as DouyinLiveWebFetcher's liveMan.py
+// generateSignature builds it).
 var douyinStubKeys = []string{
 	"live_id", "aid", "version_code", "webcast_sdk_version", "room_id", "sub_room_id", "sub_channel_id",
 	"did_rule", "user_unique_id", "device_platform", "device_type", "ac", "identity",

@@ -24,7 +24,7 @@ import (
 
 // weibo polls the m.weibo.cn JSON API: the comments of a post, a user's
 // timeline, or a real-time keyword search. Weibo has no public reference
-// for these endpoints (protocols.md §6.3), so the bases are configurable
+// for these endpoints, so the bases are configurable
 // and the collector is strict about what it accepts: when the login cookie
 // has expired Weibo answers with a redirect to a login page, {"ok":-100} or
 // an HTML page, and each of those is a clear error, never an empty result.

@@ -26,7 +26,7 @@ import (
 )
 
 // The mastodon collector follows timelines through the streaming API over
-// one WebSocket (protocols.md §4): the first stream goes in the URL, the
+// one WebSocket: the first stream goes in the URL, the
 // others are added with subscribe messages on the same socket. Events
 // update and status.update become posts (replies: comments); the payload is
 // a JSON string holding the Status. Streaming has no cursor, so after a

@@ -17,7 +17,7 @@ import (
 
 const mastoTestToken = "test-user-token-read-statuses"
 
-// mastoFixture is the protocols.md §4 frame.
+// mastoFixture is a streaming-API update frame as the documentation shows it.
 const mastoFixture = `{"stream":["hashtag","golang"],"event":"update","payload":"{\"id\":\"109348684737626801\",\"created_at\":\"2022-11-15T16:08:30.000Z\",\"language\":\"en\",\"url\":\"https://example.social/@bob/109348684737626801\",\"content\":\"<p>hello <a href=\\\"https://example.social/tags/golang\\\">#golang</a></p>\",\"account\":{\"id\":\"1\",\"acct\":\"bob\",\"display_name\":\"Bob\"},\"replies_count\":0,\"reblogs_count\":2,\"favourites_count\":5,\"tags\":[{\"name\":\"golang\"}],\"reblog\":null}"}`
 
 func mastoTestCollector(t testing.TB, env collectors.Env, extra string) *mastoCollector {

@@ -25,8 +25,8 @@ import (
 	"lookout/item"
 )
 
-// The twitch collector reads Twitch chat anonymously over IRC-over-WebSocket
-// (protocols.md §3): one connection, CAP REQ for tags and commands, NICK
+// The twitch collector reads Twitch chat anonymously over IRC-over-WebSocket:
+// one connection, CAP REQ for tags and commands, NICK
 // justinfan<digits>, JOIN of every configured channel, PING answered with
 // PONG, RECONNECT honoured by reconnecting (the old connection is read until
 // the new one has joined, so a server restart loses no chat).

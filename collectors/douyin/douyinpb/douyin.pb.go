@@ -1,7 +1,7 @@
 // Douyin (抖音) live webcast push protocol: the subset lookout decodes.
 //
 // Field numbers follow saermart/DouyinLiveWebFetcher protobuf/douyin.proto
-// (snapshot 2025-09-13) as summarised in docs protocols.md §2.2–2.3. The
+// (snapshot 2025-09-13) as described in docs/streams.md. The
 // protocol is reverse-engineered and undocumented; fields lookout does not
 // read are left out (proto3 keeps them as unknown fields, so nothing breaks
 // when Douyin adds more).
