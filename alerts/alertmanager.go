@@ -231,16 +231,7 @@ func (a *alertmanagerNotifier) post(ctx context.Context, alerts []AlertmanagerAl
 	if err != nil {
 		return false, err
 	}
-	h := a.headers.Clone()
-	h.Set("User-Agent", "lookout-alerts/1")
-	res, err := notifyPostJSON(ctx, a.client, a.url, body, h)
-	if err != nil {
-		if ctx.Err() != nil {
-			return notifyCtxErr(ctx, err)
-		}
-		return true, err
-	}
-	return notifyCheckHTTP("alertmanager", a.url, res, a.now())
+	return notifyHTTPCall(ctx, "alertmanager", a.client, a.url, body, a.headers.Clone(), a.now())
 }
 
 // notifierLoop is a notifier with work of its own beside its sender;

@@ -207,6 +207,21 @@ type notifyHTTPResult struct {
 	Body   []byte
 }
 
+// notifyHTTPCall is the exchange of the plain HTTP sinks (webhook,
+// alertmanager): POST body with header (plus lookout's User-Agent); a
+// network error or timeout is retried, the status decides the rest.
+func notifyHTTPCall(ctx context.Context, sink string, client *http.Client, rawURL string, body []byte, header http.Header, now time.Time) (retry bool, err error) {
+	header.Set("User-Agent", "lookout-alerts/1")
+	res, err := notifyPostJSON(ctx, client, rawURL, body, header)
+	if err != nil {
+		if ctx.Err() != nil {
+			return notifyCtxErr(ctx, err)
+		}
+		return true, err
+	}
+	return notifyCheckHTTP(sink, rawURL, res, now)
+}
+
 // notifyPostJSON posts body (already JSON) and reads up to 64 KiB of the
 // answer. Transport errors come back retryable and redacted.
 func notifyPostJSON(ctx context.Context, client *http.Client, rawURL string, body []byte, header http.Header) (*notifyHTTPResult, error) {

@@ -97,13 +97,5 @@ func (w *webhookNotifier) Notify(ctx context.Context, n Notification) (bool, err
 	}
 	h := w.headers.Clone()
 	h.Set("Idempotency-Key", WebhookBatchID(n))
-	h.Set("User-Agent", "lookout-alerts/1")
-	res, err := notifyPostJSON(ctx, w.client, w.url, body, h)
-	if err != nil {
-		if ctx.Err() != nil {
-			return notifyCtxErr(ctx, err)
-		}
-		return true, err
-	}
-	return notifyCheckHTTP("webhook", w.url, res, w.now())
+	return notifyHTTPCall(ctx, "webhook", w.client, w.url, body, h, w.now())
 }
