@@ -544,11 +544,7 @@ func (sig *ruleSignal) evaluate(s *signalSeries, now time.Time) signalResult {
 		if now.Sub(s.firstSeen) < win*9/10 {
 			return r // not a trend before most of the window has been seen
 		}
-		if sig.rate {
-			s.pts = s.ring.rates(now, s.pts[:0])
-		} else {
-			s.pts = s.ring.means(now, s.pts[:0])
-		}
+		s.pts = s.ring.points(now, sig.rate, s.pts[:0])
 		if len(s.pts) < int(s.ring.nb)/2 {
 			return r
 		}
@@ -655,14 +651,9 @@ func (sig *ruleSignal) reference(s *signalSeries, now time.Time, enough func(*wi
 // of 抽奖 spam would otherwise dilute the room's normal, and its ordinary
 // grumbling would look like a surge once the flood ends.
 func (sig *ruleSignal) medianShare(s *signalSeries, end time.Time) float64 {
-	w := &s.base
-	first := (end.Add(-sig.baseline).UnixNano() + w.width - 1) / w.width
-	last := (end.UnixNano() - 1) / w.width
-	n := int64(len(w.buckets))
 	s.shares = s.shares[:0]
-	for idx := max(first, last-n+1); idx <= last; idx++ {
-		b := &w.buckets[windowMod(idx, n)]
-		if b.idx == idx && b.scored > 0 {
+	for b := range s.base.span(end.Add(-sig.baseline), end) {
+		if b.scored > 0 {
 			s.shares = append(s.shares, float64(b.neg)/float64(b.scored))
 		}
 	}

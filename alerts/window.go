@@ -1,6 +1,7 @@
 package alerts
 
 import (
+	"iter"
 	"sort"
 	"time"
 )
@@ -94,48 +95,47 @@ func (w *windowRing) sum(now time.Time, k int) windowBucket {
 // sumSpan adds up the buckets that start in [from, to).
 func (w *windowRing) sumSpan(from, to time.Time) windowBucket {
 	var out windowBucket
-	first := (from.UnixNano() + w.width - 1) / w.width
-	last := (to.UnixNano() - 1) / w.width
-	n := int64(len(w.buckets))
-	if last-first >= n {
-		first = last - n + 1
-	}
-	for idx := first; idx <= last; idx++ {
-		b := &w.buckets[windowMod(idx, n)]
-		if b.idx == idx {
-			out.add(b)
-		}
+	for b := range w.span(from, to) {
+		out.add(b)
 	}
 	return out
 }
 
-// means appends the mean of every non-empty bucket of the window ending at
-// now, with the bucket's middle as seconds before now (negative).
-func (w *windowRing) means(now time.Time, dst []windowPoint) []windowPoint {
-	end := now.UnixNano() / w.width
-	n := int64(len(w.buckets))
-	for idx := end - w.nb + 1; idx <= end; idx++ {
-		b := &w.buckets[windowMod(idx, n)]
-		if b.idx == idx && b.cnt > 0 {
-			mid := float64(idx*w.width+w.width/2-now.UnixNano()) / 1e9
-			dst = append(dst, windowPoint{mid, b.sum / float64(b.cnt)})
+// span yields the buckets that start in [from, to) and the ring still holds.
+func (w *windowRing) span(from, to time.Time) iter.Seq[*windowBucket] {
+	return func(yield func(*windowBucket) bool) {
+		first := (from.UnixNano() + w.width - 1) / w.width
+		last := (to.UnixNano() - 1) / w.width
+		n := int64(len(w.buckets))
+		for idx := max(first, last-n+1); idx <= last; idx++ {
+			b := &w.buckets[windowMod(idx, n)]
+			if b.idx == idx && !yield(b) {
+				return
+			}
 		}
 	}
-	return dst
 }
 
-// rates appends, for every bucket of the window ending at now, its sum per
-// minute (an empty bucket is a rate of 0), with the bucket's middle as
-// seconds before now.
-func (w *windowRing) rates(now time.Time, dst []windowPoint) []windowPoint {
+// points appends one point per bucket of the window ending at now, at the
+// bucket's middle (seconds before now, negative): for a gauge the mean of
+// every bucket that has samples; for a rate (rate true) every bucket's sum
+// per minute, an empty bucket being a rate of 0.
+func (w *windowRing) points(now time.Time, rate bool, dst []windowPoint) []windowPoint {
 	end := now.UnixNano() / w.width
 	n := int64(len(w.buckets))
 	perMin := float64(time.Minute) / float64(w.width)
 	for idx := end - w.nb + 1; idx <= end; idx++ {
 		b := &w.buckets[windowMod(idx, n)]
-		v := 0.0
-		if b.idx == idx {
+		held := b.idx == idx
+		var v float64
+		switch {
+		case rate && held:
 			v = b.sum * perMin
+		case rate:
+		case held && b.cnt > 0:
+			v = b.sum / float64(b.cnt)
+		default:
+			continue
 		}
 		mid := float64(idx*w.width+w.width/2-now.UnixNano()) / 1e9
 		dst = append(dst, windowPoint{mid, v})
@@ -143,7 +143,7 @@ func (w *windowRing) rates(now time.Time, dst []windowPoint) []windowPoint {
 	return dst
 }
 
-// windowPoint is one bucket's mean at its time (seconds relative to now).
+// windowPoint is one bucket's value at its time (seconds relative to now).
 type windowPoint struct{ t, v float64 }
 
 func windowMod(a, n int64) int64 {
