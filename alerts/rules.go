@@ -790,7 +790,7 @@ type compiledRule struct {
 func ruleCompile(cfg *config.Config, i int, nextSignal *int, maxSamples int) (*compiledRule, error) {
 	rc := cfg.Rules[i]
 	fail := func(format string, args ...any) error {
-		return fmt.Errorf("rule %q (%s:%d): %s", rc.Name, cfgFileName(cfg), rc.Line, fmt.Sprintf(format, args...))
+		return fmt.Errorf("rule %q (%s:%d): %s", rc.Name, cfg.FileName(), rc.Line, fmt.Sprintf(format, args...))
 	}
 	if rc.Name == "" {
 		return nil, fail("name is required")
@@ -927,13 +927,6 @@ func ruleCompile(cfg *config.Config, i int, nextSignal *int, maxSamples int) (*c
 		r.summary = t
 	}
 	return r, nil
-}
-
-func cfgFileName(cfg *config.Config) string {
-	if cfg.File == "" {
-		return "config"
-	}
-	return cfg.File
 }
 
 func ruleSignalFrom(kind string, window time.Duration, minVolume int, group, category, metric, op string, rc config.RuleConfig, sampleCap int) *ruleSignal {

@@ -225,7 +225,9 @@ func (r *ReceiverConfig) count() int {
 	return n
 }
 
-func (c *Config) fileName() string {
+// FileName is the file the config came from, "config" for one built in
+// code, as error messages name it.
+func (c *Config) FileName() string {
 	if c.File == "" {
 		return "config"
 	}
@@ -244,7 +246,7 @@ func (c *Config) MissingSecrets() []string {
 			continue
 		}
 		seen[r.name] = true
-		out = append(out, fmt.Sprintf("%s:%d: environment variable %s is not set", c.fileName(), r.line, r.name))
+		out = append(out, fmt.Sprintf("%s:%d: environment variable %s is not set", c.FileName(), r.line, r.name))
 	}
 	if len(c.envRefs) > 0 || c.root != nil {
 		return out
