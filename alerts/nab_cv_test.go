@@ -60,32 +60,23 @@ var nabCVRun struct {
 func nabCVDetectorOutput(files []nabCorpusFile) []nabCVSeries {
 	nabCVRun.once.Do(func() {
 		out := make([]nabCVSeries, len(files))
-		var wg sync.WaitGroup
-		sem := make(chan struct{}, 2)
-		for i := range files {
-			wg.Add(1)
-			go func(i int) {
-				defer wg.Done()
-				sem <- struct{}{}
-				defer func() { <-sem }()
-				rows := files[i].rows
-				step := backtestStep(rows)
-				rule := DefaultAnomalyRule("value", step)
-				det := newAnomalyDetector(anomalyParamsFor(rule, rule.Window.D()))
-				n := len(rows)
-				s := nabCVSeries{ts: make([]time.Time, n), absZ: make([]float64, n), shift: make([]bool, n), ok: make([]bool, n), step: step}
-				for j, r := range rows {
-					p := det.update(r.ts, r.value)
-					z := math.Abs(p.z)
-					if p.shift {
-						z *= anomalyShiftGate // undo the boost: the replay applies its own gate
-					}
-					s.ts[j], s.absZ[j], s.shift[j], s.ok[j] = r.ts, z, p.shift, p.ready
+		nabEachFile(len(files), func(i int) {
+			rows := files[i].rows
+			step := backtestStep(rows)
+			rule := DefaultAnomalyRule("value", step)
+			det := newAnomalyDetector(anomalyParamsFor(rule, rule.Window.D()))
+			n := len(rows)
+			s := nabCVSeries{ts: make([]time.Time, n), absZ: make([]float64, n), shift: make([]bool, n), ok: make([]bool, n), step: step}
+			for j, r := range rows {
+				p := det.update(r.ts, r.value)
+				z := math.Abs(p.z)
+				if p.shift {
+					z *= anomalyShiftGate // undo the boost: the replay applies its own gate
 				}
-				out[i] = s
-			}(i)
-		}
-		wg.Wait()
+				s.ts[j], s.absZ[j], s.shift[j], s.ok[j] = r.ts, z, p.shift, p.ready
+			}
+			out[i] = s
+		})
 		nabCVRun.series = out
 	})
 	return nabCVRun.series

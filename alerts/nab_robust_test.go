@@ -49,35 +49,39 @@ func nabRobustDetectorOutput(t *testing.T, files []nabCorpusFile) []nabRobustSer
 // nabRobustRunDetector runs the default rule's detector over every file,
 // with a recent baseline of historyDays days (0: the default).
 func nabRobustRunDetector(files []nabCorpusFile, historyDays float64) []nabRobustSeries {
-	{
-		out := make([]nabRobustSeries, len(files))
-		var wg sync.WaitGroup
-		sem := make(chan struct{}, 2)
-		for i := range files {
-			wg.Add(1)
-			go func(i int) {
-				defer wg.Done()
-				sem <- struct{}{}
-				defer func() { <-sem }()
-				rows := files[i].rows
-				step := backtestStep(rows)
-				rule := DefaultAnomalyRule("value", step)
-				params := anomalyParamsFor(rule, rule.Window.D())
-				if historyDays > 0 {
-					params.history = int(historyDays * float64(24*time.Hour/step))
-				}
-				det := newAnomalyDetector(params)
-				s := nabRobustSeries{ts: make([]time.Time, len(rows)), value: make([]float64, len(rows)), ok: make([]bool, len(rows)), step: step}
-				for j, r := range rows {
-					p := det.update(r.ts, r.value)
-					s.ts[j], s.value[j], s.ok[j] = r.ts, p.directional(rule.Op), p.ready
-				}
-				out[i] = s
-			}(i)
+	out := make([]nabRobustSeries, len(files))
+	nabEachFile(len(files), func(i int) {
+		rows := files[i].rows
+		step := backtestStep(rows)
+		rule := DefaultAnomalyRule("value", step)
+		params := anomalyParamsFor(rule, rule.Window.D())
+		if historyDays > 0 {
+			params.history = int(historyDays * float64(24*time.Hour/step))
 		}
-		wg.Wait()
-		return out
+		det := newAnomalyDetector(params)
+		s := nabRobustSeries{ts: make([]time.Time, len(rows)), value: make([]float64, len(rows)), ok: make([]bool, len(rows)), step: step}
+		for j, r := range rows {
+			p := det.update(r.ts, r.value)
+			s.ts[j], s.value[j], s.ok[j] = r.ts, p.directional(rule.Op), p.ready
+		}
+		out[i] = s
+	})
+	return out
+}
+
+// nabEachFile runs fn(i) for i in [0, n), two at a time (the machine's
+// cores), and returns when all are done.
+func nabEachFile(n int, fn func(i int)) {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 2)
+	for i := range n {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			fn(i)
+		})
 	}
+	wg.Wait()
 }
 
 // nabRobustAlerts replays the anomaly rule's lifecycle (no `for`, default
