@@ -29,7 +29,8 @@ import (
 const usage = `lookout — social-media and live-room monitoring (舆情监控 + 直播监控)
 
 Usage:
-  lookout run [-c config.yaml]                 run the daemon (SIGINT/SIGTERM: flush and exit)
+  lookout run [-c config.yaml]                 run the daemon (SIGINT/SIGTERM: flush and exit; SIGHUP: reload)
+  lookout reload [-c config.yaml] [--url U]    make the running daemon apply its changed config file
   lookout demo [--duration 40s] [--db F]       watch it catch a crisis in a loopback live room
   lookout query [--db F] [--format table|csv|json] [--timeout 30s] [--explain] "SELECT …"
                                                 ask the database (opened read-only)
@@ -55,13 +56,15 @@ func main() {
 		fmt.Fprint(os.Stderr, usage)
 		os.Exit(2)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), stopSignals...)
 	defer stop()
 	cmd, args := os.Args[1], os.Args[2:]
 	var err error
 	switch cmd {
 	case "run":
 		err = cmdRun(ctx, args)
+	case "reload":
+		err = cmdReload(ctx, args)
 	case "demo":
 		err = cmdDemo(ctx, args)
 	case "query":
@@ -136,6 +139,11 @@ func newLogger(level, format string) (*slog.Logger, error) {
 }
 
 func cmdRun(ctx context.Context, args []string) error {
+	// From the start, so that a SIGHUP while the daemon starts does not
+	// kill it (see reload_cli.go for every signal).
+	sigs := notifyRunSignals()
+	defer signal.Stop(sigs)
+	signal.Ignore(syscall.SIGPIPE)
 	fs := newFlags("run")
 	cfgPath := fs.String("c", "config.yaml", "config file")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
@@ -162,22 +170,7 @@ func cmdRun(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	// SIGHUP would kill the process by default, losing what is not yet
-	// written. Applying a changed config in place is not supported yet:
-	// say so and keep running.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-hup:
-				log.Warn("SIGHUP: reloading the config in place is not supported yet; restart the daemon (SIGTERM, then start) to apply a changed config; nothing was stopped", "config", *cfgPath)
-			}
-		}
-	}()
+	go runSignals(ctx, sigs, d, log)
 	log.Info("lookout running", "version", buildVersion(), "config", *cfgPath, "db", cfg.Store.Path, "sources", len(cfg.Sources), "rules", len(cfg.Rules))
 	return d.Run(ctx)
 }

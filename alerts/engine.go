@@ -162,26 +162,9 @@ func NewEngine(cfg *config.Config, sink Sink, opts EngineOptions) (*Engine, erro
 	}
 	e := &Engine{cfg: cfg, sink: sink, opts: opts, log: opts.Log.With("component", "alerts"),
 		keys: map[engineKey]*engineKeyEntry{}}
-	var errs []error
-	e.idleTTL = engineIdleTTL
-	for i := range cfg.Rules {
-		r, err := ruleCompile(cfg, i, &e.nsignals, opts.MaxSamples)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		e.rules = append(e.rules, r)
-		for _, sig := range r.signals {
-			if ttl := 3 * sig.window * (1 + volumeSpikeHistory); ttl > e.idleTTL {
-				e.idleTTL = ttl
-			}
-			if sig.kind == KindNegativeRatio && sig.baseline > 0 {
-				e.idleTTL = max(e.idleTTL, engineStageIdleTTL)
-			}
-		}
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	var err error
+	if e.rules, e.nsignals, e.idleTTL, err = engineCompile(cfg, opts.MaxSamples); err != nil {
+		return nil, err
 	}
 	m, err := newEngineMetrics(opts.Registerer)
 	if err != nil {
@@ -191,8 +174,41 @@ func NewEngine(cfg *config.Config, sink Sink, opts EngineOptions) (*Engine, erro
 	return e, nil
 }
 
+// engineCompile checks and builds every rule of cfg; it returns the rules,
+// how many signal series a key needs, and how long a silent key is kept.
+func engineCompile(cfg *config.Config, maxSamples int) ([]*compiledRule, int, time.Duration, error) {
+	var (
+		rules    []*compiledRule
+		nsignals int
+		errs     []error
+	)
+	idleTTL := engineIdleTTL
+	for i := range cfg.Rules {
+		r, err := ruleCompile(cfg, i, &nsignals, maxSamples)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		rules = append(rules, r)
+		for _, sig := range r.signals {
+			if ttl := 3 * sig.window * (1 + volumeSpikeHistory); ttl > idleTTL {
+				idleTTL = ttl
+			}
+			if sig.kind == KindNegativeRatio && sig.baseline > 0 {
+				idleTTL = max(idleTTL, engineStageIdleTTL)
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return nil, 0, 0, errors.Join(errs...)
+	}
+	return rules, nsignals, idleTTL, nil
+}
+
 // Rules returns the names of the rules the engine evaluates, in order.
 func (e *Engine) Rules() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	out := make([]string, len(e.rules))
 	for i, r := range e.rules {
 		out[i] = r.name

@@ -44,12 +44,20 @@ func Check(cfg *config.Config) error {
 	if _, err := alerts.NewEngine(cfg, discardSink{}, alerts.EngineOptions{}); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, receiverErrors(cfg)...)
+	return errors.Join(errs...)
+}
+
+// receiverErrors builds every receiver's notifier of cfg and returns the
+// errors, each naming the file, line and receiver.
+func receiverErrors(cfg *config.Config) []error {
+	var errs []error
 	for _, rc := range cfg.Receivers {
 		if _, err := alerts.NewNotifier(rc, alerts.NotifierOptions{HTTPClient: http.DefaultClient, Out: io.Discard}); err != nil {
-			errs = append(errs, at(fmt.Errorf("%d: receivers[%s]: %w", rc.Line, rc.Name, err)))
+			errs = append(errs, fmt.Errorf("%s:%d: receivers[%s]: %w", cfg.File, rc.Line, rc.Name, err))
 		}
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
 type discardSink struct{}

@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -76,11 +77,14 @@ type Daemon struct {
 	store *store.Store
 	state *pipelineState // the collectors' view of source_state
 
-	classifier *sentiment.Classifier
+	classifier atomic.Pointer[sentiment.Classifier] // a reload may swap it
 	engine     *alerts.Engine
-	delivery   *alerts.Delivery
-	sources    []*sourceRunner
+	sink       *deliverySink // the engine's sink: the current Delivery
+	env        lcollectors.Env
+	srcMu      sync.Mutex
+	sources    []*sourceRunner // under srcMu: a reload changes it
 	dedupe     *dedupeSet
+	reload     *reloadState
 	healthWake chan struct{} // see wakeHealth
 
 	metrics          *daemonMetrics
@@ -134,6 +138,7 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 		stageWait:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lookout_pipeline_backpressure_total", Help: "Times a stage found its downstream full."}, []string{"stage"}),
 	}
 	d.reg.MustRegister(d.metrics.duplicates, d.metrics.restarts, d.metrics.stageWait)
+	d.reload = newReloadState(cfg, d.reg)
 
 	st, err := store.Open(ctx, cfg.Store.Path)
 	if err != nil {
@@ -146,29 +151,17 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 		return nil, err
 	}
 
-	d.classifier, err = sentiment.New(sentiment.Options{
-		NeutralThreshold: cfg.Classifier.NeutralThreshold,
-		Groups:           cfg.Keywords,
-		Terms:            cfg.Classifier.TermsEnabled(),
-	})
+	classifier, err := newClassifier(cfg)
 	if err != nil {
 		return fail(fmt.Errorf("classifier: %w", err))
 	}
-	if cfg.Classifier.TermsEnabled() {
-		// The segmentation dictionary loads on first use; load it now so
-		// the first live message does not stall the pipeline behind it.
-		d.classifier.ExtractTerms("预热", nil)
-	}
-	d.delivery, err = alerts.NewDelivery(cfg, st, alerts.DeliveryOptions{
-		Log:        opts.Log.With("stage", "delivery"),
-		Registerer: d.reg,
-		Notifiers:  opts.Notifiers,
-		Out:        opts.Out,
-	})
+	d.classifier.Store(classifier)
+	delivery, err := d.newDelivery(cfg)
 	if err != nil {
 		return fail(fmt.Errorf("alert delivery: %w", err))
 	}
-	d.engine, err = alerts.NewEngine(cfg, d.delivery, alerts.EngineOptions{
+	d.sink = newDeliverySink(delivery)
+	d.engine, err = alerts.NewEngine(cfg, d.sink, alerts.EngineOptions{
 		Log:          opts.Log.With("stage", "alerts"),
 		Registerer:   d.reg,
 		EvalInterval: opts.EvalInterval,
@@ -187,7 +180,7 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 	cm := lcollectors.NewMetrics(d.reg)
 	d.collectorMetrics = cm
 	d.state = newPipelineState(st)
-	env := lcollectors.Env{
+	d.env = lcollectors.Env{
 		HTTP:    httpx.NewClient(cfg.Limits, cm.HTTP()),
 		State:   d.state,
 		Log:     opts.Log.With("stage", "collector"),
@@ -201,31 +194,15 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 	if err != nil {
 		return fail(err)
 	}
-	healthOpts := opts.Health
-	healthOpts.Changed = d.wakeHealth
 	for _, src := range cfg.Sources {
 		if src.Disabled {
 			continue
 		}
-		health := lcollectors.NewSourceHealth(src, healthOpts)
-		if broken[src.ID] {
-			health.ResumeBroken()
-		}
-		senv := env
-		senv.Health = health
-		c, err := opts.Collectors.New(src, senv)
+		r, err := d.newSourceRunner(ctx, src, broken[src.ID])
 		if err != nil {
 			return fail(err)
 		}
-		d.sources = append(d.sources, &sourceRunner{src: src, c: c, health: health,
-			log: opts.Log.With("source", src.ID, "kind", src.Kind)})
-		ids, err := st.RecentItemIDs(ctx, src.ID, 5000)
-		if err != nil {
-			return fail(fmt.Errorf("preload dedupe ids for %s: %w", src.ID, err))
-		}
-		for _, id := range ids {
-			d.dedupe.add(src.ID + "\x00" + id)
-		}
+		d.sources = append(d.sources, r)
 	}
 	return d, nil
 }
@@ -282,7 +259,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	deliveryCtx, stopDelivery := context.WithCancel(drainCtx)
 	defer stopDelivery()
-	stage("delivery", func() error { return d.delivery.Run(deliveryCtx) })
+	stage("delivery", func() error { return d.sink.run(deliveryCtx) })
 
 	stage("classifier", func() error {
 		defer close(toStore)
@@ -297,7 +274,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 				continue
 			}
 			if it.Kind.Textual() && it.Text != "" {
-				d.classifier.ScoreInto(&it.Score, it.Text)
+				d.classifier.Load().ScoreInto(&it.Score, it.Text)
 			}
 			// Both consumers get every item; a full channel blocks here
 			// and pushes back on the collectors. The engine goes first so
@@ -314,25 +291,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	// Collectors: each under a supervisor that restarts it after errors.
 	// Their state writes join their items on raw from now on.
+	// A reload may start and stop sources until stopSources.
 	d.state.attach(raw)
-	for _, s := range d.sources {
-		s.emit = d.emit(s, raw)
-	}
-	var sources sync.WaitGroup
-	for _, s := range d.sources {
-		sources.Add(1)
-		go func() {
-			defer sources.Done()
-			s.supervise(ctx, d)
-		}()
-	}
+	d.startSources(ctx, raw)
 	var loops sync.WaitGroup
 	loops.Go(func() { d.healthLoop(ctx) })
 	loops.Go(func() { d.retentionLoop(ctx) })
 
 	<-ctx.Done()
 	log.Info("shutting down: stopping collectors")
-	sources.Wait()
+	d.stopSources()
 	loops.Wait()
 	d.state.attach(nil)
 	close(raw)
@@ -346,7 +314,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	<-engineDone
 	// Give the outbox a moment to send what the last evaluation produced;
 	// anything left stays queued for the next start.
-	d.delivery.Flush(drainCtx, 3*time.Second)
+	delivery, _ := d.sink.current()
+	delivery.Flush(drainCtx, 3*time.Second)
 	stopDelivery()
 	stages.Wait()
 	d.writeHealth(context.WithoutCancel(ctx))
@@ -450,6 +419,7 @@ func (d *Daemon) startHTTP(log *slog.Logger) *http.Server {
 func (d *Daemon) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/-/reload", d.handleReload)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
 		reason := d.notReady(r.Context())
@@ -477,12 +447,13 @@ func (d *Daemon) notReady(ctx context.Context) string {
 		return "store not writable: " + err.Error()
 	}
 	broken := 0
-	for _, s := range d.sources {
+	sources := d.sourceList()
+	for _, s := range sources {
 		if s.health.Status().State == lcollectors.HealthBroken {
 			broken++
 		}
 	}
-	if broken > 0 && broken == len(d.sources) {
+	if broken > 0 && broken == len(sources) {
 		return fmt.Sprintf("all %d sources are broken", broken)
 	}
 	return ""

@@ -24,7 +24,9 @@ type sourceRunner struct {
 	c      lcollectors.Collector
 	log    *slog.Logger
 	health *lcollectors.SourceHealth
-	emit   lcollectors.Emit // set by Run before anything starts
+	emit   lcollectors.Emit   // set by Run before anything starts
+	stop   context.CancelFunc // stops this source alone (reload)
+	done   chan struct{}      // closed when supervise returned
 
 	// reportMu keeps this source's source_broken samples in the order
 	// they were decided (the health loop and the supervisor both report).
@@ -190,7 +192,7 @@ func (d *Daemon) healthLoop(ctx context.Context) {
 	for {
 		lastRound = time.Now()
 		changed := false
-		for _, s := range d.sources {
+		for _, s := range d.sourceList() {
 			if s.reportHealth(ctx) != nil {
 				return
 			}
@@ -242,7 +244,7 @@ func (d *Daemon) wakeHealth() {
 }
 
 func (d *Daemon) writeHealth(ctx context.Context) {
-	for _, s := range d.sources {
+	for _, s := range d.sourceList() {
 		st := s.health.Status()
 		if err := d.store.UpdateHealth(ctx, s.healthRow(d.collectorMetrics, st)); err != nil {
 			if ctx.Err() == nil {
