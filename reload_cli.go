@@ -85,6 +85,11 @@ func goroutineStacks() []byte {
 // changed. The daemon reads the file it was started with; -c here only
 // says where to find the daemon (http.listen) and is checked first.
 func cmdReload(ctx context.Context, args []string) error {
+	return reload(ctx, args, os.Stdout)
+}
+
+// reload is cmdReload writing to w.
+func reload(ctx context.Context, args []string, w io.Writer) error {
 	fs := newFlags("reload")
 	cfgPath := fs.String("c", "config.yaml", "the daemon's config file (to find its http.listen)")
 	fs.StringVar(cfgPath, "config", "config.yaml", "same as -c")
@@ -137,7 +142,7 @@ func cmdReload(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return printReload(os.Stdout, resp.StatusCode, body, *format)
+	return printReload(w, resp.StatusCode, body, *format)
 }
 
 // reloadURL is where the daemon listening on listen takes reloads.

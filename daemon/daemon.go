@@ -384,7 +384,15 @@ func (d *Daemon) emit(r *sourceRunner, raw chan<- item.Item) lcollectors.Emit {
 		select {
 		case raw <- it:
 			return nil
+		default:
+		}
+		select {
+		case raw <- it:
+			return nil
 		case <-ctx.Done():
+			// Not handed on: a collector that runs again (a reload
+			// restarts a source) must be able to emit it then.
+			d.dedupe.forget(it.Source + "\x00" + it.ID)
 			return ctx.Err()
 		}
 	}

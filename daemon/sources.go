@@ -275,6 +275,14 @@ func newDedupeSet(max int) *dedupeSet {
 
 func (s *dedupeSet) add(k string) { s.addIfNew(k) }
 
+// forget drops k, so that it counts as unseen again. Its slot in the ring
+// stays until evicted.
+func (s *dedupeSet) forget(k string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.keys, k)
+}
+
 // addIfNew records k and reports whether it was unseen.
 func (s *dedupeSet) addIfNew(k string) bool {
 	s.mu.Lock()
