@@ -503,6 +503,9 @@ func TestSystemdUnit(t *testing.T) {
 			t.Errorf("RestrictAddressFamilies=%q lacks %s (lookout needs it)", fams, f)
 		}
 	}
+	if er := one("Service.ExecReload"); er != "/bin/kill -HUP $MAINPID" {
+		t.Errorf("ExecReload=%q, want SIGHUP to the main process (lookout reloads its config on it)", er)
+	}
 	if ef := one("Service.EnvironmentFile"); !strings.HasSuffix(ef, "/etc/lookout/lookout.env") {
 		t.Errorf("EnvironmentFile=%q", ef)
 	}

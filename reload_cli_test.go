@@ -290,3 +290,74 @@ func httpGet(t *testing.T, url string) string {
 	}
 	return string(b)
 }
+
+// TestClosedStderrDoesNotKillDaemon: the daemon's stderr is a pipe whose
+// reader goes away (a log shipper that died). Writing log lines then
+// raises SIGPIPE, which by default would end the process; lookout ignores
+// it and keeps storing.
+func TestClosedStderrDoesNotKillDaemon(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a helper process")
+	}
+	a := newFeedPublisher(t, "/a.xml", 5)
+	dir := t.TempDir()
+	dbPath := filepath.Join(dir, "lookout.db")
+	cfgPath := filepath.Join(dir, "lookout.yaml")
+	addr := freeAddr(t)
+	text := fmt.Sprintf("store: { path: %q, flush_interval: 100ms }\nhttp: { listen: %q }\nclassifier: { terms: false }\n"+
+		"sources:\n  - id: a\n    kind: rss\n    url: %q\n    every: 100ms\n", dbPath, addr, a.srv.URL(a.path))
+	if err := os.WriteFile(cfgPath, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestRunChild$")
+	cmd.Env = append(os.Environ(), runChildEnv+"="+cfgPath)
+	cmd.Stdout, cmd.Stderr = w, w
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	exited := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(exited) }()
+	defer func() {
+		cmd.Process.Kill()
+		<-exited
+	}()
+	testutil.Eventually(t, "the daemon's HTTP endpoint", 15*time.Second, func() bool {
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err == nil
+	})
+	r.Close() // the reader is gone: the next log line raises SIGPIPE
+	for range 3 {
+		cmd.Process.Signal(syscall.SIGHUP) // each reload logs
+		start := a.pollCount()
+		testutil.Eventually(t, "the feed polled after a log write to the closed pipe", 15*time.Second, func() bool {
+			select {
+			case <-exited:
+				t.Fatalf("the daemon died writing to a closed stderr: %v", waitErr)
+			default:
+			}
+			return a.pollCount() >= start+2
+		})
+	}
+	metrics := httpGet(t, "http://"+addr+"/metrics")
+	if !strings.Contains(metrics, `lookout_config_reloads_total{result="success"} 3`) {
+		t.Errorf("the three reloads were not all applied:\n%s", metrics)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the daemon did not stop after SIGTERM")
+	}
+	if st, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && st.Signaled() {
+		t.Errorf("the daemon ended by signal %v, want a graceful exit", st.Signal())
+	}
+}
