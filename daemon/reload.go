@@ -202,7 +202,8 @@ func (d *Daemon) reloadFailed(path string, err error) {
 
 // Reload applies cfg while the daemon runs (see the top of this file). It
 // fails, changing nothing, when cfg is invalid or the daemon is not
-// running.
+// running. The settings that need a restart are set in cfg to their
+// running values.
 func (d *Daemon) Reload(ctx context.Context, cfg *config.Config) (ReloadReport, error) {
 	d.reload.mu.Lock()
 	defer d.reload.mu.Unlock()
@@ -447,7 +448,8 @@ func (d *Daemon) handleReload(w http.ResponseWriter, r *http.Request) {
 		reply(http.StatusForbidden, map[string]any{"ok": false, "error": "reload is accepted from loopback clients only; send SIGHUP on the daemon's host instead"})
 		return
 	}
-	rep, err := d.ReloadFile(r.Context())
+	// Once started, a reload finishes even if the client goes away.
+	rep, err := d.ReloadFile(context.WithoutCancel(r.Context()))
 	if err != nil {
 		code := http.StatusBadRequest
 		if errors.Is(err, errNotRunning) {

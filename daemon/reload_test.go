@@ -3,6 +3,9 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -240,4 +243,46 @@ func metricValue(t *testing.T, m prometheus.Metric) float64 {
 		return c.GetValue()
 	}
 	return pb.GetGauge().GetValue()
+}
+
+// POST /-/reload answers loopback clients only, and only to POST or PUT;
+// before Run it says the daemon is not running.
+func TestReloadEndpointAccess(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "lookout.yaml")
+	if err := os.WriteFile(cfgPath, fmt.Appendf(nil, "store: { path: %q }\nhttp: { listen: \"off\" }\n", filepath.Join(dir, "lookout.db")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(context.Background(), Options{Config: cfg, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Store().Close()
+	h := d.Handler()
+	for _, tc := range []struct {
+		method, remote string
+		code           int
+		body           string
+	}{
+		{http.MethodGet, "127.0.0.1:5000", http.StatusMethodNotAllowed, "use POST"},
+		{http.MethodPost, "192.0.2.7:5000", http.StatusForbidden, "loopback clients only"},
+		{http.MethodPost, "[2001:db8::1]:5000", http.StatusForbidden, "loopback clients only"},
+		{http.MethodPost, "127.0.0.1:5000", http.StatusServiceUnavailable, "not running"},
+		{http.MethodPut, "[::1]:5000", http.StatusServiceUnavailable, "not running"},
+	} {
+		req := httptest.NewRequest(tc.method, "/-/reload", nil)
+		req.RemoteAddr = tc.remote
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != tc.code || !strings.Contains(rec.Body.String(), tc.body) {
+			t.Errorf("%s from %s: %d %s, want %d with %q", tc.method, tc.remote, rec.Code, rec.Body.String(), tc.code, tc.body)
+		}
+	}
+	if got := metricValue(t, d.reload.total.WithLabelValues("failure")); got != 2 {
+		t.Errorf("lookout_config_reloads_total{result=failure} = %v, want the 2 attempts that reached the daemon", got)
+	}
 }
