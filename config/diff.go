@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"regexp"
 	"sort"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 )
@@ -91,20 +92,31 @@ func Compare(old, new *Config) Diff {
 	d.Delivery = !Same(old.Route, new.Route) || !Same(old.Receivers, new.Receivers)
 	d.Classifier = !Same(old.Classifier, new.Classifier) || !Same(old.Keywords, new.Keywords)
 
-	restart := func(name string, a, b any) {
-		if !Same(a, b) {
-			d.NeedsRestart = append(d.NeedsRestart, name)
+	// Every setting of these sections is read once, when the pipeline is
+	// built.
+	d.NeedsRestart = append(d.NeedsRestart, changedFields("store", old.Store, new.Store)...)
+	d.NeedsRestart = append(d.NeedsRestart, changedFields("http", old.HTTP, new.HTTP)...)
+	d.NeedsRestart = append(d.NeedsRestart, changedFields("privacy", old.Privacy, new.Privacy)...)
+	d.NeedsRestart = append(d.NeedsRestart, changedFields("limits", old.Limits, new.Limits)...)
+	return d
+}
+
+// changedFields names the fields (prefix.yaml_key) in which two values of
+// the same struct type differ.
+func changedFields(prefix string, a, b any) []string {
+	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
+	var out []string
+	for i := 0; i < va.NumField(); i++ {
+		f := va.Type().Field(i)
+		key, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if !f.IsExported() || key == "" || key == "-" {
+			continue
+		}
+		if !sameValue(va.Field(i), vb.Field(i)) {
+			out = append(out, prefix+"."+key)
 		}
 	}
-	restart("store.path", old.Store.Path, new.Store.Path)
-	restart("store.batch_size", old.Store.BatchSize, new.Store.BatchSize)
-	restart("store.flush_interval", old.Store.FlushInterval, new.Store.FlushInterval)
-	restart("store.retention", old.Store.Retention, new.Store.Retention)
-	restart("store.keep_raw", old.Store.KeepRawEnabled(), new.Store.KeepRawEnabled())
-	restart("http.listen", old.HTTP.Listen, new.HTTP.Listen)
-	restart("privacy", old.Privacy, new.Privacy)
-	restart("limits", old.Limits, new.Limits)
-	return d
+	return out
 }
 
 // ruleGroups is the keyword groups a rule (or its conditions) names: a
