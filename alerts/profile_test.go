@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -280,6 +281,60 @@ func FuzzProfileDecode(f *testing.F) {
 		for _, row := range e.ExportProfiles() {
 			if _, err := profileDecode(row.Profile); err != nil {
 				t.Fatalf("re-export of %q does not decode: %v (%s)", s, err, row.Profile)
+			}
+		}
+	})
+}
+
+// profileBenchEngine is an engine holding stage profiles for rooms rooms,
+// each with a finished 30-minute stream and 5 minutes of the next.
+func profileBenchEngine(b *testing.B, rooms int) (*Engine, time.Time) {
+	e, _, clk := engineTestEngineClock(b, baselineNegRule)
+	for r := range rooms {
+		room := "r" + strconv.Itoa(r)
+		for _, start := range []time.Duration{0, time.Hour} {
+			mins := 30
+			if start > 0 {
+				mins = 5
+			}
+			for m := range mins {
+				// One message a minute is enough to fill every minute.
+				at := engineTestStart.Add(start + time.Duration(m)*time.Minute)
+				clk.Set(at)
+				it := chatItem(room, at, item.Neutral, "看看")
+				e.Observe(&it)
+			}
+		}
+	}
+	return e, clk.Now()
+}
+
+// BenchmarkProfiles: what saving and loading room profiles costs the
+// daemon with 1,000 rooms (one op = all rooms).
+func BenchmarkProfiles(b *testing.B) {
+	const rooms = 1000
+	e, now := profileBenchEngine(b, rooms)
+	rows := e.ExportProfiles()
+	if len(rows) != rooms {
+		b.Fatalf("%d rows", len(rows))
+	}
+	size := 0
+	for _, r := range rows {
+		size += len(r.Profile)
+	}
+	b.Run("export", func(b *testing.B) {
+		for b.Loop() {
+			e.ExportProfiles()
+		}
+		b.ReportMetric(float64(size)/rooms, "bytes/room")
+	})
+	b.Run("import", func(b *testing.B) {
+		for b.Loop() {
+			b.StopTimer()
+			fresh, _, _ := engineTestEngineClock(b, baselineNegRule)
+			b.StartTimer()
+			if n, err := fresh.ImportProfiles(rows, now); err != nil || n != rooms {
+				b.Fatalf("%d, %v", n, err)
 			}
 		}
 	})
