@@ -143,14 +143,15 @@ func Library() []*Scenario {
 		Description: "the host says goodbye at 13 min; audience and chat fall to zero by 18 min; viewers report 0 until 20 min",
 		script:      end})
 
-	// Two streams of one room, an hour apart: the second is judged from
-	// its first minutes against what the first looked like at the same
-	// minute (the rules' stage history), before the room has a recent
-	// normal of its own.
+	// Two streams of one room, an hour apart, with a restart of the
+	// daemon in between: the second is judged from its first minutes
+	// against what the first looked like at the same minute (the rules'
+	// stage history, carried over in the room profiles), before the room
+	// has a recent normal of its own.
 	const second = 3600 // the second stream starts after 40 min off air
 	twoStreams := func() script {
 		sc := room(50, calmMix(0.12, 0.003))
-		sc.offFrom, sc.offTo = 1200, second
+		sc.offFrom, sc.offTo, sc.restart = 1200, second, true
 		sc.greetings = func(t float64) float64 {
 			if t >= second {
 				t -= second
@@ -160,7 +161,7 @@ func Library() []*Scenario {
 		return sc
 	}
 	add(&Scenario{Name: "two-streams", Kind: KindCalm, Target: TargetSilent, Duration: 70 * time.Minute, Seed: 501,
-		Description: "a 20 min stream, 40 min off air, a second stream of 10 min; both open with a burst of greetings",
+		Description: "a 20 min stream, 40 min off air (the daemon restarts meanwhile), a second stream of 10 min; both open with a burst of greetings",
 		script:      twoStreams()})
 	early := twoStreams()
 	early.crisis = CrisisQuality

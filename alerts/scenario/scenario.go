@@ -178,6 +178,10 @@ type script struct {
 	// room (none when offTo ≤ offFrom): no chat and no KPI samples, a
 	// live_status of 0 at its start and of 1 at its end.
 	offFrom, offTo float64
+	// restart, with an off-air interval, restarts the engine halfway
+	// through it (see alerts.Backtest): the second stream is judged by an
+	// engine that knows the first only from its saved room profiles.
+	restart bool
 
 	// Ground truth that the script knows by construction: when the
 	// crisis or the KPI trouble starts, and the interval the KPI is bad.
@@ -249,6 +253,15 @@ func (s *Scenario) Reseed(k int) *Scenario {
 		c.Name = s.Name + "#" + strconv.Itoa(k)
 	}
 	return &c
+}
+
+// restarts is when the engine restarts during the scenario.
+func (s *Scenario) restarts() []time.Time {
+	sc := &s.script
+	if !sc.restart || sc.offTo <= sc.offFrom {
+		return nil
+	}
+	return []time.Time{Start.Add(seconds((sc.offFrom + sc.offTo) / 2))}
 }
 
 // Items generates the scenario's items in time order with each one's
