@@ -65,6 +65,9 @@ type Options struct {
 	// HealthWriteEvery is how often source_health is written while no
 	// source changes state (default 15s).
 	HealthWriteEvery time.Duration
+	// ProfileSaveEvery is how often what the alert engine learned about
+	// each room is saved while running (default 1m; see profiles.go).
+	ProfileSaveEvery time.Duration
 }
 
 // Daemon is a configured pipeline, ready to Run.
@@ -122,6 +125,9 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 	}
 	if opts.HealthWriteEvery == 0 {
 		opts.HealthWriteEvery = 15 * time.Second
+	}
+	if opts.ProfileSaveEvery == 0 {
+		opts.ProfileSaveEvery = time.Minute
 	}
 	if opts.Health.Clock == nil {
 		opts.Health.Clock = opts.Clock
@@ -182,6 +188,9 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 	}
 	if n := d.engine.Adopt(open, time.Now()); n > 0 || len(open) > 0 {
 		opts.Log.Info("took over the alerts the last run left open", "adopted", n, "rule_gone", len(open)-n)
+	}
+	if err := d.loadProfiles(ctx, time.Now()); err != nil {
+		return fail(fmt.Errorf("room profiles of the last run: %w", err))
 	}
 
 	cm := lcollectors.NewMetrics(d.reg)
@@ -329,6 +338,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	var loops sync.WaitGroup
 	loops.Go(func() { d.healthLoop(ctx) })
 	loops.Go(func() { d.retentionLoop(ctx) })
+	loops.Go(func() { d.profileLoop(ctx, raw) })
 
 	<-ctx.Done()
 	log.Info("shutting down: stopping collectors")
@@ -349,6 +359,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.delivery.Flush(drainCtx, 3*time.Second)
 	stopDelivery()
 	stages.Wait()
+	d.saveProfilesDrained(context.WithoutCancel(ctx), drainCtx.Err() == nil && len(errs) == 0)
 	d.writeHealth(context.WithoutCancel(ctx))
 	if srv != nil {
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), time.Second)

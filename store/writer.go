@@ -303,13 +303,27 @@ func (s *Store) writeItemsTx(ctx context.Context, c *sqlite3.SQLiteConn, items [
 
 // writeStates stores the batch's state items, in arrival order, in the
 // batch's transaction. A state item follows the items it covers in the
-// stream, so they are in this batch or an earlier, committed one.
+// stream, so they are in this batch or an earlier, committed one. Room
+// profiles (RoomProfilesItem) go to room_profiles, the rest to
+// source_state.
 func (w *storeBatch) writeStates(items []item.Item) error {
-	var st *storeStmt
-	defer func() { st.close() }()
+	var st, pst *storeStmt
+	defer func() { st.close(); pst.close() }()
 	for i := range items {
 		it := &items[i]
 		if it.Kind != item.KindState {
+			continue
+		}
+		if it.Source == roomProfilesSource {
+			if pst == nil {
+				var err error
+				if pst, err = storePrepareRaw(w.c, storePutProfile); err != nil {
+					return fmt.Errorf("store: write room profiles: prepare: %w", storeExplain(err))
+				}
+			}
+			if err := w.writeProfiles(pst, it); err != nil {
+				return err
+			}
 			continue
 		}
 		if st == nil {
@@ -324,6 +338,22 @@ func (w *storeBatch) writeStates(items []item.Item) error {
 			if _, _, err := st.exec(); err != nil {
 				return fmt.Errorf("store: write state %s/%s: %w", it.Source, k, storeExplain(err))
 			}
+		}
+	}
+	return nil
+}
+
+// writeProfiles upserts the rows a RoomProfilesItem carries.
+func (w *storeBatch) writeProfiles(st *storeStmt, it *item.Item) error {
+	for _, k := range slices.Sorted(maps.Keys(it.State)) {
+		rule, source, room, ok := roomProfileSplit(k)
+		if !ok {
+			return fmt.Errorf("store: write room profile: malformed key %q", k)
+		}
+		a := st.args
+		a[0].Value, a[1].Value, a[2].Value, a[3].Value, a[4].Value = rule, source, room, it.State[k], w.insertedAt
+		if _, _, err := st.exec(); err != nil {
+			return fmt.Errorf("store: write room profile %s/%s/%s: %w", rule, source, room, storeExplain(err))
 		}
 	}
 	return nil
