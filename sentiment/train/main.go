@@ -305,9 +305,15 @@ func bestShift(shifts []float64, folds [][]sentiment.EvalResult, skip int) int {
 	return best
 }
 
-// printTwoClassMean prints the mean accuracy and polarity over the
+// printTwoClassMean prints the mean accuracy over all folds (what the
+// shift is chosen by) and the mean accuracy and polarity over the
 // two-class (positive/negative) folds.
 func printTwoClassMean(res []sentiment.EvalResult) {
+	var all float64
+	for _, e := range res {
+		all += e.Accuracy
+	}
+	fmt.Printf("mean accuracy over all %d folds: %.2f %%\n", len(res), 100*all/float64(len(res)))
 	var acc, pol float64
 	n := 0
 	for _, e := range res {
