@@ -20,8 +20,10 @@ type TrainDoc struct {
 	Source string
 }
 
-// TrainConfig holds the training hyperparameters. They are fixed defaults
-// (see DefaultTrainConfig), not tuned on any dev file.
+// TrainConfig holds the training hyperparameters. The defaults (see
+// DefaultTrainConfig) were chosen by held-out-domain cross-validation
+// (go run ./sentiment/train -heldout: each dataset scored by a model
+// trained without it), never on the dev file of a dataset in the model.
 type TrainConfig struct {
 	HashBits uint
 	Epochs   int
@@ -52,7 +54,8 @@ type TrainConfig struct {
 
 // DefaultTrainConfig is what the embedded model was trained with.
 func DefaultTrainConfig() TrainConfig {
-	return TrainConfig{HashBits: 19, Epochs: 6, LR: 0.2, L2: 1e-7, Seed: 20261125, CalibrationEvery: 10}
+	return TrainConfig{HashBits: 21, Epochs: 6, LR: 0.2, L2: 1e-7, Seed: 20261125, CalibrationEvery: 10,
+		NeutralNgramRate: 0.3, SparseDropout: 0.3}
 }
 
 type sentTrainEx struct {
