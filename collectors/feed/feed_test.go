@@ -120,8 +120,8 @@ func TestParseFeedFacts(t *testing.T) {
 		}
 		ids[e.ID] = true
 	}
-	if len(odd.Entries) != 6 {
-		t.Fatalf("odd: want 6 entries after dropping 2 duplicates, got %d", len(odd.Entries))
+	if len(odd.Entries) != 8 {
+		t.Fatalf("odd: want all 8 entries (no two are the same story), got %d", len(odd.Entries))
 	}
 	if o := odd.Entries[0]; o.URL != "https://odd.example.com/blog/posts/1.html" || o.ID != o.URL ||
 		o.Summary != "Hello world & friends second line" || o.Title != "CDATA title with tags" {
@@ -133,11 +133,17 @@ func TestParseFeedFacts(t *testing.T) {
 	if o := odd.Entries[2]; !strings.HasPrefix(o.ID, "sha256:") || !o.Published.IsZero() || o.URL != "" {
 		t.Errorf("odd entry 2 (hash id, no date): %+v", o)
 	}
-	if o := odd.Entries[3]; o.URL != "" || !o.Published.IsZero() {
-		t.Errorf("odd entry 3 (javascript link, bad date): %+v", o)
+	if o := odd.Entries[3]; !strings.HasPrefix(o.ID, "sha256:") || o.ID == odd.Entries[2].ID || o.Title != odd.Entries[2].Title {
+		t.Errorf("odd entry 3 (same title, other text: its own hash id): %+v", o)
 	}
-	if o := odd.Entries[4]; o.URL != "https://odd.example.com/p/7" || o.Summary != "Bare ampersand & nbsp entity here" {
-		t.Errorf("odd entry 4 (permalink guid, bare &): %+v", o)
+	if o := odd.Entries[4]; o.URL != "" || !o.Published.IsZero() || o.ID != "odd-5" {
+		t.Errorf("odd entry 4 (javascript link, bad date): %+v", o)
+	}
+	if o := odd.Entries[5]; o.ID != "odd-5#"+o.Digest() || o.Title != "Duplicate guid" {
+		t.Errorf("odd entry 5 (guid reused for another story): %+v", o)
+	}
+	if o := odd.Entries[6]; o.URL != "https://odd.example.com/p/7" || o.Summary != "Bare ampersand & nbsp entity here" {
+		t.Errorf("odd entry 6 (permalink guid, bare &): %+v", o)
 	}
 
 	for _, name := range []string{"rss_gbk.xml", "rss_gb2312.xml"} {
@@ -193,10 +199,13 @@ func TestParseFeedErrors(t *testing.T) {
 		{"html page", read("not_a_feed.html"), true, "HTML page"},
 		{"truncated", read("truncated.xml"), false, "bad XML"},
 		{"empty", []byte("  \n"), false, "empty document"},
-		{"json", []byte(`{"items":[]}`), false, "no root element"},
+		{"json, not a feed", []byte(`{"foo":[]}`), true, "not a JSON Feed"},
+		{"json, bad", []byte(`{"version":"https://jsonfeed.org/version/1.1","items":[`), false, "bad JSON"},
+		{"json, items not an array", []byte(`{"version":"https://jsonfeed.org/version/1.1","items":{}}`), false, "items is not an array"},
+		{"html without doctype", []byte("\n  <HTML><head><title>Login</title></head><body><p>Sign in<br></body></HTML>"), true, "got an HTML page, not a feed"},
 		{"other xml", []byte(`<?xml version="1.0"?><svg></svg>`), true, "<svg>"},
 		{"unknown charset", []byte(`<?xml version="1.0" encoding="x-klingon"?><rss/>`), false, "x-klingon"},
-		{"two roots", []byte(`<rss></rss><rss></rss>`), false, "more than one root"},
+		{"two roots", []byte(`<rss></rss><rss></rss>`), false, "second root element"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
