@@ -49,9 +49,11 @@ type FeedEntry struct {
 	Author    string    `json:"author,omitempty"`
 	URL       string    `json:"url,omitempty"`      // absolute http(s) link
 	Published time.Time `json:"published,omitzero"` // pubDate/published/updated; zero when absent or unparseable
-	// EditOf is set by the collector on an entry whose id it has stored
-	// before with other content: the id of that earlier version.
-	EditOf string `json:"edit_of,omitempty"`
+	// EditOf and EditedAt are set by the collector on an entry whose id it
+	// has emitted before with another title or text: that id, and when the
+	// change was noticed.
+	EditOf   string    `json:"edit_of,omitempty"`
+	EditedAt time.Time `json:"edited_at,omitzero"`
 }
 
 // Digest is a short hash of what a reader sees of the entry (title and

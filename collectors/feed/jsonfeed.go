@@ -128,8 +128,8 @@ func jsonFeedID(raw json.RawMessage) string {
 	if json.Unmarshal(raw, &n) != nil {
 		return ""
 	}
-	if i, err := strconv.ParseInt(n.String(), 10, 64); err == nil {
-		return strconv.FormatInt(i, 10)
+	if !strings.ContainsAny(n.String(), ".eE") {
+		return n.String() // an integer, however long, as written
 	}
 	if v, err := n.Float64(); err == nil && !math.IsInf(v, 0) && !math.IsNaN(v) {
 		if v == math.Trunc(v) && math.Abs(v) < 1<<53 {

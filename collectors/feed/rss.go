@@ -44,7 +44,12 @@ const (
 const (
 	rssStateValidators = "rss.validators" // JSON rssStoredValidators
 	rssStateSeen       = "rss.seen"       // JSON array of entry ids, oldest first
+	rssStateDigests    = "rss.digests"    // JSON object: seen entry id -> FeedEntry.Digest of the version last emitted
 )
+
+// rssEditMark joins an entry's id and the digest of its new content in the
+// item id of an edit: "<id>#edit:<digest>".
+const rssEditMark = "#edit:"
 
 // rssAccept prefers feeds but takes whatever the server has, so that an
 // HTML error page still reaches the parser and is reported as such.
@@ -81,7 +86,9 @@ type rssCollector struct {
 	ttl        time.Duration
 	seen       []string // oldest first
 	seenSet    map[string]struct{}
-	savedSeen  string // last persisted rssStateSeen value
+	savedSeen  string            // last persisted rssStateSeen value
+	digests    map[string]string // seen id -> digest of the version last emitted (ids seen before digests were kept have none)
+	savedDig   string            // last persisted rssStateDigests value
 }
 
 // NewRSS builds an rss source (a collectors.Factory).
@@ -114,6 +121,7 @@ func NewRSS(src config.SourceConfig, env collectors.Env) (collectors.Collector, 
 		jitter:  src.Jitter,
 		maxSeen: spec.MaxSeen,
 		seenSet: map[string]struct{}{},
+		digests: map[string]string{},
 		health:  env.Health,
 	}
 	if c.room == "" {
@@ -191,6 +199,21 @@ func (c *rssCollector) load(ctx context.Context) error {
 			c.savedSeen = v
 		}
 	}
+	v, ok, err = c.env.State.GetState(ctx, c.src.ID, rssStateDigests)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", rssStateDigests, err)
+	}
+	if ok {
+		// Unreadable digests cost only edit detection until the entries'
+		// digests are recorded again; state written before digests were
+		// kept has none, and its entries get theirs on the next poll.
+		var d map[string]string
+		if err := json.Unmarshal([]byte(v), &d); err != nil {
+			c.env.Log.Warn("rss: ignoring unreadable stored digests; edits of entries seen so far go unnoticed once", "err", err)
+		} else {
+			c.digests, c.savedDig = d, v
+		}
+	}
 	return nil
 }
 
@@ -236,21 +259,16 @@ func (c *rssCollector) poll(ctx context.Context, emit collectors.Emit) time.Dura
 		return c.interval()
 	}
 	c.health.Succeeded()
+	if len(feed.Warnings) > 0 {
+		// The document was damaged but yielded entries: say what it cost.
+		c.env.Metrics.Errors.WithLabelValues(c.src.ID, "parse_repaired").Inc()
+		c.env.Log.Warn("rss: feed damaged, kept what parsed", "url", httpx.RedactURL(c.url), "entries", len(feed.Entries), "warnings", strings.Join(feed.Warnings, "; "))
+	}
 	c.ttl = feed.TTL
 
-	var fresh []FeedEntry
-	for _, e := range feed.Entries {
-		if _, ok := c.seenSet[e.ID]; !ok {
-			fresh = append(fresh, e)
-		}
-	}
-	for i := range fresh {
-		if fresh[i].Published.IsZero() {
-			fresh[i].Published = fetched.UTC()
-		}
-	}
+	fresh := c.news(feed.Entries, fetched.UTC())
 	// Feeds list newest first (mostly); the pipeline wants time order.
-	slices.SortStableFunc(fresh, func(a, b FeedEntry) int { return a.Published.Compare(b.Published) })
+	slices.SortStableFunc(fresh, func(a, b FeedEntry) int { return rssItemTime(a).Compare(rssItemTime(b)) })
 
 	complete := true
 	for _, e := range fresh {
@@ -259,8 +277,13 @@ func (c *rssCollector) poll(ctx context.Context, emit collectors.Emit) time.Dura
 			break
 		}
 		c.env.Metrics.Items.WithLabelValues(c.src.ID, string(item.KindPost)).Inc()
+		if e.EditOf != "" {
+			c.digests[e.EditOf] = e.Digest()
+			continue
+		}
 		c.seen = append(c.seen, e.ID)
 		c.seenSet[e.ID] = struct{}{}
+		c.digests[e.ID] = e.Digest()
 	}
 	c.compactSeen(feed.Entries)
 	newValidators := complete && res.Validators != c.validators
@@ -281,6 +304,45 @@ func (c *rssCollector) poll(ctx context.Context, emit collectors.Emit) time.Dura
 	return c.interval()
 }
 
+// news picks what to emit from a fetched feed: entries never seen, and
+// edits — seen entries whose title or text changed since the version last
+// emitted. An edit goes out as its own item, id "<id>#edit:<digest>", at
+// the time it was noticed, with EditOf naming the entry; the earlier
+// version stays as stored. A seen entry without a recorded digest (state
+// from before digests were kept) only has its digest recorded.
+func (c *rssCollector) news(entries []FeedEntry, now time.Time) []FeedEntry {
+	var out []FeedEntry
+	for _, e := range entries {
+		if e.Published.IsZero() {
+			e.Published = now
+		}
+		if _, ok := c.seenSet[e.ID]; !ok {
+			out = append(out, e)
+			continue
+		}
+		d := e.Digest()
+		old, ok := c.digests[e.ID]
+		switch {
+		case !ok:
+			c.digests[e.ID] = d
+		case old != d:
+			e.EditOf, e.EditedAt = e.ID, now
+			e.ID += rssEditMark + d
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// rssItemTime is when an entry happened for the pipeline: an edit when it
+// was noticed, else its date.
+func rssItemTime(e FeedEntry) time.Time {
+	if !e.EditedAt.IsZero() {
+		return e.EditedAt
+	}
+	return e.Published
+}
+
 func (c *rssCollector) item(e FeedEntry) item.Item {
 	raw, _ := json.Marshal(e)
 	return item.Item{
@@ -292,7 +354,7 @@ func (c *rssCollector) item(e FeedEntry) item.Item {
 		Author:   e.Author,
 		Text:     e.Text(),
 		URL:      e.URL,
-		TS:       e.Published,
+		TS:       rssItemTime(e),
 		Labels:   c.src.Labels,
 		Raw:      raw,
 	}
@@ -330,14 +392,19 @@ func (c *rssCollector) compactSeen(current []FeedEntry) {
 		}
 	}
 	c.seen = out
+	for id := range c.digests {
+		if _, ok := c.seenSet[id]; !ok {
+			delete(c.digests, id)
+		}
+	}
 }
 
-// saveState writes the seen ids (when they changed) and the validators
-// in one write. It gets a few seconds even when ctx was cancelled
+// saveState writes the seen ids and their digests (when they changed)
+// and the validators in one write. It gets a few seconds even when ctx was cancelled
 // mid-poll: losing the seen list at shutdown would re-emit entries.
 func (c *rssCollector) saveState(ctx context.Context, seen, validators bool) {
 	kv := map[string]string{}
-	seenJSON := ""
+	seenJSON, digJSON := "", ""
 	if seen {
 		b, err := json.Marshal(c.seen)
 		if err != nil {
@@ -346,6 +413,14 @@ func (c *rssCollector) saveState(ctx context.Context, seen, validators bool) {
 		}
 		if seenJSON = string(b); seenJSON != c.savedSeen {
 			kv[rssStateSeen] = seenJSON
+		}
+		b, err = json.Marshal(c.digests) // keys sorted: the same map writes the same text
+		if err != nil {
+			c.env.StateSaveFailed(ctx, c.src.ID, rssStateDigests, err)
+			return
+		}
+		if digJSON = string(b); digJSON != c.savedDig {
+			kv[rssStateDigests] = digJSON
 		}
 	}
 	if validators {
@@ -369,6 +444,9 @@ func (c *rssCollector) saveState(ctx context.Context, seen, validators bool) {
 	}
 	if _, ok := kv[rssStateSeen]; ok {
 		c.savedSeen = seenJSON
+	}
+	if _, ok := kv[rssStateDigests]; ok {
+		c.savedDig = digJSON
 	}
 }
 
