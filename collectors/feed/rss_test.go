@@ -677,3 +677,117 @@ func TestRSSCompactSeen(t *testing.T) {
 
 // registry has the one kind this package's tests build.
 func registry() collectors.Registry { return collectors.Registry{"rss": NewRSS} }
+
+// An entry edited under the same id goes out again as an edit; the
+// digests that notice it survive a restart; state written before digests
+// were kept still loads and re-emits nothing.
+func TestRSSCollectorEdits(t *testing.T) {
+	srv := loopback.NewFeedServer()
+	defer srv.Close()
+	entries := rssEntries("a", "b")
+	srv.SetFeed("/feed.xml", loopback.RSSDocument("Acme", entries), "")
+	state := collectors.NewMemState()
+
+	first := newRSSHarness(state)
+	stop := first.start(t, rssYAML(srv.URL("/feed.xml")))
+	first.clk.await(t)
+	rssRequireIDs(t, first.sink.take(), "a", "b")
+
+	// b's title changes (entries are listed newest first: c, b, a) and c
+	// is new.
+	edited := rssEntries("a", "b", "c")
+	edited[1].Title = "Title b (corrected)"
+	srv.SetFeed("/feed.xml", loopback.RSSDocument("Acme", edited), "")
+	first.clk.fire()
+	first.clk.await(t)
+	got := first.sink.take()
+	if len(got) != 2 {
+		t.Fatalf("after an edit and a new entry: %v", rssIDs(got))
+	}
+	var edit item.Item
+	for _, it := range got {
+		if strings.HasPrefix(it.ID, "b#edit:") {
+			edit = it
+		} else if it.ID != "c" {
+			t.Errorf("unexpected item %q", it.ID)
+		}
+	}
+	if edit.ID == "" || !strings.HasPrefix(edit.Text, "Title b (corrected)\n") || !edit.TS.Equal(first.clk.Now().UTC()) || edit.Kind != item.KindPost {
+		t.Fatalf("edit item: %+v", edit)
+	}
+	var raw FeedEntry
+	if err := json.Unmarshal(edit.Raw, &raw); err != nil || raw.EditOf != "b" || raw.EditedAt.IsZero() ||
+		!raw.Published.Equal(time.Date(2024, 6, 1, 1, 0, 0, 0, time.UTC)) {
+		t.Errorf("edit raw: %s (%v)", edit.Raw, err)
+	}
+
+	// Unchanged: nothing. Changed back: another edit, with its own id.
+	first.clk.fire()
+	first.clk.await(t)
+	if got := first.sink.take(); len(got) != 0 {
+		t.Fatalf("unchanged feed emitted %v", rssIDs(got))
+	}
+	srv.SetFeed("/feed.xml", loopback.RSSDocument("Acme", rssEntries("a", "b", "c")), "")
+	first.clk.fire()
+	first.clk.await(t)
+	back := first.sink.take()
+	if len(back) != 1 || !strings.HasPrefix(back[0].ID, "b#edit:") || back[0].ID == edit.ID {
+		t.Fatalf("edit back to the first version: %v", rssIDs(back))
+	}
+	stop()
+
+	// A restart remembers the digests: the same feed emits nothing.
+	srv.SetFeed("/feed.xml", loopback.RSSDocument("Acme", edited), "") // new ETag, full fetch
+	second := newRSSHarness(state)
+	stop = second.start(t, rssYAML(srv.URL("/feed.xml")))
+	second.clk.await(t)
+	if got := second.sink.take(); len(got) != 1 || got[0].ID != edit.ID {
+		t.Fatalf("after restart, the feed edited again: %v, want %s", rssIDs(got), edit.ID)
+	}
+	stop()
+
+	// State from before digests were kept: seen ids alone. Nothing is
+	// re-emitted; the digests are recorded, and the next edit is seen.
+	old := collectors.NewMemState()
+	ctx := context.Background()
+	if err := old.PutStates(ctx, "news", map[string]string{rssStateSeen: `["a","b","c"]`}); err != nil {
+		t.Fatal(err)
+	}
+	third := newRSSHarness(old)
+	third.start(t, rssYAML(srv.URL("/feed.xml")))
+	third.clk.await(t)
+	if got := third.sink.take(); len(got) != 0 {
+		t.Fatalf("old state: re-emitted %v", rssIDs(got))
+	}
+	if v, ok, _ := old.GetState(ctx, "news", rssStateDigests); !ok || !strings.Contains(v, `"b":`) {
+		t.Fatalf("digests not recorded for old state: %q", v)
+	}
+	srv.SetFeed("/feed.xml", loopback.RSSDocument("Acme", rssEntries("a", "b", "c")), "")
+	third.clk.fire()
+	third.clk.await(t)
+	if got := third.sink.take(); len(got) != 1 || !strings.HasPrefix(got[0].ID, "b#edit:") {
+		t.Fatalf("edit after old state: %v", rssIDs(got))
+	}
+}
+
+// A damaged feed keeps its entries, and the damage is logged and counted.
+func TestRSSCollectorDamagedFeed(t *testing.T) {
+	srv := loopback.NewFeedServer()
+	defer srv.Close()
+	doc := bytes.Replace(loopback.RSSDocument("Acme", rssEntries("a", "b")), []byte("Title a"), []byte("Title \x01a"), 1)
+	doc = bytes.Replace(doc, []byte("</channel>"), []byte("</langauge></channel>"), 1)
+	srv.SetFeed("/feed.xml", doc, "")
+	h := newRSSHarness(nil)
+	h.start(t, rssYAML(srv.URL("/feed.xml")))
+	h.clk.await(t)
+	rssRequireIDs(t, h.sink.take(), "a", "b")
+	if n := collectortest.Count(h.env.Metrics.Errors, "news", "parse_repaired"); n != 1 {
+		t.Errorf("errors{reason=parse_repaired} = %v", n)
+	}
+	if logs := h.log.String(); !strings.Contains(logs, "feed damaged") || !strings.Contains(logs, "control character") || !strings.Contains(logs, "end tag") {
+		t.Errorf("log does not say what was repaired:\n%s", logs)
+	}
+	if st := h.health.Status(); st.State != collectors.HealthOK {
+		t.Errorf("state %s: a repaired feed that yields entries works", st.State)
+	}
+}
