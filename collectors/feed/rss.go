@@ -1,5 +1,6 @@
-// Package feed is the rss collector: it polls RSS and Atom feeds (parsed by
-// ParseFeed) with conditional requests.
+// Package feed is the rss collector: it polls RSS, Atom and JSON Feed
+// documents (parsed by ParseFeed) with conditional requests, and stores new
+// entries and edits of seen ones.
 //
 // It keeps a loop of its own rather than poll.Loop. Folding it in is not
 // safe as a move: its state lives under the keys rss.seen (up to max_seen
@@ -53,7 +54,7 @@ const rssEditMark = "#edit:"
 
 // rssAccept prefers feeds but takes whatever the server has, so that an
 // HTML error page still reaches the parser and is reported as such.
-var rssAccept = http.Header{"Accept": {"application/rss+xml, application/atom+xml, application/rdf+xml;q=0.9, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.8"}}
+var rssAccept = http.Header{"Accept": {"application/rss+xml, application/atom+xml, application/feed+json, application/rdf+xml;q=0.9, application/xml;q=0.9, text/xml;q=0.9, application/json;q=0.9, */*;q=0.8"}}
 
 // rssSpec is the rss kind's own config keys.
 type rssSpec struct {

@@ -3,6 +3,7 @@ package feed
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -789,5 +790,62 @@ func TestRSSCollectorDamagedFeed(t *testing.T) {
 	}
 	if st := h.health.Status(); st.State != collectors.HealthOK {
 		t.Errorf("state %s: a repaired feed that yields entries works", st.State)
+	}
+}
+
+// Edits land in a real SQLite store as their own rows, and README's history
+// query finds the entry's versions in order.
+func TestRSSCollectorEditsInSQLite(t *testing.T) {
+	srv := loopback.NewFeedServer()
+	defer srv.Close()
+	srv.SetFeed("/feed.xml", loopback.RSSDocument("Acme", rssEntries("g_1", "g%2")), "")
+	ctx := context.Background()
+	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "lookout.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	h := newRSSHarness(db)
+	h.start(t, rssYAML(srv.URL("/feed.xml")))
+	write := func() {
+		t.Helper()
+		if _, err := db.WriteItems(ctx, h.sink.take()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.clk.await(t)
+	write()
+	for _, title := range []string{"Title g_1 (v2)", "Title g_1 (v3)"} {
+		e := rssEntries("g_1", "g%2")
+		e[1].Title = title
+		srv.SetFeed("/feed.xml", loopback.RSSDocument("Acme", e), "")
+		h.clk.fire()
+		h.clk.await(t)
+		write()
+	}
+	rows, err := db.DB().QueryContext(ctx, `SELECT item_id, ts, text FROM items
+WHERE source = 'news' AND (item_id = :id OR substr(item_id, 1, length(:id) + 6) = :id || '#edit:')
+ORDER BY ts`, sql.Named("id", "g_1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var titles []string
+	for rows.Next() {
+		var id, ts, text string
+		if err := rows.Scan(&id, &ts, &text); err != nil {
+			t.Fatal(err)
+		}
+		titles = append(titles, strings.SplitN(text, "\n", 2)[0])
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"Title g_1", "Title g_1 (v2)", "Title g_1 (v3)"}; strings.Join(titles, "|") != strings.Join(want, "|") {
+		t.Fatalf("history of g_1: %q, want %q", titles, want)
+	}
+	var n int
+	if err := db.DB().QueryRowContext(ctx, `SELECT count(*) FROM items WHERE source = 'news'`).Scan(&n); err != nil || n != 4 {
+		t.Fatalf("%d rows (%v), want 2 entries and 2 edits", n, err)
 	}
 }
