@@ -2,14 +2,12 @@
 // documents (parsed by ParseFeed) with conditional requests, and stores new
 // entries and edits of seen ones.
 //
-// It keeps a loop of its own rather than poll.Loop. Folding it in is not
-// safe as a move: its state lives under the keys rss.seen (up to max_seen
-// ids, default 2000, where poll.State keeps 500) and rss.validators (bound
-// to the feed's URL), so a switch would need a migration of stored state or
-// every feed would fetch and emit its entries again once (the store would
-// drop the duplicates); and its period stretches to a
-// feed's <ttl>, which poll.Loop does not know. Both loops share
-// poll.Interval and httpx's backoff and Retry-After handling.
+// It runs on poll.Loop like the other pollers (interval, jitter, backoff,
+// Retry-After, error counting and health), with the period stretched to a
+// feed's <ttl> through Loop.AtLeast. Its state is its own, not poll.State:
+// the keys rss.seen (up to max_seen ids, default 2000), rss.digests and
+// rss.validators (bound to the feed's URL) keep the format earlier
+// versions wrote, so a restart after an upgrade emits nothing again.
 package feed
 
 import (
@@ -17,7 +15,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"net"
 	"net/http"
 	"net/url"
@@ -33,13 +30,8 @@ import (
 	"lookout/item"
 )
 
-// Defaults for rss sources.
-const (
-	rssDefaultEvery   = 5 * time.Minute
-	rssDefaultMaxSeen = 2000
-	rssDefaultJitter  = 0.1
-	rssMaxBackoff     = 30 * time.Minute
-)
+// rssDefaultMaxSeen is how many entry ids a source remembers by default.
+const rssDefaultMaxSeen = 2000
 
 // State keys (per source) that survive restarts.
 const (
@@ -77,14 +69,12 @@ type rssCollector struct {
 	http    *httpx.Client
 	url     string
 	room    string
-	every   time.Duration
-	jitter  float64
 	maxSeen int
-	backoff *httpx.Backoff
+	loop    *poll.Loop
 	health  *collectors.SourceHealth
 
+	loaded     bool // state read from the store
 	validators httpx.Validators
-	ttl        time.Duration
 	seen       []string // oldest first
 	seenSet    map[string]struct{}
 	savedSeen  string            // last persisted rssStateSeen value
@@ -118,9 +108,8 @@ func NewRSS(src config.SourceConfig, env collectors.Env) (collectors.Collector, 
 		http:    hc,
 		url:     u.String(),
 		room:    spec.Room,
-		every:   src.Every.D(),
-		jitter:  src.Jitter,
 		maxSeen: spec.MaxSeen,
+		loop:    poll.NewLoop(src, env),
 		seenSet: map[string]struct{}{},
 		digests: map[string]string{},
 		health:  env.Health,
@@ -128,46 +117,24 @@ func NewRSS(src config.SourceConfig, env collectors.Env) (collectors.Collector, 
 	if c.room == "" {
 		c.room = u.Host + u.EscapedPath()
 	}
-	if c.every <= 0 {
-		c.every = rssDefaultEvery
-	}
-	env.Health.PollsEvery(c.every)
-	if c.jitter == 0 {
-		c.jitter = rssDefaultJitter
-	}
 	if c.maxSeen == 0 {
 		c.maxSeen = rssDefaultMaxSeen
 	}
-	h := fnv.New64a()
-	h.Write([]byte(src.ID))
-	c.backoff = httpx.NewBackoff(min(max(c.every/4, 5*time.Second), time.Minute), max(rssMaxBackoff, c.every), h.Sum64())
 	return c, nil
 }
 
-// Run polls until ctx is done.
+// Run polls until ctx is done. Until the stored state loads nothing is
+// fetched, so that old entries are not emitted again.
 func (c *rssCollector) Run(ctx context.Context, emit collectors.Emit) error {
-	for {
-		err := c.load(ctx)
-		if err == nil {
-			break
+	return c.loop.Run(ctx, emit, func(ctx context.Context) error {
+		if !c.loaded {
+			if err := c.load(ctx); err != nil {
+				return poll.Err("state", fmt.Errorf("not polling until the stored state loads: %w", err))
+			}
+			c.loaded = true
 		}
-		c.env.Metrics.Errors.WithLabelValues(c.src.ID, "state").Inc()
-		wait := c.backoff.Next()
-		c.env.Log.Error("rss: cannot load state; not polling until it loads, so old entries are not re-emitted", "err", err, "retry_in", wait)
-		if httpx.Sleep(ctx, c.env.Clock, wait) != nil {
-			return nil
-		}
-	}
-	c.backoff.Reset()
-	for {
-		wait := c.poll(ctx, emit)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if httpx.Sleep(ctx, c.env.Clock, wait) != nil {
-			return nil
-		}
-	}
+		return c.poll(ctx, emit)
+	})
 }
 
 // load reads validators and seen ids from the state store.
@@ -218,54 +185,37 @@ func (c *rssCollector) load(ctx context.Context) error {
 	return nil
 }
 
-// interval is the next regular wait: every (or the feed's ttl when that is
-// longer), with jitter.
-func (c *rssCollector) interval() time.Duration {
-	return poll.Interval(max(c.every, c.ttl), c.jitter)
-}
-
-// poll fetches the feed once, emits what is new and returns how long to wait.
-func (c *rssCollector) poll(ctx context.Context, emit collectors.Emit) time.Duration {
+// poll fetches the feed once and emits what is new. The loop logs and
+// counts a failure, reports it to health and picks the wait.
+func (c *rssCollector) poll(ctx context.Context, emit collectors.Emit) error {
 	fetched := c.env.Clock.Now()
 	res, err := c.http.GetConditional(ctx, c.url, c.validators, rssAccept)
 	if err != nil {
-		if ctx.Err() != nil {
-			return 0
-		}
-		reason := rssReason(err)
-		wait := httpx.RetryDelay(err, c.backoff)
-		c.env.Metrics.Errors.WithLabelValues(c.src.ID, reason).Inc()
-		c.env.Log.Warn("rss: fetch failed", "url", httpx.RedactURL(c.url), "reason", reason, "err", err, "retry_in", wait.Round(time.Millisecond))
-		c.health.Failed(reason, err, false)
-		return wait
+		return poll.Err(rssReason(err), fmt.Errorf("rss: fetch %s: %w", httpx.RedactURL(c.url), err))
 	}
-	c.backoff.Reset()
 	if res.NotModified {
-		c.health.Succeeded()
 		if res.Validators != c.validators {
 			c.validators = res.Validators
 			c.saveState(ctx, false, true)
 		}
-		return c.interval()
+		return nil
 	}
 	feed, err := ParseFeed(res.Body, res.Header.Get("Content-Type"), res.URL)
 	if err != nil {
 		// The server is fine; what it sent is not a feed. Polling faster
-		// would not fix that, so keep the regular interval, and keep the old
-		// validators so that the next good document is fetched in full.
-		c.env.Metrics.Errors.WithLabelValues(c.src.ID, "parse").Inc()
-		c.env.Log.Error("rss: feed unparseable", "url", httpx.RedactURL(c.url), "content_type", res.Header.Get("Content-Type"), "bytes", len(res.Body), "err", err)
-		err = fmt.Errorf("%s: %w", httpx.RedactURL(c.url), err)
-		c.health.Failed("parse", err, false)
-		return c.interval()
+		// would not fix that, so wait at least the regular interval, and
+		// keep the old validators so that the next good document is
+		// fetched in full.
+		err = fmt.Errorf("rss: feed unparseable: %s (Content-Type %q, %d bytes): %w",
+			httpx.RedactURL(c.url), res.Header.Get("Content-Type"), len(res.Body), err)
+		return poll.ErrWait("parse", c.loop.Interval(), err)
 	}
-	c.health.Succeeded()
 	if len(feed.Warnings) > 0 {
 		// The document was damaged but yielded entries: say what it cost.
 		c.env.Metrics.Errors.WithLabelValues(c.src.ID, "parse_repaired").Inc()
 		c.env.Log.Warn("rss: feed damaged, kept what parsed", "url", httpx.RedactURL(c.url), "entries", len(feed.Entries), "warnings", strings.Join(feed.Warnings, "; "))
 	}
-	c.ttl = feed.TTL
+	c.loop.AtLeast(feed.TTL)
 
 	fresh := c.news(feed.Entries, fetched.UTC())
 	// Feeds list newest first (mostly); the pipeline wants time order.
@@ -296,13 +246,10 @@ func (c *rssCollector) poll(ctx context.Context, emit collectors.Emit) time.Dura
 	// After the emits: the seen ids and the ETag are committed with the
 	// entries they cover, or after them (see StateStore).
 	c.saveState(ctx, true, newValidators)
-	if !complete {
-		return c.interval() // emit fails only when the daemon stops
-	}
-	if len(fresh) > 0 {
+	if complete && len(fresh) > 0 {
 		c.env.Log.Debug("rss: new entries", "url", httpx.RedactURL(c.url), "n", len(fresh))
 	}
-	return c.interval()
+	return nil // emit fails only when the daemon stops, and then the loop ends
 }
 
 // news picks what to emit from a fetched feed: entries never seen, and

@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -643,8 +644,8 @@ func TestRSSConfigErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	rc := c.(*rssCollector)
-	if rc.room != "example.com/a/feed.xml" || rc.every != rssDefaultEvery || rc.maxSeen != rssDefaultMaxSeen {
-		t.Errorf("defaults: room %q every %v max_seen %d", rc.room, rc.every, rc.maxSeen)
+	if iv := rc.loop.Interval(); rc.room != "example.com/a/feed.xml" || iv < 270*time.Second || iv > 330*time.Second || rc.maxSeen != rssDefaultMaxSeen {
+		t.Errorf("defaults: room %q interval %v (want 5m ± 10%%) max_seen %d", rc.room, iv, rc.maxSeen)
 	}
 }
 
@@ -848,4 +849,53 @@ ORDER BY ts`, sql.Named("id", "g_1"))
 	if err := db.DB().QueryRowContext(ctx, `SELECT count(*) FROM items WHERE source = 'news'`).Scan(&n); err != nil || n != 4 {
 		t.Fatalf("%d rows (%v), want 2 entries and 2 edits", n, err)
 	}
+}
+
+// rssFlakyState fails GetState until fails runs out.
+type rssFlakyState struct {
+	collectors.StateStore
+	mu    sync.Mutex
+	fails int
+}
+
+func (s *rssFlakyState) GetState(ctx context.Context, source, key string) (string, bool, error) {
+	s.mu.Lock()
+	if s.fails > 0 {
+		s.fails--
+		s.mu.Unlock()
+		return "", false, errors.New("database is locked")
+	}
+	s.mu.Unlock()
+	return s.StateStore.GetState(ctx, source, key)
+}
+
+// Until the stored state loads nothing is fetched (old entries would come
+// again); the failure is counted and reported, and polling starts once it
+// loads.
+func TestRSSCollectorStateLoadFails(t *testing.T) {
+	srv := loopback.NewFeedServer()
+	defer srv.Close()
+	srv.SetFeed("/feed.xml", loopback.RSSDocument("Acme", rssEntries("a", "b")), "")
+	mem := collectors.NewMemState()
+	if err := mem.PutStates(context.Background(), "news", map[string]string{rssStateSeen: `["a"]`}); err != nil {
+		t.Fatal(err)
+	}
+	h := newRSSHarness(&rssFlakyState{StateStore: mem, fails: 1})
+	h.start(t, rssYAML(srv.URL("/feed.xml")))
+	wait := h.clk.await(t)
+	if n := len(srv.Requests("/feed.xml")); n != 0 {
+		t.Fatalf("%d requests before the state loaded", n)
+	}
+	if n := collectortest.Count(h.env.Metrics.Errors, "news", "state"); n != 1 {
+		t.Errorf("errors{reason=state} = %v", n)
+	}
+	if st := h.health.Status(); !strings.Contains(st.LastError, "database is locked") {
+		t.Errorf("health: %+v", st)
+	}
+	if wait <= 0 || wait > time.Minute {
+		t.Errorf("retry after a state error in %v", wait)
+	}
+	h.clk.fire()
+	h.clk.await(t)
+	rssRequireIDs(t, h.sink.take(), "b")
 }
