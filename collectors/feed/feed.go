@@ -145,7 +145,7 @@ func ParseFeed(data []byte, contentType string, base *url.URL) (*Feed, error) {
 	if p.dropped > 0 {
 		tree.warnings = append(tree.warnings, fmt.Sprintf("dropped %d entries cut off by the end of the document", p.dropped))
 	}
-	f.Warnings = append(tree.warnings, p.warnings...)
+	f.Warnings = tree.warnings
 	return f, nil
 }
 
@@ -454,10 +454,9 @@ func feedIsUTF8(label string) bool {
 
 // feedInterp turns a tree into a Feed.
 type feedInterp struct {
-	text     []byte
-	base     *url.URL
-	dropped  int // entries left open by a broken document
-	warnings []string
+	text    []byte
+	base    *url.URL
+	dropped int // entries left open by a broken document
 }
 
 // add appends e unless it repeats an entry already added. An id given to
