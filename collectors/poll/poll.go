@@ -38,6 +38,7 @@ const maxBackoff = 30 * time.Minute
 type Loop struct {
 	source  string
 	every   time.Duration
+	floor   time.Duration // set by AtLeast
 	jitter  float64
 	env     collectors.Env
 	backoff *httpx.Backoff
@@ -62,8 +63,17 @@ func NewLoop(src config.SourceConfig, env collectors.Env) *Loop {
 		backoff: &httpx.Backoff{Base: base, Max: max(maxBackoff, every)}, health: env.Health}
 }
 
-// interval is every ± jitter·every.
-func (p *Loop) interval() time.Duration { return Interval(p.every, p.jitter) }
+// interval is every ± jitter·every, every raised to the AtLeast floor.
+func (p *Loop) interval() time.Duration { return Interval(max(p.every, p.floor), p.jitter) }
+
+// Interval is the regular wait between polls, with jitter: for a failure
+// that polling sooner would not mend (ErrWait with it as the least wait).
+func (p *Loop) Interval() time.Duration { return p.interval() }
+
+// AtLeast raises the regular interval to d for the polls that follow, for
+// a source that names its own minimum (a feed's <ttl>); 0 returns to the
+// source's own interval. Call it from the poll function.
+func (p *Loop) AtLeast(d time.Duration) { p.floor = d }
 
 // Run calls once until ctx is done, reporting each poll's outcome to the
 // source's health (see SourceHealth).

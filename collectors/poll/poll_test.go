@@ -11,6 +11,7 @@ import (
 	"lookout/collectors"
 	"lookout/collectors/collectortest"
 	"lookout/collectors/httpx"
+	"lookout/config"
 	"lookout/item"
 )
 
@@ -191,4 +192,24 @@ func TestIntervalJitterBounds(t *testing.T) {
 			t.Fatalf("jitter clamp: %v", d)
 		}
 	}
+}
+
+func TestLoopAtLeast(t *testing.T) {
+	src := config.SourceConfig{ID: "s", Every: config.Duration(time.Minute), Jitter: 0.1}
+	l := NewLoop(src, collectors.Env{})
+	in := func(lo, hi time.Duration) {
+		t.Helper()
+		for range 50 {
+			if iv := l.Interval(); iv < lo || iv > hi {
+				t.Fatalf("interval %v, want in [%v, %v]", iv, lo, hi)
+			}
+		}
+	}
+	in(54*time.Second, 66*time.Second)
+	l.AtLeast(10 * time.Minute) // a feed's ttl
+	in(9*time.Minute, 11*time.Minute)
+	l.AtLeast(30 * time.Second) // shorter than every: every wins
+	in(54*time.Second, 66*time.Second)
+	l.AtLeast(0)
+	in(54*time.Second, 66*time.Second)
 }
