@@ -158,7 +158,7 @@ func cmdRun(ctx context.Context, args []string) error {
 	if missing := cfg.MissingSecrets(); len(missing) > 0 {
 		return fmt.Errorf("%s", strings.Join(missing, "\n"))
 	}
-	d, err := daemon.New(ctx, daemon.Options{Config: cfg, Log: log})
+	d, err := daemon.New(ctx, daemon.Options{Config: cfg, Log: log, Version: buildVersion()})
 	if err != nil {
 		return err
 	}

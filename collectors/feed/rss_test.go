@@ -285,7 +285,7 @@ func TestRSSCollectorConditionalGET(t *testing.T) {
 				t.Errorf("poll interval %v, want 1m ± 10%%", wait)
 			}
 			reqs := srv.Requests("/feed.xml")
-			if len(reqs) != 1 || reqs[0].Header.Get("If-None-Match") != "" || reqs[0].Header.Get("User-Agent") != config.DefaultUserAgent {
+			if len(reqs) != 1 || reqs[0].Header.Get("If-None-Match") != "" || reqs[0].Header.Get("User-Agent") != config.UserAgent("") {
 				t.Fatalf("first request: %+v", reqs)
 			}
 

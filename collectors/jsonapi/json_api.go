@@ -449,12 +449,9 @@ func (c *jsonapiCollector) fetch(ctx context.Context, req *http.Request) ([]byte
 	if resp.StatusCode == http.StatusNotModified {
 		return nil, resp, nil
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, jsonapiMaxBody+1))
+	body, err := httpx.ReadBody(resp, jsonapiMaxBody)
 	if err != nil {
-		return nil, nil, fmt.Errorf("read %s: %w", httpx.RedactURL(req.URL.String()), err)
-	}
-	if len(body) > jsonapiMaxBody {
-		return nil, nil, poll.Err("too_large", fmt.Errorf("%s: body larger than %d bytes", httpx.RedactURL(req.URL.String()), jsonapiMaxBody))
+		return nil, nil, err
 	}
 	return bytes.TrimSpace(body), resp, nil
 }

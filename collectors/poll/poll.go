@@ -100,7 +100,7 @@ func (p *Loop) failed(ctx context.Context, err error) time.Duration {
 		wait = co.RetryAfter
 	}
 	level := slog.LevelWarn
-	if reason == "cookie_expired" || reason == "auth" {
+	if reason == "cookie_expired" || reason == "auth" || reason == "robots_disallowed" {
 		level = slog.LevelError
 	}
 	p.env.Log.Log(ctx, level, "poll failed", "reason", reason, "err", err, "retry_in", wait.Round(time.Second))
@@ -145,6 +145,12 @@ func Reason(err error) string {
 	}
 	if errors.Is(err, httpx.ErrCircuitOpen) {
 		return "circuit_open"
+	}
+	if errors.Is(err, httpx.ErrTooLarge) {
+		return "too_large"
+	}
+	if errors.Is(err, httpx.ErrRobotsDisallowed) {
+		return "robots_disallowed"
 	}
 	var se *httpx.StatusError
 	if errors.As(err, &se) {

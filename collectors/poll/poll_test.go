@@ -3,6 +3,7 @@ package poll
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -189,6 +190,23 @@ func TestIntervalJitterBounds(t *testing.T) {
 	for range 100 {
 		if d := Interval(every, 5); d < every/10 || d > 2*every {
 			t.Fatalf("jitter clamp: %v", d)
+		}
+	}
+}
+
+func TestReasonNamesTheCause(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("page 1: %w", &httpx.TooLargeError{URL: "http://x/", Limit: 16 << 20}), "too_large"},
+		{fmt.Errorf("page 1: %w", &httpx.RobotsError{URL: "http://x/", Agent: "lookout"}), "robots_disallowed"},
+		{fmt.Errorf("x: %w", &httpx.CircuitOpenError{Host: "x"}), "circuit_open"},
+		{&httpx.StatusError{Status: 429}, "rate_limited"},
+		{Err("api_error", errors.New("code -412")), "api_error"},
+	} {
+		if got := Reason(c.err); got != c.want {
+			t.Errorf("Reason(%v) = %q, want %q", c.err, got, c.want)
 		}
 	}
 }
