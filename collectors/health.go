@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sort"
 	"sync"
 	"time"
 
@@ -123,6 +124,7 @@ type SourceHealth struct {
 	drops      []time.Time // failures right after a success, newest last
 	reported   bool        // the last sample said broken
 	reportedAt time.Time
+	warnings   map[string]string // see Warn
 }
 
 // NewSourceHealth starts a source's health as connecting.
@@ -235,6 +237,26 @@ func (h *SourceHealth) Drifted(where string) {
 	h.changed()
 }
 
+// Warn records a problem that leaves the source working but its output
+// doubtful (text that decoded to replacement characters, a redirect the
+// config should follow), under kind; an empty detail clears it. Warnings
+// show in Status; they do not make the source broken.
+func (h *SourceHealth) Warn(kind, detail string) {
+	if h == nil {
+		return
+	}
+	h.mu.Lock()
+	if detail == "" {
+		delete(h.warnings, kind)
+	} else {
+		if h.warnings == nil {
+			h.warnings = map[string]string{}
+		}
+		h.warnings[kind] = detail
+	}
+	h.mu.Unlock()
+}
+
 func (h *SourceHealth) changed() {
 	if h.opts.Changed != nil {
 		h.opts.Changed()
@@ -250,6 +272,8 @@ type HealthStatus struct {
 	LastErrorAt time.Time
 	Reason      string // while broken: the metrics reason, e.g. dial, auth, decode, flapping
 	Detail      string // while broken: what happened, for people
+	// Warnings are "kind: detail" lines (see Warn), sorted.
+	Warnings []string
 }
 
 // Status judges the source now.
@@ -261,8 +285,13 @@ func (h *SourceHealth) Status() HealthStatus {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	reason, detail := h.judge(now)
+	var warnings []string
+	for k, v := range h.warnings {
+		warnings = append(warnings, k+": "+v)
+	}
+	sort.Strings(warnings)
 	return HealthStatus{State: h.state, Since: h.since, LastSuccess: h.lastOK, LastError: h.lastErr, LastErrorAt: h.lastErrAt,
-		Reason: reason, Detail: detail}
+		Reason: reason, Detail: detail, Warnings: warnings}
 }
 
 // Report judges the source now and returns the item.MetricSourceBroken

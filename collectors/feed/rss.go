@@ -212,7 +212,7 @@ func (c *rssCollector) poll(ctx context.Context, emit collectors.Emit) time.Dura
 		wait := httpx.RetryDelay(err, c.backoff)
 		c.env.Metrics.Errors.WithLabelValues(c.src.ID, reason).Inc()
 		c.env.Log.Warn("rss: fetch failed", "url", httpx.RedactURL(c.url), "reason", reason, "err", err, "retry_in", wait.Round(time.Millisecond))
-		c.health.Failed(reason, err, false)
+		c.health.Failed(reason, err, reason == "robots_disallowed")
 		return wait
 	}
 	c.backoff.Reset()
@@ -224,7 +224,15 @@ func (c *rssCollector) poll(ctx context.Context, emit collectors.Emit) time.Dura
 		}
 		return c.interval()
 	}
-	feed, err := ParseFeed(res.Body, res.Header.Get("Content-Type"), res.URL)
+	body := res.Body
+	if d, ok := httpx.ToUTF8XML(body, res.Header.Get("Content-Type")); ok {
+		// No charset declared anywhere and not UTF-8: sniffed and converted.
+		body = d.Text
+		c.env.TextDecoded(ctx, c.src.ID, httpx.RedactURL(c.url), d)
+	} else {
+		c.health.Warn("encoding", "")
+	}
+	feed, err := ParseFeed(body, res.Header.Get("Content-Type"), res.URL)
 	if err != nil {
 		// The server is fine; what it sent is not a feed. Polling faster
 		// would not fix that, so keep the regular interval, and keep the old
@@ -383,6 +391,12 @@ func rssReason(err error) string {
 	}
 	if errors.Is(err, httpx.ErrCircuitOpen) {
 		return "circuit_open"
+	}
+	if errors.Is(err, httpx.ErrTooLarge) {
+		return "too_large"
+	}
+	if errors.Is(err, httpx.ErrRobotsDisallowed) {
+		return "robots_disallowed"
 	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {

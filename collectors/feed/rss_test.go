@@ -677,3 +677,29 @@ func TestRSSCompactSeen(t *testing.T) {
 
 // registry has the one kind this package's tests build.
 func registry() collectors.Registry { return collectors.Registry{"rss": NewRSS} }
+
+// A GBK feed that declares its charset nowhere (no BOM, no XML
+// declaration encoding, no Content-Type charset) is sniffed and converted
+// before parsing, instead of being read as mojibake.
+func TestRSSCollectorUndeclaredGBK(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("testdata", "rss", "rss_gbk.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	end := bytes.Index(data, []byte("?>"))
+	if end < 0 {
+		t.Fatal("fixture has no XML declaration")
+	}
+	data = append([]byte(`<?xml version="1.0"?>`), data[end+2:]...)
+	srv := loopback.NewFeedServer()
+	defer srv.Close()
+	srv.SetFeed("/bare.xml", data, "application/rss+xml")
+	h := newRSSHarness(nil)
+	h.start(t, rssYAML(srv.URL("/bare.xml"), "room: 品牌新闻"))
+	h.clk.await(t)
+	items := h.sink.take()
+	rssRequireIDs(t, items, "gbk-1002", "gbk-1001")
+	if it := items[1]; it.Text != "消费者投诉：退款迟迟不到账\n多名用户反映客服不理人，要求维权。" || it.Author != "记者 王芳" {
+		t.Errorf("undeclared GBK item: %+v", it)
+	}
+}

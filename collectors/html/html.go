@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -53,7 +52,7 @@ type htmlSpec struct {
 	URL        string            `yaml:"url"`
 	Selectors  htmlSelectors     `yaml:"selectors"`
 	TimeLayout string            `yaml:"time_layout"` // Go layout; default: common formats and 3分钟前-style
-	TimeZone   string            `yaml:"time_zone"`   // for times without an offset; default Asia/Shanghai
+	TimeZone   string            `yaml:"time_zone"`   // for times without an offset; default the source's timezone
 	MaxPages   int               `yaml:"max_pages"`   // default 1, or 3 when next is set
 	Charset    string            `yaml:"charset"`     // force a charset (gbk, gb18030, big5…); default: detect
 	Kind       string            `yaml:"kind"`        // default post
@@ -136,7 +135,7 @@ type htmlExtractor struct {
 	loc                                             *time.Location
 }
 
-func htmlNewExtractor(spec htmlSpec) (*htmlExtractor, error) {
+func htmlNewExtractor(spec htmlSpec, src config.SourceConfig) (*htmlExtractor, error) {
 	sel := spec.Selectors
 	if strings.TrimSpace(sel.Item) == "" {
 		return nil, errors.New("selectors.item: required (the CSS selector of one entry)")
@@ -161,11 +160,7 @@ func htmlNewExtractor(spec htmlSpec) (*htmlExtractor, error) {
 	if x.text == nil && x.title == nil && x.id == nil && x.link == nil {
 		return nil, errors.New("selectors: set at least one of text, title, id or link")
 	}
-	tz := spec.TimeZone
-	if tz == "" {
-		tz = "Asia/Shanghai"
-	}
-	if x.loc, err = poll.Location(tz); err != nil {
+	if x.loc, err = poll.Location(spec.TimeZone, src); err != nil {
 		return nil, fmt.Errorf("time_zone: %w", err)
 	}
 	return x, nil
@@ -230,19 +225,15 @@ func htmlResolve(base *url.URL, ref string) string {
 }
 
 // htmlDecode parses body into a document, converting from the page's
-// charset (Content-Type, BOM, <meta>; or the configured one) to UTF-8.
-func htmlDecode(body []byte, contentType, forced string) (*goquery.Document, error) {
-	var r io.Reader
-	var err error
-	if forced != "" {
-		r, err = charset.NewReaderLabel(forced, bytes.NewReader(body))
-	} else {
-		r, err = charset.NewReader(bytes.NewReader(body), contentType)
-	}
+// charset (the configured one; else BOM, Content-Type, <meta>; else
+// sniffed, see httpx.ToUTF8) to UTF-8.
+func htmlDecode(body []byte, contentType, forced string) (*goquery.Document, httpx.Decoded, error) {
+	d, err := httpx.ToUTF8(body, contentType, forced)
 	if err != nil {
-		return nil, fmt.Errorf("charset: %w", err)
+		return nil, d, fmt.Errorf("charset: %w", err)
 	}
-	return goquery.NewDocumentFromReader(r)
+	doc, err := goquery.NewDocumentFromReader(bytes.NewReader(d.Text))
+	return doc, d, err
 }
 
 type htmlCollector struct {
@@ -266,7 +257,7 @@ func New(src config.SourceConfig, env collectors.Env) (collectors.Collector, err
 		return nil, fmt.Errorf("url %q: want an absolute http(s) URL", httpx.RedactURL(spec.URL))
 	}
 	c := &htmlCollector{src: src, spec: spec, env: env, kind: item.KindPost}
-	if c.x, err = htmlNewExtractor(spec); err != nil {
+	if c.x, err = htmlNewExtractor(spec, src); err != nil {
 		return nil, err
 	}
 	if spec.Kind != "" {
@@ -342,9 +333,12 @@ pages:
 		if n == 0 {
 			st.ETag, st.LastModified = resp.Validators.ETag, resp.Validators.LastModified
 		}
-		doc, err := htmlDecode(resp.Body, resp.Header.Get("Content-Type"), c.spec.Charset)
+		doc, dec, err := htmlDecode(resp.Body, resp.Header.Get("Content-Type"), c.spec.Charset)
 		if err != nil {
 			return poll.Err("decode", fmt.Errorf("%s: %w", httpx.RedactURL(pageURL), err))
+		}
+		if n == 0 {
+			c.env.TextDecoded(ctx, c.src.ID, httpx.RedactURL(pageURL), dec)
 		}
 		recs, next := c.x.extract(doc, resp.URL, now)
 		if n == 0 {

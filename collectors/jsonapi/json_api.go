@@ -200,7 +200,7 @@ func NewJSONAPI(src config.SourceConfig, env collectors.Env) (collectors.Collect
 	if pg.StopWhenEmpty != nil {
 		c.stopMT = *pg.StopWhenEmpty
 	}
-	if c.mapper, err = NewMapper(spec.Mapping); err != nil {
+	if c.mapper, err = NewMapper(spec.Mapping.TimeZoneFrom(src)); err != nil {
 		return nil, err
 	}
 	if c.spec.Platform == "" {

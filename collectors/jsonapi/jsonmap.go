@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"lookout/collectors/poll"
+	"lookout/config"
 	"lookout/item"
 
 	"lookout/internal/htmltext"
@@ -45,7 +46,7 @@ type Mapping struct {
 	AuthorID   string            `yaml:"author_id"`
 	Time       string            `yaml:"time"`
 	TimeFormat string            `yaml:"time_format"`
-	TimeZone   string            `yaml:"time_zone"` // for layouts without an offset; default UTC
+	TimeZone   string            `yaml:"time_zone"` // for layouts without an offset; default the source's timezone
 	URL        string            `yaml:"url"`
 	Room       string            `yaml:"room"`  // path; the source's room when empty or absent
 	Value      string            `yaml:"value"` // numeric path → Item.Value
@@ -238,9 +239,10 @@ type jsonmapMetric struct {
 	path Path
 }
 
-// NewMapper validates and compiles m.
+// NewMapper validates and compiles m. Times without an offset are in
+// m.TimeZone, config.DefaultTimezone when empty (see TimeZoneFrom).
 func NewMapper(m Mapping) (*Mapper, error) {
-	jm := &Mapper{timeFormat: strings.TrimSpace(m.TimeFormat), stripHTML: m.StripHTML, loc: time.UTC}
+	jm := &Mapper{timeFormat: strings.TrimSpace(m.TimeFormat), stripHTML: m.StripHTML}
 	for _, f := range []struct {
 		name string
 		src  string
@@ -292,14 +294,21 @@ func NewMapper(m Mapping) (*Mapper, error) {
 			return nil, fmt.Errorf("mapping.time_format: %q is neither unix, unix_ms, unix_us, rfc3339 nor a Go layout such as 2006-01-02 15:04:05", jm.timeFormat)
 		}
 	}
-	if m.TimeZone != "" {
-		loc, err := time.LoadLocation(m.TimeZone)
-		if err != nil {
-			return nil, fmt.Errorf("mapping.time_zone: %w", err)
-		}
-		jm.loc = loc
+	loc, err := config.LoadTimezone(m.TimeZone)
+	if err != nil {
+		return nil, fmt.Errorf("mapping.time_zone: %w", err)
 	}
+	jm.loc = loc
 	return jm, nil
+}
+
+// TimeZoneFrom fills m.TimeZone from the source's timezone when the
+// mapping sets none.
+func (m Mapping) TimeZoneFrom(src config.SourceConfig) Mapping {
+	if m.TimeZone == "" {
+		m.TimeZone = src.Timezone
+	}
+	return m
 }
 
 // Kind is the item kind the mapping produces.

@@ -353,18 +353,15 @@ func (p *Loop) Shape(ctx context.Context, st *State, n int, where string) {
 	}
 }
 
-// Location loads a time zone. Asia/Shanghai is built in so that the
-// common case works on machines without tzdata.
-func Location(name string) (*time.Location, error) {
-	loc, err := time.LoadLocation(name)
-	if err == nil {
-		return loc, nil
+// Location is the zone of a source's times written without an offset:
+// the kind's own option when set (html time_zone, mapping.time_zone), else
+// the source's timezone, else config.DefaultTimezone (Asia/Shanghai).
+func Location(kindZone string, src config.SourceConfig) (*time.Location, error) {
+	name := kindZone
+	if name == "" {
+		name = src.Timezone
 	}
-	switch name {
-	case "Asia/Shanghai", "Asia/Chongqing", "PRC", "Asia/Hong_Kong", "Asia/Taipei":
-		return time.FixedZone("CST", 8*3600), nil
-	}
-	return nil, err
+	return config.LoadTimezone(name)
 }
 
 var relativeTime = regexp.MustCompile(`^(\d+)\s*(秒|分钟|小时|天)前$`)
