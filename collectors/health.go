@@ -105,26 +105,27 @@ type SourceHealth struct {
 	source, platform string
 	opts             HealthOptions
 
-	mu         sync.Mutex
-	pollEvery  time.Duration // set by PollsEvery; 0 for a stream
-	state      HealthState
-	since      time.Time
-	lastOK     time.Time
-	lastErr    string
-	lastErrAt  time.Time
-	streak     int  // failures since the last success
-	permanent  bool // the latest failure will not mend by waiting
-	failReason string
-	failDetail string
-	badSince   time.Time   // first failure or unusable answer since the last success
-	junkSince  time.Time   // first unusable answer since the last success
-	junkLast   time.Time   // latest of them
-	failSince  time.Time   // first failure (not unusable answer) since the last success
-	drift      string      // where the last answer yielded nothing, "" when fine
-	drops      []time.Time // failures right after a success, newest last
-	reported   bool        // the last sample said broken
-	reportedAt time.Time
-	warnings   map[string]string // see Warn
+	mu          sync.Mutex
+	pollEvery   time.Duration // set by PollsEvery; 0 for a stream
+	state       HealthState
+	since       time.Time
+	lastOK      time.Time
+	lastErr     string
+	lastErrAt   time.Time
+	streak      int  // failures since the last success
+	permanent   bool // the latest failure will not mend by waiting
+	failReason  string
+	failDetail  string
+	badSince    time.Time   // first failure or unusable answer since the last success
+	junkSince   time.Time   // first unusable answer since the last success
+	junkLast    time.Time   // latest of them
+	failSince   time.Time   // first failure (not unusable answer) since the last success
+	drift       string      // where the last answer yielded nothing, "" when fine
+	driftDetail string      // what was wrong with it, "" for "no items"
+	drops       []time.Time // failures right after a success, newest last
+	reported    bool        // the last sample said broken
+	reportedAt  time.Time
+	warnings    map[string]string // see Warn
 }
 
 // NewSourceHealth starts a source's health as connecting.
@@ -226,13 +227,14 @@ func (h *SourceHealth) bad(now time.Time, reason string, err error) {
 }
 
 // Drifted records where an answer yielded no items where earlier ones did
-// ("" once items are back).
-func (h *SourceHealth) Drifted(where string) {
+// ("" once items are back); detail, when not empty, says what else was
+// wrong with it (entries whose mapped text is gone).
+func (h *SourceHealth) Drifted(where, detail string) {
 	if h == nil {
 		return
 	}
 	h.mu.Lock()
-	h.drift = where
+	h.drift, h.driftDetail = where, detail
 	h.mu.Unlock()
 	h.changed()
 }
@@ -346,6 +348,9 @@ func (h *SourceHealth) judge(now time.Time) (reason, detail string) {
 	case h.drift != "":
 		reason = "shape_drift"
 		detail = "answered but yielded no items where earlier polls did (" + h.drift + "); check the selectors or mapping"
+		if h.driftDetail != "" {
+			detail = h.driftDetail + " (" + h.drift + ")"
+		}
 	}
 	state := HealthConnecting
 	switch {

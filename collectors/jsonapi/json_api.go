@@ -288,8 +288,13 @@ pages:
 			return poll.Err("decode", fmt.Errorf("%s page %d: invalid JSON: %w", httpx.RedactURL(req.URL.String()), n+1, err))
 		}
 		els, found := c.mapper.Elements(doc)
+		if len(els) == 0 {
+			if ae := DetectAPIError(doc); ae != nil {
+				return poll.Err("api_error", fmt.Errorf("%s page %d: %w", httpx.RedactURL(req.URL.String()), n+1, ae))
+			}
+		}
 		if n == 0 {
-			c.loop.Shape(ctx, st, len(els), httpx.RedactURL(req.URL.String()))
+			c.loop.ShapeFields(ctx, st, len(els), c.mapper.TextMissing(els), httpx.RedactURL(req.URL.String()))
 			if !found && !st.Yielded {
 				c.env.Metrics.Errors.WithLabelValues(c.src.ID, "no_items").Inc()
 				c.env.Log.Warn("mapping.items selects nothing in the payload", "items", c.spec.Mapping.Items)
