@@ -159,6 +159,17 @@ func (h *SourceHealth) PollsEvery(d time.Duration) {
 	h.mu.Unlock()
 }
 
+// Polls reports whether the source said it polls (PollsEvery) rather
+// than holding a connection.
+func (h *SourceHealth) Polls() bool {
+	if h == nil {
+		return false
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.pollEvery > 0
+}
+
 // Succeeded records that the source just worked: a poll got an answer it
 // could read, a connection was accepted, a message was decoded.
 func (h *SourceHealth) Succeeded() {
