@@ -43,6 +43,9 @@ func (d Decoded) Describe() string {
 	return fmt.Sprintf("%d undecodable byte sequences as %s (%s)", d.Replacements, d.Charset, d.How)
 }
 
+// sniffSample is how many bytes Sniff scores each candidate on.
+const sniffSample = 8 << 10
+
 var xmlDeclEncoding = regexp.MustCompile(`^\s*<\?xml[^>]*?encoding\s*=\s*["']([^"']+)["']`)
 
 // ToUTF8 converts an HTML page's body to UTF-8. The charset is, in order:
@@ -119,10 +122,17 @@ func Sniff(body []byte) Decoded {
 			return unicode.In(r, unicode.Hiragana, unicode.Katakana) || r == 'ー' || r == '、' || r == '。'
 		}},
 	}
-	best := Decoded{}
+	// Score on a sample: the first sniffSample bytes after the first
+	// non-ASCII byte are as telling as the whole page, and much cheaper.
+	sample := body
+	if i := bytes.IndexFunc(body, func(r rune) bool { return r >= utf8.RuneSelf }); i > 0 {
+		sample = body[i:]
+	}
+	sample = sample[:min(len(sample), sniffSample)]
+	var best cand
 	bestScore := 0.0
 	for _, c := range cands {
-		d := decodeWith(body, c.enc, c.name, "sniffed")
+		d := decodeWith(sample, c.enc, c.name, "sniffed")
 		var good, other int
 		for _, r := range string(d.Text) {
 			switch {
@@ -133,17 +143,20 @@ func Sniff(body []byte) Decoded {
 				other++
 			}
 		}
+		if len(sample) < len(body) && d.Replacements > 0 {
+			d.Replacements-- // the sample may end inside a character
+		}
 		total := good + other + d.Replacements
 		if total == 0 {
 			continue
 		}
 		s := (float64(good) - 0.5*float64(other) - 4*float64(d.Replacements)) / float64(total)
 		if s > bestScore {
-			best, bestScore = d, s
+			best, bestScore = c, s
 		}
 	}
 	if bestScore >= 0.5 {
-		return best
+		return decodeWith(body, best.enc, best.name, "sniffed")
 	}
 	return decodeWith(body, charmap.Windows1252, "windows-1252", "sniffed")
 }
@@ -154,12 +167,20 @@ func Sniff(body []byte) Decoded {
 // encoding decodes to rare characters and symbols instead.
 func commonHanzi(enc encoding.Encoding, lo, hi byte) func(rune) bool {
 	e := enc.NewEncoder()
+	seen := map[rune]bool{}
+	var buf [8]byte
 	return func(r rune) bool {
 		if !unicode.Is(unicode.Han, r) {
 			return false
 		}
-		b, err := e.Bytes([]byte(string(r)))
-		return err == nil && len(b) == 2 && b[0] >= lo && b[0] <= hi
+		if v, ok := seen[r]; ok {
+			return v
+		}
+		n := utf8.EncodeRune(buf[:], r)
+		b, err := e.Bytes(buf[:n])
+		v := err == nil && len(b) == 2 && b[0] >= lo && b[0] <= hi
+		seen[r] = v
+		return v
 	}
 }
 

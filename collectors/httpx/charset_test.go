@@ -104,3 +104,38 @@ func FuzzSniff(f *testing.F) {
 		}
 	})
 }
+
+// charsetBenchPage is a forum page of about 64 KiB.
+func charsetBenchPage() []byte {
+	var b strings.Builder
+	b.WriteString("<html><head><title>论坛</title></head><body><ul>\n")
+	for i := 0; b.Len() < 64<<10; i++ {
+		b.WriteString(`<li class="post"><a href="/t/1.html">客服不理人，退款迟迟不到账</a><span class="author">用户`)
+		b.WriteString(strings.Repeat("甲", i%5+1))
+		b.WriteString(`</span><div class="content">物流很快，包装完好，但是售后服务太差了，要求维权。</div></li>` + "\n")
+	}
+	b.WriteString("</ul></body></html>\n")
+	return []byte(b.String())
+}
+
+func BenchmarkToUTF8(b *testing.B) {
+	utf, _ := encoding.Nop.NewEncoder().Bytes(charsetBenchPage())
+	gbk, _ := simplifiedchinese.GBK.NewEncoder().Bytes(charsetBenchPage())
+	for _, c := range []struct {
+		name, ct string
+		body     []byte
+	}{
+		{"utf8_undeclared", "text/html", utf},
+		{"gbk_header", "text/html; charset=gbk", gbk},
+		{"gbk_undeclared", "text/html", gbk},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(len(c.body)))
+			for b.Loop() {
+				if _, err := ToUTF8(c.body, c.ct, ""); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
