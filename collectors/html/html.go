@@ -171,6 +171,7 @@ type htmlRecord struct {
 	ID, Text, Author, AuthorID, URL string
 	TS                              time.Time
 	timeErr                         error
+	noText                          bool // the text selector matched nothing (or nothing but blanks)
 }
 
 // extract returns the entries of a page and the absolute next-page URL.
@@ -184,6 +185,7 @@ func (x *htmlExtractor) extract(doc *goquery.Document, base *url.URL, now time.T
 		var r htmlRecord
 		title := x.title.value(s)
 		r.Text = x.text.value(s)
+		r.noText = r.Text == ""
 		if title != "" && r.Text != "" && title != r.Text {
 			r.Text = title + "\n" + r.Text
 		} else if r.Text == "" {
@@ -234,6 +236,21 @@ func htmlDecode(body []byte, contentType, forced string) (*goquery.Document, htt
 	}
 	doc, err := goquery.NewDocumentFromReader(bytes.NewReader(d.Text))
 	return doc, d, err
+}
+
+// textMissing names the text selector when it found nothing in every one
+// of recs (at least one): the site renamed the element, which is shape
+// drift rather than a page of empty posts.
+func (c *htmlCollector) textMissing(recs []htmlRecord) string {
+	if c.x.text == nil || len(recs) == 0 {
+		return ""
+	}
+	for _, r := range recs {
+		if !r.noText {
+			return ""
+		}
+	}
+	return fmt.Sprintf("selectors.text %q", c.spec.Selectors.Text)
 }
 
 type htmlCollector struct {
@@ -342,7 +359,7 @@ pages:
 		}
 		recs, next := c.x.extract(doc, resp.URL, now)
 		if n == 0 {
-			c.loop.Shape(ctx, st, len(recs), httpx.RedactURL(pageURL))
+			c.loop.ShapeFields(ctx, st, len(recs), c.textMissing(recs), httpx.RedactURL(pageURL))
 		}
 		anyNew := false
 		for _, r := range recs {

@@ -399,3 +399,33 @@ func TestHTMLObeysRobots(t *testing.T) {
 		t.Errorf("forum fetched %d times, want 1 (only with ignore_robots)", n)
 	}
 }
+
+// A text selector that matches nothing in any entry (the site renamed the
+// element) is shape drift naming the selector, even though the titles
+// still make items.
+func TestHTMLTextSelectorMissingIsShapeDrift(t *testing.T) {
+	srv := loopback.NewHTMLSiteServer()
+	defer srv.Close()
+	srv.Add(htmlPosts(1, 2)...)
+	env, logs := collectortest.PollEnvLogs(t, collectortest.NewInstantClock(), nil)
+	cfg := strings.Replace(htmlSiteSource(srv, "renamed", "/forum"), "text: div.content", "text: div.message", 1)
+	c, err := registry().New(collectortest.SourceConfig(t, cfg), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := c.(*htmlCollector)
+	var sink collectortest.Sink
+	if err := hc.poll(context.Background(), sink.Emit); err != nil {
+		t.Fatal(err)
+	}
+	if len(sink.All()) != 2 {
+		t.Errorf("%d items, want 2 (titles only, kept)", len(sink.All()))
+	}
+	st := hc.env.Health.Status()
+	if st.Reason != "shape_drift" || !strings.Contains(st.Detail, `selectors.text "div.message"`) {
+		t.Errorf("health %s %q, want shape_drift naming selectors.text", st.Reason, st.Detail)
+	}
+	if !strings.Contains(logs.String(), "source_broken") {
+		t.Errorf("no source_broken warning:\n%s", logs.String())
+	}
+}
