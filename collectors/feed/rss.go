@@ -12,6 +12,7 @@
 package feed
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -225,14 +226,17 @@ func (c *rssCollector) poll(ctx context.Context, emit collectors.Emit) time.Dura
 		return c.interval()
 	}
 	body := res.Body
-	if d, ok := httpx.ToUTF8XML(body, res.Header.Get("Content-Type")); ok {
-		// No charset declared anywhere and not UTF-8: sniffed and converted.
-		body = d.Text
-		c.env.TextDecoded(ctx, c.src.ID, httpx.RedactURL(c.url), d)
-	} else {
-		c.health.Warn("encoding", "")
+	dec, converted := httpx.ToUTF8XML(body, res.Header.Get("Content-Type"))
+	if converted {
+		body = dec.Text // no charset declared anywhere and not UTF-8: sniffed
 	}
 	feed, err := ParseFeed(body, res.Header.Get("Content-Type"), res.URL)
+	if err == nil {
+		if !converted {
+			dec = rssDecoded(feed, res.Body)
+		}
+		c.env.TextDecoded(ctx, c.src.ID, httpx.RedactURL(c.url), dec)
+	}
 	if err != nil {
 		// The server is fine; what it sent is not a feed. Polling faster
 		// would not fix that, so keep the regular interval, and keep the old
@@ -381,6 +385,21 @@ func (c *rssCollector) saveState(ctx context.Context, seen, validators bool) {
 }
 
 // rssReason names a fetch error for the errors counter.
+// rssDecoded accounts for a feed the parser decoded with its declared
+// charset: the replacement characters its entries gained (a charset
+// declared wrong shows as many).
+func rssDecoded(feed *Feed, raw []byte) httpx.Decoded {
+	var b strings.Builder
+	for _, e := range feed.Entries {
+		b.WriteString(e.Title)
+		b.WriteString(e.Summary)
+		b.WriteString(e.Author)
+	}
+	text := b.String()
+	n := strings.Count(text, "\uFFFD") - bytes.Count(raw, []byte("\uFFFD"))
+	return httpx.Decoded{Text: []byte(text), Charset: "declared", How: "declared", Replacements: max(n, 0)}
+}
+
 func rssReason(err error) string {
 	var se *httpx.StatusError
 	if errors.As(err, &se) {

@@ -703,3 +703,29 @@ func TestRSSCollectorUndeclaredGBK(t *testing.T) {
 		t.Errorf("undeclared GBK item: %+v", it)
 	}
 }
+
+// A GBK feed served as UTF-8 (a wrong Content-Type charset) parses into
+// replacement characters: the items are kept, and the source's health
+// warns about the encoding instead of staying silently ok.
+func TestRSSCollectorWrongCharsetWarns(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("testdata", "rss", "rss_gbk.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	end := bytes.Index(data, []byte("?>"))
+	data = append([]byte(`<?xml version="1.0"?>`), data[end+2:]...)
+	srv := loopback.NewFeedServer()
+	defer srv.Close()
+	srv.SetFeed("/wrong.xml", data, "application/rss+xml; charset=utf-8")
+	h := newRSSHarness(nil)
+	h.start(t, rssYAML(srv.URL("/wrong.xml"), ""))
+	h.clk.await(t)
+	items := h.sink.take()
+	if len(items) != 2 {
+		t.Errorf("%d items, want 2 (kept, garbled)", len(items))
+	}
+	w := h.health.Status().Warnings
+	if len(w) != 1 || !strings.HasPrefix(w[0], "encoding: ") {
+		t.Errorf("warnings %q, want an encoding warning", w)
+	}
+}
