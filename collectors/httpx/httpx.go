@@ -318,7 +318,7 @@ func (c *Client) Do(ctx context.Context, req *http.Request) (*http.Response, err
 		}
 	}
 	if c.robots {
-		if err := c.robotsAllow(ctx, req.URL); err != nil {
+		if err := c.robotsAllow(ctx, req.URL, false); err != nil {
 			c.metrics.Requests.WithLabelValues(req.URL.Host, "robots_disallowed").Inc()
 			return nil, err
 		}
@@ -396,7 +396,7 @@ func (c *Client) checkRedirect(req *http.Request, via []*http.Request) error {
 		}
 	}
 	if c.robots {
-		if err := c.robotsAllow(ctx, req.URL); err != nil {
+		if err := c.robotsAllow(ctx, req.URL, true); err != nil {
 			return err
 		}
 	}

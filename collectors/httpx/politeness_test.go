@@ -301,3 +301,29 @@ func TestDefaultUserAgent(t *testing.T) {
 		t.Errorf("limits.user_agent: %q", ua)
 	}
 }
+
+// With one request allowed in flight, a redirect to another site whose
+// robots.txt is not cached yet must not wait for a second slot.
+func TestRobotsOnRedirectWithOneSlot(t *testing.T) {
+	other := newPoliteServer(t)
+	first := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/robots.txt" {
+			http.NotFound(w, r)
+			return
+		}
+		http.Redirect(w, r, other.URL+"/landing", http.StatusFound)
+	}))
+	defer first.Close()
+	limits := httpxFastLimits()
+	limits.MaxConcurrency = 1
+	c, _ := NewClient(limits, nil).ForSource(config.SourceConfig{ID: "s", Kind: "html"})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res, err := c.GetConditional(ctx, first.URL+"/go", Validators{}, nil)
+	if err != nil {
+		t.Fatalf("redirect with one slot: %v", err)
+	}
+	if res.URL.Path != "/landing" || other.count("/robots.txt") != 1 {
+		t.Errorf("landed on %s, other site's robots.txt fetched %d times", res.URL, other.count("/robots.txt"))
+	}
+}

@@ -50,9 +50,13 @@ const maxRobotsBytes = 512 << 10
 // everything, 5xx forbids everything until it is fetched again (both as
 // Google's crawler does); one that cannot be fetched or parsed allows
 // everything.
-func (c *Client) robotsAllow(ctx context.Context, u *url.URL) error {
+//
+// inFlight says the caller already holds a slot under the concurrency cap
+// (a redirect hop): the robots.txt request then does not wait for another,
+// which with max_concurrency 1 would never come.
+func (c *Client) robotsAllow(ctx context.Context, u *url.URL, inFlight bool) error {
 	site := u.Scheme + "://" + u.Host
-	e, err := c.robotsFor(ctx, site)
+	e, err := c.robotsFor(ctx, site, inFlight)
 	if err != nil {
 		return err
 	}
@@ -73,7 +77,7 @@ func (c *Client) robotsAllow(ctx context.Context, u *url.URL) error {
 }
 
 // robotsFor returns site's cached robots.txt, fetching it if needed.
-func (c *Client) robotsFor(ctx context.Context, site string) (*robotsEntry, error) {
+func (c *Client) robotsFor(ctx context.Context, site string, inFlight bool) (*robotsEntry, error) {
 	h := c.hosts
 	for {
 		h.mu.Lock()
@@ -98,7 +102,7 @@ func (c *Client) robotsFor(ctx context.Context, site string) (*robotsEntry, erro
 		e = &robotsEntry{ready: make(chan struct{})}
 		h.robots[site] = e
 		h.mu.Unlock()
-		data, ttl := c.fetchRobots(ctx, site)
+		data, ttl := c.fetchRobots(ctx, site, inFlight)
 		h.mu.Lock()
 		e.data, e.expires = data, c.clock.Now().Add(ttl)
 		close(e.ready)
@@ -108,15 +112,22 @@ func (c *Client) robotsFor(ctx context.Context, site string) (*robotsEntry, erro
 }
 
 // fetchRobots gets site/robots.txt through the host's token bucket and
-// the concurrency cap, and says how long to trust the answer.
-func (c *Client) fetchRobots(ctx context.Context, site string) (*robotstxt.RobotsData, time.Duration) {
+// (unless inFlight) the concurrency cap, and says how long to trust the
+// answer.
+func (c *Client) fetchRobots(ctx context.Context, site string, inFlight bool) (*robotstxt.RobotsData, time.Duration) {
 	log := c.log.With("robots", site+"/robots.txt")
 	u, _ := url.Parse(site + "/robots.txt")
-	release, err := c.Wait(ctx, u.Host)
-	if err != nil {
-		return nil, 0
+	if inFlight {
+		if err := c.Limiter(u.Host).Wait(ctx); err != nil {
+			return nil, 0
+		}
+	} else {
+		release, err := c.Wait(ctx, u.Host)
+		if err != nil {
+			return nil, 0
+		}
+		defer release()
 	}
-	defer release()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		return nil, robotsRetry
