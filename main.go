@@ -35,6 +35,9 @@ Usage:
                                                 ask the database (opened read-only)
   lookout check-config [-c config.yaml]        validate a config (errors name field and line)
   lookout status [--db F]                      health of every source
+  lookout try SOURCE_ID [-c config.yaml] [--format table|jsonl] [--for 15s]
+  lookout try --kind rss|html|json_api URL [--spec YAML]
+                                                fetch a source once, print its items, store nothing
   lookout sentiment score [--format jsonl]     score stdin, one text per line
   lookout sentiment eval [--format json] FILE… accuracy on labelled CSV/TSV files
   lookout backtest --input FILE.csv --format nab
@@ -70,6 +73,8 @@ func main() {
 		err = cmdCheckConfig(args)
 	case "status":
 		err = cmdStatus(ctx, args)
+	case "try":
+		err = cmdTry(ctx, args)
 	case "sentiment":
 		err = cmdSentiment(args)
 	case "backtest":
@@ -158,7 +163,7 @@ func cmdRun(ctx context.Context, args []string) error {
 	if missing := cfg.MissingSecrets(); len(missing) > 0 {
 		return fmt.Errorf("%s", strings.Join(missing, "\n"))
 	}
-	d, err := daemon.New(ctx, daemon.Options{Config: cfg, Log: log})
+	d, err := daemon.New(ctx, daemon.Options{Config: cfg, Log: log, Version: buildVersion()})
 	if err != nil {
 		return err
 	}

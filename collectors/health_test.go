@@ -109,10 +109,10 @@ func TestSourceHealthVerdicts(t *testing.T) {
 				case "junk":
 					h.Unusable("decode", errors.New("invalid JSON"))
 				case "drift":
-					h.Drifted("li.post")
+					h.Drifted("li.post", "")
 				case "undrift":
 					h.Succeeded()
-					h.Drifted("")
+					h.Drifted("", "")
 				}
 				it, due := h.Report()
 				st := h.Status()

@@ -136,9 +136,6 @@ func (c *Config) applyDefaults() {
 	if c.Limits.Timeout == 0 {
 		c.Limits.Timeout = Duration(15 * time.Second)
 	}
-	if c.Limits.UserAgent == "" {
-		c.Limits.UserAgent = DefaultUserAgent
-	}
 	for name, g := range c.Keywords {
 		if g.Category == "" {
 			g.Category = name
@@ -150,9 +147,59 @@ func (c *Config) applyDefaults() {
 	}
 }
 
-// DefaultUserAgent is a current desktop browser's; several platforms bind
-// tokens to the User-Agent or refuse obvious bots.
-const DefaultUserAgent = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+// BrowserUserAgent is a current desktop browser's. The platform kinds
+// that bind tokens to the User-Agent or refuse clients that do not look
+// like a browser (see NeedsBrowserUserAgent) send it unless the source or
+// limits.user_agent sets another.
+const BrowserUserAgent = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+
+// ProjectURL is where a site owner who finds lookout in their logs reads
+// what it is; the default User-Agent names it.
+const ProjectURL = "https://github.com/lookout-monitor/lookout"
+
+// UserAgent is lookout's own User-Agent, sent by default: it names the
+// program, its version and where to read about it, so that a site owner
+// can tell who is polling and robots.txt groups for "lookout" apply.
+func UserAgent(version string) string {
+	if version == "" {
+		version = "dev"
+	}
+	return "lookout/" + version + " (+" + ProjectURL + ")"
+}
+
+// NeedsBrowserUserAgent reports whether a collector kind talks to a
+// platform that refuses or degrades clients without a browser's
+// User-Agent (Bilibili's and Douyin's web endpoints, Weibo's mobile API).
+func NeedsBrowserUserAgent(kind string) bool {
+	switch kind {
+	case "bilibili_live", "bilibili_comments", "douyin_live", "weibo":
+		return true
+	}
+	return false
+}
+
+// DefaultTimezone is the zone of times written without an offset when the
+// source sets no timezone: the sites and APIs lookout is mostly pointed at
+// (Chinese forums, feeds and platforms) write local Beijing time.
+const DefaultTimezone = "Asia/Shanghai"
+
+// LoadTimezone loads an IANA zone name. The zones of mainland China, Hong
+// Kong and Taiwan are built in (UTC+8, no daylight saving) so that the
+// default works on machines without tzdata.
+func LoadTimezone(name string) (*time.Location, error) {
+	if name == "" {
+		name = DefaultTimezone
+	}
+	loc, err := time.LoadLocation(name)
+	if err == nil {
+		return loc, nil
+	}
+	switch name {
+	case "Asia/Shanghai", "Asia/Chongqing", "PRC", "Asia/Hong_Kong", "Asia/Taipei":
+		return time.FixedZone("CST", 8*3600), nil
+	}
+	return nil, fmt.Errorf("unknown time zone %q (want an IANA name such as Asia/Shanghai or UTC)", name)
+}
 
 // Load reads and validates a config file.
 func Load(path string) (*Config, error) {
@@ -257,6 +304,15 @@ func (c *Config) validate() []error {
 		ids[s.ID] = true
 		if s.Kind == "" {
 			errs = append(errs, ferr(s.Line, f+".kind", "is required"))
+		}
+		if s.Timezone != "" {
+			if _, err := LoadTimezone(s.Timezone); err != nil {
+				line := s.Line
+				if n := c.sourceKey(i, "timezone"); n != nil {
+					line = n.Line
+				}
+				errs = append(errs, ferr(line, f+".timezone", "%v", err))
+			}
 		}
 	}
 	for name, g := range c.Keywords {

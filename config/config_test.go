@@ -183,3 +183,16 @@ func TestMissingSecretsAllAtOnce(t *testing.T) {
 		t.Errorf("a set variable reported:\n%s", got)
 	}
 }
+
+func TestSourceTimezoneErrorNamesLine(t *testing.T) {
+	text := "sources:\n  - id: a\n    kind: rss\n    url: http://x/\n    timezone: Mars/Olympus\n"
+	_, err := Parse([]byte(text), "tz.yaml")
+	if err == nil || !strings.Contains(err.Error(), "5: sources[0].timezone") || !strings.Contains(err.Error(), "Mars/Olympus") {
+		t.Fatalf("err %v, want line 5 naming sources[0].timezone", err)
+	}
+	ok := "sources:\n  - id: a\n    kind: rss\n    url: http://x/\n    timezone: UTC\n    ignore_robots: true\n"
+	cfg, err := Parse([]byte(ok), "tz.yaml")
+	if err != nil || cfg.Sources[0].Timezone != "UTC" || !cfg.Sources[0].IgnoreRobots {
+		t.Fatalf("valid options: %v %+v", err, cfg)
+	}
+}

@@ -46,6 +46,8 @@ type Options struct {
 	ChannelSize int
 	// Clock for collectors (tests).
 	Clock httpx.Clock
+	// Version is this build's version, named in the default User-Agent.
+	Version string
 	// Collectors are the kinds sources may use (default all.Registry()).
 	Collectors lcollectors.Registry
 	// EvalInterval is how often alert rules are evaluated (default
@@ -197,7 +199,8 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 	d.collectorMetrics = cm
 	d.state = newPipelineState(st)
 	env := lcollectors.Env{
-		HTTP:    httpx.NewClient(cfg.Limits, cm.HTTP()),
+		HTTP: httpx.NewClientWith(cfg.Limits, cm.HTTP(), httpx.Options{Version: opts.Version,
+			Log: opts.Log.With("stage", "collector")}),
 		State:   d.state,
 		Log:     opts.Log.With("stage", "collector"),
 		Metrics: cm,

@@ -167,6 +167,9 @@ type Item struct {
 	Metric string
 	Value  float64
 	Count  int64
+	// HasValue says Value was given even when it is 0 (a post mapped with
+	// value: like and 0 likes): the store keeps 0, not NULL.
+	HasValue bool
 
 	Labels map[string]string // labels from the source's config
 	Raw    []byte            // the payload as received, for replay and audit

@@ -139,7 +139,7 @@ func (r *storeReplayer) nextItem() error {
 	}
 	it.Kind, it.TS = item.Kind(kind), t
 	it.ID, it.AuthorID, it.Author, it.Text, it.URL, it.Metric = id.String, authorID.String, author.String, text.String, url.String, metric.String
-	it.Value, it.Count = value.Float64, count.Int64
+	it.Value, it.Count, it.HasValue = value.Float64, count.Int64, value.Valid
 	if sentiment.Valid {
 		it.Score = item.Score{Scored: true, Label: item.ParseLabel(sentiment.String), Value: score.Float64,
 			Prob: prob.Float64, Lang: lang.String}

@@ -532,7 +532,7 @@ func (w *storeBatch) fillItem(a []driver.NamedValue, it *item.Item, ts time.Time
 		metric = "gift_value" // what value holds, by the name rules use for it
 	}
 	a[10].Value, a[11].Value, a[12].Value = storeNullString(metric), nil, nil
-	if it.Value != 0 || it.Metric != "" || it.Kind == item.KindGift || it.Kind == item.KindSuperChat {
+	if it.Value != 0 || it.HasValue || it.Metric != "" || it.Kind == item.KindGift || it.Kind == item.KindSuperChat {
 		a[11].Value = it.Value
 	}
 	if it.Count != 0 || it.Kind == item.KindGift {

@@ -11,6 +11,7 @@
 package feed
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -200,7 +201,18 @@ func (c *rssCollector) poll(ctx context.Context, emit collectors.Emit) error {
 		}
 		return nil
 	}
-	feed, err := ParseFeed(res.Body, res.Header.Get("Content-Type"), res.URL)
+	body := res.Body
+	dec, converted := httpx.ToUTF8XML(body, res.Header.Get("Content-Type"))
+	if converted {
+		body = dec.Text // no charset declared anywhere and not UTF-8: sniffed
+	}
+	feed, err := ParseFeed(body, res.Header.Get("Content-Type"), res.URL)
+	if err == nil {
+		if !converted {
+			dec = rssDecoded(feed, res.Body)
+		}
+		c.env.TextDecoded(ctx, c.src.ID, httpx.RedactURL(c.url), dec)
+	}
 	if err != nil {
 		// The server is fine; what it sent is not a feed. Polling faster
 		// would not fix that, so wait at least the regular interval, and
@@ -399,6 +411,21 @@ func (c *rssCollector) saveState(ctx context.Context, seen, validators bool) {
 }
 
 // rssReason names a fetch error for the errors counter.
+// rssDecoded accounts for a feed the parser decoded with its declared
+// charset: the replacement characters its entries gained (a charset
+// declared wrong shows as many).
+func rssDecoded(feed *Feed, raw []byte) httpx.Decoded {
+	var b strings.Builder
+	for _, e := range feed.Entries {
+		b.WriteString(e.Title)
+		b.WriteString(e.Summary)
+		b.WriteString(e.Author)
+	}
+	text := b.String()
+	n := strings.Count(text, "\uFFFD") - bytes.Count(raw, []byte("\uFFFD"))
+	return httpx.Decoded{Text: []byte(text), Charset: "declared", How: "declared", Replacements: max(n, 0)}
+}
+
 func rssReason(err error) string {
 	var se *httpx.StatusError
 	if errors.As(err, &se) {
@@ -409,6 +436,12 @@ func rssReason(err error) string {
 	}
 	if errors.Is(err, httpx.ErrCircuitOpen) {
 		return "circuit_open"
+	}
+	if errors.Is(err, httpx.ErrTooLarge) {
+		return "too_large"
+	}
+	if errors.Is(err, httpx.ErrRobotsDisallowed) {
+		return "robots_disallowed"
 	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {

@@ -287,7 +287,7 @@ func TestRSSCollectorConditionalGET(t *testing.T) {
 				t.Errorf("poll interval %v, want 1m ± 10%%", wait)
 			}
 			reqs := srv.Requests("/feed.xml")
-			if len(reqs) != 1 || reqs[0].Header.Get("If-None-Match") != "" || reqs[0].Header.Get("User-Agent") != config.DefaultUserAgent {
+			if len(reqs) != 1 || reqs[0].Header.Get("If-None-Match") != "" || reqs[0].Header.Get("User-Agent") != config.UserAgent("") {
 				t.Fatalf("first request: %+v", reqs)
 			}
 
@@ -898,4 +898,56 @@ func TestRSSCollectorStateLoadFails(t *testing.T) {
 	h.clk.fire()
 	h.clk.await(t)
 	rssRequireIDs(t, h.sink.take(), "b")
+}
+
+// A GBK feed that declares its charset nowhere (no BOM, no XML
+// declaration encoding, no Content-Type charset) is sniffed and converted
+// before parsing, instead of being read as mojibake.
+func TestRSSCollectorUndeclaredGBK(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("testdata", "rss", "rss_gbk.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	end := bytes.Index(data, []byte("?>"))
+	if end < 0 {
+		t.Fatal("fixture has no XML declaration")
+	}
+	data = append([]byte(`<?xml version="1.0"?>`), data[end+2:]...)
+	srv := loopback.NewFeedServer()
+	defer srv.Close()
+	srv.SetFeed("/bare.xml", data, "application/rss+xml")
+	h := newRSSHarness(nil)
+	h.start(t, rssYAML(srv.URL("/bare.xml"), "room: 品牌新闻"))
+	h.clk.await(t)
+	items := h.sink.take()
+	rssRequireIDs(t, items, "gbk-1002", "gbk-1001")
+	if it := items[1]; it.Text != "消费者投诉：退款迟迟不到账\n多名用户反映客服不理人，要求维权。" || it.Author != "记者 王芳" {
+		t.Errorf("undeclared GBK item: %+v", it)
+	}
+}
+
+// A GBK feed served as UTF-8 (a wrong Content-Type charset) parses into
+// replacement characters: the items are kept, and the source's health
+// warns about the encoding instead of staying silently ok.
+func TestRSSCollectorWrongCharsetWarns(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("testdata", "rss", "rss_gbk.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	end := bytes.Index(data, []byte("?>"))
+	data = append([]byte(`<?xml version="1.0"?>`), data[end+2:]...)
+	srv := loopback.NewFeedServer()
+	defer srv.Close()
+	srv.SetFeed("/wrong.xml", data, "application/rss+xml; charset=utf-8")
+	h := newRSSHarness(nil)
+	h.start(t, rssYAML(srv.URL("/wrong.xml"), ""))
+	h.clk.await(t)
+	items := h.sink.take()
+	if len(items) != 2 {
+		t.Errorf("%d items, want 2 (kept, garbled)", len(items))
+	}
+	w := h.health.Status().Warnings
+	if len(w) != 1 || !strings.HasPrefix(w[0], "encoding: ") {
+		t.Errorf("warnings %q, want an encoding warning", w)
+	}
 }

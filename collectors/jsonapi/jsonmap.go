@@ -8,12 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/big"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"lookout/collectors/poll"
+	"lookout/config"
 	"lookout/item"
 
 	"lookout/internal/htmltext"
@@ -45,7 +47,7 @@ type Mapping struct {
 	AuthorID   string            `yaml:"author_id"`
 	Time       string            `yaml:"time"`
 	TimeFormat string            `yaml:"time_format"`
-	TimeZone   string            `yaml:"time_zone"` // for layouts without an offset; default UTC
+	TimeZone   string            `yaml:"time_zone"` // for layouts without an offset; default the source's timezone
 	URL        string            `yaml:"url"`
 	Room       string            `yaml:"room"`  // path; the source's room when empty or absent
 	Value      string            `yaml:"value"` // numeric path → Item.Value
@@ -238,9 +240,10 @@ type jsonmapMetric struct {
 	path Path
 }
 
-// NewMapper validates and compiles m.
+// NewMapper validates and compiles m. Times without an offset are in
+// m.TimeZone, config.DefaultTimezone when empty (see TimeZoneFrom).
 func NewMapper(m Mapping) (*Mapper, error) {
-	jm := &Mapper{timeFormat: strings.TrimSpace(m.TimeFormat), stripHTML: m.StripHTML, loc: time.UTC}
+	jm := &Mapper{timeFormat: strings.TrimSpace(m.TimeFormat), stripHTML: m.StripHTML}
 	for _, f := range []struct {
 		name string
 		src  string
@@ -292,14 +295,21 @@ func NewMapper(m Mapping) (*Mapper, error) {
 			return nil, fmt.Errorf("mapping.time_format: %q is neither unix, unix_ms, unix_us, rfc3339 nor a Go layout such as 2006-01-02 15:04:05", jm.timeFormat)
 		}
 	}
-	if m.TimeZone != "" {
-		loc, err := time.LoadLocation(m.TimeZone)
-		if err != nil {
-			return nil, fmt.Errorf("mapping.time_zone: %w", err)
-		}
-		jm.loc = loc
+	loc, err := config.LoadTimezone(m.TimeZone)
+	if err != nil {
+		return nil, fmt.Errorf("mapping.time_zone: %w", err)
 	}
+	jm.loc = loc
 	return jm, nil
+}
+
+// TimeZoneFrom fills m.TimeZone from the source's timezone when the
+// mapping sets none.
+func (m Mapping) TimeZoneFrom(src config.SourceConfig) Mapping {
+	if m.TimeZone == "" {
+		m.TimeZone = src.Timezone
+	}
+	return m
 }
 
 // Kind is the item kind the mapping produces.
@@ -315,6 +325,7 @@ type Record struct {
 	Room     string
 	TS       time.Time // zero when the element has no time
 	Value    float64
+	HasValue bool // the value path held a number (0 included)
 	Count    int64
 	Metrics  map[string]float64
 	Raw      []byte
@@ -373,7 +384,7 @@ func (m *Mapper) Record(el any) (Record, error) {
 		r.Text = jsonmapStripHTML(r.Text)
 	}
 	r.Author = m.str(m.author, el)
-	r.AuthorID = m.str(m.authorID, el)
+	r.AuthorID = m.idStr(m.authorID, el)
 	r.URL = m.str(m.url, el)
 	r.Room = m.str(m.room, el)
 	if !m.ts.IsZero() {
@@ -388,7 +399,7 @@ func (m *Mapper) Record(el any) (Record, error) {
 	}
 	if !m.value.IsZero() {
 		if f, ok := jsonmapFloat(m.value.Get(el)); ok {
-			r.Value = f
+			r.Value, r.HasValue = f, true
 		}
 	}
 	if !m.count.IsZero() {
@@ -408,7 +419,7 @@ func (m *Mapper) Record(el any) (Record, error) {
 	if err == nil {
 		r.Raw = raw
 	}
-	r.ID = m.str(m.id, el)
+	r.ID = m.idStr(m.id, el)
 	if r.ID == "" {
 		// No id in the payload: a content hash is stable across polls, so
 		// dedupe still works.
@@ -427,6 +438,41 @@ func (m *Mapper) str(p Path, el any) string {
 		return ""
 	}
 	return jsonmapString(v)
+}
+
+// idStr reads an id: a number written with a fraction or an exponent
+// that is a whole number (9006.0, 9.006e3) is the same id as 9006, so
+// that an API switching between forms does not emit every item again.
+func (m *Mapper) idStr(p Path, el any) string {
+	if p.IsZero() {
+		return ""
+	}
+	v, ok := p.Get(el)
+	if !ok {
+		return ""
+	}
+	return jsonmapID(v)
+}
+
+// jsonmapID renders an id value (see idStr).
+func jsonmapID(v any) string {
+	var s string
+	switch x := v.(type) {
+	case json.Number:
+		s = x.String()
+	case float64:
+		s = strconv.FormatFloat(x, 'g', -1, 64)
+	default:
+		return jsonmapString(v)
+	}
+	if !strings.ContainsAny(s, ".eE") {
+		return s
+	}
+	f, _, err := big.ParseFloat(s, 10, 256, big.ToNearestEven)
+	if err != nil || !f.IsInt() || f.MantExp(nil) > 256 {
+		return s // a fraction, or too long a number to spell out
+	}
+	return f.Text('f', 0)
 }
 
 // Items turns a record into pipeline items: the record itself (unless the
@@ -448,7 +494,7 @@ func (m *Mapper) Items(r Record, base item.Item, now time.Time) []item.Item {
 		it.Room = room
 		it.ID, it.Text, it.Author, it.AuthorID, it.URL = r.ID, r.Text, r.Author, r.AuthorID, r.URL
 		it.TS = ts
-		it.Value, it.Count = r.Value, r.Count
+		it.Value, it.Count, it.HasValue = r.Value, r.Count, r.HasValue
 		it.Raw = r.Raw
 		out = append(out, it)
 	} else if !m.value.IsZero() {

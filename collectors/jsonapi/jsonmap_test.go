@@ -1,6 +1,7 @@
 package jsonapi
 
 import (
+	"lookout/config"
 	"os"
 	"path/filepath"
 	"strings"
@@ -213,7 +214,8 @@ func TestJSONMapTimeFormats(t *testing.T) {
 		{`1723979200`, "", time.Unix(1723979200, 0), false},
 		{`"2026-11-20T09:15:30+08:00"`, "rfc3339", time.Date(2026, 11, 20, 1, 15, 30, 0, time.UTC), false},
 		{`"Tue Feb 23 12:28:47 +0800 2021"`, "auto", time.Date(2021, 2, 23, 12, 28, 47, 0, sh), false},
-		{`"2026-11-20 09:15"`, "2006-01-02 15:04", time.Date(2026, 11, 20, 9, 15, 0, 0, time.UTC), false},
+		// No offset: the default zone, Beijing time (see TestJSONMapTimeZone).
+		{`"2026-11-20 09:15"`, "2006-01-02 15:04", time.Date(2026, 11, 20, 9, 15, 0, 0, sh), false},
 		{`"soon"`, "auto", time.Time{}, true},
 		{`"x"`, "unix", time.Time{}, true},
 		{`1e300`, "unix", time.Time{}, true},
@@ -236,6 +238,31 @@ func TestJSONMapTimeFormats(t *testing.T) {
 		}
 		if err != nil || !r.TS.Equal(tc.want) {
 			t.Errorf("%s (%s): got %v, %v; want %v", tc.in, tc.format, r.TS, err, tc.want)
+		}
+	}
+}
+
+// Times without an offset are in mapping.time_zone, else the source's
+// timezone, else Asia/Shanghai; times with one keep it.
+func TestJSONMapTimeZone(t *testing.T) {
+	for _, tc := range []struct {
+		mapZone, srcZone string
+		in               string
+		want             time.Time
+	}{
+		{"", "", `"2026-11-20 09:15:00"`, time.Date(2026, 11, 20, 1, 15, 0, 0, time.UTC)},
+		{"", "UTC", `"2026-11-20 09:15:00"`, time.Date(2026, 11, 20, 9, 15, 0, 0, time.UTC)},
+		{"Asia/Tokyo", "UTC", `"2026-11-20 09:15:00"`, time.Date(2026, 11, 20, 0, 15, 0, 0, time.UTC)},
+		{"", "UTC", `"2026-11-20T09:15:00+08:00"`, time.Date(2026, 11, 20, 1, 15, 0, 0, time.UTC)},
+	} {
+		m, err := NewMapper(Mapping{Text: "t", Time: "ts", TimeZone: tc.mapZone}.TimeZoneFrom(config.SourceConfig{Timezone: tc.srcZone}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc, _ := DecodeJSON([]byte(`{"t":"x","ts":` + tc.in + `}`))
+		r, err := m.Record(doc)
+		if err != nil || !r.TS.Equal(tc.want) {
+			t.Errorf("%s (mapping %q, source %q): got %v, %v; want %v", tc.in, tc.mapZone, tc.srcZone, r.TS, err, tc.want)
 		}
 	}
 }

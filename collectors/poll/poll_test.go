@@ -3,6 +3,7 @@ package poll
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -212,4 +213,21 @@ func TestLoopAtLeast(t *testing.T) {
 	in(54*time.Second, 66*time.Second)
 	l.AtLeast(0)
 	in(54*time.Second, 66*time.Second)
+}
+
+func TestReasonNamesTheCause(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("page 1: %w", &httpx.TooLargeError{URL: "http://x/", Limit: 16 << 20}), "too_large"},
+		{fmt.Errorf("page 1: %w", &httpx.RobotsError{URL: "http://x/", Agent: "lookout"}), "robots_disallowed"},
+		{fmt.Errorf("x: %w", &httpx.CircuitOpenError{Host: "x"}), "circuit_open"},
+		{&httpx.StatusError{Status: 429}, "rate_limited"},
+		{Err("api_error", errors.New("code -412")), "api_error"},
+	} {
+		if got := Reason(c.err); got != c.want {
+			t.Errorf("Reason(%v) = %q, want %q", c.err, got, c.want)
+		}
+	}
 }

@@ -72,7 +72,7 @@ func New(src config.SourceConfig, env collectors.Env) (collectors.Collector, err
 		return nil, fmt.Errorf("url %q: want a ws:// or wss:// URL", httpx.RedactURL(spec.URL))
 	}
 	c := &wsjsonCollector{src: src, spec: spec, env: env, host: u.Host, header: http.Header{}}
-	if c.mapper, err = jsonapi.NewMapper(spec.Mapping); err != nil {
+	if c.mapper, err = jsonapi.NewMapper(spec.Mapping.TimeZoneFrom(src)); err != nil {
 		return nil, err
 	}
 	for k, v := range spec.Headers {
