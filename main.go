@@ -218,7 +218,7 @@ func cmdQuery(ctx context.Context, args []string) error {
 	if *timeout == 0 {
 		opts.Timeout = -1
 	}
-	return store.QueryWith(ctx, *db, pos[0], *format, opts, os.Stdout)
+	return daemon.Query(ctx, *db, pos[0], *format, opts, os.Stdout)
 }
 
 func cmdCheckConfig(args []string) error {
@@ -268,7 +268,7 @@ func cmdStatus(ctx context.Context, args []string) error {
 	if len(pos) > 0 {
 		return fmt.Errorf("unexpected argument %q", pos[0])
 	}
-	return store.Query(ctx, *db, daemon.StatusQuery, *format, os.Stdout)
+	return daemon.Query(ctx, *db, daemon.StatusQuery, *format, store.QueryOptions{}, os.Stdout)
 }
 
 // subcommandHelp prints the usage lines of a command with subcommands
