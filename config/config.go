@@ -51,6 +51,10 @@ type StoreConfig struct {
 	FlushInterval Duration        `yaml:"flush_interval"` // max time an item waits, default 500ms
 	Retention     RetentionConfig `yaml:"retention"`
 	KeepRaw       *bool           `yaml:"keep_raw"` // store raw payloads (default true)
+	// Search keeps a full-text index of item text for `lookout search`
+	// (default off: it doubles the store's CPU per item; turning it on
+	// later indexes what is already stored).
+	Search bool `yaml:"search"`
 }
 
 // RetentionConfig says how long rows are kept; zero keeps them forever.

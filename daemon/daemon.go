@@ -144,7 +144,7 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 	}
 	d.reg.MustRegister(d.metrics.duplicates, d.metrics.restarts, d.metrics.stageWait)
 
-	st, err := store.Open(ctx, cfg.Store.Path)
+	st, err := store.Open(ctx, cfg.Store.Path, store.WithSearch(cfg.Store.Search))
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", cfg.Store.Path, err)
 	}

@@ -19,6 +19,7 @@ import (
 	"lookout/config"
 	"lookout/internal/loopback"
 	"lookout/internal/redact"
+	"lookout/store"
 )
 
 // The people of the privacy test: every id and name below must be gone
@@ -107,7 +108,7 @@ func TestPrivacyModeLeavesNoNames(t *testing.T) {
 	dir := t.TempDir()
 	dbPath := filepath.Join(dir, "lookout.db")
 	cfg, err := config.Parse([]byte(fmt.Sprintf(`
-store: { path: %q, batch_size: 64, flush_interval: 100ms }
+store: { path: %q, batch_size: 64, flush_interval: 100ms, search: true }
 privacy: { enabled: true, salt: "${PRIV_SALT}" }
 http: { listen: "off" }
 limits: { default: { rate: 100/s, burst: 100 } }
@@ -299,7 +300,32 @@ receivers:
 			t.Errorf("%s hold %v", what, found)
 		}
 	}
+	// The search index (its shadow tables were scanned above) finds the
+	// complaints, and not by the name of the person they mention.
+	var hits, byName strings.Builder
+	if err := store.Search(context.Background(), dbPath, store.SearchOptions{Text: "退款", Room: "5551234"}, &textSink{&hits}); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(hits.String(), "要求退款"); n != 12 {
+		t.Errorf("search 退款 in the Bilibili room: %d rows, want 12", n)
+	}
+	if err := store.Search(context.Background(), dbPath, store.SearchOptions{Text: privMentioned}, &textSink{&byName}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(byName.String(), "退款") {
+		t.Errorf("a search for the mentioned name finds: %s", byName.String())
+	}
 	if !strings.Contains(bodies, "h:") || !strings.Contains(bodies, "退款") {
 		t.Errorf("the webhook got no samples with hashed authors: %s", bodies)
 	}
+}
+
+// textSink writes every row's values on one line.
+type textSink struct{ b *strings.Builder }
+
+func (s *textSink) Columns([]string) error { return nil }
+
+func (s *textSink) Row(vals []any) error {
+	fmt.Fprintln(s.b, vals...)
+	return nil
 }

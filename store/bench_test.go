@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"testing"
@@ -129,7 +130,21 @@ func storeBenchRoomItems(n, rooms, offset int) []item.Item {
 // load run: batches of 4096 items from 200 rooms at once, so that every
 // commit touches ~200 places in each items index.
 func BenchmarkManyRoomsWrite(b *testing.B) {
-	s := storeOpenTest(b)
+	storeBenchManyRooms(b, storeOpenTest(b))
+}
+
+// BenchmarkManyRoomsWriteSearch is BenchmarkManyRoomsWrite with the
+// full-text index on (store.search).
+func BenchmarkManyRoomsWriteSearch(b *testing.B) {
+	s, err := Open(context.Background(), filepath.Join(b.TempDir(), "lookout.db"), WithSearch(true))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	storeBenchManyRooms(b, s)
+}
+
+func storeBenchManyRooms(b *testing.B, s *Store) {
 	ctx := context.Background()
 	const batch = 4096
 	all := storeBenchRoomItems(b.N+batch, 200, 0)
