@@ -193,6 +193,7 @@ func summary(ctx context.Context, out io.Writer, dbPath string) error {
 		return err
 	}
 	fmt.Fprintf(out, "\nAsk it anything with SQL, for example:\n  go run . query --db %s \"SELECT strftime('%%H:%%M:%%S', ts) AS t, author, text FROM items WHERE sentiment = 'negative' ORDER BY ts DESC LIMIT 10\"\n", dbPath)
+	fmt.Fprintf(out, "or search what people said:\n  go run . search --db %s 退款\n", dbPath)
 	return nil
 }
 
