@@ -39,13 +39,15 @@ const (
 	privBannedUID  = "918273645506"
 	privBannedLog  = "privbannedtroll"
 	privMentioned  = "隐私被点名"
+	privGifteeUID  = "918273645507"
+	privGiftee     = "PrivGiftee"
 	privSalt       = "test-salt-not-a-name"
 )
 
 func privKnown() []string {
 	return []string{fmt.Sprint(privBiliUID), privBiliName, fmt.Sprint(privBiliGifter), privBiliGName,
 		fmt.Sprint(privDouyinUID), privDouyinName, fmt.Sprint(privDouyinFan), privDouyinFNm,
-		privTwitchUID, privTwitchName, privTwitchLog, privBannedUID, privBannedLog, privMentioned, privSalt}
+		privTwitchUID, privTwitchName, privTwitchLog, privBannedUID, privBannedLog, privMentioned, privGifteeUID, privGiftee, privSalt}
 }
 
 // privFind reports which known ids and names occur in s (case folded).
@@ -184,6 +186,8 @@ receivers:
 			privTwitchName, ts, privTwitchUID, privTwitchLog, privTwitchLog, privTwitchLog, privBannedLog),
 		fmt.Sprintf(`@display-name=%s;id=tw-2;login=%s;msg-id=sub;msg-param-sub-plan=1000;room-id=42;system-msg=%s\ssubscribed\sat\sTier\s1.;tmi-sent-ts=%d;user-id=%s :tmi.twitch.tv USERNOTICE #privchan :love it`,
 			privTwitchName, privTwitchLog, privTwitchName, ts+1, privTwitchUID),
+		fmt.Sprintf(`@display-name=%s;id=tw-3;login=%s;msg-id=subgift;msg-param-recipient-display-name=%s;msg-param-recipient-id=%s;msg-param-recipient-user-name=%s;msg-param-sub-plan=1000;room-id=42;system-msg=%s\sgifted\sa\sTier\s1\ssub\sto\s%s!;tmi-sent-ts=%d;user-id=%s :tmi.twitch.tv USERNOTICE #privchan`,
+			privTwitchName, privTwitchLog, privGiftee, privGifteeUID, strings.ToLower(privGiftee), privTwitchName, privGiftee, ts+3, privTwitchUID),
 		fmt.Sprintf(`@ban-duration=600;room-id=42;target-user-id=%s;tmi-sent-ts=%d :tmi.twitch.tv CLEARCHAT #privchan :%s`,
 			privBannedUID, ts+2, privBannedLog))
 
@@ -195,7 +199,7 @@ receivers:
 	waitFor(t, "items of all three platforms", 15*time.Second, func() bool {
 		return countRows(t, ro, `SELECT count(*) FROM items WHERE source='bili' AND kind='chat'`) == 13 &&
 			countRows(t, ro, `SELECT count(*) FROM items WHERE source='dy' AND kind IN ('chat','gift')`) >= 3 &&
-			countRows(t, ro, `SELECT count(*) FROM items WHERE source='tw'`) >= 2 &&
+			countRows(t, ro, `SELECT count(*) FROM items WHERE source='tw'`) >= 3 &&
 			countRows(t, ro, `SELECT count(*) FROM metrics WHERE source='tw'`) >= 1
 	})
 	waitFor(t, "the alert at the webhook and the console", 15*time.Second, func() bool {
@@ -271,7 +275,7 @@ receivers:
 		t.Fatalf("only %d cells scanned", cells)
 	}
 	// The hashes are there instead, and the same person has one hash.
-	for _, who := range []string{fmt.Sprint(privBiliUID), privBiliName, privDouyinName, fmt.Sprint(privDouyinFan), privTwitchName, privTwitchUID, privBannedLog, privMentioned} {
+	for _, who := range []string{fmt.Sprint(privBiliUID), privBiliName, privDouyinName, fmt.Sprint(privDouyinFan), privTwitchName, privTwitchUID, privBannedLog, privMentioned, privGiftee, privGifteeUID} {
 		if !strings.Contains(all.String(), u.Hash(who)) {
 			t.Errorf("the hash of %q is not stored", who)
 		}
