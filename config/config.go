@@ -51,6 +51,10 @@ type StoreConfig struct {
 	FlushInterval Duration        `yaml:"flush_interval"` // max time an item waits, default 500ms
 	Retention     RetentionConfig `yaml:"retention"`
 	KeepRaw       *bool           `yaml:"keep_raw"` // store raw payloads (default true)
+	// Search keeps a full-text index of item text for `lookout search`
+	// (default off: it doubles the store's CPU per item; turning it on
+	// later indexes what is already stored).
+	Search bool `yaml:"search"`
 }
 
 // RetentionConfig says how long rows are kept; zero keeps them forever.
@@ -61,11 +65,17 @@ type RetentionConfig struct {
 
 // PrivacyConfig controls what personal data is stored.
 type PrivacyConfig struct {
-	// HashUserIDs replaces author ids with a salted SHA-256 prefix before
-	// anything is stored or alerted.
+	// Enabled is privacy mode: user ids and display names become salted
+	// hashes wherever they appear (items, alerts, notifications, logs)
+	// and raw payloads are not kept (see internal/redact.Users).
+	Enabled bool `yaml:"enabled"`
+	// HashUserIDs is the older name of the same switch.
 	HashUserIDs bool   `yaml:"hash_user_ids"`
 	Salt        Secret `yaml:"salt"`
 }
+
+// On reports whether privacy mode is on.
+func (p PrivacyConfig) On() bool { return p.Enabled || p.HashUserIDs }
 
 // HTTPConfig configures the daemon's own HTTP endpoint (metrics, health).
 type HTTPConfig struct {
@@ -346,6 +356,14 @@ func (c *Config) validateStore() []error {
 	if l := c.HTTP.Listen; l != "off" {
 		if err := checkListen(l); err != nil {
 			errs = append(errs, ferr(c.lineOf("http", "listen"), "http.listen", "%v (host:port, e.g. 127.0.0.1:9464, or off)", err))
+		}
+	}
+	if c.Privacy.On() {
+		if c.Privacy.Salt.Var == "" {
+			errs = append(errs, ferr(c.lineOf("privacy"), "privacy.salt", "is required in privacy mode: salt: ${LOOKOUT_USER_SALT} (a long random value, kept secret and never changed, or the hashes of the same user stop matching)"))
+		}
+		if c.Store.KeepRaw != nil && *c.Store.KeepRaw {
+			errs = append(errs, ferr(c.lineOf("store", "keep_raw"), "store.keep_raw", "cannot be true in privacy mode: raw payloads carry the user ids and names privacy mode hashes"))
 		}
 	}
 	for i := range c.Sources {

@@ -5,8 +5,6 @@ package daemon
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,6 +24,7 @@ import (
 	"lookout/collectors/all"
 	"lookout/collectors/httpx"
 	"lookout/config"
+	"lookout/internal/redact"
 	"lookout/item"
 	"lookout/sentiment"
 	"lookout/store"
@@ -86,6 +85,7 @@ type Daemon struct {
 	delivery   *alerts.Delivery
 	sources    []*sourceRunner
 	dedupe     *dedupeSet
+	users      *redact.Users // privacy mode; nil when off
 	healthWake chan struct{} // see wakeHealth
 
 	metrics          *daemonMetrics
@@ -134,7 +134,16 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 	if opts.Health.Clock == nil {
 		opts.Health.Clock = opts.Clock
 	}
-	d := &Daemon{cfg: cfg, log: opts.Log, opts: opts, reg: prometheus.NewRegistry(), healthWake: make(chan struct{}, 1)}
+	var users *redact.Users
+	if cfg.Privacy.On() {
+		u, err := redact.NewUsers(cfg.Privacy.Salt.Value())
+		if err != nil {
+			return nil, err
+		}
+		users = u
+		opts.Log = slog.New(users.LogHandler(opts.Log.Handler()))
+	}
+	d := &Daemon{cfg: cfg, log: opts.Log, opts: opts, reg: prometheus.NewRegistry(), healthWake: make(chan struct{}, 1), users: users}
 	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	d.metrics = &daemonMetrics{
 		duplicates: prometheus.NewCounter(prometheus.CounterOpts{Name: "lookout_pipeline_duplicates_total", Help: "Items dropped as duplicates before scoring."}),
@@ -143,12 +152,12 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 	}
 	d.reg.MustRegister(d.metrics.duplicates, d.metrics.restarts, d.metrics.stageWait)
 
-	st, err := store.Open(ctx, cfg.Store.Path)
+	st, err := store.Open(ctx, cfg.Store.Path, store.WithSearch(cfg.Store.Search))
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", cfg.Store.Path, err)
 	}
 	d.store = st
-	st.SetKeepRaw(cfg.Store.KeepRawEnabled())
+	st.SetKeepRaw(cfg.Store.KeepRawEnabled() && users == nil)
 	fail := func(err error) (*Daemon, error) {
 		st.Close()
 		return nil, err
@@ -395,12 +404,15 @@ func (d *Daemon) send(ctx context.Context, ch chan<- item.Item, it item.Item, na
 
 // emit is what collectors call: normalise, dedupe, hand on.
 func (d *Daemon) emit(r *sourceRunner, raw chan<- item.Item) lcollectors.Emit {
-	hash := d.cfg.Privacy.HashUserIDs
-	salt := d.cfg.Privacy.Salt.Value()
 	return func(ctx context.Context, it item.Item) error {
 		it.Source = r.src.ID
 		if it.ID == "" {
 			return fmt.Errorf("collector %s emitted an item without an id", r.src.ID)
+		}
+		if d.users != nil {
+			// Privacy mode: the one place items are redacted, before
+			// anything (dedupe, classifier, alerts, store) sees them.
+			d.users.Item(&it)
 		}
 		if !d.dedupe.addIfNew(it.Source + "\x00" + it.ID) {
 			d.metrics.duplicates.Inc()
@@ -418,10 +430,6 @@ func (d *Daemon) emit(r *sourceRunner, raw chan<- item.Item) lcollectors.Emit {
 				labels[k] = v
 			}
 			it.Labels = labels
-		}
-		if hash && it.AuthorID != "" {
-			sum := sha256.Sum256([]byte(salt + "\x00" + it.AuthorID))
-			it.AuthorID = "h:" + hex.EncodeToString(sum[:12])
 		}
 		if it.Metric != item.MetricSourceBroken { // a health report is not a delivery
 			r.noteItem()
