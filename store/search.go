@@ -105,7 +105,7 @@ func storeSearchTokens(w string) []string {
 	return toks
 }
 
-// storeSearchTriggers fill items_fts from items (migration 0006 has the
+// storeSearchTriggers fill items_fts from items (migration 0007_search has the
 // table and the delete trigger).
 var storeSearchTriggers = []string{`CREATE TRIGGER IF NOT EXISTS items_fts_insert AFTER INSERT ON items
 WHEN new.text IS NOT NULL AND new.text <> '' BEGIN
