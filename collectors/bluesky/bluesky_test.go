@@ -3,9 +3,12 @@ package bluesky
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,6 +29,9 @@ func bskyPostEvent(did, rkey, text string, timeUS int64) string {
 
 func bskyTestCollector(t testing.TB, env collectors.Env, yamlExtra string) *bskyCollector {
 	t.Helper()
+	if !strings.Contains(yamlExtra, "handle_lookup:") {
+		yamlExtra += "handle_lookup: \"off\"\n" // tests never reach the public AppView
+	}
 	src, err := config.NewSourceConfig("id: bs\nkind: bluesky\n" + yamlExtra)
 	if err != nil {
 		t.Fatal(err)
@@ -383,3 +389,163 @@ func TestBlueskyWantedDids(t *testing.T) {
 
 // registry has the one kind this package's tests build.
 func registry() collectors.Registry { return collectors.Registry{"bluesky": New} }
+
+// bskyRecordEvent is a create commit of a post whose record is record
+// (JSON), as Jetstream sends it.
+func bskyRecordEvent(did, rkey, record string, timeUS int64) string {
+	return fmt.Sprintf(`{"did":%q,"time_us":%d,"kind":"commit","commit":{"rev":"r","operation":"create","collection":"app.bsky.feed.post","rkey":%q,"cid":"c","record":%s}}`,
+		did, timeUS, rkey, record)
+}
+
+// TestBlueskyRichText: the record shapes of app.bsky.feed.post with
+// facets, embeds and langs, as the Bluesky app writes them.
+func TestBlueskyRichText(t *testing.T) {
+	const carol = "did:plc:carolcarolcarolcarolcaro"
+	linkText := "Price hike again: acme.com/pricing/2026-pl... 差评"
+	start := strings.Index(linkText, "acme.com")
+	end := start + len("acme.com/pricing/2026-pl...")
+	for _, tc := range []struct {
+		name, record string
+		text         string
+		labels       map[string]string
+	}{
+		{"link facet", fmt.Sprintf(`{"$type":"app.bsky.feed.post","text":%q,"createdAt":"2026-11-25T12:00:00Z","langs":["en","zh"],
+			"facets":[{"$type":"app.bsky.richtext.facet","index":{"byteStart":%d,"byteEnd":%d},"features":[{"$type":"app.bsky.richtext.facet#link","uri":"https://acme.com/pricing/2026-plans?ref=app"}]}]}`,
+			linkText, start, end),
+			"Price hike again: https://acme.com/pricing/2026-plans?ref=app 差评",
+			map[string]string{"links": "https://acme.com/pricing/2026-plans?ref=app", "langs": "en,zh"}},
+		{"mention facet", fmt.Sprintf(`{"$type":"app.bsky.feed.post","text":"@carol.example.com 退款呢？","createdAt":"2026-11-25T12:00:00Z",
+			"facets":[{"index":{"byteStart":0,"byteEnd":18},"features":[{"$type":"app.bsky.richtext.facet#mention","did":%q}]}]}`, carol),
+			"@carol.example.com 退款呢？", map[string]string{"mentions": "carol.example.com"}},
+		{"quote with media, no text: alt text", `{"$type":"app.bsky.feed.post","text":"","createdAt":"2026-11-25T12:00:00Z","langs":["ja"],
+			"embed":{"$type":"app.bsky.embed.recordWithMedia","record":{"$type":"app.bsky.embed.record","record":{"uri":"at://did:plc:x/app.bsky.feed.post/3kq","cid":"bafy"}},
+			"media":{"$type":"app.bsky.embed.images","images":[{"alt":"返金を拒否されたスクリーンショット","image":{"$type":"blob","mimeType":"image/jpeg","size":1}},{"alt":"","image":{}}]}}}`,
+			"返金を拒否されたスクリーンショット", map[string]string{"quote": "at://did:plc:x/app.bsky.feed.post/3kq", "langs": "ja"}},
+		{"quote with text", `{"$type":"app.bsky.feed.post","text":"this 👇","createdAt":"2026-11-25T12:00:00Z",
+			"embed":{"$type":"app.bsky.embed.record","record":{"uri":"at://did:plc:y/app.bsky.feed.post/3kr","cid":"bafy"}}}`,
+			"this 👇", map[string]string{"quote": "at://did:plc:y/app.bsky.feed.post/3kr"}},
+		{"images only", `{"$type":"app.bsky.feed.post","text":" ","createdAt":"2026-11-25T12:00:00Z",
+			"embed":{"$type":"app.bsky.embed.images","images":[{"alt":"broken box"},{"alt":"wrong colour"}]}}`,
+			"broken box\nwrong colour", nil},
+		{"link card only", `{"$type":"app.bsky.feed.post","text":"","createdAt":"2026-11-25T12:00:00Z",
+			"embed":{"$type":"app.bsky.embed.external","external":{"uri":"https://news.example/acme-recall","title":"Acme recalls kettles","description":"Overheating"}}}`,
+			"Acme recalls kettles\nOverheating", map[string]string{"links": "https://news.example/acme-recall"}},
+		{"facet out of range and mid-character", `{"$type":"app.bsky.feed.post","text":"退款 x","createdAt":"2026-11-25T12:00:00Z",
+			"facets":[{"index":{"byteStart":1,"byteEnd":4},"features":[{"$type":"app.bsky.richtext.facet#link","uri":"https://a.example"}]},
+			{"index":{"byteStart":5,"byteEnd":99},"features":[{"$type":"app.bsky.richtext.facet#link","uri":"https://b.example"}]}]}`,
+			"退款 x", map[string]string{"links": "https://a.example https://b.example"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := bskyTestCollector(t, collectortest.StreamEnv(t, collectortest.NewSteppedClock()), "")
+			it, ok, err := c.decode([]byte(bskyRecordEvent("did:plc:author", "3k1", tc.record, 1764072000000000)))
+			if err != nil || !ok {
+				t.Fatalf("decode = %v, %v", ok, err)
+			}
+			if it.Text != tc.text {
+				t.Errorf("text = %q, want %q", it.Text, tc.text)
+			}
+			if fmt.Sprint(it.Labels) != fmt.Sprint(tc.labels) && !(len(it.Labels) == 0 && len(tc.labels) == 0) {
+				t.Errorf("labels = %v, want %v", it.Labels, tc.labels)
+			}
+		})
+	}
+
+	// A mention teaches the handle; keywords see the full link.
+	c := bskyTestCollector(t, collectortest.StreamEnv(t, collectortest.NewSteppedClock()), "keywords: [acme.com/pricing/2026-plans]\n")
+	rec := fmt.Sprintf(`{"$type":"app.bsky.feed.post","text":%q,"createdAt":"2026-11-25T12:00:00Z",
+		"facets":[{"index":{"byteStart":%d,"byteEnd":%d},"features":[{"$type":"app.bsky.richtext.facet#link","uri":"https://acme.com/pricing/2026-plans"}]}]}`, linkText, start, end)
+	if it, ok, err := c.decode([]byte(bskyRecordEvent("did:plc:a", "1", rec, 1))); !ok || err != nil || it.Room != "acme.com/pricing/2026-plans" {
+		t.Errorf("keyword on the link target: %v %v %+v", ok, err, it)
+	}
+	mention := fmt.Sprintf(`{"text":"@Carol.Example.com hi","facets":[{"index":{"byteStart":0,"byteEnd":18},"features":[{"$type":"app.bsky.richtext.facet#mention","did":%q}]}]}`, carol)
+	c2 := bskyTestCollector(t, collectortest.StreamEnv(t, collectortest.NewSteppedClock()), "")
+	if _, ok, _ := c2.decode([]byte(bskyRecordEvent("did:plc:a", "2", mention, 2))); !ok {
+		t.Fatal("mention post dropped")
+	}
+	if it, _, _ := c2.decode([]byte(bskyPostEvent(carol, "3", "my own post", 3))); it.Author != "carol.example.com" {
+		t.Errorf("author after a mention named her = %q", it.Author)
+	}
+}
+
+// TestBlueskyHandleLookup: authors no identity event named are looked up
+// once through app.bsky.actor.getProfile (a loopback AppView), cached, and
+// looked up again after an identity event without a handle; a failing
+// AppView leaves DIDs and pauses lookups.
+func TestBlueskyHandleLookup(t *testing.T) {
+	var mu sync.Mutex
+	var asked []string
+	failing := false
+	appview := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		actor := r.URL.Query().Get("actor")
+		mu.Lock()
+		asked = append(asked, actor)
+		fail := failing
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case r.URL.Path != "/xrpc/app.bsky.actor.getProfile":
+			w.WriteHeader(http.StatusNotFound)
+		case fail:
+			w.WriteHeader(http.StatusBadGateway)
+		case actor == "did:plc:gone":
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprint(w, `{"error":"InvalidRequest","message":"Profile not found"}`)
+		default:
+			fmt.Fprintf(w, `{"did":%q,"handle":"%s.bsky.social","displayName":"X","followersCount":3}`, actor, strings.TrimPrefix(actor, "did:plc:"))
+		}
+	}))
+	defer appview.Close()
+	askedFor := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Join(asked, " ")
+	}
+
+	srv := loopback.NewBlueskyServer()
+	defer srv.Close()
+	clk := collectortest.NewSteppedClock()
+	env := collectortest.StreamEnv(t, clk)
+	c := bskyTestCollector(t, env, fmt.Sprintf("url: %s\nhandle_lookup: %s\n", srv.URL, appview.URL))
+	sink := collectortest.NewChanSink()
+	collectortest.Start(t, c, sink.Emit)
+	if _, ok := srv.WaitSubscription(0, 10*time.Second); !ok {
+		t.Fatal("no subscription")
+	}
+	srv.Publish(
+		bskyPostEvent("did:plc:alice", "1", "one", 1764072000000001),
+		bskyPostEvent("did:plc:alice", "2", "two", 1764072000000002),
+		bskyPostEvent("did:plc:gone", "3", "three", 1764072000000003),
+		`{"did":"did:plc:alice","time_us":1764072000000004,"kind":"identity","identity":{"did":"did:plc:alice","seq":1,"time":"2026-11-25T12:00:00Z"}}`,
+		bskyPostEvent("did:plc:alice", "5", "five", 1764072000000005),
+	)
+	for _, want := range []string{"alice.bsky.social", "alice.bsky.social", "did:plc:gone", "alice.bsky.social"} {
+		if it := sink.Next(t); it.Author != want {
+			t.Errorf("author = %q, want %q (%s)", it.Author, want, it.Text)
+		}
+	}
+	if got := askedFor(); got != "did:plc:alice did:plc:gone did:plc:alice" {
+		t.Errorf("lookups = %q: want alice once, gone once, alice again after her identity event", got)
+	}
+
+	mu.Lock()
+	failing = true
+	mu.Unlock()
+	srv.Publish(bskyPostEvent("did:plc:bob", "6", "six", 1764072000000006), bskyPostEvent("did:plc:dan", "7", "seven", 1764072000000007))
+	if a, b := sink.Next(t), sink.Next(t); a.Author != "did:plc:bob" || b.Author != "did:plc:dan" {
+		t.Errorf("authors with the AppView down = %q %q", a.Author, b.Author)
+	}
+	if got := askedFor(); got != "did:plc:alice did:plc:gone did:plc:alice did:plc:bob" {
+		t.Errorf("lookups = %q: want no lookup during the pause", got)
+	}
+	if n := collectortest.Count(env.Metrics.Errors, "bs", "handle_lookup"); n != 1 {
+		t.Errorf("handle_lookup errors = %v", n)
+	}
+	mu.Lock()
+	failing = false
+	mu.Unlock()
+	clk.Advance(bskyLookupPause)
+	srv.Publish(bskyPostEvent("did:plc:dan", "8", "eight", 1764072000000008))
+	if it := sink.Next(t); it.Author != "dan.bsky.social" {
+		t.Errorf("after the pause = %q", it.Author)
+	}
+}
