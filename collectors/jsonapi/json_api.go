@@ -203,6 +203,9 @@ func NewJSONAPI(src config.SourceConfig, env collectors.Env) (collectors.Collect
 	if c.mapper, err = NewMapper(spec.Mapping); err != nil {
 		return nil, err
 	}
+	if c.mapper.HasFrameMetrics() {
+		return nil, errors.New("mapping.metrics: a ^ path (a metric read once per document) is for websocket_json frames; json_api takes metrics from each item")
+	}
 	if c.spec.Platform == "" {
 		c.spec.Platform = "json_api"
 	}
@@ -297,7 +300,7 @@ pages:
 		}
 		anyNew := false
 		for _, el := range els {
-			rec, err := c.mapper.Record(el)
+			rec, err := c.mapper.Record(doc, el)
 			if err != nil {
 				badFields++
 				if firstBad == nil {
