@@ -33,8 +33,8 @@ func TestWriteItemsEditsAndDeletes(t *testing.T) {
 		name    string
 		batches [][]item.Item
 	}{
-		{"separate batches", [][]item.Item{{complaint, other, spam}, {edit(complaint, "已解决，已退款", item.Positive, storeT0.Add(time.Hour))}, {del(spam, storeT0.Add(2 * time.Hour))}}},
-		{"one batch", [][]item.Item{{complaint, other, spam, edit(complaint, "已解决，已退款", item.Positive, storeT0.Add(time.Hour)), del(spam, storeT0.Add(2 * time.Hour))}}},
+		{"separate batches", [][]item.Item{{complaint, other, spam}, {edit(complaint, "已解决，已退款", item.Positive, storeT0.Add(time.Hour))}, {del(spam, storeT0.Add(2*time.Hour))}}},
+		{"one batch", [][]item.Item{{complaint, other, spam, edit(complaint, "已解决，已退款", item.Positive, storeT0.Add(time.Hour)), del(spam, storeT0.Add(2*time.Hour))}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := storeOpenTest(t)

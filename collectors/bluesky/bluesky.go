@@ -30,7 +30,10 @@ import (
 // The bluesky collector reads the Jetstream JSON firehose:
 // one WebSocket to /subscribe with wantedCollections/wantedDids filters,
 // commit create events mapped to posts (replies to comments), likes when
-// that collection is wanted. The firehose is huge, so keywords filter posts
+// that collection is wanted; update events are edits (item.ChangeEdit, the
+// new version under the same id, its TS the record's createdAt) and
+// delete events deletes (item.ChangeDelete), which the store applies to
+// the item stored before. The firehose is huge, so keywords filter posts
 // on our side. The cursor (time_us of the last event seen) is saved in the
 // state store every few seconds and on shutdown; a new connection resumes
 // from it minus a few seconds, so a restart leaves no gap. The overlap is
@@ -385,8 +388,16 @@ func (c *bskyCollector) decode(data []byte) (it item.Item, ok bool, err error) {
 	if cm == nil || ev.DID == "" || cm.Collection == "" || cm.RKey == "" {
 		return it, false, errors.New("commit event without did, commit.collection or commit.rkey")
 	}
-	if cm.Operation != "create" {
-		return it, false, nil // update/delete: items are immutable downstream
+	var change item.Change
+	switch cm.Operation {
+	case "create":
+	case "update":
+		change = item.ChangeEdit
+	case "delete":
+		return c.deleted(&ev, data)
+	default:
+		c.env.Metrics.Unknown.WithLabelValues(c.id, "operation:"+stream.Trunc(cm.Operation, 32)).Inc()
+		return it, false, nil
 	}
 	it = item.Item{
 		Source:   c.id,
@@ -412,10 +423,12 @@ func (c *bskyCollector) decode(data []byte) (it item.Item, ok bool, err error) {
 		it.URL = "https://bsky.app/profile/" + ev.DID + "/post/" + cm.RKey
 		if len(c.keywords) > 0 {
 			kw := c.matchKeyword(it.Text)
-			if kw == "" {
-				return it, false, nil
+			if kw == "" && (change == "" || !c.recent.Has(it.ID)) {
+				return it, false, nil // an edit of a post handed on is kept even when it no longer matches
 			}
-			it.Room = kw
+			if kw != "" {
+				it.Room = kw
+			}
 		}
 	case bskyLikeNSID:
 		var l bskyLike
@@ -432,7 +445,15 @@ func (c *bskyCollector) decode(data []byte) (it item.Item, ok bool, err error) {
 	if h := c.handles[ev.DID]; h != "" {
 		it.Author = h
 	}
-	if !c.recent.Add(it.ID) {
+	if change != "" {
+		// An edit: the new version of an item stored before. Its id
+		// stays; the event's time is when it was edited.
+		c.recent.Add(it.ID)
+		it.Change, it.ChangedAt = change, it.TS
+		if p, err := time.Parse(time.RFC3339Nano, createdAt(cm.Record)); err == nil {
+			it.TS = p.UTC()
+		}
+	} else if !c.recent.Add(it.ID) {
 		return it, false, nil
 	}
 	it.Raw = append([]byte(nil), data...)
@@ -449,6 +470,36 @@ func (c *bskyCollector) matchKeyword(text string) string {
 		}
 	}
 	return ""
+}
+
+// deleted maps a delete commit. With keywords only deletes of posts
+// handed on lately (the recent set) are passed on: the others were never
+// stored, and the firehose deletes far more than a keyword filter keeps.
+func (c *bskyCollector) deleted(ev *bskyEvent, data []byte) (item.Item, bool, error) {
+	cm := ev.Commit
+	if cm.Collection != bskyPostNSID && cm.Collection != bskyLikeNSID {
+		return item.Item{}, false, nil
+	}
+	id := "at://" + ev.DID + "/" + cm.Collection + "/" + cm.RKey
+	if len(c.keywords) > 0 && !c.recent.Has(id) {
+		return item.Item{}, false, nil
+	}
+	kind := item.KindPost
+	if cm.Collection == bskyLikeNSID {
+		kind = item.KindLike
+	}
+	at := time.UnixMicro(ev.TimeUS).UTC()
+	return item.Item{Source: c.id, Platform: "bluesky", Kind: kind, Room: cm.Collection, ID: id, AuthorID: ev.DID, TS: at,
+		Labels: c.labels, Raw: append([]byte(nil), data...), Change: item.ChangeDelete, ChangedAt: at}, true, nil
+}
+
+// createdAt is a record's createdAt, "" when it has none.
+func createdAt(record json.RawMessage) string {
+	var r struct {
+		CreatedAt string `json:"createdAt"`
+	}
+	_ = json.Unmarshal(record, &r)
+	return r.CreatedAt
 }
 
 // learnHandle caches did's handle (bounded: a full cache starts over;

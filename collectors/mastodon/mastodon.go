@@ -31,8 +31,11 @@ import (
 // The mastodon collector follows timelines through the streaming API over
 // one WebSocket: the first stream goes in the URL, the
 // others are added with subscribe messages on the same socket. Events
-// update and status.update become posts (replies: comments); the payload is
-// a JSON string holding the Status. A boost (a status whose reblog holds
+// update becomes a post (a reply: a comment); the payload is a JSON string
+// holding the Status. status.update (an edit) becomes the new version of
+// the status, an item.ChangeEdit, and delete (whose payload is the bare
+// id) an item.ChangeDelete: the store keeps the replaced version and marks
+// a deleted status. A boost (a status whose reblog holds
 // the original) becomes the original, by its author, with its text and URL
 // and under its id, so it is scored once and deduplicated against the
 // original; the labels "boost" (the boost's own status id) and
@@ -544,6 +547,9 @@ func (c *mastoCollector) samePrefix(link string) string {
 // pipeline never got would make the next catch-up skip it. A boost's
 // position is its own status id, the one timelines are ordered by.
 func (c *mastoCollector) emitted(it *item.Item) {
+	if it.Change != "" {
+		return // an edit or delete of a status handed on before
+	}
 	id := it.ID
 	if b := it.Labels[mastoBoostLabel]; b != "" {
 		id = b
@@ -647,14 +653,15 @@ type mastoStatus struct {
 		Username    string `json:"username"`
 		DisplayName string `json:"display_name"`
 	} `json:"account"`
-	Reblog *mastoStatus `json:"reblog"` // a boost: the boosted status
+	EditedAt *time.Time   `json:"edited_at"`
+	Reblog   *mastoStatus `json:"reblog"` // a boost: the boosted status
 
 	raw json.RawMessage // the status as received in a timeline page
 }
 
 // mastoIgnored are events that carry no post.
 var mastoIgnored = map[string]bool{
-	"delete": true, "notification": true, "conversation": true, "filters_changed": true, "announcement": true,
+	"notification": true, "conversation": true, "filters_changed": true, "announcement": true,
 	"announcement.reaction": true, "announcement.delete": true, "notifications_merged": true, "encrypted_message": true,
 }
 
@@ -670,6 +677,14 @@ func (c *mastoCollector) decodeEvent(data []byte) (it item.Item, ok bool, err er
 	}
 	switch ev.Event {
 	case "update", "status.update":
+	case "delete":
+		// The payload is the deleted status's id, bare.
+		if ev.Payload == nil || strings.TrimSpace(*ev.Payload) == "" {
+			return it, false, errors.New("delete without a status id")
+		}
+		now := c.env.Clock.Now().UTC()
+		return item.Item{Source: c.id, Platform: "mastodon", Kind: item.KindPost, Room: c.roomOf(ev.Stream),
+			ID: strings.TrimSpace(*ev.Payload), TS: now, Labels: c.labels, Raw: data, Change: item.ChangeDelete, ChangedAt: now}, true, nil
 	case "":
 		return it, false, errors.New("message without event")
 	default:
@@ -690,7 +705,15 @@ func (c *mastoCollector) decodeEvent(data []byte) (it item.Item, ok bool, err er
 	if !ok {
 		return it, false, fmt.Errorf("%s payload: status without id", ev.Event)
 	}
-	if !c.recent.Add(it.ID) && ev.Event == "update" {
+	if ev.Event == "status.update" {
+		it.Change, it.ChangedAt = item.ChangeEdit, c.env.Clock.Now().UTC()
+		if st.EditedAt != nil && !st.EditedAt.IsZero() {
+			it.ChangedAt = st.EditedAt.UTC()
+		}
+		c.recent.Add(it.ID)
+		return it, true, nil
+	}
+	if !c.recent.Add(it.ID) {
 		return it, false, nil // handed on already (a catch-up page, the original of a boost)
 	}
 	return it, true, nil

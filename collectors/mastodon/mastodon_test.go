@@ -199,7 +199,10 @@ func TestMastodonLoopback(t *testing.T) {
 	srv.Raw(`{"event":`) // garbage: counted
 	srv.Post(mastoPost("203", "golang", "after garbage"))
 
-	a, b, c3 := sink.Next(t), sink.Next(t), sink.Next(t)
+	a, b, del, c3 := sink.Next(t), sink.Next(t), sink.Next(t), sink.Next(t)
+	if del.ID != "200" || del.Change != item.ChangeDelete || del.Room != "hashtag#golang" {
+		t.Errorf("delete = %+v", del)
+	}
 	if a.ID != "200" || a.Text != "go is fun" || a.Room != "hashtag#golang" || a.Author != "alice" {
 		t.Errorf("first = %+v", a)
 	}
@@ -568,5 +571,43 @@ func TestMastodonLink(t *testing.T) {
 	}
 	if got := mastoIDTime("12"); got != "" {
 		t.Errorf("small id time = %q", got)
+	}
+}
+
+// TestMastodonEditDelete: status.update hands on the new version as an
+// edit (with the server's edited_at), delete hands on a delete, neither
+// moves the stream's position.
+func TestMastodonEditDelete(t *testing.T) {
+	srv := loopback.NewMastodonServer(mastoTestToken)
+	defer srv.Close()
+	env := collectortest.StreamEnv(t, collectortest.NewSteppedClock())
+	c := mastoTestCollector(t, env, fmt.Sprintf("url: %s\nstreaming_url: %s\ntags: [acme]\n", srv.URL, srv.StreamingURL))
+	sink := collectortest.NewChanSink()
+	stop := collectortest.Start(t, c, sink.Emit)
+	if !srv.WaitSub(1, "hashtag:acme", 10*time.Second) {
+		t.Fatal("not subscribed")
+	}
+	st := mastoPost("400", "acme", "退款三周了还没到账")
+	srv.Post(st)
+	srv.Post(mastoPost("401", "acme", "another"))
+	st.Content = "<p>已解决，已退款</p>"
+	st.EditedAt = time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
+	srv.Edit(st)
+	srv.Delete("401")
+	if a, b := sink.Next(t), sink.Next(t); a.ID != "400" || b.ID != "401" || a.Change != "" {
+		t.Fatalf("posts = %+v %+v", a, b)
+	}
+	edit := sink.Next(t)
+	if edit.ID != "400" || edit.Change != item.ChangeEdit || edit.Text != "已解决，已退款" || !edit.ChangedAt.Equal(st.EditedAt) ||
+		!edit.TS.Equal(st.CreatedAt) || edit.Room != "hashtag#acme" {
+		t.Errorf("edit = %+v", edit)
+	}
+	if del := sink.Next(t); del.ID != "401" || del.Change != item.ChangeDelete {
+		t.Errorf("delete = %+v", del)
+	}
+	sink.None(t)
+	stop()
+	if v, _, _ := env.State.GetState(t.Context(), "ma", "since:hashtag#acme"); v != "401" {
+		t.Errorf("position = %q", v)
 	}
 }

@@ -35,6 +35,14 @@ func (r *RecentIDs) Add(id string) bool {
 	return true
 }
 
+// Has reports whether id was added lately.
+func (r *RecentIDs) Has(id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.set[id]
+	return ok
+}
+
 // Forget drops id, so that it is new again (an edited status).
 func (r *RecentIDs) Forget(id string) {
 	r.mu.Lock()

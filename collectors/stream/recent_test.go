@@ -15,6 +15,9 @@ func TestRecentIDs(t *testing.T) {
 			t.Errorf("step %d: Add(%q) = %v, want %v", i, step.id, got, step.new)
 		}
 	}
+	if !r.Has("b") || r.Has("zz") {
+		t.Error("Has")
+	}
 	r.Forget("c")
 	if !r.Add("c") {
 		t.Error("a forgotten id is not new")
