@@ -72,6 +72,17 @@ func TestWriteItemsEditsAndDeletes(t *testing.T) {
 			if items != 2 || negative != 0 {
 				t.Errorf("sentiment_hourly items %d negative %d, want 2 and 0", items, negative)
 			}
+			// A backtest replays the current versions, without the deleted.
+			var replayed []string
+			err := s.ReplayItems(ctx, storeT0.Add(-time.Hour), storeT0.Add(time.Hour), func(it item.Item) error {
+				if it.Kind != item.KindMetric {
+					replayed = append(replayed, it.ID+":"+it.Text+":"+it.Score.Label.String())
+				}
+				return nil
+			})
+			if err != nil || len(replayed) != 2 || replayed[0] != "c1:已解决，已退款:positive" || replayed[1] != "c2:不错:positive" {
+				t.Errorf("replayed %q, %v", replayed, err)
+			}
 		})
 	}
 
