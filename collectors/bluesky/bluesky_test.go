@@ -322,6 +322,9 @@ func FuzzBlueskyEvent(f *testing.F) {
 		f.Add([]byte(l))
 	}
 	f.Add([]byte(`{"did":"","time_us":-1,"kind":"commit","commit":null}`))
+	// Rich text: a link facet, a mention, a quote with media and alt text.
+	f.Add([]byte(bskyRecordEvent("did:plc:a", "r1", `{"text":"a acme.com/x...","langs":["ja"],"facets":[{"index":{"byteStart":2,"byteEnd":15},"features":[{"$type":"app.bsky.richtext.facet#link","uri":"https://acme.com/x/y"}]},{"index":{"byteStart":0,"byteEnd":1},"features":[{"$type":"app.bsky.richtext.facet#mention","did":"did:plc:b"}]}],"embed":{"$type":"app.bsky.embed.recordWithMedia","record":{"record":{"uri":"at://did:plc:c/app.bsky.feed.post/1"}},"media":{"images":[{"alt":"中"}]}}}`, 5)))
+	f.Add([]byte(`{"did":"did:plc:a","time_us":6,"kind":"commit","commit":{"operation":"delete","collection":"app.bsky.feed.post","rkey":"r1"}}`))
 	c := bskyTestCollector(f, collectors.Env{}.WithDefaults(), "collections: [app.bsky.feed.post, app.bsky.feed.like]\nkeywords: [a, 中]\n")
 	f.Fuzz(func(t *testing.T, ev []byte) {
 		it, ok, err := c.decode(ev)

@@ -296,6 +296,21 @@ func FuzzMastodonEvent(f *testing.F) {
 	})
 }
 
+// FuzzMastodonLink: any Link header parses without panicking, and what it
+// returns is the inside of one <…>.
+func FuzzMastodonLink(f *testing.F) {
+	f.Add(`<https://m.example/api/v1/timelines/tag/go?max_id=1>; rel="next", <https://m.example/api/v1/timelines/tag/go?min_id=9>; rel="prev"`)
+	f.Add(`<x>; rel=prev`)
+	f.Add(`<a,b>; rel="prev next"`)
+	f.Add(`<>;;rel=`)
+	f.Fuzz(func(t *testing.T, v string) {
+		got := mastoLink([]string{v}, "prev")
+		if got != "" && !strings.Contains(v, "<"+got+">") {
+			t.Fatalf("mastoLink(%q) = %q, not a bracketed part of it", v, got)
+		}
+	})
+}
+
 // BenchmarkMastodonDecode measures decoding an update event: the outer
 // JSON, the status JSON inside its string, HTML stripping.
 func BenchmarkMastodonDecode(b *testing.B) {
