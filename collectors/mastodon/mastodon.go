@@ -39,7 +39,8 @@ import (
 // the original) becomes the original, by its author, with its text and URL
 // and under its id, so it is scored once and deduplicated against the
 // original; the labels "boost" (the boost's own status id) and
-// "boosted_by" (the booster's acct) say it came as a boost. Items' Room
+// "boosted_by" (the booster's acct) say it came as a boost. The status's
+// language (ISO 639) is the label "langs". Items' Room
 // names the stream: "public", "hashtag#golang", "list:42".
 //
 // Streaming has no cursor, so each stream keeps a position in the state
@@ -739,13 +740,21 @@ func (c *mastoCollector) mapStatus(st *mastoStatus, room string, raw []byte) (it
 	if st.ID == "" {
 		return item.Item{}, false
 	}
-	orig, labels := st, c.labels
+	orig := st
 	if st.Reblog != nil && st.Reblog.ID != "" {
 		orig = st.Reblog
-		labels = make(map[string]string, len(c.labels)+2)
+	}
+	labels := c.labels
+	if orig != st || orig.Language != "" {
+		labels = make(map[string]string, len(c.labels)+3)
 		maps.Copy(labels, c.labels)
-		labels[mastoBoostLabel] = st.ID
-		labels[mastoBoostedByLabel] = st.Account.Acct
+		if orig != st {
+			labels[mastoBoostLabel] = st.ID
+			labels[mastoBoostedByLabel] = st.Account.Acct
+		}
+		if orig.Language != "" {
+			labels["langs"] = orig.Language // as Bluesky's: rules can select by it
+		}
 	}
 	it := item.Item{
 		Source:   c.id,

@@ -53,6 +53,9 @@ func TestMastodonFixture(t *testing.T) {
 		!it.TS.Equal(time.Date(2022, 11, 15, 16, 8, 30, 0, time.UTC)) || it.Room != "hashtag#golang" || it.Platform != "mastodon" {
 		t.Errorf("fixture item = %+v", it)
 	}
+	if it.Labels["langs"] != "en" {
+		t.Errorf("labels = %v, want the status's language", it.Labels)
+	}
 	if string(it.Raw) != mastoFixture {
 		t.Errorf("raw = %s", it.Raw)
 	}
