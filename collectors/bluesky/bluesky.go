@@ -19,6 +19,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
+	"golang.org/x/time/rate"
 
 	"lookout/collectors"
 	"lookout/collectors/httpx"
@@ -50,7 +51,8 @@ import (
 // (handles where known, else DIDs), and the record's languages in "langs".
 // Authors are handles: from identity events, from mention facets (their
 // text is the handle), and, for an author still unknown, from a cached,
-// rate-limited app.bsky.actor.getProfile lookup (handle_lookup).
+// rate-limited app.bsky.actor.getProfile lookup (handle_lookup) that never
+// makes the stream wait for the rate limit.
 //
 //	- id: bsky-golang
 //	  kind: bluesky
@@ -130,6 +132,9 @@ type bskyCollector struct {
 	handles     map[string]string    // did → handle
 	lookupFail  map[string]time.Time // did → when its lookup failed
 	lookupPause time.Time            // no lookups before this
+	// lookupLimiter is the AppView host's token bucket, shared with every
+	// source that calls it.
+	lookupLimiter *rate.Limiter
 }
 
 // New builds a bluesky source (a collectors.Factory).
@@ -187,10 +192,16 @@ func New(src config.SourceConfig, env collectors.Env) (collectors.Collector, err
 	if err != nil {
 		return nil, err
 	}
+	var limiter *rate.Limiter
+	if lookup != "" {
+		lu, _ := url.Parse(lookup)
+		limiter = env.HTTP.Limiter(lu.Host)
+	}
 	return &bskyCollector{
 		id: src.ID, labels: src.Labels, env: env, base: u, colls: spec.Collections, dids: spec.DIDs,
 		keywords: kws, rewind: rewind, lookup: lookup, dialer: dialer, header: header,
 		recent: stream.NewRecentIDs(bskyRecentIDs), handles: map[string]string{}, lookupFail: map[string]time.Time{},
+		lookupLimiter: limiter,
 	}, nil
 }
 
@@ -621,6 +632,12 @@ func (c *bskyCollector) lookupHandle(ctx context.Context, did string) string {
 		return ""
 	}
 	if t, ok := c.lookupFail[did]; ok && now.Sub(t) < bskyLookupRetry {
+		return ""
+	}
+	if c.lookupLimiter.Tokens() < 1 {
+		// The AppView's rate limit is spent: the stream does not wait
+		// for it (a busy firehose would fall behind); this author is
+		// asked about at a later post.
 		return ""
 	}
 	h, err := c.fetchHandle(ctx, did)

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -558,5 +559,40 @@ func TestBlueskyHandleLookup(t *testing.T) {
 	srv.Publish(bskyPostEvent("did:plc:dan", "8", "eight", 1764072000000008))
 	if it := sink.Next(t); it.Author != "dan.bsky.social" {
 		t.Errorf("after the pause = %q", it.Author)
+	}
+}
+
+// TestBlueskyHandleLookupNeverWaits: with the AppView's rate limit spent,
+// posts pass at once with their DIDs instead of waiting for a token.
+func TestBlueskyHandleLookupNeverWaits(t *testing.T) {
+	var asked atomic.Int32
+	appview := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked.Add(1)
+		actor := r.URL.Query().Get("actor")
+		fmt.Fprintf(w, `{"did":%q,"handle":"%s.bsky.social"}`, actor, strings.TrimPrefix(actor, "did:plc:"))
+	}))
+	defer appview.Close()
+	env := collectortest.StreamEnv(t, collectortest.NewSteppedClock())
+	host := strings.TrimPrefix(appview.URL, "http://")
+	env.HTTP = httpx.NewClient(config.LimitsConfig{Default: config.HostLimit{Rate: 1000, Burst: 1000},
+		Hosts: map[string]config.HostLimit{host: {Rate: 0.001, Burst: 1}}}, env.Metrics.HTTP())
+	c := bskyTestCollector(t, env, "handle_lookup: "+appview.URL+"\n")
+	start := time.Now()
+	var authors []string
+	for i, did := range []string{"did:plc:a", "did:plc:b", "did:plc:c"} {
+		it, ok, err := c.decode([]byte(bskyPostEvent(did, fmt.Sprint(i), "hi", int64(i+1))))
+		if !ok || err != nil {
+			t.Fatal(ok, err)
+		}
+		if h := c.lookupHandle(t.Context(), it.AuthorID); h != "" {
+			it.Author = h
+		}
+		authors = append(authors, it.Author)
+	}
+	if got := strings.Join(authors, " "); got != "a.bsky.social did:plc:b did:plc:c" || asked.Load() != 1 {
+		t.Errorf("authors %s after %d lookups: want one lookup, then DIDs", got, asked.Load())
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("took %s: the stream waited for the rate limit", took)
 	}
 }

@@ -452,10 +452,13 @@ func (c *mastoCollector) catchUpOnce(ctx context.Context, s mastoSub, emit colle
 			return err
 		}
 		fetched += len(page)
-		if len(page) > 0 {
+		progress := len(page) > 0 && mastoNewer(page[0].ID, pos)
+		if progress {
 			pos = page[0].ID
 		}
-		if len(page) < mastoPageLimit {
+		// A short page is the end; so is a page that does not move
+		// forward (a server that ignores min_id would page forever).
+		if len(page) < mastoPageLimit || !progress {
 			c.closeGap(key)
 			if fetched > 0 {
 				c.env.Log.Info("mastodon: caught up", "stream", key, "statuses", fetched, "from_id", start, "to_id", pos)
