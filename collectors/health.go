@@ -237,6 +237,22 @@ func (h *SourceHealth) bad(now time.Time, reason string, err error) {
 	h.lastErr, h.lastErrAt = err.Error(), now
 }
 
+// Warned records something people should know that does not stop the
+// source working: statuses a catch-up could not fetch (a gap), a mapping
+// that has matched nothing for a while. It becomes the source's last
+// error (`lookout status`) without changing its state; the caller logs
+// it and counts it under reason.
+func (h *SourceHealth) Warned(reason string, err error) {
+	if h == nil {
+		return
+	}
+	now := h.opts.Clock.Now()
+	h.mu.Lock()
+	h.lastErr, h.lastErrAt = reason+": "+err.Error(), now
+	h.mu.Unlock()
+	h.changed()
+}
+
 // Drifted records where an answer yielded no items where earlier ones did
 // ("" once items are back); detail, when not empty, says what else was
 // wrong with it (entries whose mapped text is gone).

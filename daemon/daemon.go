@@ -317,8 +317,17 @@ func (d *Daemon) Run(ctx context.Context) error {
 				}
 				continue
 			}
-			if it.Kind.Textual() && it.Text != "" {
+			if it.Kind.Textual() && it.Text != "" && it.Change != item.ChangeDelete {
 				d.classifier.ScoreInto(&it.Score, it.Text)
+			}
+			if it.Change != "" {
+				// An edit or delete of an item the engine counted
+				// already: the store applies it. The engine's windows
+				// hold counts, not items, so they keep what they counted.
+				if err := d.send(drainCtx, toStore, it, "store"); err != nil {
+					return err
+				}
+				continue
 			}
 			// Both consumers get every item; a full channel blocks here
 			// and pushes back on the collectors. The engine goes first so
@@ -414,7 +423,7 @@ func (d *Daemon) emit(r *sourceRunner, raw chan<- item.Item) lcollectors.Emit {
 			// anything (dedupe, classifier, alerts, store) sees them.
 			d.users.Item(&it)
 		}
-		if !d.dedupe.addIfNew(it.Source + "\x00" + it.ID) {
+		if !d.dedupe.addIfNew(it.DedupeKey()) {
 			d.metrics.duplicates.Inc()
 			return nil
 		}

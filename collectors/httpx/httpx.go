@@ -580,7 +580,8 @@ func redactErr(err error, raw string) error {
 }
 
 // StatusError is a non-success HTTP answer. RetryAfter is set from the
-// Retry-After header on 429 and 503 (and 3xx that carry it).
+// Retry-After header on 429 and 503 (and 3xx that carry it), or, on a 429
+// without Retry-After, from X-RateLimit-Reset (see ParseRateLimitReset).
 type StatusError struct {
 	URL        string
 	Status     int
@@ -618,8 +619,44 @@ func CheckStatus(resp *http.Response, now time.Time) error {
 	}
 	if d, ok := ParseRetryAfter(resp.Header.Get("Retry-After"), now); ok {
 		se.RetryAfter = d
+	} else if resp.StatusCode == http.StatusTooManyRequests {
+		if d, ok := ParseRateLimitReset(resp.Header.Get("X-RateLimit-Reset"), now); ok {
+			se.RetryAfter = d
+		}
 	}
 	return se
+}
+
+// ParseRateLimitReset reads X-RateLimit-Reset, the moment a rate-limit
+// window starts over, relative to now, clamped to [0, MaxRetryAfter]. APIs
+// write it three ways: an ISO 8601 / RFC 3339 time (Mastodon), Unix
+// seconds (GitHub, Twitter), or seconds from now (small numbers: values
+// below one billion cannot be a Unix time of this century).
+func ParseRateLimitReset(v string, now time.Time) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	var d time.Duration
+	if n, err := strconv.ParseFloat(v, 64); err == nil {
+		switch {
+		case n < 0 || math.IsNaN(n) || math.IsInf(n, 0):
+			return 0, false
+		case n >= 1e9:
+			d = time.Unix(0, 0).Add(time.Duration(n * float64(time.Second))).Sub(now)
+		case n > MaxRetryAfter.Seconds():
+			return MaxRetryAfter, true
+		default:
+			d = time.Duration(n * float64(time.Second))
+		}
+	} else {
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			return 0, false
+		}
+		d = t.Sub(now)
+	}
+	return min(max(d, 0), MaxRetryAfter), true
 }
 
 // MaxRetryAfter caps what a server may ask us to wait.

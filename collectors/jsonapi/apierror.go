@@ -93,15 +93,16 @@ func DetectAPIError(doc any) *APIError {
 	return nil
 }
 
-// TextMissing names the text mapping when every one of els (at least one)
+// TextMissing names the text mapping when every one of els (at least one,
+// elements of doc)
 // maps to an empty text: the field was renamed or moved, which is shape
 // drift rather than a page of empty posts. "" otherwise.
-func (m *Mapper) TextMissing(els []any) string {
+func (m *Mapper) TextMissing(doc any, els []any) string {
 	if m.text.IsZero() || len(els) == 0 {
 		return ""
 	}
 	for _, el := range els {
-		if m.str(m.text, el) != "" {
+		if m.str(m.text, doc, el) != "" {
 			return ""
 		}
 	}

@@ -141,13 +141,13 @@ func TestJSONAPINumericIdentity(t *testing.T) {
 	els, _ := m.Elements(doc)
 	var ids []string
 	for _, el := range els {
-		r, _ := m.Record(el)
+		r, _ := m.Record(doc, el)
 		ids = append(ids, r.ID)
 	}
 	if got := strings.Join(ids, ","); got != "9006,9006,9006,9006.0,9006.5,1e400" {
 		t.Errorf("ids %s", got)
 	}
-	r, _ := m.Record(els[0])
+	r, _ := m.Record(doc, els[0])
 	if r.AuthorID != "7" {
 		t.Errorf("author id %q", r.AuthorID)
 	}
@@ -155,7 +155,7 @@ func TestJSONAPINumericIdentity(t *testing.T) {
 	if len(its) != 1 || its[0].Value != 0 || !its[0].HasValue {
 		t.Errorf("like: 0 → %+v, want Value 0 with HasValue", its)
 	}
-	r2, _ := m.Record(els[1])
+	r2, _ := m.Record(doc, els[1])
 	if its := m.Items(r2, item.Item{Source: "s"}, r2.TS); its[0].HasValue {
 		t.Error("no like field, yet HasValue")
 	}

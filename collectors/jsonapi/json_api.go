@@ -203,6 +203,9 @@ func NewJSONAPI(src config.SourceConfig, env collectors.Env) (collectors.Collect
 	if c.mapper, err = NewMapper(spec.Mapping.TimeZoneFrom(src)); err != nil {
 		return nil, err
 	}
+	if c.mapper.HasFrameMetrics() {
+		return nil, errors.New("mapping.metrics: a ^ path (a metric read once per document) is for websocket_json frames; json_api takes metrics from each item")
+	}
 	if c.spec.Platform == "" {
 		c.spec.Platform = "json_api"
 	}
@@ -294,7 +297,7 @@ pages:
 			}
 		}
 		if n == 0 {
-			c.loop.ShapeFields(ctx, st, len(els), c.mapper.TextMissing(els), httpx.RedactURL(req.URL.String()))
+			c.loop.ShapeFields(ctx, st, len(els), c.mapper.TextMissing(doc, els), httpx.RedactURL(req.URL.String()))
 			if !found && !st.Yielded {
 				c.env.Metrics.Errors.WithLabelValues(c.src.ID, "no_items").Inc()
 				c.env.Log.Warn("mapping.items selects nothing in the payload", "items", c.spec.Mapping.Items)
@@ -302,7 +305,7 @@ pages:
 		}
 		anyNew := false
 		for _, el := range els {
-			rec, err := c.mapper.Record(el)
+			rec, err := c.mapper.Record(doc, el)
 			if err != nil {
 				badFields++
 				if firstBad == nil {

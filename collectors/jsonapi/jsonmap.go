@@ -26,6 +26,10 @@ import (
 // keys separated by dots, array indexes as `.0` or `[0]`, `[*]` for every
 // element of an array (a lone object is taken as the one element), `.*` for
 // every value of an object, and `["odd.key"]` for keys that contain dots.
+// A path starting with `^` is read from the root of the whole document (a
+// websocket_json frame, a json_api page) instead of from the item: `^.online`
+// is the online count beside the item array. In websocket_json a metric
+// with such a path is taken once per frame, not once per item.
 //
 //	mapping:
 //	  items: data.replies[*]      # where the list of items is; empty = the document
@@ -61,6 +65,7 @@ type Mapping struct {
 type Path struct {
 	src  string
 	segs []jsonmapSeg
+	root bool // starts with ^: read from the document's root, not the item
 }
 
 type jsonmapSeg struct {
@@ -74,12 +79,28 @@ type jsonmapSeg struct {
 func (p Path) String() string { return p.src }
 
 // IsZero reports whether the path is empty (it then selects the document).
-func (p Path) IsZero() bool { return len(p.segs) == 0 }
+func (p Path) IsZero() bool { return len(p.segs) == 0 && !p.root }
+
+// Root reports whether the path is read from the document's root (it
+// starts with ^) rather than from the item.
+func (p Path) Root() bool { return p.root }
+
+// from is what p is read from: the document for a root path, else el.
+func (p Path) from(doc, el any) any {
+	if p.root {
+		return doc
+	}
+	return el
+}
 
 // ParsePath compiles a path. An empty string selects the whole document.
 func ParsePath(s string) (Path, error) {
 	p := Path{src: s}
 	s = strings.TrimSpace(s)
+	if rest, ok := strings.CutPrefix(s, "^"); ok {
+		p.root = true
+		s = strings.TrimPrefix(rest, ".")
+	}
 	s = strings.TrimPrefix(s, "$")
 	i := 0
 	expectKey := true
@@ -373,22 +394,23 @@ func (m *Mapper) Elements(doc any) (els []any, found bool) {
 	return out, true
 }
 
-// Record maps one element. The record is usable even when err is not nil:
-// err reports a field that was present but unreadable (a bad time), and the
-// field is then left zero.
-func (m *Mapper) Record(el any) (Record, error) {
+// Record maps one element el of the document doc (root paths read doc).
+// The record is usable even when err is not nil: err reports a field that
+// was present but unreadable (a bad time), and the field is then left
+// zero.
+func (m *Mapper) Record(doc, el any) (Record, error) {
 	var r Record
 	var errs []error
-	r.Text = m.str(m.text, el)
+	r.Text = m.str(m.text, doc, el)
 	if m.stripHTML {
 		r.Text = jsonmapStripHTML(r.Text)
 	}
-	r.Author = m.str(m.author, el)
-	r.AuthorID = m.idStr(m.authorID, el)
-	r.URL = m.str(m.url, el)
-	r.Room = m.str(m.room, el)
+	r.Author = m.str(m.author, doc, el)
+	r.AuthorID = m.idStr(m.authorID, doc, el)
+	r.URL = m.str(m.url, doc, el)
+	r.Room = m.str(m.room, doc, el)
 	if !m.ts.IsZero() {
-		if v, ok := m.ts.Get(el); ok && v != nil {
+		if v, ok := m.ts.Get(m.ts.from(doc, el)); ok && v != nil {
 			t, err := jsonmapTime(v, m.timeFormat, m.loc)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("time %s: %w", m.ts.src, err))
@@ -398,16 +420,19 @@ func (m *Mapper) Record(el any) (Record, error) {
 		}
 	}
 	if !m.value.IsZero() {
-		if f, ok := jsonmapFloat(m.value.Get(el)); ok {
+		if f, ok := jsonmapFloat(m.value.Get(m.value.from(doc, el))); ok {
 			r.Value, r.HasValue = f, true
 		}
 	}
 	if !m.count.IsZero() {
-		if f, ok := jsonmapFloat(m.count.Get(el)); ok {
+		if f, ok := jsonmapFloat(m.count.Get(m.count.from(doc, el))); ok {
 			r.Count = int64(f)
 		}
 	}
 	for _, mt := range m.metrics {
+		if mt.path.root {
+			continue // a frame metric: FrameMetrics
+		}
 		if f, ok := jsonmapFloat(mt.path.Get(el)); ok {
 			if r.Metrics == nil {
 				r.Metrics = make(map[string]float64, len(m.metrics))
@@ -419,7 +444,7 @@ func (m *Mapper) Record(el any) (Record, error) {
 	if err == nil {
 		r.Raw = raw
 	}
-	r.ID = m.idStr(m.id, el)
+	r.ID = m.idStr(m.id, doc, el)
 	if r.ID == "" {
 		// No id in the payload: a content hash is stable across polls, so
 		// dedupe still works.
@@ -429,11 +454,11 @@ func (m *Mapper) Record(el any) (Record, error) {
 	return r, errors.Join(errs...)
 }
 
-func (m *Mapper) str(p Path, el any) string {
+func (m *Mapper) str(p Path, doc, el any) string {
 	if p.IsZero() {
 		return ""
 	}
-	v, ok := p.Get(el)
+	v, ok := p.Get(p.from(doc, el))
 	if !ok {
 		return ""
 	}
@@ -443,11 +468,11 @@ func (m *Mapper) str(p Path, el any) string {
 // idStr reads an id: a number written with a fraction or an exponent
 // that is a whole number (9006.0, 9.006e3) is the same id as 9006, so
 // that an API switching between forms does not emit every item again.
-func (m *Mapper) idStr(p Path, el any) string {
+func (m *Mapper) idStr(p Path, doc, el any) string {
 	if p.IsZero() {
 		return ""
 	}
-	v, ok := p.Get(el)
+	v, ok := p.Get(p.from(doc, el))
 	if !ok {
 		return ""
 	}
@@ -520,6 +545,68 @@ func (m *Mapper) Items(r Record, base item.Item, now time.Time) []item.Item {
 		it.Value = v
 		it.TS = ts
 		out = append(out, it)
+	}
+	return out
+}
+
+// HasFrameMetrics reports whether a metric is read from the document's
+// root (a ^ path).
+func (m *Mapper) HasFrameMetrics() bool {
+	for _, mt := range m.metrics {
+		if mt.path.root {
+			return true
+		}
+	}
+	return false
+}
+
+// FrameMetrics returns one metric item per metric read from doc's root (a
+// ^ path) that doc holds a number at. docID names this delivery of the
+// document: the items' ids are docID#name.
+func (m *Mapper) FrameMetrics(doc any, docID string, base item.Item, now time.Time) []item.Item {
+	var out []item.Item
+	for _, mt := range m.metrics {
+		if !mt.path.root {
+			continue
+		}
+		f, ok := jsonmapFloat(mt.path.Get(doc))
+		if !ok {
+			continue
+		}
+		it := base
+		it.Kind = item.KindMetric
+		it.ID = docID + "#" + mt.name
+		it.Metric = mt.name
+		it.Value = f
+		it.TS = now
+		out = append(out, it)
+	}
+	return out
+}
+
+// Field is one configured path of a mapping, by its config name
+// ("text", "metrics.viewers").
+type Field struct {
+	Name string
+	Path Path
+}
+
+// Fields lists the mapping's configured paths, items first.
+func (m *Mapper) Fields() []Field {
+	var out []Field
+	for _, f := range []struct {
+		name string
+		p    Path
+	}{
+		{"items", m.items}, {"id", m.id}, {"text", m.text}, {"author", m.author}, {"author_id", m.authorID}, {"time", m.ts},
+		{"url", m.url}, {"room", m.room}, {"value", m.value}, {"count", m.count},
+	} {
+		if !f.p.IsZero() {
+			out = append(out, Field{Name: f.name, Path: f.p})
+		}
+	}
+	for _, mt := range m.metrics {
+		out = append(out, Field{Name: "metrics." + mt.name, Path: mt.path})
 	}
 	return out
 }
