@@ -34,8 +34,15 @@ Usage:
   lookout demo [--duration 40s] [--db F]       watch it catch a crisis in a loopback live room
   lookout query [--db F] [--format table|csv|json] [--timeout 30s] [--explain] "SELECT …"
                                                 ask the database (opened read-only)
+  lookout search TEXT [--db F] [--room R] [--source S] [--platform P] [--sentiment neg] [--since 1h]
+                 [--limit N] [--format table|json] [--timeout 30s]
+                                                find items by their text, newest first (read-only;
+                                                needs store.search on)
   lookout check-config [-c config.yaml]        validate a config (errors name field and line)
   lookout status [--db F]                      health of every source
+  lookout try SOURCE_ID [-c config.yaml] [--format table|jsonl] [--for 15s]
+  lookout try --kind rss|html|json_api URL [--spec YAML]
+                                                fetch a source once, print its items, store nothing
   lookout sentiment score [--format jsonl]     score stdin, one text per line
   lookout sentiment eval [--format json] FILE… accuracy on labelled CSV/TSV files
   lookout backtest --input FILE.csv --format nab
@@ -69,10 +76,14 @@ func main() {
 		err = cmdDemo(ctx, args)
 	case "query":
 		err = cmdQuery(ctx, args)
+	case "search":
+		err = cmdSearch(ctx, args)
 	case "check-config":
 		err = cmdCheckConfig(args)
 	case "status":
 		err = cmdStatus(ctx, args)
+	case "try":
+		err = cmdTry(ctx, args)
 	case "sentiment":
 		err = cmdSentiment(args)
 	case "backtest":
@@ -166,7 +177,7 @@ func cmdRun(ctx context.Context, args []string) error {
 	if missing := cfg.MissingSecrets(); len(missing) > 0 {
 		return fmt.Errorf("%s", strings.Join(missing, "\n"))
 	}
-	d, err := daemon.New(ctx, daemon.Options{Config: cfg, Log: log})
+	d, err := daemon.New(ctx, daemon.Options{Config: cfg, Log: log, Version: buildVersion()})
 	if err != nil {
 		return err
 	}
@@ -211,7 +222,49 @@ func cmdQuery(ctx context.Context, args []string) error {
 	if *timeout == 0 {
 		opts.Timeout = -1
 	}
-	return store.QueryWith(ctx, *db, pos[0], *format, opts, os.Stdout)
+	return daemon.Query(ctx, *db, pos[0], *format, opts, os.Stdout)
+}
+
+func cmdSearch(ctx context.Context, args []string) error {
+	fs := newFlags("search")
+	db := fs.String("db", "lookout.db", "database file")
+	room := fs.String("room", "", "only this room, channel, feed or topic")
+	source := fs.String("source", "", "only this source id")
+	platform := fs.String("platform", "", "only this platform (bilibili, douyin, …)")
+	sent := fs.String("sentiment", "", "only positive, neutral or negative (pos, neu, neg)")
+	since := fs.String("since", "", "only items from this long ago (1h, 7d) or this time (RFC 3339) on")
+	limit := fs.Int("limit", 50, "most rows, newest first")
+	format := fs.String("format", "table", "table, csv or json")
+	timeout := fs.Duration("timeout", store.DefaultQueryTimeout, "interrupt the search after this long (0: no limit)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 {
+		return errors.New(`give the text to look for: lookout search 退款`)
+	}
+	opts := store.SearchOptions{Text: strings.Join(pos, " "), Room: *room, Source: *source, Platform: *platform,
+		Sentiment: *sent, Limit: *limit, Timeout: *timeout}
+	if *timeout == 0 {
+		opts.Timeout = -1
+	}
+	if *since != "" {
+		if d, derr := config.ParseDuration(*since); derr == nil {
+			opts.Since = time.Now().Add(-d)
+		} else if t, terr := time.Parse(time.RFC3339, *since); terr == nil {
+			opts.Since = t
+		} else {
+			return fmt.Errorf("--since %q: want a duration (1h, 7d) or an RFC 3339 time", *since)
+		}
+	}
+	out, err := daemon.NewRowWriter(*format, os.Stdout)
+	if err != nil {
+		return err
+	}
+	if err := store.Search(ctx, *db, opts, out); err != nil {
+		return err
+	}
+	return out.End()
 }
 
 func cmdCheckConfig(args []string) error {
@@ -261,7 +314,7 @@ func cmdStatus(ctx context.Context, args []string) error {
 	if len(pos) > 0 {
 		return fmt.Errorf("unexpected argument %q", pos[0])
 	}
-	return store.Query(ctx, *db, daemon.StatusQuery, *format, os.Stdout)
+	return daemon.Query(ctx, *db, daemon.StatusQuery, *format, store.QueryOptions{}, os.Stdout)
 }
 
 // subcommandHelp prints the usage lines of a command with subcommands

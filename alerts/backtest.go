@@ -15,6 +15,7 @@ import (
 
 	"lookout/config"
 	"lookout/item"
+	"lookout/store"
 )
 
 // DefaultAnomalyCooldown is how long the default anomaly rule stays quiet
@@ -186,6 +187,49 @@ func (c *backtestCollector) Publish(_ context.Context, ev Event) error {
 	return nil
 }
 
+// backtestRestart replaces old by a new engine at `at`, handing over what a
+// daemon restart hands over: the open alerts, as the alerts table would
+// hold them, and the room profiles.
+func backtestRestart(old *Engine, cfg *config.Config, opts EngineOptions, sink *backtestCollector, at time.Time) (*Engine, error) {
+	e, err := NewEngine(cfg, sink, opts)
+	if err != nil {
+		return nil, err
+	}
+	e.Adopt(backtestOpenAlerts(sink.events), at)
+	if _, err := e.ImportProfiles(old.ExportProfiles(), at); err != nil {
+		return nil, fmt.Errorf("backtest restart at %s: %w", at.Format(time.RFC3339), err)
+	}
+	return e, nil
+}
+
+// backtestOpenAlerts is what the alerts table would hold as open after
+// events: each pending or firing alert's latest state, in the order the
+// alerts began.
+func backtestOpenAlerts(events []Event) []store.AlertRow {
+	var order []string
+	rows := map[string]*store.AlertRow{}
+	for i := range events {
+		ev := &events[i]
+		r := rows[ev.AlertID]
+		if r == nil {
+			r = &store.AlertRow{ID: ev.AlertID}
+			rows[ev.AlertID] = r
+			order = append(order, ev.AlertID)
+		}
+		r.Rule, r.RuleKind, r.Severity, r.State = ev.Rule, ev.RuleKind, string(ev.Severity), string(ev.State)
+		r.Room, r.Source, r.Platform, r.Labels = ev.Room, ev.Source, ev.Platform, ev.Labels
+		r.StartedAt, r.LastSeq, r.Summary, r.UpdatedAt = ev.StartedAt, ev.Seq, ev.Summary, ev.At
+		r.Notified = r.Notified || ev.State == Firing
+	}
+	var out []store.AlertRow
+	for _, id := range order {
+		if r := rows[id]; r.State == string(Pending) || r.State == string(Firing) {
+			out = append(out, *r)
+		}
+	}
+	return out
+}
+
 // BacktestNAB reads a NAB series (timestamp,value) and writes
 // timestamp,value,anomaly_score,alert: the score in [0, 1] of each point
 // and 1 where the engine's rule (by default DefaultAnomalyRule) starts
@@ -304,10 +348,16 @@ func backtestNABRows(rows []nabRow, opts BacktestOptions) (scores []float64, ale
 // returns the events the engine would have published. Time is driven by
 // the items' timestamps, with evaluations every second in between (coarser
 // across long gaps).
-func Backtest(ctx context.Context, cfg *config.Config, replay func(fn func(item.Item) error) error) ([]Event, error) {
+//
+// At each of restarts (in time order) the engine is replaced by a new one,
+// as when the daemon restarts: the new engine takes over the old one's open
+// alerts (Adopt) and its room profiles (ExportProfiles, ImportProfiles),
+// and nothing else.
+func Backtest(ctx context.Context, cfg *config.Config, replay func(fn func(item.Item) error) error, restarts ...time.Time) ([]Event, error) {
 	sink := &backtestCollector{}
 	var now time.Time
-	e, err := NewEngine(cfg, sink, EngineOptions{Now: func() time.Time { return now }, Log: slog.New(slog.DiscardHandler)})
+	opts := EngineOptions{Now: func() time.Time { return now }, Log: slog.New(slog.DiscardHandler)}
+	e, err := NewEngine(cfg, sink, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -338,6 +388,19 @@ func Backtest(ctx context.Context, cfg *config.Config, replay func(fn func(item.
 		}
 		if it.TS.IsZero() {
 			return fmt.Errorf("backtest: item %s/%s has no timestamp", it.Source, it.ID)
+		}
+		for len(restarts) > 0 && !it.TS.Before(restarts[0]) {
+			at := restarts[0]
+			restarts = restarts[1:]
+			if err := evalUpTo(at.Truncate(tick)); err != nil {
+				return err
+			}
+			now = at
+			ne, rerr := backtestRestart(e, cfg, opts, sink, at)
+			if rerr != nil {
+				return rerr
+			}
+			e = ne
 		}
 		if !last.IsZero() && it.TS.Before(last) {
 			// Out of order by less than a tick is fine; the windows take it.

@@ -367,3 +367,42 @@ func FuzzBacktestNAB(f *testing.F) {
 		}
 	})
 }
+
+// A restart in the middle of a backtest replaces the engine as a daemon
+// restart would: the alert that was firing goes on under its id (no
+// second firing) and resolves once the storm is over.
+func TestBacktestRestartKeepsOpenAlerts(t *testing.T) {
+	cfg := engineTestConfig(t, `
+  - name: neg
+    kind: negative_ratio
+    window: 1m
+    min_volume: 10
+    for: 20s
+    levels: { yellow: 0.3, red: 0.6 }
+`)
+	var items []item.Item
+	items = append(items, chats("1", 0, 2*time.Minute, 60, 0)...)             // calm
+	items = append(items, chats("1", 2*time.Minute, time.Minute, 60, 48)...)  // storm
+	items = append(items, chats("1", 3*time.Minute, 2*time.Minute, 60, 0)...) // calm again
+	replay := func(fn func(item.Item) error) error {
+		for _, it := range items {
+			if err := fn(it); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	restart := engineTestStart.Add(2*time.Minute + 45*time.Second)
+	evs, err := Backtest(context.Background(), cfg, replay, restart)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, ev := range evs {
+		got = append(got, string(ev.State)+"/"+string(ev.Severity)+"@"+ev.At.Sub(engineTestStart).String()+" "+ev.AlertID)
+	}
+	if len(evs) != 3 || evs[1].State != Firing || evs[2].State != Resolved || evs[2].AlertID != evs[1].AlertID ||
+		evs[1].At.After(restart) || !evs[2].At.After(restart) || evs[2].Seq != evs[1].Seq+1 {
+		t.Errorf("events across the restart at 2m45s:\n%s\nwant pending, firing before it, and the same alert resolved after it", strings.Join(got, "\n"))
+	}
+}

@@ -22,9 +22,16 @@ type baselineFeed func(sec int) (msgs int, negShare float64, crisisQ, crisisS in
 func baselineRun(t *testing.T, rules string, secs int, feed baselineFeed) []baselineEvent {
 	t.Helper()
 	e, rec, clk := engineTestEngineClock(t, rules)
+	return baselineRunOn(t, e, rec, clk, 0, secs, feed)
+}
+
+// baselineRunOn is baselineRun on a given engine, for the seconds
+// [from, to).
+func baselineRunOn(t *testing.T, e *Engine, rec *engineRecorder, clk *engineTestClock, from, to int, feed baselineFeed) []baselineEvent {
+	t.Helper()
 	var out []baselineEvent
 	negAcc := 0.0
-	for sec := 0; sec < secs; sec++ {
+	for sec := from; sec < to; sec++ {
 		now := engineTestStart.Add(time.Duration(sec) * time.Second)
 		clk.Set(now)
 		msgs, share, q, st, viewers := feed(sec)

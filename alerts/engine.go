@@ -99,6 +99,7 @@ type engineMetrics struct {
 	dropped     prometheus.Counter
 	suppressed  prometheus.Counter
 	keys        prometheus.Gauge
+	profilesBad prometheus.Counter
 }
 
 func newEngineMetrics(reg prometheus.Registerer) (engineMetrics, error) {
@@ -122,6 +123,8 @@ func newEngineMetrics(reg prometheus.Registerer) (engineMetrics, error) {
 			Help: "Evaluations whose condition held but that were muted by a rule's cooldown."})),
 		keys: engineRegister(reg, &err, prometheus.NewGauge(prometheus.GaugeOpts{Name: "lookout_alert_keys",
 			Help: "Keys (source/room) the engine keeps windows for."})),
+		profilesBad: engineRegister(reg, &err, prometheus.NewCounter(prometheus.CounterOpts{Name: "lookout_alert_profiles_rejected_total",
+			Help: "Stored room profiles that could not be read back at start (skipped)."})),
 	}
 	return m, err
 }

@@ -75,6 +75,22 @@ func (env Env) StateSaveFailed(ctx context.Context, source, what string, err err
 	env.Log.ErrorContext(ctx, "cannot save source state", "state", what, "err", err)
 }
 
+// TextDecoded reports how a fetched body decoded to UTF-8 (httpx.ToUTF8):
+// a garbled one (many replacement characters: a wrong or undetectable
+// charset) is logged, counted as errors{reason="garbled_text"} and shown
+// as the source's "encoding" health warning until a body decodes cleanly.
+// The items are kept: a garbled text is still evidence that a post exists.
+func (env Env) TextDecoded(ctx context.Context, source, where string, d httpx.Decoded) {
+	if !d.Garbled() {
+		env.Health.Warn("encoding", "")
+		return
+	}
+	detail := where + ": " + d.Describe() + "; set the source's charset option if the site declares none"
+	env.Metrics.Errors.WithLabelValues(source, "garbled_text").Inc()
+	env.Log.WarnContext(ctx, "text garbled by decoding", "where", where, "charset", d.Charset, "how", d.How, "replacements", d.Replacements)
+	env.Health.Warn("encoding", detail)
+}
+
 // Env is what every collector gets from the daemon.
 type Env struct {
 	HTTP    *httpx.Client // shared: per-host rate limits, global concurrency cap

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sort"
 	"sync"
 	"time"
 
@@ -104,25 +105,27 @@ type SourceHealth struct {
 	source, platform string
 	opts             HealthOptions
 
-	mu         sync.Mutex
-	pollEvery  time.Duration // set by PollsEvery; 0 for a stream
-	state      HealthState
-	since      time.Time
-	lastOK     time.Time
-	lastErr    string
-	lastErrAt  time.Time
-	streak     int  // failures since the last success
-	permanent  bool // the latest failure will not mend by waiting
-	failReason string
-	failDetail string
-	badSince   time.Time   // first failure or unusable answer since the last success
-	junkSince  time.Time   // first unusable answer since the last success
-	junkLast   time.Time   // latest of them
-	failSince  time.Time   // first failure (not unusable answer) since the last success
-	drift      string      // where the last answer yielded nothing, "" when fine
-	drops      []time.Time // failures right after a success, newest last
-	reported   bool        // the last sample said broken
-	reportedAt time.Time
+	mu          sync.Mutex
+	pollEvery   time.Duration // set by PollsEvery; 0 for a stream
+	state       HealthState
+	since       time.Time
+	lastOK      time.Time
+	lastErr     string
+	lastErrAt   time.Time
+	streak      int  // failures since the last success
+	permanent   bool // the latest failure will not mend by waiting
+	failReason  string
+	failDetail  string
+	badSince    time.Time   // first failure or unusable answer since the last success
+	junkSince   time.Time   // first unusable answer since the last success
+	junkLast    time.Time   // latest of them
+	failSince   time.Time   // first failure (not unusable answer) since the last success
+	drift       string      // where the last answer yielded nothing, "" when fine
+	driftDetail string      // what was wrong with it, "" for "no items"
+	drops       []time.Time // failures right after a success, newest last
+	reported    bool        // the last sample said broken
+	reportedAt  time.Time
+	warnings    map[string]string // see Warn
 }
 
 // NewSourceHealth starts a source's health as connecting.
@@ -154,6 +157,17 @@ func (h *SourceHealth) PollsEvery(d time.Duration) {
 	h.mu.Lock()
 	h.pollEvery = d
 	h.mu.Unlock()
+}
+
+// Polls reports whether the source said it polls (PollsEvery) rather
+// than holding a connection.
+func (h *SourceHealth) Polls() bool {
+	if h == nil {
+		return false
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.pollEvery > 0
 }
 
 // Succeeded records that the source just worked: a poll got an answer it
@@ -223,16 +237,53 @@ func (h *SourceHealth) bad(now time.Time, reason string, err error) {
 	h.lastErr, h.lastErrAt = err.Error(), now
 }
 
+// Warned records something people should know that does not stop the
+// source working: statuses a catch-up could not fetch (a gap), a mapping
+// that has matched nothing for a while. It becomes the source's last
+// error (`lookout status`) without changing its state; the caller logs
+// it and counts it under reason.
+func (h *SourceHealth) Warned(reason string, err error) {
+	if h == nil {
+		return
+	}
+	now := h.opts.Clock.Now()
+	h.mu.Lock()
+	h.lastErr, h.lastErrAt = reason+": "+err.Error(), now
+	h.mu.Unlock()
+	h.changed()
+}
+
 // Drifted records where an answer yielded no items where earlier ones did
-// ("" once items are back).
-func (h *SourceHealth) Drifted(where string) {
+// ("" once items are back); detail, when not empty, says what else was
+// wrong with it (entries whose mapped text is gone).
+func (h *SourceHealth) Drifted(where, detail string) {
 	if h == nil {
 		return
 	}
 	h.mu.Lock()
-	h.drift = where
+	h.drift, h.driftDetail = where, detail
 	h.mu.Unlock()
 	h.changed()
+}
+
+// Warn records a problem that leaves the source working but its output
+// doubtful (text that decoded to replacement characters, a redirect the
+// config should follow), under kind; an empty detail clears it. Warnings
+// show in Status; they do not make the source broken.
+func (h *SourceHealth) Warn(kind, detail string) {
+	if h == nil {
+		return
+	}
+	h.mu.Lock()
+	if detail == "" {
+		delete(h.warnings, kind)
+	} else {
+		if h.warnings == nil {
+			h.warnings = map[string]string{}
+		}
+		h.warnings[kind] = detail
+	}
+	h.mu.Unlock()
 }
 
 func (h *SourceHealth) changed() {
@@ -250,6 +301,8 @@ type HealthStatus struct {
 	LastErrorAt time.Time
 	Reason      string // while broken: the metrics reason, e.g. dial, auth, decode, flapping
 	Detail      string // while broken: what happened, for people
+	// Warnings are "kind: detail" lines (see Warn), sorted.
+	Warnings []string
 }
 
 // Status judges the source now.
@@ -261,8 +314,13 @@ func (h *SourceHealth) Status() HealthStatus {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	reason, detail := h.judge(now)
+	var warnings []string
+	for k, v := range h.warnings {
+		warnings = append(warnings, k+": "+v)
+	}
+	sort.Strings(warnings)
 	return HealthStatus{State: h.state, Since: h.since, LastSuccess: h.lastOK, LastError: h.lastErr, LastErrorAt: h.lastErrAt,
-		Reason: reason, Detail: detail}
+		Reason: reason, Detail: detail, Warnings: warnings}
 }
 
 // Report judges the source now and returns the item.MetricSourceBroken
@@ -317,6 +375,9 @@ func (h *SourceHealth) judge(now time.Time) (reason, detail string) {
 	case h.drift != "":
 		reason = "shape_drift"
 		detail = "answered but yielded no items where earlier polls did (" + h.drift + "); check the selectors or mapping"
+		if h.driftDetail != "" {
+			detail = h.driftDetail + " (" + h.drift + ")"
+		}
 	}
 	state := HealthConnecting
 	switch {

@@ -109,10 +109,10 @@ func TestSourceHealthVerdicts(t *testing.T) {
 				case "junk":
 					h.Unusable("decode", errors.New("invalid JSON"))
 				case "drift":
-					h.Drifted("li.post")
+					h.Drifted("li.post", "")
 				case "undrift":
 					h.Succeeded()
-					h.Drifted("")
+					h.Drifted("", "")
 				}
 				it, due := h.Report()
 				st := h.Status()
@@ -160,6 +160,25 @@ func TestSourceHealthStatus(t *testing.T) {
 	if _, due := nilHealth.Report(); due {
 		t.Error("a nil health reported")
 	}
+}
+
+// TestSourceHealthWarned: a warning is shown as the last error and leaves a
+// working source working.
+func TestSourceHealthWarned(t *testing.T) {
+	clk := &healthClock{now: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
+	h := NewSourceHealth(config.SourceConfig{ID: "s", Kind: "test"}, HealthOptions{Clock: clk})
+	h.Succeeded()
+	clk.now = clk.now.Add(time.Second)
+	h.Warned("gap", errors.New("statuses 5..9 not fetched"))
+	st := h.Status()
+	if st.State != HealthOK || st.LastError != "gap: statuses 5..9 not fetched" || !st.LastErrorAt.Equal(clk.now) {
+		t.Errorf("after a warning: %+v", st)
+	}
+	if it, due := h.Report(); due {
+		t.Errorf("a warning made a source_broken sample: %+v", it)
+	}
+	var nilHealth *SourceHealth
+	nilHealth.Warned("gap", errors.New("x"))
 }
 
 // TestSourceHealthResumeBroken: a source the last run left broken is said

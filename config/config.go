@@ -51,6 +51,10 @@ type StoreConfig struct {
 	FlushInterval Duration        `yaml:"flush_interval"` // max time an item waits, default 500ms
 	Retention     RetentionConfig `yaml:"retention"`
 	KeepRaw       *bool           `yaml:"keep_raw"` // store raw payloads (default true)
+	// Search keeps a full-text index of item text for `lookout search`
+	// (default off: it doubles the store's CPU per item; turning it on
+	// later indexes what is already stored).
+	Search bool `yaml:"search"`
 }
 
 // RetentionConfig says how long rows are kept; zero keeps them forever.
@@ -61,11 +65,17 @@ type RetentionConfig struct {
 
 // PrivacyConfig controls what personal data is stored.
 type PrivacyConfig struct {
-	// HashUserIDs replaces author ids with a salted SHA-256 prefix before
-	// anything is stored or alerted.
+	// Enabled is privacy mode: user ids and display names become salted
+	// hashes wherever they appear (items, alerts, notifications, logs)
+	// and raw payloads are not kept (see internal/redact.Users).
+	Enabled bool `yaml:"enabled"`
+	// HashUserIDs is the older name of the same switch.
 	HashUserIDs bool   `yaml:"hash_user_ids"`
 	Salt        Secret `yaml:"salt"`
 }
+
+// On reports whether privacy mode is on.
+func (p PrivacyConfig) On() bool { return p.Enabled || p.HashUserIDs }
 
 // HTTPConfig configures the daemon's own HTTP endpoint (metrics, health).
 type HTTPConfig struct {
@@ -136,9 +146,6 @@ func (c *Config) applyDefaults() {
 	if c.Limits.Timeout == 0 {
 		c.Limits.Timeout = Duration(15 * time.Second)
 	}
-	if c.Limits.UserAgent == "" {
-		c.Limits.UserAgent = DefaultUserAgent
-	}
 	for name, g := range c.Keywords {
 		if g.Category == "" {
 			g.Category = name
@@ -150,9 +157,59 @@ func (c *Config) applyDefaults() {
 	}
 }
 
-// DefaultUserAgent is a current desktop browser's; several platforms bind
-// tokens to the User-Agent or refuse obvious bots.
-const DefaultUserAgent = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+// BrowserUserAgent is a current desktop browser's. The platform kinds
+// that bind tokens to the User-Agent or refuse clients that do not look
+// like a browser (see NeedsBrowserUserAgent) send it unless the source or
+// limits.user_agent sets another.
+const BrowserUserAgent = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+
+// ProjectURL is where a site owner who finds lookout in their logs reads
+// what it is; the default User-Agent names it.
+const ProjectURL = "https://github.com/lookout-monitor/lookout"
+
+// UserAgent is lookout's own User-Agent, sent by default: it names the
+// program, its version and where to read about it, so that a site owner
+// can tell who is polling and robots.txt groups for "lookout" apply.
+func UserAgent(version string) string {
+	if version == "" {
+		version = "dev"
+	}
+	return "lookout/" + version + " (+" + ProjectURL + ")"
+}
+
+// NeedsBrowserUserAgent reports whether a collector kind talks to a
+// platform that refuses or degrades clients without a browser's
+// User-Agent (Bilibili's and Douyin's web endpoints, Weibo's mobile API).
+func NeedsBrowserUserAgent(kind string) bool {
+	switch kind {
+	case "bilibili_live", "bilibili_comments", "douyin_live", "weibo":
+		return true
+	}
+	return false
+}
+
+// DefaultTimezone is the zone of times written without an offset when the
+// source sets no timezone: the sites and APIs lookout is mostly pointed at
+// (Chinese forums, feeds and platforms) write local Beijing time.
+const DefaultTimezone = "Asia/Shanghai"
+
+// LoadTimezone loads an IANA zone name. The zones of mainland China, Hong
+// Kong and Taiwan are built in (UTC+8, no daylight saving) so that the
+// default works on machines without tzdata.
+func LoadTimezone(name string) (*time.Location, error) {
+	if name == "" {
+		name = DefaultTimezone
+	}
+	loc, err := time.LoadLocation(name)
+	if err == nil {
+		return loc, nil
+	}
+	switch name {
+	case "Asia/Shanghai", "Asia/Chongqing", "PRC", "Asia/Hong_Kong", "Asia/Taipei":
+		return time.FixedZone("CST", 8*3600), nil
+	}
+	return nil, fmt.Errorf("unknown time zone %q (want an IANA name such as Asia/Shanghai or UTC)", name)
+}
 
 // Load reads and validates a config file.
 func Load(path string) (*Config, error) {
@@ -258,6 +315,15 @@ func (c *Config) validate() []error {
 		if s.Kind == "" {
 			errs = append(errs, ferr(s.Line, f+".kind", "is required"))
 		}
+		if s.Timezone != "" {
+			if _, err := LoadTimezone(s.Timezone); err != nil {
+				line := s.Line
+				if n := c.sourceKey(i, "timezone"); n != nil {
+					line = n.Line
+				}
+				errs = append(errs, ferr(line, f+".timezone", "%v", err))
+			}
+		}
 	}
 	for name, g := range c.Keywords {
 		f := "keywords." + name
@@ -290,6 +356,14 @@ func (c *Config) validateStore() []error {
 	if l := c.HTTP.Listen; l != "off" {
 		if err := checkListen(l); err != nil {
 			errs = append(errs, ferr(c.lineOf("http", "listen"), "http.listen", "%v (host:port, e.g. 127.0.0.1:9464, or off)", err))
+		}
+	}
+	if c.Privacy.On() {
+		if c.Privacy.Salt.Var == "" {
+			errs = append(errs, ferr(c.lineOf("privacy"), "privacy.salt", "is required in privacy mode: salt: ${LOOKOUT_USER_SALT} (a long random value, kept secret and never changed, or the hashes of the same user stop matching)"))
+		}
+		if c.Store.KeepRaw != nil && *c.Store.KeepRaw {
+			errs = append(errs, ferr(c.lineOf("store", "keep_raw"), "store.keep_raw", "cannot be true in privacy mode: raw payloads carry the user ids and names privacy mode hashes"))
 		}
 	}
 	for i := range c.Sources {

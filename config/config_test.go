@@ -136,6 +136,10 @@ func TestConfigStrictness(t *testing.T) {
 		{"listen", "http:\n  listen: nine-four-six-four\n", `c.yaml:2: http.listen: "nine-four-six-four" is not host:port`},
 		{"listen port", "http:\n  listen: 127.0.0.1:99999\n", `c.yaml:2: http.listen: "127.0.0.1:99999": port "99999"`},
 		{"nul in path", "store:\n  path: \"a\\0b.db\"\n", "c.yaml:2: store.path: contains a NUL byte"},
+		{"privacy without salt", "privacy:\n  enabled: true\n", "c.yaml:2: privacy.salt: is required in privacy mode"},
+		{"privacy (older name) without salt", "privacy:\n  hash_user_ids: true\n", "c.yaml:2: privacy.salt: is required"},
+		{"privacy keeps no raw payloads", "store:\n  keep_raw: true\nprivacy:\n  enabled: true\n  salt: ${HOME}\n",
+			"c.yaml:2: store.keep_raw: cannot be true in privacy mode"},
 		{"every 0s", "sources:\n  - id: f\n    kind: rss\n    url: http://x/feed\n    every: 0s\n", "c.yaml:5: sources[0].every: must be more than 0"},
 		{"second document", "store:\n  path: a.db\n---\nstore:\n  path: b.db\n", "c.yaml:3: a second YAML document"},
 		{"unknown route receiver", "route:\n  receiver: nobody\nreceivers:\n  - name: c\n    console: {}\n", "c.yaml:2: route.receiver: no receiver named \"nobody\""},
@@ -181,5 +185,18 @@ func TestMissingSecretsAllAtOnce(t *testing.T) {
 	}
 	if strings.Contains(got, "LOOKOUT_TEST_SET") {
 		t.Errorf("a set variable reported:\n%s", got)
+	}
+}
+
+func TestSourceTimezoneErrorNamesLine(t *testing.T) {
+	text := "sources:\n  - id: a\n    kind: rss\n    url: http://x/\n    timezone: Mars/Olympus\n"
+	_, err := Parse([]byte(text), "tz.yaml")
+	if err == nil || !strings.Contains(err.Error(), "5: sources[0].timezone") || !strings.Contains(err.Error(), "Mars/Olympus") {
+		t.Fatalf("err %v, want line 5 naming sources[0].timezone", err)
+	}
+	ok := "sources:\n  - id: a\n    kind: rss\n    url: http://x/\n    timezone: UTC\n    ignore_robots: true\n"
+	cfg, err := Parse([]byte(ok), "tz.yaml")
+	if err != nil || cfg.Sources[0].Timezone != "UTC" || !cfg.Sources[0].IgnoreRobots {
+		t.Fatalf("valid options: %v %+v", err, cfg)
 	}
 }

@@ -276,7 +276,7 @@ func (c *Config) MissingSecrets() []string {
 			add(w, r.Alertmanager.URL)
 		}
 	}
-	if c.Privacy.HashUserIDs {
+	if c.Privacy.On() {
 		add("privacy", c.Privacy.Salt)
 	}
 	return out

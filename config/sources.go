@@ -19,6 +19,12 @@ type SourceConfig struct {
 	UserAgent string            `yaml:"user_agent"` // overrides limits.user_agent
 	Proxy     string            `yaml:"proxy"`      // http://, https:// or socks5:// URL
 	Timeout   Duration          `yaml:"timeout"`    // per request
+	// Timezone is the IANA zone of times the source writes without an
+	// offset (default DefaultTimezone).
+	Timezone string `yaml:"timezone"`
+	// IgnoreRobots skips robots.txt for an rss, html or json_api source
+	// (logged as a warning when the source starts).
+	IgnoreRobots bool `yaml:"ignore_robots"`
 
 	// Line is where the entry starts in the file.
 	Line int `yaml:"-"`

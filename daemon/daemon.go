@@ -5,8 +5,6 @@ package daemon
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,6 +25,7 @@ import (
 	"lookout/collectors/all"
 	"lookout/collectors/httpx"
 	"lookout/config"
+	"lookout/internal/redact"
 	"lookout/item"
 	"lookout/sentiment"
 	"lookout/store"
@@ -47,6 +46,8 @@ type Options struct {
 	ChannelSize int
 	// Clock for collectors (tests).
 	Clock httpx.Clock
+	// Version is this build's version, named in the default User-Agent.
+	Version string
 	// Collectors are the kinds sources may use (default all.Registry()).
 	Collectors lcollectors.Registry
 	// EvalInterval is how often alert rules are evaluated (default
@@ -66,6 +67,9 @@ type Options struct {
 	// HealthWriteEvery is how often source_health is written while no
 	// source changes state (default 15s).
 	HealthWriteEvery time.Duration
+	// ProfileSaveEvery is how often what the alert engine learned about
+	// each room is saved while running (default 1m; see profiles.go).
+	ProfileSaveEvery time.Duration
 }
 
 // Daemon is a configured pipeline, ready to Run.
@@ -85,6 +89,7 @@ type Daemon struct {
 	sources    []*sourceRunner // under srcMu: a reload changes it
 	dedupe     *dedupeSet
 	reload     *reloadState
+	users      *redact.Users // privacy mode; nil when off
 	healthWake chan struct{} // see wakeHealth
 
 	metrics          *daemonMetrics
@@ -127,10 +132,22 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 	if opts.HealthWriteEvery == 0 {
 		opts.HealthWriteEvery = 15 * time.Second
 	}
+	if opts.ProfileSaveEvery == 0 {
+		opts.ProfileSaveEvery = time.Minute
+	}
 	if opts.Health.Clock == nil {
 		opts.Health.Clock = opts.Clock
 	}
-	d := &Daemon{cfg: cfg, log: opts.Log, opts: opts, reg: prometheus.NewRegistry(), healthWake: make(chan struct{}, 1)}
+	var users *redact.Users
+	if cfg.Privacy.On() {
+		u, err := redact.NewUsers(cfg.Privacy.Salt.Value())
+		if err != nil {
+			return nil, err
+		}
+		users = u
+		opts.Log = slog.New(users.LogHandler(opts.Log.Handler()))
+	}
+	d := &Daemon{cfg: cfg, log: opts.Log, opts: opts, reg: prometheus.NewRegistry(), healthWake: make(chan struct{}, 1), users: users}
 	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	d.metrics = &daemonMetrics{
 		duplicates: prometheus.NewCounter(prometheus.CounterOpts{Name: "lookout_pipeline_duplicates_total", Help: "Items dropped as duplicates before scoring."}),
@@ -140,12 +157,12 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 	d.reg.MustRegister(d.metrics.duplicates, d.metrics.restarts, d.metrics.stageWait)
 	d.reload = newReloadState(cfg, d.reg)
 
-	st, err := store.Open(ctx, cfg.Store.Path)
+	st, err := store.Open(ctx, cfg.Store.Path, store.WithSearch(cfg.Store.Search))
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", cfg.Store.Path, err)
 	}
 	d.store = st
-	st.SetKeepRaw(cfg.Store.KeepRawEnabled())
+	st.SetKeepRaw(cfg.Store.KeepRawEnabled() && users == nil)
 	fail := func(err error) (*Daemon, error) {
 		st.Close()
 		return nil, err
@@ -176,12 +193,16 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 	if n := d.engine.Adopt(open, time.Now()); n > 0 || len(open) > 0 {
 		opts.Log.Info("took over the alerts the last run left open", "adopted", n, "rule_gone", len(open)-n)
 	}
+	if err := d.loadProfiles(ctx, time.Now()); err != nil {
+		return fail(fmt.Errorf("room profiles of the last run: %w", err))
+	}
 
 	cm := lcollectors.NewMetrics(d.reg)
 	d.collectorMetrics = cm
 	d.state = newPipelineState(st)
 	d.env = lcollectors.Env{
-		HTTP:    httpx.NewClient(cfg.Limits, cm.HTTP()),
+		HTTP: httpx.NewClientWith(cfg.Limits, cm.HTTP(), httpx.Options{Version: opts.Version,
+			Log: opts.Log.With("stage", "collector")}),
 		State:   d.state,
 		Log:     opts.Log.With("stage", "collector"),
 		Metrics: cm,
@@ -273,8 +294,17 @@ func (d *Daemon) Run(ctx context.Context) error {
 				}
 				continue
 			}
-			if it.Kind.Textual() && it.Text != "" {
+			if it.Kind.Textual() && it.Text != "" && it.Change != item.ChangeDelete {
 				d.classifier.Load().ScoreInto(&it.Score, it.Text)
+			}
+			if it.Change != "" {
+				// An edit or delete of an item the engine counted
+				// already: the store applies it. The engine's windows
+				// hold counts, not items, so they keep what they counted.
+				if err := d.send(drainCtx, toStore, it, "store"); err != nil {
+					return err
+				}
+				continue
 			}
 			// Both consumers get every item; a full channel blocks here
 			// and pushes back on the collectors. The engine goes first so
@@ -297,6 +327,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	var loops sync.WaitGroup
 	loops.Go(func() { d.healthLoop(ctx) })
 	loops.Go(func() { d.retentionLoop(ctx) })
+	loops.Go(func() { d.profileLoop(ctx, raw) })
 
 	<-ctx.Done()
 	log.Info("shutting down: stopping collectors")
@@ -318,6 +349,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	delivery.Flush(drainCtx, 3*time.Second)
 	stopDelivery()
 	stages.Wait()
+	d.saveProfilesDrained(context.WithoutCancel(ctx), drainCtx.Err() == nil && len(errs) == 0)
 	d.writeHealth(context.WithoutCancel(ctx))
 	if srv != nil {
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -350,14 +382,17 @@ func (d *Daemon) send(ctx context.Context, ch chan<- item.Item, it item.Item, na
 
 // emit is what collectors call: normalise, dedupe, hand on.
 func (d *Daemon) emit(r *sourceRunner, raw chan<- item.Item) lcollectors.Emit {
-	hash := d.cfg.Privacy.HashUserIDs
-	salt := d.cfg.Privacy.Salt.Value()
 	return func(ctx context.Context, it item.Item) error {
 		it.Source = r.src.ID
 		if it.ID == "" {
 			return fmt.Errorf("collector %s emitted an item without an id", r.src.ID)
 		}
-		if !d.dedupe.addIfNew(it.Source + "\x00" + it.ID) {
+		if d.users != nil {
+			// Privacy mode: the one place items are redacted, before
+			// anything (dedupe, classifier, alerts, store) sees them.
+			d.users.Item(&it)
+		}
+		if !d.dedupe.addIfNew(it.DedupeKey()) {
 			d.metrics.duplicates.Inc()
 			return nil
 		}
@@ -373,10 +408,6 @@ func (d *Daemon) emit(r *sourceRunner, raw chan<- item.Item) lcollectors.Emit {
 				labels[k] = v
 			}
 			it.Labels = labels
-		}
-		if hash && it.AuthorID != "" {
-			sum := sha256.Sum256([]byte(salt + "\x00" + it.AuthorID))
-			it.AuthorID = "h:" + hex.EncodeToString(sum[:12])
 		}
 		if it.Metric != item.MetricSourceBroken { // a health report is not a delivery
 			r.noteItem()

@@ -172,9 +172,9 @@ func TestEndToEnd(t *testing.T) {
 	defer func() {
 		if t.Failed() {
 			var buf strings.Builder
-			store.Query(context.Background(), dbPath, "SELECT * FROM alerts", "table", &buf)
-			store.Query(context.Background(), dbPath, "SELECT * FROM item_groups LIMIT 5", "table", &buf)
-			store.Query(context.Background(), dbPath, "SELECT source, room, ts FROM items LIMIT 3", "table", &buf)
+			Query(context.Background(), dbPath, "SELECT * FROM alerts", "table", store.QueryOptions{}, &buf)
+			Query(context.Background(), dbPath, "SELECT * FROM item_groups LIMIT 5", "table", store.QueryOptions{}, &buf)
+			Query(context.Background(), dbPath, "SELECT source, room, ts FROM items LIMIT 3", "table", store.QueryOptions{}, &buf)
 			t.Log("\n" + buf.String())
 			mfs, _ := d.Registry().Gather()
 			for _, mf := range mfs {

@@ -156,7 +156,7 @@ receivers:
 	var status strings.Builder
 	waitFor(t, "lookout status showing the breakage", 15*time.Second, func() bool {
 		status.Reset()
-		if err := store.Query(context.Background(), dbPath(t, ro), StatusQuery, "csv", &status); err != nil {
+		if err := Query(context.Background(), dbPath(t, ro), StatusQuery, "csv", store.QueryOptions{}, &status); err != nil {
 			t.Fatal(err)
 		}
 		return strings.Contains(status.String(), "shape_drift: answered but yielded no items")

@@ -88,7 +88,7 @@ func TestSourceOutage(t *testing.T) {
 			t.Cleanup(srv.Close)
 			g := loopback.NewGate(srv.URL)
 			t.Cleanup(g.Close)
-			return outageRig{source: fmt.Sprintf("kind: bluesky\n    url: %s", g.URL(srv.URL)),
+			return outageRig{source: fmt.Sprintf("kind: bluesky\n    url: %s\n    handle_lookup: \"off\"", g.URL(srv.URL)),
 				breakIt: g.Down, heal: g.Up, reasons: outageKilled}
 		}},
 		{"websocket_json", func(t *testing.T) outageRig {

@@ -83,8 +83,8 @@ receivers:
 	})
 	if n := countRows(t, ro2, `SELECT count(*) FROM alerts`); n != 1 {
 		var b strings.Builder
-		store.Query(context.Background(), dbPath, "SELECT id, state, started_at, resolved_at, summary FROM alerts", "table", &b)
-		store.Query(context.Background(), dbPath, "SELECT event_id, state, at, summary FROM alert_events", "table", &b)
+		Query(context.Background(), dbPath, "SELECT id, state, started_at, resolved_at, summary FROM alerts", "table", store.QueryOptions{}, &b)
+		Query(context.Background(), dbPath, "SELECT event_id, state, at, summary FROM alert_events", "table", store.QueryOptions{}, &b)
 		t.Errorf("%d alerts, want the one carried over\n%s", n, b.String())
 	}
 	if n := countRows(t, ro2, `SELECT count(*) FROM alert_events WHERE alert_id = ? AND state = 'firing'`, id); n != 1 {

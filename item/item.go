@@ -167,15 +167,45 @@ type Item struct {
 	Metric string
 	Value  float64
 	Count  int64
+	// HasValue says Value was given even when it is 0 (a post mapped with
+	// value: like and 0 likes): the store keeps 0, not NULL.
+	HasValue bool
 
 	Labels map[string]string // labels from the source's config
 	Raw    []byte            // the payload as received, for replay and audit
 
 	Score Score // filled in by the classifier
 
+	// Change is ChangeEdit or ChangeDelete on an item that reports what
+	// happened to an item stored before (same Source and ID): its author
+	// edited it (the item carries the new version, its TS still when it
+	// was first said) or deleted it (only Source, ID and ChangedAt
+	// count). Empty for an item seen for the first time.
+	Change Change
+	// ChangedAt is when the edit or delete happened (the platform's time
+	// where it says, else when it was heard).
+	ChangedAt time.Time
+
 	// State is a KindState item's payload: the source's state keys and
 	// their values, stored together in one transaction.
 	State map[string]string
+}
+
+// Change says what an item reports about an item stored before.
+type Change string
+
+const (
+	ChangeEdit   Change = "edit"   // a new version: the store replaces the item's text and keeps the old one
+	ChangeDelete Change = "delete" // the author removed it: the store marks it deleted and keeps it
+)
+
+// DedupeKey is what tells two deliveries of the same thing apart: the
+// item's id, and for an edit or delete also which change it is.
+func (it *Item) DedupeKey() string {
+	if it.Change == "" {
+		return it.Source + "\x00" + it.ID
+	}
+	return it.Source + "\x00" + it.ID + "\x00" + string(it.Change) + "\x00" + it.ChangedAt.UTC().Format(time.RFC3339Nano)
 }
 
 // StateItem is the item that carries kv, source's state, to the store.

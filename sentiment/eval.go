@@ -145,20 +145,61 @@ func sentClassOf(l item.Label) int {
 
 // Evaluate scores labelled examples (see EvalResult).
 func Evaluate(c *Classifier, name string, exs []EvalExample) EvalResult {
-	r := EvalResult{File: name, N: len(exs)}
+	var t sentTally
 	var s item.Score
-	polN, polOK := 0, 0
 	for _, e := range exs {
 		c.ScoreInto(&s, e.Text)
-		r.Confusion[e.Class][sentClassOf(s.Label)]++
-		if e.Class != ClassNeutral {
-			polN++
-			if (e.Class == ClassPositive && s.Value > 0) || (e.Class == ClassNegative && s.Value < 0) {
-				polOK++
-			}
+		t.add(e.Class, sentClassOf(s.Label), s.Value)
+	}
+	return t.result(name)
+}
+
+// EvaluateNeutralShifts scores labelled examples once and reports, for
+// each shift d, what a model whose neutral logit were moved by d (see
+// Model.ShiftNeutral) would score. Polarity does not depend on d.
+func EvaluateNeutralShifts(c *Classifier, name string, exs []EvalExample, shifts []float64) []EvalResult {
+	ts := make([]sentTally, len(shifts))
+	s := c.pool.Get().(*sentScratch)
+	defer c.pool.Put(s)
+	fs := &s.fs
+	var sc item.Score
+	for _, e := range exs {
+		acc := c.feat.extractSum(fs, e.Text, c.model.Weights)
+		z := c.model.logitsSum(acc, fs)
+		for i, d := range shifts {
+			p := c.model.calibrateShifted(z, d)
+			c.verdict(&sc, fs, &p)
+			ts[i].add(e.Class, sentClassOf(sc.Label), sc.Value)
 		}
 	}
-	if len(exs) == 0 {
+	out := make([]EvalResult, len(shifts))
+	for i := range ts {
+		out[i] = ts[i].result(name)
+	}
+	return out
+}
+
+// sentTally accumulates an EvalResult.
+type sentTally struct {
+	conf        [NumClasses][NumClasses]int
+	n           int
+	polN, polOK int
+}
+
+func (t *sentTally) add(truth, answer int, value float64) {
+	t.n++
+	t.conf[truth][answer]++
+	if truth != ClassNeutral {
+		t.polN++
+		if (truth == ClassPositive && value > 0) || (truth == ClassNegative && value < 0) {
+			t.polOK++
+		}
+	}
+}
+
+func (t *sentTally) result(name string) EvalResult {
+	r := EvalResult{File: name, N: t.n, Confusion: t.conf}
+	if t.n == 0 {
 		return r
 	}
 	correct, neutral := 0, 0
@@ -184,14 +225,14 @@ func Evaluate(c *Classifier, name string, exs []EvalExample) EvalResult {
 			f1 += float64(2*tp) / float64(d)
 		}
 	}
-	r.Accuracy = float64(correct) / float64(len(exs))
-	r.NeutralRate = float64(neutral) / float64(len(exs))
+	r.Accuracy = float64(correct) / float64(t.n)
+	r.NeutralRate = float64(neutral) / float64(t.n)
 	if r.Classes > 0 {
 		r.MacroF1 = f1 / float64(r.Classes)
 		r.MacroRecall = rec / float64(r.Classes)
 	}
-	if polN > 0 {
-		r.Polarity = float64(polOK) / float64(polN)
+	if t.polN > 0 {
+		r.Polarity = float64(t.polOK) / float64(t.polN)
 	}
 	return r
 }

@@ -198,9 +198,20 @@ func (m *Model) Probs(s *FeatureScratch) [NumClasses]float64 {
 }
 
 func (m *Model) calibrate(z [numHeads]float64) [NumClasses]float64 {
+	return m.calibrateShifted(z, 0)
+}
+
+// calibrateShifted is calibrate with d added to the neutral logit.
+func (m *Model) calibrateShifted(z [numHeads]float64, d float64) [NumClasses]float64 {
 	zp := float64(m.CalA[headPos])*z[headPos] + float64(m.CalB[headPos])
-	zn := float64(m.CalA[headNeu])*z[headNeu] + float64(m.CalB[headNeu])
+	zn := float64(m.CalA[headNeu])*z[headNeu] + float64(m.CalB[headNeu]) + d
 	return sentSoftmax(zp, zn)
+}
+
+// ShiftNeutral moves the neutral logit by d (a log-odds prior on neutral
+// against both polarities): below 0 the model says neutral less often.
+func (m *Model) ShiftNeutral(d float64) {
+	m.CalB[headNeu] = float32(float64(m.CalB[headNeu]) + d)
 }
 
 // sentSoftmax turns the positive and neutral logits (negative's is 0) into

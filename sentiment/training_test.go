@@ -110,3 +110,41 @@ func TestTrainingReproducibleSynthetic(t *testing.T) {
 		}
 	}
 }
+
+// Sparse dropout draws from its own seeded generator: two runs agree, and
+// the dropout changes the model (the test can fail).
+func TestTrainingSparseDropoutReproducible(t *testing.T) {
+	var docs []TrainDoc
+	texts := []struct {
+		s string
+		c int
+	}{{"很好", ClassPositive}, {"太差了", ClassNegative}, {"什么时候发货", ClassNeutral}, {"great service", ClassPositive}, {"terrible delay", ClassNegative}}
+	for i := 0; i < 60; i++ {
+		tx := texts[i%len(texts)]
+		docs = append(docs, TrainDoc{Text: tx.s, Class: tx.c, Weight: 1})
+	}
+	train := func(dropout float64) []byte {
+		cfg := DefaultTrainConfig()
+		cfg.HashBits, cfg.Epochs, cfg.SparseDropout = 12, 2, dropout
+		f, err := NewFeaturizer(model.Lexicon(), cfg.HashBits)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, _, err := Train(f, docs, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := m.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	a, b := train(0.5), train(0.5)
+	if !bytes.Equal(a, b) {
+		t.Fatal("two training runs with sparse dropout differ")
+	}
+	if bytes.Equal(a, train(0)) {
+		t.Error("sparse dropout 0.5 gave the same model as none")
+	}
+}

@@ -3,7 +3,9 @@ package store
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -129,7 +131,21 @@ func storeBenchRoomItems(n, rooms, offset int) []item.Item {
 // load run: batches of 4096 items from 200 rooms at once, so that every
 // commit touches ~200 places in each items index.
 func BenchmarkManyRoomsWrite(b *testing.B) {
-	s := storeOpenTest(b)
+	storeBenchManyRooms(b, storeOpenTest(b))
+}
+
+// BenchmarkManyRoomsWriteSearch is BenchmarkManyRoomsWrite with the
+// full-text index on (store.search).
+func BenchmarkManyRoomsWriteSearch(b *testing.B) {
+	s, err := Open(context.Background(), filepath.Join(b.TempDir(), "lookout.db"), WithSearch(true))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	storeBenchManyRooms(b, s)
+}
+
+func storeBenchManyRooms(b *testing.B, s *Store) {
 	ctx := context.Background()
 	const batch = 4096
 	all := storeBenchRoomItems(b.N+batch, 200, 0)
@@ -158,4 +174,63 @@ func storeCPUTime() time.Duration {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkSearchBackfill is turning store.search on for a database of
+// b.N items written without it: the one-time indexing at Open.
+func BenchmarkSearchBackfill(b *testing.B) {
+	ctx := context.Background()
+	path := filepath.Join(b.TempDir(), "lookout.db")
+	s, err := Open(ctx, path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	all := storeBenchRoomItems(b.N, 200, 0)
+	for off := 0; off < b.N; off += 4096 {
+		if _, err := s.WriteItems(ctx, all[off:min(off+4096, b.N)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	s.Close()
+	b.ResetTimer()
+	s, err = Open(ctx, path, WithSearch(true))
+	b.StopTimer()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "items/s")
+}
+
+// BenchmarkSearch is one `lookout search` (newest 50, no other filter)
+// over 200k chat items from 200 rooms, for a word in one item of eight,
+// a single character in one of four, and an English word.
+func BenchmarkSearch(b *testing.B) {
+	ctx := context.Background()
+	path := filepath.Join(b.TempDir(), "lookout.db")
+	s, err := Open(ctx, path, WithSearch(true))
+	if err != nil {
+		b.Fatal(err)
+	}
+	const n = 200_000
+	all := storeBenchRoomItems(n, 200, 0)
+	for off := 0; off < n; off += 4096 {
+		if _, err := s.WriteItems(ctx, all[off:min(off+4096, n)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	s.Close()
+	for _, q := range []SearchOptions{{Text: "退款"}, {Text: "好"}, {Text: "customer"}, {Text: "退款", Room: "30000004"}} {
+		b.Run(q.Text+"/room="+q.Room, func(b *testing.B) {
+			for b.Loop() {
+				var c storeCollect
+				if err := Search(ctx, path, q, &c); err != nil {
+					b.Fatal(err)
+				}
+				if strings.Count(c.b.String(), "\n") < 2 {
+					b.Fatal("nothing found")
+				}
+			}
+		})
+	}
 }

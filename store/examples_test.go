@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"path/filepath"
 	"strings"
@@ -122,12 +121,12 @@ func TestExampleQueries(t *testing.T) {
 			if sqlText == q.SQL {
 				t.Fatal("example does not use 'now'")
 			}
-			var out bytes.Buffer
-			if err := Query(ctx, path, sqlText, "csv", &out); err != nil {
+			out, err := storeQueryCSV(ctx, path, sqlText)
+			if err != nil {
 				t.Fatal(err)
 			}
-			if out.String() != want[i] {
-				t.Errorf("got\n%s\nwant\n%s", out.String(), want[i])
+			if out != want[i] {
+				t.Errorf("got\n%s\nwant\n%s", out, want[i])
 			}
 		})
 	}

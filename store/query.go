@@ -1,36 +1,19 @@
 package store
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"database/sql"
-	"encoding/base64"
-	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"math"
-	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/mattn/go-sqlite3"
-	"golang.org/x/text/width"
 )
 
 // ErrQueryReadOnly is returned (wrapped) when `lookout query` is given a
 // statement that would change the database or attach another one.
 var ErrQueryReadOnly = errors.New("query: the database is opened read-only; lookout query only runs SELECT statements")
-
-// QueryFormats are the output formats Query accepts.
-var QueryFormats = []string{"table", "csv", "json"}
-
-// storeQueryMaxCell is the widest a table cell gets (in terminal columns)
-// before it is cut with an ellipsis.
-const storeQueryMaxCell = 60
 
 // DefaultQueryTimeout is how long `lookout query` lets a statement run.
 const DefaultQueryTimeout = 30 * time.Second
@@ -45,33 +28,22 @@ type QueryOptions struct {
 	Explain bool
 }
 
-// Query is QueryWith with the default options.
-func Query(ctx context.Context, dbPath, sqlText, format string, w io.Writer) error {
-	return QueryWith(ctx, dbPath, sqlText, format, QueryOptions{}, w)
+// RowSink receives a query's result: Columns once, then Row for each row.
+// The values are int64, float64, string, []byte, time.Time or nil (NULL);
+// vals is reused between calls. How the result is shown (a table, CSV,
+// JSON) is the caller's business.
+type RowSink interface {
+	Columns(cols []string) error
+	Row(vals []any) error
 }
 
-// QueryWith runs one SQL statement against the database at dbPath, opened
-// read-only, and writes the result to w as a table (aligned columns, NULL
-// shown as NULL, long text cut), csv (with a header row, NULL as an empty
-// field) or json (an array of objects, keys in column order). Any statement
-// that would write fails with ErrQueryReadOnly; more than one statement
-// fails with a message saying so; a statement still running after the
-// timeout is interrupted.
-func QueryWith(ctx context.Context, dbPath, sqlText, format string, opts QueryOptions, w io.Writer) (err error) {
-	if format == "" {
-		format = "table"
-	}
-	var out storeQueryOutput
-	switch format {
-	case "table":
-		out = &storeTableOutput{w: w}
-	case "csv":
-		out = &storeCSVOutput{w: csv.NewWriter(w)}
-	case "json":
-		out = &storeJSONOutput{w: bufio.NewWriter(w)}
-	default:
-		return fmt.Errorf("query: unknown format %q (use one of %s)", format, strings.Join(QueryFormats, ", "))
-	}
+// Query runs one SQL statement against the database at dbPath, opened
+// read-only, and hands its columns and rows to sink. Any statement that
+// would write fails with ErrQueryReadOnly; more than one statement fails
+// with a message saying so; a statement still running after the timeout
+// is interrupted. An error from sink stops the query and is returned
+// wrapped as "query: write output: …".
+func Query(ctx context.Context, dbPath, sqlText string, opts QueryOptions, sink RowSink) (err error) {
 	if strings.TrimSpace(sqlText) == "" {
 		return errors.New("query: no SQL given")
 	}
@@ -118,7 +90,7 @@ func QueryWith(ctx context.Context, dbPath, sqlText, format string, opts QueryOp
 	if err != nil {
 		return storeQueryError(err)
 	}
-	if err := out.header(cols); err != nil {
+	if err := sink.Columns(cols); err != nil {
 		return fmt.Errorf("query: write output: %w", err)
 	}
 	vals := make([]any, len(cols))
@@ -130,15 +102,12 @@ func QueryWith(ctx context.Context, dbPath, sqlText, format string, opts QueryOp
 		if err := rows.Scan(ptrs...); err != nil {
 			return storeQueryError(err)
 		}
-		if err := out.row(vals); err != nil {
+		if err := sink.Row(vals); err != nil {
 			return fmt.Errorf("query: write output: %w", err)
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return storeQueryError(err)
-	}
-	if err := out.end(); err != nil {
-		return fmt.Errorf("query: write output: %w", err)
 	}
 	return nil
 }
@@ -279,298 +248,6 @@ func storeQueryError(err error) error {
 		return err
 	}
 	return fmt.Errorf("query: %w", err)
-}
-
-type storeQueryOutput interface {
-	header(cols []string) error
-	row(vals []any) error
-	end() error
-}
-
-// storeCellText renders a value for table and csv output. ok is false for
-// NULL.
-func storeCellText(v any) (s string, numeric, ok bool) {
-	switch x := v.(type) {
-	case nil:
-		return "", false, false
-	case int64:
-		return strconv.FormatInt(x, 10), true, true
-	case float64:
-		return storeFormatFloat(x), true, true
-	case bool:
-		if x {
-			return "1", true, true
-		}
-		return "0", true, true
-	case string:
-		return x, false, true
-	case []byte:
-		if utf8.Valid(x) {
-			return string(x), false, true
-		}
-		return "base64:" + base64.StdEncoding.EncodeToString(x), false, true
-	case time.Time:
-		return x.UTC().Format(time.RFC3339Nano), false, true
-	}
-	return fmt.Sprint(v), false, true
-}
-
-func storeFormatFloat(f float64) string {
-	switch {
-	case math.IsInf(f, 1):
-		return "Inf"
-	case math.IsInf(f, -1):
-		return "-Inf"
-	case math.IsNaN(f):
-		return "NaN"
-	}
-	if a := math.Abs(f); a != 0 && (a >= 1e15 || a < 1e-6) {
-		return strconv.FormatFloat(f, 'g', -1, 64)
-	}
-	return strconv.FormatFloat(f, 'f', -1, 64)
-}
-
-// storeTableOutput buffers the rows to size the columns.
-type storeTableOutput struct {
-	w       io.Writer
-	cols    []string
-	cells   [][]string
-	numeric []bool // per column: every non-NULL value was a number
-	seen    []bool
-}
-
-func (t *storeTableOutput) header(cols []string) error {
-	t.cols = cols
-	t.numeric = make([]bool, len(cols))
-	t.seen = make([]bool, len(cols))
-	for i := range t.numeric {
-		t.numeric[i] = true
-	}
-	return nil
-}
-
-func (t *storeTableOutput) row(vals []any) error {
-	r := make([]string, len(vals))
-	for i, v := range vals {
-		s, num, ok := storeCellText(v)
-		if !ok {
-			r[i] = "NULL"
-			continue
-		}
-		t.seen[i] = true
-		if !num {
-			t.numeric[i] = false
-		}
-		if _, isBlob := v.([]byte); isBlob && !utf8.Valid(v.([]byte)) {
-			s = fmt.Sprintf("<blob %d bytes>", len(v.([]byte)))
-		}
-		r[i] = storeTableCell(s)
-	}
-	t.cells = append(t.cells, r)
-	return nil
-}
-
-// storeTableCell puts a value on one line and cuts it to the cell width.
-func storeTableCell(s string) string {
-	s = strings.Map(func(r rune) rune {
-		switch r {
-		case '\n', '\r', '\t':
-			return ' '
-		}
-		if r < 0x20 || r == 0x7f {
-			return '?'
-		}
-		return r
-	}, s)
-	if storeDisplayWidth(s) <= storeQueryMaxCell {
-		return s
-	}
-	var b strings.Builder
-	w := 0
-	for _, r := range s {
-		rw := storeRuneWidth(r)
-		if w+rw > storeQueryMaxCell-1 {
-			break
-		}
-		b.WriteRune(r)
-		w += rw
-	}
-	b.WriteString("…")
-	return b.String()
-}
-
-// storeRuneWidth is a rune's width in a terminal: CJK and fullwidth runes
-// take two columns.
-func storeRuneWidth(r rune) int {
-	switch width.LookupRune(r).Kind() {
-	case width.EastAsianWide, width.EastAsianFullwidth:
-		return 2
-	}
-	return 1
-}
-
-func storeDisplayWidth(s string) int {
-	n := 0
-	for _, r := range s {
-		n += storeRuneWidth(r)
-	}
-	return n
-}
-
-func (t *storeTableOutput) end() error {
-	if len(t.cols) == 0 {
-		_, err := io.WriteString(t.w, "(no columns)\n")
-		return err
-	}
-	widths := make([]int, len(t.cols))
-	for i, c := range t.cols {
-		widths[i] = storeDisplayWidth(c)
-	}
-	for _, r := range t.cells {
-		for i, c := range r {
-			widths[i] = max(widths[i], storeDisplayWidth(c))
-		}
-	}
-	bw := bufio.NewWriter(t.w)
-	line := func(cells []string, rightAlign bool) {
-		for i, c := range cells {
-			if i > 0 {
-				bw.WriteString("  ")
-			}
-			pad := strings.Repeat(" ", widths[i]-storeDisplayWidth(c))
-			last := i == len(cells)-1
-			if rightAlign && t.numeric[i] && t.seen[i] {
-				bw.WriteString(pad)
-				bw.WriteString(c)
-			} else {
-				bw.WriteString(c)
-				if !last {
-					bw.WriteString(pad)
-				}
-			}
-		}
-		bw.WriteByte('\n')
-	}
-	line(t.cols, false)
-	sep := make([]string, len(t.cols))
-	for i := range sep {
-		sep[i] = strings.Repeat("-", widths[i])
-	}
-	line(sep, false)
-	for _, r := range t.cells {
-		line(r, true)
-	}
-	if len(t.cells) == 1 {
-		bw.WriteString("(1 row)\n")
-	} else {
-		fmt.Fprintf(bw, "(%d rows)\n", len(t.cells))
-	}
-	return bw.Flush()
-}
-
-type storeCSVOutput struct{ w *csv.Writer }
-
-func (c *storeCSVOutput) header(cols []string) error { return c.w.Write(cols) }
-
-func (c *storeCSVOutput) row(vals []any) error {
-	rec := make([]string, len(vals))
-	for i, v := range vals {
-		rec[i], _, _ = storeCellText(v)
-	}
-	return c.w.Write(rec)
-}
-
-func (c *storeCSVOutput) end() error {
-	c.w.Flush()
-	return c.w.Error()
-}
-
-// storeJSONOutput streams an array of objects. Keys keep column order; a
-// repeated column name gets a _2, _3 suffix so no value is lost.
-type storeJSONOutput struct {
-	w    *bufio.Writer
-	keys [][]byte
-	n    int
-	buf  bytes.Buffer
-	enc  *json.Encoder
-}
-
-// marshal encodes v without HTML escaping: this is for people and jq,
-// not for embedding in a page.
-func (j *storeJSONOutput) marshal(v any) ([]byte, error) {
-	if j.enc == nil {
-		j.enc = json.NewEncoder(&j.buf)
-		j.enc.SetEscapeHTML(false)
-	}
-	j.buf.Reset()
-	if err := j.enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(j.buf.Bytes(), []byte("\n")), nil
-}
-
-func (j *storeJSONOutput) header(cols []string) error {
-	used := map[string]int{}
-	for _, c := range cols {
-		name := c
-		if k := used[c]; k > 0 {
-			name = fmt.Sprintf("%s_%d", c, k+1)
-		}
-		used[c]++
-		b, err := j.marshal(name)
-		if err != nil {
-			return err
-		}
-		j.keys = append(j.keys, bytes.Clone(b))
-	}
-	_, err := j.w.WriteString("[")
-	return err
-}
-
-func (j *storeJSONOutput) row(vals []any) error {
-	if j.n > 0 {
-		j.w.WriteString(",")
-	}
-	j.n++
-	j.w.WriteString("\n  {")
-	for i, v := range vals {
-		if i > 0 {
-			j.w.WriteString(", ")
-		}
-		j.w.Write(j.keys[i])
-		j.w.WriteString(": ")
-		var b []byte
-		var err error
-		switch x := v.(type) {
-		case float64:
-			if math.IsInf(x, 0) || math.IsNaN(x) {
-				b, err = j.marshal(storeFormatFloat(x))
-			} else {
-				b, err = j.marshal(x)
-			}
-		case []byte:
-			s, _, _ := storeCellText(x)
-			b, err = j.marshal(s)
-		case time.Time:
-			b, err = j.marshal(x.UTC().Format(time.RFC3339Nano))
-		default:
-			b, err = j.marshal(x)
-		}
-		if err != nil {
-			return err
-		}
-		j.w.Write(b)
-	}
-	_, err := j.w.WriteString("}")
-	return err
-}
-
-func (j *storeJSONOutput) end() error {
-	if j.n > 0 {
-		j.w.WriteString("\n")
-	}
-	j.w.WriteString("]\n")
-	return j.w.Flush()
 }
 
 // ExampleQuery is a question users ask of the database, with its SQL. The

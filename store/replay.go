@@ -16,6 +16,9 @@ import (
 // keyword groups and terms (terms sorted). Raw payloads are not loaded. An error from fn
 // stops the replay and is returned as is.
 //
+// Items their authors deleted are left out; edited ones come as their
+// current version.
+//
 // All cursors run on one connection, so they read one snapshot of the
 // database even while the daemon keeps writing.
 func (s *Store) ReplayItems(ctx context.Context, from, to time.Time, fn func(item.Item) error) error {
@@ -28,21 +31,21 @@ func (s *Store) ReplayItems(ctx context.Context, from, to time.Time, fn func(ite
 
 	itemRows, err := conn.QueryContext(ctx, `SELECT id, source, platform, room, kind, item_id, author_id, author,
 		text, url, ts, metric, value, count, sentiment, score, prob, lang, labels
-		FROM items WHERE ts >= ? AND ts < ? ORDER BY ts, id`, lo, hi)
+		FROM items WHERE ts >= ? AND ts < ? AND deleted_at IS NULL ORDER BY ts, id`, lo, hi)
 	if err != nil {
 		return fmt.Errorf("store: replay items: %w", storeExplain(err))
 	}
 	defer itemRows.Close()
 	groupRows, err := conn.QueryContext(ctx, `SELECT g.item_id, g.grp, g.category, g.severity, g.keyword
 		FROM items i JOIN item_groups g ON g.item_id = i.id
-		WHERE i.ts >= ? AND i.ts < ? ORDER BY i.ts, i.id, g.rowid`, lo, hi)
+		WHERE i.ts >= ? AND i.ts < ? AND i.deleted_at IS NULL ORDER BY i.ts, i.id, g.rowid`, lo, hi)
 	if err != nil {
 		return fmt.Errorf("store: replay groups: %w", storeExplain(err))
 	}
 	defer groupRows.Close()
 	termRows, err := conn.QueryContext(ctx, `SELECT t.item_id, t.term
 		FROM items i JOIN item_terms t ON t.item_id = i.id
-		WHERE i.ts >= ? AND i.ts < ? ORDER BY i.ts, i.id, t.term`, lo, hi)
+		WHERE i.ts >= ? AND i.ts < ? AND i.deleted_at IS NULL ORDER BY i.ts, i.id, t.term`, lo, hi)
 	if err != nil {
 		return fmt.Errorf("store: replay terms: %w", storeExplain(err))
 	}
@@ -139,7 +142,7 @@ func (r *storeReplayer) nextItem() error {
 	}
 	it.Kind, it.TS = item.Kind(kind), t
 	it.ID, it.AuthorID, it.Author, it.Text, it.URL, it.Metric = id.String, authorID.String, author.String, text.String, url.String, metric.String
-	it.Value, it.Count = value.Float64, count.Int64
+	it.Value, it.Count, it.HasValue = value.Float64, count.Int64, value.Valid
 	if sentiment.Valid {
 		it.Score = item.Score{Scored: true, Label: item.ParseLabel(sentiment.String), Value: score.Float64,
 			Prob: prob.Float64, Lang: lang.String}

@@ -71,6 +71,7 @@ type Option func(*storeOptions)
 type storeOptions struct {
 	busyTimeout time.Duration
 	pragmas     []string
+	search      bool
 }
 
 // storeWritePragmas tune every read-write connection:
@@ -114,6 +115,11 @@ func (c *storeConnector) Connect(context.Context) (driver.Conn, error) {
 	if !ok {
 		return conn, nil
 	}
+	// The items_fts triggers call it on every insert into items.
+	if err := sc.RegisterFunc("lookout_search_text", SearchText, true); err != nil {
+		sc.Close()
+		return nil, fmt.Errorf("register lookout_search_text: %w", err)
+	}
 	for _, p := range c.pragmas {
 		if _, err := sc.Exec(p, nil); err != nil {
 			sc.Close()
@@ -129,6 +135,13 @@ func (c *storeConnector) Driver() driver.Driver { return &c.drv }
 // before failing with "database is locked" (default 5s).
 func WithBusyTimeout(d time.Duration) Option {
 	return func(o *storeOptions) { o.busyTimeout = d }
+}
+
+// WithSearch says whether the full-text index of items.text is kept
+// (config store.search; default off: it doubles the store's CPU per
+// item). Turning it on indexes, once, the items written while it was off.
+func WithSearch(on bool) Option {
+	return func(o *storeOptions) { o.search = on }
 }
 
 // Open opens (creating if needed) the database at path for reading and
@@ -166,6 +179,10 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	if _, err := storeSetSearch(ctx, db, o.search); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: open %s: search index: %w", path, storeExplain(err))
+	}
 	return s, nil
 }
 
@@ -186,10 +203,10 @@ func OpenReadOnly(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("store: %s is a directory, not a database file", path)
 	}
 	params := fmt.Sprintf("mode=ro&_query_only=on&_busy_timeout=%d", storeBusyTimeoutMS)
-	db, err := sql.Open("sqlite3", storeDSN(path, params))
-	if err != nil {
-		return nil, fmt.Errorf("store: open %s read-only: %w", path, err)
-	}
+	// The connector registers lookout's SQL functions here too: SQLite
+	// prepares a write to items with its triggers, and a read-only
+	// connection must reject it as a write, not as an unknown function.
+	db := sql.OpenDB(&storeConnector{dsn: storeDSN(path, params)})
 	db.SetMaxOpenConns(4)
 	s := &Store{db: db, path: path, readOnly: true}
 	// Fail now, not at the first query, when the file is not a database.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"slices"
@@ -265,8 +266,8 @@ func (s *Store) writeItemsTx(ctx context.Context, c *sqlite3.SQLiteConn, items [
 				return 0, fmt.Errorf("store: write %d items: %w", len(items), err)
 			}
 		}
-		if items[j].Kind == item.KindState {
-			continue // written after every item (writeStates)
+		if items[j].Kind == item.KindState || items[j].Change != "" {
+			continue // written after every item (writeChanges, writeStates)
 		}
 		if err = w.add(&items[j], fast); err != nil {
 			return 0, err
@@ -286,11 +287,18 @@ func (s *Store) writeItemsTx(ctx context.Context, c *sqlite3.SQLiteConn, items [
 		}
 		w.inserted += int(added)
 	}
-	if err = w.groups.flush(); err != nil {
-		return 0, fmt.Errorf("store: write %d items: keyword groups: %w", len(items), storeExplain(err))
-	}
-	if err = w.raws.flush(); err != nil {
-		return 0, fmt.Errorf("store: write %d items: raw payloads: %w", len(items), storeExplain(err))
+	for pass := range 2 { // the new items' children, then the edits'
+		if pass == 1 {
+			if err = w.writeChanges(items); err != nil {
+				return 0, err
+			}
+		}
+		if err = w.groups.flush(); err != nil {
+			return 0, fmt.Errorf("store: write %d items: keyword groups: %w", len(items), storeExplain(err))
+		}
+		if err = w.raws.flush(); err != nil {
+			return 0, fmt.Errorf("store: write %d items: raw payloads: %w", len(items), storeExplain(err))
+		}
 	}
 	if err = w.writeStates(items); err != nil {
 		return 0, err
@@ -301,15 +309,125 @@ func (s *Store) writeItemsTx(ctx context.Context, c *sqlite3.SQLiteConn, items [
 	return w.inserted, nil
 }
 
+// Statements of writeChanges.
+const (
+	storeFindItem    = `SELECT id FROM items WHERE source = ? AND item_id = ?`
+	storeKeepVersion = `INSERT INTO item_versions (item_id, author, text, url, sentiment, score, prob, lang, labels, terms, valid_from, replaced_at)
+		SELECT id, author, text, url, sentiment, score, prob, lang, labels, terms, coalesce(edited_at, ts), ? FROM items WHERE id = ?`
+	storeEditItem = `UPDATE items SET author = ?, text = ?, url = ?, sentiment = ?, score = ?, prob = ?, lang = ?, labels = ?, terms = ?,
+		edited_at = ? WHERE id = ?`
+	storeDropGroups = `DELETE FROM item_groups WHERE item_id = ?`
+	storePutRaw     = `INSERT INTO raw_payloads (item_id, payload) VALUES (?, ?) ON CONFLICT (item_id) DO UPDATE SET payload = excluded.payload`
+	storeDeleteItem = `UPDATE items SET deleted_at = ? WHERE source = ? AND item_id = ? AND deleted_at IS NULL`
+)
+
+// writeChanges applies the batch's edits and deletes (item.Change), in
+// arrival order, after its new items (an edit may follow its original in
+// the same batch). An edit keeps the stored version in item_versions and
+// writes the new one over it (text, author, URL, score, labels, terms,
+// keyword groups, raw payload); an edit of an item never stored is stored
+// as a new item. A delete sets deleted_at; the row stays.
+func (w *storeBatch) writeChanges(items []item.Item) error {
+	for i := range items {
+		it := &items[i]
+		if it.Change == "" || it.Kind == item.KindState || it.ID == "" {
+			continue
+		}
+		at := it.ChangedAt
+		if at.IsZero() {
+			at = w.now
+		}
+		if it.Change == item.ChangeDelete {
+			if _, err := w.c.Exec(storeDeleteItem, []driver.Value{FormatTime(at), it.Source, it.ID}); err != nil {
+				return fmt.Errorf("store: delete item %s/%s: %w", it.Source, it.ID, storeExplain(err))
+			}
+			continue
+		}
+		if err := w.editItem(it, at); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (w *storeBatch) editItem(it *item.Item, at time.Time) error {
+	rowID, err := storeQueryInt(w.c, storeFindItem, it.Source, it.ID)
+	if errors.Is(err, io.EOF) { // never stored: the edit is all we know of it
+		if w.insItem == nil {
+			if w.insItem, err = storePrepareRaw(w.c, storeInsertItem); err != nil {
+				return fmt.Errorf("store: edit item %s/%s: prepare: %w", it.Source, it.ID, storeExplain(err))
+			}
+			defer func() { w.insItem.close(); w.insItem = nil }()
+		}
+		if err := w.add(it, false); err != nil {
+			return err
+		}
+		if rowID, err = storeQueryInt(w.c, storeFindItem, it.Source, it.ID); err != nil {
+			return fmt.Errorf("store: edit item %s/%s: %w", it.Source, it.ID, storeExplain(err))
+		}
+		_, err = w.c.Exec(`UPDATE items SET edited_at = ? WHERE id = ?`, []driver.Value{FormatTime(at), rowID})
+		if err != nil {
+			return fmt.Errorf("store: edit item %s/%s: %w", it.Source, it.ID, storeExplain(err))
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("store: edit item %s/%s: find: %w", it.Source, it.ID, storeExplain(err))
+	}
+	labels, err := w.lab.json(it.Labels)
+	if err != nil {
+		return fmt.Errorf("store: item %s/%s labels: %w", it.Source, it.ID, err)
+	}
+	var a [storeItemCols]driver.NamedValue
+	w.fillItem(a[:], it, it.TS, labels)
+	when := FormatTime(at)
+	for _, st := range []struct {
+		q    string
+		args []driver.Value
+	}{
+		{storeKeepVersion, []driver.Value{when, rowID}},
+		{storeEditItem, []driver.Value{a[6].Value, a[7].Value, a[8].Value, a[13].Value, a[14].Value, a[15].Value, a[16].Value, a[17].Value, a[19].Value, when, rowID}},
+		{storeDropGroups, []driver.Value{rowID}},
+	} {
+		if _, err := w.c.Exec(st.q, st.args); err != nil {
+			return fmt.Errorf("store: edit item %s/%s: %w", it.Source, it.ID, storeExplain(err))
+		}
+	}
+	if w.keepRaw && len(it.Raw) > 0 {
+		if _, err := w.c.Exec(storePutRaw, []driver.Value{rowID, it.Raw}); err != nil {
+			return fmt.Errorf("store: edit item %s/%s raw payload: %w", it.Source, it.ID, storeExplain(err))
+		}
+	}
+	raw := it.Raw
+	it.Raw = nil // written above
+	err = w.addChildren(it, rowID)
+	it.Raw = raw
+	return err
+}
+
 // writeStates stores the batch's state items, in arrival order, in the
 // batch's transaction. A state item follows the items it covers in the
-// stream, so they are in this batch or an earlier, committed one.
+// stream, so they are in this batch or an earlier, committed one. Room
+// profiles (RoomProfilesItem) go to room_profiles, the rest to
+// source_state.
 func (w *storeBatch) writeStates(items []item.Item) error {
-	var st *storeStmt
-	defer func() { st.close() }()
+	var st, pst *storeStmt
+	defer func() { st.close(); pst.close() }()
 	for i := range items {
 		it := &items[i]
 		if it.Kind != item.KindState {
+			continue
+		}
+		if it.Source == roomProfilesSource {
+			if pst == nil {
+				var err error
+				if pst, err = storePrepareRaw(w.c, storePutProfile); err != nil {
+					return fmt.Errorf("store: write room profiles: prepare: %w", storeExplain(err))
+				}
+			}
+			if err := w.writeProfiles(pst, it); err != nil {
+				return err
+			}
 			continue
 		}
 		if st == nil {
@@ -324,6 +442,22 @@ func (w *storeBatch) writeStates(items []item.Item) error {
 			if _, _, err := st.exec(); err != nil {
 				return fmt.Errorf("store: write state %s/%s: %w", it.Source, k, storeExplain(err))
 			}
+		}
+	}
+	return nil
+}
+
+// writeProfiles upserts the rows a RoomProfilesItem carries.
+func (w *storeBatch) writeProfiles(st *storeStmt, it *item.Item) error {
+	for _, k := range slices.Sorted(maps.Keys(it.State)) {
+		rule, source, room, ok := roomProfileSplit(k)
+		if !ok {
+			return fmt.Errorf("store: write room profile: malformed key %q", k)
+		}
+		a := st.args
+		a[0].Value, a[1].Value, a[2].Value, a[3].Value, a[4].Value = rule, source, room, it.State[k], w.insertedAt
+		if _, _, err := st.exec(); err != nil {
+			return fmt.Errorf("store: write room profile %s/%s/%s: %w", rule, source, room, storeExplain(err))
 		}
 	}
 	return nil
@@ -502,7 +636,7 @@ func (w *storeBatch) fillItem(a []driver.NamedValue, it *item.Item, ts time.Time
 		metric = "gift_value" // what value holds, by the name rules use for it
 	}
 	a[10].Value, a[11].Value, a[12].Value = storeNullString(metric), nil, nil
-	if it.Value != 0 || it.Metric != "" || it.Kind == item.KindGift || it.Kind == item.KindSuperChat {
+	if it.Value != 0 || it.HasValue || it.Metric != "" || it.Kind == item.KindGift || it.Kind == item.KindSuperChat {
 		a[11].Value = it.Value
 	}
 	if it.Count != 0 || it.Kind == item.KindGift {

@@ -143,6 +143,35 @@ func Library() []*Scenario {
 		Description: "the host says goodbye at 13 min; audience and chat fall to zero by 18 min; viewers report 0 until 20 min",
 		script:      end})
 
+	// Two streams of one room, an hour apart, with a restart of the
+	// daemon in between: the second is judged from its first minutes
+	// against what the first looked like at the same minute (the rules'
+	// stage history, carried over in the room profiles), before the room
+	// has a recent normal of its own.
+	const second = 3600 // the second stream starts after 40 min off air
+	twoStreams := func() script {
+		sc := room(50, calmMix(0.12, 0.003))
+		sc.offFrom, sc.offTo, sc.restart = 1200, second, true
+		sc.greetings = func(t float64) float64 {
+			if t >= second {
+				t -= second
+			}
+			return 0.06 + 0.5*math.Exp(-t/120)
+		}
+		return sc
+	}
+	add(&Scenario{Name: "two-streams", Kind: KindCalm, Target: TargetSilent, Duration: 70 * time.Minute, Seed: 501,
+		Description: "a 20 min stream, 40 min off air (the daemon restarts meanwhile), a second stream of 10 min; both open with a burst of greetings",
+		script:      twoStreams()})
+	early := twoStreams()
+	early.crisis = CrisisQuality
+	early.complaints = func(t float64) float64 { return ramp(t, second+60, second+240, 0.02, 0.40) }
+	early.volume = func(t float64) float64 { return ramp(t, second+60, second+240, 1, 1.4) }
+	early.onset = second + 60
+	add(&Scenario{Name: "second-stream-crisis", Kind: KindCrisis, Target: TargetCrisisRed, Duration: 70 * time.Minute, Seed: 502,
+		Description: "as two-streams, with complaints about quality rising from 2% to 40% over 3 min from the second stream's 2nd minute, before it has a recent normal",
+		script:      early})
+
 	return lib
 }
 

@@ -154,7 +154,7 @@ func Run(ctx context.Context, cfg *config.Config, sc Scorer, s *Scenario) (*Resu
 			}
 		}
 		return nil
-	})
+	}, s.restarts()...)
 	if err != nil {
 		return nil, fmt.Errorf("scenario %s: %w", s.Name, err)
 	}

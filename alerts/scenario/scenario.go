@@ -174,6 +174,14 @@ type script struct {
 	// chatUntil and metricsUntil end chat and KPI samples early (0 → the
 	// whole duration).
 	chatUntil, metricsUntil float64
+	// offFrom, offTo bound an interval off air between two streams of the
+	// room (none when offTo ≤ offFrom): no chat and no KPI samples, a
+	// live_status of 0 at its start and of 1 at its end.
+	offFrom, offTo float64
+	// restart, with an off-air interval, restarts the engine halfway
+	// through it (see alerts.Backtest): the second stream is judged by an
+	// engine that knows the first only from its saved room profiles.
+	restart bool
 
 	// Ground truth that the script knows by construction: when the
 	// crisis or the KPI trouble starts, and the interval the KPI is bad.
@@ -245,6 +253,15 @@ func (s *Scenario) Reseed(k int) *Scenario {
 		c.Name = s.Name + "#" + strconv.Itoa(k)
 	}
 	return &c
+}
+
+// restarts is when the engine restarts during the scenario.
+func (s *Scenario) restarts() []time.Time {
+	sc := &s.script
+	if !sc.restart || sc.offTo <= sc.offFrom {
+		return nil
+	}
+	return []time.Time{Start.Add(seconds((sc.offFrom + sc.offTo) / 2))}
 }
 
 // Items generates the scenario's items in time order with each one's
@@ -346,6 +363,20 @@ func (g *generator) run(yield func(*item.Item, Label) bool) {
 		t := float64(sec)
 		base := Start.Add(time.Duration(sec) * time.Second)
 		aud := g.audience(t)
+		if sc.offTo > sc.offFrom {
+			if t == sc.offFrom || t == sc.offTo {
+				live := 0.0
+				if t == sc.offTo {
+					live = 1
+				}
+				if !g.emitMetric(yield, base, item.MetricLiveStatus, live) {
+					return
+				}
+			}
+			if t >= sc.offFrom && t < sc.offTo {
+				continue
+			}
+		}
 		if t < metricEnd && math.Mod(t, step) == 0 {
 			viewers := math.Round(sc.baseViewers * aud * g.wander(t, 0.03) * (1 + 0.01*g.r.NormFloat64()))
 			if !g.emitMetric(yield, base, item.MetricViewers, math.Max(viewers, 0)) {

@@ -119,10 +119,10 @@ func TestGroundTruth(t *testing.T) {
 		share := func(l Label) float64 { return float64(tr.Messages[l.String()]) / float64(chat) }
 		switch {
 		case s.Kind == KindCrisis:
-			// 2% → 40% over 3 min from 10 min: 5% in the trailing 30 s
-			// about half a minute in.
-			if tr.Visible < 10*time.Minute+15*time.Second || tr.Visible > 10*time.Minute+45*time.Second {
-				t.Errorf("%s: visible at %v", s.Name, tr.Visible)
+			// 2% → 40% over 3 min from the onset: 5% in the trailing
+			// 30 s about half a minute in.
+			if d := tr.Visible - tr.Onset; tr.Visible < 0 || d < 15*time.Second || d > 45*time.Second {
+				t.Errorf("%s: visible at %v, onset at %v", s.Name, tr.Visible, tr.Onset)
 			}
 		case tr.Visible >= 0:
 			t.Errorf("%s is no crisis but becomes visible at %v", s.Name, tr.Visible)
@@ -148,6 +148,33 @@ func TestGroundTruth(t *testing.T) {
 	s, _ := Lookup("giveaway-flood")
 	if n := s.Truth().Messages[LabelGiveaway.String()]; n < 10000 {
 		t.Errorf("giveaway flood has %d lines", n)
+	}
+}
+
+// Between two streams the room is off air: no chat, no KPI samples, and
+// live_status says so at both ends.
+func TestOffAirBetweenStreams(t *testing.T) {
+	s, _ := Lookup("two-streams")
+	off0, off1 := Start.Add(20*time.Minute), Start.Add(60*time.Minute)
+	var status []string
+	before, after := 0, 0
+	for it, _ := range s.Items() {
+		switch {
+		case it.Metric == item.MetricLiveStatus:
+			status = append(status, fmt.Sprintf("%v@%v", it.Value, it.TS.Sub(Start)))
+		case it.TS.Before(off0):
+			before++
+		case !it.TS.Before(off1):
+			after++
+		default:
+			t.Fatalf("%s %q at %v, while off air", it.Kind, it.Text, it.TS.Sub(Start))
+		}
+	}
+	if got := strings.Join(status, " "); got != "0@20m0s 1@1h0m0s" {
+		t.Errorf("live_status samples %s, want 0 at 20m and 1 at 1h", got)
+	}
+	if before < 50000 || after < 25000 {
+		t.Errorf("%d items in the first stream, %d in the second", before, after)
 	}
 }
 

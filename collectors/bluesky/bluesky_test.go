@@ -3,9 +3,13 @@ package bluesky
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,6 +30,9 @@ func bskyPostEvent(did, rkey, text string, timeUS int64) string {
 
 func bskyTestCollector(t testing.TB, env collectors.Env, yamlExtra string) *bskyCollector {
 	t.Helper()
+	if !strings.Contains(yamlExtra, "handle_lookup:") {
+		yamlExtra += "handle_lookup: \"off\"\n" // tests never reach the public AppView
+	}
 	src, err := config.NewSourceConfig("id: bs\nkind: bluesky\n" + yamlExtra)
 	if err != nil {
 		t.Fatal(err)
@@ -167,9 +174,17 @@ func TestBlueskyLoopback(t *testing.T) {
 	srv.Publish(`{"garbage`) // counted, not fatal
 	srv.Publish(bskyPostEvent("did:plc:abcdefghijklmnopqrstuvwx", "later", "golang after garbage", 1725911162400000))
 
-	first, second, third := sink.Next(t), sink.Next(t), sink.Next(t)
+	first, del, second, edit, third := sink.Next(t), sink.Next(t), sink.Next(t), sink.Next(t), sink.Next(t)
 	if first.Text != "hello #golang" || first.Room != "golang" || first.Kind != item.KindPost {
 		t.Errorf("first = %+v", first)
+	}
+	// The first post's delete and edit (of a post handed on) are passed on.
+	if del.ID != first.ID || del.Change != item.ChangeDelete || !del.ChangedAt.Equal(time.UnixMicro(1725911162330000)) {
+		t.Errorf("delete = %+v", del)
+	}
+	if edit.ID != first.ID || edit.Change != item.ChangeEdit || edit.Text != "hello #golang (edited)" ||
+		!edit.ChangedAt.Equal(time.UnixMicro(1725911162335000)) || !edit.TS.Equal(time.Date(2024, 9, 9, 19, 46, 2, 102e6, time.UTC)) {
+		t.Errorf("edit = %+v", edit)
 	}
 	// The identity event taught the handle; the reply is a comment.
 	if second.Author != "carol.example.com" || second.Kind != item.KindComment || second.AuthorID != "did:plc:abcdefghijklmnopqrstuvwx" {
@@ -308,6 +323,9 @@ func FuzzBlueskyEvent(f *testing.F) {
 		f.Add([]byte(l))
 	}
 	f.Add([]byte(`{"did":"","time_us":-1,"kind":"commit","commit":null}`))
+	// Rich text: a link facet, a mention, a quote with media and alt text.
+	f.Add([]byte(bskyRecordEvent("did:plc:a", "r1", `{"text":"a acme.com/x...","langs":["ja"],"facets":[{"index":{"byteStart":2,"byteEnd":15},"features":[{"$type":"app.bsky.richtext.facet#link","uri":"https://acme.com/x/y"}]},{"index":{"byteStart":0,"byteEnd":1},"features":[{"$type":"app.bsky.richtext.facet#mention","did":"did:plc:b"}]}],"embed":{"$type":"app.bsky.embed.recordWithMedia","record":{"record":{"uri":"at://did:plc:c/app.bsky.feed.post/1"}},"media":{"images":[{"alt":"中"}]}}}`, 5)))
+	f.Add([]byte(`{"did":"did:plc:a","time_us":6,"kind":"commit","commit":{"operation":"delete","collection":"app.bsky.feed.post","rkey":"r1"}}`))
 	c := bskyTestCollector(f, collectors.Env{}.WithDefaults(), "collections: [app.bsky.feed.post, app.bsky.feed.like]\nkeywords: [a, 中]\n")
 	f.Fuzz(func(t *testing.T, ev []byte) {
 		it, ok, err := c.decode(ev)
@@ -318,7 +336,7 @@ func FuzzBlueskyEvent(f *testing.F) {
 			if !it.Kind.Valid() || !strings.HasPrefix(it.ID, "at://") || it.TS.IsZero() || it.AuthorID == "" {
 				t.Fatalf("bad item %+v", it)
 			}
-			if it.Kind == item.KindPost && c.matchKeyword(it.Text) == "" {
+			if it.Kind == item.KindPost && it.Change == "" && c.matchKeyword(it.Text) == "" {
 				t.Fatalf("post without a keyword passed the filter: %q", it.Text)
 			}
 		}
@@ -383,3 +401,198 @@ func TestBlueskyWantedDids(t *testing.T) {
 
 // registry has the one kind this package's tests build.
 func registry() collectors.Registry { return collectors.Registry{"bluesky": New} }
+
+// bskyRecordEvent is a create commit of a post whose record is record
+// (JSON), as Jetstream sends it.
+func bskyRecordEvent(did, rkey, record string, timeUS int64) string {
+	return fmt.Sprintf(`{"did":%q,"time_us":%d,"kind":"commit","commit":{"rev":"r","operation":"create","collection":"app.bsky.feed.post","rkey":%q,"cid":"c","record":%s}}`,
+		did, timeUS, rkey, record)
+}
+
+// TestBlueskyRichText: the record shapes of app.bsky.feed.post with
+// facets, embeds and langs, as the Bluesky app writes them.
+func TestBlueskyRichText(t *testing.T) {
+	const carol = "did:plc:carolcarolcarolcarolcaro"
+	linkText := "Price hike again: acme.com/pricing/2026-pl... 差评"
+	start := strings.Index(linkText, "acme.com")
+	end := start + len("acme.com/pricing/2026-pl...")
+	for _, tc := range []struct {
+		name, record string
+		text         string
+		labels       map[string]string
+	}{
+		{"link facet", fmt.Sprintf(`{"$type":"app.bsky.feed.post","text":%q,"createdAt":"2026-11-25T12:00:00Z","langs":["en","zh"],
+			"facets":[{"$type":"app.bsky.richtext.facet","index":{"byteStart":%d,"byteEnd":%d},"features":[{"$type":"app.bsky.richtext.facet#link","uri":"https://acme.com/pricing/2026-plans?ref=app"}]}]}`,
+			linkText, start, end),
+			"Price hike again: https://acme.com/pricing/2026-plans?ref=app 差评",
+			map[string]string{"links": "https://acme.com/pricing/2026-plans?ref=app", "langs": "en,zh"}},
+		{"mention facet", fmt.Sprintf(`{"$type":"app.bsky.feed.post","text":"@carol.example.com 退款呢？","createdAt":"2026-11-25T12:00:00Z",
+			"facets":[{"index":{"byteStart":0,"byteEnd":18},"features":[{"$type":"app.bsky.richtext.facet#mention","did":%q}]}]}`, carol),
+			"@carol.example.com 退款呢？", map[string]string{"mentions": "carol.example.com"}},
+		{"quote with media, no text: alt text", `{"$type":"app.bsky.feed.post","text":"","createdAt":"2026-11-25T12:00:00Z","langs":["ja"],
+			"embed":{"$type":"app.bsky.embed.recordWithMedia","record":{"$type":"app.bsky.embed.record","record":{"uri":"at://did:plc:x/app.bsky.feed.post/3kq","cid":"bafy"}},
+			"media":{"$type":"app.bsky.embed.images","images":[{"alt":"返金を拒否されたスクリーンショット","image":{"$type":"blob","mimeType":"image/jpeg","size":1}},{"alt":"","image":{}}]}}}`,
+			"返金を拒否されたスクリーンショット", map[string]string{"quote": "at://did:plc:x/app.bsky.feed.post/3kq", "langs": "ja"}},
+		{"quote with text", `{"$type":"app.bsky.feed.post","text":"this 👇","createdAt":"2026-11-25T12:00:00Z",
+			"embed":{"$type":"app.bsky.embed.record","record":{"uri":"at://did:plc:y/app.bsky.feed.post/3kr","cid":"bafy"}}}`,
+			"this 👇", map[string]string{"quote": "at://did:plc:y/app.bsky.feed.post/3kr"}},
+		{"images only", `{"$type":"app.bsky.feed.post","text":" ","createdAt":"2026-11-25T12:00:00Z",
+			"embed":{"$type":"app.bsky.embed.images","images":[{"alt":"broken box"},{"alt":"wrong colour"}]}}`,
+			"broken box\nwrong colour", nil},
+		{"link card only", `{"$type":"app.bsky.feed.post","text":"","createdAt":"2026-11-25T12:00:00Z",
+			"embed":{"$type":"app.bsky.embed.external","external":{"uri":"https://news.example/acme-recall","title":"Acme recalls kettles","description":"Overheating"}}}`,
+			"Acme recalls kettles\nOverheating", map[string]string{"links": "https://news.example/acme-recall"}},
+		{"facet out of range and mid-character", `{"$type":"app.bsky.feed.post","text":"退款 x","createdAt":"2026-11-25T12:00:00Z",
+			"facets":[{"index":{"byteStart":1,"byteEnd":4},"features":[{"$type":"app.bsky.richtext.facet#link","uri":"https://a.example"}]},
+			{"index":{"byteStart":5,"byteEnd":99},"features":[{"$type":"app.bsky.richtext.facet#link","uri":"https://b.example"}]}]}`,
+			"退款 x", map[string]string{"links": "https://a.example https://b.example"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := bskyTestCollector(t, collectortest.StreamEnv(t, collectortest.NewSteppedClock()), "")
+			it, ok, err := c.decode([]byte(bskyRecordEvent("did:plc:author", "3k1", tc.record, 1764072000000000)))
+			if err != nil || !ok {
+				t.Fatalf("decode = %v, %v", ok, err)
+			}
+			if it.Text != tc.text {
+				t.Errorf("text = %q, want %q", it.Text, tc.text)
+			}
+			if fmt.Sprint(it.Labels) != fmt.Sprint(tc.labels) && !(len(it.Labels) == 0 && len(tc.labels) == 0) {
+				t.Errorf("labels = %v, want %v", it.Labels, tc.labels)
+			}
+		})
+	}
+
+	// A mention teaches the handle; keywords see the full link.
+	c := bskyTestCollector(t, collectortest.StreamEnv(t, collectortest.NewSteppedClock()), "keywords: [acme.com/pricing/2026-plans]\n")
+	rec := fmt.Sprintf(`{"$type":"app.bsky.feed.post","text":%q,"createdAt":"2026-11-25T12:00:00Z",
+		"facets":[{"index":{"byteStart":%d,"byteEnd":%d},"features":[{"$type":"app.bsky.richtext.facet#link","uri":"https://acme.com/pricing/2026-plans"}]}]}`, linkText, start, end)
+	if it, ok, err := c.decode([]byte(bskyRecordEvent("did:plc:a", "1", rec, 1))); !ok || err != nil || it.Room != "acme.com/pricing/2026-plans" {
+		t.Errorf("keyword on the link target: %v %v %+v", ok, err, it)
+	}
+	mention := fmt.Sprintf(`{"text":"@Carol.Example.com hi","facets":[{"index":{"byteStart":0,"byteEnd":18},"features":[{"$type":"app.bsky.richtext.facet#mention","did":%q}]}]}`, carol)
+	c2 := bskyTestCollector(t, collectortest.StreamEnv(t, collectortest.NewSteppedClock()), "")
+	if _, ok, _ := c2.decode([]byte(bskyRecordEvent("did:plc:a", "2", mention, 2))); !ok {
+		t.Fatal("mention post dropped")
+	}
+	if it, _, _ := c2.decode([]byte(bskyPostEvent(carol, "3", "my own post", 3))); it.Author != "carol.example.com" {
+		t.Errorf("author after a mention named her = %q", it.Author)
+	}
+}
+
+// TestBlueskyHandleLookup: authors no identity event named are looked up
+// once through app.bsky.actor.getProfile (a loopback AppView), cached, and
+// looked up again after an identity event without a handle; a failing
+// AppView leaves DIDs and pauses lookups.
+func TestBlueskyHandleLookup(t *testing.T) {
+	var mu sync.Mutex
+	var asked []string
+	failing := false
+	appview := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		actor := r.URL.Query().Get("actor")
+		mu.Lock()
+		asked = append(asked, actor)
+		fail := failing
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case r.URL.Path != "/xrpc/app.bsky.actor.getProfile":
+			w.WriteHeader(http.StatusNotFound)
+		case fail:
+			w.WriteHeader(http.StatusBadGateway)
+		case actor == "did:plc:gone":
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprint(w, `{"error":"InvalidRequest","message":"Profile not found"}`)
+		default:
+			fmt.Fprintf(w, `{"did":%q,"handle":"%s.bsky.social","displayName":"X","followersCount":3}`, actor, strings.TrimPrefix(actor, "did:plc:"))
+		}
+	}))
+	defer appview.Close()
+	askedFor := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Join(asked, " ")
+	}
+
+	srv := loopback.NewBlueskyServer()
+	defer srv.Close()
+	clk := collectortest.NewSteppedClock()
+	env := collectortest.StreamEnv(t, clk)
+	c := bskyTestCollector(t, env, fmt.Sprintf("url: %s\nhandle_lookup: %s\n", srv.URL, appview.URL))
+	sink := collectortest.NewChanSink()
+	collectortest.Start(t, c, sink.Emit)
+	if _, ok := srv.WaitSubscription(0, 10*time.Second); !ok {
+		t.Fatal("no subscription")
+	}
+	srv.Publish(
+		bskyPostEvent("did:plc:alice", "1", "one", 1764072000000001),
+		bskyPostEvent("did:plc:alice", "2", "two", 1764072000000002),
+		bskyPostEvent("did:plc:gone", "3", "three", 1764072000000003),
+		`{"did":"did:plc:alice","time_us":1764072000000004,"kind":"identity","identity":{"did":"did:plc:alice","seq":1,"time":"2026-11-25T12:00:00Z"}}`,
+		bskyPostEvent("did:plc:alice", "5", "five", 1764072000000005),
+	)
+	for _, want := range []string{"alice.bsky.social", "alice.bsky.social", "did:plc:gone", "alice.bsky.social"} {
+		if it := sink.Next(t); it.Author != want {
+			t.Errorf("author = %q, want %q (%s)", it.Author, want, it.Text)
+		}
+	}
+	if got := askedFor(); got != "did:plc:alice did:plc:gone did:plc:alice" {
+		t.Errorf("lookups = %q: want alice once, gone once, alice again after her identity event", got)
+	}
+
+	mu.Lock()
+	failing = true
+	mu.Unlock()
+	srv.Publish(bskyPostEvent("did:plc:bob", "6", "six", 1764072000000006), bskyPostEvent("did:plc:dan", "7", "seven", 1764072000000007))
+	if a, b := sink.Next(t), sink.Next(t); a.Author != "did:plc:bob" || b.Author != "did:plc:dan" {
+		t.Errorf("authors with the AppView down = %q %q", a.Author, b.Author)
+	}
+	if got := askedFor(); got != "did:plc:alice did:plc:gone did:plc:alice did:plc:bob" {
+		t.Errorf("lookups = %q: want no lookup during the pause", got)
+	}
+	if n := collectortest.Count(env.Metrics.Errors, "bs", "handle_lookup"); n != 1 {
+		t.Errorf("handle_lookup errors = %v", n)
+	}
+	mu.Lock()
+	failing = false
+	mu.Unlock()
+	clk.Advance(bskyLookupPause)
+	srv.Publish(bskyPostEvent("did:plc:dan", "8", "eight", 1764072000000008))
+	if it := sink.Next(t); it.Author != "dan.bsky.social" {
+		t.Errorf("after the pause = %q", it.Author)
+	}
+}
+
+// TestBlueskyHandleLookupNeverWaits: with the AppView's rate limit spent,
+// posts pass at once with their DIDs instead of waiting for a token.
+func TestBlueskyHandleLookupNeverWaits(t *testing.T) {
+	var asked atomic.Int32
+	appview := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked.Add(1)
+		actor := r.URL.Query().Get("actor")
+		fmt.Fprintf(w, `{"did":%q,"handle":"%s.bsky.social"}`, actor, strings.TrimPrefix(actor, "did:plc:"))
+	}))
+	defer appview.Close()
+	env := collectortest.StreamEnv(t, collectortest.NewSteppedClock())
+	host := strings.TrimPrefix(appview.URL, "http://")
+	env.HTTP = httpx.NewClient(config.LimitsConfig{Default: config.HostLimit{Rate: 1000, Burst: 1000},
+		Hosts: map[string]config.HostLimit{host: {Rate: 0.001, Burst: 1}}}, env.Metrics.HTTP())
+	c := bskyTestCollector(t, env, "handle_lookup: "+appview.URL+"\n")
+	start := time.Now()
+	var authors []string
+	for i, did := range []string{"did:plc:a", "did:plc:b", "did:plc:c"} {
+		it, ok, err := c.decode([]byte(bskyPostEvent(did, fmt.Sprint(i), "hi", int64(i+1))))
+		if !ok || err != nil {
+			t.Fatal(ok, err)
+		}
+		if h := c.lookupHandle(t.Context(), it.AuthorID); h != "" {
+			it.Author = h
+		}
+		authors = append(authors, it.Author)
+	}
+	if got := strings.Join(authors, " "); got != "a.bsky.social did:plc:b did:plc:c" || asked.Load() != 1 {
+		t.Errorf("authors %s after %d lookups: want one lookup, then DIDs", got, asked.Load())
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("took %s: the stream waited for the rate limit", took)
+	}
+}

@@ -376,9 +376,12 @@ type goldenItem struct {
 	Text     string `json:",omitempty"`
 	URL      string `json:",omitempty"`
 	TS       time.Time
-	Metric   string  `json:",omitempty"`
-	Value    float64 `json:",omitempty"`
-	Count    int64   `json:",omitempty"`
+	Metric   string      `json:",omitempty"`
+	Value    float64     `json:",omitempty"`
+	Count    int64       `json:",omitempty"`
+	Change   item.Change `json:",omitempty"`
+	// ChangedAt of an edit or delete.
+	ChangedAt *time.Time `json:",omitempty"`
 }
 
 // CheckGolden compares items with testdata/<name> (JSON); `go test
@@ -388,7 +391,10 @@ func CheckGolden(t *testing.T, name string, items []item.Item) {
 	got := make([]goldenItem, 0, len(items))
 	for _, it := range items {
 		got = append(got, goldenItem{Kind: it.Kind, Room: it.Room, ID: it.ID, AuthorID: it.AuthorID, Author: it.Author,
-			Text: it.Text, URL: it.URL, TS: it.TS, Metric: it.Metric, Value: it.Value, Count: it.Count})
+			Text: it.Text, URL: it.URL, TS: it.TS, Metric: it.Metric, Value: it.Value, Count: it.Count, Change: it.Change})
+		if !it.ChangedAt.IsZero() {
+			got[len(got)-1].ChangedAt = &it.ChangedAt
+		}
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)

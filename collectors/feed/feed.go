@@ -3,6 +3,7 @@ package feed
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/xml"
 	"errors"
@@ -23,25 +24,44 @@ import (
 	"lookout/internal/htmltext"
 )
 
-// Feed is a parsed RSS 2.0, RSS 1.0 (RDF) or Atom document.
+// Feed is a parsed RSS 2.0, RSS 1.0 (RDF), Atom or JSON Feed document.
 type Feed struct {
-	Format  string        `json:"format"` // rss, rdf or atom
+	Format  string        `json:"format"` // rss, rdf, atom or json
 	Title   string        `json:"title"`
 	Link    string        `json:"link,omitempty"`
 	TTL     time.Duration `json:"ttl,omitempty"` // RSS <ttl>: the publisher's minimum poll interval
 	Entries []FeedEntry   `json:"entries"`
+	// Warnings say what a damaged document cost or how it was repaired
+	// (control characters dropped, stray end tags ignored, entries lost
+	// after a syntax error). The collector logs them.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // FeedEntry is one item or entry, normalised across formats.
 type FeedEntry struct {
-	// ID is the dedupe key: the RSS guid or Atom id as written; else the
-	// entry's absolute link; else "sha256:" and a hash of title and date.
+	// ID is the dedupe key: the RSS guid, Atom id or JSON Feed id as
+	// written; else the entry's absolute link; else "sha256:" and a hash of
+	// its title, text and date (see feedEntryID). An id the document gives
+	// to two different entries gets "#" and the second one's Digest added.
 	ID        string    `json:"id"`
 	Title     string    `json:"title"`
 	Summary   string    `json:"summary"` // description/summary/content as plain text
 	Author    string    `json:"author,omitempty"`
 	URL       string    `json:"url,omitempty"`      // absolute http(s) link
 	Published time.Time `json:"published,omitzero"` // pubDate/published/updated; zero when absent or unparseable
+	// EditOf and EditedAt are set by the collector on an entry whose id it
+	// has emitted before with another title or text: that id, and when the
+	// change was noticed.
+	EditOf   string    `json:"edit_of,omitempty"`
+	EditedAt time.Time `json:"edited_at,omitzero"`
+}
+
+// Digest is a short hash of what a reader sees of the entry (title and
+// text): two versions of an entry under one id differ in it exactly when
+// they were edited.
+func (e *FeedEntry) Digest() string {
+	sum := sha256.Sum256([]byte(e.Title + "\x00" + e.Summary))
+	return hex.EncodeToString(sum[:8])
 }
 
 // Text is what the classifier reads: the title, a newline, the summary.
@@ -76,30 +96,71 @@ const (
 	feedMaxTTL     = 24 * time.Hour
 )
 
-// ErrNotAFeed is returned (wrapped) when a document parses but is not RSS or
-// Atom — typically an HTML error or login page where the feed used to be.
-var ErrNotAFeed = errors.New("not an RSS or Atom feed")
+// ErrNotAFeed is returned (wrapped) when a document parses but is not a
+// feed — typically an HTML error or login page where the feed used to be.
+var ErrNotAFeed = errors.New("not an RSS, Atom or JSON feed")
 
-// ParseFeed parses an RSS 2.0, RSS 1.0 or Atom document. contentType is the
-// HTTP Content-Type (its charset is used when the XML declaration names
-// none); base is the feed's URL, against which relative links resolve.
+// ParseFeed parses an RSS 2.0, RSS 1.0, Atom (1.0 or 0.3) or JSON Feed (1.0
+// or 1.1) document; the format is told by the content, not the
+// Content-Type. contentType is the HTTP Content-Type (its charset is used
+// when the XML declaration names none); base is the feed's URL, against
+// which relative links resolve.
+//
+// Broken XML costs only what it breaks: the entries that were complete
+// before a syntax error are returned, with Feed.Warnings saying what was
+// repaired or lost. Only a document that yields no entry at all and has an
+// error is an error.
 func ParseFeed(data []byte, contentType string, base *url.URL) (*Feed, error) {
-	root, text, err := feedBuildTree(data, contentType)
+	switch feedSniff(data) {
+	case "json":
+		return parseJSONFeed(data, base)
+	case "html":
+		return nil, fmt.Errorf("%w: got an HTML page, not a feed", ErrNotAFeed)
+	}
+	tree, err := feedBuildTree(data, contentType)
 	if err != nil {
 		return nil, err
 	}
-	p := feedInterp{text: text, base: base}
+	root := tree.root
+	p := feedInterp{text: tree.text, base: base}
+	var f *Feed
 	switch strings.ToLower(root.name.Local) {
 	case "rss":
-		return p.rss(root, "rss"), nil
+		f = p.rss(root, "rss")
 	case "rdf":
-		return p.rss(root, "rdf"), nil
+		f = p.rss(root, "rdf")
 	case "feed":
-		return p.atom(root), nil
+		f = p.atom(root)
 	case "html", "body", "head":
-		return nil, fmt.Errorf("%w: got an HTML page (root element <%s>)", ErrNotAFeed, root.name.Local)
+		return nil, fmt.Errorf("%w: got an HTML page, not a feed (root element <%s>)", ErrNotAFeed, root.name.Local)
+	default:
+		return nil, fmt.Errorf("%w: root element is <%s>", ErrNotAFeed, root.name.Local)
 	}
-	return nil, fmt.Errorf("%w: root element is <%s>", ErrNotAFeed, root.name.Local)
+	if tree.broken != nil {
+		if len(f.Entries) == 0 {
+			return nil, fmt.Errorf("bad XML: %w", tree.broken)
+		}
+		tree.warnings = append(tree.warnings, fmt.Sprintf("bad XML, kept the %d complete entries before it: %v", len(f.Entries), tree.broken))
+	}
+	if p.dropped > 0 {
+		tree.warnings = append(tree.warnings, fmt.Sprintf("dropped %d entries cut off by the end of the document", p.dropped))
+	}
+	f.Warnings = tree.warnings
+	return f, nil
+}
+
+// feedSniff tells JSON and HTML documents from XML ones by their first
+// bytes.
+func feedSniff(data []byte) string {
+	s := bytes.TrimLeft(bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")), " \t\r\n")
+	if len(s) > 0 && (s[0] == '{' || s[0] == '[') {
+		return "json"
+	}
+	head := bytes.ToLower(s[:min(len(s), 64)])
+	if bytes.HasPrefix(head, []byte("<!doctype html")) || bytes.HasPrefix(head, []byte("<html")) {
+		return "html"
+	}
+	return "xml"
 }
 
 // feedNode is one element. Its text is text[start:end] of the document's
@@ -110,15 +171,41 @@ type feedNode struct {
 	attrs      []xml.Attr
 	start, end int
 	children   []*feedNode
+	open       bool // the document ended (or broke) before its end tag
 }
 
 var feedDeclEncodingRE = regexp.MustCompile(`^\s*<\?xml[^>]*?encoding\s*=\s*["']([^"']+)["']`)
 
+// feedTree is a decoded document: its root, its text buffer, what was
+// repaired on the way, and the XML error that ended decoding early, if any.
+type feedTree struct {
+	root     *feedNode
+	text     []byte
+	warnings []string
+	broken   error // decoding stopped here; root holds what came before
+}
+
+// feedFrame is one open element while decoding: the node (nil when folded
+// into an ancestor past feedMaxDepth), its name as written (prefix:local)
+// for matching its end tag, and how many namespace bindings it declared.
+type feedFrame struct {
+	node  *feedNode
+	raw   xml.Name
+	nbind int
+}
+
+type feedNSBinding struct{ prefix, url string }
+
 // feedBuildTree decodes data into a tree of elements and one text buffer.
-func feedBuildTree(data []byte, contentType string) (*feedNode, []byte, error) {
+// It is lenient the way feed readers are: characters XML forbids are
+// dropped, an end tag that closes nothing open is ignored (or closes a
+// childless element it misspells), an end tag of an outer element closes
+// the inner ones left open, and a syntax error after the root element
+// began ends decoding with what came before kept (tree.broken says so).
+func feedBuildTree(data []byte, contentType string) (*feedTree, error) {
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
 	if len(bytes.TrimSpace(data)) == 0 {
-		return nil, nil, errors.New("empty document")
+		return nil, errors.New("empty document")
 	}
 	var declEnc string
 	head := data[:min(len(data), 256)]
@@ -130,18 +217,18 @@ func feedBuildTree(data []byte, contentType string) (*feedNode, []byte, error) {
 	case bytes.HasPrefix(data, []byte("\xff\xfe")) || bytes.HasPrefix(data, []byte("\xfe\xff")):
 		out, _, err := transform.Bytes(xunicode.BOMOverride(xunicode.UTF8.NewDecoder()), data)
 		if err != nil {
-			return nil, nil, fmt.Errorf("decode UTF-16: %w", err)
+			return nil, fmt.Errorf("decode UTF-16: %w", err)
 		}
 		data, converted = out, true
 	case declEnc == "":
 		if cs := feedContentTypeCharset(contentType); cs != "" && !feedIsUTF8(cs) {
 			r, err := charset.NewReaderLabel(cs, bytes.NewReader(data))
 			if err != nil {
-				return nil, nil, fmt.Errorf("charset %q from Content-Type: %w", cs, err)
+				return nil, fmt.Errorf("charset %q from Content-Type: %w", cs, err)
 			}
 			out, err := io.ReadAll(r)
 			if err != nil {
-				return nil, nil, fmt.Errorf("decode %s: %w", cs, err)
+				return nil, fmt.Errorf("decode %s: %w", cs, err)
 			}
 			data, converted = out, true
 		}
@@ -150,9 +237,18 @@ func feedBuildTree(data []byte, contentType string) (*feedNode, []byte, error) {
 		// Stray bytes in a UTF-8 feed are common; keep the rest of it.
 		data = bytes.ToValidUTF8(data, []byte("\uFFFD"))
 	}
+	tree := &feedTree{}
+	// Control characters are never part of an XML document; one of them
+	// must not cost the feed. In every encoding a feed arrives in here
+	// (UTF-8, or ASCII-compatible legacy ones; UTF-16 was converted above)
+	// bytes below 0x20 stand for themselves.
+	if n := feedCountControls(data); n > 0 {
+		data = feedDropControls(data)
+		tree.warnings = append(tree.warnings, fmt.Sprintf("dropped %d control character(s) XML does not allow", n))
+	}
 
 	d := xml.NewDecoder(bytes.NewReader(data))
-	d.Strict = false // tolerate bare & and mismatched end tags like browsers and Miniflux do
+	d.Strict = false // tolerate bare & and unquoted attributes like browsers and Miniflux do
 	d.Entity = xml.HTMLEntity
 	if converted {
 		d.CharsetReader = func(_ string, in io.Reader) (io.Reader, error) { return in, nil }
@@ -167,72 +263,177 @@ func feedBuildTree(data []byte, contentType string) (*feedNode, []byte, error) {
 	}
 
 	var (
-		text  []byte
-		root  *feedNode
-		stack []*feedNode
-		extra int // open elements folded into the deepest node
+		text     []byte
+		stack    []feedFrame
+		ns       []feedNSBinding
+		strays   int // end tags that closed nothing
+		implicit int // elements closed by an ancestor's end tag
 	)
 	sep := func() {
 		if n := len(text); n > 0 && text[n-1] != ' ' {
 			text = append(text, ' ')
 		}
 	}
+	// translate resolves a prefix the way encoding/xml's Token does;
+	// an undeclared prefix stays as the name's Space.
+	translate := func(n xml.Name, elem bool) xml.Name {
+		switch {
+		case n.Space == "xmlns", n.Space == "" && n.Local == "xmlns":
+			return n
+		case n.Space == "xml":
+			n.Space = feedNSXML
+			return n
+		case n.Space == "" && !elem:
+			return n
+		}
+		for i := len(ns) - 1; i >= 0; i-- {
+			if ns[i].prefix == n.Space {
+				n.Space = ns[i].url
+				return n
+			}
+		}
+		return n
+	}
+	pop := func() {
+		f := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		ns = ns[:len(ns)-f.nbind]
+		if f.node != nil {
+			f.node.end = len(text)
+			f.node.open = false
+		}
+		sep()
+	}
 	for {
-		tok, err := d.Token()
+		tok, err := d.RawToken()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return nil, nil, fmt.Errorf("bad XML: %w", err)
+			if tree.root == nil {
+				return nil, fmt.Errorf("bad XML: %w", err)
+			}
+			tree.broken = err
+			break
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
-			if root != nil && len(stack) == 0 {
-				return nil, nil, errors.New("bad XML: more than one root element")
+			if tree.root != nil && len(stack) == 0 {
+				tree.broken = fmt.Errorf("a second root element <%s> after the first", t.Name.Local)
+				goto done
 			}
-			if len(stack) >= feedMaxDepth {
-				extra++
-				sep()
-				continue
+			nbind := 0
+			for _, a := range t.Attr {
+				switch {
+				case a.Name.Space == "xmlns":
+					ns = append(ns, feedNSBinding{a.Name.Local, a.Value})
+					nbind++
+				case a.Name.Space == "" && a.Name.Local == "xmlns":
+					ns = append(ns, feedNSBinding{"", a.Value})
+					nbind++
+				}
 			}
 			sep()
-			n := &feedNode{name: t.Name, start: len(text)}
-			if len(t.Attr) > 0 {
-				n.attrs = append([]xml.Attr(nil), t.Attr...)
+			fr := feedFrame{raw: t.Name, nbind: nbind}
+			if len(stack) < feedMaxDepth {
+				n := &feedNode{name: translate(t.Name, true), start: len(text), open: true}
+				if len(t.Attr) > 0 {
+					n.attrs = make([]xml.Attr, len(t.Attr))
+					for i, a := range t.Attr {
+						n.attrs[i] = xml.Attr{Name: translate(a.Name, false), Value: a.Value}
+					}
+				}
+				if tree.root == nil {
+					tree.root = n
+				} else if parent := feedParentNode(stack); parent != nil {
+					parent.children = append(parent.children, n)
+				}
+				fr.node = n
 			}
-			if len(stack) == 0 {
-				root = n
-			} else {
-				parent := stack[len(stack)-1]
-				parent.children = append(parent.children, n)
-			}
-			stack = append(stack, n)
+			stack = append(stack, fr)
 		case xml.EndElement:
-			if extra > 0 {
-				extra--
-				sep()
-				continue
+			match := -1
+			for i := len(stack) - 1; i >= 0; i-- {
+				if stack[i].raw == t.Name {
+					match = i
+					break
+				}
 			}
-			if len(stack) == 0 {
-				return nil, nil, errors.New("bad XML: unexpected end element")
+			switch {
+			case match >= 0:
+				implicit += len(stack) - 1 - match
+				for len(stack) > match {
+					pop()
+				}
+			case len(stack) > 0 && stack[len(stack)-1].node != nil && len(stack[len(stack)-1].node.children) == 0:
+				// <language>en</langauge>: a misspelt end tag of a leaf.
+				strays++
+				pop()
+			default:
+				strays++
 			}
-			n := stack[len(stack)-1]
-			n.end = len(text)
-			stack = stack[:len(stack)-1]
-			sep()
 		case xml.CharData:
 			if len(stack) > 0 {
 				text = append(text, t...)
 			}
 		}
 	}
-	if root == nil {
-		return nil, nil, errors.New("bad XML: no root element")
+done:
+	if tree.root == nil {
+		return nil, errors.New("bad XML: no root element")
 	}
-	if len(stack) > 0 {
-		return nil, nil, fmt.Errorf("bad XML: document ends inside <%s>", stack[len(stack)-1].name.Local)
+	if len(stack) > 0 && tree.broken == nil {
+		tree.broken = fmt.Errorf("document ends inside <%s>", stack[len(stack)-1].raw.Local)
 	}
-	return root, text, nil
+	for len(stack) > 0 {
+		f := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if f.node != nil {
+			f.node.end = len(text) // stays open: the interpreter skips open entries
+		}
+	}
+	if strays > 0 {
+		tree.warnings = append(tree.warnings, fmt.Sprintf("ignored %d end tag(s) that matched no open element", strays))
+	}
+	if implicit > 0 {
+		tree.warnings = append(tree.warnings, fmt.Sprintf("closed %d element(s) that had no end tag", implicit))
+	}
+	tree.text = text
+	return tree, nil
+}
+
+// feedParentNode is the innermost open element with a node (folded
+// elements past feedMaxDepth have none).
+func feedParentNode(stack []feedFrame) *feedNode {
+	for i := len(stack) - 1; i >= 0; i-- {
+		if stack[i].node != nil {
+			return stack[i].node
+		}
+	}
+	return nil
+}
+
+// feedIsControl reports bytes XML 1.0 forbids: C0 controls but tab, LF, CR.
+func feedIsControl(b byte) bool { return b < 0x20 && b != '\t' && b != '\n' && b != '\r' }
+
+func feedCountControls(data []byte) int {
+	n := 0
+	for _, b := range data {
+		if feedIsControl(b) {
+			n++
+		}
+	}
+	return n
+}
+
+func feedDropControls(data []byte) []byte {
+	out := make([]byte, 0, len(data))
+	for _, b := range data {
+		if !feedIsControl(b) {
+			out = append(out, b)
+		}
+	}
+	return out
 }
 
 func feedContentTypeCharset(ct string) string {
@@ -253,8 +454,27 @@ func feedIsUTF8(label string) bool {
 
 // feedInterp turns a tree into a Feed.
 type feedInterp struct {
-	text []byte
-	base *url.URL
+	text    []byte
+	base    *url.URL
+	dropped int // entries left open by a broken document
+}
+
+// add appends e unless it repeats an entry already added. An id given to
+// two entries with different content (a reused guid) keeps both: the
+// second gets its digest added to the id.
+func (p *feedInterp) add(f *Feed, seen map[string]string, e FeedEntry) {
+	d := e.Digest()
+	if prev, ok := seen[e.ID]; ok {
+		if prev == d {
+			return
+		}
+		e.ID += "#" + d
+		if _, ok := seen[e.ID]; ok {
+			return
+		}
+	}
+	seen[e.ID] = d
+	f.Entries = append(f.Entries, e)
 }
 
 func (p *feedInterp) raw(n *feedNode) string {
@@ -341,11 +561,16 @@ var (
 func (p *feedInterp) rss(root *feedNode, format string) *Feed {
 	ch := root.first(feedRSSName("channel"))
 	f := &Feed{Format: format, Title: p.html(ch.first(feedRSSName("title")))}
-	base := p.base
+	// Item links are relative to xml:base where the document sets one,
+	// else to the site (channel link) when that is an absolute URL, else
+	// to the feed's own URL.
+	base := feedXMLBase(p.base, root)
+	if ch != nil {
+		base = feedXMLBase(base, ch)
+	}
+	hasXMLBase := base != p.base
 	if l := p.plain(ch.first(feedRSSName("link"))); l != "" {
-		// Item links are relative to the site (channel link) when it is an
-		// absolute URL, else to the feed's own URL.
-		if u, err := url.Parse(l); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
+		if u, err := url.Parse(l); err == nil && !hasXMLBase && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
 			base = u
 		}
 		f.Link = feedResolve(p.base, l)
@@ -364,14 +589,13 @@ func (p *feedInterp) rss(root *feedNode, format string) *Feed {
 			}
 		}
 	}
-	seen := make(map[string]bool, len(items))
+	seen := make(map[string]string, len(items))
 	for _, it := range items {
-		e := p.rssItem(it, base)
-		if seen[e.ID] {
+		if it.open {
+			p.dropped++
 			continue
 		}
-		seen[e.ID] = true
-		f.Entries = append(f.Entries, e)
+		p.add(f, seen, p.rssItem(it, feedXMLBase(base, it)))
 	}
 	return f
 }
@@ -385,6 +609,9 @@ func (p *feedInterp) rssItem(it *feedNode, base *url.URL) FeedEntry {
 	e.Title = p.html(titleNode)
 
 	linkNode := it.first(feedRSSName("link"))
+	if linkNode != nil {
+		base = feedXMLBase(base, linkNode)
+	}
 	link := p.plain(linkNode)
 	if link == "" {
 		link, _ = linkNode.attr("href")
@@ -433,7 +660,7 @@ func (p *feedInterp) rssItem(it *feedNode, base *url.URL) FeedEntry {
 	rawDate := p.plain(dateNode)
 	e.Published, _ = feedParseDate(rawDate)
 
-	e.ID = feedEntryID(guid, e.URL, e.Title, rawDate)
+	e.ID = feedEntryID(guid, &e, rawDate)
 	return e
 }
 
@@ -442,22 +669,25 @@ func (p *feedInterp) atom(root *feedNode) *Feed {
 	f := &Feed{Format: "atom", Title: p.atomText(root.first(feedAtomName("title")))}
 	f.Link = p.atomLink(root, base)
 	feedAuthor := p.atomAuthor(root)
-	seen := map[string]bool{}
+	docBase := feedXMLBase(nil, root) // the document's own xml:base, for ids
+	seen := map[string]string{}
 	for _, c := range root.children {
 		if !feedAtomName("entry")(c.name) {
 			continue
 		}
-		e := p.atomEntry(c, feedXMLBase(base, c), feedAuthor)
-		if seen[e.ID] {
+		if c.open {
+			p.dropped++
 			continue
 		}
-		seen[e.ID] = true
-		f.Entries = append(f.Entries, e)
+		p.add(f, seen, p.atomEntry(c, feedXMLBase(base, c), feedXMLBase(docBase, c), feedAuthor))
 	}
 	return f
 }
 
-func (p *feedInterp) atomEntry(n *feedNode, base *url.URL, feedAuthor string) FeedEntry {
+// atomEntry reads one entry. base resolves links; idBase is the xml:base
+// the document itself set (nil when none), against which a relative id
+// resolves as gofeed does.
+func (p *feedInterp) atomEntry(n *feedNode, base, idBase *url.URL, feedAuthor string) FeedEntry {
 	var e FeedEntry
 	e.Title = p.atomText(n.first(feedAtomName("title")))
 	e.URL = p.atomLink(n, base)
@@ -469,21 +699,30 @@ func (p *feedInterp) atomEntry(n *feedNode, base *url.URL, feedAuthor string) Fe
 	if e.Author == "" {
 		e.Author = feedAuthor
 	}
-	dateNode := n.first(feedAtomName("published"))
-	if dateNode == nil {
-		dateNode = n.first(feedAtomName("updated"))
-	}
-	if dateNode == nil {
-		dateNode = n.first(feedAtomName("issued")) // Atom 0.3
+	// Publication first, then the last update; Atom 0.3 calls them issued
+	// and modified.
+	var dateNode *feedNode
+	for _, name := range []string{"published", "issued", "updated", "modified"} {
+		if dateNode = n.first(feedAtomName(name)); dateNode != nil {
+			break
+		}
 	}
 	rawDate := p.plain(dateNode)
 	e.Published, _ = feedParseDate(rawDate)
-	e.ID = feedEntryID(p.plain(n.first(feedAtomName("id"))), e.URL, e.Title, rawDate)
+	id := p.plain(n.first(feedAtomName("id")))
+	if u, err := url.Parse(id); err == nil && id != "" && !u.IsAbs() && idBase != nil && idBase.IsAbs() {
+		id = idBase.ResolveReference(u).String()
+	}
+	e.ID = feedEntryID(id, &e, rawDate)
 	return e
 }
 
-// atomText reads an Atom text construct: type text as is, html with tags
-// stripped, xhtml by its text content; out-of-line content (src=) is empty.
+// atomText reads an Atom text construct or content element: text as is;
+// html with tags stripped; xhtml and XML types by their text content (the
+// tree already dropped their tags, so escaped markup in them stays text);
+// base64 (Atom 0.3 mode="base64", or an Atom 1.0 type that is neither
+// text nor XML) decoded and read as HTML. Out-of-line content (src=) is
+// empty.
 func (p *feedInterp) atomText(n *feedNode) string {
 	if n == nil {
 		return ""
@@ -492,13 +731,52 @@ func (p *feedInterp) atomText(n *feedNode) string {
 		return ""
 	}
 	typ, _ := n.attr("type")
-	switch strings.ToLower(strings.TrimSpace(typ)) {
-	case "", "text", "text/plain":
+	typ = strings.ToLower(strings.TrimSpace(typ))
+	mode, _ := n.attr("mode")
+	switch mode = strings.ToLower(strings.TrimSpace(mode)); {
+	case mode == "base64":
+		s, _ := p.base64(n)
+		return s
+	case mode == "xml":
 		return p.plain(n)
-	case "xhtml", "application/xhtml+xml":
-		return feedStripHTML(p.raw(n)) // the tree already gave us the text; unescape leftovers
 	}
-	return p.html(n)
+	switch {
+	case typ == "" || typ == "text" || typ == "text/plain":
+		return p.plain(n)
+	case typ == "html" || typ == "text/html":
+		return p.html(n)
+	case typ == "xhtml" || strings.HasPrefix(typ, "text/") ||
+		strings.HasSuffix(typ, "xml") || strings.HasSuffix(typ, "json") || strings.HasSuffix(typ, "javascript"):
+		return p.plain(n)
+	}
+	if s, ok := p.base64(n); ok {
+		return s
+	}
+	// Not base64 text: binary media is nothing to read; an unknown type
+	// written as plain text is read as such.
+	if major, _, _ := strings.Cut(typ, "/"); major == "image" || major == "audio" || major == "video" || typ == "application/octet-stream" {
+		return ""
+	}
+	return p.plain(n)
+}
+
+// base64 decodes an element's base64 text and reads it as HTML; ok is
+// false when it is not base64 or does not decode to UTF-8 text.
+func (p *feedInterp) base64(n *feedNode) (string, bool) {
+	s := strings.Map(func(r rune) rune {
+		if r == ' ' || r == '\t' || r == '\n' || r == '\r' {
+			return -1
+		}
+		return r
+	}, p.raw(n))
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		b, err = base64.RawStdEncoding.DecodeString(strings.TrimRight(s, "="))
+	}
+	if err != nil || !utf8.Valid(b) {
+		return "", false
+	}
+	return feedStripHTML(string(b)), true
 }
 
 // atomLink picks rel="alternate" (or no rel), else the first link with href.
@@ -574,15 +852,17 @@ func feedResolve(base *url.URL, ref string) string {
 	return u.String()
 }
 
-// feedEntryID picks the dedupe key.
-func feedEntryID(id, link, title, rawDate string) string {
+// feedEntryID picks the dedupe key: the id as written, else the link,
+// else a hash of the title, text and date as written, so that entries
+// without id and link that differ in any of them stay apart.
+func feedEntryID(id string, e *FeedEntry, rawDate string) string {
 	if id = strings.TrimSpace(id); id != "" {
 		return id
 	}
-	if link != "" {
-		return link
+	if e.URL != "" {
+		return e.URL
 	}
-	sum := sha256.Sum256([]byte(title + "\x00" + rawDate))
+	sum := sha256.Sum256([]byte(e.Title + "\x00" + e.Summary + "\x00" + rawDate))
 	return "sha256:" + hex.EncodeToString(sum[:16])
 }
 

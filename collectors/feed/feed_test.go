@@ -2,6 +2,7 @@ package feed
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -120,8 +121,8 @@ func TestParseFeedFacts(t *testing.T) {
 		}
 		ids[e.ID] = true
 	}
-	if len(odd.Entries) != 6 {
-		t.Fatalf("odd: want 6 entries after dropping 2 duplicates, got %d", len(odd.Entries))
+	if len(odd.Entries) != 8 {
+		t.Fatalf("odd: want all 8 entries (no two are the same story), got %d", len(odd.Entries))
 	}
 	if o := odd.Entries[0]; o.URL != "https://odd.example.com/blog/posts/1.html" || o.ID != o.URL ||
 		o.Summary != "Hello world & friends second line" || o.Title != "CDATA title with tags" {
@@ -133,11 +134,17 @@ func TestParseFeedFacts(t *testing.T) {
 	if o := odd.Entries[2]; !strings.HasPrefix(o.ID, "sha256:") || !o.Published.IsZero() || o.URL != "" {
 		t.Errorf("odd entry 2 (hash id, no date): %+v", o)
 	}
-	if o := odd.Entries[3]; o.URL != "" || !o.Published.IsZero() {
-		t.Errorf("odd entry 3 (javascript link, bad date): %+v", o)
+	if o := odd.Entries[3]; !strings.HasPrefix(o.ID, "sha256:") || o.ID == odd.Entries[2].ID || o.Title != odd.Entries[2].Title {
+		t.Errorf("odd entry 3 (same title, other text: its own hash id): %+v", o)
 	}
-	if o := odd.Entries[4]; o.URL != "https://odd.example.com/p/7" || o.Summary != "Bare ampersand & nbsp entity here" {
-		t.Errorf("odd entry 4 (permalink guid, bare &): %+v", o)
+	if o := odd.Entries[4]; o.URL != "" || !o.Published.IsZero() || o.ID != "odd-5" {
+		t.Errorf("odd entry 4 (javascript link, bad date): %+v", o)
+	}
+	if o := odd.Entries[5]; o.ID != "odd-5#"+o.Digest() || o.Title != "Duplicate guid" {
+		t.Errorf("odd entry 5 (guid reused for another story): %+v", o)
+	}
+	if o := odd.Entries[6]; o.URL != "https://odd.example.com/p/7" || o.Summary != "Bare ampersand & nbsp entity here" {
+		t.Errorf("odd entry 6 (permalink guid, bare &): %+v", o)
 	}
 
 	for _, name := range []string{"rss_gbk.xml", "rss_gb2312.xml"} {
@@ -193,10 +200,13 @@ func TestParseFeedErrors(t *testing.T) {
 		{"html page", read("not_a_feed.html"), true, "HTML page"},
 		{"truncated", read("truncated.xml"), false, "bad XML"},
 		{"empty", []byte("  \n"), false, "empty document"},
-		{"json", []byte(`{"items":[]}`), false, "no root element"},
+		{"json, not a feed", []byte(`{"foo":[]}`), true, "not a JSON Feed"},
+		{"json, bad", []byte(`{"version":"https://jsonfeed.org/version/1.1","items":[`), false, "bad JSON"},
+		{"json, items not an array", []byte(`{"version":"https://jsonfeed.org/version/1.1","items":{}}`), false, "items is not an array"},
+		{"html without doctype", []byte("\n  <HTML><head><title>Login</title></head><body><p>Sign in<br></body></HTML>"), true, "got an HTML page, not a feed"},
 		{"other xml", []byte(`<?xml version="1.0"?><svg></svg>`), true, "<svg>"},
 		{"unknown charset", []byte(`<?xml version="1.0" encoding="x-klingon"?><rss/>`), false, "x-klingon"},
-		{"two roots", []byte(`<rss></rss><rss></rss>`), false, "more than one root"},
+		{"two roots", []byte(`<rss></rss><rss></rss>`), false, "second root element"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -400,5 +410,161 @@ func TestParseFeedVariants(t *testing.T) {
 				t.Errorf("got %+v", e)
 			}
 		})
+	}
+}
+
+// Damaged XML keeps what it can, as feed readers do, and says what it cost.
+func TestParseFeedRepairs(t *testing.T) {
+	items := `<item><title>one</title><guid>1</guid></item><item><title>two</title><guid>2</guid></item>`
+	cases := []struct {
+		name     string
+		doc      string
+		wantIDs  []string
+		wantWarn string
+	}{
+		{"control character", "<rss><channel><item><title>o\x08ne</title><guid>1</guid></item><item><title>two</title><guid>2</guid></item></channel></rss>",
+			[]string{"1", "2"}, "control character"},
+		{"misspelt end tag of a leaf", `<rss><channel><language>en</langauge>` + items + `</channel></rss>`,
+			[]string{"1", "2"}, "matched no open element"},
+		{"stray end tag", `<rss><channel></div>` + items + `</channel></rss>`,
+			[]string{"1", "2"}, "matched no open element"},
+		{"unclosed element inside an item", `<rss><channel><item><title>one</title><description><p>x</description><guid>1</guid></item><item><title>two</title><guid>2</guid></item></channel></rss>`,
+			[]string{"1", "2"}, "had no end tag"},
+		{"syntax error after two items", `<rss><channel>` + items + `<item><title>three</title><guid>3</guid></item><item><title a="1" a="2 <</title></item></channel></rss>`,
+			[]string{"1", "2", "3"}, "kept the 3 complete entries"},
+		{"cut off inside the third item", `<rss><channel>` + items + `<item><title>three</ti`,
+			[]string{"1", "2"}, "cut off by the end of the document"},
+		{"trailing garbage after the root", `<rss><channel>` + items + `</channel></rss><br/><b>Warning</b>: PHP notice`,
+			[]string{"1", "2"}, "second root element"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f, err := ParseFeed([]byte(tc.doc), "", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, e := range f.Entries {
+				ids = append(ids, e.ID)
+			}
+			if fmt.Sprint(ids) != fmt.Sprint(tc.wantIDs) {
+				t.Errorf("ids %v, want %v", ids, tc.wantIDs)
+			}
+			if f.Entries[0].Title != "one" {
+				t.Errorf("first title %q", f.Entries[0].Title)
+			}
+			if !strings.Contains(strings.Join(f.Warnings, "; "), tc.wantWarn) {
+				t.Errorf("warnings %q do not mention %q", f.Warnings, tc.wantWarn)
+			}
+		})
+	}
+	// A clean document has no warnings.
+	f, err := ParseFeed([]byte(`<rss><channel>`+items+`</channel></rss>`), "", nil)
+	if err != nil || len(f.Warnings) != 0 || len(f.Entries) != 2 {
+		t.Fatalf("clean document: %+v, %v", f, err)
+	}
+}
+
+func TestParseFeedAtomContent(t *testing.T) {
+	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+	const atom10 = `<feed xmlns="http://www.w3.org/2005/Atom"><entry><id>x</id>%s</entry></feed>`
+	const atom03 = `<feed version="0.3" xmlns="http://purl.org/atom/ns#"><entry><id>x</id>%s</entry></feed>`
+	cases := []struct {
+		name, doc, wantTitle, wantSummary string
+		wantDate                          time.Time
+	}{
+		{"atom 1.0 binary type is base64", fmt.Sprintf(atom10, `<title type="application/octet-stream">`+b64("<p>Hello</p>")+`</title><content type="application/octet-stream">`+b64("&lt;b&gt; is bold")+`</content>`),
+			"Hello", "<b> is bold", time.Time{}},
+		{"atom 0.3 mode=base64", fmt.Sprintf(atom03, `<title mode="base64">`+b64("Entry Title")+`</title><summary type="text/html" mode="base64">`+b64("<p>Entry Summary</p>")+`</summary>`),
+			"Entry Title", "Entry Summary", time.Time{}},
+		{"unknown type in plain text stays text", fmt.Sprintf(atom10, `<title type="application/x-custom">test</title>`), "test", "", time.Time{}},
+		{"image content is not text", fmt.Sprintf(atom10, `<title>t</title><content type="image/png">iVBORw0KGgoAAAANSUhEUg==</content>`), "t", "", time.Time{}},
+		{"escaped markup in xhtml stays text", fmt.Sprintf(atom10, `<title type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml">a &lt;p&gt; tag</div></title><content type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml"><p>Use &lt;b&gt; for <b>bold</b>.</p></div></content>`),
+			"a <p> tag", "Use <b> for bold .", time.Time{}},
+		{"json content is text", fmt.Sprintf(atom10, `<title>t</title><content type="application/json">{"a":1}</content>`), "t", `{"a":1}`, time.Time{}},
+		{"atom 0.3 modified", fmt.Sprintf(atom03, `<title>t</title><modified>2014-07-06T12:56:00Z</modified>`), "t", "", time.Date(2014, 7, 6, 12, 56, 0, 0, time.UTC)},
+		{"atom 0.3 issued before modified", fmt.Sprintf(atom03, `<title>t</title><modified>2014-07-06T12:56:00Z</modified><issued>2014-07-01T00:00:00Z</issued>`), "t", "", time.Date(2014, 7, 1, 0, 0, 0, 0, time.UTC)},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f, err := ParseFeed([]byte(tc.doc), "", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := f.Entries[0]
+			if e.Title != tc.wantTitle || e.Summary != tc.wantSummary || !e.Published.Equal(tc.wantDate) {
+				t.Errorf("got title %q summary %q date %v", e.Title, e.Summary, e.Published)
+			}
+		})
+	}
+}
+
+func TestParseFeedXMLBase(t *testing.T) {
+	cases := []struct{ name, doc, want string }{
+		{"rss root", `<rss xml:base="http://example.org/feeds/"><channel><link>https://site.example/</link><item><link>post/1</link></item></channel></rss>`,
+			"http://example.org/feeds/post/1"},
+		{"rss item overrides channel", `<rss><channel xml:base="http://a.example/x/"><item xml:base="http://b.example/y/"><link>p</link></item></channel></rss>`,
+			"http://b.example/y/p"},
+		{"rss relative xml:base on the link", `<rss xml:base="http://a.example/x/"><channel><item><link xml:base="sub/">p</link></item></channel></rss>`,
+			"http://a.example/x/sub/p"},
+		{"rss without xml:base: channel link", `<rss><channel><link>https://site.example/blog/</link><item><link>p</link></item></channel></rss>`,
+			"https://site.example/blog/p"},
+		{"atom entry", `<feed xmlns="http://www.w3.org/2005/Atom" xml:base="http://example.com/test/"><entry><id>relative/id</id><link href="../a"/></entry></feed>`,
+			"http://example.com/a"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f, err := ParseFeed([]byte(tc.doc), "", feedGoldenBase)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := f.Entries[0].URL; got != tc.want {
+				t.Errorf("link %q, want %q", got, tc.want)
+			}
+		})
+	}
+	f, _ := ParseFeed([]byte(cases[4].doc), "", feedGoldenBase)
+	if id := f.Entries[0].ID; id != "http://example.com/test/relative/id" {
+		t.Errorf("relative atom id under xml:base: %q", id)
+	}
+}
+
+// Entries without guid or link are told apart by their content; only a
+// true repeat is dropped.
+func TestParseFeedIdentity(t *testing.T) {
+	doc := `<rss><channel>
+<item><description>Refunds take weeks.</description></item>
+<item><description>Support never answers.</description></item>
+<item><description>Great service today.</description></item>
+<item><description>Great service today.</description></item>
+<item><guid>g</guid><title>first story</title></item>
+<item><guid>g</guid><title>another story</title></item>
+<item><guid>g</guid><title>first story</title></item>
+</channel></rss>`
+	f, err := ParseFeed([]byte(doc), "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range f.Entries {
+		got = append(got, e.Summary+e.Title+"="+e.ID[:min(len(e.ID), 8)])
+	}
+	if len(f.Entries) != 5 {
+		t.Fatalf("want 3 description-only entries and two stories under guid g, got %d: %q", len(f.Entries), got)
+	}
+	ids := map[string]bool{}
+	for _, e := range f.Entries[:3] {
+		if !strings.HasPrefix(e.ID, "sha256:") || ids[e.ID] {
+			t.Errorf("description-only entry id %q", e.ID)
+		}
+		ids[e.ID] = true
+	}
+	if f.Entries[3].ID != "g" || f.Entries[4].ID != "g#"+f.Entries[4].Digest() || f.Entries[4].Title != "another story" {
+		t.Errorf("reused guid: %q", got)
+	}
+	// The id of a description-only entry is stable across fetches.
+	f2, _ := ParseFeed([]byte(doc), "", nil)
+	if f2.Entries[1].ID != f.Entries[1].ID {
+		t.Error("hash id is not stable")
 	}
 }

@@ -1,22 +1,21 @@
-// Package feed is the rss collector: it polls RSS and Atom feeds (parsed by
-// ParseFeed) with conditional requests.
+// Package feed is the rss collector: it polls RSS, Atom and JSON Feed
+// documents (parsed by ParseFeed) with conditional requests, and stores new
+// entries and edits of seen ones.
 //
-// It keeps a loop of its own rather than poll.Loop. Folding it in is not
-// safe as a move: its state lives under the keys rss.seen (up to max_seen
-// ids, default 2000, where poll.State keeps 500) and rss.validators (bound
-// to the feed's URL), so a switch would need a migration of stored state or
-// every feed would fetch and emit its entries again once (the store would
-// drop the duplicates); and its period stretches to a
-// feed's <ttl>, which poll.Loop does not know. Both loops share
-// poll.Interval and httpx's backoff and Retry-After handling.
+// It runs on poll.Loop like the other pollers (interval, jitter, backoff,
+// Retry-After, error counting and health), with the period stretched to a
+// feed's <ttl> through Loop.AtLeast. Its state is its own, not poll.State:
+// the keys rss.seen (up to max_seen ids, default 2000), rss.digests and
+// rss.validators (bound to the feed's URL) keep the format earlier
+// versions wrote, so a restart after an upgrade emits nothing again.
 package feed
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"net"
 	"net/http"
 	"net/url"
@@ -32,23 +31,23 @@ import (
 	"lookout/item"
 )
 
-// Defaults for rss sources.
-const (
-	rssDefaultEvery   = 5 * time.Minute
-	rssDefaultMaxSeen = 2000
-	rssDefaultJitter  = 0.1
-	rssMaxBackoff     = 30 * time.Minute
-)
+// rssDefaultMaxSeen is how many entry ids a source remembers by default.
+const rssDefaultMaxSeen = 2000
 
 // State keys (per source) that survive restarts.
 const (
 	rssStateValidators = "rss.validators" // JSON rssStoredValidators
 	rssStateSeen       = "rss.seen"       // JSON array of entry ids, oldest first
+	rssStateDigests    = "rss.digests"    // JSON object: seen entry id -> FeedEntry.Digest of the version last emitted
 )
+
+// rssEditMark joins an entry's id and the digest of its new content in the
+// item id of an edit: "<id>#edit:<digest>".
+const rssEditMark = "#edit:"
 
 // rssAccept prefers feeds but takes whatever the server has, so that an
 // HTML error page still reaches the parser and is reported as such.
-var rssAccept = http.Header{"Accept": {"application/rss+xml, application/atom+xml, application/rdf+xml;q=0.9, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.8"}}
+var rssAccept = http.Header{"Accept": {"application/rss+xml, application/atom+xml, application/feed+json, application/rdf+xml;q=0.9, application/xml;q=0.9, text/xml;q=0.9, application/json;q=0.9, */*;q=0.8"}}
 
 // rssSpec is the rss kind's own config keys.
 type rssSpec struct {
@@ -71,17 +70,17 @@ type rssCollector struct {
 	http    *httpx.Client
 	url     string
 	room    string
-	every   time.Duration
-	jitter  float64
 	maxSeen int
-	backoff *httpx.Backoff
+	loop    *poll.Loop
 	health  *collectors.SourceHealth
 
+	loaded     bool // state read from the store
 	validators httpx.Validators
-	ttl        time.Duration
 	seen       []string // oldest first
 	seenSet    map[string]struct{}
-	savedSeen  string // last persisted rssStateSeen value
+	savedSeen  string            // last persisted rssStateSeen value
+	digests    map[string]string // seen id -> digest of the version last emitted (ids seen before digests were kept have none)
+	savedDig   string            // last persisted rssStateDigests value
 }
 
 // NewRSS builds an rss source (a collectors.Factory).
@@ -110,55 +109,33 @@ func NewRSS(src config.SourceConfig, env collectors.Env) (collectors.Collector, 
 		http:    hc,
 		url:     u.String(),
 		room:    spec.Room,
-		every:   src.Every.D(),
-		jitter:  src.Jitter,
 		maxSeen: spec.MaxSeen,
+		loop:    poll.NewLoop(src, env),
 		seenSet: map[string]struct{}{},
+		digests: map[string]string{},
 		health:  env.Health,
 	}
 	if c.room == "" {
 		c.room = u.Host + u.EscapedPath()
 	}
-	if c.every <= 0 {
-		c.every = rssDefaultEvery
-	}
-	env.Health.PollsEvery(c.every)
-	if c.jitter == 0 {
-		c.jitter = rssDefaultJitter
-	}
 	if c.maxSeen == 0 {
 		c.maxSeen = rssDefaultMaxSeen
 	}
-	h := fnv.New64a()
-	h.Write([]byte(src.ID))
-	c.backoff = httpx.NewBackoff(min(max(c.every/4, 5*time.Second), time.Minute), max(rssMaxBackoff, c.every), h.Sum64())
 	return c, nil
 }
 
-// Run polls until ctx is done.
+// Run polls until ctx is done. Until the stored state loads nothing is
+// fetched, so that old entries are not emitted again.
 func (c *rssCollector) Run(ctx context.Context, emit collectors.Emit) error {
-	for {
-		err := c.load(ctx)
-		if err == nil {
-			break
+	return c.loop.Run(ctx, emit, func(ctx context.Context) error {
+		if !c.loaded {
+			if err := c.load(ctx); err != nil {
+				return poll.Err("state", fmt.Errorf("not polling until the stored state loads: %w", err))
+			}
+			c.loaded = true
 		}
-		c.env.Metrics.Errors.WithLabelValues(c.src.ID, "state").Inc()
-		wait := c.backoff.Next()
-		c.env.Log.Error("rss: cannot load state; not polling until it loads, so old entries are not re-emitted", "err", err, "retry_in", wait)
-		if httpx.Sleep(ctx, c.env.Clock, wait) != nil {
-			return nil
-		}
-	}
-	c.backoff.Reset()
-	for {
-		wait := c.poll(ctx, emit)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if httpx.Sleep(ctx, c.env.Clock, wait) != nil {
-			return nil
-		}
-	}
+		return c.poll(ctx, emit)
+	})
 }
 
 // load reads validators and seen ids from the state store.
@@ -191,66 +168,70 @@ func (c *rssCollector) load(ctx context.Context) error {
 			c.savedSeen = v
 		}
 	}
+	v, ok, err = c.env.State.GetState(ctx, c.src.ID, rssStateDigests)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", rssStateDigests, err)
+	}
+	if ok {
+		// Unreadable digests cost only edit detection until the entries'
+		// digests are recorded again; state written before digests were
+		// kept has none, and its entries get theirs on the next poll.
+		var d map[string]string
+		if err := json.Unmarshal([]byte(v), &d); err != nil {
+			c.env.Log.Warn("rss: ignoring unreadable stored digests; edits of entries seen so far go unnoticed once", "err", err)
+		} else {
+			c.digests, c.savedDig = d, v
+		}
+	}
 	return nil
 }
 
-// interval is the next regular wait: every (or the feed's ttl when that is
-// longer), with jitter.
-func (c *rssCollector) interval() time.Duration {
-	return poll.Interval(max(c.every, c.ttl), c.jitter)
-}
-
-// poll fetches the feed once, emits what is new and returns how long to wait.
-func (c *rssCollector) poll(ctx context.Context, emit collectors.Emit) time.Duration {
+// poll fetches the feed once and emits what is new. The loop logs and
+// counts a failure, reports it to health and picks the wait.
+func (c *rssCollector) poll(ctx context.Context, emit collectors.Emit) error {
 	fetched := c.env.Clock.Now()
 	res, err := c.http.GetConditional(ctx, c.url, c.validators, rssAccept)
 	if err != nil {
-		if ctx.Err() != nil {
-			return 0
-		}
-		reason := rssReason(err)
-		wait := httpx.RetryDelay(err, c.backoff)
-		c.env.Metrics.Errors.WithLabelValues(c.src.ID, reason).Inc()
-		c.env.Log.Warn("rss: fetch failed", "url", httpx.RedactURL(c.url), "reason", reason, "err", err, "retry_in", wait.Round(time.Millisecond))
-		c.health.Failed(reason, err, false)
-		return wait
+		return poll.Err(rssReason(err), fmt.Errorf("rss: fetch %s: %w", httpx.RedactURL(c.url), err))
 	}
-	c.backoff.Reset()
 	if res.NotModified {
-		c.health.Succeeded()
 		if res.Validators != c.validators {
 			c.validators = res.Validators
 			c.saveState(ctx, false, true)
 		}
-		return c.interval()
+		return nil
 	}
-	feed, err := ParseFeed(res.Body, res.Header.Get("Content-Type"), res.URL)
+	body := res.Body
+	dec, converted := httpx.ToUTF8XML(body, res.Header.Get("Content-Type"))
+	if converted {
+		body = dec.Text // no charset declared anywhere and not UTF-8: sniffed
+	}
+	feed, err := ParseFeed(body, res.Header.Get("Content-Type"), res.URL)
+	if err == nil {
+		if !converted {
+			dec = rssDecoded(feed, res.Body)
+		}
+		c.env.TextDecoded(ctx, c.src.ID, httpx.RedactURL(c.url), dec)
+	}
 	if err != nil {
 		// The server is fine; what it sent is not a feed. Polling faster
-		// would not fix that, so keep the regular interval, and keep the old
-		// validators so that the next good document is fetched in full.
-		c.env.Metrics.Errors.WithLabelValues(c.src.ID, "parse").Inc()
-		c.env.Log.Error("rss: feed unparseable", "url", httpx.RedactURL(c.url), "content_type", res.Header.Get("Content-Type"), "bytes", len(res.Body), "err", err)
-		err = fmt.Errorf("%s: %w", httpx.RedactURL(c.url), err)
-		c.health.Failed("parse", err, false)
-		return c.interval()
+		// would not fix that, so wait at least the regular interval, and
+		// keep the old validators so that the next good document is
+		// fetched in full.
+		err = fmt.Errorf("rss: feed unparseable: %s (Content-Type %q, %d bytes): %w",
+			httpx.RedactURL(c.url), res.Header.Get("Content-Type"), len(res.Body), err)
+		return poll.ErrWait("parse", c.loop.Interval(), err)
 	}
-	c.health.Succeeded()
-	c.ttl = feed.TTL
+	if len(feed.Warnings) > 0 {
+		// The document was damaged but yielded entries: say what it cost.
+		c.env.Metrics.Errors.WithLabelValues(c.src.ID, "parse_repaired").Inc()
+		c.env.Log.Warn("rss: feed damaged, kept what parsed", "url", httpx.RedactURL(c.url), "entries", len(feed.Entries), "warnings", strings.Join(feed.Warnings, "; "))
+	}
+	c.loop.AtLeast(feed.TTL)
 
-	var fresh []FeedEntry
-	for _, e := range feed.Entries {
-		if _, ok := c.seenSet[e.ID]; !ok {
-			fresh = append(fresh, e)
-		}
-	}
-	for i := range fresh {
-		if fresh[i].Published.IsZero() {
-			fresh[i].Published = fetched.UTC()
-		}
-	}
+	fresh := c.news(feed.Entries, fetched.UTC())
 	// Feeds list newest first (mostly); the pipeline wants time order.
-	slices.SortStableFunc(fresh, func(a, b FeedEntry) int { return a.Published.Compare(b.Published) })
+	slices.SortStableFunc(fresh, func(a, b FeedEntry) int { return rssItemTime(a).Compare(rssItemTime(b)) })
 
 	complete := true
 	for _, e := range fresh {
@@ -259,8 +240,13 @@ func (c *rssCollector) poll(ctx context.Context, emit collectors.Emit) time.Dura
 			break
 		}
 		c.env.Metrics.Items.WithLabelValues(c.src.ID, string(item.KindPost)).Inc()
+		if e.EditOf != "" {
+			c.digests[e.EditOf] = e.Digest()
+			continue
+		}
 		c.seen = append(c.seen, e.ID)
 		c.seenSet[e.ID] = struct{}{}
+		c.digests[e.ID] = e.Digest()
 	}
 	c.compactSeen(feed.Entries)
 	newValidators := complete && res.Validators != c.validators
@@ -272,13 +258,49 @@ func (c *rssCollector) poll(ctx context.Context, emit collectors.Emit) time.Dura
 	// After the emits: the seen ids and the ETag are committed with the
 	// entries they cover, or after them (see StateStore).
 	c.saveState(ctx, true, newValidators)
-	if !complete {
-		return c.interval() // emit fails only when the daemon stops
-	}
-	if len(fresh) > 0 {
+	if complete && len(fresh) > 0 {
 		c.env.Log.Debug("rss: new entries", "url", httpx.RedactURL(c.url), "n", len(fresh))
 	}
-	return c.interval()
+	return nil // emit fails only when the daemon stops, and then the loop ends
+}
+
+// news picks what to emit from a fetched feed: entries never seen, and
+// edits — seen entries whose title or text changed since the version last
+// emitted. An edit goes out as its own item, id "<id>#edit:<digest>", at
+// the time it was noticed, with EditOf naming the entry; the earlier
+// version stays as stored. A seen entry without a recorded digest (state
+// from before digests were kept) only has its digest recorded.
+func (c *rssCollector) news(entries []FeedEntry, now time.Time) []FeedEntry {
+	var out []FeedEntry
+	for _, e := range entries {
+		if e.Published.IsZero() {
+			e.Published = now
+		}
+		if _, ok := c.seenSet[e.ID]; !ok {
+			out = append(out, e)
+			continue
+		}
+		d := e.Digest()
+		old, ok := c.digests[e.ID]
+		switch {
+		case !ok:
+			c.digests[e.ID] = d
+		case old != d:
+			e.EditOf, e.EditedAt = e.ID, now
+			e.ID += rssEditMark + d
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// rssItemTime is when an entry happened for the pipeline: an edit when it
+// was noticed, else its date.
+func rssItemTime(e FeedEntry) time.Time {
+	if !e.EditedAt.IsZero() {
+		return e.EditedAt
+	}
+	return e.Published
 }
 
 func (c *rssCollector) item(e FeedEntry) item.Item {
@@ -292,7 +314,7 @@ func (c *rssCollector) item(e FeedEntry) item.Item {
 		Author:   e.Author,
 		Text:     e.Text(),
 		URL:      e.URL,
-		TS:       e.Published,
+		TS:       rssItemTime(e),
 		Labels:   c.src.Labels,
 		Raw:      raw,
 	}
@@ -330,14 +352,19 @@ func (c *rssCollector) compactSeen(current []FeedEntry) {
 		}
 	}
 	c.seen = out
+	for id := range c.digests {
+		if _, ok := c.seenSet[id]; !ok {
+			delete(c.digests, id)
+		}
+	}
 }
 
-// saveState writes the seen ids (when they changed) and the validators
-// in one write. It gets a few seconds even when ctx was cancelled
+// saveState writes the seen ids and their digests (when they changed)
+// and the validators in one write. It gets a few seconds even when ctx was cancelled
 // mid-poll: losing the seen list at shutdown would re-emit entries.
 func (c *rssCollector) saveState(ctx context.Context, seen, validators bool) {
 	kv := map[string]string{}
-	seenJSON := ""
+	seenJSON, digJSON := "", ""
 	if seen {
 		b, err := json.Marshal(c.seen)
 		if err != nil {
@@ -346,6 +373,14 @@ func (c *rssCollector) saveState(ctx context.Context, seen, validators bool) {
 		}
 		if seenJSON = string(b); seenJSON != c.savedSeen {
 			kv[rssStateSeen] = seenJSON
+		}
+		b, err = json.Marshal(c.digests) // keys sorted: the same map writes the same text
+		if err != nil {
+			c.env.StateSaveFailed(ctx, c.src.ID, rssStateDigests, err)
+			return
+		}
+		if digJSON = string(b); digJSON != c.savedDig {
+			kv[rssStateDigests] = digJSON
 		}
 	}
 	if validators {
@@ -370,9 +405,27 @@ func (c *rssCollector) saveState(ctx context.Context, seen, validators bool) {
 	if _, ok := kv[rssStateSeen]; ok {
 		c.savedSeen = seenJSON
 	}
+	if _, ok := kv[rssStateDigests]; ok {
+		c.savedDig = digJSON
+	}
 }
 
 // rssReason names a fetch error for the errors counter.
+// rssDecoded accounts for a feed the parser decoded with its declared
+// charset: the replacement characters its entries gained (a charset
+// declared wrong shows as many).
+func rssDecoded(feed *Feed, raw []byte) httpx.Decoded {
+	var b strings.Builder
+	for _, e := range feed.Entries {
+		b.WriteString(e.Title)
+		b.WriteString(e.Summary)
+		b.WriteString(e.Author)
+	}
+	text := b.String()
+	n := strings.Count(text, "\uFFFD") - bytes.Count(raw, []byte("\uFFFD"))
+	return httpx.Decoded{Text: []byte(text), Charset: "declared", How: "declared", Replacements: max(n, 0)}
+}
+
 func rssReason(err error) string {
 	var se *httpx.StatusError
 	if errors.As(err, &se) {
@@ -383,6 +436,12 @@ func rssReason(err error) string {
 	}
 	if errors.Is(err, httpx.ErrCircuitOpen) {
 		return "circuit_open"
+	}
+	if errors.Is(err, httpx.ErrTooLarge) {
+		return "too_large"
+	}
+	if errors.Is(err, httpx.ErrRobotsDisallowed) {
+		return "robots_disallowed"
 	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {

@@ -3,7 +3,9 @@ package feed
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -285,7 +287,7 @@ func TestRSSCollectorConditionalGET(t *testing.T) {
 				t.Errorf("poll interval %v, want 1m ± 10%%", wait)
 			}
 			reqs := srv.Requests("/feed.xml")
-			if len(reqs) != 1 || reqs[0].Header.Get("If-None-Match") != "" || reqs[0].Header.Get("User-Agent") != config.DefaultUserAgent {
+			if len(reqs) != 1 || reqs[0].Header.Get("If-None-Match") != "" || reqs[0].Header.Get("User-Agent") != config.UserAgent("") {
 				t.Fatalf("first request: %+v", reqs)
 			}
 
@@ -642,8 +644,8 @@ func TestRSSConfigErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	rc := c.(*rssCollector)
-	if rc.room != "example.com/a/feed.xml" || rc.every != rssDefaultEvery || rc.maxSeen != rssDefaultMaxSeen {
-		t.Errorf("defaults: room %q every %v max_seen %d", rc.room, rc.every, rc.maxSeen)
+	if iv := rc.loop.Interval(); rc.room != "example.com/a/feed.xml" || iv < 270*time.Second || iv > 330*time.Second || rc.maxSeen != rssDefaultMaxSeen {
+		t.Errorf("defaults: room %q interval %v (want 5m ± 10%%) max_seen %d", rc.room, iv, rc.maxSeen)
 	}
 }
 
@@ -677,3 +679,275 @@ func TestRSSCompactSeen(t *testing.T) {
 
 // registry has the one kind this package's tests build.
 func registry() collectors.Registry { return collectors.Registry{"rss": NewRSS} }
+
+// An entry edited under the same id goes out again as an edit; the
+// digests that notice it survive a restart; state written before digests
+// were kept still loads and re-emits nothing.
+func TestRSSCollectorEdits(t *testing.T) {
+	srv := loopback.NewFeedServer()
+	defer srv.Close()
+	entries := rssEntries("a", "b")
+	srv.SetFeed("/feed.xml", loopback.RSSDocument("Acme", entries), "")
+	state := collectors.NewMemState()
+
+	first := newRSSHarness(state)
+	stop := first.start(t, rssYAML(srv.URL("/feed.xml")))
+	first.clk.await(t)
+	rssRequireIDs(t, first.sink.take(), "a", "b")
+
+	// b's title changes (entries are listed newest first: c, b, a) and c
+	// is new.
+	edited := rssEntries("a", "b", "c")
+	edited[1].Title = "Title b (corrected)"
+	srv.SetFeed("/feed.xml", loopback.RSSDocument("Acme", edited), "")
+	first.clk.fire()
+	first.clk.await(t)
+	got := first.sink.take()
+	if len(got) != 2 {
+		t.Fatalf("after an edit and a new entry: %v", rssIDs(got))
+	}
+	var edit item.Item
+	for _, it := range got {
+		if strings.HasPrefix(it.ID, "b#edit:") {
+			edit = it
+		} else if it.ID != "c" {
+			t.Errorf("unexpected item %q", it.ID)
+		}
+	}
+	if edit.ID == "" || !strings.HasPrefix(edit.Text, "Title b (corrected)\n") || !edit.TS.Equal(first.clk.Now().UTC()) || edit.Kind != item.KindPost {
+		t.Fatalf("edit item: %+v", edit)
+	}
+	var raw FeedEntry
+	if err := json.Unmarshal(edit.Raw, &raw); err != nil || raw.EditOf != "b" || raw.EditedAt.IsZero() ||
+		!raw.Published.Equal(time.Date(2024, 6, 1, 1, 0, 0, 0, time.UTC)) {
+		t.Errorf("edit raw: %s (%v)", edit.Raw, err)
+	}
+
+	// Unchanged: nothing. Changed back: another edit, with its own id.
+	first.clk.fire()
+	first.clk.await(t)
+	if got := first.sink.take(); len(got) != 0 {
+		t.Fatalf("unchanged feed emitted %v", rssIDs(got))
+	}
+	srv.SetFeed("/feed.xml", loopback.RSSDocument("Acme", rssEntries("a", "b", "c")), "")
+	first.clk.fire()
+	first.clk.await(t)
+	back := first.sink.take()
+	if len(back) != 1 || !strings.HasPrefix(back[0].ID, "b#edit:") || back[0].ID == edit.ID {
+		t.Fatalf("edit back to the first version: %v", rssIDs(back))
+	}
+	stop()
+
+	// A restart remembers the digests: the same feed emits nothing.
+	srv.SetFeed("/feed.xml", loopback.RSSDocument("Acme", edited), "") // new ETag, full fetch
+	second := newRSSHarness(state)
+	stop = second.start(t, rssYAML(srv.URL("/feed.xml")))
+	second.clk.await(t)
+	if got := second.sink.take(); len(got) != 1 || got[0].ID != edit.ID {
+		t.Fatalf("after restart, the feed edited again: %v, want %s", rssIDs(got), edit.ID)
+	}
+	stop()
+
+	// State from before digests were kept: seen ids alone. Nothing is
+	// re-emitted; the digests are recorded, and the next edit is seen.
+	old := collectors.NewMemState()
+	ctx := context.Background()
+	if err := old.PutStates(ctx, "news", map[string]string{rssStateSeen: `["a","b","c"]`}); err != nil {
+		t.Fatal(err)
+	}
+	third := newRSSHarness(old)
+	third.start(t, rssYAML(srv.URL("/feed.xml")))
+	third.clk.await(t)
+	if got := third.sink.take(); len(got) != 0 {
+		t.Fatalf("old state: re-emitted %v", rssIDs(got))
+	}
+	if v, ok, _ := old.GetState(ctx, "news", rssStateDigests); !ok || !strings.Contains(v, `"b":`) {
+		t.Fatalf("digests not recorded for old state: %q", v)
+	}
+	srv.SetFeed("/feed.xml", loopback.RSSDocument("Acme", rssEntries("a", "b", "c")), "")
+	third.clk.fire()
+	third.clk.await(t)
+	if got := third.sink.take(); len(got) != 1 || !strings.HasPrefix(got[0].ID, "b#edit:") {
+		t.Fatalf("edit after old state: %v", rssIDs(got))
+	}
+}
+
+// A damaged feed keeps its entries, and the damage is logged and counted.
+func TestRSSCollectorDamagedFeed(t *testing.T) {
+	srv := loopback.NewFeedServer()
+	defer srv.Close()
+	doc := bytes.Replace(loopback.RSSDocument("Acme", rssEntries("a", "b")), []byte("Title a"), []byte("Title \x01a"), 1)
+	doc = bytes.Replace(doc, []byte("</channel>"), []byte("</langauge></channel>"), 1)
+	srv.SetFeed("/feed.xml", doc, "")
+	h := newRSSHarness(nil)
+	h.start(t, rssYAML(srv.URL("/feed.xml")))
+	h.clk.await(t)
+	rssRequireIDs(t, h.sink.take(), "a", "b")
+	if n := collectortest.Count(h.env.Metrics.Errors, "news", "parse_repaired"); n != 1 {
+		t.Errorf("errors{reason=parse_repaired} = %v", n)
+	}
+	if logs := h.log.String(); !strings.Contains(logs, "feed damaged") || !strings.Contains(logs, "control character") || !strings.Contains(logs, "end tag") {
+		t.Errorf("log does not say what was repaired:\n%s", logs)
+	}
+	if st := h.health.Status(); st.State != collectors.HealthOK {
+		t.Errorf("state %s: a repaired feed that yields entries works", st.State)
+	}
+}
+
+// Edits land in a real SQLite store as their own rows, and README's history
+// query finds the entry's versions in order.
+func TestRSSCollectorEditsInSQLite(t *testing.T) {
+	srv := loopback.NewFeedServer()
+	defer srv.Close()
+	srv.SetFeed("/feed.xml", loopback.RSSDocument("Acme", rssEntries("g_1", "g%2")), "")
+	ctx := context.Background()
+	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "lookout.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	h := newRSSHarness(db)
+	h.start(t, rssYAML(srv.URL("/feed.xml")))
+	write := func() {
+		t.Helper()
+		if _, err := db.WriteItems(ctx, h.sink.take()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.clk.await(t)
+	write()
+	for _, title := range []string{"Title g_1 (v2)", "Title g_1 (v3)"} {
+		e := rssEntries("g_1", "g%2")
+		e[1].Title = title
+		srv.SetFeed("/feed.xml", loopback.RSSDocument("Acme", e), "")
+		h.clk.fire()
+		h.clk.await(t)
+		write()
+	}
+	rows, err := db.DB().QueryContext(ctx, `SELECT item_id, ts, text FROM items
+WHERE source = 'news' AND (item_id = :id OR substr(item_id, 1, length(:id) + 6) = :id || '#edit:')
+ORDER BY ts`, sql.Named("id", "g_1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var titles []string
+	for rows.Next() {
+		var id, ts, text string
+		if err := rows.Scan(&id, &ts, &text); err != nil {
+			t.Fatal(err)
+		}
+		titles = append(titles, strings.SplitN(text, "\n", 2)[0])
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"Title g_1", "Title g_1 (v2)", "Title g_1 (v3)"}; strings.Join(titles, "|") != strings.Join(want, "|") {
+		t.Fatalf("history of g_1: %q, want %q", titles, want)
+	}
+	var n int
+	if err := db.DB().QueryRowContext(ctx, `SELECT count(*) FROM items WHERE source = 'news'`).Scan(&n); err != nil || n != 4 {
+		t.Fatalf("%d rows (%v), want 2 entries and 2 edits", n, err)
+	}
+}
+
+// rssFlakyState fails GetState until fails runs out.
+type rssFlakyState struct {
+	collectors.StateStore
+	mu    sync.Mutex
+	fails int
+}
+
+func (s *rssFlakyState) GetState(ctx context.Context, source, key string) (string, bool, error) {
+	s.mu.Lock()
+	if s.fails > 0 {
+		s.fails--
+		s.mu.Unlock()
+		return "", false, errors.New("database is locked")
+	}
+	s.mu.Unlock()
+	return s.StateStore.GetState(ctx, source, key)
+}
+
+// Until the stored state loads nothing is fetched (old entries would come
+// again); the failure is counted and reported, and polling starts once it
+// loads.
+func TestRSSCollectorStateLoadFails(t *testing.T) {
+	srv := loopback.NewFeedServer()
+	defer srv.Close()
+	srv.SetFeed("/feed.xml", loopback.RSSDocument("Acme", rssEntries("a", "b")), "")
+	mem := collectors.NewMemState()
+	if err := mem.PutStates(context.Background(), "news", map[string]string{rssStateSeen: `["a"]`}); err != nil {
+		t.Fatal(err)
+	}
+	h := newRSSHarness(&rssFlakyState{StateStore: mem, fails: 1})
+	h.start(t, rssYAML(srv.URL("/feed.xml")))
+	wait := h.clk.await(t)
+	if n := len(srv.Requests("/feed.xml")); n != 0 {
+		t.Fatalf("%d requests before the state loaded", n)
+	}
+	if n := collectortest.Count(h.env.Metrics.Errors, "news", "state"); n != 1 {
+		t.Errorf("errors{reason=state} = %v", n)
+	}
+	if st := h.health.Status(); !strings.Contains(st.LastError, "database is locked") {
+		t.Errorf("health: %+v", st)
+	}
+	if wait <= 0 || wait > time.Minute {
+		t.Errorf("retry after a state error in %v", wait)
+	}
+	h.clk.fire()
+	h.clk.await(t)
+	rssRequireIDs(t, h.sink.take(), "b")
+}
+
+// A GBK feed that declares its charset nowhere (no BOM, no XML
+// declaration encoding, no Content-Type charset) is sniffed and converted
+// before parsing, instead of being read as mojibake.
+func TestRSSCollectorUndeclaredGBK(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("testdata", "rss", "rss_gbk.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	end := bytes.Index(data, []byte("?>"))
+	if end < 0 {
+		t.Fatal("fixture has no XML declaration")
+	}
+	data = append([]byte(`<?xml version="1.0"?>`), data[end+2:]...)
+	srv := loopback.NewFeedServer()
+	defer srv.Close()
+	srv.SetFeed("/bare.xml", data, "application/rss+xml")
+	h := newRSSHarness(nil)
+	h.start(t, rssYAML(srv.URL("/bare.xml"), "room: 品牌新闻"))
+	h.clk.await(t)
+	items := h.sink.take()
+	rssRequireIDs(t, items, "gbk-1002", "gbk-1001")
+	if it := items[1]; it.Text != "消费者投诉：退款迟迟不到账\n多名用户反映客服不理人，要求维权。" || it.Author != "记者 王芳" {
+		t.Errorf("undeclared GBK item: %+v", it)
+	}
+}
+
+// A GBK feed served as UTF-8 (a wrong Content-Type charset) parses into
+// replacement characters: the items are kept, and the source's health
+// warns about the encoding instead of staying silently ok.
+func TestRSSCollectorWrongCharsetWarns(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("testdata", "rss", "rss_gbk.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	end := bytes.Index(data, []byte("?>"))
+	data = append([]byte(`<?xml version="1.0"?>`), data[end+2:]...)
+	srv := loopback.NewFeedServer()
+	defer srv.Close()
+	srv.SetFeed("/wrong.xml", data, "application/rss+xml; charset=utf-8")
+	h := newRSSHarness(nil)
+	h.start(t, rssYAML(srv.URL("/wrong.xml"), ""))
+	h.clk.await(t)
+	items := h.sink.take()
+	if len(items) != 2 {
+		t.Errorf("%d items, want 2 (kept, garbled)", len(items))
+	}
+	w := h.health.Status().Warnings
+	if len(w) != 1 || !strings.HasPrefix(w[0], "encoding: ") {
+		t.Errorf("warnings %q, want an encoding warning", w)
+	}
+}

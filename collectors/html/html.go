@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -53,7 +52,7 @@ type htmlSpec struct {
 	URL        string            `yaml:"url"`
 	Selectors  htmlSelectors     `yaml:"selectors"`
 	TimeLayout string            `yaml:"time_layout"` // Go layout; default: common formats and 3分钟前-style
-	TimeZone   string            `yaml:"time_zone"`   // for times without an offset; default Asia/Shanghai
+	TimeZone   string            `yaml:"time_zone"`   // for times without an offset; default the source's timezone
 	MaxPages   int               `yaml:"max_pages"`   // default 1, or 3 when next is set
 	Charset    string            `yaml:"charset"`     // force a charset (gbk, gb18030, big5…); default: detect
 	Kind       string            `yaml:"kind"`        // default post
@@ -136,7 +135,7 @@ type htmlExtractor struct {
 	loc                                             *time.Location
 }
 
-func htmlNewExtractor(spec htmlSpec) (*htmlExtractor, error) {
+func htmlNewExtractor(spec htmlSpec, src config.SourceConfig) (*htmlExtractor, error) {
 	sel := spec.Selectors
 	if strings.TrimSpace(sel.Item) == "" {
 		return nil, errors.New("selectors.item: required (the CSS selector of one entry)")
@@ -161,11 +160,7 @@ func htmlNewExtractor(spec htmlSpec) (*htmlExtractor, error) {
 	if x.text == nil && x.title == nil && x.id == nil && x.link == nil {
 		return nil, errors.New("selectors: set at least one of text, title, id or link")
 	}
-	tz := spec.TimeZone
-	if tz == "" {
-		tz = "Asia/Shanghai"
-	}
-	if x.loc, err = poll.Location(tz); err != nil {
+	if x.loc, err = poll.Location(spec.TimeZone, src); err != nil {
 		return nil, fmt.Errorf("time_zone: %w", err)
 	}
 	return x, nil
@@ -176,6 +171,7 @@ type htmlRecord struct {
 	ID, Text, Author, AuthorID, URL string
 	TS                              time.Time
 	timeErr                         error
+	noText                          bool // the text selector matched nothing (or nothing but blanks)
 }
 
 // extract returns the entries of a page and the absolute next-page URL.
@@ -189,6 +185,7 @@ func (x *htmlExtractor) extract(doc *goquery.Document, base *url.URL, now time.T
 		var r htmlRecord
 		title := x.title.value(s)
 		r.Text = x.text.value(s)
+		r.noText = r.Text == ""
 		if title != "" && r.Text != "" && title != r.Text {
 			r.Text = title + "\n" + r.Text
 		} else if r.Text == "" {
@@ -230,19 +227,30 @@ func htmlResolve(base *url.URL, ref string) string {
 }
 
 // htmlDecode parses body into a document, converting from the page's
-// charset (Content-Type, BOM, <meta>; or the configured one) to UTF-8.
-func htmlDecode(body []byte, contentType, forced string) (*goquery.Document, error) {
-	var r io.Reader
-	var err error
-	if forced != "" {
-		r, err = charset.NewReaderLabel(forced, bytes.NewReader(body))
-	} else {
-		r, err = charset.NewReader(bytes.NewReader(body), contentType)
-	}
+// charset (the configured one; else BOM, Content-Type, <meta>; else
+// sniffed, see httpx.ToUTF8) to UTF-8.
+func htmlDecode(body []byte, contentType, forced string) (*goquery.Document, httpx.Decoded, error) {
+	d, err := httpx.ToUTF8(body, contentType, forced)
 	if err != nil {
-		return nil, fmt.Errorf("charset: %w", err)
+		return nil, d, fmt.Errorf("charset: %w", err)
 	}
-	return goquery.NewDocumentFromReader(r)
+	doc, err := goquery.NewDocumentFromReader(bytes.NewReader(d.Text))
+	return doc, d, err
+}
+
+// textMissing names the text selector when it found nothing in every one
+// of recs (at least one): the site renamed the element, which is shape
+// drift rather than a page of empty posts.
+func (c *htmlCollector) textMissing(recs []htmlRecord) string {
+	if c.x.text == nil || len(recs) == 0 {
+		return ""
+	}
+	for _, r := range recs {
+		if !r.noText {
+			return ""
+		}
+	}
+	return fmt.Sprintf("selectors.text %q", c.spec.Selectors.Text)
 }
 
 type htmlCollector struct {
@@ -266,7 +274,7 @@ func New(src config.SourceConfig, env collectors.Env) (collectors.Collector, err
 		return nil, fmt.Errorf("url %q: want an absolute http(s) URL", httpx.RedactURL(spec.URL))
 	}
 	c := &htmlCollector{src: src, spec: spec, env: env, kind: item.KindPost}
-	if c.x, err = htmlNewExtractor(spec); err != nil {
+	if c.x, err = htmlNewExtractor(spec, src); err != nil {
 		return nil, err
 	}
 	if spec.Kind != "" {
@@ -342,13 +350,16 @@ pages:
 		if n == 0 {
 			st.ETag, st.LastModified = resp.Validators.ETag, resp.Validators.LastModified
 		}
-		doc, err := htmlDecode(resp.Body, resp.Header.Get("Content-Type"), c.spec.Charset)
+		doc, dec, err := htmlDecode(resp.Body, resp.Header.Get("Content-Type"), c.spec.Charset)
 		if err != nil {
 			return poll.Err("decode", fmt.Errorf("%s: %w", httpx.RedactURL(pageURL), err))
 		}
+		if n == 0 {
+			c.env.TextDecoded(ctx, c.src.ID, httpx.RedactURL(pageURL), dec)
+		}
 		recs, next := c.x.extract(doc, resp.URL, now)
 		if n == 0 {
-			c.loop.Shape(ctx, st, len(recs), httpx.RedactURL(pageURL))
+			c.loop.ShapeFields(ctx, st, len(recs), c.textMissing(recs), httpx.RedactURL(pageURL))
 		}
 		anyNew := false
 		for _, r := range recs {

@@ -14,6 +14,7 @@ import (
 	"lookout/collectors"
 	"lookout/collectors/collectortest"
 	"lookout/collectors/poll"
+	"lookout/config"
 	"lookout/internal/loopback"
 
 	"lookout/internal/testutil"
@@ -31,7 +32,7 @@ type htmlGolden struct {
 
 func TestHTMLExtractFixtures(t *testing.T) {
 	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
-	x, err := htmlNewExtractor(htmlForumSpec())
+	x, err := htmlNewExtractor(htmlForumSpec(), config.SourceConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +47,7 @@ func TestHTMLExtractFixtures(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		doc, err := htmlDecode(body, tc.contentType, "")
+		doc, _, err := htmlDecode(body, tc.contentType, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -178,7 +179,7 @@ func TestHTMLGBKPages(t *testing.T) {
 	srv := loopback.NewHTMLSiteServer()
 	defer srv.Close()
 	srv.Add(htmlPosts(1, 2)...)
-	for _, path := range []string{"/gbk", "/gbk-meta"} {
+	for _, path := range []string{"/gbk", "/gbk-meta", "/gbk-bare"} {
 		c, err := registry().New(collectortest.SourceConfig(t, htmlSiteSource(srv, "gbk", path)), collectortest.PollEnv(t, collectortest.NewInstantClock(), nil))
 		if err != nil {
 			t.Fatal(err)
@@ -255,14 +256,14 @@ func FuzzHTMLExtract(f *testing.F) {
 	}
 	f.Add([]byte(`<li class="post" data-pid="1"><a class="title" href="%zz">x</a></li>`), "text/html; charset=gbk")
 	f.Add([]byte(`<base href="::"><li class="post"><span class="time">昨天 99:99</span></li><a class="next" href="javascript:x">`), "")
-	x, err := htmlNewExtractor(htmlForumSpec())
+	x, err := htmlNewExtractor(htmlForumSpec(), config.SourceConfig{})
 	if err != nil {
 		f.Fatal(err)
 	}
 	base, _ := url.Parse("https://bbs.example.com/forum/")
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, body []byte, contentType string) {
-		doc, err := htmlDecode(body, contentType, "")
+		doc, _, err := htmlDecode(body, contentType, "")
 		if err != nil {
 			return
 		}
@@ -280,7 +281,7 @@ func BenchmarkHTMLExtract(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	x, err := htmlNewExtractor(htmlForumSpec())
+	x, err := htmlNewExtractor(htmlForumSpec(), config.SourceConfig{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -290,7 +291,7 @@ func BenchmarkHTMLExtract(b *testing.B) {
 	b.SetBytes(int64(len(body)))
 	n := 0
 	for b.Loop() {
-		doc, err := htmlDecode(body, "text/html; charset=utf-8", "")
+		doc, _, err := htmlDecode(body, "text/html; charset=utf-8", "")
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -329,3 +330,102 @@ func TestHTMLRetryAfter503(t *testing.T) {
 
 // registry has the one kind this package's tests build.
 func registry() collectors.Registry { return collectors.Registry{"html": New} }
+
+// A page whose charset is forced wrong decodes to replacement characters:
+// the items are kept, and the source's health warns, naming the cause.
+func TestHTMLGarbledTextWarns(t *testing.T) {
+	srv := loopback.NewHTMLSiteServer()
+	defer srv.Close()
+	srv.Add(htmlPosts(1, 6)...)
+	env, logs := collectortest.PollEnvLogs(t, collectortest.NewInstantClock(), nil)
+	c, err := registry().New(collectortest.SourceConfig(t, htmlSiteSource(srv, "bad", "/gbk-bare")+"charset: utf-8\n"), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := c.(*htmlCollector)
+	var sink collectortest.Sink
+	if err := hc.poll(context.Background(), sink.Emit); err != nil {
+		t.Fatal(err)
+	}
+	if len(sink.All()) == 0 {
+		t.Fatal("garbled page yielded no items")
+	}
+	w := hc.env.Health.Status().Warnings
+	if len(w) != 1 || !strings.HasPrefix(w[0], "encoding: ") || !strings.Contains(w[0], "utf-8") {
+		t.Errorf("health warnings %q, want one encoding warning", w)
+	}
+	if got := collectortest.CounterValue(env.Metrics.Errors.WithLabelValues("bad", "garbled_text")); got != 1 {
+		t.Errorf("garbled_text count = %v", got)
+	}
+	if !strings.Contains(logs.String(), "text garbled") || !strings.Contains(logs.String(), "source=bad") {
+		t.Errorf("log does not name the source:\n%s", logs.String())
+	}
+	// Sniffed instead of forced: clean, and the warning clears.
+	hc.spec.Charset = ""
+	srv.Add(htmlPosts(7, 7)...)
+	if err := hc.poll(context.Background(), sink.Emit); err != nil {
+		t.Fatal(err)
+	}
+	if w := hc.env.Health.Status().Warnings; len(w) != 0 {
+		t.Errorf("warnings after a clean page: %q", w)
+	}
+}
+
+func TestHTMLObeysRobots(t *testing.T) {
+	srv := loopback.NewHTMLSiteServer()
+	defer srv.Close()
+	srv.Add(htmlPosts(1, 2)...)
+	srv.SetRobots("User-agent: *\nDisallow: /forum\n")
+	for _, tc := range []struct {
+		extra   string
+		wantErr bool
+	}{{"", true}, {"ignore_robots: true\n", false}} {
+		env := collectortest.PollEnv(t, collectortest.NewInstantClock(), nil)
+		c, err := registry().New(collectortest.SourceConfig(t, htmlSiteSource(srv, "f", "/forum")+tc.extra), env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sink collectortest.Sink
+		err = c.(*htmlCollector).poll(context.Background(), sink.Emit)
+		if tc.wantErr {
+			if poll.Reason(err) != "robots_disallowed" || len(sink.All()) != 0 {
+				t.Errorf("disallowed: err %v (reason %s), %d items", err, poll.Reason(err), len(sink.All()))
+			}
+		} else if err != nil || len(sink.All()) != 2 {
+			t.Errorf("ignore_robots: err %v, %d items", err, len(sink.All()))
+		}
+	}
+	if n := len(srv.Requests()); n != 1 {
+		t.Errorf("forum fetched %d times, want 1 (only with ignore_robots)", n)
+	}
+}
+
+// A text selector that matches nothing in any entry (the site renamed the
+// element) is shape drift naming the selector, even though the titles
+// still make items.
+func TestHTMLTextSelectorMissingIsShapeDrift(t *testing.T) {
+	srv := loopback.NewHTMLSiteServer()
+	defer srv.Close()
+	srv.Add(htmlPosts(1, 2)...)
+	env, logs := collectortest.PollEnvLogs(t, collectortest.NewInstantClock(), nil)
+	cfg := strings.Replace(htmlSiteSource(srv, "renamed", "/forum"), "text: div.content", "text: div.message", 1)
+	c, err := registry().New(collectortest.SourceConfig(t, cfg), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := c.(*htmlCollector)
+	var sink collectortest.Sink
+	if err := hc.poll(context.Background(), sink.Emit); err != nil {
+		t.Fatal(err)
+	}
+	if len(sink.All()) != 2 {
+		t.Errorf("%d items, want 2 (titles only, kept)", len(sink.All()))
+	}
+	st := hc.env.Health.Status()
+	if st.Reason != "shape_drift" || !strings.Contains(st.Detail, `selectors.text "div.message"`) {
+		t.Errorf("health %s %q, want shape_drift naming selectors.text", st.Reason, st.Detail)
+	}
+	if !strings.Contains(logs.String(), "source_broken") {
+		t.Errorf("no source_broken warning:\n%s", logs.String())
+	}
+}

@@ -1,7 +1,8 @@
 // Package httpx is the shared HTTP politeness of every collector: one
-// Client with per-host rate limits and circuit breakers and a global
-// concurrency cap, Backoff with jitter, Retry-After parsing, and URL
-// redaction for logs and errors.
+// Client with per-host rate limits, per-source circuit breakers, a global
+// concurrency cap, robots.txt, remembered permanent redirects and an
+// honest User-Agent; Backoff with jitter, Retry-After parsing, charset
+// detection (ToUTF8) and URL redaction for logs and errors.
 package httpx
 
 import (
@@ -9,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"net/http"
 	"net/url"
@@ -25,9 +27,18 @@ import (
 )
 
 // Client is the one way collectors reach the network. Every request
-// passes its host's circuit breaker, waits for its host's token bucket
-// (shared by all sources that hit the host) and for a slot under the global
-// concurrency cap. Copies made by ForSource share all three.
+// passes its source's circuit breaker for the host, robots.txt (for the
+// sources that obey it), waits for its host's token bucket (shared by all
+// sources that hit the host; redirect hops wait for it too) and for a slot
+// under the global concurrency cap. Copies made by ForSource share the
+// buckets, the cap, the robots.txt cache and the remembered redirects.
+//
+// Breakers are per source and host: a source whose requests keep failing
+// (a wrong path that answers 5xx, a token the API chokes on) stops only
+// itself, and the other sources on the same host go on polling. When the
+// host itself is down, every source's breaker opens after its own few
+// failures, which costs each source Threshold requests before it backs
+// off — the price of never starving a healthy source.
 type Client struct {
 	base    *http.Client
 	limits  config.LimitsConfig
@@ -35,6 +46,9 @@ type Client struct {
 	sem     chan struct{}
 	ua      string
 	clock   Clock
+	log     *slog.Logger
+	source  string // "" for the root client
+	robots  bool   // obey robots.txt
 
 	hosts *hostState // shared by every ForSource copy
 }
@@ -43,10 +57,14 @@ type Client struct {
 type hostState struct {
 	mu       sync.Mutex
 	limiters map[string]*rate.Limiter
-	breakers map[string]*Breaker
+	breakers map[string]*Breaker // by source and host
+	moved    map[string]string   // permanent redirects seen this run: from → to
+	robots   map[string]*robotsEntry
 
 	breakerThreshold int
 	breakerCooldown  time.Duration
+	robotsTTL        time.Duration
+	honestUA         bool // the User-Agent is lookout's own, not a configured one
 }
 
 // Options tunes what LimitsConfig does not cover. The zero value is the
@@ -61,6 +79,13 @@ type Options struct {
 	// BreakerCooldown is how long an open breaker fails fast before letting
 	// one probe through; default 30s.
 	BreakerCooldown time.Duration
+	// Version goes into the default User-Agent (config.UserAgent).
+	Version string
+	// Log receives the permanent redirects and robots.txt notices (discarded
+	// when nil).
+	Log *slog.Logger
+	// RobotsTTL is how long a fetched robots.txt is trusted; default 24h.
+	RobotsTTL time.Duration
 }
 
 // Defaults for Options.
@@ -87,8 +112,15 @@ func NewClientWith(limits config.LimitsConfig, m *Metrics, opts Options) *Client
 	if limits.Timeout == 0 {
 		limits.Timeout = config.Duration(15 * time.Second)
 	}
-	if limits.UserAgent == "" {
-		limits.UserAgent = config.DefaultUserAgent
+	honest := limits.UserAgent == ""
+	if honest {
+		limits.UserAgent = config.UserAgent(opts.Version)
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.RobotsTTL <= 0 {
+		opts.RobotsTTL = DefaultRobotsTTL
 	}
 	if m == nil {
 		m = NewMetrics(nil)
@@ -102,47 +134,86 @@ func NewClientWith(limits config.LimitsConfig, m *Metrics, opts Options) *Client
 	if opts.BreakerCooldown <= 0 {
 		opts.BreakerCooldown = DefaultBreakerCooldown
 	}
-	return &Client{
-		base:    &http.Client{Timeout: limits.Timeout.D()},
+	c := &Client{
 		limits:  limits,
 		metrics: m,
 		sem:     make(chan struct{}, limits.MaxConcurrency),
 		ua:      limits.UserAgent,
 		clock:   opts.Clock,
+		log:     opts.Log,
 		hosts: &hostState{
 			limiters:         map[string]*rate.Limiter{},
 			breakers:         map[string]*Breaker{},
+			moved:            map[string]string{},
+			robots:           map[string]*robotsEntry{},
 			breakerThreshold: opts.BreakerThreshold,
 			breakerCooldown:  opts.BreakerCooldown,
+			robotsTTL:        opts.RobotsTTL,
+			honestUA:         honest,
 		},
 	}
+	c.base = &http.Client{Timeout: limits.Timeout.D(), CheckRedirect: c.checkRedirect}
+	return c
 }
 
-// ForSource returns a client that shares this one's limiters, breakers and
-// cap but applies the source's User-Agent, proxy and timeout.
+// DefaultRobotsTTL is how long a robots.txt is cached.
+const DefaultRobotsTTL = 24 * time.Hour
+
+// ObeysRobots reports whether sources of kind fetch and obey robots.txt
+// by default: the generic kinds that can be pointed at any site. Platform
+// kinds talk to documented APIs of the platforms they are named after.
+func ObeysRobots(kind string) bool {
+	switch kind {
+	case "rss", "html", "json_api":
+		return true
+	}
+	return false
+}
+
+// ForSource returns a client that shares this one's limiters, cap,
+// robots.txt cache and remembered redirects but has the source's own
+// breakers and applies the source's User-Agent (see UserAgentFor), proxy,
+// timeout and robots.txt policy. A source that ignores robots.txt is
+// logged as a warning here, once.
 func (c *Client) ForSource(src config.SourceConfig) (*Client, error) {
 	cp := *c
-	if src.UserAgent != "" {
-		cp.ua = src.UserAgent
+	cp.source = src.ID
+	cp.ua = c.UserAgentFor(src)
+	cp.log = c.log.With("source", src.ID)
+	cp.robots = ObeysRobots(src.Kind) && !src.IgnoreRobots
+	if ObeysRobots(src.Kind) && src.IgnoreRobots {
+		cp.log.Warn("robots.txt ignored for this source (ignore_robots: true); make sure the site allows it")
 	}
-	if src.Proxy != "" || src.Timeout != 0 {
-		hc := *c.base
-		if src.Timeout != 0 {
-			hc.Timeout = src.Timeout.D()
-		}
-		if src.Proxy != "" {
-			pu, err := proxyURL(src.Proxy)
-			if err != nil {
-				return nil, err
-			}
-			tr := http.DefaultTransport.(*http.Transport).Clone()
-			// net/http dials socks5:// (and socks5h://) proxies itself.
-			tr.Proxy = http.ProxyURL(pu)
-			hc.Transport = tr
-		}
-		cp.base = &hc
+	hc := *c.base
+	hc.CheckRedirect = cp.checkRedirect
+	if src.Timeout != 0 {
+		hc.Timeout = src.Timeout.D()
 	}
+	if src.Proxy != "" {
+		pu, err := proxyURL(src.Proxy)
+		if err != nil {
+			return nil, err
+		}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		// net/http dials socks5:// (and socks5h://) proxies itself.
+		tr.Proxy = http.ProxyURL(pu)
+		hc.Transport = tr
+	}
+	cp.base = &hc
 	return &cp, nil
+}
+
+// UserAgentFor is the User-Agent a source sends: its own user_agent; else
+// limits.user_agent; else, for the platform kinds that need one
+// (config.NeedsBrowserUserAgent), a browser's; else lookout's own.
+func (c *Client) UserAgentFor(src config.SourceConfig) string {
+	switch {
+	case src.UserAgent != "":
+		return src.UserAgent
+	case c.hosts.honestUA && c.source == "" && config.NeedsBrowserUserAgent(src.Kind):
+		return config.BrowserUserAgent
+	}
+	return c.ua
 }
 
 // proxyURL checks a proxy setting. The error never echoes the URL's
@@ -186,19 +257,21 @@ func (c *Client) Limiter(host string) *rate.Limiter {
 	return l
 }
 
-// Breaker returns host's circuit breaker, or nil when breakers are disabled.
+// Breaker returns this client's source's circuit breaker for host, or nil
+// when breakers are disabled.
 func (c *Client) Breaker(host string) *Breaker {
 	h := c.hosts
 	if h.breakerThreshold < 0 {
 		return nil
 	}
+	key := c.source + "\x00" + host
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if b, ok := h.breakers[host]; ok {
+	if b, ok := h.breakers[key]; ok {
 		return b
 	}
 	b := NewBreaker(host, h.breakerThreshold, h.breakerCooldown, c.clock)
-	h.breakers[host] = b
+	h.breakers[key] = b
 	return b
 }
 
@@ -229,10 +302,27 @@ func (c *Client) Wait(ctx context.Context, host string) (release func(), err err
 	return func() { once.Do(func() { <-c.sem }) }, nil
 }
 
-// Do sends req after its host's breaker lets it through and its turn has
-// come. The caller closes the body. Non-2xx responses are returned as they
-// are; use CheckStatus. Errors never carry the URL's query string.
+// Do sends req after its source's breaker for the host lets it through,
+// robots.txt allows it (*RobotsError otherwise) and its turn has come. A
+// URL that answered with a permanent redirect earlier in the run is
+// requested at its new location directly. The caller closes the body.
+// Non-2xx responses are returned as they are; use CheckStatus. Errors
+// never carry the URL's query string.
 func (c *Client) Do(ctx context.Context, req *http.Request) (*http.Response, error) {
+	orig := req.URL.String()
+	if to, ok := c.movedTo(req); ok {
+		u, err := url.Parse(to)
+		if err == nil {
+			req = req.Clone(ctx)
+			req.URL, req.Host = u, ""
+		}
+	}
+	if c.robots {
+		if err := c.robotsAllow(ctx, req.URL, false); err != nil {
+			c.metrics.Requests.WithLabelValues(req.URL.Host, "robots_disallowed").Inc()
+			return nil, err
+		}
+	}
 	host := req.URL.Host
 	br := c.Breaker(host)
 	if br != nil {
@@ -275,7 +365,98 @@ func (c *Client) Do(ctx context.Context, req *http.Request) (*http.Response, err
 		br.Record(true)
 	}
 	c.metrics.Requests.WithLabelValues(host, strconv.Itoa(resp.StatusCode)).Inc()
+	c.rememberMove(orig, req.Method, resp)
 	return resp, nil
+}
+
+// maxRedirects bounds a redirect chain.
+const maxRedirects = 10
+
+// checkRedirect is the http.Client's redirect policy: at most maxRedirects
+// hops, each waiting for its host's token bucket like any request, and
+// each checked against robots.txt when the source obeys it.
+func (c *Client) checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= maxRedirects {
+		return fmt.Errorf("stopped after %d redirects", maxRedirects)
+	}
+	ctx := req.Context()
+	host := req.URL.Host
+	l := c.Limiter(host)
+	if r := l.Reserve(); r.OK() {
+		if d := r.Delay(); d > 0 {
+			c.metrics.Waits.WithLabelValues(host).Inc()
+			t := time.NewTimer(d)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				r.Cancel()
+				return ctx.Err()
+			case <-t.C:
+			}
+		}
+	}
+	if c.robots {
+		if err := c.robotsAllow(ctx, req.URL, true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// movedTo returns where req's URL moved for good earlier in the run.
+func (c *Client) movedTo(req *http.Request) (string, bool) {
+	if req.Method != http.MethodGet && req.Method != http.MethodHead {
+		return "", false
+	}
+	h := c.hosts
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	to, ok := h.moved[req.URL.String()]
+	return to, ok
+}
+
+// rememberMove records orig's new location when resp was reached only
+// through permanent redirects (301, 308), so that the rest of the run
+// asks the new URL directly, and logs it once: the configured URL should
+// be updated.
+func (c *Client) rememberMove(orig, method string, resp *http.Response) {
+	if method != http.MethodGet && method != http.MethodHead {
+		return
+	}
+	if resp.Request == nil || resp.Request.URL == nil || resp.Request.URL.String() == orig {
+		return
+	}
+	if resp.StatusCode >= 300 && resp.StatusCode != http.StatusNotModified {
+		return // a chain ending in an error proves nothing about the new URL
+	}
+	for r := resp.Request; r != nil && r.Response != nil; r = r.Response.Request {
+		if s := r.Response.StatusCode; s != http.StatusMovedPermanently && s != http.StatusPermanentRedirect {
+			return
+		}
+	}
+	to := resp.Request.URL.String()
+	h := c.hosts
+	h.mu.Lock()
+	prev, seen := h.moved[orig]
+	h.moved[orig] = to
+	h.mu.Unlock()
+	if !seen || prev != to {
+		c.log.Warn("permanent redirect: using the new URL for the rest of this run; update the configured URL",
+			"configured", RedactURL(orig), "moved_to", RedactURL(to), "status", resp.Request.Response.StatusCode)
+	}
+}
+
+// Moved lists the permanent redirects seen in this run, configured URL →
+// new URL (queries redacted).
+func (c *Client) Moved() map[string]string {
+	h := c.hosts
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make(map[string]string, len(h.moved))
+	for from, to := range h.moved {
+		out[RedactURL(from)] = RedactURL(to)
+	}
+	return out
 }
 
 // Validators are the HTTP cache validators of a stored representation,
@@ -343,16 +524,46 @@ func (c *Client) GetConditional(ctx context.Context, rawURL string, prev Validat
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
 		return out, nil
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes+1))
+	body, err := ReadBody(resp, MaxBodyBytes)
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", RedactURL(rawURL), redactErr(err, rawURL))
-	}
-	if len(body) > MaxBodyBytes {
-		return nil, fmt.Errorf("read %s: body larger than %d bytes", RedactURL(rawURL), MaxBodyBytes)
+		return nil, err
 	}
 	out.Body = body
 	out.Validators = Validators{ETag: resp.Header.Get("ETag"), LastModified: resp.Header.Get("Last-Modified")}
 	return out, nil
+}
+
+// ErrTooLarge is what a body over its cap fails with (wrapped in a
+// *TooLargeError).
+var ErrTooLarge = errors.New("body too large")
+
+// TooLargeError is a response body longer than the cap the caller set.
+type TooLargeError struct {
+	URL   string
+	Limit int64
+}
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("read %s: body larger than %d bytes", RedactURL(e.URL), e.Limit)
+}
+
+func (e *TooLargeError) Unwrap() error { return ErrTooLarge }
+
+// ReadBody reads resp's body up to limit bytes: a longer one is a
+// *TooLargeError, not a network failure. It does not close the body.
+func ReadBody(resp *http.Response, limit int64) ([]byte, error) {
+	raw := ""
+	if resp.Request != nil && resp.Request.URL != nil {
+		raw = resp.Request.URL.String()
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", RedactURL(raw), redactErr(err, raw))
+	}
+	if int64(len(body)) > limit {
+		return nil, &TooLargeError{URL: raw, Limit: limit}
+	}
+	return body, nil
 }
 
 // redactErr strips raw (and its query) from err's text.
@@ -369,7 +580,8 @@ func redactErr(err error, raw string) error {
 }
 
 // StatusError is a non-success HTTP answer. RetryAfter is set from the
-// Retry-After header on 429 and 503 (and 3xx that carry it).
+// Retry-After header on 429 and 503 (and 3xx that carry it), or, on a 429
+// without Retry-After, from X-RateLimit-Reset (see ParseRateLimitReset).
 type StatusError struct {
 	URL        string
 	Status     int
@@ -407,8 +619,44 @@ func CheckStatus(resp *http.Response, now time.Time) error {
 	}
 	if d, ok := ParseRetryAfter(resp.Header.Get("Retry-After"), now); ok {
 		se.RetryAfter = d
+	} else if resp.StatusCode == http.StatusTooManyRequests {
+		if d, ok := ParseRateLimitReset(resp.Header.Get("X-RateLimit-Reset"), now); ok {
+			se.RetryAfter = d
+		}
 	}
 	return se
+}
+
+// ParseRateLimitReset reads X-RateLimit-Reset, the moment a rate-limit
+// window starts over, relative to now, clamped to [0, MaxRetryAfter]. APIs
+// write it three ways: an ISO 8601 / RFC 3339 time (Mastodon), Unix
+// seconds (GitHub, Twitter), or seconds from now (small numbers: values
+// below one billion cannot be a Unix time of this century).
+func ParseRateLimitReset(v string, now time.Time) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	var d time.Duration
+	if n, err := strconv.ParseFloat(v, 64); err == nil {
+		switch {
+		case n < 0 || math.IsNaN(n) || math.IsInf(n, 0):
+			return 0, false
+		case n >= 1e9:
+			d = time.Unix(0, 0).Add(time.Duration(n * float64(time.Second))).Sub(now)
+		case n > MaxRetryAfter.Seconds():
+			return MaxRetryAfter, true
+		default:
+			d = time.Duration(n * float64(time.Second))
+		}
+	} else {
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			return 0, false
+		}
+		d = t.Sub(now)
+	}
+	return min(max(d, 0), MaxRetryAfter), true
 }
 
 // MaxRetryAfter caps what a server may ask us to wait.

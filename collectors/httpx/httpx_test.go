@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -178,7 +179,7 @@ func TestHostLimiterSharedAcrossSources(t *testing.T) {
 	if a.Limiter("feeds.example.com") != b.Limiter("feeds.example.com") || a.Limiter("feeds.example.com") != root.Limiter("feeds.example.com") {
 		t.Fatal("sources got different limiters for one host")
 	}
-	if a.UserAgent() != "a-agent" || b.UserAgent() != config.DefaultUserAgent || b.Timeout() != time.Second {
+	if a.UserAgent() != "a-agent" || b.UserAgent() != config.UserAgent("") || b.Timeout() != time.Second {
 		t.Errorf("per-source settings: ua %q / %q, timeout %v", a.UserAgent(), b.UserAgent(), b.Timeout())
 	}
 	ctx := context.Background()
@@ -384,11 +385,12 @@ func TestBreakerThroughHTTPClient(t *testing.T) {
 	if v := httpxCount(m.Requests, host, "breaker_open"); v != 1 {
 		t.Errorf("breaker_open metric = %v", v)
 	}
-	// Another source hitting the same host shares the breaker.
+	// Another source on the same host has its own breaker: one source's
+	// failures do not stop it.
 	other, _ := c.ForSource(config.SourceConfig{ID: "other", UserAgent: "x"})
 	req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
-	if _, err := other.Do(context.Background(), req); !errors.Is(err, ErrCircuitOpen) {
-		t.Errorf("other source: %v", err)
+	if _, err := other.Do(context.Background(), req); errors.Is(err, ErrCircuitOpen) {
+		t.Errorf("other source blocked by the first source's breaker: %v", err)
 	}
 	healthy.Store(true)
 	clk.Advance(time.Minute)
@@ -412,12 +414,44 @@ func TestBreakerThroughHTTPClient(t *testing.T) {
 	}
 }
 
+func TestParseRateLimitReset(t *testing.T) {
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		in   string
+		want time.Duration
+		ok   bool
+	}{
+		{"2026-11-25T12:05:00.000Z", 5 * time.Minute, true},            // Mastodon
+		{"2026-11-25T13:00:00+01:00", 0, true},                         // the same instant as now
+		{"2026-11-25T11:00:00Z", 0, true},                              // past: go now
+		{"2036-11-25T12:00:00Z", MaxRetryAfter, true},                  // clamped
+		{strconv.FormatInt(now.Unix()+90, 10), 90 * time.Second, true}, // Unix seconds
+		{"30", 30 * time.Second, true},                                 // seconds from now
+		{"1.5", 1500 * time.Millisecond, true},
+		{"999999999", MaxRetryAfter, true},
+		{"-1", 0, false},
+		{"", 0, false},
+		{"tomorrow", 0, false},
+		{"NaN", 0, false},
+	} {
+		got, ok := ParseRateLimitReset(tc.in, now)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("ParseRateLimitReset(%q) = %v, %v; want %v, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
 func TestCheckStatusRetryAfter(t *testing.T) {
 	var status atomic.Int32
-	var retryAfter atomic.Value
+	var retryAfter, reset atomic.Value
+	reset.Store("")
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if ra := retryAfter.Load().(string); ra != "" {
 			w.Header().Set("Retry-After", ra)
+		}
+		if rs := reset.Load().(string); rs != "" {
+			w.Header().Set("X-RateLimit-Remaining", "0")
+			w.Header().Set("X-RateLimit-Reset", rs)
 		}
 		w.WriteHeader(int(status.Load()))
 		_, _ = w.Write([]byte("  slow down please  \n"))
@@ -428,20 +462,25 @@ func TestCheckStatusRetryAfter(t *testing.T) {
 	cases := []struct {
 		status    int
 		ra        string
+		reset     string
 		wantErr   bool
 		wantWait  time.Duration
 		temporary bool
 	}{
-		{429, "2", true, 2 * time.Second, true},
-		{503, now.Add(90 * time.Second).Format(http.TimeFormat), true, 90 * time.Second, true},
-		{503, "", true, 0, true},
-		{404, "", true, 0, false},
-		{304, "", false, 0, false},
-		{200, "", false, 0, false},
+		{429, "2", "", true, 2 * time.Second, true},
+		{429, "", now.Add(40 * time.Second).Format(time.RFC3339), true, 40 * time.Second, true}, // Mastodon's 429: no Retry-After
+		{429, "3", now.Add(40 * time.Second).Format(time.RFC3339), true, 3 * time.Second, true}, // Retry-After wins
+		{503, "", now.Add(40 * time.Second).Format(time.RFC3339), true, 0, true},                // only a 429 is a rate limit
+		{503, now.Add(90 * time.Second).Format(http.TimeFormat), "", true, 90 * time.Second, true},
+		{503, "", "", true, 0, true},
+		{404, "", "", true, 0, false},
+		{304, "", "", false, 0, false},
+		{200, "", "", false, 0, false},
 	}
 	for _, tc := range cases {
 		status.Store(int32(tc.status))
 		retryAfter.Store(tc.ra)
+		reset.Store(tc.reset)
 		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/feed?key=abc", nil)
 		resp, err := c.Do(context.Background(), req)
 		if err != nil {
@@ -598,7 +637,12 @@ func TestGetConditional(t *testing.T) {
 		}
 	}))
 	defer big.Close()
-	if _, err := c.GetConditional(ctx, big.URL, Validators{}, nil); err == nil || !strings.Contains(err.Error(), "larger than") {
+	// 18 MiB over loopback: a timeout that a loaded machine running the
+	// race detector cannot hit.
+	slow := httpxFastLimits()
+	slow.Timeout = config.Duration(2 * time.Minute)
+	var tl *TooLargeError
+	if _, err := NewClient(slow, nil).GetConditional(ctx, big.URL, Validators{}, nil); !errors.As(err, &tl) || !strings.Contains(err.Error(), "larger than") {
 		t.Errorf("oversized body: %v", err)
 	}
 }

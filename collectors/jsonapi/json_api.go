@@ -200,8 +200,11 @@ func NewJSONAPI(src config.SourceConfig, env collectors.Env) (collectors.Collect
 	if pg.StopWhenEmpty != nil {
 		c.stopMT = *pg.StopWhenEmpty
 	}
-	if c.mapper, err = NewMapper(spec.Mapping); err != nil {
+	if c.mapper, err = NewMapper(spec.Mapping.TimeZoneFrom(src)); err != nil {
 		return nil, err
+	}
+	if c.mapper.HasFrameMetrics() {
+		return nil, errors.New("mapping.metrics: a ^ path (a metric read once per document) is for websocket_json frames; json_api takes metrics from each item")
 	}
 	if c.spec.Platform == "" {
 		c.spec.Platform = "json_api"
@@ -288,8 +291,13 @@ pages:
 			return poll.Err("decode", fmt.Errorf("%s page %d: invalid JSON: %w", httpx.RedactURL(req.URL.String()), n+1, err))
 		}
 		els, found := c.mapper.Elements(doc)
+		if len(els) == 0 {
+			if ae := DetectAPIError(doc); ae != nil {
+				return poll.Err("api_error", fmt.Errorf("%s page %d: %w", httpx.RedactURL(req.URL.String()), n+1, ae))
+			}
+		}
 		if n == 0 {
-			c.loop.Shape(ctx, st, len(els), httpx.RedactURL(req.URL.String()))
+			c.loop.ShapeFields(ctx, st, len(els), c.mapper.TextMissing(doc, els), httpx.RedactURL(req.URL.String()))
 			if !found && !st.Yielded {
 				c.env.Metrics.Errors.WithLabelValues(c.src.ID, "no_items").Inc()
 				c.env.Log.Warn("mapping.items selects nothing in the payload", "items", c.spec.Mapping.Items)
@@ -297,7 +305,7 @@ pages:
 		}
 		anyNew := false
 		for _, el := range els {
-			rec, err := c.mapper.Record(el)
+			rec, err := c.mapper.Record(doc, el)
 			if err != nil {
 				badFields++
 				if firstBad == nil {
@@ -449,12 +457,9 @@ func (c *jsonapiCollector) fetch(ctx context.Context, req *http.Request) ([]byte
 	if resp.StatusCode == http.StatusNotModified {
 		return nil, resp, nil
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, jsonapiMaxBody+1))
+	body, err := httpx.ReadBody(resp, jsonapiMaxBody)
 	if err != nil {
-		return nil, nil, fmt.Errorf("read %s: %w", httpx.RedactURL(req.URL.String()), err)
-	}
-	if len(body) > jsonapiMaxBody {
-		return nil, nil, poll.Err("too_large", fmt.Errorf("%s: body larger than %d bytes", httpx.RedactURL(req.URL.String()), jsonapiMaxBody))
+		return nil, nil, err
 	}
 	return bytes.TrimSpace(body), resp, nil
 }

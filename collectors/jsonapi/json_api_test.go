@@ -224,6 +224,7 @@ func TestJSONAPIConfigErrors(t *testing.T) {
 		{YAML: "id: x\nkind: json_api\nurl: http://x/\nheaders: {Authorization: \"${TOKEN}\"}\n" + jsonapiMappingYAML, Want: "secret_headers"},
 		{YAML: "id: x\nkind: json_api\nurl: http://x/\nmapping: {items: data}\n", Want: "at least id or text"},
 		{YAML: "id: x\nkind: json_api\nurl: http://x/\nbogus: 1\n" + jsonapiMappingYAML, Want: "bogus"},
+		{YAML: "id: x\nkind: json_api\nurl: http://x/\nmapping: {id: id, metrics: {total: ^.total}}\n", Want: "for websocket_json frames"},
 	})
 }
 

@@ -8,12 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/big"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"lookout/collectors/poll"
+	"lookout/config"
 	"lookout/item"
 
 	"lookout/internal/htmltext"
@@ -24,6 +26,10 @@ import (
 // keys separated by dots, array indexes as `.0` or `[0]`, `[*]` for every
 // element of an array (a lone object is taken as the one element), `.*` for
 // every value of an object, and `["odd.key"]` for keys that contain dots.
+// A path starting with `^` is read from the root of the whole document (a
+// websocket_json frame, a json_api page) instead of from the item: `^.online`
+// is the online count beside the item array. In websocket_json a metric
+// with such a path is taken once per frame, not once per item.
 //
 //	mapping:
 //	  items: data.replies[*]      # where the list of items is; empty = the document
@@ -45,7 +51,7 @@ type Mapping struct {
 	AuthorID   string            `yaml:"author_id"`
 	Time       string            `yaml:"time"`
 	TimeFormat string            `yaml:"time_format"`
-	TimeZone   string            `yaml:"time_zone"` // for layouts without an offset; default UTC
+	TimeZone   string            `yaml:"time_zone"` // for layouts without an offset; default the source's timezone
 	URL        string            `yaml:"url"`
 	Room       string            `yaml:"room"`  // path; the source's room when empty or absent
 	Value      string            `yaml:"value"` // numeric path → Item.Value
@@ -59,6 +65,7 @@ type Mapping struct {
 type Path struct {
 	src  string
 	segs []jsonmapSeg
+	root bool // starts with ^: read from the document's root, not the item
 }
 
 type jsonmapSeg struct {
@@ -72,12 +79,28 @@ type jsonmapSeg struct {
 func (p Path) String() string { return p.src }
 
 // IsZero reports whether the path is empty (it then selects the document).
-func (p Path) IsZero() bool { return len(p.segs) == 0 }
+func (p Path) IsZero() bool { return len(p.segs) == 0 && !p.root }
+
+// Root reports whether the path is read from the document's root (it
+// starts with ^) rather than from the item.
+func (p Path) Root() bool { return p.root }
+
+// from is what p is read from: the document for a root path, else el.
+func (p Path) from(doc, el any) any {
+	if p.root {
+		return doc
+	}
+	return el
+}
 
 // ParsePath compiles a path. An empty string selects the whole document.
 func ParsePath(s string) (Path, error) {
 	p := Path{src: s}
 	s = strings.TrimSpace(s)
+	if rest, ok := strings.CutPrefix(s, "^"); ok {
+		p.root = true
+		s = strings.TrimPrefix(rest, ".")
+	}
 	s = strings.TrimPrefix(s, "$")
 	i := 0
 	expectKey := true
@@ -238,9 +261,10 @@ type jsonmapMetric struct {
 	path Path
 }
 
-// NewMapper validates and compiles m.
+// NewMapper validates and compiles m. Times without an offset are in
+// m.TimeZone, config.DefaultTimezone when empty (see TimeZoneFrom).
 func NewMapper(m Mapping) (*Mapper, error) {
-	jm := &Mapper{timeFormat: strings.TrimSpace(m.TimeFormat), stripHTML: m.StripHTML, loc: time.UTC}
+	jm := &Mapper{timeFormat: strings.TrimSpace(m.TimeFormat), stripHTML: m.StripHTML}
 	for _, f := range []struct {
 		name string
 		src  string
@@ -292,14 +316,21 @@ func NewMapper(m Mapping) (*Mapper, error) {
 			return nil, fmt.Errorf("mapping.time_format: %q is neither unix, unix_ms, unix_us, rfc3339 nor a Go layout such as 2006-01-02 15:04:05", jm.timeFormat)
 		}
 	}
-	if m.TimeZone != "" {
-		loc, err := time.LoadLocation(m.TimeZone)
-		if err != nil {
-			return nil, fmt.Errorf("mapping.time_zone: %w", err)
-		}
-		jm.loc = loc
+	loc, err := config.LoadTimezone(m.TimeZone)
+	if err != nil {
+		return nil, fmt.Errorf("mapping.time_zone: %w", err)
 	}
+	jm.loc = loc
 	return jm, nil
+}
+
+// TimeZoneFrom fills m.TimeZone from the source's timezone when the
+// mapping sets none.
+func (m Mapping) TimeZoneFrom(src config.SourceConfig) Mapping {
+	if m.TimeZone == "" {
+		m.TimeZone = src.Timezone
+	}
+	return m
 }
 
 // Kind is the item kind the mapping produces.
@@ -315,6 +346,7 @@ type Record struct {
 	Room     string
 	TS       time.Time // zero when the element has no time
 	Value    float64
+	HasValue bool // the value path held a number (0 included)
 	Count    int64
 	Metrics  map[string]float64
 	Raw      []byte
@@ -362,22 +394,23 @@ func (m *Mapper) Elements(doc any) (els []any, found bool) {
 	return out, true
 }
 
-// Record maps one element. The record is usable even when err is not nil:
-// err reports a field that was present but unreadable (a bad time), and the
-// field is then left zero.
-func (m *Mapper) Record(el any) (Record, error) {
+// Record maps one element el of the document doc (root paths read doc).
+// The record is usable even when err is not nil: err reports a field that
+// was present but unreadable (a bad time), and the field is then left
+// zero.
+func (m *Mapper) Record(doc, el any) (Record, error) {
 	var r Record
 	var errs []error
-	r.Text = m.str(m.text, el)
+	r.Text = m.str(m.text, doc, el)
 	if m.stripHTML {
 		r.Text = jsonmapStripHTML(r.Text)
 	}
-	r.Author = m.str(m.author, el)
-	r.AuthorID = m.str(m.authorID, el)
-	r.URL = m.str(m.url, el)
-	r.Room = m.str(m.room, el)
+	r.Author = m.str(m.author, doc, el)
+	r.AuthorID = m.idStr(m.authorID, doc, el)
+	r.URL = m.str(m.url, doc, el)
+	r.Room = m.str(m.room, doc, el)
 	if !m.ts.IsZero() {
-		if v, ok := m.ts.Get(el); ok && v != nil {
+		if v, ok := m.ts.Get(m.ts.from(doc, el)); ok && v != nil {
 			t, err := jsonmapTime(v, m.timeFormat, m.loc)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("time %s: %w", m.ts.src, err))
@@ -387,16 +420,19 @@ func (m *Mapper) Record(el any) (Record, error) {
 		}
 	}
 	if !m.value.IsZero() {
-		if f, ok := jsonmapFloat(m.value.Get(el)); ok {
-			r.Value = f
+		if f, ok := jsonmapFloat(m.value.Get(m.value.from(doc, el))); ok {
+			r.Value, r.HasValue = f, true
 		}
 	}
 	if !m.count.IsZero() {
-		if f, ok := jsonmapFloat(m.count.Get(el)); ok {
+		if f, ok := jsonmapFloat(m.count.Get(m.count.from(doc, el))); ok {
 			r.Count = int64(f)
 		}
 	}
 	for _, mt := range m.metrics {
+		if mt.path.root {
+			continue // a frame metric: FrameMetrics
+		}
 		if f, ok := jsonmapFloat(mt.path.Get(el)); ok {
 			if r.Metrics == nil {
 				r.Metrics = make(map[string]float64, len(m.metrics))
@@ -408,7 +444,7 @@ func (m *Mapper) Record(el any) (Record, error) {
 	if err == nil {
 		r.Raw = raw
 	}
-	r.ID = m.str(m.id, el)
+	r.ID = m.idStr(m.id, doc, el)
 	if r.ID == "" {
 		// No id in the payload: a content hash is stable across polls, so
 		// dedupe still works.
@@ -418,15 +454,50 @@ func (m *Mapper) Record(el any) (Record, error) {
 	return r, errors.Join(errs...)
 }
 
-func (m *Mapper) str(p Path, el any) string {
+func (m *Mapper) str(p Path, doc, el any) string {
 	if p.IsZero() {
 		return ""
 	}
-	v, ok := p.Get(el)
+	v, ok := p.Get(p.from(doc, el))
 	if !ok {
 		return ""
 	}
 	return jsonmapString(v)
+}
+
+// idStr reads an id: a number written with a fraction or an exponent
+// that is a whole number (9006.0, 9.006e3) is the same id as 9006, so
+// that an API switching between forms does not emit every item again.
+func (m *Mapper) idStr(p Path, doc, el any) string {
+	if p.IsZero() {
+		return ""
+	}
+	v, ok := p.Get(p.from(doc, el))
+	if !ok {
+		return ""
+	}
+	return jsonmapID(v)
+}
+
+// jsonmapID renders an id value (see idStr).
+func jsonmapID(v any) string {
+	var s string
+	switch x := v.(type) {
+	case json.Number:
+		s = x.String()
+	case float64:
+		s = strconv.FormatFloat(x, 'g', -1, 64)
+	default:
+		return jsonmapString(v)
+	}
+	if !strings.ContainsAny(s, ".eE") {
+		return s
+	}
+	f, _, err := big.ParseFloat(s, 10, 256, big.ToNearestEven)
+	if err != nil || !f.IsInt() || f.MantExp(nil) > 256 {
+		return s // a fraction, or too long a number to spell out
+	}
+	return f.Text('f', 0)
 }
 
 // Items turns a record into pipeline items: the record itself (unless the
@@ -448,7 +519,7 @@ func (m *Mapper) Items(r Record, base item.Item, now time.Time) []item.Item {
 		it.Room = room
 		it.ID, it.Text, it.Author, it.AuthorID, it.URL = r.ID, r.Text, r.Author, r.AuthorID, r.URL
 		it.TS = ts
-		it.Value, it.Count = r.Value, r.Count
+		it.Value, it.Count, it.HasValue = r.Value, r.Count, r.HasValue
 		it.Raw = r.Raw
 		out = append(out, it)
 	} else if !m.value.IsZero() {
@@ -474,6 +545,68 @@ func (m *Mapper) Items(r Record, base item.Item, now time.Time) []item.Item {
 		it.Value = v
 		it.TS = ts
 		out = append(out, it)
+	}
+	return out
+}
+
+// HasFrameMetrics reports whether a metric is read from the document's
+// root (a ^ path).
+func (m *Mapper) HasFrameMetrics() bool {
+	for _, mt := range m.metrics {
+		if mt.path.root {
+			return true
+		}
+	}
+	return false
+}
+
+// FrameMetrics returns one metric item per metric read from doc's root (a
+// ^ path) that doc holds a number at. docID names this delivery of the
+// document: the items' ids are docID#name.
+func (m *Mapper) FrameMetrics(doc any, docID string, base item.Item, now time.Time) []item.Item {
+	var out []item.Item
+	for _, mt := range m.metrics {
+		if !mt.path.root {
+			continue
+		}
+		f, ok := jsonmapFloat(mt.path.Get(doc))
+		if !ok {
+			continue
+		}
+		it := base
+		it.Kind = item.KindMetric
+		it.ID = docID + "#" + mt.name
+		it.Metric = mt.name
+		it.Value = f
+		it.TS = now
+		out = append(out, it)
+	}
+	return out
+}
+
+// Field is one configured path of a mapping, by its config name
+// ("text", "metrics.viewers").
+type Field struct {
+	Name string
+	Path Path
+}
+
+// Fields lists the mapping's configured paths, items first.
+func (m *Mapper) Fields() []Field {
+	var out []Field
+	for _, f := range []struct {
+		name string
+		p    Path
+	}{
+		{"items", m.items}, {"id", m.id}, {"text", m.text}, {"author", m.author}, {"author_id", m.authorID}, {"time", m.ts},
+		{"url", m.url}, {"room", m.room}, {"value", m.value}, {"count", m.count},
+	} {
+		if !f.p.IsZero() {
+			out = append(out, Field{Name: f.name, Path: f.p})
+		}
+	}
+	for _, mt := range m.metrics {
+		out = append(out, Field{Name: "metrics." + mt.name, Path: mt.path})
 	}
 	return out
 }

@@ -1,6 +1,8 @@
 package jsonapi
 
 import (
+	"fmt"
+	"lookout/config"
 	"os"
 	"path/filepath"
 	"strings"
@@ -132,7 +134,7 @@ func TestJSONMapFixtures(t *testing.T) {
 				t.Fatalf("elements: found=%v n=%d, want %d", found, len(els), len(tc.want))
 			}
 			for i, el := range els {
-				r, err := m.Record(el)
+				r, err := m.Record(doc, el)
 				if err != nil {
 					t.Errorf("record %d: %v", i, err)
 				}
@@ -164,14 +166,14 @@ func TestJSONMapItemsAndDefaults(t *testing.T) {
 	}
 	doc, _ := DecodeJSON([]byte(`{"msg":"hi","online":"321"}`))
 	els, _ := m.Elements(doc)
-	r, err := m.Record(els[0])
+	r, err := m.Record(doc, els[0])
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.HasPrefix(r.ID, "h") || len(r.ID) != 21 {
 		t.Errorf("content-hash id = %q", r.ID)
 	}
-	r2, _ := m.Record(els[0])
+	r2, _ := m.Record(doc, els[0])
 	if r2.ID != r.ID {
 		t.Error("content-hash id not stable")
 	}
@@ -213,7 +215,8 @@ func TestJSONMapTimeFormats(t *testing.T) {
 		{`1723979200`, "", time.Unix(1723979200, 0), false},
 		{`"2026-11-20T09:15:30+08:00"`, "rfc3339", time.Date(2026, 11, 20, 1, 15, 30, 0, time.UTC), false},
 		{`"Tue Feb 23 12:28:47 +0800 2021"`, "auto", time.Date(2021, 2, 23, 12, 28, 47, 0, sh), false},
-		{`"2026-11-20 09:15"`, "2006-01-02 15:04", time.Date(2026, 11, 20, 9, 15, 0, 0, time.UTC), false},
+		// No offset: the default zone, Beijing time (see TestJSONMapTimeZone).
+		{`"2026-11-20 09:15"`, "2006-01-02 15:04", time.Date(2026, 11, 20, 9, 15, 0, 0, sh), false},
 		{`"soon"`, "auto", time.Time{}, true},
 		{`"x"`, "unix", time.Time{}, true},
 		{`1e300`, "unix", time.Time{}, true},
@@ -227,7 +230,7 @@ func TestJSONMapTimeFormats(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r, err := m.Record(doc)
+		r, err := m.Record(doc, doc)
 		if tc.bad {
 			if err == nil || !r.TS.IsZero() {
 				t.Errorf("%s (%s): want error, got %v", tc.in, tc.format, r.TS)
@@ -236,6 +239,31 @@ func TestJSONMapTimeFormats(t *testing.T) {
 		}
 		if err != nil || !r.TS.Equal(tc.want) {
 			t.Errorf("%s (%s): got %v, %v; want %v", tc.in, tc.format, r.TS, err, tc.want)
+		}
+	}
+}
+
+// Times without an offset are in mapping.time_zone, else the source's
+// timezone, else Asia/Shanghai; times with one keep it.
+func TestJSONMapTimeZone(t *testing.T) {
+	for _, tc := range []struct {
+		mapZone, srcZone string
+		in               string
+		want             time.Time
+	}{
+		{"", "", `"2026-11-20 09:15:00"`, time.Date(2026, 11, 20, 1, 15, 0, 0, time.UTC)},
+		{"", "UTC", `"2026-11-20 09:15:00"`, time.Date(2026, 11, 20, 9, 15, 0, 0, time.UTC)},
+		{"Asia/Tokyo", "UTC", `"2026-11-20 09:15:00"`, time.Date(2026, 11, 20, 0, 15, 0, 0, time.UTC)},
+		{"", "UTC", `"2026-11-20T09:15:00+08:00"`, time.Date(2026, 11, 20, 1, 15, 0, 0, time.UTC)},
+	} {
+		m, err := NewMapper(Mapping{Text: "t", Time: "ts", TimeZone: tc.mapZone}.TimeZoneFrom(config.SourceConfig{Timezone: tc.srcZone}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc, _ := DecodeJSON([]byte(`{"t":"x","ts":` + tc.in + `}`))
+		r, err := m.Record(doc, doc)
+		if err != nil || !r.TS.Equal(tc.want) {
+			t.Errorf("%s (mapping %q, source %q): got %v, %v; want %v", tc.in, tc.mapZone, tc.srcZone, r.TS, err, tc.want)
 		}
 	}
 }
@@ -280,7 +308,7 @@ func FuzzJSONMap(f *testing.F) {
 		_ = p.All(doc)
 		els, _ := m.Elements(doc)
 		for _, el := range els {
-			r, _ := m.Record(el)
+			r, _ := m.Record(doc, el)
 			if r.ID == "" {
 				t.Fatalf("empty id for element %v", el)
 			}
@@ -311,9 +339,43 @@ func BenchmarkJSONMap(b *testing.B) {
 		}
 		els, _ := m.Elements(doc)
 		for _, el := range els {
-			r, _ := m.Record(el)
+			r, _ := m.Record(doc, el)
 			n += len(m.Items(r, base, now))
 		}
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "items/s")
+}
+
+func TestJSONMapRootPaths(t *testing.T) {
+	m, err := NewMapper(Mapping{Items: "data[*]", ID: "id", Text: "t", Room: "^.room", Metrics: map[string]string{"viewers": "^online", "likes": "likes"}, Kind: "chat"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m.HasFrameMetrics() {
+		t.Error("^online is a frame metric")
+	}
+	doc, _ := DecodeJSON([]byte(`{"room":"r1","online":42,"data":[{"id":"1","t":"a","likes":3,"online":7}]}`))
+	els, _ := m.Elements(doc)
+	r, err := m.Record(doc, els[0])
+	if err != nil || r.Room != "r1" || len(r.Metrics) != 1 || r.Metrics["likes"] != 3 {
+		t.Errorf("record = %+v, %v: room from the root, only the item's own metric", r, err)
+	}
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	fm := m.FrameMetrics(doc, "f1", item.Item{Source: "s"}, now)
+	if len(fm) != 1 || fm[0].ID != "f1#viewers" || fm[0].Value != 42 || fm[0].Kind != item.KindMetric || !fm[0].TS.Equal(now) {
+		t.Errorf("frame metrics = %+v", fm)
+	}
+	if fm := m.FrameMetrics(map[string]any{}, "f2", item.Item{}, now); len(fm) != 0 {
+		t.Errorf("frame without the count: %+v", fm)
+	}
+	var names []string
+	for _, f := range m.Fields() {
+		names = append(names, fmt.Sprintf("%s=%s/%v", f.Name, f.Path, f.Path.Root()))
+	}
+	if got := strings.Join(names, " "); got != "items=data[*]/false id=id/false text=t/false room=^.room/true metrics.likes=likes/false metrics.viewers=^online/true" {
+		t.Errorf("fields = %s", got)
+	}
+	if p, err := ParsePath("^"); err != nil || !p.Root() || p.IsZero() {
+		t.Errorf("^ = %+v, %v", p, err)
+	}
 }

@@ -114,7 +114,7 @@ func NewWeibo(src config.SourceConfig, env collectors.Env) (collectors.Collector
 		c.spec.MaxPages = 3
 	}
 	var err error
-	if c.loc, err = poll.Location("Asia/Shanghai"); err != nil {
+	if c.loc, err = poll.Location("", src); err != nil {
 		return nil, err
 	}
 	if c.http, err = env.HTTP.ForSource(src); err != nil {

@@ -8,10 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -28,12 +31,33 @@ import (
 // The mastodon collector follows timelines through the streaming API over
 // one WebSocket: the first stream goes in the URL, the
 // others are added with subscribe messages on the same socket. Events
-// update and status.update become posts (replies: comments); the payload is
-// a JSON string holding the Status. Streaming has no cursor, so after a
-// reconnect (and at start, once a stream has been seen before) each stream
-// is backfilled from its REST timeline with since_id = the newest status
-// seen, which is kept in the state store. Items' Room names the stream:
-// "public", "hashtag#golang", "list:42".
+// update becomes a post (a reply: a comment); the payload is a JSON string
+// holding the Status. status.update (an edit) becomes the new version of
+// the status, an item.ChangeEdit, and delete (whose payload is the bare
+// id) an item.ChangeDelete: the store keeps the replaced version and marks
+// a deleted status. A boost (a status whose reblog holds
+// the original) becomes the original, by its author, with its text and URL
+// and under its id, so it is scored once and deduplicated against the
+// original; the labels "boost" (the boost's own status id) and
+// "boosted_by" (the booster's acct) say it came as a boost. The status's
+// language (ISO 639) is the label "langs". Items' Room
+// names the stream: "public", "hashtag#golang", "list:42".
+//
+// Streaming has no cursor, so each stream keeps a position in the state
+// store: the id of a status such that every status of the stream up to it
+// has been handed on. After a reconnect (and at start, once a stream has
+// been seen before) the stream catches up from its REST timeline in the
+// background while live statuses flow: pages of 40 forward from the
+// position (min_id, then the Link header's rel="prev"), oldest first, until
+// a page comes back short. Until then the stream has an open gap and live
+// statuses do not move its position, so a catch-up cut short by a
+// disconnect or a crash starts again from where it stopped. A failed page
+// is retried from the same position after the server's Retry-After or
+// X-RateLimit-Reset (or the backoff). A catch-up that reaches catchup_max
+// statuses jumps to the newest page and reports the statuses it skipped
+// (their id range) as a gap: a warning in `lookout status`, a log line and
+// lookout_collector_errors_total{reason="gap"}. Statuses seen twice (live
+// and in a catch-up page) are handed on once.
 //
 // Since Mastodon 4.2 every timeline stream needs a user token with
 // read:statuses; it comes from the environment and is sent as
@@ -47,14 +71,23 @@ import (
 //	  streams: [hashtag]                    # public, public:local, public:remote, hashtag, hashtag:local, list
 //	  tags: [golang, rust]                  # for hashtag streams
 //	  lists: ["42"]                         # for list streams
-//	  backfill: true                        # default
+//	  backfill: true                        # default: catch up after reconnects and restarts
+//	  catchup_max: 2000                     # default: statuses per stream per catch-up before a gap is reported
 
 const (
 	mastoPingEvery = 30 * time.Second
 	mastoSaveEvery = 5 * time.Second
-	// mastoBackfillLimit is the page size of a backfill request (the REST
-	// maximum); one page per stream and reconnect.
-	mastoBackfillLimit = 40
+	// mastoPageLimit is the page size of a catch-up request (the REST
+	// maximum).
+	mastoPageLimit = 40
+	// mastoDefaultCatchupMax bounds one stream's catch-up (statuses).
+	mastoDefaultCatchupMax = 2000
+	// mastoRecentIDs bounds the in-process set of ids handed on, which
+	// drops a status seen both live and in a catch-up page.
+	mastoRecentIDs = 8192
+	// Labels a boost carries.
+	mastoBoostLabel     = "boost"      // the boost's own status id
+	mastoBoostedByLabel = "boosted_by" // the booster's acct
 )
 
 type mastoSpec struct {
@@ -65,6 +98,7 @@ type mastoSpec struct {
 	Tags         []string      `yaml:"tags"`
 	Lists        []string      `yaml:"lists"`
 	Backfill     *bool         `yaml:"backfill"`
+	CatchupMax   *int          `yaml:"catchup_max"`
 }
 
 // mastoSub is one subscription on the socket.
@@ -110,20 +144,24 @@ func (s mastoSub) timelinePath() (string, url.Values) {
 }
 
 type mastoCollector struct {
-	id       string
-	labels   map[string]string
-	env      collectors.Env
-	api      string // https://host, no trailing slash
-	stream   *url.URL
-	token    string
-	subs     []mastoSub
-	backfill bool
-	dialer   *websocket.Dialer
-	header   http.Header
+	id         string
+	labels     map[string]string
+	env        collectors.Env
+	api        string // https://host, no trailing slash
+	stream     *url.URL
+	token      string
+	subs       []mastoSub
+	backfill   bool
+	catchupMax int // 0: unbounded
+	dialer     *websocket.Dialer
+	header     http.Header
 
-	// Owned by Run's goroutine.
-	since    map[string]string // sub key → newest status id seen
-	dirty    map[string]bool
+	// Shared by the live read loop and the catch-up worker of a session.
+	mu       sync.Mutex
+	since    map[string]string // sub key → position: every status up to it handed on
+	dirty    map[string]bool   // positions moved by live statuses, not yet saved
+	gaps     map[string]bool   // sub key → catching up: live statuses do not move its position
+	recent   *stream.RecentIDs // ids handed on lately
 	lastSave time.Time
 }
 
@@ -215,10 +253,17 @@ func New(src config.SourceConfig, env collectors.Env) (collectors.Collector, err
 	}
 	header.Set("Authorization", "Bearer "+spec.Token.Value())
 	backfill := spec.Backfill == nil || *spec.Backfill
+	catchupMax := mastoDefaultCatchupMax
+	if spec.CatchupMax != nil {
+		if *spec.CatchupMax < 0 {
+			return nil, fmt.Errorf("catchup_max: %d is negative (0: no bound)", *spec.CatchupMax)
+		}
+		catchupMax = *spec.CatchupMax
+	}
 	return &mastoCollector{
 		id: src.ID, labels: src.Labels, env: env, api: strings.TrimRight(api.String(), "/"), stream: su,
-		token: spec.Token.Value(), subs: uniq, backfill: backfill, dialer: dialer, header: header,
-		since: map[string]string{}, dirty: map[string]bool{},
+		token: spec.Token.Value(), subs: uniq, backfill: backfill, catchupMax: catchupMax, dialer: dialer, header: header,
+		since: map[string]string{}, dirty: map[string]bool{}, gaps: map[string]bool{}, recent: stream.NewRecentIDs(mastoRecentIDs),
 	}, nil
 }
 
@@ -238,23 +283,41 @@ func (c *mastoCollector) Run(ctx context.Context, emit collectors.Emit) error {
 		func() { c.saveState(context.WithoutCancel(ctx)) }, nil)
 }
 
-// saveState writes the since ids that moved, in one write. It runs on the
-// goroutine that emitted the statuses, after them (see StateStore).
+// saveState writes, in one write, the positions live statuses moved. It
+// runs on the read loop's goroutine, which emitted the statuses, after
+// them (see StateStore); a stream catching up saves its own position from
+// its worker.
 func (c *mastoCollector) saveState(ctx context.Context) {
-	if len(c.dirty) == 0 {
-		return
-	}
-	ctx, cancel := context.WithTimeout(ctx, collectors.StateSaveTimeout)
-	defer cancel()
+	c.mu.Lock()
 	kv := make(map[string]string, len(c.dirty))
 	for k := range c.dirty {
-		kv["since:"+k] = c.since[k]
+		if !c.gaps[k] {
+			kv["since:"+k] = c.since[k]
+			delete(c.dirty, k)
+		}
 	}
-	if err := c.env.State.PutStates(ctx, c.id, kv); err != nil {
+	c.mu.Unlock()
+	c.put(ctx, kv)
+}
+
+// put writes kv to the state store (bounded even when ctx is done); a
+// failure marks the keys dirty again so a later save retries them.
+func (c *mastoCollector) put(ctx context.Context, kv map[string]string) {
+	if len(kv) == 0 {
+		return
+	}
+	ctx, cancel := collectors.StateContext(ctx)
+	defer cancel()
+	err := c.env.State.PutStates(ctx, c.id, kv)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err != nil {
+		for k := range kv {
+			c.dirty[strings.TrimPrefix(k, "since:")] = true
+		}
 		c.env.StateSaveFailed(ctx, c.id, "since ids", err)
 		return
 	}
-	clear(c.dirty)
 	c.lastSave = c.env.Clock.Now()
 }
 
@@ -307,10 +370,27 @@ func (c *mastoCollector) session(ctx context.Context, emit collectors.Emit) (hea
 	// alongside the reader, but not alongside another WriteMessage.
 	defer stream.Keepalive(ctx, conn, c.env.Clock, mastoPingEvery)()
 
-	// Streaming is live only: fetch what was missed while we were away.
+	// Streaming is live only: what was missed while we were away comes
+	// from the REST timelines, in the background, while live statuses flow.
 	if c.backfill {
-		if err := c.backfillAll(ctx, emit); err != nil {
-			return false, err
+		wctx, cancel := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		defer func() { cancel(); wg.Wait() }()
+		for _, s := range c.subs {
+			c.mu.Lock()
+			pos := c.since[s.key()]
+			if pos != "" {
+				c.gaps[s.key()] = true
+			}
+			c.mu.Unlock()
+			if pos == "" {
+				continue // never seen: nothing to catch up with
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c.catchUp(wctx, s, emit)
+			}()
 		}
 	}
 
@@ -318,82 +398,239 @@ func (c *mastoCollector) session(ctx context.Context, emit collectors.Emit) (hea
 		if it != nil {
 			c.emitted(it)
 		}
-		if len(c.dirty) > 0 && c.env.Clock.Now().Sub(c.lastSave) >= mastoSaveEvery {
+		c.mu.Lock()
+		due := len(c.dirty) > 0 && c.env.Clock.Now().Sub(c.lastSave) >= mastoSaveEvery
+		c.mu.Unlock()
+		if due {
 			c.saveState(ctx)
 		}
 	})
 }
 
-// backfillAll fetches, per stream seen before, the statuses newer than the
-// newest one seen. A failing request is logged and counted; it does not
-// stop the stream (the gap is reported, not hidden).
-func (c *mastoCollector) backfillAll(ctx context.Context, emit collectors.Emit) error {
-	for _, s := range c.subs {
-		since := c.since[s.key()]
-		if since == "" {
-			continue
+// catchUp brings stream s up to date from its REST timeline, retrying a
+// failed page from the same position until it succeeds or ctx ends. A
+// failure does not end the session: live statuses keep flowing.
+func (c *mastoCollector) catchUp(ctx context.Context, s mastoSub, emit collectors.Emit) {
+	bo := stream.NewBackoff(c.id + "/" + s.key())
+	for {
+		err := c.catchUpOnce(ctx, s, emit)
+		if err == nil || ctx.Err() != nil {
+			return
 		}
-		statuses, err := c.fetchTimeline(ctx, s, since)
+		wait := httpx.RetryDelay(err, bo)
+		c.env.Metrics.Errors.WithLabelValues(c.id, "catchup").Inc()
+		c.env.Log.Warn("mastodon: catch-up failed; retrying from the same position", "stream", s.key(), "err", err, "wait", wait)
+		c.env.Health.Warned("catchup", fmt.Errorf("%s: catching up: %w (retrying in %s)", s.key(), err, wait.Round(time.Second)))
+		if httpx.Sleep(ctx, c.env.Clock, wait) != nil {
+			return
+		}
+	}
+}
+
+// catchUpOnce pages forward from s's position until a short page, handing
+// each page on oldest first and saving the position after it.
+func (c *mastoCollector) catchUpOnce(ctx context.Context, s mastoSub, emit collectors.Emit) error {
+	key := s.key()
+	c.mu.Lock()
+	pos := c.since[key]
+	c.mu.Unlock()
+	start, fetched := pos, 0
+	next := ""
+	for {
+		path, q := s.timelinePath()
+		q.Set("min_id", pos)
+		q.Set("limit", strconv.Itoa(mastoPageLimit))
+		u := c.api + path + "?" + q.Encode()
+		if next != "" {
+			u = next
+		}
+		page, prev, err := c.fetchTimeline(ctx, u)
 		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
+			return err
+		}
+		if err := c.handOn(ctx, key, page, emit); err != nil {
+			return err
+		}
+		fetched += len(page)
+		progress := len(page) > 0 && mastoNewer(page[0].ID, pos)
+		if progress {
+			pos = page[0].ID
+		}
+		// A short page is the end; so is a page that does not move
+		// forward (a server that ignores min_id would page forever).
+		if len(page) < mastoPageLimit || !progress {
+			c.closeGap(key)
+			if fetched > 0 {
+				c.env.Log.Info("mastodon: caught up", "stream", key, "statuses", fetched, "from_id", start, "to_id", pos)
 			}
-			c.env.Metrics.Errors.WithLabelValues(c.id, "backfill").Inc()
-			c.env.Log.Warn("mastodon: backfill failed; statuses posted while disconnected may be missing", "stream", s.key(), "err", err)
+			return nil
+		}
+		if c.catchupMax > 0 && fetched >= c.catchupMax {
+			return c.skipToNewest(ctx, s, emit, start, pos, fetched)
+		}
+		next = c.samePrefix(prev)
+	}
+}
+
+// skipToNewest ends a catch-up that reached catchup_max: it hands on the
+// newest page and reports the statuses between pos and that page as a gap.
+func (c *mastoCollector) skipToNewest(ctx context.Context, s mastoSub, emit collectors.Emit, start, pos string, fetched int) error {
+	key := s.key()
+	path, q := s.timelinePath()
+	q.Set("limit", strconv.Itoa(mastoPageLimit))
+	page, _, err := c.fetchTimeline(ctx, c.api+path+"?"+q.Encode())
+	if err != nil {
+		return err
+	}
+	if len(page) > 0 {
+		oldest := page[len(page)-1].ID
+		if mastoNewer(oldest, pos) {
+			gap := fmt.Errorf("%s: catch-up stopped at catchup_max (%d statuses, ids %s to %s); statuses after id %s (%s) and before id %s (%s) were not fetched",
+				key, fetched, start, pos, pos, mastoIDTime(pos), oldest, mastoIDTime(oldest))
+			c.env.Metrics.Errors.WithLabelValues(c.id, "gap").Inc()
+			c.env.Log.Warn("mastodon: gap", "stream", key, "caught_up", fetched, "after_id", pos, "before_id", oldest, "err", gap)
+			c.env.Health.Warned("gap", gap)
+		}
+	}
+	if err := c.handOn(ctx, key, page, emit); err != nil {
+		return err
+	}
+	c.closeGap(key)
+	return nil
+}
+
+// handOn emits a timeline page (newest first) oldest first, then moves
+// and saves key's position to its newest status. The worker owns key's
+// position while the gap is open, so it saves it itself, after the items.
+func (c *mastoCollector) handOn(ctx context.Context, key string, page []mastoStatus, emit collectors.Emit) error {
+	if len(page) == 0 {
+		return nil
+	}
+	for i := len(page) - 1; i >= 0; i-- {
+		it, ok := c.mapStatus(&page[i], key, nil)
+		if !ok || !c.recent.Add(it.ID) {
 			continue
 		}
-		if len(statuses) == mastoBackfillLimit {
-			c.env.Log.Warn("mastodon: backfill page full; older missed statuses are skipped", "stream", s.key(), "since_id", since)
+		stream.CapItem(c.env, c.id, &it, len(it.Raw))
+		if err := emit(ctx, it); err != nil {
+			return err
 		}
-		// Timelines are newest first; emit oldest first.
-		for i := len(statuses) - 1; i >= 0; i-- {
-			it, ok := c.mapStatus(&statuses[i], s.key(), nil)
-			if !ok {
-				continue
-			}
-			if err := emit(ctx, it); err != nil {
-				return err
-			}
-			c.env.Metrics.Items.WithLabelValues(c.id, string(it.Kind)).Inc()
-			c.emitted(&it)
-		}
+		c.env.Metrics.Items.WithLabelValues(c.id, string(it.Kind)).Inc()
+	}
+	newest := page[0].ID
+	c.mu.Lock()
+	moved := mastoNewer(newest, c.since[key])
+	if moved {
+		c.since[key] = newest
+	}
+	c.mu.Unlock()
+	if moved {
+		c.put(ctx, map[string]string{"since:" + key: newest})
 	}
 	return nil
 }
 
-// Emitted moves the stream's since id past an item handed on. Only handed
-// on: a since id saved past a status the pipeline never got would make
-// the next backfill skip it.
+// closeGap lets live statuses move key's position again.
+func (c *mastoCollector) closeGap(key string) {
+	c.mu.Lock()
+	delete(c.gaps, key)
+	c.mu.Unlock()
+}
+
+// samePrefix returns link when it points at this instance's API (the
+// bearer token goes nowhere else), "" otherwise.
+func (c *mastoCollector) samePrefix(link string) string {
+	if link != "" && strings.HasPrefix(link, c.api+"/") {
+		return link
+	}
+	return ""
+}
+
+// emitted moves the stream's position past a live status handed on,
+// unless the stream is catching up: a position saved past a status the
+// pipeline never got would make the next catch-up skip it. A boost's
+// position is its own status id, the one timelines are ordered by.
 func (c *mastoCollector) emitted(it *item.Item) {
-	if mastoNewer(it.ID, c.since[it.Room]) {
-		c.since[it.Room] = it.ID
+	if it.Change != "" {
+		return // an edit or delete of a status handed on before
+	}
+	id := it.ID
+	if b := it.Labels[mastoBoostLabel]; b != "" {
+		id = b
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.gaps[it.Room] && mastoNewer(id, c.since[it.Room]) {
+		c.since[it.Room] = id
 		c.dirty[it.Room] = true
 	}
 }
 
-func (c *mastoCollector) fetchTimeline(ctx context.Context, s mastoSub, since string) ([]mastoStatus, error) {
-	path, q := s.timelinePath()
-	q.Set("since_id", since)
-	q.Set("limit", strconv.Itoa(mastoBackfillLimit))
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.api+path+"?"+q.Encode(), nil)
+// fetchTimeline gets one timeline page and its Link rel="prev" (the page
+// of newer statuses).
+func (c *mastoCollector) fetchTimeline(ctx context.Context, u string) ([]mastoStatus, string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.env.HTTP.Do(ctx, req)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if err := httpx.CheckStatus(resp, c.env.Clock.Now()); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	defer resp.Body.Close()
-	var out []mastoStatus
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 8<<20)).Decode(&out); err != nil {
-		return nil, fmt.Errorf("timeline %s: %w", path, err)
+	var raws []json.RawMessage
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 8<<20)).Decode(&raws); err != nil {
+		return nil, "", fmt.Errorf("timeline %s: %w", httpx.RedactURL(u), err)
 	}
-	return out, nil
+	out := make([]mastoStatus, 0, len(raws))
+	for _, r := range raws {
+		var st mastoStatus
+		if err := json.Unmarshal(r, &st); err != nil || st.ID == "" {
+			c.env.Metrics.Errors.WithLabelValues(c.id, "decode").Inc()
+			c.env.Log.Warn("mastodon: bad status in a timeline page", "err", err, "status", stream.Trunc(string(r), 300))
+			continue
+		}
+		st.raw = r
+		out = append(out, st)
+	}
+	return out, mastoLink(resp.Header.Values("Link"), "prev"), nil
+}
+
+// mastoLink returns the URL of the Link header entry with rel, "" when
+// there is none (RFC 8288; Mastodon sends next and prev).
+func mastoLink(values []string, rel string) string {
+	for _, v := range values {
+		for _, part := range strings.Split(v, ",") {
+			part = strings.TrimSpace(part)
+			end := strings.IndexByte(part, '>')
+			if !strings.HasPrefix(part, "<") || end < 0 {
+				continue
+			}
+			for _, p := range strings.Split(part[end+1:], ";") {
+				k, val, ok := strings.Cut(strings.TrimSpace(p), "=")
+				if ok && strings.EqualFold(k, "rel") && slices.Contains(strings.Fields(strings.Trim(val, `"`)), rel) {
+					return part[1:end]
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// mastoIDTime is when a status with this id was created: Mastodon ids are
+// snowflakes whose bits above the lowest 16 are Unix milliseconds. "" for
+// an id that is not one.
+func mastoIDTime(id string) string {
+	n, err := strconv.ParseUint(id, 10, 64)
+	if err != nil || n>>16 == 0 {
+		return ""
+	}
+	return time.UnixMilli(int64(n >> 16)).UTC().Format(time.RFC3339)
 }
 
 // mastoEvent is one streaming WebSocket message.
@@ -420,12 +657,15 @@ type mastoStatus struct {
 		Username    string `json:"username"`
 		DisplayName string `json:"display_name"`
 	} `json:"account"`
-	Reblog *json.RawMessage `json:"reblog"`
+	EditedAt *time.Time   `json:"edited_at"`
+	Reblog   *mastoStatus `json:"reblog"` // a boost: the boosted status
+
+	raw json.RawMessage // the status as received in a timeline page
 }
 
 // mastoIgnored are events that carry no post.
 var mastoIgnored = map[string]bool{
-	"delete": true, "notification": true, "conversation": true, "filters_changed": true, "announcement": true,
+	"notification": true, "conversation": true, "filters_changed": true, "announcement": true,
 	"announcement.reaction": true, "announcement.delete": true, "notifications_merged": true, "encrypted_message": true,
 }
 
@@ -441,6 +681,14 @@ func (c *mastoCollector) decodeEvent(data []byte) (it item.Item, ok bool, err er
 	}
 	switch ev.Event {
 	case "update", "status.update":
+	case "delete":
+		// The payload is the deleted status's id, bare.
+		if ev.Payload == nil || strings.TrimSpace(*ev.Payload) == "" {
+			return it, false, errors.New("delete without a status id")
+		}
+		now := c.env.Clock.Now().UTC()
+		return item.Item{Source: c.id, Platform: "mastodon", Kind: item.KindPost, Room: c.roomOf(ev.Stream),
+			ID: strings.TrimSpace(*ev.Payload), TS: now, Labels: c.labels, Raw: data, Change: item.ChangeDelete, ChangedAt: now}, true, nil
 	case "":
 		return it, false, errors.New("message without event")
 	default:
@@ -461,6 +709,17 @@ func (c *mastoCollector) decodeEvent(data []byte) (it item.Item, ok bool, err er
 	if !ok {
 		return it, false, fmt.Errorf("%s payload: status without id", ev.Event)
 	}
+	if ev.Event == "status.update" {
+		it.Change, it.ChangedAt = item.ChangeEdit, c.env.Clock.Now().UTC()
+		if st.EditedAt != nil && !st.EditedAt.IsZero() {
+			it.ChangedAt = st.EditedAt.UTC()
+		}
+		c.recent.Add(it.ID)
+		return it, true, nil
+	}
+	if !c.recent.Add(it.ID) {
+		return it, false, nil // handed on already (a catch-up page, the original of a boost)
+	}
 	return it, true, nil
 }
 
@@ -477,39 +736,61 @@ func (c *mastoCollector) roomOf(stream []string) string {
 	return stream[0]
 }
 
+// mapStatus maps a status; raw is the message it came in (nil: the status
+// as received). A boost maps to the original it carries, labelled with
+// the boost's id and booster.
 func (c *mastoCollector) mapStatus(st *mastoStatus, room string, raw []byte) (item.Item, bool) {
 	if st.ID == "" {
 		return item.Item{}, false
+	}
+	orig := st
+	if st.Reblog != nil && st.Reblog.ID != "" {
+		orig = st.Reblog
+	}
+	labels := c.labels
+	if orig != st || orig.Language != "" {
+		labels = make(map[string]string, len(c.labels)+3)
+		maps.Copy(labels, c.labels)
+		if orig != st {
+			labels[mastoBoostLabel] = st.ID
+			labels[mastoBoostedByLabel] = st.Account.Acct
+		}
+		if orig.Language != "" {
+			labels["langs"] = orig.Language // as Bluesky's: rules can select by it
+		}
 	}
 	it := item.Item{
 		Source:   c.id,
 		Platform: "mastodon",
 		Kind:     item.KindPost,
 		Room:     room,
-		ID:       st.ID,
-		AuthorID: st.Account.ID,
-		Author:   st.Account.Acct,
-		URL:      st.URL,
-		TS:       st.CreatedAt.UTC(),
-		Labels:   c.labels,
+		ID:       orig.ID,
+		AuthorID: orig.Account.ID,
+		Author:   orig.Account.Acct,
+		URL:      orig.URL,
+		TS:       orig.CreatedAt.UTC(),
+		Labels:   labels,
 		Raw:      raw,
 	}
 	if it.URL == "" {
-		it.URL = st.URI
+		it.URL = orig.URI
 	}
-	if st.InReplyToID != nil && *st.InReplyToID != "" {
+	if orig.InReplyToID != nil && *orig.InReplyToID != "" {
 		it.Kind = item.KindComment
 	}
 	if it.TS.IsZero() {
 		it.TS = c.env.Clock.Now().UTC()
 	}
-	text := mastoStripHTML(st.Content)
-	if st.SpoilerText != "" {
-		text = strings.TrimSpace(st.SpoilerText + "\n" + text)
+	text := mastoStripHTML(orig.Content)
+	if orig.SpoilerText != "" {
+		text = strings.TrimSpace(orig.SpoilerText + "\n" + text)
 	}
 	it.Text = text
 	if raw == nil {
-		it.Raw, _ = json.Marshal(st)
+		it.Raw = st.raw
+		if it.Raw == nil {
+			it.Raw, _ = json.Marshal(st)
+		}
 	}
 	return it, true
 }

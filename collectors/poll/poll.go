@@ -38,6 +38,7 @@ const maxBackoff = 30 * time.Minute
 type Loop struct {
 	source  string
 	every   time.Duration
+	floor   time.Duration // set by AtLeast
 	jitter  float64
 	env     collectors.Env
 	backoff *httpx.Backoff
@@ -62,8 +63,17 @@ func NewLoop(src config.SourceConfig, env collectors.Env) *Loop {
 		backoff: &httpx.Backoff{Base: base, Max: max(maxBackoff, every)}, health: env.Health}
 }
 
-// interval is every ± jitter·every.
-func (p *Loop) interval() time.Duration { return Interval(p.every, p.jitter) }
+// interval is every ± jitter·every, every raised to the AtLeast floor.
+func (p *Loop) interval() time.Duration { return Interval(max(p.every, p.floor), p.jitter) }
+
+// Interval is the regular wait between polls, with jitter: for a failure
+// that polling sooner would not mend (ErrWait with it as the least wait).
+func (p *Loop) Interval() time.Duration { return p.interval() }
+
+// AtLeast raises the regular interval to d for the polls that follow, for
+// a source that names its own minimum (a feed's <ttl>); 0 returns to the
+// source's own interval. Call it from the poll function.
+func (p *Loop) AtLeast(d time.Duration) { p.floor = d }
 
 // Run calls once until ctx is done, reporting each poll's outcome to the
 // source's health (see SourceHealth).
@@ -100,7 +110,7 @@ func (p *Loop) failed(ctx context.Context, err error) time.Duration {
 		wait = co.RetryAfter
 	}
 	level := slog.LevelWarn
-	if reason == "cookie_expired" || reason == "auth" {
+	if reason == "cookie_expired" || reason == "auth" || reason == "robots_disallowed" {
 		level = slog.LevelError
 	}
 	p.env.Log.Log(ctx, level, "poll failed", "reason", reason, "err", err, "retry_in", wait.Round(time.Second))
@@ -145,6 +155,12 @@ func Reason(err error) string {
 	}
 	if errors.Is(err, httpx.ErrCircuitOpen) {
 		return "circuit_open"
+	}
+	if errors.Is(err, httpx.ErrTooLarge) {
+		return "too_large"
+	}
+	if errors.Is(err, httpx.ErrRobotsDisallowed) {
+		return "robots_disallowed"
 	}
 	var se *httpx.StatusError
 	if errors.As(err, &se) {
@@ -322,43 +338,55 @@ func (s *State) Emitted(id string, ts time.Time) {
 // the source's health, which the daemon turns into item.MetricSourceBroken
 // so that a source_broken rule alerts on it.
 func (p *Loop) Shape(ctx context.Context, st *State, n int, where string) {
-	if n > 0 {
+	p.ShapeFields(ctx, st, n, "", where)
+}
+
+// ShapeFields is Shape for a page whose n entries all came with a mapped
+// field empty (missing names it, e.g. `mapping.text "body"`; "" when
+// none is): a renamed field is shape drift too, even on a source's first
+// poll, rather than items stored without their text.
+func (p *Loop) ShapeFields(ctx context.Context, st *State, n int, missing, where string) {
+	if n > 0 && missing == "" {
 		st.Yielded = true
-		p.health.Drifted("")
+		p.health.Drifted("", "")
 		if st.Drift != "" {
 			p.env.Log.Info("source recovered from shape drift", "where", where, "since", st.Drift)
 			st.Drift = ""
 		}
 		return
 	}
-	if !st.Yielded {
+	detail := "page answered 200 but yielded no items where earlier polls did; check the selectors or mapping"
+	if n > 0 {
+		st.Yielded = true
+		detail = fmt.Sprintf("%d entries came with %s empty in every one; the field was renamed or moved: check the mapping", n, missing)
+	} else if !st.Yielded {
 		return
 	}
-	p.health.Drifted(where)
+	if n > 0 {
+		p.health.Drifted(where, detail)
+	} else {
+		p.health.Drifted(where, "")
+	}
 	p.env.Metrics.Errors.WithLabelValues(p.source, "shape_drift").Inc()
 	level := slog.LevelWarn // once per breakage; every poll after is counted, not shouted
 	if st.Drift != "" {
 		level = slog.LevelDebug
 	}
-	p.env.Log.Log(ctx, level, "source_broken", "reason", "shape_drift", "where", where,
-		"detail", "page answered 200 but yielded no items where earlier polls did; check the selectors or mapping")
+	p.env.Log.Log(ctx, level, "source_broken", "reason", "shape_drift", "where", where, "detail", detail)
 	if st.Drift == "" {
 		st.Drift = p.env.Clock.Now().UTC().Format(time.RFC3339) + " " + where
 	}
 }
 
-// Location loads a time zone. Asia/Shanghai is built in so that the
-// common case works on machines without tzdata.
-func Location(name string) (*time.Location, error) {
-	loc, err := time.LoadLocation(name)
-	if err == nil {
-		return loc, nil
+// Location is the zone of a source's times written without an offset:
+// the kind's own option when set (html time_zone, mapping.time_zone), else
+// the source's timezone, else config.DefaultTimezone (Asia/Shanghai).
+func Location(kindZone string, src config.SourceConfig) (*time.Location, error) {
+	name := kindZone
+	if name == "" {
+		name = src.Timezone
 	}
-	switch name {
-	case "Asia/Shanghai", "Asia/Chongqing", "PRC", "Asia/Hong_Kong", "Asia/Taipei":
-		return time.FixedZone("CST", 8*3600), nil
-	}
-	return nil, err
+	return config.LoadTimezone(name)
 }
 
 var relativeTime = regexp.MustCompile(`^(\d+)\s*(秒|分钟|小时|天)前$`)

@@ -3,6 +3,7 @@ package poll
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"lookout/collectors"
 	"lookout/collectors/collectortest"
 	"lookout/collectors/httpx"
+	"lookout/config"
 	"lookout/item"
 )
 
@@ -189,6 +191,43 @@ func TestIntervalJitterBounds(t *testing.T) {
 	for range 100 {
 		if d := Interval(every, 5); d < every/10 || d > 2*every {
 			t.Fatalf("jitter clamp: %v", d)
+		}
+	}
+}
+
+func TestLoopAtLeast(t *testing.T) {
+	src := config.SourceConfig{ID: "s", Every: config.Duration(time.Minute), Jitter: 0.1}
+	l := NewLoop(src, collectors.Env{})
+	in := func(lo, hi time.Duration) {
+		t.Helper()
+		for range 50 {
+			if iv := l.Interval(); iv < lo || iv > hi {
+				t.Fatalf("interval %v, want in [%v, %v]", iv, lo, hi)
+			}
+		}
+	}
+	in(54*time.Second, 66*time.Second)
+	l.AtLeast(10 * time.Minute) // a feed's ttl
+	in(9*time.Minute, 11*time.Minute)
+	l.AtLeast(30 * time.Second) // shorter than every: every wins
+	in(54*time.Second, 66*time.Second)
+	l.AtLeast(0)
+	in(54*time.Second, 66*time.Second)
+}
+
+func TestReasonNamesTheCause(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("page 1: %w", &httpx.TooLargeError{URL: "http://x/", Limit: 16 << 20}), "too_large"},
+		{fmt.Errorf("page 1: %w", &httpx.RobotsError{URL: "http://x/", Agent: "lookout"}), "robots_disallowed"},
+		{fmt.Errorf("x: %w", &httpx.CircuitOpenError{Host: "x"}), "circuit_open"},
+		{&httpx.StatusError{Status: 429}, "rate_limited"},
+		{Err("api_error", errors.New("code -412")), "api_error"},
+	} {
+		if got := Reason(c.err); got != c.want {
+			t.Errorf("Reason(%v) = %q, want %q", c.err, got, c.want)
 		}
 	}
 }

@@ -39,10 +39,10 @@ func Dialer(src config.SourceConfig, env collectors.Env) (*websocket.Dialer, htt
 	h := http.Header{}
 	ua := src.UserAgent
 	if ua == "" && env.HTTP != nil {
-		ua = env.HTTP.UserAgent()
+		ua = env.HTTP.UserAgentFor(src)
 	}
 	if ua == "" {
-		ua = config.DefaultUserAgent
+		ua = config.UserAgent("")
 	}
 	h.Set("User-Agent", ua)
 	return d, h, nil

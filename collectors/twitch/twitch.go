@@ -573,6 +573,7 @@ func (c *twitchCollector) mapUsernotice(m twitchMsg, line string) []item.Item {
 		default:
 			it.Value = c.twitchSubValue(m.Tag("msg-param-sub-plan"), it.Count)
 		}
+		it.Labels = twitchRecipient(it.Labels, m)
 		return []item.Item{it}
 	case "raid":
 		it.Kind = item.KindEnter
@@ -590,6 +591,31 @@ func (c *twitchCollector) mapUsernotice(m twitchMsg, line string) []item.Item {
 	}
 	c.env.Metrics.Unknown.WithLabelValues(c.id, "usernotice:"+stream.Trunc(msgID, 32)).Inc()
 	return nil
+}
+
+// twitchRecipient adds the recipient of a gifted subscription, whom the
+// notice's text names, to labels as recipient_user (display name, else
+// login) and recipient_user_id, so that privacy mode finds and hashes the
+// name there too (internal/redact.IsUserLabel). labels is copied, not
+// written.
+func twitchRecipient(labels map[string]string, m twitchMsg) map[string]string {
+	name := twitchUnescapeTag(m.Tag("msg-param-recipient-display-name"))
+	if name == "" {
+		name = m.Tag("msg-param-recipient-user-name")
+	}
+	id := m.Tag("msg-param-recipient-id")
+	if name == "" && id == "" {
+		return labels
+	}
+	out := make(map[string]string, len(labels)+2)
+	maps.Copy(out, labels)
+	if name != "" {
+		out["recipient_user"] = name
+	}
+	if id != "" {
+		out["recipient_user_id"] = id
+	}
+	return out
 }
 
 // twitchMsg is one parsed IRC line. Tags stay raw and are looked up and

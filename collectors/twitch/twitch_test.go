@@ -375,6 +375,8 @@ func TestTwitchModerationAndSubValues(t *testing.T) {
 		{"Prime sub", pre + "msg-id=sub;msg-param-sub-plan=Prime :tmi.twitch.tv USERNOTICE #ch", item.KindGift, "x1", 4.99 * 7, nil},
 		{"Tier 1 resub", pre + "msg-id=resub;msg-param-sub-plan=1000 :tmi.twitch.tv USERNOTICE #ch :hi", item.KindGift, "x1", 4.99 * 7, nil},
 		{"Tier 2 gift", pre + "msg-id=subgift;msg-param-sub-plan=2000 :tmi.twitch.tv USERNOTICE #ch", item.KindGift, "x1", 9.99 * 7, nil},
+		{"gift names its recipient", pre + `msg-id=subgift;msg-param-recipient-display-name=Bob\sB;msg-param-recipient-id=99;msg-param-recipient-user-name=bob;msg-param-sub-plan=1000 :tmi.twitch.tv USERNOTICE #ch`,
+			item.KindGift, "x1", 4.99 * 7, map[string]string{"recipient_user": "Bob B", "recipient_user_id": "99"}},
 		{"Tier 3 sub", pre + "msg-id=sub;msg-param-sub-plan=3000 :tmi.twitch.tv USERNOTICE #ch", item.KindGift, "x1", 24.99 * 7, nil},
 		{"gift bomb announcement: the subgifts that follow carry the value", pre + "msg-id=submysterygift;msg-param-mass-gift-count=5;msg-param-sub-plan=1000 :tmi.twitch.tv USERNOTICE #ch",
 			item.KindGift, "x1", 0, nil},

@@ -34,7 +34,9 @@ import (
 //     kind: websocket_json
 //     url: wss://bridge.example.com/feed
 //     subscribe: '{"op":"subscribe","room":"12345"}'
-//     mapping: {items: "data[*]", id: msg_id, text: content, author: user.nick, time: ts, time_format: unix_ms, kind: chat}
+//     mapping: {items: "data[*]", id: msg_id, text: content, author: user.nick, time: ts, time_format: unix_ms, kind: chat,
+//               metrics: {viewers: ^.online}}   # ^: read from the frame, once per frame
+//     unmatched_frames: 20   # default; a mapped path that matches nothing in this many frames in a row is a warning (0: off)
 
 type wsjsonSpec struct {
 	URL           string                   `yaml:"url"`
@@ -46,7 +48,13 @@ type wsjsonSpec struct {
 	PingInterval  config.Duration          `yaml:"ping_interval"`
 	IdleTimeout   config.Duration          `yaml:"idle_timeout"` // reconnect when nothing arrives for this long
 	Mapping       jsonapi.Mapping          `yaml:"mapping"`
+	// UnmatchedFrames: a mapped path that matches nothing in this many
+	// frames in a row is reported (default 20, 0: never).
+	UnmatchedFrames *int `yaml:"unmatched_frames"`
 }
+
+// wsjsonDefaultUnmatched is the default of unmatched_frames.
+const wsjsonDefaultUnmatched = 20
 
 type wsjsonCollector struct {
 	src    config.SourceConfig
@@ -56,6 +64,13 @@ type wsjsonCollector struct {
 	dialer websocket.Dialer
 	header http.Header
 	host   string
+
+	// Owned by Run's goroutine.
+	unmatchedAfter int
+	fields         []jsonapi.Field
+	misses         []int  // per field: frames in a row it matched nothing in
+	warned         []bool // per field: reported, not matched since
+	frames         uint64 // frames read, for frame metrics' ids
 }
 
 // wsjsonMaxFrame bounds one frame: the read limit every stream shares.
@@ -71,10 +86,18 @@ func New(src config.SourceConfig, env collectors.Env) (collectors.Collector, err
 	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
 		return nil, fmt.Errorf("url %q: want a ws:// or wss:// URL", httpx.RedactURL(spec.URL))
 	}
-	c := &wsjsonCollector{src: src, spec: spec, env: env, host: u.Host, header: http.Header{}}
-	if c.mapper, err = jsonapi.NewMapper(spec.Mapping); err != nil {
+	c := &wsjsonCollector{src: src, spec: spec, env: env, host: u.Host, header: http.Header{}, unmatchedAfter: wsjsonDefaultUnmatched}
+	if c.mapper, err = jsonapi.NewMapper(spec.Mapping.TimeZoneFrom(src)); err != nil {
 		return nil, err
 	}
+	if spec.UnmatchedFrames != nil {
+		if *spec.UnmatchedFrames < 0 {
+			return nil, fmt.Errorf("unmatched_frames: %d is negative (0: never warn)", *spec.UnmatchedFrames)
+		}
+		c.unmatchedAfter = *spec.UnmatchedFrames
+	}
+	c.fields = c.mapper.Fields()
+	c.misses, c.warned = make([]int, len(c.fields)), make([]bool, len(c.fields))
 	for k, v := range spec.Headers {
 		if strings.Contains(v, "${") {
 			return nil, fmt.Errorf("headers.%s: secrets go in secret_headers (written ${ENV_VAR}), not in headers", k)
@@ -260,17 +283,19 @@ type wsjsonRecord struct {
 }
 
 // frame maps one text frame. Ids seen before (a feed replaying its backlog
-// after a reconnect) are dropped.
+// after a reconnect) are dropped. Metrics read from the frame's root come
+// last, as a record of their own (no id: they are samples, not seen ids).
 func (c *wsjsonCollector) frame(data []byte, base item.Item, st *poll.State) ([]wsjsonRecord, error) {
 	doc, err := jsonapi.DecodeJSON(data)
 	if err != nil {
 		return nil, fmt.Errorf("invalid JSON: %w", err)
 	}
-	els, _ := c.mapper.Elements(doc)
+	els, found := c.mapper.Elements(doc)
+	c.checkMatches(doc, els, found)
 	now := c.env.Clock.Now()
 	var out []wsjsonRecord
 	for _, el := range els {
-		rec, err := c.mapper.Record(el)
+		rec, err := c.mapper.Record(doc, el)
 		if err != nil {
 			c.env.Metrics.Errors.WithLabelValues(c.src.ID, "bad_field").Inc()
 		}
@@ -279,5 +304,48 @@ func (c *wsjsonCollector) frame(data []byte, base item.Item, st *poll.State) ([]
 		}
 		out = append(out, wsjsonRecord{id: rec.ID, ts: rec.TS, items: c.mapper.Items(rec, base, now)})
 	}
+	c.frames++
+	if fm := c.mapper.FrameMetrics(doc, fmt.Sprintf("frame:%d.%d", now.UnixNano(), c.frames), base, now); len(fm) > 0 {
+		out = append(out, wsjsonRecord{items: fm})
+	}
 	return out, nil
+}
+
+// checkMatches counts, per mapped path, the frames in a row it matched
+// nothing in, and reports a path that reaches unmatched_frames: a
+// mapping that silently stores nothing is a misconfiguration or a feed
+// that changed shape. Item paths are judged on frames with items, root
+// paths (^) and items on every frame.
+func (c *wsjsonCollector) checkMatches(doc any, els []any, found bool) {
+	if c.unmatchedAfter == 0 {
+		return
+	}
+	for i, f := range c.fields {
+		var matched bool
+		switch {
+		case f.Name == "items":
+			matched = found
+		case f.Path.Root():
+			_, matched = f.Path.Get(doc)
+		case len(els) == 0:
+			continue
+		default:
+			matched = slices.ContainsFunc(els, func(el any) bool { _, ok := f.Path.Get(el); return ok })
+		}
+		if matched {
+			if c.warned[i] {
+				c.env.Log.Info("websocket_json: mapping path matches again", "field", "mapping."+f.Name, "path", f.Path.String())
+			}
+			c.misses[i], c.warned[i] = 0, false
+			continue
+		}
+		c.misses[i]++
+		if c.misses[i] == c.unmatchedAfter {
+			c.warned[i] = true
+			err := fmt.Errorf("mapping.%s: path %q matched nothing in the last %d frames", f.Name, f.Path.String(), c.misses[i])
+			c.env.Metrics.Errors.WithLabelValues(c.src.ID, "unmatched_path").Inc()
+			c.env.Log.Warn("websocket_json: a mapping path matches nothing", "field", "mapping."+f.Name, "path", f.Path.String(), "frames", c.misses[i])
+			c.env.Health.Warned("unmatched_path", err)
+		}
+	}
 }

@@ -170,3 +170,66 @@ func TestWSJSONFixtureFrames(t *testing.T) {
 
 // registry has the one kind this package's tests build.
 func registry() collectors.Registry { return collectors.Registry{"websocket_json": New} }
+
+// TestWSJSONFrameRootAndUnmatched: a metric beside the item array is read
+// with a ^ path, once per frame (also from frames without items); item
+// fields may read the frame too; a path that matches nothing for
+// unmatched_frames frames is a health warning naming it, once per streak.
+func TestWSJSONFrameRootAndUnmatched(t *testing.T) {
+	srv := loopback.NewWSJSONServer()
+	defer srv.Close()
+	cfg := fmt.Sprintf(`id: feed
+kind: websocket_json
+url: ws%s/feed
+unmatched_frames: 3
+mapping:
+  items: "data[*]"
+  id: msg_id
+  text: content
+  author: user.nick
+  room: ^.room
+  kind: chat
+  metrics: {viewers: ^.online}
+`, strings.TrimPrefix(srv.URL, "http"))
+	env, logs := collectortest.PollEnvLogs(t, collectortest.NewInstantClock(), nil)
+	c, err := registry().New(collectortest.SourceConfig(t, cfg), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wc := c.(*wsjsonCollector)
+	var sink collectortest.Sink
+	collectortest.Start(t, c, sink.Emit)
+	if !srv.WaitReady(1, 5*time.Second) {
+		t.Fatal("client did not connect")
+	}
+	srv.Send(`{"room":"r9","online":1234,"data":[{"msg_id":"a","content":"hi","user":{"nick":"甲"}},{"msg_id":"b","content":"yo","user":{"nick":"乙"}}]}`)
+	srv.Send(`{"room":"r9","online":1300}`)
+	collectortest.Wait(t, "2 chats + 2 samples", func() bool { return len(sink.All()) == 4 })
+	its := sink.All()
+	if its[0].ID != "a" || its[0].Room != "r9" || its[1].ID != "b" || its[2].Kind != item.KindMetric || its[2].Metric != "viewers" ||
+		its[2].Value != 1234 || its[3].Metric != "viewers" || its[3].Value != 1300 || its[2].ID == its[3].ID {
+		t.Fatalf("items %+v", its)
+	}
+
+	// The feed renames user.nick to user.name: three frames with items
+	// and no nick are one warning naming the path.
+	for i := range 5 {
+		srv.Send(fmt.Sprintf(`{"online":1,"data":[{"msg_id":"n%d","content":"x","user":{"name":"丙"}}]}`, i))
+	}
+	collectortest.Wait(t, "5 more chats and samples", func() bool { return len(sink.All()) == 14 })
+	if n := collectortest.CounterValue(env.Metrics.Errors.WithLabelValues("feed", "unmatched_path")); n != 2 {
+		t.Errorf("unmatched_path = %v, want 2 (author, and room since frames stopped carrying it)", n)
+	}
+	st := wc.env.Health.Status()
+	if !strings.Contains(st.LastError, "matched nothing in the last 3 frames") || st.State != collectors.HealthOK {
+		t.Errorf("health = %+v", st)
+	}
+	if !strings.Contains(logs.String(), `path=user.nick`) {
+		t.Errorf("log does not name the path:\n%s", logs.String())
+	}
+	for i, f := range wc.fields {
+		if (f.Name == "author" || f.Name == "room") != wc.warned[i] {
+			t.Errorf("field %s warned = %v", f.Name, wc.warned[i])
+		}
+	}
+}

@@ -184,15 +184,16 @@ func summary(ctx context.Context, out io.Writer, dbPath string) error {
 	      UNION ALL
 	      SELECT 'metric: ' || name, count(*), NULL FROM metrics GROUP BY name
 	      ORDER BY rows DESC`
-	if err := store.Query(ctx, dbPath, q, "table", out); err != nil {
+	if err := daemon.Query(ctx, dbPath, q, "table", store.QueryOptions{}, out); err != nil {
 		return err
 	}
 	fmt.Fprintln(out)
 	q = `SELECT rule, severity, state, room, started_at, resolved_at FROM alerts ORDER BY started_at`
-	if err := store.Query(ctx, dbPath, q, "table", out); err != nil {
+	if err := daemon.Query(ctx, dbPath, q, "table", store.QueryOptions{}, out); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "\nAsk it anything with SQL, for example:\n  go run . query --db %s \"SELECT strftime('%%H:%%M:%%S', ts) AS t, author, text FROM items WHERE sentiment = 'negative' ORDER BY ts DESC LIMIT 10\"\n", dbPath)
+	fmt.Fprintf(out, "or search what people said:\n  go run . search --db %s 退款\n", dbPath)
 	return nil
 }
 

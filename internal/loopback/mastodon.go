@@ -19,9 +19,13 @@ import (
 // WebSocket at /api/v1/streaming (?stream=…&tag=…&list=…, further streams
 // added with {"type":"subscribe",…} messages; unknown streams answered with
 // {"error":"Unknown stream type","status":400}), and the REST timelines
-// (/api/v1/timelines/tag/:tag, /public, /list/:id with since_id and limit,
-// newest first). Both demand "Authorization: Bearer <token>" (HTTP 401
-// otherwise), as Mastodon 4.2+ does for every timeline. It records
+// (/api/v1/timelines/tag/:tag, /public, /list/:id with max_id, since_id,
+// min_id and limit, newest first, and a Link header whose rel="next" pages
+// to older statuses and rel="prev" to newer ones, as Mastodon paginates).
+// Both demand "Authorization: Bearer <token>" (HTTP 401 otherwise), as
+// Mastodon 4.2+ does for every timeline. Timeline requests can be made to
+// fail (FailTimelines: e.g. a 429 with X-RateLimit-* headers and no
+// Retry-After, as Mastodon's rate limiter answers). It records
 // connections, subscriptions and REST requests.
 type MastodonServer struct {
 	URL          string // http://127.0.0.1:port  (config url)
@@ -37,6 +41,15 @@ type MastodonServer struct {
 	conns    map[*mastoLBConn]bool
 	total    int
 	statuses []mastoLBStatus // every status ever published, in order
+	fails    []MastodonFailure
+}
+
+// MastodonFailure is how one timeline request is answered instead of with
+// statuses.
+type MastodonFailure struct {
+	Status int
+	Header http.Header
+	Body   string
 }
 
 // MastodonDial is one streaming connection attempt.
@@ -63,7 +76,12 @@ type MastodonStatus struct {
 	Acct        string
 	InReplyToID string
 	Tags        []string // lower case, without '#'
+	Lists       []string // list ids whose timelines and streams carry it
 	Local       bool
+	Language    string          // ISO 639-1; default "en"
+	Reblog      *MastodonStatus // a boost: this status is the booster's wrapper around Reblog
+	EditedAt    time.Time       // set on an edited status
+	Deleted     bool            // deleted: gone from timelines
 }
 
 type mastoLBStatus struct {
@@ -130,6 +148,10 @@ func NewMastodonServer(token string) *MastodonServer {
 		local := r.URL.Query().Get("local") == "true"
 		s.timeline(w, r, func(st MastodonStatus) bool { return !local || st.Local })
 	})
+	mux.HandleFunc("GET /api/v1/timelines/list/{id}", func(w http.ResponseWriter, r *http.Request) {
+		id := r.PathValue("id")
+		s.timeline(w, r, func(st MastodonStatus) bool { return mastoLBContains(st.Lists, id) })
+	})
 	s.srv = httptest.NewServer(mux)
 	s.URL = s.srv.URL
 	s.StreamingURL = "ws" + strings.TrimPrefix(s.srv.URL, "http")
@@ -149,8 +171,29 @@ func (s *MastodonServer) authorized(r *http.Request) bool {
 	return r.Header.Get("Authorization") == "Bearer "+s.token
 }
 
-// timeline answers a REST timeline request: statuses match accepts, newer
-// than since_id, newest first, at most limit (default 20, max 40).
+// FailTimelines makes the next len(fails) timeline requests fail, one
+// failure each, in order.
+func (s *MastodonServer) FailTimelines(fails ...MastodonFailure) {
+	s.mu.Lock()
+	s.fails = append(s.fails, fails...)
+	s.mu.Unlock()
+}
+
+// RateLimited is Mastodon's answer to a client over its limit: HTTP 429
+// with X-RateLimit-Limit, -Remaining and -Reset (an ISO 8601 time) and no
+// Retry-After.
+func RateLimited(reset time.Time) MastodonFailure {
+	h := http.Header{}
+	h.Set("X-RateLimit-Limit", "300")
+	h.Set("X-RateLimit-Remaining", "0")
+	h.Set("X-RateLimit-Reset", reset.UTC().Format("2006-01-02T15:04:05.000Z"))
+	return MastodonFailure{Status: http.StatusTooManyRequests, Header: h, Body: `{"error":"Too many requests"}`}
+}
+
+// timeline answers a REST timeline request: statuses match accepts, newest
+// first, at most limit (default 20, max 40). max_id keeps the ones older
+// than it; since_id the newest ones newer than it; min_id the ones right
+// after it (the oldest newer ones), still listed newest first.
 func (s *MastodonServer) timeline(w http.ResponseWriter, r *http.Request, match func(MastodonStatus) bool) {
 	s.requests.add(r.URL.Path + "?" + r.URL.RawQuery)
 	w.Header().Set("Content-Type", "application/json")
@@ -159,23 +202,52 @@ func (s *MastodonServer) timeline(w http.ResponseWriter, r *http.Request, match 
 		fmt.Fprint(w, `{"error":"The access token is invalid"}`)
 		return
 	}
+	s.mu.Lock()
+	if len(s.fails) > 0 {
+		f := s.fails[0]
+		s.fails = s.fails[1:]
+		s.mu.Unlock()
+		for k, vs := range f.Header {
+			w.Header()[k] = vs
+		}
+		w.WriteHeader(f.Status)
+		fmt.Fprint(w, f.Body)
+		return
+	}
 	q := r.URL.Query()
 	limit := 20
 	if n, err := strconv.Atoi(q.Get("limit")); err == nil && n > 0 {
 		limit = min(n, 40)
 	}
-	since := q.Get("since_id")
-	s.mu.Lock()
+	maxID, since, minID := q.Get("max_id"), q.Get("since_id"), q.Get("min_id")
 	var out []mastoLBStatus
 	for _, st := range s.statuses {
-		if match(st.st) && (since == "" || mastoLBNewer(st.st.ID, since)) {
-			out = append(out, st)
+		if st.st.Deleted || !match(st.st) || (maxID != "" && !mastoLBNewer(maxID, st.st.ID)) {
+			continue
 		}
+		if (since != "" && !mastoLBNewer(st.st.ID, since)) || (minID != "" && !mastoLBNewer(st.st.ID, minID)) {
+			continue
+		}
+		out = append(out, st)
 	}
 	s.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool { return mastoLBNewer(out[i].st.ID, out[j].st.ID) })
 	if len(out) > limit {
-		out = out[:limit]
+		if minID != "" && since == "" {
+			out = out[len(out)-limit:] // the page right after min_id
+		} else {
+			out = out[:limit]
+		}
+	}
+	if len(out) > 0 {
+		base := s.URL + r.URL.Path + "?limit=" + strconv.Itoa(limit)
+		for _, k := range []string{"local", "remote"} {
+			if v := q.Get(k); v != "" {
+				base += "&" + k + "=" + v
+			}
+		}
+		w.Header().Set("Link", fmt.Sprintf(`<%s&max_id=%s>; rel="next", <%s&min_id=%s>; rel="prev"`,
+			base, out[len(out)-1].st.ID, base, out[0].st.ID))
 	}
 	parts := make([]string, len(out))
 	for i, st := range out {
@@ -258,34 +330,102 @@ func (c *mastoLBConn) write(msg string) error {
 
 // StatusJSON renders st as Mastodon's Status entity.
 func (s *MastodonServer) StatusJSON(st MastodonStatus) string {
+	b, _ := json.Marshal(s.statusMap(st))
+	return string(b)
+}
+
+func (s *MastodonServer) statusMap(st MastodonStatus) map[string]any {
 	tags := make([]map[string]string, 0, len(st.Tags))
 	for _, t := range st.Tags {
 		tags = append(tags, map[string]string{"name": t, "url": s.URL + "/tags/" + t})
 	}
-	var reply any
+	var reply, reblog, edited any
 	if st.InReplyToID != "" {
 		reply = st.InReplyToID
 	}
-	b, _ := json.Marshal(map[string]any{
+	if st.Reblog != nil {
+		reblog = s.statusMap(*st.Reblog)
+	}
+	if !st.EditedAt.IsZero() {
+		edited = st.EditedAt.UTC().Format("2006-01-02T15:04:05.000Z")
+	}
+	lang := st.Language
+	if lang == "" {
+		lang = "en"
+	}
+	return map[string]any{
 		"id": st.ID, "created_at": st.CreatedAt.UTC().Format("2006-01-02T15:04:05.000Z"), "in_reply_to_id": reply,
-		"sensitive": st.SpoilerText != "", "spoiler_text": st.SpoilerText, "visibility": "public", "language": "en",
+		"sensitive": st.SpoilerText != "", "spoiler_text": st.SpoilerText, "visibility": "public", "language": lang,
 		"uri": s.URL + "/users/" + st.Acct + "/statuses/" + st.ID, "url": s.URL + "/@" + st.Acct + "/" + st.ID,
-		"replies_count": 0, "reblogs_count": 0, "favourites_count": 0, "content": st.Content, "reblog": nil,
-		"account": map[string]any{"id": st.AccountID, "username": st.Acct, "acct": st.Acct, "display_name": st.Acct},
-		"tags":    tags,
-	})
-	return string(b)
+		"replies_count": 0, "reblogs_count": 0, "favourites_count": 0, "content": st.Content, "reblog": reblog,
+		"edited_at": edited,
+		"account":   map[string]any{"id": st.AccountID, "username": st.Acct, "acct": st.Acct, "display_name": st.Acct},
+		"tags":      tags,
+	}
 }
 
 // Post publishes a new status: it joins the REST timelines and goes, as an
 // update event, to every connection subscribed to public, to one of its
-// tags, or (Local only) to the local variants. It returns how many
-// deliveries were made.
+// tags or lists, or (Local only) to the local variants. A boost (Reblog
+// set) is filed under the original's tags, as Mastodon does. It returns
+// how many deliveries were made.
 func (s *MastodonServer) Post(st MastodonStatus) int {
+	if st.Reblog != nil && len(st.Tags) == 0 {
+		st.Tags = st.Reblog.Tags
+	}
 	js := s.StatusJSON(st)
 	s.mu.Lock()
 	s.statuses = append(s.statuses, mastoLBStatus{st: st, json: js})
 	s.mu.Unlock()
+	return s.broadcast(st, "update", js)
+}
+
+// Publish files st in the timelines without a streaming event: a status
+// posted while nobody was connected.
+func (s *MastodonServer) Publish(st MastodonStatus) {
+	if st.Reblog != nil && len(st.Tags) == 0 {
+		st.Tags = st.Reblog.Tags
+	}
+	js := s.StatusJSON(st)
+	s.mu.Lock()
+	s.statuses = append(s.statuses, mastoLBStatus{st: st, json: js})
+	s.mu.Unlock()
+}
+
+// Edit replaces the status with st's id (its text, language…) in the
+// timelines and sends status.update with the new version to the streams
+// it is in.
+func (s *MastodonServer) Edit(st MastodonStatus) int {
+	if st.EditedAt.IsZero() {
+		st.EditedAt = time.Now()
+	}
+	js := s.StatusJSON(st)
+	s.mu.Lock()
+	for i := range s.statuses {
+		if s.statuses[i].st.ID == st.ID {
+			s.statuses[i] = mastoLBStatus{st: st, json: js}
+		}
+	}
+	s.mu.Unlock()
+	return s.broadcast(st, "status.update", js)
+}
+
+// Delete removes the status with id from the timelines and sends delete
+// (the payload is the bare id) to the streams it was in.
+func (s *MastodonServer) Delete(id string) int {
+	var st MastodonStatus
+	s.mu.Lock()
+	for i := range s.statuses {
+		if s.statuses[i].st.ID == id {
+			s.statuses[i].st.Deleted = true
+			st = s.statuses[i].st
+		}
+	}
+	s.mu.Unlock()
+	return s.broadcast(st, "delete", id)
+}
+
+func (s *MastodonServer) broadcast(st MastodonStatus, event, payload string) int {
 	keys := [][]string{{"public"}}
 	if st.Local {
 		keys = append(keys, []string{"public:local"})
@@ -296,9 +436,12 @@ func (s *MastodonServer) Post(st MastodonStatus) int {
 			keys = append(keys, []string{"hashtag:local", t})
 		}
 	}
+	for _, l := range st.Lists {
+		keys = append(keys, []string{"list", l})
+	}
 	n := 0
 	for _, k := range keys {
-		n += s.Event(k, "update", js)
+		n += s.Event(k, event, payload)
 	}
 	return n
 }

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"html"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -81,6 +82,44 @@ func (r *pollRequests) all() []string {
 	return append([]string(nil), r.uris...)
 }
 
+// pollRobots is a site's /robots.txt: served apart from the site's other
+// paths (not in Requests, never failed by FailNext) and counted.
+type pollRobots struct {
+	mu      sync.Mutex
+	body    string
+	fetches int
+}
+
+// serve answers r when it asks for /robots.txt.
+func (p *pollRobots) serve(w http.ResponseWriter, r *http.Request) bool {
+	if r.URL.Path != "/robots.txt" {
+		return false
+	}
+	p.mu.Lock()
+	p.fetches++
+	body := p.body
+	p.mu.Unlock()
+	if body == "" {
+		http.NotFound(w, r)
+		return true
+	}
+	w.Header().Set("Content-Type", "text/plain")
+	_, _ = io.WriteString(w, body)
+	return true
+}
+
+func (p *pollRobots) set(body string) {
+	p.mu.Lock()
+	p.body = body
+	p.mu.Unlock()
+}
+
+func (p *pollRobots) count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.fetches
+}
+
 func pollWriteJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	_ = json.NewEncoder(w).Encode(v)
@@ -120,12 +159,13 @@ type JSONAPIServer struct {
 	PageSize int
 	Token    string
 
-	mu    sync.Mutex
-	posts []JSONAPIPost // newest first
-	drift bool
-	hook  func(*http.Request)
-	fail  pollFailures
-	reqs  pollRequests
+	mu     sync.Mutex
+	posts  []JSONAPIPost // newest first
+	drift  bool
+	hook   func(*http.Request)
+	fail   pollFailures
+	reqs   pollRequests
+	robots pollRobots
 }
 
 // OnRequest makes the server call f with each request before it answers
@@ -181,8 +221,17 @@ func (s *JSONAPIServer) FailNext(status int, retryAfter string, n int) {
 // Requests lists the request URIs seen.
 func (s *JSONAPIServer) Requests() []string { return s.reqs.all() }
 
+// SetRobots sets the body of /robots.txt ("" answers 404: no robots.txt).
+func (s *JSONAPIServer) SetRobots(body string) { s.robots.set(body) }
+
+// RobotsFetches counts the requests for /robots.txt.
+func (s *JSONAPIServer) RobotsFetches() int { return s.robots.count() }
+
 func (s *JSONAPIServer) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.robots.serve(w, r) {
+			return
+		}
 		s.reqs.add(r)
 		s.mu.Lock()
 		hook := s.hook
@@ -321,6 +370,8 @@ type HTMLPost struct {
 //	GET /forum?page=N   UTF-8 list, newest first, <a class="next"> to the next page
 //	GET /gbk            the first page encoded as GBK, charset only in Content-Type
 //	GET /gbk-meta       the same, charset only in <meta charset="gbk">
+//	GET /gbk-bare       the same, charset declared nowhere
+//	GET /robots.txt     SetRobots's body, or 404
 //
 // Items are <li class="post" data-pid>, with a.title (relative href),
 // span.author, span.time and div.content. SetDrift renames the classes as a
@@ -329,11 +380,12 @@ type HTMLSiteServer struct {
 	*httptest.Server
 	PageSize int
 
-	mu    sync.Mutex
-	posts []HTMLPost // newest first
-	drift bool
-	fail  pollFailures
-	reqs  pollRequests
+	mu     sync.Mutex
+	posts  []HTMLPost // newest first
+	drift  bool
+	fail   pollFailures
+	reqs   pollRequests
+	robots pollRobots
 }
 
 // NewHTMLSiteServer starts the site with a page size of 3.
@@ -343,7 +395,11 @@ func NewHTMLSiteServer() *HTMLSiteServer {
 	mux.HandleFunc("GET /forum", s.handleForum)
 	mux.HandleFunc("GET /gbk", s.handleGBK)
 	mux.HandleFunc("GET /gbk-meta", s.handleGBK)
+	mux.HandleFunc("GET /gbk-bare", s.handleGBK)
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.robots.serve(w, r) {
+			return
+		}
 		s.reqs.add(r)
 		if s.fail.serve(w) {
 			return
@@ -352,6 +408,12 @@ func NewHTMLSiteServer() *HTMLSiteServer {
 	}))
 	return s
 }
+
+// SetRobots sets the body of /robots.txt ("" answers 404: no robots.txt).
+func (s *HTMLSiteServer) SetRobots(body string) { s.robots.set(body) }
+
+// RobotsFetches counts the requests for /robots.txt.
+func (s *HTMLSiteServer) RobotsFetches() int { return s.robots.count() }
 
 // Add publishes posts; each becomes the newest.
 func (s *HTMLSiteServer) Add(posts ...HTMLPost) {
@@ -416,8 +478,11 @@ func (s *HTMLSiteServer) handleGBK(w http.ResponseWriter, r *http.Request) {
 	page := max(pollAtoi(r.URL.Query().Get("page"), 1), 1)
 	meta := ""
 	ct := "text/html; charset=gbk"
-	if r.URL.Path == "/gbk-meta" {
+	switch r.URL.Path {
+	case "/gbk-meta":
 		meta, ct = `<meta http-equiv="Content-Type" content="text/html; charset=gbk">`, "text/html"
+	case "/gbk-bare":
+		ct = "text/html" // declared nowhere: the reader has to sniff
 	}
 	body, err := simplifiedchinese.GBK.NewEncoder().Bytes(s.render(page, meta))
 	if err != nil {
