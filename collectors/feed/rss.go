@@ -41,7 +41,6 @@ const (
 	rssStateDigests    = "rss.digests"    // JSON object: seen entry id -> FeedEntry.Digest of the version last emitted
 )
 
-
 // rssAccept prefers feeds but takes whatever the server has, so that an
 // HTML error page still reaches the parser and is reported as such.
 var rssAccept = http.Header{"Accept": {"application/rss+xml, application/atom+xml, application/feed+json, application/rdf+xml;q=0.9, application/xml;q=0.9, text/xml;q=0.9, application/json;q=0.9, */*;q=0.8"}}
