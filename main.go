@@ -22,6 +22,7 @@ import (
 	"lookout/config"
 	"lookout/daemon"
 	"lookout/internal/demo"
+	"lookout/report"
 	"lookout/sentiment"
 	"lookout/store"
 )
@@ -35,6 +36,8 @@ Usage:
                                                 ask the database (opened read-only)
   lookout check-config [-c config.yaml]        validate a config (errors name field and line)
   lookout status [--db F]                      health of every source
+  lookout report [--db F] [--room R] [--from T] [--to T] [--format html|md|json] [--tz Z]
+                                                post-live review per room (default: last 24 h, HTML)
   lookout sentiment score [--format jsonl]     score stdin, one text per line
   lookout sentiment eval [--format json] FILE… accuracy on labelled CSV/TSV files
   lookout backtest --input FILE.csv --format nab
@@ -70,6 +73,8 @@ func main() {
 		err = cmdCheckConfig(args)
 	case "status":
 		err = cmdStatus(ctx, args)
+	case "report":
+		err = cmdReport(ctx, args)
 	case "sentiment":
 		err = cmdSentiment(args)
 	case "backtest":
@@ -269,6 +274,37 @@ func cmdStatus(ctx context.Context, args []string) error {
 		return fmt.Errorf("unexpected argument %q", pos[0])
 	}
 	return store.Query(ctx, *db, daemon.StatusQuery, *format, os.Stdout)
+}
+
+func cmdReport(ctx context.Context, args []string) error {
+	fs := newFlags("report")
+	db := fs.String("db", "lookout.db", "database file (opened read-only)")
+	room := fs.String("room", "", "only this room (room id or source id); default every room")
+	from := fs.String("from", "-24h", "start (RFC 3339, or -24h style: that long ago)")
+	to := fs.String("to", "", "end (default now)")
+	format := fs.String("format", "html", "html, md or json")
+	tz := fs.String("tz", "Local", "time zone for the times shown (IANA name, e.g. Asia/Shanghai)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return fmt.Errorf("unexpected argument %q", pos[0])
+	}
+	loc, err := time.LoadLocation(*tz)
+	if err != nil {
+		return fmt.Errorf("--tz: %w", err)
+	}
+	now := time.Now()
+	fromT, toT, err := parseWindow(*from, *to, now)
+	if err != nil {
+		return err
+	}
+	r, err := report.Build(ctx, *db, report.Options{Room: *room, From: fromT, To: toT, Location: loc, Now: now})
+	if err != nil {
+		return err
+	}
+	return report.Render(os.Stdout, r, *format)
 }
 
 // subcommandHelp prints the usage lines of a command with subcommands

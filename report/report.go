@@ -1,0 +1,696 @@
+// Package report computes the post-live review (直播复盘) of each room from
+// the SQLite log: audience, interaction, sentiment against the room's own
+// normal, what people praised and complained about, hot terms, alerts and
+// gifts. It only reads; the renderers (Markdown, JSON, HTML) live beside it
+// and take a *Report.
+package report
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"time"
+
+	"lookout/store"
+)
+
+// Options select what a report covers.
+type Options struct {
+	// Room keeps only the rooms whose room id or source id equals it; ""
+	// keeps every room with items or samples in the window.
+	Room     string
+	From, To time.Time
+	// Location is the time zone the renderers show times in (default UTC).
+	Location *time.Location
+	// Now is when the report is generated (default time.Now()); it closes
+	// alerts still open.
+	Now time.Time
+	// Examples is how many example messages each theme carries (default 2).
+	Examples int
+}
+
+// NormalDays is how far before a report's window a room's normal negative
+// share is measured.
+const NormalDays = 7
+
+// Report is the review of every selected room over one window.
+type Report struct {
+	From      time.Time      `json:"from"`
+	To        time.Time      `json:"to"`
+	Generated time.Time      `json:"generated"`
+	Location  *time.Location `json:"-"`
+	// Start and End bound the data inside the window (the charts' span):
+	// a 24-hour report of a two-hour show draws the two hours.
+	Start  time.Time `json:"start"`
+	End    time.Time `json:"end"`
+	Bucket Duration  `json:"bucket"` // width of every time series' buckets
+	Rooms     []Room         `json:"rooms"`
+}
+
+// Duration is a time.Duration that reads as "5m0s" in JSON.
+type Duration time.Duration
+
+// MarshalText renders the duration as Go writes it.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// D is the plain duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Room is one room's review.
+type Room struct {
+	Source   string   `json:"source"`
+	Platform string   `json:"platform"`
+	Room     string   `json:"room"`
+	Summary  []string `json:"summary"` // short plain-language sentences
+
+	Items    int `json:"items"`    // every item (chat, gifts, likes, posts, …)
+	Messages int `json:"messages"` // chat lines, comments, posts, super chats
+
+	Viewers  Viewers `json:"viewers"`
+	Audience []Point `json:"audience"` // max viewers per bucket
+
+	Interactions int64 `json:"interactions"` // messages + likes + gifts (by count)
+	// InteractionRate is interactions per average viewer over the window;
+	// 0 when the room reports no viewers.
+	InteractionRate float64 `json:"interaction_rate"`
+
+	Sentiment Sentiment `json:"sentiment"`
+	Timeline  []Bucket  `json:"timeline"`
+
+	Praise     []Theme   `json:"praise"`
+	Complaints []Theme   `json:"complaints"`
+	HotTerms   []Term    `json:"hot_terms"`
+	Alerts     []Alert   `json:"alerts"`
+	Gifts      GiftTotal `json:"gifts"`
+}
+
+// Viewers sums up the viewer samples.
+type Viewers struct {
+	Samples int       `json:"samples"`
+	Peak    float64   `json:"peak"`
+	PeakAt  time.Time `json:"peak_at"`
+	Average float64   `json:"average"`
+	Last    float64   `json:"last"`
+}
+
+// Point is one bucket of a numeric series.
+type Point struct {
+	T time.Time `json:"t"`
+	V float64   `json:"v"`
+}
+
+// Sentiment is the window's verdicts against the room's normal.
+type Sentiment struct {
+	Scored        int     `json:"scored"`
+	Positive      int     `json:"positive"`
+	Negative      int     `json:"negative"`
+	NegativeShare float64 `json:"negative_share"`
+	// Normal is the room's usual negative share; NormalBasis says where
+	// it comes from ("previous 7 days" or "median of this window").
+	Normal      float64 `json:"normal"`
+	NormalBasis string  `json:"normal_basis"`
+	// Worst is the bucket with the highest negative share among those
+	// with at least minBucketItems scored items.
+	Worst *Bucket `json:"worst,omitempty"`
+}
+
+// Bucket is one slice of the timeline.
+type Bucket struct {
+	T             time.Time `json:"t"`
+	Messages      int       `json:"messages"`
+	Scored        int       `json:"scored"`
+	Positive      int       `json:"positive"`
+	Negative      int       `json:"negative"`
+	NegativeShare float64   `json:"negative_share"`
+}
+
+// Theme is a term people praised or complained about, with examples.
+type Theme struct {
+	Term     string    `json:"term"` // "" when no hot terms are stored: the examples are the strongest messages
+	Mentions int       `json:"mentions"`
+	Examples []Message `json:"examples"`
+}
+
+// Message is one stored item quoted in a report.
+type Message struct {
+	TS     time.Time `json:"ts"`
+	Author string    `json:"author"`
+	Text   string    `json:"text"`
+	Score  float64   `json:"score"`
+}
+
+// Term is a hot term and how often it was said.
+type Term struct {
+	Term     string `json:"term"`
+	Mentions int    `json:"mentions"`
+	Negative int    `json:"negative"`
+}
+
+// Alert is an alert that fired in the window.
+type Alert struct {
+	Rule      string    `json:"rule"`
+	Severity  string    `json:"severity"`
+	State     string    `json:"state"`
+	StartedAt time.Time `json:"started_at"`
+	// ResolvedAt is zero while the alert is open; Duration then runs to
+	// the report's generation time.
+	ResolvedAt time.Time `json:"resolved_at,omitzero"`
+	Duration   Duration  `json:"duration"`
+	Summary    string    `json:"summary"`
+}
+
+// GiftTotal is what the audience paid.
+type GiftTotal struct {
+	Gifts          int64   `json:"gifts"` // number of gifts (by count)
+	GiftValue      float64 `json:"gift_value"`
+	SuperChats     int     `json:"super_chats"`
+	SuperChatValue float64 `json:"super_chat_value"`
+}
+
+// minBucketItems is how many scored items a bucket needs before its
+// negative share counts as the worst moment or towards the normal.
+const minBucketItems = 5
+
+// minNormalItems is how many scored items the previous days need before
+// they make the room's normal.
+const minNormalItems = 30
+
+// Build computes the report from the database at dbPath, opened read-only:
+// it never creates or changes a file.
+func Build(ctx context.Context, dbPath string, opts Options) (*Report, error) {
+	st, err := store.OpenReadOnly(ctx, dbPath)
+	if err != nil {
+		return nil, fmt.Errorf("report: %w", err)
+	}
+	defer st.Close()
+	return FromDB(ctx, st.DB(), opts)
+}
+
+// FromDB computes the report from an open database.
+func FromDB(ctx context.Context, db *sql.DB, opts Options) (*Report, error) {
+	if opts.Now.IsZero() {
+		opts.Now = time.Now()
+	}
+	if opts.To.IsZero() {
+		opts.To = opts.Now
+	}
+	if opts.From.IsZero() {
+		opts.From = opts.To.Add(-24 * time.Hour)
+	}
+	if !opts.To.After(opts.From) {
+		return nil, fmt.Errorf("report: --to %s is not after --from %s", store.FormatTime(opts.To), store.FormatTime(opts.From))
+	}
+	if opts.Location == nil {
+		opts.Location = time.UTC
+	}
+	if opts.Examples <= 0 {
+		opts.Examples = 2
+	}
+	r := &Report{From: opts.From.UTC(), To: opts.To.UTC(), Generated: opts.Now.UTC(), Location: opts.Location}
+	q := &querier{ctx: ctx, db: db, from: store.FormatTime(opts.From), to: store.FormatTime(opts.To), opts: opts}
+	rooms, start, end, err := q.rooms()
+	if err != nil {
+		return nil, err
+	}
+	r.Start, r.End = r.From, r.To
+	if !start.IsZero() {
+		b := BucketFor(end.Sub(start))
+		r.Start = maxTime(start.Truncate(b), r.From)
+		r.End = minTime(end.Truncate(b).Add(b), r.To)
+	}
+	r.Bucket = Duration(BucketFor(r.End.Sub(r.Start)))
+	q.bucket = int64(r.Bucket.D() / time.Second)
+	for _, rm := range rooms {
+		if err := q.fill(&rm); err != nil {
+			return nil, fmt.Errorf("report: room %s/%s: %w", rm.Source, rm.Room, err)
+		}
+		rm.Summary = summarize(&rm, opts.Location)
+		r.Rooms = append(r.Rooms, rm)
+	}
+	return r, nil
+}
+
+// BucketFor picks a timeline bucket width that gives a window of span
+// about 30 to 120 points.
+func BucketFor(span time.Duration) time.Duration {
+	for _, b := range []time.Duration{10 * time.Second, 30 * time.Second, time.Minute, 2 * time.Minute, 5 * time.Minute,
+		10 * time.Minute, 15 * time.Minute, 30 * time.Minute, time.Hour, 2 * time.Hour, 3 * time.Hour, 6 * time.Hour, 12 * time.Hour} {
+		if span/b <= 120 {
+			return b
+		}
+	}
+	return 24 * time.Hour
+}
+
+type querier struct {
+	ctx      context.Context
+	db       *sql.DB
+	from, to string
+	bucket   int64 // seconds
+	opts     Options
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// rooms lists the rooms with items or samples in the window, and the
+// first and last timestamp among them.
+func (q *querier) rooms() ([]Room, time.Time, time.Time, error) {
+	filter := ""
+	args := []any{q.from, q.to}
+	if q.opts.Room != "" {
+		filter = " AND (room = ? OR source = ?)"
+		args = append(args, q.opts.Room, q.opts.Room)
+	}
+	all := append(append([]any{}, args...), args...)
+	rows, err := q.db.QueryContext(q.ctx, `SELECT source, max(platform), room, min(first), max(last) FROM (
+		SELECT source, max(platform) AS platform, room, min(ts) AS first, max(ts) AS last FROM items
+		 WHERE ts >= ? AND ts < ?`+filter+` GROUP BY source, room
+		UNION ALL
+		SELECT source, max(platform), room, min(ts), max(ts) FROM metrics
+		 WHERE ts >= ? AND ts < ? AND room != ''`+filter+` GROUP BY source, room)
+		GROUP BY source, room ORDER BY source, room`, all...)
+	if err != nil {
+		return nil, time.Time{}, time.Time{}, fmt.Errorf("report: list rooms: %w", err)
+	}
+	defer rows.Close()
+	var out []Room
+	var start, end time.Time
+	for rows.Next() {
+		var r Room
+		var first, last string
+		if err := rows.Scan(&r.Source, &r.Platform, &r.Room, &first, &last); err != nil {
+			return nil, start, end, fmt.Errorf("report: list rooms: %w", err)
+		}
+		f, l := parseTS(first), parseTS(last)
+		if start.IsZero() || f.Before(start) {
+			start = f
+		}
+		if l.After(end) {
+			end = l
+		}
+		out = append(out, r)
+	}
+	return out, start, end, rows.Err()
+}
+
+// messageKinds are the kinds that say something.
+const messageKinds = `('chat','comment','post','superchat')`
+
+func (q *querier) fill(r *Room) error {
+	key := []any{r.Source, r.Room, q.from, q.to}
+	var likes, gifts int64
+	err := q.db.QueryRowContext(q.ctx, `SELECT count(*),
+		coalesce(sum(kind IN `+messageKinds+`), 0),
+		coalesce(sum(sentiment IS NOT NULL), 0), coalesce(sum(sentiment = 'positive'), 0), coalesce(sum(sentiment = 'negative'), 0),
+		coalesce(sum(CASE WHEN kind = 'like' THEN max(coalesce(count, 1), 1) END), 0),
+		coalesce(sum(CASE WHEN kind = 'gift' THEN max(coalesce(count, 1), 1) END), 0),
+		coalesce(sum(CASE WHEN kind = 'gift' THEN value END), 0),
+		coalesce(sum(kind = 'superchat'), 0),
+		coalesce(sum(CASE WHEN kind = 'superchat' THEN value END), 0)
+		FROM items WHERE source = ? AND room = ? AND ts >= ? AND ts < ?`, key...).Scan(
+		&r.Items, &r.Messages, &r.Sentiment.Scored, &r.Sentiment.Positive, &r.Sentiment.Negative,
+		&likes, &gifts, &r.Gifts.GiftValue, &r.Gifts.SuperChats, &r.Gifts.SuperChatValue)
+	if err != nil {
+		return fmt.Errorf("totals: %w", err)
+	}
+	r.Gifts.Gifts = gifts
+	r.Interactions = int64(r.Messages) + likes + gifts
+	if r.Sentiment.Scored > 0 {
+		r.Sentiment.NegativeShare = float64(r.Sentiment.Negative) / float64(r.Sentiment.Scored)
+	}
+	if err := q.viewers(r, key); err != nil {
+		return err
+	}
+	if r.Viewers.Average > 0 {
+		r.InteractionRate = float64(r.Interactions) / r.Viewers.Average
+	}
+	if err := q.timeline(r, key); err != nil {
+		return err
+	}
+	if err := q.normal(r); err != nil {
+		return err
+	}
+	if err := q.terms(r, key); err != nil {
+		return err
+	}
+	var perr, cerr error
+	r.Praise, perr = q.themes(key, "positive", "DESC")
+	r.Complaints, cerr = q.themes(key, "negative", "ASC")
+	if err := errors.Join(perr, cerr); err != nil {
+		return err
+	}
+	return q.alerts(r)
+}
+
+func (q *querier) viewers(r *Room, key []any) error {
+	var n int
+	var avg, peak sql.NullFloat64
+	err := q.db.QueryRowContext(q.ctx, `SELECT count(*), avg(value), max(value) FROM metrics
+		WHERE source = ? AND room = ? AND ts >= ? AND ts < ? AND name = 'viewers'`, key...).Scan(&n, &avg, &peak)
+	if err != nil {
+		return fmt.Errorf("viewers: %w", err)
+	}
+	r.Viewers.Samples = n
+	if n == 0 {
+		return nil
+	}
+	r.Viewers.Average, r.Viewers.Peak = avg.Float64, peak.Float64
+	var peakAt, lastTS string
+	if err := q.db.QueryRowContext(q.ctx, `SELECT ts FROM metrics WHERE source = ? AND room = ? AND ts >= ? AND ts < ?
+		AND name = 'viewers' AND value = ? ORDER BY ts LIMIT 1`, append(key, peak.Float64)...).Scan(&peakAt); err != nil {
+		return fmt.Errorf("peak viewers: %w", err)
+	}
+	if err := q.db.QueryRowContext(q.ctx, `SELECT ts, value FROM metrics WHERE source = ? AND room = ? AND ts >= ? AND ts < ?
+		AND name = 'viewers' ORDER BY ts DESC LIMIT 1`, key...).Scan(&lastTS, &r.Viewers.Last); err != nil {
+		return fmt.Errorf("last viewers: %w", err)
+	}
+	r.Viewers.PeakAt = parseTS(peakAt)
+	rows, err := q.db.QueryContext(q.ctx, `SELECT CAST(strftime('%s', ts) AS INTEGER) / ? AS b, max(value) FROM metrics
+		WHERE source = ? AND room = ? AND ts >= ? AND ts < ? AND name = 'viewers' GROUP BY b ORDER BY b`,
+		append([]any{q.bucket}, key...)...)
+	if err != nil {
+		return fmt.Errorf("audience curve: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var b int64
+		var v float64
+		if err := rows.Scan(&b, &v); err != nil {
+			return fmt.Errorf("audience curve: %w", err)
+		}
+		r.Audience = append(r.Audience, Point{T: time.Unix(b*q.bucket, 0).UTC(), V: v})
+	}
+	return rows.Err()
+}
+
+func (q *querier) timeline(r *Room, key []any) error {
+	rows, err := q.db.QueryContext(q.ctx, `SELECT CAST(strftime('%s', ts) AS INTEGER) / ? AS b,
+		sum(kind IN `+messageKinds+`), sum(sentiment IS NOT NULL), sum(sentiment = 'positive'), sum(sentiment = 'negative')
+		FROM items WHERE source = ? AND room = ? AND ts >= ? AND ts < ? GROUP BY b ORDER BY b`,
+		append([]any{q.bucket}, key...)...)
+	if err != nil {
+		return fmt.Errorf("timeline: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var b int64
+		var k Bucket
+		if err := rows.Scan(&b, &k.Messages, &k.Scored, &k.Positive, &k.Negative); err != nil {
+			return fmt.Errorf("timeline: %w", err)
+		}
+		k.T = time.Unix(b*q.bucket, 0).UTC()
+		if k.Scored > 0 {
+			k.NegativeShare = float64(k.Negative) / float64(k.Scored)
+		}
+		r.Timeline = append(r.Timeline, k)
+		if k.Scored >= minBucketItems && (r.Sentiment.Worst == nil || k.NegativeShare > r.Sentiment.Worst.NegativeShare) {
+			w := k
+			r.Sentiment.Worst = &w
+		}
+	}
+	return rows.Err()
+}
+
+// normal is the room's negative share over the NormalDays before the
+// window; with too little history there, the median share of the window's
+// buckets.
+func (q *querier) normal(r *Room) error {
+	before := store.FormatTime(q.opts.From.Add(-NormalDays * 24 * time.Hour))
+	var scored, neg int
+	err := q.db.QueryRowContext(q.ctx, `SELECT count(*), coalesce(sum(sentiment = 'negative'), 0) FROM items
+		WHERE source = ? AND room = ? AND ts >= ? AND ts < ? AND sentiment IS NOT NULL`,
+		r.Source, r.Room, before, q.from).Scan(&scored, &neg)
+	if err != nil {
+		return fmt.Errorf("normal: %w", err)
+	}
+	if scored >= minNormalItems {
+		r.Sentiment.Normal = float64(neg) / float64(scored)
+		r.Sentiment.NormalBasis = fmt.Sprintf("previous %d days", NormalDays)
+		return nil
+	}
+	var shares []float64
+	for _, b := range r.Timeline {
+		if b.Scored >= minBucketItems {
+			shares = append(shares, b.NegativeShare)
+		}
+	}
+	if len(shares) == 0 {
+		r.Sentiment.Normal = r.Sentiment.NegativeShare
+		r.Sentiment.NormalBasis = "this window"
+		return nil
+	}
+	r.Sentiment.Normal = median(shares)
+	r.Sentiment.NormalBasis = "median of this window"
+	return nil
+}
+
+func median(xs []float64) float64 {
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+func (q *querier) terms(r *Room, key []any) error {
+	rows, err := q.db.QueryContext(q.ctx, `SELECT j.value, count(*) AS n, coalesce(sum(i.sentiment = 'negative'), 0)
+		FROM items i, json_each(i.terms) j
+		WHERE i.source = ? AND i.room = ? AND i.ts >= ? AND i.ts < ? AND i.terms IS NOT NULL
+		GROUP BY j.value ORDER BY n DESC, j.value LIMIT 15`, key...)
+	if err != nil {
+		return fmt.Errorf("hot terms: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var t Term
+		if err := rows.Scan(&t.Term, &t.Mentions, &t.Negative); err != nil {
+			return fmt.Errorf("hot terms: %w", err)
+		}
+		r.HotTerms = append(r.HotTerms, t)
+	}
+	return rows.Err()
+}
+
+// themes are the terms said most in items of one sentiment, each with the
+// strongest distinct messages that say it; with no terms stored, one theme
+// without a term holding the strongest messages.
+func (q *querier) themes(key []any, sentiment, order string) ([]Theme, error) {
+	rows, err := q.db.QueryContext(q.ctx, `SELECT j.value, count(*) AS n
+		FROM items i, json_each(i.terms) j
+		WHERE i.source = ? AND i.room = ? AND i.ts >= ? AND i.ts < ? AND i.terms IS NOT NULL AND i.sentiment = ?
+		GROUP BY j.value ORDER BY n DESC, j.value LIMIT 5`, append(key, sentiment)...)
+	if err != nil {
+		return nil, fmt.Errorf("%s themes: %w", sentiment, err)
+	}
+	var themes []Theme
+	for rows.Next() {
+		var t Theme
+		if err := rows.Scan(&t.Term, &t.Mentions); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("%s themes: %w", sentiment, err)
+		}
+		themes = append(themes, t)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%s themes: %w", sentiment, err)
+	}
+	// The strongest score a text reached, once per distinct text (live
+	// rooms repeat lines); SQLite takes the bare columns (ts, author) from
+	// the row that holds the min or max.
+	pick := func(where string, args []any, limit int) ([]Message, error) {
+		rows, err := q.db.QueryContext(q.ctx, `SELECT i.ts, i.author, i.text, `+map[string]string{"ASC": "min", "DESC": "max"}[order]+`(i.score) AS s
+			FROM items i WHERE i.source = ? AND i.room = ? AND i.ts >= ? AND i.ts < ? AND i.sentiment = ? `+where+`
+			GROUP BY i.text ORDER BY s `+order+`, min(i.ts) LIMIT ?`, append(append(append(key, sentiment), args...), limit)...)
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		var out []Message
+		for rows.Next() {
+			var ts string
+			var author sql.NullString
+			var m Message
+			if err := rows.Scan(&ts, &author, &m.Text, &m.Score); err != nil {
+				return nil, err
+			}
+			m.TS, m.Author = parseTS(ts), author.String
+			out = append(out, m)
+		}
+		return out, rows.Err()
+	}
+	for i := range themes {
+		ex, err := pick(`AND i.terms IS NOT NULL AND EXISTS (SELECT 1 FROM json_each(i.terms) j WHERE j.value = ?)`,
+			[]any{themes[i].Term}, q.opts.Examples)
+		if err != nil {
+			return nil, fmt.Errorf("%s examples for %q: %w", sentiment, themes[i].Term, err)
+		}
+		themes[i].Examples = ex
+	}
+	if len(themes) == 0 {
+		ex, err := pick(`AND i.text IS NOT NULL AND i.text != ''`, nil, 3)
+		if err != nil {
+			return nil, fmt.Errorf("%s examples: %w", sentiment, err)
+		}
+		if len(ex) > 0 {
+			var n int
+			if err := q.db.QueryRowContext(q.ctx, `SELECT count(*) FROM items WHERE source = ? AND room = ? AND ts >= ? AND ts < ? AND sentiment = ?`,
+				append(key, sentiment)...).Scan(&n); err != nil {
+				return nil, fmt.Errorf("%s count: %w", sentiment, err)
+			}
+			themes = []Theme{{Mentions: n, Examples: ex}}
+		}
+	}
+	return themes, nil
+}
+
+// alerts are those of the room (or of its whole source, like a broken
+// source) that fired and overlap the window.
+func (q *querier) alerts(r *Room) error {
+	rows, err := q.db.QueryContext(q.ctx, `SELECT a.rule, a.severity, a.state, a.started_at, a.resolved_at, a.summary
+		FROM alerts a
+		WHERE (a.room = ? AND (a.source = ? OR a.source = '') OR (a.room = '' AND a.source = ?))
+		  AND a.started_at < ? AND (a.resolved_at IS NULL OR a.resolved_at >= ?)
+		  AND EXISTS (SELECT 1 FROM alert_events e WHERE e.alert_id = a.id AND e.state = 'firing')
+		ORDER BY a.started_at, a.rule`, r.Room, r.Source, r.Source, q.to, q.from)
+	if err != nil {
+		return fmt.Errorf("alerts: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var a Alert
+		var started string
+		var resolved sql.NullString
+		if err := rows.Scan(&a.Rule, &a.Severity, &a.State, &started, &resolved, &a.Summary); err != nil {
+			return fmt.Errorf("alerts: %w", err)
+		}
+		a.StartedAt = parseTS(started)
+		end := q.opts.Now
+		if resolved.Valid {
+			a.ResolvedAt = parseTS(resolved.String)
+			end = a.ResolvedAt
+		}
+		a.Duration = Duration(end.Sub(a.StartedAt).Round(time.Second))
+		r.Alerts = append(r.Alerts, a)
+	}
+	return rows.Err()
+}
+
+func parseTS(s string) time.Time {
+	t, err := store.ParseTime(s)
+	if err != nil {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+// summarize says the room's story in a few sentences.
+func summarize(r *Room, loc *time.Location) []string {
+	var out []string
+	clock := func(t time.Time) string { return t.In(loc).Format("15:04") }
+	if r.Viewers.Samples > 0 {
+		out = append(out, fmt.Sprintf("Audience peaked at %s viewers at %s and averaged %s; %s at the end.",
+			Count(r.Viewers.Peak), clock(r.Viewers.PeakAt), Count(r.Viewers.Average), Count(r.Viewers.Last)))
+	}
+	if r.Messages > 0 || r.Interactions > 0 {
+		s := fmt.Sprintf("%s message%s, %s interaction%s in all", Count(float64(r.Messages)), plural(r.Messages), Count(float64(r.Interactions)), plural(int(r.Interactions)))
+		if r.InteractionRate > 0 {
+			s += fmt.Sprintf(" (%.2f per viewer)", r.InteractionRate)
+		}
+		out = append(out, s+".")
+	}
+	if s := r.Sentiment; s.Scored > 0 {
+		verdict := "in line with"
+		switch d := s.NegativeShare - s.Normal; {
+		case d >= 0.05:
+			verdict = "well above"
+		case d >= 0.02:
+			verdict = "above"
+		case d <= -0.02:
+			verdict = "below"
+		}
+		line := fmt.Sprintf("%s negative, %s the room's normal of %s (%s).", Percent(s.NegativeShare), verdict, Percent(s.Normal), s.NormalBasis)
+		if s.Worst != nil && s.Worst.NegativeShare > s.Normal+0.05 {
+			line += fmt.Sprintf(" Worst at %s: %s negative.", clock(s.Worst.T), Percent(s.Worst.NegativeShare))
+		}
+		out = append(out, line)
+	}
+	if len(r.Complaints) > 0 && r.Complaints[0].Term != "" {
+		var terms []string
+		for _, t := range r.Complaints[:min(3, len(r.Complaints))] {
+			terms = append(terms, fmt.Sprintf("%s (%d)", t.Term, t.Mentions))
+		}
+		out = append(out, "Top complaints: "+strings.Join(terms, ", ")+".")
+	}
+	if len(r.Praise) > 0 && r.Praise[0].Term != "" {
+		out = append(out, fmt.Sprintf("Most praised: %s (%d).", r.Praise[0].Term, r.Praise[0].Mentions))
+	}
+	if n := len(r.Alerts); n > 0 {
+		longest := r.Alerts[0]
+		red := 0
+		for _, a := range r.Alerts {
+			if a.Duration > longest.Duration {
+				longest = a
+			}
+			if a.Severity == "red" {
+				red++
+			}
+		}
+		out = append(out, fmt.Sprintf("%d alert%s fired (%d red); the longest, %s, lasted %s.", n, plural(n), red, longest.Rule, longest.Duration.D()))
+	} else {
+		out = append(out, "No alerts fired.")
+	}
+	if g := r.Gifts; g.Gifts > 0 || g.SuperChats > 0 {
+		out = append(out, fmt.Sprintf("Gifts: %s worth ¥%s; super chats: %d worth ¥%s.",
+			Count(float64(g.Gifts)), Money(g.GiftValue), g.SuperChats, Money(g.SuperChatValue)))
+	}
+	return out
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+// Count renders a count with thousands separators.
+func Count(v float64) string {
+	n := int64(math.Round(v))
+	s := fmt.Sprint(n)
+	if n < 0 {
+		return "-" + Count(-v)
+	}
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// Percent renders a share as "12.5 %".
+func Percent(f float64) string { return fmt.Sprintf("%.1f %%", 100*f) }
+
+// Money renders an amount in CNY with two decimals.
+func Money(f float64) string { return fmt.Sprintf("%.2f", f) }
