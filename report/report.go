@@ -48,7 +48,7 @@ type Report struct {
 	Start  time.Time `json:"start"`
 	End    time.Time `json:"end"`
 	Bucket Duration  `json:"bucket"` // width of every time series' buckets
-	Rooms     []Room         `json:"rooms"`
+	Rooms  []Room    `json:"rooms"`
 }
 
 // Duration is a time.Duration that reads as "5m0s" in JSON.
