@@ -30,8 +30,9 @@ import (
 const usage = `lookout — social-media and live-room monitoring (舆情监控 + 直播监控)
 
 Usage:
-  lookout run [-c config.yaml]                 run the daemon (SIGINT/SIGTERM: flush and exit)
-  lookout demo [--duration 40s] [--db F]       watch it catch a crisis in a loopback live room
+  lookout run [-c config.yaml] [--ui ADDR]     run the daemon (SIGINT/SIGTERM: flush and exit)
+  lookout demo [--duration 40s] [--db F] [--ui 127.0.0.1:8080]
+                                                watch it catch a crisis in a loopback live room
   lookout query [--db F] [--format table|csv|json] [--timeout 30s] [--explain] "SELECT …"
                                                 ask the database (opened read-only)
   lookout check-config [-c config.yaml]        validate a config (errors name field and line)
@@ -145,6 +146,7 @@ func cmdRun(ctx context.Context, args []string) error {
 	cfgPath := fs.String("c", "config.yaml", "config file")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	format := fs.String("log-format", "text", "text or json")
+	uiAddr := fs.String("ui", "", "serve the live dashboard on this address (overrides ui.listen), e.g. 127.0.0.1:8080")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -163,7 +165,7 @@ func cmdRun(ctx context.Context, args []string) error {
 	if missing := cfg.MissingSecrets(); len(missing) > 0 {
 		return fmt.Errorf("%s", strings.Join(missing, "\n"))
 	}
-	d, err := daemon.New(ctx, daemon.Options{Config: cfg, Log: log})
+	d, err := daemon.New(ctx, daemon.Options{Config: cfg, Log: log, UIListen: *uiAddr})
 	if err != nil {
 		return err
 	}
@@ -192,6 +194,7 @@ func cmdDemo(ctx context.Context, args []string) error {
 	dur := fs.Duration("duration", 40*time.Second, "length of the show")
 	db := fs.String("db", "lookout-demo.db", "database file to write")
 	level := fs.String("log-level", "warn", "daemon log level")
+	uiAddr := fs.String("ui", "", "serve the live dashboard on this address while the show runs, e.g. 127.0.0.1:8080")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -203,7 +206,7 @@ func cmdDemo(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return demo.Run(ctx, demo.Options{Duration: *dur, DBPath: *db, Out: os.Stdout, Log: log})
+	return demo.Run(ctx, demo.Options{Duration: *dur, DBPath: *db, Out: os.Stdout, Log: log, UIListen: *uiAddr})
 }
 
 func cmdQuery(ctx context.Context, args []string) error {

@@ -23,6 +23,7 @@ type Config struct {
 	Store      StoreConfig             `yaml:"store"`
 	Privacy    PrivacyConfig           `yaml:"privacy"`
 	HTTP       HTTPConfig              `yaml:"http"`
+	UI         UIConfig                `yaml:"ui"`
 	Limits     LimitsConfig            `yaml:"limits"`
 	Classifier ClassifierConfig        `yaml:"classifier"`
 	Keywords   map[string]KeywordGroup `yaml:"keywords"`
@@ -70,6 +71,13 @@ type PrivacyConfig struct {
 // HTTPConfig configures the daemon's own HTTP endpoint (metrics, health).
 type HTTPConfig struct {
 	Listen string `yaml:"listen"` // default 127.0.0.1:9464; "off" disables
+}
+
+// UIConfig configures the live dashboard. It is off unless Listen is set
+// (or `--ui ADDR` is given); its access token comes from the environment
+// (LOOKOUT_UI_TOKEN), never from the file.
+type UIConfig struct {
+	Listen string `yaml:"listen"` // e.g. 127.0.0.1:8080; "" or "off": no dashboard
 }
 
 // LimitsConfig holds the politeness settings shared by all collectors.
@@ -290,6 +298,11 @@ func (c *Config) validateStore() []error {
 	if l := c.HTTP.Listen; l != "off" {
 		if err := checkListen(l); err != nil {
 			errs = append(errs, ferr(c.lineOf("http", "listen"), "http.listen", "%v (host:port, e.g. 127.0.0.1:9464, or off)", err))
+		}
+	}
+	if l := c.UI.Listen; l != "" && l != "off" {
+		if err := checkListen(l); err != nil {
+			errs = append(errs, ferr(c.lineOf("ui", "listen"), "ui.listen", "%v (host:port, e.g. 127.0.0.1:8080, or off)", err))
 		}
 	}
 	for i := range c.Sources {

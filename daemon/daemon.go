@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -65,6 +66,9 @@ type Options struct {
 	// HealthWriteEvery is how often source_health is written while no
 	// source changes state (default 15s).
 	HealthWriteEvery time.Duration
+	// UIListen serves the live dashboard there, overriding ui.listen
+	// (`--ui ADDR`); see ui.go.
+	UIListen string
 }
 
 // Daemon is a configured pipeline, ready to Run.
@@ -85,6 +89,7 @@ type Daemon struct {
 
 	metrics          *daemonMetrics
 	collectorMetrics *lcollectors.Metrics
+	uiAddr           atomic.Value // string: where the dashboard listens
 }
 
 type daemonMetrics struct {
@@ -270,6 +275,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 
 	srv := d.startHTTP(log)
+	// The dashboard stops with the collectors, before the store closes.
+	waitUI := d.startUI(ctx, log)
+	defer waitUI()
 
 	writer := store.NewWriter(d.store, d.cfg.Store.BatchSize, d.cfg.Store.FlushInterval.D(), log.With("stage", "store"), d.reg)
 	stage("store", func() error { return writer.Run(drainCtx, toStore) })
