@@ -24,8 +24,8 @@ type RoomStatus struct {
 	// Light is green, yellow or red: the worst open alert's severity
 	// (red and yellow only when firing; a pending alert makes yellow).
 	Light       string  `json:"light"`
-	Live        string  `json:"live"` // live, ended, active (items in the last 10 minutes) or quiet
-	PerMin      float64 `json:"per_min"` // items in the last minute
+	Live        string  `json:"live"`     // live, ended, active (items in the last 10 minutes) or quiet
+	PerMin      float64 `json:"per_min"`  // items in the last minute
 	Negative    float64 `json:"negative"` // negative share, last 5 minutes
 	Scored      int     `json:"scored"`   // scored items behind Negative
 	Normal      float64 `json:"normal"`   // negative share, last hour

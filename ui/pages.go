@@ -105,7 +105,7 @@ var funcs = template.FuncMap{
 		}
 		return t.Local().Format("01-02 15:04:05")
 	},
-	"dur": func(d time.Duration) string { return d.Round(time.Second).String() },
+	"dur":   func(d time.Duration) string { return d.Round(time.Second).String() },
 	"short": func(s string, n int) string { return report.Shorten(s, n) },
 	"json": func(v any) (string, error) {
 		b, err := json.Marshal(v)
