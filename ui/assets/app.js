@@ -86,10 +86,14 @@
       }));
     }
     function draw() {
-      const t1 = Math.floor(now / step) * step + step, t0 = t1 - SPAN;
-      for (const k of slices.keys()) if (k < t0 - step) slices.delete(k);
+      const t1 = Math.floor(now / step) * step + step;
+      for (const k of slices.keys()) if (k < t1 - SPAN - step) slices.delete(k);
+      // The last 15 minutes, or less while the room has less to show.
+      let first = t1 - 120;
+      for (const k of slices.keys()) first = Math.min(first, k);
+      const t0 = Math.max(t1 - SPAN, first), span = t1 - t0;
       const list = [...slices.values()].filter(s => s.t >= t0).sort((a, b) => a.t - b.t);
-      const W = 600, H = 180, x = t => (t - t0) / SPAN * W, bw = Math.max(W / (SPAN / step) - 1, 1);
+      const W = 600, H = 180, x = t => (t - t0) / span * W, bw = Math.max(W / (span / step) - 1, 1);
       // Message rate, stacked by sentiment, with alert markers behind.
       const rate = document.getElementById("chart-rate");
       let max = 1;
