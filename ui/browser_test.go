@@ -82,7 +82,7 @@ func TestBrowserDashboard(t *testing.T) {
 	}
 	intJS := func(expr string) int {
 		t.Helper()
-		s, err := chromedp.Run(bctx, chromedp.Evaluate[string](`String(` + expr + `)`))
+		s, err := chromedp.Run(bctx, chromedp.Evaluate[string](`String(`+expr+`)`))
 		if err != nil {
 			t.Fatalf("evaluate %s: %v", expr, err)
 		}
