@@ -138,8 +138,6 @@ func TestBrowserDashboard(t *testing.T) {
 	testutil.Eventually(t, "a firing alert with a Silence button", 60*time.Second, func() bool {
 		return intJS(`document.querySelectorAll('#alerts li').length`) > 0
 	})
-	shot("dashboard-room.png")
-
 	run("open the overview", chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS(".card")))
 	testutil.Eventually(t, "the live room's light to turn red or yellow", 30*time.Second, func() bool {
 		return intJS(`document.querySelectorAll('.card[data-source="brand-live"].light-red, .card[data-source="brand-live"].light-yellow').length`) == 1
@@ -181,6 +179,14 @@ func TestBrowserDashboard(t *testing.T) {
 	if n := intJS(`document.querySelectorAll('article[data-alert="` + alertID + `"] form.silence-form').length`); n != 0 {
 		t.Errorf("alert %s still offers Silence after it was silenced", alertID)
 	}
+
+	// Back to the room, deep in the storm, for README's picture.
+	run("reopen the room view", chromedp.Navigate(base+"/room?source=brand-live&room="+strconv.Itoa(demo.Room)),
+		chromedp.WaitVisible(chromedp.CSS("#alerts li")))
+	testutil.Eventually(t, "the reopened room to stream", 15*time.Second, func() bool {
+		return intJS(`+document.getElementById('room').dataset.updates || 0`) >= 2
+	})
+	shot("dashboard-room.png")
 
 	// Chinese follows the browser's language (here forced with ?lang=).
 	run("open the overview in Chinese", chromedp.Navigate(base+"/?lang=zh"))

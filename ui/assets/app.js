@@ -89,7 +89,7 @@
       const t1 = Math.floor(now / step) * step + step;
       for (const k of slices.keys()) if (k < t1 - SPAN - step) slices.delete(k);
       // The last 15 minutes, or less while the room has less to show.
-      let first = t1 - 120;
+      let first = t1 - 60;
       for (const k of slices.keys()) first = Math.min(first, k);
       const t0 = Math.max(t1 - SPAN, first), span = t1 - t0;
       const list = [...slices.values()].filter(s => s.t >= t0).sort((a, b) => a.t - b.t);
