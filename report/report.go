@@ -8,6 +8,7 @@ package report
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -269,33 +270,23 @@ func minTime(a, b time.Time) time.Time {
 }
 
 // rooms lists the rooms with items or samples in the window, and the
-// first and last timestamp among them.
+// first and last timestamp among them. It walks the (source, room, ts)
+// index from one room to the next instead of reading the window's rows, so
+// it costs a few seeks per room however busy the rooms are.
 func (q *querier) rooms() ([]Room, time.Time, time.Time, error) {
-	filter := ""
-	args := []any{q.from, q.to}
-	if q.opts.Room != "" {
-		filter = " AND (room = ? OR source = ?)"
-		args = append(args, q.opts.Room, q.opts.Room)
-	}
-	all := append(append([]any{}, args...), args...)
-	rows, err := q.db.QueryContext(q.ctx, `SELECT source, max(platform), room, min(first), max(last) FROM (
-		SELECT source, max(platform) AS platform, room, min(ts) AS first, max(ts) AS last FROM items
-		 WHERE ts >= ? AND ts < ?`+filter+` GROUP BY source, room
-		UNION ALL
-		SELECT source, max(platform), room, min(ts), max(ts) FROM metrics
-		 WHERE ts >= ? AND ts < ? AND room != ''`+filter+` GROUP BY source, room)
-		GROUP BY source, room ORDER BY source, room`, all...)
-	if err != nil {
-		return nil, time.Time{}, time.Time{}, fmt.Errorf("report: list rooms: %w", err)
-	}
-	defer rows.Close()
 	var out []Room
 	var start, end time.Time
-	for rows.Next() {
-		var r Room
-		var first, last string
-		if err := rows.Scan(&r.Source, &r.Platform, &r.Room, &first, &last); err != nil {
-			return nil, start, end, fmt.Errorf("report: list rooms: %w", err)
+	seen := map[[2]string]int{}
+	add := func(source, platform, room, first, last string) {
+		k := [2]string{source, room}
+		i, ok := seen[k]
+		if !ok {
+			i = len(out)
+			seen[k] = i
+			out = append(out, Room{Source: source, Platform: platform, Room: room})
+		}
+		if out[i].Platform == "" {
+			out[i].Platform = platform
 		}
 		f, l := parseTS(first), parseTS(last)
 		if start.IsZero() || f.Before(start) {
@@ -304,30 +295,84 @@ func (q *querier) rooms() ([]Room, time.Time, time.Time, error) {
 		if l.After(end) {
 			end = l
 		}
-		out = append(out, r)
 	}
-	return out, start, end, rows.Err()
+	keep := func(source, room string) bool {
+		return q.opts.Room == "" || q.opts.Room == source || q.opts.Room == room
+	}
+	var source, room string
+	first := true
+	for {
+		var err error
+		if first {
+			err = q.db.QueryRowContext(q.ctx, `SELECT source, room FROM items ORDER BY source, room LIMIT 1`).Scan(&source, &room)
+			first = false
+		} else {
+			err = q.db.QueryRowContext(q.ctx, `SELECT source, room FROM items WHERE (source, room) > (?, ?) ORDER BY source, room LIMIT 1`,
+				source, room).Scan(&source, &room)
+		}
+		if errors.Is(err, sql.ErrNoRows) {
+			break
+		}
+		if err != nil {
+			return nil, start, end, fmt.Errorf("report: list rooms: %w", err)
+		}
+		if !keep(source, room) {
+			continue
+		}
+		var f, l sql.NullString
+		if err := q.db.QueryRowContext(q.ctx, `SELECT min(ts), max(ts) FROM items WHERE source = ? AND room = ? AND ts >= ? AND ts < ?`,
+			source, room, q.from, q.to).Scan(&f, &l); err != nil {
+			return nil, start, end, fmt.Errorf("report: list rooms: %w", err)
+		}
+		if !f.Valid {
+			continue
+		}
+		var platform string
+		if err := q.db.QueryRowContext(q.ctx, `SELECT platform FROM items WHERE source = ? AND room = ? AND ts >= ? LIMIT 1`,
+			source, room, f.String).Scan(&platform); err != nil {
+			return nil, start, end, fmt.Errorf("report: list rooms: %w", err)
+		}
+		add(source, platform, room, f.String, l.String)
+	}
+	// Rooms that only reported samples (viewers of a silent room).
+	rows, err := q.db.QueryContext(q.ctx, `SELECT source, max(platform), room, min(ts), max(ts) FROM metrics
+		WHERE ts >= ? AND ts < ? AND room != '' GROUP BY source, room`, q.from, q.to)
+	if err != nil {
+		return nil, start, end, fmt.Errorf("report: list rooms: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var src, platform, rm, f, l string
+		if err := rows.Scan(&src, &platform, &rm, &f, &l); err != nil {
+			return nil, start, end, fmt.Errorf("report: list rooms: %w", err)
+		}
+		if keep(src, rm) {
+			add(src, platform, rm, f, l)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, start, end, err
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Source != out[j].Source {
+			return out[i].Source < out[j].Source
+		}
+		return out[i].Room < out[j].Room
+	})
+	return out, start, end, nil
 }
 
 // messageKinds are the kinds that say something.
 const messageKinds = `('chat','comment','post','superchat')`
 
+// fill computes a room's figures in four passes over its rows: the
+// timeline (whose sums are the totals), the terms by sentiment, and the
+// strongest messages of each polarity.
 func (q *querier) fill(r *Room) error {
 	key := []any{r.Source, r.Room, q.from, q.to}
 	var likes, gifts int64
-	err := q.db.QueryRowContext(q.ctx, `SELECT count(*),
-		coalesce(sum(kind IN `+messageKinds+`), 0),
-		coalesce(sum(sentiment IS NOT NULL), 0), coalesce(sum(sentiment = 'positive'), 0), coalesce(sum(sentiment = 'negative'), 0),
-		coalesce(sum(CASE WHEN kind = 'like' THEN max(coalesce(count, 1), 1) END), 0),
-		coalesce(sum(CASE WHEN kind = 'gift' THEN max(coalesce(count, 1), 1) END), 0),
-		coalesce(sum(CASE WHEN kind = 'gift' THEN value END), 0),
-		coalesce(sum(kind = 'superchat'), 0),
-		coalesce(sum(CASE WHEN kind = 'superchat' THEN value END), 0)
-		FROM items WHERE source = ? AND room = ? AND ts >= ? AND ts < ?`, key...).Scan(
-		&r.Items, &r.Messages, &r.Sentiment.Scored, &r.Sentiment.Positive, &r.Sentiment.Negative,
-		&likes, &gifts, &r.Gifts.GiftValue, &r.Gifts.SuperChats, &r.Gifts.SuperChatValue)
-	if err != nil {
-		return fmt.Errorf("totals: %w", err)
+	if err := q.timeline(r, key, &likes, &gifts); err != nil {
+		return err
 	}
 	r.Gifts.Gifts = gifts
 	r.Interactions = int64(r.Messages) + likes + gifts
@@ -340,9 +385,6 @@ func (q *querier) fill(r *Room) error {
 	if r.Viewers.Average > 0 {
 		r.InteractionRate = float64(r.Interactions) / r.Viewers.Average
 	}
-	if err := q.timeline(r, key); err != nil {
-		return err
-	}
 	if err := q.normal(r); err != nil {
 		return err
 	}
@@ -350,8 +392,8 @@ func (q *querier) fill(r *Room) error {
 		return err
 	}
 	var perr, cerr error
-	r.Praise, perr = q.themes(key, "positive", "DESC")
-	r.Complaints, cerr = q.themes(key, "negative", "ASC")
+	r.Praise, perr = q.examples(key, "positive", "DESC", r.Praise)
+	r.Complaints, cerr = q.examples(key, "negative", "ASC", r.Complaints)
 	if err := errors.Join(perr, cerr); err != nil {
 		return err
 	}
@@ -399,43 +441,97 @@ func (q *querier) viewers(r *Room, key []any) error {
 	return rows.Err()
 }
 
-func (q *querier) timeline(r *Room, key []any) error {
-	rows, err := q.db.QueryContext(q.ctx, `SELECT CAST(strftime('%s', ts) AS INTEGER) / ? AS b,
-		sum(kind IN `+messageKinds+`), sum(sentiment IS NOT NULL), sum(sentiment = 'positive'), sum(sentiment = 'negative')
+// timeline reads the room's rows once, by bucket, and sums the buckets
+// into the room's totals.
+func (q *querier) timeline(r *Room, key []any, likes, gifts *int64) error {
+	// Grouping by a prefix of the timestamp text (the second, or the
+	// minute for buckets of a minute or more) is much cheaper per row than
+	// date arithmetic; the groups are merged into buckets here.
+	prefix := 19
+	if q.bucket >= 60 {
+		prefix = 16
+	}
+	rows, err := q.db.QueryContext(q.ctx, `SELECT substr(ts, 1, ?) AS b, count(*),
+		coalesce(sum(kind IN `+messageKinds+`), 0), coalesce(sum(sentiment IS NOT NULL), 0),
+		coalesce(sum(sentiment = 'positive'), 0), coalesce(sum(sentiment = 'negative'), 0),
+		coalesce(sum(CASE WHEN kind = 'like' THEN max(coalesce(count, 1), 1) END), 0),
+		coalesce(sum(CASE WHEN kind = 'gift' THEN max(coalesce(count, 1), 1) END), 0),
+		coalesce(sum(CASE WHEN kind = 'gift' THEN value END), 0),
+		coalesce(sum(kind = 'superchat'), 0),
+		coalesce(sum(CASE WHEN kind = 'superchat' THEN value END), 0)
 		FROM items WHERE source = ? AND room = ? AND ts >= ? AND ts < ? GROUP BY b ORDER BY b`,
-		append([]any{q.bucket}, key...)...)
+		append([]any{prefix}, key...)...)
 	if err != nil {
 		return fmt.Errorf("timeline: %w", err)
 	}
 	defer rows.Close()
+	layout := map[int]string{19: "2006-01-02T15:04:05", 16: "2006-01-02T15:04"}[prefix]
 	for rows.Next() {
-		var b int64
+		var g0 string
+		var n, l, g int64
 		var k Bucket
-		if err := rows.Scan(&b, &k.Messages, &k.Scored, &k.Positive, &k.Negative); err != nil {
+		var gv, scv float64
+		var sc int
+		if err := rows.Scan(&g0, &n, &k.Messages, &k.Scored, &k.Positive, &k.Negative, &l, &g, &gv, &sc, &scv); err != nil {
 			return fmt.Errorf("timeline: %w", err)
 		}
+		t, err := time.Parse(layout, g0)
+		if err != nil {
+			return fmt.Errorf("timeline: bad timestamp %q: %w", g0, err)
+		}
+		b := t.Unix() / q.bucket
+		r.Items += int(n)
+		r.Messages += k.Messages
+		r.Sentiment.Scored += k.Scored
+		r.Sentiment.Positive += k.Positive
+		r.Sentiment.Negative += k.Negative
+		*likes += l
+		*gifts += g
+		r.Gifts.GiftValue += gv
+		r.Gifts.SuperChats += sc
+		r.Gifts.SuperChatValue += scv
 		k.T = time.Unix(b*q.bucket, 0).UTC()
+		if last := len(r.Timeline) - 1; last >= 0 && r.Timeline[last].T.Equal(k.T) {
+			p := &r.Timeline[last]
+			p.Messages += k.Messages
+			p.Scored += k.Scored
+			p.Positive += k.Positive
+			p.Negative += k.Negative
+		} else {
+			r.Timeline = append(r.Timeline, k)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("timeline: %w", err)
+	}
+	for i := range r.Timeline {
+		k := &r.Timeline[i]
 		if k.Scored > 0 {
 			k.NegativeShare = float64(k.Negative) / float64(k.Scored)
 		}
-		r.Timeline = append(r.Timeline, k)
 		if k.Scored >= minBucketItems && (r.Sentiment.Worst == nil || k.NegativeShare > r.Sentiment.Worst.NegativeShare) {
-			w := k
+			w := *k
 			r.Sentiment.Worst = &w
 		}
 	}
-	return rows.Err()
+	return nil
 }
 
-// normal is the room's negative share over the NormalDays before the
-// window; with too little history there, the median share of the window's
-// buckets.
+// normalSample is how many of the room's latest scored messages before
+// the window make its normal: enough for a steady share, few enough that a
+// busy room's week is not read in full.
+const normalSample = 200_000
+
+// normal is the room's negative share over its latest scored messages in
+// the NormalDays before the window (at most normalSample of them); with
+// too little history there, the median share of the window's buckets.
 func (q *querier) normal(r *Room) error {
 	before := store.FormatTime(q.opts.From.Add(-NormalDays * 24 * time.Hour))
 	var scored, neg int
-	err := q.db.QueryRowContext(q.ctx, `SELECT count(*), coalesce(sum(sentiment = 'negative'), 0) FROM items
-		WHERE source = ? AND room = ? AND ts >= ? AND ts < ? AND sentiment IS NOT NULL`,
-		r.Source, r.Room, before, q.from).Scan(&scored, &neg)
+	err := q.db.QueryRowContext(q.ctx, `SELECT count(*), coalesce(sum(sentiment = 'negative'), 0) FROM (
+		SELECT sentiment FROM items WHERE source = ? AND room = ? AND ts >= ? AND ts < ? AND sentiment IS NOT NULL
+		ORDER BY ts DESC LIMIT ?)`,
+		r.Source, r.Room, before, q.from, normalSample).Scan(&scored, &neg)
 	if err != nil {
 		return fmt.Errorf("normal: %w", err)
 	}
@@ -470,93 +566,121 @@ func median(xs []float64) float64 {
 	return (s[n/2-1] + s[n/2]) / 2
 }
 
+// terms counts the room's hot terms by sentiment in one pass: the hot
+// terms overall, and the themes (without examples yet) of praise and
+// complaint.
 func (q *querier) terms(r *Room, key []any) error {
-	rows, err := q.db.QueryContext(q.ctx, `SELECT j.value, count(*) AS n, coalesce(sum(i.sentiment = 'negative'), 0)
+	rows, err := q.db.QueryContext(q.ctx, `SELECT j.value, coalesce(i.sentiment, ''), count(*)
 		FROM items i, json_each(i.terms) j
 		WHERE i.source = ? AND i.room = ? AND i.ts >= ? AND i.ts < ? AND i.terms IS NOT NULL
-		GROUP BY j.value ORDER BY n DESC, j.value LIMIT 15`, key...)
+		GROUP BY j.value, i.sentiment`, key...)
 	if err != nil {
 		return fmt.Errorf("hot terms: %w", err)
 	}
 	defer rows.Close()
+	all := map[string]*Term{}
+	var pos, neg []Theme
 	for rows.Next() {
-		var t Term
-		if err := rows.Scan(&t.Term, &t.Mentions, &t.Negative); err != nil {
+		var term, sent string
+		var n int
+		if err := rows.Scan(&term, &sent, &n); err != nil {
 			return fmt.Errorf("hot terms: %w", err)
 		}
-		r.HotTerms = append(r.HotTerms, t)
+		t, ok := all[term]
+		if !ok {
+			t = &Term{Term: term}
+			all[term] = t
+		}
+		t.Mentions += n
+		switch sent {
+		case "negative":
+			t.Negative += n
+			neg = append(neg, Theme{Term: term, Mentions: n})
+		case "positive":
+			pos = append(pos, Theme{Term: term, Mentions: n})
+		}
 	}
-	return rows.Err()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("hot terms: %w", err)
+	}
+	for _, t := range all {
+		r.HotTerms = append(r.HotTerms, *t)
+	}
+	sort.Slice(r.HotTerms, func(i, j int) bool {
+		a, b := r.HotTerms[i], r.HotTerms[j]
+		return a.Mentions > b.Mentions || a.Mentions == b.Mentions && a.Term < b.Term
+	})
+	r.HotTerms = r.HotTerms[:min(15, len(r.HotTerms))]
+	top := func(ts []Theme) []Theme {
+		sort.Slice(ts, func(i, j int) bool {
+			return ts[i].Mentions > ts[j].Mentions || ts[i].Mentions == ts[j].Mentions && ts[i].Term < ts[j].Term
+		})
+		return ts[:min(5, len(ts))]
+	}
+	r.Praise, r.Complaints = top(pos), top(neg)
+	return nil
 }
 
-// themes are the terms said most in items of one sentiment, each with the
-// strongest distinct messages that say it; with no terms stored, one theme
-// without a term holding the strongest messages.
-func (q *querier) themes(key []any, sentiment, order string) ([]Theme, error) {
-	rows, err := q.db.QueryContext(q.ctx, `SELECT j.value, count(*) AS n
-		FROM items i, json_each(i.terms) j
-		WHERE i.source = ? AND i.room = ? AND i.ts >= ? AND i.ts < ? AND i.terms IS NOT NULL AND i.sentiment = ?
-		GROUP BY j.value ORDER BY n DESC, j.value LIMIT 5`, append(key, sentiment)...)
+// exampleCandidates is how many of the strongest distinct messages of a
+// polarity are read to find each theme's examples.
+const exampleCandidates = 500
+
+// examples gives each theme the strongest distinct messages that say its
+// term, from the exampleCandidates strongest messages of the polarity (one
+// pass); with no themes, one theme without a term holding the strongest
+// messages.
+func (q *querier) examples(key []any, sentiment, order string, themes []Theme) ([]Theme, error) {
+	agg := map[string]string{"ASC": "min", "DESC": "max"}[order]
+	// SQLite takes the bare columns (ts, author, terms) from the row that
+	// holds the min or max.
+	rows, err := q.db.QueryContext(q.ctx, `SELECT i.ts, coalesce(i.author, ''), i.text, `+agg+`(i.score) AS s, coalesce(i.terms, '[]')
+		FROM items i WHERE i.source = ? AND i.room = ? AND i.ts >= ? AND i.ts < ? AND i.sentiment = ? AND i.text IS NOT NULL AND i.text != ''
+		GROUP BY i.text ORDER BY s `+order+`, i.ts LIMIT ?`, append(key, sentiment, exampleCandidates)...)
 	if err != nil {
-		return nil, fmt.Errorf("%s themes: %w", sentiment, err)
+		return nil, fmt.Errorf("%s examples: %w", sentiment, err)
 	}
-	var themes []Theme
+	defer rows.Close()
+	type cand struct {
+		m     Message
+		terms string
+	}
+	var cands []cand
 	for rows.Next() {
-		var t Theme
-		if err := rows.Scan(&t.Term, &t.Mentions); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("%s themes: %w", sentiment, err)
-		}
-		themes = append(themes, t)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("%s themes: %w", sentiment, err)
-	}
-	// The strongest score a text reached, once per distinct text (live
-	// rooms repeat lines); SQLite takes the bare columns (ts, author) from
-	// the row that holds the min or max.
-	pick := func(where string, args []any, limit int) ([]Message, error) {
-		rows, err := q.db.QueryContext(q.ctx, `SELECT i.ts, i.author, i.text, `+map[string]string{"ASC": "min", "DESC": "max"}[order]+`(i.score) AS s
-			FROM items i WHERE i.source = ? AND i.room = ? AND i.ts >= ? AND i.ts < ? AND i.sentiment = ? `+where+`
-			GROUP BY i.text ORDER BY s `+order+`, min(i.ts) LIMIT ?`, append(append(append(key, sentiment), args...), limit)...)
-		if err != nil {
-			return nil, err
-		}
-		defer rows.Close()
-		var out []Message
-		for rows.Next() {
-			var ts string
-			var author sql.NullString
-			var m Message
-			if err := rows.Scan(&ts, &author, &m.Text, &m.Score); err != nil {
-				return nil, err
-			}
-			m.TS, m.Author = parseTS(ts), author.String
-			out = append(out, m)
-		}
-		return out, rows.Err()
-	}
-	for i := range themes {
-		ex, err := pick(`AND i.terms IS NOT NULL AND EXISTS (SELECT 1 FROM json_each(i.terms) j WHERE j.value = ?)`,
-			[]any{themes[i].Term}, q.opts.Examples)
-		if err != nil {
-			return nil, fmt.Errorf("%s examples for %q: %w", sentiment, themes[i].Term, err)
-		}
-		themes[i].Examples = ex
-	}
-	if len(themes) == 0 {
-		ex, err := pick(`AND i.text IS NOT NULL AND i.text != ''`, nil, 3)
-		if err != nil {
+		var ts string
+		var c cand
+		if err := rows.Scan(&ts, &c.m.Author, &c.m.Text, &c.m.Score, &c.terms); err != nil {
 			return nil, fmt.Errorf("%s examples: %w", sentiment, err)
 		}
-		if len(ex) > 0 {
-			var n int
-			if err := q.db.QueryRowContext(q.ctx, `SELECT count(*) FROM items WHERE source = ? AND room = ? AND ts >= ? AND ts < ? AND sentiment = ?`,
-				append(key, sentiment)...).Scan(&n); err != nil {
-				return nil, fmt.Errorf("%s count: %w", sentiment, err)
+		c.m.TS = parseTS(ts)
+		cands = append(cands, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%s examples: %w", sentiment, err)
+	}
+	if len(themes) == 0 {
+		if len(cands) == 0 {
+			return nil, nil
+		}
+		var n int
+		if err := q.db.QueryRowContext(q.ctx, `SELECT count(*) FROM items WHERE source = ? AND room = ? AND ts >= ? AND ts < ? AND sentiment = ?`,
+			append(key, sentiment)...).Scan(&n); err != nil {
+			return nil, fmt.Errorf("%s count: %w", sentiment, err)
+		}
+		t := Theme{Mentions: n}
+		for _, c := range cands[:min(3, len(cands))] {
+			t.Examples = append(t.Examples, c.m)
+		}
+		return []Theme{t}, nil
+	}
+	for i := range themes {
+		quoted, _ := json.Marshal(themes[i].Term)
+		for _, c := range cands {
+			if len(themes[i].Examples) == q.opts.Examples {
+				break
 			}
-			themes = []Theme{{Mentions: n, Examples: ex}}
+			if strings.Contains(c.terms, string(quoted)) {
+				themes[i].Examples = append(themes[i].Examples, c.m)
+			}
 		}
 	}
 	return themes, nil
