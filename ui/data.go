@@ -23,28 +23,29 @@ type RoomStatus struct {
 	Room     string `json:"room"`
 	// Light is green, yellow or red: the worst open alert's severity
 	// (red and yellow only when firing; a pending alert makes yellow).
-	Light       string  `json:"light"`
-	Live        string  `json:"live"`     // live, ended, active (items in the last 10 minutes) or quiet
-	PerMin      float64 `json:"per_min"`  // items in the last minute
-	Negative    float64 `json:"negative"` // negative share, last 5 minutes
-	Scored      int     `json:"scored"`   // scored items behind Negative
-	Normal      float64 `json:"normal"`   // negative share, last hour
-	Viewers     float64 `json:"viewers"`  // latest sample, -1 when none
+	Light    string  `json:"light"`
+	Live     string  `json:"live"`     // live, ended, active (items in the last 10 minutes) or quiet
+	PerMin   float64 `json:"per_min"`  // items in the last minute
+	Negative float64 `json:"negative"` // negative share, last 5 minutes
+	Scored   int     `json:"scored"`   // scored items behind Negative
+	// Normal is the negative share of the last hour (of the last 15
+	// minutes right after the dashboard starts, growing to the hour).
+	Normal      float64 `json:"normal"`
+	Viewers     float64 `json:"viewers"` // latest sample, -1 when none
 	OpenAlerts  int     `json:"open_alerts"`
 	Health      string  `json:"health"` // ok, connecting, broken, unknown
 	HealthNote  string  `json:"health_note,omitempty"`
 	LastItemAgo string  `json:"last_item_ago,omitempty"`
 }
 
-// overviewTTL is how long an overview is reused by every viewer: it is a
-// scan of the last hour of items.
+// overviewTTL is how long an overview is reused by every viewer.
 const overviewTTL = 2 * time.Second
 
 func (s *Server) overviewData(r *http.Request) (any, error) {
 	s.cacheM.Lock()
 	c, ok := s.cache["overview"]
 	s.cacheM.Unlock()
-	if ok && s.opts.Now().Sub(c.at) < overviewTTL {
+	if ok && time.Since(c.at) < overviewTTL {
 		return c.data, nil
 	}
 	rows, err := s.overview(r.Context())
@@ -52,7 +53,7 @@ func (s *Server) overviewData(r *http.Request) (any, error) {
 		return nil, err
 	}
 	s.cacheM.Lock()
-	s.cache["overview"] = cached{at: s.opts.Now(), data: rows}
+	s.cache["overview"] = cached{at: time.Now(), data: rows}
 	s.cacheM.Unlock()
 	return rows, nil
 }
@@ -73,41 +74,30 @@ func (s *Server) overview(ctx context.Context) ([]RoomStatus, error) {
 		order = append(order, k)
 		return r
 	}
-	rows, err := db.QueryContext(ctx, `SELECT source, room, max(platform),
-		coalesce(sum(ts >= ?1), 0), coalesce(sum(ts >= ?4), 0), coalesce(sum(ts >= ?2 AND sentiment IS NOT NULL), 0), coalesce(sum(ts >= ?2 AND sentiment = 'negative'), 0),
-		coalesce(sum(sentiment IS NOT NULL), 0), coalesce(sum(sentiment = 'negative'), 0), max(ts)
-		FROM items WHERE ts >= ?3 GROUP BY source, room`, ts(10*time.Minute), ts(5*time.Minute), ts(time.Hour), ts(time.Minute))
-	if err != nil {
-		return nil, fmt.Errorf("overview: %w", err)
+	if err := s.tracker.update(ctx, db, now); err != nil {
+		return nil, err
 	}
-	for rows.Next() {
-		var source, room, platform, last string
-		var recent, lastMin, scored5, neg5, scored, neg int
-		if err := rows.Scan(&source, &room, &platform, &recent, &lastMin, &scored5, &neg5, &scored, &neg, &last); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("overview: %w", err)
+	for k, c := range s.tracker.counts(now) {
+		r := get(k[0], k[1])
+		r.Platform = c.platform
+		r.PerMin = float64(c.lastMin)
+		r.Scored = c.scored5
+		if c.scored5 > 0 {
+			r.Negative = float64(c.neg5) / float64(c.scored5)
 		}
-		r := get(source, room)
-		r.Platform = platform
-		r.PerMin = float64(lastMin)
-		r.Scored = scored5
-		if scored5 > 0 {
-			r.Negative = float64(neg5) / float64(scored5)
+		if c.scoredHour > 0 {
+			r.Normal = float64(c.negHour) / float64(c.scoredHour)
 		}
-		if scored > 0 {
-			r.Normal = float64(neg) / float64(scored)
-		}
-		if recent > 0 {
+		if c.last10m > 0 {
 			r.Live = "active"
 		}
-		if t, err := store.ParseTime(last); err == nil {
+		if t, err := store.ParseTime(c.lastTS); err == nil {
 			r.LastItemAgo = now.Sub(t).Round(time.Second).String()
 		}
 	}
-	rows.Close()
 	// Latest viewers and live status of every room that has samples in
 	// the last hour.
-	rows, err = db.QueryContext(ctx, `SELECT m.source, m.room, m.platform, m.name, m.value FROM metrics m
+	rows, err := db.QueryContext(ctx, `SELECT m.source, m.room, m.platform, m.name, m.value FROM metrics m
 		JOIN (SELECT source, room, name, max(ts) AS ts FROM metrics WHERE ts >= ? AND name IN ('viewers', 'live_status') AND room != ''
 		      GROUP BY source, room, name) l
 		  ON m.source = l.source AND m.room = l.room AND m.name = l.name AND m.ts = l.ts`, ts(time.Hour))

@@ -55,15 +55,16 @@ type Options struct {
 
 // Server is the dashboard.
 type Server struct {
-	opts   Options
-	ro     *store.Store
-	log    *slog.Logger
-	csrf   []byte // key for the per-session CSRF tokens
-	pages  map[string]*template.Template
-	hub    *hub
-	mux    *http.ServeMux
-	cacheM sync.Mutex
-	cache  map[string]cached
+	opts    Options
+	ro      *store.Store
+	log     *slog.Logger
+	csrf    []byte // key for the per-session CSRF tokens
+	pages   map[string]*template.Template
+	hub     *hub
+	mux     *http.ServeMux
+	cacheM  sync.Mutex
+	cache   map[string]cached
+	tracker tracker
 }
 
 type cached struct {

@@ -174,6 +174,27 @@ func TestOverviewMatchesSQL(t *testing.T) {
 	if fr := by["forum/"]; fr.Health != "broken" || !strings.Contains(fr.HealthNote, "shape_drift") {
 		t.Errorf("forum %+v, want a broken source listed though it said nothing", fr)
 	}
+	// New rows reach the overview through the tracker's incremental read.
+	var more []item.Item
+	for i := range 30 {
+		more = append(more, f.chat(now.Add(-time.Duration(i)*time.Second), "退款", item.Negative, nil))
+	}
+	if _, err := f.st.WriteItems(context.Background(), more); err != nil {
+		t.Fatal(err)
+	}
+	wantMin := f.one(t, `SELECT count(*) FROM items WHERE room = '100' AND ts >= ?`, ts(time.Minute))
+	wantNeg := f.one(t, `SELECT avg(sentiment = 'negative') FROM items WHERE room = '100' AND ts >= ? AND sentiment IS NOT NULL`, ts(5*time.Minute))
+	testutil.Eventually(t, "the overview to count the new rows", 10*time.Second, func() bool {
+		_, body := get(t, http.DefaultClient, f.http.URL+"/api/overview")
+		var rows []ui.RoomStatus
+		json.Unmarshal([]byte(body), &rows)
+		for _, r := range rows {
+			if r.Source == "live" && r.Room == "100" {
+				return r.PerMin == wantMin && r.Negative == wantNeg
+			}
+		}
+		return false
+	})
 	// The page itself, in both languages.
 	_, page := get(t, http.DefaultClient, f.http.URL+"/")
 	if !strings.Contains(page, `class="card light-red" data-source="live" data-room="100"`) || !strings.Contains(page, "<h1>Overview</h1>") {
