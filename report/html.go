@@ -2,6 +2,7 @@ package report
 
 import (
 	"embed"
+	"fmt"
 	"html/template"
 	"io"
 )
@@ -25,6 +26,7 @@ var htmlTemplate = template.Must(template.New("report.html").Funcs(template.Func
 	"money": Money,
 	"short": func(s string) string { return Shorten(s, 140) },
 	"mul":   func(a, b int) int { return a * b },
+	"width": func(f float64) template.CSS { return template.CSS(fmt.Sprintf("%.0f%%", 100*f)) },
 	"themes": func(v htmlView, ts []Theme) htmlThemes {
 		return htmlThemes{R: v.R, Themes: ts}
 	},

@@ -69,6 +69,17 @@ func RenderMarkdown(w io.Writer, r *Report) error {
 	if len(r.Rooms) == 0 {
 		b.WriteString("\nNo room had items or samples in this window.\n")
 	}
+	if len(r.Brands) > 0 {
+		b.WriteString("\n## Brands side by side\n\n| brand | items | share of voice | negative | positive | hot terms |\n|---|---:|---:|---:|---:|---|\n")
+		for _, br := range r.Brands {
+			var ts []string
+			for _, t := range br.HotTerms {
+				ts = append(ts, fmt.Sprintf("%s %d", t.Term, t.Mentions))
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", mdCell(br.Name), Count(float64(br.Items)), Percent(br.ShareOfVoice),
+				Percent(br.NegativeShare), Percent(br.PositiveShare), mdCell(strings.Join(ts, " · ")))
+		}
+	}
 	for i := range r.Rooms {
 		rm := &r.Rooms[i]
 		fmt.Fprintf(&b, "\n## %s · %s (%s)\n\n", rm.Source, rm.Room, rm.Platform)

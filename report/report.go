@@ -50,6 +50,23 @@ type Report struct {
 	End    time.Time `json:"end"`
 	Bucket Duration  `json:"bucket"` // width of every time series' buckets
 	Rooms  []Room    `json:"rooms"`
+	// Brands compares the brands items carry (their source's `brand`
+	// label) when there are at least two; empty with --room.
+	Brands []Brand `json:"brands,omitempty"`
+}
+
+// Brand is one brand's share of the conversation.
+type Brand struct {
+	Name     string `json:"name"`
+	Items    int    `json:"items"`
+	Scored   int    `json:"scored"`
+	Positive int    `json:"positive"`
+	Negative int    `json:"negative"`
+	// ShareOfVoice is the brand's items over all branded items.
+	ShareOfVoice  float64 `json:"share_of_voice"`
+	NegativeShare float64 `json:"negative_share"`
+	PositiveShare float64 `json:"positive_share"`
+	HotTerms      []Term  `json:"hot_terms"`
 }
 
 // Duration is a time.Duration that reads as "5m0s" in JSON.
@@ -232,7 +249,73 @@ func FromDB(ctx context.Context, db *sql.DB, opts Options) (*Report, error) {
 		rm.Summary = summarize(&rm, opts.Location)
 		r.Rooms = append(r.Rooms, rm)
 	}
+	if opts.Room == "" {
+		if r.Brands, err = q.brands(); err != nil {
+			return nil, err
+		}
+	}
 	return r, nil
+}
+
+// brands compares the brand labels of the window's items: volume, share
+// of voice, sentiment and hot terms, side by side; nil with fewer than two
+// brands.
+func (q *querier) brands() ([]Brand, error) {
+	rows, err := q.db.QueryContext(q.ctx, `SELECT json_extract(labels, '$.brand') AS b, count(*),
+		coalesce(sum(sentiment IS NOT NULL), 0), coalesce(sum(sentiment = 'positive'), 0), coalesce(sum(sentiment = 'negative'), 0)
+		FROM items WHERE ts >= ? AND ts < ? AND labels IS NOT NULL AND b IS NOT NULL AND b != ''
+		GROUP BY b ORDER BY count(*) DESC, b`, q.from, q.to)
+	if err != nil {
+		return nil, fmt.Errorf("report: brands: %w", err)
+	}
+	var out []Brand
+	total := 0
+	for rows.Next() {
+		var b Brand
+		if err := rows.Scan(&b.Name, &b.Items, &b.Scored, &b.Positive, &b.Negative); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("report: brands: %w", err)
+		}
+		total += b.Items
+		out = append(out, b)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("report: brands: %w", err)
+	}
+	if len(out) < 2 {
+		return nil, nil
+	}
+	idx := map[string]int{}
+	for i := range out {
+		b := &out[i]
+		idx[b.Name] = i
+		b.ShareOfVoice = float64(b.Items) / float64(total)
+		if b.Scored > 0 {
+			b.NegativeShare = float64(b.Negative) / float64(b.Scored)
+			b.PositiveShare = float64(b.Positive) / float64(b.Scored)
+		}
+	}
+	rows, err = q.db.QueryContext(q.ctx, `SELECT json_extract(i.labels, '$.brand') AS b, j.value, count(*) AS n,
+		coalesce(sum(i.sentiment = 'negative'), 0)
+		FROM items i, json_each(i.terms) j
+		WHERE i.ts >= ? AND i.ts < ? AND i.labels IS NOT NULL AND i.terms IS NOT NULL AND b IS NOT NULL
+		GROUP BY b, j.value ORDER BY b, n DESC, j.value`, q.from, q.to)
+	if err != nil {
+		return nil, fmt.Errorf("report: brand terms: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name string
+		var t Term
+		if err := rows.Scan(&name, &t.Term, &t.Mentions, &t.Negative); err != nil {
+			return nil, fmt.Errorf("report: brand terms: %w", err)
+		}
+		if i, ok := idx[name]; ok && len(out[i].HotTerms) < 5 {
+			out[i].HotTerms = append(out[i].HotTerms, t)
+		}
+	}
+	return out, rows.Err()
 }
 
 // BucketFor picks a timeline bucket width that gives a window of span

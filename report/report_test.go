@@ -38,7 +38,7 @@ func fixture(t *testing.T) string {
 	defer st.Close()
 	var items []item.Item
 	chat := func(n int, ts time.Time, text string, label item.Label, score float64, terms ...string) {
-		items = append(items, item.Item{Source: "live", Platform: "bilibili", Room: "100", Kind: item.KindChat,
+		items = append(items, item.Item{Source: "live", Platform: "bilibili", Room: "100", Kind: item.KindChat, Labels: map[string]string{"brand": "acme"},
 			ID: fmt.Sprintf("c%d", n), Author: fmt.Sprintf("u%d", n%17), Text: text, TS: ts,
 			Score: item.Score{Scored: true, Label: label, Value: score, Prob: 0.9, Lang: "zh", Terms: terms}})
 	}
@@ -85,6 +85,12 @@ func fixture(t *testing.T) string {
 		item.Item{Source: "live", Platform: "bilibili", Room: "100", Kind: item.KindSuperChat, ID: "sc1", Author: "老板",
 			Text: "主播加油", Metric: item.MetricGiftValue, Value: 30, TS: showStart.Add(5 * time.Minute),
 			Score: item.Score{Scored: true, Label: item.Positive, Value: 0.9, Prob: 0.9, Lang: "zh"}},
+		item.Item{Source: "rival", Platform: "douyin", Room: "900", Kind: item.KindChat, ID: "r1", Author: "路人",
+			Text: "对面的面霜更便宜", TS: showStart.Add(20 * time.Minute), Labels: map[string]string{"brand": "rival"},
+			Score: item.Score{Scored: true, Label: item.Positive, Value: 0.6, Prob: 0.8, Lang: "zh", Terms: []string{"面霜", "便宜"}}},
+		item.Item{Source: "rival", Platform: "douyin", Room: "900", Kind: item.KindChat, ID: "r2", Author: "路人2",
+			Text: "对面发货也慢", TS: showStart.Add(21 * time.Minute), Labels: map[string]string{"brand": "rival"},
+			Score: item.Score{Scored: true, Label: item.Negative, Value: -0.6, Prob: 0.8, Lang: "zh", Terms: []string{"发货"}}},
 		item.Item{Source: "news", Platform: "rss", Room: "acme", Kind: item.KindPost, ID: "n1", Author: "记者",
 			Text: "Acme 直播间被曝光销售假货", TS: showStart.Add(35 * time.Minute),
 			Score: item.Score{Scored: true, Label: item.Negative, Value: -0.5, Prob: 0.8, Lang: "zh"}},
@@ -191,6 +197,22 @@ func TestNumbersMatchSQL(t *testing.T) {
 	}
 	if rm.Complaints[0].Term != "退款" {
 		t.Errorf("top complaint %q, want 退款 (said in every storm line)", rm.Complaints[0].Term)
+	}
+	// Brands: only without --room; share of voice against SQL.
+	if len(r.Brands) != 0 {
+		t.Errorf("--room report compares brands: %+v", r.Brands)
+	}
+	all := build(t, path, "")
+	if len(all.Brands) != 2 || all.Brands[0].Name != "acme" || all.Brands[1].Name != "rival" {
+		t.Fatalf("brands %+v, want acme then rival", all.Brands)
+	}
+	acmeItems := one(`SELECT count(*) FROM items WHERE json_extract(labels, '$.brand') = 'acme' AND ts >= ? AND ts < ?`)
+	branded := one(`SELECT count(*) FROM items WHERE json_extract(labels, '$.brand') IS NOT NULL AND ts >= ? AND ts < ?`)
+	if got := all.Brands[0].ShareOfVoice; math.Abs(got-acmeItems/branded) > 1e-12 || float64(all.Brands[0].Items) != acmeItems {
+		t.Errorf("acme share of voice %v (%d items), SQL %v/%v", got, all.Brands[0].Items, acmeItems, branded)
+	}
+	if b := all.Brands[1]; b.Items != 2 || b.NegativeShare != 0.5 || len(b.HotTerms) != 3 {
+		t.Errorf("rival %+v, want 2 items, half negative, 3 terms", b)
 	}
 	// Only the alert that fired counts; it lasted 9 minutes.
 	if len(rm.Alerts) != 1 || rm.Alerts[0].Rule != "negative-surge" || rm.Alerts[0].Duration.D() != 9*time.Minute {
