@@ -91,16 +91,6 @@ func (h *hub) subscribe(id roomID, lastID int64) (<-chan []byte, func()) {
 	}
 }
 
-// watchers counts the browsers watching a room (tests).
-func (h *hub) watchers(id roomID) int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if f, ok := h.feeds[id]; ok {
-		return len(f.subs)
-	}
-	return 0
-}
-
 func (h *hub) run(ctx context.Context, id roomID, f *feed, lastID int64) {
 	t := time.NewTicker(h.s.opts.Tick)
 	defer t.Stop()
