@@ -58,7 +58,22 @@ func (s *Server) overviewData(r *http.Request) (any, error) {
 	return rows, nil
 }
 
-func (s *Server) overview(ctx context.Context) ([]RoomStatus, error) {
+// Overview is the overview page's data: every room, and the brands side
+// by side when the last hour has items of two or more.
+type Overview struct {
+	Rooms  []RoomStatus  `json:"rooms"`
+	Brands []BrandStatus `json:"brands,omitempty"`
+}
+
+// BrandStatus is one brand's last hour.
+type BrandStatus struct {
+	Name          string  `json:"name"`
+	Items         int     `json:"items"`
+	ShareOfVoice  float64 `json:"share_of_voice"` // of all branded items
+	NegativeShare float64 `json:"negative_share"`
+}
+
+func (s *Server) overview(ctx context.Context) (Overview, error) {
 	db := s.ro.DB()
 	now := s.opts.Now()
 	ts := func(d time.Duration) string { return store.FormatTime(now.Add(-d)) }
@@ -75,9 +90,21 @@ func (s *Server) overview(ctx context.Context) ([]RoomStatus, error) {
 		return r
 	}
 	if err := s.tracker.update(ctx, db, now); err != nil {
-		return nil, err
+		return Overview{}, err
 	}
+	brands := map[string]*BrandStatus{}
+	brandScored := map[string][2]int{}
 	for k, c := range s.tracker.counts(now) {
+		if c.brand != "" && c.hour > 0 {
+			b, ok := brands[c.brand]
+			if !ok {
+				b = &BrandStatus{Name: c.brand}
+				brands[c.brand] = b
+			}
+			b.Items += c.hour
+			sc := brandScored[c.brand]
+			brandScored[c.brand] = [2]int{sc[0] + c.scoredHour, sc[1] + c.negHour}
+		}
 		r := get(k[0], k[1])
 		r.Platform = c.platform
 		r.PerMin = float64(c.lastMin)
@@ -102,14 +129,14 @@ func (s *Server) overview(ctx context.Context) ([]RoomStatus, error) {
 		      GROUP BY source, room, name) l
 		  ON m.source = l.source AND m.room = l.room AND m.name = l.name AND m.ts = l.ts`, ts(time.Hour))
 	if err != nil {
-		return nil, fmt.Errorf("overview viewers: %w", err)
+		return Overview{}, fmt.Errorf("overview viewers: %w", err)
 	}
 	for rows.Next() {
 		var source, room, platform, name string
 		var v float64
 		if err := rows.Scan(&source, &room, &platform, &name, &v); err != nil {
 			rows.Close()
-			return nil, fmt.Errorf("overview viewers: %w", err)
+			return Overview{}, fmt.Errorf("overview viewers: %w", err)
 		}
 		r := get(source, room)
 		if r.Platform == "" {
@@ -127,7 +154,7 @@ func (s *Server) overview(ctx context.Context) ([]RoomStatus, error) {
 	// rooms.
 	rows, err = db.QueryContext(ctx, `SELECT source, room, severity, state FROM alerts WHERE state IN ('pending', 'firing')`)
 	if err != nil {
-		return nil, fmt.Errorf("overview alerts: %w", err)
+		return Overview{}, fmt.Errorf("overview alerts: %w", err)
 	}
 	type open struct{ source, room, sev, state string }
 	var opens []open
@@ -135,7 +162,7 @@ func (s *Server) overview(ctx context.Context) ([]RoomStatus, error) {
 		var o open
 		if err := rows.Scan(&o.source, &o.room, &o.sev, &o.state); err != nil {
 			rows.Close()
-			return nil, fmt.Errorf("overview alerts: %w", err)
+			return Overview{}, fmt.Errorf("overview alerts: %w", err)
 		}
 		opens = append(opens, o)
 	}
@@ -143,7 +170,7 @@ func (s *Server) overview(ctx context.Context) ([]RoomStatus, error) {
 	// Health of every configured source, whether or not it said anything.
 	hs, err := healthBySource(ctx, db)
 	if err != nil {
-		return nil, err
+		return Overview{}, err
 	}
 	for src := range hs {
 		found := false
@@ -195,7 +222,24 @@ func (s *Server) overview(ctx context.Context) ([]RoomStatus, error) {
 		}
 		return out[i].Room < out[j].Room
 	})
-	return out, nil
+	ov := Overview{Rooms: out}
+	if len(brands) >= 2 {
+		total := 0
+		for _, b := range brands {
+			total += b.Items
+		}
+		for name, b := range brands {
+			b.ShareOfVoice = float64(b.Items) / float64(total)
+			if sc := brandScored[name]; sc[0] > 0 {
+				b.NegativeShare = float64(sc[1]) / float64(sc[0])
+			}
+			ov.Brands = append(ov.Brands, *b)
+		}
+		sort.Slice(ov.Brands, func(i, j int) bool {
+			return ov.Brands[i].Items > ov.Brands[j].Items || ov.Brands[i].Items == ov.Brands[j].Items && ov.Brands[i].Name < ov.Brands[j].Name
+		})
+	}
+	return ov, nil
 }
 
 func lightRank(l string) int {

@@ -72,6 +72,9 @@ var messages = map[string][2]string{
 	"comment":        {"Comment", "备注"},
 	"report":         {"Review (24 h)", "复盘（24小时）"},
 	"no_rooms":       {"No source has reported anything yet.", "还没有任何来源的数据。"},
+	"brand":          {"Brand (last hour)", "品牌（近1小时）"},
+	"items_hour":     {"Items", "条数"},
+	"share_of_voice": {"Share of voice", "声量占比"},
 }
 
 var langs = language.NewMatcher([]language.Tag{language.English, language.Chinese})
@@ -91,7 +94,15 @@ func lang(r *http.Request) int {
 
 var funcs = template.FuncMap{
 	"pct":   func(f float64) string { return fmt.Sprintf("%.1f%%", 100*f) },
-	"count": report.Count,
+	"count": func(v any) string {
+		switch n := v.(type) {
+		case int:
+			return report.Count(float64(n))
+		case float64:
+			return report.Count(n)
+		}
+		return fmt.Sprint(v)
+	},
 	"money": report.Money,
 	"clock": func(t time.Time) string {
 		if t.IsZero() {
@@ -112,6 +123,7 @@ var funcs = template.FuncMap{
 		return string(b), err
 	},
 	"add":   func(a, b float64) float64 { return a + b },
+	"width": func(f float64) template.CSS { return template.CSS(fmt.Sprintf("%.0f%%", 100*f)) },
 	"list3": func(a, b, c string) []string { return []string{a, b, c} },
 	"dict3": func(k1, v1, k2, v2, k3, v3 string) map[string]string {
 		return map[string]string{k1: v1, k2: v2, k3: v3}

@@ -23,6 +23,7 @@ type tracker struct {
 
 type roomAgg struct {
 	platform string
+	brand    string // the source's brand label, "" when none
 	lastTS   string
 	slices   map[int64]*sliceAgg // unix seconds of the slice's start
 }
@@ -48,7 +49,7 @@ func (t *tracker) update(ctx context.Context, db *sql.DB, now time.Time) error {
 	var err error
 	// substr(ts, 1, 18) is the timestamp cut to its ten seconds.
 	const cols = `SELECT source, room, max(platform), substr(ts, 1, 18) AS b, count(*), coalesce(sum(sentiment IS NOT NULL), 0),
-		coalesce(sum(sentiment = 'negative'), 0), max(ts) FROM items`
+		coalesce(sum(sentiment = 'negative'), 0), max(ts), coalesce(max(json_extract(labels, '$.brand')), '') FROM items`
 	switch {
 	case !t.loaded:
 		t.rooms = map[[2]string]*roomAgg{}
@@ -62,9 +63,9 @@ func (t *tracker) update(ctx context.Context, db *sql.DB, now time.Time) error {
 	if rows != nil {
 		defer rows.Close()
 		for rows.Next() {
-			var source, room, platform, b, last string
+			var source, room, platform, b, last, brand string
 			var sl sliceAgg
-			if err := rows.Scan(&source, &room, &platform, &b, &sl.n, &sl.scored, &sl.neg, &last); err != nil {
+			if err := rows.Scan(&source, &room, &platform, &b, &sl.n, &sl.scored, &sl.neg, &last, &brand); err != nil {
 				return fmt.Errorf("overview: %w", err)
 			}
 			ts, err := time.Parse("2006-01-02T15:04:05", b+"0")
@@ -78,6 +79,9 @@ func (t *tracker) update(ctx context.Context, db *sql.DB, now time.Time) error {
 				t.rooms[k] = r
 			}
 			r.platform = platform
+			if brand != "" {
+				r.brand = brand
+			}
 			if last > r.lastTS {
 				r.lastTS = last
 			}
@@ -111,9 +115,9 @@ func (t *tracker) update(ctx context.Context, db *sql.DB, now time.Time) error {
 
 // roomCounts are a room's overview figures.
 type roomCounts struct {
-	platform, lastTS                string
+	platform, lastTS, brand         string
 	lastMin, last10m, scored5, neg5 int
-	scoredHour, negHour             int
+	hour, scoredHour, negHour       int
 }
 
 func (t *tracker) counts(now time.Time) map[[2]string]roomCounts {
@@ -122,7 +126,7 @@ func (t *tracker) counts(now time.Time) map[[2]string]roomCounts {
 	out := make(map[[2]string]roomCounts, len(t.rooms))
 	n := now.Unix()
 	for k, r := range t.rooms {
-		c := roomCounts{platform: r.platform, lastTS: r.lastTS}
+		c := roomCounts{platform: r.platform, lastTS: r.lastTS, brand: r.brand}
 		for at, a := range r.slices {
 			// A slice counts towards "the last minute" when it began at
 			// or after a minute ago: the figures are exact to a slice.
@@ -136,6 +140,7 @@ func (t *tracker) counts(now time.Time) map[[2]string]roomCounts {
 				c.scored5 += a.scored
 				c.neg5 += a.neg
 			}
+			c.hour += a.n
 			c.scoredHour += a.scored
 			c.negHour += a.neg
 		}

@@ -42,7 +42,7 @@ type fixture struct {
 
 func (f *fixture) chat(ts time.Time, text string, label item.Label, terms []string, groups ...item.Match) item.Item {
 	f.seq++
-	return item.Item{Source: "live", Platform: "bilibili", Room: "100", Kind: item.KindChat, ID: fmt.Sprintf("c%d", f.seq),
+	return item.Item{Source: "live", Platform: "bilibili", Room: "100", Kind: item.KindChat, ID: fmt.Sprintf("c%d", f.seq), Labels: map[string]string{"brand": "acme"},
 		Author: fmt.Sprintf("u%d", f.seq%7), Text: text, TS: ts,
 		Score: item.Score{Scored: true, Label: label, Value: float64(label) * 0.8, Prob: 0.9, Lang: "zh", Terms: terms, Groups: groups}}
 }
@@ -74,7 +74,7 @@ func newFixture(t *testing.T, token string) *fixture {
 				ID: fmt.Sprintf("v%d", s), Metric: item.MetricViewers, Value: float64(1000 + s), TS: ts})
 		}
 	}
-	items = append(items, item.Item{Source: "news", Platform: "rss", Room: "acme", Kind: item.KindPost, ID: "n1",
+	items = append(items, item.Item{Source: "news", Platform: "rss", Room: "acme", Kind: item.KindPost, ID: "n1", Labels: map[string]string{"brand": "rival"},
 		Text: "Acme 新品发布", TS: now.Add(-30 * time.Second), Score: item.Score{Scored: true, Label: item.Neutral, Lang: "zh"}})
 	if _, err := st.WriteItems(ctx, items); err != nil {
 		t.Fatal(err)
@@ -143,10 +143,11 @@ func TestOverviewMatchesSQL(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("GET /api/overview: %d %s", code, body)
 	}
-	var rows []ui.RoomStatus
-	if err := json.Unmarshal([]byte(body), &rows); err != nil {
+	var ov ui.Overview
+	if err := json.Unmarshal([]byte(body), &ov); err != nil {
 		t.Fatal(err)
 	}
+	rows := ov.Rooms
 	by := map[string]ui.RoomStatus{}
 	for _, r := range rows {
 		by[r.Source+"/"+r.Room] = r
@@ -174,6 +175,16 @@ func TestOverviewMatchesSQL(t *testing.T) {
 	if fr := by["forum/"]; fr.Health != "broken" || !strings.Contains(fr.HealthNote, "shape_drift") {
 		t.Errorf("forum %+v, want a broken source listed though it said nothing", fr)
 	}
+	// Brands side by side over the last hour (over the 15 minutes it read
+	// back when it started, until it has seen an hour).
+	if len(ov.Brands) != 2 || ov.Brands[0].Name != "acme" || ov.Brands[1].Name != "rival" {
+		t.Fatalf("brands %+v, want acme then rival", ov.Brands)
+	}
+	acme := f.one(t, `SELECT count(*) FROM items WHERE json_extract(labels, '$.brand') = 'acme' AND ts >= ?`, ts(15*time.Minute))
+	branded := f.one(t, `SELECT count(*) FROM items WHERE json_extract(labels, '$.brand') IS NOT NULL AND ts >= ?`, ts(15*time.Minute))
+	if b := ov.Brands[0]; float64(b.Items) != acme || b.ShareOfVoice != acme/branded {
+		t.Errorf("acme %+v, SQL %v of %v", b, acme, branded)
+	}
 	// New rows reach the overview through the tracker's incremental read.
 	var more []item.Item
 	for i := range 30 {
@@ -186,9 +197,9 @@ func TestOverviewMatchesSQL(t *testing.T) {
 	wantNeg := f.one(t, `SELECT avg(sentiment = 'negative') FROM items WHERE room = '100' AND ts >= ? AND sentiment IS NOT NULL`, ts(5*time.Minute))
 	testutil.Eventually(t, "the overview to count the new rows", 10*time.Second, func() bool {
 		_, body := get(t, http.DefaultClient, f.http.URL+"/api/overview")
-		var rows []ui.RoomStatus
-		json.Unmarshal([]byte(body), &rows)
-		for _, r := range rows {
+		var ov ui.Overview
+		json.Unmarshal([]byte(body), &ov)
+		for _, r := range ov.Rooms {
 			if r.Source == "live" && r.Room == "100" {
 				return r.PerMin == wantMin && r.Negative == wantNeg
 			}
@@ -197,7 +208,8 @@ func TestOverviewMatchesSQL(t *testing.T) {
 	})
 	// The page itself, in both languages.
 	_, page := get(t, http.DefaultClient, f.http.URL+"/")
-	if !strings.Contains(page, `class="card light-red" data-source="live" data-room="100"`) || !strings.Contains(page, "<h1>Overview</h1>") {
+	if !strings.Contains(page, `class="card light-red" data-source="live" data-room="100"`) || !strings.Contains(page, "<h1>Overview</h1>") ||
+		!strings.Contains(page, `<tr data-brand="rival">`) {
 		t.Errorf("overview page lacks the red live card:\n%s", page)
 	}
 	_, zh := get(t, http.DefaultClient, f.http.URL+"/", "Accept-Language", "zh-CN,zh;q=0.9,en;q=0.5")
