@@ -93,7 +93,7 @@ func lang(r *http.Request) int {
 }
 
 var funcs = template.FuncMap{
-	"pct":   func(f float64) string { return fmt.Sprintf("%.1f%%", 100*f) },
+	"pct": func(f float64) string { return fmt.Sprintf("%.1f%%", 100*f) },
 	"count": func(v any) string {
 		switch n := v.(type) {
 		case int:
