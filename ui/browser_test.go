@@ -203,7 +203,7 @@ func TestBrowserDashboard(t *testing.T) {
 	}
 
 	// The report of the show, opened from a file with no network.
-	r, err := report.Build(ctx, dbPath, report.Options{From: time.Now().Add(-time.Hour)})
+	r, err := report.Build(ctx, dbPath, report.Options{Room: strconv.Itoa(demo.Room), From: time.Now().Add(-time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}
