@@ -188,7 +188,7 @@ func (c *rssCollector) poll(ctx context.Context, emit collectors.Emit) error {
 	fetched := c.env.Clock.Now()
 	res, err := c.http.GetConditional(ctx, c.url, c.validators, rssAccept)
 	if err != nil {
-		return poll.Err(rssReason(err), fmt.Errorf("rss: fetch %s: %w", httpx.RedactURL(c.url), err))
+		return poll.Err(rssReason(err), fmt.Errorf("rss: %w", err)) // httpx errors name the (redacted) URL
 	}
 	if res.NotModified {
 		if res.Validators != c.validators {
