@@ -22,6 +22,7 @@ import (
 	"lookout/config"
 	"lookout/daemon"
 	"lookout/internal/demo"
+	"lookout/report"
 	"lookout/sentiment"
 	"lookout/store"
 )
@@ -29,9 +30,10 @@ import (
 const usage = `lookout — social-media and live-room monitoring (舆情监控 + 直播监控)
 
 Usage:
-  lookout run [-c config.yaml]                 run the daemon (SIGINT/SIGTERM: flush and exit; SIGHUP: reload)
+  lookout run [-c config.yaml] [--ui ADDR]     run the daemon (SIGINT/SIGTERM: flush and exit; SIGHUP: reload)
   lookout reload [-c config.yaml] [--url U]    make the running daemon apply its changed config file
-  lookout demo [--duration 40s] [--db F]       watch it catch a crisis in a loopback live room
+  lookout demo [--duration 40s] [--db F] [--ui 127.0.0.1:8080]
+                                                watch it catch a crisis in a loopback live room
   lookout query [--db F] [--format table|csv|json] [--timeout 30s] [--explain] "SELECT …"
                                                 ask the database (opened read-only)
   lookout search TEXT [--db F] [--room R] [--source S] [--platform P] [--sentiment neg] [--since 1h]
@@ -43,6 +45,8 @@ Usage:
   lookout try SOURCE_ID [-c config.yaml] [--format table|jsonl] [--for 15s]
   lookout try --kind rss|html|json_api URL [--spec YAML]
                                                 fetch a source once, print its items, store nothing
+  lookout report [--db F] [--room R] [--from T] [--to T] [--format html|md|json] [--tz Z]
+                                                post-live review per room (default: last 24 h, HTML)
   lookout sentiment score [--format jsonl]     score stdin, one text per line
   lookout sentiment eval [--format json] FILE… accuracy on labelled CSV/TSV files
   lookout backtest --input FILE.csv --format nab
@@ -84,6 +88,8 @@ func main() {
 		err = cmdStatus(ctx, args)
 	case "try":
 		err = cmdTry(ctx, args)
+	case "report":
+		err = cmdReport(ctx, args)
 	case "sentiment":
 		err = cmdSentiment(args)
 	case "backtest":
@@ -159,6 +165,7 @@ func cmdRun(ctx context.Context, args []string) error {
 	cfgPath := fs.String("c", "config.yaml", "config file")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	format := fs.String("log-format", "text", "text or json")
+	uiAddr := fs.String("ui", "", "serve the live dashboard on this address (overrides ui.listen), e.g. 127.0.0.1:8080")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -177,7 +184,7 @@ func cmdRun(ctx context.Context, args []string) error {
 	if missing := cfg.MissingSecrets(); len(missing) > 0 {
 		return fmt.Errorf("%s", strings.Join(missing, "\n"))
 	}
-	d, err := daemon.New(ctx, daemon.Options{Config: cfg, Log: log, Version: buildVersion()})
+	d, err := daemon.New(ctx, daemon.Options{Config: cfg, Log: log, Version: buildVersion(), UIListen: *uiAddr})
 	if err != nil {
 		return err
 	}
@@ -191,6 +198,7 @@ func cmdDemo(ctx context.Context, args []string) error {
 	dur := fs.Duration("duration", 40*time.Second, "length of the show")
 	db := fs.String("db", "lookout-demo.db", "database file to write")
 	level := fs.String("log-level", "warn", "daemon log level")
+	uiAddr := fs.String("ui", "", "serve the live dashboard on this address while the show runs, e.g. 127.0.0.1:8080")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -202,7 +210,7 @@ func cmdDemo(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return demo.Run(ctx, demo.Options{Duration: *dur, DBPath: *db, Out: os.Stdout, Log: log})
+	return demo.Run(ctx, demo.Options{Duration: *dur, DBPath: *db, Out: os.Stdout, Log: log, UIListen: *uiAddr})
 }
 
 func cmdQuery(ctx context.Context, args []string) error {
@@ -315,6 +323,37 @@ func cmdStatus(ctx context.Context, args []string) error {
 		return fmt.Errorf("unexpected argument %q", pos[0])
 	}
 	return daemon.Query(ctx, *db, daemon.StatusQuery, *format, store.QueryOptions{}, os.Stdout)
+}
+
+func cmdReport(ctx context.Context, args []string) error {
+	fs := newFlags("report")
+	db := fs.String("db", "lookout.db", "database file (opened read-only)")
+	room := fs.String("room", "", "only this room (room id or source id); default every room")
+	from := fs.String("from", "-24h", "start (RFC 3339, or -24h style: that long ago)")
+	to := fs.String("to", "", "end (default now)")
+	format := fs.String("format", "html", "html, md or json")
+	tz := fs.String("tz", "Local", "time zone for the times shown (IANA name, e.g. Asia/Shanghai)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return fmt.Errorf("unexpected argument %q", pos[0])
+	}
+	loc, err := time.LoadLocation(*tz)
+	if err != nil {
+		return fmt.Errorf("--tz: %w", err)
+	}
+	now := time.Now()
+	fromT, toT, err := parseWindow(*from, *to, now)
+	if err != nil {
+		return err
+	}
+	r, err := report.Build(ctx, *db, report.Options{Room: *room, From: fromT, To: toT, Location: loc, Now: now})
+	if err != nil {
+		return err
+	}
+	return report.Render(os.Stdout, r, *format)
 }
 
 // subcommandHelp prints the usage lines of a command with subcommands

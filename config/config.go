@@ -23,6 +23,7 @@ type Config struct {
 	Store      StoreConfig             `yaml:"store"`
 	Privacy    PrivacyConfig           `yaml:"privacy"`
 	HTTP       HTTPConfig              `yaml:"http"`
+	UI         UIConfig                `yaml:"ui"`
 	Limits     LimitsConfig            `yaml:"limits"`
 	Classifier ClassifierConfig        `yaml:"classifier"`
 	Keywords   map[string]KeywordGroup `yaml:"keywords"`
@@ -80,6 +81,13 @@ func (p PrivacyConfig) On() bool { return p.Enabled || p.HashUserIDs }
 // HTTPConfig configures the daemon's own HTTP endpoint (metrics, health).
 type HTTPConfig struct {
 	Listen string `yaml:"listen"` // default 127.0.0.1:9464; "off" disables
+}
+
+// UIConfig configures the live dashboard. It is off unless Listen is set
+// (or `--ui ADDR` is given); its access token comes from the environment
+// (LOOKOUT_UI_TOKEN), never from the file.
+type UIConfig struct {
+	Listen string `yaml:"listen"` // e.g. 127.0.0.1:8080; "" or "off": no dashboard
 }
 
 // LimitsConfig holds the politeness settings shared by all collectors.
@@ -364,6 +372,11 @@ func (c *Config) validateStore() []error {
 		}
 		if c.Store.KeepRaw != nil && *c.Store.KeepRaw {
 			errs = append(errs, ferr(c.lineOf("store", "keep_raw"), "store.keep_raw", "cannot be true in privacy mode: raw payloads carry the user ids and names privacy mode hashes"))
+		}
+	}
+	if l := c.UI.Listen; l != "" && l != "off" {
+		if err := checkListen(l); err != nil {
+			errs = append(errs, ferr(c.lineOf("ui", "listen"), "ui.listen", "%v (host:port, e.g. 127.0.0.1:8080, or off)", err))
 		}
 	}
 	for i := range c.Sources {

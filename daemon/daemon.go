@@ -70,6 +70,9 @@ type Options struct {
 	// ProfileSaveEvery is how often what the alert engine learned about
 	// each room is saved while running (default 1m; see profiles.go).
 	ProfileSaveEvery time.Duration
+	// UIListen serves the live dashboard there, overriding ui.listen
+	// (`--ui ADDR`); see ui.go.
+	UIListen string
 }
 
 // Daemon is a configured pipeline, ready to Run.
@@ -94,6 +97,7 @@ type Daemon struct {
 
 	metrics          *daemonMetrics
 	collectorMetrics *lcollectors.Metrics
+	uiAddr           atomic.Value // string: where the dashboard listens
 }
 
 type daemonMetrics struct {
@@ -268,6 +272,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 
 	srv := d.startHTTP(log)
+	// The dashboard stops with the collectors, before the store closes.
+	waitUI := d.startUI(ctx, log)
+	defer waitUI()
 
 	writer := store.NewWriter(d.store, d.cfg.Store.BatchSize, d.cfg.Store.FlushInterval.D(), log.With("stage", "store"), d.reg)
 	stage("store", func() error { return writer.Run(drainCtx, toStore) })

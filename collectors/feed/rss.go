@@ -41,10 +41,6 @@ const (
 	rssStateDigests    = "rss.digests"    // JSON object: seen entry id -> FeedEntry.Digest of the version last emitted
 )
 
-// rssEditMark joins an entry's id and the digest of its new content in the
-// item id of an edit: "<id>#edit:<digest>".
-const rssEditMark = "#edit:"
-
 // rssAccept prefers feeds but takes whatever the server has, so that an
 // HTML error page still reaches the parser and is reported as such.
 var rssAccept = http.Header{"Accept": {"application/rss+xml, application/atom+xml, application/feed+json, application/rdf+xml;q=0.9, application/xml;q=0.9, text/xml;q=0.9, application/json;q=0.9, */*;q=0.8"}}
@@ -192,7 +188,7 @@ func (c *rssCollector) poll(ctx context.Context, emit collectors.Emit) error {
 	fetched := c.env.Clock.Now()
 	res, err := c.http.GetConditional(ctx, c.url, c.validators, rssAccept)
 	if err != nil {
-		return poll.Err(rssReason(err), fmt.Errorf("rss: fetch %s: %w", httpx.RedactURL(c.url), err))
+		return poll.Err(rssReason(err), fmt.Errorf("rss: %w", err)) // httpx errors name the (redacted) URL
 	}
 	if res.NotModified {
 		if res.Validators != c.validators {
@@ -266,9 +262,9 @@ func (c *rssCollector) poll(ctx context.Context, emit collectors.Emit) error {
 
 // news picks what to emit from a fetched feed: entries never seen, and
 // edits — seen entries whose title or text changed since the version last
-// emitted. An edit goes out as its own item, id "<id>#edit:<digest>", at
-// the time it was noticed, with EditOf naming the entry; the earlier
-// version stays as stored. A seen entry without a recorded digest (state
+// emitted. An edit goes out under the entry's id as an item.ChangeEdit
+// noticed now (EditOf and EditedAt set): the store replaces the text and
+// keeps the earlier version in item_versions. A seen entry without a recorded digest (state
 // from before digests were kept) only has its digest recorded.
 func (c *rssCollector) news(entries []FeedEntry, now time.Time) []FeedEntry {
 	var out []FeedEntry
@@ -287,7 +283,6 @@ func (c *rssCollector) news(entries []FeedEntry, now time.Time) []FeedEntry {
 			c.digests[e.ID] = d
 		case old != d:
 			e.EditOf, e.EditedAt = e.ID, now
-			e.ID += rssEditMark + d
 			out = append(out, e)
 		}
 	}
@@ -305,7 +300,7 @@ func rssItemTime(e FeedEntry) time.Time {
 
 func (c *rssCollector) item(e FeedEntry) item.Item {
 	raw, _ := json.Marshal(e)
-	return item.Item{
+	it := item.Item{
 		Source:   c.src.ID,
 		Platform: "rss",
 		Kind:     item.KindPost,
@@ -314,10 +309,14 @@ func (c *rssCollector) item(e FeedEntry) item.Item {
 		Author:   e.Author,
 		Text:     e.Text(),
 		URL:      e.URL,
-		TS:       rssItemTime(e),
+		TS:       e.Published,
 		Labels:   c.src.Labels,
 		Raw:      raw,
 	}
+	if e.EditOf != "" {
+		it.Change, it.ChangedAt = item.ChangeEdit, e.EditedAt
+	}
+	return it
 }
 
 // compactSeen keeps the seen list bounded to the newest maxSeen ids, but

@@ -680,7 +680,8 @@ func TestRSSCompactSeen(t *testing.T) {
 // registry has the one kind this package's tests build.
 func registry() collectors.Registry { return collectors.Registry{"rss": NewRSS} }
 
-// An entry edited under the same id goes out again as an edit; the
+// An entry edited under the same id goes out again as an edit (same id,
+// item.ChangeEdit); the
 // digests that notice it survive a restart; state written before digests
 // were kept still loads and re-emits nothing.
 func TestRSSCollectorEdits(t *testing.T) {
@@ -708,13 +709,14 @@ func TestRSSCollectorEdits(t *testing.T) {
 	}
 	var edit item.Item
 	for _, it := range got {
-		if strings.HasPrefix(it.ID, "b#edit:") {
+		if it.ID == "b" {
 			edit = it
-		} else if it.ID != "c" {
-			t.Errorf("unexpected item %q", it.ID)
+		} else if it.ID != "c" || it.Change != "" {
+			t.Errorf("unexpected item %q (%q)", it.ID, it.Change)
 		}
 	}
-	if edit.ID == "" || !strings.HasPrefix(edit.Text, "Title b (corrected)\n") || !edit.TS.Equal(first.clk.Now().UTC()) || edit.Kind != item.KindPost {
+	if edit.ID == "" || edit.Change != item.ChangeEdit || !strings.HasPrefix(edit.Text, "Title b (corrected)\n") ||
+		!edit.ChangedAt.Equal(first.clk.Now().UTC()) || !edit.TS.Equal(time.Date(2024, 6, 1, 1, 0, 0, 0, time.UTC)) || edit.Kind != item.KindPost {
 		t.Fatalf("edit item: %+v", edit)
 	}
 	var raw FeedEntry
@@ -723,7 +725,7 @@ func TestRSSCollectorEdits(t *testing.T) {
 		t.Errorf("edit raw: %s (%v)", edit.Raw, err)
 	}
 
-	// Unchanged: nothing. Changed back: another edit, with its own id.
+	// Unchanged: nothing. Changed back: another edit.
 	first.clk.fire()
 	first.clk.await(t)
 	if got := first.sink.take(); len(got) != 0 {
@@ -733,18 +735,25 @@ func TestRSSCollectorEdits(t *testing.T) {
 	first.clk.fire()
 	first.clk.await(t)
 	back := first.sink.take()
-	if len(back) != 1 || !strings.HasPrefix(back[0].ID, "b#edit:") || back[0].ID == edit.ID {
+	if len(back) != 1 || back[0].ID != "b" || back[0].Change != item.ChangeEdit || !strings.HasPrefix(back[0].Text, "Title b\n") {
 		t.Fatalf("edit back to the first version: %v", rssIDs(back))
 	}
 	stop()
 
-	// A restart remembers the digests: the same feed emits nothing.
-	srv.SetFeed("/feed.xml", loopback.RSSDocument("Acme", edited), "") // new ETag, full fetch
+	// A restart remembers the digests: the feed as last emitted emits
+	// nothing, a third version is an edit.
+	srv.SetFeed("/feed.xml", loopback.RSSDocument("Acme", rssEntries("a", "b", "c")), "") // new ETag, full fetch
 	second := newRSSHarness(state)
 	stop = second.start(t, rssYAML(srv.URL("/feed.xml")))
 	second.clk.await(t)
-	if got := second.sink.take(); len(got) != 1 || got[0].ID != edit.ID {
-		t.Fatalf("after restart, the feed edited again: %v, want %s", rssIDs(got), edit.ID)
+	if got := second.sink.take(); len(got) != 0 {
+		t.Fatalf("after restart, the unchanged feed emitted %v", rssIDs(got))
+	}
+	srv.SetFeed("/feed.xml", loopback.RSSDocument("Acme", edited), "")
+	second.clk.fire()
+	second.clk.await(t)
+	if got := second.sink.take(); len(got) != 1 || got[0].ID != "b" || got[0].Change != item.ChangeEdit {
+		t.Fatalf("after restart, the edit: %v", rssIDs(got))
 	}
 	stop()
 
@@ -767,7 +776,7 @@ func TestRSSCollectorEdits(t *testing.T) {
 	srv.SetFeed("/feed.xml", loopback.RSSDocument("Acme", rssEntries("a", "b", "c")), "")
 	third.clk.fire()
 	third.clk.await(t)
-	if got := third.sink.take(); len(got) != 1 || !strings.HasPrefix(got[0].ID, "b#edit:") {
+	if got := third.sink.take(); len(got) != 1 || got[0].ID != "b" || got[0].Change != item.ChangeEdit {
 		t.Fatalf("edit after old state: %v", rssIDs(got))
 	}
 }
@@ -794,8 +803,8 @@ func TestRSSCollectorDamagedFeed(t *testing.T) {
 	}
 }
 
-// Edits land in a real SQLite store as their own rows, and README's history
-// query finds the entry's versions in order.
+// Edits land in a real SQLite store: the item holds the latest version and
+// README's history query finds the earlier ones in order.
 func TestRSSCollectorEditsInSQLite(t *testing.T) {
 	srv := loopback.NewFeedServer()
 	defer srv.Close()
@@ -824,17 +833,19 @@ func TestRSSCollectorEditsInSQLite(t *testing.T) {
 		h.clk.await(t)
 		write()
 	}
-	rows, err := db.DB().QueryContext(ctx, `SELECT item_id, ts, text FROM items
-WHERE source = 'news' AND (item_id = :id OR substr(item_id, 1, length(:id) + 6) = :id || '#edit:')
-ORDER BY ts`, sql.Named("id", "g_1"))
+	rows, err := db.DB().QueryContext(ctx, `SELECT v.valid_from, v.text FROM item_versions v JOIN items i ON i.id = v.item_id
+WHERE i.source = 'news' AND i.item_id = :id
+UNION ALL
+SELECT coalesce(edited_at, ts), text FROM items WHERE source = 'news' AND item_id = :id
+ORDER BY 1`, sql.Named("id", "g_1"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rows.Close()
 	var titles []string
 	for rows.Next() {
-		var id, ts, text string
-		if err := rows.Scan(&id, &ts, &text); err != nil {
+		var ts, text string
+		if err := rows.Scan(&ts, &text); err != nil {
 			t.Fatal(err)
 		}
 		titles = append(titles, strings.SplitN(text, "\n", 2)[0])
@@ -846,8 +857,8 @@ ORDER BY ts`, sql.Named("id", "g_1"))
 		t.Fatalf("history of g_1: %q, want %q", titles, want)
 	}
 	var n int
-	if err := db.DB().QueryRowContext(ctx, `SELECT count(*) FROM items WHERE source = 'news'`).Scan(&n); err != nil || n != 4 {
-		t.Fatalf("%d rows (%v), want 2 entries and 2 edits", n, err)
+	if err := db.DB().QueryRowContext(ctx, `SELECT count(*) FROM items WHERE source = 'news'`).Scan(&n); err != nil || n != 2 {
+		t.Fatalf("%d rows (%v), want the 2 entries", n, err)
 	}
 }
 

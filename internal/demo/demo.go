@@ -38,6 +38,10 @@ type Options struct {
 	DBPath   string        // default lookout-demo.db
 	Out      io.Writer     // alerts and the summary
 	Log      *slog.Logger  // daemon logs (default: warnings only, to stderr)
+	// UIListen serves the live dashboard there while the show runs.
+	UIListen string
+	// Started, when set, is called with the daemon once it runs (tests).
+	Started func(*daemon.Daemon)
 }
 
 // Config renders the embedded demo config for the given endpoints.
@@ -99,12 +103,18 @@ func Run(ctx context.Context, opts Options) error {
 
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	d, err := daemon.New(runCtx, daemon.Options{Config: cfg, Log: opts.Log, Out: out, ShutdownGrace: 10 * time.Second})
+	d, err := daemon.New(runCtx, daemon.Options{Config: cfg, Log: opts.Log, Out: out, ShutdownGrace: 10 * time.Second, UIListen: opts.UIListen})
 	if err != nil {
 		return err
 	}
 	done := make(chan error, 1)
 	go func() { done <- d.Run(runCtx) }()
+	if opts.UIListen != "" {
+		fmt.Fprintf(out, "  dashboard: http://%s/ (the room view updates live; the show lasts %s: --duration for longer)\n\n", opts.UIListen, opts.Duration.Round(time.Second))
+	}
+	if opts.Started != nil {
+		opts.Started(d)
+	}
 
 	showErr := play(runCtx, live, forum, opts.Duration, out)
 	// Let the last windows evaluate before shutting down.

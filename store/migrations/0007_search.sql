@@ -1,4 +1,4 @@
--- 0006_search: full-text search over items.text (`lookout search`).
+-- 0007_search: full-text search over items.text (`lookout search`).
 --
 -- items_fts is an FTS4 table whose docid is items.id. Its body is the
 -- item's text with every Chinese or Japanese character set apart by

@@ -1,4 +1,4 @@
--- 0006_item_edits: posts can be edited and deleted by their authors
+-- 0008_item_edits: posts can be edited and deleted by their authors
 -- (Mastodon, Bluesky). An edit replaces the stored item's text and score and
 -- keeps the version it replaced in item_versions; a delete marks the item
 -- deleted and keeps it for audit. Deleted items are left out of the

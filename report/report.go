@@ -1,0 +1,903 @@
+// Package report computes the post-live review (直播复盘) of each room from
+// the SQLite log: audience, interaction, sentiment against the room's own
+// normal, what people praised and complained about, hot terms, alerts and
+// gifts. It only reads; the renderers (Markdown, JSON, HTML) live beside it
+// and take a *Report.
+package report
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"time"
+
+	"lookout/store"
+)
+
+// Options select what a report covers.
+type Options struct {
+	// Room keeps only the rooms whose room id or source id equals it; ""
+	// keeps every room with items or samples in the window.
+	Room     string
+	From, To time.Time
+	// Location is the time zone the renderers show times in (default UTC).
+	Location *time.Location
+	// Now is when the report is generated (default time.Now()); it closes
+	// alerts still open.
+	Now time.Time
+	// Examples is how many example messages each theme carries (default 2).
+	Examples int
+}
+
+// NormalDays is how far before a report's window a room's normal negative
+// share is measured.
+const NormalDays = 7
+
+// Report is the review of every selected room over one window.
+type Report struct {
+	From      time.Time      `json:"from"`
+	To        time.Time      `json:"to"`
+	Generated time.Time      `json:"generated"`
+	Location  *time.Location `json:"-"`
+	// Start and End bound the data inside the window (the charts' span):
+	// a 24-hour report of a two-hour show draws the two hours.
+	Start  time.Time `json:"start"`
+	End    time.Time `json:"end"`
+	Bucket Duration  `json:"bucket"` // width of every time series' buckets
+	Rooms  []Room    `json:"rooms"`
+	// Brands compares the brands items carry (their source's `brand`
+	// label) when there are at least two; empty with --room.
+	Brands []Brand `json:"brands,omitempty"`
+}
+
+// Brand is one brand's share of the conversation.
+type Brand struct {
+	Name     string `json:"name"`
+	Items    int    `json:"items"`
+	Scored   int    `json:"scored"`
+	Positive int    `json:"positive"`
+	Negative int    `json:"negative"`
+	// ShareOfVoice is the brand's items over all branded items.
+	ShareOfVoice  float64 `json:"share_of_voice"`
+	NegativeShare float64 `json:"negative_share"`
+	PositiveShare float64 `json:"positive_share"`
+	HotTerms      []Term  `json:"hot_terms"`
+}
+
+// Duration is a time.Duration that reads as "5m0s" in JSON.
+type Duration time.Duration
+
+// MarshalText renders the duration as Go writes it.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// D is the plain duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Room is one room's review.
+type Room struct {
+	Source   string   `json:"source"`
+	Platform string   `json:"platform"`
+	Room     string   `json:"room"`
+	Summary  []string `json:"summary"` // short plain-language sentences
+
+	Items    int `json:"items"`    // every item (chat, gifts, likes, posts, …)
+	Messages int `json:"messages"` // chat lines, comments, posts, super chats
+
+	Viewers  Viewers `json:"viewers"`
+	Audience []Point `json:"audience"` // max viewers per bucket
+
+	Interactions int64 `json:"interactions"` // messages + likes + gifts (by count)
+	// InteractionRate is interactions per average viewer over the window;
+	// 0 when the room reports no viewers.
+	InteractionRate float64 `json:"interaction_rate"`
+
+	Sentiment Sentiment `json:"sentiment"`
+	Timeline  []Bucket  `json:"timeline"`
+
+	Praise     []Theme   `json:"praise"`
+	Complaints []Theme   `json:"complaints"`
+	HotTerms   []Term    `json:"hot_terms"`
+	Alerts     []Alert   `json:"alerts"`
+	Gifts      GiftTotal `json:"gifts"`
+}
+
+// Viewers sums up the viewer samples.
+type Viewers struct {
+	Samples int       `json:"samples"`
+	Peak    float64   `json:"peak"`
+	PeakAt  time.Time `json:"peak_at"`
+	Average float64   `json:"average"`
+	Last    float64   `json:"last"`
+}
+
+// Point is one bucket of a numeric series.
+type Point struct {
+	T time.Time `json:"t"`
+	V float64   `json:"v"`
+}
+
+// Sentiment is the window's verdicts against the room's normal.
+type Sentiment struct {
+	Scored        int     `json:"scored"`
+	Positive      int     `json:"positive"`
+	Negative      int     `json:"negative"`
+	NegativeShare float64 `json:"negative_share"`
+	// Normal is the room's usual negative share; NormalBasis says where
+	// it comes from ("previous 7 days" or "median of this window").
+	Normal      float64 `json:"normal"`
+	NormalBasis string  `json:"normal_basis"`
+	// Worst is the bucket with the highest negative share among those
+	// with at least minBucketItems scored items.
+	Worst *Bucket `json:"worst,omitempty"`
+}
+
+// Bucket is one slice of the timeline.
+type Bucket struct {
+	T             time.Time `json:"t"`
+	Messages      int       `json:"messages"`
+	Scored        int       `json:"scored"`
+	Positive      int       `json:"positive"`
+	Negative      int       `json:"negative"`
+	NegativeShare float64   `json:"negative_share"`
+}
+
+// Theme is a term people praised or complained about, with examples.
+type Theme struct {
+	Term     string    `json:"term"` // "" when no hot terms are stored: the examples are the strongest messages
+	Mentions int       `json:"mentions"`
+	Examples []Message `json:"examples"`
+}
+
+// Message is one stored item quoted in a report.
+type Message struct {
+	TS     time.Time `json:"ts"`
+	Author string    `json:"author"`
+	Text   string    `json:"text"`
+	Score  float64   `json:"score"`
+}
+
+// Term is a hot term and how often it was said.
+type Term struct {
+	Term     string `json:"term"`
+	Mentions int    `json:"mentions"`
+	Negative int    `json:"negative"`
+}
+
+// Alert is an alert that fired in the window.
+type Alert struct {
+	Rule      string    `json:"rule"`
+	Severity  string    `json:"severity"`
+	State     string    `json:"state"`
+	StartedAt time.Time `json:"started_at"`
+	// ResolvedAt is zero while the alert is open; Duration then runs to
+	// the report's generation time.
+	ResolvedAt time.Time `json:"resolved_at,omitzero"`
+	Duration   Duration  `json:"duration"`
+	Summary    string    `json:"summary"`
+}
+
+// GiftTotal is what the audience paid.
+type GiftTotal struct {
+	Gifts          int64   `json:"gifts"` // number of gifts (by count)
+	GiftValue      float64 `json:"gift_value"`
+	SuperChats     int     `json:"super_chats"`
+	SuperChatValue float64 `json:"super_chat_value"`
+}
+
+// minBucketItems is how many scored items a bucket needs before its
+// negative share counts as the worst moment or towards the normal.
+const minBucketItems = 5
+
+// minNormalItems is how many scored items the previous days need before
+// they make the room's normal.
+const minNormalItems = 30
+
+// Build computes the report from the database at dbPath, opened read-only:
+// it never creates or changes a file.
+func Build(ctx context.Context, dbPath string, opts Options) (*Report, error) {
+	st, err := store.OpenReadOnly(ctx, dbPath)
+	if err != nil {
+		return nil, fmt.Errorf("report: %w", err)
+	}
+	defer st.Close()
+	return FromDB(ctx, st.DB(), opts)
+}
+
+// FromDB computes the report from an open database.
+func FromDB(ctx context.Context, db *sql.DB, opts Options) (*Report, error) {
+	if opts.Now.IsZero() {
+		opts.Now = time.Now()
+	}
+	if opts.To.IsZero() {
+		opts.To = opts.Now
+	}
+	if opts.From.IsZero() {
+		opts.From = opts.To.Add(-24 * time.Hour)
+	}
+	if !opts.To.After(opts.From) {
+		return nil, fmt.Errorf("report: --to %s is not after --from %s", store.FormatTime(opts.To), store.FormatTime(opts.From))
+	}
+	if opts.Location == nil {
+		opts.Location = time.UTC
+	}
+	if opts.Examples <= 0 {
+		opts.Examples = 2
+	}
+	r := &Report{From: opts.From.UTC(), To: opts.To.UTC(), Generated: opts.Now.UTC(), Location: opts.Location}
+	q := &querier{ctx: ctx, db: db, from: store.FormatTime(opts.From), to: store.FormatTime(opts.To), opts: opts}
+	rooms, start, end, err := q.rooms()
+	if err != nil {
+		return nil, err
+	}
+	r.Start, r.End = r.From, r.To
+	if !start.IsZero() {
+		b := BucketFor(end.Sub(start))
+		r.Start = maxTime(start.Truncate(b), r.From)
+		r.End = minTime(end.Truncate(b).Add(b), r.To)
+	}
+	r.Bucket = Duration(BucketFor(r.End.Sub(r.Start)))
+	q.bucket = int64(r.Bucket.D() / time.Second)
+	for _, rm := range rooms {
+		if err := q.fill(&rm); err != nil {
+			return nil, fmt.Errorf("report: room %s/%s: %w", rm.Source, rm.Room, err)
+		}
+		rm.Summary = summarize(&rm, opts.Location)
+		r.Rooms = append(r.Rooms, rm)
+	}
+	if opts.Room == "" {
+		if r.Brands, err = q.brands(); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// brands compares the brand labels of the window's items: volume, share
+// of voice, sentiment and hot terms, side by side; nil with fewer than two
+// brands.
+func (q *querier) brands() ([]Brand, error) {
+	rows, err := q.db.QueryContext(q.ctx, `SELECT json_extract(labels, '$.brand') AS b, count(*),
+		coalesce(sum(sentiment IS NOT NULL), 0), coalesce(sum(sentiment = 'positive'), 0), coalesce(sum(sentiment = 'negative'), 0)
+		FROM items WHERE ts >= ? AND ts < ? AND labels IS NOT NULL AND b IS NOT NULL AND b != ''
+		GROUP BY b ORDER BY count(*) DESC, b`, q.from, q.to)
+	if err != nil {
+		return nil, fmt.Errorf("report: brands: %w", err)
+	}
+	var out []Brand
+	total := 0
+	for rows.Next() {
+		var b Brand
+		if err := rows.Scan(&b.Name, &b.Items, &b.Scored, &b.Positive, &b.Negative); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("report: brands: %w", err)
+		}
+		total += b.Items
+		out = append(out, b)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("report: brands: %w", err)
+	}
+	if len(out) < 2 {
+		return nil, nil
+	}
+	idx := map[string]int{}
+	for i := range out {
+		b := &out[i]
+		idx[b.Name] = i
+		b.ShareOfVoice = float64(b.Items) / float64(total)
+		if b.Scored > 0 {
+			b.NegativeShare = float64(b.Negative) / float64(b.Scored)
+			b.PositiveShare = float64(b.Positive) / float64(b.Scored)
+		}
+	}
+	rows, err = q.db.QueryContext(q.ctx, `SELECT json_extract(i.labels, '$.brand') AS b, j.value, count(*) AS n,
+		coalesce(sum(i.sentiment = 'negative'), 0)
+		FROM items i, json_each(i.terms) j
+		WHERE i.ts >= ? AND i.ts < ? AND i.labels IS NOT NULL AND i.terms IS NOT NULL AND b IS NOT NULL
+		GROUP BY b, j.value ORDER BY b, n DESC, j.value`, q.from, q.to)
+	if err != nil {
+		return nil, fmt.Errorf("report: brand terms: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name string
+		var t Term
+		if err := rows.Scan(&name, &t.Term, &t.Mentions, &t.Negative); err != nil {
+			return nil, fmt.Errorf("report: brand terms: %w", err)
+		}
+		if i, ok := idx[name]; ok && len(out[i].HotTerms) < 5 {
+			out[i].HotTerms = append(out[i].HotTerms, t)
+		}
+	}
+	return out, rows.Err()
+}
+
+// BucketFor picks a timeline bucket width that gives a window of span
+// about 30 to 120 points.
+func BucketFor(span time.Duration) time.Duration {
+	for _, b := range []time.Duration{10 * time.Second, 30 * time.Second, time.Minute, 2 * time.Minute, 5 * time.Minute,
+		10 * time.Minute, 15 * time.Minute, 30 * time.Minute, time.Hour, 2 * time.Hour, 3 * time.Hour, 6 * time.Hour, 12 * time.Hour} {
+		if span/b <= 120 {
+			return b
+		}
+	}
+	return 24 * time.Hour
+}
+
+type querier struct {
+	ctx      context.Context
+	db       *sql.DB
+	from, to string
+	bucket   int64 // seconds
+	opts     Options
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// rooms lists the rooms with items or samples in the window, and the
+// first and last timestamp among them. It walks the (source, room, ts)
+// index from one room to the next instead of reading the window's rows, so
+// it costs a few seeks per room however busy the rooms are.
+func (q *querier) rooms() ([]Room, time.Time, time.Time, error) {
+	var out []Room
+	var start, end time.Time
+	seen := map[[2]string]int{}
+	add := func(source, platform, room, first, last string) {
+		k := [2]string{source, room}
+		i, ok := seen[k]
+		if !ok {
+			i = len(out)
+			seen[k] = i
+			out = append(out, Room{Source: source, Platform: platform, Room: room})
+		}
+		if out[i].Platform == "" {
+			out[i].Platform = platform
+		}
+		f, l := parseTS(first), parseTS(last)
+		if start.IsZero() || f.Before(start) {
+			start = f
+		}
+		if l.After(end) {
+			end = l
+		}
+	}
+	keep := func(source, room string) bool {
+		return q.opts.Room == "" || q.opts.Room == source || q.opts.Room == room
+	}
+	var source, room string
+	first := true
+	for {
+		var err error
+		if first {
+			err = q.db.QueryRowContext(q.ctx, `SELECT source, room FROM items ORDER BY source, room LIMIT 1`).Scan(&source, &room)
+			first = false
+		} else {
+			err = q.db.QueryRowContext(q.ctx, `SELECT source, room FROM items WHERE (source, room) > (?, ?) ORDER BY source, room LIMIT 1`,
+				source, room).Scan(&source, &room)
+		}
+		if errors.Is(err, sql.ErrNoRows) {
+			break
+		}
+		if err != nil {
+			return nil, start, end, fmt.Errorf("report: list rooms: %w", err)
+		}
+		if !keep(source, room) {
+			continue
+		}
+		var f, l sql.NullString
+		if err := q.db.QueryRowContext(q.ctx, `SELECT min(ts), max(ts) FROM items WHERE source = ? AND room = ? AND ts >= ? AND ts < ?`,
+			source, room, q.from, q.to).Scan(&f, &l); err != nil {
+			return nil, start, end, fmt.Errorf("report: list rooms: %w", err)
+		}
+		if !f.Valid {
+			continue
+		}
+		var platform string
+		if err := q.db.QueryRowContext(q.ctx, `SELECT platform FROM items WHERE source = ? AND room = ? AND ts >= ? LIMIT 1`,
+			source, room, f.String).Scan(&platform); err != nil {
+			return nil, start, end, fmt.Errorf("report: list rooms: %w", err)
+		}
+		add(source, platform, room, f.String, l.String)
+	}
+	// Rooms that only reported samples (viewers of a silent room).
+	rows, err := q.db.QueryContext(q.ctx, `SELECT source, max(platform), room, min(ts), max(ts) FROM metrics
+		WHERE ts >= ? AND ts < ? AND room != '' GROUP BY source, room`, q.from, q.to)
+	if err != nil {
+		return nil, start, end, fmt.Errorf("report: list rooms: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var src, platform, rm, f, l string
+		if err := rows.Scan(&src, &platform, &rm, &f, &l); err != nil {
+			return nil, start, end, fmt.Errorf("report: list rooms: %w", err)
+		}
+		if keep(src, rm) {
+			add(src, platform, rm, f, l)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, start, end, err
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Source != out[j].Source {
+			return out[i].Source < out[j].Source
+		}
+		return out[i].Room < out[j].Room
+	})
+	return out, start, end, nil
+}
+
+// messageKinds are the kinds that say something.
+const messageKinds = `('chat','comment','post','superchat')`
+
+// fill computes a room's figures in four passes over its rows: the
+// timeline (whose sums are the totals), the terms by sentiment, and the
+// strongest messages of each polarity.
+func (q *querier) fill(r *Room) error {
+	key := []any{r.Source, r.Room, q.from, q.to}
+	var likes, gifts int64
+	if err := q.timeline(r, key, &likes, &gifts); err != nil {
+		return err
+	}
+	r.Gifts.Gifts = gifts
+	r.Interactions = int64(r.Messages) + likes + gifts
+	if r.Sentiment.Scored > 0 {
+		r.Sentiment.NegativeShare = float64(r.Sentiment.Negative) / float64(r.Sentiment.Scored)
+	}
+	if err := q.viewers(r, key); err != nil {
+		return err
+	}
+	if r.Viewers.Average > 0 {
+		r.InteractionRate = float64(r.Interactions) / r.Viewers.Average
+	}
+	if err := q.normal(r); err != nil {
+		return err
+	}
+	if err := q.terms(r, key); err != nil {
+		return err
+	}
+	var perr, cerr error
+	r.Praise, perr = q.examples(key, "positive", "DESC", r.Praise)
+	r.Complaints, cerr = q.examples(key, "negative", "ASC", r.Complaints)
+	if err := errors.Join(perr, cerr); err != nil {
+		return err
+	}
+	return q.alerts(r)
+}
+
+func (q *querier) viewers(r *Room, key []any) error {
+	var n int
+	var avg, peak sql.NullFloat64
+	err := q.db.QueryRowContext(q.ctx, `SELECT count(*), avg(value), max(value) FROM metrics
+		WHERE source = ? AND room = ? AND ts >= ? AND ts < ? AND name = 'viewers'`, key...).Scan(&n, &avg, &peak)
+	if err != nil {
+		return fmt.Errorf("viewers: %w", err)
+	}
+	r.Viewers.Samples = n
+	if n == 0 {
+		return nil
+	}
+	r.Viewers.Average, r.Viewers.Peak = avg.Float64, peak.Float64
+	var peakAt, lastTS string
+	if err := q.db.QueryRowContext(q.ctx, `SELECT ts FROM metrics WHERE source = ? AND room = ? AND ts >= ? AND ts < ?
+		AND name = 'viewers' AND value = ? ORDER BY ts LIMIT 1`, append(key, peak.Float64)...).Scan(&peakAt); err != nil {
+		return fmt.Errorf("peak viewers: %w", err)
+	}
+	if err := q.db.QueryRowContext(q.ctx, `SELECT ts, value FROM metrics WHERE source = ? AND room = ? AND ts >= ? AND ts < ?
+		AND name = 'viewers' ORDER BY ts DESC LIMIT 1`, key...).Scan(&lastTS, &r.Viewers.Last); err != nil {
+		return fmt.Errorf("last viewers: %w", err)
+	}
+	r.Viewers.PeakAt = parseTS(peakAt)
+	rows, err := q.db.QueryContext(q.ctx, `SELECT CAST(strftime('%s', ts) AS INTEGER) / ? AS b, max(value) FROM metrics
+		WHERE source = ? AND room = ? AND ts >= ? AND ts < ? AND name = 'viewers' GROUP BY b ORDER BY b`,
+		append([]any{q.bucket}, key...)...)
+	if err != nil {
+		return fmt.Errorf("audience curve: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var b int64
+		var v float64
+		if err := rows.Scan(&b, &v); err != nil {
+			return fmt.Errorf("audience curve: %w", err)
+		}
+		r.Audience = append(r.Audience, Point{T: time.Unix(b*q.bucket, 0).UTC(), V: v})
+	}
+	return rows.Err()
+}
+
+// timeline reads the room's rows once, by bucket, and sums the buckets
+// into the room's totals.
+func (q *querier) timeline(r *Room, key []any, likes, gifts *int64) error {
+	// Grouping by a prefix of the timestamp text (the second, or the
+	// minute for buckets of a minute or more) is much cheaper per row than
+	// date arithmetic; the groups are merged into buckets here.
+	prefix := 19
+	if q.bucket >= 60 {
+		prefix = 16
+	}
+	rows, err := q.db.QueryContext(q.ctx, `SELECT substr(ts, 1, ?) AS b, count(*),
+		coalesce(sum(kind IN `+messageKinds+`), 0), coalesce(sum(sentiment IS NOT NULL), 0),
+		coalesce(sum(sentiment = 'positive'), 0), coalesce(sum(sentiment = 'negative'), 0),
+		coalesce(sum(CASE WHEN kind = 'like' THEN max(coalesce(count, 1), 1) END), 0),
+		coalesce(sum(CASE WHEN kind = 'gift' THEN max(coalesce(count, 1), 1) END), 0),
+		coalesce(sum(CASE WHEN kind = 'gift' THEN value END), 0),
+		coalesce(sum(kind = 'superchat'), 0),
+		coalesce(sum(CASE WHEN kind = 'superchat' THEN value END), 0)
+		FROM items WHERE source = ? AND room = ? AND ts >= ? AND ts < ? GROUP BY b ORDER BY b`,
+		append([]any{prefix}, key...)...)
+	if err != nil {
+		return fmt.Errorf("timeline: %w", err)
+	}
+	defer rows.Close()
+	layout := map[int]string{19: "2006-01-02T15:04:05", 16: "2006-01-02T15:04"}[prefix]
+	for rows.Next() {
+		var g0 string
+		var n, l, g int64
+		var k Bucket
+		var gv, scv float64
+		var sc int
+		if err := rows.Scan(&g0, &n, &k.Messages, &k.Scored, &k.Positive, &k.Negative, &l, &g, &gv, &sc, &scv); err != nil {
+			return fmt.Errorf("timeline: %w", err)
+		}
+		t, err := time.Parse(layout, g0)
+		if err != nil {
+			return fmt.Errorf("timeline: bad timestamp %q: %w", g0, err)
+		}
+		b := t.Unix() / q.bucket
+		r.Items += int(n)
+		r.Messages += k.Messages
+		r.Sentiment.Scored += k.Scored
+		r.Sentiment.Positive += k.Positive
+		r.Sentiment.Negative += k.Negative
+		*likes += l
+		*gifts += g
+		r.Gifts.GiftValue += gv
+		r.Gifts.SuperChats += sc
+		r.Gifts.SuperChatValue += scv
+		k.T = time.Unix(b*q.bucket, 0).UTC()
+		if last := len(r.Timeline) - 1; last >= 0 && r.Timeline[last].T.Equal(k.T) {
+			p := &r.Timeline[last]
+			p.Messages += k.Messages
+			p.Scored += k.Scored
+			p.Positive += k.Positive
+			p.Negative += k.Negative
+		} else {
+			r.Timeline = append(r.Timeline, k)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("timeline: %w", err)
+	}
+	for i := range r.Timeline {
+		k := &r.Timeline[i]
+		if k.Scored > 0 {
+			k.NegativeShare = float64(k.Negative) / float64(k.Scored)
+		}
+		if k.Scored >= minBucketItems && (r.Sentiment.Worst == nil || k.NegativeShare > r.Sentiment.Worst.NegativeShare) {
+			w := *k
+			r.Sentiment.Worst = &w
+		}
+	}
+	return nil
+}
+
+// normalSample is how many of the room's latest scored messages before
+// the window make its normal: enough for a steady share, few enough that a
+// busy room's week is not read in full.
+const normalSample = 200_000
+
+// normal is the room's negative share over its latest scored messages in
+// the NormalDays before the window (at most normalSample of them); with
+// too little history there, the median share of the window's buckets.
+func (q *querier) normal(r *Room) error {
+	before := store.FormatTime(q.opts.From.Add(-NormalDays * 24 * time.Hour))
+	var scored, neg int
+	err := q.db.QueryRowContext(q.ctx, `SELECT count(*), coalesce(sum(sentiment = 'negative'), 0) FROM (
+		SELECT sentiment FROM items WHERE source = ? AND room = ? AND ts >= ? AND ts < ? AND sentiment IS NOT NULL
+		ORDER BY ts DESC LIMIT ?)`,
+		r.Source, r.Room, before, q.from, normalSample).Scan(&scored, &neg)
+	if err != nil {
+		return fmt.Errorf("normal: %w", err)
+	}
+	if scored >= minNormalItems {
+		r.Sentiment.Normal = float64(neg) / float64(scored)
+		r.Sentiment.NormalBasis = fmt.Sprintf("previous %d days", NormalDays)
+		return nil
+	}
+	var shares []float64
+	for _, b := range r.Timeline {
+		if b.Scored >= minBucketItems {
+			shares = append(shares, b.NegativeShare)
+		}
+	}
+	if len(shares) == 0 {
+		r.Sentiment.Normal = r.Sentiment.NegativeShare
+		r.Sentiment.NormalBasis = "this window"
+		return nil
+	}
+	r.Sentiment.Normal = median(shares)
+	r.Sentiment.NormalBasis = "median of this window"
+	return nil
+}
+
+func median(xs []float64) float64 {
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+// terms counts the room's hot terms by sentiment in one pass: the hot
+// terms overall, and the themes (without examples yet) of praise and
+// complaint.
+func (q *querier) terms(r *Room, key []any) error {
+	rows, err := q.db.QueryContext(q.ctx, `SELECT j.value, coalesce(i.sentiment, ''), count(*)
+		FROM items i, json_each(i.terms) j
+		WHERE i.source = ? AND i.room = ? AND i.ts >= ? AND i.ts < ? AND i.terms IS NOT NULL
+		GROUP BY j.value, i.sentiment`, key...)
+	if err != nil {
+		return fmt.Errorf("hot terms: %w", err)
+	}
+	defer rows.Close()
+	all := map[string]*Term{}
+	var pos, neg []Theme
+	for rows.Next() {
+		var term, sent string
+		var n int
+		if err := rows.Scan(&term, &sent, &n); err != nil {
+			return fmt.Errorf("hot terms: %w", err)
+		}
+		t, ok := all[term]
+		if !ok {
+			t = &Term{Term: term}
+			all[term] = t
+		}
+		t.Mentions += n
+		switch sent {
+		case "negative":
+			t.Negative += n
+			neg = append(neg, Theme{Term: term, Mentions: n})
+		case "positive":
+			pos = append(pos, Theme{Term: term, Mentions: n})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("hot terms: %w", err)
+	}
+	for _, t := range all {
+		r.HotTerms = append(r.HotTerms, *t)
+	}
+	sort.Slice(r.HotTerms, func(i, j int) bool {
+		a, b := r.HotTerms[i], r.HotTerms[j]
+		return a.Mentions > b.Mentions || a.Mentions == b.Mentions && a.Term < b.Term
+	})
+	r.HotTerms = r.HotTerms[:min(15, len(r.HotTerms))]
+	top := func(ts []Theme) []Theme {
+		sort.Slice(ts, func(i, j int) bool {
+			return ts[i].Mentions > ts[j].Mentions || ts[i].Mentions == ts[j].Mentions && ts[i].Term < ts[j].Term
+		})
+		return ts[:min(5, len(ts))]
+	}
+	r.Praise, r.Complaints = top(pos), top(neg)
+	return nil
+}
+
+// exampleCandidates is how many of the strongest distinct messages of a
+// polarity are read to find each theme's examples.
+const exampleCandidates = 500
+
+// examples gives each theme the strongest distinct messages that say its
+// term, from the exampleCandidates strongest messages of the polarity (one
+// pass); with no themes, one theme without a term holding the strongest
+// messages.
+func (q *querier) examples(key []any, sentiment, order string, themes []Theme) ([]Theme, error) {
+	agg := map[string]string{"ASC": "min", "DESC": "max"}[order]
+	// SQLite takes the bare columns (ts, author, terms) from the row that
+	// holds the min or max.
+	rows, err := q.db.QueryContext(q.ctx, `SELECT i.ts, coalesce(i.author, ''), i.text, `+agg+`(i.score) AS s, coalesce(i.terms, '[]')
+		FROM items i WHERE i.source = ? AND i.room = ? AND i.ts >= ? AND i.ts < ? AND i.sentiment = ? AND i.text IS NOT NULL AND i.text != ''
+		GROUP BY i.text ORDER BY s `+order+`, i.ts LIMIT ?`, append(key, sentiment, exampleCandidates)...)
+	if err != nil {
+		return nil, fmt.Errorf("%s examples: %w", sentiment, err)
+	}
+	defer rows.Close()
+	type cand struct {
+		m     Message
+		terms string
+	}
+	var cands []cand
+	for rows.Next() {
+		var ts string
+		var c cand
+		if err := rows.Scan(&ts, &c.m.Author, &c.m.Text, &c.m.Score, &c.terms); err != nil {
+			return nil, fmt.Errorf("%s examples: %w", sentiment, err)
+		}
+		c.m.TS = parseTS(ts)
+		cands = append(cands, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%s examples: %w", sentiment, err)
+	}
+	if len(themes) == 0 {
+		if len(cands) == 0 {
+			return nil, nil
+		}
+		var n int
+		if err := q.db.QueryRowContext(q.ctx, `SELECT count(*) FROM items WHERE source = ? AND room = ? AND ts >= ? AND ts < ? AND sentiment = ?`,
+			append(key, sentiment)...).Scan(&n); err != nil {
+			return nil, fmt.Errorf("%s count: %w", sentiment, err)
+		}
+		t := Theme{Mentions: n}
+		for _, c := range cands[:min(3, len(cands))] {
+			t.Examples = append(t.Examples, c.m)
+		}
+		return []Theme{t}, nil
+	}
+	for i := range themes {
+		quoted, _ := json.Marshal(themes[i].Term)
+		for _, c := range cands {
+			if len(themes[i].Examples) == q.opts.Examples {
+				break
+			}
+			if strings.Contains(c.terms, string(quoted)) {
+				themes[i].Examples = append(themes[i].Examples, c.m)
+			}
+		}
+	}
+	return themes, nil
+}
+
+// alerts are those of the room (or of its whole source, like a broken
+// source) that fired and overlap the window.
+func (q *querier) alerts(r *Room) error {
+	rows, err := q.db.QueryContext(q.ctx, `SELECT a.rule, a.severity, a.state, a.started_at, a.resolved_at, a.summary
+		FROM alerts a
+		WHERE (a.room = ? AND (a.source = ? OR a.source = '') OR (a.room = '' AND a.source = ?))
+		  AND a.started_at < ? AND (a.resolved_at IS NULL OR a.resolved_at >= ?)
+		  AND EXISTS (SELECT 1 FROM alert_events e WHERE e.alert_id = a.id AND e.state = 'firing')
+		ORDER BY a.started_at, a.rule`, r.Room, r.Source, r.Source, q.to, q.from)
+	if err != nil {
+		return fmt.Errorf("alerts: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var a Alert
+		var started string
+		var resolved sql.NullString
+		if err := rows.Scan(&a.Rule, &a.Severity, &a.State, &started, &resolved, &a.Summary); err != nil {
+			return fmt.Errorf("alerts: %w", err)
+		}
+		a.StartedAt = parseTS(started)
+		end := q.opts.Now
+		if resolved.Valid {
+			a.ResolvedAt = parseTS(resolved.String)
+			end = a.ResolvedAt
+		}
+		a.Duration = Duration(end.Sub(a.StartedAt).Round(time.Second))
+		r.Alerts = append(r.Alerts, a)
+	}
+	return rows.Err()
+}
+
+func parseTS(s string) time.Time {
+	t, err := store.ParseTime(s)
+	if err != nil {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+// summarize says the room's story in a few sentences.
+func summarize(r *Room, loc *time.Location) []string {
+	var out []string
+	clock := func(t time.Time) string { return t.In(loc).Format("15:04") }
+	if r.Viewers.Samples > 0 {
+		out = append(out, fmt.Sprintf("Audience peaked at %s viewers at %s and averaged %s; %s at the end.",
+			Count(r.Viewers.Peak), clock(r.Viewers.PeakAt), Count(r.Viewers.Average), Count(r.Viewers.Last)))
+	}
+	if r.Messages > 0 || r.Interactions > 0 {
+		s := fmt.Sprintf("%s message%s, %s interaction%s in all", Count(float64(r.Messages)), plural(r.Messages), Count(float64(r.Interactions)), plural(int(r.Interactions)))
+		if r.InteractionRate > 0 {
+			s += fmt.Sprintf(" (%.2f per viewer)", r.InteractionRate)
+		}
+		out = append(out, s+".")
+	}
+	if s := r.Sentiment; s.Scored > 0 {
+		verdict := "in line with"
+		switch d := s.NegativeShare - s.Normal; {
+		case d >= 0.05:
+			verdict = "well above"
+		case d >= 0.02:
+			verdict = "above"
+		case d <= -0.02:
+			verdict = "below"
+		}
+		line := fmt.Sprintf("%s negative, %s the room's normal of %s (%s).", Percent(s.NegativeShare), verdict, Percent(s.Normal), s.NormalBasis)
+		if s.Worst != nil && s.Worst.NegativeShare > s.Normal+0.05 {
+			line += fmt.Sprintf(" Worst at %s: %s negative.", clock(s.Worst.T), Percent(s.Worst.NegativeShare))
+		}
+		out = append(out, line)
+	}
+	if len(r.Complaints) > 0 && r.Complaints[0].Term != "" {
+		var terms []string
+		for _, t := range r.Complaints[:min(3, len(r.Complaints))] {
+			terms = append(terms, fmt.Sprintf("%s (%d)", t.Term, t.Mentions))
+		}
+		out = append(out, "Top complaints: "+strings.Join(terms, ", ")+".")
+	}
+	if len(r.Praise) > 0 && r.Praise[0].Term != "" {
+		out = append(out, fmt.Sprintf("Most praised: %s (%d).", r.Praise[0].Term, r.Praise[0].Mentions))
+	}
+	if n := len(r.Alerts); n > 0 {
+		longest := r.Alerts[0]
+		red := 0
+		for _, a := range r.Alerts {
+			if a.Duration > longest.Duration {
+				longest = a
+			}
+			if a.Severity == "red" {
+				red++
+			}
+		}
+		out = append(out, fmt.Sprintf("%d alert%s fired (%d red); the longest, %s, lasted %s.", n, plural(n), red, longest.Rule, longest.Duration.D()))
+	} else {
+		out = append(out, "No alerts fired.")
+	}
+	if g := r.Gifts; g.Gifts > 0 || g.SuperChats > 0 {
+		out = append(out, fmt.Sprintf("Gifts: %s worth ¥%s; super chats: %d worth ¥%s.",
+			Count(float64(g.Gifts)), Money(g.GiftValue), g.SuperChats, Money(g.SuperChatValue)))
+	}
+	return out
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+// Count renders a count with thousands separators.
+func Count(v float64) string {
+	n := int64(math.Round(v))
+	s := fmt.Sprint(n)
+	if n < 0 {
+		return "-" + Count(-v)
+	}
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// Percent renders a share as "12.5 %".
+func Percent(f float64) string { return fmt.Sprintf("%.1f %%", 100*f) }
+
+// Money renders an amount in CNY with two decimals.
+func Money(f float64) string { return fmt.Sprintf("%.2f", f) }
