@@ -19,6 +19,7 @@ func cmdLoadgen(ctx context.Context, args []string) error {
 	dur := fs.Duration("duration", 10*time.Second, "how long to push")
 	terms := fs.Bool("terms", false, "enable hot-term extraction")
 	db := fs.String("db", "", "SQLite file (default: a temporary file, removed afterwards)")
+	ceiling := fs.Bool("ceiling", false, "after the run, time plain batched inserts of the same items into the same schema and report the ratio")
 	format := fs.String("format", "text", "output format: text or json")
 	if _, err := parse(fs, args); err != nil {
 		return err
@@ -26,7 +27,7 @@ func cmdLoadgen(ctx context.Context, args []string) error {
 	if *format != "text" && *format != "json" {
 		return fmt.Errorf("unknown --format %q (text or json)", *format)
 	}
-	res, err := loadgen.Run(ctx, loadgen.Options{Rooms: *rooms, Rate: *rate, Duration: *dur, Terms: *terms, DBPath: *db})
+	res, err := loadgen.Run(ctx, loadgen.Options{Rooms: *rooms, Rate: *rate, Duration: *dur, Terms: *terms, DBPath: *db, Ceiling: *ceiling})
 	if err != nil {
 		return err
 	}
@@ -36,6 +37,9 @@ func cmdLoadgen(ctx context.Context, args []string) error {
 	rss := "n/a"
 	if res.RSSMB != nil {
 		rss = fmt.Sprintf("%.0f MB", *res.RSSMB)
+	}
+	if res.CeilingRate > 0 {
+		defer fmt.Printf("store ceiling %.0f items/s (run reached %.2f of it)\n", res.CeilingRate, res.CeilingRatio)
 	}
 	fmt.Printf("rooms %d  target %d msgs/s  achieved %.0f msgs/s\nsent %d  stored %d  lost %d\narrival→stored p50 %.1f ms  p99 %.1f ms\npeak RSS %s\n",
 		res.Rooms, res.TargetRate, res.AchievedRate, res.Sent, res.Stored, res.Lost, res.P50ms, res.P99ms, rss)

@@ -28,6 +28,7 @@ type Options struct {
 	Duration time.Duration
 	Terms    bool
 	DBPath   string // empty: a file in a temporary directory
+	Ceiling  bool   // also measure the store's ceiling (see Ceiling) after the run
 	Log      *slog.Logger
 }
 
@@ -44,6 +45,11 @@ type Result struct {
 	P50ms        float64  `json:"p50_ms"`
 	P99ms        float64  `json:"p99_ms"`
 	RSSMB        *float64 `json:"rss_mb"` // nil where /proc is absent
+	// CeilingRate is Ceiling's items/s for the same items in the same
+	// process, and CeilingRatio AchievedRate over it; set with
+	// Options.Ceiling.
+	CeilingRate  float64 `json:"ceiling_rate,omitempty"`
+	CeilingRatio float64 `json:"ceiling_ratio,omitempty"`
 }
 
 var chat = []string{
@@ -77,7 +83,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		defer rooms[i].Close()
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "store: { path: %q, batch_size: 32768, flush_interval: 200ms, keep_raw: false }\n", o.DBPath)
+	fmt.Fprintf(&b, "store: { path: %q, batch_size: %d, flush_interval: 200ms, keep_raw: false }\n", o.DBPath, CeilingBatch)
 	b.WriteString("http: { listen: \"off\" }\nlimits: { default: { rate: 100000/s, burst: 100000 }, max_concurrency: 1024 }\n")
 	fmt.Fprintf(&b, "classifier: { terms: %t }\n", o.Terms)
 	b.WriteString("keywords:\n  crisis: { severity: red, any: [退款, 假货, 投诉, refund] }\nsources:\n")
@@ -240,6 +246,17 @@ push:
 	if kb := procStatus("VmHWM"); kb > 0 {
 		mb := float64(kb) / 1024
 		res.RSSMB = &mb
+	}
+	if o.Ceiling && res.Sent > 0 {
+		dir, err := os.MkdirTemp("", "lookout-ceiling")
+		if err != nil {
+			return res, fmt.Errorf("loadgen: %w", err)
+		}
+		defer os.RemoveAll(dir)
+		if res.CeilingRate, err = Ceiling(ctx, dir, o.Rooms, res.Sent); err != nil {
+			return res, err
+		}
+		res.CeilingRatio = res.AchievedRate / res.CeilingRate
 	}
 	return res, nil
 }

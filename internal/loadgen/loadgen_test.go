@@ -10,7 +10,7 @@ import (
 // TestRunSmall pushes 2 rooms at 200 msgs/s for 2 s through the real
 // daemon: nothing may be lost, and the JSON carries the documented keys.
 func TestRunSmall(t *testing.T) {
-	res, err := Run(context.Background(), Options{Rooms: 2, Rate: 200, Duration: 2 * time.Second, DBPath: t.TempDir() + "/lg.db"})
+	res, err := Run(context.Background(), Options{Rooms: 2, Rate: 200, Duration: 2 * time.Second, DBPath: t.TempDir() + "/lg.db", Ceiling: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,6 +22,9 @@ func TestRunSmall(t *testing.T) {
 	}
 	if res.P50ms <= 0 || res.P99ms < res.P50ms {
 		t.Errorf("latency p50 %v p99 %v", res.P50ms, res.P99ms)
+	}
+	if res.CeilingRate <= 0 || res.CeilingRatio <= 0 {
+		t.Errorf("ceiling %v items/s, ratio %v", res.CeilingRate, res.CeilingRatio)
 	}
 	b, err := json.Marshal(res)
 	if err != nil {
