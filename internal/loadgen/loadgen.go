@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -129,6 +130,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	sentAt := map[string]time.Time{}
 	var lat []time.Duration
 	var lastRow int64
+	var lastSeen time.Time // when the reader last saw new rows
 	poll := func() error {
 		rows, err := ro.Query(`SELECT rowid, item_id FROM items WHERE rowid > ? AND kind='chat'`, lastRow)
 		if err != nil {
@@ -148,6 +150,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 			}
 			mu.Unlock()
 			res.Stored++
+			lastSeen = now
 		}
 		return rows.Err()
 	}
@@ -170,51 +173,35 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		}
 	}()
 
-	// Pace: every tick, each room pushes its share of the messages due
-	// since the start, in one frame.
+	// Pace: at every tick each room pushes, in one frame, its share of
+	// the messages due since the start. Frames are encoded before the
+	// start (encoding is the platform's work, not lookout's).
+	plan := encode(len(rooms), o.Rate, o.Duration)
 	start := time.Now()
-	t := time.NewTicker(tick)
-	seq := make([]int, len(rooms))
-push:
-	for {
+	for k := range plan {
 		select {
 		case <-ctx.Done():
-			break push
-		case now := <-t.C:
-			el := now.Sub(start)
-			if el > o.Duration {
-				el = o.Duration
+		case <-time.After(time.Until(start.Add(time.Duration(k+1) * tick))):
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		ts := time.Now()
+		for ri, r := range rooms {
+			f := plan[k][ri]
+			if len(f.ids) == 0 {
+				continue
 			}
-			due := int(float64(o.Rate) * el.Seconds())
-			for ri, r := range rooms {
-				want := due / len(rooms)
-				if ri < due%len(rooms) {
-					want++
-				}
-				if want <= seq[ri] {
-					continue
-				}
-				var cmds [][]byte
-				ts := time.Now()
-				mu.Lock()
-				for j := seq[ri]; j < want; j++ {
-					id := "lg" + strconv.Itoa(ri) + "x" + strconv.Itoa(j)
-					cmds = append(cmds, loopback.BilibiliDanmaku(int64(100000+j%5000), "viewer", chat[(ri+j)%len(chat)], ts, id))
-					sentAt[id] = ts
-				}
-				mu.Unlock()
-				if r.PushRaw(loopback.BilibiliFrame(loopback.BilibiliPushBrotli, cmds...)) == 1 {
-					res.Sent += want - seq[ri]
-				}
-				seq[ri] = want
+			mu.Lock()
+			for _, id := range f.ids {
+				sentAt[id] = ts
 			}
-			if el >= o.Duration {
-				break push
+			mu.Unlock()
+			if r.PushRaw(f.data) == 1 {
+				res.Sent += len(f.ids)
 			}
 		}
 	}
-	t.Stop()
-	sendEnd := time.Since(start)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		mu.Lock()
@@ -237,7 +224,11 @@ push:
 		return res, fmt.Errorf("loadgen: read store: %w", err)
 	}
 	res.Lost = res.Sent - res.Stored
-	res.AchievedRate = float64(res.Stored) / sendEnd.Seconds()
+	mu.Lock()
+	if !lastSeen.IsZero() {
+		res.AchievedRate = float64(res.Stored) / lastSeen.Sub(start).Seconds()
+	}
+	mu.Unlock()
 	slices.Sort(lat)
 	if len(lat) > 0 {
 		res.P50ms = float64(lat[len(lat)/2].Microseconds()) / 1000
@@ -259,6 +250,59 @@ push:
 		res.CeilingRatio = res.AchievedRate / res.CeilingRate
 	}
 	return res, nil
+}
+
+type frame struct {
+	data []byte
+	ids  []string
+}
+
+// encode builds plan[tick][room]: the frame each room pushes at each tick.
+func encode(rooms, rate int, d time.Duration) [][]frame {
+	ticks := int((d + tick - 1) / tick)
+	plan := make([][]frame, ticks)
+	seq := make([]int, rooms)
+	for k := range plan {
+		plan[k] = make([]frame, rooms)
+		due := int(float64(rate) * min(d, time.Duration(k+1)*tick).Seconds())
+		for ri := range rooms {
+			want := due / rooms
+			if ri < due%rooms {
+				want++
+			}
+			for j := seq[ri]; j < want; j++ {
+				plan[k][ri].ids = append(plan[k][ri].ids, "lg"+strconv.Itoa(ri)+"x"+strconv.Itoa(j))
+			}
+			seq[ri] = max(seq[ri], want)
+		}
+	}
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for k := range next {
+				base := time.Now()
+				for ri := range plan[k] {
+					f := &plan[k][ri]
+					if len(f.ids) == 0 {
+						continue
+					}
+					cmds := make([][]byte, len(f.ids))
+					for n, id := range f.ids {
+						j := len(cmds) + n // varies the text within a frame
+						cmds[n] = loopback.BilibiliDanmaku(int64(100000+(k*rooms+n)%5000), "viewer", chat[(ri+j)%len(chat)], base, id)
+					}
+					f.data = loopback.BilibiliFrame(loopback.BilibiliPushBrotli, cmds...)
+				}
+			}
+		})
+	}
+	for k := range plan {
+		next <- k
+	}
+	close(next)
+	wg.Wait()
+	return plan
 }
 
 func procStatus(field string) int64 {
