@@ -59,6 +59,8 @@ Usage:
   lookout silence add|list|expire …            mute alerts matching labels for a while
   lookout test-alert -c config.yaml --receiver R
                                                 send a sample alert to one receiver
+  lookout loadgen [--rooms N --rate R --duration D --terms --format json]
+                                               drive loopback rooms into the real daemon; report rate, loss, latency, RSS
   lookout version [--format text|json]         version, commit and Go toolchain of this binary
 `
 
@@ -98,6 +100,8 @@ func main() {
 		err = cmdSilence(ctx, args)
 	case "test-alert":
 		err = cmdTestAlert(ctx, args)
+	case "loadgen":
+		err = cmdLoadgen(ctx, args)
 	case "version", "--version", "-v":
 		err = cmdVersion(args)
 	case "help", "-h", "--help":
