@@ -302,7 +302,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 				continue
 			}
 			if it.Kind.Textual() && it.Text != "" && it.Change != item.ChangeDelete {
-				d.classifier.Load().ScoreInto(&it.Score, it.Text)
+				// Bluesky and Mastodon declare the language ("langs"): it
+				// picks the model, or leaves a foreign post unscored.
+				d.classifier.Load().ScoreHinted(&it.Score, it.Text, it.Labels["langs"])
 			}
 			if it.Change != "" {
 				// An edit or delete of an item the engine counted

@@ -15,7 +15,8 @@ import (
 // is stopped are all stored after the restart (more than one catch-up
 // page), and an edit and a delete reach the database as data: the
 // complaint resolved by its edit keeps its first version in item_versions
-// and leaves the negative share, the deleted status stays with deleted_at.
+// and leaves the negative share, the deleted status stays with deleted_at;
+// a status declared in Japanese is stored unscored.
 func TestMastodonThroughDaemon(t *testing.T) {
 	t.Setenv("LOOKOUT_SOCIAL_MASTO_TOKEN", "social-token")
 	srv := loopback.NewMastodonServer("social-token")
@@ -37,7 +38,7 @@ sources:
 	t0 := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	post := func(id int, text string) loopback.MastodonStatus {
 		return loopback.MastodonStatus{ID: fmt.Sprint(id), CreatedAt: t0.Add(time.Duration(id) * time.Second), Content: "<p>" + text + "</p>",
-			AccountID: "7", Acct: "alice", Tags: []string{"acme"}}
+			AccountID: "7", Acct: "alice", Tags: []string{"acme"}, Language: "zh"}
 	}
 
 	ro, stop := healthRunAt(t, dbPath, cfg, httpx.RealClock)
@@ -64,8 +65,13 @@ sources:
 	complaint := post(200, "退款三周了还没到账，客服不理人，太差了")
 	srv.Post(complaint)
 	srv.Post(post(201, "垃圾，骗子"))
+	// Declared Japanese: neither model scores it, whatever its characters.
+	foreign := post(202, "垃圾，骗子，最悪")
+	foreign.Language = "ja"
+	srv.Post(foreign)
 	waitFor(t, "the complaints stored", 10*time.Second, func() bool {
-		return countRows(t, ro, `SELECT count(*) FROM items WHERE item_id IN ('200', '201') AND sentiment = 'negative'`) == 2
+		return countRows(t, ro, `SELECT count(*) FROM items WHERE item_id IN ('200', '201') AND sentiment = 'negative'`) == 2 &&
+			countRows(t, ro, `SELECT count(*) FROM items WHERE item_id = '202' AND sentiment IS NULL`) == 1
 	})
 	complaint.Content = "<p>问题解决了，很满意，好评</p>"
 	complaint.EditedAt = t0.Add(time.Hour)

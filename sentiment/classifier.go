@@ -16,6 +16,7 @@
 package sentiment
 
 import (
+	"strings"
 	"sync"
 
 	"lookout/config"
@@ -112,8 +113,57 @@ const sentMaxPooledRunes = 1 << 14
 // ScoreInto scores text into dst, reusing dst.Groups and dst.Terms backing
 // arrays. Without term extraction it does not allocate in the steady state.
 func (c *Classifier) ScoreInto(dst *item.Score, text string) {
+	c.scoreInto(dst, text, LangOther, false)
+}
+
+// ScoreHinted is ScoreInto with the languages the platform declared for
+// the text (langs: comma-separated language tags such as "zh-Hant,en", as
+// Bluesky and Mastodon give them; see HintLang). A zh or en hint decides
+// the language model instead of detection; a text declared in any other
+// language is not scored at all (Scored false, Label neutral, Prob 0,
+// Lang "other"), so a Japanese post never goes to the Chinese model. No
+// hint (langs empty) is ScoreInto.
+func (c *Classifier) ScoreHinted(dst *item.Score, text, langs string) {
+	l, ok := HintLang(langs)
+	if ok && l == LangOther {
+		*dst = item.Score{Label: item.Neutral, Lang: LangOther.String(), Groups: dst.Groups[:0], Terms: dst.Terms[:0]}
+		return
+	}
+	c.scoreInto(dst, text, l, ok)
+}
+
+// HintLang reads declared language tags (comma-separated, any case):
+// zh* only → LangZH, en* only → LangEN, both → LangMixed, only others →
+// LangOther. ok is false when langs names no language.
+func HintLang(langs string) (l Lang, ok bool) {
+	var zh, en, other bool
+	for tag := range strings.SplitSeq(langs, ",") {
+		tag = strings.ToLower(strings.TrimSpace(tag))
+		switch {
+		case tag == "":
+		case tag == "zh" || strings.HasPrefix(tag, "zh-") || strings.HasPrefix(tag, "zh_"):
+			zh = true
+		case tag == "en" || strings.HasPrefix(tag, "en-") || strings.HasPrefix(tag, "en_"):
+			en = true
+		default:
+			other = true
+		}
+	}
+	switch {
+	case zh && en:
+		return LangMixed, true
+	case zh:
+		return LangZH, true
+	case en:
+		return LangEN, true
+	}
+	return LangOther, other
+}
+
+func (c *Classifier) scoreInto(dst *item.Score, text string, hint Lang, hinted bool) {
 	s := c.pool.Get().(*sentScratch)
 	fs := &s.fs
+	fs.hint, fs.hinted = hint, hinted
 	acc := c.feat.extractSum(fs, text, c.model.Weights)
 	p := c.model.calibrate(c.model.logitsSum(acc, fs))
 	c.verdict(dst, fs, &p)

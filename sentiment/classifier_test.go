@@ -463,3 +463,57 @@ func TestTokenEmojiInRange(t *testing.T) {
 		}
 	}
 }
+
+func TestHintLang(t *testing.T) {
+	cases := []struct {
+		in   string
+		want Lang
+		ok   bool
+	}{
+		{"", LangOther, false},
+		{" , ", LangOther, false},
+		{"zh", LangZH, true},
+		{"zh-Hant", LangZH, true},
+		{"ZH-cn", LangZH, true},
+		{"en-US", LangEN, true},
+		{"en,zh-TW", LangMixed, true},
+		{"ja", LangOther, true},
+		{"ja,en", LangEN, true},
+		{"zhx", LangOther, true},
+	}
+	for _, tc := range cases {
+		if got, ok := HintLang(tc.in); got != tc.want || ok != tc.ok {
+			t.Errorf("HintLang(%q) = %v, %v; want %v, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+func TestScoreHinted(t *testing.T) {
+	c := sentNewTest(t, Options{})
+	const ja = "最悪の対応でした、二度と買いません"
+	var s item.Score
+	c.ScoreInto(&s, ja)
+	if !s.Scored {
+		t.Fatalf("undeclared Japanese text not scored: %+v", s)
+	}
+	// Declared Japanese: no model judges it.
+	c.ScoreHinted(&s, ja, "ja")
+	if s.Scored || s.Label != item.Neutral || s.Prob != 0 || s.Value != 0 || s.Lang != "other" || len(s.Groups) != 0 {
+		t.Errorf("ja-declared post: %+v, want unscored neutral with Prob 0", s)
+	}
+	// A zh or en hint replaces detection.
+	c.ScoreHinted(&s, "OK 好", "en")
+	if !s.Scored || s.Lang != "en" {
+		t.Errorf("en hint on mostly-Han text: %+v, want scored as en", s)
+	}
+	c.ScoreHinted(&s, "hello there my friend 你", "zh-Hans")
+	if !s.Scored || s.Lang != "zh" {
+		t.Errorf("zh hint on English-looking text: %+v, want scored as zh", s)
+	}
+	// No hint is ScoreInto.
+	want := c.Score("质量太差了，要求退款")
+	c.ScoreHinted(&s, "质量太差了，要求退款", "")
+	if s.Label != want.Label || s.Value != want.Value || s.Lang != want.Lang {
+		t.Errorf("no hint: %+v, want %+v", s, want)
+	}
+}

@@ -75,10 +75,14 @@ type sentHit struct {
 // FeatureScratch holds the buffers one extraction needs; reuse it (one per
 // goroutine) to extract without allocating.
 type FeatureScratch struct {
-	runes []rune
-	units []sentUnit
-	negs  int // English words marked as negators (u.neg), set by lexicon
-	hits  []sentHit
+	// hint, when hinted, replaces the detected language (the platform
+	// said which language the text is in).
+	hint   Lang
+	hinted bool
+	runes  []rune
+	units  []sentUnit
+	negs   int // English words marked as negators (u.neg), set by lexicon
+	hits   []sentHit
 	// Idx are the hashed n-gram features (with repeats); each has the value
 	// SparseScale.
 	Idx         []uint32
@@ -250,6 +254,9 @@ func (f *Featurizer) Extract(s *FeatureScratch, text string) {
 func (f *Featurizer) extractSum(s *FeatureScratch, text string, ws []uint16) sentHeadSums {
 	s.runes = f.norm.normalize(s.runes[:0], text)
 	f.tokenize(s)
+	if s.hinted {
+		s.Lang = s.hint
+	}
 	f.lexicon(s)
 	return f.ngrams(s, ws)
 }

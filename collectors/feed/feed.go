@@ -49,6 +49,10 @@ type FeedEntry struct {
 	Author    string    `json:"author,omitempty"`
 	URL       string    `json:"url,omitempty"`      // absolute http(s) link
 	Published time.Time `json:"published,omitzero"` // pubDate/published/updated; zero when absent or unparseable
+	// Zoneless says Published was written without a zone or offset and was
+	// read as UTC; the collector reads it again in the source's timezone
+	// (InZone).
+	Zoneless bool `json:"-"`
 	// EditOf and EditedAt are set by the collector on an entry whose id it
 	// has emitted before with another title or text: that id, and when the
 	// change was noticed.
@@ -658,7 +662,7 @@ func (p *feedInterp) rssItem(it *feedNode, base *url.URL) FeedEntry {
 		dateNode = it.first(feedNSName("updated", feedNSAtom, "atom"))
 	}
 	rawDate := p.plain(dateNode)
-	e.Published, _ = feedParseDate(rawDate)
+	e.Published, e.Zoneless, _ = feedParseDate(rawDate)
 
 	e.ID = feedEntryID(guid, &e, rawDate)
 	return e
@@ -708,7 +712,7 @@ func (p *feedInterp) atomEntry(n *feedNode, base, idBase *url.URL, feedAuthor st
 		}
 	}
 	rawDate := p.plain(dateNode)
-	e.Published, _ = feedParseDate(rawDate)
+	e.Published, e.Zoneless, _ = feedParseDate(rawDate)
 	id := p.plain(n.first(feedAtomName("id")))
 	if u, err := url.Parse(id); err == nil && id != "" && !u.IsAbs() && idBase != nil && idBase.IsAbs() {
 		id = idBase.ResolveReference(u).String()
@@ -946,21 +950,36 @@ var feedZones = map[string]string{
 }
 
 // feedParseDate parses the many date formats feeds use. Dates without a
-// zone are taken as UTC. The result is in UTC.
-func feedParseDate(s string) (time.Time, bool) {
+// zone are taken as UTC and reported zoneless. The result is in UTC.
+func feedParseDate(s string) (t time.Time, zoneless, ok bool) {
 	s = feedNormDate(s)
 	if s == "" {
-		return time.Time{}, false
+		return time.Time{}, false, false
 	}
 	for _, layout := range feedDateLayouts {
 		if t, err := time.Parse(layout, s); err == nil {
 			if t.Year() < 1970 || t.Year() > 9999 {
-				return time.Time{}, false
+				return time.Time{}, false, false
 			}
-			return t.UTC(), true
+			return t.UTC(), !feedLayoutHasZone(layout), true
 		}
 	}
-	return time.Time{}, false
+	return time.Time{}, false, false
+}
+
+// feedLayoutHasZone reports whether a date layout reads a zone or offset.
+func feedLayoutHasZone(layout string) bool {
+	return strings.Contains(layout, "-07") || strings.Contains(layout, "Z07") || strings.Contains(layout, "MST")
+}
+
+// InZone returns the entry's Published time, read in loc when it was
+// written without a zone (the wall clock kept, the offset loc's).
+func (e *FeedEntry) InZone(loc *time.Location) time.Time {
+	t := e.Published
+	if !e.Zoneless || t.IsZero() || loc == nil {
+		return t
+	}
+	return time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), loc).UTC()
 }
 
 // feedNormDate drops a leading weekday ("Mon,", "Monday"), collapses

@@ -263,10 +263,41 @@ func TestFeedParseDate(t *testing.T) {
 		{"0001-01-01T00:00:00Z", time.Time{}, false}, // before 1970: treated as no date
 	}
 	for _, tc := range cases {
-		got, ok := feedParseDate(tc.in)
+		got, _, ok := feedParseDate(tc.in)
 		if ok != tc.ok || !got.Equal(tc.want) {
 			t.Errorf("feedParseDate(%q) = %v, %v; want %v, %v", tc.in, got, ok, tc.want, tc.ok)
 		}
+	}
+}
+
+func TestFeedParseDateZoneless(t *testing.T) {
+	cases := map[string]bool{
+		"Sat, 07 Sep 2002 00:00:01 GMT":   false,
+		"Sat, 07 Sep 2002 00:00:01 +0800": false,
+		"2002-09-07T00:00:01Z":            false,
+		"2002-09-07T00:00:01+08:00":       false,
+		"Sat, 07 Sep 2002 00:00:01":       true,
+		"2002-09-07T00:00:01":             true,
+		"2002-09-07 00:00:01":             true,
+		"2002年9月7日":                       true,
+	}
+	for in, want := range cases {
+		_, zoneless, ok := feedParseDate(in)
+		if !ok || zoneless != want {
+			t.Errorf("feedParseDate(%q): zoneless %v ok %v, want zoneless %v", in, zoneless, ok, want)
+		}
+	}
+	sh, err := time.LoadLocation("Asia/Shanghai")
+	if err != nil {
+		t.Skipf("no zone database: %v", err)
+	}
+	e := FeedEntry{Published: time.Date(2024, 6, 1, 12, 0, 0, 0, time.UTC), Zoneless: true}
+	if got, want := e.InZone(sh), time.Date(2024, 6, 1, 4, 0, 0, 0, time.UTC); !got.Equal(want) {
+		t.Errorf("zoneless 12:00 in Asia/Shanghai = %v, want %v", got, want)
+	}
+	e.Zoneless = false
+	if got := e.InZone(sh); !got.Equal(e.Published) {
+		t.Errorf("zoned date moved to %v", got)
 	}
 }
 

@@ -99,7 +99,7 @@ func parseJSONFeed(data []byte, base *url.URL) (*Feed, error) {
 		if rawDate == "" {
 			rawDate = jsonFeedString(it.DateModified)
 		}
-		e.Published, _ = feedParseDate(rawDate)
+		e.Published, e.Zoneless, _ = feedParseDate(rawDate)
 		e.ID = feedEntryID(jsonFeedID(it.ID), &e, rawDate)
 		p.add(f, seen, e)
 	}

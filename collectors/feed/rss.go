@@ -69,6 +69,7 @@ type rssCollector struct {
 	maxSeen int
 	loop    *poll.Loop
 	health  *collectors.SourceHealth
+	loc     *time.Location // zone of dates the feed writes without one
 
 	loaded     bool // state read from the store
 	validators httpx.Validators
@@ -99,7 +100,12 @@ func NewRSS(src config.SourceConfig, env collectors.Env) (collectors.Collector, 
 	if err != nil {
 		return nil, &config.FieldError{Line: src.Line, Field: field + "proxy", Msg: err.Error()}
 	}
+	loc, err := poll.Location("", src)
+	if err != nil {
+		return nil, &config.FieldError{Line: src.Line, Field: field + "timezone", Msg: err.Error()}
+	}
 	c := &rssCollector{
+		loc:     loc,
 		src:     src,
 		env:     env,
 		http:    hc,
@@ -269,6 +275,7 @@ func (c *rssCollector) poll(ctx context.Context, emit collectors.Emit) error {
 func (c *rssCollector) news(entries []FeedEntry, now time.Time) []FeedEntry {
 	var out []FeedEntry
 	for _, e := range entries {
+		e.Published, e.Zoneless = e.InZone(c.loc), false
 		if e.Published.IsZero() {
 			e.Published = now
 		}

@@ -558,6 +558,49 @@ func TestRSSCollectorGBK(t *testing.T) {
 	}
 }
 
+// A pubDate without a zone is read in the source's timezone (default
+// Asia/Shanghai), as html and json_api read theirs; one with a zone is not
+// moved.
+func TestRSSCollectorZonelessDates(t *testing.T) {
+	doc := []byte(`<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>
+<item><guid>local</guid><title>local</title><pubDate>Sat, 01 Jun 2024 12:00:00</pubDate></item>
+<item><guid>zoned</guid><title>zoned</title><pubDate>Sat, 01 Jun 2024 12:00:00 GMT</pubDate></item>
+</channel></rss>`)
+	for _, tc := range []struct {
+		name, extra string
+		local       time.Time
+	}{
+		{"default", "", time.Date(2024, 6, 1, 4, 0, 0, 0, time.UTC)},
+		{"timezone", "timezone: America/New_York", time.Date(2024, 6, 1, 16, 0, 0, 0, time.UTC)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := time.LoadLocation("America/New_York"); err != nil {
+				t.Skipf("no zone database: %v", err)
+			}
+			srv := loopback.NewFeedServer()
+			defer srv.Close()
+			srv.SetFeed("/z.xml", doc, "")
+			h := newRSSHarness(nil)
+			var extra []string
+			if tc.extra != "" {
+				extra = append(extra, tc.extra)
+			}
+			h.start(t, rssYAML(srv.URL("/z.xml"), extra...))
+			h.clk.await(t)
+			got := map[string]time.Time{}
+			for _, it := range h.sink.take() {
+				got[it.ID] = it.TS
+			}
+			if !got["local"].Equal(tc.local) {
+				t.Errorf("zone-less pubDate: TS %v, want %v", got["local"].UTC(), tc.local)
+			}
+			if want := time.Date(2024, 6, 1, 12, 0, 0, 0, time.UTC); !got["zoned"].Equal(want) {
+				t.Errorf("GMT pubDate: TS %v, want %v", got["zoned"].UTC(), want)
+			}
+		})
+	}
+}
+
 func TestRSSCollectorTTLAndUndatedEntries(t *testing.T) {
 	doc := []byte(`<?xml version="1.0"?><rss version="2.0"><channel><title>T</title><ttl>60</ttl>
 <item><title>undated</title><link>https://x.example/1</link></item></channel></rss>`)
