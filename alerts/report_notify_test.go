@@ -6,8 +6,13 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/slack-go/slack"
 
 	"lookout/config"
 )
@@ -65,5 +70,46 @@ func TestWebhookRejectsReportWithoutKey(t *testing.T) {
 	retry, err := wh.Notify(context.Background(), Notification{Receiver: "hook", Report: &Report{Title: "x", Markdown: "y"}})
 	if err == nil || retry {
 		t.Fatalf("Notify = (%v, %v), want a permanent error", retry, err)
+	}
+}
+
+func TestSlackReportMessageFitsLimits(t *testing.T) {
+	long := make([]byte, 5000)
+	for i := range long {
+		long[i] = 'a'
+	}
+	tests := []struct {
+		name       string
+		rep        Report
+		wantBlocks int
+	}{
+		{"short with link", Report{Key: "k", Title: "Stream review", Markdown: "*120* comments", URL: "http://h/report?room=r"}, 3},
+		{"long without link", Report{Key: "k", Title: string(long), Markdown: string(long)}, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			msg, err := slackBuildMessage(Notification{Report: &tt.rep}, nil, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			bs := msg.Blocks.BlockSet
+			if len(bs) != tt.wantBlocks {
+				t.Fatalf("%d blocks, want %d", len(bs), tt.wantBlocks)
+			}
+			h := bs[0].(*slack.HeaderBlock).Text.Text
+			if n := utf8.RuneCountInString(h); n > 150 {
+				t.Errorf("header has %d characters, Slack allows 150", n)
+			}
+			body := bs[1].(*slack.SectionBlock).Text.Text
+			if n := utf8.RuneCountInString(body); n > 3000 {
+				t.Errorf("section has %d characters, Slack allows 3000", n)
+			}
+			if len(tt.rep.Markdown) <= 3000 && body != tt.rep.Markdown {
+				t.Errorf("section = %q, want the Markdown unchanged", body)
+			}
+			if tt.rep.URL != "" && !strings.Contains(bs[2].(*slack.ContextBlock).ContextElements.Elements[0].(*slack.TextBlockObject).Text, tt.rep.URL) {
+				t.Errorf("link block does not carry %s", tt.rep.URL)
+			}
+		})
 	}
 }
