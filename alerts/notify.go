@@ -347,6 +347,15 @@ func notifyRobotCall(ctx context.Context, sink string, client *http.Client, endp
 	return false, nil
 }
 
+// reportText is a report's Markdown followed by the link to the full
+// report, as the Markdown sinks (DingTalk, WeCom) send it.
+func reportText(r *Report) string {
+	if r.URL == "" {
+		return r.Markdown
+	}
+	return r.Markdown + "\n\n[Full report](" + r.URL + ")"
+}
+
 // notifyFit builds a message whose main text may take textMax bytes, and
 // builds it again with less while its JSON body is over limit bytes: a
 // platform rejects a message over its limit, and the alert would be lost

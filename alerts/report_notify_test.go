@@ -113,3 +113,44 @@ func TestSlackReportMessageFitsLimits(t *testing.T) {
 		})
 	}
 }
+
+// The Markdown sinks send a report as Markdown with its link, and a report
+// far over a platform's limit is cut to fit it.
+func TestMarkdownSinksFitReport(t *testing.T) {
+	opts := NotifierOptions{}.withDefaults()
+	ding, err := newDingTalkNotifier("d", &config.DingTalkConfig{WebhookURL: config.NewSecret("http://127.0.0.1/robot/send?access_token=x")}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wc, err := newWeComNotifier("w", &config.WeComConfig{WebhookURL: config.NewSecret("http://127.0.0.1/")}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, size := range []int{100, 100000} {
+		rep := &Report{Key: "k", Title: "Stream review", Markdown: strings.Repeat("评", size), URL: "http://h/report?room=r"}
+		n := Notification{Report: rep}
+		dm, err := ding.build(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := notifyJSON(dm)
+		if len(b) > dingTalkBodyMax {
+			t.Errorf("size %d: DingTalk body %d bytes, limit %d", size, len(b), dingTalkBodyMax)
+		}
+		wm, err := wc.build(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l := len(wm.Markdown.Content); l > wecomMarkdownMax {
+			t.Errorf("size %d: WeCom markdown %d bytes, limit %d", size, l, wecomMarkdownMax)
+		}
+		if size == 100 {
+			if dm.Markdown.Text != reportText(rep) || wm.Markdown.Content != reportText(rep) {
+				t.Errorf("a short report was altered: %q / %q", dm.Markdown.Text, wm.Markdown.Content)
+			}
+			if !strings.Contains(dm.Markdown.Text, rep.URL) {
+				t.Errorf("DingTalk text lacks the report link")
+			}
+		}
+	}
+}
