@@ -126,6 +126,10 @@ func TestMarkdownSinksFitReport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	fs, err := newFeishuNotifier("f", &config.FeishuConfig{WebhookURL: config.NewSecret("http://127.0.0.1/")}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, size := range []int{100, 100000} {
 		rep := &Report{Key: "k", Title: "Stream review", Markdown: strings.Repeat("评", size), URL: "http://h/report?room=r"}
 		n := Notification{Report: rep}
@@ -144,7 +148,20 @@ func TestMarkdownSinksFitReport(t *testing.T) {
 		if l := len(wm.Markdown.Content); l > wecomMarkdownMax {
 			t.Errorf("size %d: WeCom markdown %d bytes, limit %d", size, l, wecomMarkdownMax)
 		}
+		fm, err := fs.build(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, _ := notifyJSON(fm); len(b) > feishuBodyMax {
+			t.Errorf("size %d: Feishu body %d bytes, limit %d", size, len(b), feishuBodyMax)
+		}
+		if fm.Card.Header.Title.Content != rep.Title {
+			t.Errorf("Feishu header = %q, want %q", fm.Card.Header.Title.Content, rep.Title)
+		}
 		if size == 100 {
+			if fm.Card.Elements[0]["content"] != reportText(rep) {
+				t.Errorf("Feishu content = %v", fm.Card.Elements[0]["content"])
+			}
 			if dm.Markdown.Text != reportText(rep) || wm.Markdown.Content != reportText(rep) {
 				t.Errorf("a short report was altered: %q / %q", dm.Markdown.Text, wm.Markdown.Content)
 			}
