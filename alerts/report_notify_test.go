@@ -171,3 +171,20 @@ func TestMarkdownSinksFitReport(t *testing.T) {
 		}
 	}
 }
+
+func TestConsolePrintsReport(t *testing.T) {
+	var out strings.Builder
+	no := false
+	c, err := newConsoleNotifier("c", &config.ConsoleConfig{Color: &no}, NotifierOptions{Out: &out}.withDefaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := &Report{Key: "k", Title: "Stream review: r", Markdown: "- 3 comments", URL: "http://h/report?room=r"}
+	if _, err := c.Notify(context.Background(), Notification{Report: rep}); err != nil {
+		t.Fatal(err)
+	}
+	want := "Stream review: r\n- 3 comments\n\n[Full report](http://h/report?room=r)\n"
+	if out.String() != want {
+		t.Errorf("console printed %q, want %q", out.String(), want)
+	}
+}
