@@ -67,6 +67,9 @@ func (c *consoleNotifier) paint(code, s string) string {
 
 func (c *consoleNotifier) Notify(_ context.Context, n Notification) (bool, error) {
 	var b strings.Builder
+	if n.Report != nil {
+		fmt.Fprintf(&b, "%s\n%s\n", c.paint(consoleBold, n.Report.Title), reportText(n.Report))
+	}
 	if len(n.Events) > 1 {
 		d := newTemplateData(n, time.Now())
 		fmt.Fprintf(&b, "%s %s\n", templateLight(d.Severity), c.paint(consoleBold, d.Title))

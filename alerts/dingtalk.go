@@ -142,6 +142,12 @@ const dingTalkBodyMax = 20000
 // build renders the message, its text cut so that the whole body stays
 // within dingTalkBodyMax.
 func (d *dingTalkNotifier) build(n Notification) (*DingTalkMessage, error) {
+	if r := n.Report; r != nil {
+		title, text := templateTruncate(r.Title, 60), reportText(r)
+		return notifyFit(dingTalkBodyMax, func(textMax int) (*DingTalkMessage, error) {
+			return &DingTalkMessage{MsgType: "markdown", Markdown: &DingTalkMarkdown{Title: title, Text: templateCutBytes(text, textMax)}, At: &DingTalkAt{}}, nil
+		})
+	}
 	td := newTemplateData(n, d.now())
 	text, err := executeTemplate(d.tmpl, td)
 	if err != nil {

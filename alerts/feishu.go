@@ -103,6 +103,15 @@ const feishuBodyMax = 20 << 10
 // build renders the card, its markdown cut so that the whole body stays
 // within feishuBodyMax.
 func (f *feishuNotifier) build(n Notification) (*FeishuMessage, error) {
+	if r := n.Report; r != nil {
+		text := reportText(r)
+		return notifyFit(feishuBodyMax, func(textMax int) (*FeishuMessage, error) {
+			msg := f.card(TemplateData{Status: "report", Title: r.Title}, templateCutBytes(text, textMax))
+			msg.Card.Header.Title.Content = templateTruncate(r.Title, 100)
+			msg.Card.Header.Template = "blue"
+			return msg, nil
+		})
+	}
 	d := newTemplateData(n, f.now())
 	body, err := executeTemplate(f.tmpl, d)
 	if err != nil {

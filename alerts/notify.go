@@ -31,6 +31,22 @@ type Notification struct {
 	// and restarts (see Delivery); sinks that support idempotency send it
 	// as their idempotency key. For a single event it is the event's ID.
 	BatchID string
+	// Report, when set, makes this a report notification: a free Markdown
+	// message (a stream review, a digest) sent instead of alert events.
+	// Events is then empty.
+	Report *Report
+}
+
+// Report is a free Markdown message for a receiver.
+type Report struct {
+	// Key is the message's idempotency key, stable across retries and
+	// restarts, e.g. "report:<room>:<stream start>".
+	Key      string `json:"key"`
+	Room     string `json:"room,omitempty"`
+	Title    string `json:"title"`
+	Markdown string `json:"markdown"`
+	// URL links to the full report when one is reachable.
+	URL string `json:"url,omitempty"`
 }
 
 // Notifier sends notifications to one receiver.
@@ -329,6 +345,15 @@ func notifyRobotCall(ctx context.Context, sink string, client *http.Client, endp
 		return true, &NotifyError{Reason: "api_error", Err: fmt.Errorf("%s: answer is not JSON: %.100q", sink, res.Body)}
 	}
 	return false, nil
+}
+
+// reportText is a report's Markdown followed by the link to the full
+// report, as the Markdown sinks (DingTalk, WeCom) send it.
+func reportText(r *Report) string {
+	if r.URL == "" {
+		return r.Markdown
+	}
+	return r.Markdown + "\n\n[Full report](" + r.URL + ")"
 }
 
 // notifyFit builds a message whose main text may take textMax bytes, and

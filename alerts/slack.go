@@ -174,6 +174,9 @@ func slackColor(d *TemplateData) string {
 const slackMaxBlocks = 50
 
 func slackBuildMessage(n Notification, tmpl *template.Template, now time.Time) (*slack.WebhookMessage, error) {
+	if n.Report != nil {
+		return slackReportMessage(n.Report), nil
+	}
 	d := newTemplateData(n, now)
 	header := templateTruncate(templateLight(d.Severity)+" "+d.Title, 150)
 	var blocks []slack.Block
@@ -216,6 +219,21 @@ func slackBuildMessage(n Notification, tmpl *template.Template, now time.Time) (
 			Blocks:   slack.Blocks{BlockSet: blocks},
 		}},
 	}, nil
+}
+
+// slackReportMessage lays out a report notification: its title as the
+// header, its Markdown in one section cut to Slack's 3000 characters, and
+// a link to the full report when there is one.
+func slackReportMessage(r *Report) *slack.WebhookMessage {
+	blocks := []slack.Block{
+		slack.NewHeaderBlock(slack.NewTextBlockObject(slack.PlainTextType, templateTruncate(r.Title, 150), true, false)),
+		slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, templateTruncate(r.Markdown, 3000), false, false), nil, nil),
+	}
+	if r.URL != "" {
+		blocks = append(blocks, slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType,
+			"<"+r.URL+"|Full report>", false, false)))
+	}
+	return &slack.WebhookMessage{Text: templateTruncate(r.Title, 150), Blocks: &slack.Blocks{BlockSet: blocks}}
 }
 
 func slackEventBlocks(e Event) []slack.Block {

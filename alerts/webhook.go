@@ -24,6 +24,8 @@ type WebhookPayload struct {
 	Title    string  `json:"title"`
 	Count    int     `json:"count"`
 	Events   []Event `json:"events"`
+	// Report is set, and Status is "report", for a report notification.
+	Report *Report `json:"report,omitempty"`
 }
 
 type webhookNotifier struct {
@@ -65,6 +67,9 @@ func WebhookBatchID(n Notification) string {
 	if n.BatchID != "" {
 		return n.BatchID
 	}
+	if n.Report != nil {
+		return n.Report.Key
+	}
 	if len(n.Events) == 1 {
 		return n.Events[0].ID
 	}
@@ -72,6 +77,13 @@ func WebhookBatchID(n Notification) string {
 }
 
 func (w *webhookNotifier) body(n Notification) ([]byte, error) {
+	if n.Report != nil {
+		if n.Report.Key == "" {
+			return nil, &NotifyError{Reason: "report", Err: errors.New("webhook: report notification has no key")}
+		}
+		return notifyJSON(WebhookPayload{Version: "1", Receiver: n.Receiver, GroupKey: n.GroupKey, BatchID: WebhookBatchID(n),
+			Status: "report", Title: n.Report.Title, Events: []Event{}, Report: n.Report})
+	}
 	d := newTemplateData(n, w.now())
 	if w.tmpl != nil {
 		s, err := executeTemplate(w.tmpl, d)

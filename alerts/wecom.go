@@ -77,6 +77,9 @@ type WeComResponse struct {
 // mentioned_mobile_list instead: on a red light, reaching people beats
 // formatting.
 func (w *wecomNotifier) build(n Notification) (*WeComMessage, error) {
+	if n.Report != nil {
+		return &WeComMessage{MsgType: "markdown", Markdown: &WeComMarkdown{Content: templateCutBytes(reportText(n.Report), wecomMarkdownMax)}}, nil
+	}
 	d := newTemplateData(n, w.now())
 	if d.Severity == Red && d.Status == "firing" && len(w.mobiles) > 0 {
 		var b strings.Builder

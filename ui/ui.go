@@ -128,6 +128,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /room", s.page("room", s.roomPageData))
 	m.HandleFunc("GET /alerts", s.page("alerts", s.alertsData))
 	m.HandleFunc("GET /search", s.page("search", s.searchData))
+	m.HandleFunc("GET /report", s.reportPage)
 	m.HandleFunc("GET /api/overview", s.jsonAPI(func(r *http.Request) (any, error) { return s.overviewData(r) }))
 	m.HandleFunc("GET /api/room", s.jsonAPI(s.roomHistory))
 	m.HandleFunc("GET /api/room/stream", s.stream)
