@@ -170,6 +170,7 @@ func cmdRun(ctx context.Context, args []string) error {
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	format := fs.String("log-format", "text", "text or json")
 	uiAddr := fs.String("ui", "", "serve the live dashboard on this address (overrides ui.listen), e.g. 127.0.0.1:8080")
+	role := fs.String("role", "all", "all, collect or process (collect and process need transport.kind nats)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -187,6 +188,12 @@ func cmdRun(ctx context.Context, args []string) error {
 	}
 	if missing := cfg.MissingSecrets(); len(missing) > 0 {
 		return fmt.Errorf("%s", strings.Join(missing, "\n"))
+	}
+	if err := cfg.ValidRole(*role); err != nil {
+		return err
+	}
+	if *role != "all" {
+		return fmt.Errorf("--role %s: the NATS JetStream transport is configured but not built into this version; run --role all", *role)
 	}
 	d, err := daemon.New(ctx, daemon.Options{Config: cfg, Log: log, Version: buildVersion(), UIListen: *uiAddr})
 	if err != nil {

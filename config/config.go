@@ -31,6 +31,7 @@ type Config struct {
 	Rules      []RuleConfig            `yaml:"rules"`
 	Route      RouteConfig             `yaml:"route"`
 	Receivers  []ReceiverConfig        `yaml:"receivers"`
+	Transport  TransportConfig         `yaml:"transport"`
 
 	// File is the path the config was read from ("" for embedded configs).
 	File string `yaml:"-"`
@@ -133,6 +134,7 @@ func (c ClassifierConfig) TermsEnabled() bool { return c.Terms == nil || *c.Term
 
 // Default returns the defaults applied to every loaded config.
 func (c *Config) applyDefaults() {
+	c.Transport.applyDefaults()
 	if c.Store.Path == "" {
 		c.Store.Path = "lookout.db"
 	}
@@ -345,6 +347,7 @@ func (c *Config) validate() []error {
 	errs = append(errs, c.validateStore()...)
 	errs = append(errs, c.validateRules()...)
 	errs = append(errs, c.validateReceivers()...)
+	errs = append(errs, c.validateTransport()...)
 	return errs
 }
 

@@ -98,6 +98,7 @@ func Compare(old, new *Config) Diff {
 	d.NeedsRestart = append(d.NeedsRestart, changedFields("http", old.HTTP, new.HTTP)...)
 	d.NeedsRestart = append(d.NeedsRestart, changedFields("privacy", old.Privacy, new.Privacy)...)
 	d.NeedsRestart = append(d.NeedsRestart, changedFields("limits", old.Limits, new.Limits)...)
+	d.NeedsRestart = append(d.NeedsRestart, changedFields("transport", old.Transport, new.Transport)...)
 	return d
 }
 

@@ -1,0 +1,98 @@
+package config
+
+import (
+	"net/url"
+	"strings"
+)
+
+// TransportConfig chooses how items travel from collectors to the
+// processing pipeline. "memory" (the default) keeps everything in one
+// process; "nats" publishes items to a NATS JetStream stream so that
+// collect-role and process-role daemons can run on different machines.
+type TransportConfig struct {
+	Kind string     `yaml:"kind"` // memory (default) or nats
+	NATS NATSConfig `yaml:"nats"`
+}
+
+// NATSConfig configures the JetStream transport.
+type NATSConfig struct {
+	URL        string `yaml:"url"`        // e.g. nats://127.0.0.1:4222
+	Stream     string `yaml:"stream"`     // default LOOKOUT_ITEMS
+	Partitions int    `yaml:"partitions"` // subjects lookout.items.<0..P-1>, default 16
+	User       Secret `yaml:"user"`       // ${NATS_USER}: credentials come from the environment
+	Password   Secret `yaml:"password"`   // ${NATS_PASSWORD}
+	Token      Secret `yaml:"token"`      // ${NATS_TOKEN}
+	TLS        struct {
+		CAFile   string `yaml:"ca_file"`
+		CertFile string `yaml:"cert_file"`
+		KeyFile  string `yaml:"key_file"`
+	} `yaml:"tls"`
+}
+
+// TransportNATS reports whether items travel over NATS JetStream.
+func (c *Config) TransportNATS() bool { return c.Transport.Kind == "nats" }
+
+func (t *TransportConfig) applyDefaults() {
+	if t.Kind == "" {
+		t.Kind = "memory"
+	}
+	if t.Kind == "nats" {
+		if t.NATS.Stream == "" {
+			t.NATS.Stream = "LOOKOUT_ITEMS"
+		}
+		if t.NATS.Partitions == 0 {
+			t.NATS.Partitions = 16
+		}
+	}
+}
+
+func (c *Config) validateTransport() []error {
+	t := c.Transport
+	var errs []error
+	switch t.Kind {
+	case "memory":
+		return nil
+	case "nats":
+	default:
+		return []error{ferr(c.lineOf("transport", "kind"), "transport.kind", "must be memory or nats, not %q", t.Kind)}
+	}
+	n := t.NATS
+	if n.URL == "" {
+		errs = append(errs, ferr(c.lineOf("transport"), "transport.nats.url", "is required when transport.kind is nats"))
+	} else {
+		for _, u := range strings.Split(n.URL, ",") {
+			p, err := url.Parse(strings.TrimSpace(u))
+			if err != nil || p.Host == "" || (p.Scheme != "nats" && p.Scheme != "tls") {
+				errs = append(errs, ferr(c.lineOf("transport", "nats", "url"), "transport.nats.url", "%q is not a nats:// or tls:// URL", u))
+			}
+		}
+	}
+	if n.Partitions < 1 || n.Partitions > 1024 {
+		errs = append(errs, ferr(c.lineOf("transport", "nats", "partitions"), "transport.nats.partitions", "must be between 1 and 1024, not %d", n.Partitions))
+	}
+	if strings.ContainsAny(n.Stream, " .*>") {
+		errs = append(errs, ferr(c.lineOf("transport", "nats", "stream"), "transport.nats.stream", "%q must not contain spaces, '.', '*' or '>'", n.Stream))
+	}
+	if n.Token.IsSet() && (n.User.IsSet() || n.Password.IsSet()) {
+		errs = append(errs, ferr(c.lineOf("transport", "nats", "token"), "transport.nats.token", "set either token or user/password, not both"))
+	}
+	if (n.TLS.CertFile == "") != (n.TLS.KeyFile == "") {
+		errs = append(errs, ferr(c.lineOf("transport", "nats", "tls"), "transport.nats.tls", "cert_file and key_file go together"))
+	}
+	return errs
+}
+
+// ValidRole checks a `lookout run --role` value against the transport:
+// collect and process need a transport that crosses processes.
+func (c *Config) ValidRole(role string) error {
+	switch role {
+	case "all":
+		return nil
+	case "collect", "process":
+		if !c.TransportNATS() {
+			return ferr(c.lineOf("transport"), "transport.kind", "--role %s needs transport.kind nats, not %q", role, c.Transport.Kind)
+		}
+		return nil
+	}
+	return ferr(0, "--role", "must be all, collect or process, not %q", role)
+}
