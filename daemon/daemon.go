@@ -73,6 +73,10 @@ type Options struct {
 	// UIListen serves the live dashboard there, overriding ui.listen
 	// (`--ui ADDR`); see ui.go.
 	UIListen string
+	// ReviewEvery is how often stored stream ends are checked for a
+	// missing review besides the check each end triggers (default 15s;
+	// see reports.go).
+	ReviewEvery time.Duration
 }
 
 // Daemon is a configured pipeline, ready to Run.
@@ -98,6 +102,11 @@ type Daemon struct {
 	metrics          *daemonMetrics
 	collectorMetrics *lcollectors.Metrics
 	uiAddr           atomic.Value // string: where the dashboard listens
+
+	reportSettings atomic.Pointer[reportSettings] // a reload replaces it
+	reportMetrics  *reportMetrics
+	reviewWake     chan struct{} // see wakeReviews
+	digestWake     chan struct{} // a reload changed the schedules
 }
 
 type daemonMetrics struct {
@@ -139,6 +148,9 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 	if opts.ProfileSaveEvery == 0 {
 		opts.ProfileSaveEvery = time.Minute
 	}
+	if opts.ReviewEvery == 0 {
+		opts.ReviewEvery = 15 * time.Second
+	}
 	if opts.Health.Clock == nil {
 		opts.Health.Clock = opts.Clock
 	}
@@ -160,6 +172,10 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 	}
 	d.reg.MustRegister(d.metrics.duplicates, d.metrics.restarts, d.metrics.stageWait)
 	d.reload = newReloadState(cfg, d.reg)
+	d.reportSettings.Store(newReportSettings(cfg))
+	d.reportMetrics = newReportMetrics(d.reg)
+	d.reviewWake = make(chan struct{}, 1)
+	d.digestWake = make(chan struct{}, 1)
 
 	st, err := store.Open(ctx, cfg.Store.Path, store.WithSearch(cfg.Store.Search))
 	if err != nil {
@@ -315,6 +331,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 				}
 				continue
 			}
+			if it.Kind == item.KindMetric && it.Metric == item.MetricLiveStatus && it.Value == 0 {
+				d.wakeReviews() // a stream ended: its review is due
+			}
 			// Both consumers get every item; a full channel blocks here
 			// and pushes back on the collectors. The engine goes first so
 			// that alerts do not queue behind disk writes.
@@ -337,6 +356,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	loops.Go(func() { d.healthLoop(ctx) })
 	loops.Go(func() { d.retentionLoop(ctx) })
 	loops.Go(func() { d.profileLoop(ctx, raw) })
+	loops.Go(func() { d.reviewLoop(ctx) })
 
 	<-ctx.Done()
 	log.Info("shutting down: stopping collectors")

@@ -1,0 +1,161 @@
+package daemon
+
+import (
+	"bytes"
+	"database/sql"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"lookout/internal/loopback"
+)
+
+// reviewConfig is a daemon with one loopback Bilibili room whose
+// receiver is a loopback DingTalk robot; extra is appended (reports:).
+func reviewConfig(dbPath string, live *loopback.BilibiliServer, extra string) string {
+	return fmt.Sprintf(`
+store: { path: %q, batch_size: 16, flush_interval: 50ms }
+http: { listen: "off" }
+ui: { public_url: "https://lookout.example.com/" }
+sources:
+  - id: live
+    kind: bilibili_live
+    room: %d
+    api_base: %q
+    nav_base: %q
+    hosts: [%q]
+    labels: { brand: ours }
+route: { receiver: ding, group_wait: 0s }
+receivers:
+  - name: ding
+    dingtalk: { webhook_url: "${REVIEW_DINGTALK_URL}" }
+%s`, dbPath, e2eRoom, live.URL(), live.URL(), live.WSURL(), extra)
+}
+
+// reviewStream plays one stream in the room: LIVE, n chat lines, PREPARING.
+func reviewStream(live *loopback.BilibiliServer, start time.Time, tag string, n int) {
+	cmds := [][]byte{loopback.BilibiliLive(e2eRoom, start)}
+	for i := range n {
+		text := "主播讲得很好，喜欢"
+		if i%3 == 0 {
+			text = "太贵了，不想买"
+		}
+		cmds = append(cmds, loopback.BilibiliDanmaku(int64(100+i), fmt.Sprintf("viewer%d", i), text, time.Now(), fmt.Sprintf("%s-%d", tag, i)))
+	}
+	live.Push(cmds...)
+	time.Sleep(200 * time.Millisecond) // the end comes after the chat, as on the platform
+	live.Push(loopback.BilibiliPreparing(e2eRoom))
+}
+
+// reviewMessages are the DingTalk messages that are stream reviews.
+func reviewMessages(ding *loopback.DingTalkServer) []string {
+	var out []string
+	for _, m := range ding.Messages() {
+		if strings.Contains(string(m.Body), "直播复盘") {
+			out = append(out, string(m.Body))
+		}
+	}
+	return out
+}
+
+// TestStreamEndReviewSurvivesKill9: a loopback Bilibili room streams and
+// goes PREPARING. The daemon generates the review and queues it while the
+// DingTalk robot is down, and is killed with SIGKILL before it can deliver.
+// The next run delivers that review exactly once: one message at the
+// robot, one stored report, its outbox row sent, no second review.
+func TestStreamEndReviewSurvivesKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts helper processes")
+	}
+	live := loopback.NewBilibiliServer(loopback.BilibiliServerOptions{RoomID: e2eRoom})
+	defer live.Close()
+	ding := loopback.NewDingTalkServer("review-token", "")
+	defer ding.Close()
+	dir := t.TempDir()
+	dbPath := filepath.Join(dir, "lookout.db")
+	cfgPath := filepath.Join(dir, "lookout.yaml")
+	if err := os.WriteFile(cfgPath, []byte(reviewConfig(dbPath, live, "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	start := func() *exec.Cmd {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestStateKillChild$", "-test.v")
+		cmd.Env = append(os.Environ(), stateKillEnvConfig+"="+cfgPath, "REVIEW_DINGTALK_URL="+ding.WebhookURL())
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd
+	}
+	ding.FailFor(loopback.SinkFault{Status: 503}, time.Hour)
+	first := start()
+	waitFor(t, "the daemon in the room", 15*time.Second, func() bool { return live.AuthCount() >= 1 && live.Connections() == 1 })
+	streamStart := time.Now().Add(-time.Minute).Truncate(time.Second)
+	reviewStream(live, streamStart, "s1", 12)
+
+	ro, err := sql.Open("sqlite3", "file:"+dbPath+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	// Generated and queued, and the robot refused it at least once.
+	waitFor(t, "the review queued and tried", 20*time.Second, func() bool {
+		return countRows(t, ro, `SELECT count(*) FROM reports r JOIN outbox o ON o.event_id = r.id
+			WHERE r.kind = 'review' AND o.attempts >= 1`) == 1
+	})
+	_ = first.Process.Kill()
+	_ = first.Wait()
+	if n := len(reviewMessages(ding)); n != 0 {
+		t.Fatalf("%d reviews delivered while the robot was down", n)
+	}
+
+	ding.Heal()
+	second := start()
+	waitFor(t, "the review delivered after the restart", 30*time.Second, func() bool { return len(reviewMessages(ding)) >= 1 })
+	// Let the second run's scans go round (start, periodic) before
+	// counting: none may queue the review again.
+	waitFor(t, "the second run in the room", 15*time.Second, func() bool { return live.AuthCount() >= 2 && live.Connections() == 1 })
+	time.Sleep(2 * time.Second)
+	_ = second.Process.Signal(syscall.SIGTERM)
+	if err := second.Wait(); err != nil {
+		t.Errorf("second run: %v\n%s", err, out.String())
+	}
+
+	msgs := reviewMessages(ding)
+	if len(msgs) != 1 {
+		t.Fatalf("%d review messages at the robot, want 1:\n%s", len(msgs), strings.Join(msgs, "\n"))
+	}
+	var id, from, title, url string
+	if err := ro.QueryRow(`SELECT id, from_ts, title, url FROM reports`).Scan(&id, &from, &title, &url); err != nil {
+		t.Fatal(err)
+	}
+	if n := countRows(t, ro, `SELECT count(*) FROM reports`); n != 1 {
+		t.Errorf("%d reports stored, want 1", n)
+	}
+	wantID := fmt.Sprintf("review:live/%d@%s", e2eRoom, streamStart.UTC().Format("2006-01-02T15:04:05.000Z"))
+	if id != wantID {
+		t.Errorf("review id %q, want %q (room + stream start from LIVE's live_time)", id, wantID)
+	}
+	if n := countRows(t, ro, `SELECT count(*) FROM outbox WHERE event_id = ? AND state = 'sent'`, id); n != 1 {
+		t.Errorf("%d sent outbox rows for the review, want 1", n)
+	}
+	if !strings.HasPrefix(url, "https://lookout.example.com/report?") || !strings.Contains(url, fmt.Sprintf("room=%d", e2eRoom)) {
+		t.Errorf("review links to %q, want the public dashboard's report of the room", url)
+	}
+	body := msgs[0]
+	// The message carries the stream's figures: its 12 chat lines, the
+	// link, and the complaint it heard.
+	for _, want := range []string{`| messages | 12 |`, "lookout.example.com/report", "太贵了", "直播复盘 Live review · live · 7734200"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("review message lacks %q:\n%s", want, body)
+		}
+	}
+	if t.Failed() || testing.Verbose() {
+		t.Logf("review message: %s\ndaemon output:\n%s", body, out.String())
+	}
+}
