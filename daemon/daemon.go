@@ -357,6 +357,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	loops.Go(func() { d.retentionLoop(ctx) })
 	loops.Go(func() { d.profileLoop(ctx, raw) })
 	loops.Go(func() { d.reviewLoop(ctx) })
+	loops.Go(func() { d.digestLoop(ctx) })
 
 	<-ctx.Done()
 	log.Info("shutting down: stopping collectors")

@@ -217,3 +217,135 @@ func (d *Daemon) review(ctx context.Context, e store.StreamEnd, now time.Time) e
 func reportNotification(rec store.ReportRecord) alerts.Report {
 	return alerts.Report{Key: rec.ID, Room: rec.Room, Title: rec.Title, Markdown: rec.Markdown, URL: rec.URL}
 }
+
+// digestLoop posts each configured digest at its schedule's times. At
+// start, and when a reload changes the schedules, a schedule whose latest
+// time passed without its digest (the daemon was down) gets that one
+// digest at once: one, however many times were missed. A schedule with no
+// digest stored yet starts at its next time.
+func (d *Daemon) digestLoop(ctx context.Context) {
+	var s *reportSettings
+	next := map[string]time.Time{}
+	reset := func() {
+		s = d.reportSettings.Load()
+		now := d.opts.Clock.Now()
+		clear(next)
+		for _, dg := range s.digests {
+			d.digestCatchUp(ctx, s, dg, now)
+			next[dg.Name] = dg.Schedule.Next(now)
+		}
+	}
+	reset()
+	tm := time.NewTimer(time.Hour)
+	defer tm.Stop()
+	for {
+		var soonest time.Time
+		for _, t := range next {
+			if !t.IsZero() && (soonest.IsZero() || t.Before(soonest)) {
+				soonest = t
+			}
+		}
+		var fire <-chan time.Time
+		if !soonest.IsZero() {
+			tm.Reset(max(soonest.Sub(d.opts.Clock.Now()), 0))
+			fire = tm.C
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.digestWake:
+			reset()
+			continue
+		case <-fire:
+		}
+		now := d.opts.Clock.Now()
+		for _, dg := range s.digests {
+			slot := next[dg.Name]
+			if slot.IsZero() || slot.After(now) {
+				continue
+			}
+			if d.digestPublish(ctx, s, dg, slot) {
+				next[dg.Name] = dg.Schedule.Next(now)
+			} else {
+				next[dg.Name] = now.Add(digestRetry) // the same slot again
+				if n := dg.Schedule.Next(now); n.Before(next[dg.Name]) {
+					next[dg.Name] = n
+				}
+			}
+		}
+	}
+}
+
+// digestRetry is how long a digest that could not be built or queued
+// waits before it is tried again.
+const digestRetry = time.Minute
+
+// digestCatchUp posts the digest of the schedule's latest time before now
+// when it is missing and an earlier digest of the schedule is stored.
+func (d *Daemon) digestCatchUp(ctx context.Context, s *reportSettings, dg config.Digest, now time.Time) {
+	last, ok, err := d.store.LatestDigest(ctx, dg.Name)
+	if err != nil {
+		d.log.Warn("digest: cannot read the last one", "schedule", dg.Name, "err", err)
+		return
+	}
+	if !ok {
+		return
+	}
+	var slot time.Time
+	// Only the latest missed time counts: start no further back than
+	// the longest window.
+	from := last
+	if bound := now.Add(-config.WeeklyWindow - 24*time.Hour); from.Before(bound) {
+		from = bound
+	}
+	for t := dg.Schedule.Next(from); !t.IsZero() && !t.After(now); t = dg.Schedule.Next(t) {
+		slot = t
+	}
+	if slot.IsZero() {
+		return
+	}
+	d.log.Info("digest missed while the daemon was down; sending the latest one", "schedule", dg.Name, "slot", slot, "last_sent", last)
+	d.digestPublish(ctx, s, dg, slot)
+}
+
+// digestPublish builds the digest of the window ending at slot and queues
+// it for the schedule's receivers (once: its id is the schedule and slot).
+func (d *Daemon) digestPublish(ctx context.Context, s *reportSettings, dg config.Digest, slot time.Time) (ok bool) {
+	id := "digest:" + dg.Name + "@" + store.FormatTime(slot)
+	if have, err := d.store.ReportExists(ctx, id); err != nil || have {
+		if err != nil {
+			d.log.Warn("digest failed", "schedule", dg.Name, "slot", slot, "err", err)
+		}
+		return err == nil
+	}
+	from := slot.Add(-dg.Window)
+	err := func() error {
+		rep, err := report.FromDB(ctx, d.store.DB(), report.Options{From: from, To: slot, Location: s.loc, Now: d.opts.Clock.Now()})
+		if err != nil {
+			return err
+		}
+		title := "每日摘要 Daily digest"
+		if dg.Name == "weekly" {
+			title = "每周摘要 Weekly digest"
+		}
+		var md bytes.Buffer
+		if err := report.RenderDigestMarkdown(&md, rep, title); err != nil {
+			return err
+		}
+		rec := store.ReportRecord{ID: id, Kind: store.ReportDigest, Schedule: dg.Name, From: from, To: slot,
+			Title: title + " · " + slot.In(s.loc).Format("2006-01-02"), Markdown: md.String(),
+			URL: reportURL(d.reportBase(s), "", from, slot), Receivers: dg.Receivers}
+		dl, _ := d.sink.current()
+		queued, err := dl.PublishReport(ctx, rec, reportNotification(rec))
+		if queued {
+			d.reportMetrics.reports.WithLabelValues(store.ReportDigest, "queued").Inc()
+			d.log.Info("digest queued", "schedule", dg.Name, "from", from, "to", slot, "receivers", dg.Receivers)
+		}
+		return err
+	}()
+	if err != nil && ctx.Err() == nil {
+		d.reportMetrics.reports.WithLabelValues(store.ReportDigest, "error").Inc()
+		d.log.Warn("digest failed; will try again", "schedule", dg.Name, "slot", slot, "err", err)
+	}
+	return err == nil
+}

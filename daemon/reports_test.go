@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"bytes"
+	"context"
 	"database/sql"
 	"fmt"
 	"os"
@@ -12,7 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"lookout/config"
 	"lookout/internal/loopback"
+	"lookout/item"
+	"lookout/store"
 )
 
 // reviewConfig is a daemon with one loopback Bilibili room whose
@@ -157,5 +161,135 @@ func TestStreamEndReviewSurvivesKill9(t *testing.T) {
 	}
 	if t.Failed() || testing.Verbose() {
 		t.Logf("review message: %s\ndaemon output:\n%s", body, out.String())
+	}
+}
+
+// offsetClock is the real clock moved by off: a schedule's time comes
+// within seconds.
+type offsetClock struct{ off time.Duration }
+
+func (c offsetClock) Now() time.Time                         { return time.Now().Add(c.off) }
+func (c offsetClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+func digestMessages(ding *loopback.DingTalkServer) []string {
+	var out []string
+	for _, m := range ding.Messages() {
+		if strings.Contains(string(m.Body), "Daily digest") {
+			out = append(out, string(m.Body))
+		}
+	}
+	return out
+}
+
+// TestDigestMissedWhileDownSentOnce: the daily digest last went out three
+// days ago; the daemon starts after three missed times and sends the
+// latest one, once, with the day's chat in it; a restart sends nothing
+// more.
+func TestDigestMissedWhileDownSentOnce(t *testing.T) {
+	live := loopback.NewBilibiliServer(loopback.BilibiliServerOptions{RoomID: e2eRoom})
+	defer live.Close()
+	ding := loopback.NewDingTalkServer("digest-token", "")
+	defer ding.Close()
+	t.Setenv("REVIEW_DINGTALK_URL", ding.WebhookURL())
+	dbPath := filepath.Join(t.TempDir(), "lookout.db")
+
+	cst, err := config.LoadTimezone("Asia/Shanghai")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().In(cst)
+	latest := time.Date(now.Year(), now.Month(), now.Day(), 9, 0, 0, 0, cst)
+	if latest.After(now) {
+		latest = latest.AddDate(0, 0, -1)
+	}
+	ctx := context.Background()
+	st, err := store.Open(ctx, dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := latest.AddDate(0, 0, -3)
+	if _, err := st.QueueReport(ctx, store.ReportRecord{ID: "digest:daily@" + store.FormatTime(old), Kind: store.ReportDigest,
+		Schedule: "daily", From: old.Add(-24 * time.Hour), To: old, Title: "old", Markdown: "old"}, nil, old); err != nil {
+		t.Fatal(err)
+	}
+	var chat []item.Item
+	for i := range 7 {
+		chat = append(chat, item.Item{Source: "live", Platform: "bilibili", Room: fmt.Sprint(e2eRoom), Kind: item.KindChat,
+			ID: fmt.Sprintf("d%d", i), TS: latest.Add(-2 * time.Hour), Text: "不错"})
+	}
+	if _, err := st.WriteItems(ctx, chat); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+
+	cfg := strings.Replace(reviewConfig("%[1]s", live, `reports:
+  daily: { cron: "0 9 * * *", receivers: [ding] }
+`), `"%[1]s"`, "%[1]q", 1)
+	for run := 1; run <= 2; run++ {
+		ro, stop := healthRunAt(t, dbPath, cfg, nil)
+		if run == 1 {
+			waitFor(t, "the missed digest", 20*time.Second, func() bool { return len(digestMessages(ding)) >= 1 })
+		}
+		waitFor(t, "the daemon in the room", 15*time.Second, func() bool { return live.AuthCount() >= run })
+		time.Sleep(time.Second)
+		stop()
+		if n := countRows(t, ro, `SELECT count(*) FROM reports WHERE kind = 'digest'`); n != 2 {
+			t.Errorf("run %d: %d digests stored, want the old one and the latest", run, n)
+		}
+		if n := countRows(t, ro, `SELECT count(*) FROM reports WHERE id = ?`, "digest:daily@"+store.FormatTime(latest)); n != 1 {
+			t.Errorf("run %d: no digest for the latest time %s", run, latest)
+		}
+	}
+	msgs := digestMessages(ding)
+	if len(msgs) != 1 {
+		t.Fatalf("%d digests sent, want 1 for three missed days:\n%s", len(msgs), strings.Join(msgs, "\n"))
+	}
+	if !strings.Contains(msgs[0], fmt.Sprintf("| live · %d | 7 |", e2eRoom)) {
+		t.Errorf("the digest lacks the room's 7 messages:\n%s", msgs[0])
+	}
+}
+
+// TestDigestScheduleReload: the daemon starts with a daily digest far
+// off; a reload moves it to a time seconds away, and the digest goes out
+// then, once.
+func TestDigestScheduleReload(t *testing.T) {
+	live := loopback.NewBilibiliServer(loopback.BilibiliServerOptions{RoomID: e2eRoom})
+	defer live.Close()
+	ding := loopback.NewDingTalkServer("digest-token", "")
+	defer ding.Close()
+	t.Setenv("REVIEW_DINGTALK_URL", ding.WebhookURL())
+	cst, _ := config.LoadTimezone("Asia/Shanghai")
+	realNow := time.Now()
+	slot := realNow.Truncate(time.Minute).Add(2 * time.Minute).In(cst)
+	clock := offsetClock{off: slot.Sub(realNow) - 6*time.Second} // the daemon's now: 6 s before slot
+	at := func(t time.Time) string { return fmt.Sprintf("%d %d * * *", t.Minute(), t.Hour()) }
+	cfgAt := func(when time.Time) string {
+		return strings.Replace(reviewConfig("%[1]s", live, fmt.Sprintf(`reports:
+  daily: { cron: %q, receivers: [ding] }
+`, at(when))), `"%[1]s"`, "%[1]q", 1)
+	}
+	dbPath := filepath.Join(t.TempDir(), "lookout.db")
+	ro, d, stop := healthStart(t, dbPath, cfgAt(slot.Add(30*time.Minute)), clock)
+	defer stop()
+	waitFor(t, "the daemon in the room", 5*time.Second, func() bool { return live.AuthCount() >= 1 })
+	next, err := config.Parse(fmt.Appendf(nil, cfgAt(slot), dbPath), "reload.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := d.Reload(context.Background(), next)
+	if err != nil || !rep.Reports {
+		t.Fatalf("reload = %+v, %v; want the reports changed", rep, err)
+	}
+	if n := len(digestMessages(ding)); n != 0 {
+		t.Fatalf("%d digests before the new time", n)
+	}
+	waitFor(t, "the digest at the new time", 20*time.Second, func() bool { return len(digestMessages(ding)) >= 1 })
+	time.Sleep(time.Second)
+	stop()
+	if n := len(digestMessages(ding)); n != 1 {
+		t.Errorf("%d digests, want 1", n)
+	}
+	if n := countRows(t, ro, `SELECT count(*) FROM reports WHERE id = ?`, "digest:daily@"+store.FormatTime(slot)); n != 1 {
+		t.Errorf("no digest stored for %s", slot)
 	}
 }

@@ -197,3 +197,17 @@ func (s *Store) StreamStart(ctx context.Context, source, room string, end, earli
 	}
 	return t, true, nil
 }
+
+// LatestDigest is the end of the newest stored digest of a schedule; ok is
+// false when none is stored.
+func (s *Store) LatestDigest(ctx context.Context, schedule string) (t time.Time, ok bool, err error) {
+	var ts sql.NullString
+	if err := s.db.QueryRowContext(ctx, `SELECT max(to_ts) FROM reports WHERE kind = 'digest' AND schedule = ?`, schedule).Scan(&ts); err != nil {
+		return time.Time{}, false, fmt.Errorf("store: latest digest: %w", storeExplain(err))
+	}
+	if !ts.Valid {
+		return time.Time{}, false, nil
+	}
+	t, err = ParseTime(ts.String)
+	return t, err == nil, err
+}
