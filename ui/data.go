@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -515,6 +516,9 @@ type AlertRow struct {
 	Numbers                                          map[string]float64
 	Samples                                          []string
 	Silenced                                         string // id of a silence that matches it now
+	AckedBy                                          string // who acknowledged it, "" while nobody has
+	AckedAt                                          time.Time
+	AckComment                                       string
 }
 
 type alertsPage struct {
@@ -529,7 +533,8 @@ func (s *Server) alertsData(r *http.Request) (any, error) {
 	rows, err := s.ro.DB().QueryContext(ctx, `SELECT a.id, a.rule, a.severity, a.state, a.source, a.room, a.summary, a.started_at,
 		coalesce(a.resolved_at, ''), a.labels,
 		coalesce((SELECT e.numbers FROM alert_events e WHERE e.alert_id = a.id ORDER BY e.seq DESC LIMIT 1), '{}'),
-		coalesce((SELECT e.samples FROM alert_events e WHERE e.alert_id = a.id AND e.samples != '[]' ORDER BY e.seq DESC LIMIT 1), '[]')
+		coalesce((SELECT e.samples FROM alert_events e WHERE e.alert_id = a.id AND e.samples != '[]' ORDER BY e.seq DESC LIMIT 1), '[]'),
+		coalesce(a.acked_at, ''), a.acked_by, a.ack_comment
 		FROM alerts a WHERE a.state IN ('pending', 'firing') OR a.started_at >= ?
 		ORDER BY a.started_at DESC LIMIT 200`, store.FormatTime(now.Add(-24*time.Hour)))
 	if err != nil {
@@ -545,9 +550,15 @@ func (s *Server) alertsData(r *http.Request) (any, error) {
 	p.Flash = r.URL.Query().Get("done")
 	for rows.Next() {
 		var a AlertRow
-		var started, resolved, lbls, numbers, samples string
-		if err := rows.Scan(&a.ID, &a.Rule, &a.Severity, &a.State, &a.Source, &a.Room, &a.Summary, &started, &resolved, &lbls, &numbers, &samples); err != nil {
+		var started, resolved, lbls, numbers, samples, acked string
+		if err := rows.Scan(&a.ID, &a.Rule, &a.Severity, &a.State, &a.Source, &a.Room, &a.Summary, &started, &resolved, &lbls, &numbers, &samples,
+			&acked, &a.AckedBy, &a.AckComment); err != nil {
 			return nil, fmt.Errorf("alerts: %w", err)
+		}
+		if acked != "" {
+			a.AckedAt, _ = store.ParseTime(acked)
+		} else {
+			a.AckedBy = ""
 		}
 		a.Started, _ = store.ParseTime(started)
 		end := now
@@ -683,6 +694,32 @@ func (s *Server) silence(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("silence added from the dashboard", "id", sil.ID, "matchers", sil.MatchersString(), "until", store.FormatTime(sil.EndsAt))
 	http.Redirect(w, r, "/alerts?done="+url.QueryEscape("silenced "+sil.MatchersString()+" until "+sil.EndsAt.Local().Format("15:04")), http.StatusSeeOther)
+}
+
+// ack acknowledges an alert through the store, as `lookout ack` does.
+func (s *Server) ack(w http.ResponseWriter, r *http.Request) {
+	if err := s.checkPost(r); err != nil {
+		http.Error(w, err.Error(), http.StatusForbidden)
+		return
+	}
+	id := r.PostFormValue("alert")
+	comment := strings.TrimSpace(r.PostFormValue("comment"))
+	ack, isNew, err := s.opts.Store.AckAlert(r.Context(), id, "dashboard", comment, s.opts.Now())
+	if errors.Is(err, store.ErrNoAlert) {
+		http.Error(w, err.Error(), http.StatusNotFound)
+		return
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	msg := "acknowledged " + id
+	if !isNew {
+		msg = id + " was already acknowledged by " + ack.By
+	} else {
+		s.log.Info("alert acknowledged from the dashboard", "alert", id)
+	}
+	http.Redirect(w, r, "/alerts?done="+url.QueryEscape(msg), http.StatusSeeOther)
 }
 
 func (s *Server) expire(w http.ResponseWriter, r *http.Request) {
