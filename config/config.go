@@ -33,6 +33,7 @@ type Config struct {
 	Receivers  []ReceiverConfig        `yaml:"receivers"`
 	Transport  TransportConfig         `yaml:"transport"`
 	Reports    ReportsConfig           `yaml:"reports"`
+	Brands     BrandsConfig            `yaml:"brands"`
 
 	// File is the path the config was read from ("" for embedded configs).
 	File string `yaml:"-"`
@@ -271,6 +272,7 @@ func Parse(data []byte, name string) (*Config, error) {
 	}
 	c.File = name
 	c.applyDefaults()
+	c.applyBrands()
 	if errs := c.validate(); len(errs) > 0 {
 		msgs := make([]string, len(errs))
 		for i, e := range errs {
@@ -354,6 +356,7 @@ func (c *Config) validate() []error {
 	errs = append(errs, c.validateReceivers()...)
 	errs = append(errs, c.validateTransport()...)
 	errs = append(errs, c.validateReports()...)
+	errs = append(errs, c.validateBrands()...)
 	return errs
 }
 

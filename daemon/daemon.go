@@ -104,9 +104,12 @@ type Daemon struct {
 	uiAddr           atomic.Value // string: where the dashboard listens
 
 	reportSettings atomic.Pointer[reportSettings] // a reload replaces it
-	reportMetrics  *reportMetrics
-	reviewWake     chan struct{} // see wakeReviews
-	digestWake     chan struct{} // a reload changed the schedules
+	// roomBrands is brands.rooms: room id → {brand, brand_role}; a
+	// reload replaces it.
+	roomBrands    atomic.Pointer[map[string][2]string]
+	reportMetrics *reportMetrics
+	reviewWake    chan struct{} // see wakeReviews
+	digestWake    chan struct{} // a reload changed the schedules
 }
 
 type daemonMetrics struct {
@@ -173,6 +176,7 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 	d.reg.MustRegister(d.metrics.duplicates, d.metrics.restarts, d.metrics.stageWait)
 	d.reload = newReloadState(cfg, d.reg)
 	d.reportSettings.Store(newReportSettings(cfg))
+	d.roomBrands.Store(newRoomBrands(cfg))
 	d.reportMetrics = newReportMetrics(d.reg)
 	d.reviewWake = make(chan struct{}, 1)
 	d.digestWake = make(chan struct{}, 1)
@@ -395,6 +399,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 	return errors.Join(all...)
 }
 
+// newRoomBrands is the brand and brand role of each room in brands.rooms.
+func newRoomBrands(cfg *config.Config) *map[string][2]string {
+	m := make(map[string][2]string, len(cfg.Brands.Rooms))
+	for room, b := range cfg.Brands.Rooms {
+		m[room] = [2]string{b, cfg.Brands.BrandRole(b)}
+	}
+	return &m
+}
+
 func (d *Daemon) send(ctx context.Context, ch chan<- item.Item, it item.Item, name string) error {
 	select {
 	case ch <- it:
@@ -438,6 +451,16 @@ func (d *Daemon) emit(r *sourceRunner, raw chan<- item.Item) lcollectors.Emit {
 				labels[k] = v
 			}
 			it.Labels = labels
+		}
+		if rb := *d.roomBrands.Load(); len(rb) > 0 && it.Room != "" {
+			if b, ok := rb[it.Room]; ok {
+				labels := make(map[string]string, len(it.Labels)+2)
+				for k, v := range it.Labels {
+					labels[k] = v
+				}
+				labels["brand"], labels["brand_role"] = b[0], b[1]
+				it.Labels = labels
+			}
 		}
 		if it.Metric != item.MetricSourceBroken { // a health report is not a delivery
 			r.noteItem()

@@ -62,6 +62,9 @@ type ReloadReport struct {
 	Classifier     bool `json:"classifier_rebuilt,omitempty"`
 	// Reports: the review or digest settings changed and apply from now.
 	Reports bool `json:"reports_changed,omitempty"`
+	// Brands: brands.own or brands.rooms changed (the sources whose
+	// brand role changed restart).
+	Brands bool `json:"brands_changed,omitempty"`
 	// NeedsRestart lists changed settings that were not applied.
 	NeedsRestart []string `json:"needs_restart,omitempty"`
 }
@@ -294,6 +297,10 @@ func (d *Daemon) reloadLocked(ctx context.Context, cfg *config.Config) (ReloadRe
 	if delivery != nil {
 		d.sink.replace(delivery)
 		rep.Delivery = true
+	}
+	if diff.Brands {
+		d.roomBrands.Store(newRoomBrands(cfg))
+		rep.Brands = true
 	}
 	if diff.Reports {
 		d.reportSettings.Store(newReportSettings(cfg))

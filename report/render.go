@@ -126,7 +126,11 @@ func mdBrands(b *strings.Builder, r *Report) {
 		for _, t := range br.HotTerms {
 			ts = append(ts, fmt.Sprintf("%s %d", t.Term, t.Mentions))
 		}
-		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s |\n", mdCell(br.Name), Count(float64(br.Items)), Percent(br.ShareOfVoice),
+		name := mdCell(br.Name)
+		if br.Role != "" {
+			name += " (" + br.Role + ")"
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s |\n", name, Count(float64(br.Items)), Percent(br.ShareOfVoice),
 			Percent(br.NegativeShare), Percent(br.PositiveShare), mdCell(strings.Join(ts, " · ")))
 	}
 }
