@@ -219,23 +219,25 @@ func reportNotification(rec store.ReportRecord) alerts.Report {
 }
 
 // digestLoop posts each configured digest at its schedule's times. At
-// start, and when a reload changes the schedules, a schedule whose latest
-// time passed without its digest (the daemon was down) gets that one
-// digest at once: one, however many times were missed. A schedule with no
-// digest stored yet starts at its next time.
+// start, a schedule whose latest time passed without its digest (the
+// daemon was down) gets that one digest at once: one, however many times
+// were missed. A schedule with no digest stored yet, or changed by a
+// reload, starts at its next time.
 func (d *Daemon) digestLoop(ctx context.Context) {
 	var s *reportSettings
 	next := map[string]time.Time{}
-	reset := func() {
+	reset := func(catchUp bool) {
 		s = d.reportSettings.Load()
 		now := d.opts.Clock.Now()
 		clear(next)
 		for _, dg := range s.digests {
-			d.digestCatchUp(ctx, s, dg, now)
+			if catchUp {
+				d.digestCatchUp(ctx, s, dg, now)
+			}
 			next[dg.Name] = dg.Schedule.Next(now)
 		}
 	}
-	reset()
+	reset(true)
 	tm := time.NewTimer(time.Hour)
 	defer tm.Stop()
 	for {
@@ -254,7 +256,7 @@ func (d *Daemon) digestLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-d.digestWake:
-			reset()
+			reset(false) // a new schedule starts at its next time
 			continue
 		case <-fire:
 		}
