@@ -293,3 +293,67 @@ func TestDigestScheduleReload(t *testing.T) {
 		t.Errorf("no digest stored for %s", slot)
 	}
 }
+
+// TestStreamEndReviewAtStart: the stream ends while reviews are off, and
+// the daemon is killed with SIGKILL. The next run, with reviews on, finds
+// the stored end without a review and posts it once; a third run posts
+// nothing more.
+func TestStreamEndReviewAtStart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts helper processes")
+	}
+	live := loopback.NewBilibiliServer(loopback.BilibiliServerOptions{RoomID: e2eRoom})
+	defer live.Close()
+	ding := loopback.NewDingTalkServer("review-token", "")
+	defer ding.Close()
+	dir := t.TempDir()
+	dbPath := filepath.Join(dir, "lookout.db")
+	cfgPath := filepath.Join(dir, "lookout.yaml")
+	var out bytes.Buffer
+	run := func(extra string) *exec.Cmd {
+		if err := os.WriteFile(cfgPath, []byte(reviewConfig(dbPath, live, extra)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(os.Args[0], "-test.run=^TestStateKillChild$", "-test.v")
+		cmd.Env = append(os.Environ(), stateKillEnvConfig+"="+cfgPath, "REVIEW_DINGTALK_URL="+ding.WebhookURL())
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd
+	}
+	ro, err := sql.Open("sqlite3", "file:"+dbPath+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+
+	first := run("reports: { review: { enabled: false } }\n")
+	waitFor(t, "the daemon in the room", 15*time.Second, func() bool { return live.AuthCount() >= 1 && live.Connections() == 1 })
+	reviewStream(live, time.Now().Add(-10*time.Minute).Truncate(time.Second), "a", 9)
+	waitFor(t, "the stream's end stored", 15*time.Second, func() bool {
+		return countRows(t, ro, `SELECT count(*) FROM metrics WHERE name = 'live_status' AND value = 0`) == 1
+	})
+	time.Sleep(500 * time.Millisecond) // a review, if one were made, would be queued by now
+	_ = first.Process.Kill()
+	_ = first.Wait()
+	if n := countRows(t, ro, `SELECT count(*) FROM reports`); n != 0 {
+		t.Fatalf("%d reviews with reviews off", n)
+	}
+
+	for i, wantAuth := range []int{2, 3} {
+		cmd := run("")
+		waitFor(t, "the daemon in the room", 15*time.Second, func() bool { return live.AuthCount() >= wantAuth && live.Connections() == 1 })
+		if i == 0 {
+			waitFor(t, "the review posted at start", 20*time.Second, func() bool { return len(reviewMessages(ding)) >= 1 })
+		}
+		time.Sleep(time.Second)
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("run %d: %v", i+2, err)
+		}
+	}
+	if msgs := reviewMessages(ding); len(msgs) != 1 || !strings.Contains(msgs[0], "| messages | 9 |") {
+		t.Errorf("%d review messages, want 1 with the stream's 9 messages:\n%s\n%s", len(msgs), strings.Join(msgs, "\n"), out.String())
+	}
+}
