@@ -187,16 +187,13 @@ func (d *Daemon) review(ctx context.Context, e store.StreamEnd, now time.Time) e
 	dl, _ := d.sink.current()
 	receivers := s.reports.Review.Receivers
 	if len(receivers) == 0 {
-		labels := map[string]string{"source": e.Source, "room": e.Room, "platform": e.Platform, "report": store.ReportReview}
-		for _, src := range d.cfg.Sources {
-			if src.ID == e.Source {
-				for k, v := range src.Labels {
-					if _, set := labels[k]; !set {
-						labels[k] = v
-					}
-				}
-			}
+		// Where the room's alerts go: its labels as its items carry
+		// them, and what names it.
+		labels := map[string]string{}
+		for k, v := range e.Labels {
+			labels[k] = v
 		}
+		labels["source"], labels["room"], labels["platform"], labels["report"] = e.Source, e.Room, e.Platform, store.ReportReview
 		receivers = dl.RouteReceivers(labels)
 	}
 	u := reportURL(d.reportBase(s), e.Room, start, to)

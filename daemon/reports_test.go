@@ -357,3 +357,53 @@ func TestStreamEndReviewAtStart(t *testing.T) {
 		t.Errorf("%d review messages, want 1 with the stream's 9 messages:\n%s\n%s", len(msgs), strings.Join(msgs, "\n"), out.String())
 	}
 }
+
+// TestStreamReviewRoutesLikeTheRoomsAlerts: the review goes where the
+// routing tree sends the room's alerts, chosen by the room's labels (a
+// source label here), and nowhere else.
+func TestStreamReviewRoutesLikeTheRoomsAlerts(t *testing.T) {
+	live := loopback.NewBilibiliServer(loopback.BilibiliServerOptions{RoomID: e2eRoom})
+	defer live.Close()
+	other := loopback.NewDingTalkServer("other-token", "")
+	defer other.Close()
+	beauty := loopback.NewDingTalkServer("beauty-token", "")
+	defer beauty.Close()
+	t.Setenv("REVIEW_OTHER_URL", other.WebhookURL())
+	t.Setenv("REVIEW_BEAUTY_URL", beauty.WebhookURL())
+	cfg := fmt.Sprintf(`
+store: { path: %%[1]q, batch_size: 16, flush_interval: 50ms }
+http: { listen: "off" }
+sources:
+  - id: live
+    kind: bilibili_live
+    room: %d
+    api_base: %q
+    nav_base: %q
+    hosts: [%q]
+    labels: { team: beauty }
+route:
+  receiver: other
+  group_wait: 0s
+  routes:
+    - match: { team: beauty }
+      receiver: beauty
+receivers:
+  - name: other
+    dingtalk: { webhook_url: "${REVIEW_OTHER_URL}" }
+  - name: beauty
+    dingtalk: { webhook_url: "${REVIEW_BEAUTY_URL}" }
+`, e2eRoom, live.URL(), live.URL(), live.WSURL())
+	ro, stop := healthRun(t, cfg, nil)
+	defer stop()
+	waitFor(t, "the daemon in the room", 15*time.Second, func() bool { return live.Connections() == 1 })
+	reviewStream(live, time.Now().Add(-5*time.Minute).Truncate(time.Second), "b", 4)
+	waitFor(t, "the review at the beauty team's robot", 15*time.Second, func() bool { return len(reviewMessages(beauty)) == 1 })
+	stop()
+	if n := len(reviewMessages(other)); n != 0 {
+		t.Errorf("%d reviews at the other team's robot", n)
+	}
+	var receivers string
+	if err := ro.QueryRow(`SELECT receivers FROM reports`).Scan(&receivers); err != nil || receivers != `["beauty"]` {
+		t.Errorf("stored receivers %s, %v", receivers, err)
+	}
+}

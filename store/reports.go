@@ -128,12 +128,13 @@ func ListReportsFrom(ctx context.Context, db *sql.DB, kind string, since time.Ti
 type StreamEnd struct {
 	Source, Platform, Room string
 	TS                     time.Time
+	Labels                 map[string]string // the sample's labels (its source's)
 }
 
 // StreamEnds lists the stream ends stored at or after since, oldest
 // first.
 func (s *Store) StreamEnds(ctx context.Context, since time.Time) ([]StreamEnd, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT source, platform, room, ts FROM metrics INDEXED BY metrics_live_status
+	rows, err := s.db.QueryContext(ctx, `SELECT source, platform, room, ts, coalesce(labels, '') FROM metrics INDEXED BY metrics_live_status
 		WHERE name = 'live_status' AND value = 0 AND ts >= ? ORDER BY ts, source, room`, FormatTime(since))
 	if err != nil {
 		return nil, fmt.Errorf("store: stream ends: %w", storeExplain(err))
@@ -142,9 +143,12 @@ func (s *Store) StreamEnds(ctx context.Context, since time.Time) ([]StreamEnd, e
 	var out []StreamEnd
 	for rows.Next() {
 		var e StreamEnd
-		var ts string
-		if err := rows.Scan(&e.Source, &e.Platform, &e.Room, &ts); err != nil {
+		var ts, labels string
+		if err := rows.Scan(&e.Source, &e.Platform, &e.Room, &ts, &labels); err != nil {
 			return nil, fmt.Errorf("store: stream ends: %w", err)
+		}
+		if labels != "" {
+			_ = json.Unmarshal([]byte(labels), &e.Labels)
 		}
 		if e.TS, err = ParseTime(ts); err != nil {
 			continue
