@@ -407,3 +407,39 @@ receivers:
 		t.Errorf("stored receivers %s, %v", receivers, err)
 	}
 }
+
+// TestDouyinEndOfBroadcastReview: a loopback Douyin room's end of
+// broadcast (WebcastControlMessage status 3) makes one review of the show.
+func TestDouyinEndOfBroadcastReview(t *testing.T) {
+	srv := loopback.NewDouyinServer("646454279999", 7300000000000000009, []byte("review-key"))
+	defer srv.Close()
+	ding := loopback.NewDingTalkServer("review-token", "")
+	defer ding.Close()
+	t.Setenv("REVIEW_DINGTALK_URL", ding.WebhookURL())
+	t.Setenv("REVIEW_DOUYIN_KEY", "review-key")
+	cfg := fmt.Sprintf(`
+store: { path: %%[1]q, batch_size: 16, flush_interval: 50ms }
+http: { listen: "off" }
+sources:
+  - { id: dy, kind: douyin_live, room: "646454279999", ws_base: %q, page_base: %q, loopback_sign_key: "${REVIEW_DOUYIN_KEY}" }
+route: { receiver: ding, group_wait: 0s }
+receivers:
+  - name: ding
+    dingtalk: { webhook_url: "${REVIEW_DINGTALK_URL}" }
+`, srv.WSBase, srv.PageBase)
+	ro, stop := healthRun(t, cfg, nil)
+	defer stop()
+	waitFor(t, "the daemon in the room", 15*time.Second, func() bool { return srv.Open() == 1 })
+	for i := range 5 {
+		srv.Push(false, loopback.DouyinChat(uint64(1000+i), uint64(i), "观众", "这个链接什么时候上"))
+	}
+	waitFor(t, "the chat stored", 15*time.Second, func() bool { return countRows(t, ro, `SELECT count(*) FROM items WHERE kind = 'chat'`) == 5 })
+	srv.End()
+	waitFor(t, "the review of the show", 15*time.Second, func() bool { return len(reviewMessages(ding)) == 1 })
+	time.Sleep(500 * time.Millisecond)
+	stop()
+	msgs := reviewMessages(ding)
+	if len(msgs) != 1 || !strings.Contains(msgs[0], "| messages | 5 |") || !strings.Contains(msgs[0], "(douyin)") {
+		t.Errorf("%d reviews, want 1 of the 5-message Douyin show:\n%s", len(msgs), strings.Join(msgs, "\n"))
+	}
+}
