@@ -179,6 +179,12 @@ func (d *Daemon) review(ctx context.Context, e store.StreamEnd, now time.Time) e
 		}
 	}
 	rep.Rooms = rooms
+	if len(rooms) == 0 || rooms[0].Items == 0 {
+		// A stream that said nothing (a LIVE and a PREPARING seconds
+		// apart, a restart of the encoder): nothing to review.
+		d.log.Debug("stream ended with no items; no review", "source", e.Source, "room", e.Room, "start", start, "end", e.TS)
+		return nil
+	}
 	var md bytes.Buffer
 	if err := report.RenderMarkdown(&md, rep); err != nil {
 		return err

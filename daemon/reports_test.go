@@ -443,3 +443,32 @@ receivers:
 		t.Errorf("%d reviews, want 1 of the 5-message Douyin show:\n%s", len(msgs), strings.Join(msgs, "\n"))
 	}
 }
+
+// TestEmptyStreamNoReview: a stream that went live and ended without a
+// single message gets no review; the next one, with chat, gets its own.
+func TestEmptyStreamNoReview(t *testing.T) {
+	live := loopback.NewBilibiliServer(loopback.BilibiliServerOptions{RoomID: e2eRoom})
+	defer live.Close()
+	ding := loopback.NewDingTalkServer("review-token", "")
+	defer ding.Close()
+	t.Setenv("REVIEW_DINGTALK_URL", ding.WebhookURL())
+	cfg := strings.Replace(reviewConfig("%[1]s", live, ""), `"%[1]s"`, "%[1]q", 1)
+	ro, stop := healthRun(t, cfg, nil)
+	defer stop()
+	waitFor(t, "the daemon in the room", 15*time.Second, func() bool { return live.Connections() == 1 })
+	reviewStream(live, time.Now().Add(-10*time.Minute).Truncate(time.Second), "empty", 0)
+	waitFor(t, "the first end stored", 15*time.Second, func() bool {
+		return countRows(t, ro, `SELECT count(*) FROM metrics WHERE name = 'live_status' AND value = 0`) == 1
+	})
+	time.Sleep(200 * time.Millisecond) // make the two ends' times differ
+	reviewStream(live, time.Now().Add(-time.Minute).Truncate(time.Second), "chat", 3)
+	waitFor(t, "the second stream's review", 15*time.Second, func() bool { return len(reviewMessages(ding)) >= 1 })
+	time.Sleep(time.Second)
+	stop()
+	if msgs := reviewMessages(ding); len(msgs) != 1 || !strings.Contains(msgs[0], "| messages | 3 |") {
+		t.Errorf("%d reviews, want only the second stream's (3 messages):\n%s", len(msgs), strings.Join(msgs, "\n"))
+	}
+	if n := countRows(t, ro, `SELECT count(*) FROM reports`); n != 1 {
+		t.Errorf("%d reports stored, want 1", n)
+	}
+}
