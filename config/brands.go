@@ -7,10 +7,10 @@ import (
 
 // BrandsConfig says which brands are your own. A brand is named on a
 // source (`brand:`, the same as `labels: {brand: …}`) or, for a source
-// that watches several rooms, per room here; every brand not listed in
-// Own is a competitor. Items carry the labels brand and brand_role (own
-// or competitor), which the dashboard and the reports compare side by
-// side.
+// that watches several rooms, per room here; with Own set, every brand
+// not listed in it is a competitor. Items carry the labels brand and
+// (with Own set) brand_role, own or competitor, which the dashboard and
+// the reports compare side by side.
 type BrandsConfig struct {
 	Own []string `yaml:"own"`
 	// Rooms maps a room id to its brand; it overrides the source's.
@@ -23,9 +23,14 @@ const (
 	BrandCompetitor = "competitor"
 )
 
-// BrandRole is own for a brand listed in brands.own, else competitor.
+// BrandRole is own for a brand listed in brands.own, else competitor;
+// "" when brands.own is empty (no brand is anyone's own, so none is a
+// competitor either).
 func (b BrandsConfig) BrandRole(brand string) string {
-	if slices.Contains(b.Own, brand) {
+	switch {
+	case len(b.Own) == 0:
+		return ""
+	case slices.Contains(b.Own, brand):
 		return BrandOwn
 	}
 	return BrandCompetitor
@@ -50,7 +55,9 @@ func (c *Config) applyBrands() {
 		if _, set := labels["brand"]; !set {
 			labels["brand"] = brand
 		}
-		labels["brand_role"] = c.Brands.BrandRole(labels["brand"])
+		if role := c.Brands.BrandRole(labels["brand"]); role != "" {
+			labels["brand_role"] = role
+		}
 		s.Labels = labels
 	}
 }

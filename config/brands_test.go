@@ -56,3 +56,15 @@ func mustParse(t *testing.T, text string) *Config {
 	}
 	return c
 }
+
+func TestBrandsWithoutOwnHaveNoRole(t *testing.T) {
+	c := mustParse(t, `sources:
+  - id: a
+    kind: rss
+    url: https://example.com/a.xml
+    brand: acme
+`)
+	if got := c.Sources[0].Labels; got["brand"] != "acme" || got["brand_role"] != "" {
+		t.Errorf("labels %v, want brand acme and no role without brands.own", got)
+	}
+}

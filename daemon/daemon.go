@@ -458,7 +458,10 @@ func (d *Daemon) emit(r *sourceRunner, raw chan<- item.Item) lcollectors.Emit {
 				for k, v := range it.Labels {
 					labels[k] = v
 				}
-				labels["brand"], labels["brand_role"] = b[0], b[1]
+				labels["brand"] = b[0]
+				if b[1] != "" {
+					labels["brand_role"] = b[1]
+				}
 				it.Labels = labels
 			}
 		}
