@@ -48,7 +48,10 @@ CREATE TABLE outbox_new (
     sent_at           TEXT,
     UNIQUE (event_id, receiver)
 );
-INSERT INTO outbox_new SELECT * FROM outbox;
+INSERT INTO outbox_new (id, event_id, receiver, group_key, payload, state, batch_id, attempts, crash_resends,
+        not_before, group_interval_ms, next_attempt_at, last_error, created_at, sent_at)
+    SELECT id, event_id, receiver, group_key, payload, state, batch_id, attempts, crash_resends,
+        not_before, group_interval_ms, next_attempt_at, last_error, created_at, sent_at FROM outbox;
 DROP TABLE outbox;
 ALTER TABLE outbox_new RENAME TO outbox;
 CREATE INDEX outbox_receiver_state ON outbox (receiver, state, id);
