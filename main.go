@@ -57,6 +57,8 @@ Usage:
                                                 scripted live rooms (calm, crisis, audience loss)
                                                 through a config's rules, against paging targets
   lookout silence add|list|expire …            mute alerts matching labels for a while
+  lookout ack [--db F] [--by WHO] [--comment C] ALERT_ID…
+                                                acknowledge alerts (as the dashboard's button does)
   lookout test-alert -c config.yaml --receiver R
                                                 send a sample alert to one receiver
   lookout loadgen [--rooms N --rate R --duration D --terms --format json]
@@ -98,6 +100,8 @@ func main() {
 		err = cmdBacktest(ctx, args)
 	case "silence":
 		err = cmdSilence(ctx, args)
+	case "ack":
+		err = cmdAck(ctx, args)
 	case "test-alert":
 		err = cmdTestAlert(ctx, args)
 	case "loadgen":
@@ -547,6 +551,18 @@ func cmdSilence(ctx context.Context, args []string) error {
 		return err
 	}
 	return daemon.Silence(ctx, *db, sub, pos, *dur, *comment, *by, os.Stdout)
+}
+
+func cmdAck(ctx context.Context, args []string) error {
+	fs := newFlags("ack")
+	db := fs.String("db", "lookout.db", "database file")
+	comment := fs.String("comment", "", "what is being done about it")
+	by := fs.String("by", os.Getenv("USER"), "who")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	return daemon.Ack(ctx, *db, pos, *by, *comment, os.Stdout)
 }
 
 func cmdTestAlert(ctx context.Context, args []string) error {

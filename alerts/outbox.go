@@ -115,6 +115,9 @@ func (w *deliveryWorker) send(ctx context.Context, groupKey string, rows []store
 	d := w.d
 	// Record the outcome even when shutdown begins mid-send.
 	bg := context.WithoutCancel(ctx)
+	if rep := outboxReport(rows[0].Payload); rep != nil {
+		return w.sendReport(bg, groupKey, rows[0], rep)
+	}
 	var (
 		ids    []int64
 		events []Event
@@ -154,6 +157,24 @@ func (w *deliveryWorker) send(ctx context.Context, groupKey string, rows []store
 		return err
 	}
 	n := Notification{Receiver: w.receiver, GroupKey: groupKey, Events: events, BatchID: batchID}
+	return w.notify(bg, n, ids, rows[0].Attempts, len(events))
+}
+
+// sendReport sends one report row: a message of its own, never batched,
+// with the report's key as its idempotency key.
+func (w *deliveryWorker) sendReport(bg context.Context, groupKey string, row store.OutboxRow, rep *Report) error {
+	if err := w.d.st.OutboxMarkSending(bg, []int64{row.ID}, rep.Key); err != nil {
+		return err
+	}
+	n := Notification{Receiver: w.receiver, GroupKey: groupKey, BatchID: rep.Key, Report: rep}
+	return w.notify(bg, n, []int64{row.ID}, row.Attempts, 1)
+}
+
+// notify makes the call for rows already marked sending and records its
+// outcome.
+func (w *deliveryWorker) notify(bg context.Context, n Notification, ids []int64, attempted, events int) error {
+	d := w.d
+	groupKey, batchID := n.GroupKey, n.BatchID
 	sendCtx, cancel := context.WithTimeout(bg, d.opts.SendTimeout)
 	retry, err := w.n.Notify(sendCtx, n)
 	cancel()
@@ -165,7 +186,7 @@ func (w *deliveryWorker) send(ctx context.Context, groupKey string, rows []store
 	if err == nil {
 		w.lastSent[groupKey] = now
 		d.mNotifications.WithLabelValues(w.receiver, "sent").Inc()
-		d.log.Info("alert notification sent", "receiver", w.receiver, "group", groupKey, "events", len(events), "batch", batchID)
+		d.log.Info("alert notification sent", "receiver", w.receiver, "group", groupKey, "events", events, "batch", batchID)
 		return d.st.OutboxMarkSent(bg, ids, now)
 	}
 	reason := NotifyReason(err)
@@ -173,10 +194,10 @@ func (w *deliveryWorker) send(ctx context.Context, groupKey string, rows []store
 	if !retry {
 		d.mNotifications.WithLabelValues(w.receiver, "failed").Inc()
 		d.log.Error("alert notification failed permanently; not retrying (fix the receiver's config)",
-			"receiver", w.receiver, "group", groupKey, "events", len(events), "reason", reason, "err", err)
+			"receiver", w.receiver, "group", groupKey, "events", events, "reason", reason, "err", err)
 		return d.st.OutboxMarkFailed(bg, ids, err.Error())
 	}
-	attempts := rows[0].Attempts + 1
+	attempts := attempted + 1
 	wait := deliveryBackoff(d.opts.RetryBase, d.opts.RetryMax, attempts)
 	var ra *RetryAfterError
 	if errors.As(err, &ra) && ra.Wait > 0 {
@@ -186,7 +207,7 @@ func (w *deliveryWorker) send(ctx context.Context, groupKey string, rows []store
 	}
 	d.mNotifications.WithLabelValues(w.receiver, "retry").Inc()
 	d.log.Warn("alert notification failed; will retry", "receiver", w.receiver, "group", groupKey,
-		"events", len(events), "attempt", attempts, "retry_in", wait, "reason", reason, "err", err)
+		"events", events, "attempt", attempts, "retry_in", wait, "reason", reason, "err", err)
 	return d.st.OutboxMarkRetry(bg, ids, now.Add(wait), err.Error())
 }
 

@@ -32,6 +32,8 @@ type Config struct {
 	Route      RouteConfig             `yaml:"route"`
 	Receivers  []ReceiverConfig        `yaml:"receivers"`
 	Transport  TransportConfig         `yaml:"transport"`
+	Reports    ReportsConfig           `yaml:"reports"`
+	Brands     BrandsConfig            `yaml:"brands"`
 
 	// File is the path the config was read from ("" for embedded configs).
 	File string `yaml:"-"`
@@ -89,6 +91,10 @@ type HTTPConfig struct {
 // (LOOKOUT_UI_TOKEN), never from the file.
 type UIConfig struct {
 	Listen string `yaml:"listen"` // e.g. 127.0.0.1:8080; "" or "off": no dashboard
+	// PublicURL is where people reach the dashboard (e.g. behind a
+	// proxy); reports posted to chat link to it. Without it they link to
+	// the listen address while the dashboard runs.
+	PublicURL string `yaml:"public_url"`
 }
 
 // LimitsConfig holds the politeness settings shared by all collectors.
@@ -266,6 +272,7 @@ func Parse(data []byte, name string) (*Config, error) {
 	}
 	c.File = name
 	c.applyDefaults()
+	c.applyBrands()
 	if errs := c.validate(); len(errs) > 0 {
 		msgs := make([]string, len(errs))
 		for i, e := range errs {
@@ -348,6 +355,8 @@ func (c *Config) validate() []error {
 	errs = append(errs, c.validateRules()...)
 	errs = append(errs, c.validateReceivers()...)
 	errs = append(errs, c.validateTransport()...)
+	errs = append(errs, c.validateReports()...)
+	errs = append(errs, c.validateBrands()...)
 	return errs
 }
 

@@ -20,6 +20,8 @@ type Diff struct {
 	RulesAdded, RulesRemoved, RulesChanged       []string
 	Delivery                                     bool // route, inhibit or receivers differ
 	Classifier                                   bool // classifier settings or keyword groups differ
+	Reports                                      bool // reports (review, digest schedules) or ui.public_url differ
+	Brands                                       bool // brands (own, rooms) differ
 	// NeedsRestart names the settings (store.path, http.listen, …) that
 	// differ but cannot change while the daemon runs.
 	NeedsRestart []string
@@ -29,7 +31,7 @@ type Diff struct {
 func (d Diff) Empty() bool {
 	return len(d.SourcesAdded)+len(d.SourcesRemoved)+len(d.SourcesChanged)+
 		len(d.RulesAdded)+len(d.RulesRemoved)+len(d.RulesChanged)+len(d.NeedsRestart) == 0 &&
-		!d.Delivery && !d.Classifier
+		!d.Delivery && !d.Classifier && !d.Reports && !d.Brands
 }
 
 // Compare lists what differs between old and new. Entries compare by
@@ -91,6 +93,8 @@ func Compare(old, new *Config) Diff {
 
 	d.Delivery = !Same(old.Route, new.Route) || !Same(old.Receivers, new.Receivers)
 	d.Classifier = !Same(old.Classifier, new.Classifier) || !Same(old.Keywords, new.Keywords)
+	d.Reports = !Same(old.Reports, new.Reports) || old.UI.PublicURL != new.UI.PublicURL
+	d.Brands = !Same(old.Brands, new.Brands)
 
 	// Every setting of these sections is read once, when the pipeline is
 	// built.

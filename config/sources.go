@@ -10,15 +10,18 @@ import (
 // rest belong to the collector kind, which decodes them with DecodeSpec so
 // that a misspelt key is still an error naming its line.
 type SourceConfig struct {
-	ID        string            `yaml:"id"`
-	Kind      string            `yaml:"kind"`
-	Disabled  bool              `yaml:"disabled"`
-	Labels    map[string]string `yaml:"labels"`
-	Every     Duration          `yaml:"every"`      // poll interval (pollers)
-	Jitter    float64           `yaml:"jitter"`     // fraction of Every, default 0.1
-	UserAgent string            `yaml:"user_agent"` // overrides limits.user_agent
-	Proxy     string            `yaml:"proxy"`      // http://, https:// or socks5:// URL
-	Timeout   Duration          `yaml:"timeout"`    // per request
+	ID       string            `yaml:"id"`
+	Kind     string            `yaml:"kind"`
+	Disabled bool              `yaml:"disabled"`
+	Labels   map[string]string `yaml:"labels"`
+	// Brand names the brand the source is about (own or competitor, see
+	// BrandsConfig); items get it as their brand label.
+	Brand     string   `yaml:"brand"`
+	Every     Duration `yaml:"every"`      // poll interval (pollers)
+	Jitter    float64  `yaml:"jitter"`     // fraction of Every, default 0.1
+	UserAgent string   `yaml:"user_agent"` // overrides limits.user_agent
+	Proxy     string   `yaml:"proxy"`      // http://, https:// or socks5:// URL
+	Timeout   Duration `yaml:"timeout"`    // per request
 	// Timezone is the IANA zone of times the source writes without an
 	// offset (default DefaultTimezone).
 	Timezone string `yaml:"timezone"`

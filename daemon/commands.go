@@ -134,6 +134,36 @@ func Silence(ctx context.Context, dbPath, sub string, args []string, dur time.Du
 	return silenceCommand(ctx, st, sub, args, dur, comment, by, time.Now(), w)
 }
 
+// Ack acknowledges alerts by id (`lookout ack ID…`) in the database at
+// dbPath, as the dashboard's Acknowledge button does, and says what it
+// did on w.
+func Ack(ctx context.Context, dbPath string, ids []string, by, comment string, w io.Writer) error {
+	if len(ids) == 0 {
+		return errors.New("ack: give the id of at least one alert (the id column of the alerts table, or the dashboard's alert page)")
+	}
+	if _, err := os.Stat(dbPath); err != nil {
+		return fmt.Errorf("no database at %s (give --db, or run the daemon first): %w", dbPath, err)
+	}
+	st, err := store.Open(ctx, dbPath)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	var errs []error
+	for _, id := range ids {
+		ack, isNew, err := st.AckAlert(ctx, id, by, comment, time.Now())
+		switch {
+		case err != nil:
+			errs = append(errs, err)
+		case isNew:
+			fmt.Fprintf(w, "acknowledged %s (by %s)\n", id, ack.By)
+		default:
+			fmt.Fprintf(w, "%s was already acknowledged by %s at %s\n", id, ack.By, ack.At.Local().Format("2006-01-02 15:04:05"))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // StatusQuery is what `lookout status` shows: each source's health as the
 // daemon last judged and recorded it (state ok, connecting or broken, and
 // since when; the last success; the last error and, in its own column, when

@@ -73,6 +73,10 @@ type Options struct {
 	// UIListen serves the live dashboard there, overriding ui.listen
 	// (`--ui ADDR`); see ui.go.
 	UIListen string
+	// ReviewEvery is how often stored stream ends are checked for a
+	// missing review besides the check each end triggers (default 15s;
+	// see reports.go).
+	ReviewEvery time.Duration
 }
 
 // Daemon is a configured pipeline, ready to Run.
@@ -98,6 +102,14 @@ type Daemon struct {
 	metrics          *daemonMetrics
 	collectorMetrics *lcollectors.Metrics
 	uiAddr           atomic.Value // string: where the dashboard listens
+
+	reportSettings atomic.Pointer[reportSettings] // a reload replaces it
+	// roomBrands is brands.rooms: room id → {brand, brand_role}; a
+	// reload replaces it.
+	roomBrands    atomic.Pointer[map[string][2]string]
+	reportMetrics *reportMetrics
+	reviewWake    chan struct{} // see wakeReviews
+	digestWake    chan struct{} // a reload changed the schedules
 }
 
 type daemonMetrics struct {
@@ -139,6 +151,9 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 	if opts.ProfileSaveEvery == 0 {
 		opts.ProfileSaveEvery = time.Minute
 	}
+	if opts.ReviewEvery == 0 {
+		opts.ReviewEvery = 15 * time.Second
+	}
 	if opts.Health.Clock == nil {
 		opts.Health.Clock = opts.Clock
 	}
@@ -160,6 +175,11 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 	}
 	d.reg.MustRegister(d.metrics.duplicates, d.metrics.restarts, d.metrics.stageWait)
 	d.reload = newReloadState(cfg, d.reg)
+	d.reportSettings.Store(newReportSettings(cfg))
+	d.roomBrands.Store(newRoomBrands(cfg))
+	d.reportMetrics = newReportMetrics(d.reg)
+	d.reviewWake = make(chan struct{}, 1)
+	d.digestWake = make(chan struct{}, 1)
 
 	st, err := store.Open(ctx, cfg.Store.Path, store.WithSearch(cfg.Store.Search))
 	if err != nil {
@@ -315,6 +335,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 				}
 				continue
 			}
+			if it.Kind == item.KindMetric && it.Metric == item.MetricLiveStatus && it.Value == 0 {
+				d.wakeReviews() // a stream ended: its review is due
+			}
 			// Both consumers get every item; a full channel blocks here
 			// and pushes back on the collectors. The engine goes first so
 			// that alerts do not queue behind disk writes.
@@ -337,6 +360,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	loops.Go(func() { d.healthLoop(ctx) })
 	loops.Go(func() { d.retentionLoop(ctx) })
 	loops.Go(func() { d.profileLoop(ctx, raw) })
+	loops.Go(func() { d.reviewLoop(ctx) })
+	loops.Go(func() { d.digestLoop(ctx) })
 
 	<-ctx.Done()
 	log.Info("shutting down: stopping collectors")
@@ -372,6 +397,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	log.Info("stopped")
 	return errors.Join(all...)
+}
+
+// newRoomBrands is the brand and brand role of each room in brands.rooms.
+func newRoomBrands(cfg *config.Config) *map[string][2]string {
+	m := make(map[string][2]string, len(cfg.Brands.Rooms))
+	for room, b := range cfg.Brands.Rooms {
+		m[room] = [2]string{b, cfg.Brands.BrandRole(b)}
+	}
+	return &m
 }
 
 func (d *Daemon) send(ctx context.Context, ch chan<- item.Item, it item.Item, name string) error {
@@ -417,6 +451,19 @@ func (d *Daemon) emit(r *sourceRunner, raw chan<- item.Item) lcollectors.Emit {
 				labels[k] = v
 			}
 			it.Labels = labels
+		}
+		if rb := *d.roomBrands.Load(); len(rb) > 0 && it.Room != "" {
+			if b, ok := rb[it.Room]; ok {
+				labels := make(map[string]string, len(it.Labels)+2)
+				for k, v := range it.Labels {
+					labels[k] = v
+				}
+				labels["brand"] = b[0]
+				if b[1] != "" {
+					labels["brand_role"] = b[1]
+				}
+				it.Labels = labels
+			}
 		}
 		if it.Metric != item.MetricSourceBroken { // a health report is not a delivery
 			r.noteItem()

@@ -60,6 +60,11 @@ type ReloadReport struct {
 	AlertsResolved int  `json:"alerts_resolved,omitempty"`
 	Delivery       bool `json:"delivery_rebuilt,omitempty"`
 	Classifier     bool `json:"classifier_rebuilt,omitempty"`
+	// Reports: the review or digest settings changed and apply from now.
+	Reports bool `json:"reports_changed,omitempty"`
+	// Brands: brands.own or brands.rooms changed (the sources whose
+	// brand role changed restart).
+	Brands bool `json:"brands_changed,omitempty"`
 	// NeedsRestart lists changed settings that were not applied.
 	NeedsRestart []string `json:"needs_restart,omitempty"`
 }
@@ -292,6 +297,18 @@ func (d *Daemon) reloadLocked(ctx context.Context, cfg *config.Config) (ReloadRe
 	if delivery != nil {
 		d.sink.replace(delivery)
 		rep.Delivery = true
+	}
+	if diff.Brands {
+		d.roomBrands.Store(newRoomBrands(cfg))
+		rep.Brands = true
+	}
+	if diff.Reports {
+		d.reportSettings.Store(newReportSettings(cfg))
+		select {
+		case d.digestWake <- struct{}{}:
+		default:
+		}
+		rep.Reports = true
 	}
 	gone := slices.Concat(diff.SourcesRemoved, diff.SourcesChanged)
 	var stopping []*sourceRunner

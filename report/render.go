@@ -69,17 +69,7 @@ func RenderMarkdown(w io.Writer, r *Report) error {
 	if len(r.Rooms) == 0 {
 		b.WriteString("\nNo room had items or samples in this window.\n")
 	}
-	if len(r.Brands) > 0 {
-		b.WriteString("\n## Brands side by side\n\n| brand | items | share of voice | negative | positive | hot terms |\n|---|---:|---:|---:|---:|---|\n")
-		for _, br := range r.Brands {
-			var ts []string
-			for _, t := range br.HotTerms {
-				ts = append(ts, fmt.Sprintf("%s %d", t.Term, t.Mentions))
-			}
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", mdCell(br.Name), Count(float64(br.Items)), Percent(br.ShareOfVoice),
-				Percent(br.NegativeShare), Percent(br.PositiveShare), mdCell(strings.Join(ts, " · ")))
-		}
-	}
+	mdBrands(&b, r)
 	for i := range r.Rooms {
 		rm := &r.Rooms[i]
 		fmt.Fprintf(&b, "\n## %s · %s (%s)\n\n", rm.Source, rm.Room, rm.Platform)
@@ -123,6 +113,26 @@ func RenderMarkdown(w io.Writer, r *Report) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// mdBrands writes the brands side by side, when there are any.
+func mdBrands(b *strings.Builder, r *Report) {
+	if len(r.Brands) == 0 {
+		return
+	}
+	b.WriteString("\n## Brands side by side\n\n| brand | items | share of voice | negative | positive | hot terms |\n|---|---:|---:|---:|---:|---|\n")
+	for _, br := range r.Brands {
+		var ts []string
+		for _, t := range br.HotTerms {
+			ts = append(ts, fmt.Sprintf("%s %d", t.Term, t.Mentions))
+		}
+		name := mdCell(br.Name)
+		if br.Role != "" {
+			name += " (" + br.Role + ")"
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s |\n", name, Count(float64(br.Items)), Percent(br.ShareOfVoice),
+			Percent(br.NegativeShare), Percent(br.PositiveShare), mdCell(strings.Join(ts, " · ")))
+	}
 }
 
 func mdThemes(b *strings.Builder, r *Report, title string, themes []Theme) {

@@ -57,7 +57,10 @@ type Report struct {
 
 // Brand is one brand's share of the conversation.
 type Brand struct {
-	Name     string `json:"name"`
+	Name string `json:"name"`
+	// Role is own or competitor (the items' brand_role label, from
+	// brands.own in config); "" when the items do not say.
+	Role     string `json:"role,omitempty"`
 	Items    int    `json:"items"`
 	Scored   int    `json:"scored"`
 	Positive int    `json:"positive"`
@@ -262,7 +265,8 @@ func FromDB(ctx context.Context, db *sql.DB, opts Options) (*Report, error) {
 // brands.
 func (q *querier) brands() ([]Brand, error) {
 	rows, err := q.db.QueryContext(q.ctx, `SELECT json_extract(labels, '$.brand') AS b, count(*),
-		coalesce(sum(sentiment IS NOT NULL), 0), coalesce(sum(sentiment = 'positive'), 0), coalesce(sum(sentiment = 'negative'), 0)
+		coalesce(sum(sentiment IS NOT NULL), 0), coalesce(sum(sentiment = 'positive'), 0), coalesce(sum(sentiment = 'negative'), 0),
+		coalesce(max(json_extract(labels, '$.brand_role')), '')
 		FROM items WHERE ts >= ? AND ts < ? AND labels IS NOT NULL AND b IS NOT NULL AND b != ''
 		GROUP BY b ORDER BY count(*) DESC, b`, q.from, q.to)
 	if err != nil {
@@ -272,7 +276,7 @@ func (q *querier) brands() ([]Brand, error) {
 	total := 0
 	for rows.Next() {
 		var b Brand
-		if err := rows.Scan(&b.Name, &b.Items, &b.Scored, &b.Positive, &b.Negative); err != nil {
+		if err := rows.Scan(&b.Name, &b.Items, &b.Scored, &b.Positive, &b.Negative, &b.Role); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("report: brands: %w", err)
 		}
@@ -286,6 +290,8 @@ func (q *querier) brands() ([]Brand, error) {
 	if len(out) < 2 {
 		return nil, nil
 	}
+	// Your own brands first, then the competitors, each by volume.
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Role == "own" && out[j].Role != "own" })
 	idx := map[string]int{}
 	for i := range out {
 		b := &out[i]

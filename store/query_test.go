@@ -195,7 +195,8 @@ func TestQueryOnAnOlderSchemaSaysHowToUpgrade(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = storeQueryCSV(context.Background(), db, "SELECT no_such_col FROM items")
-	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("schema version %d and this build's is %d", last-1, last)) {
+	prev := migs[len(migs)-2].Version // numbers may skip one reserved for other work
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("schema version %d and this build's is %d", prev, last)) {
 		t.Fatalf("err = %v, want the upgrade hint", err)
 	}
 	// A current database gets SQLite's message alone.

@@ -36,9 +36,10 @@ func chromium(t *testing.T) string {
 // TestBrowserDashboard plays the demo show with the dashboard on, opens it
 // in headless Chromium and checks what a viewer sees: the room view's feed
 // and charts fill and keep updating over Server-Sent Events, the overview
-// lights the room, and clicking Silence on a firing alert stores the
-// silence in SQLite. Then it opens the HTML report of the same database
-// offline and checks its charts and figures. With -update it writes the
+// lights the room, and clicking Silence and Acknowledge on a firing alert
+// stores the silence and the acknowledgement in SQLite. Then it opens the
+// HTML report of the same database offline and checks its charts and
+// figures. With -update it writes the
 // screenshots README shows to docs/.
 func TestBrowserDashboard(t *testing.T) {
 	if testing.Short() {
@@ -179,6 +180,20 @@ func TestBrowserDashboard(t *testing.T) {
 	if n := intJS(`document.querySelectorAll('article[data-alert="` + alertID + `"] form.silence-form').length`); n != 0 {
 		t.Errorf("alert %s still offers Silence after it was silenced", alertID)
 	}
+
+	// Acknowledge it too: the button is on the same card.
+	run("click Acknowledge", chromedp.Click(chromedp.CSS(`article[data-alert="`+alertID+`"] form.ack-form .ack-btn`)))
+	var ackBy string
+	testutil.Eventually(t, "the acknowledgement in SQLite", 10*time.Second, func() bool {
+		return db.QueryRow(`SELECT acked_by FROM alerts WHERE id = ? AND acked_at IS NOT NULL`, alertID).Scan(&ackBy) == nil
+	})
+	if ackBy != "dashboard" {
+		t.Errorf("alert %s acknowledged by %q, want dashboard", alertID, ackBy)
+	}
+	testutil.Eventually(t, "the page to show the acknowledgement", 10*time.Second, func() bool {
+		return intJS(`document.querySelectorAll('article[data-alert="`+alertID+`"] .badge.acked').length`) == 1 &&
+			intJS(`document.querySelectorAll('article[data-alert="`+alertID+`"] form.ack-form').length`) == 0
+	})
 
 	// Back to the room, deep in the storm, for README's picture.
 	run("reopen the room view", chromedp.Navigate(base+"/room?source=brand-live&room="+strconv.Itoa(demo.Room)),

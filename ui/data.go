@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"lookout/internal/labels"
+	"lookout/report"
 	"lookout/store"
 )
 
@@ -68,9 +70,14 @@ type Overview struct {
 // BrandStatus is one brand's last hour.
 type BrandStatus struct {
 	Name          string  `json:"name"`
+	Role          string  `json:"role,omitempty"` // own or competitor (brands.own in config)
 	Items         int     `json:"items"`
 	ShareOfVoice  float64 `json:"share_of_voice"` // of all branded items
 	NegativeShare float64 `json:"negative_share"`
+	PositiveShare float64 `json:"positive_share"`
+	// HotTerms are the brand's most said terms of the last ten minutes
+	// (among the latest brandTermItems branded items).
+	HotTerms []report.Term `json:"hot_terms,omitempty"`
 }
 
 func (s *Server) overview(ctx context.Context) (Overview, error) {
@@ -93,17 +100,17 @@ func (s *Server) overview(ctx context.Context) (Overview, error) {
 		return Overview{}, err
 	}
 	brands := map[string]*BrandStatus{}
-	brandScored := map[string][2]int{}
+	brandScored := map[string][3]int{}
 	for k, c := range s.tracker.counts(now) {
 		if c.brand != "" && c.hour > 0 {
 			b, ok := brands[c.brand]
 			if !ok {
-				b = &BrandStatus{Name: c.brand}
+				b = &BrandStatus{Name: c.brand, Role: c.role}
 				brands[c.brand] = b
 			}
 			b.Items += c.hour
 			sc := brandScored[c.brand]
-			brandScored[c.brand] = [2]int{sc[0] + c.scoredHour, sc[1] + c.negHour}
+			brandScored[c.brand] = [3]int{sc[0] + c.scoredHour, sc[1] + c.negHour, sc[2] + c.posHour}
 		}
 		r := get(k[0], k[1])
 		r.Platform = c.platform
@@ -232,14 +239,61 @@ func (s *Server) overview(ctx context.Context) (Overview, error) {
 			b.ShareOfVoice = float64(b.Items) / float64(total)
 			if sc := brandScored[name]; sc[0] > 0 {
 				b.NegativeShare = float64(sc[1]) / float64(sc[0])
+				b.PositiveShare = float64(sc[2]) / float64(sc[0])
 			}
 			ov.Brands = append(ov.Brands, *b)
 		}
+		// Your own brands first, then the competitors, each by volume.
 		sort.Slice(ov.Brands, func(i, j int) bool {
-			return ov.Brands[i].Items > ov.Brands[j].Items || ov.Brands[i].Items == ov.Brands[j].Items && ov.Brands[i].Name < ov.Brands[j].Name
+			a, b := ov.Brands[i], ov.Brands[j]
+			if (a.Role == "own") != (b.Role == "own") {
+				return a.Role == "own"
+			}
+			return a.Items > b.Items || a.Items == b.Items && a.Name < b.Name
 		})
+		terms, err := brandTerms(ctx, db, now)
+		if err != nil {
+			return Overview{}, err
+		}
+		for i := range ov.Brands {
+			ov.Brands[i].HotTerms = terms[ov.Brands[i].Name]
+		}
 	}
 	return ov, nil
+}
+
+// brandTermItems and brandTermSpan bound what the overview reads for
+// each brand's hot terms: the newest branded items of the last ten
+// minutes, a fixed amount however busy the rooms.
+const (
+	brandTermItems = 5000
+	brandTermSpan  = 10 * time.Minute
+)
+
+// brandTerms counts the terms of the newest branded items, by brand: the
+// five most said of each.
+func brandTerms(ctx context.Context, db *sql.DB, now time.Time) (map[string][]report.Term, error) {
+	rows, err := db.QueryContext(ctx, `SELECT b, j.value, count(*) AS n, coalesce(sum(sentiment = 'negative'), 0)
+		FROM (SELECT json_extract(labels, '$.brand') AS b, terms, sentiment FROM items INDEXED BY items_ts
+			WHERE ts >= ? AND labels IS NOT NULL AND terms IS NOT NULL AND json_extract(labels, '$.brand') IS NOT NULL
+			ORDER BY ts DESC LIMIT ?) i, json_each(i.terms) j
+		WHERE b != '' GROUP BY b, j.value ORDER BY b, n DESC, j.value`, store.FormatTime(now.Add(-brandTermSpan)), brandTermItems)
+	if err != nil {
+		return nil, fmt.Errorf("overview: brand terms: %w", err)
+	}
+	defer rows.Close()
+	out := map[string][]report.Term{}
+	for rows.Next() {
+		var b string
+		var t report.Term
+		if err := rows.Scan(&b, &t.Term, &t.Mentions, &t.Negative); err != nil {
+			return nil, fmt.Errorf("overview: brand terms: %w", err)
+		}
+		if len(out[b]) < 5 {
+			out[b] = append(out[b], t)
+		}
+	}
+	return out, rows.Err()
 }
 
 func lightRank(l string) int {
@@ -515,6 +569,9 @@ type AlertRow struct {
 	Numbers                                          map[string]float64
 	Samples                                          []string
 	Silenced                                         string // id of a silence that matches it now
+	AckedBy                                          string // who acknowledged it, "" while nobody has
+	AckedAt                                          time.Time
+	AckComment                                       string
 }
 
 type alertsPage struct {
@@ -529,7 +586,8 @@ func (s *Server) alertsData(r *http.Request) (any, error) {
 	rows, err := s.ro.DB().QueryContext(ctx, `SELECT a.id, a.rule, a.severity, a.state, a.source, a.room, a.summary, a.started_at,
 		coalesce(a.resolved_at, ''), a.labels,
 		coalesce((SELECT e.numbers FROM alert_events e WHERE e.alert_id = a.id ORDER BY e.seq DESC LIMIT 1), '{}'),
-		coalesce((SELECT e.samples FROM alert_events e WHERE e.alert_id = a.id AND e.samples != '[]' ORDER BY e.seq DESC LIMIT 1), '[]')
+		coalesce((SELECT e.samples FROM alert_events e WHERE e.alert_id = a.id AND e.samples != '[]' ORDER BY e.seq DESC LIMIT 1), '[]'),
+		coalesce(a.acked_at, ''), a.acked_by, a.ack_comment
 		FROM alerts a WHERE a.state IN ('pending', 'firing') OR a.started_at >= ?
 		ORDER BY a.started_at DESC LIMIT 200`, store.FormatTime(now.Add(-24*time.Hour)))
 	if err != nil {
@@ -545,9 +603,15 @@ func (s *Server) alertsData(r *http.Request) (any, error) {
 	p.Flash = r.URL.Query().Get("done")
 	for rows.Next() {
 		var a AlertRow
-		var started, resolved, lbls, numbers, samples string
-		if err := rows.Scan(&a.ID, &a.Rule, &a.Severity, &a.State, &a.Source, &a.Room, &a.Summary, &started, &resolved, &lbls, &numbers, &samples); err != nil {
+		var started, resolved, lbls, numbers, samples, acked string
+		if err := rows.Scan(&a.ID, &a.Rule, &a.Severity, &a.State, &a.Source, &a.Room, &a.Summary, &started, &resolved, &lbls, &numbers, &samples,
+			&acked, &a.AckedBy, &a.AckComment); err != nil {
 			return nil, fmt.Errorf("alerts: %w", err)
+		}
+		if acked != "" {
+			a.AckedAt, _ = store.ParseTime(acked)
+		} else {
+			a.AckedBy = ""
 		}
 		a.Started, _ = store.ParseTime(started)
 		end := now
@@ -683,6 +747,32 @@ func (s *Server) silence(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("silence added from the dashboard", "id", sil.ID, "matchers", sil.MatchersString(), "until", store.FormatTime(sil.EndsAt))
 	http.Redirect(w, r, "/alerts?done="+url.QueryEscape("silenced "+sil.MatchersString()+" until "+sil.EndsAt.Local().Format("15:04")), http.StatusSeeOther)
+}
+
+// ack acknowledges an alert through the store, as `lookout ack` does.
+func (s *Server) ack(w http.ResponseWriter, r *http.Request) {
+	if err := s.checkPost(r); err != nil {
+		http.Error(w, err.Error(), http.StatusForbidden)
+		return
+	}
+	id := r.PostFormValue("alert")
+	comment := strings.TrimSpace(r.PostFormValue("comment"))
+	ack, isNew, err := s.opts.Store.AckAlert(r.Context(), id, "dashboard", comment, s.opts.Now())
+	if errors.Is(err, store.ErrNoAlert) {
+		http.Error(w, err.Error(), http.StatusNotFound)
+		return
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	msg := "acknowledged " + id
+	if !isNew {
+		msg = id + " was already acknowledged by " + ack.By
+	} else {
+		s.log.Info("alert acknowledged from the dashboard", "alert", id)
+	}
+	http.Redirect(w, r, "/alerts?done="+url.QueryEscape(msg), http.StatusSeeOther)
 }
 
 func (s *Server) expire(w http.ResponseWriter, r *http.Request) {

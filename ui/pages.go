@@ -75,6 +75,21 @@ var messages = map[string][2]string{
 	"brand":          {"Brand (last hour)", "品牌（近1小时）"},
 	"items_hour":     {"Items", "条数"},
 	"share_of_voice": {"Share of voice", "声量占比"},
+	"reviews":        {"Reviews", "复盘"},
+	"ack":            {"Acknowledge", "认领"},
+	"positive_share": {"Positive", "正面"},
+	"brand_terms":    {"Hot terms (10 min)", "热词（10分钟）"},
+	"own":            {"own", "自有"},
+	"competitor":     {"competitor", "竞品"},
+	"acked":          {"Acknowledged by", "已认领："},
+	"reviews_note":   {"Stream reviews and digests posted to the receivers (30 days).", "已推送的直播复盘与定时摘要（30天）。"},
+	"kind":           {"Kind", "类型"},
+	"review":         {"Stream review", "直播复盘"},
+	"digest":         {"Digest", "摘要"},
+	"daily":          {"daily", "每日"},
+	"weekly":         {"weekly", "每周"},
+	"receivers":      {"Sent to", "推送至"},
+	"open_report":    {"Open report", "查看报告"},
 }
 
 var langs = language.NewMatcher([]language.Tag{language.English, language.Chinese})
@@ -141,7 +156,7 @@ type alertGroup struct {
 
 func parsePages() (map[string]*template.Template, error) {
 	pages := map[string]*template.Template{}
-	for _, name := range []string{"overview", "room", "alerts", "search"} {
+	for _, name := range []string{"overview", "room", "alerts", "search", "reviews"} {
 		t, err := template.New("layout.html").Funcs(funcs).Funcs(template.FuncMap{"t": func(string) string { return "" }}).
 			ParseFS(files, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {

@@ -24,11 +24,12 @@ type tracker struct {
 type roomAgg struct {
 	platform string
 	brand    string // the source's brand label, "" when none
+	role     string // its brand_role label (own, competitor), "" when none
 	lastTS   string
 	slices   map[int64]*sliceAgg // unix seconds of the slice's start
 }
 
-type sliceAgg struct{ n, scored, neg int }
+type sliceAgg struct{ n, scored, neg, pos int }
 
 // trackerSpan is how much the tracker keeps; trackerLoad how much it reads
 // back when it starts (a busy room's hour is read as it arrives instead).
@@ -49,7 +50,8 @@ func (t *tracker) update(ctx context.Context, db *sql.DB, now time.Time) error {
 	var err error
 	// substr(ts, 1, 18) is the timestamp cut to its ten seconds.
 	const cols = `SELECT source, room, max(platform), substr(ts, 1, 18) AS b, count(*), coalesce(sum(sentiment IS NOT NULL), 0),
-		coalesce(sum(sentiment = 'negative'), 0), max(ts), coalesce(max(json_extract(labels, '$.brand')), '') FROM items`
+		coalesce(sum(sentiment = 'negative'), 0), max(ts), coalesce(max(json_extract(labels, '$.brand')), ''),
+		coalesce(sum(sentiment = 'positive'), 0), coalesce(max(json_extract(labels, '$.brand_role')), '') FROM items`
 	switch {
 	case !t.loaded:
 		t.rooms = map[[2]string]*roomAgg{}
@@ -63,9 +65,9 @@ func (t *tracker) update(ctx context.Context, db *sql.DB, now time.Time) error {
 	if rows != nil {
 		defer rows.Close()
 		for rows.Next() {
-			var source, room, platform, b, last, brand string
+			var source, room, platform, b, last, brand, role string
 			var sl sliceAgg
-			if err := rows.Scan(&source, &room, &platform, &b, &sl.n, &sl.scored, &sl.neg, &last, &brand); err != nil {
+			if err := rows.Scan(&source, &room, &platform, &b, &sl.n, &sl.scored, &sl.neg, &last, &brand, &sl.pos, &role); err != nil {
 				return fmt.Errorf("overview: %w", err)
 			}
 			ts, err := time.Parse("2006-01-02T15:04:05", b+"0")
@@ -80,7 +82,7 @@ func (t *tracker) update(ctx context.Context, db *sql.DB, now time.Time) error {
 			}
 			r.platform = platform
 			if brand != "" {
-				r.brand = brand
+				r.brand, r.role = brand, role
 			}
 			if last > r.lastTS {
 				r.lastTS = last
@@ -93,6 +95,7 @@ func (t *tracker) update(ctx context.Context, db *sql.DB, now time.Time) error {
 			a.n += sl.n
 			a.scored += sl.scored
 			a.neg += sl.neg
+			a.pos += sl.pos
 		}
 		if err := rows.Err(); err != nil {
 			return fmt.Errorf("overview: %w", err)
@@ -115,9 +118,9 @@ func (t *tracker) update(ctx context.Context, db *sql.DB, now time.Time) error {
 
 // roomCounts are a room's overview figures.
 type roomCounts struct {
-	platform, lastTS, brand         string
-	lastMin, last10m, scored5, neg5 int
-	hour, scoredHour, negHour       int
+	platform, lastTS, brand, role      string
+	lastMin, last10m, scored5, neg5    int
+	hour, scoredHour, negHour, posHour int
 }
 
 func (t *tracker) counts(now time.Time) map[[2]string]roomCounts {
@@ -126,7 +129,7 @@ func (t *tracker) counts(now time.Time) map[[2]string]roomCounts {
 	out := make(map[[2]string]roomCounts, len(t.rooms))
 	n := now.Unix()
 	for k, r := range t.rooms {
-		c := roomCounts{platform: r.platform, lastTS: r.lastTS, brand: r.brand}
+		c := roomCounts{platform: r.platform, lastTS: r.lastTS, brand: r.brand, role: r.role}
 		for at, a := range r.slices {
 			// A slice counts towards "the last minute" when it began at
 			// or after a minute ago: the figures are exact to a slice.
@@ -143,6 +146,7 @@ func (t *tracker) counts(now time.Time) map[[2]string]roomCounts {
 			c.hour += a.n
 			c.scoredHour += a.scored
 			c.negHour += a.neg
+			c.posHour += a.pos
 		}
 		out[k] = c
 	}

@@ -117,6 +117,11 @@ func Run(ctx context.Context, opts Options) error {
 	}
 
 	showErr := play(runCtx, live, forum, opts.Duration, out)
+	if showErr == nil {
+		// The stream ends: the daemon reviews it and posts the review.
+		fmt.Fprintf(out, "── %s the show ends (PREPARING): the daemon posts the stream's review\n", opts.Duration.Round(time.Second))
+		live.Push(loopback.BilibiliPreparing(Room))
+	}
 	// Let the last windows evaluate before shutting down.
 	select {
 	case <-time.After(3 * time.Second):

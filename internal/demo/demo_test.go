@@ -56,8 +56,11 @@ func TestDemoCatchesTheCrisis(t *testing.T) {
 	if n := count(`SELECT count(*) FROM alerts WHERE rule='source-broken' AND source='brand-forum'`); n != 1 {
 		t.Errorf("%d source-broken alerts for the redesigned forum, want 1\n%s", n, out.String())
 	}
+	if n := count(`SELECT count(*) FROM reports WHERE kind = 'review'`); n != 1 {
+		t.Errorf("%d stream reviews stored, want 1 for the show that ended", n)
+	}
 	text := out.String()
-	for _, want := range []string{"crisis-burst", "viewers-", "source-broken", "shape_drift", "go run . query --db"} {
+	for _, want := range []string{"crisis-burst", "viewers-", "source-broken", "shape_drift", "go run . query --db", "直播复盘 Live review"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("demo output lacks %q", want)
 		}
