@@ -128,9 +128,10 @@ func TestProfileRoundTrip(t *testing.T) {
 	baselineRunOn(t, first, rec1, clk, profileStream2, profileStream2+3*60, profileFeed(false))
 	rows := first.ExportProfiles()
 	// surge and surge-fast (its condition shares the rule's kind and
-	// baseline, so it keeps a stage of its own); no-baseline keeps none.
-	if len(rows) != 2 {
-		t.Fatalf("exported %d rows, want 2: %+v", len(rows), rows)
+	// baseline, so it keeps a stage of its own); no-baseline keeps no
+	// stage, only its window's buckets.
+	if len(rows) != 3 {
+		t.Fatalf("exported %d rows, want 3: %+v", len(rows), rows)
 	}
 	var pj profileJSON
 	if err := json.Unmarshal([]byte(rows[1].Profile), &pj); err != nil {
@@ -146,8 +147,8 @@ func TestProfileRoundTrip(t *testing.T) {
 	e, _, clk2 := engineTestEngineClock(t, rules)
 	clk2.Set(clk.Now())
 	n, err := e.ImportProfiles(profileThroughStore(t, rows), clk.Now())
-	if err != nil || n != 2 {
-		t.Fatalf("ImportProfiles: %d, %v; want 2", n, err)
+	if err != nil || n != 3 {
+		t.Fatalf("ImportProfiles: %d, %v; want 3", n, err)
 	}
 	again := e.ExportProfiles()
 	if len(again) != len(rows) {

@@ -123,6 +123,7 @@ type signalSeries struct {
 	refOK    bool
 	refHeld  bool
 	refAt    int64         // the baseline's end, in base buckets, when last computed
+	refSpan  time.Duration // metric_drop: the part of the baseline's span the engine saw
 	pts      []windowPoint // metric_trend scratch
 	shares   []float64     // negative_ratio scratch
 
@@ -132,11 +133,62 @@ type signalSeries struct {
 	streamStart time.Time
 	stage       *stageProfile
 
+	// gaps are the latest spans the engine did not see (the daemon was
+	// down between its last saved profile and its restart): unseen, not
+	// silent. Rates and history lengths leave them out.
+	gaps  [seriesMaxGaps]seriesGap
+	ngaps int
+
 	det      *anomalyDetector
 	volIdx   int64 // anomaly over volume: bucket being counted
 	volCount float64
 	volOpen  bool
 	point    anomalyPoint // latest scored point
+}
+
+// seriesMaxGaps is how many unseen spans a series remembers; an older one
+// has left every window by the time a few more restarts happened.
+const seriesMaxGaps = 4
+
+// seriesGap is a span [from, to) in unix nanoseconds the engine did not see.
+type seriesGap struct{ from, to int64 }
+
+// addGap records [from, to) as unseen, forgetting the oldest span when
+// full.
+func (s *signalSeries) addGap(from, to time.Time) {
+	if !to.After(from) {
+		return
+	}
+	g := seriesGap{from.UnixNano(), to.UnixNano()}
+	if s.ngaps == len(s.gaps) {
+		copy(s.gaps[:], s.gaps[1:])
+		s.ngaps--
+	}
+	s.gaps[s.ngaps] = g
+	s.ngaps++
+}
+
+// unseen is how much of [from, to) lies in the series' gaps.
+func (s *signalSeries) unseen(from, to time.Time) time.Duration {
+	return gapOverlap(s.gaps[:s.ngaps], from.UnixNano(), to.UnixNano())
+}
+
+func gapOverlap(gaps []seriesGap, from, to int64) time.Duration {
+	var d int64
+	for _, g := range gaps {
+		if lo, hi := max(g.from, from), min(g.to, to); hi > lo {
+			d += hi - lo
+		}
+	}
+	return time.Duration(d)
+}
+
+// seen is how much of [from, to) the engine saw.
+func (s *signalSeries) seen(from, to time.Time) time.Duration {
+	if !to.After(from) {
+		return 0
+	}
+	return to.Sub(from) - s.unseen(from, to)
 }
 
 // ruleFigure is one named number behind a decision.
@@ -507,25 +559,36 @@ func (sig *ruleSignal) evaluate(s *signalSeries, now time.Time) signalResult {
 		r.figures.add("value", r.value)
 	case KindMetricDrop:
 		cur, prev := s.ring.sum(now, 0), s.ring.sum(now, 1)
-		prevSpan := win
+		prevSpan := win - s.unseen(now.Add(-2*win), now.Add(-win))
 		if sig.baseline > 0 {
 			ref, ok := sig.reference(s, now, func(b *windowBucket) bool { return sig.rate || b.cnt > 0 })
 			if !ok {
 				return r
 			}
-			prev = ref
-			// The part of the baseline the key has been seen for.
-			prevSpan = min(sig.baseline, now.Add(-win).Sub(s.firstSeen))
+			if !s.refHeld || !s.refOK || s.refSpan == 0 {
+				// The part of the baseline the key has been seen for,
+				// less the minutes the engine was down.
+				end := now.Add(-win)
+				from := end.Add(-sig.baseline)
+				if s.firstSeen.After(from) {
+					from = s.firstSeen
+				}
+				s.refSpan = s.seen(from, end)
+			}
+			prev, prevSpan = ref, s.refSpan
 		} else if now.Sub(s.firstSeen) < 2*win {
 			prevSpan = 0 // the previous window is not all there yet
 		}
 		var cm, pm float64
 		if sig.rate {
-			// Amounts per minute; a window without a message is a rate of 0.
-			if prevSpan <= 0 {
+			// Amounts per minute; a window without a message is a rate of
+			// 0, a span the engine did not see (it was down) no rate at
+			// all: a window half unseen has no verdict.
+			curSpan := s.seen(now.Add(-win), now)
+			if prevSpan <= 0 || curSpan < win/2 {
 				return r
 			}
-			cm, pm = cur.sum/win.Minutes(), prev.sum/prevSpan.Minutes()
+			cm, pm = cur.sum/curSpan.Minutes(), prev.sum/prevSpan.Minutes()
 		} else {
 			if cur.cnt == 0 || prev.cnt == 0 {
 				return r
@@ -544,7 +607,7 @@ func (sig *ruleSignal) evaluate(s *signalSeries, now time.Time) signalResult {
 		if now.Sub(s.firstSeen) < win*9/10 {
 			return r // not a trend before most of the window has been seen
 		}
-		s.pts = s.ring.points(now, sig.rate, s.pts[:0])
+		s.pts = s.ring.points(now, sig.rate, s.gaps[:s.ngaps], s.pts[:0])
 		if len(s.pts) < int(s.ring.nb)/2 {
 			return r
 		}
@@ -628,7 +691,7 @@ func (sig *ruleSignal) reference(s *signalSeries, now time.Time, enough func(*wi
 	if s.streamStart.After(since) {
 		since = s.streamStart // min_history counts from the start of this stream
 	}
-	if now.Sub(since) < sig.minHistory {
+	if s.seen(since, now) < sig.minHistory {
 		s.refOK = false
 		return windowBucket{}, false
 	}

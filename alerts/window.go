@@ -120,13 +120,19 @@ func (w *windowRing) span(from, to time.Time) iter.Seq[*windowBucket] {
 // bucket's middle (seconds before now, negative): for a gauge the mean of
 // every bucket that has samples; for a rate (rate true) every bucket's sum
 // per minute, an empty bucket being a rate of 0.
-func (w *windowRing) points(now time.Time, rate bool, dst []windowPoint) []windowPoint {
+//
+// A bucket that lies mostly in one of gaps (a span the engine did not
+// see) has no point, not a rate of 0.
+func (w *windowRing) points(now time.Time, rate bool, gaps []seriesGap, dst []windowPoint) []windowPoint {
 	end := now.UnixNano() / w.width
 	n := int64(len(w.buckets))
 	perMin := float64(time.Minute) / float64(w.width)
 	for idx := end - w.nb + 1; idx <= end; idx++ {
 		b := &w.buckets[windowMod(idx, n)]
 		held := b.idx == idx
+		if len(gaps) > 0 && gapOverlap(gaps, idx*w.width, (idx+1)*w.width) > time.Duration(w.width/2) {
+			continue
+		}
 		var v float64
 		switch {
 		case rate && held:
