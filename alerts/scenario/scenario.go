@@ -17,8 +17,8 @@ import (
 	"iter"
 	"math"
 	"math/rand/v2"
-	"strconv"
 	"slices"
+	"strconv"
 	"time"
 
 	"lookout/alerts"
