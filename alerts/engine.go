@@ -61,6 +61,7 @@ type engineKeyEntry struct {
 	streamStart time.Time
 	lastTalk    time.Time
 	live        float64 // latest live_status report (-1: none)
+	gapOpen     bool    // restored from a profile, no item seen since
 	platform    string
 	labels      map[string]string
 	series      []*signalSeries // by signal index; nil until that signal sees the key
@@ -254,6 +255,16 @@ func (e *Engine) observeLocked(it *item.Item, ts, now time.Time) {
 		e.metrics.keys.Set(float64(len(e.keyList)))
 	}
 	ent.platform = it.Platform
+	if ent.gapOpen {
+		// The room's first item since a restart: what the engine did
+		// not see ends here.
+		for _, s := range ent.series {
+			if s != nil {
+				s.closeGap(ts)
+			}
+		}
+		ent.gapOpen = false
+	}
 	if ts.After(ent.lastSeen) {
 		ent.lastSeen = ts
 	}

@@ -327,6 +327,7 @@ func (e *Engine) ImportProfiles(rows []store.RoomProfile, now time.Time) (int, e
 				}
 				if !pj.SavedAt.IsZero() && now.After(pj.SavedAt) {
 					s.addGap(pj.SavedAt, now)
+					s.gapOpen, ent.gapOpen = true, true
 				}
 			}
 			n++

@@ -136,8 +136,12 @@ type signalSeries struct {
 	// gaps are the latest spans the engine did not see (the daemon was
 	// down between its last saved profile and its restart): unseen, not
 	// silent. Rates and history lengths leave them out.
-	gaps  [seriesMaxGaps]seriesGap
-	ngaps int
+	// gapOpen: the latest gap lasts until the key's first item after the
+	// restart (its collector was still connecting), not just until the
+	// restart.
+	gaps    [seriesMaxGaps]seriesGap
+	ngaps   int
+	gapOpen bool
 
 	det      *anomalyDetector
 	volIdx   int64 // anomaly over volume: bucket being counted
@@ -170,7 +174,24 @@ func (s *signalSeries) addGap(from, to time.Time) {
 
 // unseen is how much of [from, to) lies in the series' gaps.
 func (s *signalSeries) unseen(from, to time.Time) time.Duration {
+	if s.gapOpen && s.ngaps > 0 {
+		last := &s.gaps[s.ngaps-1]
+		keep := last.to
+		last.to = max(keep, to.UnixNano())
+		d := gapOverlap(s.gaps[:s.ngaps], from.UnixNano(), to.UnixNano())
+		last.to = keep
+		return d
+	}
 	return gapOverlap(s.gaps[:s.ngaps], from.UnixNano(), to.UnixNano())
+}
+
+// closeGap ends an open gap at ts, the key's first item since the restart.
+func (s *signalSeries) closeGap(ts time.Time) {
+	if s.gapOpen && s.ngaps > 0 {
+		last := &s.gaps[s.ngaps-1]
+		last.to = max(last.to, ts.UnixNano())
+	}
+	s.gapOpen = false
 }
 
 func gapOverlap(gaps []seriesGap, from, to int64) time.Duration {
@@ -606,6 +627,10 @@ func (sig *ruleSignal) evaluate(s *signalSeries, now time.Time) signalResult {
 	case KindMetricTrend:
 		if now.Sub(s.firstSeen) < win*9/10 {
 			return r // not a trend before most of the window has been seen
+		}
+		if s.gapOpen && s.ngaps > 0 {
+			s.closeGap(now) // evaluated before the room's first item: unseen so far
+			s.gapOpen = true
 		}
 		s.pts = s.ring.points(now, sig.rate, s.gaps[:s.ngaps], s.pts[:0])
 		if len(s.pts) < int(s.ring.nb)/2 {
