@@ -85,6 +85,7 @@ type ruleSignal struct {
 	op        string // metric_threshold: above/below; anomaly: direction
 	anomaly   anomalyParams
 	sampleCap int
+	kwBit     int // keyword_burst: its bit in msgRecord.kw (-1: none)
 
 	// Judged against the key's own history (see config.RuleConfig).
 	baseline       time.Duration
@@ -323,8 +324,9 @@ func ruleSample(it *item.Item, ts time.Time) Sample {
 }
 
 // observe updates the series with one item at ts. It reports false for a
-// late item that no longer fits the window.
-func (sig *ruleSignal) observe(s *signalSeries, it *item.Item, ts time.Time) bool {
+// late item that no longer fits the window. id is the message's msgHash
+// (0: none), kept with its sample so that a delete can withdraw it.
+func (sig *ruleSignal) observe(s *signalSeries, it *item.Item, ts time.Time, id uint64) bool {
 	if ts.After(s.lastSeen) {
 		s.lastSeen = ts
 	}
@@ -333,50 +335,22 @@ func (sig *ruleSignal) observe(s *signalSeries, it *item.Item, ts time.Time) boo
 		if !it.Score.Scored {
 			return true
 		}
-		b := s.ring.at(ts)
-		if b == nil {
+		if s.ring.at(ts) == nil {
 			return false
 		}
 		neg := it.Score.Label == item.Negative
-		if sig.baseline > 0 && !s.streamStart.IsZero() {
-			if s.stage == nil {
-				s.stage = &stageProfile{}
-			}
-			s.stage.observe(s.streamStart, ts, neg)
-		}
-		b.items++
-		b.scored++
+		sig.count(s, ts, true, neg, false, 1)
 		if neg {
-			b.neg++
-			s.samples.add(ruleSample(it, ts), ts)
-		}
-		if sig.baseline > 0 {
-			if bb := s.base.at(ts); bb != nil {
-				bb.items++
-				bb.scored++
-				if neg {
-					bb.neg++
-				}
-			}
+			s.samples.add(ruleSample(it, ts), ts, id)
 		}
 	case KindKeywordBurst:
-		b := s.ring.at(ts)
-		if b == nil {
+		if s.ring.at(ts) == nil {
 			return false
 		}
 		hit := sig.keywordHit(&it.Score) && (!sig.complaintsOnly || sig.complains(&it.Score))
-		b.items++
+		sig.count(s, ts, false, false, hit, 1)
 		if hit {
-			b.hits++
-			s.samples.add(ruleSample(it, ts), ts)
-		}
-		if sig.baseline > 0 {
-			if bb := s.base.at(ts); bb != nil {
-				bb.items++
-				if hit {
-					bb.hits++
-				}
-			}
+			s.samples.add(ruleSample(it, ts), ts, id)
 		}
 	case KindVolumeSpike:
 		b := s.ring.at(ts)
@@ -385,7 +359,7 @@ func (sig *ruleSignal) observe(s *signalSeries, it *item.Item, ts time.Time) boo
 		}
 		b.items++
 		if it.Kind.Textual() && it.Text != "" {
-			s.samples.add(ruleSample(it, ts), ts)
+			s.samples.add(ruleSample(it, ts), ts, 0)
 		}
 	case KindMetricThreshold:
 		if !ts.Before(s.lastTS) {
@@ -446,10 +420,74 @@ func (sig *ruleSignal) observe(s *signalSeries, it *item.Item, ts time.Time) boo
 		sig.advanceVolume(s, idx)
 		s.volCount++
 		if it.Kind.Textual() && it.Text != "" {
-			s.samples.add(ruleSample(it, ts), ts)
+			s.samples.add(ruleSample(it, ts), ts, 0)
 		}
 	}
 	return true
+}
+
+// count adds one message (delta 1) to, or takes it back (delta -1) from,
+// the buckets of a negative_ratio or keyword_burst series at ts: its
+// window, its baseline and, for negative_ratio, its stream's minutes.
+// scored and neg describe a negative_ratio message, hit a keyword_burst
+// one. A bucket the ring no longer holds is left alone: the message has
+// left the window.
+func (sig *ruleSignal) count(s *signalSeries, ts time.Time, scored, neg, hit bool, delta int) {
+	add := func(b *windowBucket) {
+		if b == nil {
+			return
+		}
+		switch sig.kind {
+		case KindNegativeRatio:
+			if !scored {
+				return
+			}
+			b.items = bumpCount(b.items, delta)
+			b.scored = bumpCount(b.scored, delta)
+			if neg {
+				b.neg = bumpCount(b.neg, delta)
+			}
+		case KindKeywordBurst:
+			b.items = bumpCount(b.items, delta)
+			if hit {
+				b.hits = bumpCount(b.hits, delta)
+			}
+		}
+	}
+	if delta > 0 {
+		add(s.ring.at(ts))
+		if sig.baseline > 0 {
+			add(s.base.at(ts))
+		}
+	} else {
+		add(s.ring.held(ts))
+		if sig.baseline > 0 {
+			add(s.base.held(ts))
+			if !s.refHeld {
+				s.refAt = math.MinInt64 // the baseline changed: compute it again
+			}
+		}
+	}
+	if sig.kind == KindNegativeRatio && scored && sig.baseline > 0 && !s.streamStart.IsZero() && !ts.Before(s.streamStart) {
+		if s.stage == nil {
+			s.stage = &stageProfile{}
+		}
+		if delta > 0 {
+			s.stage.observe(s.streamStart, ts, neg)
+		} else if s.stage.start.Equal(s.streamStart) {
+			s.stage.unobserve(ts, neg)
+		}
+	}
+}
+
+func bumpCount(v uint32, delta int) uint32 {
+	if delta < 0 {
+		if v == 0 {
+			return 0
+		}
+		return v - 1
+	}
+	return v + 1
 }
 
 // anomalyMaxGap bounds how many empty buckets a silent volume series feeds
@@ -794,6 +832,18 @@ func (p *stageProfile) observe(streamStart, ts time.Time, neg bool) {
 	p.cur[slot].scored++
 	if neg {
 		p.cur[slot].neg++
+	}
+}
+
+// unobserve takes back one message of the stream being counted.
+func (p *stageProfile) unobserve(ts time.Time, neg bool) {
+	slot := int(ts.Sub(p.start) / stageSlot)
+	if slot < 0 || slot >= stageSlots || p.cur[slot].scored < 1 {
+		return
+	}
+	p.cur[slot].scored--
+	if neg && p.cur[slot].neg >= 1 {
+		p.cur[slot].neg--
 	}
 }
 
