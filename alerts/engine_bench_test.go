@@ -84,8 +84,9 @@ const engineBenchRules = `
 `
 
 // engineBenchItems makes a stream over `rooms` rooms: chat (a quarter
-// negative, some matching keyword groups) with a viewer-count metric every
-// 20th item.
+// negative, some matching keyword groups, each message with its own id
+// and one of a few hundred authors, as collectors emit them) with a
+// viewer-count metric every 20th item.
 func engineBenchItems(rooms, n int, start time.Time, gap time.Duration) []item.Item {
 	roomIDs := make([]string, rooms)
 	for i := range roomIDs {
@@ -102,7 +103,7 @@ func engineBenchItems(rooms, n int, start time.Time, gap time.Duration) []item.I
 			continue
 		}
 		it := item.Item{Source: "live", Platform: "bilibili", Kind: item.KindChat, Room: room, TS: ts,
-			Author: "viewer", Text: "主播好", Labels: labels,
+			ID: "m" + strconv.Itoa(i), AuthorID: strconv.Itoa(i % 397), Author: "viewer", Text: "主播好", Labels: labels,
 			Score: item.Score{Scored: true, Label: item.Positive, Value: 0.6}}
 		if i%4 == 0 {
 			it.Text, it.Score.Label, it.Score.Value = "退款 假货", item.Negative, -0.7

@@ -153,21 +153,25 @@ func (e *Engine) changeLocked(it *item.Item, now time.Time) {
 		e.metrics.changesNotHeld.Inc()
 		return
 	}
+	// Ids are unique within a source; the change's room (the stream it
+	// came on) is only where to look first.
 	var found *msgRecord
 	var fent *engineKeyEntry
-	for _, ent := range e.keyList {
-		if ent.key.source != it.Source || (it.Room != "" && ent.key.room != it.Room) {
-			continue
-		}
-		ent.msgs.each(func(m *msgRecord) bool {
-			if m.id == id {
-				found = m
+	for pass := 0; pass < 2 && found == nil; pass++ {
+		for _, ent := range e.keyList {
+			if ent.key.source != it.Source || (ent.key.room == it.Room) != (pass == 0) {
+				continue
 			}
-			return found == nil
-		})
-		if found != nil {
-			fent = ent
-			break
+			ent.msgs.each(func(m *msgRecord) bool {
+				if m.id == id {
+					found = m
+				}
+				return found == nil
+			})
+			if found != nil {
+				fent = ent
+				break
+			}
 		}
 	}
 	if found == nil {
