@@ -468,13 +468,14 @@ func (sig *ruleSignal) count(s *signalSeries, ts time.Time, scored, neg, hit boo
 			}
 		}
 	}
-	if sig.kind == KindNegativeRatio && scored && sig.baseline > 0 && !s.streamStart.IsZero() && !ts.Before(s.streamStart) {
-		if s.stage == nil {
-			s.stage = &stageProfile{}
-		}
-		if delta > 0 {
+	if sig.kind == KindNegativeRatio && scored && sig.baseline > 0 && !s.streamStart.IsZero() {
+		switch {
+		case delta > 0:
+			if s.stage == nil {
+				s.stage = &stageProfile{}
+			}
 			s.stage.observe(s.streamStart, ts, neg)
-		} else if s.stage.start.Equal(s.streamStart) {
+		case s.stage != nil && s.stage.start.Equal(s.streamStart):
 			s.stage.unobserve(ts, neg)
 		}
 	}
