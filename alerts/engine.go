@@ -309,7 +309,7 @@ func (e *Engine) observeLocked(it *item.Item, ts, now time.Time) {
 	if it.Labels != nil {
 		ent.labels = it.Labels
 	}
-	var id, matched uint64
+	var id, matched, kw uint64
 	remember := e.retractSpan > 0 && it.Kind.Textual() && it.ID != ""
 	if remember {
 		id = e.msgHash(it.ID)
@@ -338,10 +338,13 @@ func (e *Engine) observeLocked(it *item.Item, ts, now time.Time) {
 			if !sig.observe(s, it, sts, id) {
 				e.metrics.late.Inc()
 			}
+			if remember && sig.kwBit >= 0 && len(it.Score.Groups) > 0 && sig.keywordHit(&it.Score) {
+				kw |= 1 << sig.kwBit
+			}
 		}
 	}
 	if remember && matched != 0 {
-		e.recordLocked(ent, it, id, ts, now, matched)
+		e.recordLocked(ent, it, id, ts, now, matched, kw)
 	}
 	if it.Kind == item.KindMetric && it.Metric == item.MetricModeration {
 		e.moderateLocked(ent, it)

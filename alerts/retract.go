@@ -25,8 +25,9 @@ import (
 // To find a message again each room keeps a record of the messages it
 // counted over the longest window of its text rules (msgRing): ids and
 // authors as 64-bit hashes, when it counted, its label and keyword
-// matches. A change to a message older than that, or never counted,
-// changes nothing (lookout_alert_changes_total{result="not_held"}):
+// matches. A change to a message older than that, never counted, or
+// counted before a restart (the record is not saved with the room
+// profiles) changes nothing (lookout_alert_changes_total{result="not_held"}):
 // windows have moved past it, and baselines keep what they counted.
 // Other rule kinds (volume_spike, chat_rate, anomaly) count that a
 // message was sent, which a delete does not undo. A reload of the rules
@@ -79,10 +80,19 @@ type msgRing struct {
 	n    int
 }
 
-// add records m; the ring grows while its oldest record is newer than
-// keepFrom (unix ns).
-func (r *msgRing) add(m msgRecord, keepFrom int64) {
-	if r.n == len(r.buf) && (len(r.buf) == 0 || (r.buf[r.next].at >= keepFrom && len(r.buf) < msgRingMax)) {
+// counted is when m counted in the windows (unix ns): at its own time,
+// or on arrival when that was more than span earlier.
+func (m *msgRecord) counted(span int64) int64 {
+	if m.ts >= m.at-span {
+		return m.ts
+	}
+	return m.at
+}
+
+// add records m; the ring grows while its oldest record counted within
+// span (ns) of m.
+func (r *msgRing) add(m msgRecord, span int64) {
+	if r.n == len(r.buf) && (len(r.buf) == 0 || (r.buf[r.next].counted(span) >= m.counted(span)-span && len(r.buf) < msgRingMax)) {
 		size := max(msgRingMin, 2*len(r.buf))
 		nb := make([]msgRecord, size)
 		// Oldest first, so that next wraps to the oldest again.
@@ -120,12 +130,11 @@ func (e *Engine) msgHash(s string) uint64 {
 }
 
 // recordLocked remembers a textual item the rules counted (rules: the
-// mask of rules that matched it).
-func (e *Engine) recordLocked(ent *engineKeyEntry, it *item.Item, id uint64, ts, now time.Time, rules uint64) {
-	m := msgRecord{id: id, author: e.msgHash(it.AuthorID), ts: ts.UnixNano(), at: now.UnixNano(), rules: rules,
+// mask of rules that matched it; kw: the keyword signals it matched).
+func (e *Engine) recordLocked(ent *engineKeyEntry, it *item.Item, id uint64, ts, now time.Time, rules, kw uint64) {
+	m := msgRecord{id: id, author: e.msgHash(it.AuthorID), ts: ts.UnixNano(), at: now.UnixNano(), rules: rules, kw: kw,
 		label: it.Score.Label, question: it.Score.Question, scored: it.Score.Scored}
-	m.kw = e.keywordMask(&it.Score)
-	ent.msgs.add(m, now.Add(-e.retractSpan).UnixNano())
+	ent.msgs.add(m, int64(e.retractSpan))
 }
 
 // keywordMask is the set of keyword_burst signals whose group or
@@ -235,7 +244,7 @@ func (e *Engine) moderateLocked(ent *engineKeyEntry, it *item.Item) {
 func (e *Engine) retractLocked(ent *engineKeyEntry, m *msgRecord) {
 	e.eachTextSignal(ent, m, func(sig *ruleSignal, s *signalSeries, ts time.Time) {
 		neg, hit := sig.recordCounts(m)
-		sig.count(s, ts, m.scored, neg, hit, -1)
+		sig.count(s, ts, s.ring.held(ts), m.scored, neg, hit, -1)
 		s.samples.drop(m.id)
 	})
 }
@@ -247,7 +256,7 @@ func (e *Engine) recountLocked(ent *engineKeyEntry, m *msgRecord, it *item.Item)
 	m.kw = e.keywordMask(&it.Score)
 	e.eachTextSignal(ent, m, func(sig *ruleSignal, s *signalSeries, ts time.Time) {
 		neg, hit := sig.recordCounts(m)
-		sig.count(s, ts, m.scored, neg, hit, 1)
+		sig.count(s, ts, s.ring.at(ts), m.scored, neg, hit, 1)
 		if (sig.kind == KindNegativeRatio && m.scored && neg) || (sig.kind == KindKeywordBurst && hit) {
 			sm := ruleSample(it, ts)
 			if it.TS.IsZero() {

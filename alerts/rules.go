@@ -335,20 +335,22 @@ func (sig *ruleSignal) observe(s *signalSeries, it *item.Item, ts time.Time, id 
 		if !it.Score.Scored {
 			return true
 		}
-		if s.ring.at(ts) == nil {
+		b := s.ring.at(ts)
+		if b == nil {
 			return false
 		}
 		neg := it.Score.Label == item.Negative
-		sig.count(s, ts, true, neg, false, 1)
+		sig.count(s, ts, b, true, neg, false, 1)
 		if neg {
 			s.samples.add(ruleSample(it, ts), ts, id)
 		}
 	case KindKeywordBurst:
-		if s.ring.at(ts) == nil {
+		b := s.ring.at(ts)
+		if b == nil {
 			return false
 		}
 		hit := sig.keywordHit(&it.Score) && (!sig.complaintsOnly || sig.complains(&it.Score))
-		sig.count(s, ts, false, false, hit, 1)
+		sig.count(s, ts, b, false, false, hit, 1)
 		if hit {
 			s.samples.add(ruleSample(it, ts), ts, id)
 		}
@@ -428,11 +430,12 @@ func (sig *ruleSignal) observe(s *signalSeries, it *item.Item, ts time.Time, id 
 
 // count adds one message (delta 1) to, or takes it back (delta -1) from,
 // the buckets of a negative_ratio or keyword_burst series at ts: its
-// window, its baseline and, for negative_ratio, its stream's minutes.
+// window (cur: the window's bucket for ts, nil when the ring no longer
+// holds it), its baseline and, for negative_ratio, its stream's minutes.
 // scored and neg describe a negative_ratio message, hit a keyword_burst
 // one. A bucket the ring no longer holds is left alone: the message has
 // left the window.
-func (sig *ruleSignal) count(s *signalSeries, ts time.Time, scored, neg, hit bool, delta int) {
+func (sig *ruleSignal) count(s *signalSeries, ts time.Time, cur *windowBucket, scored, neg, hit bool, delta int) {
 	add := func(b *windowBucket) {
 		if b == nil {
 			return
@@ -454,13 +457,12 @@ func (sig *ruleSignal) count(s *signalSeries, ts time.Time, scored, neg, hit boo
 			}
 		}
 	}
+	add(cur)
 	if delta > 0 {
-		add(s.ring.at(ts))
 		if sig.baseline > 0 {
 			add(s.base.at(ts))
 		}
 	} else {
-		add(s.ring.held(ts))
 		if sig.baseline > 0 {
 			add(s.base.held(ts))
 			if !s.refHeld {
