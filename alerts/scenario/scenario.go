@@ -278,17 +278,6 @@ func (s *Scenario) restarts() []alerts.BacktestRestart {
 	return out
 }
 
-// DownSpan is when the daemon is down during the scenario (a restart in
-// the middle of a stream), as offsets from the start; ok is false when it
-// never is.
-func (s *Scenario) DownSpan() (from, to time.Duration, ok bool) {
-	sc := &s.script
-	if sc.downFor <= 0 {
-		return 0, 0, false
-	}
-	return seconds(sc.downAt), seconds(sc.downAt + sc.downFor), true
-}
-
 // Items generates the scenario's items in time order with each one's
 // ground-truth label (LabelNone for KPI samples). The item is reused
 // between iterations: copy what you keep. Its Score is left for the
