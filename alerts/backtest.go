@@ -187,16 +187,27 @@ func (c *backtestCollector) Publish(_ context.Context, ev Event) error {
 	return nil
 }
 
-// backtestRestart replaces old by a new engine at `at`, handing over what a
-// daemon restart hands over: the open alerts, as the alerts table would
-// hold them, and the room profiles.
-func backtestRestart(old *Engine, cfg *config.Config, opts EngineOptions, sink *backtestCollector, at time.Time) (*Engine, error) {
+// BacktestRestart is a daemon restart during a backtest: the engine stops
+// at At and a new one starts Down later; items of the span between are
+// not seen (the daemon was down). The new engine takes over what a
+// restarted daemon takes over: the alerts the old one left open (as the
+// alerts table holds them at At) and its room profiles as last saved,
+// Stale before At (0: saved at the stop, as on a clean shutdown; after a
+// kill -9 up to the daemon's profile save interval).
+type BacktestRestart struct {
+	At          time.Time
+	Down, Stale time.Duration
+}
+
+// backtestStart builds the engine that takes over at `at`: the open
+// alerts and the saved room profiles of the run before.
+func backtestStart(cfg *config.Config, opts EngineOptions, open []store.AlertRow, profiles []store.RoomProfile, sink *backtestCollector, at time.Time) (*Engine, error) {
 	e, err := NewEngine(cfg, sink, opts)
 	if err != nil {
 		return nil, err
 	}
-	e.Adopt(backtestOpenAlerts(sink.events), at)
-	if _, err := e.ImportProfiles(old.ExportProfiles(), at); err != nil {
+	e.Adopt(open, at)
+	if _, err := e.ImportProfiles(profiles, at); err != nil {
 		return nil, fmt.Errorf("backtest restart at %s: %w", at.Format(time.RFC3339), err)
 	}
 	return e, nil
@@ -354,6 +365,17 @@ func backtestNABRows(rows []nabRow, opts BacktestOptions) (scores []float64, ale
 // alerts (Adopt) and its room profiles (ExportProfiles, ImportProfiles),
 // and nothing else.
 func Backtest(ctx context.Context, cfg *config.Config, replay func(fn func(item.Item) error) error, restarts ...time.Time) ([]Event, error) {
+	rs := make([]BacktestRestart, len(restarts))
+	for i, at := range restarts {
+		rs[i] = BacktestRestart{At: at}
+	}
+	return BacktestRestarts(ctx, cfg, replay, rs)
+}
+
+// BacktestRestarts is Backtest with restarts that take the daemon down
+// for a while and may hand over profiles saved before the stop (see
+// BacktestRestart). Restarts must be in time order and not overlap.
+func BacktestRestarts(ctx context.Context, cfg *config.Config, replay func(fn func(item.Item) error) error, restarts []BacktestRestart) ([]Event, error) {
 	sink := &backtestCollector{}
 	var now time.Time
 	opts := EngineOptions{Now: func() time.Time { return now }, Log: slog.New(slog.DiscardHandler)}
@@ -363,6 +385,12 @@ func Backtest(ctx context.Context, cfg *config.Config, replay func(fn func(item.
 	}
 	const tick = time.Second
 	const maxTicksPerGap = 600
+	// The restart under way: profiles saved, engine stopped.
+	var (
+		saved, stopped bool
+		profiles       []store.RoomProfile
+		open           []store.AlertRow
+	)
 	var last time.Time // last evaluation
 	evalUpTo := func(t time.Time) error {
 		if last.IsZero() {
@@ -389,18 +417,41 @@ func Backtest(ctx context.Context, cfg *config.Config, replay func(fn func(item.
 		if it.TS.IsZero() {
 			return fmt.Errorf("backtest: item %s/%s has no timestamp", it.Source, it.ID)
 		}
-		for len(restarts) > 0 && !it.TS.Before(restarts[0]) {
-			at := restarts[0]
-			restarts = restarts[1:]
-			if err := evalUpTo(at.Truncate(tick)); err != nil {
-				return err
+		for len(restarts) > 0 {
+			rs := restarts[0]
+			if !saved && rs.Stale > 0 && !it.TS.Before(rs.At.Add(-rs.Stale)) {
+				// The last periodic save before the stop.
+				at := rs.At.Add(-rs.Stale)
+				if err := evalUpTo(at.Truncate(tick)); err != nil {
+					return err
+				}
+				now = at
+				profiles, saved = e.ExportProfiles(), true
 			}
-			now = at
-			ne, rerr := backtestRestart(e, cfg, opts, sink, at)
+			if !stopped && !it.TS.Before(rs.At) {
+				if err := evalUpTo(rs.At.Truncate(tick)); err != nil {
+					return err
+				}
+				now = rs.At
+				if !saved {
+					profiles, saved = e.ExportProfiles(), true
+				}
+				open, stopped = backtestOpenAlerts(sink.events), true
+			}
+			if !stopped {
+				break
+			}
+			back := rs.At.Add(rs.Down)
+			if it.TS.Before(back) {
+				return nil // the daemon is down: nobody sees this item
+			}
+			now = back
+			ne, rerr := backtestStart(cfg, opts, open, profiles, sink, back)
 			if rerr != nil {
 				return rerr
 			}
-			e = ne
+			e, last = ne, back.Truncate(tick)
+			restarts, saved, stopped, profiles, open = restarts[1:], false, false, nil, nil
 		}
 		if !last.IsZero() && it.TS.Before(last) {
 			// Out of order by less than a tick is fine; the windows take it.

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"sync"
 	"time"
@@ -61,6 +62,8 @@ type engineKeyEntry struct {
 	streamStart time.Time
 	lastTalk    time.Time
 	live        float64 // latest live_status report (-1: none)
+	gapOpen     bool    // restored from a profile, no item seen since
+	msgs        msgRing // recent messages, to take back on a delete or edit (retract.go)
 	platform    string
 	labels      map[string]string
 	series      []*signalSeries // by signal index; nil until that signal sees the key
@@ -85,6 +88,12 @@ type Engine struct {
 	conds    []signalResult
 	idleTTL  time.Duration // keys silent this long with no alert open are forgotten
 	swept    time.Time
+	// retractSpan is the longest window of a negative_ratio or
+	// keyword_burst signal: how long a room remembers the messages it
+	// counted, so that a delete or edit can take them back (0: no such
+	// rule, nothing remembered).
+	retractSpan time.Duration
+	seed        maphash.Seed
 
 	metrics engineMetrics
 }
@@ -100,6 +109,8 @@ type engineMetrics struct {
 	suppressed  prometheus.Counter
 	keys        prometheus.Gauge
 	profilesBad prometheus.Counter
+	// Edits and deletes of counted messages (retract.go).
+	changesDeleted, changesEdited, changesNotHeld prometheus.Counter
 }
 
 func newEngineMetrics(reg prometheus.Registerer) (engineMetrics, error) {
@@ -125,6 +136,14 @@ func newEngineMetrics(reg prometheus.Registerer) (engineMetrics, error) {
 			Help: "Keys (source/room) the engine keeps windows for."})),
 		profilesBad: engineRegister(reg, &err, prometheus.NewCounter(prometheus.CounterOpts{Name: "lookout_alert_profiles_rejected_total",
 			Help: "Stored room profiles that could not be read back at start (skipped)."})),
+	}
+	changes := engineRegister(reg, &err, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lookout_alert_changes_total",
+		Help: "Deletes and edits of messages (by their authors or moderators) the rule windows took back (deleted, edited) or no longer held (not_held: older than the windows, or never counted)."},
+		[]string{"result"}))
+	if err == nil {
+		m.changesDeleted = changes.WithLabelValues("deleted")
+		m.changesEdited = changes.WithLabelValues("edited")
+		m.changesNotHeld = changes.WithLabelValues("not_held")
 	}
 	return m, err
 }
@@ -164,7 +183,7 @@ func NewEngine(cfg *config.Config, sink Sink, opts EngineOptions) (*Engine, erro
 		opts.MaxSamples = 5
 	}
 	e := &Engine{cfg: cfg, sink: sink, opts: opts, log: opts.Log.With("component", "alerts"),
-		keys: map[engineKey]*engineKeyEntry{}}
+		keys: map[engineKey]*engineKeyEntry{}, seed: maphash.MakeSeed()}
 	var err error
 	if e.rules, e.nsignals, e.idleTTL, err = engineCompile(cfg, opts.MaxSamples); err != nil {
 		return nil, err
@@ -174,6 +193,7 @@ func NewEngine(cfg *config.Config, sink Sink, opts EngineOptions) (*Engine, erro
 		return nil, err
 	}
 	e.metrics = m
+	e.indexTextSignals()
 	return e, nil
 }
 
@@ -239,7 +259,12 @@ func (e *Engine) Observe(it *item.Item) {
 		ts = now
 	}
 	e.mu.Lock()
-	e.observeLocked(it, ts, now)
+	if it.Change != "" {
+		// An edit or delete of a message counted before (retract.go).
+		e.changeLocked(it, now)
+	} else {
+		e.observeLocked(it, ts, now)
+	}
 	e.mu.Unlock()
 	e.metrics.observed.Inc()
 }
@@ -254,6 +279,16 @@ func (e *Engine) observeLocked(it *item.Item, ts, now time.Time) {
 		e.metrics.keys.Set(float64(len(e.keyList)))
 	}
 	ent.platform = it.Platform
+	if ent.gapOpen {
+		// The room's first item since a restart: what the engine did
+		// not see ends here.
+		for _, s := range ent.series {
+			if s != nil {
+				s.closeGap(ts)
+			}
+		}
+		ent.gapOpen = false
+	}
 	if ts.After(ent.lastSeen) {
 		ent.lastSeen = ts
 	}
@@ -274,9 +309,17 @@ func (e *Engine) observeLocked(it *item.Item, ts, now time.Time) {
 	if it.Labels != nil {
 		ent.labels = it.Labels
 	}
-	for _, r := range e.rules {
+	var id, matched, kw uint64
+	remember := e.retractSpan > 0 && it.Kind.Textual() && it.ID != ""
+	if remember {
+		id = e.msgHash(it.ID)
+	}
+	for ri, r := range e.rules {
 		if !r.match.MatchItem(it) {
 			continue
+		}
+		if ri < 64 {
+			matched |= 1 << ri
 		}
 		for _, sig := range r.signals {
 			if !sig.wants(it) {
@@ -292,10 +335,19 @@ func (e *Engine) observeLocked(it *item.Item, ts, now time.Time) {
 				ent.series[sig.idx] = s
 			}
 			s.streamStart = ent.streamStart
-			if !sig.observe(s, it, sts) {
+			if !sig.observe(s, it, sts, id) {
 				e.metrics.late.Inc()
 			}
+			if remember && sig.kwBit >= 0 && len(it.Score.Groups) > 0 && sig.keywordHit(&it.Score) {
+				kw |= 1 << sig.kwBit
+			}
 		}
+	}
+	if remember && matched != 0 {
+		e.recordLocked(ent, it, id, ts, now, matched, kw)
+	}
+	if it.Kind == item.KindMetric && it.Metric == item.MetricModeration {
+		e.moderateLocked(ent, it)
 	}
 }
 

@@ -11,27 +11,38 @@ import (
 )
 
 // Room profiles: what the engine has learned about a room that a restart
-// should not forget. Today that is, for every negative_ratio rule with a
-// baseline, the room's stage profile (its negative share minute by minute
-// from the start of its earlier streams, and the counts of the stream
-// under way) and where the room's current stream stands (when it began,
-// its last message, its latest live_status), so that a restart in the
-// middle of a stream does not start a new one.
+// should not forget:
 //
-// The recent-history baseline is not part of it: it covers the last
-// minutes only, and after a restart those minutes hold a gap the engine
-// did not see, so it is learned again (min_history counts from the
-// restart). A profile never holds more than the engine counted, and the
-// daemon stores it behind the items it counted (store.RoomProfilesItem),
-// so a stored profile never counts a message that is not stored.
+//   - for every negative_ratio rule with a baseline, the room's stage
+//     profile (its negative share minute by minute from the start of its
+//     earlier streams, and the counts of the stream under way);
+//   - for every negative_ratio, keyword_burst, metric_drop and
+//     metric_trend signal, its recent history: the buckets of its window
+//     and of its baseline, the baseline an open alert holds, and when the
+//     series began;
+//   - where the room's current stream stands (when it began, its last
+//     message, its latest live_status), so that a restart in the middle of
+//     a stream does not start a new one.
+//
+// The span between the engine's clock when the profile was taken
+// (saved_at) and the restart is a gap: the engine did not see it. Rates
+// leave it out (a derived rate over a window half unseen has no verdict;
+// a baseline's rate is over the part that was seen), and min_history
+// counts only minutes that were seen, so the minutes the daemon was down
+// read neither as silence nor as history.
+//
+// A profile never holds more than the engine counted, and the daemon
+// stores it behind the items it counted (store.RoomProfilesItem), so a
+// stored profile never counts a message that is not stored.
 
 // profileVersion is the format of the JSON below; a row of another
-// version is skipped.
-const profileVersion = 1
+// version is skipped. Version 1 (stage profiles only) is still read.
+const profileVersion = 2
 
 type profileJSON struct {
 	Version     int                 `json:"v"`
 	SlotSeconds int                 `json:"slot_seconds"`
+	SavedAt     time.Time           `json:"saved_at,omitzero"` // the engine's clock when taken
 	StreamStart time.Time           `json:"stream_start,omitzero"`
 	LastTalk    time.Time           `json:"last_talk,omitzero"`
 	LastSeen    time.Time           `json:"last_seen"`
@@ -45,8 +56,38 @@ type profileSignalJSON struct {
 	// scored] per minute from a stream's start, trailing empty minutes
 	// left out.
 	Start time.Time    `json:"start,omitzero"`
-	Cur   [][2]float64 `json:"cur"`
-	Past  [][2]float64 `json:"past"`
+	Cur   [][2]float64 `json:"cur,omitempty"`
+	Past  [][2]float64 `json:"past,omitempty"`
+	// Recent history: when the series began, the buckets of its window
+	// (Ring) and of its baseline (Base), each with its bucket width, the
+	// spans it did not see, and the baseline it holds.
+	FirstSeen   time.Time       `json:"first_seen,omitzero"`
+	RingSeconds float64         `json:"ring_seconds,omitempty"`
+	Ring        []profileBucket `json:"ring,omitempty"`
+	BaseSeconds float64         `json:"base_seconds,omitempty"`
+	Base        []profileBucket `json:"base,omitempty"`
+	Gaps        [][2]time.Time  `json:"gaps,omitempty"`
+	Ref         *profileRef     `json:"ref,omitempty"`
+}
+
+// profileBucket is one windowBucket; I is its index (unix time / width).
+type profileBucket struct {
+	I      int64   `json:"i"`
+	Items  uint32  `json:"n,omitempty"`
+	Scored uint32  `json:"s,omitempty"`
+	Neg    uint32  `json:"neg,omitempty"`
+	Hits   uint32  `json:"h,omitempty"`
+	Sum    float64 `json:"sum,omitempty"`
+	Cnt    uint32  `json:"c,omitempty"`
+}
+
+// profileRef is the baseline last computed (signalSeries.ref and its
+// companions): while an alert is open it is the one the alert began with.
+type profileRef struct {
+	Bucket     profileBucket `json:"b"`
+	Share      float64       `json:"share,omitempty"`
+	At         int64         `json:"at"`
+	SpanSecond float64       `json:"span_seconds,omitempty"`
 }
 
 // profileSnapshot is one key's profile for one rule, copied under the
@@ -60,31 +101,52 @@ type profileSnapshot struct {
 
 type profileStageCopy struct {
 	signal int
-	p      stageProfile
+	stage  *stageProfile // nil: none
+	recent *profileRecent
+}
+
+// profileRecent is a series' recent history, copied under the lock.
+type profileRecent struct {
+	firstSeen  time.Time
+	ring, base []windowBucket
+	ringW      int64
+	baseW      int64
+	gaps       []seriesGap
+	ref        *profileRef
 }
 
 // ExportProfiles returns one row per rule and room for which the engine
-// keeps a profile (a negative_ratio rule with a baseline that has seen the
-// room's messages). Profile is JSON; UpdatedAt is left to the store.
+// keeps something a restart should not forget (see above). Profile is
+// JSON; UpdatedAt is left to the store.
 func (e *Engine) ExportProfiles() []store.RoomProfile {
 	var snaps []profileSnapshot
 	e.mu.Lock()
+	savedAt := e.opts.Now()
 	for _, ent := range e.keyList {
 		for _, r := range e.rules {
 			var stages []profileStageCopy
 			for i, sig := range r.signals {
-				if !sig.keepsStage() {
+				s := ent.series[sig.idx]
+				if s == nil {
 					continue
 				}
-				if s := ent.series[sig.idx]; s != nil && s.stage != nil {
-					stages = append(stages, profileStageCopy{signal: i, p: *s.stage})
+				c := profileStageCopy{signal: i}
+				if sig.keepsStage() && s.stage != nil {
+					st := *s.stage
+					c.stage = &st
+				}
+				if sig.keepsRecent() {
+					c.recent = profileCopyRecent(s)
+				}
+				if c.stage != nil || c.recent != nil {
+					stages = append(stages, c)
 				}
 			}
 			if len(stages) == 0 {
 				continue
 			}
 			snaps = append(snaps, profileSnapshot{rule: r.name, key: ent.key, stages: stages,
-				head: profileJSON{Version: profileVersion, SlotSeconds: int(stageSlot / time.Second),
+				head: profileJSON{Version: profileVersion, SlotSeconds: int(stageSlot / time.Second), SavedAt: savedAt,
 					StreamStart: ent.streamStart, LastTalk: ent.lastTalk, LastSeen: ent.lastSeen, Live: ent.live}})
 		}
 	}
@@ -94,8 +156,21 @@ func (e *Engine) ExportProfiles() []store.RoomProfile {
 		sn := &snaps[i]
 		pj := sn.head
 		for _, st := range sn.stages {
-			pj.Signals = append(pj.Signals, profileSignalJSON{Signal: st.signal, Start: st.p.start,
-				Cur: profileCounts(&st.p.cur), Past: profileCounts(&st.p.past)})
+			ps := profileSignalJSON{Signal: st.signal}
+			if st.stage != nil {
+				ps.Start, ps.Cur, ps.Past = st.stage.start, profileCounts(&st.stage.cur), profileCounts(&st.stage.past)
+			}
+			if rc := st.recent; rc != nil {
+				ps.FirstSeen, ps.Ref = rc.firstSeen, rc.ref
+				ps.Ring, ps.RingSeconds = profileBuckets(rc.ring), time.Duration(rc.ringW).Seconds()
+				if rc.baseW > 0 {
+					ps.Base, ps.BaseSeconds = profileBuckets(rc.base), time.Duration(rc.baseW).Seconds()
+				}
+				for _, g := range rc.gaps {
+					ps.Gaps = append(ps.Gaps, [2]time.Time{time.Unix(0, g.from).UTC(), time.Unix(0, g.to).UTC()})
+				}
+			}
+			pj.Signals = append(pj.Signals, ps)
 		}
 		b, err := json.Marshal(&pj)
 		if err != nil {
@@ -107,6 +182,60 @@ func (e *Engine) ExportProfiles() []store.RoomProfile {
 		out = append(out, store.RoomProfile{Rule: sn.rule, Source: sn.key.source, Room: sn.key.room, Profile: string(b)})
 	}
 	return out
+}
+
+// profileCopyRecent copies the held buckets of s's rings (under the lock).
+func profileCopyRecent(s *signalSeries) *profileRecent {
+	rc := &profileRecent{firstSeen: s.firstSeen, ringW: s.ring.width, baseW: s.base.width,
+		ring: profileHeld(&s.ring), base: profileHeld(&s.base), gaps: append([]seriesGap(nil), s.gaps[:s.ngaps]...)}
+	if s.refOK {
+		rc.ref = &profileRef{Bucket: profileBucketOf(&s.ref), Share: s.refShare, At: s.refAt, SpanSecond: s.refSpan.Seconds()}
+	}
+	return rc
+}
+
+// profileHeld returns the buckets the ring still holds, oldest first.
+func profileHeld(w *windowRing) []windowBucket {
+	n := int64(len(w.buckets))
+	if n == 0 {
+		return nil
+	}
+	var out []windowBucket
+	for idx := w.maxIdx - n + 1; idx <= w.maxIdx; idx++ {
+		b := &w.buckets[windowMod(idx, n)]
+		if b.idx == idx && *b != (windowBucket{idx: idx}) {
+			out = append(out, *b)
+		}
+	}
+	return out
+}
+
+func profileBucketOf(b *windowBucket) profileBucket {
+	return profileBucket{I: b.idx, Items: b.items, Scored: b.scored, Neg: b.neg, Hits: b.hits, Sum: b.sum, Cnt: b.cnt}
+}
+
+func (p *profileBucket) bucket() windowBucket {
+	return windowBucket{idx: p.I, items: p.Items, scored: p.Scored, neg: p.Neg, hits: p.Hits, sum: p.Sum, cnt: p.Cnt}
+}
+
+func profileBuckets(bs []windowBucket) []profileBucket {
+	out := make([]profileBucket, len(bs))
+	for i := range bs {
+		out[i] = profileBucketOf(&bs[i])
+	}
+	return out
+}
+
+// keepsRecent reports whether the signal's recent history is saved:
+// counts in buckets that a restart can carry over. volume_spike and
+// anomaly are not (their history reads a gap as silence), nor are
+// signals that keep no buckets.
+func (sig *ruleSignal) keepsRecent() bool {
+	switch sig.kind {
+	case KindNegativeRatio, KindKeywordBurst, KindMetricDrop, KindMetricTrend:
+		return true
+	}
+	return false
 }
 
 // keepsStage reports whether the signal keeps a stage profile.
@@ -171,18 +300,36 @@ func (e *Engine) ImportProfiles(rows []store.RoomProfile, now time.Time) (int, e
 		}
 		n := 0
 		for _, ps := range pj.Signals {
-			if ps.Signal >= len(r.signals) || !r.signals[ps.Signal].keepsStage() {
+			if ps.Signal >= len(r.signals) {
 				continue
 			}
 			sig := r.signals[ps.Signal]
+			stage := sig.keepsStage() && (ps.Cur != nil || ps.Past != nil || !ps.Start.IsZero())
+			recent := sig.keepsRecent() && !ps.FirstSeen.IsZero()
+			if !stage && !recent {
+				continue
+			}
 			s := ent.series[sig.idx]
 			if s == nil {
-				s = newSignalSeries(sig, now) // its recent history starts now
+				s = newSignalSeries(sig, now) // its recent history starts now, unless restored below
 				ent.series[sig.idx] = s
 			}
-			s.stage = &stageProfile{start: ps.Start}
-			copy(s.stage.cur[:], profileSlots(ps.Cur))
-			copy(s.stage.past[:], profileSlots(ps.Past))
+			if stage {
+				s.stage = &stageProfile{start: ps.Start}
+				copy(s.stage.cur[:], profileSlots(ps.Cur))
+				copy(s.stage.past[:], profileSlots(ps.Past))
+			}
+			if recent && profileRestoreRecent(s, sig, &ps) {
+				// What the engine did not see: the gaps the last run
+				// had not yet left behind, and its own downtime.
+				for _, g := range ps.Gaps {
+					s.addGap(g[0], g[1])
+				}
+				if !pj.SavedAt.IsZero() && now.After(pj.SavedAt) {
+					s.addGap(pj.SavedAt, now)
+					s.gapOpen, ent.gapOpen = true, true
+				}
+			}
 			n++
 		}
 		if n > 0 {
@@ -193,13 +340,42 @@ func (e *Engine) ImportProfiles(rows []store.RoomProfile, now time.Time) (int, e
 	return used, errors.Join(errs...)
 }
 
+// profileRestoreRecent puts a saved recent history back into s. A ring
+// whose bucket width no longer matches the rule's window (the config
+// changed) is not restored, and then neither is the rest: the series
+// learns again from now.
+func profileRestoreRecent(s *signalSeries, sig *ruleSignal, ps *profileSignalJSON) bool {
+	if time.Duration(s.ring.width).Seconds() != ps.RingSeconds || time.Duration(s.base.width).Seconds() != ps.BaseSeconds {
+		return false
+	}
+	for _, pb := range [...]struct {
+		w  *windowRing
+		bs []profileBucket
+	}{{&s.ring, ps.Ring}, {&s.base, ps.Base}} {
+		if len(pb.w.buckets) == 0 {
+			continue
+		}
+		for i := range pb.bs {
+			if b := pb.w.at(time.Unix(0, pb.bs[i].I*pb.w.width)); b != nil {
+				*b = pb.bs[i].bucket()
+			}
+		}
+	}
+	s.firstSeen = ps.FirstSeen
+	if ps.Ref != nil && sig.baseline > 0 {
+		s.ref, s.refShare, s.refAt, s.refOK = ps.Ref.Bucket.bucket(), ps.Ref.Share, ps.Ref.At, true
+		s.refSpan = time.Duration(ps.Ref.SpanSecond * float64(time.Second))
+	}
+	return true
+}
+
 // profileDecode parses and checks one stored profile.
 func profileDecode(s string) (*profileJSON, error) {
 	var pj profileJSON
 	if err := json.Unmarshal([]byte(s), &pj); err != nil {
 		return nil, fmt.Errorf("decode: %w", err)
 	}
-	if pj.Version != profileVersion {
+	if pj.Version != profileVersion && pj.Version != 1 {
 		return nil, fmt.Errorf("format version %d, this build reads %d", pj.Version, profileVersion)
 	}
 	if pj.SlotSeconds != int(stageSlot/time.Second) {
@@ -211,6 +387,22 @@ func profileDecode(s string) (*profileJSON, error) {
 	for _, ps := range pj.Signals {
 		if ps.Signal < 0 {
 			return nil, fmt.Errorf("signal %d", ps.Signal)
+		}
+		for _, bs := range [][]profileBucket{ps.Ring, ps.Base} {
+			for i := range bs {
+				b := &bs[i]
+				if b.Neg > b.Scored || b.Scored > b.Items || b.Hits > b.Items || math.IsNaN(b.Sum) || math.IsInf(b.Sum, 0) {
+					return nil, fmt.Errorf("signal %d: bucket %d is not a count: %+v", ps.Signal, b.I, *b)
+				}
+			}
+		}
+		for _, g := range ps.Gaps {
+			if g[1].Before(g[0]) {
+				return nil, fmt.Errorf("signal %d: gap ends (%v) before it begins (%v)", ps.Signal, g[1], g[0])
+			}
+		}
+		if ps.Ref != nil && (math.IsNaN(ps.Ref.Share) || math.IsNaN(ps.Ref.Bucket.Sum) || math.IsInf(ps.Ref.Bucket.Sum, 0) || ps.Ref.SpanSecond < 0) {
+			return nil, fmt.Errorf("signal %d: baseline is not a number", ps.Signal)
 		}
 		for name, c := range map[string][][2]float64{"cur": ps.Cur, "past": ps.Past} {
 			if len(c) > stageSlots {

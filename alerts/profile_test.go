@@ -128,9 +128,10 @@ func TestProfileRoundTrip(t *testing.T) {
 	baselineRunOn(t, first, rec1, clk, profileStream2, profileStream2+3*60, profileFeed(false))
 	rows := first.ExportProfiles()
 	// surge and surge-fast (its condition shares the rule's kind and
-	// baseline, so it keeps a stage of its own); no-baseline keeps none.
-	if len(rows) != 2 {
-		t.Fatalf("exported %d rows, want 2: %+v", len(rows), rows)
+	// baseline, so it keeps a stage of its own); no-baseline keeps no
+	// stage, only its window's buckets.
+	if len(rows) != 3 {
+		t.Fatalf("exported %d rows, want 3: %+v", len(rows), rows)
 	}
 	var pj profileJSON
 	if err := json.Unmarshal([]byte(rows[1].Profile), &pj); err != nil {
@@ -146,8 +147,8 @@ func TestProfileRoundTrip(t *testing.T) {
 	e, _, clk2 := engineTestEngineClock(t, rules)
 	clk2.Set(clk.Now())
 	n, err := e.ImportProfiles(profileThroughStore(t, rows), clk.Now())
-	if err != nil || n != 2 {
-		t.Fatalf("ImportProfiles: %d, %v; want 2", n, err)
+	if err != nil || n != 3 {
+		t.Fatalf("ImportProfiles: %d, %v; want 3", n, err)
 	}
 	again := e.ExportProfiles()
 	if len(again) != len(rows) {
@@ -338,4 +339,132 @@ func BenchmarkProfiles(b *testing.B) {
 			}
 		}
 	})
+}
+
+// profileRestartAt restarts the engine of a room's first stream at
+// downAt (seconds), back at backAt: the new engine takes over the rows
+// (edit may change them first) and runs until end.
+func profileRestartAt(t *testing.T, rules string, downAt, backAt, end int, feed baselineFeed, edit func([]store.RoomProfile)) []baselineEvent {
+	t.Helper()
+	first, rec1, clk := engineTestEngineClock(t, rules)
+	evs := baselineRunOn(t, first, rec1, clk, 0, downAt, feed)
+	rows := profileThroughStore(t, first.ExportProfiles())
+	if edit != nil {
+		edit(rows)
+	}
+	e, rec, clk2 := engineTestEngineClock(t, rules)
+	back := engineTestStart.Add(time.Duration(backAt) * time.Second)
+	clk2.Set(back)
+	var past []Event
+	for _, ev := range evs {
+		past = append(past, ev.ev)
+	}
+	e.Adopt(backtestOpenAlerts(past), back)
+	if _, err := e.ImportProfiles(rows, back); err != nil {
+		t.Fatal(err)
+	}
+	return append(evs, baselineRunOn(t, e, rec, clk2, backAt, end, feed)...)
+}
+
+const profileRateRules = `
+  - name: chat-drop
+    kind: metric_drop
+    metric: chat_rate
+    window: 1m
+    baseline: 5m
+    levels: { yellow: 0.3, red: 0.6 }
+    for: 10s
+  - name: viewers-drop
+    kind: metric_drop
+    metric: viewers
+    window: 30s
+    baseline: 5m
+    levels: { yellow: 0.25, red: 0.4 }
+    for: 10s
+`
+
+// The minutes the daemon was down are a gap, not silence: a steady room
+// does not page for the chat it did not see, while a real drop after
+// the restart still does. With the gap left out of the saved profile
+// (read as silence), the same restart pages.
+func TestProfileRestartGapIsNotSilence(t *testing.T) {
+	const downAt, backAt, end = 10 * 60, 11 * 60, 20 * 60
+	steady := func(sec int) (int, float64, int, int, float64) {
+		v := 0.0
+		if sec%5 == 0 {
+			v = 1000
+		}
+		return 10, 0.1, 0, 0, v
+	}
+	if evs := profileRestartAt(t, profileRateRules, downAt, backAt, end, steady, nil); len(evs) != 0 {
+		t.Fatalf("a steady room paged across a restart: %v", evs)
+	}
+	dropAt := 13 * 60
+	dropping := func(sec int) (int, float64, int, int, float64) {
+		n, share, q, s, v := steady(sec)
+		if sec >= dropAt {
+			n = 3
+		}
+		return n, share, q, s, v
+	}
+	evs := profileRestartAt(t, profileRateRules, downAt, backAt, end, dropping, nil)
+	if red := baselineFirst(evs, Firing, Red); red < dropAt || red-dropAt > 90 {
+		t.Fatalf("chat down 70%% two minutes after the restart: red at %ds, want within 90s of %ds; events:\n%v", red, dropAt, evs)
+	}
+	asSilence := func(rows []store.RoomProfile) {
+		for i := range rows {
+			var pj map[string]any
+			if err := json.Unmarshal([]byte(rows[i].Profile), &pj); err != nil {
+				t.Fatal(err)
+			}
+			delete(pj, "saved_at")
+			b, _ := json.Marshal(pj)
+			rows[i].Profile = string(b)
+		}
+	}
+	if evs := profileRestartAt(t, profileRateRules, downAt, backAt, end, steady, asSilence); baselineFirst(evs, Firing, "") < 0 {
+		t.Fatalf("with the downtime read as silence nothing fired: the test no longer shows what the gap does")
+	}
+}
+
+// A restart in the middle of a room's first stream: the recent history
+// comes back, so a crisis a minute after the restart is red as soon as
+// without the restart, and a calm stream stays quiet. Without it the
+// room has no normal until min_history after the restart.
+func TestProfileRecentHistoryAcrossRestart(t *testing.T) {
+	const downAt, backAt, crisisAt, end = 10 * 60, 11 * 60, 12 * 60, 20 * 60
+	feed := func(crisis bool) baselineFeed {
+		return func(sec int) (int, float64, int, int, float64) {
+			if crisis && sec >= crisisAt {
+				return 20, 0.45, 0, 0, 0
+			}
+			return 20, 0.15, 0, 0, 0
+		}
+	}
+	if evs := profileRestartAt(t, baselineNegRule, downAt, backAt, end, feed(false), nil); len(evs) != 0 {
+		t.Fatalf("a calm first stream paged across a restart: %v", evs)
+	}
+	ref := baselineFirst(baselineRun(t, baselineNegRule, end, feed(true)), Firing, Red)
+	evs := profileRestartAt(t, baselineNegRule, downAt, backAt, end, feed(true), nil)
+	red := baselineFirst(evs, Firing, Red)
+	if ref < crisisAt || red != ref {
+		t.Fatalf("red at %ds after the restart, %ds without one (crisis at %ds); events:\n%v", red, ref, crisisAt, evs)
+	}
+	forget := func(rows []store.RoomProfile) {
+		for i := range rows {
+			var pj profileJSON
+			if err := json.Unmarshal([]byte(rows[i].Profile), &pj); err != nil {
+				t.Fatal(err)
+			}
+			for j := range pj.Signals {
+				pj.Signals[j].FirstSeen = time.Time{}
+			}
+			b, _ := json.Marshal(pj)
+			rows[i].Profile = string(b)
+		}
+	}
+	evs = profileRestartAt(t, baselineNegRule, downAt, backAt, end, feed(true), forget)
+	if red := baselineFirst(evs, Firing, Red); red >= 0 && red < backAt+5*60 {
+		t.Fatalf("red at %ds without the recent history: the test no longer shows what it adds", red)
+	}
 }

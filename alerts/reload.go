@@ -113,8 +113,10 @@ func (e *Engine) Reload(cfg *config.Config, now time.Time) (ReloadResult, error)
 			res.Resolved++
 		}
 		ent.series, ent.alerts = series, states
+		ent.msgs = msgRing{} // its records name the old rules
 	}
 	e.cfg, e.rules, e.nsignals, e.idleTTL = cfg, rules, nsignals, idleTTL
+	e.indexTextSignals()
 	return res, nil
 }
 

@@ -85,6 +85,7 @@ type ruleSignal struct {
 	op        string // metric_threshold: above/below; anomaly: direction
 	anomaly   anomalyParams
 	sampleCap int
+	kwBit     int // keyword_burst: its bit in msgRecord.kw (-1: none)
 
 	// Judged against the key's own history (see config.RuleConfig).
 	baseline       time.Duration
@@ -123,6 +124,7 @@ type signalSeries struct {
 	refOK    bool
 	refHeld  bool
 	refAt    int64         // the baseline's end, in base buckets, when last computed
+	refSpan  time.Duration // metric_drop: the part of the baseline's span the engine saw
 	pts      []windowPoint // metric_trend scratch
 	shares   []float64     // negative_ratio scratch
 
@@ -132,11 +134,83 @@ type signalSeries struct {
 	streamStart time.Time
 	stage       *stageProfile
 
+	// gaps are the latest spans the engine did not see (the daemon was
+	// down between its last saved profile and its restart): unseen, not
+	// silent. Rates and history lengths leave them out.
+	// gapOpen: the latest gap lasts until the key's first item after the
+	// restart (its collector was still connecting), not just until the
+	// restart.
+	gaps    [seriesMaxGaps]seriesGap
+	ngaps   int
+	gapOpen bool
+
 	det      *anomalyDetector
 	volIdx   int64 // anomaly over volume: bucket being counted
 	volCount float64
 	volOpen  bool
 	point    anomalyPoint // latest scored point
+}
+
+// seriesMaxGaps is how many unseen spans a series remembers; an older one
+// has left every window by the time a few more restarts happened.
+const seriesMaxGaps = 4
+
+// seriesGap is a span [from, to) in unix nanoseconds the engine did not see.
+type seriesGap struct{ from, to int64 }
+
+// addGap records [from, to) as unseen, forgetting the oldest span when
+// full.
+func (s *signalSeries) addGap(from, to time.Time) {
+	if !to.After(from) {
+		return
+	}
+	g := seriesGap{from.UnixNano(), to.UnixNano()}
+	if s.ngaps == len(s.gaps) {
+		copy(s.gaps[:], s.gaps[1:])
+		s.ngaps--
+	}
+	s.gaps[s.ngaps] = g
+	s.ngaps++
+}
+
+// unseen is how much of [from, to) lies in the series' gaps.
+func (s *signalSeries) unseen(from, to time.Time) time.Duration {
+	if s.gapOpen && s.ngaps > 0 {
+		last := &s.gaps[s.ngaps-1]
+		keep := last.to
+		last.to = max(keep, to.UnixNano())
+		d := gapOverlap(s.gaps[:s.ngaps], from.UnixNano(), to.UnixNano())
+		last.to = keep
+		return d
+	}
+	return gapOverlap(s.gaps[:s.ngaps], from.UnixNano(), to.UnixNano())
+}
+
+// closeGap ends an open gap at ts, the key's first item since the restart.
+func (s *signalSeries) closeGap(ts time.Time) {
+	if s.gapOpen && s.ngaps > 0 {
+		last := &s.gaps[s.ngaps-1]
+		last.to = max(last.to, ts.UnixNano())
+	}
+	s.gapOpen = false
+}
+
+func gapOverlap(gaps []seriesGap, from, to int64) time.Duration {
+	var d int64
+	for _, g := range gaps {
+		if lo, hi := max(g.from, from), min(g.to, to); hi > lo {
+			d += hi - lo
+		}
+	}
+	return time.Duration(d)
+}
+
+// seen is how much of [from, to) the engine saw.
+func (s *signalSeries) seen(from, to time.Time) time.Duration {
+	if !to.After(from) {
+		return 0
+	}
+	return to.Sub(from) - s.unseen(from, to)
 }
 
 // ruleFigure is one named number behind a decision.
@@ -250,8 +324,9 @@ func ruleSample(it *item.Item, ts time.Time) Sample {
 }
 
 // observe updates the series with one item at ts. It reports false for a
-// late item that no longer fits the window.
-func (sig *ruleSignal) observe(s *signalSeries, it *item.Item, ts time.Time) bool {
+// late item that no longer fits the window. id is the message's msgHash
+// (0: none), kept with its sample so that a delete can withdraw it.
+func (sig *ruleSignal) observe(s *signalSeries, it *item.Item, ts time.Time, id uint64) bool {
 	if ts.After(s.lastSeen) {
 		s.lastSeen = ts
 	}
@@ -265,26 +340,9 @@ func (sig *ruleSignal) observe(s *signalSeries, it *item.Item, ts time.Time) boo
 			return false
 		}
 		neg := it.Score.Label == item.Negative
-		if sig.baseline > 0 && !s.streamStart.IsZero() {
-			if s.stage == nil {
-				s.stage = &stageProfile{}
-			}
-			s.stage.observe(s.streamStart, ts, neg)
-		}
-		b.items++
-		b.scored++
+		sig.count(s, ts, b, true, neg, false, 1)
 		if neg {
-			b.neg++
-			s.samples.add(ruleSample(it, ts), ts)
-		}
-		if sig.baseline > 0 {
-			if bb := s.base.at(ts); bb != nil {
-				bb.items++
-				bb.scored++
-				if neg {
-					bb.neg++
-				}
-			}
+			s.samples.add(ruleSample(it, ts), ts, id)
 		}
 	case KindKeywordBurst:
 		b := s.ring.at(ts)
@@ -292,18 +350,9 @@ func (sig *ruleSignal) observe(s *signalSeries, it *item.Item, ts time.Time) boo
 			return false
 		}
 		hit := sig.keywordHit(&it.Score) && (!sig.complaintsOnly || sig.complains(&it.Score))
-		b.items++
+		sig.count(s, ts, b, false, false, hit, 1)
 		if hit {
-			b.hits++
-			s.samples.add(ruleSample(it, ts), ts)
-		}
-		if sig.baseline > 0 {
-			if bb := s.base.at(ts); bb != nil {
-				bb.items++
-				if hit {
-					bb.hits++
-				}
-			}
+			s.samples.add(ruleSample(it, ts), ts, id)
 		}
 	case KindVolumeSpike:
 		b := s.ring.at(ts)
@@ -312,7 +361,7 @@ func (sig *ruleSignal) observe(s *signalSeries, it *item.Item, ts time.Time) boo
 		}
 		b.items++
 		if it.Kind.Textual() && it.Text != "" {
-			s.samples.add(ruleSample(it, ts), ts)
+			s.samples.add(ruleSample(it, ts), ts, 0)
 		}
 	case KindMetricThreshold:
 		if !ts.Before(s.lastTS) {
@@ -373,10 +422,75 @@ func (sig *ruleSignal) observe(s *signalSeries, it *item.Item, ts time.Time) boo
 		sig.advanceVolume(s, idx)
 		s.volCount++
 		if it.Kind.Textual() && it.Text != "" {
-			s.samples.add(ruleSample(it, ts), ts)
+			s.samples.add(ruleSample(it, ts), ts, 0)
 		}
 	}
 	return true
+}
+
+// count adds one message (delta 1) to, or takes it back (delta -1) from,
+// the buckets of a negative_ratio or keyword_burst series at ts: its
+// window (cur: the window's bucket for ts, nil when the ring no longer
+// holds it), its baseline and, for negative_ratio, its stream's minutes.
+// scored and neg describe a negative_ratio message, hit a keyword_burst
+// one. A bucket the ring no longer holds is left alone: the message has
+// left the window.
+func (sig *ruleSignal) count(s *signalSeries, ts time.Time, cur *windowBucket, scored, neg, hit bool, delta int) {
+	add := func(b *windowBucket) {
+		if b == nil {
+			return
+		}
+		switch sig.kind {
+		case KindNegativeRatio:
+			if !scored {
+				return
+			}
+			b.items = bumpCount(b.items, delta)
+			b.scored = bumpCount(b.scored, delta)
+			if neg {
+				b.neg = bumpCount(b.neg, delta)
+			}
+		case KindKeywordBurst:
+			b.items = bumpCount(b.items, delta)
+			if hit {
+				b.hits = bumpCount(b.hits, delta)
+			}
+		}
+	}
+	add(cur)
+	if delta > 0 {
+		if sig.baseline > 0 {
+			add(s.base.at(ts))
+		}
+	} else {
+		if sig.baseline > 0 {
+			add(s.base.held(ts))
+			if !s.refHeld {
+				s.refAt = math.MinInt64 // the baseline changed: compute it again
+			}
+		}
+	}
+	if sig.kind == KindNegativeRatio && scored && sig.baseline > 0 && !s.streamStart.IsZero() {
+		switch {
+		case delta > 0:
+			if s.stage == nil {
+				s.stage = &stageProfile{}
+			}
+			s.stage.observe(s.streamStart, ts, neg)
+		case s.stage != nil && s.stage.start.Equal(s.streamStart):
+			s.stage.unobserve(ts, neg)
+		}
+	}
+}
+
+func bumpCount(v uint32, delta int) uint32 {
+	if delta < 0 {
+		if v == 0 {
+			return 0
+		}
+		return v - 1
+	}
+	return v + 1
 }
 
 // anomalyMaxGap bounds how many empty buckets a silent volume series feeds
@@ -507,25 +621,36 @@ func (sig *ruleSignal) evaluate(s *signalSeries, now time.Time) signalResult {
 		r.figures.add("value", r.value)
 	case KindMetricDrop:
 		cur, prev := s.ring.sum(now, 0), s.ring.sum(now, 1)
-		prevSpan := win
+		prevSpan := win - s.unseen(now.Add(-2*win), now.Add(-win))
 		if sig.baseline > 0 {
 			ref, ok := sig.reference(s, now, func(b *windowBucket) bool { return sig.rate || b.cnt > 0 })
 			if !ok {
 				return r
 			}
-			prev = ref
-			// The part of the baseline the key has been seen for.
-			prevSpan = min(sig.baseline, now.Add(-win).Sub(s.firstSeen))
+			if !s.refHeld || !s.refOK || s.refSpan == 0 {
+				// The part of the baseline the key has been seen for,
+				// less the minutes the engine was down.
+				end := now.Add(-win)
+				from := end.Add(-sig.baseline)
+				if s.firstSeen.After(from) {
+					from = s.firstSeen
+				}
+				s.refSpan = s.seen(from, end)
+			}
+			prev, prevSpan = ref, s.refSpan
 		} else if now.Sub(s.firstSeen) < 2*win {
 			prevSpan = 0 // the previous window is not all there yet
 		}
 		var cm, pm float64
 		if sig.rate {
-			// Amounts per minute; a window without a message is a rate of 0.
-			if prevSpan <= 0 {
+			// Amounts per minute; a window without a message is a rate of
+			// 0, a span the engine did not see (it was down) no rate at
+			// all: a window half unseen has no verdict.
+			curSpan := s.seen(now.Add(-win), now)
+			if prevSpan <= 0 || curSpan < win/2 {
 				return r
 			}
-			cm, pm = cur.sum/win.Minutes(), prev.sum/prevSpan.Minutes()
+			cm, pm = cur.sum/curSpan.Minutes(), prev.sum/prevSpan.Minutes()
 		} else {
 			if cur.cnt == 0 || prev.cnt == 0 {
 				return r
@@ -544,7 +669,11 @@ func (sig *ruleSignal) evaluate(s *signalSeries, now time.Time) signalResult {
 		if now.Sub(s.firstSeen) < win*9/10 {
 			return r // not a trend before most of the window has been seen
 		}
-		s.pts = s.ring.points(now, sig.rate, s.pts[:0])
+		if s.gapOpen && s.ngaps > 0 {
+			s.closeGap(now) // evaluated before the room's first item: unseen so far
+			s.gapOpen = true
+		}
+		s.pts = s.ring.points(now, sig.rate, s.gaps[:s.ngaps], s.pts[:0])
 		if len(s.pts) < int(s.ring.nb)/2 {
 			return r
 		}
@@ -628,7 +757,7 @@ func (sig *ruleSignal) reference(s *signalSeries, now time.Time, enough func(*wi
 	if s.streamStart.After(since) {
 		since = s.streamStart // min_history counts from the start of this stream
 	}
-	if now.Sub(since) < sig.minHistory {
+	if s.seen(since, now) < sig.minHistory {
 		s.refOK = false
 		return windowBucket{}, false
 	}
@@ -706,6 +835,18 @@ func (p *stageProfile) observe(streamStart, ts time.Time, neg bool) {
 	p.cur[slot].scored++
 	if neg {
 		p.cur[slot].neg++
+	}
+}
+
+// unobserve takes back one message of the stream being counted.
+func (p *stageProfile) unobserve(ts time.Time, neg bool) {
+	slot := int(ts.Sub(p.start) / stageSlot)
+	if slot < 0 || slot >= stageSlots || p.cur[slot].scored < 1 {
+		return
+	}
+	p.cur[slot].scored--
+	if neg && p.cur[slot].neg >= 1 {
+		p.cur[slot].neg--
 	}
 }
 

@@ -2,6 +2,7 @@ package alerts
 
 import (
 	"iter"
+	"math"
 	"sort"
 	"time"
 )
@@ -77,6 +78,21 @@ func (w *windowRing) at(ts time.Time) *windowBucket {
 	return b
 }
 
+// held returns the bucket for ts if the ring still holds it, or nil;
+// unlike at it never claims a slot.
+func (w *windowRing) held(ts time.Time) *windowBucket {
+	n := int64(len(w.buckets))
+	if n == 0 {
+		return nil
+	}
+	idx := ts.UnixNano() / w.width
+	b := &w.buckets[windowMod(idx, n)]
+	if b.idx != idx || idx > w.maxIdx {
+		return nil
+	}
+	return b
+}
+
 // sum adds up the buckets of the k-th window back from now (k=0: the
 // window ending at now, k=1: the one before it, …).
 func (w *windowRing) sum(now time.Time, k int) windowBucket {
@@ -120,13 +136,19 @@ func (w *windowRing) span(from, to time.Time) iter.Seq[*windowBucket] {
 // bucket's middle (seconds before now, negative): for a gauge the mean of
 // every bucket that has samples; for a rate (rate true) every bucket's sum
 // per minute, an empty bucket being a rate of 0.
-func (w *windowRing) points(now time.Time, rate bool, dst []windowPoint) []windowPoint {
+//
+// A bucket that lies mostly in one of gaps (a span the engine did not
+// see) has no point, not a rate of 0.
+func (w *windowRing) points(now time.Time, rate bool, gaps []seriesGap, dst []windowPoint) []windowPoint {
 	end := now.UnixNano() / w.width
 	n := int64(len(w.buckets))
 	perMin := float64(time.Minute) / float64(w.width)
 	for idx := end - w.nb + 1; idx <= end; idx++ {
 		b := &w.buckets[windowMod(idx, n)]
 		held := b.idx == idx
+		if len(gaps) > 0 && gapOverlap(gaps, idx*w.width, (idx+1)*w.width) > time.Duration(w.width/2) {
+			continue
+		}
 		var v float64
 		switch {
 		case rate && held:
@@ -159,20 +181,37 @@ func windowMod(a, n int64) int64 {
 // only: no allocation.
 type sampleRing struct {
 	buf  []Sample
-	at   []int64 // when each sample counted (unix ns): its window time
+	at   []int64  // when each sample counted (unix ns): its window time
+	ids  []uint64 // each sample's message (msgHash), 0: none
 	next int
 	full bool
 }
 
 func newSampleRing(n int) sampleRing {
-	return sampleRing{buf: make([]Sample, n), at: make([]int64, n)}
+	return sampleRing{buf: make([]Sample, n), at: make([]int64, n), ids: make([]uint64, n)}
 }
 
-func (r *sampleRing) add(s Sample, at time.Time) {
+// sampleGone marks a withdrawn sample: older than any window.
+const sampleGone = math.MinInt64
+
+// drop withdraws the samples of message id (deleted or edited).
+func (r *sampleRing) drop(id uint64) {
+	if id == 0 {
+		return
+	}
+	for i, v := range r.ids {
+		if v == id {
+			r.at[i], r.ids[i] = sampleGone, 0
+		}
+	}
+}
+
+func (r *sampleRing) add(s Sample, at time.Time, id uint64) {
 	if len(r.buf) == 0 {
 		return
 	}
 	r.buf[r.next] = s
+	r.ids[r.next] = id
 	r.at[r.next] = at.UnixNano()
 	r.next++
 	if r.next == len(r.buf) {

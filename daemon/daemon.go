@@ -326,19 +326,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 				// picks the model, or leaves a foreign post unscored.
 				d.classifier.Load().ScoreHinted(&it.Score, it.Text, it.Labels["langs"])
 			}
-			if it.Change != "" {
-				// An edit or delete of an item the engine counted
-				// already: the store applies it. The engine's windows
-				// hold counts, not items, so they keep what they counted.
-				if err := d.send(drainCtx, toStore, it, "store"); err != nil {
-					return err
-				}
-				continue
-			}
 			if it.Kind == item.KindMetric && it.Metric == item.MetricLiveStatus && it.Value == 0 {
 				d.wakeReviews() // a stream ended: its review is due
 			}
-			// Both consumers get every item; a full channel blocks here
+			// Both consumers get every item, edits and deletes too (the
+			// store applies them to the stored item, the engine takes
+			// the old version out of its windows); a full channel blocks here
 			// and pushes back on the collectors. The engine goes first so
 			// that alerts do not queue behind disk writes.
 			if err := d.send(drainCtx, toEngine, it, "alerts"); err != nil {

@@ -301,3 +301,184 @@ func TestStageHistoryKill9(t *testing.T) {
 		t.Fatalf("negative-surge did not fire in the second stream after the kill; output:\n%s", out.String())
 	}
 }
+
+// recentKillConfig is profileConfig with a recent-history baseline that
+// needs 30 s of the stream (min_history) and a chat_rate drop rule: a
+// daemon that has just started has no verdict on the room's share, and
+// one that read its own downtime as silence would see chat drop.
+func recentKillConfig(live *loopback.BilibiliServer) string {
+	return fmt.Sprintf(`
+store: { path: %%[1]q, batch_size: 4096, flush_interval: 200ms }
+http: { listen: "off" }
+classifier: { terms: false }
+sources:
+  - id: live
+    kind: bilibili_live
+    room: %d
+    api_base: %q
+    nav_base: %q
+    hosts: [%q]
+rules:
+  - name: negative-surge
+    kind: negative_ratio
+    window: 5s
+    baseline: 1m
+    min_history: 30s
+    min_volume: 20
+    floor: 0.12
+    levels: { yellow: 0.05, red: 0.08 }
+  - name: chat-drop
+    kind: metric_drop
+    metric: chat_rate
+    window: 5s
+    baseline: 1m
+    levels: { yellow: 0.3, red: 0.6 }
+route: { receiver: console, group_wait: 0s }
+receivers:
+  - name: console
+    console: {}
+`, profileRoom, live.URL(), live.URL(), live.WSURL())
+}
+
+// recentCounted is what the stored negative-surge profile's recent
+// history counts: the scored messages of its baseline buckets.
+func recentCounted(t *testing.T, ro *sql.DB) (float64, bool) {
+	t.Helper()
+	var s string
+	err := ro.QueryRow(`SELECT profile FROM room_profiles WHERE rule = 'negative-surge' AND source = 'live' AND room = ?`,
+		fmt.Sprint(profileRoom)).Scan(&s)
+	if err != nil {
+		return 0, false
+	}
+	var p struct {
+		Signals []struct {
+			Base []struct {
+				S float64 `json:"s"`
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(s), &p); err != nil {
+		t.Fatalf("stored profile %s: %v", s, err)
+	}
+	n := 0.0
+	for _, sig := range p.Signals {
+		for _, b := range sig.Base {
+			n += b.S
+		}
+	}
+	return n, true
+}
+
+// TestRecentHistoryKill9: the daemon is killed with SIGKILL in the middle
+// of a room's first stream, 35 s in, while chat is arriving, and is back
+// two seconds later. The stored recent history never counts a message
+// that is not stored. After the restart the calm chat pages nothing (the
+// seconds the daemon was down are a gap: chat-drop does not read them as
+// chat stopping), and a storm of complaints fires negative-surge sooner
+// than min_history after the restart: the room's normal came back with the
+// profile (a first stream has no earlier streams to be judged against).
+func TestRecentHistoryKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts helper processes and streams for 45 s")
+	}
+	live := loopback.NewBilibiliServer(loopback.BilibiliServerOptions{RoomID: profileRoom})
+	defer live.Close()
+	dir := t.TempDir()
+	dbPath := filepath.Join(dir, "lookout.db")
+	cfgPath := filepath.Join(dir, "lookout.yaml")
+	if err := os.WriteFile(cfgPath, fmt.Appendf(nil, recentKillConfig(live), dbPath), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ro, err := sql.Open("sqlite3", "file:"+dbPath+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	room := fmt.Sprint(profileRoom)
+	var out syncBuffer
+	start := func(run int) *exec.Cmd {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestStageHistoryKillChild$", "-test.v")
+		cmd.Env = append(os.Environ(), profileKillEnvConfig+"="+cfgPath)
+		fmt.Fprintf(&out, "--- run %d\n", run)
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the daemon in the room", 20*time.Second, func() bool { return live.AuthCount() >= run && live.Connections() == 1 })
+		return cmd
+	}
+	// chat sends 4 lines of text every 100 ms until stop is closed.
+	chat := func(tag, text string) (stop func()) {
+		quit, done := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(done)
+			tick := time.NewTicker(100 * time.Millisecond)
+			defer tick.Stop()
+			for i := 0; ; i++ {
+				select {
+				case <-quit:
+					return
+				case <-tick.C:
+				}
+				profileChat(live, fmt.Sprintf("%s%d", tag, i), 4, text)
+			}
+		}()
+		return func() { close(quit); <-done }
+	}
+	seed := uint64(time.Now().UnixNano())
+	rng := rand.New(rand.NewPCG(seed, 0))
+	t.Logf("seed %d", seed)
+
+	cmd := start(1)
+	profileStream(live, "open", 4, profileCalm)
+	stopChat := chat("calm", profileCalm)
+	time.Sleep(35*time.Second + time.Duration(rng.IntN(500))*time.Millisecond)
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	stopChat()
+
+	counted, ok := recentCounted(t, ro)
+	stored := countRows(t, ro, profileScored, room)
+	t.Logf("after the kill: the recent history counts %v messages, %d are stored", counted, stored)
+	if !ok || counted < 100 {
+		t.Fatalf("recent history after the kill counts %v messages (row: %v), want the stream's; output:\n%s", counted, ok, out.String())
+	}
+	if counted > float64(stored) {
+		t.Fatalf("the stored recent history counts %v messages but only %d are stored; output:\n%s", counted, stored, out.String())
+	}
+
+	time.Sleep(2 * time.Second) // down
+	began := time.Now()
+	cmd = start(2)
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	}()
+	stopChat = chat("after", profileCalm)
+	time.Sleep(6 * time.Second)
+	stopChat()
+	if n := countRows(t, ro, `SELECT count(*) FROM alerts`); n != 0 {
+		rows, _ := ro.Query(`SELECT rule, state, summary FROM alerts`)
+		var got []string
+		for rows.Next() {
+			var r, st, s string
+			_ = rows.Scan(&r, &st, &s)
+			got = append(got, r+" "+st+": "+s)
+		}
+		rows.Close()
+		t.Fatalf("calm chat after the restart paged: %v; output:\n%s", got, out.String())
+	}
+	stopChat = chat("storm", profileAngry)
+	defer stopChat()
+	deadline := time.Now().Add(20 * time.Second)
+	for countRows(t, ro, profileSurge) == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if countRows(t, ro, profileSurge) != 1 {
+		t.Fatalf("negative-surge did not fire on the storm after the restart; output:\n%s", out.String())
+	}
+	if after := time.Since(began); after >= 30*time.Second {
+		t.Fatalf("negative-surge fired %v after the restart, not before min_history: the recent history did not come back", after)
+	}
+	t.Logf("fired %v after the restart", time.Since(began).Round(100*time.Millisecond))
+}

@@ -172,6 +172,58 @@ func Library() []*Scenario {
 		Description: "as two-streams, with complaints about quality rising from 2% to 40% over 3 min from the second stream's 2nd minute, before it has a recent normal",
 		script:      early})
 
+	// The daemon restarts in the middle of a room's first stream, down for
+	// a minute: the recent history (the 15 minutes before now) comes back
+	// from the saved room profiles, the minute it was down is a gap, not
+	// silence, and the stream is judged on as before. A room's first
+	// stream has no earlier streams: without its recent history it would
+	// have no normal at all until min_history after the restart. The
+	// kill -9 variants take over profiles saved a minute before the stop
+	// (the daemon saves every minute).
+	const downAt, downFor = 540, 60
+	restartMid := func(sc script, stale float64) script {
+		sc.downAt, sc.downFor, sc.stale = downAt, downFor, stale
+		return sc
+	}
+	add(&Scenario{Name: "restart-calm", Kind: KindCalm, Target: TargetSilent, Duration: 30 * time.Minute, Seed: 601,
+		Description: "calm-50, the daemon stopped at 9 min and back at 10 min (clean shutdown)",
+		script:      restartMid(room(50, calmMix(0.15, 0.004)), 0)})
+	add(&Scenario{Name: "restart-calm-kill9", Kind: KindCalm, Target: TargetSilent, Duration: 30 * time.Minute, Seed: 602,
+		Description: "calm-50, the daemon killed at 9 min (profiles saved a minute before) and back at 10 min",
+		script:      restartMid(room(50, calmMix(0.15, 0.004)), 60)})
+	for i, stale := range []float64{0, 60} {
+		sc := room(50, calmMix(0.12, 0.003))
+		sc.crisis = CrisisQuality
+		sc.complaints = func(t float64) float64 { return ramp(t, 660, 840, 0.02, 0.40) }
+		sc.volume = func(t float64) float64 { return ramp(t, 660, 840, 1, 1.4) }
+		sc.audience = func(t float64) float64 { return ramp(t, 660, 1260, 1, 0.9) }
+		sc.onset = 660
+		name, how := "restart-crisis", "stopped at 9 min (clean shutdown)"
+		if stale > 0 {
+			name, how = "restart-crisis-kill9", "killed at 9 min (profiles saved a minute before)"
+		}
+		add(&Scenario{Name: name, Kind: KindCrisis, Target: TargetCrisisRed, Duration: 20 * time.Minute, Seed: 611 + uint64(i),
+			Description: "the daemon " + how + ", back at 10 min; complaints about quality rise from 2% to 40% over 3 min from 11 min",
+			script:      restartMid(sc, stale)})
+	}
+	for i, stale := range []float64{0, 60} {
+		sc := room(50, calmMix(0.12, 0.003))
+		sc.audience = func(t float64) float64 {
+			if t < 1260 {
+				return ramp(t, 300, 360, 1, 0.5)
+			}
+			return ramp(t, 1260, 1320, 0.5, 1)
+		}
+		sc.onset, sc.badFrom, sc.badTo, sc.recovers = 300, 300, 1260, true
+		name, how := "restart-audience-halved", "stopped at 9 min (clean shutdown)"
+		if stale > 0 {
+			name, how = "restart-audience-halved-kill9", "killed at 9 min (profiles saved a minute before)"
+		}
+		add(&Scenario{Name: name, Kind: KindKPI, Target: TargetAudienceDrop, Duration: 32 * time.Minute, Seed: 621 + uint64(i),
+			Description: "viewers halve within 1 min at 5 min and stay down until 21 min; the daemon " + how + " and back at 10 min, while the alert fires",
+			script:      restartMid(sc, stale)})
+	}
+
 	return lib
 }
 

@@ -138,7 +138,7 @@ func Run(ctx context.Context, cfg *config.Config, sc Scorer, s *Scenario) (*Resu
 	src, platform, labels := standIn(cfg)
 	tr := newTruthTracker(s)
 	var msgs, metrics int
-	events, err := alerts.Backtest(ctx, cfg, func(fn func(item.Item) error) error {
+	events, err := alerts.BacktestRestarts(ctx, cfg, func(fn func(item.Item) error) error {
 		for it, l := range s.Items() {
 			tr.add(it, l)
 			it.Source, it.Platform, it.Labels = src, platform, labels
@@ -154,7 +154,7 @@ func Run(ctx context.Context, cfg *config.Config, sc Scorer, s *Scenario) (*Resu
 			}
 		}
 		return nil
-	}, s.restarts()...)
+	}, s.restarts())
 	if err != nil {
 		return nil, fmt.Errorf("scenario %s: %w", s.Name, err)
 	}

@@ -17,9 +17,11 @@ import (
 	"iter"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"time"
 
+	"lookout/alerts"
 	"lookout/item"
 )
 
@@ -182,6 +184,13 @@ type script struct {
 	// through it (see alerts.Backtest): the second stream is judged by an
 	// engine that knows the first only from its saved room profiles.
 	restart bool
+	// downAt, downFor restart the daemon in the middle of a stream
+	// (none when downFor is 0): it stops at downAt and is back downFor
+	// later, missing the chat and KPI samples in between; the new engine
+	// takes over the room profiles saved stale seconds before the stop (0:
+	// at the stop, a clean shutdown; up to the save interval after a
+	// kill -9).
+	downAt, downFor, stale float64
 
 	// Ground truth that the script knows by construction: when the
 	// crisis or the KPI trouble starts, and the interval the KPI is bad.
@@ -256,12 +265,17 @@ func (s *Scenario) Reseed(k int) *Scenario {
 }
 
 // restarts is when the engine restarts during the scenario.
-func (s *Scenario) restarts() []time.Time {
+func (s *Scenario) restarts() []alerts.BacktestRestart {
 	sc := &s.script
-	if !sc.restart || sc.offTo <= sc.offFrom {
-		return nil
+	var out []alerts.BacktestRestart
+	if sc.restart && sc.offTo > sc.offFrom {
+		out = append(out, alerts.BacktestRestart{At: Start.Add(seconds((sc.offFrom + sc.offTo) / 2))})
 	}
-	return []time.Time{Start.Add(seconds((sc.offFrom + sc.offTo) / 2))}
+	if sc.downFor > 0 {
+		out = append(out, alerts.BacktestRestart{At: Start.Add(seconds(sc.downAt)), Down: seconds(sc.downFor), Stale: seconds(sc.stale)})
+	}
+	slices.SortFunc(out, func(a, b alerts.BacktestRestart) int { return a.At.Compare(b.At) })
+	return out
 }
 
 // Items generates the scenario's items in time order with each one's

@@ -490,9 +490,9 @@ func (c *twitchCollector) mapPrivmsg(m twitchMsg, line string) []item.Item {
 // login) and CLEARCHAT (a user banned or timed out: target-user-id,
 // ban-duration, the login as the trailing parameter; without a target the
 // whole chat was cleared) as an item.MetricModeration sample. The deleted
-// message's id is the chat item's id, so reports can leave it out; the
-// alert engine has already counted it in its windows and cannot take it
-// back.
+// message's id is the chat item's id, so reports can leave it out and the
+// alert engine can take it (or a banned user's messages) back out of its
+// windows.
 func (c *twitchCollector) mapModeration(m twitchMsg, line string) []item.Item {
 	if len(m.Param(0)) < 2 || m.Param(0)[0] != '#' {
 		c.env.Metrics.Errors.WithLabelValues(c.id, "parse").Inc()
