@@ -287,6 +287,13 @@ func (e *Engine) observeLocked(it *item.Item, ts, now time.Time) {
 				s.closeGap(ts)
 			}
 		}
+		// An alert carried over from the previous run waits for a window
+		// refilled from here, not from the restart: until now it saw nothing.
+		for i := range ent.alerts {
+			if st := &ent.alerts[i]; !st.adoptedUntil.IsZero() && st.adoptedAt.Before(ts) {
+				st.adoptedAt = ts
+			}
+		}
 		ent.gapOpen = false
 	}
 	if ts.After(ent.lastSeen) {

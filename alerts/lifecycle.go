@@ -57,12 +57,17 @@ func lifecycleAlertID(rule string, k engineKey, started time.Time) string {
 
 // step advances the state machine and returns the events it produced.
 func (e *Engine) lifecycleStep(r *compiledRule, ent *engineKeyEntry, st *alertState, in *lifecycleInput, now time.Time, out []Event) []Event {
+	if in.res.unseen {
+		return out // the engine missed most of the window: keep what people were told
+	}
 	cond := in.res.ok && in.severity != "" && in.condsOK
 	if !st.adoptedUntil.IsZero() {
 		// A condition that holds is a verdict at once; one that does not
 		// is only once the window holds nothing from before the restart
 		// (a half-empty window would clear every count-based rule).
-		refilled := now.Sub(st.adoptedAt) >= r.signals[0].window
+		// A room restored from a profile with no item since the restart
+		// has refilled nothing yet.
+		refilled := !ent.gapOpen && now.Sub(st.adoptedAt) >= r.signals[0].window
 		switch {
 		case in.res.ok && (cond || refilled):
 			st.adoptedAt, st.adoptedUntil = time.Time{}, time.Time{} // judged again: life goes on

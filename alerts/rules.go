@@ -244,6 +244,7 @@ func (f *ruleFigures) get(name string) float64 {
 // signalResult is what evaluating a signal for a key at a time yields.
 type signalResult struct {
 	ok      bool    // enough data to judge at all
+	unseen  bool    // no verdict because the engine was down for most of the window
 	value   float64 // the number compared with levels / bounds
 	figures ruleFigures
 }
@@ -524,6 +525,16 @@ func (sig *ruleSignal) advanceVolume(s *signalSeries, idx int64) {
 func (sig *ruleSignal) evaluate(s *signalSeries, now time.Time) signalResult {
 	var r signalResult
 	win := sig.window
+	switch sig.kind {
+	case KindNegativeRatio, KindKeywordBurst, KindVolumeSpike:
+		// Counts over a window the engine was partly down for are too
+		// low: more than half unseen, no verdict (a firing alert is
+		// neither confirmed nor resolved by the minutes it missed).
+		if s.ngaps > 0 && 2*s.unseen(now.Add(-win), now) > win {
+			r.unseen = true
+			return r
+		}
+	}
 	switch sig.kind {
 	case KindNegativeRatio:
 		b := s.ring.sum(now, 0)
