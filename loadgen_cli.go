@@ -23,6 +23,7 @@ func cmdLoadgen(ctx context.Context, args []string) error {
 	ceiling := fs.Bool("ceiling", false, "after the run, time plain batched inserts of the same items into the same schema and report the ratio")
 	format := fs.String("format", "text", "output format: text or json")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run (rooms, daemon and store) to this file")
+	memprofile := fs.String("memprofile", "", "write a heap profile, taken when the last frame has been pushed, to this file")
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
@@ -40,7 +41,16 @@ func cmdLoadgen(ctx context.Context, args []string) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	res, err := loadgen.Run(ctx, loadgen.Options{Rooms: *rooms, Rate: *rate, Duration: *dur, Terms: *terms, DBPath: *db, Ceiling: *ceiling})
+	opts := loadgen.Options{Rooms: *rooms, Rate: *rate, Duration: *dur, Terms: *terms, DBPath: *db, Ceiling: *ceiling}
+	if *memprofile != "" {
+		f, err := os.Create(*memprofile)
+		if err != nil {
+			return fmt.Errorf("memprofile: %w", err)
+		}
+		defer f.Close()
+		opts.HeapProfile = f
+	}
+	res, err := loadgen.Run(ctx, opts)
 	if err != nil {
 		return err
 	}

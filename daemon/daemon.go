@@ -215,6 +215,7 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 		Log:     opts.Log.With("stage", "collector"),
 		Metrics: cm,
 		Clock:   opts.Clock,
+		DropRaw: !(cfg.Store.KeepRawEnabled() && users == nil),
 	}
 	d.dedupe = newDedupeSet(200_000)
 	// A source the last run left reported broken is reported again, or

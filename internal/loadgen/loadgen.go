@@ -8,8 +8,10 @@ import (
 	"database/sql"
 	"fmt"
 	"log/slog"
+	"io"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,6 +34,9 @@ type Options struct {
 	DBPath   string // empty: a file in a temporary directory
 	Ceiling  bool   // also measure the store's ceiling (see Ceiling) after the run
 	Log      *slog.Logger
+	// HeapProfile, when set, receives a heap profile taken when the last
+	// frame has been pushed (when the most is in flight).
+	HeapProfile io.Writer
 }
 
 // Result is what a run measured. Latency is arrival (the push to the
@@ -247,6 +252,11 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		}
 	}
 	stopEncoder()
+	if o.HeapProfile != nil {
+		if err := pprof.Lookup("heap").WriteTo(o.HeapProfile, 0); err != nil {
+			o.Log.Warn("loadgen: heap profile", "err", err)
+		}
+	}
 	deadline := time.Now().Add(30 * time.Second)
 	for tr.stored.count() < int64(res.Sent) && time.Now().Before(deadline) && ctx.Err() == nil {
 		time.Sleep(20 * time.Millisecond)
