@@ -80,8 +80,9 @@ var chat = []string{
 
 const tick = 50 * time.Millisecond
 
-// Run starts the rooms and the daemon, pushes for o.Duration, waits up to
-// 30 s for the store to catch up, stops the daemon and reports.
+// Run starts the rooms and the daemon, pushes for o.Duration, waits for the
+// store to catch up (while rows keep arriving; 30 s without one ends the
+// wait), stops the daemon and reports.
 func Run(ctx context.Context, o Options) (Result, error) {
 	if o.Rooms <= 0 || o.Rate <= 0 || o.Duration <= 0 {
 		return Result{}, fmt.Errorf("loadgen: rooms, rate and duration must be positive")
@@ -257,9 +258,14 @@ func Run(ctx context.Context, o Options) (Result, error) {
 			o.Log.Warn("loadgen: heap profile", "err", err)
 		}
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for tr.stored.count() < int64(res.Sent) && time.Now().Before(deadline) && ctx.Err() == nil {
+	// Wait for the store to catch up: as long as rows keep arriving (a
+	// backlog is drained, not counted lost), until 30 s pass without one.
+	last, lastAt := tr.stored.count(), time.Now()
+	for tr.stored.count() < int64(res.Sent) && time.Since(lastAt) < 30*time.Second && ctx.Err() == nil {
 		time.Sleep(20 * time.Millisecond)
+		if n := tr.stored.count(); n != last {
+			last, lastAt = n, time.Now()
+		}
 	}
 	cpu := cpuTime() - cpu0
 	pcancel()
