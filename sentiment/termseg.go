@@ -18,11 +18,12 @@ import (
 // sentiment/model (the top 50k words of gse's own, see sentiment/termsdict,
 // plus the complaint terms) finds every dictionary word of a text in one
 // pass, and the segmentation is the most probable route through them (the
-// largest sum of log word frequencies: the rule of jieba and gse). Characters
-// that no dictionary word covers stay single, and single characters are no
-// terms (gse would guess words among them with an HMM); letters and digits
-// outside the dictionary form words. Stop words are removed and complaint
-// compounds kept whole. Read-only after construction; safe for concurrent use.
+// largest sum of log word frequencies: the rule of jieba and gse). Runs of
+// Han characters that no dictionary word covers go through jieba's HMM
+// (termhmm.go), which finds names and slang; letters and digits outside the
+// dictionary form words; single characters are no terms. Stop words are
+// removed and complaint compounds kept whole. Read-only after construction;
+// safe for concurrent use.
 type sentTermExtractor struct {
 	ac    *acMatcher
 	words []sentTermInfo // by dictionary pattern index
