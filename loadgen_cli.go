@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"time"
 
 	"lookout/internal/loadgen"
@@ -21,13 +22,35 @@ func cmdLoadgen(ctx context.Context, args []string) error {
 	db := fs.String("db", "", "SQLite file (default: a temporary file, removed afterwards)")
 	ceiling := fs.Bool("ceiling", false, "after the run, time plain batched inserts of the same items into the same schema and report the ratio")
 	format := fs.String("format", "text", "output format: text or json")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run (rooms, daemon and store) to this file")
+	memprofile := fs.String("memprofile", "", "write a heap profile, taken when the last frame has been pushed, to this file")
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
 	if *format != "text" && *format != "json" {
 		return fmt.Errorf("unknown --format %q (text or json)", *format)
 	}
-	res, err := loadgen.Run(ctx, loadgen.Options{Rooms: *rooms, Rate: *rate, Duration: *dur, Terms: *terms, DBPath: *db, Ceiling: *ceiling})
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return fmt.Errorf("cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	opts := loadgen.Options{Rooms: *rooms, Rate: *rate, Duration: *dur, Terms: *terms, DBPath: *db, Ceiling: *ceiling}
+	if *memprofile != "" {
+		f, err := os.Create(*memprofile)
+		if err != nil {
+			return fmt.Errorf("memprofile: %w", err)
+		}
+		defer f.Close()
+		opts.HeapProfile = f
+	}
+	res, err := loadgen.Run(ctx, opts)
 	if err != nil {
 		return err
 	}
@@ -41,7 +64,10 @@ func cmdLoadgen(ctx context.Context, args []string) error {
 	if res.CeilingRate > 0 {
 		defer fmt.Printf("store ceiling %.0f items/s (run reached %.2f of it)\n", res.CeilingRate, res.CeilingRatio)
 	}
-	fmt.Printf("rooms %d  target %d msgs/s  achieved %.0f msgs/s\nsent %d  stored %d  lost %d\narrival→stored p50 %.1f ms  p99 %.1f ms\npeak RSS %s\n",
-		res.Rooms, res.TargetRate, res.AchievedRate, res.Sent, res.Stored, res.Lost, res.P50ms, res.P99ms, rss)
+	fmt.Printf("rooms %d  target %d msgs/s  achieved %.0f msgs/s\nsent %d  stored %d  lost %d\narrival→stored p50 %.1f ms  p99 %.1f ms\narrival→alert evaluated p50 %.1f ms  p99 %.1f ms\nCPU %.1f µs/msg\npeak RSS %s\n",
+		res.Rooms, res.TargetRate, res.AchievedRate, res.Sent, res.Stored, res.Lost, res.P50ms, res.P99ms, res.EvalP50ms, res.EvalP99ms, res.CPUPerMsgUS, rss)
+	if res.LateTicks > 0 {
+		fmt.Printf("the frame encoder fell behind the pacing at %d ticks\n", res.LateTicks)
+	}
 	return nil
 }

@@ -28,6 +28,18 @@ type EngineOptions struct {
 	Registerer   prometheus.Registerer // may be nil: metrics are kept but not exported
 	EvalInterval time.Duration         // default 1s
 	MaxSamples   int                   // samples quoted per event, default 5
+	// Observer, when set, is told of every item Run takes in and of every
+	// evaluation Run makes (load measurement: arrival → alert evaluated).
+	// It is called from Run's goroutine and must not block.
+	Observer EvalObserver
+}
+
+// EvalObserver watches Run: Observed after each item is counted, Evaluated
+// after each evaluation with the time it evaluated at. An item observed
+// before an evaluation is covered by it.
+type EvalObserver interface {
+	Observed(it *item.Item)
+	Evaluated(at time.Time)
 }
 
 // engineMaxRetained bounds the events kept for a sink that keeps failing.
@@ -499,15 +511,26 @@ func (e *Engine) Run(ctx context.Context, in <-chan item.Item) error {
 			return nil
 		case it, ok := <-in:
 			if !ok {
-				if err := e.Evaluate(ctx, e.opts.Now()); err != nil && ctx.Err() == nil {
+				now := e.opts.Now()
+				if err := e.Evaluate(ctx, now); err != nil && ctx.Err() == nil {
 					return fmt.Errorf("final alert evaluation: %w", err)
+				}
+				if e.opts.Observer != nil {
+					e.opts.Observer.Evaluated(now)
 				}
 				return nil
 			}
 			e.Observe(&it)
+			if e.opts.Observer != nil {
+				e.opts.Observer.Observed(&it)
+			}
 		case <-t.C:
-			if err := e.Evaluate(ctx, e.opts.Now()); err != nil && ctx.Err() == nil {
+			now := e.opts.Now()
+			if err := e.Evaluate(ctx, now); err != nil && ctx.Err() == nil {
 				e.log.Warn("alert evaluation could not publish every event", "err", err)
+			}
+			if e.opts.Observer != nil {
+				e.opts.Observer.Evaluated(now)
 			}
 		}
 	}

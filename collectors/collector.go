@@ -102,6 +102,10 @@ type Env struct {
 	// source: the daemon passes each source's own to New, and New makes a
 	// standalone one when it is nil.
 	Health *SourceHealth
+	// DropRaw says the store keeps no raw payloads (store.keep_raw: false,
+	// or privacy mode), so a collector may leave Item.Raw empty instead of
+	// copying each payload.
+	DropRaw bool
 }
 
 // WithDefaults fills zero fields so collectors need no nil checks (New

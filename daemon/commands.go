@@ -168,8 +168,10 @@ func Ack(ctx context.Context, dbPath string, ids []string, by, comment string, w
 // daemon last judged and recorded it (state ok, connecting or broken, and
 // since when; the last success; the last error and, in its own column, when
 // it happened; why it is broken), its recent item rate from the items
-// table, and its counters. updated_at tells how fresh the row is: the
-// daemon rewrites it every 15 s and whenever a state changes.
+// table, its counters, and the URLs that moved for good (a 301 or 308 the
+// daemon follows for the rest of its run: update the configured URL).
+// updated_at tells how fresh the row is: the daemon rewrites it every 15 s
+// and whenever a state changes.
 const StatusQuery = `SELECT h.source, h.kind,
        coalesce(h.state, 'unknown') AS state,
        h.state_since AS since,
@@ -181,6 +183,7 @@ const StatusQuery = `SELECT h.source, h.kind,
        substr(h.last_error, 1, 80) AS last_error,
        h.last_error_at,
        substr(h.broken, 1, 100) AS broken,
+       (SELECT group_concat(m.key || ' -> ' || m.value, '; ') FROM json_each(h.moved) m) AS moved,
        h.updated_at
   FROM source_health h
  ORDER BY h.source`

@@ -70,6 +70,9 @@ type Options struct {
 	// ProfileSaveEvery is how often what the alert engine learned about
 	// each room is saved while running (default 1m; see profiles.go).
 	ProfileSaveEvery time.Duration
+	// EvalObserver watches the alert engine take in items and evaluate
+	// (lookout loadgen measures arrival → alert evaluated with it).
+	EvalObserver alerts.EvalObserver
 	// UIListen serves the live dashboard there, overriding ui.listen
 	// (`--ui ADDR`); see ui.go.
 	UIListen string
@@ -206,6 +209,7 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 		Log:          opts.Log.With("stage", "alerts"),
 		Registerer:   d.reg,
 		EvalInterval: opts.EvalInterval,
+		Observer:     opts.EvalObserver,
 	})
 	if err != nil {
 		return fail(fmt.Errorf("alert rules: %w", err))
@@ -231,6 +235,7 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 		Log:     opts.Log.With("stage", "collector"),
 		Metrics: cm,
 		Clock:   opts.Clock,
+		DropRaw: !(cfg.Store.KeepRawEnabled() && users == nil),
 	}
 	d.dedupe = newDedupeSet(200_000)
 	// A source the last run left reported broken is reported again, or

@@ -347,7 +347,7 @@ func (d *Daemon) reloadLocked(ctx context.Context, cfg *config.Config) (ReloadRe
 // retireSource records a removed source's last health as "removed" and
 // drops its per-source gauges.
 func (d *Daemon) retireSource(ctx context.Context, s *sourceRunner) {
-	row := s.healthRow(d.collectorMetrics, s.health.Status())
+	row := s.healthRow(d.collectorMetrics, s.health.Status(), d.env.HTTP)
 	row.State, row.Broken = "removed", ""
 	if err := d.store.UpdateHealth(context.WithoutCancel(ctx), row); err != nil {
 		d.log.Warn("write health of a removed source", "source", s.src.ID, "err", err)

@@ -71,8 +71,8 @@ func (r *sourceRunner) reportHealth(ctx context.Context) error {
 
 // healthRow is the source's source_health row: its judged health, its own
 // reconnects and survived errors (from the collector metrics) plus the
-// supervisor's restarts.
-func (r *sourceRunner) healthRow(m *lcollectors.Metrics, st lcollectors.HealthStatus) store.SourceHealth {
+// supervisor's restarts, and the permanent redirects it met (from hc).
+func (r *sourceRunner) healthRow(m *lcollectors.Metrics, st lcollectors.HealthStatus, hc *httpx.Client) store.SourceHealth {
 	reconnects := counterValue(m.Reconnects, r.src.ID)
 	errs := counterValue(m.Errors, r.src.ID)
 	r.mu.Lock()
@@ -89,6 +89,7 @@ func (r *sourceRunner) healthRow(m *lcollectors.Metrics, st lcollectors.HealthSt
 		Reconnects:  r.restarts + reconnects,
 		Errors:      r.errors + errs,
 		UpdatedAt:   time.Now(),
+		Moved:       hc.MovedFor(r.src.ID),
 	}
 	if st.State == lcollectors.HealthBroken {
 		row.Broken = st.Reason + ": " + st.Detail
@@ -246,7 +247,7 @@ func (d *Daemon) wakeHealth() {
 func (d *Daemon) writeHealth(ctx context.Context) {
 	for _, s := range d.sourceList() {
 		st := s.health.Status()
-		if err := d.store.UpdateHealth(ctx, s.healthRow(d.collectorMetrics, st)); err != nil {
+		if err := d.store.UpdateHealth(ctx, s.healthRow(d.collectorMetrics, st, d.env.HTTP)); err != nil {
 			if ctx.Err() == nil {
 				d.log.Warn("write source health", "source", s.src.ID, "err", err)
 			}

@@ -223,3 +223,14 @@ func newACMatcher(patterns [][]rune) *acMatcher {
 	}
 	return a
 }
+
+// lookup returns the index of the pattern that is exactly p, or -1.
+func (a *acMatcher) lookup(p []rune) int32 {
+	s := int32(0)
+	for _, r := range p {
+		if s = a.next(s, r); s < 0 {
+			return -1
+		}
+	}
+	return a.st[s].out
+}

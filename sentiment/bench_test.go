@@ -99,8 +99,8 @@ func BenchmarkScoreChat(b *testing.B) { sentBenchScore(b, sentBenchLines(b, 30, 
 // BenchmarkScoreReview150: the same on dev reviews cut to 150 characters.
 func BenchmarkScoreReview150(b *testing.B) { sentBenchScore(b, sentBenchLines(b, 0, 150)) }
 
-// BenchmarkExtractTerms: hot-term extraction alone (gse segmentation) on
-// chat lines; the dictionary is loaded before the timer starts.
+// BenchmarkExtractTerms: hot-term extraction alone (the dictionary-driven
+// segmenter) on chat lines; the dictionary is loaded before the timer starts.
 func BenchmarkExtractTerms(b *testing.B) {
 	lines := sentBenchLines(b, 30, 0)
 	c, err := New(Options{Terms: true})
@@ -118,8 +118,52 @@ func BenchmarkExtractTerms(b *testing.B) {
 	sentReportRate(b, cpu0)
 }
 
-// BenchmarkLoadTermsDict: building the term extractor (decompressing and
-// loading the segmentation dictionary), which Terms pays once per Classifier.
+// BenchmarkExtractTermsGse: the same lines through gse's segmenter with the
+// same dictionary and selection rules, the extractor used before.
+func BenchmarkExtractTermsGse(b *testing.B) {
+	lines := sentBenchLines(b, 30, 0)
+	c, err := New(Options{Terms: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ref, err := newGseTermRef()
+	if err != nil {
+		b.Fatal(err)
+	}
+	dst := ref.terms(c, "预热", nil)
+	b.ReportAllocs()
+	cpu0 := sentCPUTime()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		dst = ref.terms(c, lines[i%len(lines)], dst[:0])
+	}
+	b.StopTimer()
+	sentReportRate(b, cpu0)
+}
+
+// BenchmarkScoreChatTerms: BenchmarkScoreChat with hot terms on.
+func BenchmarkScoreChatTerms(b *testing.B) {
+	lines := sentBenchLines(b, 30, 0)
+	c, err := New(Options{Groups: sentBenchGroups, Terms: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var s item.Score
+	for _, l := range lines {
+		c.ScoreInto(&s, l)
+	}
+	b.ReportAllocs()
+	cpu0 := sentCPUTime()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c.ScoreInto(&s, lines[i%len(lines)])
+	}
+	b.StopTimer()
+	sentReportRate(b, cpu0)
+}
+
+// BenchmarkLoadTermsDict: building the term extractor (decompressing the
+// segmentation dictionary and building its automaton), which Terms pays once per Classifier.
 func BenchmarkLoadTermsDict(b *testing.B) {
 	b.ReportAllocs()
 	cpu0 := sentCPUTime()

@@ -169,11 +169,12 @@ func (c *Classifier) scoreInto(dst *item.Score, text string, hint Lang, hinted b
 	c.verdict(dst, fs, &p)
 	dst.Groups = c.groups.match(&s.gs, fs.runes, dst.Groups)
 	dst.Terms = dst.Terms[:0]
+	if c.terms {
+		// The terms come from the same normalised text.
+		dst.Terms = c.termsFrom(fs.runes, dst.Terms)
+	}
 	if cap(fs.runes) <= sentMaxPooledRunes {
 		c.pool.Put(s)
-	}
-	if c.terms {
-		dst.Terms = c.ExtractTerms(text, dst.Terms)
 	}
 }
 

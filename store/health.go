@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"time"
 )
@@ -22,6 +23,9 @@ type SourceHealth struct {
 	Reconnects  int64
 	Errors      int64
 	UpdatedAt   time.Time // zero: set to now by UpdateHealth
+	// Moved holds the permanent redirects the source met in this run,
+	// configured URL → new URL; nil when none.
+	Moved map[string]string
 }
 
 // UpdateHealth replaces the health row of h.Source.
@@ -32,16 +36,25 @@ func (s *Store) UpdateHealth(ctx context.Context, h SourceHealth) error {
 	if h.UpdatedAt.IsZero() {
 		h.UpdatedAt = time.Now()
 	}
+	var moved any // NULL when none
+	if len(h.Moved) > 0 {
+		b, err := json.Marshal(h.Moved) // keys sorted: the same moves give the same text
+		if err != nil {
+			return fmt.Errorf("store: update health of %s: moved URLs: %w", h.Source, err)
+		}
+		moved = string(b)
+	}
 	_, err := s.db.ExecContext(ctx, `INSERT INTO source_health
-		(source, kind, state, state_since, broken, last_success, last_error_at, last_error, items, reconnects, errors, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		(source, kind, state, state_since, broken, last_success, last_error_at, last_error, items, reconnects, errors, updated_at, moved)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (source) DO UPDATE SET kind = excluded.kind, state = excluded.state,
 			state_since = excluded.state_since, broken = excluded.broken, last_success = excluded.last_success,
 			last_error_at = excluded.last_error_at, last_error = excluded.last_error, items = excluded.items,
-			reconnects = excluded.reconnects, errors = excluded.errors, updated_at = excluded.updated_at`,
+			reconnects = excluded.reconnects, errors = excluded.errors, updated_at = excluded.updated_at,
+			moved = excluded.moved`,
 		h.Source, h.Kind, storeNullString(h.State), storeNullTime(h.Since), storeNullString(h.Broken),
 		storeNullTime(h.LastSuccess), storeNullTime(h.LastErrorAt), storeNullString(h.LastError),
-		h.Items, h.Reconnects, h.Errors, FormatTime(h.UpdatedAt))
+		h.Items, h.Reconnects, h.Errors, FormatTime(h.UpdatedAt), moved)
 	if err != nil {
 		return fmt.Errorf("store: update health of %s: %w", h.Source, storeExplain(err))
 	}
@@ -51,7 +64,7 @@ func (s *Store) UpdateHealth(ctx context.Context, h SourceHealth) error {
 // ListHealth returns every source's health row, by source id.
 func (s *Store) ListHealth(ctx context.Context) ([]SourceHealth, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT source, kind, state, state_since, broken, last_success, last_error_at, last_error,
-		items, reconnects, errors, updated_at FROM source_health ORDER BY source`)
+		items, reconnects, errors, updated_at, moved FROM source_health ORDER BY source`)
 	if err != nil {
 		return nil, fmt.Errorf("store: list health: %w", storeExplain(err))
 	}
@@ -59,11 +72,16 @@ func (s *Store) ListHealth(ctx context.Context) ([]SourceHealth, error) {
 	var out []SourceHealth
 	for rows.Next() {
 		var h SourceHealth
-		var state, since, broken, okAt, errAt, lastErr sql.NullString
+		var state, since, broken, okAt, errAt, lastErr, moved sql.NullString
 		var updated string
 		if err := rows.Scan(&h.Source, &h.Kind, &state, &since, &broken, &okAt, &errAt, &lastErr,
-			&h.Items, &h.Reconnects, &h.Errors, &updated); err != nil {
+			&h.Items, &h.Reconnects, &h.Errors, &updated, &moved); err != nil {
 			return nil, fmt.Errorf("store: list health: %w", err)
+		}
+		if moved.Valid {
+			if err := json.Unmarshal([]byte(moved.String), &h.Moved); err != nil {
+				return nil, fmt.Errorf("store: list health of %s: moved URLs: %w", h.Source, err)
+			}
 		}
 		h.State, h.Broken, h.LastError = state.String, broken.String, lastErr.String
 		for _, p := range []struct {

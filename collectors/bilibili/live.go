@@ -127,6 +127,10 @@ func NewLive(src config.SourceConfig, env collectors.Env) (collectors.Collector,
 	return c, nil
 }
 
+// biliNoRaw stands for the copy of a command body when raw payloads are not
+// stored.
+func biliNoRaw([]byte) []byte { return nil }
+
 // biliAPIError is a Bilibili JSON answer with a non-zero code.
 type biliAPIError struct {
 	api  string
@@ -541,7 +545,11 @@ func (c *biliLive) handleCommand(ctx context.Context, emit collectors.Emit, room
 		known bool
 		err   error
 	)
-	c.items, cmd, known, err = biliParseCommand(c.items[:0], body, room, c.env.Clock.Now(), c.arena.copy)
+	clone := c.arena.copy
+	if c.env.DropRaw {
+		clone = biliNoRaw
+	}
+	c.items, cmd, known, err = biliParseCommand(c.items[:0], body, room, c.env.Clock.Now(), clone)
 	if err != nil {
 		c.env.Metrics.Errors.WithLabelValues(c.src.ID, "decode").Inc()
 		c.log.Warn("bilibili command not understood", "room", room, "cmd", cmd, "err", err)

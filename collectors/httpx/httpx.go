@@ -57,8 +57,9 @@ type Client struct {
 type hostState struct {
 	mu       sync.Mutex
 	limiters map[string]*rate.Limiter
-	breakers map[string]*Breaker // by source and host
-	moved    map[string]string   // permanent redirects seen this run: from → to
+	breakers map[string]*Breaker          // by source and host
+	moved    map[string]string            // permanent redirects seen this run: from → to
+	movedBy  map[string]map[string]string // the same by the source that met them
 	robots   map[string]*robotsEntry
 
 	breakerThreshold int
@@ -145,6 +146,7 @@ func NewClientWith(limits config.LimitsConfig, m *Metrics, opts Options) *Client
 			limiters:         map[string]*rate.Limiter{},
 			breakers:         map[string]*Breaker{},
 			moved:            map[string]string{},
+			movedBy:          map[string]map[string]string{},
 			robots:           map[string]*robotsEntry{},
 			breakerThreshold: opts.BreakerThreshold,
 			breakerCooldown:  opts.BreakerCooldown,
@@ -439,6 +441,12 @@ func (c *Client) rememberMove(orig, method string, resp *http.Response) {
 	h.mu.Lock()
 	prev, seen := h.moved[orig]
 	h.moved[orig] = to
+	if c.source != "" {
+		if h.movedBy[c.source] == nil {
+			h.movedBy[c.source] = map[string]string{}
+		}
+		h.movedBy[c.source][orig] = to
+	}
 	h.mu.Unlock()
 	if !seen || prev != to {
 		c.log.Warn("permanent redirect: using the new URL for the rest of this run; update the configured URL",
@@ -454,6 +462,22 @@ func (c *Client) Moved() map[string]string {
 	defer h.mu.Unlock()
 	out := make(map[string]string, len(h.moved))
 	for from, to := range h.moved {
+		out[RedactURL(from)] = RedactURL(to)
+	}
+	return out
+}
+
+// MovedFor lists the permanent redirects source met in this run,
+// configured URL → new URL (queries redacted); nil when none.
+func (c *Client) MovedFor(source string) map[string]string {
+	h := c.hosts
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.movedBy[source]) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(h.movedBy[source]))
+	for from, to := range h.movedBy[source] {
 		out[RedactURL(from)] = RedactURL(to)
 	}
 	return out

@@ -7,19 +7,22 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime"
-	"slices"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"lookout/config"
 	"lookout/daemon"
 	"lookout/internal/loopback"
+	"lookout/item"
 )
 
 // Options sizes one run.
@@ -31,11 +34,16 @@ type Options struct {
 	DBPath   string // empty: a file in a temporary directory
 	Ceiling  bool   // also measure the store's ceiling (see Ceiling) after the run
 	Log      *slog.Logger
+	// HeapProfile, when set, receives a heap profile taken when the last
+	// frame has been pushed (when the most is in flight).
+	HeapProfile io.Writer
 }
 
 // Result is what a run measured. Latency is arrival (the push to the
 // room's client) to the row being visible in SQLite, observed by a reader
 // polling every 20 ms, so it is an upper bound with that granularity.
+// Arrival → alert evaluated is the push to the end of the first alert
+// evaluation that counted the message (evaluations run every 100 ms).
 type Result struct {
 	Rooms        int      `json:"rooms"`
 	TargetRate   int      `json:"target_rate"`
@@ -45,7 +53,19 @@ type Result struct {
 	Lost         int      `json:"lost"`
 	P50ms        float64  `json:"p50_ms"`
 	P99ms        float64  `json:"p99_ms"`
-	RSSMB        *float64 `json:"rss_mb"` // nil where /proc is absent
+	EvalP50ms    float64  `json:"eval_p50_ms"`
+	EvalP99ms    float64  `json:"eval_p99_ms"`
+	RSSMB        *float64 `json:"rss_mb"` // peak; nil where /proc is absent
+	// RSSSeriesMB is the resident set sampled at even steps through the
+	// push (about 20 samples), to see whether memory stays flat.
+	RSSSeriesMB []float64 `json:"rss_series_mb,omitempty"`
+	// CPUPerMsgUS is the process's CPU time (user + system: daemon, store,
+	// loopback rooms and the frame encoder) from the first push until the
+	// last row was stored, per stored message, in microseconds.
+	CPUPerMsgUS float64 `json:"cpu_us_per_msg"`
+	// LateTicks counts ticks the frame encoder was not ready for (the
+	// pacing then slipped; a loaded machine).
+	LateTicks int `json:"late_ticks"`
 	// CeilingRate is Ceiling's items/s for the same items in the same
 	// process, and CeilingRatio AchievedRate over it; set with
 	// Options.Ceiling.
@@ -60,8 +80,9 @@ var chat = []string{
 
 const tick = 50 * time.Millisecond
 
-// Run starts the rooms and the daemon, pushes for o.Duration, waits up to
-// 30 s for the store to catch up, stops the daemon and reports.
+// Run starts the rooms and the daemon, pushes for o.Duration, waits for the
+// store to catch up (while rows keep arriving; 30 s without one ends the
+// wait), stops the daemon and reports.
 func Run(ctx context.Context, o Options) (Result, error) {
 	if o.Rooms <= 0 || o.Rate <= 0 || o.Duration <= 0 {
 		return Result{}, fmt.Errorf("loadgen: rooms, rate and duration must be positive")
@@ -99,7 +120,8 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) // reset VmHWM (Linux ≥ 4.0)
 	dctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	d, err := daemon.New(dctx, daemon.Options{Config: cfg, Log: o.Log, ShutdownGrace: 20 * time.Second})
+	obs := &observer{}
+	d, err := daemon.New(dctx, daemon.Options{Config: cfg, Log: o.Log, ShutdownGrace: 20 * time.Second, EvalObserver: obs})
 	if err != nil {
 		return res, fmt.Errorf("loadgen: daemon: %w", err)
 	}
@@ -126,9 +148,9 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	}
 	defer ro.Close()
 
-	var mu sync.Mutex
-	sentAt := map[string]time.Time{}
-	var lat []time.Duration
+	ticks := int((o.Duration + tick - 1) / tick)
+	tr := &tracker{sentAt: make([]atomic.Int64, ticks), pending: map[int]int64{}}
+	obs.t.Store(tr)
 	var lastRow int64
 	var lastSeen time.Time // when the reader last saw new rows
 	poll := func() error {
@@ -139,16 +161,13 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		defer rows.Close()
 		now := time.Now()
 		for rows.Next() {
-			var id string
+			var id []byte
 			if err := rows.Scan(&lastRow, &id); err != nil {
 				return err
 			}
-			mu.Lock()
-			if t, ok := sentAt[id]; ok {
-				lat = append(lat, now.Sub(t))
-				delete(sentAt, id)
+			if k, ok := tickOf(id); ok {
+				tr.stored.add(tr.since(k, now), 1)
 			}
-			mu.Unlock()
 			res.Stored++
 			lastSeen = now
 		}
@@ -173,45 +192,82 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		}
 	}()
 
-	// Pace: at every tick each room pushes, in one frame, its share of
-	// the messages due since the start. Frames are encoded before the
-	// start (encoding is the platform's work, not lookout's).
-	plan := encode(len(rooms), o.Rate, o.Duration)
+	// Frames are encoded by one goroutine a few seconds ahead of the
+	// pacing (encoding is the platform's work, not lookout's; its CPU
+	// counts in cpu_us_per_msg). At each tick every room pushes, in one
+	// frame, its share of the messages due since the start; rooms with the
+	// same share push the same frame (the dedupe key is per source, so the
+	// ids only need to be unique within a room).
+	frames := make(chan tickFrames, lookahead)
+	ectx, ecancel := context.WithCancel(ctx)
+	encDone := make(chan struct{})
+	go func() {
+		defer close(encDone)
+		encodeFrames(ectx, len(rooms), o.Rate, o.Duration, frames)
+	}()
+	stopEncoder := func() {
+		ecancel()
+		for range frames { // unblock the encoder
+		}
+		<-encDone
+	}
+	for len(frames) < min(lookahead, ticks) && ctx.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+	rssEvery := max(time.Second, o.Duration/20)
+	nextRSS := time.Duration(0)
+	cpu0 := cpuTime()
 	start := time.Now()
-	for k := range plan {
+	for k := 0; k < ticks; k++ {
+		due := start.Add(time.Duration(k+1) * tick)
 		select {
 		case <-ctx.Done():
-		case <-time.After(time.Until(start.Add(time.Duration(k+1) * tick))):
+		case <-time.After(time.Until(due)):
 		}
 		if ctx.Err() != nil {
 			break
 		}
+		var tf tickFrames
+		select {
+		case tf = <-frames:
+		default:
+			res.LateTicks++
+			tf = <-frames
+		}
 		ts := time.Now()
+		tr.sentAt[k].Store(ts.UnixNano())
 		for ri, r := range rooms {
-			f := plan[k][ri]
-			if len(f.ids) == 0 {
+			f := tf.byRoom[ri]
+			if f.n == 0 {
 				continue
 			}
-			mu.Lock()
-			for _, id := range f.ids {
-				sentAt[id] = ts
-			}
-			mu.Unlock()
 			if r.PushRaw(f.data) == 1 {
-				res.Sent += len(f.ids)
+				res.Sent += f.n
 			}
 		}
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		mu.Lock()
-		n := len(lat)
-		mu.Unlock()
-		if n >= res.Sent || time.Now().After(deadline) || ctx.Err() != nil {
-			break
+		if el := ts.Sub(start); el >= nextRSS {
+			if kb := procStatus("VmRSS"); kb > 0 {
+				res.RSSSeriesMB = append(res.RSSSeriesMB, float64(kb)/1024)
+			}
+			nextRSS = el + rssEvery
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
+	stopEncoder()
+	if o.HeapProfile != nil {
+		if err := pprof.Lookup("heap").WriteTo(o.HeapProfile, 0); err != nil {
+			o.Log.Warn("loadgen: heap profile", "err", err)
+		}
+	}
+	// Wait for the store to catch up: as long as rows keep arriving (a
+	// backlog is drained, not counted lost), until 30 s pass without one.
+	last, lastAt := tr.stored.count(), time.Now()
+	for tr.stored.count() < int64(res.Sent) && time.Since(lastAt) < 30*time.Second && ctx.Err() == nil {
+		time.Sleep(20 * time.Millisecond)
+		if n := tr.stored.count(); n != last {
+			last, lastAt = n, time.Now()
+		}
+	}
+	cpu := cpuTime() - cpu0
 	pcancel()
 	if err := <-pollErr; err != nil {
 		_ = stopDaemon()
@@ -224,16 +280,16 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		return res, fmt.Errorf("loadgen: read store: %w", err)
 	}
 	res.Lost = res.Sent - res.Stored
-	mu.Lock()
 	if !lastSeen.IsZero() {
 		res.AchievedRate = float64(res.Stored) / lastSeen.Sub(start).Seconds()
 	}
-	mu.Unlock()
-	slices.Sort(lat)
-	if len(lat) > 0 {
-		res.P50ms = float64(lat[len(lat)/2].Microseconds()) / 1000
-		res.P99ms = float64(lat[min(len(lat)-1, len(lat)*99/100)].Microseconds()) / 1000
+	if res.Stored > 0 {
+		res.CPUPerMsgUS = float64(cpu.Microseconds()) / float64(res.Stored)
 	}
+	res.P50ms, res.P99ms = tr.stored.quantile(0.5), tr.stored.quantile(0.99)
+	tr.mu.Lock()
+	res.EvalP50ms, res.EvalP99ms = tr.evaluated.quantile(0.5), tr.evaluated.quantile(0.99)
+	tr.mu.Unlock()
 	if kb := procStatus("VmHWM"); kb > 0 {
 		mb := float64(kb) / 1024
 		res.RSSMB = &mb
@@ -252,57 +308,167 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	return res, nil
 }
 
-type frame struct {
-	data []byte
-	ids  []string
+// lookahead is how many ticks of frames the encoder keeps ready.
+const lookahead = 60
+
+// tickFrames is what each room pushes at one tick.
+type tickFrames struct {
+	byRoom []frame
 }
 
-// encode builds plan[tick][room]: the frame each room pushes at each tick.
-func encode(rooms, rate int, d time.Duration) [][]frame {
+type frame struct {
+	data []byte
+	n    int // messages in data
+}
+
+// id is a message's item id: its tick and its place in the frame. The
+// reader recovers the tick, and with it the push time, from the id.
+func id(k, n int) string { return "lg" + strconv.Itoa(k) + "x" + strconv.Itoa(n) }
+
+// tickOf parses the tick out of an id made by id.
+func tickOf[S string | []byte](b S) (int, bool) {
+	if len(b) < 4 || b[0] != 'l' || b[1] != 'g' {
+		return 0, false
+	}
+	k := 0
+	for i := 2; i < len(b); i++ {
+		c := b[i]
+		if c == 'x' {
+			return k, true
+		}
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		k = k*10 + int(c-'0')
+	}
+	return 0, false
+}
+
+// encodeFrames sends the frames of every tick, in order, and closes out.
+func encodeFrames(ctx context.Context, rooms, rate int, d time.Duration, out chan<- tickFrames) {
+	defer close(out)
 	ticks := int((d + tick - 1) / tick)
-	plan := make([][]frame, ticks)
-	seq := make([]int, rooms)
-	for k := range plan {
-		plan[k] = make([]frame, rooms)
+	sent := make([]int, rooms)
+	for k := range ticks {
 		due := int(float64(rate) * min(d, time.Duration(k+1)*tick).Seconds())
+		tf := tickFrames{byRoom: make([]frame, rooms)}
+		byCount := map[int][]byte{}
+		base := time.Now()
 		for ri := range rooms {
 			want := due / rooms
 			if ri < due%rooms {
 				want++
 			}
-			for j := seq[ri]; j < want; j++ {
-				plan[k][ri].ids = append(plan[k][ri].ids, "lg"+strconv.Itoa(ri)+"x"+strconv.Itoa(j))
+			n := max(0, want-sent[ri])
+			sent[ri] = max(sent[ri], want)
+			if n == 0 {
+				continue
 			}
-			seq[ri] = max(seq[ri], want)
+			data, ok := byCount[n]
+			if !ok {
+				cmds := make([][]byte, n)
+				for j := range cmds {
+					cmds[j] = loopback.BilibiliDanmaku(int64(100000+(k*31+j)%5000), "viewer", chat[(k+j)%len(chat)], base, id(k, j))
+				}
+				data = loopback.BilibiliFrame(loopback.BilibiliPushBrotli, cmds...)
+				byCount[n] = data
+			}
+			tf.byRoom[ri] = frame{data: data, n: n}
+		}
+		select {
+		case out <- tf:
+		case <-ctx.Done():
+			return
 		}
 	}
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for range runtime.GOMAXPROCS(0) {
-		wg.Go(func() {
-			for k := range next {
-				base := time.Now()
-				for ri := range plan[k] {
-					f := &plan[k][ri]
-					if len(f.ids) == 0 {
-						continue
-					}
-					cmds := make([][]byte, len(f.ids))
-					for n, id := range f.ids {
-						j := len(cmds) + n // varies the text within a frame
-						cmds[n] = loopback.BilibiliDanmaku(int64(100000+(k*rooms+n)%5000), "viewer", chat[(ri+j)%len(chat)], base, id)
-					}
-					f.data = loopback.BilibiliFrame(loopback.BilibiliPushBrotli, cmds...)
-				}
-			}
-		})
+}
+
+// observer hands the alert engine's observations to the current run's
+// tracker (set once the rooms are connected; nil before).
+type observer struct{ t atomic.Pointer[tracker] }
+
+func (o *observer) Observed(it *item.Item) {
+	t := o.t.Load()
+	if t == nil || it.Kind != item.KindChat {
+		return
 	}
-	for k := range plan {
-		next <- k
+	if k, ok := tickOf(it.ID); ok && k < len(t.sentAt) {
+		t.mu.Lock()
+		t.pending[k]++
+		t.mu.Unlock()
 	}
-	close(next)
-	wg.Wait()
-	return plan
+}
+
+func (o *observer) Evaluated(at time.Time) {
+	t := o.t.Load()
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for k, n := range t.pending {
+		t.evaluated.add(t.since(k, at), n)
+		delete(t.pending, k)
+	}
+}
+
+// tracker holds one run's push times (per tick) and latency histograms.
+type tracker struct {
+	sentAt []atomic.Int64 // unix ns of each tick's push
+	stored histogram      // only the reader goroutine adds
+
+	mu        sync.Mutex
+	pending   map[int]int64 // tick → messages observed since the last evaluation
+	evaluated histogram
+}
+
+func (t *tracker) since(k int, now time.Time) time.Duration {
+	if k >= len(t.sentAt) {
+		return 0
+	}
+	return now.Sub(time.Unix(0, t.sentAt[k].Load()))
+}
+
+// histogram counts latencies in 1 ms buckets up to two minutes (the last
+// bucket takes the rest): quantiles exact to the millisecond in constant
+// memory, however long the run.
+type histogram struct {
+	b [120_001]int64
+	n atomic.Int64
+}
+
+func (h *histogram) add(d time.Duration, n int64) {
+	i := max(0, min(int(d/time.Millisecond), len(h.b)-1))
+	h.b[i] += n
+	h.n.Add(n)
+}
+
+func (h *histogram) count() int64 { return h.n.Load() }
+
+// quantile returns the q-quantile in milliseconds (the upper edge of its
+// bucket), 0 when empty.
+func (h *histogram) quantile(q float64) float64 {
+	n := h.n.Load()
+	if n == 0 {
+		return 0
+	}
+	rank := int64(q * float64(n-1))
+	var c int64
+	for i, v := range h.b {
+		c += v
+		if c > rank {
+			return float64(i + 1)
+		}
+	}
+	return float64(len(h.b))
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func procStatus(field string) int64 {

@@ -23,6 +23,15 @@ func TestRunSmall(t *testing.T) {
 	if res.P50ms <= 0 || res.P99ms < res.P50ms {
 		t.Errorf("latency p50 %v p99 %v", res.P50ms, res.P99ms)
 	}
+	if res.EvalP50ms <= 0 || res.EvalP99ms < res.EvalP50ms {
+		t.Errorf("arrival→alert evaluated p50 %v p99 %v", res.EvalP50ms, res.EvalP99ms)
+	}
+	if res.CPUPerMsgUS <= 0 {
+		t.Errorf("cpu per message %v", res.CPUPerMsgUS)
+	}
+	if len(res.RSSSeriesMB) == 0 {
+		t.Errorf("no RSS samples")
+	}
 	if res.CeilingRate <= 0 || res.CeilingRatio <= 0 {
 		t.Errorf("ceiling %v items/s, ratio %v", res.CeilingRate, res.CeilingRatio)
 	}
@@ -34,9 +43,45 @@ func TestRunSmall(t *testing.T) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"rooms", "target_rate", "achieved_rate", "stored", "lost", "p50_ms", "p99_ms", "rss_mb"} {
+	for _, k := range []string{"rooms", "target_rate", "achieved_rate", "stored", "lost", "p50_ms", "p99_ms", "eval_p50_ms", "eval_p99_ms", "rss_mb", "cpu_us_per_msg"} {
 		if _, ok := m[k]; !ok {
 			t.Errorf("JSON %s lacks %q", b, k)
+		}
+	}
+}
+
+func TestTickOf(t *testing.T) {
+	for _, tc := range []struct {
+		id   string
+		k    int
+		want bool
+	}{
+		{id(0, 0), 0, true},
+		{id(1234, 7), 1234, true},
+		{"lg12", 0, false},
+		{"lgx1", 0, true},
+		{"xx1x2", 0, false},
+		{"lg1a2x3", 0, false},
+	} {
+		k, ok := tickOf(tc.id)
+		if ok != tc.want || ok && k != tc.k {
+			t.Errorf("tickOf(%q) = %d, %v; want %d, %v", tc.id, k, ok, tc.k, tc.want)
+		}
+	}
+}
+
+func TestHistogramQuantile(t *testing.T) {
+	var h histogram
+	if q := h.quantile(0.5); q != 0 {
+		t.Errorf("empty histogram: %v", q)
+	}
+	for i := range 100 {
+		h.add(time.Duration(i)*time.Millisecond+time.Microsecond, 1)
+	}
+	h.add(10*time.Minute, 1) // beyond the last bucket
+	for _, tc := range []struct{ q, want float64 }{{0, 1}, {0.5, 51}, {0.99, 100}, {1, 120_001}} {
+		if got := h.quantile(tc.q); got != tc.want {
+			t.Errorf("quantile(%v) = %v, want %v", tc.q, got, tc.want)
 		}
 	}
 }

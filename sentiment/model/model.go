@@ -2,7 +2,8 @@
 // embedded into the binary: the trained weights (model.bin), the merged
 // lexicon (lexicon.tsv) and the stop-word list for hot terms
 // (stopwords.txt), all three written by `go run ./sentiment/train`, and the
-// compact segmentation dictionary for hot terms (zhdict.txt.gz), written by
+// compact segmentation dictionary for hot terms (zhdict.txt.gz) and the HMM
+// emission table for words outside it (hmmemit.txt.gz), both written by
 // `go run ./sentiment/termsdict`. See README.md here for the commands, the
 // data they derive from and its terms.
 package model
@@ -47,6 +48,24 @@ func SegmentDict() (string, error) {
 	b, err := io.ReadAll(zr)
 	if err != nil {
 		return "", fmt.Errorf("segmentation dictionary: %w", err)
+	}
+	return string(b), nil
+}
+
+//go:embed hmmemit.txt.gz
+var hmmEmitGz []byte
+
+// HMMEmit returns the HMM emission table for words outside the segmentation
+// dictionary ("char B E M S" lines of log-probabilities, "x" for none; a
+// first line starting with # is a comment), decompressed on each call.
+func HMMEmit() (string, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(hmmEmitGz))
+	if err != nil {
+		return "", fmt.Errorf("HMM emission table: %w", err)
+	}
+	b, err := io.ReadAll(zr)
+	if err != nil {
+		return "", fmt.Errorf("HMM emission table: %w", err)
 	}
 	return string(b), nil
 }
