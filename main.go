@@ -25,6 +25,7 @@ import (
 	"lookout/report"
 	"lookout/sentiment"
 	"lookout/store"
+	"lookout/transport"
 )
 
 const usage = `lookout — social-media and live-room monitoring (舆情监控 + 直播监控)
@@ -171,6 +172,7 @@ func cmdRun(ctx context.Context, args []string) error {
 	format := fs.String("log-format", "text", "text or json")
 	uiAddr := fs.String("ui", "", "serve the live dashboard on this address (overrides ui.listen), e.g. 127.0.0.1:8080")
 	role := fs.String("role", "all", "all, collect or process (collect and process need transport.kind nats)")
+	parts := fs.String("partitions", "all", "process role: the partitions to consume, e.g. 0-7,12 (default all)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -192,10 +194,14 @@ func cmdRun(ctx context.Context, args []string) error {
 	if err := cfg.ValidRole(*role); err != nil {
 		return err
 	}
-	if *role != "all" {
-		return fmt.Errorf("--role %s: the NATS JetStream transport is configured but not built into this version; run --role all", *role)
+	var partitions []int
+	if *role == daemon.RoleProcess {
+		if partitions, err = transport.ParsePartitions(*parts, cfg.Transport.NATS.Partitions); err != nil {
+			return fmt.Errorf("--partitions: %w", err)
+		}
 	}
-	d, err := daemon.New(ctx, daemon.Options{Config: cfg, Log: log, Version: buildVersion(), UIListen: *uiAddr})
+	d, err := daemon.New(ctx, daemon.Options{Config: cfg, Log: log, Version: buildVersion(), UIListen: *uiAddr,
+		Role: *role, Partitions: partitions})
 	if err != nil {
 		return err
 	}

@@ -73,7 +73,22 @@ type Options struct {
 	// UIListen serves the live dashboard there, overriding ui.listen
 	// (`--ui ADDR`); see ui.go.
 	UIListen string
+	// Role is what this daemon runs (`run --role`): RoleAll (the default)
+	// the whole flow in one process; RoleCollect only the collectors,
+	// publishing to the NATS stream; RoleProcess only the rest, consuming
+	// from it. See dist.go.
+	Role string
+	// Partitions are the partitions a RoleProcess daemon consumes (default
+	// all of transport.nats.partitions).
+	Partitions []int
 }
+
+// The roles a daemon can run.
+const (
+	RoleAll     = "all"
+	RoleCollect = "collect"
+	RoleProcess = "process"
+)
 
 // Daemon is a configured pipeline, ready to Run.
 type Daemon struct {
@@ -98,6 +113,9 @@ type Daemon struct {
 	metrics          *daemonMetrics
 	collectorMetrics *lcollectors.Metrics
 	uiAddr           atomic.Value // string: where the dashboard listens
+
+	role string
+	dist *distState // the NATS transport; nil in RoleAll
 }
 
 type daemonMetrics struct {
@@ -142,6 +160,12 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 	if opts.Health.Clock == nil {
 		opts.Health.Clock = opts.Clock
 	}
+	if opts.Role == "" {
+		opts.Role = RoleAll
+	}
+	if err := cfg.ValidRole(opts.Role); err != nil {
+		return nil, err
+	}
 	var users *redact.Users
 	if cfg.Privacy.On() {
 		u, err := redact.NewUsers(cfg.Privacy.Salt.Value())
@@ -151,7 +175,7 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 		users = u
 		opts.Log = slog.New(users.LogHandler(opts.Log.Handler()))
 	}
-	d := &Daemon{cfg: cfg, log: opts.Log, opts: opts, reg: prometheus.NewRegistry(), healthWake: make(chan struct{}, 1), users: users}
+	d := &Daemon{cfg: cfg, log: opts.Log, opts: opts, reg: prometheus.NewRegistry(), healthWake: make(chan struct{}, 1), users: users, role: opts.Role}
 	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	d.metrics = &daemonMetrics{
 		duplicates: prometheus.NewCounter(prometheus.CounterOpts{Name: "lookout_pipeline_duplicates_total", Help: "Items dropped as duplicates before scoring."}),
@@ -219,8 +243,13 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 	if err != nil {
 		return fail(err)
 	}
+	if d.role != RoleAll {
+		if d.dist, err = newDistState(ctx, d); err != nil {
+			return fail(err)
+		}
+	}
 	for _, src := range cfg.Sources {
-		if src.Disabled {
+		if src.Disabled || d.role == RoleProcess {
 			continue
 		}
 		r, err := d.newSourceRunner(ctx, src, broken[src.ID])
@@ -242,7 +271,13 @@ func (d *Daemon) Registry() *prometheus.Registry { return d.reg }
 // classifier finishes what it holds, the writer flushes, the engine does a
 // last evaluation and the outbox keeps whatever could not be sent.
 func (d *Daemon) Run(ctx context.Context) error {
+	if d.role == RoleCollect {
+		return d.runCollect(ctx)
+	}
 	defer d.store.Close()
+	if d.dist != nil {
+		defer d.dist.conn.Close()
+	}
 	log := d.log
 
 	// Stages downstream of the collectors get their own context: they must
@@ -277,6 +312,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer waitUI()
 
 	writer := store.NewWriter(d.store, d.cfg.Store.BatchSize, d.cfg.Store.FlushInterval.D(), log.With("stage", "store"), d.reg)
+	if d.dist != nil {
+		// A message is acknowledged once its item is committed.
+		writer.Settled = d.dist.acks.Committed
+	}
 	stage("store", func() error { return writer.Run(drainCtx, toStore) })
 
 	engineDone := make(chan struct{})
@@ -337,6 +376,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	loops.Go(func() { d.healthLoop(ctx) })
 	loops.Go(func() { d.retentionLoop(ctx) })
 	loops.Go(func() { d.profileLoop(ctx, raw) })
+	if d.dist != nil {
+		// Process role: the stream's partitions take the collectors' place.
+		loops.Go(func() { d.dist.consume(ctx, raw, toStore) })
+	}
 
 	<-ctx.Done()
 	log.Info("shutting down: stopping collectors")

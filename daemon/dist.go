@@ -1,0 +1,215 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"lookout/item"
+	"lookout/transport"
+)
+
+// distState is what the collect and process roles add to a daemon: the
+// connection to the NATS stream and, in the process role, the deliveries
+// waiting for their items' commit.
+//
+// Collect role: every item a collector emits is published to its room's
+// partition with its message id; a collector's state (cursor, seen ids)
+// is written to the local store only after the stream acknowledged every
+// item emitted before it, so a kill -9 at any point loses no item: what
+// the state says was seen is durable in the stream.
+//
+// Process role: one durable pull consumer per owned partition feeds the
+// classifier, the alert engine and the store writer exactly as the
+// collectors do in the all role; a message is acknowledged only after its
+// item is committed (store.Writer.Settled). A redelivery of an item this
+// process already handled goes to the store only, where its (source, item
+// id) key drops it, and is acknowledged with the commit.
+type distState struct {
+	d          *Daemon
+	conn       *transport.Conn
+	acks       *transport.Acks
+	partitions []int
+}
+
+func newDistState(ctx context.Context, d *Daemon) (*distState, error) {
+	c := d.cfg.Transport.NATS
+	conn, err := transport.Connect(ctx, c, "lookout-"+d.role, d.log.With("stage", "transport"), d.reg)
+	if err != nil {
+		return nil, err
+	}
+	ds := &distState{d: d, conn: conn, acks: conn.NewAcks(), partitions: d.opts.Partitions}
+	if d.role == RoleProcess && len(ds.partitions) == 0 {
+		ds.partitions, _ = transport.ParsePartitions("all", conn.Partitions())
+	}
+	for _, p := range ds.partitions {
+		if p < 0 || p >= conn.Partitions() {
+			conn.Close()
+			return nil, fmt.Errorf("partition %d: out of 0..%d (transport.nats.partitions)", p, conn.Partitions()-1)
+		}
+	}
+	return ds, nil
+}
+
+// consume runs one consumer per owned partition until ctx ends, and keeps
+// the lag gauges current. New items go to raw (the classifier); an item
+// this process handled before goes straight to the store.
+func (ds *distState) consume(ctx context.Context, raw, toStore chan<- item.Item) {
+	d := ds.d
+	owned := map[int]bool{}
+	for _, p := range ds.partitions {
+		owned[p] = true
+	}
+	out := func(ctx context.Context, del transport.Delivery) error {
+		ds.acks.Add(del)
+		it := del.Item
+		key := it.DedupeKey()
+		dst, name := raw, "classifier"
+		if !d.dedupe.addIfNew(key) {
+			d.metrics.duplicates.Inc()
+			dst, name = toStore, "store"
+		}
+		if err := d.send(ctx, dst, it, name); err != nil {
+			if dst == raw {
+				d.dedupe.forget(key)
+			}
+			return err
+		}
+		return nil
+	}
+	var wg sync.WaitGroup
+	for _, p := range ds.partitions {
+		wg.Go(func() {
+			for {
+				err := ds.conn.Consume(ctx, p, transport.ConsumeOptions{}, out)
+				if err == nil || ctx.Err() != nil {
+					return
+				}
+				d.log.Error("partition consumer stopped; starting it again", "partition", p, "err", err)
+				select {
+				case <-time.After(time.Second):
+				case <-ctx.Done():
+					return
+				}
+			}
+		})
+	}
+	wg.Go(func() {
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		for {
+			if st, err := ds.conn.Status(ctx); err == nil {
+				ds.conn.SetGauges(st, owned)
+			} else if ctx.Err() == nil {
+				d.log.Warn("partition status", "err", err)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	})
+	d.log.Info("consuming partitions", "partitions", ds.partitions)
+	wg.Wait()
+}
+
+// runCollect is Run for the collect role: collectors → stream, with the
+// collectors' state written after the items it covers are acknowledged.
+func (d *Daemon) runCollect(ctx context.Context) error {
+	defer d.store.Close()
+	defer d.dist.conn.Close()
+	log := d.log
+	drainCtx, cancelDrain := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelDrain()
+
+	raw := make(chan item.Item, d.opts.ChannelSize)
+	srv := d.startHTTP(log)
+	published := make(chan error, 1)
+	go func() { published <- d.dist.publish(drainCtx, raw) }()
+
+	d.state.attach(raw)
+	d.startSources(ctx, raw)
+	var loops sync.WaitGroup
+	loops.Go(func() { d.healthLoop(ctx) })
+
+	<-ctx.Done()
+	log.Info("shutting down: stopping collectors")
+	d.stopSources()
+	loops.Wait()
+	d.state.attach(nil)
+	close(raw)
+	timer := time.AfterFunc(d.opts.ShutdownGrace, func() {
+		log.Warn("shutdown grace exceeded; aborting drain", "grace", d.opts.ShutdownGrace)
+		cancelDrain()
+	})
+	defer timer.Stop()
+	err := <-published
+	d.writeHealth(context.WithoutCancel(ctx))
+	if srv != nil {
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), time.Second)
+		srv.Shutdown(shutdownCtx)
+		cancel()
+	}
+	log.Info("stopped")
+	return err
+}
+
+// publish sends every item on raw to the stream until raw is closed. A
+// state item waits until the stream holds every item before it, then goes
+// to the store. It returns an error only when ctx ends before everything
+// is acknowledged: the state of what was not is not written, so the
+// collectors fetch it again on their next start.
+func (ds *distState) publish(ctx context.Context, raw <-chan item.Item) error {
+	d := ds.d
+	pub := ds.conn.NewPublisher(1024)
+	// An idle stream settles now and then, so that the pending window
+	// does not hold acknowledgements while nothing new comes.
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	fail := func(err error) error {
+		d.log.Error("publishing stopped; state of items not acknowledged is not saved", "err", err)
+		// Keep raw moving so that nothing upstream blocks on it.
+		for range raw {
+		}
+		return err
+	}
+	for {
+		var it item.Item
+		var ok bool
+		select {
+		case it, ok = <-raw:
+		case <-tick.C:
+			if err := pub.Settle(ctx); err != nil {
+				return fail(err)
+			}
+			continue
+		}
+		if !ok {
+			break
+		}
+		if it.Kind == item.KindState {
+			if err := pub.Settle(ctx); err != nil {
+				return fail(err)
+			}
+			if err := d.store.PutStates(ctx, it.Source, it.State); err != nil {
+				// Not fatal: the collector fetches again from an older
+				// cursor, and the stream and the store drop what they hold.
+				d.log.Error("collector state not saved", "source", it.Source, "err", err)
+			}
+			continue
+		}
+		if err := pub.Publish(ctx, &it); err != nil {
+			if !errors.Is(err, transport.ErrEncode) {
+				return fail(err)
+			}
+			d.log.Error("item not published: it does not encode", "source", it.Source, "item_id", it.ID, "room", it.Room, "err", err)
+		}
+	}
+	if err := pub.Settle(ctx); err != nil {
+		return fail(err)
+	}
+	return nil
+}

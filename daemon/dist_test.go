@@ -1,0 +1,230 @@
+package daemon
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"lookout/config"
+	"lookout/internal/embednats"
+	"lookout/internal/loopback"
+)
+
+// distRig is an embedded NATS server, loopback live rooms and a webhook
+// receiver, with a config for collect and process daemons.
+type distRig struct {
+	t     *testing.T
+	nats  *embednats.Server
+	rooms []*loopback.BilibiliServer
+	hook  *loopback.WebhookServer
+	dir   string
+}
+
+func newDistRig(t *testing.T, rooms int) *distRig {
+	t.Helper()
+	r := &distRig{t: t, dir: t.TempDir()}
+	ns, err := embednats.Start(filepath.Join(r.dir, "nats"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Stop)
+	r.nats = ns
+	for i := range rooms {
+		live := loopback.NewBilibiliServer(loopback.BilibiliServerOptions{RoomID: 51_000_000 + int64(i), Compression: loopback.BilibiliPushPlain})
+		t.Cleanup(live.Close)
+		r.rooms = append(r.rooms, live)
+	}
+	r.hook = loopback.NewWebhookServer()
+	t.Cleanup(r.hook.Close)
+	t.Setenv("DIST_HOOK_URL", r.hook.URL())
+	return r
+}
+
+// config is the one config every role shares but for the store path.
+func (r *distRig) config(dbPath string) *config.Config {
+	r.t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, `store: { path: %q, batch_size: 64, flush_interval: 50ms }
+http: { listen: "off" }
+transport: { kind: nats, nats: { url: %q, partitions: 4 } }
+limits: { default: { rate: 1000/s, burst: 1000 } }
+classifier: { terms: false }
+keywords:
+  crisis: { severity: red, any: [假货, 退款] }
+sources:
+`, dbPath, r.nats.URL())
+	for i, live := range r.rooms {
+		fmt.Fprintf(&b, "  - { id: live-%d, kind: bilibili_live, room: %d, api_base: %q, nav_base: %q, hosts: [%q] }\n",
+			i, live.RoomID(), live.URL(), live.URL(), live.WSURL())
+	}
+	b.WriteString(`rules:
+  - name: crisis-burst
+    kind: keyword_burst
+    category: crisis
+    window: 30s
+    levels: { red: 5 }
+route: { receiver: hook, group_by: [room], group_wait: 0s, group_interval: 0s }
+receivers:
+  - name: hook
+    webhook: { url: "${DIST_HOOK_URL}" }
+`)
+	cfg, err := config.Parse([]byte(b.String()), "dist.yaml")
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return cfg
+}
+
+// start runs a daemon of role on dbPath and returns its stop.
+func (r *distRig) start(role, dbPath string, partitions []int) (*Daemon, func()) {
+	t := r.t
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})).With("role", role)
+	d, err := New(ctx, Options{Config: r.config(dbPath), Log: log, ShutdownGrace: 10 * time.Second,
+		Role: role, Partitions: partitions, EvalInterval: 50 * time.Millisecond})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("%s daemon stopped with error: %v", role, err)
+				}
+			case <-time.After(20 * time.Second):
+				t.Errorf("%s daemon did not stop within 20s", role)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return d, stop
+}
+
+// push sends n chat lines with ids prefix-0…, spread over the rooms, a
+// frame per room per call; crisis lines carry the crisis keyword and all
+// go to the first room.
+func (r *distRig) push(prefix string, n int, crisis bool) {
+	text := "主播好，今天的链接在哪"
+	if crisis {
+		text = "买到假货了，要求退款"
+	}
+	frames := make([][][]byte, len(r.rooms))
+	for i := range n {
+		ri := i % len(r.rooms)
+		if crisis {
+			ri = 0 // the rule counts per room
+		}
+		frames[ri] = append(frames[ri], loopback.BilibiliDanmaku(int64(1000+i), "viewer", text, time.Now(), fmt.Sprintf("%s-%d", prefix, i)))
+	}
+	for ri, cmds := range frames {
+		if len(cmds) > 0 {
+			r.rooms[ri].Push(cmds...)
+		}
+	}
+}
+
+func (r *distRig) waitConnected(n int) {
+	r.t.Helper()
+	for _, live := range r.rooms {
+		waitFor(r.t, "the collector in every room", 15*time.Second, func() bool { return live.AuthCount() >= n && live.Connections() == 1 })
+	}
+}
+
+func openRO(t *testing.T, dbPath string) *sql.DB {
+	t.Helper()
+	ro, err := sql.Open("sqlite3", "file:"+dbPath+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ro.Close() })
+	return ro
+}
+
+// TestDistCollectProcessRestart runs the collect role and the process role
+// as two daemons over an embedded NATS server, stops the processor while
+// chat keeps coming and starts it again: every line is stored exactly
+// once, and the crisis alert is notified exactly once.
+func TestDistCollectProcessRestart(t *testing.T) {
+	r := newDistRig(t, 3)
+	collectDB := filepath.Join(r.dir, "collect.db")
+	procDB := filepath.Join(r.dir, "proc.db")
+	_, stopCollect := r.start(RoleCollect, collectDB, nil)
+	r.waitConnected(1)
+	_, stopProc := r.start(RoleProcess, procDB, nil)
+	ro := openRO(t, procDB)
+
+	r.push("a", 300, false)
+	r.push("crisis", 6, true)
+	waitFor(t, "some items stored by the first processor", 15*time.Second, func() bool {
+		var n int
+		ro.QueryRow(`SELECT count(*) FROM items`).Scan(&n)
+		return n >= 100
+	})
+	waitFor(t, "the crisis alert notified", 15*time.Second, func() bool { return len(r.hook.Messages()) >= 1 })
+
+	// The processor stops while chat keeps arriving; the collector
+	// publishes on.
+	pushing := make(chan struct{})
+	go func() {
+		defer close(pushing)
+		for i := range 10 {
+			r.push(fmt.Sprintf("b%d", i), 30, false)
+			time.Sleep(30 * time.Millisecond)
+		}
+	}()
+	stopProc()
+	<-pushing
+	_, stopProc2 := r.start(RoleProcess, procDB, nil)
+	r.push("c", 90, false)
+	r.push("crisis2", 3, true)
+
+	want := 300 + 6 + 300 + 90 + 3
+	waitFor(t, fmt.Sprintf("all %d lines stored", want), 30*time.Second, func() bool {
+		return countRows(t, ro, `SELECT count(*) FROM items WHERE kind = 'chat'`) >= want
+	})
+	// A moment for late redeliveries and notifications to show up.
+	time.Sleep(500 * time.Millisecond)
+	stopProc2()
+	stopCollect()
+
+	if n := countRows(t, ro, `SELECT count(*) FROM items WHERE kind = 'chat'`); n != want {
+		t.Errorf("%d chat rows, want %d", n, want)
+	}
+	if n := countRows(t, ro, `SELECT count(DISTINCT source || '/' || item_id) FROM items WHERE kind = 'chat'`); n != want {
+		t.Errorf("%d distinct chat items, want %d", n, want)
+	}
+	if n := countRows(t, ro, `SELECT count(*) FROM alert_events WHERE state = 'firing'`); n != 1 {
+		t.Errorf("%d firing events, want 1 (the restarted processor takes the open alert over)", n)
+	}
+	keys := map[string]int{}
+	for _, k := range r.hook.IdempotencyKeys() {
+		keys[k]++
+	}
+	for k, n := range keys {
+		if n != 1 {
+			t.Errorf("notification %s delivered %d times", k, n)
+		}
+	}
+	if events := countRows(t, ro, `SELECT count(*) FROM alert_events`); len(keys) != events || events == 0 {
+		t.Errorf("%d distinct notifications for %d alert events, want one each", len(keys), events)
+	}
+	// The collector's database holds state only: no items.
+	cro := openRO(t, collectDB)
+	if n := countRows(t, cro, `SELECT count(*) FROM items`); n != 0 {
+		t.Errorf("collector stored %d items itself, want 0", n)
+	}
+}
