@@ -1,14 +1,20 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
+	"io"
 	"log/slog"
+	"math/rand/v2"
 	"os"
+	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -227,4 +233,208 @@ func TestDistCollectProcessRestart(t *testing.T) {
 	if n := countRows(t, cro, `SELECT count(*) FROM items`); n != 0 {
 		t.Errorf("collector stored %d items itself, want 0", n)
 	}
+}
+
+// distKillEnv name the config file and role of the helper process
+// TestDistKill9 starts.
+const (
+	distKillEnvConfig = "LOOKOUT_DIST_KILL_CONFIG"
+	distKillEnvRole   = "LOOKOUT_DIST_KILL_ROLE"
+	distKillEnvReady  = "LOOKOUT_DIST_KILL_READY" // written once the daemon is built
+)
+
+// TestDistKillChild is a collect or process daemon in a process of its
+// own; TestDistKill9 runs it and kills it with SIGKILL.
+func TestDistKillChild(t *testing.T) {
+	path := os.Getenv(distKillEnvConfig)
+	if path == "" {
+		t.Skip("helper process for TestDistKill9; runs only when started by it")
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	d, err := New(ctx, Options{Config: cfg, Log: log, Out: io.Discard, Role: os.Getenv(distKillEnvRole), EvalInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(os.Getenv(distKillEnvReady), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDistKill9: a poller feeds a collect-role process, which publishes to
+// an embedded NATS server; a process-role process stores the items and
+// notifies a webhook of a crisis alert. Each of the two is killed with
+// SIGKILL at random moments under load and started again on the same
+// files. In the end every entry the source published is stored once, and
+// the receiver got every alert event (deduplicating on Idempotency-Key)
+// with one firing.
+func TestDistKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts helper processes")
+	}
+	const (
+		perPoll = 100
+		window  = 500
+		kills   = 6 // collector and processor in turn
+	)
+	ns, err := embednats.Start(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Stop()
+	hook := loopback.NewWebhookServer()
+	defer hook.Close()
+	pub := &stateKillPublisher{}
+	srv := loopback.NewFeedServer()
+	defer srv.Close()
+	base := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
+	srv.OnRequest(func(path string) {
+		ids := pub.publish(perPoll)
+		var entries []loopback.FeedEntrySpec
+		for i := len(ids) - 1; i >= max(0, len(ids)-window); i-- {
+			text := "entry " + ids[i]
+			if i%20 == 0 {
+				text += " 假货，要求退款"
+			}
+			entries = append(entries, loopback.FeedEntrySpec{ID: ids[i], Title: ids[i], Text: text,
+				Link: "https://news.example.com/" + ids[i], Published: base.Add(time.Duration(i) * time.Second)})
+		}
+		srv.SetFeed(path, loopback.RSSDocument("kill", entries), "")
+	})
+	t.Setenv("DIST_KILL_HOOK_URL", hook.URL()) // the helpers inherit it
+	dir := t.TempDir()
+	procDB := filepath.Join(dir, RoleProcess+".db")
+	paths := map[string]string{}
+	for _, role := range []string{RoleCollect, RoleProcess} {
+		paths[role] = filepath.Join(dir, role+".yaml")
+		cfg := fmt.Sprintf(`store: { path: %q, flush_interval: 200ms }
+http: { listen: "off" }
+transport: { kind: nats, nats: { url: %q, partitions: 4 } }
+classifier: { terms: false }
+keywords:
+  crisis: { severity: red, any: [假货, 退款] }
+sources:
+  - id: src
+    every: 300ms
+    jitter: 0.05
+    kind: rss
+    url: %q
+rules:
+  - name: crisis-burst
+    kind: keyword_burst
+    category: crisis
+    window: 120s
+    levels: { red: 5 }
+route: { receiver: hook, group_wait: 0s, group_interval: 0s }
+receivers:
+  - name: hook
+    webhook: { url: "${DIST_KILL_HOOK_URL}" }
+`, filepath.Join(dir, role+".db"), ns.URL(), srv.URL("/feed.xml"))
+		if err := os.WriteFile(paths[role], []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out bytes.Buffer
+	var outMu sync.Mutex
+	t.Cleanup(func() {
+		if t.Failed() {
+			outMu.Lock()
+			t.Logf("helper output:\n%s", out.String())
+			outMu.Unlock()
+		}
+	})
+	ready := func(role string) string { return filepath.Join(dir, role+".ready") }
+	start := func(role string) *exec.Cmd {
+		os.Remove(ready(role))
+		cmd := exec.Command(os.Args[0], "-test.run=^TestDistKillChild$", "-test.v")
+		cmd.Env = append(os.Environ(), distKillEnvConfig+"="+paths[role], distKillEnvRole+"="+role, distKillEnvReady+"="+ready(role))
+		w := &lockedWriter{mu: &outMu, w: &out}
+		cmd.Stdout, cmd.Stderr = w, w
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd
+	}
+	seed := uint64(time.Now().UnixNano())
+	rng := rand.New(rand.NewPCG(seed, 0))
+	t.Logf("seed %d", seed)
+	ro := openRO(t, procDB)
+	stored := func() int {
+		var n int
+		ro.QueryRow(`SELECT count(*) FROM items WHERE source = 'src'`).Scan(&n)
+		return n
+	}
+	procs := map[string]*exec.Cmd{RoleCollect: start(RoleCollect), RoleProcess: start(RoleProcess)}
+	defer func() {
+		for _, c := range procs {
+			_ = c.Process.Kill()
+			_ = c.Wait()
+		}
+	}()
+	for i := range kills {
+		role := RoleCollect
+		if i%2 == 1 {
+			role = RoleProcess
+		}
+		// Kill when items are flowing: the store grew since the last
+		// kill, then 0–300 ms on.
+		mark := stored()
+		waitFor(t, fmt.Sprintf("items flowing before kill %d", i+1), 30*time.Second, func() bool { return stored() > mark })
+		time.Sleep(time.Duration(rng.IntN(300)) * time.Millisecond)
+		_ = procs[role].Process.Kill()
+		_ = procs[role].Wait()
+		procs[role] = start(role)
+	}
+	want := pub.freeze()
+	missing := stateKillAwaitAll(t, procDB, want, 30*time.Second)
+	for _, role := range []string{RoleCollect, RoleProcess} {
+		waitFor(t, role+" helper handling SIGTERM", 20*time.Second, func() bool {
+			_, err := os.Stat(ready(role))
+			return err == nil
+		})
+		_ = procs[role].Process.Signal(syscall.SIGTERM)
+		if err := procs[role].Wait(); err != nil {
+			t.Errorf("last %s run: %v", role, err)
+		}
+	}
+	procs = nil
+	dups := stateKillDuplicates(t, procDB)
+	t.Logf("%d entries published over %d polls and %d kills: %d missing, %d duplicates",
+		len(want), pub.pollCount(), kills, len(missing), dups)
+	outMu.Lock()
+	defer outMu.Unlock()
+	if len(missing) > 0 || dups > 0 {
+		t.Errorf("%d of %d entries missing (first %v), %d stored twice; output:\n%s",
+			len(missing), len(want), missing[:min(len(missing), 5)], dups, out.String())
+	}
+	if n := countRows(t, ro, `SELECT count(*) FROM alert_events WHERE state = 'firing'`); n != 1 {
+		t.Errorf("%d firing events, want 1", n)
+	}
+	keys := map[string]bool{}
+	for _, k := range hook.IdempotencyKeys() {
+		keys[k] = true
+	}
+	if events := countRows(t, ro, `SELECT count(*) FROM alert_events`); len(keys) != events || events == 0 {
+		t.Errorf("receiver got %d distinct notifications for %d alert events, want one each", len(keys), events)
+	}
+}
+
+// lockedWriter serialises the writes of several child processes.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -347,15 +347,7 @@ func (c *Conn) Consume(ctx context.Context, partition int, o ConsumeOptions, out
 		o.MaxAckPending = 8192
 	}
 	part := strconv.Itoa(partition)
-	cons, err := c.js.CreateOrUpdateConsumer(ctx, c.stream, jetstream.ConsumerConfig{
-		Durable:       ConsumerName(partition),
-		FilterSubject: SubjectPrefix + part,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       o.AckWait,
-		MaxAckPending: o.MaxAckPending,
-		MaxDeliver:    -1,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-	})
+	cons, err := c.takeOver(ctx, partition, o)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
@@ -408,6 +400,45 @@ func (c *Conn) Consume(ctx context.Context, partition int, o ConsumeOptions, out
 			return err
 		}
 	}
+}
+
+// takeOver returns partition's durable consumer for a new owner. When the
+// last owner left messages delivered and not acknowledged (it died, or its
+// partition was taken from it), the stream would hold them back until
+// their ack wait ran out; instead the consumer is created again from the
+// first unacknowledged message, so that the new owner gets them at once.
+// Messages after it that were acknowledged come again too and the store
+// drops them as duplicates.
+func (c *Conn) takeOver(ctx context.Context, partition int, o ConsumeOptions) (jetstream.Consumer, error) {
+	cfg := jetstream.ConsumerConfig{
+		Durable:       ConsumerName(partition),
+		FilterSubject: SubjectPrefix + strconv.Itoa(partition),
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       o.AckWait,
+		MaxAckPending: o.MaxAckPending,
+		MaxDeliver:    -1,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	}
+	old, err := c.js.Consumer(ctx, c.stream, cfg.Durable)
+	switch {
+	case errors.Is(err, jetstream.ErrConsumerNotFound):
+		return c.js.CreateConsumer(ctx, c.stream, cfg)
+	case err != nil:
+		return nil, err
+	}
+	info := old.CachedInfo()
+	if info.NumAckPending == 0 {
+		return old, nil
+	}
+	start := info.AckFloor.Stream + 1
+	c.log.Info("taking over a partition with unacknowledged messages; delivering them again now",
+		"partition", partition, "ack_pending", info.NumAckPending, "from_stream_seq", start)
+	if err := c.js.DeleteConsumer(ctx, c.stream, cfg.Durable); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil, err
+	}
+	cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
+	cfg.OptStartSeq = start
+	return c.js.CreateConsumer(ctx, c.stream, cfg)
 }
 
 // PartitionStatus is one partition's consumer as the stream reports it.
