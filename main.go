@@ -172,7 +172,8 @@ func cmdRun(ctx context.Context, args []string) error {
 	format := fs.String("log-format", "text", "text or json")
 	uiAddr := fs.String("ui", "", "serve the live dashboard on this address (overrides ui.listen), e.g. 127.0.0.1:8080")
 	role := fs.String("role", "all", "all, collect or process (collect and process need transport.kind nats)")
-	parts := fs.String("partitions", "all", "process role: the partitions to consume, e.g. 0-7,12 (default all)")
+	parts := fs.String("partitions", "", "process role: consume these partitions only, e.g. 0-7,12 (default: share all with the other processors)")
+	procID := fs.String("id", "", "process role: this processor's name among the others (default hostname-pid)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -195,13 +196,13 @@ func cmdRun(ctx context.Context, args []string) error {
 		return err
 	}
 	var partitions []int
-	if *role == daemon.RoleProcess {
+	if *role == daemon.RoleProcess && *parts != "" {
 		if partitions, err = transport.ParsePartitions(*parts, cfg.Transport.NATS.Partitions); err != nil {
 			return fmt.Errorf("--partitions: %w", err)
 		}
 	}
 	d, err := daemon.New(ctx, daemon.Options{Config: cfg, Log: log, Version: buildVersion(), UIListen: *uiAddr,
-		Role: *role, Partitions: partitions})
+		Role: *role, Partitions: partitions, ProcessorID: *procID})
 	if err != nil {
 		return err
 	}

@@ -78,9 +78,16 @@ type Options struct {
 	// publishing to the NATS stream; RoleProcess only the rest, consuming
 	// from it. See dist.go.
 	Role string
-	// Partitions are the partitions a RoleProcess daemon consumes (default
-	// all of transport.nats.partitions).
+	// Partitions are the partitions a RoleProcess daemon consumes. Without
+	// them it shares the partitions with the other live processors through
+	// leases in the NATS key-value bucket <stream>_owners.
 	Partitions []int
+	// ProcessorID names this processor among the others (default
+	// hostname-pid).
+	ProcessorID string
+	// PartitionLease is how long a partition stays with a processor that
+	// stopped renewing it (default 6s): the take-over time after a crash.
+	PartitionLease time.Duration
 }
 
 // The roles a daemon can run.
@@ -401,6 +408,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	delivery.Flush(drainCtx, 3*time.Second)
 	stopDelivery()
 	stages.Wait()
+	if d.dist != nil {
+		d.dist.release(context.WithoutCancel(ctx))
+	}
 	d.saveProfilesDrained(context.WithoutCancel(ctx), drainCtx.Err() == nil && len(errs) == 0)
 	d.writeHealth(context.WithoutCancel(ctx))
 	if srv != nil {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -28,10 +30,16 @@ import (
 // process already handled goes to the store only, where its (source, item
 // id) key drops it, and is acknowledged with the commit.
 type distState struct {
-	d          *Daemon
-	conn       *transport.Conn
-	acks       *transport.Acks
-	partitions []int
+	d    *Daemon
+	conn *transport.Conn
+	acks *transport.Acks
+	// static are the partitions given with Options.Partitions; without
+	// them the assigner shares the partitions among the live processors.
+	static   []int
+	assigner *transport.Assigner
+
+	mu    sync.Mutex
+	owned map[int]bool
 }
 
 func newDistState(ctx context.Context, d *Daemon) (*distState, error) {
@@ -40,14 +48,22 @@ func newDistState(ctx context.Context, d *Daemon) (*distState, error) {
 	if err != nil {
 		return nil, err
 	}
-	ds := &distState{d: d, conn: conn, acks: conn.NewAcks(), partitions: d.opts.Partitions}
-	if d.role == RoleProcess && len(ds.partitions) == 0 {
-		ds.partitions, _ = transport.ParsePartitions("all", conn.Partitions())
-	}
-	for _, p := range ds.partitions {
+	ds := &distState{d: d, conn: conn, acks: conn.NewAcks(), static: d.opts.Partitions, owned: map[int]bool{}}
+	for _, p := range ds.static {
 		if p < 0 || p >= conn.Partitions() {
 			conn.Close()
 			return nil, fmt.Errorf("partition %d: out of 0..%d (transport.nats.partitions)", p, conn.Partitions()-1)
+		}
+	}
+	if d.role == RoleProcess && len(ds.static) == 0 {
+		id := d.opts.ProcessorID
+		if id == "" {
+			host, _ := os.Hostname()
+			id = fmt.Sprintf("%s-%d", host, os.Getpid())
+		}
+		if ds.assigner, err = conn.NewAssigner(ctx, id, d.opts.PartitionLease); err != nil {
+			conn.Close()
+			return nil, err
 		}
 	}
 	return ds, nil
@@ -58,10 +74,6 @@ func newDistState(ctx context.Context, d *Daemon) (*distState, error) {
 // this process handled before goes straight to the store.
 func (ds *distState) consume(ctx context.Context, raw, toStore chan<- item.Item) {
 	d := ds.d
-	owned := map[int]bool{}
-	for _, p := range ds.partitions {
-		owned[p] = true
-	}
 	out := func(ctx context.Context, del transport.Delivery) error {
 		ds.acks.Add(del)
 		it := del.Item
@@ -80,28 +92,61 @@ func (ds *distState) consume(ctx context.Context, raw, toStore chan<- item.Item)
 		return nil
 	}
 	var wg sync.WaitGroup
-	for _, p := range ds.partitions {
+	type running struct {
+		cancel context.CancelFunc
+		done   chan struct{}
+	}
+	parts := map[int]running{} // owned by the goroutine calling gain and lose
+	gain := func(p int) {
+		pctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		parts[p] = running{cancel, done}
+		ds.mu.Lock()
+		ds.owned[p] = true
+		ds.mu.Unlock()
 		wg.Go(func() {
+			defer close(done)
 			for {
-				err := ds.conn.Consume(ctx, p, transport.ConsumeOptions{}, out)
-				if err == nil || ctx.Err() != nil {
+				err := ds.conn.Consume(pctx, p, transport.ConsumeOptions{}, out)
+				if err == nil || pctx.Err() != nil {
 					return
 				}
 				d.log.Error("partition consumer stopped; starting it again", "partition", p, "err", err)
 				select {
 				case <-time.After(time.Second):
-				case <-ctx.Done():
+				case <-pctx.Done():
 					return
 				}
 			}
 		})
 	}
+	lose := func(p int) {
+		if r, ok := parts[p]; ok {
+			r.cancel()
+			<-r.done
+			delete(parts, p)
+		}
+		ds.mu.Lock()
+		delete(ds.owned, p)
+		ds.mu.Unlock()
+	}
+	if ds.assigner != nil {
+		d.log.Info("sharing partitions with the other processors", "processor", ds.assigner.ID())
+		wg.Go(func() { ds.assigner.Run(ctx, gain, lose) })
+	} else {
+		d.log.Info("consuming partitions", "partitions", ds.static)
+		for _, p := range ds.static {
+			gain(p)
+		}
+	}
 	wg.Go(func() {
-		t := time.NewTicker(5 * time.Second)
+		t := time.NewTicker(2 * time.Second)
 		defer t.Stop()
 		for {
 			if st, err := ds.conn.Status(ctx); err == nil {
-				ds.conn.SetGauges(st, owned)
+				ds.mu.Lock()
+				ds.conn.SetGauges(st, ds.owned)
+				ds.mu.Unlock()
 			} else if ctx.Err() == nil {
 				d.log.Warn("partition status", "err", err)
 			}
@@ -112,8 +157,29 @@ func (ds *distState) consume(ctx context.Context, raw, toStore chan<- item.Item)
 			}
 		}
 	})
-	d.log.Info("consuming partitions", "partitions", ds.partitions)
 	wg.Wait()
+}
+
+// release gives the partitions back once the pipeline has drained, so
+// that another processor takes them over without waiting for the lease.
+func (ds *distState) release(ctx context.Context) {
+	if ds.assigner != nil {
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		ds.assigner.Release(ctx)
+	}
+}
+
+// Owned lists the partitions this daemon consumes now.
+func (ds *distState) Owned() []int {
+	ds.mu.Lock()
+	defer ds.mu.Unlock()
+	out := make([]int, 0, len(ds.owned))
+	for p := range ds.owned {
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // runCollect is Run for the collect role: collectors → stream, with the

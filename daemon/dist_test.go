@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -90,12 +91,18 @@ receivers:
 
 // start runs a daemon of role on dbPath and returns its stop.
 func (r *distRig) start(role, dbPath string, partitions []int) (*Daemon, func()) {
+	return r.startAs(role, "", dbPath, partitions)
+}
+
+// startAs is start with a processor id.
+func (r *distRig) startAs(role, id, dbPath string, partitions []int) (*Daemon, func()) {
 	t := r.t
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})).With("role", role)
 	d, err := New(ctx, Options{Config: r.config(dbPath), Log: log, ShutdownGrace: 10 * time.Second,
-		Role: role, Partitions: partitions, EvalInterval: 50 * time.Millisecond})
+		Role: role, Partitions: partitions, EvalInterval: 50 * time.Millisecond,
+		ProcessorID: id, PartitionLease: 3 * time.Second})
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -233,6 +240,70 @@ func TestDistCollectProcessRestart(t *testing.T) {
 	if n := countRows(t, cro, `SELECT count(*) FROM items`); n != 0 {
 		t.Errorf("collector stored %d items itself, want 0", n)
 	}
+}
+
+// TestDistFailover: two processors share the partitions of one stream
+// and one store; the second to start gets half of them; when one stops the
+// other takes every partition over, and every line is stored once.
+func TestDistFailover(t *testing.T) {
+	r := newDistRig(t, 6)
+	procDB := filepath.Join(r.dir, "proc.db")
+	r.start(RoleCollect, filepath.Join(r.dir, "collect.db"), nil)
+	r.waitConnected(1)
+	a, stopA := r.startAs(RoleProcess, "a", procDB, nil)
+	waitFor(t, "processor a owning all 4 partitions", 10*time.Second, func() bool { return len(a.dist.Owned()) == 4 })
+	b, stopB := r.startAs(RoleProcess, "b", procDB, nil)
+	waitFor(t, "the partitions shared 2 and 2", 10*time.Second, func() bool {
+		return len(a.dist.Owned()) == 2 && len(b.dist.Owned()) == 2
+	})
+	if ov := intersect(a.dist.Owned(), b.dist.Owned()); len(ov) > 0 {
+		t.Errorf("partitions %v owned by both", ov)
+	}
+	st, err := b.dist.conn.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	owners := map[string]int{}
+	for _, p := range st {
+		owners[p.Owner]++
+	}
+	if owners["a"] != 2 || owners["b"] != 2 {
+		t.Errorf("status shows owners %v, want a and b with 2 each", owners)
+	}
+
+	pushing := make(chan struct{})
+	go func() {
+		defer close(pushing)
+		for i := range 20 {
+			r.push(fmt.Sprintf("f%d", i), 30, false)
+			time.Sleep(25 * time.Millisecond)
+		}
+	}()
+	time.Sleep(150 * time.Millisecond)
+	stopA()
+	began := time.Now()
+	waitFor(t, "processor b owning all 4 partitions", 10*time.Second, func() bool { return len(b.dist.Owned()) == 4 })
+	t.Logf("partitions taken over %v after the other processor stopped", time.Since(began).Round(time.Millisecond))
+	<-pushing
+	ro := openRO(t, procDB)
+	waitFor(t, "all 600 lines stored", 20*time.Second, func() bool {
+		return countRows(t, ro, `SELECT count(*) FROM items WHERE kind = 'chat'`) >= 600
+	})
+	time.Sleep(300 * time.Millisecond)
+	stopB()
+	if n := countRows(t, ro, `SELECT count(*) FROM items WHERE kind = 'chat'`); n != 600 {
+		t.Errorf("%d chat rows, want 600", n)
+	}
+}
+
+func intersect(a, b []int) []int {
+	var out []int
+	for _, x := range a {
+		if slices.Contains(b, x) {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // distKillEnv name the config file and role of the helper process

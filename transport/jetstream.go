@@ -460,9 +460,14 @@ func (c *Conn) Status(ctx context.Context) ([]PartitionStatus, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stream %s: %w", c.stream, err)
 	}
+	owners, err := c.owners(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("partition owners: %w", err)
+	}
 	out := make([]PartitionStatus, c.partitions)
 	for p := range out {
 		out[p].Partition = p
+		out[p].Owner = owners[p]
 		ci, err := st.Consumer(ctx, ConsumerName(p))
 		if errors.Is(err, jetstream.ErrConsumerNotFound) {
 			info, err := st.Info(ctx, jetstream.WithSubjectFilter(SubjectPrefix+strconv.Itoa(p)))
