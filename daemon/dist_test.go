@@ -22,6 +22,7 @@ import (
 	"lookout/config"
 	"lookout/internal/embednats"
 	"lookout/internal/loopback"
+	"lookout/transport"
 )
 
 // distRig is an embedded NATS server, loopback live rooms and a webhook
@@ -312,6 +313,7 @@ const (
 	distKillEnvConfig = "LOOKOUT_DIST_KILL_CONFIG"
 	distKillEnvRole   = "LOOKOUT_DIST_KILL_ROLE"
 	distKillEnvReady  = "LOOKOUT_DIST_KILL_READY" // written once the daemon is built
+	distKillEnvID     = "LOOKOUT_DIST_KILL_ID"
 )
 
 // TestDistKillChild is a collect or process daemon in a process of its
@@ -328,7 +330,8 @@ func TestDistKillChild(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
-	d, err := New(ctx, Options{Config: cfg, Log: log, Out: io.Discard, Role: os.Getenv(distKillEnvRole), EvalInterval: 50 * time.Millisecond})
+	d, err := New(ctx, Options{Config: cfg, Log: log, Out: io.Discard, Role: os.Getenv(distKillEnvRole), EvalInterval: 50 * time.Millisecond,
+		ProcessorID: os.Getenv(distKillEnvID)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,10 +344,12 @@ func TestDistKillChild(t *testing.T) {
 }
 
 // TestDistKill9: a poller feeds a collect-role process, which publishes to
-// an embedded NATS server; a process-role process stores the items and
-// notifies a webhook of a crisis alert. Each of the two is killed with
-// SIGKILL at random moments under load and started again on the same
-// files. In the end every entry the source published is stored once, and
+// an embedded NATS server; two process-role processes share the
+// partitions, store the items in one database and notify a webhook of a
+// crisis alert. The collector and the first processor are killed with
+// SIGKILL in turn at random moments under load and started again on the
+// same files. The dead processor's partitions must be owned again within
+// 10 s; in the end every entry the source published is stored once, and
 // the receiver got every alert event (deduplicating on Idempotency-Key)
 // with one firing.
 func TestDistKill9(t *testing.T) {
@@ -354,7 +359,7 @@ func TestDistKill9(t *testing.T) {
 	const (
 		perPoll = 100
 		window  = 500
-		kills   = 6 // collector and processor in turn
+		kills   = 4 // collector and processor in turn
 	)
 	ns, err := embednats.Start(t.TempDir())
 	if err != nil {
@@ -422,11 +427,21 @@ receivers:
 			outMu.Unlock()
 		}
 	})
-	ready := func(role string) string { return filepath.Join(dir, role+".ready") }
-	start := func(role string) *exec.Cmd {
-		os.Remove(ready(role))
+	ready := func(name string) string { return filepath.Join(dir, name+".ready") }
+	runs := 0
+	ids := map[string]string{} // helper → processor id of its current run
+	// start runs helper name ("collect", "a" or "b") in its role.
+	start := func(name string) *exec.Cmd {
+		role := RoleProcess
+		if name == RoleCollect {
+			role = RoleCollect
+		}
+		runs++
+		ids[name] = fmt.Sprintf("%s%d", name, runs)
+		os.Remove(ready(name))
 		cmd := exec.Command(os.Args[0], "-test.run=^TestDistKillChild$", "-test.v")
-		cmd.Env = append(os.Environ(), distKillEnvConfig+"="+paths[role], distKillEnvRole+"="+role, distKillEnvReady+"="+ready(role))
+		cmd.Env = append(os.Environ(), distKillEnvConfig+"="+paths[role], distKillEnvRole+"="+role,
+			distKillEnvReady+"="+ready(name), distKillEnvID+"="+ids[name])
 		w := &lockedWriter{mu: &outMu, w: &out}
 		cmd.Stdout, cmd.Stderr = w, w
 		if err := cmd.Start(); err != nil {
@@ -443,37 +458,63 @@ receivers:
 		ro.QueryRow(`SELECT count(*) FROM items WHERE source = 'src'`).Scan(&n)
 		return n
 	}
-	procs := map[string]*exec.Cmd{RoleCollect: start(RoleCollect), RoleProcess: start(RoleProcess)}
+	status, err := transport.Connect(context.Background(), config.NATSConfig{URL: ns.URL(), Stream: "LOOKOUT_ITEMS", Partitions: 4}, "test", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer status.Close()
+	// reassigned says every partition has a live owner, none of them dead.
+	reassigned := func(dead string) bool {
+		st, err := status.Status(context.Background())
+		if err != nil {
+			return false
+		}
+		for _, p := range st {
+			if p.Owner == "" || p.Owner == dead {
+				return false
+			}
+		}
+		return true
+	}
+	procs := map[string]*exec.Cmd{RoleCollect: start(RoleCollect), "a": start("a"), "b": start("b")}
 	defer func() {
 		for _, c := range procs {
 			_ = c.Process.Kill()
 			_ = c.Wait()
 		}
 	}()
+	var worst time.Duration
 	for i := range kills {
-		role := RoleCollect
+		name := RoleCollect
 		if i%2 == 1 {
-			role = RoleProcess
+			name = "a"
 		}
 		// Kill when items are flowing: the store grew since the last
 		// kill, then 0–300 ms on.
 		mark := stored()
 		waitFor(t, fmt.Sprintf("items flowing before kill %d", i+1), 30*time.Second, func() bool { return stored() > mark })
 		time.Sleep(time.Duration(rng.IntN(300)) * time.Millisecond)
-		_ = procs[role].Process.Kill()
-		_ = procs[role].Wait()
-		procs[role] = start(role)
+		_ = procs[name].Process.Kill()
+		killed := time.Now()
+		_ = procs[name].Wait()
+		if name == "a" {
+			dead := ids["a"]
+			waitFor(t, "the dead processor's partitions owned again", 10*time.Second, func() bool { return reassigned(dead) })
+			worst = max(worst, time.Since(killed))
+		}
+		procs[name] = start(name)
 	}
+	t.Logf("partitions of a killed processor owned again after %v at worst", worst.Round(10*time.Millisecond))
 	want := pub.freeze()
 	missing := stateKillAwaitAll(t, procDB, want, 30*time.Second)
-	for _, role := range []string{RoleCollect, RoleProcess} {
-		waitFor(t, role+" helper handling SIGTERM", 20*time.Second, func() bool {
-			_, err := os.Stat(ready(role))
+	for _, name := range []string{RoleCollect, "a", "b"} {
+		waitFor(t, name+" helper handling SIGTERM", 20*time.Second, func() bool {
+			_, err := os.Stat(ready(name))
 			return err == nil
 		})
-		_ = procs[role].Process.Signal(syscall.SIGTERM)
-		if err := procs[role].Wait(); err != nil {
-			t.Errorf("last %s run: %v", role, err)
+		_ = procs[name].Process.Signal(syscall.SIGTERM)
+		if err := procs[name].Wait(); err != nil {
+			t.Errorf("last %s run: %v", name, err)
 		}
 	}
 	procs = nil
