@@ -42,7 +42,7 @@ Usage:
                                                 find items by their text, newest first (read-only;
                                                 needs store.search on)
   lookout check-config [-c config.yaml]        validate a config (errors name field and line)
-  lookout status [--db F]                      health of every source
+  lookout status [--db F] [-c CONFIG]          health of every source; with -c, the NATS partitions
   lookout try SOURCE_ID [-c config.yaml] [--format table|jsonl] [--for 15s]
   lookout try --kind rss|html|json_api URL [--spec YAML]
                                                 fetch a source once, print its items, store nothing
@@ -333,12 +333,20 @@ func cmdStatus(ctx context.Context, args []string) error {
 	fs := newFlags("status")
 	db := fs.String("db", "lookout.db", "database file")
 	format := fs.String("format", "table", "table, csv or json")
+	cfgPath := fs.String("c", "", "with transport.kind nats: show the stream's partitions (owner, lag, unacknowledged, redelivered) instead")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
 		return fmt.Errorf("unexpected argument %q", pos[0])
+	}
+	if *cfgPath != "" {
+		cfg, err := config.Load(*cfgPath)
+		if err != nil {
+			return err
+		}
+		return daemon.Partitions(ctx, cfg, *format, os.Stdout)
 	}
 	return daemon.Query(ctx, *db, daemon.StatusQuery, *format, store.QueryOptions{}, os.Stdout)
 }

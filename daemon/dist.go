@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"sync"
 	"time"
 
+	"lookout/config"
 	"lookout/item"
 	"lookout/transport"
 )
@@ -278,4 +280,42 @@ func (ds *distState) publish(ctx context.Context, raw <-chan item.Item) error {
 		return fail(err)
 	}
 	return nil
+}
+
+// Partitions writes, for a config whose transport is nats, every
+// partition's owner, lag (messages not yet delivered), messages delivered
+// and not acknowledged, and those of them delivered more than once, as
+// `lookout status -c` shows them.
+func Partitions(ctx context.Context, cfg *config.Config, format string, w io.Writer) error {
+	if !cfg.TransportNATS() {
+		return fmt.Errorf("transport.kind is %q: there are no partitions", cfg.Transport.Kind)
+	}
+	rw, err := NewRowWriter(format, w)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	conn, err := transport.Connect(ctx, cfg.Transport.NATS, "lookout-status", nil, nil)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	st, err := conn.Status(ctx)
+	if err != nil {
+		return err
+	}
+	if err := rw.Columns([]string{"partition", "owner", "lag", "ack_pending", "redelivered", "ack_floor"}); err != nil {
+		return err
+	}
+	for _, p := range st {
+		owner := any(p.Owner)
+		if p.Owner == "" {
+			owner = nil
+		}
+		if err := rw.Row([]any{int64(p.Partition), owner, int64(p.Lag), int64(p.AckPending), int64(p.Redelivered), int64(p.AckFloor)}); err != nil {
+			return err
+		}
+	}
+	return rw.End()
 }

@@ -271,6 +271,22 @@ func TestDistFailover(t *testing.T) {
 	if owners["a"] != 2 || owners["b"] != 2 {
 		t.Errorf("status shows owners %v, want a and b with 2 each", owners)
 	}
+	var table strings.Builder
+	if err := Partitions(context.Background(), r.config(procDB), "csv", &table); err != nil {
+		t.Fatal(err)
+	}
+	if lines := strings.Split(strings.TrimSpace(table.String()), "\n"); len(lines) != 5 || lines[0] != "partition,owner,lag,ack_pending,redelivered,ack_floor" ||
+		strings.Count(table.String(), ",a,") != 2 || strings.Count(table.String(), ",b,") != 2 {
+		t.Errorf("lookout status -c shows\n%s\nwant 4 partitions, 2 owned by a and 2 by b", table.String())
+	}
+	// /metrics: each processor marks the partitions it owns and exports
+	// every partition's lag.
+	waitFor(t, "the owned-partition gauges of b", 10*time.Second, func() bool {
+		return gaugeSum(t, b, "lookout_transport_partition_owned") == 2
+	})
+	if n := gaugeCount(t, b, "lookout_transport_consumer_lag"); n != 4 {
+		t.Errorf("lag exported for %d partitions, want 4", n)
+	}
 
 	pushing := make(chan struct{})
 	go func() {
@@ -295,6 +311,39 @@ func TestDistFailover(t *testing.T) {
 	if n := countRows(t, ro, `SELECT count(*) FROM items WHERE kind = 'chat'`); n != 600 {
 		t.Errorf("%d chat rows, want 600", n)
 	}
+}
+
+// gaugeSum adds up every series of a gauge in d's registry.
+func gaugeSum(t *testing.T, d *Daemon, name string) float64 {
+	t.Helper()
+	mfs, err := d.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				sum += m.GetGauge().GetValue()
+			}
+		}
+	}
+	return sum
+}
+
+// gaugeCount counts the series of a gauge in d's registry.
+func gaugeCount(t *testing.T, d *Daemon, name string) int {
+	t.Helper()
+	mfs, err := d.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return len(mf.GetMetric())
+		}
+	}
+	return 0
 }
 
 func intersect(a, b []int) []int {
