@@ -21,13 +21,24 @@ func cmdLoadgen(ctx context.Context, args []string) error {
 	db := fs.String("db", "", "SQLite file (default: a temporary file, removed afterwards)")
 	ceiling := fs.Bool("ceiling", false, "after the run, time plain batched inserts of the same items into the same schema and report the ratio")
 	format := fs.String("format", "text", "output format: text or json")
+	transport := fs.String("transport", "memory", "memory (one daemon, --role all) or nats (collectors here, publishing to an embedded NATS server; --processors process-role daemons as processes of their own, each with its own SQLite file)")
+	processors := fs.Int("processors", 1, "with --transport nats: how many processor processes")
+	partitions := fs.Int("partitions", 16, "with --transport nats: transport.nats.partitions")
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
 	if *format != "text" && *format != "json" {
 		return fmt.Errorf("unknown --format %q (text or json)", *format)
 	}
-	res, err := loadgen.Run(ctx, loadgen.Options{Rooms: *rooms, Rate: *rate, Duration: *dur, Terms: *terms, DBPath: *db, Ceiling: *ceiling})
+	if *transport != "memory" && *transport != "nats" {
+		return fmt.Errorf("unknown --transport %q (memory or nats)", *transport)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	res, err := loadgen.Run(ctx, loadgen.Options{Rooms: *rooms, Rate: *rate, Duration: *dur, Terms: *terms, DBPath: *db, Ceiling: *ceiling,
+		Transport: *transport, Processors: *processors, Partitions: *partitions, Exe: exe})
 	if err != nil {
 		return err
 	}

@@ -233,6 +233,8 @@ func (d *Daemon) runCollect(ctx context.Context) error {
 func (ds *distState) publish(ctx context.Context, raw <-chan item.Item) error {
 	d := ds.d
 	pub := ds.conn.NewPublisher(1024)
+	// A payload the processors' store would not keep does not travel.
+	keepRaw := d.cfg.Store.KeepRawEnabled() && d.users == nil
 	// An idle stream settles now and then, so that the pending window
 	// does not hold acknowledgements while nothing new comes.
 	tick := time.NewTicker(200 * time.Millisecond)
@@ -268,6 +270,9 @@ func (ds *distState) publish(ctx context.Context, raw <-chan item.Item) error {
 				d.log.Error("collector state not saved", "source", it.Source, "err", err)
 			}
 			continue
+		}
+		if !keepRaw {
+			it.Raw = nil
 		}
 		if err := pub.Publish(ctx, &it); err != nil {
 			if !errors.Is(err, transport.ErrEncode) {
