@@ -52,7 +52,7 @@ func cmdLoadgen(ctx context.Context, args []string) error {
 	if res.CeilingRate > 0 {
 		defer fmt.Printf("store ceiling %.0f items/s (run reached %.2f of it)\n", res.CeilingRate, res.CeilingRatio)
 	}
-	fmt.Printf("rooms %d  target %d msgs/s  achieved %.0f msgs/s\nsent %d  stored %d  lost %d\narrival→stored p50 %.1f ms  p99 %.1f ms\npeak RSS %s\n",
-		res.Rooms, res.TargetRate, res.AchievedRate, res.Sent, res.Stored, res.Lost, res.P50ms, res.P99ms, rss)
+	fmt.Printf("rooms %d  target %d msgs/s  achieved %.0f msgs/s\nsent %d  stored %d  lost %d\narrival→stored p50 %.1f ms  p99 %.1f ms\npeak RSS %s\nCPU %.1f s  (%.1f µs per stored message)\n",
+		res.Rooms, res.TargetRate, res.AchievedRate, res.Sent, res.Stored, res.Lost, res.P50ms, res.P99ms, rss, res.CPUSeconds, res.CPUPerMsgUs)
 	return nil
 }

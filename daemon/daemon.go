@@ -199,6 +199,9 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 	d.store = st
 	st.SetKeepRaw(cfg.Store.KeepRawEnabled() && users == nil)
 	fail := func(err error) (*Daemon, error) {
+		if d.dist != nil {
+			d.dist.conn.Close()
+		}
 		st.Close()
 		return nil, err
 	}
@@ -234,7 +237,16 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 
 	cm := lcollectors.NewMetrics(d.reg)
 	d.collectorMetrics = cm
-	d.state = newPipelineState(st)
+	var states stateBackend = st
+	if d.role != RoleAll {
+		if d.dist, err = newDistState(ctx, d); err != nil {
+			return fail(err)
+		}
+		if d.role == RoleCollect {
+			states = d.dist.states
+		}
+	}
+	d.state = newPipelineState(states)
 	d.env = lcollectors.Env{
 		HTTP: httpx.NewClientWith(cfg.Limits, cm.HTTP(), httpx.Options{Version: opts.Version,
 			Log: opts.Log.With("stage", "collector")}),
@@ -249,11 +261,6 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 	broken, err := st.BrokenSources(ctx)
 	if err != nil {
 		return fail(err)
-	}
-	if d.role != RoleAll {
-		if d.dist, err = newDistState(ctx, d); err != nil {
-			return fail(err)
-		}
 	}
 	for _, src := range cfg.Sources {
 		if src.Disabled || d.role == RoleProcess {

@@ -21,9 +21,11 @@ import (
 //
 // Collect role: every item a collector emits is published to its room's
 // partition with its message id; a collector's state (cursor, seen ids)
-// is written to the local store only after the stream acknowledged every
-// item emitted before it, so a kill -9 at any point loses no item: what
-// the state says was seen is durable in the stream.
+// is written to the stream's key-value bucket <stream>_state only after
+// the stream acknowledged every item emitted before it, so a kill -9 at
+// any point loses no item (what the state says was seen is durable in the
+// stream), and a collector restarted on another machine carries on from
+// it. The local store keeps the sources' health only.
 //
 // Process role: one durable pull consumer per owned partition feeds the
 // classifier, the alert engine and the store writer exactly as the
@@ -39,6 +41,8 @@ type distState struct {
 	// them the assigner shares the partitions among the live processors.
 	static   []int
 	assigner *transport.Assigner
+	// states holds the collectors' state in the collect role.
+	states *transport.StateStore
 
 	mu    sync.Mutex
 	owned map[int]bool
@@ -55,6 +59,12 @@ func newDistState(ctx context.Context, d *Daemon) (*distState, error) {
 		if p < 0 || p >= conn.Partitions() {
 			conn.Close()
 			return nil, fmt.Errorf("partition %d: out of 0..%d (transport.nats.partitions)", p, conn.Partitions()-1)
+		}
+	}
+	if d.role == RoleCollect {
+		if ds.states, err = conn.NewStateStore(ctx); err != nil {
+			conn.Close()
+			return nil, err
 		}
 	}
 	if d.role == RoleProcess && len(ds.static) == 0 {
@@ -264,7 +274,7 @@ func (ds *distState) publish(ctx context.Context, raw <-chan item.Item) error {
 			if err := pub.Settle(ctx); err != nil {
 				return fail(err)
 			}
-			if err := d.store.PutStates(ctx, it.Source, it.State); err != nil {
+			if err := ds.states.PutStates(ctx, it.Source, it.State); err != nil {
 				// Not fatal: the collector fetches again from an older
 				// cursor, and the stream and the store drop what they hold.
 				d.log.Error("collector state not saved", "source", it.Source, "err", err)

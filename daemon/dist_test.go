@@ -393,7 +393,8 @@ func TestDistKillChild(t *testing.T) {
 }
 
 // TestDistKill9: a poller feeds a collect-role process, which publishes to
-// an embedded NATS server; two process-role processes share the
+// an embedded NATS server (each run of it with a database of its own, as
+// if on another machine: its cursor lives in the stream's bucket); two process-role processes share the
 // partitions, store the items in one database and notify a webhook of a
 // crisis alert. The collector and the first processor are killed with
 // SIGKILL in turn at random moments under load and started again on the
@@ -438,6 +439,7 @@ func TestDistKill9(t *testing.T) {
 	dir := t.TempDir()
 	procDB := filepath.Join(dir, RoleProcess+".db")
 	paths := map[string]string{}
+	templates := map[string]string{}
 	for _, role := range []string{RoleCollect, RoleProcess} {
 		paths[role] = filepath.Join(dir, role+".yaml")
 		cfg := fmt.Sprintf(`store: { path: %q, flush_interval: 200ms }
@@ -466,6 +468,7 @@ receivers:
 		if err := os.WriteFile(paths[role], []byte(cfg), 0o600); err != nil {
 			t.Fatal(err)
 		}
+		templates[role] = cfg
 	}
 	var out bytes.Buffer
 	var outMu sync.Mutex
@@ -487,6 +490,15 @@ receivers:
 		}
 		runs++
 		ids[name] = fmt.Sprintf("%s%d", name, runs)
+		if name == RoleCollect {
+			// Each collector run gets a database of its own, as on
+			// another machine: its cursor must come from the stream's
+			// key-value bucket.
+			cfg := strings.Replace(templates[RoleCollect], filepath.Join(dir, "collect.db"), filepath.Join(dir, fmt.Sprintf("collect-%d.db", runs)), 1)
+			if err := os.WriteFile(paths[RoleCollect], []byte(cfg), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
 		os.Remove(ready(name))
 		cmd := exec.Command(os.Args[0], "-test.run=^TestDistKillChild$", "-test.v")
 		cmd.Env = append(os.Environ(), distKillEnvConfig+"="+paths[role], distKillEnvRole+"="+role,

@@ -90,6 +90,16 @@ func (ps *processors) stop() error {
 	return errors.Join(errs...)
 }
 
+// cpuTime is the user+system CPU time of this process and of its waited-for
+// children.
+func cpuTime() time.Duration {
+	var self, children syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &self)
+	_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &children)
+	tv := func(t syscall.Timeval) time.Duration { return time.Duration(t.Nano()) }
+	return tv(self.Utime) + tv(self.Stime) + tv(children.Utime) + tv(children.Stime)
+}
+
 // kill ends whatever is still running (error paths).
 func (ps *processors) kill() {
 	for i, c := range ps.cmds {
