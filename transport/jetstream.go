@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -413,7 +414,7 @@ func (c *Conn) takeOver(ctx context.Context, partition int, o ConsumeOptions) (j
 	cfg := jetstream.ConsumerConfig{
 		Durable:       ConsumerName(partition),
 		FilterSubject: SubjectPrefix + strconv.Itoa(partition),
-		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckPolicy:     jetstream.AckAllPolicy,
 		AckWait:       o.AckWait,
 		MaxAckPending: o.MaxAckPending,
 		MaxDeliver:    -1,
@@ -506,56 +507,119 @@ func (c *Conn) SetGauges(st []PartitionStatus, owned map[int]bool) {
 }
 
 // Acks holds the deliveries whose items are on their way to the store and
-// acknowledges them once the store reports the items committed. Deliveries
-// of one item (a redelivery while the first is still in flight) share its
-// message id and are acknowledged together.
+// acknowledges them once the store reports the items committed.
+//
+// The consumers acknowledge cumulatively (AckAll: acknowledging a message
+// acknowledges every earlier one of the partition), so one acknowledgement
+// covers a whole committed stretch. Acks therefore tracks, per partition,
+// the stream sequences delivered in order and acknowledges only up to the
+// first one whose item is not committed yet. Deliveries of one item (a
+// redelivery while the first is in flight) share its message id and are
+// settled together.
 type Acks struct {
-	c  *Conn
-	mu sync.Mutex
-	m  map[string][]jetstream.Msg
+	c     *Conn
+	mu    sync.Mutex
+	byID  map[string][]ackRef
+	parts map[int]*ackQueue
+}
+
+type ackRef struct {
+	part int
+	seq  uint64
+}
+
+// ackQueue is one partition's delivered sequences, lowest first.
+type ackQueue struct {
+	seqs []uint64
+	msgs map[uint64]jetstream.Msg
+	done map[uint64]bool
 }
 
 // NewAcks returns an empty set of pending acknowledgements.
-func (c *Conn) NewAcks() *Acks { return &Acks{c: c, m: map[string][]jetstream.Msg{}} }
+func (c *Conn) NewAcks() *Acks {
+	return &Acks{c: c, byID: map[string][]ackRef{}, parts: map[int]*ackQueue{}}
+}
 
 // Add records d as waiting for its item's commit.
 func (a *Acks) Add(d Delivery) {
+	var seq uint64
+	if md, err := d.Msg.Metadata(); err == nil {
+		seq = md.Sequence.Stream
+	}
 	k := MsgID(&d.Item)
 	a.mu.Lock()
-	a.m[k] = append(a.m[k], d.Msg)
-	a.mu.Unlock()
+	defer a.mu.Unlock()
+	q := a.parts[d.Partition]
+	if q == nil {
+		q = &ackQueue{msgs: map[uint64]jetstream.Msg{}, done: map[uint64]bool{}}
+		a.parts[d.Partition] = q
+	}
+	if _, ok := q.msgs[seq]; !ok {
+		// Sequences come in order but for a redelivery of one still
+		// pending, which is already in place.
+		i, _ := slices.BinarySearch(q.seqs, seq)
+		q.seqs = slices.Insert(q.seqs, i, seq)
+	}
+	q.msgs[seq] = d.Msg // the latest delivery acknowledges
+	a.byID[k] = append(a.byID[k], ackRef{d.Partition, seq})
 }
 
-// Committed acknowledges the deliveries of items, which the store has
-// committed (or refused for good, which a redelivery would not change).
+// Committed acknowledges what the commit of items (or their refusal for
+// good, which a redelivery would not change) completes.
 func (a *Acks) Committed(items []item.Item) {
-	var msgs []jetstream.Msg
+	var toAck []jetstream.Msg
+	var n int
 	a.mu.Lock()
+	touched := map[int]bool{}
 	for i := range items {
 		if items[i].Kind == item.KindState || items[i].ID == "" {
 			continue
 		}
 		k := MsgID(&items[i])
-		if ms, ok := a.m[k]; ok {
-			msgs = append(msgs, ms...)
-			delete(a.m, k)
+		for _, r := range a.byID[k] {
+			if q := a.parts[r.part]; q != nil {
+				if _, ok := q.msgs[r.seq]; ok {
+					q.done[r.seq] = true
+					touched[r.part] = true
+				}
+			}
+		}
+		delete(a.byID, k)
+	}
+	for p := range touched {
+		q := a.parts[p]
+		var last jetstream.Msg
+		i := 0
+		for ; i < len(q.seqs) && q.done[q.seqs[i]]; i++ {
+			last = q.msgs[q.seqs[i]]
+			delete(q.msgs, q.seqs[i])
+			delete(q.done, q.seqs[i])
+		}
+		if i > 0 {
+			q.seqs = q.seqs[:copy(q.seqs, q.seqs[i:])]
+			toAck = append(toAck, last)
+			n += i
 		}
 	}
 	a.mu.Unlock()
-	for _, m := range msgs {
+	for _, m := range toAck {
 		if err := m.Ack(); err != nil {
-			a.c.log.Warn("acknowledge message; it will be delivered again and dropped as a duplicate", "subject", m.Subject(), "err", err)
+			a.c.log.Warn("acknowledge messages; they will be delivered again and dropped as duplicates", "subject", m.Subject(), "err", err)
 			continue
 		}
-		a.c.m.acked.Inc()
 	}
+	a.c.m.acked.Add(float64(n))
 }
 
-// Waiting is how many items wait for their commit.
+// Waiting is how many deliveries wait for their item's commit.
 func (a *Acks) Waiting() int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return len(a.m)
+	n := 0
+	for _, q := range a.parts {
+		n += len(q.seqs)
+	}
+	return n
 }
 
 // ParsePartitions reads a partition set such as "0-3,7" among n
