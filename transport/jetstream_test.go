@@ -224,3 +224,63 @@ func TestAssignerShareAndTakeOver(t *testing.T) {
 		}
 	}
 }
+
+// Acknowledgements go only up to the first delivery whose item is not
+// committed: committing the second and third of three acknowledges
+// nothing; committing the first then acknowledges all three at once.
+func TestAcksUpToFirstUncommitted(t *testing.T) {
+	url := startNATS(t)
+	c := dial(t, url, nil)
+	ctx := context.Background()
+	p := c.NewPublisher(8)
+	var items []item.Item
+	for i := range 3 {
+		it := item.Item{Source: "bili", Kind: item.KindChat, Room: "7", ID: "m" + strconv.Itoa(i), Text: "x"}
+		items = append(items, it)
+		if err := p.Publish(ctx, &it); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Settle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	part := Partition("bili", "7", 4)
+	acks := c.NewAcks()
+	cctx, cancel := context.WithCancel(ctx)
+	got := 0
+	done := make(chan error, 1)
+	go func() {
+		done <- c.Consume(cctx, part, ConsumeOptions{}, func(_ context.Context, d Delivery) error {
+			acks.Add(d)
+			if got++; got == 3 {
+				cancel()
+			}
+			return nil
+		})
+	}()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	floor := func() (uint64, int) {
+		t.Helper()
+		cons, err := c.js.Consumer(ctx, "TEST_ITEMS", ConsumerName(part))
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := cons.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.AckFloor.Stream, info.NumAckPending
+	}
+	acks.Committed(items[1:])
+	c.nc.Flush()
+	if f, pending := floor(); f != 0 || pending != 3 || acks.Waiting() != 3 {
+		t.Errorf("after committing 2 and 3: ack floor %d, %d pending on the server, %d waiting here; want 0, 3, 3", f, pending, acks.Waiting())
+	}
+	acks.Committed(items[:1])
+	c.nc.Flush()
+	if f, pending := floor(); f != 3 || pending != 0 || acks.Waiting() != 0 {
+		t.Errorf("after committing 1: ack floor %d, %d pending, %d waiting; want 3, 0, 0", f, pending, acks.Waiting())
+	}
+}
