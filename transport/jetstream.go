@@ -2,7 +2,6 @@ package transport
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -186,24 +185,8 @@ func (c *Conn) Close() {
 	c.nc.Close()
 }
 
-// Encode is the wire form of an item: JSON of every field, score included.
-func Encode(it *item.Item) ([]byte, error) { return json.Marshal(it) }
-
-// Decode is the inverse of Encode. An item without a source or id is an
-// error: nothing downstream could dedupe or acknowledge it.
-func Decode(b []byte) (item.Item, error) {
-	var it item.Item
-	if err := json.Unmarshal(b, &it); err != nil {
-		return it, err
-	}
-	if it.Source == "" || it.ID == "" {
-		return it, errors.New("item without source or id")
-	}
-	return it, nil
-}
-
-// ErrEncode is the error of an item that cannot be encoded (a NaN value):
-// bad input, not a transport failure.
+// ErrEncode is the error of an item that cannot be encoded (a NaN in its
+// score): bad input, not a transport failure.
 var ErrEncode = errors.New("item does not encode")
 
 // Publisher sends items to the stream asynchronously and tells, through
