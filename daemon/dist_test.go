@@ -202,7 +202,19 @@ func TestDistCollectProcessRestart(t *testing.T) {
 	}()
 	stopProc()
 	<-pushing
-	_, stopProc2 := r.start(RoleProcess, procDB, nil)
+	proc2, stopProc2 := r.start(RoleProcess, procDB, nil)
+	// A reload that adds a source starts no collector in a processor.
+	cfg2 := r.config(procDB)
+	extra := cfg2.Sources[0]
+	extra.ID = "live-extra"
+	cfg2.Sources = append(cfg2.Sources, extra)
+	waitFor(t, "the restarted processor running", 10*time.Second, func() bool {
+		_, err := proc2.Reload(context.Background(), cfg2)
+		return err == nil
+	})
+	if n := len(proc2.sourceList()); n != 0 {
+		t.Errorf("processor runs %d sources after a reload that added one, want 0", n)
+	}
 	r.push("c", 90, false)
 	r.push("crisis2", 3, true)
 
