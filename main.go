@@ -32,6 +32,8 @@ const usage = `lookout — social-media and live-room monitoring (舆情监控 +
 
 Usage:
   lookout run [-c config.yaml] [--ui ADDR]     run the daemon (SIGINT/SIGTERM: flush and exit; SIGHUP: reload)
+  lookout run --role collect|process [--partitions 0-7] [--id NAME]
+                                                split over NATS JetStream (transport.kind nats)
   lookout reload [-c config.yaml] [--url U]    make the running daemon apply its changed config file
   lookout demo [--duration 40s] [--db F] [--ui 127.0.0.1:8080]
                                                 watch it catch a crisis in a loopback live room
@@ -60,7 +62,7 @@ Usage:
   lookout silence add|list|expire …            mute alerts matching labels for a while
   lookout test-alert -c config.yaml --receiver R
                                                 send a sample alert to one receiver
-  lookout loadgen [--rooms N --rate R --duration D --terms --format json]
+  lookout loadgen [--rooms N --rate R --duration D --terms --format json] [--transport nats --processors N]
                                                drive loopback rooms into the real daemon; report rate, loss, latency, RSS
   lookout version [--format text|json]         version, commit and Go toolchain of this binary
 `
