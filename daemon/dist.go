@@ -110,6 +110,7 @@ func (ds *distState) consume(ctx context.Context, raw, toStore chan<- item.Item)
 	}
 	parts := map[int]running{} // owned by the goroutine calling gain and lose
 	gain := func(p int) {
+		ds.adopt(ctx, p)
 		pctx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
 		parts[p] = running{cancel, done}
@@ -170,6 +171,30 @@ func (ds *distState) consume(ctx context.Context, raw, toStore chan<- item.Item)
 		}
 	})
 	wg.Wait()
+}
+
+// adopt hands the engine the open alerts of partition p's rooms from the
+// store before its items flow: a processor taking a partition over from
+// one that died carries on the alerts that one opened (no second firing
+// notice) when they share a store. Rows of rooms in other partitions are
+// left alone.
+func (ds *distState) adopt(ctx context.Context, p int) {
+	d := ds.d
+	open, err := d.store.OpenAlerts(ctx)
+	if err != nil {
+		d.log.Warn("open alerts of a partition taken over not read; its alerts may fire again", "partition", p, "err", err)
+		return
+	}
+	mine := open[:0:0]
+	for _, row := range open {
+		if transport.Partition(row.Source, row.Room, ds.conn.Partitions()) == p {
+			mine = append(mine, row)
+		}
+	}
+	if len(mine) > 0 {
+		n := d.engine.Adopt(mine, time.Now())
+		d.log.Info("took over the open alerts of a partition", "partition", p, "adopted", n)
+	}
 }
 
 // release gives the partitions back once the pipeline has drained, so

@@ -257,7 +257,8 @@ func TestDistCollectProcessRestart(t *testing.T) {
 
 // TestDistFailover: two processors share the partitions of one stream
 // and one store; the second to start gets half of them; when one stops the
-// other takes every partition over, and every line is stored once.
+// other takes every partition over and the open alerts of its rooms, and
+// every line is stored once.
 func TestDistFailover(t *testing.T) {
 	r := newDistRig(t, 6)
 	procDB := filepath.Join(r.dir, "proc.db")
@@ -300,6 +301,22 @@ func TestDistFailover(t *testing.T) {
 		t.Errorf("lag exported for %d partitions, want 4", n)
 	}
 
+	// A crisis alert fires in the first room; the processor owning that
+	// room's partition stops while chat keeps coming and the crisis goes
+	// on: the other carries the alert on (no second firing).
+	ro := openRO(t, procDB)
+	r.push("crisis", 6, true)
+	waitFor(t, "the crisis alert firing", 15*time.Second, func() bool {
+		return countRows(t, ro, `SELECT count(*) FROM alert_events WHERE state = 'firing'`) == 1
+	})
+	var src, room string
+	if err := ro.QueryRow(`SELECT source, room FROM alerts`).Scan(&src, &room); err != nil {
+		t.Fatal(err)
+	}
+	stopOwner, other := stopA, b
+	if slices.Contains(b.dist.Owned(), transport.Partition(src, room, 4)) {
+		stopOwner, other = stopB, a
+	}
 	pushing := make(chan struct{})
 	go func() {
 		defer close(pushing)
@@ -309,19 +326,24 @@ func TestDistFailover(t *testing.T) {
 		}
 	}()
 	time.Sleep(150 * time.Millisecond)
-	stopA()
+	stopOwner()
 	began := time.Now()
-	waitFor(t, "processor b owning all 4 partitions", 10*time.Second, func() bool { return len(b.dist.Owned()) == 4 })
+	waitFor(t, "the other processor owning all 4 partitions", 10*time.Second, func() bool { return len(other.dist.Owned()) == 4 })
 	t.Logf("partitions taken over %v after the other processor stopped", time.Since(began).Round(time.Millisecond))
+	r.push("crisis-more", 6, true)
 	<-pushing
-	ro := openRO(t, procDB)
-	waitFor(t, "all 600 lines stored", 20*time.Second, func() bool {
-		return countRows(t, ro, `SELECT count(*) FROM items WHERE kind = 'chat'`) >= 600
+	const want = 600 + 6 + 6
+	waitFor(t, fmt.Sprintf("all %d lines stored", want), 20*time.Second, func() bool {
+		return countRows(t, ro, `SELECT count(*) FROM items WHERE kind = 'chat'`) >= want
 	})
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(500 * time.Millisecond)
+	stopA()
 	stopB()
-	if n := countRows(t, ro, `SELECT count(*) FROM items WHERE kind = 'chat'`); n != 600 {
-		t.Errorf("%d chat rows, want 600", n)
+	if n := countRows(t, ro, `SELECT count(*) FROM items WHERE kind = 'chat'`); n != want {
+		t.Errorf("%d chat rows, want %d", n, want)
+	}
+	if n := countRows(t, ro, `SELECT count(*) FROM alert_events WHERE state = 'firing'`); n != 1 {
+		t.Errorf("%d firing events, want 1: the processor taking the partition over carries the open alert on", n)
 	}
 }
 
