@@ -24,6 +24,9 @@ func cmdLoadgen(ctx context.Context, args []string) error {
 	format := fs.String("format", "text", "output format: text or json")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run (rooms, daemon and store) to this file")
 	memprofile := fs.String("memprofile", "", "write a heap profile, taken when the last frame has been pushed, to this file")
+	transport := fs.String("transport", "memory", "memory (one daemon, --role all) or nats (collectors here, publishing to an embedded NATS server; --processors process-role daemons as processes of their own, each with its own SQLite file)")
+	processors := fs.Int("processors", 1, "with --transport nats: how many processor processes")
+	partitions := fs.Int("partitions", 16, "with --transport nats: transport.nats.partitions")
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
@@ -41,7 +44,15 @@ func cmdLoadgen(ctx context.Context, args []string) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	opts := loadgen.Options{Rooms: *rooms, Rate: *rate, Duration: *dur, Terms: *terms, DBPath: *db, Ceiling: *ceiling}
+	if *transport != "memory" && *transport != "nats" {
+		return fmt.Errorf("unknown --transport %q (memory or nats)", *transport)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	opts := loadgen.Options{Rooms: *rooms, Rate: *rate, Duration: *dur, Terms: *terms, DBPath: *db, Ceiling: *ceiling,
+		Transport: *transport, Processors: *processors, Partitions: *partitions, Exe: exe}
 	if *memprofile != "" {
 		f, err := os.Create(*memprofile)
 		if err != nil {
@@ -64,8 +75,8 @@ func cmdLoadgen(ctx context.Context, args []string) error {
 	if res.CeilingRate > 0 {
 		defer fmt.Printf("store ceiling %.0f items/s (run reached %.2f of it)\n", res.CeilingRate, res.CeilingRatio)
 	}
-	fmt.Printf("rooms %d  target %d msgs/s  achieved %.0f msgs/s\nsent %d  stored %d  lost %d\narrival→stored p50 %.1f ms  p99 %.1f ms\narrival→alert evaluated p50 %.1f ms  p99 %.1f ms\nCPU %.1f µs/msg\npeak RSS %s\n",
-		res.Rooms, res.TargetRate, res.AchievedRate, res.Sent, res.Stored, res.Lost, res.P50ms, res.P99ms, res.EvalP50ms, res.EvalP99ms, res.CPUPerMsgUS, rss)
+	fmt.Printf("rooms %d  target %d msgs/s  achieved %.0f msgs/s\nsent %d  stored %d  lost %d\narrival→stored p50 %.1f ms  p99 %.1f ms\narrival→alert evaluated p50 %.1f ms  p99 %.1f ms\nCPU %.1f µs/msg (%.1f s from start to stop, %.1f µs per stored message)\npeak RSS %s\n",
+		res.Rooms, res.TargetRate, res.AchievedRate, res.Sent, res.Stored, res.Lost, res.P50ms, res.P99ms, res.EvalP50ms, res.EvalP99ms, res.CPUPerMsgUS, res.CPUSeconds, res.CPUTotalPerMsgUS, rss)
 	if res.LateTicks > 0 {
 		fmt.Printf("the frame encoder fell behind the pacing at %d ticks\n", res.LateTicks)
 	}

@@ -25,12 +25,15 @@ import (
 	"lookout/report"
 	"lookout/sentiment"
 	"lookout/store"
+	"lookout/transport"
 )
 
 const usage = `lookout — social-media and live-room monitoring (舆情监控 + 直播监控)
 
 Usage:
   lookout run [-c config.yaml] [--ui ADDR]     run the daemon (SIGINT/SIGTERM: flush and exit; SIGHUP: reload)
+  lookout run --role collect|process [--partitions 0-7] [--id NAME]
+                                                split over NATS JetStream (transport.kind nats)
   lookout reload [-c config.yaml] [--url U]    make the running daemon apply its changed config file
   lookout demo [--duration 40s] [--db F] [--ui 127.0.0.1:8080]
                                                 watch it catch a crisis in a loopback live room
@@ -41,7 +44,7 @@ Usage:
                                                 find items by their text, newest first (read-only;
                                                 needs store.search on)
   lookout check-config [-c config.yaml]        validate a config (errors name field and line)
-  lookout status [--db F]                      health of every source
+  lookout status [--db F] [-c CONFIG]          health of every source; with -c, the NATS partitions
   lookout try SOURCE_ID [-c config.yaml] [--format table|jsonl] [--for 15s]
   lookout try --kind rss|html|json_api URL [--spec YAML]
                                                 fetch a source once, print its items, store nothing
@@ -61,7 +64,7 @@ Usage:
                                                 acknowledge alerts (as the dashboard's button does)
   lookout test-alert -c config.yaml --receiver R
                                                 send a sample alert to one receiver
-  lookout loadgen [--rooms N --rate R --duration D --terms --format json]
+  lookout loadgen [--rooms N --rate R --duration D --terms --format json] [--transport nats --processors N]
                                                drive loopback rooms into the real daemon; report rate, loss, latency, RSS
   lookout version [--format text|json]         version, commit and Go toolchain of this binary
 `
@@ -175,6 +178,8 @@ func cmdRun(ctx context.Context, args []string) error {
 	format := fs.String("log-format", "text", "text or json")
 	uiAddr := fs.String("ui", "", "serve the live dashboard on this address (overrides ui.listen), e.g. 127.0.0.1:8080")
 	role := fs.String("role", "all", "all, collect or process (collect and process need transport.kind nats)")
+	parts := fs.String("partitions", "", "process role: consume these partitions only, e.g. 0-7,12 (default: share all with the other processors)")
+	procID := fs.String("id", "", "process role: this processor's name among the others (default hostname-pid)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -196,10 +201,14 @@ func cmdRun(ctx context.Context, args []string) error {
 	if err := cfg.ValidRole(*role); err != nil {
 		return err
 	}
-	if *role != "all" {
-		return fmt.Errorf("--role %s: the NATS JetStream transport is configured but not built into this version; run --role all", *role)
+	var partitions []int
+	if *role == daemon.RoleProcess && *parts != "" {
+		if partitions, err = transport.ParsePartitions(*parts, cfg.Transport.NATS.Partitions); err != nil {
+			return fmt.Errorf("--partitions: %w", err)
+		}
 	}
-	d, err := daemon.New(ctx, daemon.Options{Config: cfg, Log: log, Version: buildVersion(), UIListen: *uiAddr})
+	d, err := daemon.New(ctx, daemon.Options{Config: cfg, Log: log, Version: buildVersion(), UIListen: *uiAddr,
+		Role: *role, Partitions: partitions, ProcessorID: *procID})
 	if err != nil {
 		return err
 	}
@@ -330,12 +339,20 @@ func cmdStatus(ctx context.Context, args []string) error {
 	fs := newFlags("status")
 	db := fs.String("db", "lookout.db", "database file")
 	format := fs.String("format", "table", "table, csv or json")
+	cfgPath := fs.String("c", "", "with transport.kind nats: show the stream's partitions (owner, lag, unacknowledged, redelivered) instead")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
 		return fmt.Errorf("unexpected argument %q", pos[0])
+	}
+	if *cfgPath != "" {
+		cfg, err := config.Load(*cfgPath)
+		if err != nil {
+			return err
+		}
+		return daemon.Partitions(ctx, cfg, *format, os.Stdout)
 	}
 	return daemon.Query(ctx, *db, daemon.StatusQuery, *format, store.QueryOptions{}, os.Stdout)
 }

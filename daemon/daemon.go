@@ -80,7 +80,29 @@ type Options struct {
 	// missing review besides the check each end triggers (default 15s;
 	// see reports.go).
 	ReviewEvery time.Duration
+	// Role is what this daemon runs (`run --role`): RoleAll (the default)
+	// the whole flow in one process; RoleCollect only the collectors,
+	// publishing to the NATS stream; RoleProcess only the rest, consuming
+	// from it. See dist.go.
+	Role string
+	// Partitions are the partitions a RoleProcess daemon consumes. Without
+	// them it shares the partitions with the other live processors through
+	// leases in the NATS key-value bucket <stream>_owners.
+	Partitions []int
+	// ProcessorID names this processor among the others (default
+	// hostname-pid).
+	ProcessorID string
+	// PartitionLease is how long a partition stays with a processor that
+	// stopped renewing it (default 6s): the take-over time after a crash.
+	PartitionLease time.Duration
 }
+
+// The roles a daemon can run.
+const (
+	RoleAll     = "all"
+	RoleCollect = "collect"
+	RoleProcess = "process"
+)
 
 // Daemon is a configured pipeline, ready to Run.
 type Daemon struct {
@@ -113,6 +135,8 @@ type Daemon struct {
 	reportMetrics *reportMetrics
 	reviewWake    chan struct{} // see wakeReviews
 	digestWake    chan struct{} // a reload changed the schedules
+	role          string
+	dist          *distState // the NATS transport; nil in RoleAll
 }
 
 type daemonMetrics struct {
@@ -160,6 +184,12 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 	if opts.Health.Clock == nil {
 		opts.Health.Clock = opts.Clock
 	}
+	if opts.Role == "" {
+		opts.Role = RoleAll
+	}
+	if err := cfg.ValidRole(opts.Role); err != nil {
+		return nil, err
+	}
 	var users *redact.Users
 	if cfg.Privacy.On() {
 		u, err := redact.NewUsers(cfg.Privacy.Salt.Value())
@@ -169,7 +199,7 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 		users = u
 		opts.Log = slog.New(users.LogHandler(opts.Log.Handler()))
 	}
-	d := &Daemon{cfg: cfg, log: opts.Log, opts: opts, reg: prometheus.NewRegistry(), healthWake: make(chan struct{}, 1), users: users}
+	d := &Daemon{cfg: cfg, log: opts.Log, opts: opts, reg: prometheus.NewRegistry(), healthWake: make(chan struct{}, 1), users: users, role: opts.Role}
 	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	d.metrics = &daemonMetrics{
 		duplicates: prometheus.NewCounter(prometheus.CounterOpts{Name: "lookout_pipeline_duplicates_total", Help: "Items dropped as duplicates before scoring."}),
@@ -191,6 +221,9 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 	d.store = st
 	st.SetKeepRaw(cfg.Store.KeepRawEnabled() && users == nil)
 	fail := func(err error) (*Daemon, error) {
+		if d.dist != nil {
+			d.dist.conn.Close()
+		}
 		st.Close()
 		return nil, err
 	}
@@ -227,7 +260,16 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 
 	cm := lcollectors.NewMetrics(d.reg)
 	d.collectorMetrics = cm
-	d.state = newPipelineState(st)
+	var states stateBackend = st
+	if d.role != RoleAll {
+		if d.dist, err = newDistState(ctx, d); err != nil {
+			return fail(err)
+		}
+		if d.role == RoleCollect {
+			states = d.dist.states
+		}
+	}
+	d.state = newPipelineState(states)
 	d.env = lcollectors.Env{
 		HTTP: httpx.NewClientWith(cfg.Limits, cm.HTTP(), httpx.Options{Version: opts.Version,
 			Log: opts.Log.With("stage", "collector")}),
@@ -245,7 +287,7 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 		return fail(err)
 	}
 	for _, src := range cfg.Sources {
-		if src.Disabled {
+		if src.Disabled || d.role == RoleProcess {
 			continue
 		}
 		r, err := d.newSourceRunner(ctx, src, broken[src.ID])
@@ -267,7 +309,13 @@ func (d *Daemon) Registry() *prometheus.Registry { return d.reg }
 // classifier finishes what it holds, the writer flushes, the engine does a
 // last evaluation and the outbox keeps whatever could not be sent.
 func (d *Daemon) Run(ctx context.Context) error {
+	if d.role == RoleCollect {
+		return d.runCollect(ctx)
+	}
 	defer d.store.Close()
+	if d.dist != nil {
+		defer d.dist.conn.Close()
+	}
 	log := d.log
 
 	// Stages downstream of the collectors get their own context: they must
@@ -302,6 +350,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer waitUI()
 
 	writer := store.NewWriter(d.store, d.cfg.Store.BatchSize, d.cfg.Store.FlushInterval.D(), log.With("stage", "store"), d.reg)
+	if d.dist != nil {
+		// A message is acknowledged once its item is committed.
+		writer.Settled = d.dist.acks.Committed
+	}
 	stage("store", func() error { return writer.Run(drainCtx, toStore) })
 
 	engineDone := make(chan struct{})
@@ -360,6 +412,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	loops.Go(func() { d.profileLoop(ctx, raw) })
 	loops.Go(func() { d.reviewLoop(ctx) })
 	loops.Go(func() { d.digestLoop(ctx) })
+	if d.dist != nil {
+		// Process role: the stream's partitions take the collectors' place.
+		loops.Go(func() { d.dist.consume(ctx, raw, toStore) })
+	}
 
 	<-ctx.Done()
 	log.Info("shutting down: stopping collectors")
@@ -381,6 +437,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	delivery.Flush(drainCtx, 3*time.Second)
 	stopDelivery()
 	stages.Wait()
+	if d.dist != nil {
+		d.dist.release(context.WithoutCancel(ctx))
+	}
 	d.saveProfilesDrained(context.WithoutCancel(ctx), drainCtx.Err() == nil && len(errs) == 0)
 	d.writeHealth(context.WithoutCancel(ctx))
 	if srv != nil {

@@ -239,6 +239,10 @@ func (d *Daemon) reloadLocked(ctx context.Context, cfg *config.Config) (ReloadRe
 	}
 	old := d.reload.current
 	diff := config.Compare(old, cfg)
+	if d.role == RoleProcess {
+		// Sources belong to the collect role; a processor runs none.
+		diff.SourcesAdded, diff.SourcesChanged, diff.SourcesRemoved = nil, nil, nil
+	}
 	// Settings that need a restart keep what runs now.
 	cfg.Store, cfg.HTTP, cfg.Privacy, cfg.Limits = old.Store, old.HTTP, old.Privacy, old.Limits
 

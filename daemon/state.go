@@ -7,7 +7,6 @@ import (
 	"sync"
 
 	"lookout/item"
-	"lookout/store"
 )
 
 // pipelineState is the collectors' StateStore while the daemon runs. A
@@ -23,14 +22,21 @@ import (
 // collector sees its own writes whether or not the writer has committed
 // them yet.
 type pipelineState struct {
-	st *store.Store
+	st stateBackend
 
 	mu     sync.Mutex
 	queued map[string]string // source + "\x00" + key → value queued this run
 	out    chan<- item.Item  // the collectors' channel; nil outside Run
 }
 
-func newPipelineState(st *store.Store) *pipelineState {
+// stateBackend is where the collectors' state lives: the store, or in the
+// collect role the stream's key-value bucket (transport.StateStore).
+type stateBackend interface {
+	GetState(ctx context.Context, source, key string) (string, bool, error)
+	PutStates(ctx context.Context, source string, kv map[string]string) error
+}
+
+func newPipelineState(st stateBackend) *pipelineState {
 	return &pipelineState{st: st, queued: map[string]string{}}
 }
 

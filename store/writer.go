@@ -762,6 +762,11 @@ type Writer struct {
 	// AbortTimeout is how long Run keeps trying to write the backlog after
 	// its context is cancelled (default 2s).
 	AbortTimeout time.Duration
+	// Settled, when set, is called from Run's goroutine with every batch
+	// once it is committed, and with every item the database refused:
+	// items that will never need writing again. A transport acknowledges
+	// its messages there. It must not keep the slice.
+	Settled func([]item.Item)
 }
 
 type storeWriterMetrics struct {
@@ -995,6 +1000,9 @@ func (w *Writer) writeEach(ctx context.Context, batch []item.Item) error {
 			return err
 		}
 		it := &batch[i]
+		if w.Settled != nil {
+			w.Settled(batch[i : i+1])
+		}
 		w.m.rejected.Inc()
 		w.log.Error("store refused an item; it is dropped", "err", err, "source", it.Source, "kind", it.Kind,
 			"item_id", it.ID, "room", it.Room, "ts", it.TS)
@@ -1023,6 +1031,9 @@ func (w *Writer) writeBatch(ctx context.Context, batch []item.Item) error {
 	}
 	w.m.batch.Observe(time.Since(start).Seconds())
 	w.m.written.Add(float64(n))
+	if w.Settled != nil {
+		w.Settled(batch)
+	}
 	states := 0
 	for i := range batch {
 		if batch[i].Kind == item.KindState {

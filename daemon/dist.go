@@ -1,0 +1,361 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"lookout/config"
+	"lookout/item"
+	"lookout/transport"
+)
+
+// distState is what the collect and process roles add to a daemon: the
+// connection to the NATS stream and, in the process role, the deliveries
+// waiting for their items' commit.
+//
+// Collect role: every item a collector emits is published to its room's
+// partition with its message id; a collector's state (cursor, seen ids)
+// is written to the stream's key-value bucket <stream>_state only after
+// the stream acknowledged every item emitted before it, so a kill -9 at
+// any point loses no item (what the state says was seen is durable in the
+// stream), and a collector restarted on another machine carries on from
+// it. The local store keeps the sources' health only.
+//
+// Process role: one durable pull consumer per owned partition feeds the
+// classifier, the alert engine and the store writer exactly as the
+// collectors do in the all role; a message is acknowledged only after its
+// item is committed (store.Writer.Settled). A redelivery of an item this
+// process already handled goes to the store only, where its (source, item
+// id) key drops it, and is acknowledged with the commit.
+type distState struct {
+	d    *Daemon
+	conn *transport.Conn
+	acks *transport.Acks
+	// static are the partitions given with Options.Partitions; without
+	// them the assigner shares the partitions among the live processors.
+	static   []int
+	assigner *transport.Assigner
+	// states holds the collectors' state in the collect role.
+	states *transport.StateStore
+
+	mu    sync.Mutex
+	owned map[int]bool
+}
+
+func newDistState(ctx context.Context, d *Daemon) (*distState, error) {
+	c := d.cfg.Transport.NATS
+	conn, err := transport.Connect(ctx, c, "lookout-"+d.role, d.log.With("stage", "transport"), d.reg)
+	if err != nil {
+		return nil, err
+	}
+	ds := &distState{d: d, conn: conn, acks: conn.NewAcks(), static: d.opts.Partitions, owned: map[int]bool{}}
+	for _, p := range ds.static {
+		if p < 0 || p >= conn.Partitions() {
+			conn.Close()
+			return nil, fmt.Errorf("partition %d: out of 0..%d (transport.nats.partitions)", p, conn.Partitions()-1)
+		}
+	}
+	if d.role == RoleCollect {
+		if ds.states, err = conn.NewStateStore(ctx); err != nil {
+			conn.Close()
+			return nil, err
+		}
+	}
+	if d.role == RoleProcess && len(ds.static) == 0 {
+		id := d.opts.ProcessorID
+		if id == "" {
+			host, _ := os.Hostname()
+			id = fmt.Sprintf("%s-%d", host, os.Getpid())
+		}
+		if ds.assigner, err = conn.NewAssigner(ctx, id, d.opts.PartitionLease); err != nil {
+			conn.Close()
+			return nil, err
+		}
+	}
+	return ds, nil
+}
+
+// consume runs one consumer per owned partition until ctx ends, and keeps
+// the lag gauges current. New items go to raw (the classifier); an item
+// this process handled before goes straight to the store.
+func (ds *distState) consume(ctx context.Context, raw, toStore chan<- item.Item) {
+	d := ds.d
+	out := func(ctx context.Context, del transport.Delivery) error {
+		ds.acks.Add(del)
+		it := del.Item
+		key := it.DedupeKey()
+		dst, name := raw, "classifier"
+		if !d.dedupe.addIfNew(key) {
+			d.metrics.duplicates.Inc()
+			dst, name = toStore, "store"
+		}
+		if err := d.send(ctx, dst, it, name); err != nil {
+			if dst == raw {
+				d.dedupe.forget(key)
+			}
+			return err
+		}
+		return nil
+	}
+	var wg sync.WaitGroup
+	type running struct {
+		cancel context.CancelFunc
+		done   chan struct{}
+	}
+	parts := map[int]running{} // owned by the goroutine calling gain and lose
+	gain := func(p int) {
+		ds.adopt(ctx, p)
+		pctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		parts[p] = running{cancel, done}
+		ds.mu.Lock()
+		ds.owned[p] = true
+		ds.mu.Unlock()
+		wg.Go(func() {
+			defer close(done)
+			for {
+				err := ds.conn.Consume(pctx, p, transport.ConsumeOptions{}, out)
+				if err == nil || pctx.Err() != nil {
+					return
+				}
+				d.log.Error("partition consumer stopped; starting it again", "partition", p, "err", err)
+				select {
+				case <-time.After(time.Second):
+				case <-pctx.Done():
+					return
+				}
+			}
+		})
+	}
+	lose := func(p int) {
+		if r, ok := parts[p]; ok {
+			r.cancel()
+			<-r.done
+			delete(parts, p)
+		}
+		ds.mu.Lock()
+		delete(ds.owned, p)
+		ds.mu.Unlock()
+	}
+	if ds.assigner != nil {
+		d.log.Info("sharing partitions with the other processors", "processor", ds.assigner.ID())
+		wg.Go(func() { ds.assigner.Run(ctx, gain, lose) })
+	} else {
+		d.log.Info("consuming partitions", "partitions", ds.static)
+		for _, p := range ds.static {
+			gain(p)
+		}
+	}
+	wg.Go(func() {
+		t := time.NewTicker(2 * time.Second)
+		defer t.Stop()
+		for {
+			if st, err := ds.conn.Status(ctx); err == nil {
+				ds.mu.Lock()
+				ds.conn.SetGauges(st, ds.owned)
+				ds.mu.Unlock()
+			} else if ctx.Err() == nil {
+				d.log.Warn("partition status", "err", err)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	})
+	wg.Wait()
+}
+
+// adopt hands the engine the open alerts of partition p's rooms from the
+// store before its items flow: a processor taking a partition over from
+// one that died carries on the alerts that one opened (no second firing
+// notice) when they share a store. Rows of rooms in other partitions are
+// left alone.
+func (ds *distState) adopt(ctx context.Context, p int) {
+	d := ds.d
+	open, err := d.store.OpenAlerts(ctx)
+	if err != nil {
+		d.log.Warn("open alerts of a partition taken over not read; its alerts may fire again", "partition", p, "err", err)
+		return
+	}
+	mine := open[:0:0]
+	for _, row := range open {
+		if transport.Partition(row.Source, row.Room, ds.conn.Partitions()) == p {
+			mine = append(mine, row)
+		}
+	}
+	if len(mine) > 0 {
+		n := d.engine.Adopt(mine, time.Now())
+		d.log.Info("took over the open alerts of a partition", "partition", p, "adopted", n)
+	}
+}
+
+// release gives the partitions back once the pipeline has drained, so
+// that another processor takes them over without waiting for the lease.
+func (ds *distState) release(ctx context.Context) {
+	if ds.assigner != nil {
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		ds.assigner.Release(ctx)
+	}
+}
+
+// Owned lists the partitions this daemon consumes now.
+func (ds *distState) Owned() []int {
+	ds.mu.Lock()
+	defer ds.mu.Unlock()
+	out := make([]int, 0, len(ds.owned))
+	for p := range ds.owned {
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// runCollect is Run for the collect role: collectors → stream, with the
+// collectors' state written after the items it covers are acknowledged.
+func (d *Daemon) runCollect(ctx context.Context) error {
+	defer d.store.Close()
+	defer d.dist.conn.Close()
+	log := d.log
+	drainCtx, cancelDrain := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelDrain()
+
+	raw := make(chan item.Item, d.opts.ChannelSize)
+	srv := d.startHTTP(log)
+	published := make(chan error, 1)
+	go func() { published <- d.dist.publish(drainCtx, raw) }()
+
+	d.state.attach(raw)
+	d.startSources(ctx, raw)
+	var loops sync.WaitGroup
+	loops.Go(func() { d.healthLoop(ctx) })
+
+	<-ctx.Done()
+	log.Info("shutting down: stopping collectors")
+	d.stopSources()
+	loops.Wait()
+	d.state.attach(nil)
+	close(raw)
+	timer := time.AfterFunc(d.opts.ShutdownGrace, func() {
+		log.Warn("shutdown grace exceeded; aborting drain", "grace", d.opts.ShutdownGrace)
+		cancelDrain()
+	})
+	defer timer.Stop()
+	err := <-published
+	d.writeHealth(context.WithoutCancel(ctx))
+	if srv != nil {
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), time.Second)
+		srv.Shutdown(shutdownCtx)
+		cancel()
+	}
+	log.Info("stopped")
+	return err
+}
+
+// publish sends every item on raw to the stream until raw is closed. A
+// state item waits until the stream holds every item before it, then goes
+// to the store. It returns an error only when ctx ends before everything
+// is acknowledged: the state of what was not is not written, so the
+// collectors fetch it again on their next start.
+func (ds *distState) publish(ctx context.Context, raw <-chan item.Item) error {
+	d := ds.d
+	pub := ds.conn.NewPublisher(1024)
+	// A payload the processors' store would not keep does not travel.
+	keepRaw := d.cfg.Store.KeepRawEnabled() && d.users == nil
+	// An idle stream settles now and then, so that the pending window
+	// does not hold acknowledgements while nothing new comes.
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	fail := func(err error) error {
+		d.log.Error("publishing stopped; state of items not acknowledged is not saved", "err", err)
+		// Keep raw moving so that nothing upstream blocks on it.
+		for range raw {
+		}
+		return err
+	}
+	for {
+		var it item.Item
+		var ok bool
+		select {
+		case it, ok = <-raw:
+		case <-tick.C:
+			if err := pub.Settle(ctx); err != nil {
+				return fail(err)
+			}
+			continue
+		}
+		if !ok {
+			break
+		}
+		if it.Kind == item.KindState {
+			if err := pub.Settle(ctx); err != nil {
+				return fail(err)
+			}
+			if err := ds.states.PutStates(ctx, it.Source, it.State); err != nil {
+				// Not fatal: the collector fetches again from an older
+				// cursor, and the stream and the store drop what they hold.
+				d.log.Error("collector state not saved", "source", it.Source, "err", err)
+			}
+			continue
+		}
+		if !keepRaw {
+			it.Raw = nil
+		}
+		if err := pub.Publish(ctx, &it); err != nil {
+			if !errors.Is(err, transport.ErrEncode) {
+				return fail(err)
+			}
+			d.log.Error("item not published: it does not encode", "source", it.Source, "item_id", it.ID, "room", it.Room, "err", err)
+		}
+	}
+	if err := pub.Settle(ctx); err != nil {
+		return fail(err)
+	}
+	return nil
+}
+
+// Partitions writes, for a config whose transport is nats, every
+// partition's owner, lag (messages not yet delivered), messages delivered
+// and not acknowledged, and those of them delivered more than once, as
+// `lookout status -c` shows them.
+func Partitions(ctx context.Context, cfg *config.Config, format string, w io.Writer) error {
+	if !cfg.TransportNATS() {
+		return fmt.Errorf("transport.kind is %q: there are no partitions", cfg.Transport.Kind)
+	}
+	rw, err := NewRowWriter(format, w)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	conn, err := transport.Connect(ctx, cfg.Transport.NATS, "lookout-status", nil, nil)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	st, err := conn.Status(ctx)
+	if err != nil {
+		return err
+	}
+	if err := rw.Columns([]string{"partition", "owner", "lag", "ack_pending", "redelivered", "ack_floor"}); err != nil {
+		return err
+	}
+	for _, p := range st {
+		owner := any(p.Owner)
+		if p.Owner == "" {
+			owner = nil
+		}
+		if err := rw.Row([]any{int64(p.Partition), owner, int64(p.Lag), int64(p.AckPending), int64(p.Redelivered), int64(p.AckFloor)}); err != nil {
+			return err
+		}
+	}
+	return rw.End()
+}

@@ -1,0 +1,110 @@
+package loadgen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"lookout/config"
+	"lookout/transport"
+)
+
+// processors are the process-role daemons of a nats run.
+type processors struct {
+	cmds []*exec.Cmd
+	done []chan error
+}
+
+// startProcessors writes one config per processor (its own SQLite file)
+// and runs `Exe run --role process` for each, then waits until the
+// partitions are shared among them all.
+func startProcessors(ctx context.Context, o Options, cfg *config.Config, dbPaths []string, cfgFor func(string) string) (*processors, error) {
+	ps := &processors{}
+	for i, db := range dbPaths {
+		path := filepath.Join(filepath.Dir(db), fmt.Sprintf("proc-%d.yaml", i))
+		if err := os.WriteFile(path, []byte(cfgFor(db)), 0o600); err != nil {
+			ps.kill()
+			return nil, fmt.Errorf("loadgen: %w", err)
+		}
+		cmd := exec.Command(o.Exe, "run", "--role", "process", "-c", path, "--id", "p"+strconv.Itoa(i), "--log-level", "error")
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Start(); err != nil {
+			ps.kill()
+			return nil, fmt.Errorf("loadgen: start processor: %w", err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		ps.cmds = append(ps.cmds, cmd)
+		ps.done = append(ps.done, done)
+	}
+	conn, err := transport.Connect(ctx, cfg.Transport.NATS, "loadgen", nil, nil)
+	if err != nil {
+		ps.kill()
+		return nil, fmt.Errorf("loadgen: %w", err)
+	}
+	defer conn.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st, err := conn.Status(ctx)
+		owners := map[string]int{}
+		free := 0
+		for _, p := range st {
+			if p.Owner == "" {
+				free++
+			}
+			owners[p.Owner]++
+		}
+		if err == nil && free == 0 && len(owners) == len(dbPaths) {
+			return ps, nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			ps.kill()
+			return nil, fmt.Errorf("loadgen: the %d processors did not share the partitions within 30s (owners %v, err %v)", len(dbPaths), owners, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// stop ends every processor with SIGTERM (they drain) and waits.
+func (ps *processors) stop() error {
+	var errs []error
+	for i, c := range ps.cmds {
+		_ = c.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-ps.done[i]:
+			if err != nil {
+				errs = append(errs, fmt.Errorf("processor %d: %w", i, err))
+			}
+		case <-time.After(30 * time.Second):
+			_ = c.Process.Kill()
+			errs = append(errs, fmt.Errorf("processor %d did not stop within 30s", i))
+		}
+	}
+	ps.cmds = nil
+	return errors.Join(errs...)
+}
+
+// cpuTime is the user+system CPU time of this process and of its waited-for
+// children.
+func cpuTime() time.Duration {
+	var self, children syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &self)
+	_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &children)
+	tv := func(t syscall.Timeval) time.Duration { return time.Duration(t.Nano()) }
+	return tv(self.Utime) + tv(self.Stime) + tv(children.Utime) + tv(children.Stime)
+}
+
+// kill ends whatever is still running (error paths).
+func (ps *processors) kill() {
+	for i, c := range ps.cmds {
+		_ = c.Process.Kill()
+		<-ps.done[i]
+	}
+	ps.cmds = nil
+}

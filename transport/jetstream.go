@@ -1,0 +1,643 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"lookout/config"
+	"lookout/internal/metrics"
+	"lookout/item"
+)
+
+// Conn is a connection to NATS with the items stream in place.
+type Conn struct {
+	nc         *nats.Conn
+	js         jetstream.JetStream
+	stream     string
+	partitions int
+	log        *slog.Logger
+	m          *connMetrics
+}
+
+type connMetrics struct {
+	published     prometheus.Counter
+	publishErrors prometheus.Counter
+	encodeErrors  prometheus.Counter
+	consumed      *prometheus.CounterVec
+	redelivered   *prometheus.CounterVec
+	badMessages   *prometheus.CounterVec
+	acked         prometheus.Counter
+	lag           *prometheus.GaugeVec
+	ackPending    *prometheus.GaugeVec
+	owned         *prometheus.GaugeVec
+}
+
+func newConnMetrics(reg prometheus.Registerer) *connMetrics {
+	m := &connMetrics{
+		published: prometheus.NewCounter(prometheus.CounterOpts{Name: "lookout_transport_published_total",
+			Help: "Items the stream acknowledged (a resend the stream dropped as a duplicate counts too)."}),
+		publishErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "lookout_transport_publish_errors_total",
+			Help: "Publishes that failed and were sent again."}),
+		encodeErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "lookout_transport_encode_errors_total",
+			Help: "Items that could not be encoded for the stream (each is logged)."}),
+		consumed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lookout_transport_consumed_total",
+			Help: "Messages received from the stream, by partition."}, []string{"partition"}),
+		redelivered: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lookout_transport_redelivered_total",
+			Help: "Messages received again because an earlier delivery was not acknowledged, by partition."}, []string{"partition"}),
+		badMessages: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lookout_transport_bad_messages_total",
+			Help: "Messages that do not decode as an item; each is logged with its stream sequence and terminated."}, []string{"partition"}),
+		acked: prometheus.NewCounter(prometheus.CounterOpts{Name: "lookout_transport_acked_total",
+			Help: "Messages acknowledged after their item was committed to the store."}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "lookout_transport_consumer_lag",
+			Help: "Messages in the stream not yet delivered to the partition's consumer."}, []string{"partition"}),
+		ackPending: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "lookout_transport_ack_pending",
+			Help: "Messages delivered to the partition's consumer and not yet acknowledged."}, []string{"partition"}),
+		owned: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "lookout_transport_partition_owned",
+			Help: "1 for each partition this processor consumes."}, []string{"partition"}),
+	}
+	if reg != nil {
+		m.published = register(reg, m.published)
+		m.publishErrors = register(reg, m.publishErrors)
+		m.encodeErrors = register(reg, m.encodeErrors)
+		m.consumed = register(reg, m.consumed)
+		m.redelivered = register(reg, m.redelivered)
+		m.badMessages = register(reg, m.badMessages)
+		m.acked = register(reg, m.acked)
+		m.lag = register(reg, m.lag)
+		m.ackPending = register(reg, m.ackPending)
+		m.owned = register(reg, m.owned)
+	}
+	return m
+}
+
+// register registers c, or returns the collector already registered
+// under its name.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	c, err := metrics.Register(reg, c)
+	if err != nil {
+		panic(fmt.Sprintf("transport: register metric: %v", err))
+	}
+	return c
+}
+
+// Connect dials NATS as c says (credentials from the environment through
+// config secrets, optional TLS) and creates the items stream when it does
+// not exist yet. An existing stream is used as it is: its limits and
+// replicas belong to whoever runs NATS.
+func Connect(ctx context.Context, c config.NATSConfig, name string, log *slog.Logger, reg prometheus.Registerer) (*Conn, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	opts := []nats.Option{
+		nats.Name(name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(500 * time.Millisecond),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("nats disconnected", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("nats reconnected", "server", nc.ConnectedUrlRedacted()) }),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { log.Warn("nats error", "err", err) }),
+	}
+	if c.Token.IsSet() {
+		opts = append(opts, nats.Token(c.Token.Value()))
+	} else if c.User.IsSet() || c.Password.IsSet() {
+		opts = append(opts, nats.UserInfo(c.User.Value(), c.Password.Value()))
+	}
+	if c.TLS.CAFile != "" {
+		opts = append(opts, nats.RootCAs(c.TLS.CAFile))
+	}
+	if c.TLS.CertFile != "" {
+		opts = append(opts, nats.ClientCert(c.TLS.CertFile, c.TLS.KeyFile))
+	}
+	nc, err := nats.Connect(c.URL, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to nats: %w", err)
+	}
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	partitions := max(c.Partitions, 1)
+	conn := &Conn{nc: nc, js: js, stream: c.Stream, partitions: partitions, log: log, m: newConnMetrics(reg)}
+	if err := conn.ensureStream(ctx); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return conn, nil
+}
+
+// StreamConfig is the items stream lookout creates when none exists:
+// every partition subject, file storage, a two-minute window in which a
+// resent message id is dropped, and a day of history for replays and
+// other consumers (analytics).
+func StreamConfig(name string) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:       name,
+		Subjects:   []string{SubjectPrefix + ">"},
+		Storage:    jetstream.FileStorage,
+		Retention:  jetstream.LimitsPolicy,
+		MaxAge:     24 * time.Hour,
+		Duplicates: 2 * time.Minute,
+	}
+}
+
+func (c *Conn) ensureStream(ctx context.Context) error {
+	_, err := c.js.Stream(ctx, c.stream)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return fmt.Errorf("look up stream %s: %w", c.stream, err)
+	}
+	_, err = c.js.CreateStream(ctx, StreamConfig(c.stream))
+	if err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		return fmt.Errorf("create stream %s: %w", c.stream, err)
+	}
+	return nil
+}
+
+// Partitions is how many partitions the items are spread over.
+func (c *Conn) Partitions() int { return c.partitions }
+
+// JetStream is the connection's JetStream context (tests, status).
+func (c *Conn) JetStream() jetstream.JetStream { return c.js }
+
+// Close flushes what is buffered (acknowledgements included) and closes
+// the connection.
+func (c *Conn) Close() {
+	if err := c.nc.FlushTimeout(2 * time.Second); err != nil {
+		c.log.Warn("nats flush before close", "err", err)
+	}
+	c.nc.Close()
+}
+
+// ErrEncode is the error of an item that cannot be encoded (a NaN in its
+// score): bad input, not a transport failure.
+var ErrEncode = errors.New("item does not encode")
+
+// Publisher sends items to the stream asynchronously and tells, through
+// Settle, when every item sent so far is durable there. Not safe for
+// concurrent use: one goroutine owns it.
+type Publisher struct {
+	c       *Conn
+	pending []pubPending
+	window  int
+}
+
+type pubPending struct {
+	msg *nats.Msg
+	f   jetstream.PubAckFuture
+}
+
+// NewPublisher returns a publisher that settles by itself once window
+// publishes wait for their acknowledgement (default 1024).
+func (c *Conn) NewPublisher(window int) *Publisher {
+	if window <= 0 {
+		window = 1024
+	}
+	return &Publisher{c: c, window: window}
+}
+
+// Publish sends it to its partition's subject with its message id. It
+// returns before the stream acknowledges; Settle waits for that.
+func (p *Publisher) Publish(ctx context.Context, it *item.Item) error {
+	data, err := Encode(it)
+	if err != nil {
+		p.c.m.encodeErrors.Inc()
+		return fmt.Errorf("%w: item %s/%s: %v", ErrEncode, it.Source, it.ID, err)
+	}
+	msg := nats.NewMsg(Subject(it, p.c.partitions))
+	msg.Data = data
+	msg.Header.Set(jetstream.MsgIDHeader, MsgID(it))
+	f, err := p.c.js.PublishMsgAsync(msg, jetstream.WithExpectStream(p.c.stream))
+	if err != nil {
+		// Too many in flight or not connected: settle what is out, then
+		// send this one synchronously.
+		if err := p.Settle(ctx); err != nil {
+			return err
+		}
+		return p.publishSync(ctx, msg)
+	}
+	p.pending = append(p.pending, pubPending{msg: msg, f: f})
+	if len(p.pending) >= p.window {
+		return p.Settle(ctx)
+	}
+	return nil
+}
+
+// Settle waits until the stream acknowledged every item published so far,
+// sending again (with the same message id, so the stream keeps one copy)
+// any whose publish failed. It returns an error only when ctx ends first.
+func (p *Publisher) Settle(ctx context.Context) error {
+	for i, pp := range p.pending {
+		select {
+		case <-pp.f.Ok():
+			p.c.m.published.Inc()
+		case err := <-pp.f.Err():
+			p.c.m.publishErrors.Inc()
+			p.c.log.Warn("publish failed; sending again", "subject", pp.msg.Subject, "err", err)
+			if err := p.publishSync(ctx, pp.msg); err != nil {
+				p.pending = p.pending[:copy(p.pending, p.pending[i:])]
+				return err
+			}
+		case <-ctx.Done():
+			p.pending = p.pending[:copy(p.pending, p.pending[i:])]
+			return fmt.Errorf("%d publishes not acknowledged: %w", len(p.pending), ctx.Err())
+		}
+	}
+	clear(p.pending)
+	p.pending = p.pending[:0]
+	return nil
+}
+
+// Pending is how many publishes wait for their acknowledgement.
+func (p *Publisher) Pending() int { return len(p.pending) }
+
+func (p *Publisher) publishSync(ctx context.Context, msg *nats.Msg) error {
+	delay := 100 * time.Millisecond
+	for {
+		// A fresh message: one already handed to the async publisher
+		// carries its reply subject.
+		m := nats.NewMsg(msg.Subject)
+		m.Data, m.Header = msg.Data, msg.Header
+		tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := p.c.js.PublishMsg(tctx, m, jetstream.WithExpectStream(p.c.stream))
+		cancel()
+		if err == nil {
+			p.c.m.published.Inc()
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("publish to %s: %w", msg.Subject, ctx.Err())
+		}
+		p.c.m.publishErrors.Inc()
+		p.c.log.Warn("publish failed; retrying", "subject", msg.Subject, "err", err, "retry_in", delay)
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			return fmt.Errorf("publish to %s: %w", msg.Subject, ctx.Err())
+		}
+		delay = min(2*delay, 5*time.Second)
+	}
+}
+
+// ConsumerName is the durable consumer of partition p. It belongs to the
+// partition, not to a processor: whichever processor owns the partition
+// resumes where the last owner acknowledged.
+func ConsumerName(p int) string { return "lookout-p" + strconv.Itoa(p) }
+
+// Delivery is an item received from the stream, with the message to
+// acknowledge once the item is committed.
+type Delivery struct {
+	Item      item.Item
+	Msg       jetstream.Msg
+	Partition int
+}
+
+// ConsumeOptions tune Consume.
+type ConsumeOptions struct {
+	// AckWait is how long the stream waits for an acknowledgement before
+	// it delivers a message again (default 30s).
+	AckWait time.Duration
+	// MaxAckPending bounds the messages of one partition delivered and
+	// not yet acknowledged (default 8192). It must exceed the store's
+	// batch size, or the store waits for its flush interval.
+	MaxAckPending int
+}
+
+// Consume receives the items of one partition from its durable pull
+// consumer and hands them to out, in stream order, until ctx ends. A
+// message that does not decode is logged, counted and terminated (it stays
+// in the stream for inspection). Consume returns nil when ctx ends.
+func (c *Conn) Consume(ctx context.Context, partition int, o ConsumeOptions, out func(context.Context, Delivery) error) error {
+	if o.AckWait <= 0 {
+		o.AckWait = 30 * time.Second
+	}
+	if o.MaxAckPending <= 0 {
+		o.MaxAckPending = 8192
+	}
+	part := strconv.Itoa(partition)
+	cons, err := c.takeOver(ctx, partition, o)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("consumer for partition %d: %w", partition, err)
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(min(o.MaxAckPending, 1024)))
+	if err != nil {
+		return fmt.Errorf("consume partition %d: %w", partition, err)
+	}
+	defer it.Stop()
+	consumed, redelivered, bad := c.m.consumed.WithLabelValues(part), c.m.redelivered.WithLabelValues(part), c.m.badMessages.WithLabelValues(part)
+	for {
+		msg, err := it.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				return nil
+			}
+			c.log.Warn("receive from stream", "partition", partition, "err", err)
+			select {
+			case <-time.After(200 * time.Millisecond):
+			case <-ctx.Done():
+				return nil
+			}
+			continue
+		}
+		consumed.Inc()
+		md, _ := msg.Metadata()
+		if md != nil && md.NumDelivered > 1 {
+			redelivered.Inc()
+		}
+		v, err := Decode(msg.Data())
+		if err != nil {
+			bad.Inc()
+			var seq uint64
+			if md != nil {
+				seq = md.Sequence.Stream
+			}
+			c.log.Error("message is not an item; terminated, it stays in the stream", "partition", partition,
+				"stream_seq", seq, "subject", msg.Subject(), "err", err)
+			if err := msg.Term(); err != nil {
+				c.log.Warn("terminate message", "partition", partition, "stream_seq", seq, "err", err)
+			}
+			continue
+		}
+		if err := out(ctx, Delivery{Item: v, Msg: msg, Partition: partition}); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+// takeOver returns partition's durable consumer for a new owner. When the
+// last owner left messages delivered and not acknowledged (it died, or its
+// partition was taken from it), the stream would hold them back until
+// their ack wait ran out; instead the consumer is created again from the
+// first unacknowledged message, so that the new owner gets them at once.
+// Messages after it that were acknowledged come again too and the store
+// drops them as duplicates.
+func (c *Conn) takeOver(ctx context.Context, partition int, o ConsumeOptions) (jetstream.Consumer, error) {
+	cfg := jetstream.ConsumerConfig{
+		Durable:       ConsumerName(partition),
+		FilterSubject: SubjectPrefix + strconv.Itoa(partition),
+		AckPolicy:     jetstream.AckAllPolicy,
+		AckWait:       o.AckWait,
+		MaxAckPending: o.MaxAckPending,
+		MaxDeliver:    -1,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	}
+	old, err := c.js.Consumer(ctx, c.stream, cfg.Durable)
+	switch {
+	case errors.Is(err, jetstream.ErrConsumerNotFound):
+		return c.js.CreateConsumer(ctx, c.stream, cfg)
+	case err != nil:
+		return nil, err
+	}
+	info := old.CachedInfo()
+	if info.NumAckPending == 0 {
+		return old, nil
+	}
+	start := info.AckFloor.Stream + 1
+	c.log.Info("taking over a partition with unacknowledged messages; delivering them again now",
+		"partition", partition, "ack_pending", info.NumAckPending, "from_stream_seq", start)
+	if err := c.js.DeleteConsumer(ctx, c.stream, cfg.Durable); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil, err
+	}
+	cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
+	cfg.OptStartSeq = start
+	return c.js.CreateConsumer(ctx, c.stream, cfg)
+}
+
+// PartitionStatus is one partition's consumer as the stream reports it.
+type PartitionStatus struct {
+	Partition   int
+	Owner       string // the processor holding the partition; "" when none
+	Lag         uint64 // messages not yet delivered
+	AckPending  int    // delivered, not yet acknowledged
+	Redelivered int    // delivered more than once and not yet acknowledged
+	Delivered   uint64 // stream sequence last delivered
+	AckFloor    uint64 // stream sequence up to which all is acknowledged
+}
+
+// Status reports every partition's consumer. A partition whose consumer
+// does not exist yet (no processor ever took it) shows the whole stream's
+// messages on its subject as lag.
+func (c *Conn) Status(ctx context.Context) ([]PartitionStatus, error) {
+	st, err := c.js.Stream(ctx, c.stream)
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", c.stream, err)
+	}
+	owners, err := c.owners(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("partition owners: %w", err)
+	}
+	out := make([]PartitionStatus, c.partitions)
+	for p := range out {
+		out[p].Partition = p
+		out[p].Owner = owners[p]
+		ci, err := st.Consumer(ctx, ConsumerName(p))
+		if errors.Is(err, jetstream.ErrConsumerNotFound) {
+			info, err := st.Info(ctx, jetstream.WithSubjectFilter(SubjectPrefix+strconv.Itoa(p)))
+			if err != nil {
+				return nil, fmt.Errorf("stream %s: %w", c.stream, err)
+			}
+			out[p].Lag = info.State.Subjects[SubjectPrefix+strconv.Itoa(p)]
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("consumer %s: %w", ConsumerName(p), err)
+		}
+		info := ci.CachedInfo()
+		out[p].Lag = info.NumPending
+		out[p].AckPending = info.NumAckPending
+		out[p].Redelivered = info.NumRedelivered
+		out[p].Delivered = info.Delivered.Stream
+		out[p].AckFloor = info.AckFloor.Stream
+	}
+	return out, nil
+}
+
+// SetGauges exports lag and pending acknowledgements of the partitions
+// given, and which partitions this process owns.
+func (c *Conn) SetGauges(st []PartitionStatus, owned map[int]bool) {
+	for _, s := range st {
+		p := strconv.Itoa(s.Partition)
+		c.m.lag.WithLabelValues(p).Set(float64(s.Lag))
+		c.m.ackPending.WithLabelValues(p).Set(float64(s.AckPending))
+		v := 0.0
+		if owned[s.Partition] {
+			v = 1
+		}
+		c.m.owned.WithLabelValues(p).Set(v)
+	}
+}
+
+// Acks holds the deliveries whose items are on their way to the store and
+// acknowledges them once the store reports the items committed.
+//
+// The consumers acknowledge cumulatively (AckAll: acknowledging a message
+// acknowledges every earlier one of the partition), so one acknowledgement
+// covers a whole committed stretch. Acks therefore tracks, per partition,
+// the stream sequences delivered in order and acknowledges only up to the
+// first one whose item is not committed yet. Deliveries of one item (a
+// redelivery while the first is in flight) share its message id and are
+// settled together.
+type Acks struct {
+	c     *Conn
+	mu    sync.Mutex
+	byID  map[string][]ackRef
+	parts map[int]*ackQueue
+}
+
+type ackRef struct {
+	part int
+	seq  uint64
+}
+
+// ackQueue is one partition's delivered sequences, lowest first.
+type ackQueue struct {
+	seqs []uint64
+	msgs map[uint64]jetstream.Msg
+	done map[uint64]bool
+}
+
+// NewAcks returns an empty set of pending acknowledgements.
+func (c *Conn) NewAcks() *Acks {
+	return &Acks{c: c, byID: map[string][]ackRef{}, parts: map[int]*ackQueue{}}
+}
+
+// Add records d as waiting for its item's commit.
+func (a *Acks) Add(d Delivery) {
+	var seq uint64
+	if md, err := d.Msg.Metadata(); err == nil {
+		seq = md.Sequence.Stream
+	}
+	k := MsgID(&d.Item)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	q := a.parts[d.Partition]
+	if q == nil {
+		q = &ackQueue{msgs: map[uint64]jetstream.Msg{}, done: map[uint64]bool{}}
+		a.parts[d.Partition] = q
+	}
+	if _, ok := q.msgs[seq]; !ok {
+		// Sequences come in order but for a redelivery of one still
+		// pending, which is already in place.
+		i, _ := slices.BinarySearch(q.seqs, seq)
+		q.seqs = slices.Insert(q.seqs, i, seq)
+	}
+	q.msgs[seq] = d.Msg // the latest delivery acknowledges
+	a.byID[k] = append(a.byID[k], ackRef{d.Partition, seq})
+}
+
+// Committed acknowledges what the commit of items (or their refusal for
+// good, which a redelivery would not change) completes.
+func (a *Acks) Committed(items []item.Item) {
+	var toAck []jetstream.Msg
+	var n int
+	a.mu.Lock()
+	touched := map[int]bool{}
+	for i := range items {
+		if items[i].Kind == item.KindState || items[i].ID == "" {
+			continue
+		}
+		k := MsgID(&items[i])
+		for _, r := range a.byID[k] {
+			if q := a.parts[r.part]; q != nil {
+				if _, ok := q.msgs[r.seq]; ok {
+					q.done[r.seq] = true
+					touched[r.part] = true
+				}
+			}
+		}
+		delete(a.byID, k)
+	}
+	for p := range touched {
+		q := a.parts[p]
+		var last jetstream.Msg
+		i := 0
+		for ; i < len(q.seqs) && q.done[q.seqs[i]]; i++ {
+			last = q.msgs[q.seqs[i]]
+			delete(q.msgs, q.seqs[i])
+			delete(q.done, q.seqs[i])
+		}
+		if i > 0 {
+			q.seqs = q.seqs[:copy(q.seqs, q.seqs[i:])]
+			toAck = append(toAck, last)
+			n += i
+		}
+	}
+	a.mu.Unlock()
+	for _, m := range toAck {
+		if err := m.Ack(); err != nil {
+			a.c.log.Warn("acknowledge messages; they will be delivered again and dropped as duplicates", "subject", m.Subject(), "err", err)
+			continue
+		}
+	}
+	a.c.m.acked.Add(float64(n))
+}
+
+// Waiting is how many deliveries wait for their item's commit.
+func (a *Acks) Waiting() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n := 0
+	for _, q := range a.parts {
+		n += len(q.seqs)
+	}
+	return n
+}
+
+// ParsePartitions reads a partition set such as "0-3,7" among n
+// partitions; "" or "all" is every partition.
+func ParsePartitions(s string, n int) ([]int, error) {
+	if s == "" || s == "all" {
+		out := make([]int, n)
+		for i := range out {
+			out[i] = i
+		}
+		return out, nil
+	}
+	seen := map[int]bool{}
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		lo, hi, isRange := strings.Cut(strings.TrimSpace(f), "-")
+		a, err := strconv.Atoi(lo)
+		if err != nil {
+			return nil, fmt.Errorf("partition %q: not a number", f)
+		}
+		b := a
+		if isRange {
+			if b, err = strconv.Atoi(hi); err != nil || b < a {
+				return nil, fmt.Errorf("partition range %q: want LOW-HIGH", f)
+			}
+		}
+		if a < 0 || b >= n {
+			return nil, fmt.Errorf("partition %q: out of 0..%d", f, n-1)
+		}
+		for p := a; p <= b; p++ {
+			if !seen[p] {
+				seen[p] = true
+				out = append(out, p)
+			}
+		}
+	}
+	return out, nil
+}
