@@ -61,6 +61,13 @@ type TrainConfig struct {
 	// averages their weights; for a linear model that is the mean of their
 	// logits, an ensemble that costs nothing at scoring time. 0 or 1: one.
 	Models int
+	// NeutralPolarity says what a neutral example teaches the positive
+	// head (the polarity logit, positive against negative): "" (softmax)
+	// pushes it down with the rest of the three-class loss, so whatever
+	// neutral texts talk about leans negative when a verdict is forced;
+	// "none" leaves the positive head alone on neutral examples; "balanced"
+	// pulls the polarity of a neutral text towards even (σ(z)→½).
+	NeutralPolarity string
 }
 
 // DefaultTrainConfig is what the embedded model was trained with.
@@ -95,6 +102,11 @@ type sentHeadWeights struct {
 // order and cfg: training is single-threaded, iterates slices only, uses a
 // seeded PCG shuffle and float64 arithmetic without fused multiply-adds.
 func Train(f *Featurizer, docs []TrainDoc, cfg TrainConfig) (*Model, TrainReport, error) {
+	switch cfg.NeutralPolarity {
+	case "", "softmax", "none", "balanced":
+	default:
+		return nil, TrainReport{}, errorf("neutral polarity %q: want softmax, none or balanced", cfg.NeutralPolarity)
+	}
 	if f.bits != cfg.HashBits {
 		return nil, TrainReport{}, errorf("featurizer has %d hash bits, config %d", f.bits, cfg.HashBits)
 	}
@@ -283,6 +295,12 @@ func sentSGD(exs []sentTrainEx, order []int, cfg TrainConfig) *sentHeadWeights {
 				g[headPos] -= ex.weight
 			case ClassNeutral:
 				g[headNeu] -= ex.weight
+				switch cfg.NeutralPolarity {
+				case "none":
+					g[headPos] = 0
+				case "balanced":
+					g[headPos] = float64((1/(1+math.Exp(-z[headPos])) - 0.5) * ex.weight)
+				}
 			}
 			for h := 0; h < numHeads; h++ {
 				if g[h] == 0 {

@@ -149,8 +149,9 @@ func TestTrainingSparseDropoutReproducible(t *testing.T) {
 	}
 }
 
-// Epoch averaging and several averaged models are reproducible and each
-// changes the model (the test can fail).
+// Epoch averaging, several averaged models and the neutral-polarity modes
+// are reproducible and each changes the model (the test can fail); an
+// unknown mode is an error.
 func TestTrainingAveragingReproducible(t *testing.T) {
 	var docs []TrainDoc
 	texts := []struct {
@@ -187,6 +188,8 @@ func TestTrainingAveragingReproducible(t *testing.T) {
 		{"average from epoch 2", func(c *TrainConfig) { c.AverageFrom = 2 }},
 		{"three models", func(c *TrainConfig) { c.Models = 3 }},
 		{"both", func(c *TrainConfig) { c.AverageFrom, c.Models = 2, 2 }},
+		{"neutral polarity none", func(c *TrainConfig) { c.NeutralPolarity = "none" }},
+		{"neutral polarity balanced", func(c *TrainConfig) { c.NeutralPolarity = "balanced" }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a, b := train(tc.set), train(tc.set)
@@ -197,6 +200,12 @@ func TestTrainingAveragingReproducible(t *testing.T) {
 				t.Error("gave the same model as plain training")
 			}
 		})
+	}
+	f, _ := NewFeaturizer(model.Lexicon(), 12)
+	cfg := DefaultTrainConfig()
+	cfg.HashBits, cfg.NeutralPolarity = 12, "ignore"
+	if _, _, err := Train(f, docs, cfg); err == nil {
+		t.Error("an unknown neutral-polarity mode was accepted")
 	}
 	// Averaging from the last epoch is the last epoch's weights.
 	if !bytes.Equal(train(func(c *TrainConfig) { c.AverageFrom = 3 }), plain) {

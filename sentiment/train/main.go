@@ -79,6 +79,7 @@ func main() {
 	shift := flag.Float64("neutral-shift", def.NeutralShift, "added to the trained model's neutral logit (choose it with -heldout)")
 	avgFrom := flag.Int("average-from", def.AverageFrom, "average the weights at the end of epochs N…-epochs (0: last epoch's weights)")
 	models := flag.Int("models", def.Models, "train this many models on different shuffles and average their weights (0 or 1: one)")
+	neuPol := flag.String("neutral-polarity", def.NeutralPolarity, "what a neutral example teaches the polarity head: softmax (the three-class loss), none, or balanced (towards even)")
 	neuKeep := flag.Int("neutral-keep", 0, "rows kept of a single-class (all neutral) training file (0: the default, 8000)")
 	foldsOut := flag.String("heldout-json", "", "with -heldout: also write the folds' results (configured shift) to this JSON file")
 	nested := flag.String("nested", "", "comma-separated -heldout-json files of candidate configurations: for each fold, pick the configuration with the best mean accuracy over the other folds, and report that fold under it")
@@ -97,7 +98,7 @@ func main() {
 	r := &trainRun{data: *data, lexW: *lexW, chat: *chat, chatW: *chatW, threshold: *threshold,
 		neuKeep: *neuKeep, foldsOut: *foldsOut, args: strings.Join(os.Args[1:], " "),
 		cfg: sentiment.TrainConfig{HashBits: *bits, Epochs: *epochs, LR: *lr, L2: *l2, Seed: *seed, CalibrationEvery: def.CalibrationEvery, NeutralNgramRate: *neuRate,
-			SparseDropout: *dropout, NeutralShift: *shift, AverageFrom: *avgFrom, Models: *models},
+			SparseDropout: *dropout, NeutralShift: *shift, AverageFrom: *avgFrom, Models: *models, NeutralPolarity: *neuPol},
 		log: slog.New(slog.NewTextHandler(os.Stderr, nil))}
 	err := r.prepare()
 	if err == nil && *heldout {
