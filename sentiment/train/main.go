@@ -83,9 +83,10 @@ func main() {
 	neuKeep := flag.Int("neutral-keep", 0, "rows kept of a single-class (all neutral) training file (0: the default, 8000)")
 	foldsOut := flag.String("heldout-json", "", "with -heldout: also write the folds' results (configured shift) to this JSON file")
 	nested := flag.String("nested", "", "comma-separated -heldout-json files of candidate configurations: for each fold, pick the configuration with the best mean accuracy over the other folds, and report that fold under it")
+	criterion := flag.String("criterion", "accuracy", "with -nested: choose by the mean accuracy over all folds (accuracy) or the mean polarity over the two-class folds (polarity)")
 	flag.Parse()
 	if *nested != "" {
-		if err := nestedSelect(strings.Split(*nested, ",")); err != nil {
+		if err := nestedSelect(strings.Split(*nested, ","), *criterion); err != nil {
 			fmt.Fprintln(os.Stderr, "train:", err)
 			os.Exit(1)
 		}

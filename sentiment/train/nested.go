@@ -31,7 +31,11 @@ func writeFolds(path, args string, folds []sentiment.EvalResult) error {
 // with the best mean accuracy over the other folds (ties: the earlier
 // candidate) and reports the fold under it. The per-candidate table is
 // the in-sample view (every fold helped choose), printed for reference.
-func nestedSelect(paths []string) error {
+func nestedSelect(paths []string, criterion string) error {
+	score, err := criterionScore(criterion)
+	if err != nil {
+		return err
+	}
 	cands := make([]heldOutFolds, len(paths))
 	for i, p := range paths {
 		b, err := os.ReadFile(p)
@@ -64,38 +68,55 @@ func nestedSelect(paths []string) error {
 	for i, c := range cands {
 		folds[i] = c.Folds
 	}
-	chosen := nestedPick(folds)
+	chosen := nestedPick(folds, score)
 	pick := make([]sentiment.EvalResult, len(chosen))
 	for k, best := range chosen {
 		pick[k] = cands[best].Folds[k]
 		fmt.Printf("  %s: chosen on the other folds: [%d]\n", pick[k].File, best)
 	}
-	fmt.Println("\nnested: each fold under the candidate chosen on the other folds:")
+	fmt.Printf("\nnested (criterion: %s): each fold under the candidate chosen on the other folds:\n", criterion)
 	printResults(pick)
 	printTwoClassMean(pick)
 	return nil
 }
 
+// criterionScore is the per-fold figure a candidate is chosen by:
+// "accuracy" is every fold's exact accuracy; "polarity" counts only the
+// two-class folds' polarity accuracy (other folds do not vote).
+func criterionScore(name string) (func(sentiment.EvalResult) (float64, bool), error) {
+	switch name {
+	case "accuracy":
+		return func(e sentiment.EvalResult) (float64, bool) { return e.Accuracy, true }, nil
+	case "polarity":
+		return func(e sentiment.EvalResult) (float64, bool) { return e.Polarity, e.Classes == 2 }, nil
+	}
+	return nil, fmt.Errorf("criterion %q: want accuracy or polarity", name)
+}
+
 // nestedPick returns, for each fold k, the candidate whose folds other
-// than k have the best mean accuracy (ties: the earlier candidate).
-// cands[i][k] is candidate i's result on fold k.
-func nestedPick(cands [][]sentiment.EvalResult) []int {
+// than k have the best mean score (only folds the score counts; ties: the
+// earlier candidate). cands[i][k] is candidate i's result on fold k.
+func nestedPick(cands [][]sentiment.EvalResult, score func(sentiment.EvalResult) (float64, bool)) []int {
 	if len(cands) == 0 {
 		return nil
 	}
 	folds := len(cands[0])
 	out := make([]int, folds)
 	for k := 0; k < folds; k++ {
-		best, bestAcc := 0, -1.0
+		best, bestMean := 0, -1.0
 		for i, c := range cands {
-			sum := 0.0
+			sum, n := 0.0, 0
 			for j, f := range c {
-				if j != k {
-					sum += f.Accuracy
+				if v, ok := score(f); ok && j != k {
+					sum += v
+					n++
 				}
 			}
-			if acc := sum / float64(max(folds-1, 1)); acc > bestAcc+1e-12 {
-				best, bestAcc = i, acc
+			if n == 0 {
+				continue
+			}
+			if mean := sum / float64(n); mean > bestMean+1e-12 {
+				best, bestMean = i, mean
 			}
 		}
 		out[k] = best

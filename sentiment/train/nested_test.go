@@ -33,7 +33,11 @@ func TestNestedPick(t *testing.T) {
 		{"mixed", [][]sentiment.EvalResult{accs(0.9, 0.5, 0.5, 0.5), accs(0.5, 0.6, 0.6, 0.9)}, []int{1, 1, 1, 0}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := nestedPick(tc.cands); !slices.Equal(got, tc.want) {
+			score, err := criterionScore("accuracy")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := nestedPick(tc.cands, score); !slices.Equal(got, tc.want) {
 				t.Errorf("nestedPick = %v, want %v", got, tc.want)
 			}
 		})
@@ -51,13 +55,37 @@ func TestNestedSelectFiles(t *testing.T) {
 	if err := writeFolds(b, "-models 2", accs(0.99, 0.7, 0.7)); err != nil {
 		t.Fatal(err)
 	}
-	if err := nestedSelect([]string{a, b}); err != nil {
+	if err := nestedSelect([]string{a, b}, "accuracy"); err != nil {
 		t.Fatal(err)
 	}
 	if err := writeFolds(c, "-epochs 4", accs(0.5, 0.8)); err != nil {
 		t.Fatal(err)
 	}
-	if err := nestedSelect([]string{a, c}); err == nil {
+	if err := nestedSelect([]string{a, c}, "accuracy"); err == nil {
 		t.Error("candidates with different folds were accepted")
+	}
+}
+
+// The polarity criterion votes with the two-class folds only.
+func TestNestedPickPolarity(t *testing.T) {
+	mk := func(pol ...float64) []sentiment.EvalResult {
+		out := make([]sentiment.EvalResult, len(pol))
+		for i, v := range pol {
+			out[i] = sentiment.EvalResult{Classes: 2, Polarity: v, Accuracy: 1 - v}
+		}
+		out[len(out)-1].Classes = 3 // a three-class fold: no vote
+		return out
+	}
+	score, err := criterionScore("polarity")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Fold 2 (three classes) has candidate 1 far ahead, but does not vote.
+	got := nestedPick([][]sentiment.EvalResult{mk(0.9, 0.8, 0.1), mk(0.85, 0.7, 0.99)}, score)
+	if want := []int{0, 0, 0}; !slices.Equal(got, want) {
+		t.Errorf("nestedPick = %v, want %v", got, want)
+	}
+	if _, err := criterionScore("f1"); err == nil {
+		t.Error("unknown criterion accepted")
 	}
 }
