@@ -50,6 +50,24 @@ type TrainConfig struct {
 	// model (see Model.ShiftNeutral): a prior against (below 0) or for the
 	// neutral class, chosen by held-out-domain cross-validation.
 	NeutralShift float64
+	// AverageFrom > 0 makes the trained weights the mean of the weights
+	// at the end of epochs AverageFrom…Epochs (counted from 1) instead of
+	// the last epoch's: an average of points along the last passes, which
+	// sits in a flatter part of the loss than any one of them. 0 keeps the
+	// last epoch's weights.
+	AverageFrom int
+	// Models > 1 trains that many models, each on its own shuffle of the
+	// examples and its own dropout draws (seeds Seed, Seed+1, …), and
+	// averages their weights; for a linear model that is the mean of their
+	// logits, an ensemble that costs nothing at scoring time. 0 or 1: one.
+	Models int
+	// NeutralPolarity says what a neutral example teaches the positive
+	// head (the polarity logit, positive against negative): "" (softmax)
+	// pushes it down with the rest of the three-class loss, so whatever
+	// neutral texts talk about leans negative when a verdict is forced;
+	// "none" leaves the positive head alone on neutral examples; "balanced"
+	// pulls the polarity of a neutral text towards even (σ(z)→½).
+	NeutralPolarity string
 }
 
 // DefaultTrainConfig is what the embedded model was trained with.
@@ -84,6 +102,11 @@ type sentHeadWeights struct {
 // order and cfg: training is single-threaded, iterates slices only, uses a
 // seeded PCG shuffle and float64 arithmetic without fused multiply-adds.
 func Train(f *Featurizer, docs []TrainDoc, cfg TrainConfig) (*Model, TrainReport, error) {
+	switch cfg.NeutralPolarity {
+	case "", "softmax", "none", "balanced":
+	default:
+		return nil, TrainReport{}, errorf("neutral polarity %q: want softmax, none or balanced", cfg.NeutralPolarity)
+	}
 	if f.bits != cfg.HashBits {
 		return nil, TrainReport{}, errorf("featurizer has %d hash bits, config %d", f.bits, cfg.HashBits)
 	}
@@ -117,7 +140,7 @@ func Train(f *Featurizer, docs []TrainDoc, cfg TrainConfig) (*Model, TrainReport
 				fit = append(fit, i)
 			}
 		}
-		hw := sentSGD(exs, fit, cfg)
+		hw := sentSGDModels(exs, fit, cfg)
 		zs := make([][numHeads]float64, len(cal))
 		cls := make([]int, len(cal))
 		ws := make([]float64, len(cal))
@@ -136,7 +159,7 @@ func Train(f *Featurizer, docs []TrainDoc, cfg TrainConfig) (*Model, TrainReport
 			rep.CalA, rep.CalB = sentFitCalibration(zs, cls, ws)
 		}
 	}
-	hw := sentSGD(exs, order, cfg)
+	hw := sentSGDModels(exs, order, cfg)
 	var w32 [numHeads][]float32
 	var d32 [numHeads][NumDense]float32
 	var a32, b32 [numHeads]float32
@@ -191,6 +214,43 @@ func sentTrainLogitsOf(ex *sentTrainEx, hw *sentHeadWeights, sparse bool) [numHe
 	return z
 }
 
+// sentSGDModels is sentSGD, or with cfg.Models > 1 the mean of the
+// weights of cfg.Models runs: the first over order, each further one over
+// order shuffled by a PCG seeded with Seed+m, with dropout drawn from
+// Seed+m.
+func sentSGDModels(exs []sentTrainEx, order []int, cfg TrainConfig) *sentHeadWeights {
+	if cfg.Models <= 1 {
+		return sentSGD(exs, order, cfg)
+	}
+	sum := sentSGD(exs, order, cfg)
+	for m := 1; m < cfg.Models; m++ {
+		c := cfg
+		c.Seed = cfg.Seed + uint64(m)
+		o := append([]int(nil), order...)
+		rng := rand.New(rand.NewPCG(c.Seed, c.Seed^0x9e3779b97f4a7c15))
+		rng.Shuffle(len(o), func(i, j int) { o[i], o[j] = o[j], o[i] })
+		hw := sentSGD(exs, o, c)
+		for h := 0; h < numHeads; h++ {
+			for k, v := range hw.w[h] {
+				sum.w[h][k] += v
+			}
+			for j, v := range hw.dense[h] {
+				sum.dense[h][j] += v
+			}
+		}
+	}
+	inv := 1 / float64(cfg.Models)
+	for h := 0; h < numHeads; h++ {
+		for k, v := range sum.w[h] {
+			sum.w[h][k] = float64(v * inv)
+		}
+		for j, v := range sum.dense[h] {
+			sum.dense[h][j] = float64(v * inv)
+		}
+	}
+	return sum
+}
+
 // sentSGD is weighted multinomial logistic regression (negative the
 // reference class) by AdaGrad over the examples in order, for cfg.Epochs
 // passes (the same order each pass).
@@ -213,6 +273,14 @@ func sentSGD(exs []sentTrainEx, order []int, cfg TrainConfig) *sentHeadWeights {
 	hw.dense[headNeu][DenseNoLex] = 1
 	const eps = 1e-8
 	drop := rand.New(rand.NewPCG(cfg.Seed^0x5deece66d, cfg.Seed))
+	var avg *sentHeadWeights
+	nAvg := 0
+	if cfg.AverageFrom > 0 && cfg.AverageFrom <= cfg.Epochs {
+		avg = &sentHeadWeights{}
+		for h := 0; h < numHeads; h++ {
+			avg.w[h] = make([]float64, n)
+		}
+	}
 	for ep := 0; ep < cfg.Epochs; ep++ {
 		for _, i := range order {
 			ex := &exs[i]
@@ -227,6 +295,12 @@ func sentSGD(exs []sentTrainEx, order []int, cfg TrainConfig) *sentHeadWeights {
 				g[headPos] -= ex.weight
 			case ClassNeutral:
 				g[headNeu] -= ex.weight
+				switch cfg.NeutralPolarity {
+				case "none":
+					g[headPos] = 0
+				case "balanced":
+					g[headPos] = float64((1/(1+math.Exp(-z[headPos])) - 0.5) * ex.weight)
+				}
 			}
 			for h := 0; h < numHeads; h++ {
 				if g[h] == 0 {
@@ -257,8 +331,32 @@ func sentSGD(exs []sentTrainEx, order []int, cfg TrainConfig) *sentHeadWeights {
 				}
 			}
 		}
+		if avg != nil && ep+1 >= cfg.AverageFrom {
+			for h := 0; h < numHeads; h++ {
+				aw, w := avg.w[h], hw.w[h]
+				for k, v := range w {
+					aw[k] += v
+				}
+				for j, v := range hw.dense[h] {
+					avg.dense[h][j] += v
+				}
+			}
+			nAvg++
+		}
 	}
-	return hw
+	if avg == nil {
+		return hw
+	}
+	inv := 1 / float64(nAvg)
+	for h := 0; h < numHeads; h++ {
+		for k, v := range avg.w[h] {
+			avg.w[h][k] = float64(v * inv)
+		}
+		for j, v := range avg.dense[h] {
+			avg.dense[h][j] = float64(v * inv)
+		}
+	}
+	return avg
 }
 
 // sentFitCalibration fits vector scaling — logit_h' = a_h·logit_h + b_h
@@ -369,6 +467,9 @@ type LoadOptions struct {
 	// Exclude leaves out the dataset of this name (a file name without
 	// _train.csv), to measure how the model does on a domain it never saw.
 	Exclude string
+	// NeutralOnlyKeep is how many rows a single-class file contributes at
+	// most (0: sentNeutralOnlyKeep).
+	NeutralOnlyKeep int
 }
 
 // sentNeutralOnlyKeep is how many rows a single-class file contributes at
@@ -421,8 +522,12 @@ func LoadTrainingFiles(dir string, opts LoadOptions) ([]TrainDoc, []string, erro
 				k++
 			}
 		}
-		if k == 1 && len(rows) > sentNeutralOnlyKeep {
-			rows = sentSpread(rows, sentNeutralOnlyKeep)
+		keep := opts.NeutralOnlyKeep
+		if keep <= 0 {
+			keep = sentNeutralOnlyKeep
+		}
+		if k == 1 && len(rows) > keep {
+			rows = sentSpread(rows, keep)
 			count = [NumClasses]int{}
 			for _, r := range rows {
 				count[r.class]++

@@ -148,3 +148,67 @@ func TestTrainingSparseDropoutReproducible(t *testing.T) {
 		t.Error("sparse dropout 0.5 gave the same model as none")
 	}
 }
+
+// Epoch averaging, several averaged models and the neutral-polarity modes
+// are reproducible and each changes the model (the test can fail); an
+// unknown mode is an error.
+func TestTrainingAveragingReproducible(t *testing.T) {
+	var docs []TrainDoc
+	texts := []struct {
+		s string
+		c int
+	}{{"很好", ClassPositive}, {"太差了", ClassNegative}, {"什么时候发货", ClassNeutral}, {"great service", ClassPositive}, {"terrible delay", ClassNegative}}
+	for i := 0; i < 60; i++ {
+		tx := texts[i%len(texts)]
+		docs = append(docs, TrainDoc{Text: tx.s, Class: tx.c, Weight: 1})
+	}
+	train := func(set func(*TrainConfig)) []byte {
+		cfg := DefaultTrainConfig()
+		cfg.HashBits, cfg.Epochs = 12, 3
+		set(&cfg)
+		f, err := NewFeaturizer(model.Lexicon(), cfg.HashBits)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, _, err := Train(f, docs, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := m.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	plain := train(func(*TrainConfig) {})
+	for _, tc := range []struct {
+		name string
+		set  func(*TrainConfig)
+	}{
+		{"average from epoch 2", func(c *TrainConfig) { c.AverageFrom = 2 }},
+		{"three models", func(c *TrainConfig) { c.Models = 3 }},
+		{"both", func(c *TrainConfig) { c.AverageFrom, c.Models = 2, 2 }},
+		{"neutral polarity none", func(c *TrainConfig) { c.NeutralPolarity = "none" }},
+		{"neutral polarity balanced", func(c *TrainConfig) { c.NeutralPolarity = "balanced" }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := train(tc.set), train(tc.set)
+			if !bytes.Equal(a, b) {
+				t.Fatal("two training runs differ")
+			}
+			if bytes.Equal(a, plain) {
+				t.Error("gave the same model as plain training")
+			}
+		})
+	}
+	f, _ := NewFeaturizer(model.Lexicon(), 12)
+	cfg := DefaultTrainConfig()
+	cfg.HashBits, cfg.NeutralPolarity = 12, "ignore"
+	if _, _, err := Train(f, docs, cfg); err == nil {
+		t.Error("an unknown neutral-polarity mode was accepted")
+	}
+	// Averaging from the last epoch is the last epoch's weights.
+	if !bytes.Equal(train(func(c *TrainConfig) { c.AverageFrom = 3 }), plain) {
+		t.Error("averaging only the last epoch changed the model")
+	}
+}

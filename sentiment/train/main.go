@@ -17,6 +17,11 @@
 // cross-validation. The defaults of -bits, -sparse-dropout and
 // -neutral-ngram-rate were chosen with -heldout (mean accuracy over all
 // folds), never on a dev file of a dataset in the model.
+//
+// -heldout -heldout-json FILE also writes the folds' results; -nested
+// a.json,b.json,… then compares candidate configurations without letting
+// a fold choose for itself: each fold is reported under the candidate with
+// the best mean accuracy over the other folds.
 package main
 
 import (
@@ -46,6 +51,9 @@ type trainRun struct {
 	chat      string
 	chatW     float64
 	threshold float64
+	neuKeep   int
+	foldsOut  string // -heldout-json
+	args      string // the command line, recorded in -heldout-json
 	lex, stop []byte
 	feat      *sentiment.Featurizer
 	log       *slog.Logger
@@ -69,14 +77,29 @@ func main() {
 	heldout := flag.Bool("heldout", false, "write nothing; train once per dev dataset without it and evaluate on it")
 	dropout := flag.Float64("sparse-dropout", def.SparseDropout, "share of example visits trained without the n-gram features")
 	shift := flag.Float64("neutral-shift", def.NeutralShift, "added to the trained model's neutral logit (choose it with -heldout)")
+	avgFrom := flag.Int("average-from", def.AverageFrom, "average the weights at the end of epochs N…-epochs (0: last epoch's weights)")
+	models := flag.Int("models", def.Models, "train this many models on different shuffles and average their weights (0 or 1: one)")
+	neuPol := flag.String("neutral-polarity", def.NeutralPolarity, "what a neutral example teaches the polarity head: softmax (the three-class loss), none, or balanced (towards even)")
+	neuKeep := flag.Int("neutral-keep", 0, "rows kept of a single-class (all neutral) training file (0: the default, 8000)")
+	foldsOut := flag.String("heldout-json", "", "with -heldout: also write the folds' results (configured shift) to this JSON file")
+	nested := flag.String("nested", "", "comma-separated -heldout-json files of candidate configurations: for each fold, pick the configuration with the best mean accuracy over the other folds, and report that fold under it")
+	criterion := flag.String("criterion", "accuracy", "with -nested: choose by the mean accuracy over all folds (accuracy) or the mean polarity over the two-class folds (polarity)")
 	flag.Parse()
+	if *nested != "" {
+		if err := nestedSelect(strings.Split(*nested, ","), *criterion); err != nil {
+			fmt.Fprintln(os.Stderr, "train:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *data == "" {
 		fmt.Fprintln(os.Stderr, "train: -data (or LOOKOUT_DATA) is required")
 		os.Exit(2)
 	}
 	r := &trainRun{data: *data, lexW: *lexW, chat: *chat, chatW: *chatW, threshold: *threshold,
+		neuKeep: *neuKeep, foldsOut: *foldsOut, args: strings.Join(os.Args[1:], " "),
 		cfg: sentiment.TrainConfig{HashBits: *bits, Epochs: *epochs, LR: *lr, L2: *l2, Seed: *seed, CalibrationEvery: def.CalibrationEvery, NeutralNgramRate: *neuRate,
-			SparseDropout: *dropout, NeutralShift: *shift},
+			SparseDropout: *dropout, NeutralShift: *shift, AverageFrom: *avgFrom, Models: *models, NeutralPolarity: *neuPol},
 		log: slog.New(slog.NewTextHandler(os.Stderr, nil))}
 	err := r.prepare()
 	if err == nil && *heldout {
@@ -105,7 +128,7 @@ func (r *trainRun) prepare() error {
 // train trains on every training file except the dataset named exclude.
 func (r *trainRun) train(exclude string) (*sentiment.Model, error) {
 	start := time.Now()
-	docs, files, err := sentiment.LoadTrainingFiles(filepath.Join(r.data, "sentiment"), sentiment.LoadOptions{Exclude: exclude})
+	docs, files, err := sentiment.LoadTrainingFiles(filepath.Join(r.data, "sentiment"), sentiment.LoadOptions{Exclude: exclude, NeutralOnlyKeep: r.neuKeep})
 	if err != nil {
 		return nil, err
 	}
@@ -249,6 +272,11 @@ func (r *trainRun) heldOut() error {
 		return out
 	}
 	ci := shiftIndex(shifts, configured)
+	if r.foldsOut != "" {
+		if err := writeFolds(r.foldsOut, r.args, at(func(int) int { return ci })); err != nil {
+			return err
+		}
+	}
 	fmt.Printf("\nall held-out folds, neutral shift %+.2f (configured):\n", configured)
 	printResults(at(func(int) int { return ci }))
 	printTwoClassMean(at(func(int) int { return ci }))
