@@ -275,7 +275,7 @@ const (
 func brandTerms(ctx context.Context, db *sql.DB, now time.Time) (map[string][]report.Term, error) {
 	rows, err := db.QueryContext(ctx, `SELECT b, j.value, count(*) AS n, coalesce(sum(sentiment = 'negative'), 0)
 		FROM (SELECT json_extract(labels, '$.brand') AS b, terms, sentiment FROM items INDEXED BY items_ts
-			WHERE ts >= ? AND labels IS NOT NULL AND terms IS NOT NULL AND json_extract(labels, '$.brand') IS NOT NULL
+			WHERE ts >= ? AND labels IS NOT NULL AND terms IS NOT NULL AND deleted_at IS NULL AND json_extract(labels, '$.brand') IS NOT NULL
 			ORDER BY ts DESC LIMIT ?) i, json_each(i.terms) j
 		WHERE b != '' GROUP BY b, j.value ORDER BY b, n DESC, j.value`, store.FormatTime(now.Add(-brandTermSpan)), brandTermItems)
 	if err != nil {
@@ -434,7 +434,7 @@ func (s *Server) roomHistory(r *http.Request) (any, error) {
 		coalesce(sum(CASE WHEN kind = 'like' THEN max(coalesce(count, 1), 1) END), 0),
 		coalesce(sum(CASE WHEN kind = 'gift' THEN max(coalesce(count, 1), 1) END), 0),
 		coalesce(sum(CASE WHEN kind IN ('gift', 'superchat') THEN value END), 0)
-		FROM items WHERE source = ?2 AND room = ?3 AND ts >= ?4 AND id <= ?5 GROUP BY b ORDER BY b`, historyStep, src, room, from, h.LastID)
+		FROM items WHERE source = ?2 AND room = ?3 AND ts >= ?4 AND id <= ?5 AND deleted_at IS NULL GROUP BY b ORDER BY b`, historyStep, src, room, from, h.LastID)
 	if err != nil {
 		return nil, fmt.Errorf("room timeline: %w", err)
 	}
@@ -544,7 +544,7 @@ func (s *Server) alertMarks(ctx context.Context, src, room string, since time.Ti
 func (s *Server) hotTerms(ctx context.Context, src, room string, since time.Time) ([]TermCount, error) {
 	rows, err := s.ro.DB().QueryContext(ctx, `SELECT j.value, count(*) AS n, coalesce(sum(i.sentiment = 'negative'), 0)
 		FROM items i, json_each(i.terms) j
-		WHERE i.source = ? AND i.room = ? AND i.ts >= ? AND i.terms IS NOT NULL
+		WHERE i.source = ? AND i.room = ? AND i.ts >= ? AND i.terms IS NOT NULL AND i.deleted_at IS NULL
 		GROUP BY j.value ORDER BY n DESC, j.value LIMIT 12`, src, room, store.FormatTime(since))
 	if err != nil {
 		return nil, fmt.Errorf("hot terms: %w", err)

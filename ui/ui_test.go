@@ -79,6 +79,17 @@ func newFixture(t *testing.T, token string) *fixture {
 	if _, err := st.WriteItems(ctx, items); err != nil {
 		t.Fatal(err)
 	}
+	// The author of the first complaint deleted it: it stays stored, out
+	// of every count.
+	for _, it := range items {
+		if it.Score.Label == item.Negative {
+			del := item.Item{Source: it.Source, ID: it.ID, Kind: it.Kind, Change: item.ChangeDelete, ChangedAt: now.Add(-time.Minute)}
+			if _, err := st.WriteItems(ctx, []item.Item{del}); err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
 	started := now.Add(-4 * time.Minute)
 	for i, state := range []string{"pending", "firing"} {
 		rec := store.AlertEventRecord{EventID: fmt.Sprintf("crisis/100/1/%d", i+1), AlertID: "crisis/100/1", Seq: i + 1, Rule: "crisis-burst",
@@ -239,11 +250,14 @@ func TestRoomHistoryAndStream(t *testing.T) {
 		}
 	}
 	from := store.FormatTime(now.Add(-15 * time.Minute))
-	if want := int(f.one(t, `SELECT count(*) FROM items WHERE room = '100' AND kind = 'chat' AND ts >= ?`, from)); msgs != want {
-		t.Errorf("history slices hold %d messages, SQL %d", msgs, want)
+	if want := int(f.one(t, `SELECT count(*) FROM items WHERE room = '100' AND kind = 'chat' AND ts >= ? AND deleted_at IS NULL`, from)); msgs != want {
+		t.Errorf("history slices hold %d messages, SQL %d (deleted messages left out)", msgs, want)
 	}
-	if want := int(f.one(t, `SELECT count(*) FROM items WHERE room = '100' AND sentiment = 'negative' AND ts >= ?`, from)); neg != want {
-		t.Errorf("history slices hold %d negative, SQL %d", neg, want)
+	if want := int(f.one(t, `SELECT count(*) FROM items WHERE room = '100' AND sentiment = 'negative' AND ts >= ? AND deleted_at IS NULL`, from)); neg != want {
+		t.Errorf("history slices hold %d negative, SQL %d (deleted messages left out)", neg, want)
+	}
+	if n := f.one(t, `SELECT count(*) FROM items WHERE deleted_at IS NOT NULL`); n != 1 {
+		t.Errorf("%v deleted items in the fixture, want 1", n)
 	}
 	if want := int(f.one(t, `SELECT count(*) FROM metrics WHERE room = '100' AND name = 'viewers' AND ts >= ?`, from)); viewers != want {
 		t.Errorf("%d slices with viewers, SQL has %d samples (one per 30 s, slices of 10 s)", viewers, want)
