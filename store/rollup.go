@@ -23,41 +23,57 @@ func RollupMinute(ts string) string {
 	return ts[:16] + ":00Z"
 }
 
-type storeRollupKey struct {
-	source, room, minute, kind, sentiment string
+// storeRollupGroup is one source, room and minute of a batch.
+type storeRollupGroup struct {
+	source, room, prefix string // prefix: the timestamp's first 16 characters
+	sums                 []storeRollupSum
+	terms                map[[2]string]int64 // term, sentiment → items
 }
 
 type storeRollupSum struct {
-	items, units int64
-	value        float64
+	kind, sentiment string
+	items, units    int64
+	value           float64
 }
 
-type storeTermKey struct {
-	source, room, minute, term, sentiment string
-}
-
-// storeRollup holds one batch's sums until flush.
+// storeRollup holds one batch's sums until flush. Items come room by room
+// (storeRoomOrder) and in time order, so the last group is nearly always
+// the next item's.
 type storeRollup struct {
-	rows  map[storeRollupKey]*storeRollupSum
-	terms map[storeTermKey]int64
+	groups map[[3]string]*storeRollupGroup
+	last   *storeRollupGroup
 }
 
 // add counts one inserted item, stored with timestamp text ts.
 func (r *storeRollup) add(it *item.Item, ts string) {
-	if r.rows == nil {
-		r.rows = map[storeRollupKey]*storeRollupSum{}
-		r.terms = map[storeTermKey]int64{}
+	prefix := ts[:min(16, len(ts))]
+	g := r.last
+	if g == nil || g.prefix != prefix || g.room != it.Room || g.source != it.Source {
+		k := [3]string{it.Source, it.Room, prefix}
+		if g = r.groups[k]; g == nil {
+			if r.groups == nil {
+				r.groups = map[[3]string]*storeRollupGroup{}
+			}
+			g = &storeRollupGroup{source: it.Source, room: it.Room, prefix: prefix}
+			r.groups[k] = g
+		}
+		r.last = g
 	}
 	sent := ""
 	if it.Score.Scored {
 		sent = it.Score.Label.String()
 	}
-	minute := RollupMinute(ts)
-	k := storeRollupKey{it.Source, it.Room, minute, string(it.Kind), sent}
-	s := r.rows[k]
+	kind := string(it.Kind)
+	var s *storeRollupSum
+	for i := range g.sums {
+		if g.sums[i].kind == kind && g.sums[i].sentiment == sent {
+			s = &g.sums[i]
+			break
+		}
+	}
 	if s == nil {
-		s = &storeRollupSum{}
-		r.rows[k] = s
+		g.sums = append(g.sums, storeRollupSum{kind: kind, sentiment: sent})
+		s = &g.sums[len(g.sums)-1]
 	}
 	s.items++
 	s.units += max(it.Count, 1)
@@ -66,7 +82,10 @@ func (r *storeRollup) add(it *item.Item, ts string) {
 		if slices.Contains(it.Score.Terms[:i], t) {
 			continue // stored once (storeAppendTerms)
 		}
-		r.terms[storeTermKey{it.Source, it.Room, minute, t, sent}]++
+		if g.terms == nil {
+			g.terms = map[[2]string]int64{}
+		}
+		g.terms[[2]string{t, sent}]++
 	}
 }
 
@@ -82,39 +101,41 @@ const (
 
 // flush adds the sums to the rollup tables and empties them.
 func (r *storeRollup) flush(w *storeBatch) error {
-	if len(r.rows) == 0 && len(r.terms) == 0 {
+	if len(r.groups) == 0 {
 		return nil
 	}
-	if len(r.rows) > 0 {
-		st, err := storePrepareRaw(w.c, storeUpsertRollup)
-		if err != nil {
-			return fmt.Errorf("store: rollups: prepare: %w", storeExplain(err))
-		}
-		defer st.close()
-		for k, s := range r.rows {
+	var st, tst *storeStmt
+	defer func() { st.close(); tst.close() }()
+	var err error
+	for _, g := range r.groups {
+		minute := g.prefix + ":00Z"
+		for _, s := range g.sums {
+			if st == nil {
+				if st, err = storePrepareRaw(w.c, storeUpsertRollup); err != nil {
+					return fmt.Errorf("store: rollups: prepare: %w", storeExplain(err))
+				}
+			}
 			a := st.args
-			a[0].Value, a[1].Value, a[2].Value, a[3].Value, a[4].Value = k.source, k.room, k.minute, k.kind, k.sentiment
+			a[0].Value, a[1].Value, a[2].Value, a[3].Value, a[4].Value = g.source, g.room, minute, s.kind, s.sentiment
 			a[5].Value, a[6].Value, a[7].Value = s.items, s.units, s.value
 			if err := st.run(); err != nil {
-				return fmt.Errorf("store: rollup %s/%s %s: %w", k.source, k.room, k.minute, storeExplain(err))
+				return fmt.Errorf("store: rollup %s/%s %s: %w", g.source, g.room, minute, storeExplain(err))
+			}
+		}
+		for k, n := range g.terms {
+			if tst == nil {
+				if tst, err = storePrepareRaw(w.c, storeUpsertRollupTerm); err != nil {
+					return fmt.Errorf("store: rollup terms: prepare: %w", storeExplain(err))
+				}
+			}
+			a := tst.args
+			a[0].Value, a[1].Value, a[2].Value, a[3].Value, a[4].Value, a[5].Value = g.source, g.room, minute, k[0], k[1], n
+			if err := tst.run(); err != nil {
+				return fmt.Errorf("store: rollup term %s/%s %s: %w", g.source, g.room, minute, storeExplain(err))
 			}
 		}
 	}
-	if len(r.terms) > 0 {
-		st, err := storePrepareRaw(w.c, storeUpsertRollupTerm)
-		if err != nil {
-			return fmt.Errorf("store: rollup terms: prepare: %w", storeExplain(err))
-		}
-		defer st.close()
-		for k, n := range r.terms {
-			a := st.args
-			a[0].Value, a[1].Value, a[2].Value, a[3].Value, a[4].Value, a[5].Value = k.source, k.room, k.minute, k.term, k.sentiment, n
-			if err := st.run(); err != nil {
-				return fmt.Errorf("store: rollup term %s/%s %s: %w", k.source, k.room, k.minute, storeExplain(err))
-			}
-		}
-	}
-	clear(r.rows)
-	clear(r.terms)
+	clear(r.groups)
+	r.last = nil
 	return nil
 }
