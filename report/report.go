@@ -776,38 +776,41 @@ func (q *querier) terms(r *Room) error {
 // polarity are read to find each theme's examples.
 const exampleCandidates = 500
 
+// exampleScan is how many items of a polarity a window may hold for its
+// examples to be found by reading them all; above it, the room's
+// strongest items are read from the items_room_polarity index, at most
+// exampleWalk of them.
+const (
+	exampleScan = 20_000
+	exampleWalk = 50_000
+)
+
+type exampleCand struct {
+	m     Message
+	terms string
+}
+
 // examples gives each theme the strongest distinct messages that say its
-// term, from the exampleCandidates strongest messages of the polarity (one
-// pass); with no themes, one theme without a term holding the strongest
-// messages.
+// term, from the exampleCandidates strongest distinct messages of the
+// polarity; with no themes, one theme without a term holding the
+// strongest messages. total is the window's items of the polarity.
+//
+// A window with more than exampleScan such items reads the room's
+// strongest ones from the index, from the strongest down, keeping those
+// inside the window, and stops after exampleWalk rows: the examples of a
+// busy day cost the same as those of a quiet hour. A message whose every
+// copy is weaker than the exampleWalk strongest of the room is then not
+// quoted.
 func (q *querier) examples(key []any, sentiment, order string, themes []Theme, total int) ([]Theme, error) {
-	agg := map[string]string{"ASC": "min", "DESC": "max"}[order]
-	// SQLite takes the bare columns (ts, author, terms) from the row that
-	// holds the min or max.
-	rows, err := q.db.QueryContext(q.ctx, `SELECT i.ts, coalesce(i.author, ''), i.text, `+agg+`(i.score) AS s, coalesce(i.terms, '[]')
-		FROM items i WHERE i.source = ? AND i.room = ? AND i.ts >= ? AND i.ts < ? AND i.sentiment = ? AND i.text IS NOT NULL AND i.text != ''
-		AND i.deleted_at IS NULL
-		GROUP BY i.text ORDER BY s `+order+`, i.ts LIMIT ?`, append(key, sentiment, exampleCandidates)...)
+	var cands []exampleCand
+	var err error
+	if total > exampleScan {
+		cands, err = q.strongest(key, sentiment, order)
+	} else {
+		cands, err = q.scanStrongest(key, sentiment, order)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("%s examples: %w", sentiment, err)
-	}
-	defer rows.Close()
-	type cand struct {
-		m     Message
-		terms string
-	}
-	var cands []cand
-	for rows.Next() {
-		var ts string
-		var c cand
-		if err := rows.Scan(&ts, &c.m.Author, &c.m.Text, &c.m.Score, &c.terms); err != nil {
-			return nil, fmt.Errorf("%s examples: %w", sentiment, err)
-		}
-		c.m.TS = parseTS(ts)
-		cands = append(cands, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("%s examples: %w", sentiment, err)
+		return nil, err
 	}
 	if len(themes) == 0 {
 		if len(cands) == 0 {
@@ -831,6 +834,76 @@ func (q *querier) examples(key []any, sentiment, order string, themes []Theme, t
 		}
 	}
 	return themes, nil
+}
+
+// scanStrongest reads every item of the polarity in the window.
+func (q *querier) scanStrongest(key []any, sentiment, order string) ([]exampleCand, error) {
+	agg := map[string]string{"ASC": "min", "DESC": "max"}[order]
+	// SQLite takes the bare columns (ts, author, terms) from the row that
+	// holds the min or max.
+	rows, err := q.db.QueryContext(q.ctx, `SELECT i.ts, coalesce(i.author, ''), i.text, `+agg+`(i.score) AS s, coalesce(i.terms, '[]')
+		FROM items i WHERE i.source = ? AND i.room = ? AND i.ts >= ? AND i.ts < ? AND i.sentiment = ? AND i.text IS NOT NULL AND i.text != ''
+		AND i.deleted_at IS NULL
+		GROUP BY i.text ORDER BY s `+order+`, i.ts LIMIT ?`, append(key, sentiment, exampleCandidates)...)
+	if err != nil {
+		return nil, fmt.Errorf("%s examples: %w", sentiment, err)
+	}
+	defer rows.Close()
+	var cands []exampleCand
+	for rows.Next() {
+		var ts string
+		var c exampleCand
+		if err := rows.Scan(&ts, &c.m.Author, &c.m.Text, &c.m.Score, &c.terms); err != nil {
+			return nil, fmt.Errorf("%s examples: %w", sentiment, err)
+		}
+		c.m.TS = parseTS(ts)
+		cands = append(cands, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%s examples: %w", sentiment, err)
+	}
+	return cands, nil
+}
+
+// strongest walks the room's items of the polarity from the strongest
+// score down (items_room_polarity), at most exampleWalk of them, and keeps
+// the first of each distinct text inside the window.
+func (q *querier) strongest(key []any, sentiment, order string) ([]exampleCand, error) {
+	rows, err := q.db.QueryContext(q.ctx, `SELECT ts, text, coalesce(author, ''), score, coalesce(terms, '[]'), deleted_at IS NULL
+		FROM items INDEXED BY items_room_polarity
+		WHERE source = ? AND room = ? AND sentiment = ? AND sentiment IN ('positive', 'negative')
+		ORDER BY score `+order+`, ts LIMIT ?`, key[0], key[1], sentiment, exampleWalk)
+	if err != nil {
+		return nil, fmt.Errorf("%s examples: %w", sentiment, err)
+	}
+	defer rows.Close()
+	from, to := key[2].(string), key[3].(string)
+	seen := map[string]bool{}
+	var cands []exampleCand
+	for rows.Next() {
+		var ts string
+		var text sql.NullString
+		var c exampleCand
+		var standing bool
+		var author, terms sql.RawBytes
+		if err := rows.Scan(&ts, &text, &author, &c.m.Score, &terms, &standing); err != nil {
+			return nil, fmt.Errorf("%s examples: %w", sentiment, err)
+		}
+		if !standing || ts < from || ts >= to || !text.Valid || text.String == "" || seen[text.String] {
+			continue
+		}
+		seen[text.String] = true
+		c.m.Text, c.m.Author, c.terms = text.String, string(author), string(terms)
+		c.m.TS = parseTS(ts)
+		cands = append(cands, c)
+		if len(cands) == exampleCandidates {
+			break
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%s examples: %w", sentiment, err)
+	}
+	return cands, nil
 }
 
 // alerts are those of the room (or of its whole source, like a broken

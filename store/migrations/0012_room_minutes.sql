@@ -81,3 +81,10 @@ BEGIN
     WHERE new.deleted_at IS NULL
     ON CONFLICT (source, room, minute, term, sentiment) DO UPDATE SET mentions = mentions + excluded.mentions;
 END;
+
+-- The strongest messages of a polarity in a room (a report's examples of
+-- praise and complaint) are read from this index, from the strongest down,
+-- instead of from every item of the window. Neutral and unscored items are
+-- not in it.
+CREATE INDEX items_room_polarity ON items (source, room, sentiment, score, ts)
+    WHERE sentiment IN ('positive', 'negative');
