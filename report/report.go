@@ -409,7 +409,10 @@ func (q *querier) rooms() ([]Room, time.Time, time.Time, error) {
 			continue
 		}
 		var f, l sql.NullString
-		if err := q.db.QueryRowContext(q.ctx, `SELECT min(ts), max(ts) FROM items WHERE source = ? AND room = ? AND ts >= ? AND ts < ?`,
+		// Two seeks: min(ts) and max(ts) in one query would read the range.
+		if err := q.db.QueryRowContext(q.ctx, `SELECT
+			(SELECT ts FROM items WHERE source = ?1 AND room = ?2 AND ts >= ?3 AND ts < ?4 ORDER BY ts LIMIT 1),
+			(SELECT ts FROM items WHERE source = ?1 AND room = ?2 AND ts >= ?3 AND ts < ?4 ORDER BY ts DESC LIMIT 1)`,
 			source, room, q.from, q.to).Scan(&f, &l); err != nil {
 			return nil, start, end, fmt.Errorf("report: list rooms: %w", err)
 		}
@@ -782,7 +785,7 @@ const exampleCandidates = 500
 // exampleWalk of them.
 const (
 	exampleScan = 20_000
-	exampleWalk = 50_000
+	exampleWalk = 20_000
 )
 
 type exampleCand struct {
@@ -801,6 +804,9 @@ type exampleCand struct {
 // busy day cost the same as those of a quiet hour. A message whose every
 // copy is weaker than the exampleWalk strongest of the room is then not
 // quoted.
+//
+// Equally strong messages come in index order: the earliest complaint
+// first, the latest praise first.
 func (q *querier) examples(key []any, sentiment, order string, themes []Theme, total int) ([]Theme, error) {
 	var cands []exampleCand
 	var err error
@@ -844,7 +850,7 @@ func (q *querier) scanStrongest(key []any, sentiment, order string) ([]exampleCa
 	rows, err := q.db.QueryContext(q.ctx, `SELECT i.ts, coalesce(i.author, ''), i.text, `+agg+`(i.score) AS s, coalesce(i.terms, '[]')
 		FROM items i WHERE i.source = ? AND i.room = ? AND i.ts >= ? AND i.ts < ? AND i.sentiment = ? AND i.text IS NOT NULL AND i.text != ''
 		AND i.deleted_at IS NULL
-		GROUP BY i.text ORDER BY s `+order+`, i.ts LIMIT ?`, append(key, sentiment, exampleCandidates)...)
+		GROUP BY i.text ORDER BY s `+order+`, i.ts `+order+` LIMIT ?`, append(key, sentiment, exampleCandidates)...)
 	if err != nil {
 		return nil, fmt.Errorf("%s examples: %w", sentiment, err)
 	}
@@ -872,7 +878,7 @@ func (q *querier) strongest(key []any, sentiment, order string) ([]exampleCand, 
 	rows, err := q.db.QueryContext(q.ctx, `SELECT ts, text, coalesce(author, ''), score, coalesce(terms, '[]'), deleted_at IS NULL
 		FROM items INDEXED BY items_room_polarity
 		WHERE source = ? AND room = ? AND sentiment = ? AND sentiment IN ('positive', 'negative')
-		ORDER BY score `+order+`, ts LIMIT ?`, key[0], key[1], sentiment, exampleWalk)
+		ORDER BY score `+order+`, ts `+order+` LIMIT ?`, key[0], key[1], sentiment, exampleWalk)
 	if err != nil {
 		return nil, fmt.Errorf("%s examples: %w", sentiment, err)
 	}
