@@ -267,7 +267,7 @@ func (q *querier) brands() ([]Brand, error) {
 	rows, err := q.db.QueryContext(q.ctx, `SELECT json_extract(labels, '$.brand') AS b, count(*),
 		coalesce(sum(sentiment IS NOT NULL), 0), coalesce(sum(sentiment = 'positive'), 0), coalesce(sum(sentiment = 'negative'), 0),
 		coalesce(max(json_extract(labels, '$.brand_role')), '')
-		FROM items WHERE ts >= ? AND ts < ? AND labels IS NOT NULL AND b IS NOT NULL AND b != ''
+		FROM items WHERE ts >= ? AND ts < ? AND labels IS NOT NULL AND deleted_at IS NULL AND b IS NOT NULL AND b != ''
 		GROUP BY b ORDER BY count(*) DESC, b`, q.from, q.to)
 	if err != nil {
 		return nil, fmt.Errorf("report: brands: %w", err)
@@ -305,7 +305,7 @@ func (q *querier) brands() ([]Brand, error) {
 	rows, err = q.db.QueryContext(q.ctx, `SELECT json_extract(i.labels, '$.brand') AS b, j.value, count(*) AS n,
 		coalesce(sum(i.sentiment = 'negative'), 0)
 		FROM items i, json_each(i.terms) j
-		WHERE i.ts >= ? AND i.ts < ? AND i.labels IS NOT NULL AND i.terms IS NOT NULL AND b IS NOT NULL
+		WHERE i.ts >= ? AND i.ts < ? AND i.labels IS NOT NULL AND i.terms IS NOT NULL AND i.deleted_at IS NULL AND b IS NOT NULL
 		GROUP BY b, j.value ORDER BY b, n DESC, j.value`, q.from, q.to)
 	if err != nil {
 		return nil, fmt.Errorf("report: brand terms: %w", err)
