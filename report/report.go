@@ -780,9 +780,8 @@ func (q *querier) terms(r *Room) error {
 const exampleCandidates = 500
 
 // exampleScan is how many items of a polarity a window may hold for its
-// examples to be found by reading them all; above it, the room's
-// strongest items are read from the items_room_polarity index, at most
-// exampleWalk of them.
+// examples to be found by reading them all; above it, they come from the
+// example candidates of its minutes, at most exampleWalk of them.
 const (
 	exampleScan = 20_000
 	exampleWalk = 20_000
@@ -798,14 +797,14 @@ type exampleCand struct {
 // polarity; with no themes, one theme without a term holding the
 // strongest messages. total is the window's items of the polarity.
 //
-// A window with more than exampleScan such items reads the room's
-// strongest ones from the index, from the strongest down, keeping those
-// inside the window, and stops after exampleWalk rows: the examples of a
-// busy day cost the same as those of a quiet hour. A message whose every
-// copy is weaker than the exampleWalk strongest of the room is then not
-// quoted.
+// A window with more than exampleScan such items takes them from the
+// example candidates the writer keeps (the strongest item of each polarity
+// per room, minute and write batch): the examples of a busy day cost about
+// the same as those of a quiet hour. The strongest message is always
+// among them; a strong message that shares its minute and batch with a
+// stronger one is not, nor one that an edit made strong.
 //
-// Equally strong messages come in index order: the earliest complaint
+// Equally strong messages come in time order: the earliest complaint
 // first, the latest praise first.
 func (q *querier) examples(key []any, sentiment, order string, themes []Theme, total int) ([]Theme, error) {
 	var cands []exampleCand
@@ -871,35 +870,35 @@ func (q *querier) scanStrongest(key []any, sentiment, order string) ([]exampleCa
 	return cands, nil
 }
 
-// strongest walks the room's items of the polarity from the strongest
-// score down (items_room_polarity), at most exampleWalk of them, and keeps
-// the first of each distinct text inside the window.
+// strongest reads the example candidates of the window's minutes
+// (room_minute_examples: the strongest item of each polarity per minute
+// and write batch), strongest first, and keeps the first of each distinct
+// text among those that stand, still have the polarity and lie inside the
+// window.
 func (q *querier) strongest(key []any, sentiment, order string) ([]exampleCand, error) {
-	rows, err := q.db.QueryContext(q.ctx, `SELECT ts, text, coalesce(author, ''), score, coalesce(terms, '[]'), deleted_at IS NULL
-		FROM items INDEXED BY items_room_polarity
-		WHERE source = ? AND room = ? AND sentiment = ? AND sentiment IN ('positive', 'negative')
-		ORDER BY score `+order+`, ts `+order+` LIMIT ?`, key[0], key[1], sentiment, exampleWalk)
+	from, to := key[2].(string), key[3].(string)
+	rows, err := q.db.QueryContext(q.ctx, `SELECT i.ts, i.text, coalesce(i.author, ''), i.score, coalesce(i.terms, '[]')
+		FROM room_minute_examples e JOIN items i ON i.id = e.item_id
+		WHERE e.source = ? AND e.room = ? AND e.sentiment = ? AND e.minute >= ? AND e.minute <= ?
+		  AND i.ts >= ? AND i.ts < ? AND i.sentiment = ? AND i.text IS NOT NULL AND i.text != ''
+		ORDER BY i.score `+order+`, i.ts `+order+` LIMIT ?`,
+		key[0], key[1], sentiment, store.RollupMinute(from), store.RollupMinute(to), from, to, sentiment, exampleWalk)
 	if err != nil {
 		return nil, fmt.Errorf("%s examples: %w", sentiment, err)
 	}
 	defer rows.Close()
-	from, to := key[2].(string), key[3].(string)
 	seen := map[string]bool{}
 	var cands []exampleCand
 	for rows.Next() {
 		var ts string
-		var text sql.NullString
 		var c exampleCand
-		var standing bool
-		var author, terms sql.RawBytes
-		if err := rows.Scan(&ts, &text, &author, &c.m.Score, &terms, &standing); err != nil {
+		if err := rows.Scan(&ts, &c.m.Text, &c.m.Author, &c.m.Score, &c.terms); err != nil {
 			return nil, fmt.Errorf("%s examples: %w", sentiment, err)
 		}
-		if !standing || ts < from || ts >= to || !text.Valid || text.String == "" || seen[text.String] {
+		if seen[c.m.Text] {
 			continue
 		}
-		seen[text.String] = true
-		c.m.Text, c.m.Author, c.terms = text.String, string(author), string(terms)
+		seen[c.m.Text] = true
 		c.m.TS = parseTS(ts)
 		cands = append(cands, c)
 		if len(cands) == exampleCandidates {

@@ -28,6 +28,13 @@ type storeRollupGroup struct {
 	source, room, prefix string // prefix: the timestamp's first 16 characters
 	sums                 []storeRollupSum
 	terms                map[[2]string]int64 // term, sentiment → items
+	neg, pos             storeExample        // the strongest of each polarity
+}
+
+// storeExample is an example candidate: an item's row id and score.
+type storeExample struct {
+	id    int64
+	score float64
 }
 
 type storeRollupSum struct {
@@ -44,8 +51,8 @@ type storeRollup struct {
 	last   *storeRollupGroup
 }
 
-// add counts one inserted item, stored with timestamp text ts.
-func (r *storeRollup) add(it *item.Item, ts string) {
+// add counts one inserted item, stored with timestamp text ts as row id.
+func (r *storeRollup) add(it *item.Item, ts string, id int64) {
 	prefix := ts[:min(16, len(ts))]
 	g := r.last
 	if g == nil || g.prefix != prefix || g.room != it.Room || g.source != it.Source {
@@ -78,6 +85,12 @@ func (r *storeRollup) add(it *item.Item, ts string) {
 	s.items++
 	s.units += max(it.Count, 1)
 	s.value += it.Value
+	switch v := it.Score.Value; {
+	case sent == "negative" && (g.neg.id == 0 || v < g.neg.score):
+		g.neg = storeExample{id, v}
+	case sent == "positive" && (g.pos.id == 0 || v > g.pos.score):
+		g.pos = storeExample{id, v}
+	}
 	for i, t := range it.Score.Terms {
 		if slices.Contains(it.Score.Terms[:i], t) {
 			continue // stored once (storeAppendTerms)
@@ -97,6 +110,8 @@ const (
 	storeUpsertRollupTerm = `INSERT INTO room_minute_terms (source, room, minute, term, sentiment, mentions)
 		VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (source, room, minute, term, sentiment) DO UPDATE SET mentions = mentions + excluded.mentions`
+	storeInsertExample = `INSERT OR IGNORE INTO room_minute_examples (source, room, sentiment, minute, item_id, score)
+		VALUES (?, ?, ?, ?, ?, ?)`
 )
 
 // flush adds the sums to the rollup tables and empties them.
@@ -104,8 +119,8 @@ func (r *storeRollup) flush(w *storeBatch) error {
 	if len(r.groups) == 0 {
 		return nil
 	}
-	var st, tst *storeStmt
-	defer func() { st.close(); tst.close() }()
+	var st, tst, est *storeStmt
+	defer func() { st.close(); tst.close(); est.close() }()
 	var err error
 	for _, g := range r.groups {
 		minute := g.prefix + ":00Z"
@@ -132,6 +147,24 @@ func (r *storeRollup) flush(w *storeBatch) error {
 			a[0].Value, a[1].Value, a[2].Value, a[3].Value, a[4].Value, a[5].Value = g.source, g.room, minute, k[0], k[1], n
 			if err := tst.run(); err != nil {
 				return fmt.Errorf("store: rollup term %s/%s %s: %w", g.source, g.room, minute, storeExplain(err))
+			}
+		}
+		for _, e := range [...]struct {
+			sentiment string
+			storeExample
+		}{{"negative", g.neg}, {"positive", g.pos}} {
+			if e.id == 0 {
+				continue
+			}
+			if est == nil {
+				if est, err = storePrepareRaw(w.c, storeInsertExample); err != nil {
+					return fmt.Errorf("store: rollup examples: prepare: %w", storeExplain(err))
+				}
+			}
+			a := est.args
+			a[0].Value, a[1].Value, a[2].Value, a[3].Value, a[4].Value, a[5].Value = g.source, g.room, e.sentiment, minute, e.id, e.score
+			if err := est.run(); err != nil {
+				return fmt.Errorf("store: rollup example %s/%s %s: %w", g.source, g.room, minute, storeExplain(err))
 			}
 		}
 	}

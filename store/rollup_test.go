@@ -145,7 +145,7 @@ func TestRollupsBackfill(t *testing.T) {
 	if body == "" {
 		t.Fatal("migration 0012 not embedded")
 	}
-	if _, err := s.DB().Exec(`DROP TRIGGER items_rollup_update; DROP TABLE room_minutes; DROP TABLE room_minute_terms; DROP INDEX items_room_polarity`); err != nil {
+	if _, err := s.DB().Exec(`DROP TRIGGER items_rollup_update; DROP TABLE room_minutes; DROP TABLE room_minute_terms; DROP TABLE room_minute_examples`); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.DB().Exec(body); err != nil {

@@ -585,7 +585,7 @@ func (w *storeBatch) add(it *item.Item, fast bool) error {
 			return nil // already stored: a duplicate
 		}
 		w.inserted++
-		w.rollup.add(it, w.insItem.args[9].Value.(string))
+		w.rollup.add(it, w.insItem.args[9].Value.(string), rowID)
 		return w.addChildren(it, rowID)
 	}
 	k := len(w.pending)
@@ -628,7 +628,7 @@ func (w *storeBatch) flushRows() error {
 func (w *storeBatch) pendingChildren() error {
 	first := w.nextID - int64(len(w.pending))
 	for i, it := range w.pending {
-		w.rollup.add(it, w.insItems.args[i*storeItemCols+9].Value.(string))
+		w.rollup.add(it, w.insItems.args[i*storeItemCols+9].Value.(string), first+int64(i))
 		if err := w.addChildren(it, first+int64(i)); err != nil {
 			return err
 		}

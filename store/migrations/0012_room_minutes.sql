@@ -82,9 +82,28 @@ BEGIN
     ON CONFLICT (source, room, minute, term, sentiment) DO UPDATE SET mentions = mentions + excluded.mentions;
 END;
 
--- The strongest messages of a polarity in a room (a report's examples of
--- praise and complaint) are read from this index, from the strongest down,
--- instead of from every item of the window. Neutral and unscored items are
--- not in it.
-CREATE INDEX items_room_polarity ON items (source, room, sentiment, score, ts)
-    WHERE sentiment IN ('positive', 'negative');
+-- room_minute_examples: example candidates. For each batch the writer
+-- stores and each source, room, minute and polarity in it, the strongest
+-- item (lowest score for negative, highest for positive), by id. A report
+-- quotes the strongest of these that still stand and still have that
+-- polarity, so its examples cost a read of its minutes' candidates, not of
+-- its items. An item made strong by a later edit is not a candidate.
+CREATE TABLE room_minute_examples (
+    source    TEXT    NOT NULL,
+    room      TEXT    NOT NULL,
+    sentiment TEXT    NOT NULL CHECK (sentiment IN ('positive', 'negative')),
+    minute    TEXT    NOT NULL,
+    item_id   INTEGER NOT NULL,   -- items.id (no reference: retention drops items, and reports skip the missing)
+    score     REAL    NOT NULL,
+    PRIMARY KEY (source, room, sentiment, minute, item_id)
+) WITHOUT ROWID;
+
+INSERT INTO room_minute_examples (source, room, sentiment, minute, item_id, score)
+SELECT source, room, 'negative', substr(ts, 1, 16) || ':00Z', id, min(score)
+FROM items WHERE sentiment = 'negative' AND score IS NOT NULL AND deleted_at IS NULL
+GROUP BY source, room, substr(ts, 1, 16);
+
+INSERT INTO room_minute_examples (source, room, sentiment, minute, item_id, score)
+SELECT source, room, 'positive', substr(ts, 1, 16) || ':00Z', id, max(score)
+FROM items WHERE sentiment = 'positive' AND score IS NOT NULL AND deleted_at IS NULL
+GROUP BY source, room, substr(ts, 1, 16);
