@@ -880,7 +880,7 @@ func (q *querier) strongest(key []any, sentiment, order string) ([]exampleCand, 
 	rows, err := q.db.QueryContext(q.ctx, `SELECT i.ts, i.text, coalesce(i.author, ''), i.score, coalesce(i.terms, '[]')
 		FROM room_minute_examples e JOIN items i ON i.id = e.item_id
 		WHERE e.source = ? AND e.room = ? AND e.sentiment = ? AND e.minute >= ? AND e.minute <= ?
-		  AND i.ts >= ? AND i.ts < ? AND i.sentiment = ? AND i.text IS NOT NULL AND i.text != ''
+		  AND i.ts >= ? AND i.ts < ? AND i.sentiment = ? AND i.deleted_at IS NULL AND i.text IS NOT NULL AND i.text != ''
 		ORDER BY i.score `+order+`, i.ts `+order+` LIMIT ?`,
 		key[0], key[1], sentiment, store.RollupMinute(from), store.RollupMinute(to), from, to, sentiment, exampleWalk)
 	if err != nil {
