@@ -799,10 +799,11 @@ type exampleCand struct {
 //
 // A window with more than exampleScan such items takes them from the
 // example candidates the writer keeps (the strongest item of each polarity
-// per room, minute and write batch): the examples of a busy day cost about
-// the same as those of a quiet hour. The strongest message is always
-// among them; a strong message that shares its minute and batch with a
-// stronger one is not, nor one that an edit made strong.
+// per room, minute and kind): the examples of a busy day cost about the
+// same as those of a quiet hour. The strongest message is always among
+// them; a strong message that shares its minute with a stronger one is
+// not, nor one that an edit made strong, and an edit or delete of a
+// minute's candidate leaves that minute without one.
 //
 // Equally strong messages come in time order: the earliest complaint
 // first, the latest praise first.
@@ -871,15 +872,15 @@ func (q *querier) scanStrongest(key []any, sentiment, order string) ([]exampleCa
 }
 
 // strongest reads the example candidates of the window's minutes
-// (room_minute_examples: the strongest item of each polarity per minute
-// and write batch), strongest first, and keeps the first of each distinct
+// (room_minutes.best_id: the strongest item of each polarity per room,
+// minute and kind), strongest first, and keeps the first of each distinct
 // text among those that stand, still have the polarity and lie inside the
 // window.
 func (q *querier) strongest(key []any, sentiment, order string) ([]exampleCand, error) {
 	from, to := key[2].(string), key[3].(string)
 	rows, err := q.db.QueryContext(q.ctx, `SELECT i.ts, i.text, coalesce(i.author, ''), i.score, coalesce(i.terms, '[]')
-		FROM room_minute_examples e JOIN items i ON i.id = e.item_id
-		WHERE e.source = ? AND e.room = ? AND e.sentiment = ? AND e.minute >= ? AND e.minute <= ?
+		FROM room_minutes e JOIN items i ON i.id = e.best_id
+		WHERE e.source = ? AND e.room = ? AND e.sentiment = ? AND e.minute >= ? AND e.minute <= ? AND e.best_id IS NOT NULL
 		  AND i.ts >= ? AND i.ts < ? AND i.sentiment = ? AND i.deleted_at IS NULL AND i.text IS NOT NULL AND i.text != ''
 		ORDER BY i.score `+order+`, i.ts `+order+` LIMIT ?`,
 		key[0], key[1], sentiment, store.RollupMinute(from), store.RollupMinute(to), from, to, sentiment, exampleWalk)

@@ -28,7 +28,6 @@ type storeRollupGroup struct {
 	source, room, prefix string // prefix: the timestamp's first 16 characters
 	sums                 []storeRollupSum
 	terms                map[[2]string]int64 // term, sentiment → items
-	neg, pos             storeExample        // the strongest of each polarity
 }
 
 // storeExample is an example candidate: an item's row id and score.
@@ -41,6 +40,7 @@ type storeRollupSum struct {
 	kind, sentiment string
 	items, units    int64
 	value           float64
+	best            storeExample // negative and positive: the strongest item
 }
 
 // storeRollup holds one batch's sums until flush. Items come room by room
@@ -86,10 +86,9 @@ func (r *storeRollup) add(it *item.Item, ts string, id int64) {
 	s.units += max(it.Count, 1)
 	s.value += it.Value
 	switch v := it.Score.Value; {
-	case sent == "negative" && (g.neg.id == 0 || v < g.neg.score):
-		g.neg = storeExample{id, v}
-	case sent == "positive" && (g.pos.id == 0 || v > g.pos.score):
-		g.pos = storeExample{id, v}
+	case sent == "negative" && (s.best.id == 0 || v < s.best.score),
+		sent == "positive" && (s.best.id == 0 || v > s.best.score):
+		s.best = storeExample{id, v}
 	}
 	for i, t := range it.Score.Terms {
 		if slices.Contains(it.Score.Terms[:i], t) {
@@ -103,15 +102,18 @@ func (r *storeRollup) add(it *item.Item, ts string, id int64) {
 }
 
 const (
-	storeUpsertRollup = `INSERT INTO room_minutes (source, room, minute, kind, sentiment, items, units, value)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+	storeUpsertRollup = `INSERT INTO room_minutes (source, room, minute, kind, sentiment, items, units, value, best_id, best_score)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (source, room, minute, kind, sentiment) DO UPDATE SET
-			items = items + excluded.items, units = units + excluded.units, value = value + excluded.value`
+			items = items + excluded.items, units = units + excluded.units, value = value + excluded.value,
+			best_id = CASE WHEN ` + storeBetter + ` THEN excluded.best_id ELSE best_id END,
+			best_score = CASE WHEN ` + storeBetter + ` THEN excluded.best_score ELSE best_score END`
+	// storeBetter: the new batch's strongest beats the stored one.
+	storeBetter = `excluded.best_id IS NOT NULL AND (best_id IS NULL OR
+		sentiment = 'negative' AND excluded.best_score < best_score OR sentiment = 'positive' AND excluded.best_score > best_score)`
 	storeUpsertRollupTerm = `INSERT INTO room_minute_terms (source, room, minute, term, sentiment, mentions)
 		VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (source, room, minute, term, sentiment) DO UPDATE SET mentions = mentions + excluded.mentions`
-	storeInsertExample = `INSERT OR IGNORE INTO room_minute_examples (source, room, sentiment, minute, item_id, score)
-		VALUES (?, ?, ?, ?, ?, ?)`
 )
 
 // flush adds the sums to the rollup tables and empties them.
@@ -119,8 +121,8 @@ func (r *storeRollup) flush(w *storeBatch) error {
 	if len(r.groups) == 0 {
 		return nil
 	}
-	var st, tst, est *storeStmt
-	defer func() { st.close(); tst.close(); est.close() }()
+	var st, tst *storeStmt
+	defer func() { st.close(); tst.close() }()
 	var err error
 	for _, g := range r.groups {
 		minute := g.prefix + ":00Z"
@@ -132,7 +134,10 @@ func (r *storeRollup) flush(w *storeBatch) error {
 			}
 			a := st.args
 			a[0].Value, a[1].Value, a[2].Value, a[3].Value, a[4].Value = g.source, g.room, minute, s.kind, s.sentiment
-			a[5].Value, a[6].Value, a[7].Value = s.items, s.units, s.value
+			a[5].Value, a[6].Value, a[7].Value, a[8].Value, a[9].Value = s.items, s.units, s.value, nil, nil
+			if s.best.id != 0 {
+				a[8].Value, a[9].Value = s.best.id, s.best.score
+			}
 			if err := st.run(); err != nil {
 				return fmt.Errorf("store: rollup %s/%s %s: %w", g.source, g.room, minute, storeExplain(err))
 			}
@@ -147,24 +152,6 @@ func (r *storeRollup) flush(w *storeBatch) error {
 			a[0].Value, a[1].Value, a[2].Value, a[3].Value, a[4].Value, a[5].Value = g.source, g.room, minute, k[0], k[1], n
 			if err := tst.run(); err != nil {
 				return fmt.Errorf("store: rollup term %s/%s %s: %w", g.source, g.room, minute, storeExplain(err))
-			}
-		}
-		for _, e := range [...]struct {
-			sentiment string
-			storeExample
-		}{{"negative", g.neg}, {"positive", g.pos}} {
-			if e.id == 0 {
-				continue
-			}
-			if est == nil {
-				if est, err = storePrepareRaw(w.c, storeInsertExample); err != nil {
-					return fmt.Errorf("store: rollup examples: prepare: %w", storeExplain(err))
-				}
-			}
-			a := est.args
-			a[0].Value, a[1].Value, a[2].Value, a[3].Value, a[4].Value, a[5].Value = g.source, g.room, e.sentiment, minute, e.id, e.score
-			if err := est.run(); err != nil {
-				return fmt.Errorf("store: rollup example %s/%s %s: %w", g.source, g.room, minute, storeExplain(err))
 			}
 		}
 	}

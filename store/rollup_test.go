@@ -103,6 +103,17 @@ func TestRollupsFollowItems(t *testing.T) {
 			for _, d := range storeRollupDiff(t, s) {
 				t.Error(d)
 			}
+			if tc.name == "inserts" || tc.name == "duplicates" {
+				if n := storeCount(t, s, `SELECT count(*) FROM room_minutes m WHERE sentiment IN ('positive', 'negative')
+					AND best_id IS NOT (SELECT i.id FROM items i WHERE i.source = m.source AND i.room = m.room
+						AND substr(i.ts, 1, 16) || ':00Z' = m.minute AND i.kind = m.kind AND i.sentiment = m.sentiment
+						ORDER BY CASE m.sentiment WHEN 'negative' THEN i.score ELSE -i.score END, i.ts LIMIT 1)`); n != 0 {
+					t.Errorf("%d rollups name another item than the strongest as their example", n)
+				}
+				if n := storeCount(t, s, `SELECT count(*) FROM room_minutes WHERE sentiment IN ('positive', 'negative') AND best_id IS NULL`); n != 0 {
+					t.Errorf("%d polar rollups without an example", n)
+				}
+			}
 		})
 	}
 	t.Run("retention keeps the rollups", func(t *testing.T) {
@@ -145,7 +156,8 @@ func TestRollupsBackfill(t *testing.T) {
 	if body == "" {
 		t.Fatal("migration 0012 not embedded")
 	}
-	if _, err := s.DB().Exec(`DROP TRIGGER items_rollup_update; DROP TABLE room_minutes; DROP TABLE room_minute_terms; DROP TABLE room_minute_examples`); err != nil {
+	writer := storeCount(t, s, `SELECT best_id FROM room_minutes WHERE sentiment = 'positive'`)
+	if _, err := s.DB().Exec(`DROP TRIGGER items_rollup_update; DROP TABLE room_minutes; DROP TABLE room_minute_terms`); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.DB().Exec(body); err != nil {
@@ -153,6 +165,9 @@ func TestRollupsBackfill(t *testing.T) {
 	}
 	if n := storeCount(t, s, `SELECT sum(items) FROM room_minutes WHERE sentiment = 'positive'`); n != 1 {
 		t.Errorf("backfilled positive items = %d, want 1", n)
+	}
+	if n := storeCount(t, s, `SELECT best_id FROM room_minutes WHERE sentiment = 'positive'`); n != writer || n == 0 {
+		t.Errorf("backfilled example = item %d, the writer chose %d", n, writer)
 	}
 	for _, d := range storeRollupDiff(t, s) {
 		t.Error(d)

@@ -27,6 +27,12 @@ CREATE TABLE room_minutes (
     items     INTEGER NOT NULL DEFAULT 0,
     units     INTEGER NOT NULL DEFAULT 0,
     value     REAL    NOT NULL DEFAULT 0,
+    -- best_id, best_score: the strongest item of the key (lowest score
+    -- when negative, highest when positive; NULL otherwise): a report's
+    -- example candidate. Edits and deletes do not move it; reports skip
+    -- a candidate that no longer stands or has changed polarity.
+    best_id    INTEGER,
+    best_score REAL,
     PRIMARY KEY (source, room, minute, kind, sentiment)
 ) WITHOUT ROWID;
 
@@ -47,6 +53,15 @@ SELECT source, room, substr(ts, 1, 16) || ':00Z', kind, coalesce(sentiment, ''),
        count(*), sum(max(coalesce(count, 1), 1)), coalesce(sum(value), 0)
 FROM items WHERE deleted_at IS NULL
 GROUP BY 1, 2, 3, 4, 5;
+
+UPDATE room_minutes SET best_id = (
+    SELECT i.id FROM items i
+    WHERE i.source = room_minutes.source AND i.room = room_minutes.room
+      AND i.ts >= substr(room_minutes.minute, 1, 16) AND i.ts < strftime('%Y-%m-%dT%H:%M', room_minutes.minute, '+1 minute')
+      AND i.kind = room_minutes.kind AND i.sentiment = room_minutes.sentiment AND i.deleted_at IS NULL AND i.score IS NOT NULL
+    ORDER BY CASE room_minutes.sentiment WHEN 'negative' THEN i.score ELSE -i.score END, i.ts LIMIT 1)
+WHERE sentiment IN ('positive', 'negative');
+UPDATE room_minutes SET best_score = (SELECT score FROM items WHERE id = best_id) WHERE best_id IS NOT NULL;
 
 INSERT INTO room_minute_terms (source, room, minute, term, sentiment, mentions)
 SELECT i.source, i.room, substr(i.ts, 1, 16) || ':00Z', j.value, coalesce(i.sentiment, ''), count(*)
@@ -82,28 +97,3 @@ BEGIN
     ON CONFLICT (source, room, minute, term, sentiment) DO UPDATE SET mentions = mentions + excluded.mentions;
 END;
 
--- room_minute_examples: example candidates. For each batch the writer
--- stores and each source, room, minute and polarity in it, the strongest
--- item (lowest score for negative, highest for positive), by id. A report
--- quotes the strongest of these that still stand and still have that
--- polarity, so its examples cost a read of its minutes' candidates, not of
--- its items. An item made strong by a later edit is not a candidate.
-CREATE TABLE room_minute_examples (
-    source    TEXT    NOT NULL,
-    room      TEXT    NOT NULL,
-    sentiment TEXT    NOT NULL CHECK (sentiment IN ('positive', 'negative')),
-    minute    TEXT    NOT NULL,
-    item_id   INTEGER NOT NULL,   -- items.id (no reference: retention drops items, and reports skip the missing)
-    score     REAL    NOT NULL,
-    PRIMARY KEY (source, room, sentiment, minute, item_id)
-) WITHOUT ROWID;
-
-INSERT INTO room_minute_examples (source, room, sentiment, minute, item_id, score)
-SELECT source, room, 'negative', substr(ts, 1, 16) || ':00Z', id, min(score)
-FROM items WHERE sentiment = 'negative' AND score IS NOT NULL AND deleted_at IS NULL
-GROUP BY source, room, substr(ts, 1, 16);
-
-INSERT INTO room_minute_examples (source, room, sentiment, minute, item_id, score)
-SELECT source, room, 'positive', substr(ts, 1, 16) || ':00Z', id, max(score)
-FROM items WHERE sentiment = 'positive' AND score IS NOT NULL AND deleted_at IS NULL
-GROUP BY source, room, substr(ts, 1, 16);
