@@ -454,9 +454,6 @@ func (q *querier) rooms() ([]Room, time.Time, time.Time, error) {
 	return out, start, end, nil
 }
 
-// messageKinds are the kinds that say something.
-const messageKinds = `('chat','comment','post','superchat')`
-
 // fill computes a room's figures in four passes over its rows: the
 // timeline (whose sums are the totals), the terms by sentiment, and the
 // strongest messages of each polarity.
@@ -578,7 +575,8 @@ func rollupRows(source, room string, lo, hi time.Time, bySecond bool) (string, [
 	return q + ` ORDER BY 1`, args
 }
 
-// messageKind says whether items of kind say something (messageKinds).
+// messageKind says whether items of kind say something: chat lines,
+// comments, posts and super chats.
 func messageKind(kind string) bool {
 	switch kind {
 	case "chat", "comment", "post", "superchat":
