@@ -1,7 +1,8 @@
 // Package report computes the post-live review (直播复盘) of each room from
-// the SQLite log: audience, interaction, sentiment against the room's own
-// normal, what people praised and complained about, hot terms, alerts and
-// gifts. It only reads; the renderers (Markdown, JSON, HTML) live beside it
+// the SQLite log (the per-minute rollups of migration 0012, and items for
+// what rollups cannot say): audience, interaction, sentiment against the
+// room's own normal, what people praised and complained about, hot terms,
+// alerts and gifts. It only reads; the renderers (Markdown, JSON, HTML) live beside it
 // and take a *Report.
 package report
 
@@ -454,9 +455,9 @@ func (q *querier) rooms() ([]Room, time.Time, time.Time, error) {
 	return out, start, end, nil
 }
 
-// fill computes a room's figures in four passes over its rows: the
-// timeline (whose sums are the totals), the terms by sentiment, and the
-// strongest messages of each polarity.
+// fill computes a room's figures from its per-minute rollups (timeline,
+// totals, normal, terms by sentiment; items only at the window's partial
+// minutes) and its strongest messages of each polarity.
 func (q *querier) fill(r *Room) error {
 	key := []any{r.Source, r.Room, q.from, q.to}
 	var likes, gifts int64
