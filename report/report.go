@@ -1,7 +1,8 @@
 // Package report computes the post-live review (直播复盘) of each room from
-// the SQLite log: audience, interaction, sentiment against the room's own
-// normal, what people praised and complained about, hot terms, alerts and
-// gifts. It only reads; the renderers (Markdown, JSON, HTML) live beside it
+// the SQLite log (the per-minute rollups of migration 0012, and items for
+// what rollups cannot say): audience, interaction, sentiment against the
+// room's own normal, what people praised and complained about, hot terms,
+// alerts and gifts. It only reads; the renderers (Markdown, JSON, HTML) live beside it
 // and take a *Report.
 package report
 
@@ -267,7 +268,7 @@ func (q *querier) brands() ([]Brand, error) {
 	rows, err := q.db.QueryContext(q.ctx, `SELECT json_extract(labels, '$.brand') AS b, count(*),
 		coalesce(sum(sentiment IS NOT NULL), 0), coalesce(sum(sentiment = 'positive'), 0), coalesce(sum(sentiment = 'negative'), 0),
 		coalesce(max(json_extract(labels, '$.brand_role')), '')
-		FROM items WHERE ts >= ? AND ts < ? AND labels IS NOT NULL AND b IS NOT NULL AND b != ''
+		FROM items WHERE ts >= ? AND ts < ? AND labels IS NOT NULL AND deleted_at IS NULL AND b IS NOT NULL AND b != ''
 		GROUP BY b ORDER BY count(*) DESC, b`, q.from, q.to)
 	if err != nil {
 		return nil, fmt.Errorf("report: brands: %w", err)
@@ -305,7 +306,7 @@ func (q *querier) brands() ([]Brand, error) {
 	rows, err = q.db.QueryContext(q.ctx, `SELECT json_extract(i.labels, '$.brand') AS b, j.value, count(*) AS n,
 		coalesce(sum(i.sentiment = 'negative'), 0)
 		FROM items i, json_each(i.terms) j
-		WHERE i.ts >= ? AND i.ts < ? AND i.labels IS NOT NULL AND i.terms IS NOT NULL AND b IS NOT NULL
+		WHERE i.ts >= ? AND i.ts < ? AND i.labels IS NOT NULL AND i.terms IS NOT NULL AND i.deleted_at IS NULL AND b IS NOT NULL
 		GROUP BY b, j.value ORDER BY b, n DESC, j.value`, q.from, q.to)
 	if err != nil {
 		return nil, fmt.Errorf("report: brand terms: %w", err)
@@ -409,7 +410,10 @@ func (q *querier) rooms() ([]Room, time.Time, time.Time, error) {
 			continue
 		}
 		var f, l sql.NullString
-		if err := q.db.QueryRowContext(q.ctx, `SELECT min(ts), max(ts) FROM items WHERE source = ? AND room = ? AND ts >= ? AND ts < ?`,
+		// Two seeks: min(ts) and max(ts) in one query would read the range.
+		if err := q.db.QueryRowContext(q.ctx, `SELECT
+			(SELECT ts FROM items WHERE source = ?1 AND room = ?2 AND ts >= ?3 AND ts < ?4 ORDER BY ts LIMIT 1),
+			(SELECT ts FROM items WHERE source = ?1 AND room = ?2 AND ts >= ?3 AND ts < ?4 ORDER BY ts DESC LIMIT 1)`,
 			source, room, q.from, q.to).Scan(&f, &l); err != nil {
 			return nil, start, end, fmt.Errorf("report: list rooms: %w", err)
 		}
@@ -451,16 +455,13 @@ func (q *querier) rooms() ([]Room, time.Time, time.Time, error) {
 	return out, start, end, nil
 }
 
-// messageKinds are the kinds that say something.
-const messageKinds = `('chat','comment','post','superchat')`
-
-// fill computes a room's figures in four passes over its rows: the
-// timeline (whose sums are the totals), the terms by sentiment, and the
-// strongest messages of each polarity.
+// fill computes a room's figures from its per-minute rollups (timeline,
+// totals, normal, terms by sentiment; items only at the window's partial
+// minutes) and its strongest messages of each polarity.
 func (q *querier) fill(r *Room) error {
 	key := []any{r.Source, r.Room, q.from, q.to}
 	var likes, gifts int64
-	if err := q.timeline(r, key, &likes, &gifts); err != nil {
+	if err := q.timeline(r, &likes, &gifts); err != nil {
 		return err
 	}
 	r.Gifts.Gifts = gifts
@@ -477,12 +478,12 @@ func (q *querier) fill(r *Room) error {
 	if err := q.normal(r); err != nil {
 		return err
 	}
-	if err := q.terms(r, key); err != nil {
+	if err := q.terms(r); err != nil {
 		return err
 	}
 	var perr, cerr error
-	r.Praise, perr = q.examples(key, "positive", "DESC", r.Praise)
-	r.Complaints, cerr = q.examples(key, "negative", "ASC", r.Complaints)
+	r.Praise, perr = q.examples(key, "positive", "DESC", r.Praise, r.Sentiment.Positive)
+	r.Complaints, cerr = q.examples(key, "negative", "ASC", r.Complaints, r.Sentiment.Negative)
 	if err := errors.Join(perr, cerr); err != nil {
 		return err
 	}
@@ -530,56 +531,119 @@ func (q *querier) viewers(r *Room, key []any) error {
 	return rows.Err()
 }
 
-// timeline reads the room's rows once, by bucket, and sums the buckets
-// into the room's totals.
-func (q *querier) timeline(r *Room, key []any, likes, gifts *int64) error {
-	// Grouping by a prefix of the timestamp text (the second, or the
-	// minute for buckets of a minute or more) is much cheaper per row than
-	// date arithmetic; the groups are merged into buckets here.
-	prefix := 19
-	if q.bucket >= 60 {
-		prefix = 16
+// window splits [lo, hi) into the whole UTC minutes that the rollups
+// (room_minutes, room_minute_terms) answer for, as minute keys
+// [minLo, minHi), and the partial minutes at either end, which are read
+// from items: a report's numbers are exact whatever its bounds.
+func window(lo, hi time.Time) (minLo, minHi string, edges [][2]string) {
+	first := lo.UTC().Truncate(time.Minute)
+	if first.Before(lo) {
+		first = first.Add(time.Minute)
 	}
-	rows, err := q.db.QueryContext(q.ctx, `SELECT substr(ts, 1, ?) AS b, count(*),
-		coalesce(sum(kind IN `+messageKinds+`), 0), coalesce(sum(sentiment IS NOT NULL), 0),
-		coalesce(sum(sentiment = 'positive'), 0), coalesce(sum(sentiment = 'negative'), 0),
-		coalesce(sum(CASE WHEN kind = 'like' THEN max(coalesce(count, 1), 1) END), 0),
-		coalesce(sum(CASE WHEN kind = 'gift' THEN max(coalesce(count, 1), 1) END), 0),
-		coalesce(sum(CASE WHEN kind = 'gift' THEN value END), 0),
-		coalesce(sum(kind = 'superchat'), 0),
-		coalesce(sum(CASE WHEN kind = 'superchat' THEN value END), 0)
-		FROM items WHERE source = ? AND room = ? AND ts >= ? AND ts < ? GROUP BY b ORDER BY b`,
-		append([]any{prefix}, key...)...)
+	last := hi.UTC().Truncate(time.Minute)
+	if !first.Before(last) {
+		return "", "", [][2]string{{store.FormatTime(lo), store.FormatTime(hi)}}
+	}
+	if lo.Before(first) {
+		edges = append(edges, [2]string{store.FormatTime(lo), store.FormatTime(first)})
+	}
+	if last.Before(hi) {
+		edges = append(edges, [2]string{store.FormatTime(last), store.FormatTime(hi)})
+	}
+	return store.RollupMinute(store.FormatTime(first)), store.RollupMinute(store.FormatTime(last)), edges
+}
+
+// rollupRows is the query of the room's counts by time, kind and
+// sentiment over [lo, hi): per-minute rollups for the whole minutes, items
+// for the partial ones at the ends, or items by second (the timestamp's
+// first 19 characters) when bySecond.
+func rollupRows(source, room string, lo, hi time.Time, bySecond bool) (string, []any) {
+	const fromItems = `SELECT %s AS t, kind, coalesce(sentiment, '') AS sentiment, count(*) AS items,
+		sum(max(coalesce(count, 1), 1)) AS units, coalesce(sum(value), 0) AS value
+		FROM items WHERE source = ? AND room = ? AND ts >= ? AND ts < ? AND deleted_at IS NULL GROUP BY 1, 2, 3`
+	if bySecond {
+		return fmt.Sprintf(fromItems, "substr(ts, 1, 19)") + ` ORDER BY 1`,
+			[]any{source, room, store.FormatTime(lo), store.FormatTime(hi)}
+	}
+	minLo, minHi, edges := window(lo, hi)
+	q := `SELECT minute AS t, kind, sentiment, items, units, value FROM room_minutes
+		WHERE source = ? AND room = ? AND minute >= ? AND minute < ?`
+	args := []any{source, room, minLo, minHi}
+	for _, e := range edges {
+		q += " UNION ALL " + fmt.Sprintf(fromItems, "substr(ts, 1, 16) || ':00Z'")
+		args = append(args, source, room, e[0], e[1])
+	}
+	return q + ` ORDER BY 1`, args
+}
+
+// messageKind says whether items of kind say something: chat lines,
+// comments, posts and super chats.
+func messageKind(kind string) bool {
+	switch kind {
+	case "chat", "comment", "post", "superchat":
+		return true
+	}
+	return false
+}
+
+// timeline sums the room's per-minute rollups (per-second item counts
+// for buckets under a minute) into the buckets and the room's totals.
+// Deleted items are left out, and edited ones count as they now read.
+func (q *querier) timeline(r *Room, likes, gifts *int64) error {
+	bySecond := q.bucket < 60
+	query, args := rollupRows(r.Source, r.Room, q.opts.From, q.opts.To, bySecond)
+	rows, err := q.db.QueryContext(q.ctx, query, args...)
 	if err != nil {
 		return fmt.Errorf("timeline: %w", err)
 	}
 	defer rows.Close()
-	layout := map[int]string{19: "2006-01-02T15:04:05", 16: "2006-01-02T15:04"}[prefix]
+	layout := "2006-01-02T15:04:05Z"
+	if bySecond {
+		layout = "2006-01-02T15:04:05"
+	}
 	for rows.Next() {
-		var g0 string
-		var n, l, g int64
-		var k Bucket
-		var gv, scv float64
-		var sc int
-		if err := rows.Scan(&g0, &n, &k.Messages, &k.Scored, &k.Positive, &k.Negative, &l, &g, &gv, &sc, &scv); err != nil {
+		var t0, kind, sent string
+		var n, units int64
+		var value float64
+		if err := rows.Scan(&t0, &kind, &sent, &n, &units, &value); err != nil {
 			return fmt.Errorf("timeline: %w", err)
 		}
-		t, err := time.Parse(layout, g0)
-		if err != nil {
-			return fmt.Errorf("timeline: bad timestamp %q: %w", g0, err)
+		if n == 0 {
+			continue // every item of the key was deleted or edited away
 		}
-		b := t.Unix() / q.bucket
+		t, err := time.Parse(layout, t0)
+		if err != nil {
+			return fmt.Errorf("timeline: bad timestamp %q: %w", t0, err)
+		}
+		var k Bucket
+		if messageKind(kind) {
+			k.Messages = int(n)
+		}
+		if sent != "" {
+			k.Scored = int(n)
+		}
+		switch sent {
+		case "positive":
+			k.Positive = int(n)
+		case "negative":
+			k.Negative = int(n)
+		}
+		switch kind {
+		case "like":
+			*likes += units
+		case "gift":
+			*gifts += units
+			r.Gifts.GiftValue += value
+		case "superchat":
+			r.Gifts.SuperChats += int(n)
+			r.Gifts.SuperChatValue += value
+		}
 		r.Items += int(n)
 		r.Messages += k.Messages
 		r.Sentiment.Scored += k.Scored
 		r.Sentiment.Positive += k.Positive
 		r.Sentiment.Negative += k.Negative
-		*likes += l
-		*gifts += g
-		r.Gifts.GiftValue += gv
-		r.Gifts.SuperChats += sc
-		r.Gifts.SuperChatValue += scv
-		k.T = time.Unix(b*q.bucket, 0).UTC()
+		k.T = time.Unix(t.Unix()/q.bucket*q.bucket, 0).UTC()
 		if last := len(r.Timeline) - 1; last >= 0 && r.Timeline[last].T.Equal(k.T) {
 			p := &r.Timeline[last]
 			p.Messages += k.Messages
@@ -606,21 +670,14 @@ func (q *querier) timeline(r *Room, key []any, likes, gifts *int64) error {
 	return nil
 }
 
-// normalSample is how many of the room's latest scored messages before
-// the window make its normal: enough for a steady share, few enough that a
-// busy room's week is not read in full.
-const normalSample = 200_000
-
-// normal is the room's negative share over its latest scored messages in
-// the NormalDays before the window (at most normalSample of them); with
-// too little history there, the median share of the window's buckets.
+// normal is the room's negative share over its scored messages in the
+// NormalDays before the window (from the rollups); with too little
+// history there, the median share of the window's buckets.
 func (q *querier) normal(r *Room) error {
-	before := store.FormatTime(q.opts.From.Add(-NormalDays * 24 * time.Hour))
-	var scored, neg int
-	err := q.db.QueryRowContext(q.ctx, `SELECT count(*), coalesce(sum(sentiment = 'negative'), 0) FROM (
-		SELECT sentiment FROM items WHERE source = ? AND room = ? AND ts >= ? AND ts < ? AND sentiment IS NOT NULL
-		ORDER BY ts DESC LIMIT ?)`,
-		r.Source, r.Room, before, q.from, normalSample).Scan(&scored, &neg)
+	query, args := rollupRows(r.Source, r.Room, q.opts.From.Add(-NormalDays*24*time.Hour), q.opts.From, false)
+	var scored, neg int64
+	err := q.db.QueryRowContext(q.ctx, `SELECT coalesce(sum(items), 0), coalesce(sum(CASE WHEN sentiment = 'negative' THEN items END), 0)
+		FROM (`+query+`) WHERE sentiment != ''`, args...).Scan(&scored, &neg)
 	if err != nil {
 		return fmt.Errorf("normal: %w", err)
 	}
@@ -658,11 +715,18 @@ func median(xs []float64) float64 {
 // terms counts the room's hot terms by sentiment in one pass: the hot
 // terms overall, and the themes (without examples yet) of praise and
 // complaint.
-func (q *querier) terms(r *Room, key []any) error {
-	rows, err := q.db.QueryContext(q.ctx, `SELECT j.value, coalesce(i.sentiment, ''), count(*)
-		FROM items i, json_each(i.terms) j
-		WHERE i.source = ? AND i.room = ? AND i.ts >= ? AND i.ts < ? AND i.terms IS NOT NULL
-		GROUP BY j.value, i.sentiment`, key...)
+func (q *querier) terms(r *Room) error {
+	minLo, minHi, edges := window(q.opts.From, q.opts.To)
+	query := `SELECT term, sentiment, mentions FROM room_minute_terms
+		WHERE source = ? AND room = ? AND minute >= ? AND minute < ?`
+	args := []any{r.Source, r.Room, minLo, minHi}
+	for _, e := range edges {
+		query += ` UNION ALL SELECT j.value, coalesce(i.sentiment, ''), 1 FROM items i, json_each(i.terms) j
+		WHERE i.source = ? AND i.room = ? AND i.ts >= ? AND i.ts < ? AND i.terms IS NOT NULL AND i.deleted_at IS NULL`
+		args = append(args, r.Source, r.Room, e[0], e[1])
+	}
+	rows, err := q.db.QueryContext(q.ctx, `SELECT term, sentiment, sum(mentions) AS n FROM (`+query+`)
+		GROUP BY term, sentiment HAVING n > 0`, args...)
 	if err != nil {
 		return fmt.Errorf("hot terms: %w", err)
 	}
@@ -714,48 +778,50 @@ func (q *querier) terms(r *Room, key []any) error {
 // polarity are read to find each theme's examples.
 const exampleCandidates = 500
 
+// exampleScan is how many items of a polarity a window may hold for its
+// examples to be found by reading them all; above it, they come from the
+// example candidates of its minutes, at most exampleWalk of them.
+const (
+	exampleScan = 20_000
+	exampleWalk = 20_000
+)
+
+type exampleCand struct {
+	m     Message
+	terms string
+}
+
 // examples gives each theme the strongest distinct messages that say its
-// term, from the exampleCandidates strongest messages of the polarity (one
-// pass); with no themes, one theme without a term holding the strongest
-// messages.
-func (q *querier) examples(key []any, sentiment, order string, themes []Theme) ([]Theme, error) {
-	agg := map[string]string{"ASC": "min", "DESC": "max"}[order]
-	// SQLite takes the bare columns (ts, author, terms) from the row that
-	// holds the min or max.
-	rows, err := q.db.QueryContext(q.ctx, `SELECT i.ts, coalesce(i.author, ''), i.text, `+agg+`(i.score) AS s, coalesce(i.terms, '[]')
-		FROM items i WHERE i.source = ? AND i.room = ? AND i.ts >= ? AND i.ts < ? AND i.sentiment = ? AND i.text IS NOT NULL AND i.text != ''
-		GROUP BY i.text ORDER BY s `+order+`, i.ts LIMIT ?`, append(key, sentiment, exampleCandidates)...)
+// term, from the exampleCandidates strongest distinct messages of the
+// polarity; with no themes, one theme without a term holding the
+// strongest messages. total is the window's items of the polarity.
+//
+// A window with more than exampleScan such items takes them from the
+// example candidates the writer keeps (the strongest item of each polarity
+// per room, minute and kind): the examples of a busy day cost about the
+// same as those of a quiet hour. The strongest message is always among
+// them; a strong message that shares its minute with a stronger one is
+// not, nor one that an edit made strong, and an edit or delete of a
+// minute's candidate leaves that minute without one.
+//
+// Equally strong messages come in time order: the earliest complaint
+// first, the latest praise first.
+func (q *querier) examples(key []any, sentiment, order string, themes []Theme, total int) ([]Theme, error) {
+	var cands []exampleCand
+	var err error
+	if total > exampleScan {
+		cands, err = q.strongest(key, sentiment, order)
+	} else {
+		cands, err = q.scanStrongest(key, sentiment, order)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("%s examples: %w", sentiment, err)
-	}
-	defer rows.Close()
-	type cand struct {
-		m     Message
-		terms string
-	}
-	var cands []cand
-	for rows.Next() {
-		var ts string
-		var c cand
-		if err := rows.Scan(&ts, &c.m.Author, &c.m.Text, &c.m.Score, &c.terms); err != nil {
-			return nil, fmt.Errorf("%s examples: %w", sentiment, err)
-		}
-		c.m.TS = parseTS(ts)
-		cands = append(cands, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("%s examples: %w", sentiment, err)
+		return nil, err
 	}
 	if len(themes) == 0 {
 		if len(cands) == 0 {
 			return nil, nil
 		}
-		var n int
-		if err := q.db.QueryRowContext(q.ctx, `SELECT count(*) FROM items WHERE source = ? AND room = ? AND ts >= ? AND ts < ? AND sentiment = ?`,
-			append(key, sentiment)...).Scan(&n); err != nil {
-			return nil, fmt.Errorf("%s count: %w", sentiment, err)
-		}
-		t := Theme{Mentions: n}
+		t := Theme{Mentions: total}
 		for _, c := range cands[:min(3, len(cands))] {
 			t.Examples = append(t.Examples, c.m)
 		}
@@ -773,6 +839,76 @@ func (q *querier) examples(key []any, sentiment, order string, themes []Theme) (
 		}
 	}
 	return themes, nil
+}
+
+// scanStrongest reads every item of the polarity in the window.
+func (q *querier) scanStrongest(key []any, sentiment, order string) ([]exampleCand, error) {
+	agg := map[string]string{"ASC": "min", "DESC": "max"}[order]
+	// SQLite takes the bare columns (ts, author, terms) from the row that
+	// holds the min or max.
+	rows, err := q.db.QueryContext(q.ctx, `SELECT i.ts, coalesce(i.author, ''), i.text, `+agg+`(i.score) AS s, coalesce(i.terms, '[]')
+		FROM items i WHERE i.source = ? AND i.room = ? AND i.ts >= ? AND i.ts < ? AND i.sentiment = ? AND i.text IS NOT NULL AND i.text != ''
+		AND i.deleted_at IS NULL
+		GROUP BY i.text ORDER BY s `+order+`, i.ts `+order+` LIMIT ?`, append(key, sentiment, exampleCandidates)...)
+	if err != nil {
+		return nil, fmt.Errorf("%s examples: %w", sentiment, err)
+	}
+	defer rows.Close()
+	var cands []exampleCand
+	for rows.Next() {
+		var ts string
+		var c exampleCand
+		if err := rows.Scan(&ts, &c.m.Author, &c.m.Text, &c.m.Score, &c.terms); err != nil {
+			return nil, fmt.Errorf("%s examples: %w", sentiment, err)
+		}
+		c.m.TS = parseTS(ts)
+		cands = append(cands, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%s examples: %w", sentiment, err)
+	}
+	return cands, nil
+}
+
+// strongest reads the example candidates of the window's minutes
+// (room_minutes.best_id: the strongest item of each polarity per room,
+// minute and kind), strongest first, and keeps the first of each distinct
+// text among those that stand, still have the polarity and lie inside the
+// window.
+func (q *querier) strongest(key []any, sentiment, order string) ([]exampleCand, error) {
+	from, to := key[2].(string), key[3].(string)
+	rows, err := q.db.QueryContext(q.ctx, `SELECT i.ts, i.text, coalesce(i.author, ''), i.score, coalesce(i.terms, '[]')
+		FROM room_minutes e JOIN items i ON i.id = e.best_id
+		WHERE e.source = ? AND e.room = ? AND e.sentiment = ? AND e.minute >= ? AND e.minute <= ? AND e.best_id IS NOT NULL
+		  AND i.ts >= ? AND i.ts < ? AND i.sentiment = ? AND i.deleted_at IS NULL AND i.text IS NOT NULL AND i.text != ''
+		ORDER BY i.score `+order+`, i.ts `+order+` LIMIT ?`,
+		key[0], key[1], sentiment, store.RollupMinute(from), store.RollupMinute(to), from, to, sentiment, exampleWalk)
+	if err != nil {
+		return nil, fmt.Errorf("%s examples: %w", sentiment, err)
+	}
+	defer rows.Close()
+	seen := map[string]bool{}
+	var cands []exampleCand
+	for rows.Next() {
+		var ts string
+		var c exampleCand
+		if err := rows.Scan(&ts, &c.m.Text, &c.m.Author, &c.m.Score, &c.terms); err != nil {
+			return nil, fmt.Errorf("%s examples: %w", sentiment, err)
+		}
+		if seen[c.m.Text] {
+			continue
+		}
+		seen[c.m.Text] = true
+		c.m.TS = parseTS(ts)
+		cands = append(cands, c)
+		if len(cands) == exampleCandidates {
+			break
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%s examples: %w", sentiment, err)
+	}
+	return cands, nil
 }
 
 // alerts are those of the room (or of its whole source, like a broken

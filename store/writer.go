@@ -289,6 +289,11 @@ func (s *Store) writeItemsTx(ctx context.Context, c *sqlite3.SQLiteConn, items [
 	}
 	for pass := range 2 { // the new items' children, then the edits'
 		if pass == 1 {
+			// The rollups must hold the new items before an edit or
+			// delete of one of them takes it out again.
+			if err = w.rollup.flush(&w); err != nil {
+				return 0, err
+			}
 			if err = w.writeChanges(items); err != nil {
 				return 0, err
 			}
@@ -299,6 +304,9 @@ func (s *Store) writeItemsTx(ctx context.Context, c *sqlite3.SQLiteConn, items [
 		if err = w.raws.flush(); err != nil {
 			return 0, fmt.Errorf("store: write %d items: raw payloads: %w", len(items), storeExplain(err))
 		}
+	}
+	if err = w.rollup.flush(&w); err != nil { // edits of items never stored
+		return 0, err
 	}
 	if err = w.writeStates(items); err != nil {
 		return 0, err
@@ -540,6 +548,8 @@ type storeBatch struct {
 	termsJSON    []byte
 	inserted     int
 
+	rollup storeRollup // the new items' per-minute sums, not yet written
+
 	nextID  int64        // fast path: the id the next item gets
 	pending []*item.Item // fast path: items in insItems.args, not yet inserted
 }
@@ -575,6 +585,7 @@ func (w *storeBatch) add(it *item.Item, fast bool) error {
 			return nil // already stored: a duplicate
 		}
 		w.inserted++
+		w.rollup.add(it, w.insItem.args[9].Value.(string), rowID)
 		return w.addChildren(it, rowID)
 	}
 	k := len(w.pending)
@@ -617,6 +628,7 @@ func (w *storeBatch) flushRows() error {
 func (w *storeBatch) pendingChildren() error {
 	first := w.nextID - int64(len(w.pending))
 	for i, it := range w.pending {
+		w.rollup.add(it, w.insItems.args[i*storeItemCols+9].Value.(string), first+int64(i))
 		if err := w.addChildren(it, first+int64(i)); err != nil {
 			return err
 		}
