@@ -22,7 +22,12 @@ type NATSConfig struct {
 	User       Secret `yaml:"user"`       // ${NATS_USER}: credentials come from the environment
 	Password   Secret `yaml:"password"`   // ${NATS_PASSWORD}
 	Token      Secret `yaml:"token"`      // ${NATS_TOKEN}
-	TLS        struct {
+	// A collector's items of one partition travel together in one message:
+	// at most BatchItems of them (default 128; 1 sends each item alone),
+	// waiting at most BatchWindow for more (default 20ms).
+	BatchItems  int      `yaml:"batch_items"`
+	BatchWindow Duration `yaml:"batch_window"`
+	TLS         struct {
 		CAFile   string `yaml:"ca_file"`
 		CertFile string `yaml:"cert_file"`
 		KeyFile  string `yaml:"key_file"`
