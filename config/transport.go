@@ -3,6 +3,7 @@ package config
 import (
 	"net/url"
 	"strings"
+	"time"
 )
 
 // TransportConfig chooses how items travel from collectors to the
@@ -22,7 +23,12 @@ type NATSConfig struct {
 	User       Secret `yaml:"user"`       // ${NATS_USER}: credentials come from the environment
 	Password   Secret `yaml:"password"`   // ${NATS_PASSWORD}
 	Token      Secret `yaml:"token"`      // ${NATS_TOKEN}
-	TLS        struct {
+	// A collector's items of one partition travel together in one message:
+	// at most BatchItems of them (default 128; 1 sends each item alone),
+	// waiting at most BatchWindow for more (default 20ms).
+	BatchItems  int      `yaml:"batch_items"`
+	BatchWindow Duration `yaml:"batch_window"`
+	TLS         struct {
 		CAFile   string `yaml:"ca_file"`
 		CertFile string `yaml:"cert_file"`
 		KeyFile  string `yaml:"key_file"`
@@ -69,6 +75,12 @@ func (c *Config) validateTransport() []error {
 	}
 	if n.Partitions < 1 || n.Partitions > 1024 {
 		errs = append(errs, ferr(c.lineOf("transport", "nats", "partitions"), "transport.nats.partitions", "must be between 1 and 1024, not %d", n.Partitions))
+	}
+	if n.BatchItems < 0 || n.BatchItems > 4096 {
+		errs = append(errs, ferr(c.lineOf("transport", "nats", "batch_items"), "transport.nats.batch_items", "must be between 1 and 4096 (0: the default, 128), not %d", n.BatchItems))
+	}
+	if n.BatchWindow < 0 || n.BatchWindow.D() > 5*time.Second {
+		errs = append(errs, ferr(c.lineOf("transport", "nats", "batch_window"), "transport.nats.batch_window", "must be between 0 (the default, 20ms) and 5s, not %v", n.BatchWindow.D()))
 	}
 	if strings.ContainsAny(n.Stream, " .*>") {
 		errs = append(errs, ferr(c.lineOf("transport", "nats", "stream"), "transport.nats.stream", "%q must not contain spaces, '.', '*' or '>'", n.Stream))

@@ -1,6 +1,10 @@
 package config
 
-import "testing"
+import (
+	"strings"
+	"testing"
+	"time"
+)
 
 func TestValidRole(t *testing.T) {
 	mem, err := Parse([]byte("sources: []\n"), "mem.yaml")
@@ -52,5 +56,40 @@ func TestTransportChangeNeedsRestart(t *testing.T) {
 	d := Compare(a, b)
 	if len(d.NeedsRestart) != 1 || d.NeedsRestart[0] != "transport.nats" {
 		t.Fatalf("NeedsRestart = %v, want [transport.nats]", d.NeedsRestart)
+	}
+}
+
+// Batch size and window parse, and out-of-range values are refused with
+// the field named.
+func TestTransportBatchOptions(t *testing.T) {
+	base := "transport:\n  kind: nats\n  nats:\n    url: nats://127.0.0.1:4222\n"
+	for _, tc := range []struct {
+		extra   string
+		items   int
+		wantErr string
+	}{
+		{"    batch_items: 64\n    batch_window: 50ms\n", 64, ""},
+		{"", 0, ""},
+		{"    batch_items: -1\n", 0, "transport.nats.batch_items"},
+		{"    batch_items: 5000\n", 0, "transport.nats.batch_items"},
+		{"    batch_window: 10s\n", 0, "transport.nats.batch_window"},
+	} {
+		cfg, err := Parse([]byte(base+tc.extra), "nats.yaml")
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("%q: error %v, want one naming %s", tc.extra, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%q: %v", tc.extra, err)
+			continue
+		}
+		if cfg.Transport.NATS.BatchItems != tc.items {
+			t.Errorf("%q: batch_items %d, want %d", tc.extra, cfg.Transport.NATS.BatchItems, tc.items)
+		}
+		if tc.items == 64 && cfg.Transport.NATS.BatchWindow.D() != 50*time.Millisecond {
+			t.Errorf("batch_window %v, want 50ms", cfg.Transport.NATS.BatchWindow.D())
+		}
 	}
 }

@@ -19,10 +19,12 @@ import (
 // connection to the NATS stream and, in the process role, the deliveries
 // waiting for their items' commit.
 //
-// Collect role: every item a collector emits is published to its room's
-// partition with its message id; a collector's state (cursor, seen ids)
-// is written to the stream's key-value bucket <stream>_state only after
-// the stream acknowledged every item emitted before it, so a kill -9 at
+// Collect role: the items collectors emit are published to their room's
+// partition in batches (one message carries up to transport.nats.batch_items
+// items of one partition, gathered for at most batch_window), in the order
+// they were emitted; a collector's state (cursor, seen ids) is written to
+// the stream's key-value bucket <stream>_state only after every batch is
+// sent and the stream acknowledged every item emitted before it, so a kill -9 at
 // any point loses no item (what the state says was seen is durable in the
 // stream), and a collector restarted on another machine carries on from
 // it. The local store keeps the sources' health only.
@@ -30,7 +32,8 @@ import (
 // Process role: one durable pull consumer per owned partition feeds the
 // classifier, the alert engine and the store writer exactly as the
 // collectors do in the all role; a message is acknowledged only after its
-// item is committed (store.Writer.Settled). A redelivery of an item this
+// item is committed (store.Writer.Settled); a batch only after the last of
+// its items is. A redelivery of an item this
 // process already handled goes to the store only, where its (source, item
 // id) key drops it, and is acknowledged with the commit.
 type distState struct {
@@ -87,19 +90,23 @@ func newDistState(ctx context.Context, d *Daemon) (*distState, error) {
 func (ds *distState) consume(ctx context.Context, raw, toStore chan<- item.Item) {
 	d := ds.d
 	out := func(ctx context.Context, del transport.Delivery) error {
+		// Every item of the message is registered before the first is
+		// handed on, so that the message is acknowledged only once the
+		// last of them is committed.
 		ds.acks.Add(del)
-		it := del.Item
-		key := it.DedupeKey()
-		dst, name := raw, "classifier"
-		if !d.dedupe.addIfNew(key) {
-			d.metrics.duplicates.Inc()
-			dst, name = toStore, "store"
-		}
-		if err := d.send(ctx, dst, it, name); err != nil {
-			if dst == raw {
-				d.dedupe.forget(key)
+		for _, it := range del.Items {
+			key := it.DedupeKey()
+			dst, name := raw, "classifier"
+			if !d.dedupe.addIfNew(key) {
+				d.metrics.duplicates.Inc()
+				dst, name = toStore, "store"
 			}
-			return err
+			if err := d.send(ctx, dst, it, name); err != nil {
+				if dst == raw {
+					d.dedupe.forget(key)
+				}
+				return err
+			}
 		}
 		return nil
 	}
@@ -267,13 +274,22 @@ func (d *Daemon) runCollect(ctx context.Context) error {
 // collectors fetch it again on their next start.
 func (ds *distState) publish(ctx context.Context, raw <-chan item.Item) error {
 	d := ds.d
-	pub := ds.conn.NewPublisher(1024)
+	nc := d.cfg.Transport.NATS
+	pub := ds.conn.NewPublisher(transport.PublisherOptions{Window: 1024, BatchItems: nc.BatchItems})
+	window := nc.BatchWindow.D()
+	if window <= 0 {
+		window = 20 * time.Millisecond
+	}
 	// A payload the processors' store would not keep does not travel.
 	keepRaw := d.cfg.Store.KeepRawEnabled() && d.users == nil
 	// An idle stream settles now and then, so that the pending window
 	// does not hold acknowledgements while nothing new comes.
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
+	// Batches not full leave when the window after their first item ends.
+	flush := time.NewTimer(window)
+	flush.Stop()
+	flushArmed := false
 	fail := func(err error) error {
 		d.log.Error("publishing stopped; state of items not acknowledged is not saved", "err", err)
 		// Keep raw moving so that nothing upstream blocks on it.
@@ -286,6 +302,12 @@ func (ds *distState) publish(ctx context.Context, raw <-chan item.Item) error {
 		var ok bool
 		select {
 		case it, ok = <-raw:
+		case <-flush.C:
+			flushArmed = false
+			if err := pub.Flush(ctx); err != nil {
+				return fail(err)
+			}
+			continue
 		case <-tick.C:
 			if err := pub.Settle(ctx); err != nil {
 				return fail(err)
@@ -314,6 +336,10 @@ func (ds *distState) publish(ctx context.Context, raw <-chan item.Item) error {
 				return fail(err)
 			}
 			d.log.Error("item not published: it does not encode", "source", it.Source, "item_id", it.ID, "room", it.Room, "err", err)
+		}
+		if !flushArmed && pub.Buffered() > 0 {
+			flush.Reset(window)
+			flushArmed = true
 		}
 	}
 	if err := pub.Settle(ctx); err != nil {

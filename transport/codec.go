@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"lookout/item"
@@ -20,13 +21,64 @@ import (
 // every map's keys.
 const codecV1 = 1
 
+// codecBatch opens a batch: the version byte, a uvarint count, then each
+// item as a uvarint length and its codecV1 form. One JetStream message then
+// carries several items of one partition, in order, and the per-message
+// costs (publish, acknowledgement, stream storage, delivery) are paid once
+// for all of them.
+const codecBatch = 2
+
 // Encode is the wire form of an item.
 func Encode(it *item.Item) ([]byte, error) {
+	return appendItem(nil, it)
+}
+
+// EncodeBatch is the wire form of several items in one message.
+func EncodeBatch(items []item.Item) ([]byte, error) {
+	b := append(make([]byte, 0, 256*len(items)), codecBatch)
+	b = binary.AppendUvarint(b, uint64(len(items)))
+	for i := range items {
+		var err error
+		if b, err = AppendBatch(b, &items[i]); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+// AppendBatch appends it to a batch being built: its codecV1 form,
+// prefixed with its length. A caller building a batch item by item starts
+// it with BatchHeader.
+func AppendBatch(b []byte, it *item.Item) ([]byte, error) {
+	// Reserve the longest length prefix, encode, then move the item left
+	// over the unused bytes: one allocation for the whole batch.
+	const room = binary.MaxVarintLen32
+	start := len(b)
+	b = append(b, make([]byte, room)...)
+	b, err := appendItem(b, it)
+	if err != nil {
+		return b[:start], err
+	}
+	n := len(b) - start - room
+	var hdr [binary.MaxVarintLen64]byte
+	h := binary.PutUvarint(hdr[:], uint64(n))
+	copy(b[start:], hdr[:h])
+	copy(b[start+h:], b[start+room:])
+	return b[:start+h+n], nil
+}
+
+// BatchHeader starts a batch of n items.
+func BatchHeader(b []byte, n int) []byte {
+	b = append(b, codecBatch)
+	return binary.AppendUvarint(b, uint64(n))
+}
+
+func appendItem(b []byte, it *item.Item) ([]byte, error) {
 	var score []byte
 	if !scoreEmpty(&it.Score) {
 		var err error
 		if score, err = json.Marshal(it.Score); err != nil {
-			return nil, err
+			return b, err
 		}
 	}
 	n := 64 + len(it.Source) + len(it.Platform) + len(it.Room) + len(it.ID) + len(it.AuthorID) + len(it.Author) +
@@ -34,7 +86,11 @@ func Encode(it *item.Item) ([]byte, error) {
 	for k, v := range it.Labels {
 		n += len(k) + len(v) + 4
 	}
-	b := make([]byte, 0, n)
+	if b == nil {
+		b = make([]byte, 0, n)
+	} else {
+		b = slices.Grow(b, n)
+	}
 	b = append(b, codecV1)
 	for _, s := range [...]string{it.Source, it.Platform, string(it.Kind), it.Room, it.ID, it.AuthorID, it.Author, it.Text, it.URL, it.Metric, string(it.Change)} {
 		b = appendString(b, s)
@@ -165,6 +221,56 @@ func (r *reader) strmap() map[string]string {
 		m[k] = r.string()
 	}
 	return m
+}
+
+// ItemError is the error of one item of a batch that does not decode; the
+// batch's other items are good.
+type ItemError struct {
+	Index int // the item's place in the batch
+	Err   error
+}
+
+func (e *ItemError) Error() string { return fmt.Sprintf("item %d of the batch: %v", e.Index, e.Err) }
+func (e *ItemError) Unwrap() error { return e.Err }
+
+// DecodeMessage reads every item of a message: a batch (EncodeBatch), or a
+// single item in the binary or JSON form (Encode, and what collectors
+// published before batches). bad lists the items of a batch that do not
+// decode; err is set when the message itself is unreadable, and then no
+// item is returned.
+func DecodeMessage(data []byte) (items []item.Item, bad []*ItemError, err error) {
+	if len(data) == 0 || data[0] != codecBatch {
+		it, err := Decode(data)
+		if err != nil {
+			return nil, nil, err
+		}
+		return []item.Item{it}, nil, nil
+	}
+	r := &reader{b: data[1:]}
+	n := r.uvarint()
+	if r.err != nil {
+		return nil, nil, fmt.Errorf("batch: %w", r.err)
+	}
+	if n > uint64(len(r.b)) { // every item takes at least one byte
+		return nil, nil, fmt.Errorf("batch of %d items in %d bytes: %w", n, len(r.b), errTruncated)
+	}
+	items = make([]item.Item, 0, n)
+	for i := range int(n) {
+		body := r.bytes(r.uvarint())
+		if r.err != nil {
+			return nil, nil, fmt.Errorf("batch item %d of %d: %w", i, n, r.err)
+		}
+		it, err := Decode(body)
+		if err != nil {
+			bad = append(bad, &ItemError{Index: i, Err: err})
+			continue
+		}
+		items = append(items, it)
+	}
+	if len(r.b) > 0 {
+		return nil, nil, fmt.Errorf("%d bytes after the batch", len(r.b))
+	}
+	return items, bad, nil
 }
 
 // Decode is the inverse of Encode; it also reads the JSON form of an item

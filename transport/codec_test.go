@@ -2,6 +2,7 @@ package transport
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -61,6 +62,55 @@ func TestDecodeRejects(t *testing.T) {
 			t.Errorf("%s: error %v, want one containing %q", tc.name, err, tc.want)
 		}
 	}
+}
+
+// A batch carries its items in order; every truncation of it is an error;
+// a bad item in it is reported by its place and the others still decode;
+// the single-item forms (binary and JSON) read as a message of one item.
+func TestDecodeMessage(t *testing.T) {
+	ts := time.Date(2026, 12, 3, 8, 0, 0, 0, time.UTC)
+	items := []item.Item{
+		{Source: "bili-01", Platform: "bilibili", Kind: item.KindChat, Room: "7734", ID: "m1", Text: "假货", TS: ts},
+		{Source: "bili-01", Kind: item.KindGift, Room: "7734", ID: "g1", Value: 5, HasValue: true, Labels: map[string]string{}},
+		{Source: "m", Kind: item.KindPost, ID: "p1", Text: "edited", Change: item.ChangeEdit, ChangedAt: ts},
+	}
+	b, err := EncodeBatch(items)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, bad, err := DecodeMessage(b)
+	if err != nil || len(bad) != 0 || !reflect.DeepEqual(got, items) {
+		t.Fatalf("round trip: %+v, bad %v, err %v", got, bad, err)
+	}
+	for i := 1; i < len(b); i++ {
+		if got, _, err := DecodeMessage(b[:i]); err == nil {
+			t.Fatalf("truncated to %d of %d bytes: no error, %d items", i, len(b), len(got))
+		}
+	}
+	// The second item without an id.
+	noID := slices.Clone(items)
+	noID[1].ID = ""
+	b, err = EncodeBatch(noID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, bad, err = DecodeMessage(b)
+	if err != nil || len(got) != 2 || got[0].ID != "m1" || got[1].ID != "p1" || len(bad) != 1 || bad[0].Index != 1 {
+		t.Errorf("batch with a bad item: %+v, bad %v, err %v; want m1 and p1, item 1 bad", got, bad, err)
+	}
+	for _, single := range [][]byte{must(Encode(&items[0])), []byte(`{"Source":"bili-01","ID":"m1","Room":"7734"}`)} {
+		got, bad, err := DecodeMessage(single)
+		if err != nil || len(bad) != 0 || len(got) != 1 || got[0].ID != "m1" || got[0].Room != "7734" {
+			t.Errorf("single-item message %q: %+v, %v, %v", single, got, bad, err)
+		}
+	}
+}
+
+func must(b []byte, err error) []byte {
+	if err != nil {
+		panic(err)
+	}
+	return b
 }
 
 func BenchmarkCodec(b *testing.B) {

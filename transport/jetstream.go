@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -46,7 +47,7 @@ type connMetrics struct {
 func newConnMetrics(reg prometheus.Registerer) *connMetrics {
 	m := &connMetrics{
 		published: prometheus.NewCounter(prometheus.CounterOpts{Name: "lookout_transport_published_total",
-			Help: "Items the stream acknowledged (a resend the stream dropped as a duplicate counts too)."}),
+			Help: "Messages (an item or a batch of items) the stream acknowledged (a resend the stream dropped as a duplicate counts too)."}),
 		publishErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "lookout_transport_publish_errors_total",
 			Help: "Publishes that failed and were sent again."}),
 		encodeErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "lookout_transport_encode_errors_total",
@@ -56,9 +57,9 @@ func newConnMetrics(reg prometheus.Registerer) *connMetrics {
 		redelivered: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lookout_transport_redelivered_total",
 			Help: "Messages received again because an earlier delivery was not acknowledged, by partition."}, []string{"partition"}),
 		badMessages: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lookout_transport_bad_messages_total",
-			Help: "Messages that do not decode as an item; each is logged with its stream sequence and terminated."}, []string{"partition"}),
+			Help: "Messages, or items of a batch, that do not decode as an item; each is logged with its stream sequence, and a message with no good item is terminated."}, []string{"partition"}),
 		acked: prometheus.NewCounter(prometheus.CounterOpts{Name: "lookout_transport_acked_total",
-			Help: "Messages acknowledged after their item was committed to the store."}),
+			Help: "Messages acknowledged after every item they carry was committed to the store."}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "lookout_transport_consumer_lag",
 			Help: "Messages in the stream not yet delivered to the partition's consumer."}, []string{"partition"}),
 		ackPending: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "lookout_transport_ack_pending",
@@ -190,12 +191,26 @@ func (c *Conn) Close() {
 var ErrEncode = errors.New("item does not encode")
 
 // Publisher sends items to the stream asynchronously and tells, through
-// Settle, when every item sent so far is durable there. Not safe for
-// concurrent use: one goroutine owns it.
+// Settle, when every item sent so far is durable there. Items of one
+// partition are gathered into batches (one message of several items, in
+// the order they were given); a batch leaves when it is full, or on Flush
+// or Settle. Not safe for concurrent use: one goroutine owns it.
 type Publisher struct {
-	c       *Conn
-	pending []pubPending
-	window  int
+	c        *Conn
+	pending  []pubPending
+	window   int
+	maxItems int
+	maxBytes int
+	batches  map[int]*pubBatch
+	buffered int
+}
+
+// pubBatch is the batch being built for one partition: the items' encoded
+// forms, and the message ids of its first and last item.
+type pubBatch struct {
+	buf         []byte
+	n           int
+	first, last string
 }
 
 type pubPending struct {
@@ -203,46 +218,133 @@ type pubPending struct {
 	f   jetstream.PubAckFuture
 }
 
-// NewPublisher returns a publisher that settles by itself once window
-// publishes wait for their acknowledgement (default 1024).
-func (c *Conn) NewPublisher(window int) *Publisher {
-	if window <= 0 {
-		window = 1024
-	}
-	return &Publisher{c: c, window: window}
+// PublisherOptions tune a Publisher.
+type PublisherOptions struct {
+	// Window is how many messages may wait for their acknowledgement
+	// before Publish settles by itself (default 1024).
+	Window int
+	// BatchItems bounds the items of one message (default 128; 1 sends
+	// every item as a message of its own, in the single-item form).
+	BatchItems int
+	// BatchBytes bounds the encoded size of one batch (default 256 KiB,
+	// well under the server's default 1 MiB payload limit).
+	BatchBytes int
 }
 
-// Publish sends it to its partition's subject with its message id. It
-// returns before the stream acknowledges; Settle waits for that.
+// NewPublisher returns a publisher with the options o.
+func (c *Conn) NewPublisher(o PublisherOptions) *Publisher {
+	if o.Window <= 0 {
+		o.Window = 1024
+	}
+	if o.BatchItems <= 0 {
+		o.BatchItems = 128
+	}
+	if o.BatchBytes <= 0 {
+		o.BatchBytes = 256 << 10
+	}
+	return &Publisher{c: c, window: o.Window, maxItems: o.BatchItems, maxBytes: o.BatchBytes, batches: map[int]*pubBatch{}}
+}
+
+// Publish adds it to its partition's batch, and sends the batch when it is
+// full. It returns before the stream acknowledges; Settle waits for that.
 func (p *Publisher) Publish(ctx context.Context, it *item.Item) error {
-	data, err := Encode(it)
+	part := Partition(it.Source, it.Room, p.c.partitions)
+	b := p.batches[part]
+	if b == nil {
+		b = &pubBatch{}
+		p.batches[part] = b
+	}
+	buf, err := AppendBatch(b.buf, it)
 	if err != nil {
 		p.c.m.encodeErrors.Inc()
 		return fmt.Errorf("%w: item %s/%s: %v", ErrEncode, it.Source, it.ID, err)
 	}
-	msg := nats.NewMsg(Subject(it, p.c.partitions))
-	msg.Data = data
-	msg.Header.Set(jetstream.MsgIDHeader, MsgID(it))
+	b.buf = buf
+	id := MsgID(it)
+	if b.n == 0 {
+		b.first = id
+	}
+	b.last = id
+	b.n++
+	p.buffered++
+	if b.n >= p.maxItems || len(b.buf) >= p.maxBytes {
+		return p.send(ctx, part, b)
+	}
+	return nil
+}
+
+// Buffered is how many items wait in batches not sent yet.
+func (p *Publisher) Buffered() int { return p.buffered }
+
+// Flush sends every batch, full or not.
+func (p *Publisher) Flush(ctx context.Context) error {
+	if p.buffered == 0 {
+		return nil
+	}
+	for part, b := range p.batches {
+		if b.n > 0 {
+			if err := p.send(ctx, part, b); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// BatchMsgID is the Nats-Msg-Id of a batch of n items whose first and
+// last items have the message ids first and last (MsgID). A batch sent
+// again as it was (a publish retried) has the same id, and the stream
+// keeps one copy. A batch of one item has that item's id, as an item sent
+// alone always had.
+func BatchMsgID(first, last string, n int) string {
+	if n == 1 {
+		return first
+	}
+	return first + "\x1e" + last + "\x1e" + strconv.Itoa(n)
+}
+
+// send publishes partition part's batch b and empties it.
+func (p *Publisher) send(ctx context.Context, part int, b *pubBatch) error {
+	msg := nats.NewMsg(SubjectPrefix + strconv.Itoa(part))
+	if b.n == 1 {
+		// The single-item form: the length prefix is dropped.
+		r := &reader{b: b.buf}
+		msg.Data = slices.Clone(r.bytes(r.uvarint()))
+	} else {
+		data := BatchHeader(make([]byte, 0, len(b.buf)+binary.MaxVarintLen64+1), b.n)
+		msg.Data = append(data, b.buf...)
+	}
+	msg.Header.Set(jetstream.MsgIDHeader, BatchMsgID(b.first, b.last, b.n))
+	p.buffered -= b.n
+	b.buf, b.n, b.first, b.last = b.buf[:0], 0, "", ""
 	f, err := p.c.js.PublishMsgAsync(msg, jetstream.WithExpectStream(p.c.stream))
 	if err != nil {
 		// Too many in flight or not connected: settle what is out, then
 		// send this one synchronously.
-		if err := p.Settle(ctx); err != nil {
+		if err := p.settle(ctx); err != nil {
 			return err
 		}
 		return p.publishSync(ctx, msg)
 	}
 	p.pending = append(p.pending, pubPending{msg: msg, f: f})
 	if len(p.pending) >= p.window {
-		return p.Settle(ctx)
+		return p.settle(ctx)
 	}
 	return nil
 }
 
-// Settle waits until the stream acknowledged every item published so far,
-// sending again (with the same message id, so the stream keeps one copy)
-// any whose publish failed. It returns an error only when ctx ends first.
+// Settle sends every batch, then waits until the stream acknowledged every
+// item published so far, sending again (with the same message id, so the
+// stream keeps one copy) any message whose publish failed. It returns an
+// error only when ctx ends first.
 func (p *Publisher) Settle(ctx context.Context) error {
+	if err := p.Flush(ctx); err != nil {
+		return err
+	}
+	return p.settle(ctx)
+}
+
+func (p *Publisher) settle(ctx context.Context) error {
 	for i, pp := range p.pending {
 		select {
 		case <-pp.f.Ok():
@@ -300,10 +402,10 @@ func (p *Publisher) publishSync(ctx context.Context, msg *nats.Msg) error {
 // resumes where the last owner acknowledged.
 func ConsumerName(p int) string { return "lookout-p" + strconv.Itoa(p) }
 
-// Delivery is an item received from the stream, with the message to
-// acknowledge once the item is committed.
+// Delivery is a message received from the stream: its items, in order,
+// and the message to acknowledge once every one of them is committed.
 type Delivery struct {
-	Item      item.Item
+	Items     []item.Item
 	Msg       jetstream.Msg
 	Partition int
 }
@@ -319,10 +421,13 @@ type ConsumeOptions struct {
 	MaxAckPending int
 }
 
-// Consume receives the items of one partition from its durable pull
-// consumer and hands them to out, in stream order, until ctx ends. A
-// message that does not decode is logged, counted and terminated (it stays
-// in the stream for inspection). Consume returns nil when ctx ends.
+// Consume receives the messages of one partition from its durable pull
+// consumer and hands their items to out, in stream order, until ctx ends.
+// A message that does not decode is logged, counted and terminated (it
+// stays in the stream for inspection); so is a batch none of whose items
+// decode. An item of a batch that does not decode is logged and counted,
+// and the batch's other items are delivered. Consume returns nil when ctx
+// ends.
 func (c *Conn) Consume(ctx context.Context, partition int, o ConsumeOptions, out func(context.Context, Delivery) error) error {
 	if o.AckWait <= 0 {
 		o.AckWait = 30 * time.Second
@@ -363,13 +468,21 @@ func (c *Conn) Consume(ctx context.Context, partition int, o ConsumeOptions, out
 		if md != nil && md.NumDelivered > 1 {
 			redelivered.Inc()
 		}
-		v, err := Decode(msg.Data())
+		items, badItems, err := DecodeMessage(msg.Data())
+		var seq uint64
+		if md != nil {
+			seq = md.Sequence.Stream
+		}
+		for _, e := range badItems {
+			bad.Inc()
+			c.log.Error("item of a batch is not an item; dropped, the message stays in the stream", "partition", partition,
+				"stream_seq", seq, "subject", msg.Subject(), "err", e)
+		}
+		if err == nil && len(items) == 0 {
+			err = errors.New("batch without a good item")
+		}
 		if err != nil {
 			bad.Inc()
-			var seq uint64
-			if md != nil {
-				seq = md.Sequence.Stream
-			}
 			c.log.Error("message is not an item; terminated, it stays in the stream", "partition", partition,
 				"stream_seq", seq, "subject", msg.Subject(), "err", err)
 			if err := msg.Term(); err != nil {
@@ -377,7 +490,7 @@ func (c *Conn) Consume(ctx context.Context, partition int, o ConsumeOptions, out
 			}
 			continue
 		}
-		if err := out(ctx, Delivery{Item: v, Msg: msg, Partition: partition}); err != nil {
+		if err := out(ctx, Delivery{Items: items, Msg: msg, Partition: partition}); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -496,9 +609,9 @@ func (c *Conn) SetGauges(st []PartitionStatus, owned map[int]bool) {
 // acknowledges every earlier one of the partition), so one acknowledgement
 // covers a whole committed stretch. Acks therefore tracks, per partition,
 // the stream sequences delivered in order and acknowledges only up to the
-// first one whose item is not committed yet. Deliveries of one item (a
-// redelivery while the first is in flight) share its message id and are
-// settled together.
+// first one with an item not committed yet: a batch counts as done when
+// the last of its items is. Deliveries of one item (a redelivery while the
+// first is in flight) share its message id and are settled together.
 type Acks struct {
 	c     *Conn
 	mu    sync.Mutex
@@ -511,11 +624,12 @@ type ackRef struct {
 	seq  uint64
 }
 
-// ackQueue is one partition's delivered sequences, lowest first.
+// ackQueue is one partition's delivered sequences, lowest first, with
+// how many distinct items of each are not committed yet (0: done).
 type ackQueue struct {
 	seqs []uint64
 	msgs map[uint64]jetstream.Msg
-	done map[uint64]bool
+	left map[uint64]int
 }
 
 // NewAcks returns an empty set of pending acknowledgements.
@@ -523,18 +637,19 @@ func (c *Conn) NewAcks() *Acks {
 	return &Acks{c: c, byID: map[string][]ackRef{}, parts: map[int]*ackQueue{}}
 }
 
-// Add records d as waiting for its item's commit.
+// Add records d as waiting for the commit of every one of its items. It
+// must be called before any of them is handed on.
 func (a *Acks) Add(d Delivery) {
 	var seq uint64
 	if md, err := d.Msg.Metadata(); err == nil {
 		seq = md.Sequence.Stream
 	}
-	k := MsgID(&d.Item)
+	ref := ackRef{d.Partition, seq}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	q := a.parts[d.Partition]
 	if q == nil {
-		q = &ackQueue{msgs: map[uint64]jetstream.Msg{}, done: map[uint64]bool{}}
+		q = &ackQueue{msgs: map[uint64]jetstream.Msg{}, left: map[uint64]int{}}
 		a.parts[d.Partition] = q
 	}
 	if _, ok := q.msgs[seq]; !ok {
@@ -544,7 +659,14 @@ func (a *Acks) Add(d Delivery) {
 		q.seqs = slices.Insert(q.seqs, i, seq)
 	}
 	q.msgs[seq] = d.Msg // the latest delivery acknowledges
-	a.byID[k] = append(a.byID[k], ackRef{d.Partition, seq})
+	for i := range d.Items {
+		k := MsgID(&d.Items[i])
+		if slices.Contains(a.byID[k], ref) {
+			continue // a redelivery of an item still waiting, or an item twice in one batch
+		}
+		a.byID[k] = append(a.byID[k], ref)
+		q.left[seq]++
+	}
 }
 
 // Committed acknowledges what the commit of items (or their refusal for
@@ -561,8 +683,8 @@ func (a *Acks) Committed(items []item.Item) {
 		k := MsgID(&items[i])
 		for _, r := range a.byID[k] {
 			if q := a.parts[r.part]; q != nil {
-				if _, ok := q.msgs[r.seq]; ok {
-					q.done[r.seq] = true
+				if _, ok := q.msgs[r.seq]; ok && q.left[r.seq] > 0 {
+					q.left[r.seq]--
 					touched[r.part] = true
 				}
 			}
@@ -573,10 +695,10 @@ func (a *Acks) Committed(items []item.Item) {
 		q := a.parts[p]
 		var last jetstream.Msg
 		i := 0
-		for ; i < len(q.seqs) && q.done[q.seqs[i]]; i++ {
+		for ; i < len(q.seqs) && q.left[q.seqs[i]] == 0; i++ {
 			last = q.msgs[q.seqs[i]]
 			delete(q.msgs, q.seqs[i])
-			delete(q.done, q.seqs[i])
+			delete(q.left, q.seqs[i])
 		}
 		if i > 0 {
 			q.seqs = q.seqs[:copy(q.seqs, q.seqs[i:])]
@@ -594,7 +716,7 @@ func (a *Acks) Committed(items []item.Item) {
 	a.c.m.acked.Add(float64(n))
 }
 
-// Waiting is how many deliveries wait for their item's commit.
+// Waiting is how many messages wait for their items' commit.
 func (a *Acks) Waiting() int {
 	a.mu.Lock()
 	defer a.mu.Unlock()

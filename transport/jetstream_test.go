@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -77,7 +79,7 @@ func TestPublishDedupeConsume(t *testing.T) {
 	it := item.Item{Source: "bili", Platform: "bilibili", Kind: item.KindChat, Room: "42", ID: "m1", Author: "viewer",
 		Text: "假货", TS: time.Date(2026, 12, 3, 7, 0, 0, 0, time.UTC), Labels: map[string]string{"team": "a"},
 		Score: item.Score{Scored: true, Label: item.Negative, Value: -0.8}}
-	p := c.NewPublisher(8)
+	p := c.NewPublisher(PublisherOptions{Window: 8, BatchItems: 1})
 	for range 3 {
 		if err := p.Publish(ctx, &it); err != nil {
 			t.Fatal(err)
@@ -113,7 +115,7 @@ func TestPublishDedupeConsume(t *testing.T) {
 	go func() {
 		done <- c.Consume(cctx, part, ConsumeOptions{}, func(_ context.Context, d Delivery) error {
 			mu.Lock()
-			got = append(got, d.Item)
+			got = append(got, d.Items...)
 			n := len(got)
 			mu.Unlock()
 			if err := d.Msg.Ack(); err != nil {
@@ -232,7 +234,7 @@ func TestAcksUpToFirstUncommitted(t *testing.T) {
 	url := startNATS(t)
 	c := dial(t, url, nil)
 	ctx := context.Background()
-	p := c.NewPublisher(8)
+	p := c.NewPublisher(PublisherOptions{Window: 8, BatchItems: 1})
 	var items []item.Item
 	for i := range 3 {
 		it := item.Item{Source: "bili", Kind: item.KindChat, Room: "7", ID: "m" + strconv.Itoa(i), Text: "x"}
@@ -282,5 +284,90 @@ func TestAcksUpToFirstUncommitted(t *testing.T) {
 	c.nc.Flush()
 	if f, pending := floor(); f != 3 || pending != 0 || acks.Waiting() != 0 {
 		t.Errorf("after committing 1: ack floor %d, %d pending, %d waiting; want 3, 0, 0", f, pending, acks.Waiting())
+	}
+}
+
+// A batch is one message, acknowledged only once every one of its items
+// is committed; a redelivery of it while it waits changes nothing; the
+// same batch sent again is kept once by the stream.
+func TestBatchAckedAfterLastItem(t *testing.T) {
+	url := startNATS(t)
+	c := dial(t, url, nil)
+	ctx := context.Background()
+	p := c.NewPublisher(PublisherOptions{Window: 8, BatchItems: 3})
+	var items []item.Item
+	for i := range 4 {
+		it := item.Item{Source: "bili", Kind: item.KindChat, Room: "7", ID: "m" + strconv.Itoa(i), Text: "x"}
+		items = append(items, it)
+		if err := p.Publish(ctx, &it); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if p.Buffered() != 1 {
+		t.Fatalf("%d items buffered, want 1 (the first 3 left as a full batch)", p.Buffered())
+	}
+	if err := p.Settle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The first batch again, with its id: the stream drops it.
+	again, err := EncodeBatch(items[:3])
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := nats.NewMsg(Subject(&items[0], 4))
+	msg.Data = again
+	msg.Header.Set(jetstream.MsgIDHeader, BatchMsgID(MsgID(&items[0]), MsgID(&items[2]), 3))
+	if ack, err := c.js.PublishMsg(ctx, msg); err != nil || !ack.Duplicate {
+		t.Fatalf("batch sent again: %+v, %v; want a duplicate", ack, err)
+	}
+	part := Partition("bili", "7", 4)
+	acks := c.NewAcks()
+	cctx, cancel := context.WithCancel(ctx)
+	var got []item.Item
+	var first Delivery
+	done := make(chan error, 1)
+	go func() {
+		done <- c.Consume(cctx, part, ConsumeOptions{}, func(_ context.Context, d Delivery) error {
+			acks.Add(d)
+			if len(got) == 0 {
+				first = d
+			}
+			if got = append(got, d.Items...); len(got) == 4 {
+				cancel()
+			}
+			return nil
+		})
+	}()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 4 || !reflect.DeepEqual(got, items) {
+		t.Fatalf("consumed %+v, want %+v", got, items)
+	}
+	if len(first.Items) != 3 {
+		t.Fatalf("first message carried %d items, want 3", len(first.Items))
+	}
+	acks.Add(first) // a redelivery while its items wait
+	floor := func() uint64 {
+		t.Helper()
+		cons, err := c.js.Consumer(ctx, "TEST_ITEMS", ConsumerName(part))
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := cons.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.AckFloor.Stream
+	}
+	acks.Committed([]item.Item{items[0], items[1], items[3]})
+	c.nc.Flush()
+	if f, w := floor(), acks.Waiting(); f != 0 || w != 2 {
+		t.Errorf("after committing all but the batch's last item: ack floor %d, %d waiting; want 0, 2", f, w)
+	}
+	acks.Committed(items[2:3])
+	c.nc.Flush()
+	if f, w := floor(), acks.Waiting(); f != 2 || w != 0 {
+		t.Errorf("after committing the batch's last item: ack floor %d, %d waiting; want 2, 0", f, w)
 	}
 }
