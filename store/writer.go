@@ -821,28 +821,18 @@ func NewWriter(s *Store, batchSize int, flushEvery time.Duration, log *slog.Logg
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
 	}
 	if reg != nil {
-		m.written = storeRegister(reg, m.written)
-		m.errors = storeRegister(reg, m.errors)
-		m.duplicates = storeRegister(reg, m.duplicates)
-		m.dropped = storeRegister(reg, m.dropped)
-		m.rejected = storeRegister(reg, m.rejected)
-		m.backlog = storeRegister(reg, m.backlog)
-		m.batch = storeRegister(reg, m.batch)
+		m.written = metrics.MustRegister(reg, m.written)
+		m.errors = metrics.MustRegister(reg, m.errors)
+		m.duplicates = metrics.MustRegister(reg, m.duplicates)
+		m.dropped = metrics.MustRegister(reg, m.dropped)
+		m.rejected = metrics.MustRegister(reg, m.rejected)
+		m.backlog = metrics.MustRegister(reg, m.backlog)
+		m.batch = metrics.MustRegister(reg, m.batch)
 	}
 	return &Writer{
 		store: s, batchSize: batchSize, flushEvery: flushEvery, log: log, m: m,
 		MaxBacklog: 100000, RetryMin: 100 * time.Millisecond, RetryMax: 5 * time.Second, AbortTimeout: 2 * time.Second,
 	}
-}
-
-// storeRegister registers c, or returns the collector already registered
-// under its name (a second Writer on the same registry shares the series).
-func storeRegister[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	c, err := metrics.Register(reg, c)
-	if err != nil {
-		panic(fmt.Sprintf("store: register metric: %v", err))
-	}
-	return c
 }
 
 // Run consumes in until it is closed, then writes everything still waiting

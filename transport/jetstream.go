@@ -68,28 +68,18 @@ func newConnMetrics(reg prometheus.Registerer) *connMetrics {
 			Help: "1 for each partition this processor consumes."}, []string{"partition"}),
 	}
 	if reg != nil {
-		m.published = register(reg, m.published)
-		m.publishErrors = register(reg, m.publishErrors)
-		m.encodeErrors = register(reg, m.encodeErrors)
-		m.consumed = register(reg, m.consumed)
-		m.redelivered = register(reg, m.redelivered)
-		m.badMessages = register(reg, m.badMessages)
-		m.acked = register(reg, m.acked)
-		m.lag = register(reg, m.lag)
-		m.ackPending = register(reg, m.ackPending)
-		m.owned = register(reg, m.owned)
+		m.published = metrics.MustRegister(reg, m.published)
+		m.publishErrors = metrics.MustRegister(reg, m.publishErrors)
+		m.encodeErrors = metrics.MustRegister(reg, m.encodeErrors)
+		m.consumed = metrics.MustRegister(reg, m.consumed)
+		m.redelivered = metrics.MustRegister(reg, m.redelivered)
+		m.badMessages = metrics.MustRegister(reg, m.badMessages)
+		m.acked = metrics.MustRegister(reg, m.acked)
+		m.lag = metrics.MustRegister(reg, m.lag)
+		m.ackPending = metrics.MustRegister(reg, m.ackPending)
+		m.owned = metrics.MustRegister(reg, m.owned)
 	}
 	return m
-}
-
-// register registers c, or returns the collector already registered
-// under its name.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	c, err := metrics.Register(reg, c)
-	if err != nil {
-		panic(fmt.Sprintf("transport: register metric: %v", err))
-	}
-	return c
 }
 
 // Connect dials NATS as c says (credentials from the environment through

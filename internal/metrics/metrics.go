@@ -4,6 +4,7 @@ package metrics
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -24,4 +25,15 @@ func Register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error)
 		return c, err
 	}
 	return c, nil
+}
+
+// MustRegister is Register for components that cannot run with a metric
+// missing: a registration error other than sharing is a programming error
+// and panics, naming the metric.
+func MustRegister[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	c, err := Register(reg, c)
+	if err != nil {
+		panic(fmt.Sprintf("register metric: %v", err))
+	}
+	return c
 }

@@ -21,3 +21,17 @@ func TestRegisterSharesAnExistingCollector(t *testing.T) {
 		t.Fatal("a conflicting collector was accepted")
 	}
 }
+
+func TestMustRegisterSharesOrPanics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	a := MustRegister(reg, prometheus.NewCounter(prometheus.CounterOpts{Name: "y_total", Help: "y"}))
+	if b := MustRegister(reg, prometheus.NewCounter(prometheus.CounterOpts{Name: "y_total", Help: "y"})); b != a {
+		t.Fatal("a second registration of the same metric did not share the first")
+	}
+	defer func() {
+		if recover() == nil {
+			t.Fatal("a conflicting registration did not panic")
+		}
+	}()
+	MustRegister(reg, prometheus.NewGauge(prometheus.GaugeOpts{Name: "y_total", Help: "other help"}))
+}
