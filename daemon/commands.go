@@ -119,19 +119,28 @@ func TestAlert(ctx context.Context, cfg *config.Config, receiver string, w io.Wr
 
 // Silence implements `lookout silence add|list|expire`.
 func Silence(ctx context.Context, dbPath, sub string, args []string, dur time.Duration, comment, by string, w io.Writer) error {
-	if sub != "add" {
-		// Listing or expiring silences in a database that is not there
-		// must not leave an empty one behind.
-		if _, err := os.Stat(dbPath); err != nil {
-			return fmt.Errorf("no database at %s (give --db, or run the daemon first): %w", dbPath, err)
-		}
+	// Listing or expiring silences in a database that is not there must
+	// not leave an empty one behind.
+	open := openExisting
+	if sub == "add" {
+		open = func(ctx context.Context, path string) (*store.Store, error) { return store.Open(ctx, path) }
 	}
-	st, err := store.Open(ctx, dbPath)
+	st, err := open(ctx, dbPath)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	return silenceCommand(ctx, st, sub, args, dur, comment, by, time.Now(), w)
+}
+
+// openExisting opens the store at dbPath for a command that only works
+// on what the daemon stored: a missing file is an error, not a new empty
+// database.
+func openExisting(ctx context.Context, dbPath string) (*store.Store, error) {
+	if _, err := os.Stat(dbPath); err != nil {
+		return nil, fmt.Errorf("no database at %s (give --db, or run the daemon first): %w", dbPath, err)
+	}
+	return store.Open(ctx, dbPath)
 }
 
 // Ack acknowledges alerts by id (`lookout ack ID…`) in the database at
@@ -141,10 +150,7 @@ func Ack(ctx context.Context, dbPath string, ids []string, by, comment string, w
 	if len(ids) == 0 {
 		return errors.New("ack: give the id of at least one alert (the id column of the alerts table, or the dashboard's alert page)")
 	}
-	if _, err := os.Stat(dbPath); err != nil {
-		return fmt.Errorf("no database at %s (give --db, or run the daemon first): %w", dbPath, err)
-	}
-	st, err := store.Open(ctx, dbPath)
+	st, err := openExisting(ctx, dbPath)
 	if err != nil {
 		return err
 	}
