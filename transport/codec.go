@@ -35,8 +35,7 @@ func Encode(it *item.Item) ([]byte, error) {
 
 // EncodeBatch is the wire form of several items in one message.
 func EncodeBatch(items []item.Item) ([]byte, error) {
-	b := append(make([]byte, 0, 256*len(items)), codecBatch)
-	b = binary.AppendUvarint(b, uint64(len(items)))
+	b := BatchHeader(make([]byte, 0, 256*len(items)), len(items))
 	for i := range items {
 		var err error
 		if b, err = AppendBatch(b, &items[i]); err != nil {

@@ -164,9 +164,6 @@ func (c *Conn) ensureStream(ctx context.Context) error {
 // Partitions is how many partitions the items are spread over.
 func (c *Conn) Partitions() int { return c.partitions }
 
-// JetStream is the connection's JetStream context (tests, status).
-func (c *Conn) JetStream() jetstream.JetStream { return c.js }
-
 // Close flushes what is buffered (acknowledgements included) and closes
 // the connection.
 func (c *Conn) Close() {
@@ -355,9 +352,6 @@ func (p *Publisher) settle(ctx context.Context) error {
 	p.pending = p.pending[:0]
 	return nil
 }
-
-// Pending is how many publishes wait for their acknowledgement.
-func (p *Publisher) Pending() int { return len(p.pending) }
 
 func (p *Publisher) publishSync(ctx context.Context, msg *nats.Msg) error {
 	delay := 100 * time.Millisecond
@@ -700,7 +694,6 @@ func (a *Acks) Committed(items []item.Item) {
 	for _, m := range toAck {
 		if err := m.Ack(); err != nil {
 			a.c.log.Warn("acknowledge messages; they will be delivered again and dropped as duplicates", "subject", m.Subject(), "err", err)
-			continue
 		}
 	}
 	a.c.m.acked.Add(float64(n))

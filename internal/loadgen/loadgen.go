@@ -214,17 +214,8 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	ticks := int((o.Duration + tick - 1) / tick)
 	tr := &tracker{sentAt: make([]atomic.Int64, ticks), pending: map[int]int64{}}
 	obs.t.Store(tr)
-	var pollOne func(*sql.DB, *int64) error
 	var lastSeen time.Time // when the reader last saw new rows
-	poll := func() error {
-		for i, ro := range readers {
-			if err := pollOne(ro, &lastRows[i]); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	pollOne = func(ro *sql.DB, lastRow *int64) error {
+	pollOne := func(ro *sql.DB, lastRow *int64) error {
 		rows, err := ro.Query(`SELECT rowid, item_id FROM items WHERE rowid > ? AND kind='chat'`, *lastRow)
 		if err != nil {
 			return err
@@ -243,6 +234,14 @@ func Run(ctx context.Context, o Options) (Result, error) {
 			lastSeen = now
 		}
 		return rows.Err()
+	}
+	poll := func() error {
+		for i, ro := range readers {
+			if err := pollOne(ro, &lastRows[i]); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	pctx, pcancel := context.WithCancel(ctx)
 	pollErr := make(chan error, 1)
