@@ -33,6 +33,9 @@ func cmdLoadgen(ctx context.Context, args []string) error {
 	if *format != "text" && *format != "json" {
 		return fmt.Errorf("unknown --format %q (text or json)", *format)
 	}
+	if *transport != "memory" && *transport != "nats" {
+		return fmt.Errorf("unknown --transport %q (memory or nats)", *transport)
+	}
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
 		if err != nil {
@@ -44,15 +47,16 @@ func cmdLoadgen(ctx context.Context, args []string) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	if *transport != "memory" && *transport != "nats" {
-		return fmt.Errorf("unknown --transport %q (memory or nats)", *transport)
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		return err
-	}
 	opts := loadgen.Options{Rooms: *rooms, Rate: *rate, Duration: *dur, Terms: *terms, DBPath: *db, Ceiling: *ceiling,
-		Transport: *transport, Processors: *processors, Partitions: *partitions, Exe: exe}
+		Transport: *transport, Processors: *processors, Partitions: *partitions}
+	if *transport == "nats" {
+		// The processors run this binary with --role process.
+		exe, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		opts.Exe = exe
+	}
 	if *memprofile != "" {
 		f, err := os.Create(*memprofile)
 		if err != nil {
