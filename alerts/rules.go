@@ -459,12 +459,10 @@ func (sig *ruleSignal) count(s *signalSeries, ts time.Time, cur *windowBucket, s
 		}
 	}
 	add(cur)
-	if delta > 0 {
-		if sig.baseline > 0 {
+	if sig.baseline > 0 {
+		if delta > 0 {
 			add(s.base.at(ts))
-		}
-	} else {
-		if sig.baseline > 0 {
+		} else {
 			add(s.base.held(ts))
 			if !s.refHeld {
 				s.refAt = math.MinInt64 // the baseline changed: compute it again

@@ -499,28 +499,28 @@ func (d *Daemon) emit(r *sourceRunner, raw chan<- item.Item) lcollectors.Emit {
 		if it.TS.IsZero() {
 			it.TS = time.Now()
 		}
-		if len(r.src.Labels) > 0 {
-			labels := make(map[string]string, len(r.src.Labels)+len(it.Labels))
+		var brand [2]string
+		hasBrand := false
+		if rb := *d.roomBrands.Load(); len(rb) > 0 && it.Room != "" {
+			brand, hasBrand = rb[it.Room]
+		}
+		if len(r.src.Labels) > 0 || hasBrand {
+			// One copy: the source's labels, the item's over them, the
+			// room's brand (brands.rooms) over both.
+			labels := make(map[string]string, len(r.src.Labels)+len(it.Labels)+2)
 			for k, v := range r.src.Labels {
 				labels[k] = v
 			}
 			for k, v := range it.Labels {
 				labels[k] = v
 			}
-			it.Labels = labels
-		}
-		if rb := *d.roomBrands.Load(); len(rb) > 0 && it.Room != "" {
-			if b, ok := rb[it.Room]; ok {
-				labels := make(map[string]string, len(it.Labels)+2)
-				for k, v := range it.Labels {
-					labels[k] = v
+			if hasBrand {
+				labels["brand"] = brand[0]
+				if brand[1] != "" {
+					labels["brand_role"] = brand[1]
 				}
-				labels["brand"] = b[0]
-				if b[1] != "" {
-					labels["brand_role"] = b[1]
-				}
-				it.Labels = labels
 			}
+			it.Labels = labels
 		}
 		if it.Metric != item.MetricSourceBroken { // a health report is not a delivery
 			r.noteItem()
