@@ -565,15 +565,24 @@ func rollupRows(source, room string, lo, hi time.Time, bySecond bool) (string, [
 		return fmt.Sprintf(fromItems, "substr(ts, 1, 19)") + ` ORDER BY 1`,
 			[]any{source, room, store.FormatTime(lo), store.FormatTime(hi)}
 	}
+	q, args := rollupUnion(`SELECT minute AS t, kind, sentiment, items, units, value FROM room_minutes
+		WHERE source = ? AND room = ? AND minute >= ? AND minute < ?`,
+		fmt.Sprintf(fromItems, "substr(ts, 1, 16) || ':00Z'"), source, room, lo, hi)
+	return q + ` ORDER BY 1`, args
+}
+
+// rollupUnion joins a query of a rollup table over the whole minutes of
+// [lo, hi) with the same query of items over each partial minute at the
+// ends (see window). Both take source, room and a lower and upper bound.
+func rollupUnion(rollup, fromItems, source, room string, lo, hi time.Time) (string, []any) {
 	minLo, minHi, edges := window(lo, hi)
-	q := `SELECT minute AS t, kind, sentiment, items, units, value FROM room_minutes
-		WHERE source = ? AND room = ? AND minute >= ? AND minute < ?`
+	q := rollup
 	args := []any{source, room, minLo, minHi}
 	for _, e := range edges {
-		q += " UNION ALL " + fmt.Sprintf(fromItems, "substr(ts, 1, 16) || ':00Z'")
+		q += " UNION ALL " + fromItems
 		args = append(args, source, room, e[0], e[1])
 	}
-	return q + ` ORDER BY 1`, args
+	return q, args
 }
 
 // messageKind says whether items of kind say something: chat lines,
@@ -716,15 +725,11 @@ func median(xs []float64) float64 {
 // terms overall, and the themes (without examples yet) of praise and
 // complaint.
 func (q *querier) terms(r *Room) error {
-	minLo, minHi, edges := window(q.opts.From, q.opts.To)
-	query := `SELECT term, sentiment, mentions FROM room_minute_terms
-		WHERE source = ? AND room = ? AND minute >= ? AND minute < ?`
-	args := []any{r.Source, r.Room, minLo, minHi}
-	for _, e := range edges {
-		query += ` UNION ALL SELECT j.value, coalesce(i.sentiment, ''), 1 FROM items i, json_each(i.terms) j
-		WHERE i.source = ? AND i.room = ? AND i.ts >= ? AND i.ts < ? AND i.terms IS NOT NULL AND i.deleted_at IS NULL`
-		args = append(args, r.Source, r.Room, e[0], e[1])
-	}
+	query, args := rollupUnion(`SELECT term, sentiment, mentions FROM room_minute_terms
+		WHERE source = ? AND room = ? AND minute >= ? AND minute < ?`,
+		`SELECT j.value, coalesce(i.sentiment, ''), 1 FROM items i, json_each(i.terms) j
+		WHERE i.source = ? AND i.room = ? AND i.ts >= ? AND i.ts < ? AND i.terms IS NOT NULL AND i.deleted_at IS NULL`,
+		r.Source, r.Room, q.opts.From, q.opts.To)
 	rows, err := q.db.QueryContext(q.ctx, `SELECT term, sentiment, sum(mentions) AS n FROM (`+query+`)
 		GROUP BY term, sentiment HAVING n > 0`, args...)
 	if err != nil {

@@ -98,6 +98,31 @@ type sentHeadWeights struct {
 	dense [numHeads][NumDense]float64
 }
 
+// add adds o's weights to hw's.
+func (hw *sentHeadWeights) add(o *sentHeadWeights) {
+	for h := 0; h < numHeads; h++ {
+		for k, v := range o.w[h] {
+			hw.w[h][k] += v
+		}
+		for j, v := range o.dense[h] {
+			hw.dense[h][j] += v
+		}
+	}
+}
+
+// scale multiplies hw's weights by f (each product rounded: no fused
+// multiply-add).
+func (hw *sentHeadWeights) scale(f float64) {
+	for h := 0; h < numHeads; h++ {
+		for k, v := range hw.w[h] {
+			hw.w[h][k] = float64(v * f)
+		}
+		for j, v := range hw.dense[h] {
+			hw.dense[h][j] = float64(v * f)
+		}
+	}
+}
+
 // Train fits the model on docs. The result depends only on docs, their
 // order and cfg: training is single-threaded, iterates slices only, uses a
 // seeded PCG shuffle and float64 arithmetic without fused multiply-adds.
@@ -229,25 +254,9 @@ func sentSGDModels(exs []sentTrainEx, order []int, cfg TrainConfig) *sentHeadWei
 		o := append([]int(nil), order...)
 		rng := rand.New(rand.NewPCG(c.Seed, c.Seed^0x9e3779b97f4a7c15))
 		rng.Shuffle(len(o), func(i, j int) { o[i], o[j] = o[j], o[i] })
-		hw := sentSGD(exs, o, c)
-		for h := 0; h < numHeads; h++ {
-			for k, v := range hw.w[h] {
-				sum.w[h][k] += v
-			}
-			for j, v := range hw.dense[h] {
-				sum.dense[h][j] += v
-			}
-		}
+		sum.add(sentSGD(exs, o, c))
 	}
-	inv := 1 / float64(cfg.Models)
-	for h := 0; h < numHeads; h++ {
-		for k, v := range sum.w[h] {
-			sum.w[h][k] = float64(v * inv)
-		}
-		for j, v := range sum.dense[h] {
-			sum.dense[h][j] = float64(v * inv)
-		}
-	}
+	sum.scale(1 / float64(cfg.Models))
 	return sum
 }
 
@@ -332,30 +341,14 @@ func sentSGD(exs []sentTrainEx, order []int, cfg TrainConfig) *sentHeadWeights {
 			}
 		}
 		if avg != nil && ep+1 >= cfg.AverageFrom {
-			for h := 0; h < numHeads; h++ {
-				aw, w := avg.w[h], hw.w[h]
-				for k, v := range w {
-					aw[k] += v
-				}
-				for j, v := range hw.dense[h] {
-					avg.dense[h][j] += v
-				}
-			}
+			avg.add(hw)
 			nAvg++
 		}
 	}
 	if avg == nil {
 		return hw
 	}
-	inv := 1 / float64(nAvg)
-	for h := 0; h < numHeads; h++ {
-		for k, v := range avg.w[h] {
-			avg.w[h][k] = float64(v * inv)
-		}
-		for j, v := range avg.dense[h] {
-			avg.dense[h][j] = float64(v * inv)
-		}
-	}
+	avg.scale(1 / float64(nAvg))
 	return avg
 }
 

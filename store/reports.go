@@ -171,13 +171,9 @@ func (s *Store) StreamStart(ctx context.Context, source, room string, end, earli
 		source, room, lo, hi).Scan(&prev); err != nil {
 		return time.Time{}, false, fmt.Errorf("store: stream start: %w", storeExplain(err))
 	}
-	after, strict := lo, false
+	after, cmp := lo, ">="
 	if prev.Valid {
-		after, strict = prev.String, true
-	}
-	cmp := ">="
-	if strict {
-		cmp = ">"
+		after, cmp = prev.String, ">"
 	}
 	var first sql.NullString
 	if err := s.db.QueryRowContext(ctx, `SELECT min(ts) FROM metrics INDEXED BY metrics_live_status
