@@ -87,6 +87,7 @@ func New(opts Options) (*Classifier, error) {
 	if err != nil {
 		return nil, err
 	}
+	f = f.withMined(m.Mined)
 	g, err := compileGroups(f.norm, opts.Groups)
 	if err != nil {
 		return nil, err
