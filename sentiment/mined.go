@@ -13,17 +13,19 @@ import (
 // matching: mining into it would change how its own words are found) and
 // feeds dense features of its own (see minedFeatures).
 //
-// It is an open-addressing hash table, keyed by the same 64-bit n-gram
-// hashes the n-gram features use; each slot holds a 24-bit fingerprint and
-// the polarity as an int8 (in units of 1/minedScoreUnit log-odds). Lookups
-// do not allocate.
+// It is a hash table of 4-slot buckets (16 bytes, one cache line access per
+// lookup, no probing), keyed by the same 64-bit n-gram hashes the n-gram
+// features use; each slot holds a 24-bit fingerprint and the polarity as an
+// int8 (in units of 1/minedScoreUnit log-odds). Lookups do not allocate.
 type MinedLexicon struct {
-	bits  uint
-	slots []uint32 // fingerprint<<8 | uint8(score); 0: empty
+	bits  uint     // log2 of len(slots)
+	slots []uint32 // 4 per bucket; fingerprint<<8 | uint8(score); 0: empty
 }
 
 // minedScoreUnit: an int8 polarity q is the log-odds q/minedScoreUnit.
 const minedScoreUnit = 32
+
+const minedBucket = 4
 
 func minedFingerprint(k uint64) uint32 { return uint32(k>>41) | 1<<23 }
 
@@ -41,28 +43,61 @@ func (ml *MinedLexicon) Len() int {
 	return n
 }
 
-// newMinedLexicon builds the table for the given keys and polarities (in
-// order; a key given twice keeps its first polarity), at most half full.
+// lookup returns the polarity of key k (0 when absent).
+func (ml *MinedLexicon) lookup(k uint64) int64 {
+	b := int(k&uint64(len(ml.slots)/minedBucket-1)) * minedBucket
+	s := ml.slots[b : b+minedBucket : b+minedBucket]
+	fp := minedFingerprint(k)
+	var v int64
+	if s[0]>>8 == fp {
+		v = int64(int8(s[0]))
+	}
+	if s[1]>>8 == fp {
+		v = int64(int8(s[1]))
+	}
+	if s[2]>>8 == fp {
+		v = int64(int8(s[2]))
+	}
+	if s[3]>>8 == fp {
+		v = int64(int8(s[3]))
+	}
+	return v
+}
+
+// newMinedLexicon builds the table for the given keys and polarities (a key
+// given twice keeps its first polarity): the smallest power-of-two number
+// of buckets, at least one per two keys, in which no bucket overflows.
 func newMinedLexicon(keys []uint64, scores []int8) *MinedLexicon {
 	bits := uint(4)
 	for 1<<bits < 2*len(keys) {
 		bits++
 	}
-	ml := &MinedLexicon{bits: bits, slots: make([]uint32, 1<<bits)}
-	mask := uint64(len(ml.slots) - 1)
-	for j, k := range keys {
-		fp := minedFingerprint(k)
-		for i := k & mask; ; i = (i + 1) & mask {
-			if ml.slots[i] == 0 {
-				ml.slots[i] = fp<<8 | uint32(uint8(scores[j]))
-				break
-			}
-			if ml.slots[i]>>8 == fp {
-				break
-			}
+	for ; ; bits++ {
+		if ml, ok := fillMinedLexicon(bits, keys, scores); ok {
+			return ml
 		}
 	}
-	return ml
+}
+
+func fillMinedLexicon(bits uint, keys []uint64, scores []int8) (*MinedLexicon, bool) {
+	ml := &MinedLexicon{bits: bits, slots: make([]uint32, 1<<bits)}
+	nb := uint64(len(ml.slots) / minedBucket)
+next:
+	for j, k := range keys {
+		fp := minedFingerprint(k)
+		b := int(k&(nb-1)) * minedBucket
+		for i := b; i < b+minedBucket; i++ {
+			switch ml.slots[i] >> 8 {
+			case 0:
+				ml.slots[i] = fp<<8 | uint32(uint8(scores[j]))
+				continue next
+			case fp:
+				continue next
+			}
+		}
+		return nil, false
+	}
+	return ml, true
 }
 
 // minedKeys calls fn with the key of every unit unigram and bigram of u, in
@@ -85,41 +120,56 @@ func minedKeys(u []sentUnit, fn func(i int, bigram bool, k uint64)) {
 func (f *Featurizer) minedFeatures(s *FeatureScratch) {
 	ml := f.mined
 	u := s.units
-	hits := s.hits
-	hp := 0
-	scopeStart, scopeEnd := -1, -1
 	var pos, neg, negated int64
-	mask := uint64(len(ml.slots) - 1)
-	for i := range u {
-		for hp < len(hits) && int(hits[hp].end) <= i {
-			if hits[hp].e.kind == LexNegator {
-				scopeStart, scopeEnd = int(hits[hp].end), int(hits[hp].end)+3
+	negator := false
+	for i := range s.hits {
+		if s.hits[i].e.kind == LexNegator {
+			negator = true
+			break
+		}
+	}
+	if !negator {
+		// No negation scope: both lookups per unit, no scope tests.
+		var prev uint64
+		for i := range u {
+			cur := u[i].h
+			v := ml.lookup(sentMum(cur^sentSaltUnigram, sentSaltFold))
+			if i >= 1 {
+				v2 := ml.lookup(sentMum(prev^sentSaltBigram, cur))
+				pos, neg = pos+max(v2, 0), neg+max(-v2, 0)
 			}
-			hp++
+			pos, neg = pos+max(v, 0), neg+max(-v, 0)
+			prev = cur
 		}
-		if u[i].kind == unitSym {
-			scopeEnd = -1
-		}
-		inScope := i >= scopeStart && i < scopeEnd
-		cur := u[i].h
-		// Both lookups are written out (not through minedKeys) so the
-		// per-message path stays free of closures.
-		k := sentMum(cur^sentSaltUnigram, sentSaltFold)
-		var q [2]int64
-		q[0] = int64(ml.lookupMask(k, mask))
-		if i >= 1 {
-			q[1] = int64(ml.lookupMask(sentMum(u[i-1].h^sentSaltBigram, cur), mask))
-		}
-		for j, v := range q {
-			if v == 0 {
-				continue
+	} else {
+		hits := s.hits
+		hp := 0
+		scopeStart, scopeEnd := -1, -1
+		for i := range u {
+			for hp < len(hits) && int(hits[hp].end) <= i {
+				if hits[hp].e.kind == LexNegator {
+					scopeStart, scopeEnd = int(hits[hp].end), int(hits[hp].end)+3
+				}
+				hp++
 			}
-			if inScope && (j == 0 || i-1 >= scopeStart) {
+			if u[i].kind == unitSym {
+				scopeEnd = -1
+			}
+			inScope := i >= scopeStart && i < scopeEnd
+			cur := u[i].h
+			v := ml.lookup(sentMum(cur^sentSaltUnigram, sentSaltFold))
+			if inScope {
 				negated += v
-			} else if v > 0 {
-				pos += v
 			} else {
-				neg -= v
+				pos, neg = pos+max(v, 0), neg+max(-v, 0)
+			}
+			if i >= 1 {
+				v = ml.lookup(sentMum(u[i-1].h^sentSaltBigram, cur))
+				if inScope && i-1 >= scopeStart {
+					negated += v
+				} else {
+					pos, neg = pos+max(v, 0), neg+max(-v, 0)
+				}
 			}
 		}
 	}
@@ -132,20 +182,6 @@ func (f *Featurizer) minedFeatures(s *FeatureScratch) {
 		d[DenseMinedMean] = sentSoftsign(4 * float64(pos-neg) / unit / float64(n))
 	}
 	d[DenseMinedNegated] = sentSoftsign(float64(negated) / unit / 2)
-}
-
-// lookupMask is lookup with the table mask already computed.
-func (ml *MinedLexicon) lookupMask(k, mask uint64) int8 {
-	fp := minedFingerprint(k)
-	for i := k & mask; ; i = (i + 1) & mask {
-		v := ml.slots[i]
-		if v == 0 {
-			return 0
-		}
-		if v>>8 == fp {
-			return int8(v)
-		}
-	}
 }
 
 // sentSoftsign is x/(1+|x|).

@@ -39,7 +39,7 @@ func sentMinedPolarity(f *Featurizer, ml *MinedLexicon, word string) float64 {
 	fs.runes = f.norm.normalize(fs.runes[:0], word)
 	f.tokenize(&fs)
 	u := fs.units
-	return float64(ml.lookupMask(sentMum(u[0].h^sentSaltBigram, u[1].h), uint64(len(ml.slots)-1))) / minedScoreUnit
+	return float64(ml.lookup(sentMum(u[0].h^sentSaltBigram, u[1].h))) / minedScoreUnit
 }
 
 func TestMinedLexicon(t *testing.T) {

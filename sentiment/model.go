@@ -279,7 +279,7 @@ func unmarshalMined(b []byte) (*MinedLexicon, error) {
 		return nil, fmt.Errorf("sentiment: model: mined lexicon header: %d bytes, want 8", len(b))
 	}
 	bits, n := le.Uint32(b), le.Uint32(b[4:])
-	if bits < 4 || bits > 28 {
+	if bits < 4 || bits > 28 { // (4: at least four buckets of four slots)
 		return nil, fmt.Errorf("sentiment: model: mined lexicon table bits %d out of range 4..28", bits)
 	}
 	if uint64(len(b)-8) != 8*uint64(n) || uint64(n) > 1<<bits/2 {
