@@ -16,7 +16,10 @@
 // shifts and reports the shift chosen by nested held-out-domain
 // cross-validation. The defaults of -bits, -sparse-dropout and
 // -neutral-ngram-rate were chosen with -heldout (mean accuracy over all
-// folds), never on a dev file of a dataset in the model.
+// folds), never on a dev file of a dataset in the model; -mined (on by
+// default: a polarity lexicon mined from the training files, each fold's
+// from that fold's training files only) by nested selection on held-out
+// polarity (-nested … -criterion polarity).
 //
 // -heldout -heldout-json FILE also writes the folds' results; -nested
 // a.json,b.json,… then compares candidate configurations without letting
@@ -86,7 +89,7 @@ func main() {
 	foldsOut := flag.String("heldout-json", "", "with -heldout: also write the folds' results (configured shift) to this JSON file")
 	nested := flag.String("nested", "", "comma-separated -heldout-json files of candidate configurations: for each fold, pick the configuration with the best mean accuracy over the other folds, and report that fold under it")
 	only := flag.String("folds", "", "with -heldout: comma-separated dataset names to hold out (a quick look; -heldout-json and the nested view need all folds)")
-	mined := flag.Bool("mined", false, "mine a polarity lexicon from the training files (each fold's from its own training files) and train its dense features")
+	mined := flag.Bool("mined", true, "mine a polarity lexicon from the training files (each fold's from its own training files) and train its dense features (-mined=false: the LKSENT04 model without one)")
 	defMine := sentiment.DefaultMineConfig()
 	mineCount := flag.Int("mine-min-count", defMine.MinCount, "with -mined: texts of one file that must contain an n-gram for the file to count as evidence")
 	mineFiles := flag.Int("mine-min-files", defMine.MinFiles, "with -mined: files that must agree on an n-gram's polarity")
