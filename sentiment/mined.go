@@ -20,6 +20,10 @@ import (
 type MinedLexicon struct {
 	bits  uint     // log2 of len(slots)
 	slots []uint32 // 4 per bucket; fingerprint<<8 | uint8(score); 0: empty
+	// filter has bit k>>48 set for every key k in the table (8 KB, stays
+	// in the L1 cache): most n-grams are not in the lexicon, and the
+	// filter turns them away without touching the table.
+	filter [1 << 10]uint64
 }
 
 // minedScoreUnit: an int8 polarity q is the log-odds q/minedScoreUnit.
@@ -28,6 +32,13 @@ const minedScoreUnit = 32
 const minedBucket = 4
 
 func minedFingerprint(k uint64) uint32 { return uint32(k>>41) | 1<<23 }
+
+// setFilter sets the filter bit of the key a slot holds (its top 16 bits
+// are bits 7–22 of the fingerprint).
+func (ml *MinedLexicon) setFilter(slot uint32) {
+	top := slot >> 15 & 0xffff
+	ml.filter[top>>6] |= 1 << (top & 63)
+}
 
 // Len is the number of n-grams in the lexicon.
 func (ml *MinedLexicon) Len() int {
@@ -45,6 +56,9 @@ func (ml *MinedLexicon) Len() int {
 
 // lookup returns the polarity of key k (0 when absent).
 func (ml *MinedLexicon) lookup(k uint64) int64 {
+	if ml.filter[k>>54]&(1<<(k>>48&63)) == 0 {
+		return 0
+	}
 	b := int(k&uint64(len(ml.slots)/minedBucket-1)) * minedBucket
 	s := ml.slots[b : b+minedBucket : b+minedBucket]
 	fp := minedFingerprint(k)
@@ -90,6 +104,7 @@ next:
 			switch ml.slots[i] >> 8 {
 			case 0:
 				ml.slots[i] = fp<<8 | uint32(uint8(scores[j]))
+				ml.setFilter(ml.slots[i])
 				continue next
 			case fp:
 				continue next

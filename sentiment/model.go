@@ -292,6 +292,7 @@ func unmarshalMined(b []byte) (*MinedLexicon, error) {
 			return nil, fmt.Errorf("sentiment: model: mined lexicon entry %d (slot %d) is invalid or repeated", k, i)
 		}
 		ml.slots[i] = v
+		ml.setFilter(v)
 	}
 	return ml, nil
 }
