@@ -282,7 +282,10 @@ func unmarshalMined(b []byte) (*MinedLexicon, error) {
 	if bits < 4 || bits > 28 { // (4: at least four buckets of four slots)
 		return nil, fmt.Errorf("sentiment: model: mined lexicon table bits %d out of range 4..28", bits)
 	}
-	if uint64(len(b)-8) != 8*uint64(n) || uint64(n) > 1<<bits/2 {
+	// A table is built at most half full and grows only while a bucket
+	// overflows: far more slots than 64 per entry is a damaged file (and a
+	// huge allocation).
+	if uint64(len(b)-8) != 8*uint64(n) || uint64(n) > 1<<bits/2 || 1<<bits > 64*max(uint64(n), 1) {
 		return nil, fmt.Errorf("sentiment: model: mined lexicon of %d entries in %d bytes (table 2^%d)", n, len(b)-8, bits)
 	}
 	ml := &MinedLexicon{bits: uint(bits), slots: make([]uint32, 1<<bits)}
