@@ -5,7 +5,8 @@
 // characters, repeats, emoji and emoticons → tokens, URLs and @mentions
 // removed) → detect the language → extract features (hashed character 1–3-grams
 // for Chinese, word uni/bigrams with negation scope for English, lexicon
-// scores with negation, degree and contrast words, emoticon polarity) → a
+// scores with negation, degree and contrast words, emoticon polarity, the
+// polarity of n-grams mined from the training files) → a
 // three-class (negative / positive / neutral) logistic regression trained by
 // ./sentiment/train and embedded from sentiment/model → calibrated class
 // probabilities → the label. Neutral is a class the model learned from
@@ -87,6 +88,7 @@ func New(opts Options) (*Classifier, error) {
 	if err != nil {
 		return nil, err
 	}
+	f = f.withMined(m.Mined)
 	g, err := compileGroups(f.norm, opts.Groups)
 	if err != nil {
 		return nil, err

@@ -47,8 +47,19 @@ const (
 	DenseLen        // saturated length in units
 	DenseContrast   // a contrast word (但是, but) occurred
 	DenseQuestion   // the text asks something (吗, 什么时候, 有没有, when…, ?), see question
+	// The mined lexicon's evidence (see MinedLexicon, minedFeatures); 0
+	// without one. Models of the LKSENT04 format have only the slots above.
+	DenseMinedPos     // saturated positive mined polarity outside negation
+	DenseMinedNeg     // saturated negative mined polarity outside negation
+	DenseMinedNet     // softsign of the net mined polarity
+	DenseMinedMean    // softsign of the net mined polarity per n-gram
+	DenseMinedNegated // softsign of the net mined polarity under negation
 	NumDense
 )
+
+// numDenseV4 is the dense feature count of the LKSENT04 format (no mined
+// lexicon).
+const numDenseV4 = DenseMinedPos
 
 const (
 	unitHan uint8 = iota + 1
@@ -100,9 +111,10 @@ type FeatureScratch struct {
 // safe for concurrent use with one FeatureScratch per goroutine. The training
 // program uses the same Featurizer, so training and scoring cannot drift.
 type Featurizer struct {
-	norm *normaliser
-	lex  *sentLexicon
-	bits uint
+	norm  *normaliser
+	lex   *sentLexicon
+	bits  uint
+	mined *MinedLexicon // nil: no mined-lexicon features
 }
 
 // NewFeaturizer builds a featurizer from a lexicon file (see parseLexicon)
@@ -487,6 +499,9 @@ func (f *Featurizer) lexicon(s *FeatureScratch) {
 	f.lexScore(s)
 	if sentIsQuestion(s) {
 		s.Dense[DenseQuestion] = 1
+	}
+	if f.mined != nil {
+		f.minedFeatures(s)
 	}
 }
 

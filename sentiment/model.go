@@ -43,14 +43,23 @@ type Model struct {
 	Dense    [numHeads][NumDense]float32
 	CalA     [numHeads]float32
 	CalB     [numHeads]float32
+	// Mined is the mined polarity lexicon the dense features
+	// DenseMined* come from; nil: none (those features stay 0).
+	Mined *MinedLexicon
 }
 
 // sentModelMagic identifies the file format and the feature hashing it was
 // trained with. LKSENT01–03 were binary (positive/negative) models with
 // one int8 weight per slot and Platt scaling; LKSENT04 is the three-class
-// model with paired weights. A file of an older version is rejected: it
-// would score nonsense.
-const sentModelMagic = "LKSENT04"
+// model with paired weights and numDenseV4 dense features; LKSENT05 adds the
+// mined-lexicon dense features and the mined lexicon itself after the
+// n-gram weights. A model without a mined lexicon is written as LKSENT04
+// (the same bytes as before the mined lexicon existed). A file of an older
+// version is rejected: it would score nonsense.
+const (
+	sentModelMagic   = "LKSENT05"
+	sentModelMagicV4 = "LKSENT04"
+)
 
 var sentOldMagics = map[string]string{
 	"LKSENT01": "a two-class model with int16 weights",
@@ -65,20 +74,32 @@ func (m *Model) MarshalBinary() ([]byte, error) {
 	if len(m.Weights) != 1<<m.HashBits {
 		return nil, errorf("model has %d weights, want 2^%d", len(m.Weights), m.HashBits)
 	}
+	nd := NumDense
+	magic := sentModelMagic
+	if m.Mined == nil {
+		for h := 0; h < numHeads; h++ {
+			for i := numDenseV4; i < NumDense; i++ {
+				if m.Dense[h][i] != 0 {
+					return nil, errorf("model has weights for the mined-lexicon features but no mined lexicon")
+				}
+			}
+		}
+		nd, magic = numDenseV4, sentModelMagicV4
+	}
 	var b bytes.Buffer
-	b.WriteString(sentModelMagic)
+	b.WriteString(magic)
 	le := binary.LittleEndian
 	var u [4]byte
 	put32 := func(v uint32) { le.PutUint32(u[:], v); b.Write(u[:]) }
 	putF := func(v float32) { put32(math.Float32bits(v)) }
 	put32(uint32(m.HashBits))
 	put32(numHeads)
-	put32(NumDense)
+	put32(uint32(nd))
 	for h := 0; h < numHeads; h++ {
 		putF(m.Scale[h])
 		putF(m.CalA[h])
 		putF(m.CalB[h])
-		for _, w := range m.Dense[h] {
+		for _, w := range m.Dense[h][:nd] {
 			putF(w)
 		}
 	}
@@ -87,6 +108,18 @@ func (m *Model) MarshalBinary() ([]byte, error) {
 		le.PutUint16(w[2*i:], v)
 	}
 	b.Write(w)
+	if m.Mined != nil {
+		// The mined lexicon: table bits, entry count, then each non-empty
+		// slot as (index, slot).
+		put32(uint32(m.Mined.bits))
+		put32(uint32(m.Mined.Len()))
+		for i, v := range m.Mined.slots {
+			if v != 0 {
+				put32(uint32(i))
+				put32(v)
+			}
+		}
+	}
 	return b.Bytes(), nil
 }
 
@@ -94,10 +127,12 @@ func (m *Model) MarshalBinary() ([]byte, error) {
 func UnmarshalModel(data []byte) (*Model, error) {
 	r := bytes.NewReader(data)
 	magic := make([]byte, len(sentModelMagic))
-	if _, err := io.ReadFull(r, magic); err != nil || string(magic) != sentModelMagic {
+	_, err := io.ReadFull(r, magic)
+	v4 := err == nil && string(magic) == sentModelMagicV4
+	if err != nil || string(magic) != sentModelMagic && !v4 {
 		if what, ok := sentOldMagics[string(magic)]; ok {
 			return nil, errors.New("sentiment: model: old format " + string(magic) + " (" + what +
-				"); this build reads " + sentModelMagic + " (three classes): retrain with go run ./sentiment/train")
+				"); this build reads " + sentModelMagicV4 + " and " + sentModelMagic + " (three classes): retrain with go run ./sentiment/train")
 		}
 		return nil, errors.New("sentiment: model: bad magic")
 	}
@@ -112,30 +147,42 @@ func UnmarshalModel(data []byte) (*Model, error) {
 	if hdr[1] != numHeads {
 		return nil, fmt.Errorf("sentiment: model has %d heads, this build expects %d", hdr[1], numHeads)
 	}
-	if hdr[2] != NumDense {
-		return nil, fmt.Errorf("sentiment: model has %d dense features, this build expects %d", hdr[2], NumDense)
+	nd := NumDense
+	if v4 {
+		nd = numDenseV4
+	}
+	if int(hdr[2]) != nd {
+		return nil, fmt.Errorf("sentiment: %s model has %d dense features, this build expects %d for that format", magic, hdr[2], nd)
 	}
 	for h := 0; h < numHeads; h++ {
-		var head [3 + NumDense]uint32
-		if err := binary.Read(r, binary.LittleEndian, &head); err != nil {
+		head := make([]uint32, 3+nd)
+		if err := binary.Read(r, binary.LittleEndian, head); err != nil {
 			return nil, fmt.Errorf("sentiment: model head %d: %w", h, err)
 		}
 		m.Scale[h] = math.Float32frombits(head[0])
 		m.CalA[h] = math.Float32frombits(head[1])
 		m.CalB[h] = math.Float32frombits(head[2])
-		for i := range m.Dense[h] {
+		for i := 0; i < nd; i++ {
 			m.Dense[h][i] = math.Float32frombits(head[3+i])
 		}
 	}
 	n := 1 << m.HashBits
-	if r.Len() != 2*n {
+	if r.Len() < 2*n || v4 && r.Len() != 2*n {
 		return nil, fmt.Errorf("sentiment: model: %d bytes of weights, want %d", r.Len(), 2*n)
 	}
-	rest := data[len(data)-2*n:]
+	rest := data[len(data)-r.Len():]
 	m.Weights = make([]uint16, n)
 	for i := range m.Weights {
 		m.Weights[i] = binary.LittleEndian.Uint16(rest[2*i:])
 	}
+	if v4 {
+		return m, nil
+	}
+	ml, err := unmarshalMined(rest[2*n:])
+	if err != nil {
+		return nil, err
+	}
+	m.Mined = ml
 	return m, nil
 }
 
@@ -223,4 +270,32 @@ func sentSoftmax(zp, zn float64) [NumClasses]float64 {
 	var p [NumClasses]float64
 	p[ClassNegative], p[ClassPositive], p[ClassNeutral] = en/t, ep/t, eu/t
 	return p
+}
+
+// unmarshalMined reads the mined lexicon section of an LKSENT05 model.
+func unmarshalMined(b []byte) (*MinedLexicon, error) {
+	le := binary.LittleEndian
+	if len(b) < 8 {
+		return nil, fmt.Errorf("sentiment: model: mined lexicon header: %d bytes, want 8", len(b))
+	}
+	bits, n := le.Uint32(b), le.Uint32(b[4:])
+	if bits < 4 || bits > 28 { // (4: at least four buckets of four slots)
+		return nil, fmt.Errorf("sentiment: model: mined lexicon table bits %d out of range 4..28", bits)
+	}
+	// A table is built at most half full and grows only while a bucket
+	// overflows: far more slots than 64 per entry is a damaged file (and a
+	// huge allocation).
+	if uint64(len(b)-8) != 8*uint64(n) || uint64(n) > 1<<bits/2 || 1<<bits > 64*max(uint64(n), 1) {
+		return nil, fmt.Errorf("sentiment: model: mined lexicon of %d entries in %d bytes (table 2^%d)", n, len(b)-8, bits)
+	}
+	ml := &MinedLexicon{bits: uint(bits), slots: make([]uint32, 1<<bits)}
+	for k := uint32(0); k < n; k++ {
+		i, v := le.Uint32(b[8+8*k:]), le.Uint32(b[12+8*k:])
+		if i >= 1<<bits || v == 0 || ml.slots[i] != 0 {
+			return nil, fmt.Errorf("sentiment: model: mined lexicon entry %d (slot %d) is invalid or repeated", k, i)
+		}
+		ml.slots[i] = v
+		ml.setFilter(v)
+	}
+	return ml, nil
 }

@@ -68,6 +68,14 @@ type TrainConfig struct {
 	// "none" leaves the positive head alone on neutral examples; "balanced"
 	// pulls the polarity of a neutral text towards even (σ(z)→½).
 	NeutralPolarity string
+	// Mine, when set, mines a polarity lexicon from the training files it
+	// names (see MineConfig) and trains the mined-lexicon dense features.
+	// A training text of a mined file gets those features from the lexicon
+	// mined without its own file, so the model learns how far mined
+	// evidence carries to a file it did not come from; every other text,
+	// and the model at scoring time, uses the lexicon mined from all of
+	// them. nil: no mined lexicon.
+	Mine *MineConfig
 }
 
 // DefaultTrainConfig is what the embedded model was trained with.
@@ -137,11 +145,28 @@ func Train(f *Featurizer, docs []TrainDoc, cfg TrainConfig) (*Model, TrainReport
 	}
 	exs := make([]sentTrainEx, len(docs))
 	var fs FeatureScratch
+	featOf := func(string) *Featurizer { return f }
+	var mined *MinedLexicon
+	if cfg.Mine != nil {
+		miner := newLexMiner(f, docs, *cfg.Mine)
+		mined = miner.table("")
+		full := f.withMined(mined)
+		byFile := map[string]*Featurizer{}
+		for _, name := range miner.files {
+			byFile[name] = f.withMined(miner.table(name))
+		}
+		featOf = func(src string) *Featurizer {
+			if fx, ok := byFile[src]; ok {
+				return fx
+			}
+			return full
+		}
+	}
 	for i, d := range docs {
 		if d.Class < 0 || d.Class >= NumClasses {
 			return nil, TrainReport{}, errorf("doc %d (%s): class %d out of range", i, d.Source, d.Class)
 		}
-		f.Extract(&fs, d.Text)
+		featOf(d.Source).Extract(&fs, d.Text)
 		ex := sentTrainEx{idx: append([]uint32(nil), fs.Idx...), scale: float64(fs.SparseScale), weight: d.Weight, class: d.Class}
 		for j, v := range fs.Dense {
 			ex.dense[j] = float64(v)
@@ -199,6 +224,7 @@ func Train(f *Featurizer, docs []TrainDoc, cfg TrainConfig) (*Model, TrainReport
 		a32[h], b32[h] = float32(rep.CalA[h]), float32(rep.CalB[h])
 	}
 	m := Quantize(w32, d32, cfg.HashBits, a32, b32)
+	m.Mined = mined
 	m.ShiftNeutral(cfg.NeutralShift)
 	return m, rep, nil
 }

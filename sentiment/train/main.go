@@ -16,7 +16,10 @@
 // shifts and reports the shift chosen by nested held-out-domain
 // cross-validation. The defaults of -bits, -sparse-dropout and
 // -neutral-ngram-rate were chosen with -heldout (mean accuracy over all
-// folds), never on a dev file of a dataset in the model.
+// folds), never on a dev file of a dataset in the model; -mined (on by
+// default: a polarity lexicon mined from the training files, each fold's
+// from that fold's training files only) by nested selection on held-out
+// polarity (-nested … -criterion polarity).
 //
 // -heldout -heldout-json FILE also writes the folds' results; -nested
 // a.json,b.json,… then compares candidate configurations without letting
@@ -52,8 +55,10 @@ type trainRun struct {
 	chatW     float64
 	threshold float64
 	neuKeep   int
-	foldsOut  string // -heldout-json
-	args      string // the command line, recorded in -heldout-json
+	mine      *sentiment.MineConfig // nil: no mined lexicon
+	only      map[string]bool       // -folds: held-out folds to run (nil: all)
+	foldsOut  string                // -heldout-json
+	args      string                // the command line, recorded in -heldout-json
 	lex, stop []byte
 	feat      *sentiment.Featurizer
 	log       *slog.Logger
@@ -83,6 +88,12 @@ func main() {
 	neuKeep := flag.Int("neutral-keep", 0, "rows kept of a single-class (all neutral) training file (0: the default, 8000)")
 	foldsOut := flag.String("heldout-json", "", "with -heldout: also write the folds' results (configured shift) to this JSON file")
 	nested := flag.String("nested", "", "comma-separated -heldout-json files of candidate configurations: for each fold, pick the configuration with the best mean accuracy over the other folds, and report that fold under it")
+	only := flag.String("folds", "", "with -heldout: comma-separated dataset names to hold out (a quick look; -heldout-json and the nested view need all folds)")
+	mined := flag.Bool("mined", true, "mine a polarity lexicon from the training files (each fold's from its own training files) and train its dense features (-mined=false: the LKSENT04 model without one)")
+	defMine := sentiment.DefaultMineConfig()
+	mineCount := flag.Int("mine-min-count", defMine.MinCount, "with -mined: texts of one file that must contain an n-gram for the file to count as evidence")
+	mineFiles := flag.Int("mine-min-files", defMine.MinFiles, "with -mined: files that must agree on an n-gram's polarity")
+	mineScore := flag.Float64("mine-min-score", defMine.MinScore, "with -mined: smallest |log-odds| kept")
 	criterion := flag.String("criterion", "accuracy", "with -nested: choose by the mean accuracy over all folds (accuracy) or the mean polarity over the two-class folds (polarity)")
 	flag.Parse()
 	if *nested != "" {
@@ -101,6 +112,15 @@ func main() {
 		cfg: sentiment.TrainConfig{HashBits: *bits, Epochs: *epochs, LR: *lr, L2: *l2, Seed: *seed, CalibrationEvery: def.CalibrationEvery, NeutralNgramRate: *neuRate,
 			SparseDropout: *dropout, NeutralShift: *shift, AverageFrom: *avgFrom, Models: *models, NeutralPolarity: *neuPol},
 		log: slog.New(slog.NewTextHandler(os.Stderr, nil))}
+	if *only != "" {
+		r.only = map[string]bool{}
+		for _, n := range strings.Split(*only, ",") {
+			r.only[strings.TrimSpace(n)] = true
+		}
+	}
+	if *mined {
+		r.mine = &sentiment.MineConfig{MinCount: *mineCount, MinFiles: *mineFiles, MinScore: *mineScore, Smooth: defMine.Smooth}
+	}
 	err := r.prepare()
 	if err == nil && *heldout {
 		err = r.heldOut()
@@ -132,6 +152,12 @@ func (r *trainRun) train(exclude string) (*sentiment.Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	cfg := r.cfg
+	if r.mine != nil {
+		mc := *r.mine
+		mc.Sources = append([]string(nil), files...)
+		cfg.Mine = &mc
+	}
 	if r.chat != "" {
 		lines, err := sentiment.ReadChatTSV(r.chat)
 		if err != nil {
@@ -148,10 +174,13 @@ func (r *trainRun) train(exclude string) (*sentiment.Model, error) {
 		files = append(files, filepath.Base(r.chat))
 	}
 	docs = append(docs, sentiment.LexiconDocs(r.lex, r.lexW)...)
-	r.log.Info("training", "files", files, "docs", len(docs), "config", fmt.Sprintf("%+v", r.cfg))
-	m, rep, err := sentiment.Train(r.feat, docs, r.cfg)
+	r.log.Info("training", "files", files, "docs", len(docs), "config", fmt.Sprintf("%+v", r.cfg), "mine", fmt.Sprintf("%+v", r.mine))
+	m, rep, err := sentiment.Train(r.feat, docs, cfg)
 	if err != nil {
 		return nil, err
+	}
+	if m.Mined != nil {
+		r.log.Info("mined lexicon", "ngrams", m.Mined.Len())
 	}
 	r.log.Info("trained", "calib_examples", rep.CalibExamples, "calib_accuracy", rep.CalibAccuracy,
 		"cal_a", rep.CalA, "cal_b", rep.CalB, "took", time.Since(start).Round(time.Millisecond))
@@ -248,6 +277,9 @@ func (r *trainRun) heldOut() error {
 	var folds [][]sentiment.EvalResult // [fold][shift]
 	for _, f := range files {
 		name := strings.TrimSuffix(filepath.Base(f), "_dev.csv")
+		if r.only != nil && !r.only[name] {
+			continue
+		}
 		m, err := r.train(name)
 		if err != nil {
 			return err
@@ -272,6 +304,11 @@ func (r *trainRun) heldOut() error {
 		return out
 	}
 	ci := shiftIndex(shifts, configured)
+	if r.only != nil {
+		fmt.Println("\nselected folds only (-folds):")
+		printTwoClassMean(at(func(int) int { return ci }))
+		return nil
+	}
 	if r.foldsOut != "" {
 		if err := writeFolds(r.foldsOut, r.args, at(func(int) int { return ci })); err != nil {
 			return err
