@@ -498,11 +498,11 @@ func (c *biliLive) session(ctx context.Context, boot *biliBoot, wsURL string, em
 			c.env.Health.Unusable("decode", errors.New("text frame on the binary danmaku stream"))
 			continue
 		}
-		err = c.dec.Decode(msg, handle)
-		var ae *biliAuthError
+		if err = c.dec.Decode(msg, handle); err == nil {
+			continue
+		}
 		switch {
-		case err == nil:
-		case errors.As(err, &ae):
+		case errors.As(err, new(*biliAuthError)):
 			c.env.Metrics.Errors.WithLabelValues(c.src.ID, "auth").Inc()
 			// Not permanent: a stale token is the usual cause, and the
 			// next bootstrap fetches a new one.
