@@ -83,10 +83,11 @@ func AppendBilibiliPacket(dst []byte, ver uint16, op, seq uint32, body []byte) [
 
 // Decoder splits WebSocket messages into packets. Its decompressors and
 // buffers come from a pool shared by every Decoder and are held only
-// during Decode, so a collector with many quiet rooms keeps a few sets of
-// them (about one per CPU busy decoding) rather than one per connection,
-// and decoding still makes no steady-state allocations. It is not safe for
-// concurrent use.
+// during Decode (its callbacks included: packet bodies alias the buffers),
+// so many rooms share as many sets as are decoding, or waiting in a
+// callback, at once rather than keeping one per connection, and decoding
+// still makes no steady-state allocations. It is not safe for concurrent
+// use.
 type Decoder struct {
 	// MaxDecompressed bounds the bytes inflated per Decode call (default
 	// MaxDecompressed).
