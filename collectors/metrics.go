@@ -4,6 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"lookout/collectors/httpx"
+	"lookout/item"
 )
 
 // Metrics are the sources' Prometheus series. Every failure a collector
@@ -47,4 +48,29 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 // HTTP is the part of m an httpx.Client counts its requests in.
 func (m *Metrics) HTTP() *httpx.Metrics {
 	return &httpx.Metrics{Requests: m.Requests, Waits: m.Waits}
+}
+
+// KindCounter counts one source's emitted items (Items) by kind, with
+// the counter of each kind looked up once: WithLabelValues hashes both
+// labels and takes the vector's lock, which a busy stream would pay per
+// item. Not safe for concurrent use: one per collector goroutine.
+type KindCounter struct {
+	vec    *prometheus.CounterVec
+	source string
+	byKind map[item.Kind]prometheus.Counter
+}
+
+// ItemCounter returns a KindCounter for source.
+func (m *Metrics) ItemCounter(source string) *KindCounter {
+	return &KindCounter{vec: m.Items, source: source, byKind: map[item.Kind]prometheus.Counter{}}
+}
+
+// Inc counts one item of kind k.
+func (c *KindCounter) Inc(k item.Kind) {
+	ctr, ok := c.byKind[k]
+	if !ok {
+		ctr = c.vec.WithLabelValues(c.source, string(k))
+		c.byKind[k] = ctr
+	}
+	ctr.Inc()
 }

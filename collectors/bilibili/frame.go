@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/andybalholm/brotli"
 )
@@ -80,21 +81,40 @@ func AppendBilibiliPacket(dst []byte, ver uint16, op, seq uint32, body []byte) [
 	return append(dst, body...)
 }
 
-// Decoder splits WebSocket messages into packets. It keeps its
-// decompressors and buffers between calls, so one decoder per connection
-// decodes without steady-state allocations. It is not safe for concurrent
+// Decoder splits WebSocket messages into packets. Its decompressors and
+// buffers come from a pool shared by every Decoder and are held only
+// during Decode (its callbacks included: packet bodies alias the buffers),
+// so many rooms share as many sets as are decoding, or waiting in a
+// callback, at once rather than keeping one per connection, and decoding
+// still makes no steady-state allocations. It is not safe for concurrent
 // use.
 type Decoder struct {
 	// MaxDecompressed bounds the bytes inflated per Decode call (default
 	// MaxDecompressed).
 	MaxDecompressed int
 
-	src    bytes.Reader
-	br     *brotli.Reader
-	zr     io.ReadCloser
-	bufs   [MaxDepth][]byte
+	inf    *inflater // from inflaters, during Decode only
 	budget int
 }
+
+// inflater is the decompression state a Decode call needs: both readers
+// (reset per body) and one output buffer per nesting depth.
+type inflater struct {
+	src  bytes.Reader
+	br   *brotli.Reader
+	zr   io.ReadCloser
+	bufs [MaxDepth][]byte
+}
+
+// inflaterKeep is the largest output buffer an inflater keeps when it
+// goes back to the pool: real bodies inflate to a few KiB to some tens of
+// KiB, and one huge body should not pin its buffer.
+const inflaterKeep = 256 << 10
+
+// inflaters pools inflater values across Decoders. It holds no state
+// that outlives a Decode call: an inflater's readers are reset for every
+// body and its buffers overwritten.
+var inflaters = sync.Pool{New: func() any { return new(inflater) }}
 
 // Decode calls fn for every packet in msg, descending into compressed
 // bodies. An op-3 heartbeat reply yields its 4-byte popularity and ends the
@@ -109,6 +129,16 @@ func (d *Decoder) Decode(msg []byte, fn func(Packet) error) error {
 		d.budget = MaxDecompressed
 	}
 	_, err := d.decode(msg, 0, fn)
+	if inf := d.inf; inf != nil {
+		d.inf = nil
+		for i, b := range inf.bufs {
+			if cap(b) > inflaterKeep {
+				inf.bufs[i] = nil
+			}
+		}
+		inf.src.Reset(nil) // drop the reference to msg
+		inflaters.Put(inf)
+	}
 	return err
 }
 
@@ -170,28 +200,32 @@ func (d *Decoder) decode(buf []byte, depth int, fn func(Packet) error) (stop boo
 // inflate decompresses body into the buffer of the given depth, charging
 // the bytes to the per-message budget.
 func (d *Decoder) inflate(ver uint16, body []byte, depth int) ([]byte, error) {
-	d.src.Reset(body)
+	if d.inf == nil {
+		d.inf = inflaters.Get().(*inflater)
+	}
+	f := d.inf
+	f.src.Reset(body)
 	var r io.Reader
 	if ver == VerBrotli {
-		if d.br == nil {
-			d.br = brotli.NewReader(&d.src)
-		} else if err := d.br.Reset(&d.src); err != nil {
+		if f.br == nil {
+			f.br = brotli.NewReader(&f.src)
+		} else if err := f.br.Reset(&f.src); err != nil {
 			return nil, fmt.Errorf("%w: brotli: %v", ErrBilibiliDecompress, err)
 		}
-		r = d.br
+		r = f.br
 	} else {
-		if d.zr == nil {
-			zr, err := zlib.NewReader(&d.src)
+		if f.zr == nil {
+			zr, err := zlib.NewReader(&f.src)
 			if err != nil {
 				return nil, fmt.Errorf("%w: zlib: %v", ErrBilibiliDecompress, err)
 			}
-			d.zr = zr
-		} else if err := d.zr.(zlib.Resetter).Reset(&d.src, nil); err != nil {
+			f.zr = zr
+		} else if err := f.zr.(zlib.Resetter).Reset(&f.src, nil); err != nil {
 			return nil, fmt.Errorf("%w: zlib: %v", ErrBilibiliDecompress, err)
 		}
-		r = d.zr
+		r = f.zr
 	}
-	buf := d.bufs[depth][:0]
+	buf := f.bufs[depth][:0]
 	if cap(buf) == 0 {
 		buf = make([]byte, 0, max(4096, 4*len(body)))
 	}
@@ -207,25 +241,25 @@ func (d *Decoder) inflate(ver uint16, body []byte, depth int) ([]byte, error) {
 		buf = buf[:len(buf)+n]
 		if n == 0 && err == nil {
 			if stalls++; stalls > 100 {
-				d.bufs[depth] = buf[:0]
+				f.bufs[depth] = buf[:0]
 				return nil, fmt.Errorf("%w: decompressor makes no progress", ErrBilibiliDecompress)
 			}
 		} else {
 			stalls = 0
 		}
 		if len(buf) > d.budget {
-			d.bufs[depth] = buf[:0]
+			f.bufs[depth] = buf[:0]
 			return nil, fmt.Errorf("%w (%d bytes)", ErrBilibiliTooLarge, d.budget)
 		}
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			d.bufs[depth] = buf[:0]
+			f.bufs[depth] = buf[:0]
 			return nil, fmt.Errorf("%w: %v", ErrBilibiliDecompress, err)
 		}
 	}
-	d.bufs[depth] = buf
+	f.bufs[depth] = buf
 	d.budget -= len(buf)
 	return buf, nil
 }

@@ -63,6 +63,8 @@ type biliLive struct {
 
 	// Touched only by the Run goroutine.
 	dec         Decoder
+	rd          stream.Reader // the connection's message buffer and read deadline
+	counted     *collectors.KindCounter
 	arena       biliArena
 	navMid      int64 // account uid nav reported for the cookie (set while fetching WBI keys)
 	unknownSeen map[string]bool
@@ -460,7 +462,8 @@ func (c *biliLive) session(ctx context.Context, boot *biliBoot, wsURL string, em
 			if !authed {
 				authed = true
 				c.env.Health.Succeeded() // the room took our token
-				conn.SetReadDeadline(time.Now().Add(readTimeout))
+				c.rd.ResetDeadline()
+				c.rd.ExtendDeadline(conn, time.Now(), readTimeout)
 				hbWG.Go(func() { c.heartbeat(hbCtx, conn) })
 			}
 			return nil
@@ -475,7 +478,7 @@ func (c *biliLive) session(ctx context.Context, boot *biliBoot, wsURL string, em
 		return nil
 	}
 	for {
-		mt, msg, err := conn.ReadMessage()
+		mt, msg, err := c.rd.Read(conn)
 		if err != nil {
 			if ctx.Err() != nil {
 				return authed, ctx.Err()
@@ -488,18 +491,18 @@ func (c *biliLive) session(ctx context.Context, boot *biliBoot, wsURL string, em
 			return authed, fmt.Errorf("read: %w", err)
 		}
 		if authed {
-			conn.SetReadDeadline(time.Now().Add(readTimeout))
+			c.rd.ExtendDeadline(conn, time.Now(), readTimeout)
 		}
 		if mt != websocket.BinaryMessage {
 			c.env.Metrics.Errors.WithLabelValues(c.src.ID, "decode").Inc()
 			c.env.Health.Unusable("decode", errors.New("text frame on the binary danmaku stream"))
 			continue
 		}
-		err = c.dec.Decode(msg, handle)
-		var ae *biliAuthError
+		if err = c.dec.Decode(msg, handle); err == nil {
+			continue
+		}
 		switch {
-		case err == nil:
-		case errors.As(err, &ae):
+		case errors.As(err, new(*biliAuthError)):
 			c.env.Metrics.Errors.WithLabelValues(c.src.ID, "auth").Inc()
 			// Not permanent: a stale token is the usual cause, and the
 			// next bootstrap fetches a new one.
@@ -586,7 +589,10 @@ func (c *biliLive) emit(ctx context.Context, emit collectors.Emit, it item.Item)
 	if err := emit(ctx, it); err != nil {
 		return err
 	}
-	c.env.Metrics.Items.WithLabelValues(c.src.ID, string(it.Kind)).Inc()
+	if c.counted == nil {
+		c.counted = c.env.Metrics.ItemCounter(c.src.ID)
+	}
+	c.counted.Inc(it.Kind)
 	return nil
 }
 

@@ -120,6 +120,8 @@ type douyinCollector struct {
 	combos     map[string]douyinCombo
 	gz         *gzip.Reader
 	payload    bytes.Buffer
+	rd         stream.Reader // the connection's message buffer and read deadline
+	counted    *collectors.KindCounter
 	maxPayload int64 // douyinMaxPayload; tests lower it
 }
 
@@ -368,9 +370,13 @@ func (c *douyinCollector) session(ctx context.Context, emit collectors.Emit) (he
 		}
 	}()
 
+	if c.counted == nil {
+		c.counted = c.env.Metrics.ItemCounter(c.id)
+	}
+	c.rd.ResetDeadline() // a new connection: the first read gets its deadline
 	for {
-		_ = conn.SetReadDeadline(time.Now().Add(douyinReadTimeout))
-		typ, data, err := conn.ReadMessage()
+		c.rd.ExtendDeadline(conn, time.Now(), douyinReadTimeout)
+		typ, data, err := c.rd.Read(conn)
 		if err != nil {
 			if ctx.Err() != nil {
 				return healthy, ctx.Err()
@@ -402,7 +408,7 @@ func (c *douyinCollector) session(ctx context.Context, emit collectors.Emit) (he
 			if err := emit(ctx, items[i]); err != nil {
 				return healthy, err
 			}
-			c.env.Metrics.Items.WithLabelValues(c.id, string(items[i].Kind)).Inc()
+			c.counted.Inc(items[i].Kind)
 		}
 		if ferr != nil { // ended, after emitting what came before it
 			return healthy, ferr

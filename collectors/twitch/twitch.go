@@ -330,6 +330,8 @@ func (w *twitchWriter) send(line string) error {
 // of every channel the server confirms we joined.
 func (c *twitchCollector) read(ctx context.Context, conn *websocket.Conn, w *twitchWriter, emit collectors.Emit,
 	joinErr <-chan error, onJoin func(channel string)) (healthy bool, err error) {
+	var rd stream.Reader // this connection's message buffer and read deadline
+	counted := c.env.Metrics.ItemCounter(c.id)
 	for {
 		select {
 		case err := <-joinErr:
@@ -338,8 +340,8 @@ func (c *twitchCollector) read(ctx context.Context, conn *websocket.Conn, w *twi
 			}
 		default:
 		}
-		_ = conn.SetReadDeadline(time.Now().Add(twitchReadTimeout))
-		typ, data, err := conn.ReadMessage()
+		rd.ExtendDeadline(conn, time.Now(), twitchReadTimeout)
+		typ, data, err := rd.Read(conn) // data is reused: the lines below are cut from a copy
 		if err != nil {
 			if ctx.Err() != nil {
 				return healthy, ctx.Err()
@@ -401,7 +403,7 @@ func (c *twitchCollector) read(ctx context.Context, conn *websocket.Conn, w *twi
 				if err := emit(ctx, items[i]); err != nil {
 					return healthy, err
 				}
-				c.env.Metrics.Items.WithLabelValues(c.id, string(items[i].Kind)).Inc()
+				counted.Inc(items[i].Kind)
 			}
 		}
 	}
