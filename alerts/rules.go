@@ -173,17 +173,26 @@ func (s *signalSeries) addGap(from, to time.Time) {
 	s.ngaps++
 }
 
+// gapsAt copies the series' gaps into buf as they stand at `at`: an open
+// gap (no item of the key since the restart) lasts until at. Reading
+// leaves the series as it is; closeGap ends the gap when an item comes.
+func (s *signalSeries) gapsAt(at time.Time, buf *[seriesMaxGaps]seriesGap) []seriesGap {
+	g := buf[:s.ngaps]
+	copy(g, s.gaps[:s.ngaps])
+	if s.gapOpen && s.ngaps > 0 {
+		last := &g[s.ngaps-1]
+		last.to = max(last.to, at.UnixNano())
+	}
+	return g
+}
+
 // unseen is how much of [from, to) lies in the series' gaps.
 func (s *signalSeries) unseen(from, to time.Time) time.Duration {
-	if s.gapOpen && s.ngaps > 0 {
-		last := &s.gaps[s.ngaps-1]
-		keep := last.to
-		last.to = max(keep, to.UnixNano())
-		d := gapOverlap(s.gaps[:s.ngaps], from.UnixNano(), to.UnixNano())
-		last.to = keep
-		return d
+	if s.ngaps == 0 {
+		return 0
 	}
-	return gapOverlap(s.gaps[:s.ngaps], from.UnixNano(), to.UnixNano())
+	var buf [seriesMaxGaps]seriesGap
+	return gapOverlap(s.gapsAt(to, &buf), from.UnixNano(), to.UnixNano())
 }
 
 // closeGap ends an open gap at ts, the key's first item since the restart.
@@ -678,11 +687,10 @@ func (sig *ruleSignal) evaluate(s *signalSeries, now time.Time) signalResult {
 		if now.Sub(s.firstSeen) < win*9/10 {
 			return r // not a trend before most of the window has been seen
 		}
-		if s.gapOpen && s.ngaps > 0 {
-			s.closeGap(now) // evaluated before the room's first item: unseen so far
-			s.gapOpen = true
-		}
-		s.pts = s.ring.points(now, sig.rate, s.gaps[:s.ngaps], s.pts[:0])
+		// Before the room's first item since a restart, the gap lasts
+		// until now.
+		var gaps [seriesMaxGaps]seriesGap
+		s.pts = s.ring.points(now, sig.rate, s.gapsAt(now, &gaps), s.pts[:0])
 		if len(s.pts) < int(s.ring.nb)/2 {
 			return r
 		}
