@@ -357,8 +357,8 @@ func (e *Engine) observeLocked(it *item.Item, ts, now time.Time) {
 			if !sig.observe(s, it, sts, id) {
 				e.metrics.late.Inc()
 			}
-			if remember && sig.kwBit >= 0 && len(it.Score.Groups) > 0 && sig.keywordHit(&it.Score) {
-				kw |= 1 << sig.kwBit
+			if remember {
+				kw |= sig.keywordBit(&it.Score)
 			}
 		}
 	}

@@ -146,9 +146,7 @@ func (e *Engine) keywordMask(sc *item.Score) uint64 {
 	}
 	for _, r := range e.rules {
 		for _, sig := range r.signals {
-			if sig.kwBit >= 0 && sig.keywordHit(sc) {
-				kw |= 1 << sig.kwBit
-			}
+			kw |= sig.keywordBit(sc)
 		}
 	}
 	return kw
@@ -300,7 +298,7 @@ func (sig *ruleSignal) recordCounts(m *msgRecord) (neg, hit bool) {
 	if sig.kind == KindKeywordBurst {
 		hit = sig.kwBit >= 0 && m.kw&(1<<sig.kwBit) != 0
 		if hit && sig.complaintsOnly {
-			hit = m.label == item.Negative || !m.question
+			hit = complains(m.label, m.question)
 		}
 	}
 	return neg, hit

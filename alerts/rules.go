@@ -313,10 +313,10 @@ func (sig *ruleSignal) wants(it *item.Item) bool {
 }
 
 // complains reports whether a message that matched a keyword group
-// complains rather than asks: the classifier calls it negative, or it is
-// not a question.
-func (sig *ruleSignal) complains(sc *item.Score) bool {
-	return sc.Label == item.Negative || !sc.Question
+// complains rather than asks: the classifier calls it negative (label),
+// or it is not a question.
+func complains(label item.Label, question bool) bool {
+	return label == item.Negative || !question
 }
 
 func (sig *ruleSignal) keywordHit(sc *item.Score) bool {
@@ -324,6 +324,15 @@ func (sig *ruleSignal) keywordHit(sc *item.Score) bool {
 		return true
 	}
 	return sig.category != "" && sc.HasCategory(sig.category)
+}
+
+// keywordBit is sig's bit in a message's keyword mask (msgRecord.kw) when
+// sc matched its group or category, else 0.
+func (sig *ruleSignal) keywordBit(sc *item.Score) uint64 {
+	if sig.kwBit < 0 || len(sc.Groups) == 0 || !sig.keywordHit(sc) {
+		return 0
+	}
+	return 1 << sig.kwBit
 }
 
 func ruleSample(it *item.Item, ts time.Time) Sample {
@@ -359,7 +368,7 @@ func (sig *ruleSignal) observe(s *signalSeries, it *item.Item, ts time.Time, id 
 		if b == nil {
 			return false
 		}
-		hit := sig.keywordHit(&it.Score) && (!sig.complaintsOnly || sig.complains(&it.Score))
+		hit := sig.keywordHit(&it.Score) && (!sig.complaintsOnly || complains(it.Score.Label, it.Score.Question))
 		sig.count(s, ts, b, false, false, hit, 1)
 		if hit {
 			s.samples.add(ruleSample(it, ts), ts, id)
