@@ -285,13 +285,7 @@ func (e *Engine) ImportProfiles(rows []store.RoomProfile, now time.Time) (int, e
 		if now.Sub(pj.LastSeen) >= e.idleTTL {
 			continue
 		}
-		k := engineKey{row.Source, row.Room}
-		ent := e.keys[k]
-		if ent == nil {
-			ent = &engineKeyEntry{key: k, series: make([]*signalSeries, e.nsignals), alerts: make([]alertState, len(e.rules)), live: -1}
-			e.keys[k] = ent
-			e.keyList = append(e.keyList, ent)
-		}
+		ent, _ := e.keyEntryLocked(engineKey{row.Source, row.Room})
 		if pj.LastSeen.After(ent.lastSeen) {
 			ent.lastSeen = pj.LastSeen
 		}
