@@ -525,14 +525,24 @@ func (sig *ruleSignal) advanceVolume(s *signalSeries, idx int64) {
 		return
 	}
 	w := int64(sig.window)
-	s.point = s.det.update(time.Unix(0, s.volIdx*w), s.volCount)
+	// A bucket the engine did not see all of (it was down, or its
+	// collector was reconnecting) is no point: its count is too low, and
+	// the empty buckets of the downtime are not silence.
+	unseen := func(i int64) bool {
+		return s.ngaps > 0 && s.unseen(time.Unix(0, i*w), time.Unix(0, (i+1)*w)) > 0
+	}
+	if !unseen(s.volIdx) {
+		s.point = s.det.update(time.Unix(0, s.volIdx*w), s.volCount)
+	}
 	gap := idx - s.volIdx - 1
-	if gap > anomalyMaxGap {
+	if gap > anomalyMaxGap && s.seen(time.Unix(0, (s.volIdx+1)*w), time.Unix(0, idx*w)) > time.Duration(anomalyMaxGap*w) {
 		s.det.reset()
 		gap = 0
 	}
-	for i := int64(1); i <= gap; i++ {
-		s.point = s.det.update(time.Unix(0, (s.volIdx+i)*w), 0)
+	for i := s.volIdx + 1; i <= s.volIdx+gap; i++ {
+		if !unseen(i) {
+			s.point = s.det.update(time.Unix(0, i*w), 0)
+		}
 	}
 	s.volIdx, s.volCount = idx, 0
 }
@@ -619,24 +629,42 @@ func (sig *ruleSignal) evaluate(s *signalSeries, now time.Time) signalResult {
 			}
 		}
 	case KindVolumeSpike:
+		// The baseline is the items of the previous windows per window
+		// the engine saw: a window it was down for most of is left out,
+		// one it missed part of counts for the part it saw, so the
+		// minutes it did not see are not a quiet room.
 		cur := s.ring.sum(now, 0)
-		var total float64
-		n := 0
+		var total, seen float64 // items, and windows' worth of time seen
 		for k := 1; k <= volumeSpikeHistory; k++ {
 			start := now.Add(-time.Duration(k+1) * win)
 			if start.Add(time.Duration(s.ring.width)).Before(s.firstSeen) {
 				break // the key did not exist yet: no baseline from before
 			}
+			part := 1.0
+			if s.ngaps > 0 {
+				from, to := s.ring.windowOf(now, k)
+				if part = float64(s.seen(from, to)) / float64(to.Sub(from)); part < 0.5 {
+					continue
+				}
+			}
 			b := s.ring.sum(now, k)
 			total += float64(b.items)
-			n++
+			seen += part
 		}
 		r.figures.add("current", float64(cur.items))
-		if n == 0 {
+		if seen == 0 {
 			return r // warming up
 		}
-		baseline := total / float64(n)
-		r.value = float64(cur.items) / math.Max(baseline, 1)
+		baseline := total / seen
+		curItems := float64(cur.items)
+		if s.ngaps > 0 {
+			// At least half of it was seen (above): the rate over that part.
+			from, to := s.ring.windowOf(now, 0)
+			if part := float64(s.seen(from, to)) / float64(to.Sub(from)); part > 0 && part < 1 {
+				curItems /= part
+			}
+		}
+		r.value = curItems / math.Max(baseline, 1)
 		r.figures.add("baseline", baseline)
 		r.figures.add("ratio", r.value)
 		r.ok = int(cur.items) >= sig.minVolume
