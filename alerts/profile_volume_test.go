@@ -2,8 +2,11 @@ package alerts
 
 import (
 	"encoding/json"
+	"math"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"lookout/store"
 )
@@ -168,4 +171,51 @@ func TestProfileAnomalyDetectorRoundTrip(t *testing.T) {
 	if n, err := e.ImportProfiles([]store.RoomProfile{{Rule: rows[0].Rule, Source: rows[0].Source, Room: rows[0].Room, Profile: v2}}, clk1.Now()); err != nil || n != 1 {
 		t.Fatalf("a format 2 row: %d used, %v", n, err)
 	}
+}
+
+// BenchmarkProfilesAnomaly: what saving and loading a fully learned
+// anomaly detector costs, per room: a gauge sampled every minute for a
+// week (history, tail and seasonal slots all full). One op = all rooms.
+func BenchmarkProfilesAnomaly(b *testing.B) {
+	const rooms = 20
+	const rules = `
+  - name: viewers-anomaly
+    kind: anomaly
+    metric: viewers
+    window: 1m
+`
+	e, _, clk := engineTestEngineClock(b, rules)
+	for m := range 7 * 24 * 60 {
+		at := engineTestStart.Add(time.Duration(m) * time.Minute)
+		clk.Set(at)
+		for r := range rooms {
+			it := metricItem(strconv.Itoa(r), "viewers", at, 1000+100*math.Sin(float64(m)/229)+float64((m*7919+r)%37))
+			e.Observe(&it)
+		}
+	}
+	now := clk.Now()
+	rows := e.ExportProfiles()
+	if len(rows) != rooms {
+		b.Fatalf("%d rows", len(rows))
+	}
+	size := 0
+	for _, r := range rows {
+		size += len(r.Profile)
+	}
+	b.Run("export", func(b *testing.B) {
+		for b.Loop() {
+			e.ExportProfiles()
+		}
+		b.ReportMetric(float64(size)/rooms, "bytes/room")
+	})
+	b.Run("import", func(b *testing.B) {
+		for b.Loop() {
+			b.StopTimer()
+			fresh, _, _ := engineTestEngineClock(b, rules)
+			b.StartTimer()
+			if n, err := fresh.ImportProfiles(rows, now); err != nil || n != rooms {
+				b.Fatalf("%d, %v", n, err)
+			}
+		}
+	})
 }
