@@ -61,13 +61,7 @@ func (e *Engine) Adopt(open []store.AlertRow, now time.Time) int {
 			continue
 		}
 		r := e.rules[ri]
-		k := engineKey{row.Source, row.Room}
-		ent := e.keys[k]
-		if ent == nil {
-			ent = &engineKeyEntry{key: k, series: make([]*signalSeries, e.nsignals), alerts: make([]alertState, len(e.rules))}
-			e.keys[k] = ent
-			e.keyList = append(e.keyList, ent)
-		}
+		ent, _ := e.keyEntryLocked(engineKey{row.Source, row.Room})
 		ent.platform = row.Platform
 		ent.labels = row.Labels
 		if ent.lastSeen.IsZero() {

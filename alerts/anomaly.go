@@ -242,8 +242,9 @@ func anomalyTailBucket(v float64) uint8 {
 	return uint8(b)
 }
 
-func (h *anomalyTailHist) push(v float64) {
-	b := anomalyTailBucket(v)
+func (h *anomalyTailHist) push(v float64) { h.pushBucket(anomalyTailBucket(v)) }
+
+func (h *anomalyTailHist) pushBucket(b uint8) {
 	if h.n == len(h.ring) {
 		h.counts[h.ring[h.next]]--
 	} else {

@@ -96,7 +96,8 @@ type Engine struct {
 	mu       sync.Mutex
 	keys     map[engineKey]*engineKeyEntry
 	keyList  []*engineKeyEntry
-	retained []Event // refused by the sink; retried on the next Evaluate
+	rooms    map[string][]*engineKeyEntry // keyList by source: where an edit or delete looks for its message
+	retained []Event                      // refused by the sink; retried on the next Evaluate
 	conds    []signalResult
 	idleTTL  time.Duration // keys silent this long with no alert open are forgotten
 	swept    time.Time
@@ -195,7 +196,7 @@ func NewEngine(cfg *config.Config, sink Sink, opts EngineOptions) (*Engine, erro
 		opts.MaxSamples = 5
 	}
 	e := &Engine{cfg: cfg, sink: sink, opts: opts, log: opts.Log.With("component", "alerts"),
-		keys: map[engineKey]*engineKeyEntry{}, seed: maphash.MakeSeed()}
+		keys: map[engineKey]*engineKeyEntry{}, rooms: map[string][]*engineKeyEntry{}, seed: maphash.MakeSeed()}
 	var err error
 	if e.rules, e.nsignals, e.idleTTL, err = engineCompile(cfg, opts.MaxSamples); err != nil {
 		return nil, err
@@ -282,12 +283,8 @@ func (e *Engine) Observe(it *item.Item) {
 }
 
 func (e *Engine) observeLocked(it *item.Item, ts, now time.Time) {
-	k := engineKey{it.Source, it.Room}
-	ent := e.keys[k]
-	if ent == nil {
-		ent = &engineKeyEntry{key: k, series: make([]*signalSeries, e.nsignals), alerts: make([]alertState, len(e.rules)), live: -1}
-		e.keys[k] = ent
-		e.keyList = append(e.keyList, ent)
+	ent, added := e.keyEntryLocked(engineKey{it.Source, it.Room})
+	if added {
 		e.metrics.keys.Set(float64(len(e.keyList)))
 	}
 	ent.platform = it.Platform
@@ -357,8 +354,8 @@ func (e *Engine) observeLocked(it *item.Item, ts, now time.Time) {
 			if !sig.observe(s, it, sts, id) {
 				e.metrics.late.Inc()
 			}
-			if remember && sig.kwBit >= 0 && len(it.Score.Groups) > 0 && sig.keywordHit(&it.Score) {
-				kw |= 1 << sig.kwBit
+			if remember {
+				kw |= sig.keywordBit(&it.Score)
 			}
 		}
 	}
@@ -368,6 +365,19 @@ func (e *Engine) observeLocked(it *item.Item, ts, now time.Time) {
 	if it.Kind == item.KindMetric && it.Metric == item.MetricModeration {
 		e.moderateLocked(ent, it)
 	}
+}
+
+// keyEntryLocked returns the key's entry, making it (added) if the engine
+// holds none.
+func (e *Engine) keyEntryLocked(k engineKey) (ent *engineKeyEntry, added bool) {
+	if ent = e.keys[k]; ent != nil {
+		return ent, false
+	}
+	ent = &engineKeyEntry{key: k, series: make([]*signalSeries, e.nsignals), alerts: make([]alertState, len(e.rules)), live: -1}
+	e.keys[k] = ent
+	e.keyList = append(e.keyList, ent)
+	e.rooms[k.source] = append(e.rooms[k.source], ent)
+	return ent, true
 }
 
 // Evaluate evaluates every rule for every key at now and publishes the
@@ -461,6 +471,10 @@ func (e *Engine) sweepLocked(now time.Time) {
 		e.keyList[i] = nil
 	}
 	e.keyList = kept
+	clear(e.rooms)
+	for _, ent := range kept {
+		e.rooms[ent.key.source] = append(e.rooms[ent.key.source], ent)
+	}
 	e.metrics.keys.Set(float64(len(e.keyList)))
 }
 

@@ -16,10 +16,13 @@ import (
 //   - for every negative_ratio rule with a baseline, the room's stage
 //     profile (its negative share minute by minute from the start of its
 //     earlier streams, and the counts of the stream under way);
-//   - for every negative_ratio, keyword_burst, metric_drop and
-//     metric_trend signal, its recent history: the buckets of its window
-//     and of its baseline, the baseline an open alert holds, and when the
+//   - for every negative_ratio, keyword_burst, volume_spike, metric_drop
+//     and metric_trend signal, its recent history: the buckets of its
+//     window (volume_spike: and of the windows its baseline averages) and
+//     of its baseline, the baseline an open alert holds, and when the
 //     series began;
+//   - for every anomaly signal, what its detector learned
+//     (anomaly_state.go);
 //   - where the room's current stream stands (when it began, its last
 //     message, its latest live_status), so that a restart in the middle of
 //     a stream does not start a new one.
@@ -27,17 +30,20 @@ import (
 // The span between the engine's clock when the profile was taken
 // (saved_at) and the restart is a gap: the engine did not see it. Rates
 // leave it out (a derived rate over a window half unseen has no verdict;
-// a baseline's rate is over the part that was seen), and min_history
-// counts only minutes that were seen, so the minutes the daemon was down
-// read neither as silence nor as history.
+// a baseline's rate is over the part that was seen; a volume_spike
+// window mostly unseen is neither judged nor part of a baseline; an
+// anomaly detector is fed no point for a span it did not see all of), and
+// min_history counts only minutes that were seen, so the minutes the
+// daemon was down read neither as silence nor as history.
 //
 // A profile never holds more than the engine counted, and the daemon
 // stores it behind the items it counted (store.RoomProfilesItem), so a
 // stored profile never counts a message that is not stored.
 
 // profileVersion is the format of the JSON below; a row of another
-// version is skipped. Version 1 (stage profiles only) is still read.
-const profileVersion = 2
+// version is skipped. Versions 1 (stage profiles only) and 2 (no
+// volume_spike history, no anomaly detectors) are still read.
+const profileVersion = 3
 
 type profileJSON struct {
 	Version     int                 `json:"v"`
@@ -68,6 +74,8 @@ type profileSignalJSON struct {
 	Base        []profileBucket `json:"base,omitempty"`
 	Gaps        [][2]time.Time  `json:"gaps,omitempty"`
 	Ref         *profileRef     `json:"ref,omitempty"`
+	// Anomaly is what an anomaly signal's detector learned.
+	Anomaly *anomalyStateJSON `json:"anomaly,omitempty"`
 }
 
 // profileBucket is one windowBucket; I is its index (unix time / width).
@@ -113,6 +121,7 @@ type profileRecent struct {
 	baseW      int64
 	gaps       []seriesGap
 	ref        *profileRef
+	anomaly    *anomalyStateJSON
 }
 
 // ExportProfiles returns one row per rule and room for which the engine
@@ -161,7 +170,7 @@ func (e *Engine) ExportProfiles() []store.RoomProfile {
 				ps.Start, ps.Cur, ps.Past = st.stage.start, profileCounts(&st.stage.cur), profileCounts(&st.stage.past)
 			}
 			if rc := st.recent; rc != nil {
-				ps.FirstSeen, ps.Ref = rc.firstSeen, rc.ref
+				ps.FirstSeen, ps.Ref, ps.Anomaly = rc.firstSeen, rc.ref, rc.anomaly
 				ps.Ring, ps.RingSeconds = profileBuckets(rc.ring), time.Duration(rc.ringW).Seconds()
 				if rc.baseW > 0 {
 					ps.Base, ps.BaseSeconds = profileBuckets(rc.base), time.Duration(rc.baseW).Seconds()
@@ -190,6 +199,9 @@ func profileCopyRecent(s *signalSeries) *profileRecent {
 		ring: profileHeld(&s.ring), base: profileHeld(&s.base), gaps: append([]seriesGap(nil), s.gaps[:s.ngaps]...)}
 	if s.refOK {
 		rc.ref = &profileRef{Bucket: profileBucketOf(&s.ref), Share: s.refShare, At: s.refAt, SpanSecond: s.refSpan.Seconds()}
+	}
+	if s.det != nil {
+		rc.anomaly = anomalyExport(s)
 	}
 	return rc
 }
@@ -227,12 +239,11 @@ func profileBuckets(bs []windowBucket) []profileBucket {
 }
 
 // keepsRecent reports whether the signal's recent history is saved:
-// counts in buckets that a restart can carry over. volume_spike and
-// anomaly are not (their history reads a gap as silence), nor are
-// signals that keep no buckets.
+// counts in buckets, or an anomaly detector, that a restart can carry
+// over. Signals that keep neither (metric_threshold, absent) are not.
 func (sig *ruleSignal) keepsRecent() bool {
 	switch sig.kind {
-	case KindNegativeRatio, KindKeywordBurst, KindMetricDrop, KindMetricTrend:
+	case KindNegativeRatio, KindKeywordBurst, KindVolumeSpike, KindMetricDrop, KindMetricTrend, KindAnomaly:
 		return true
 	}
 	return false
@@ -285,13 +296,7 @@ func (e *Engine) ImportProfiles(rows []store.RoomProfile, now time.Time) (int, e
 		if now.Sub(pj.LastSeen) >= e.idleTTL {
 			continue
 		}
-		k := engineKey{row.Source, row.Room}
-		ent := e.keys[k]
-		if ent == nil {
-			ent = &engineKeyEntry{key: k, series: make([]*signalSeries, e.nsignals), alerts: make([]alertState, len(e.rules)), live: -1}
-			e.keys[k] = ent
-			e.keyList = append(e.keyList, ent)
-		}
+		ent, _ := e.keyEntryLocked(engineKey{row.Source, row.Room})
 		if pj.LastSeen.After(ent.lastSeen) {
 			ent.lastSeen = pj.LastSeen
 		}
@@ -318,6 +323,15 @@ func (e *Engine) ImportProfiles(rows []store.RoomProfile, now time.Time) (int, e
 				s.stage = &stageProfile{start: ps.Start}
 				copy(s.stage.cur[:], profileSlots(ps.Cur))
 				copy(s.stage.past[:], profileSlots(ps.Past))
+			}
+			if recent && ps.Anomaly != nil && s.det != nil {
+				if err := anomalyRestore(s, ps.Anomaly); err != nil {
+					recent = false // it learns again from now
+					if !errors.Is(err, errAnomalyShape) {
+						e.metrics.profilesBad.Inc()
+						errs = append(errs, fmt.Errorf("room profile of rule %q, source %q, room %q: anomaly detector: %w", row.Rule, row.Source, row.Room, err))
+					}
+				}
 			}
 			if recent && profileRestoreRecent(s, sig, &ps) {
 				// What the engine did not see: the gaps the last run
@@ -375,7 +389,7 @@ func profileDecode(s string) (*profileJSON, error) {
 	if err := json.Unmarshal([]byte(s), &pj); err != nil {
 		return nil, fmt.Errorf("decode: %w", err)
 	}
-	if pj.Version != profileVersion && pj.Version != 1 {
+	if pj.Version < 1 || pj.Version > profileVersion {
 		return nil, fmt.Errorf("format version %d, this build reads %d", pj.Version, profileVersion)
 	}
 	if pj.SlotSeconds != int(stageSlot/time.Second) {

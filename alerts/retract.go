@@ -146,9 +146,7 @@ func (e *Engine) keywordMask(sc *item.Score) uint64 {
 	}
 	for _, r := range e.rules {
 		for _, sig := range r.signals {
-			if sig.kwBit >= 0 && sig.keywordHit(sc) {
-				kw |= 1 << sig.kwBit
-			}
+			kw |= sig.keywordBit(sc)
 		}
 	}
 	return kw
@@ -163,22 +161,25 @@ func (e *Engine) changeLocked(it *item.Item, now time.Time) {
 		return
 	}
 	// Ids are unique within a source; the change's room (the stream it
-	// came on) is only where to look first.
+	// came on) is only where to look first, then the source's other rooms.
 	var found *msgRecord
 	var fent *engineKeyEntry
-	for pass := 0; pass < 2 && found == nil; pass++ {
-		for _, ent := range e.keyList {
-			if ent.key.source != it.Source || (ent.key.room == it.Room) != (pass == 0) {
-				continue
+	find := func(ent *engineKeyEntry) bool {
+		ent.msgs.each(func(m *msgRecord) bool {
+			if m.id == id {
+				found = m
 			}
-			ent.msgs.each(func(m *msgRecord) bool {
-				if m.id == id {
-					found = m
-				}
-				return found == nil
-			})
-			if found != nil {
-				fent = ent
+			return found == nil
+		})
+		if found != nil {
+			fent = ent
+		}
+		return found != nil
+	}
+	first := e.keys[engineKey{it.Source, it.Room}]
+	if first == nil || !find(first) {
+		for _, ent := range e.rooms[it.Source] {
+			if ent != first && find(ent) {
 				break
 			}
 		}
@@ -300,7 +301,7 @@ func (sig *ruleSignal) recordCounts(m *msgRecord) (neg, hit bool) {
 	if sig.kind == KindKeywordBurst {
 		hit = sig.kwBit >= 0 && m.kw&(1<<sig.kwBit) != 0
 		if hit && sig.complaintsOnly {
-			hit = m.label == item.Negative || !m.question
+			hit = complains(m.label, m.question)
 		}
 	}
 	return neg, hit

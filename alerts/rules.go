@@ -173,17 +173,26 @@ func (s *signalSeries) addGap(from, to time.Time) {
 	s.ngaps++
 }
 
+// gapsAt copies the series' gaps into buf as they stand at `at`: an open
+// gap (no item of the key since the restart) lasts until at. Reading
+// leaves the series as it is; closeGap ends the gap when an item comes.
+func (s *signalSeries) gapsAt(at time.Time, buf *[seriesMaxGaps]seriesGap) []seriesGap {
+	g := buf[:s.ngaps]
+	copy(g, s.gaps[:s.ngaps])
+	if s.gapOpen && s.ngaps > 0 {
+		last := &g[s.ngaps-1]
+		last.to = max(last.to, at.UnixNano())
+	}
+	return g
+}
+
 // unseen is how much of [from, to) lies in the series' gaps.
 func (s *signalSeries) unseen(from, to time.Time) time.Duration {
-	if s.gapOpen && s.ngaps > 0 {
-		last := &s.gaps[s.ngaps-1]
-		keep := last.to
-		last.to = max(keep, to.UnixNano())
-		d := gapOverlap(s.gaps[:s.ngaps], from.UnixNano(), to.UnixNano())
-		last.to = keep
-		return d
+	if s.ngaps == 0 {
+		return 0
 	}
-	return gapOverlap(s.gaps[:s.ngaps], from.UnixNano(), to.UnixNano())
+	var buf [seriesMaxGaps]seriesGap
+	return gapOverlap(s.gapsAt(to, &buf), from.UnixNano(), to.UnixNano())
 }
 
 // closeGap ends an open gap at ts, the key's first item since the restart.
@@ -304,10 +313,10 @@ func (sig *ruleSignal) wants(it *item.Item) bool {
 }
 
 // complains reports whether a message that matched a keyword group
-// complains rather than asks: the classifier calls it negative, or it is
-// not a question.
-func (sig *ruleSignal) complains(sc *item.Score) bool {
-	return sc.Label == item.Negative || !sc.Question
+// complains rather than asks: the classifier calls it negative (label),
+// or it is not a question.
+func complains(label item.Label, question bool) bool {
+	return label == item.Negative || !question
 }
 
 func (sig *ruleSignal) keywordHit(sc *item.Score) bool {
@@ -315,6 +324,15 @@ func (sig *ruleSignal) keywordHit(sc *item.Score) bool {
 		return true
 	}
 	return sig.category != "" && sc.HasCategory(sig.category)
+}
+
+// keywordBit is sig's bit in a message's keyword mask (msgRecord.kw) when
+// sc matched its group or category, else 0.
+func (sig *ruleSignal) keywordBit(sc *item.Score) uint64 {
+	if sig.kwBit < 0 || len(sc.Groups) == 0 || !sig.keywordHit(sc) {
+		return 0
+	}
+	return 1 << sig.kwBit
 }
 
 func ruleSample(it *item.Item, ts time.Time) Sample {
@@ -350,7 +368,7 @@ func (sig *ruleSignal) observe(s *signalSeries, it *item.Item, ts time.Time, id 
 		if b == nil {
 			return false
 		}
-		hit := sig.keywordHit(&it.Score) && (!sig.complaintsOnly || sig.complains(&it.Score))
+		hit := sig.keywordHit(&it.Score) && (!sig.complaintsOnly || complains(it.Score.Label, it.Score.Question))
 		sig.count(s, ts, b, false, false, hit, 1)
 		if hit {
 			s.samples.add(ruleSample(it, ts), ts, id)
@@ -507,14 +525,24 @@ func (sig *ruleSignal) advanceVolume(s *signalSeries, idx int64) {
 		return
 	}
 	w := int64(sig.window)
-	s.point = s.det.update(time.Unix(0, s.volIdx*w), s.volCount)
+	// A bucket the engine did not see all of (it was down, or its
+	// collector was reconnecting) is no point: its count is too low, and
+	// the empty buckets of the downtime are not silence.
+	unseen := func(i int64) bool {
+		return s.ngaps > 0 && s.unseen(time.Unix(0, i*w), time.Unix(0, (i+1)*w)) > 0
+	}
+	if !unseen(s.volIdx) {
+		s.point = s.det.update(time.Unix(0, s.volIdx*w), s.volCount)
+	}
 	gap := idx - s.volIdx - 1
-	if gap > anomalyMaxGap {
+	if gap > anomalyMaxGap && s.seen(time.Unix(0, (s.volIdx+1)*w), time.Unix(0, idx*w)) > time.Duration(anomalyMaxGap*w) {
 		s.det.reset()
 		gap = 0
 	}
-	for i := int64(1); i <= gap; i++ {
-		s.point = s.det.update(time.Unix(0, (s.volIdx+i)*w), 0)
+	for i := s.volIdx + 1; i <= s.volIdx+gap; i++ {
+		if !unseen(i) {
+			s.point = s.det.update(time.Unix(0, i*w), 0)
+		}
 	}
 	s.volIdx, s.volCount = idx, 0
 }
@@ -601,24 +629,42 @@ func (sig *ruleSignal) evaluate(s *signalSeries, now time.Time) signalResult {
 			}
 		}
 	case KindVolumeSpike:
+		// The baseline is the items of the previous windows per window
+		// the engine saw: a window it was down for most of is left out,
+		// one it missed part of counts for the part it saw, so the
+		// minutes it did not see are not a quiet room.
 		cur := s.ring.sum(now, 0)
-		var total float64
-		n := 0
+		var total, seen float64 // items, and windows' worth of time seen
 		for k := 1; k <= volumeSpikeHistory; k++ {
 			start := now.Add(-time.Duration(k+1) * win)
 			if start.Add(time.Duration(s.ring.width)).Before(s.firstSeen) {
 				break // the key did not exist yet: no baseline from before
 			}
+			part := 1.0
+			if s.ngaps > 0 {
+				from, to := s.ring.windowOf(now, k)
+				if part = float64(s.seen(from, to)) / float64(to.Sub(from)); part < 0.5 {
+					continue
+				}
+			}
 			b := s.ring.sum(now, k)
 			total += float64(b.items)
-			n++
+			seen += part
 		}
 		r.figures.add("current", float64(cur.items))
-		if n == 0 {
+		if seen == 0 {
 			return r // warming up
 		}
-		baseline := total / float64(n)
-		r.value = float64(cur.items) / math.Max(baseline, 1)
+		baseline := total / seen
+		curItems := float64(cur.items)
+		if s.ngaps > 0 {
+			// At least half of it was seen (above): the rate over that part.
+			from, to := s.ring.windowOf(now, 0)
+			if part := float64(s.seen(from, to)) / float64(to.Sub(from)); part > 0 && part < 1 {
+				curItems /= part
+			}
+		}
+		r.value = curItems / math.Max(baseline, 1)
 		r.figures.add("baseline", baseline)
 		r.figures.add("ratio", r.value)
 		r.ok = int(cur.items) >= sig.minVolume
@@ -678,11 +724,10 @@ func (sig *ruleSignal) evaluate(s *signalSeries, now time.Time) signalResult {
 		if now.Sub(s.firstSeen) < win*9/10 {
 			return r // not a trend before most of the window has been seen
 		}
-		if s.gapOpen && s.ngaps > 0 {
-			s.closeGap(now) // evaluated before the room's first item: unseen so far
-			s.gapOpen = true
-		}
-		s.pts = s.ring.points(now, sig.rate, s.gaps[:s.ngaps], s.pts[:0])
+		// Before the room's first item since a restart, the gap lasts
+		// until now.
+		var gaps [seriesMaxGaps]seriesGap
+		s.pts = s.ring.points(now, sig.rate, s.gapsAt(now, &gaps), s.pts[:0])
 		if len(s.pts) < int(s.ring.nb)/2 {
 			return r
 		}

@@ -108,6 +108,13 @@ func (w *windowRing) sum(now time.Time, k int) windowBucket {
 	return out
 }
 
+// windowOf is the span [from, to) of the k-th window back from now, as
+// sum counts it (whole buckets).
+func (w *windowRing) windowOf(now time.Time, k int) (from, to time.Time) {
+	end := now.UnixNano()/w.width - int64(k)*w.nb
+	return time.Unix(0, (end-w.nb+1)*w.width), time.Unix(0, (end+1)*w.width)
+}
+
 // sumSpan adds up the buckets that start in [from, to).
 func (w *windowRing) sumSpan(from, to time.Time) windowBucket {
 	var out windowBucket

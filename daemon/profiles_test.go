@@ -303,9 +303,12 @@ func TestStageHistoryKill9(t *testing.T) {
 }
 
 // recentKillConfig is profileConfig with a recent-history baseline that
-// needs 30 s of the stream (min_history) and a chat_rate drop rule: a
-// daemon that has just started has no verdict on the room's share, and
-// one that read its own downtime as silence would see chat drop.
+// needs 30 s of the stream (min_history), a chat_rate drop rule, a
+// volume_spike rule whose baseline needs two 15 s windows and an anomaly
+// rule on the room's volume per 2 s that warms up for 30 points (1 min): a
+// daemon that has just started has no verdict on the room's share nor on
+// its volume, and one that read its own downtime as silence would see
+// chat drop.
 func recentKillConfig(live *loopback.BilibiliServer) string {
 	return fmt.Sprintf(`
 store: { path: %%[1]q, batch_size: 4096, flush_interval: 200ms }
@@ -333,6 +336,14 @@ rules:
     window: 5s
     baseline: 1m
     levels: { yellow: 0.3, red: 0.6 }
+  - name: spike
+    kind: volume_spike
+    window: 15s
+    min_volume: 50
+    levels: { yellow: 2, red: 3 }
+  - name: volume-anomaly
+    kind: anomaly
+    window: 2s
 route: { receiver: console, group_wait: 0s }
 receivers:
   - name: console
@@ -377,6 +388,9 @@ func recentCounted(t *testing.T, ro *sql.DB) (float64, bool) {
 // chat stopping), and a storm of complaints fires negative-surge sooner
 // than min_history after the restart: the room's normal came back with the
 // profile (a first stream has no earlier streams to be judged against).
+// Then chat floods at four times its rate: spike and volume-anomaly fire
+// sooner than they could have learned the room's volume since the
+// restart, on the volume history and the detector saved before the kill.
 func TestRecentHistoryKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts helper processes and streams for 45 s")
@@ -407,8 +421,8 @@ func TestRecentHistoryKill9(t *testing.T) {
 		waitFor(t, "the daemon in the room", 20*time.Second, func() bool { return live.AuthCount() >= run && live.Connections() == 1 })
 		return cmd
 	}
-	// chat sends 4 lines of text every 100 ms until stop is closed.
-	chat := func(tag, text string) (stop func()) {
+	// chat sends n lines of text every 100 ms until stop is closed.
+	chatN := func(tag, text string, n int) (stop func()) {
 		quit, done := make(chan struct{}), make(chan struct{})
 		go func() {
 			defer close(done)
@@ -420,11 +434,12 @@ func TestRecentHistoryKill9(t *testing.T) {
 					return
 				case <-tick.C:
 				}
-				profileChat(live, fmt.Sprintf("%s%d", tag, i), 4, text)
+				profileChat(live, fmt.Sprintf("%s%d", tag, i), n, text)
 			}
 		}()
 		return func() { close(quit); <-done }
 	}
+	chat := func(tag, text string) (stop func()) { return chatN(tag, text, 4) }
 	seed := uint64(time.Now().UnixNano())
 	rng := rand.New(rand.NewPCG(seed, 0))
 	t.Logf("seed %d", seed)
@@ -458,27 +473,46 @@ func TestRecentHistoryKill9(t *testing.T) {
 	time.Sleep(6 * time.Second)
 	stopChat()
 	if n := countRows(t, ro, `SELECT count(*) FROM alerts`); n != 0 {
-		rows, _ := ro.Query(`SELECT rule, state, summary FROM alerts`)
+		rows, _ := ro.Query(`SELECT rule, state, started_at, summary FROM alerts`)
 		var got []string
 		for rows.Next() {
-			var r, st, s string
-			_ = rows.Scan(&r, &st, &s)
-			got = append(got, r+" "+st+": "+s)
+			var r, st, at, s string
+			_ = rows.Scan(&r, &st, &at, &s)
+			got = append(got, r+" "+st+" (began "+at+"): "+s)
 		}
+		t.Logf("restarted at %s", began.UTC().Format(time.RFC3339Nano))
 		rows.Close()
 		t.Fatalf("calm chat after the restart paged: %v; output:\n%s", got, out.String())
 	}
 	stopChat = chat("storm", profileAngry)
-	defer stopChat()
 	deadline := time.Now().Add(20 * time.Second)
 	for countRows(t, ro, profileSurge) == 0 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
+	stopChat()
 	if countRows(t, ro, profileSurge) != 1 {
 		t.Fatalf("negative-surge did not fire on the storm after the restart; output:\n%s", out.String())
 	}
 	if after := time.Since(began); after >= 30*time.Second {
 		t.Fatalf("negative-surge fired %v after the restart, not before min_history: the recent history did not come back", after)
 	}
-	t.Logf("fired %v after the restart", time.Since(began).Round(100*time.Millisecond))
+	t.Logf("negative-surge fired %v after the restart", time.Since(began).Round(100*time.Millisecond))
+
+	stopChat = chatN("flood", profileCalm, 16)
+	defer stopChat()
+	flood := time.Now()
+	for _, c := range []struct {
+		rule   string
+		before time.Duration // after the restart; without the saved history no verdict before it
+	}{{"spike", 30 * time.Second}, {"volume-anomaly", 60 * time.Second}} {
+		q := `SELECT count(*) FROM alerts WHERE rule = '` + c.rule + `' AND state = 'firing'`
+		for countRows(t, ro, q) == 0 && time.Since(began) < c.before {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if countRows(t, ro, q) == 0 {
+			t.Fatalf("%s did not fire on the flood within %v of the restart (the flood began %v after it): the saved volume history did not come back; output:\n%s",
+				c.rule, c.before, flood.Sub(began).Round(100*time.Millisecond), out.String())
+		}
+		t.Logf("%s fired %v into the flood, %v after the restart", c.rule, time.Since(flood).Round(100*time.Millisecond), time.Since(began).Round(100*time.Millisecond))
+	}
 }

@@ -223,6 +223,27 @@ func Library() []*Scenario {
 			Description: "viewers halve within 1 min at 5 min and stay down until 21 min; the daemon " + how + " and back at 10 min, while the alert fires",
 			script:      restartMid(sc, stale)})
 	}
+	// A giveaway flood half a minute after the restart: the shipped rules
+	// stay quiet (a flood of 扣1 is no crisis); a volume_spike or anomaly
+	// rule judges it against the room's volume saved before the stop,
+	// not against nothing.
+	for i, stale := range []float64{0, 60} {
+		sc := room(50, calmMix(0.12, 0.003))
+		sc.audience = func(t float64) float64 {
+			if t < 750 {
+				return ramp(t, 570, 630, 1, 1.3)
+			}
+			return ramp(t, 750, 840, 1.3, 1)
+		}
+		sc.floods = []flood{{from: 630, to: 750, rate: 300, label: LabelGiveaway}}
+		name, how := "restart-flood", "stopped at 9 min (clean shutdown)"
+		if stale > 0 {
+			name, how = "restart-flood-kill9", "killed at 9 min (profiles saved a minute before)"
+		}
+		add(&Scenario{Name: name, Kind: KindCalm, Target: TargetSilent, Duration: 20 * time.Minute, Seed: 631 + uint64(i),
+			Description: "the daemon " + how + ", back at 10 min; a giveaway at 10.5 min: 2 min of 300 identical 扣1/抽奖 lines a second",
+			script:      restartMid(sc, stale)})
+	}
 
 	return lib
 }

@@ -220,7 +220,11 @@ func TestHoldShare(t *testing.T) {
 // does: unset secrets get a placeholder.
 func loadShippedConfig(t *testing.T) *config.Config {
 	t.Helper()
-	const path = "../../config.yaml"
+	return loadConfig(t, "../../config.yaml")
+}
+
+func loadConfig(t *testing.T, path string) *config.Config {
+	t.Helper()
 	text, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -284,6 +288,53 @@ func TestShippedRulesMeetTargets(t *testing.T) {
 		for _, c := range r.Checks {
 			if !c.Pass {
 				t.Errorf("%s: %s = %s, want %s", r.Scenario, c.What, c.Got, c.Want)
+			}
+		}
+	}
+}
+
+// The shipped rules plus a volume_spike and a volume anomaly rule
+// (testdata/volume-rules.yaml) across a restart in the middle of a stream:
+// a calm room pages nothing (the minute the daemon was down is neither
+// silence nor a drop), and a giveaway flood half a minute after the
+// restart is red within 30 s on both rules, judged against the volume
+// history and the detector saved before the stop. Without them neither
+// rule has a verdict during the two-minute flood.
+func TestVolumeRulesAcrossRestart(t *testing.T) {
+	cfg := loadConfig(t, "testdata/volume-rules.yaml")
+	sc, err := NewScorer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const floodAt = 630 * time.Second
+	for _, name := range []string{"restart-calm", "restart-calm-kill9", "restart-flood", "restart-flood-kill9"} {
+		s, ok := Lookup(name)
+		if !ok {
+			t.Fatalf("no scenario %s", name)
+		}
+		if scenarioRaceEnabled || testing.Short() {
+			s = s.Truncate(15 * time.Minute)
+		}
+		r, err := Run(context.Background(), cfg, sc, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(name, "restart-flood") {
+			if len(r.Notifications) != 0 {
+				t.Errorf("%s: %d notifications, want 0: %+v", name, len(r.Notifications), r.Notifications)
+			}
+			continue
+		}
+		for _, rule := range []string{"volume-spike", "volume-anomaly"} {
+			at := time.Duration(-1)
+			for _, n := range r.Notifications {
+				if n.Rule == rule && n.Severity == "red" {
+					at = n.At
+					break
+				}
+			}
+			if at < floodAt || at-floodAt > 30*time.Second {
+				t.Errorf("%s: %s red at %v, want within 30s of the flood at %v; notifications: %+v", name, rule, at, floodAt, r.Notifications)
 			}
 		}
 	}

@@ -1,0 +1,221 @@
+package alerts
+
+import (
+	"encoding/json"
+	"math"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"lookout/store"
+)
+
+// A volume_spike rule and an anomaly rule over the room's volume, the
+// history they keep across a restart.
+const profileVolumeRules = `
+  - name: spike
+    kind: volume_spike
+    window: 1m
+    min_volume: 100
+    levels: { yellow: 2, red: 3 }
+    for: 10s
+  - name: volume-anomaly
+    kind: anomaly
+    window: 10s
+    for: 10s
+`
+
+// profileNoisyRoom chats 8 to 12 messages a second (a fixed
+// pseudo-random pattern), ×4 from spikeAt (seconds; <0: never).
+func profileNoisyRoom(spikeAt int) baselineFeed {
+	return func(sec int) (int, float64, int, int, float64) {
+		n := 8 + int((uint32(sec)*2654435761)>>16%5)
+		if spikeAt >= 0 && sec >= spikeAt {
+			n *= 4
+		}
+		return n, 0.1, 0, 0, 0
+	}
+}
+
+// profileAsSilence removes saved_at from the rows: the downtime is read as
+// silence, as before the profiles knew when they were taken.
+func profileAsSilence(t *testing.T) func([]store.RoomProfile) {
+	return func(rows []store.RoomProfile) {
+		for i := range rows {
+			var pj map[string]any
+			if err := json.Unmarshal([]byte(rows[i].Profile), &pj); err != nil {
+				t.Fatal(err)
+			}
+			delete(pj, "saved_at")
+			b, _ := json.Marshal(pj)
+			rows[i].Profile = string(b)
+		}
+	}
+}
+
+// profileForget strips what the rows say about the rule's recent history
+// and detector: the restart as before they were saved.
+func profileForget(t *testing.T, rule string) func([]store.RoomProfile) {
+	return func(rows []store.RoomProfile) {
+		for i := range rows {
+			if rows[i].Rule != rule {
+				continue
+			}
+			var pj profileJSON
+			if err := json.Unmarshal([]byte(rows[i].Profile), &pj); err != nil {
+				t.Fatal(err)
+			}
+			pj.Signals = nil
+			b, _ := json.Marshal(pj)
+			rows[i].Profile = string(b)
+		}
+	}
+}
+
+func profileRuleEvents(evs []baselineEvent, rule string) []baselineEvent {
+	var out []baselineEvent
+	for _, e := range evs {
+		if e.ev.Rule == rule {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// volume_spike and the anomaly detector keep their history across a
+// restart in the middle of a room's first stream, with the two minutes
+// the daemon was down a gap: a calm room pages nothing (read as silence,
+// the same restart pages both rules), and a spike 30 s after the restart
+// is judged at once against the saved history, where without it neither
+// rule has a verdict for minutes.
+func TestProfileVolumeAndAnomalyAcrossRestart(t *testing.T) {
+	const downAt, backAt, spikeAt, end = 10 * 60, 12 * 60, 12*60 + 30, 20 * 60
+	if evs := profileRestartAt(t, profileVolumeRules, downAt, backAt, end, profileNoisyRoom(-1), nil); len(evs) != 0 {
+		t.Fatalf("a calm room paged across a restart: %v", evs)
+	}
+	silent := profileRestartAt(t, profileVolumeRules, downAt, backAt, end, profileNoisyRoom(-1), profileAsSilence(t))
+	for _, rule := range []string{"spike", "volume-anomaly"} {
+		if baselineFirst(profileRuleEvents(silent, rule), Firing, "") < 0 {
+			t.Errorf("%s: with the downtime read as silence nothing fired: the test no longer shows what the gap does", rule)
+		}
+	}
+
+	evs := profileRestartAt(t, profileVolumeRules, downAt, backAt, end, profileNoisyRoom(spikeAt), nil)
+	forgot := profileRestartAt(t, profileVolumeRules, downAt, backAt, end, profileNoisyRoom(spikeAt),
+		func(rows []store.RoomProfile) {
+			profileForget(t, "spike")(rows)
+			profileForget(t, "volume-anomaly")(rows)
+		})
+	for _, c := range []struct {
+		rule   string
+		sev    Severity
+		within int // seconds after the spike with the saved history
+		before int // without it, nothing before this second
+	}{
+		// A 1-minute window ×4 is 3× a minute into the spike, red after
+		// for: 10s; without history the baseline needs two windows seen.
+		{"spike", Red, 75, backAt + 110},
+		// 10 s points: the first ×4 point is scored at once; without
+		// history the detector warms up for 30 points (5 minutes).
+		{"volume-anomaly", "", 40, backAt + 300},
+	} {
+		at := baselineFirst(profileRuleEvents(evs, c.rule), Firing, c.sev)
+		if at < spikeAt || at-spikeAt > c.within {
+			t.Errorf("%s: %s at %ds with the saved history, want within %ds of the spike at %ds; events:\n%v",
+				c.rule, c.sev, at, c.within, spikeAt, profileRuleEvents(evs, c.rule))
+		}
+		noHist := baselineFirst(profileRuleEvents(forgot, c.rule), Firing, c.sev)
+		if noHist >= 0 && noHist < c.before {
+			t.Errorf("%s: %s at %ds without the saved history: the test no longer shows what it adds", c.rule, c.sev, noHist)
+		}
+		t.Logf("%s: %s %ds after the spike with the saved history, %ds without (-1: never before %ds)",
+			c.rule, c.sev, at-spikeAt, noHist-spikeAt, end)
+	}
+}
+
+// A detector taken over with no time between (a clean hand-over) scores
+// every later point exactly as the one that kept running: everything it
+// learned is in the profile. A row of format 2 still loads.
+func TestProfileAnomalyDetectorRoundTrip(t *testing.T) {
+	const handAt, end = 7 * 60, 12 * 60
+	feed := profileNoisyRoom(10 * 60)
+	kept, rec1, clk1 := engineTestEngineClock(t, profileVolumeRules)
+	baselineRunOn(t, kept, rec1, clk1, 0, handAt, feed)
+	rows := profileThroughStore(t, kept.ExportProfiles())
+	took, rec2, clk2 := engineTestEngineClock(t, profileVolumeRules)
+	clk2.Set(clk1.Now())
+	if n, err := took.ImportProfiles(rows, clk1.Now()); err != nil || n != 2 {
+		t.Fatalf("import: %d rows used, %v", n, err)
+	}
+	series := func(e *Engine) *signalSeries {
+		return e.keyList[0].series[e.rules[1].signals[0].idx]
+	}
+	for sec := handAt; sec < end; sec += 10 {
+		a := baselineRunOn(t, kept, rec1, clk1, sec, sec+10, feed)
+		b := baselineRunOn(t, took, rec2, clk2, sec, sec+10, feed)
+		pa, pb := series(kept).point, series(took).point
+		if pa != pb || len(a) != len(b) {
+			t.Fatalf("at %ds: point %+v after the hand-over, %+v without; events %v / %v", sec, pb, pa, b, a)
+		}
+	}
+	if !series(took).point.ready || series(took).point.z < DefaultAnomalyRed {
+		t.Fatalf("the spike was not scored: %+v", series(took).point)
+	}
+
+	v2 := strings.Replace(rows[0].Profile, `"v":3`, `"v":2`, 1)
+	if v2 == rows[0].Profile {
+		t.Fatalf("test setup: no version in %s", rows[0].Profile)
+	}
+	e, _, _ := engineTestEngineClock(t, profileVolumeRules)
+	if n, err := e.ImportProfiles([]store.RoomProfile{{Rule: rows[0].Rule, Source: rows[0].Source, Room: rows[0].Room, Profile: v2}}, clk1.Now()); err != nil || n != 1 {
+		t.Fatalf("a format 2 row: %d used, %v", n, err)
+	}
+}
+
+// BenchmarkProfilesAnomaly: what saving and loading a fully learned
+// anomaly detector costs, per room: a gauge sampled every minute for a
+// week (history, tail and seasonal slots all full). One op = all rooms.
+func BenchmarkProfilesAnomaly(b *testing.B) {
+	const rooms = 20
+	const rules = `
+  - name: viewers-anomaly
+    kind: anomaly
+    metric: viewers
+    window: 1m
+`
+	e, _, clk := engineTestEngineClock(b, rules)
+	for m := range 7 * 24 * 60 {
+		at := engineTestStart.Add(time.Duration(m) * time.Minute)
+		clk.Set(at)
+		for r := range rooms {
+			it := metricItem(strconv.Itoa(r), "viewers", at, 1000+100*math.Sin(float64(m)/229)+float64((m*7919+r)%37))
+			e.Observe(&it)
+		}
+	}
+	now := clk.Now()
+	rows := e.ExportProfiles()
+	if len(rows) != rooms {
+		b.Fatalf("%d rows", len(rows))
+	}
+	size := 0
+	for _, r := range rows {
+		size += len(r.Profile)
+	}
+	b.Run("export", func(b *testing.B) {
+		for b.Loop() {
+			e.ExportProfiles()
+		}
+		b.ReportMetric(float64(size)/rooms, "bytes/room")
+	})
+	b.Run("import", func(b *testing.B) {
+		for b.Loop() {
+			b.StopTimer()
+			fresh, _, _ := engineTestEngineClock(b, rules)
+			b.StartTimer()
+			if n, err := fresh.ImportProfiles(rows, now); err != nil || n != rooms {
+				b.Fatalf("%d, %v", n, err)
+			}
+		}
+	})
+}
