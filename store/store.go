@@ -60,6 +60,8 @@ type Store struct {
 	busyTimeout time.Duration
 	// dropRaw turns off raw payload storage (store.keep_raw: false).
 	dropRaw atomic.Bool
+	// live receives committed batches (SetLiveSink), nil when none.
+	live atomic.Pointer[LiveSink]
 
 	closeErr error
 	closed   sync.Once

@@ -1,10 +1,11 @@
 // Package ui is the live dashboard the daemon serves on ui.listen (or
 // --ui ADDR): an overview of every source and room with its traffic light,
 // a room view that updates live over Server-Sent Events, the alerts with a
-// silence action, and a search over stored items. Everything it shows is
-// read from the SQLite log through its own read-only connection; the one
-// write it makes, a silence, goes through the store exactly as `lookout
-// silence add` does. Pages, styles and scripts are embedded: it works
+// silence action, and a search over stored items. Pages and history are
+// read from the SQLite log through its own read-only connection; a room's
+// live stream gets what each committed batch added from the store's
+// writer, in memory (store.LiveSink). The one write it makes, a silence,
+// goes through the store exactly as `lookout silence add` does. Pages, styles and scripts are embedded: it works
 // offline.
 package ui
 
@@ -46,8 +47,8 @@ type Options struct {
 	// header, or ?token= once, which sets the cookie).
 	Token string
 	Log   *slog.Logger
-	// Tick is how often a room's live stream looks for new rows and sends
-	// one coalesced update (default 500ms).
+	// Tick is how often a room's live stream sends one coalesced update
+	// of what was committed since the last (default 500ms).
 	Tick time.Duration
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
@@ -101,12 +102,14 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.hub = newHub(ctx, s)
+	opts.Store.SetLiveSink(s.hub)
 	s.routes()
 	return s, nil
 }
 
 // Close stops the live streams and releases the read-only connection.
 func (s *Server) Close() error {
+	s.opts.Store.SetLiveSink(nil)
 	s.hub.mu.Lock()
 	for _, f := range s.hub.feeds {
 		f.cancel()

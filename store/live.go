@@ -1,0 +1,221 @@
+package store
+
+import (
+	"slices"
+
+	"lookout/item"
+)
+
+// Live views (the dashboard's room stream) learn what each batch added from
+// the writer itself, after the batch commits, instead of reading the rows
+// back: a LiveSink set with SetLiveSink names the rooms it watches as a
+// batch starts and receives, once the batch is committed, each watched
+// room's per-second counts and newest items. A batch that rolls back
+// publishes nothing.
+
+// LiveRoom names a room.
+type LiveRoom struct{ Source, Room string }
+
+// LiveSink receives committed batches. Both methods are called on the
+// writing goroutine and must return at once (no I/O, no waiting on a
+// reader).
+type LiveSink interface {
+	// Watched is called as a batch starts: the rooms whose news to collect
+	// (read, never changed, by the writer) and a tag handed back in
+	// LiveBatch.Tag.
+	Watched() (rooms map[LiveRoom]bool, tag uint64)
+	// Committed receives the batch once it is committed. The sink may
+	// keep b.
+	Committed(b *LiveBatch)
+}
+
+// LiveBatch is what one committed batch added.
+type LiveBatch struct {
+	Tag uint64 // as Watched returned it when the batch started
+	// FirstID and LastID bound the row ids of the batch's new items (both 0
+	// when it added none). Batches commit one at a time and a batch's rows
+	// get ids above every committed row, so a reader that has seen every
+	// row up to LastID has seen this batch.
+	FirstID, LastID int64
+	Rooms           []*LiveNews // watched rooms with new items or viewers samples
+}
+
+// LiveNews is what a batch added to one watched room.
+type LiveNews struct {
+	LiveRoom
+	Seconds []LiveSecond // sums per second, kind and sentiment (a key may repeat: add them up)
+	Latest  []LiveItem   // the newest items of the feed kinds (LiveLatest at most), oldest first
+	// Viewers is the newest "viewers" metric sample of the batch (by
+	// timestamp), ViewersTS its stored timestamp ("" when none).
+	Viewers   float64
+	ViewersTS string
+
+	head int // once Latest is full, a ring starting here (put in order before it is published)
+}
+
+// LiveSecond sums a room's new items of one second, kind and sentiment
+// ("" when unscored), as the rollups do per minute: units count an item's
+// Count (at least 1), value its Value.
+type LiveSecond struct {
+	Unix      int64
+	Kind      item.Kind
+	Sentiment string
+	Items     int64
+	Units     int64
+	Value     float64
+}
+
+// LiveItem is one new item as a live feed shows it.
+type LiveItem struct {
+	ID        int64
+	TS        string // stored timestamp text
+	Kind      item.Kind
+	Author    string
+	Text      string
+	Sentiment string
+	Value     float64
+	Keywords  []string // distinct matched keywords
+}
+
+// LiveLatest is how many of a room's newest items one batch reports.
+const LiveLatest = 64
+
+// liveFeedKind: the kinds a feed shows (messages and gifts; not entries,
+// likes or metrics).
+func liveFeedKind(k item.Kind) bool {
+	switch k {
+	case item.KindChat, item.KindComment, item.KindPost, item.KindSuperChat, item.KindGift:
+		return true
+	}
+	return false
+}
+
+// SetLiveSink makes l receive every committed batch from now on (nil
+// stops it). One sink at a time.
+func (s *Store) SetLiveSink(l LiveSink) {
+	if l == nil {
+		s.live.Store(nil)
+		return
+	}
+	s.live.Store(&l)
+}
+
+// storeLive collects one batch's news.
+type storeLive struct {
+	sink        LiveSink
+	rooms       map[LiveRoom]bool
+	batch       LiveBatch
+	news        map[LiveRoom]*LiveNews
+	last        *LiveNews // the previous item's room, when watched
+	lastKey     LiveRoom
+	lastSet     bool // lastKey holds the previous item's room
+	lastWatched bool
+}
+
+func (l *storeLive) begin(s *Store) {
+	p := s.live.Load()
+	if p == nil {
+		return
+	}
+	l.sink = *p
+	l.rooms, l.batch.Tag = l.sink.Watched()
+}
+
+// room returns the news of the item's room, nil when it is not watched.
+func (l *storeLive) room(it *item.Item) *LiveNews {
+	if l.lastSet && l.lastKey.Source == it.Source && l.lastKey.Room == it.Room {
+		if l.lastWatched {
+			return l.last
+		}
+		return nil
+	}
+	k := LiveRoom{it.Source, it.Room}
+	l.lastKey, l.lastSet, l.last, l.lastWatched = k, true, nil, l.rooms[k]
+	if !l.lastWatched {
+		return nil
+	}
+	if l.last = l.news[k]; l.last == nil {
+		if l.news == nil {
+			l.news = map[LiveRoom]*LiveNews{}
+		}
+		l.last = &LiveNews{LiveRoom: k}
+		l.news[k] = l.last
+		l.batch.Rooms = append(l.batch.Rooms, l.last)
+	}
+	return l.last
+}
+
+// add counts an inserted item, stored with timestamp text ts as row id.
+func (l *storeLive) add(it *item.Item, ts string, unix, id int64) {
+	if l.sink == nil {
+		return
+	}
+	if l.batch.FirstID == 0 || id < l.batch.FirstID {
+		l.batch.FirstID = id
+	}
+	l.batch.LastID = max(l.batch.LastID, id)
+	n := l.room(it)
+	if n == nil {
+		return
+	}
+	sent := ""
+	if it.Score.Scored {
+		sent = it.Score.Label.String()
+	}
+	var s *LiveSecond
+	// Items come in time order: the sum is nearly always among the last.
+	for i := len(n.Seconds) - 1; i >= max(0, len(n.Seconds)-8); i-- {
+		if x := &n.Seconds[i]; x.Unix == unix && x.Kind == it.Kind && x.Sentiment == sent {
+			s = x
+			break
+		}
+	}
+	if s == nil {
+		n.Seconds = append(n.Seconds, LiveSecond{Unix: unix, Kind: it.Kind, Sentiment: sent})
+		s = &n.Seconds[len(n.Seconds)-1]
+	}
+	s.Items++
+	s.Units += max(it.Count, 1)
+	s.Value += it.Value
+	if !liveFeedKind(it.Kind) {
+		return
+	}
+	m := LiveItem{ID: id, TS: ts, Kind: it.Kind, Author: it.Author, Text: it.Text, Sentiment: sent, Value: it.Value}
+	for _, g := range it.Score.Groups {
+		for _, kw := range g.Terms {
+			if kw != "" && !slices.Contains(m.Keywords, kw) {
+				m.Keywords = append(m.Keywords, kw)
+			}
+		}
+	}
+	if len(n.Latest) < LiveLatest {
+		n.Latest = append(n.Latest, m)
+		return
+	}
+	n.Latest[n.head] = m
+	n.head = (n.head + 1) % LiveLatest
+}
+
+// metric notes an inserted metric sample.
+func (l *storeLive) metric(it *item.Item, ts string) {
+	if l.sink == nil || it.Metric != "viewers" {
+		return
+	}
+	if n := l.room(it); n != nil && ts >= n.ViewersTS {
+		n.Viewers, n.ViewersTS = it.Value, ts
+	}
+}
+
+// committed hands the batch to the sink.
+func (l *storeLive) committed() {
+	if l.sink == nil {
+		return
+	}
+	for _, n := range l.batch.Rooms {
+		slices.Reverse(n.Latest[:n.head])
+		slices.Reverse(n.Latest[n.head:])
+		slices.Reverse(n.Latest)
+		n.head = 0
+	}
+	l.sink.Committed(&l.batch)
+}
