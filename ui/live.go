@@ -304,6 +304,9 @@ func (h *hub) run(ctx context.Context, id roomID, f *feed, lastID int64) {
 		h.mu.Lock()
 		p := f.pend.take()
 		h.mu.Unlock()
+		if n := h.dropped.Swap(0); n > 0 {
+			h.s.log.Warn("ui: live updates over their bounds: slices left out or batches read back as one range", "times", n)
+		}
 		u, ok, err := h.s.tick(ctx, id, p, &st)
 		if err != nil {
 			if ctx.Err() == nil {
