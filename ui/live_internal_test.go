@@ -20,7 +20,7 @@ import (
 type staleSink struct{ h *hub }
 
 func (s staleSink) Watched() (map[store.LiveRoom]bool, uint64) { return map[store.LiveRoom]bool{}, 0 }
-func (s staleSink) Committed(b *store.LiveBatch)                { s.h.Committed(b) }
+func (s staleSink) Committed(b *store.LiveBatch)               { s.h.Committed(b) }
 
 // TestStreamCountsEveryCommittedItemOnce: the room's items reach its stream
 // once each, whether the writer published them (the room was watched when
