@@ -6,12 +6,12 @@ import (
 	"lookout/item"
 )
 
-// Live views (the dashboard's room stream) learn what each batch added from
-// the writer itself, after the batch commits, instead of reading the rows
-// back: a LiveSink set with SetLiveSink names the rooms it watches as a
-// batch starts and receives, once the batch is committed, each watched
-// room's per-second counts and newest items. A batch that rolls back
-// publishes nothing.
+// Live views (the dashboard's overview and room stream) learn what each
+// batch added from the writer itself, after the batch commits, instead of
+// reading the rows back: a LiveSink set with SetLiveSink names the rooms it
+// watches as a batch starts and receives, once the batch is committed,
+// every room's per-second counts and each watched room's newest items and
+// viewers. A batch that rolls back publishes nothing.
 
 // LiveRoom names a room.
 type LiveRoom struct{ Source, Room string }
@@ -37,14 +37,19 @@ type LiveBatch struct {
 	// get ids above every committed row, so a reader that has seen every
 	// row up to LastID has seen this batch.
 	FirstID, LastID int64
-	Rooms           []*LiveNews // watched rooms with new items or viewers samples
+	Rooms           []*LiveNews // rooms with new items or samples, in the order the batch wrote them
 }
 
-// LiveNews is what a batch added to one watched room.
+// LiveNews is what a batch added to one room.
 type LiveNews struct {
 	LiveRoom
-	Seconds []LiveSecond // sums per second, kind and sentiment (a key may repeat: add them up)
-	Latest  []LiveItem   // the newest items of the feed kinds (LiveLatest at most), oldest first
+	Watched bool // the sink watched the room when the batch began: Latest and Viewers are filled
+	// Platform, Brand and BrandRole are those of the room's last new item
+	// (the brand and brand_role labels, "" when none); LastTS is the
+	// greatest stored timestamp of its new items.
+	Platform, Brand, BrandRole, LastTS string
+	Seconds                            []LiveSecond // sums per second, kind and sentiment (a key may repeat: add them up)
+	Latest                             []LiveItem   // the newest items of the feed kinds (LiveLatest at most), oldest first
 	// Viewers is the newest "viewers" metric sample of the batch (by
 	// timestamp), ViewersTS its stored timestamp ("" when none).
 	Viewers   float64
@@ -102,14 +107,11 @@ func (s *Store) SetLiveSink(l LiveSink) {
 
 // storeLive collects one batch's news.
 type storeLive struct {
-	sink        LiveSink
-	rooms       map[LiveRoom]bool
-	batch       LiveBatch
-	news        map[LiveRoom]*LiveNews
-	last        *LiveNews // the previous item's room, when watched
-	lastKey     LiveRoom
-	lastSet     bool // lastKey holds the previous item's room
-	lastWatched bool
+	sink  LiveSink
+	rooms map[LiveRoom]bool
+	batch LiveBatch
+	news  map[LiveRoom]*LiveNews
+	last  *LiveNews // the previous item's room
 }
 
 func (l *storeLive) begin(s *Store) {
@@ -121,24 +123,17 @@ func (l *storeLive) begin(s *Store) {
 	l.rooms, l.batch.Tag = l.sink.Watched()
 }
 
-// room returns the news of the item's room, nil when it is not watched.
+// room returns the news of the item's room.
 func (l *storeLive) room(it *item.Item) *LiveNews {
-	if l.lastSet && l.lastKey.Source == it.Source && l.lastKey.Room == it.Room {
-		if l.lastWatched {
-			return l.last
-		}
-		return nil
+	if l.last != nil && l.last.Source == it.Source && l.last.Room == it.Room {
+		return l.last
 	}
 	k := LiveRoom{it.Source, it.Room}
-	l.lastKey, l.lastSet, l.last, l.lastWatched = k, true, nil, l.rooms[k]
-	if !l.lastWatched {
-		return nil
-	}
 	if l.last = l.news[k]; l.last == nil {
 		if l.news == nil {
 			l.news = map[LiveRoom]*LiveNews{}
 		}
-		l.last = &LiveNews{LiveRoom: k}
+		l.last = &LiveNews{LiveRoom: k, Watched: l.rooms[k]}
 		l.news[k] = l.last
 		l.batch.Rooms = append(l.batch.Rooms, l.last)
 	}
@@ -155,9 +150,11 @@ func (l *storeLive) add(it *item.Item, ts string, unix, id int64) {
 	}
 	l.batch.LastID = max(l.batch.LastID, id)
 	n := l.room(it)
-	if n == nil {
-		return
+	n.Platform = it.Platform
+	if b := it.Labels["brand"]; b != "" {
+		n.Brand, n.BrandRole = b, it.Labels["brand_role"]
 	}
+	n.LastTS = max(n.LastTS, ts)
 	sent := ""
 	if it.Score.Scored {
 		sent = it.Score.Label.String()
@@ -177,7 +174,7 @@ func (l *storeLive) add(it *item.Item, ts string, unix, id int64) {
 	s.Items++
 	s.Units += max(it.Count, 1)
 	s.Value += it.Value
-	if !liveFeedKind(it.Kind) {
+	if !n.Watched || !liveFeedKind(it.Kind) {
 		return
 	}
 	m := LiveItem{ID: id, TS: ts, Kind: it.Kind, Author: it.Author, Text: it.Text, Sentiment: sent, Value: it.Value}
@@ -201,7 +198,7 @@ func (l *storeLive) metric(it *item.Item, ts string) {
 	if l.sink == nil || it.Metric != "viewers" {
 		return
 	}
-	if n := l.room(it); n != nil && ts >= n.ViewersTS {
+	if n := l.room(it); n.Watched && ts >= n.ViewersTS {
 		n.Viewers, n.ViewersTS = it.Value, ts
 	}
 }

@@ -22,9 +22,10 @@ func (r *recordSink) Watched() (map[LiveRoom]bool, uint64) { return r.rooms, r.t
 func (r *recordSink) Committed(b *LiveBatch)               { r.batches = append(r.batches, b) }
 
 // TestLiveSinkGetsCommittedBatches: what the sink receives equals what
-// SQL finds in the rows the batch committed, for watched rooms only; a
-// batch with a duplicate (the exact path) reports the new rows only; a
-// batch that fails reports nothing.
+// SQL finds in the rows the batch committed: every room's counts, the
+// newest items and viewers of watched rooms only; a batch with a duplicate
+// (the exact path) reports the new rows only; a batch that fails reports
+// nothing.
 func TestLiveSinkGetsCommittedBatches(t *testing.T) {
 	ctx := context.Background()
 	s, err := Open(ctx, filepath.Join(t.TempDir(), "live.db"))
@@ -79,38 +80,52 @@ func TestLiveSinkGetsCommittedBatches(t *testing.T) {
 		if b.Tag != 7 {
 			t.Errorf("batch %d tag %d, want 7", bi, b.Tag)
 		}
-		if len(b.Rooms) != 1 || b.Rooms[0].Room != "1" {
-			t.Fatalf("batch %d rooms %+v, want room 1 only", bi, b.Rooms)
-		}
-		n := b.Rooms[0]
-		// Per second, kind and sentiment, as SQL sums the rows.
-		got := map[string][3]float64{}
-		for _, sec := range n.Seconds {
-			k := fmt.Sprint(sec.Unix, sec.Kind, sec.Sentiment)
-			g := got[k]
-			got[k] = [3]float64{g[0] + float64(sec.Items), g[1] + float64(sec.Units), g[2] + sec.Value}
-		}
-		rows, err := s.db.Query(`SELECT CAST(strftime('%s', ts) AS INTEGER), kind, coalesce(sentiment, ''), count(*), sum(max(coalesce(count, 1), 1)), coalesce(sum(value), 0)
-			FROM items WHERE id BETWEEN ? AND ? AND source = 'live' AND room = '1' GROUP BY 1, 2, 3`, b.FirstID, b.LastID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := map[string][3]float64{}
-		for rows.Next() {
-			var unix int64
-			var kind, sent string
-			var v [3]float64
-			if err := rows.Scan(&unix, &kind, &sent, &v[0], &v[1], &v[2]); err != nil {
+		var n *LiveNews
+		for _, r := range b.Rooms {
+			if r.Room == "1" {
+				n = r
+			} else if r.Watched || len(r.Latest) > 0 || r.ViewersTS != "" {
+				t.Errorf("batch %d: unwatched room %s reported as watched, with %d items", bi, r.Room, len(r.Latest))
+			}
+			// Per second, kind and sentiment, as SQL sums the rows.
+			got := map[string][3]float64{}
+			for _, sec := range r.Seconds {
+				k := fmt.Sprint(sec.Unix, sec.Kind, sec.Sentiment)
+				g := got[k]
+				got[k] = [3]float64{g[0] + float64(sec.Items), g[1] + float64(sec.Units), g[2] + sec.Value}
+			}
+			rows, err := s.db.Query(`SELECT CAST(strftime('%s', ts) AS INTEGER), kind, coalesce(sentiment, ''), count(*), sum(max(coalesce(count, 1), 1)), coalesce(sum(value), 0)
+				FROM items WHERE id BETWEEN ? AND ? AND source = ? AND room = ? GROUP BY 1, 2, 3`, b.FirstID, b.LastID, r.Source, r.Room)
+			if err != nil {
 				t.Fatal(err)
 			}
-			want[fmt.Sprint(unix, item.Kind(kind), sent)] = v
+			want := map[string][3]float64{}
+			for rows.Next() {
+				var unix int64
+				var kind, sent string
+				var v [3]float64
+				if err := rows.Scan(&unix, &kind, &sent, &v[0], &v[1], &v[2]); err != nil {
+					t.Fatal(err)
+				}
+				want[fmt.Sprint(unix, item.Kind(kind), sent)] = v
+			}
+			rows.Close()
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("batch %d room %s per-second sums\n got %v\nwant %v", bi, r.Room, got, want)
+			}
+			var last string
+			if err := s.db.QueryRow(`SELECT max(ts) FROM items WHERE id BETWEEN ? AND ? AND source = ? AND room = ?`, b.FirstID, b.LastID, r.Source, r.Room).Scan(&last); err != nil {
+				t.Fatal(err)
+			}
+			if r.LastTS != last || r.Platform != "bilibili" && r.Room != "1" {
+				t.Errorf("batch %d room %s: last %q platform %q, want %q", bi, r.Room, r.LastTS, r.Platform, last)
+			}
 		}
-		rows.Close()
-		if fmt.Sprint(got) != fmt.Sprint(want) {
-			t.Errorf("batch %d per-second sums\n got %v\nwant %v", bi, got, want)
+		if n == nil || !n.Watched {
+			t.Fatalf("batch %d: room 1 missing or not watched: %+v", bi, b.Rooms)
 		}
 		// The newest feed items, oldest first, as SQL lists them.
-		rows, err = s.db.Query(`SELECT id, coalesce(text, '') FROM (SELECT id, text FROM items WHERE id BETWEEN ? AND ? AND room = '1'
+		rows, err := s.db.Query(`SELECT id, coalesce(text, '') FROM (SELECT id, text FROM items WHERE id BETWEEN ? AND ? AND room = '1'
 			AND kind IN ('chat','comment','post','superchat','gift') ORDER BY id DESC LIMIT ?) ORDER BY id`, b.FirstID, b.LastID, LiveLatest)
 		if err != nil {
 			t.Fatal(err)
@@ -132,7 +147,12 @@ func TestLiveSinkGetsCommittedBatches(t *testing.T) {
 			t.Errorf("batch %d latest\n got %v\nwant %v", bi, gotLatest, wantLatest)
 		}
 	}
-	first := sink.batches[0].Rooms[0]
+	var first *LiveNews
+	for _, r := range sink.batches[0].Rooms {
+		if r.Room == "1" {
+			first = r
+		}
+	}
 	if first.Viewers != 900 || first.ViewersTS != FormatTime(t0.Add(time.Second)) {
 		t.Errorf("viewers %v at %q, want the newest sample (900)", first.Viewers, first.ViewersTS)
 	}
@@ -145,17 +165,17 @@ func TestLiveSinkGetsCommittedBatches(t *testing.T) {
 	if fmt.Sprint(kw) != "[退款 假货]" {
 		t.Errorf("keywords of line 197: %v, want [退款 假货]", kw)
 	}
-	if b := sink.batches[1]; b.FirstID != b.LastID || len(b.Rooms[0].Latest) != 1 || b.Rooms[0].Latest[0].Text != "new" {
+	if b := sink.batches[1]; b.FirstID != b.LastID || len(b.Rooms) != 1 || len(b.Rooms[0].Latest) != 1 || b.Rooms[0].Latest[0].Text != "new" {
 		t.Errorf("second batch %d..%d %+v, want the one new item", b.FirstID, b.LastID, b.Rooms[0].Latest)
 	}
 
-	// Nobody watching: the batch is still announced (its row ids), with
-	// no rooms.
+	// Nobody watching: the batch still comes, with its rows' ids and
+	// counts.
 	sink.rooms = map[LiveRoom]bool{}
 	if _, err := s.WriteItems(ctx, []item.Item{{Source: "live", Room: "1", Kind: item.KindChat, ID: "x", TS: t0}}); err != nil {
 		t.Fatal(err)
 	}
-	if b := sink.batches[len(sink.batches)-1]; len(b.Rooms) != 0 || b.LastID == 0 {
+	if b := sink.batches[len(sink.batches)-1]; len(b.Rooms) != 1 || b.Rooms[0].Watched || len(b.Rooms[0].Seconds) != 1 || b.LastID == 0 {
 		t.Errorf("unwatched batch: %+v", b)
 	}
 	s.SetLiveSink(nil)

@@ -123,6 +123,7 @@ func (h *hub) Committed(b *store.LiveBatch) {
 	if b.LastID == 0 && len(b.Rooms) == 0 {
 		return
 	}
+	h.s.tracker.committed(b, h.s.opts.Now())
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for id, f := range h.feeds {
@@ -153,7 +154,7 @@ func (h *hub) apply(id roomID, f *feed, b *store.LiveBatch) {
 		return
 	}
 	for _, n := range b.Rooms {
-		if n.Source == id.source && n.Room == id.room {
+		if n.Watched && n.Source == id.source && n.Room == id.room {
 			f.pend.add(n, h)
 		}
 	}
