@@ -105,6 +105,14 @@ func (s *Store) SetLiveSink(l LiveSink) {
 	s.live.Store(&l)
 }
 
+// LiveDelivering reports whether a batch of this store is committing, or
+// committed and not yet handed to the sink. Rows that another process
+// wrote to the same file are never handed over: a sink that reads the
+// newest row id and then finds LiveDelivering false knows that every batch
+// of this store up to that row has reached it, so the rows between its
+// batches are another writer's.
+func (s *Store) LiveDelivering() bool { return s.liveDelivering.Load() != 0 }
+
 // storeLive collects one batch's news.
 type storeLive struct {
 	sink  LiveSink

@@ -312,6 +312,10 @@ func (s *Store) writeItemsTx(ctx context.Context, c *sqlite3.SQLiteConn, items [
 	if err = w.writeStates(items); err != nil {
 		return 0, err
 	}
+	if w.live.sink != nil {
+		s.liveDelivering.Add(1)
+		defer s.liveDelivering.Add(-1)
+	}
 	if _, err = c.Exec("COMMIT", nil); err != nil {
 		return 0, fmt.Errorf("store: write %d items: commit: %w", len(items), storeExplain(err))
 	}

@@ -69,6 +69,13 @@ type hub struct {
 	watched atomic.Pointer[map[store.LiveRoom]bool]
 	seq     atomic.Uint64
 	dropped atomic.Int64 // news left out because a buffer was full
+	// Rows another process wrote to the same file (processors may share
+	// one) never come as batches: ours holds the row id ranges of the
+	// batches that came since checked, every row up to which is accounted
+	// for; foreign finds the rows in between.
+	ours       [][2]int64
+	checked    int64
+	checkedSet bool
 }
 
 type feed struct {
@@ -126,6 +133,14 @@ func (h *hub) Committed(b *store.LiveBatch) {
 	h.s.tracker.committed(b, h.s.opts.Now())
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if b.LastID > h.checked {
+		if len(h.ours) == maxEarly {
+			// Nobody has checked for a long time: merge the oldest two.
+			h.ours[1][0] = h.ours[0][0]
+			h.ours = append(h.ours[:0], h.ours[1:]...)
+		}
+		h.ours = append(h.ours, [2]int64{b.FirstID, b.LastID})
+	}
 	for id, f := range h.feeds {
 		if f.floor < 0 {
 			f.earlyHi = max(f.earlyHi, b.LastID)
@@ -138,6 +153,73 @@ func (h *hub) Committed(b *store.LiveBatch) {
 		}
 		h.apply(id, f, b)
 	}
+}
+
+// foreignLoop looks every tick for rows this process did not write.
+func (h *hub) foreignLoop(ctx context.Context) {
+	t := time.NewTicker(h.s.opts.Tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := h.foreign(ctx); err != nil && ctx.Err() == nil {
+			h.s.log.Warn("ui: looking for rows other processes wrote failed", "err", err)
+		}
+	}
+}
+
+// foreign reads the newest row id and hands the row ranges between this
+// process's batches (rows another process wrote to the same file) to the
+// feeds and the overview, which read them back.
+func (h *hub) foreign(ctx context.Context) error {
+	var top int64
+	if err := h.s.ro.DB().QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM items`).Scan(&top); err != nil {
+		return fmt.Errorf("newest row: %w", err)
+	}
+	if h.s.opts.Store.LiveDelivering() {
+		return nil // a batch of ours up to top may not have come yet: next time
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.checkedSet {
+		h.checked, h.checkedSet = top, true // the start: what is older is history
+	}
+	var gaps [][2]int64
+	cur, keep := h.checked, h.ours[:0]
+	for _, r := range h.ours {
+		if r[0] > top {
+			keep = append(keep, r)
+			continue
+		}
+		if r[0]-1 > cur {
+			gaps = append(gaps, [2]int64{cur, r[0] - 1})
+		}
+		cur = max(cur, r[1])
+	}
+	if top > cur {
+		gaps = append(gaps, [2]int64{cur, top})
+	}
+	h.ours, h.checked = keep, max(h.checked, top)
+	for _, g := range gaps {
+		b := &store.LiveBatch{FirstID: g[0] + 1, LastID: g[1]} // tag 0: read back
+		for id, f := range h.feeds {
+			if f.floor < 0 {
+				f.earlyHi = max(f.earlyHi, b.LastID)
+				if len(f.early) < maxEarly {
+					f.early = append(f.early, b)
+				} else {
+					f.earlyLost = true
+				}
+				continue
+			}
+			h.apply(id, f, b)
+		}
+		h.s.tracker.foreign(g[0], g[1])
+	}
+	return nil
 }
 
 // apply merges one batch into a feed that has caught up; under mu.

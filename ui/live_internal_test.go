@@ -122,3 +122,91 @@ func TestStreamCountsEveryCommittedItemOnce(t *testing.T) {
 		t.Errorf("newest streamed message %q, want line 150", last.Text)
 	}
 }
+
+// TestStreamCountsRowsOfAnotherWriter: processors may share one file; rows
+// another process writes never come as batches, and are read back: the
+// room's stream and the overview count them once, beside this process's.
+func TestStreamCountsRowsOfAnotherWriter(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	path := filepath.Join(t.TempDir(), "shared.db")
+	st, err := store.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	other, err := store.Open(ctx, path) // another process's store on the same file
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	clock := time.Now()
+	srv, err := New(ctx, Options{Store: st, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Tick: 20 * time.Millisecond,
+		Now: func() time.Time { return clock }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	seq := 0
+	write := func(s *store.Store, n int) {
+		t.Helper()
+		var batch []item.Item
+		for range n {
+			seq++
+			for _, room := range []string{"1", "2"} {
+				batch = append(batch, item.Item{Source: "live", Room: room, Kind: item.KindChat, ID: fmt.Sprintf("%s-%d", room, seq),
+					Text: fmt.Sprintf("line %d", seq), TS: clock.Add(-time.Duration(200-seq) * time.Second),
+					Score: item.Score{Scored: true, Label: item.Negative}})
+			}
+		}
+		if _, err := s.WriteItems(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := srv.tracker.update(ctx, srv.ro.DB(), clock); err != nil { // the overview loads (nothing yet)
+		t.Fatal(err)
+	}
+	ch, done := srv.hub.subscribe(roomID{"live", "1"}, 0)
+	defer done()
+	for caughtUp := false; !caughtUp; time.Sleep(time.Millisecond) {
+		srv.hub.mu.Lock()
+		caughtUp = srv.hub.feeds[roomID{"live", "1"}].floor >= 0
+		srv.hub.mu.Unlock()
+	}
+	time.Sleep(5 * srv.opts.Tick) // the first look for foreign rows has been made
+	write(st, 30)
+	write(other, 40)
+	write(st, 50)
+	write(other, 10)
+	var msgs int
+	deadline := time.After(20 * time.Second)
+	for quiet := 0; quiet < 10; {
+		select {
+		case b := <-ch:
+			var u Update
+			if err := json.Unmarshal(b, &u); err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range u.Slices {
+				msgs += s.Negative
+			}
+			quiet = 0
+		case <-time.After(srv.opts.Tick):
+			if msgs >= 130 {
+				quiet++
+			}
+		case <-deadline:
+			t.Fatalf("stream counted %d messages, want 130", msgs)
+		}
+	}
+	if msgs != 130 {
+		t.Errorf("stream counted %d messages, want 130 (80 of this process, 50 of the other, each once)", msgs)
+	}
+	if err := srv.tracker.update(ctx, srv.ro.DB(), clock); err != nil {
+		t.Fatal(err)
+	}
+	c := srv.tracker.counts(clock)
+	if got := c[[2]string{"live", "2"}].hour; got != 130 {
+		t.Errorf("overview counted %d items of room 2 in the hour, want 130", got)
+	}
+}

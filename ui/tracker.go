@@ -25,8 +25,11 @@ type tracker struct {
 	// tell which it has read.
 	loaded, loading, lostEarly bool
 	early                      []*store.LiveBatch
-	rooms                      map[[2]string]*roomAgg
-	prunedAt                   time.Time
+	// reread: row id ranges (lo, hi] another process wrote, read on the
+	// next update; earlyForeign those found while loading.
+	reread, earlyForeign [][2]int64
+	rooms                map[[2]string]*roomAgg
+	prunedAt             time.Time
 }
 
 type roomAgg struct {
@@ -63,6 +66,23 @@ func (t *tracker) committed(b *store.LiveBatch, now time.Time) {
 		if now.Sub(t.prunedAt) >= time.Minute {
 			t.prune(now)
 		}
+	}
+}
+
+// foreign notes rows another process wrote, (lo, hi], to read on the next
+// update.
+func (t *tracker) foreign(lo, hi int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch {
+	case t.loading:
+		t.earlyForeign = append(t.earlyForeign, [2]int64{lo, hi})
+	case t.loaded:
+		if n := len(t.reread); n > 0 && len(t.reread) >= maxReread {
+			t.reread[n-1][1] = hi // one range over the last and this
+			return
+		}
+		t.reread = append(t.reread, [2]int64{lo, hi})
 	}
 }
 
@@ -133,11 +153,27 @@ func (t *tracker) update(ctx context.Context, db *sql.DB, now time.Time) error {
 	defer t.loadMu.Unlock()
 	t.mu.Lock()
 	if t.loaded {
+		reread := t.reread
+		t.reread = nil
+		t.mu.Unlock()
+		for i, r := range reread {
+			rooms, err := trackerReadRows(ctx, db, `NOT INDEXED WHERE id > ? AND id <= ?`, r[0], r[1])
+			if err != nil {
+				t.mu.Lock()
+				t.reread = append(reread[i:], t.reread...) // again next time
+				t.mu.Unlock()
+				return err
+			}
+			t.mu.Lock()
+			t.merge(rooms)
+			t.mu.Unlock()
+		}
+		t.mu.Lock()
 		t.prune(now)
 		t.mu.Unlock()
 		return nil
 	}
-	t.loading, t.early, t.lostEarly = true, nil, false
+	t.loading, t.early, t.earlyForeign, t.lostEarly = true, nil, nil, false
 	t.mu.Unlock()
 	rooms, top, err := trackerLoadRows(ctx, db, now)
 	t.mu.Lock()
@@ -159,7 +195,12 @@ func (t *tracker) update(ctx context.Context, db *sql.DB, now time.Time) error {
 			t.add(b) // committed after the load's snapshot
 		}
 	}
-	t.early, t.loaded = nil, true
+	for _, r := range t.earlyForeign {
+		if r[1] > top {
+			t.reread = append(t.reread, [2]int64{max(r[0], top), r[1]})
+		}
+	}
+	t.early, t.earlyForeign, t.loaded = nil, nil, true
 	t.prune(now)
 	return nil
 }
@@ -167,7 +208,7 @@ func (t *tracker) update(ctx context.Context, db *sql.DB, now time.Time) error {
 // trackerLoadRows reads the last trackerLoad of rows into slices, and the
 // newest row id the read covers.
 func trackerLoadRows(ctx context.Context, db *sql.DB, now time.Time) (map[[2]string]*roomAgg, int64, error) {
-	tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true}) // one snapshot for both reads
+	tx, err := db.BeginTx(ctx, nil) // one snapshot for both reads
 	if err != nil {
 		return nil, 0, fmt.Errorf("overview: %w", err)
 	}
@@ -176,13 +217,21 @@ func trackerLoadRows(ctx context.Context, db *sql.DB, now time.Time) (map[[2]str
 	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM items`).Scan(&top); err != nil {
 		return nil, 0, fmt.Errorf("overview: %w", err)
 	}
+	rooms, err := trackerReadRows(ctx, tx, `WHERE ts >= ? AND id <= ?`, store.FormatTime(now.Add(-trackerLoad)), top)
+	return rooms, top, err
+}
+
+// trackerReadRows counts the rows that where selects into slices.
+func trackerReadRows(ctx context.Context, db interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}, where string, args ...any) (map[[2]string]*roomAgg, error) {
 	// substr(ts, 1, 18) is the timestamp cut to its ten seconds.
-	rows, err := tx.QueryContext(ctx, `SELECT source, room, max(platform), substr(ts, 1, 18) AS b, count(*), coalesce(sum(sentiment IS NOT NULL), 0),
+	rows, err := db.QueryContext(ctx, `SELECT source, room, max(platform), substr(ts, 1, 18) AS b, count(*), coalesce(sum(sentiment IS NOT NULL), 0),
 		coalesce(sum(sentiment = 'negative'), 0), max(ts), coalesce(max(json_extract(labels, '$.brand')), ''),
-		coalesce(sum(sentiment = 'positive'), 0), coalesce(max(json_extract(labels, '$.brand_role')), '') FROM items
-		WHERE ts >= ? AND id <= ? GROUP BY source, room, b`, store.FormatTime(now.Add(-trackerLoad)), top)
+		coalesce(sum(sentiment = 'positive'), 0), coalesce(max(json_extract(labels, '$.brand_role')), '') FROM items `+where+`
+		GROUP BY source, room, b`, args...)
 	if err != nil {
-		return nil, 0, fmt.Errorf("overview: %w", err)
+		return nil, fmt.Errorf("overview: %w", err)
 	}
 	defer rows.Close()
 	t := tracker{rooms: map[[2]string]*roomAgg{}}
@@ -190,7 +239,7 @@ func trackerLoadRows(ctx context.Context, db *sql.DB, now time.Time) (map[[2]str
 		var source, room, platform, b, last, brand, role string
 		var sl sliceAgg
 		if err := rows.Scan(&source, &room, &platform, &b, &sl.n, &sl.scored, &sl.neg, &last, &brand, &sl.pos, &role); err != nil {
-			return nil, 0, fmt.Errorf("overview: %w", err)
+			return nil, fmt.Errorf("overview: %w", err)
 		}
 		ts, err := time.Parse("2006-01-02T15:04:05", b+"0")
 		if err != nil {
@@ -213,9 +262,34 @@ func trackerLoadRows(ctx context.Context, db *sql.DB, now time.Time) (map[[2]str
 		a.pos += sl.pos
 	}
 	if err := rows.Err(); err != nil {
-		return nil, 0, fmt.Errorf("overview: %w", err)
+		return nil, fmt.Errorf("overview: %w", err)
 	}
-	return t.rooms, top, nil
+	return t.rooms, nil
+}
+
+// merge adds rooms' slices to the tracker's; under mu.
+func (t *tracker) merge(rooms map[[2]string]*roomAgg) {
+	for k, in := range rooms {
+		r := t.room(k[0], k[1])
+		if in.platform != "" {
+			r.platform = in.platform
+		}
+		if in.brand != "" {
+			r.brand, r.role = in.brand, in.role
+		}
+		r.lastTS = max(r.lastTS, in.lastTS)
+		for at, a := range in.slices {
+			o := r.slices[at]
+			if o == nil {
+				r.slices[at] = a
+				continue
+			}
+			o.n += a.n
+			o.scored += a.scored
+			o.neg += a.neg
+			o.pos += a.pos
+		}
+	}
 }
 
 // roomCounts are a room's overview figures.

@@ -62,6 +62,7 @@ type Server struct {
 	csrf    []byte // key for the per-session CSRF tokens
 	pages   map[string]*template.Template
 	hub     *hub
+	stop    context.CancelFunc // ends the live streams
 	mux     *http.ServeMux
 	cacheM  sync.Mutex
 	cache   map[string]cached
@@ -101,8 +102,14 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		ro.Close()
 		return nil, err
 	}
+	ctx, s.stop = context.WithCancel(ctx)
 	s.hub = newHub(ctx, s)
 	opts.Store.SetLiveSink(s.hub)
+	s.hub.wg.Add(1)
+	go func() {
+		defer s.hub.wg.Done()
+		s.hub.foreignLoop(ctx)
+	}()
 	s.routes()
 	return s, nil
 }
@@ -110,11 +117,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 // Close stops the live streams and releases the read-only connection.
 func (s *Server) Close() error {
 	s.opts.Store.SetLiveSink(nil)
-	s.hub.mu.Lock()
-	for _, f := range s.hub.feeds {
-		f.cancel()
-	}
-	s.hub.mu.Unlock()
+	s.stop()
 	s.hub.wg.Wait()
 	return s.ro.Close()
 }
