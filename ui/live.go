@@ -135,7 +135,9 @@ func (h *hub) Committed(b *store.LiveBatch) {
 	defer h.mu.Unlock()
 	if b.LastID > h.checked {
 		if len(h.ours) == maxEarly {
-			// Nobody has checked for a long time: merge the oldest two.
+			// No look for a long time (a batch of ours was always being
+			// handed over): merge the oldest two, taking the rows between
+			// them, if any, for ours.
 			h.ours[1][0] = h.ours[0][0]
 			h.ours = append(h.ours[:0], h.ours[1:]...)
 		}

@@ -41,7 +41,9 @@ const TokenEnv = "LOOKOUT_UI_TOKEN"
 // Options configure a Server.
 type Options struct {
 	// Store is the daemon's read-write store: silences are written
-	// through it. Reads use a read-only connection to the same file.
+	// through it, and its writer hands the live views every committed
+	// batch (the Server is its LiveSink until Close). Reads use a
+	// read-only connection to the same file.
 	Store *store.Store
 	// Token, when set, is required of every request (cookie, bearer
 	// header, or ?token= once, which sets the cookie).
