@@ -44,9 +44,10 @@ type LiveBatch struct {
 type LiveNews struct {
 	LiveRoom
 	Watched bool // the sink watched the room when the batch began: Latest and Viewers are filled
-	// Platform, Brand and BrandRole are those of the room's last new item
-	// (the brand and brand_role labels, "" when none); LastTS is the
-	// greatest stored timestamp of its new items.
+	// Platform, Brand and BrandRole are those of the room's first new item
+	// with a platform (the brand and brand_role labels, "" when none):
+	// the labels are the source's and room's, the same for all its items.
+	// LastTS is the greatest stored timestamp of its new items.
 	Platform, Brand, BrandRole, LastTS string
 	Seconds                            []LiveSecond // sums per second, kind and sentiment (a key may repeat: add them up)
 	Latest                             []LiveItem   // the newest items of the feed kinds (LiveLatest at most), oldest first
@@ -55,7 +56,17 @@ type LiveNews struct {
 	Viewers   float64
 	ViewersTS string
 
-	head int // once Latest is full, a ring starting here (put in order before it is published)
+	// ring holds the newest feed items until the batch is published (a
+	// ring starting at head once full); Latest is built from it.
+	ring []liveRef
+	head int
+}
+
+// liveRef is an inserted item of the batch, its row id and timestamp text.
+type liveRef struct {
+	it *item.Item
+	id int64
+	ts string
 }
 
 // LiveSecond sums a room's new items of one second, kind and sentiment
@@ -158,9 +169,8 @@ func (l *storeLive) add(it *item.Item, ts string, unix, id int64) {
 	}
 	l.batch.LastID = max(l.batch.LastID, id)
 	n := l.room(it)
-	n.Platform = it.Platform
-	if b := it.Labels["brand"]; b != "" {
-		n.Brand, n.BrandRole = b, it.Labels["brand_role"]
+	if n.Platform == "" && it.Platform != "" {
+		n.Platform, n.Brand, n.BrandRole = it.Platform, it.Labels["brand"], it.Labels["brand_role"]
 	}
 	n.LastTS = max(n.LastTS, ts)
 	sent := ""
@@ -185,19 +195,14 @@ func (l *storeLive) add(it *item.Item, ts string, unix, id int64) {
 	if !n.Watched || !liveFeedKind(it.Kind) {
 		return
 	}
-	m := LiveItem{ID: id, TS: ts, Kind: it.Kind, Author: it.Author, Text: it.Text, Sentiment: sent, Value: it.Value}
-	for _, g := range it.Score.Groups {
-		for _, kw := range g.Terms {
-			if kw != "" && !slices.Contains(m.Keywords, kw) {
-				m.Keywords = append(m.Keywords, kw)
-			}
-		}
-	}
-	if len(n.Latest) < LiveLatest {
-		n.Latest = append(n.Latest, m)
+	// The item is read when the batch is published, before WriteItems
+	// returns: only the newest LiveLatest are copied.
+	r := liveRef{it: it, id: id, ts: ts}
+	if len(n.ring) < LiveLatest {
+		n.ring = append(n.ring, r)
 		return
 	}
-	n.Latest[n.head] = m
+	n.ring[n.head] = r
 	n.head = (n.head + 1) % LiveLatest
 }
 
@@ -217,10 +222,27 @@ func (l *storeLive) committed() {
 		return
 	}
 	for _, n := range l.batch.Rooms {
-		slices.Reverse(n.Latest[:n.head])
-		slices.Reverse(n.Latest[n.head:])
-		slices.Reverse(n.Latest)
-		n.head = 0
+		if len(n.ring) == 0 {
+			continue
+		}
+		n.Latest = make([]LiveItem, 0, len(n.ring))
+		for i := range n.ring {
+			r := n.ring[(n.head+i)%len(n.ring)]
+			it := r.it
+			m := LiveItem{ID: r.id, TS: r.ts, Kind: it.Kind, Author: it.Author, Text: it.Text, Value: it.Value}
+			if it.Score.Scored {
+				m.Sentiment = it.Score.Label.String()
+			}
+			for _, g := range it.Score.Groups {
+				for _, kw := range g.Terms {
+					if kw != "" && !slices.Contains(m.Keywords, kw) {
+						m.Keywords = append(m.Keywords, kw)
+					}
+				}
+			}
+			n.Latest = append(n.Latest, m)
+		}
+		n.ring, n.head = nil, 0
 	}
 	l.sink.Committed(&l.batch)
 }

@@ -456,7 +456,12 @@ func (h *hub) send(f *feed, u Update) {
 	}
 }
 
+// alertTicks: a room's stream reads its alert marks every alertTicks
+// ticks (every 2 s at the default tick).
+const alertTicks = 4
+
 type tickState struct {
+	ticks        int
 	viewersAfter string
 	alerts       []byte // the alert marks last sent
 	termsAt      time.Time
@@ -493,14 +498,19 @@ func (s *Server) tick(ctx context.Context, id roomID, p pending, st *tickState) 
 	if p.viewersTS != "" && p.viewersTS > st.viewersAfter {
 		u.Viewers, st.viewersAfter, changed = p.viewers, p.viewersTS, true
 	}
-	marks, err := s.alertMarks(ctx, id.source, id.room, now.Add(-historySpan))
-	if err != nil {
-		return u, false, err
+	// The alert marks every alertTicks ticks: alerts change seldom.
+	if st.ticks%alertTicks == 0 {
+		marks, err := s.alertMarks(ctx, id.source, id.room, now.Add(-historySpan))
+		if err != nil {
+			return u, false, err
+		}
+		if b, _ := json.Marshal(marks); !bytes.Equal(b, st.alerts) {
+			u.Alerts, st.alerts, changed = marks, b, true
+		}
 	}
-	if b, _ := json.Marshal(marks); !bytes.Equal(b, st.alerts) {
-		u.Alerts, st.alerts, changed = marks, b, true
-	}
+	st.ticks++
 	if now.Sub(st.termsAt) >= 10*time.Second {
+		var err error
 		if u.Terms, err = s.hotTerms(ctx, id.source, id.room, now.Add(-10*time.Minute)); err != nil {
 			return u, false, err
 		}
