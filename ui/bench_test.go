@@ -136,3 +136,29 @@ func ingestSetup(b *testing.B, watched bool) (*store.Store, func([]item.Item)) {
 		}
 	}
 }
+
+// BenchmarkWatchedIdle is what the dashboard costs with nothing written: each
+// op waits 100 ms, with the room's stream open or not; the process's CPU
+// time per second is the open stream's fixed cost (its ticks, the SSE
+// client), the part of BenchmarkIngestWatchedPaced's difference that does
+// not grow with the rate.
+func BenchmarkWatchedIdle(b *testing.B) {
+	for _, watched := range []bool{false, true} {
+		name := "unwatched"
+		if watched {
+			name = "watched"
+		}
+		b.Run(name, func(b *testing.B) {
+			ingestSetup(b, watched)
+			tick := time.NewTicker(100 * time.Millisecond)
+			defer tick.Stop()
+			cpu0 := cpuTime(b)
+			b.ResetTimer()
+			for b.Loop() {
+				<-tick.C
+			}
+			b.StopTimer()
+			b.ReportMetric(float64((cpuTime(b)-cpu0).Microseconds())/b.Elapsed().Seconds(), "cpu-µs/s")
+		})
+	}
+}
