@@ -353,9 +353,10 @@ func (c *Config) validate() []error {
 	}
 	errs = append(errs, c.validateStore()...)
 	errs = append(errs, c.validateRules()...)
-	errs = append(errs, c.validateReceivers()...)
+	receivers, rerrs := c.validateReceivers()
+	errs = append(errs, rerrs...)
 	errs = append(errs, c.validateTransport()...)
-	errs = append(errs, c.validateReports()...)
+	errs = append(errs, c.validateReports(receivers)...)
 	errs = append(errs, c.validateBrands()...)
 	return errs
 }

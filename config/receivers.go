@@ -282,9 +282,10 @@ func (c *Config) MissingSecrets() []string {
 	return out
 }
 
-func (c *Config) validateReceivers() []error {
-	var errs []error
-	names := map[string]bool{}
+// validateReceivers checks the receivers and the routing tree, and returns
+// the set of receiver names that the route and reports name receivers from.
+func (c *Config) validateReceivers() (names map[string]bool, errs []error) {
+	names = map[string]bool{}
 	for i := range c.Receivers {
 		r := &c.Receivers[i]
 		f := fmt.Sprintf("receivers[%d]", i)
@@ -361,5 +362,5 @@ func (c *Config) validateReceivers() []error {
 		errs = append(errs, ferr(0, "route.receiver", "is required when receivers are configured"))
 	}
 	walk(&c.Route, "route")
-	return errs
+	return names, errs
 }

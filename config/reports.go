@@ -65,11 +65,18 @@ type Digest struct {
 // Location is reports.timezone loaded (DefaultTimezone when unset or bad;
 // validation reports a bad one).
 func (r ReportsConfig) Location() *time.Location {
+	loc, _ := r.location()
+	return loc
+}
+
+// location loads reports.timezone; when it is bad, the error says why and
+// the zone is DefaultTimezone's.
+func (r ReportsConfig) location() (*time.Location, error) {
 	loc, err := LoadTimezone(r.Timezone)
 	if err != nil {
 		loc, _ = LoadTimezone("")
 	}
-	return loc
+	return loc, err
 }
 
 // Digests lists the configured digests with their schedules parsed in
@@ -115,21 +122,18 @@ func parseCron(spec string, loc *time.Location) (cron.Schedule, error) {
 	return s, nil
 }
 
-func (c *Config) validateReports() []error {
+// validateReports checks the reports settings; receivers is the set of
+// configured receiver names (validateReceivers).
+func (c *Config) validateReports(receivers map[string]bool) []error {
 	var errs []error
 	r := c.Reports
-	loc, err := LoadTimezone(r.Timezone)
+	loc, err := r.location()
 	if err != nil {
 		errs = append(errs, ferr(c.lineOf("reports", "timezone"), "reports.timezone", "%v", err))
-		loc, _ = LoadTimezone("")
-	}
-	known := map[string]bool{}
-	for _, rc := range c.Receivers {
-		known[rc.Name] = true
 	}
 	checkReceivers := func(field string, names []string, path ...string) {
 		for i, n := range names {
-			if !known[n] {
+			if !receivers[n] {
 				errs = append(errs, ferr(c.lineOf(path...), fmt.Sprintf("%s[%d]", field, i), "names no configured receiver: %q", n))
 			}
 		}

@@ -15,7 +15,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net/url"
 	"strings"
 	"time"
 
@@ -26,6 +25,7 @@ import (
 	"lookout/internal/metrics"
 	"lookout/report"
 	"lookout/store"
+	"lookout/ui"
 )
 
 // reviewLookback is how far back a scan looks for stream ends without a
@@ -87,13 +87,7 @@ func reportURL(base, room string, from, to time.Time) string {
 	if base == "" {
 		return ""
 	}
-	v := url.Values{}
-	if room != "" {
-		v.Set("room", room)
-	}
-	v.Set("from", from.UTC().Format(time.RFC3339Nano))
-	v.Set("to", to.UTC().Format(time.RFC3339Nano))
-	return base + "/report?" + v.Encode()
+	return base + ui.ReportPath(room, from, to)
 }
 
 // reviewLoop reviews every stream that ended: at start (what ended while

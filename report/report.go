@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -108,6 +109,8 @@ type Room struct {
 	HotTerms   []Term    `json:"hot_terms"`
 	Alerts     []Alert   `json:"alerts"`
 	Gifts      GiftTotal `json:"gifts"`
+
+	allTerms []Term // every hot term of the window, for the brand comparison
 }
 
 // Viewers sums up the viewer samples.
@@ -254,75 +257,91 @@ func FromDB(ctx context.Context, db *sql.DB, opts Options) (*Report, error) {
 		r.Rooms = append(r.Rooms, rm)
 	}
 	if opts.Room == "" {
-		if r.Brands, err = q.brands(); err != nil {
+		if r.Brands, err = q.brands(r.Rooms); err != nil {
 			return nil, err
 		}
 	}
 	return r, nil
 }
 
-// brands compares the brand labels of the window's items: volume, share
-// of voice, sentiment and hot terms, side by side; nil with fewer than two
-// brands.
-func (q *querier) brands() ([]Brand, error) {
-	rows, err := q.db.QueryContext(q.ctx, `SELECT json_extract(labels, '$.brand') AS b, count(*),
-		coalesce(sum(sentiment IS NOT NULL), 0), coalesce(sum(sentiment = 'positive'), 0), coalesce(sum(sentiment = 'negative'), 0),
-		coalesce(max(json_extract(labels, '$.brand_role')), '')
-		FROM items WHERE ts >= ? AND ts < ? AND labels IS NOT NULL AND deleted_at IS NULL AND b IS NOT NULL AND b != ''
-		GROUP BY b ORDER BY count(*) DESC, b`, q.from, q.to)
-	if err != nil {
-		return nil, fmt.Errorf("report: brands: %w", err)
-	}
+// brands compares the brands of the window's rooms: volume, share of
+// voice, sentiment and hot terms, side by side; nil with fewer than two
+// brands. A room's figures are its report's (from the per-minute
+// rollups), and its brand and brand_role are the labels of its newest item
+// in the window: the labels come from the source's and the room's
+// configuration, the same for all of a room's items, so a room whose brand
+// changed within the window (a configuration change) counts wholly under
+// the newer one.
+func (q *querier) brands(rooms []Room) ([]Brand, error) {
 	var out []Brand
+	idx := map[string]int{}
+	terms := map[string]map[string]*Term{}
 	total := 0
-	for rows.Next() {
-		var b Brand
-		if err := rows.Scan(&b.Name, &b.Items, &b.Scored, &b.Positive, &b.Negative, &b.Role); err != nil {
-			rows.Close()
+	for i := range rooms {
+		rm := &rooms[i]
+		if rm.Items == 0 {
+			continue
+		}
+		var name, role sql.NullString
+		err := q.db.QueryRowContext(q.ctx, `SELECT json_extract(labels, '$.brand'), json_extract(labels, '$.brand_role') FROM items
+			WHERE source = ? AND room = ? AND ts >= ? AND ts < ? AND deleted_at IS NULL ORDER BY ts DESC LIMIT 1`,
+			rm.Source, rm.Room, q.from, q.to).Scan(&name, &role)
+		if errors.Is(err, sql.ErrNoRows) || err == nil && name.String == "" {
+			continue
+		}
+		if err != nil {
 			return nil, fmt.Errorf("report: brands: %w", err)
 		}
-		total += b.Items
-		out = append(out, b)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("report: brands: %w", err)
+		j, ok := idx[name.String]
+		if !ok {
+			j = len(out)
+			idx[name.String] = j
+			out = append(out, Brand{Name: name.String})
+			terms[name.String] = map[string]*Term{}
+		}
+		b := &out[j]
+		b.Role = max(b.Role, role.String)
+		b.Items += rm.Items
+		b.Scored += rm.Sentiment.Scored
+		b.Positive += rm.Sentiment.Positive
+		b.Negative += rm.Sentiment.Negative
+		total += rm.Items
+		for _, t := range rm.allTerms {
+			bt := terms[name.String][t.Term]
+			if bt == nil {
+				bt = &Term{Term: t.Term}
+				terms[name.String][t.Term] = bt
+			}
+			bt.Mentions += t.Mentions
+			bt.Negative += t.Negative
+		}
 	}
 	if len(out) < 2 {
 		return nil, nil
 	}
 	// Your own brands first, then the competitors, each by volume.
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		return a.Items > b.Items || a.Items == b.Items && a.Name < b.Name
+	})
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Role == "own" && out[j].Role != "own" })
-	idx := map[string]int{}
 	for i := range out {
 		b := &out[i]
-		idx[b.Name] = i
 		b.ShareOfVoice = float64(b.Items) / float64(total)
 		if b.Scored > 0 {
 			b.NegativeShare = float64(b.Negative) / float64(b.Scored)
 			b.PositiveShare = float64(b.Positive) / float64(b.Scored)
 		}
-	}
-	rows, err = q.db.QueryContext(q.ctx, `SELECT json_extract(i.labels, '$.brand') AS b, j.value, count(*) AS n,
-		coalesce(sum(i.sentiment = 'negative'), 0)
-		FROM items i, json_each(i.terms) j
-		WHERE i.ts >= ? AND i.ts < ? AND i.labels IS NOT NULL AND i.terms IS NOT NULL AND i.deleted_at IS NULL AND b IS NOT NULL
-		GROUP BY b, j.value ORDER BY b, n DESC, j.value`, q.from, q.to)
-	if err != nil {
-		return nil, fmt.Errorf("report: brand terms: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var name string
-		var t Term
-		if err := rows.Scan(&name, &t.Term, &t.Mentions, &t.Negative); err != nil {
-			return nil, fmt.Errorf("report: brand terms: %w", err)
+		for _, t := range terms[b.Name] {
+			b.HotTerms = append(b.HotTerms, *t)
 		}
-		if i, ok := idx[name]; ok && len(out[i].HotTerms) < 5 {
-			out[i].HotTerms = append(out[i].HotTerms, t)
-		}
+		sort.Slice(b.HotTerms, func(i, j int) bool {
+			x, y := b.HotTerms[i], b.HotTerms[j]
+			return x.Mentions > y.Mentions || x.Mentions == y.Mentions && x.Term < y.Term
+		})
+		b.HotTerms = b.HotTerms[:min(5, len(b.HotTerms))]
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // BucketFor picks a timeline bucket width that gives a window of span
@@ -768,7 +787,8 @@ func (q *querier) terms(r *Room) error {
 		a, b := r.HotTerms[i], r.HotTerms[j]
 		return a.Mentions > b.Mentions || a.Mentions == b.Mentions && a.Term < b.Term
 	})
-	r.HotTerms = r.HotTerms[:min(15, len(r.HotTerms))]
+	r.allTerms = r.HotTerms
+	r.HotTerms = slices.Clip(r.HotTerms[:min(15, len(r.HotTerms))])
 	top := func(ts []Theme) []Theme {
 		sort.Slice(ts, func(i, j int) bool {
 			return ts[i].Mentions > ts[j].Mentions || ts[i].Mentions == ts[j].Mentions && ts[i].Term < ts[j].Term

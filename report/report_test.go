@@ -75,14 +75,15 @@ func fixture(t *testing.T) string {
 				ID: fmt.Sprintf("v%d", s), Metric: item.MetricViewers, Value: viewers, TS: ts})
 		}
 		if s%300 == 0 {
-			items = append(items, item.Item{Source: "live", Platform: "bilibili", Room: "100", Kind: item.KindGift,
+			// The daemon gives every item of a source its labels.
+			items = append(items, item.Item{Source: "live", Platform: "bilibili", Room: "100", Kind: item.KindGift, Labels: map[string]string{"brand": "acme"},
 				ID: fmt.Sprintf("g%d", s), Author: "大哥", Metric: item.MetricGiftValue, Value: 10, Count: 2, TS: ts},
-				item.Item{Source: "live", Platform: "bilibili", Room: "100", Kind: item.KindLike,
+				item.Item{Source: "live", Platform: "bilibili", Room: "100", Kind: item.KindLike, Labels: map[string]string{"brand": "acme"},
 					ID: fmt.Sprintf("l%d", s), Count: 30, TS: ts})
 		}
 	}
 	items = append(items,
-		item.Item{Source: "live", Platform: "bilibili", Room: "100", Kind: item.KindSuperChat, ID: "sc1", Author: "老板",
+		item.Item{Source: "live", Platform: "bilibili", Room: "100", Kind: item.KindSuperChat, ID: "sc1", Author: "老板", Labels: map[string]string{"brand": "acme"},
 			Text: "主播加油", Metric: item.MetricGiftValue, Value: 30, TS: showStart.Add(5 * time.Minute),
 			Score: item.Score{Scored: true, Label: item.Positive, Value: 0.9, Prob: 0.9, Lang: "zh"}},
 		item.Item{Source: "rival", Platform: "douyin", Room: "900", Kind: item.KindChat, ID: "r1", Author: "路人",

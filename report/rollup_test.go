@@ -242,3 +242,163 @@ func TestRollupReportMatchesItems(t *testing.T) {
 		t.Fatalf("generated room has %d deleted and %d edited items: the test covers neither", deleted, edited)
 	}
 }
+
+// brandsFromItems is the brand comparison computed over the window's
+// standing items: the oracle the rollup-based comparison must equal.
+func brandsFromItems(t *testing.T, db *sql.DB, from, to string) []report.Brand {
+	t.Helper()
+	rows, err := db.Query(`SELECT json_extract(labels, '$.brand') AS b, count(*),
+		coalesce(sum(sentiment IS NOT NULL), 0), coalesce(sum(sentiment = 'positive'), 0), coalesce(sum(sentiment = 'negative'), 0),
+		coalesce(max(json_extract(labels, '$.brand_role')), '')
+		FROM items WHERE ts >= ? AND ts < ? AND labels IS NOT NULL AND deleted_at IS NULL AND b IS NOT NULL AND b != ''
+		GROUP BY b ORDER BY count(*) DESC, b`, from, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []report.Brand
+	total := 0
+	for rows.Next() {
+		var b report.Brand
+		if err := rows.Scan(&b.Name, &b.Items, &b.Scored, &b.Positive, &b.Negative, &b.Role); err != nil {
+			t.Fatal(err)
+		}
+		total += b.Items
+		out = append(out, b)
+	}
+	rows.Close()
+	if len(out) < 2 {
+		return nil
+	}
+	idx := map[string]int{}
+	var own, others []report.Brand
+	for _, b := range out {
+		if b.Role == "own" {
+			own = append(own, b)
+		} else {
+			others = append(others, b)
+		}
+	}
+	out = append(own, others...)
+	for i := range out {
+		b := &out[i]
+		idx[b.Name] = i
+		b.ShareOfVoice = float64(b.Items) / float64(total)
+		if b.Scored > 0 {
+			b.NegativeShare = float64(b.Negative) / float64(b.Scored)
+			b.PositiveShare = float64(b.Positive) / float64(b.Scored)
+		}
+	}
+	rows, err = db.Query(`SELECT json_extract(i.labels, '$.brand') AS b, j.value, count(*) AS n, coalesce(sum(i.sentiment = 'negative'), 0)
+		FROM items i, json_each(i.terms) j
+		WHERE i.ts >= ? AND i.ts < ? AND i.labels IS NOT NULL AND i.terms IS NOT NULL AND i.deleted_at IS NULL AND b IS NOT NULL
+		GROUP BY b, j.value ORDER BY b, n DESC, j.value`, from, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name string
+		var tm report.Term
+		if err := rows.Scan(&name, &tm.Term, &tm.Mentions, &tm.Negative); err != nil {
+			t.Fatal(err)
+		}
+		if i, ok := idx[name]; ok && len(out[i].HotTerms) < 5 {
+			out[i].HotTerms = append(out[i].HotTerms, tm)
+		}
+	}
+	return out
+}
+
+// TestRollupBrandsMatchItems: the all-rooms report's brand comparison, read
+// from the rooms' rollups, equals the same comparison over the standing
+// items, for windows on and off minute bounds: five rooms of three brands
+// (one own) on two sources, an unbranded room, gifts and likes, edits that
+// change sentiment and terms, deletes.
+func TestRollupBrandsMatchItems(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "brands.db")
+	st, err := store.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	rooms := []struct{ source, room, brand, role string }{
+		{"live", "1", "acme", "own"}, {"live", "2", "rival", "competitor"}, {"live", "3", "acme", "own"},
+		{"social", "feed", "other", "competitor"}, {"social", "misc", "", ""},
+	}
+	labels := []item.Label{item.Positive, item.Neutral, item.Negative, item.Negative, item.Positive}
+	terms := [][]string{{"面霜"}, nil, {"假货", "退款"}, {"物流"}, {"主播", "面霜", "面霜"}}
+	var batch, all []item.Item
+	flush := func() {
+		if _, err := st.WriteItems(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+		batch = batch[:0]
+	}
+	for i := range 2 * 3600 / 2 {
+		ts := t0.Add(time.Duration(i)*2*time.Second + time.Duration(i%700)*time.Millisecond)
+		for ri, r := range rooms {
+			if (i+ri)%(ri+1) != 0 {
+				continue // rooms of different volumes
+			}
+			var lab map[string]string
+			if r.brand != "" {
+				lab = map[string]string{"brand": r.brand, "brand_role": r.role}
+			}
+			k := (i + ri) % len(labels)
+			it := item.Item{Source: r.source, Platform: "bilibili", Room: r.room, Kind: item.KindChat, ID: fmt.Sprintf("%s-%s-%d", r.source, r.room, i),
+				Text: "x", TS: ts, Labels: lab, Score: item.Score{Scored: true, Label: labels[k], Value: float64(labels[k]) / 2, Terms: terms[k]}}
+			switch {
+			case i%17 == 0:
+				it.Kind, it.Score, it.Count, it.Value = item.KindGift, item.Score{}, 3, 5
+			case i%23 == 0:
+				it.Kind, it.Score, it.Count = item.KindLike, item.Score{}, 9
+			}
+			all = append(all, it)
+			batch = append(batch, it)
+			if i%31 == 0 && len(all) > 10 {
+				e := all[len(all)-7]
+				e.Score = item.Score{Scored: true, Label: item.Negative, Value: -0.9, Terms: []string{"过敏"}}
+				e.Change, e.ChangedAt = item.ChangeEdit, ts
+				batch = append(batch, e)
+			}
+			if i%41 == 0 && len(all) > 10 {
+				d := all[len(all)-4]
+				batch = append(batch, item.Item{Source: d.Source, ID: d.ID, Kind: d.Kind, Change: item.ChangeDelete, ChangedAt: ts})
+			}
+		}
+		if len(batch) >= 400 {
+			flush()
+		}
+	}
+	flush()
+	st.Close()
+	db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, tc := range []struct {
+		name     string
+		from, to time.Time
+	}{
+		{"whole day", t0.Add(-2 * time.Hour), t0.Add(22 * time.Hour)},
+		{"on minute bounds", t0.Add(10 * time.Minute), t0.Add(70 * time.Minute)},
+		{"off minute bounds", t0.Add(17*time.Minute + 12345*time.Millisecond), t0.Add(93*time.Minute + 59*time.Second)},
+		{"within one minute", t0.Add(61*time.Minute + 5*time.Second), t0.Add(61*time.Minute + 50*time.Second)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := report.Build(ctx, path, report.Options{From: tc.from, To: tc.to, Now: tc.to})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := brandsFromItems(t, db, store.FormatTime(tc.from), store.FormatTime(tc.to))
+			if len(want) != 3 {
+				t.Fatalf("the oracle finds %d brands, want 3", len(want))
+			}
+			if got, want := fmt.Sprintf("%+v", r.Brands), fmt.Sprintf("%+v", want); got != want {
+				t.Errorf("brands from rollups\n got %s\nwant %s", got, want)
+			}
+		})
+	}
+}

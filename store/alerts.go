@@ -194,14 +194,8 @@ func (s *Store) RecordAlertEvent(ctx context.Context, rec AlertEventRecord, now 
 		string(numbers), string(samples), rec.Summary, FormatTime(rec.At), storeNullString(dec.Suppressed), FormatTime(now)); err != nil {
 		return AlertDecision{}, fmt.Errorf("store: insert alert event %s: %w", rec.EventID, storeExplain(err))
 	}
-	for _, o := range dec.Outbox {
-		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO outbox (event_id, receiver, group_key, payload, state,
-				not_before, group_interval_ms, next_attempt_at, created_at)
-			VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?)`,
-			rec.EventID, o.Receiver, o.GroupKey, string(o.Payload), FormatTime(o.NotBefore),
-			o.GroupInterval.Milliseconds(), FormatTime(now), FormatTime(now)); err != nil {
-			return AlertDecision{}, fmt.Errorf("store: queue %s for %s: %w", rec.EventID, o.Receiver, storeExplain(err))
-		}
+	if err := storeQueueOutbox(ctx, tx, rec.EventID, dec.Outbox, now); err != nil {
+		return AlertDecision{}, err
 	}
 	if dec.MarkNotified {
 		if _, err := tx.ExecContext(ctx, `UPDATE alerts SET notified = 1 WHERE id = ?`, rec.AlertID); err != nil {

@@ -19,6 +19,23 @@ const (
 	OutboxSuppressed = "suppressed"
 )
 
+// storeQueueOutbox inserts an event's outbox rows, pending from now, in
+// the caller's transaction: with the alert event or the report they
+// announce, so that a notification is queued exactly when its event is
+// stored. A row already queued (same event and receiver) is left alone.
+func storeQueueOutbox(ctx context.Context, tx *sql.Tx, eventID string, rows []OutboxInsert, now time.Time) error {
+	for _, o := range rows {
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO outbox (event_id, receiver, group_key, payload, state,
+				not_before, group_interval_ms, next_attempt_at, created_at)
+			VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?)`,
+			eventID, o.Receiver, o.GroupKey, string(o.Payload), FormatTime(o.NotBefore),
+			o.GroupInterval.Milliseconds(), FormatTime(now), FormatTime(now)); err != nil {
+			return fmt.Errorf("store: queue %s for %s: %w", eventID, o.Receiver, storeExplain(err))
+		}
+	}
+	return nil
+}
+
 // OutboxRow is one queued notification.
 type OutboxRow struct {
 	ID            int64

@@ -59,14 +59,8 @@ func (s *Store) QueueReport(ctx context.Context, rec ReportRecord, rows []Outbox
 	if n, _ := res.RowsAffected(); n == 0 {
 		return false, nil
 	}
-	for _, o := range rows {
-		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO outbox (event_id, receiver, group_key, payload, state,
-				not_before, group_interval_ms, next_attempt_at, created_at)
-			VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?)`,
-			rec.ID, o.Receiver, o.GroupKey, string(o.Payload), FormatTime(o.NotBefore),
-			o.GroupInterval.Milliseconds(), FormatTime(now), FormatTime(now)); err != nil {
-			return false, fmt.Errorf("store: queue report %s for %s: %w", rec.ID, o.Receiver, storeExplain(err))
-		}
+	if err := storeQueueOutbox(ctx, tx, rec.ID, rows, now); err != nil {
+		return false, err
 	}
 	if err := tx.Commit(); err != nil {
 		return false, fmt.Errorf("store: commit report %s: %w", rec.ID, storeExplain(err))

@@ -173,3 +173,65 @@ func TestRollupsBackfill(t *testing.T) {
 		t.Error(d)
 	}
 }
+
+// TestRollupTriggerOnlyWhenCounted: the rollup trigger runs for an update
+// that changes what the rollups count (sentiment, terms, a delete) and for
+// nothing else: an edit that changes neither, or any update of an item
+// already deleted, changes no rollup row. SQLite's total_changes() counts
+// the rows a trigger writes, so it tells whether the trigger ran.
+func TestRollupTriggerOnlyWhenCounted(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, t.TempDir()+"/trigger.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	t0 := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	var batch []item.Item
+	for i := range 3 {
+		batch = append(batch, item.Item{Source: "live", Room: "1", Kind: item.KindChat, ID: fmt.Sprintf("c%d", i), Text: "x", TS: t0,
+			Score: item.Score{Scored: true, Label: item.Positive, Value: 0.5, Terms: []string{"面霜", "主播"}}})
+	}
+	if _, err := s.WriteItems(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// changes runs one update and says how many rows it and its triggers
+	// wrote.
+	changes := func(update string) int64 {
+		t.Helper()
+		var before, after int64
+		if err := conn.QueryRowContext(ctx, `SELECT total_changes()`).Scan(&before); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.ExecContext(ctx, update); err != nil {
+			t.Fatal(err)
+		}
+		if err := conn.QueryRowContext(ctx, `SELECT total_changes()`).Scan(&after); err != nil {
+			t.Fatal(err)
+		}
+		return after - before
+	}
+	for _, tc := range []struct {
+		name, update string
+		want         int64 // rows written: the item's, plus the trigger's
+	}{
+		{"edit that changes neither sentiment nor terms", `UPDATE items SET sentiment = sentiment, terms = terms, text = 'y' WHERE item_id = 'c0'`, 1},
+		{"edit of the sentiment", `UPDATE items SET sentiment = 'negative' WHERE item_id = 'c0'`, 1 + 2 + 4},
+		{"edit of the terms", `UPDATE items SET terms = '["面霜"]' WHERE item_id = 'c1'`, 1 + 2 + 3},
+		{"delete", `UPDATE items SET deleted_at = '2026-11-25T12:05:00.000Z' WHERE item_id = 'c2'`, 1 + 1 + 2},
+		{"edit of a deleted item", `UPDATE items SET sentiment = 'neutral', terms = '["x"]' WHERE item_id = 'c2'`, 1},
+		{"delete of a deleted item", `UPDATE items SET deleted_at = '2026-11-25T12:06:00.000Z' WHERE item_id = 'c2'`, 1},
+	} {
+		if got := changes(tc.update); got != tc.want {
+			t.Errorf("%s: %d rows written, want %d", tc.name, got, tc.want)
+		}
+	}
+	if d := storeRollupDiff(t, s); len(d) > 0 {
+		t.Errorf("rollups differ from the items: %v", d)
+	}
+}

@@ -60,6 +60,11 @@ type Store struct {
 	busyTimeout time.Duration
 	// dropRaw turns off raw payload storage (store.keep_raw: false).
 	dropRaw atomic.Bool
+	// live receives committed batches (SetLiveSink), nil when none;
+	// liveDelivering counts batches committing or committed and not yet
+	// handed to it.
+	live           atomic.Pointer[LiveSink]
+	liveDelivering atomic.Int32
 
 	closeErr error
 	closed   sync.Once

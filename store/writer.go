@@ -249,6 +249,7 @@ func (s *Store) writeItemsTx(ctx context.Context, c *sqlite3.SQLiteConn, items [
 		raws: storeRowBuffer{one: st[3], many: st[4], cols: 2}, insItem: st[5], insItems: st[6],
 		keepRaw: !s.dropRaw.Load(), now: time.Now()}
 	w.insertedAt = FormatTime(w.now)
+	w.live.begin(s)
 	defer func() {
 		if w.tail != nil {
 			w.tail.close()
@@ -311,9 +312,14 @@ func (s *Store) writeItemsTx(ctx context.Context, c *sqlite3.SQLiteConn, items [
 	if err = w.writeStates(items); err != nil {
 		return 0, err
 	}
+	if w.live.sink != nil {
+		s.liveDelivering.Add(1)
+		defer s.liveDelivering.Add(-1)
+	}
 	if _, err = c.Exec("COMMIT", nil); err != nil {
 		return 0, fmt.Errorf("store: write %d items: commit: %w", len(items), storeExplain(err))
 	}
+	w.live.committed()
 	return w.inserted, nil
 }
 
@@ -549,6 +555,7 @@ type storeBatch struct {
 	inserted     int
 
 	rollup storeRollup // the new items' per-minute sums, not yet written
+	live   storeLive   // what live views get once the batch commits
 
 	nextID  int64        // fast path: the id the next item gets
 	pending []*item.Item // fast path: items in insItems.args, not yet inserted
@@ -573,6 +580,9 @@ func (w *storeBatch) add(it *item.Item, fast bool) error {
 			return fmt.Errorf("store: metric %s/%s %s: %w", it.Source, it.Room, it.Metric, storeExplain(err))
 		}
 		w.inserted += int(n)
+		if n > 0 {
+			w.live.metric(it, ma[5].Value.(string))
+		}
 		return nil
 	}
 	if !fast {
@@ -586,6 +596,7 @@ func (w *storeBatch) add(it *item.Item, fast bool) error {
 		}
 		w.inserted++
 		w.rollup.add(it, w.insItem.args[9].Value.(string), rowID)
+		w.live.add(it, w.insItem.args[9].Value.(string), ts.Unix(), rowID)
 		return w.addChildren(it, rowID)
 	}
 	k := len(w.pending)
@@ -628,7 +639,15 @@ func (w *storeBatch) flushRows() error {
 func (w *storeBatch) pendingChildren() error {
 	first := w.nextID - int64(len(w.pending))
 	for i, it := range w.pending {
-		w.rollup.add(it, w.insItems.args[i*storeItemCols+9].Value.(string), first+int64(i))
+		ts := w.insItems.args[i*storeItemCols+9].Value.(string)
+		w.rollup.add(it, ts, first+int64(i))
+		if w.live.sink != nil {
+			unix := it.TS.Unix()
+			if it.TS.IsZero() {
+				unix = w.now.Unix()
+			}
+			w.live.add(it, ts, unix, first+int64(i))
+		}
 		if err := w.addChildren(it, first+int64(i)); err != nil {
 			return err
 		}

@@ -541,11 +541,13 @@ func (s *Server) alertMarks(ctx context.Context, src, room string, since time.Ti
 	return out, rows.Err()
 }
 
+// hotTerms reads a room's hot terms from the per-minute rollups, from the
+// minute that holds since on: what it costs follows the minutes and terms,
+// not the items of a busy room.
 func (s *Server) hotTerms(ctx context.Context, src, room string, since time.Time) ([]TermCount, error) {
-	rows, err := s.ro.DB().QueryContext(ctx, `SELECT j.value, count(*) AS n, coalesce(sum(i.sentiment = 'negative'), 0)
-		FROM items i, json_each(i.terms) j
-		WHERE i.source = ? AND i.room = ? AND i.ts >= ? AND i.terms IS NOT NULL AND i.deleted_at IS NULL
-		GROUP BY j.value ORDER BY n DESC, j.value LIMIT 12`, src, room, store.FormatTime(since))
+	rows, err := s.ro.DB().QueryContext(ctx, `SELECT term, sum(mentions) AS n, sum(CASE WHEN sentiment = 'negative' THEN mentions ELSE 0 END)
+		FROM room_minute_terms WHERE source = ? AND room = ? AND minute >= ?
+		GROUP BY term HAVING n > 0 ORDER BY n DESC, term LIMIT 12`, src, room, store.RollupMinute(store.FormatTime(since)))
 	if err != nil {
 		return nil, fmt.Errorf("hot terms: %w", err)
 	}

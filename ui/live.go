@@ -2,27 +2,36 @@ package ui
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"lookout/item"
 	"lookout/store"
 )
 
-// A room's live stream: one poller per watched room, shared by every
-// browser watching it, reads the rows committed since its last look (a
-// rowid range scan, so its cost follows the new rows, not the table) and
-// sends them as one coalesced update per tick. Ingest never waits for it:
-// it reads the file through its own read-only connection.
+// A room's live stream does not read the rows back: the store's writer
+// hands each committed batch's per-second counts, newest messages and
+// viewers samples of the watched rooms to the hub (store.LiveSink), which
+// merges them in memory and sends one coalesced update per tick to every
+// browser watching the room. SQLite is read for the page's history, once
+// when a room's stream starts (the rows committed between the history and
+// the stream), and for the few batches that began before the room was
+// watched. The hub never blocks the writer: Committed only merges into
+// bounded buffers under a short lock, and a browser too slow for its
+// updates is dropped (its EventSource reconnects and reloads the history).
 
 // Update is one coalesced event of a room's stream.
 type Update struct {
 	Now      int64       `json:"now"`
-	Slices   []Slice     `json:"slices"`   // counts of the new rows per slice (added to the history's)
+	Slices   []Slice     `json:"slices"`   // counts of the new items per slice (added to the history's)
 	Messages []Message   `json:"messages"` // the newest new messages, newest last
 	Viewers  float64     `json:"viewers"`  // latest new viewers sample, -1 when none
 	Alerts   []AlertMark `json:"alerts,omitempty"`
@@ -37,6 +46,15 @@ const feedMessages = 40
 // dropped (its EventSource reconnects and reloads the history).
 const subBuffer = 16
 
+// Bounds of what waits for a room's next tick: slices (a batch spread over
+// more time than this is unusual: backfill), batches to read back from
+// SQLite, batches that arrive while the stream starts.
+const (
+	maxPendingSlices = 4 * int(historySpan/time.Second) / historyStep
+	maxReread        = 64
+	maxEarly         = 1024
+)
+
 type roomID struct{ source, room string }
 
 type hub struct {
@@ -45,15 +63,267 @@ type hub struct {
 	mu    sync.Mutex
 	feeds map[roomID]*feed
 	wg    sync.WaitGroup
+	// watched is the set of rooms with a feed, replaced (never changed)
+	// under mu; seq counts its versions. A batch reads seq before the set,
+	// so a batch whose tag is at least a feed's tag saw the feed's room.
+	watched atomic.Pointer[map[store.LiveRoom]bool]
+	seq     atomic.Uint64
+	dropped atomic.Int64 // news left out because a buffer was full
+	// Rows another process wrote to the same file (processors may share
+	// one) never come as batches: ours holds the row id ranges of the
+	// batches that came since checked, every row up to which is accounted
+	// for; foreign finds the rows in between.
+	ours       [][2]int64
+	checked    int64
+	checkedSet bool
 }
 
 type feed struct {
 	subs   map[chan []byte]struct{}
 	cancel context.CancelFunc
+	tag    uint64 // batches tagged below it may hold the room's items without news
+	// Under hub.mu until the stream has caught up (floor >= 0): batches
+	// committed meanwhile, resolved against the catch-up read.
+	floor     int64
+	early     []*store.LiveBatch
+	earlyLost bool
+	earlyHi   int64 // the highest row id of the early batches, kept or not
+	pend      pending
+}
+
+// pending is what the next tick sends; touched under hub.mu.
+type pending struct {
+	slices    map[int64]*Slice
+	msgs      []Message // ring of the newest, feedMessages at most
+	head      int
+	viewers   float64
+	viewersTS string
+	lastID    int64
+	reread    [][2]int64 // row id ranges (lo, hi] to read back for the room
 }
 
 func newHub(ctx context.Context, s *Server) *hub {
-	return &hub{ctx: ctx, s: s, feeds: map[roomID]*feed{}}
+	h := &hub{ctx: ctx, s: s, feeds: map[roomID]*feed{}}
+	h.watched.Store(&map[store.LiveRoom]bool{})
+	return h
+}
+
+// setWatched republishes the set of watched rooms; under mu.
+func (h *hub) setWatched() uint64 {
+	m := make(map[store.LiveRoom]bool, len(h.feeds))
+	for id := range h.feeds {
+		m[store.LiveRoom{Source: id.source, Room: id.room}] = true
+	}
+	h.watched.Store(&m)
+	return h.seq.Add(1)
+}
+
+// Watched implements store.LiveSink.
+func (h *hub) Watched() (map[store.LiveRoom]bool, uint64) {
+	tag := h.seq.Load()
+	return *h.watched.Load(), tag
+}
+
+// Committed implements store.LiveSink: it merges the batch into the
+// watched rooms' pending updates.
+func (h *hub) Committed(b *store.LiveBatch) {
+	if b.LastID == 0 && len(b.Rooms) == 0 {
+		return
+	}
+	h.s.tracker.committed(b, h.s.opts.Now())
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if b.LastID > h.checked {
+		if len(h.ours) == maxEarly {
+			// No look for a long time (a batch of ours was always being
+			// handed over): merge the oldest two, taking the rows between
+			// them, if any, for ours.
+			h.ours[1][0] = h.ours[0][0]
+			h.ours = append(h.ours[:0], h.ours[1:]...)
+		}
+		h.ours = append(h.ours, [2]int64{b.FirstID, b.LastID})
+	}
+	for id, f := range h.feeds {
+		if f.floor < 0 {
+			f.earlyHi = max(f.earlyHi, b.LastID)
+			if len(f.early) < maxEarly {
+				f.early = append(f.early, b)
+			} else {
+				f.earlyLost = true
+			}
+			continue
+		}
+		h.apply(id, f, b)
+	}
+}
+
+// foreignLoop looks every tick for rows this process did not write.
+func (h *hub) foreignLoop(ctx context.Context) {
+	t := time.NewTicker(h.s.opts.Tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := h.foreign(ctx); err != nil && ctx.Err() == nil {
+			h.s.log.Warn("ui: looking for rows other processes wrote failed", "err", err)
+		}
+	}
+}
+
+// foreign reads the newest row id and hands the row ranges between this
+// process's batches (rows another process wrote to the same file) to the
+// feeds and the overview, which read them back.
+func (h *hub) foreign(ctx context.Context) error {
+	var top int64
+	if err := h.s.ro.DB().QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM items`).Scan(&top); err != nil {
+		return fmt.Errorf("newest row: %w", err)
+	}
+	if h.s.opts.Store.LiveDelivering() {
+		return nil // a batch of ours up to top may not have come yet: next time
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.checkedSet {
+		h.checked, h.checkedSet = top, true // the start: what is older is history
+	}
+	var gaps [][2]int64
+	cur, keep := h.checked, h.ours[:0]
+	for _, r := range h.ours {
+		if r[0] > top {
+			keep = append(keep, r)
+			continue
+		}
+		if r[0]-1 > cur {
+			gaps = append(gaps, [2]int64{cur, r[0] - 1})
+		}
+		cur = max(cur, r[1])
+	}
+	if top > cur {
+		gaps = append(gaps, [2]int64{cur, top})
+	}
+	h.ours, h.checked = keep, max(h.checked, top)
+	for _, g := range gaps {
+		b := &store.LiveBatch{FirstID: g[0] + 1, LastID: g[1]} // tag 0: read back
+		for id, f := range h.feeds {
+			if f.floor < 0 {
+				f.earlyHi = max(f.earlyHi, b.LastID)
+				if len(f.early) < maxEarly {
+					f.early = append(f.early, b)
+				} else {
+					f.earlyLost = true
+				}
+				continue
+			}
+			h.apply(id, f, b)
+		}
+		h.s.tracker.foreign(g[0], g[1])
+	}
+	return nil
+}
+
+// apply merges one batch into a feed that has caught up; under mu.
+func (h *hub) apply(id roomID, f *feed, b *store.LiveBatch) {
+	if b.LastID != 0 && b.LastID <= f.floor {
+		return // the catch-up read covered it
+	}
+	if b.Tag < f.tag {
+		// The batch began before the room was watched: its rows are
+		// read back on the next tick.
+		if b.LastID != 0 {
+			f.pend.addReread(b.FirstID-1, b.LastID, h)
+		}
+		return
+	}
+	for _, n := range b.Rooms {
+		if n.Watched && n.Source == id.source && n.Room == id.room {
+			f.pend.add(n, h)
+		}
+	}
+	f.pend.lastID = max(f.pend.lastID, b.LastID)
+}
+
+func (p *pending) addReread(lo, hi int64, h *hub) {
+	if len(p.reread) == maxReread {
+		// Too many: one range over all of them.
+		p.reread[0] = [2]int64{min(p.reread[0][0], lo), max(p.reread[len(p.reread)-1][1], hi)}
+		p.reread = p.reread[:1]
+		h.dropped.Add(1)
+		return
+	}
+	p.reread = append(p.reread, [2]int64{lo, hi})
+}
+
+// add merges a room's news.
+func (p *pending) add(n *store.LiveNews, h *hub) {
+	for _, s := range n.Seconds {
+		t := s.Unix / historyStep * historyStep
+		sl := p.slices[t]
+		if sl == nil {
+			if p.slices == nil {
+				p.slices = map[int64]*Slice{}
+			}
+			if len(p.slices) >= maxPendingSlices {
+				h.dropped.Add(1)
+				continue
+			}
+			sl = &Slice{T: t, Viewers: -1}
+			p.slices[t] = sl
+		}
+		addSecond(sl, s)
+	}
+	for _, it := range n.Latest {
+		m := Message{ID: it.ID, TS: it.TS, Kind: string(it.Kind), Author: it.Author, Text: it.Text, Sentiment: it.Sentiment, Value: it.Value, Keywords: it.Keywords}
+		if len(p.msgs) < feedMessages {
+			p.msgs = append(p.msgs, m)
+			continue
+		}
+		p.msgs[p.head] = m
+		p.head = (p.head + 1) % feedMessages
+	}
+	if n.ViewersTS != "" && n.ViewersTS >= p.viewersTS {
+		p.viewers, p.viewersTS = n.Viewers, n.ViewersTS
+	}
+}
+
+// addSecond adds one second's sums to a slice, counted as the history
+// query counts rows.
+func addSecond(sl *Slice, s store.LiveSecond) {
+	switch s.Kind {
+	case item.KindChat, item.KindComment, item.KindPost, item.KindSuperChat:
+		sl.Messages += int(s.Items)
+	}
+	switch s.Sentiment {
+	case "positive":
+		sl.Positive += int(s.Items)
+	case "neutral":
+		sl.Neutral += int(s.Items)
+	case "negative":
+		sl.Negative += int(s.Items)
+	}
+	switch s.Kind {
+	case item.KindLike:
+		sl.Likes += s.Units
+	case item.KindGift:
+		sl.Gifts += s.Units
+	}
+	if s.Kind == item.KindGift || s.Kind == item.KindSuperChat {
+		sl.GiftValue += s.Value
+	}
+}
+
+// take empties the pending update; under mu.
+func (p *pending) take() pending {
+	out := *p
+	if len(out.msgs) == feedMessages {
+		ordered := make([]Message, 0, feedMessages)
+		ordered = append(ordered, out.msgs[out.head:]...)
+		out.msgs = append(ordered, out.msgs[:out.head]...)
+	}
+	*p = pending{lastID: p.lastID}
+	return out
 }
 
 // subscribe returns a channel of encoded updates for the room starting
@@ -65,8 +335,9 @@ func (h *hub) subscribe(id roomID, lastID int64) (<-chan []byte, func()) {
 	f, ok := h.feeds[id]
 	if !ok {
 		ctx, cancel := context.WithCancel(h.ctx)
-		f = &feed{subs: map[chan []byte]struct{}{}, cancel: cancel}
+		f = &feed{subs: map[chan []byte]struct{}{}, cancel: cancel, floor: -1}
 		h.feeds[id] = f
+		f.tag = h.setWatched()
 		h.wg.Add(1)
 		go func() {
 			defer h.wg.Done()
@@ -86,115 +357,160 @@ func (h *hub) subscribe(id roomID, lastID int64) (<-chan []byte, func()) {
 			f.cancel()
 			if h.feeds[id] == f {
 				delete(h.feeds, id)
+				h.setWatched()
 			}
 		}
 	}
 }
 
 func (h *hub) run(ctx context.Context, id roomID, f *feed, lastID int64) {
+	st := tickState{viewersAfter: store.FormatTime(h.s.opts.Now())}
+	// Catch up: the rows committed after the page's history and before
+	// the room was watched are read back once; batches committed
+	// meanwhile are resolved against that read.
+	for {
+		err := h.catchUp(ctx, id, f, lastID, &st)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		h.s.log.Warn("ui: room stream start failed", "source", id.source, "room", id.room, "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(h.s.opts.Tick):
+		}
+	}
 	t := time.NewTicker(h.s.opts.Tick)
 	defer t.Stop()
-	st := pollState{lastID: lastID, viewersAfter: store.FormatTime(h.s.opts.Now())}
 	for {
+		h.mu.Lock()
+		p := f.pend.take()
+		h.mu.Unlock()
+		if n := h.dropped.Swap(0); n > 0 {
+			h.s.log.Warn("ui: live updates over their bounds: slices left out or batches read back as one range", "times", n)
+		}
+		u, ok, err := h.s.tick(ctx, id, p, &st)
+		if err != nil {
+			if ctx.Err() == nil {
+				h.s.log.Warn("ui: room stream update failed", "source", id.source, "room", id.room, "err", err)
+			}
+		} else if ok {
+			h.send(f, u)
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		u, ok, err := h.s.poll(ctx, id, &st)
-		if err != nil {
-			if ctx.Err() == nil {
-				h.s.log.Warn("ui: room stream poll failed", "source", id.source, "room", id.room, "err", err)
-			}
-			continue
-		}
-		if !ok {
-			continue
-		}
-		b, err := json.Marshal(u)
-		if err != nil {
-			continue
-		}
-		h.mu.Lock()
-		for ch := range f.subs {
-			select {
-			case ch <- b:
-			default:
-				// Too slow: drop it; its browser reconnects and starts
-				// again from the history.
-				delete(f.subs, ch)
-				close(ch)
-			}
-		}
-		h.mu.Unlock()
 	}
 }
 
-type pollState struct {
-	lastID       int64
+// catchUp reads the room's rows after lastID up to the newest committed
+// row, and resolves the batches committed since the room was watched.
+func (h *hub) catchUp(ctx context.Context, id roomID, f *feed, lastID int64, st *tickState) error {
+	var top int64
+	if err := h.s.ro.DB().QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM items`).Scan(&top); err != nil {
+		return fmt.Errorf("newest row: %w", err)
+	}
+	if lastID <= 0 {
+		lastID = top
+	}
+	h.mu.Lock()
+	f.floor = top
+	if f.earlyLost {
+		// Some batches were not kept: read back all they may hold.
+		f.floor = max(top, f.earlyHi)
+		f.early = nil
+	}
+	if lastID < f.floor {
+		f.pend.addReread(lastID, f.floor, h)
+	}
+	for _, b := range f.early {
+		h.apply(id, f, b)
+	}
+	f.early, f.earlyLost, f.earlyHi = nil, false, 0
+	f.pend.lastID = max(f.pend.lastID, f.floor)
+	h.mu.Unlock()
+	return nil
+}
+
+func (h *hub) send(f *feed, u Update) {
+	b, err := json.Marshal(u)
+	if err != nil {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for ch := range f.subs {
+		select {
+		case ch <- b:
+		default:
+			// Too slow: drop it; its browser reconnects and starts
+			// again from the history.
+			delete(f.subs, ch)
+			close(ch)
+		}
+	}
+}
+
+// alertTicks: a room's stream reads its alert marks every alertTicks
+// ticks (every 2 s at the default tick).
+const alertTicks = 4
+
+type tickState struct {
+	ticks        int
 	viewersAfter string
 	alerts       []byte // the alert marks last sent
 	termsAt      time.Time
 }
 
-// poll reads what is new for the room; ok is false when nothing is.
-func (s *Server) poll(ctx context.Context, id roomID, st *pollState) (Update, bool, error) {
-	db := s.ro.DB()
+// tick builds the update from what the writer published (and the rows of
+// batches to read back); ok is false when nothing is new.
+func (s *Server) tick(ctx context.Context, id roomID, p pending, st *tickState) (Update, bool, error) {
 	now := s.opts.Now()
-	u := Update{Now: now.Unix(), Viewers: -1, Slices: []Slice{}, Messages: []Message{}}
-	var maxID int64
-	if err := db.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM items`).Scan(&maxID); err != nil {
-		return u, false, err
-	}
+	u := Update{Now: now.Unix(), Viewers: -1, Slices: []Slice{}, Messages: []Message{}, LastID: p.lastID}
 	changed := false
-	if maxID > st.lastID {
-		rows, err := db.QueryContext(ctx, `SELECT CAST(strftime('%s', ts) AS INTEGER) / ?1 * ?1 AS b,
-			sum(kind IN ('chat','comment','post','superchat')), sum(sentiment = 'positive'), sum(sentiment = 'neutral'), sum(sentiment = 'negative'),
-			coalesce(sum(CASE WHEN kind = 'like' THEN max(coalesce(count, 1), 1) END), 0),
-			coalesce(sum(CASE WHEN kind = 'gift' THEN max(coalesce(count, 1), 1) END), 0),
-			coalesce(sum(CASE WHEN kind IN ('gift', 'superchat') THEN value END), 0)
-			FROM items NOT INDEXED WHERE id > ?2 AND id <= ?3 AND source = ?4 AND room = ?5 GROUP BY b ORDER BY b`,
-			historyStep, st.lastID, maxID, id.source, id.room)
-		if err != nil {
-			return u, false, fmt.Errorf("new rows: %w", err)
+	byT := map[int64]*Slice{}
+	var msgs []Message
+	for _, r := range p.reread {
+		if err := s.readBack(ctx, id, r[0], r[1], byT, &msgs); err != nil {
+			return u, false, err
 		}
-		for rows.Next() {
-			var sl Slice
-			if err := rows.Scan(&sl.T, &sl.Messages, &sl.Positive, &sl.Neutral, &sl.Negative, &sl.Likes, &sl.Gifts, &sl.GiftValue); err != nil {
-				rows.Close()
-				return u, false, fmt.Errorf("new rows: %w", err)
-			}
-			sl.Viewers = -1
-			u.Slices = append(u.Slices, sl)
-		}
-		rows.Close()
-		msgs, err := s.messages(ctx, `NOT INDEXED WHERE id > ? AND id <= ? AND source = ? AND room = ? AND kind IN ('chat','comment','post','superchat','gift')
-			ORDER BY id DESC LIMIT `+strconv.Itoa(feedMessages), st.lastID, maxID, id.source, id.room)
+		u.LastID = max(u.LastID, r[1])
+	}
+	for _, sl := range p.slices {
+		mergeSlice(byT, sl)
+	}
+	for _, sl := range byT {
+		u.Slices = append(u.Slices, *sl)
+	}
+	sortSlices(u.Slices)
+	msgs = append(msgs, p.msgs...)
+	sortMessages(msgs)
+	if len(msgs) > feedMessages {
+		msgs = msgs[len(msgs)-feedMessages:]
+	}
+	u.Messages = append(u.Messages, msgs...)
+	changed = len(u.Slices) > 0 || len(u.Messages) > 0
+	if p.viewersTS != "" && p.viewersTS > st.viewersAfter {
+		u.Viewers, st.viewersAfter, changed = p.viewers, p.viewersTS, true
+	}
+	// The alert marks every alertTicks ticks: alerts change seldom.
+	if st.ticks%alertTicks == 0 {
+		marks, err := s.alertMarks(ctx, id.source, id.room, now.Add(-historySpan))
 		if err != nil {
 			return u, false, err
 		}
-		for i := len(msgs) - 1; i >= 0; i-- {
-			u.Messages = append(u.Messages, msgs[i])
+		if b, _ := json.Marshal(marks); !bytes.Equal(b, st.alerts) {
+			u.Alerts, st.alerts, changed = marks, b, true
 		}
-		st.lastID = maxID
-		changed = len(u.Slices) > 0
 	}
-	u.LastID = st.lastID
-	var ts string
-	var v float64
-	err := db.QueryRowContext(ctx, `SELECT ts, value FROM metrics WHERE room = ? AND name = 'viewers' AND ts > ? AND source = ?
-		ORDER BY ts DESC LIMIT 1`, id.room, st.viewersAfter, id.source).Scan(&ts, &v)
-	if err == nil {
-		u.Viewers, st.viewersAfter, changed = v, ts, true
-	}
-	marks, err := s.alertMarks(ctx, id.source, id.room, now.Add(-historySpan))
-	if err != nil {
-		return u, false, err
-	}
-	if b, _ := json.Marshal(marks); !bytes.Equal(b, st.alerts) {
-		u.Alerts, st.alerts, changed = marks, b, true
-	}
+	st.ticks++
 	if now.Sub(st.termsAt) >= 10*time.Second {
+		var err error
 		if u.Terms, err = s.hotTerms(ctx, id.source, id.room, now.Add(-10*time.Minute)); err != nil {
 			return u, false, err
 		}
@@ -202,6 +518,63 @@ func (s *Server) poll(ctx context.Context, id roomID, st *pollState) (Update, bo
 		changed = true
 	}
 	return u, changed, nil
+}
+
+// mergeSlice adds sl's counts to the slice of its time in byT.
+func mergeSlice(byT map[int64]*Slice, sl *Slice) {
+	o := byT[sl.T]
+	if o == nil {
+		byT[sl.T] = sl
+		return
+	}
+	o.Messages += sl.Messages
+	o.Positive += sl.Positive
+	o.Neutral += sl.Neutral
+	o.Negative += sl.Negative
+	o.Likes += sl.Likes
+	o.Gifts += sl.Gifts
+	o.GiftValue += sl.GiftValue
+}
+
+func sortSlices(s []Slice) {
+	slices.SortFunc(s, func(a, b Slice) int { return cmp.Compare(a.T, b.T) })
+}
+
+func sortMessages(m []Message) {
+	slices.SortStableFunc(m, func(a, b Message) int { return cmp.Compare(a.ID, b.ID) })
+}
+
+// readBack adds the room's rows with ids in (lo, hi] to slices and msgs:
+// rows of batches that began before the room was watched.
+func (s *Server) readBack(ctx context.Context, id roomID, lo, hi int64, byT map[int64]*Slice, msgs *[]Message) error {
+	rows, err := s.ro.DB().QueryContext(ctx, `SELECT CAST(strftime('%s', ts) AS INTEGER) / ?1 * ?1 AS b,
+		sum(kind IN ('chat','comment','post','superchat')), sum(sentiment = 'positive'), sum(sentiment = 'neutral'), sum(sentiment = 'negative'),
+		coalesce(sum(CASE WHEN kind = 'like' THEN max(coalesce(count, 1), 1) END), 0),
+		coalesce(sum(CASE WHEN kind = 'gift' THEN max(coalesce(count, 1), 1) END), 0),
+		coalesce(sum(CASE WHEN kind IN ('gift', 'superchat') THEN value END), 0)
+		FROM items NOT INDEXED WHERE id > ?2 AND id <= ?3 AND source = ?4 AND room = ?5 GROUP BY b ORDER BY b`,
+		historyStep, lo, hi, id.source, id.room)
+	if err != nil {
+		return fmt.Errorf("new rows: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		sl := &Slice{Viewers: -1}
+		if err := rows.Scan(&sl.T, &sl.Messages, &sl.Positive, &sl.Neutral, &sl.Negative, &sl.Likes, &sl.Gifts, &sl.GiftValue); err != nil {
+			return fmt.Errorf("new rows: %w", err)
+		}
+		mergeSlice(byT, sl)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("new rows: %w", err)
+	}
+	m, err := s.messages(ctx, `NOT INDEXED WHERE id > ? AND id <= ? AND source = ? AND room = ? AND kind IN ('chat','comment','post','superchat','gift')
+		ORDER BY id DESC LIMIT `+strconv.Itoa(feedMessages), lo, hi, id.source, id.room)
+	if err != nil {
+		return err
+	}
+	*msgs = append(*msgs, m...)
+	return nil
 }
 
 // stream serves a room's updates as Server-Sent Events: one "update"
@@ -213,13 +586,8 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	// after: the last row of the page's history (0: start from now).
 	after, _ := strconv.ParseInt(r.URL.Query().Get("after"), 10, 64)
-	if after <= 0 {
-		if err := s.ro.DB().QueryRowContext(r.Context(), `SELECT coalesce(max(id), 0) FROM items`).Scan(&after); err != nil {
-			s.fail(w, r, err)
-			return
-		}
-	}
 	fl, ok := w.(http.Flusher)
 	if !ok {
 		http.Error(w, "streaming unsupported", http.StatusInternalServerError)

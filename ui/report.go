@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net/http"
+	"net/url"
 	"time"
 
 	"lookout/report"
@@ -11,6 +12,18 @@ import (
 
 // reportWindow is the window of /report without from: the last 24 hours.
 const reportWindow = 24 * time.Hour
+
+// ReportPath is the dashboard's path of the HTML report of room (every room
+// for "") over [from, to), as reportPage reads it.
+func ReportPath(room string, from, to time.Time) string {
+	v := url.Values{}
+	if room != "" {
+		v.Set("room", room)
+	}
+	v.Set("from", from.UTC().Format(time.RFC3339Nano))
+	v.Set("to", to.UTC().Format(time.RFC3339Nano))
+	return "/report?" + v.Encode()
+}
 
 // reportPage serves the post-live review of one room (or every room without
 // room) as the same one-file HTML that `lookout report` writes:

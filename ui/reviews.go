@@ -3,7 +3,6 @@ package ui
 import (
 	"fmt"
 	"net/http"
-	"net/url"
 	"time"
 
 	"lookout/store"
@@ -28,17 +27,11 @@ func (s *Server) reviewsData(r *http.Request) (any, error) {
 	}
 	out := make([]ReviewRow, 0, len(list))
 	for _, rec := range list {
-		v := url.Values{}
-		if rec.Room != "" {
-			v.Set("room", rec.Room)
-		}
 		to := rec.To
 		if rec.Kind == store.ReportReview {
 			to = to.Add(time.Millisecond) // a review covers its end sample
 		}
-		v.Set("from", rec.From.UTC().Format(time.RFC3339Nano))
-		v.Set("to", to.UTC().Format(time.RFC3339Nano))
-		out = append(out, ReviewRow{ReportRecord: rec, Link: "/report?" + v.Encode()})
+		out = append(out, ReviewRow{ReportRecord: rec, Link: ReportPath(rec.Room, rec.From, to)})
 	}
 	return out, nil
 }

@@ -1,10 +1,11 @@
 // Package ui is the live dashboard the daemon serves on ui.listen (or
 // --ui ADDR): an overview of every source and room with its traffic light,
 // a room view that updates live over Server-Sent Events, the alerts with a
-// silence action, and a search over stored items. Everything it shows is
-// read from the SQLite log through its own read-only connection; the one
-// write it makes, a silence, goes through the store exactly as `lookout
-// silence add` does. Pages, styles and scripts are embedded: it works
+// silence action, and a search over stored items. Pages and history are
+// read from the SQLite log through its own read-only connection; a room's
+// live stream gets what each committed batch added from the store's
+// writer, in memory (store.LiveSink). The one write it makes, a silence,
+// goes through the store exactly as `lookout silence add` does. Pages, styles and scripts are embedded: it works
 // offline.
 package ui
 
@@ -40,14 +41,16 @@ const TokenEnv = "LOOKOUT_UI_TOKEN"
 // Options configure a Server.
 type Options struct {
 	// Store is the daemon's read-write store: silences are written
-	// through it. Reads use a read-only connection to the same file.
+	// through it, and its writer hands the live views every committed
+	// batch (the Server is its LiveSink until Close). Reads use a
+	// read-only connection to the same file.
 	Store *store.Store
 	// Token, when set, is required of every request (cookie, bearer
 	// header, or ?token= once, which sets the cookie).
 	Token string
 	Log   *slog.Logger
-	// Tick is how often a room's live stream looks for new rows and sends
-	// one coalesced update (default 500ms).
+	// Tick is how often a room's live stream sends one coalesced update
+	// of what was committed since the last (default 500ms).
 	Tick time.Duration
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
@@ -61,6 +64,7 @@ type Server struct {
 	csrf    []byte // key for the per-session CSRF tokens
 	pages   map[string]*template.Template
 	hub     *hub
+	stop    context.CancelFunc // ends the live streams
 	mux     *http.ServeMux
 	cacheM  sync.Mutex
 	cache   map[string]cached
@@ -100,18 +104,22 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		ro.Close()
 		return nil, err
 	}
+	ctx, s.stop = context.WithCancel(ctx)
 	s.hub = newHub(ctx, s)
+	opts.Store.SetLiveSink(s.hub)
+	s.hub.wg.Add(1)
+	go func() {
+		defer s.hub.wg.Done()
+		s.hub.foreignLoop(ctx)
+	}()
 	s.routes()
 	return s, nil
 }
 
 // Close stops the live streams and releases the read-only connection.
 func (s *Server) Close() error {
-	s.hub.mu.Lock()
-	for _, f := range s.hub.feeds {
-		f.cancel()
-	}
-	s.hub.mu.Unlock()
+	s.opts.Store.SetLiveSink(nil)
+	s.stop()
 	s.hub.wg.Wait()
 	return s.ro.Close()
 }

@@ -196,7 +196,7 @@ func TestOverviewMatchesSQL(t *testing.T) {
 	if b := ov.Brands[0]; float64(b.Items) != acme || b.ShareOfVoice != acme/branded {
 		t.Errorf("acme %+v, SQL %v of %v", b, acme, branded)
 	}
-	// New rows reach the overview through the tracker's incremental read.
+	// New rows reach the overview through the counts the writer publishes.
 	var more []item.Item
 	for i := range 30 {
 		more = append(more, f.chat(now.Add(-time.Duration(i)*time.Second), "退款", item.Negative, nil))
