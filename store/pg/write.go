@@ -42,6 +42,9 @@ func (s *Store) WriteItems(ctx context.Context, items []item.Item) (int, error) 
 		return err
 	})
 	if err != nil {
+		if Rejects(err) {
+			return 0, fmt.Errorf("pg: write %d items: %w: %w", len(items), store.ErrRejected, err)
+		}
 		return 0, fmt.Errorf("pg: write %d items: %w", len(items), err)
 	}
 	return inserted, nil
