@@ -25,6 +25,7 @@ import (
 	"lookout/report"
 	"lookout/sentiment"
 	"lookout/store"
+	"lookout/store/pg"
 	"lookout/transport"
 )
 
@@ -37,7 +38,7 @@ Usage:
   lookout reload [-c config.yaml] [--url U]    make the running daemon apply its changed config file
   lookout demo [--duration 40s] [--db F] [--ui 127.0.0.1:8080]
                                                 watch it catch a crisis in a loopback live room
-  lookout query [--db F] [--format table|csv|json] [--timeout 30s] [--explain] "SELECT …"
+  lookout query [--db F|postgres://…|postgres] [--format table|csv|json] [--timeout 30s] [--explain] "SELECT …"
                                                 ask the database (opened read-only)
   lookout search TEXT [--db F] [--room R] [--source S] [--platform P] [--sentiment neg] [--since 1h]
                  [--limit N] [--format table|json] [--timeout 30s]
@@ -239,10 +240,10 @@ func cmdDemo(ctx context.Context, args []string) error {
 
 func cmdQuery(ctx context.Context, args []string) error {
 	fs := newFlags("query")
-	db := fs.String("db", "lookout.db", "database file")
+	db := fs.String("db", "lookout.db", "database file, or postgres://… (a PostgreSQL store; \"postgres\" alone: the DSN in $"+pgDSNEnv+")")
 	format := fs.String("format", "table", "table, csv or json")
 	timeout := fs.Duration("timeout", store.DefaultQueryTimeout, "interrupt the statement after this long (0: no limit)")
-	explain := fs.Bool("explain", false, "show SQLite's query plan instead of running the statement")
+	explain := fs.Bool("explain", false, "show the query plan instead of running the statement")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -254,8 +255,23 @@ func cmdQuery(ctx context.Context, args []string) error {
 	if *timeout == 0 {
 		opts.Timeout = -1
 	}
-	return daemon.Query(ctx, *db, pos[0], *format, opts, os.Stdout)
+	dbName := *db
+	if dbName == "postgres" {
+		// A DSN holds a password: from the environment, not the command
+		// line, where other users see it.
+		if dbName = os.Getenv(pgDSNEnv); dbName == "" {
+			return fmt.Errorf("--db postgres: $%s is not set (postgres://user:password@host:5432/lookout)", pgDSNEnv)
+		}
+		if !pg.IsDSN(dbName) {
+			return fmt.Errorf("$%s must be a postgres:// URL", pgDSNEnv)
+		}
+	}
+	return daemon.Query(ctx, dbName, pos[0], *format, opts, os.Stdout)
 }
+
+// pgDSNEnv is the environment variable `lookout query --db postgres`
+// reads the PostgreSQL DSN from.
+const pgDSNEnv = "LOOKOUT_POSTGRES_DSN"
 
 func cmdSearch(ctx context.Context, args []string) error {
 	fs := newFlags("search")
