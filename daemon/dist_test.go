@@ -22,7 +22,10 @@ import (
 	"lookout/config"
 	"lookout/internal/embednats"
 	"lookout/internal/loopback"
+	"lookout/internal/pgtest"
 	"lookout/transport"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx", to read the PostgreSQL store
 )
 
 // distRig is an embedded NATS server, loopback live rooms and a webhook
@@ -437,8 +440,23 @@ func TestDistKillChild(t *testing.T) {
 // the receiver got every alert event (deduplicating on Idempotency-Key)
 // with one firing.
 func TestDistKill9(t *testing.T) {
+	distKill9(t, "")
+}
+
+// TestDistKill9Postgres is TestDistKill9 with the two processors sharing a
+// PostgreSQL store (store.driver postgres) instead of one SQLite file.
+func TestDistKill9Postgres(t *testing.T) {
+	distKill9(t, pgtest.NewDatabase(t))
+}
+
+// distKill9 runs the kill test with the processors on the SQLite file, or
+// on the PostgreSQL database pgDSN names.
+func distKill9(t *testing.T, pgDSN string) {
 	if testing.Short() {
 		t.Skip("starts helper processes")
+	}
+	if pgDSN != "" {
+		t.Setenv(config.DefaultPostgresDSNEnv, pgDSN) // the helpers inherit it
 	}
 	const (
 		perPoll = 100
@@ -476,7 +494,11 @@ func TestDistKill9(t *testing.T) {
 	templates := map[string]string{}
 	for _, role := range []string{RoleCollect, RoleProcess} {
 		paths[role] = filepath.Join(dir, role+".yaml")
-		cfg := fmt.Sprintf(`store: { path: %q, flush_interval: 200ms }
+		driver := ""
+		if pgDSN != "" && role == RoleProcess {
+			driver = ", driver: postgres"
+		}
+		cfg := fmt.Sprintf(`store: { path: %q, flush_interval: 200ms%s }
 http: { listen: "off" }
 transport: { kind: nats, nats: { url: %q, partitions: 4 } }
 classifier: { terms: false }
@@ -498,7 +520,7 @@ route: { receiver: hook, group_wait: 0s, group_interval: 0s }
 receivers:
   - name: hook
     webhook: { url: "${DIST_KILL_HOOK_URL}" }
-`, filepath.Join(dir, role+".db"), ns.URL(), srv.URL("/feed.xml"))
+`, filepath.Join(dir, role+".db"), driver, ns.URL(), srv.URL("/feed.xml"))
 		if err := os.WriteFile(paths[role], []byte(cfg), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -547,7 +569,15 @@ receivers:
 	seed := uint64(time.Now().UnixNano())
 	rng := rand.New(rand.NewPCG(seed, 0))
 	t.Logf("seed %d", seed)
-	ro := openRO(t, procDB)
+	var ro *sql.DB
+	if pgDSN != "" {
+		if ro, err = sql.Open("pgx", pgDSN); err != nil {
+			t.Fatal(err)
+		}
+		defer ro.Close()
+	} else {
+		ro = openRO(t, procDB)
+	}
 	stored := func() int {
 		var n int
 		ro.QueryRow(`SELECT count(*) FROM items WHERE source = 'src'`).Scan(&n)
@@ -601,7 +631,7 @@ receivers:
 	}
 	t.Logf("partitions of a killed processor owned again after %v at worst", worst.Round(10*time.Millisecond))
 	want := pub.freeze()
-	missing := stateKillAwaitAll(t, procDB, want, 30*time.Second)
+	missing := stateKillAwaitAllDB(ro, want, 30*time.Second)
 	for _, name := range []string{RoleCollect, "a", "b"} {
 		waitFor(t, name+" helper handling SIGTERM", 20*time.Second, func() bool {
 			_, err := os.Stat(ready(name))
@@ -613,7 +643,7 @@ receivers:
 		}
 	}
 	procs = nil
-	dups := stateKillDuplicates(t, procDB)
+	dups := stateKillDuplicatesDB(t, ro)
 	t.Logf("%d entries published over %d polls and %d kills: %d missing, %d duplicates",
 		len(want), pub.pollCount(), kills, len(missing), dups)
 	outMu.Lock()

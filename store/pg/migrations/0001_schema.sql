@@ -249,6 +249,10 @@ CREATE TABLE outbox (
     last_error        text,
     created_at        timestamptz NOT NULL,
     sent_at           timestamptz,
+    -- claimed_at: when a processor moved the row to 'sending'. Several
+    -- processors share the outbox; a row left in 'sending' for a minute
+    -- belonged to one that died and goes back to 'pending'.
+    claimed_at        timestamptz,
     UNIQUE (event_id, receiver)
 );
 CREATE INDEX outbox_receiver_state ON outbox (receiver, state, id);
