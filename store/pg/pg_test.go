@@ -316,3 +316,5 @@ func render(vals []any) string {
 	}
 	return strings.Join(parts, "|")
 }
+
+func pgtestNewDatabase(b testing.TB) string { return pgtest.NewDatabase(b) }

@@ -1,8 +1,11 @@
 package pg
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"lookout/item"
@@ -96,7 +99,15 @@ func (r *rollup) flush(w *batch) error {
 		items, units := make([]int64, 0, n), make([]int64, 0, n)
 		value := make([]float64, 0, n)
 		bestID, bestScore := make([]*int64, 0, n), make([]*float64, 0, n)
-		for k, s := range r.sums {
+		// Keys in one order in every transaction, so that two processors
+		// adding to the same rows lock them in the same order (no
+		// deadlock).
+		keys := slices.SortedFunc(maps.Keys(r.sums), func(a, b rollupKey) int {
+			return cmp.Or(strings.Compare(a.source, b.source), strings.Compare(a.room, b.room), a.minute.Compare(b.minute),
+				strings.Compare(a.kind, b.kind), strings.Compare(a.sentiment, b.sentiment))
+		})
+		for _, k := range keys {
+			s := r.sums[k]
 			src, room, kind, sent, minute = append(src, k.source), append(room, k.room), append(kind, k.kind), append(sent, k.sentiment), append(minute, k.minute)
 			items, units, value = append(items, s.items), append(units, s.units), append(value, s.value)
 			var id *int64
@@ -115,7 +126,12 @@ func (r *rollup) flush(w *batch) error {
 		n := len(r.terms)
 		src, room, term, sent := make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
 		minute, mentions := make([]time.Time, 0, n), make([]int64, 0, n)
-		for k, c := range r.terms {
+		keys := slices.SortedFunc(maps.Keys(r.terms), func(a, b rollupTermKey) int {
+			return cmp.Or(strings.Compare(a.source, b.source), strings.Compare(a.room, b.room), a.minute.Compare(b.minute),
+				strings.Compare(a.term, b.term), strings.Compare(a.sentiment, b.sentiment))
+		})
+		for _, k := range keys {
+			c := r.terms[k]
 			src, room, term, sent, minute = append(src, k.source), append(room, k.room), append(term, k.term), append(sent, k.sentiment), append(minute, k.minute)
 			mentions = append(mentions, c)
 		}
