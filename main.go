@@ -255,18 +255,28 @@ func cmdQuery(ctx context.Context, args []string) error {
 	if *timeout == 0 {
 		opts.Timeout = -1
 	}
-	dbName := *db
-	if dbName == "postgres" {
-		// A DSN holds a password: from the environment, not the command
-		// line, where other users see it.
-		if dbName = os.Getenv(pgDSNEnv); dbName == "" {
-			return fmt.Errorf("--db postgres: $%s is not set (postgres://user:password@host:5432/lookout)", pgDSNEnv)
-		}
-		if !pg.IsDSN(dbName) {
-			return fmt.Errorf("$%s must be a postgres:// URL", pgDSNEnv)
-		}
+	dbName, err := resolveDB(*db)
+	if err != nil {
+		return err
 	}
 	return daemon.Query(ctx, dbName, pos[0], *format, opts, os.Stdout)
+}
+
+// resolveDB turns --db postgres into the DSN in $LOOKOUT_POSTGRES_DSN: a
+// DSN holds a password, which belongs in the environment, not on the
+// command line where other users see it. Anything else is returned as is.
+func resolveDB(db string) (string, error) {
+	if db != "postgres" {
+		return db, nil
+	}
+	dsn := os.Getenv(pgDSNEnv)
+	if dsn == "" {
+		return "", fmt.Errorf("--db postgres: $%s is not set (postgres://user:password@host:5432/lookout)", pgDSNEnv)
+	}
+	if !pg.IsDSN(dsn) {
+		return "", fmt.Errorf("$%s must be a postgres:// URL", pgDSNEnv)
+	}
+	return dsn, nil
 }
 
 // pgDSNEnv is the environment variable `lookout query --db postgres`
@@ -575,7 +585,7 @@ func cmdSilence(ctx context.Context, args []string) error {
 	}
 	sub, args := args[0], args[1:]
 	fs := newFlags("silence " + sub)
-	db := fs.String("db", "lookout.db", "database file")
+	db := fs.String("db", "lookout.db", "database file, or postgres://… or postgres (the processors' shared store; DSN from $"+pgDSNEnv+")")
 	dur := fs.Duration("for", 2*time.Hour, "add: how long the silence lasts")
 	comment := fs.String("comment", "", "add: why")
 	by := fs.String("by", os.Getenv("USER"), "add: who")
@@ -583,7 +593,11 @@ func cmdSilence(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return daemon.Silence(ctx, *db, sub, pos, *dur, *comment, *by, os.Stdout)
+	dbName, err := resolveDB(*db)
+	if err != nil {
+		return err
+	}
+	return daemon.Silence(ctx, dbName, sub, pos, *dur, *comment, *by, os.Stdout)
 }
 
 func cmdAck(ctx context.Context, args []string) error {

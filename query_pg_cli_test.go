@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"lookout/internal/pgtest"
 	"lookout/store/pg"
@@ -60,4 +61,35 @@ func captureStdout(t *testing.T, f func() error) string {
 		t.Fatal(ferr)
 	}
 	return out
+}
+
+// TestSilenceCLIPostgres: `lookout silence --db postgres` adds, lists and
+// expires silences in the shared store, where the processors' delivery
+// reads them.
+func TestSilenceCLIPostgres(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	t.Setenv(pgDSNEnv, dsn)
+	out := captureStdout(t, func() error {
+		return cmdSilence(context.Background(), []string{"add", "--db", "postgres", "--for", "1h", "--by", "ops", "room=21452505"})
+	})
+	if !strings.HasPrefix(out, "silence ") || !strings.Contains(out, `room="21452505"`) {
+		t.Fatalf("add: %q", out)
+	}
+	id := strings.Fields(out)[1]
+	s, err := pg.Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	active, err := s.ListSilences(context.Background(), time.Now(), false)
+	if err != nil || len(active) != 1 || active[0].ID != id || !active[0].Matches(map[string]string{"room": "21452505"}) {
+		t.Fatalf("stored silences = %+v, %v", active, err)
+	}
+	out = captureStdout(t, func() error { return cmdSilence(context.Background(), []string{"expire", "--db", "postgres", id}) })
+	if !strings.Contains(out, "expired") {
+		t.Errorf("expire: %q", out)
+	}
+	if active, _ := s.ListSilences(context.Background(), time.Now(), false); len(active) != 0 {
+		t.Errorf("still active after expire: %+v", active)
+	}
 }

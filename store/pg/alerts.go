@@ -2,6 +2,8 @@ package pg
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -236,7 +238,11 @@ func (s *Store) AddSilence(ctx context.Context, sil store.Silence, now time.Time
 		return store.Silence{}, fmt.Errorf("silence: ends_at %s is not after starts_at %s", store.FormatTime(sil.EndsAt), store.FormatTime(sil.StartsAt))
 	}
 	if sil.ID == "" {
-		sil.ID = fmt.Sprintf("%016x", time.Now().UnixNano())
+		var b [8]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return store.Silence{}, err
+		}
+		sil.ID = hex.EncodeToString(b[:])
 	}
 	ms, _ := json.Marshal(sil.Matchers.Strings())
 	if _, err := s.pool.Exec(ctx, `INSERT INTO silences (id, matchers, starts_at, ends_at, comment, created_by, created_at)
@@ -286,4 +292,17 @@ func querySilences(ctx context.Context, q querier, now time.Time, all bool) ([]s
 		out = append(out, sl)
 	}
 	return out, rows.Err()
+}
+
+// ExpireSilence ends a silence now; an unknown or ended id is an error
+// wrapping store.ErrNoSilence.
+func (s *Store) ExpireSilence(ctx context.Context, id string, now time.Time) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE silences SET expired_at = $1 WHERE id = $2 AND expired_at IS NULL AND ends_at > $1`, now, id)
+	if err != nil {
+		return fmt.Errorf("pg: expire silence %s: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("silence %s: %w", id, store.ErrNoSilence)
+	}
+	return nil
 }
