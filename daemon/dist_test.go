@@ -31,7 +31,10 @@ import (
 // distRig is an embedded NATS server, loopback live rooms and a webhook
 // receiver, with a config for collect and process daemons.
 type distRig struct {
-	t     *testing.T
+	t *testing.T
+	// pgDSN, when set, puts the process role on this PostgreSQL database
+	// (store.driver postgres) instead of its SQLite file.
+	pgDSN string
 	nats  *embednats.Server
 	rooms []*loopback.BilibiliServer
 	hook  *loopback.WebhookServer
@@ -104,7 +107,12 @@ func (r *distRig) startAs(role, id, dbPath string, partitions []int) (*Daemon, f
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})).With("role", role)
-	d, err := New(ctx, Options{Config: r.config(dbPath), Log: log, ShutdownGrace: 10 * time.Second,
+	cfg := r.config(dbPath)
+	if r.pgDSN != "" && role == RoleProcess {
+		cfg.Store.Driver, cfg.Store.DSNEnv = config.StorePostgres, "DIST_PG_DSN"
+		t.Setenv("DIST_PG_DSN", r.pgDSN)
+	}
+	d, err := New(ctx, Options{Config: cfg, Log: log, ShutdownGrace: 10 * time.Second,
 		Role: role, Partitions: partitions, EvalInterval: 50 * time.Millisecond,
 		ProcessorID: id, PartitionLease: 3 * time.Second})
 	if err != nil {
@@ -263,7 +271,32 @@ func TestDistCollectProcessRestart(t *testing.T) {
 // other takes every partition over and the open alerts of its rooms, and
 // every line is stored once.
 func TestDistFailover(t *testing.T) {
+	distFailover(t, "")
+}
+
+// TestDistFailoverPostgres is TestDistFailover with the processors on one
+// PostgreSQL database.
+func TestDistFailoverPostgres(t *testing.T) {
+	distFailover(t, pgtest.NewDatabase(t))
+}
+
+// reader opens the store the processors write: their SQLite file, or the
+// PostgreSQL database.
+func (r *distRig) reader(dbPath string) *sql.DB {
+	if r.pgDSN == "" {
+		return openRO(r.t, dbPath)
+	}
+	db, err := sql.Open("pgx", r.pgDSN)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func distFailover(t *testing.T, pgDSN string) {
 	r := newDistRig(t, 6)
+	r.pgDSN = pgDSN
 	procDB := filepath.Join(r.dir, "proc.db")
 	r.start(RoleCollect, filepath.Join(r.dir, "collect.db"), nil)
 	r.waitConnected(1)
@@ -307,7 +340,7 @@ func TestDistFailover(t *testing.T) {
 	// A crisis alert fires in the first room; the processor owning that
 	// room's partition stops while chat keeps coming and the crisis goes
 	// on: the other carries the alert on (no second firing).
-	ro := openRO(t, procDB)
+	ro := r.reader(procDB)
 	r.push("crisis", 6, true)
 	waitFor(t, "the crisis alert firing", 15*time.Second, func() bool {
 		return countRows(t, ro, `SELECT count(*) FROM alert_events WHERE state = 'firing'`) == 1
