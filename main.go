@@ -38,7 +38,7 @@ Usage:
   lookout reload [-c config.yaml] [--url U]    make the running daemon apply its changed config file
   lookout demo [--duration 40s] [--db F] [--ui 127.0.0.1:8080]
                                                 watch it catch a crisis in a loopback live room
-  lookout query [--db F|postgres://…|postgres] [--format table|csv|json] [--timeout 30s] [--explain] "SELECT …"
+  lookout query [--db F|postgres://…|postgres] [-c CONFIG] [--format table|csv|json] [--timeout 30s] [--explain] "SELECT …"
                                                 ask the database (opened read-only)
   lookout search TEXT [--db F] [--room R] [--source S] [--platform P] [--sentiment neg] [--since 1h]
                  [--limit N] [--format table|json] [--timeout 30s]
@@ -244,6 +244,7 @@ func cmdQuery(ctx context.Context, args []string) error {
 	format := fs.String("format", "table", "table, csv or json")
 	timeout := fs.Duration("timeout", store.DefaultQueryTimeout, "interrupt the statement after this long (0: no limit)")
 	explain := fs.Bool("explain", false, "show the query plan instead of running the statement")
+	cfgPath := fs.String("c", "", "config file: with store.driver postgres, query its shared store (DSN from store.dsn_env); otherwise its store.path")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -258,6 +259,18 @@ func cmdQuery(ctx context.Context, args []string) error {
 	dbName, err := resolveDB(*db)
 	if err != nil {
 		return err
+	}
+	if *cfgPath != "" {
+		cfg, err := config.Load(*cfgPath)
+		if err != nil {
+			return err
+		}
+		dbName = cfg.Store.Path
+		if cfg.Store.Postgres() {
+			if dbName, err = cfg.Store.PostgresDSN(); err != nil {
+				return err
+			}
+		}
 	}
 	return daemon.Query(ctx, dbName, pos[0], *format, opts, os.Stdout)
 }

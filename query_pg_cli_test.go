@@ -93,3 +93,27 @@ func TestSilenceCLIPostgres(t *testing.T) {
 		t.Errorf("still active after expire: %+v", active)
 	}
 }
+
+// TestQueryCLIConfigPostgres: `lookout query -c config.yaml` queries the
+// config's shared PostgreSQL store, DSN from the variable store.dsn_env
+// names.
+func TestQueryCLIConfigPostgres(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	s, err := pg.Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	path := t.TempDir() + "/pg.yaml"
+	cfg := "transport: { kind: nats, nats: { url: nats://127.0.0.1:4222 } }\nstore: { driver: postgres, dsn_env: QUERY_TEST_PG }\n"
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("QUERY_TEST_PG", dsn)
+	out := captureStdout(t, func() error {
+		return cmdQuery(context.Background(), []string{"-c", path, "--format", "csv", "SELECT count(*) AS n FROM schema_migrations"})
+	})
+	if out != "n\n1\n" {
+		t.Errorf("output = %q", out)
+	}
+}
