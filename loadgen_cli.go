@@ -27,6 +27,7 @@ func cmdLoadgen(ctx context.Context, args []string) error {
 	transport := fs.String("transport", "memory", "memory (one daemon, --role all) or nats (collectors here, publishing to an embedded NATS server; --processors process-role daemons as processes of their own, each with its own SQLite file)")
 	processors := fs.Int("processors", 1, "with --transport nats: how many processor processes")
 	partitions := fs.Int("partitions", 16, "with --transport nats: transport.nats.partitions")
+	storeKind := fs.String("store", "sqlite", "with --transport nats: sqlite (a file per processor) or postgres (one shared database, DSN from $"+pgDSNEnv+"; it must hold no items)")
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
@@ -35,6 +36,19 @@ func cmdLoadgen(ctx context.Context, args []string) error {
 	}
 	if *transport != "memory" && *transport != "nats" {
 		return fmt.Errorf("unknown --transport %q (memory or nats)", *transport)
+	}
+	var pgDSN string
+	switch *storeKind {
+	case "sqlite":
+	case "postgres":
+		if *transport != "nats" {
+			return fmt.Errorf("--store postgres needs --transport nats (PostgreSQL is the processors' shared store)")
+		}
+		if pgDSN = os.Getenv(pgDSNEnv); pgDSN == "" {
+			return fmt.Errorf("--store postgres: $%s is not set", pgDSNEnv)
+		}
+	default:
+		return fmt.Errorf("unknown --store %q (sqlite or postgres)", *storeKind)
 	}
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
@@ -48,7 +62,7 @@ func cmdLoadgen(ctx context.Context, args []string) error {
 		defer pprof.StopCPUProfile()
 	}
 	opts := loadgen.Options{Rooms: *rooms, Rate: *rate, Duration: *dur, Terms: *terms, DBPath: *db, Ceiling: *ceiling,
-		Transport: *transport, Processors: *processors, Partitions: *partitions}
+		Transport: *transport, Processors: *processors, Partitions: *partitions, PostgresDSN: pgDSN}
 	if *transport == "nats" {
 		// The processors run this binary with --role process.
 		exe, err := os.Executable()
@@ -87,6 +101,9 @@ func cmdLoadgen(ctx context.Context, args []string) error {
 	}
 	fmt.Printf("rooms %d  target %d msgs/s  achieved %.0f msgs/s\nsent %d  stored %d  lost %d\narrival→stored p50 %.1f ms  p99 %.1f ms\narrival→alert evaluated %s\nCPU %.1f µs/msg (%.1f s from start to stop, %.1f µs per stored message)\npeak RSS %s\n",
 		res.Rooms, res.TargetRate, res.AchievedRate, res.Sent, res.Stored, res.Lost, res.P50ms, res.P99ms, eval, res.CPUPerMsgUS, res.CPUSeconds, res.CPUTotalPerMsgUS, rss)
+	if res.StoreCPUSeconds > 0 {
+		fmt.Printf("PostgreSQL server CPU %.1f s (%.1f µs per stored message)\n", res.StoreCPUSeconds, res.StoreCPUPerMsgUS)
+	}
 	if res.LateTicks > 0 {
 		fmt.Printf("the frame encoder fell behind the pacing at %d ticks\n", res.LateTicks)
 	}

@@ -25,6 +25,7 @@ import (
 	"lookout/report"
 	"lookout/sentiment"
 	"lookout/store"
+	"lookout/store/pg"
 	"lookout/transport"
 )
 
@@ -37,7 +38,7 @@ Usage:
   lookout reload [-c config.yaml] [--url U]    make the running daemon apply its changed config file
   lookout demo [--duration 40s] [--db F] [--ui 127.0.0.1:8080]
                                                 watch it catch a crisis in a loopback live room
-  lookout query [--db F] [--format table|csv|json] [--timeout 30s] [--explain] "SELECT …"
+  lookout query [--db F|postgres://…|postgres] [-c CONFIG] [--format table|csv|json] [--timeout 30s] [--explain] "SELECT …"
                                                 ask the database (opened read-only)
   lookout search TEXT [--db F] [--room R] [--source S] [--platform P] [--sentiment neg] [--since 1h]
                  [--limit N] [--format table|json] [--timeout 30s]
@@ -239,10 +240,11 @@ func cmdDemo(ctx context.Context, args []string) error {
 
 func cmdQuery(ctx context.Context, args []string) error {
 	fs := newFlags("query")
-	db := fs.String("db", "lookout.db", "database file")
+	db := fs.String("db", "lookout.db", "database file, or postgres://… (a PostgreSQL store; \"postgres\" alone: the DSN in $"+pgDSNEnv+")")
 	format := fs.String("format", "table", "table, csv or json")
 	timeout := fs.Duration("timeout", store.DefaultQueryTimeout, "interrupt the statement after this long (0: no limit)")
-	explain := fs.Bool("explain", false, "show SQLite's query plan instead of running the statement")
+	explain := fs.Bool("explain", false, "show the query plan instead of running the statement")
+	cfgPath := fs.String("c", "", "config file: with store.driver postgres, query its shared store (DSN from store.dsn_env); otherwise its store.path")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -254,8 +256,45 @@ func cmdQuery(ctx context.Context, args []string) error {
 	if *timeout == 0 {
 		opts.Timeout = -1
 	}
-	return daemon.Query(ctx, *db, pos[0], *format, opts, os.Stdout)
+	dbName, err := resolveDB(*db)
+	if err != nil {
+		return err
+	}
+	if *cfgPath != "" {
+		cfg, err := config.Load(*cfgPath)
+		if err != nil {
+			return err
+		}
+		dbName = cfg.Store.Path
+		if cfg.Store.Postgres() {
+			if dbName, err = cfg.Store.PostgresDSN(); err != nil {
+				return err
+			}
+		}
+	}
+	return daemon.Query(ctx, dbName, pos[0], *format, opts, os.Stdout)
 }
+
+// resolveDB turns --db postgres into the DSN in $LOOKOUT_POSTGRES_DSN: a
+// DSN holds a password, which belongs in the environment, not on the
+// command line where other users see it. Anything else is returned as is.
+func resolveDB(db string) (string, error) {
+	if db != "postgres" {
+		return db, nil
+	}
+	dsn := os.Getenv(pgDSNEnv)
+	if dsn == "" {
+		return "", fmt.Errorf("--db postgres: $%s is not set (postgres://user:password@host:5432/lookout)", pgDSNEnv)
+	}
+	if !pg.IsDSN(dsn) {
+		return "", fmt.Errorf("$%s must be a postgres:// URL", pgDSNEnv)
+	}
+	return dsn, nil
+}
+
+// pgDSNEnv is the environment variable `lookout query --db postgres`
+// reads the PostgreSQL DSN from.
+const pgDSNEnv = "LOOKOUT_POSTGRES_DSN"
 
 func cmdSearch(ctx context.Context, args []string) error {
 	fs := newFlags("search")
@@ -559,7 +598,7 @@ func cmdSilence(ctx context.Context, args []string) error {
 	}
 	sub, args := args[0], args[1:]
 	fs := newFlags("silence " + sub)
-	db := fs.String("db", "lookout.db", "database file")
+	db := fs.String("db", "lookout.db", "database file, or postgres://… or postgres (the processors' shared store; DSN from $"+pgDSNEnv+")")
 	dur := fs.Duration("for", 2*time.Hour, "add: how long the silence lasts")
 	comment := fs.String("comment", "", "add: why")
 	by := fs.String("by", os.Getenv("USER"), "add: who")
@@ -567,7 +606,11 @@ func cmdSilence(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return daemon.Silence(ctx, *db, sub, pos, *dur, *comment, *by, os.Stdout)
+	dbName, err := resolveDB(*db)
+	if err != nil {
+		return err
+	}
+	return daemon.Silence(ctx, dbName, sub, pos, *dur, *comment, *by, os.Stdout)
 }
 
 func cmdAck(ctx context.Context, args []string) error {

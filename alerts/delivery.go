@@ -120,9 +120,38 @@ func deliveryDefaultRate(kind string) ReceiverRate {
 	return ReceiverRate{Limit: rate.Inf, Burst: 1}
 }
 
+// DeliveryStore is the store a Delivery records events in and drains its
+// outbox from: the SQLite store (store.Store) or the PostgreSQL one
+// (store/pg). Reports (PublishReport) also need QueueReport, which only
+// the SQLite store has.
+type DeliveryStore interface {
+	RecordAlertEvent(ctx context.Context, rec store.AlertEventRecord, now time.Time,
+		decide func(tx store.AlertView, prior *store.AlertRow) (store.AlertDecision, error)) (store.AlertDecision, error)
+	FiringAlerts(ctx context.Context, room string, all bool) ([]store.AlertRow, error)
+	ListSilences(ctx context.Context, now time.Time, all bool) ([]store.Silence, error)
+
+	OutboxRecover(ctx context.Context) (int64, error)
+	OutboxReceivers(ctx context.Context) ([]string, error)
+	OutboxPendingRows(ctx context.Context, receiver string, limit int) ([]store.OutboxRow, error)
+	OutboxUnsentRows(ctx context.Context) ([]store.OutboxRow, error)
+	OutboxLastSent(ctx context.Context, receiver string, since time.Time) (map[string]time.Time, error)
+	OutboxMarkSending(ctx context.Context, ids []int64, batchID string) error
+	OutboxMarkSent(ctx context.Context, ids []int64, now time.Time) error
+	OutboxMarkRetry(ctx context.Context, ids []int64, next time.Time, lastErr string) error
+	OutboxMarkFailed(ctx context.Context, ids []int64, lastErr string) error
+	OutboxMarkSuppressed(ctx context.Context, ids []int64, reason string) error
+	OutboxUnsent(ctx context.Context) (int, error)
+	OutboxPrune(ctx context.Context, before time.Time) (int64, error)
+}
+
+// reportQueuer is the part of the SQLite store reports need.
+type reportQueuer interface {
+	QueueReport(ctx context.Context, rec store.ReportRecord, rows []store.OutboxInsert, now time.Time) (bool, error)
+}
+
 // Delivery stores, routes and sends alert events. It implements Sink.
 type Delivery struct {
-	st      *store.Store
+	st      DeliveryStore
 	log     *slog.Logger
 	now     func() time.Time
 	opts    DeliveryOptions
@@ -153,8 +182,12 @@ var _ Sink = (*Delivery)(nil)
 var errDeliveryCrashed = errors.New("delivery: simulated crash")
 
 // NewDelivery builds the notifiers of every receiver and the routing tree.
-// st may be nil for a Delivery that only sends test alerts.
-func NewDelivery(cfg *config.Config, st *store.Store, opts DeliveryOptions) (*Delivery, error) {
+// st may be nil (or a nil *store.Store) for a Delivery that only sends
+// test alerts.
+func NewDelivery(cfg *config.Config, st DeliveryStore, opts DeliveryOptions) (*Delivery, error) {
+	if s, ok := st.(*store.Store); ok && s == nil {
+		st = nil
+	}
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
@@ -305,7 +338,7 @@ func (d *Delivery) Publish(ctx context.Context, ev Event) error {
 	}
 	labels := EventLabels(&ev)
 	now := d.now()
-	dec, err := d.st.RecordAlertEvent(ctx, deliveryRecord(&ev), now, func(tx *store.AlertTx, prior *store.AlertRow) (store.AlertDecision, error) {
+	dec, err := d.st.RecordAlertEvent(ctx, deliveryRecord(&ev), now, func(tx store.AlertView, prior *store.AlertRow) (store.AlertDecision, error) {
 		return d.decide(tx, prior, &ev, labels, payload, now)
 	})
 	if errors.Is(err, store.ErrDuplicateEvent) {
@@ -344,7 +377,7 @@ func indexByte(s string, c byte) int {
 	return -1
 }
 
-func (d *Delivery) decide(tx *store.AlertTx, prior *store.AlertRow, ev *Event, labels map[string]string, payload []byte, now time.Time) (store.AlertDecision, error) {
+func (d *Delivery) decide(tx store.AlertView, prior *store.AlertRow, ev *Event, labels map[string]string, payload []byte, now time.Time) (store.AlertDecision, error) {
 	if !ev.Notifies() {
 		return store.AlertDecision{}, nil
 	}

@@ -154,6 +154,9 @@ func (w *deliveryWorker) send(ctx context.Context, groupKey string, rows []store
 		batchID = outboxBatchID(events)
 	}
 	if err := d.st.OutboxMarkSending(bg, ids, batchID); err != nil {
+		if errors.Is(err, store.ErrOutboxClaimed) {
+			return nil // another processor sends them
+		}
 		return err
 	}
 	n := Notification{Receiver: w.receiver, GroupKey: groupKey, Events: events, BatchID: batchID}
@@ -164,6 +167,9 @@ func (w *deliveryWorker) send(ctx context.Context, groupKey string, rows []store
 // with the report's key as its idempotency key.
 func (w *deliveryWorker) sendReport(bg context.Context, groupKey string, row store.OutboxRow, rep *Report) error {
 	if err := w.d.st.OutboxMarkSending(bg, []int64{row.ID}, rep.Key); err != nil {
+		if errors.Is(err, store.ErrOutboxClaimed) {
+			return nil // another processor sends it
+		}
 		return err
 	}
 	n := Notification{Receiver: w.receiver, GroupKey: groupKey, BatchID: rep.Key, Report: rep}

@@ -71,7 +71,11 @@ func (d *Delivery) PublishReport(ctx context.Context, rec store.ReportRecord, re
 		rows = append(rows, store.OutboxInsert{Receiver: name, GroupKey: "report:" + rec.ID, Payload: payload, NotBefore: now})
 	}
 	rec.Receivers = receivers
-	queued, err = d.st.QueueReport(ctx, rec, rows, now)
+	q, ok := d.st.(reportQueuer)
+	if !ok {
+		return false, fmt.Errorf("delivery: report %s: reports need the SQLite store", rec.ID)
+	}
+	queued, err = q.QueueReport(ctx, rec, rows, now)
 	if err != nil {
 		return false, fmt.Errorf("delivery: %w", err)
 	}

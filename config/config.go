@@ -59,6 +59,39 @@ type StoreConfig struct {
 	// (default off: it doubles the store's CPU per item; turning it on
 	// later indexes what is already stored).
 	Search bool `yaml:"search"`
+	// Driver is sqlite (the default: the file at path) or postgres: a
+	// PostgreSQL database that several `--role process` daemons share
+	// (items, metrics, alerts, outbox, room profiles). The DSN comes only
+	// from the environment variable DSNEnv.
+	Driver string `yaml:"driver"`
+	// DSNEnv names the environment variable holding the PostgreSQL DSN
+	// (default LOOKOUT_POSTGRES_DSN).
+	DSNEnv string `yaml:"dsn_env"`
+}
+
+// Store drivers.
+const (
+	StoreSQLite   = "sqlite"
+	StorePostgres = "postgres"
+	// DefaultPostgresDSNEnv is store.dsn_env's default.
+	DefaultPostgresDSNEnv = "LOOKOUT_POSTGRES_DSN"
+)
+
+// Postgres reports whether the store is PostgreSQL.
+func (s StoreConfig) Postgres() bool { return s.Driver == StorePostgres }
+
+// PostgresDSN reads the DSN from the environment variable store.dsn_env
+// names; the error names the variable, never a value.
+func (s StoreConfig) PostgresDSN() (string, error) {
+	name := s.DSNEnv
+	if name == "" {
+		name = DefaultPostgresDSNEnv
+	}
+	dsn := os.Getenv(name)
+	if dsn == "" {
+		return "", fmt.Errorf("store.driver is postgres but $%s is empty (postgres://user:password@host:5432/lookout)", name)
+	}
+	return dsn, nil
 }
 
 // RetentionConfig says how long rows are kept; zero keeps them forever.
@@ -371,6 +404,7 @@ func (c *Config) validateStore() []error {
 	if c.Store.FlushInterval < 0 {
 		errs = append(errs, ferr(c.lineOf("store", "flush_interval"), "store.flush_interval", "must not be negative"))
 	}
+	errs = append(errs, c.validatePostgres()...)
 	if strings.ContainsRune(c.Store.Path, 0) {
 		errs = append(errs, ferr(c.lineOf("store", "path"), "store.path", "contains a NUL byte"))
 	}
@@ -493,3 +527,30 @@ func envRefsOf(root *yaml.Node) []envRefAt {
 }
 
 func validSeverity(s string) bool { return s == "red" || s == "yellow" || s == "green" }
+
+// validatePostgres refuses, with store.driver postgres, the features that
+// read the SQLite file directly: the dashboard, stream reviews and
+// digests, and the full-text index.
+func (c *Config) validatePostgres() []error {
+	var errs []error
+	switch c.Store.Driver {
+	case "", StoreSQLite:
+		return nil
+	case StorePostgres:
+	default:
+		return []error{ferr(c.lineOf("store", "driver"), "store.driver", "must be sqlite or postgres, not %q", c.Store.Driver)}
+	}
+	if l := c.UI.Listen; l != "" && l != "off" {
+		errs = append(errs, ferr(c.lineOf("ui", "listen"), "ui.listen", "the dashboard reads the SQLite store; it is not available with store.driver postgres (leave ui.listen out)"))
+	}
+	if c.Store.Search {
+		errs = append(errs, ferr(c.lineOf("store", "search"), "store.search", "the full-text index (lookout search) is SQLite's; it is not available with store.driver postgres"))
+	}
+	if r := c.Reports.Review.Enabled; r != nil && *r {
+		errs = append(errs, ferr(c.lineOf("reports", "review"), "reports.review", "stream reviews read the SQLite store; they are not available with store.driver postgres"))
+	}
+	if c.Reports.Daily != nil || c.Reports.Weekly != nil {
+		errs = append(errs, ferr(c.lineOf("reports"), "reports.daily/weekly", "digests read the SQLite store; they are not available with store.driver postgres"))
+	}
+	return errs
+}

@@ -97,6 +97,9 @@ func (c *Config) validateTransport() []error {
 // ValidRole checks a `lookout run --role` value against the transport:
 // collect and process need a transport that crosses processes.
 func (c *Config) ValidRole(role string) error {
+	if c.Store.Postgres() && role != "process" {
+		return ferr(c.lineOf("store", "driver"), "store.driver", "postgres is the shared store of --role process; --role %s keeps the SQLite file", role)
+	}
 	switch role {
 	case "all":
 		return nil

@@ -17,6 +17,7 @@ import (
 	"lookout/item"
 	"lookout/sentiment"
 	"lookout/store"
+	"lookout/store/pg"
 
 	"strings"
 
@@ -117,8 +118,25 @@ func TestAlert(ctx context.Context, cfg *config.Config, receiver string, w io.Wr
 	return fmt.Errorf("no receiver named %q in the config", receiver)
 }
 
-// Silence implements `lookout silence add|list|expire`.
+// silenceStore is where `lookout silence` keeps silences: the SQLite
+// file, or the PostgreSQL store the processors share.
+type silenceStore interface {
+	AddSilence(ctx context.Context, sil store.Silence, now time.Time) (store.Silence, error)
+	ListSilences(ctx context.Context, now time.Time, all bool) ([]store.Silence, error)
+	ExpireSilence(ctx context.Context, id string, now time.Time) error
+}
+
+// Silence implements `lookout silence add|list|expire` on the SQLite file
+// at dbPath, or on the PostgreSQL store when dbPath is a postgres:// URL.
 func Silence(ctx context.Context, dbPath, sub string, args []string, dur time.Duration, comment, by string, w io.Writer) error {
+	if pg.IsDSN(dbPath) {
+		ps, err := pg.Open(ctx, dbPath)
+		if err != nil {
+			return err
+		}
+		defer ps.Close()
+		return silenceCommand(ctx, ps, sub, args, dur, comment, by, time.Now(), w)
+	}
 	// Listing or expiring silences in a database that is not there must
 	// not leave an empty one behind.
 	open := openExisting
@@ -202,7 +220,7 @@ const StatusQuery = `SELECT h.source, h.kind,
 //
 // Matchers are in Alertmanager's syntax (see package labels); an argument
 // may hold several, separated by commas: '{rule=~"neg.*", room="1"}'.
-func silenceCommand(ctx context.Context, st *store.Store, sub string, args []string, dur time.Duration, comment, by string, now time.Time, w io.Writer) error {
+func silenceCommand(ctx context.Context, st silenceStore, sub string, args []string, dur time.Duration, comment, by string, now time.Time, w io.Writer) error {
 	switch sub {
 	case "add":
 		if len(args) == 0 {

@@ -111,7 +111,11 @@ type Daemon struct {
 	opts  Options
 	reg   *prometheus.Registry
 	store *store.Store
-	state *pipelineState // the collectors' view of source_state
+	// shared is where items, alerts, the outbox and room profiles go:
+	// store itself, or the PostgreSQL store (store.driver postgres, the
+	// process role), which several processors share.
+	shared sharedStore
+	state  *pipelineState // the collectors' view of source_state
 
 	classifier atomic.Pointer[sentiment.Classifier] // a reload may swap it
 	engine     *alerts.Engine
@@ -218,14 +222,25 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", cfg.Store.Path, err)
 	}
-	d.store = st
+	d.store, d.shared = st, st
 	st.SetKeepRaw(cfg.Store.KeepRawEnabled() && users == nil)
 	fail := func(err error) (*Daemon, error) {
 		if d.dist != nil {
 			d.dist.conn.Close()
 		}
+		if d.shared != sharedStore(st) {
+			d.shared.Close()
+		}
 		st.Close()
 		return nil, err
+	}
+	if cfg.Store.Postgres() {
+		ps, err := openPostgres(ctx, cfg, opts.Log)
+		if err != nil {
+			return fail(err)
+		}
+		ps.SetKeepRaw(cfg.Store.KeepRawEnabled() && users == nil)
+		d.shared = ps
 	}
 
 	classifier, err := newClassifier(cfg)
@@ -247,7 +262,7 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 	if err != nil {
 		return fail(fmt.Errorf("alert rules: %w", err))
 	}
-	open, err := st.OpenAlerts(ctx)
+	open, err := d.shared.OpenAlerts(ctx)
 	if err != nil {
 		return fail(fmt.Errorf("open alerts of the last run: %w", err))
 	}
@@ -313,6 +328,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return d.runCollect(ctx)
 	}
 	defer d.store.Close()
+	if d.shared != sharedStore(d.store) {
+		defer d.shared.Close()
+	}
 	if d.dist != nil {
 		defer d.dist.conn.Close()
 	}
@@ -349,7 +367,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	waitUI := d.startUI(ctx, log)
 	defer waitUI()
 
-	writer := store.NewWriter(d.store, d.cfg.Store.BatchSize, d.cfg.Store.FlushInterval.D(), log.With("stage", "store"), d.reg)
+	writer := store.NewWriter(d.shared, d.cfg.Store.BatchSize, d.cfg.Store.FlushInterval.D(), log.With("stage", "store"), d.reg)
 	if d.dist != nil {
 		// A message is acknowledged once its item is committed.
 		writer.Settled = d.dist.acks.Committed
@@ -410,8 +428,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 	loops.Go(func() { d.healthLoop(ctx) })
 	loops.Go(func() { d.retentionLoop(ctx) })
 	loops.Go(func() { d.profileLoop(ctx, raw) })
-	loops.Go(func() { d.reviewLoop(ctx) })
-	loops.Go(func() { d.digestLoop(ctx) })
+	if !d.cfg.Store.Postgres() {
+		// Reviews and digests read the SQLite store; with PostgreSQL
+		// they are off (config refuses them when asked for).
+		loops.Go(func() { d.reviewLoop(ctx) })
+		loops.Go(func() { d.digestLoop(ctx) })
+	}
 	if d.dist != nil {
 		// Process role: the stream's partitions take the collectors' place.
 		loops.Go(func() { d.dist.consume(ctx, raw, toStore) })
@@ -595,7 +617,7 @@ const readyTimeout = time.Second
 func (d *Daemon) notReady(ctx context.Context) string {
 	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
-	if err := d.store.Ping(ctx); err != nil {
+	if err := d.shared.Ping(ctx); err != nil {
 		return "store not writable: " + err.Error()
 	}
 	broken := 0
@@ -619,7 +641,7 @@ func (d *Daemon) retentionLoop(ctx context.Context) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
-		if n, err := d.store.Prune(ctx, time.Now(), r.Raw.D(), r.Items.D()); err != nil && ctx.Err() == nil {
+		if n, err := d.shared.Prune(ctx, time.Now(), r.Raw.D(), r.Items.D()); err != nil && ctx.Err() == nil {
 			d.log.Warn("retention prune failed", "err", err)
 		} else if n > 0 {
 			d.log.Info("retention pruned rows", "rows", n)

@@ -187,7 +187,7 @@ func (ds *distState) consume(ctx context.Context, raw, toStore chan<- item.Item)
 // left alone.
 func (ds *distState) adopt(ctx context.Context, p int) {
 	d := ds.d
-	open, err := d.store.OpenAlerts(ctx)
+	open, err := d.shared.OpenAlerts(ctx)
 	if err != nil {
 		d.log.Warn("open alerts of a partition taken over not read; its alerts may fire again", "partition", p, "err", err)
 		return

@@ -22,13 +22,19 @@ import (
 	"lookout/config"
 	"lookout/internal/embednats"
 	"lookout/internal/loopback"
+	"lookout/internal/pgtest"
 	"lookout/transport"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx", to read the PostgreSQL store
 )
 
 // distRig is an embedded NATS server, loopback live rooms and a webhook
 // receiver, with a config for collect and process daemons.
 type distRig struct {
-	t     *testing.T
+	t *testing.T
+	// pgDSN, when set, puts the process role on this PostgreSQL database
+	// (store.driver postgres) instead of its SQLite file.
+	pgDSN string
 	nats  *embednats.Server
 	rooms []*loopback.BilibiliServer
 	hook  *loopback.WebhookServer
@@ -101,7 +107,12 @@ func (r *distRig) startAs(role, id, dbPath string, partitions []int) (*Daemon, f
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})).With("role", role)
-	d, err := New(ctx, Options{Config: r.config(dbPath), Log: log, ShutdownGrace: 10 * time.Second,
+	cfg := r.config(dbPath)
+	if r.pgDSN != "" && role == RoleProcess {
+		cfg.Store.Driver, cfg.Store.DSNEnv = config.StorePostgres, "DIST_PG_DSN"
+		t.Setenv("DIST_PG_DSN", r.pgDSN)
+	}
+	d, err := New(ctx, Options{Config: cfg, Log: log, ShutdownGrace: 10 * time.Second,
 		Role: role, Partitions: partitions, EvalInterval: 50 * time.Millisecond,
 		ProcessorID: id, PartitionLease: 3 * time.Second})
 	if err != nil {
@@ -260,7 +271,32 @@ func TestDistCollectProcessRestart(t *testing.T) {
 // other takes every partition over and the open alerts of its rooms, and
 // every line is stored once.
 func TestDistFailover(t *testing.T) {
+	distFailover(t, "")
+}
+
+// TestDistFailoverPostgres is TestDistFailover with the processors on one
+// PostgreSQL database.
+func TestDistFailoverPostgres(t *testing.T) {
+	distFailover(t, pgtest.NewDatabase(t))
+}
+
+// reader opens the store the processors write: their SQLite file, or the
+// PostgreSQL database.
+func (r *distRig) reader(dbPath string) *sql.DB {
+	if r.pgDSN == "" {
+		return openRO(r.t, dbPath)
+	}
+	db, err := sql.Open("pgx", r.pgDSN)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func distFailover(t *testing.T, pgDSN string) {
 	r := newDistRig(t, 6)
+	r.pgDSN = pgDSN
 	procDB := filepath.Join(r.dir, "proc.db")
 	r.start(RoleCollect, filepath.Join(r.dir, "collect.db"), nil)
 	r.waitConnected(1)
@@ -304,7 +340,7 @@ func TestDistFailover(t *testing.T) {
 	// A crisis alert fires in the first room; the processor owning that
 	// room's partition stops while chat keeps coming and the crisis goes
 	// on: the other carries the alert on (no second firing).
-	ro := openRO(t, procDB)
+	ro := r.reader(procDB)
 	r.push("crisis", 6, true)
 	waitFor(t, "the crisis alert firing", 15*time.Second, func() bool {
 		return countRows(t, ro, `SELECT count(*) FROM alert_events WHERE state = 'firing'`) == 1
@@ -437,8 +473,23 @@ func TestDistKillChild(t *testing.T) {
 // the receiver got every alert event (deduplicating on Idempotency-Key)
 // with one firing.
 func TestDistKill9(t *testing.T) {
+	distKill9(t, "")
+}
+
+// TestDistKill9Postgres is TestDistKill9 with the two processors sharing a
+// PostgreSQL store (store.driver postgres) instead of one SQLite file.
+func TestDistKill9Postgres(t *testing.T) {
+	distKill9(t, pgtest.NewDatabase(t))
+}
+
+// distKill9 runs the kill test with the processors on the SQLite file, or
+// on the PostgreSQL database pgDSN names.
+func distKill9(t *testing.T, pgDSN string) {
 	if testing.Short() {
 		t.Skip("starts helper processes")
+	}
+	if pgDSN != "" {
+		t.Setenv(config.DefaultPostgresDSNEnv, pgDSN) // the helpers inherit it
 	}
 	const (
 		perPoll = 100
@@ -476,7 +527,11 @@ func TestDistKill9(t *testing.T) {
 	templates := map[string]string{}
 	for _, role := range []string{RoleCollect, RoleProcess} {
 		paths[role] = filepath.Join(dir, role+".yaml")
-		cfg := fmt.Sprintf(`store: { path: %q, flush_interval: 200ms }
+		driver := ""
+		if pgDSN != "" && role == RoleProcess {
+			driver = ", driver: postgres"
+		}
+		cfg := fmt.Sprintf(`store: { path: %q, flush_interval: 200ms%s }
 http: { listen: "off" }
 transport: { kind: nats, nats: { url: %q, partitions: 4 } }
 classifier: { terms: false }
@@ -498,7 +553,7 @@ route: { receiver: hook, group_wait: 0s, group_interval: 0s }
 receivers:
   - name: hook
     webhook: { url: "${DIST_KILL_HOOK_URL}" }
-`, filepath.Join(dir, role+".db"), ns.URL(), srv.URL("/feed.xml"))
+`, filepath.Join(dir, role+".db"), driver, ns.URL(), srv.URL("/feed.xml"))
 		if err := os.WriteFile(paths[role], []byte(cfg), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -547,7 +602,15 @@ receivers:
 	seed := uint64(time.Now().UnixNano())
 	rng := rand.New(rand.NewPCG(seed, 0))
 	t.Logf("seed %d", seed)
-	ro := openRO(t, procDB)
+	var ro *sql.DB
+	if pgDSN != "" {
+		if ro, err = sql.Open("pgx", pgDSN); err != nil {
+			t.Fatal(err)
+		}
+		defer ro.Close()
+	} else {
+		ro = openRO(t, procDB)
+	}
 	stored := func() int {
 		var n int
 		ro.QueryRow(`SELECT count(*) FROM items WHERE source = 'src'`).Scan(&n)
@@ -601,7 +664,7 @@ receivers:
 	}
 	t.Logf("partitions of a killed processor owned again after %v at worst", worst.Round(10*time.Millisecond))
 	want := pub.freeze()
-	missing := stateKillAwaitAll(t, procDB, want, 30*time.Second)
+	missing := stateKillAwaitAllDB(ro, want, 30*time.Second)
 	for _, name := range []string{RoleCollect, "a", "b"} {
 		waitFor(t, name+" helper handling SIGTERM", 20*time.Second, func() bool {
 			_, err := os.Stat(ready(name))
@@ -613,7 +676,7 @@ receivers:
 		}
 	}
 	procs = nil
-	dups := stateKillDuplicates(t, procDB)
+	dups := stateKillDuplicatesDB(t, ro)
 	t.Logf("%d entries published over %d polls and %d kills: %d missing, %d duplicates",
 		len(want), pub.pollCount(), kills, len(missing), dups)
 	outMu.Lock()

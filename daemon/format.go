@@ -18,6 +18,7 @@ import (
 	"golang.org/x/text/width"
 
 	"lookout/store"
+	"lookout/store/pg"
 )
 
 // QueryFormats are the output formats of `lookout query`, `status` and
@@ -28,7 +29,8 @@ var QueryFormats = []string{"table", "csv", "json"}
 // before it is cut with an ellipsis.
 const queryMaxCell = 60
 
-// Query runs one read-only statement (store.Query) and writes its result
+// Query runs one read-only statement (store.Query, or pg.Query when
+// dbPath is a postgres:// URL) and writes its result
 // to w as a table (aligned columns, NULL shown as NULL, long text cut),
 // csv (with a header row, NULL as an empty field) or json (an array of
 // objects, keys in column order).
@@ -37,7 +39,11 @@ func Query(ctx context.Context, dbPath, sqlText, format string, opts store.Query
 	if err != nil {
 		return err
 	}
-	if err := store.Query(ctx, dbPath, sqlText, opts, out); err != nil {
+	run := store.Query
+	if pg.IsDSN(dbPath) {
+		run = pg.Query
+	}
+	if err := run(ctx, dbPath, sqlText, opts, out); err != nil {
 		return err
 	}
 	if err := out.End(); err != nil {

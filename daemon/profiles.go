@@ -28,10 +28,10 @@ const profileKeep = 9 * 24 * time.Hour
 // room. A row it cannot read is logged and skipped: that room learns
 // again.
 func (d *Daemon) loadProfiles(ctx context.Context, now time.Time) error {
-	if _, err := d.store.DeleteRoomProfilesBefore(ctx, now.Add(-profileKeep)); err != nil {
+	if _, err := d.shared.DeleteRoomProfilesBefore(ctx, now.Add(-profileKeep)); err != nil {
 		return err
 	}
-	rows, err := d.store.RoomProfiles(ctx)
+	rows, err := d.shared.RoomProfiles(ctx)
 	if err != nil {
 		return err
 	}
@@ -76,7 +76,7 @@ func (d *Daemon) saveProfilesDrained(ctx context.Context, drained bool) {
 		d.log.Warn("room profiles not saved at shutdown: the pipeline did not drain cleanly; the last periodic save stands")
 		return
 	}
-	if err := d.store.PutRoomProfiles(ctx, d.engine.ExportProfiles()); err != nil {
+	if err := d.shared.PutRoomProfiles(ctx, d.engine.ExportProfiles()); err != nil {
 		d.log.Warn("room profiles not saved at shutdown; the last periodic save stands", "err", err)
 	}
 }

@@ -128,7 +128,7 @@ func (d *Daemon) newSourceRunner(ctx context.Context, src config.SourceConfig, r
 	if err != nil {
 		return nil, err
 	}
-	ids, err := d.store.RecentItemIDs(ctx, src.ID, 5000)
+	ids, err := d.shared.RecentItemIDs(ctx, src.ID, 5000)
 	if err != nil {
 		return nil, fmt.Errorf("preload dedupe ids for %s: %w", src.ID, err)
 	}
@@ -382,7 +382,7 @@ func newClassifier(cfg *config.Config) (*sentiment.Classifier, error) {
 // newDelivery builds the delivery side of cfg on the daemon's store and
 // registry.
 func (d *Daemon) newDelivery(cfg *config.Config) (*alerts.Delivery, error) {
-	return alerts.NewDelivery(cfg, d.store, alerts.DeliveryOptions{
+	return alerts.NewDelivery(cfg, d.shared, alerts.DeliveryOptions{
 		Log:        d.log.With("stage", "delivery"),
 		Registerer: d.reg,
 		Notifiers:  d.opts.Notifiers,

@@ -259,6 +259,12 @@ func stateKillAwaitAll(t *testing.T, dbPath string, want []string, timeout time.
 		t.Fatal(err)
 	}
 	defer ro.Close()
+	return stateKillAwaitAllDB(ro, want, timeout)
+}
+
+// stateKillAwaitAllDB is stateKillAwaitAll on an open database (SQLite or
+// PostgreSQL).
+func stateKillAwaitAllDB(ro *sql.DB, want []string, timeout time.Duration) []string {
 	deadline := time.Now().Add(timeout)
 	for {
 		stored := map[string]bool{}
@@ -294,6 +300,12 @@ func stateKillDuplicates(t *testing.T, dbPath string) int {
 		t.Fatal(err)
 	}
 	defer ro.Close()
+	return stateKillDuplicatesDB(t, ro)
+}
+
+// stateKillDuplicatesDB is stateKillDuplicates on an open database.
+func stateKillDuplicatesDB(t *testing.T, ro *sql.DB) int {
+	t.Helper()
 	var n int
 	if err := ro.QueryRow(`SELECT count(*) - count(DISTINCT item_id) FROM items WHERE source = 'src'`).Scan(&n); err != nil {
 		t.Fatal(err)

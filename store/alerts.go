@@ -71,6 +71,21 @@ type AlertDecision struct {
 	MarkNotified bool // set alerts.notified = 1
 }
 
+// AlertView is what the decision function of RecordAlertEvent may read:
+// a consistent view of the database inside the recording transaction.
+// AlertTx is SQLite's; the PostgreSQL store has its own.
+type AlertView interface {
+	FiringAlerts() ([]AlertRow, error)
+	FiringAlertsInRoom(room string) ([]AlertRow, error)
+	ActiveSilences(now time.Time) ([]Silence, error)
+	NotifiedReceivers(alertID string) ([]string, error)
+}
+
+// ErrOutboxClaimed is what OutboxMarkSending returns (wrapped) when
+// another process sharing the store claimed one of the rows first: the
+// caller sends nothing and reads the pending rows again.
+var ErrOutboxClaimed = errors.New("store: outbox rows claimed by another process")
+
 // AlertTx gives the decision function a consistent view of the database
 // inside the recording transaction.
 type AlertTx struct {
@@ -128,7 +143,7 @@ var ErrDuplicateEvent = errors.New("store: alert event already recorded")
 // event (prior, nil for a new alert). Recording the same event id twice
 // changes nothing and returns an error wrapping ErrDuplicateEvent.
 func (s *Store) RecordAlertEvent(ctx context.Context, rec AlertEventRecord, now time.Time,
-	decide func(tx *AlertTx, prior *AlertRow) (AlertDecision, error)) (AlertDecision, error) {
+	decide func(tx AlertView, prior *AlertRow) (AlertDecision, error)) (AlertDecision, error) {
 	if rec.EventID == "" || rec.AlertID == "" {
 		return AlertDecision{}, errors.New("store: alert event without id or alert id")
 	}

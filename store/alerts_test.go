@@ -17,7 +17,7 @@ func TestRecordAlertEventAndOutboxLifecycle(t *testing.T) {
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	rec := AlertEventRecord{EventID: "a/1", AlertID: "a", Seq: 1, Rule: "r", Severity: "red", State: "firing",
 		Room: "1", StartedAt: now, At: now, Numbers: map[string]float64{"x": 1}}
-	queue := func(tx *AlertTx, prior *AlertRow) (AlertDecision, error) {
+	queue := func(tx AlertView, prior *AlertRow) (AlertDecision, error) {
 		if prior != nil {
 			t.Errorf("prior of a new alert: %+v", prior)
 		}

@@ -109,3 +109,20 @@ func (s *Store) DeleteRoomProfilesBefore(ctx context.Context, t time.Time) (int6
 	}
 	return res.RowsAffected()
 }
+
+// RoomProfilesFromItem returns the rows a RoomProfilesItem carries, and
+// false for any other item. Another store's writer reads them here.
+func RoomProfilesFromItem(it *item.Item) ([]RoomProfile, bool, error) {
+	if it.Kind != item.KindState || it.Source != roomProfilesSource {
+		return nil, false, nil
+	}
+	out := make([]RoomProfile, 0, len(it.State))
+	for k, v := range it.State {
+		rule, source, room, ok := roomProfileSplit(k)
+		if !ok {
+			return nil, true, fmt.Errorf("store: room profile: malformed key %q", k)
+		}
+		out = append(out, RoomProfile{Rule: rule, Source: source, Room: room, Profile: v})
+	}
+	return out, true, nil
+}

@@ -44,11 +44,8 @@ type RowSink interface {
 // is interrupted. An error from sink stops the query and is returned
 // wrapped as "query: write output: …".
 func Query(ctx context.Context, dbPath, sqlText string, opts QueryOptions, sink RowSink) (err error) {
-	if strings.TrimSpace(sqlText) == "" {
-		return errors.New("query: no SQL given")
-	}
-	if rest, ok := storeSecondStatement(sqlText); ok {
-		return fmt.Errorf("query: give one statement at a time; found another after the first ';': %q", storeShorten(rest, 60))
+	if err := CheckOneStatement(sqlText); err != nil {
+		return err
 	}
 	if opts.Explain {
 		sqlText = "EXPLAIN QUERY PLAN " + sqlText
@@ -290,4 +287,38 @@ FROM metrics
 WHERE room = '21452505' AND name = 'viewers'
   AND ts >= strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-2 hours')
 GROUP BY minute ORDER BY minute`},
+}
+
+// CheckOneStatement fails, with the message `lookout query` gives, when
+// sqlText holds more than one statement or none. Other stores' query
+// commands share it.
+func CheckOneStatement(sqlText string) error {
+	if strings.TrimSpace(sqlText) == "" {
+		return errors.New("query: no SQL given")
+	}
+	if rest, ok := storeSecondStatement(sqlText); ok {
+		return fmt.Errorf("query: give one statement at a time; found another after the first ';': %q", storeShorten(rest, 60))
+	}
+	return nil
+}
+
+// FirstWord is the first keyword of sqlText, upper case, after blanks,
+// comments and opening parentheses.
+func FirstWord(sqlText string) string {
+	s := sqlText
+	for {
+		s = storeSkipBlank(s)
+		t := strings.TrimLeft(s, "(")
+		if t == s {
+			break
+		}
+		s = t
+	}
+	end := strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == '_')
+	})
+	if end < 0 {
+		end = len(s)
+	}
+	return strings.ToUpper(s[:end])
 }

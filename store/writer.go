@@ -772,6 +772,21 @@ func (c *storeLabelCache) json(m map[string]string) (any, error) {
 	return c.encoded, nil
 }
 
+// ItemStore is what a Writer writes batches to: a Store, or the
+// PostgreSQL store (store/pg). WriteItems commits a batch in one
+// transaction, drops items already stored (same source and item id) and
+// returns how many were new; on error nothing of the batch is stored. An
+// error that is the data's fault (a constraint, a malformed value) wraps
+// ErrRejected, or is a SQLite constraint error.
+type ItemStore interface {
+	WriteItems(ctx context.Context, items []item.Item) (int, error)
+}
+
+// ErrRejected marks a write error caused by the items rather than by the
+// database's condition: retrying the same batch would fail forever, so the
+// Writer writes it item by item and refuses only the bad ones.
+var ErrRejected = errors.New("the database refused the data")
+
 // Writer is the pipeline stage that stores items in batches. It flushes when
 // batchSize items wait or flushEvery has passed since the oldest of them
 // arrived. A failed write (disk full, database locked, file unwritable) is
@@ -779,7 +794,7 @@ func (c *storeLabelCache) json(m map[string]string) (any, error) {
 // into a bounded backlog; only when the backlog is full are the oldest items
 // dropped, loudly.
 type Writer struct {
-	store      *Store
+	store      ItemStore
 	batchSize  int
 	flushEvery time.Duration
 	log        *slog.Logger
@@ -811,7 +826,7 @@ type storeWriterMetrics struct {
 }
 
 // NewWriter builds a Writer. reg may be nil (no metrics exported).
-func NewWriter(s *Store, batchSize int, flushEvery time.Duration, log *slog.Logger, reg prometheus.Registerer) *Writer {
+func NewWriter(s ItemStore, batchSize int, flushEvery time.Duration, log *slog.Logger, reg prometheus.Registerer) *Writer {
 	if batchSize <= 0 {
 		batchSize = 512
 	}
@@ -1034,6 +1049,9 @@ func (w *Writer) writeEach(ctx context.Context, batch []item.Item) error {
 // storeRejects reports whether err is about the data rather than the
 // database's condition (a constraint, a value too big).
 func storeRejects(err error) bool {
+	if errors.Is(err, ErrRejected) {
+		return true
+	}
 	var se sqlite3.Error
 	if errors.As(err, &se) {
 		switch se.Code {

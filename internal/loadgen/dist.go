@@ -1,18 +1,24 @@
 package loadgen
 
 import (
+	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"lookout/config"
+	pgstore "lookout/store/pg"
 	"lookout/transport"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx": the reader of a PostgreSQL store
 )
 
 // processors are the process-role daemons of a nats run.
@@ -34,6 +40,9 @@ func startProcessors(ctx context.Context, o Options, cfg *config.Config, dbPaths
 		}
 		cmd := exec.Command(o.Exe, "run", "--role", "process", "-c", path, "--id", "p"+strconv.Itoa(i), "--log-level", "error")
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if o.PostgresDSN != "" {
+			cmd.Env = append(os.Environ(), config.DefaultPostgresDSNEnv+"="+o.PostgresDSN)
+		}
 		if err := cmd.Start(); err != nil {
 			ps.kill()
 			return nil, fmt.Errorf("loadgen: start processor: %w", err)
@@ -107,4 +116,58 @@ func (ps *processors) kill() {
 		<-ps.done[i]
 	}
 	ps.cmds = nil
+}
+
+// openPostgres opens the shared store's database for the reader and checks
+// that it holds no items: item ids repeat from run to run, so rows of an
+// earlier run would be taken for duplicates.
+func openPostgres(ctx context.Context, dsn string) (*sql.DB, error) {
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("loadgen: postgres: %w", err)
+	}
+	var exists bool
+	var n int64
+	err = db.QueryRowContext(ctx, `SELECT to_regclass('items') IS NOT NULL`).Scan(&exists)
+	if err == nil && exists {
+		err = db.QueryRowContext(ctx, `SELECT count(*) FROM items`).Scan(&n)
+	}
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("loadgen: postgres %s: %w", pgstore.Redact(dsn), err)
+	}
+	if n > 0 {
+		db.Close()
+		return nil, fmt.Errorf("loadgen: postgres %s holds %d items already; give an empty database (item ids repeat between runs)", pgstore.Redact(dsn), n)
+	}
+	return db, nil
+}
+
+// postgresCPU is the user+system CPU time of every process named postgres
+// on this machine (the server and its backends), from /proc; 0 where
+// /proc is absent.
+func postgresCPU() time.Duration {
+	entries, _ := os.ReadDir("/proc")
+	var ticks int64
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		lp, rp := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
+		if lp < 0 || rp < lp || string(b[lp+1:rp]) != "postgres" {
+			continue
+		}
+		f := strings.Fields(string(b[rp+1:]))
+		if len(f) < 13 { // state is f[0]; utime and stime are fields 14 and 15 of stat
+			continue
+		}
+		u, _ := strconv.ParseInt(f[11], 10, 64)
+		s, _ := strconv.ParseInt(f[12], 10, 64)
+		ticks += u + s
+	}
+	return time.Duration(ticks) * time.Second / 100 // USER_HZ, 100 on Linux
 }

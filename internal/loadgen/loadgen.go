@@ -46,6 +46,10 @@ type Options struct {
 	Processors int
 	Partitions int    // transport.nats.partitions (default 16)
 	Exe        string // the lookout binary the processors run
+	// PostgresDSN, with Transport "nats", puts the processors on one
+	// shared PostgreSQL store (store.driver postgres) instead of a SQLite
+	// file each. The database must hold no items yet.
+	PostgresDSN string
 }
 
 // Result is what a run measured. Latency is arrival (the push to the
@@ -88,6 +92,12 @@ type Result struct {
 	// rate does (CPUPerMsgUS cannot: processors' CPU is read when they exit).
 	CPUSeconds       float64 `json:"cpu_seconds"`
 	CPUTotalPerMsgUS float64 `json:"cpu_total_us_per_msg"`
+	// StoreCPUSeconds is, with a PostgreSQL store on this machine, the
+	// CPU time of the server's processes (every process named postgres)
+	// from the daemon's start until the last row was stored, and
+	// StoreCPUPerMsgUS that per stored message; CPUSeconds leaves it out.
+	StoreCPUSeconds  float64 `json:"store_cpu_seconds,omitempty"`
+	StoreCPUPerMsgUS float64 `json:"store_cpu_us_per_msg,omitempty"`
 }
 
 var chat = []string{
@@ -150,6 +160,17 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	}
 	// The config names its store with %q: each daemon gets its own file.
 	cfgFor := func(dbPath string) string { return strings.Replace(b.String(), "%q", strconv.Quote(dbPath), 1) }
+	pg := nats && o.PostgresDSN != ""
+	if pg {
+		base := cfgFor
+		cfgFor = func(dbPath string) string {
+			c := base(dbPath)
+			if dbPath == o.DBPath { // the collect role keeps its SQLite file
+				return c
+			}
+			return strings.Replace(c, "keep_raw: false }", "keep_raw: false, driver: postgres }", 1)
+		}
+	}
 	dbPaths := []string{o.DBPath}
 	role := daemon.RoleAll
 	if nats {
@@ -163,6 +184,13 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	if err != nil {
 		return res, fmt.Errorf("loadgen: config: %w", err)
 	}
+	var pgReader *sql.DB
+	if pg {
+		if pgReader, err = openPostgres(ctx, o.PostgresDSN); err != nil {
+			return res, err
+		}
+		defer pgReader.Close()
+	}
 	var procs *processors
 	if nats {
 		if procs, err = startProcessors(ctx, o, cfg, dbPaths, cfgFor); err != nil {
@@ -172,6 +200,10 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	}
 	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) // reset VmHWM (Linux ≥ 4.0)
 	cpuStart := cpuTime()
+	var storeCPU0 time.Duration
+	if pg {
+		storeCPU0 = postgresCPU()
+	}
 	dctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	obs := &observer{} // the alert engine runs here only in the all role
@@ -200,6 +232,10 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	wcancel()
 
 	var readers []*sql.DB
+	if pg {
+		dbPaths = nil // the processors' files hold no items
+		readers = append(readers, pgReader)
+	}
 	for _, p := range dbPaths {
 		ro, err := sql.Open("sqlite3", "file:"+p+"?mode=ro")
 		if err != nil {
@@ -210,13 +246,52 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		readers = append(readers, ro)
 	}
 	lastRows := make([]int64, len(readers))
+	itemsAfter := `SELECT rowid, item_id FROM items WHERE rowid > ? AND kind='chat'`
+	// PostgreSQL: processors take ids from the sequence when their batch
+	// begins and commit in any order, so a row may appear below the
+	// highest id seen. The reader keeps the ids it has not seen below that
+	// (holes) and reads again from the lowest; a hole not filled within
+	// holeAge was an id never used (a duplicate, a rolled-back batch).
+	var gaps pgHoles
+	if pg {
+		itemsAfter = `SELECT id, item_id, kind = 'chat' FROM items WHERE id > $1 ORDER BY id`
+	}
 
 	ticks := int((o.Duration + tick - 1) / tick)
 	tr := &tracker{sentAt: make([]atomic.Int64, ticks), pending: map[int]int64{}}
 	obs.t.Store(tr)
 	var lastSeen time.Time // when the reader last saw new rows
+	pollPostgres := func(ro *sql.DB) error {
+		rows, err := ro.Query(itemsAfter, gaps.floor())
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		now := time.Now()
+		for rows.Next() {
+			var rowID int64
+			var id []byte
+			var chat bool
+			if err := rows.Scan(&rowID, &id, &chat); err != nil {
+				return err
+			}
+			if !gaps.see(rowID, now) || !chat {
+				continue
+			}
+			if k, ok := tickOf(id); ok {
+				tr.stored.add(tr.since(k, now), 1)
+			}
+			res.Stored++
+			lastSeen = now
+		}
+		gaps.expire(now)
+		return rows.Err()
+	}
 	pollOne := func(ro *sql.DB, lastRow *int64) error {
-		rows, err := ro.Query(`SELECT rowid, item_id FROM items WHERE rowid > ? AND kind='chat'`, *lastRow)
+		if pg {
+			return pollPostgres(ro)
+		}
+		rows, err := ro.Query(itemsAfter, *lastRow)
 		if err != nil {
 			return err
 		}
@@ -338,6 +413,9 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		}
 	}
 	cpu := cpuTime() - cpu0
+	if pg {
+		res.StoreCPUSeconds = (postgresCPU() - storeCPU0).Seconds()
+	}
 	pcancel()
 	if err := <-pollErr; err != nil {
 		_ = stopDaemon()
@@ -353,6 +431,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	res.CPUSeconds = (cpuTime() - cpuStart).Seconds()
 	if res.Stored > 0 {
 		res.CPUTotalPerMsgUS = res.CPUSeconds * 1e6 / float64(res.Stored)
+		res.StoreCPUPerMsgUS = res.StoreCPUSeconds * 1e6 / float64(res.Stored)
 	}
 	if !lastSeen.IsZero() {
 		res.AchievedRate = float64(res.Stored) / lastSeen.Sub(start).Seconds()
@@ -549,4 +628,50 @@ func procStatus(field string) int64 {
 		}
 	}
 	return 0
+}
+
+// pgHoles tracks, for the reader of a PostgreSQL store, the highest row id
+// seen and the ids below it not seen yet.
+type pgHoles struct {
+	max   int64
+	holes map[int64]time.Time // id → when it was found missing
+}
+
+// holeAge is how long a missing id is waited for.
+const holeAge = 10 * time.Second
+
+// floor is the id to read after: below the lowest hole.
+func (h *pgHoles) floor() int64 {
+	f := h.max
+	for id := range h.holes {
+		f = min(f, id-1)
+	}
+	return f
+}
+
+// see records row id and reports whether it is new.
+func (h *pgHoles) see(id int64, now time.Time) bool {
+	if id > h.max {
+		if h.holes == nil {
+			h.holes = map[int64]time.Time{}
+		}
+		for m := h.max + 1; m < id; m++ {
+			h.holes[m] = now
+		}
+		h.max = id
+		return true
+	}
+	if _, ok := h.holes[id]; ok {
+		delete(h.holes, id)
+		return true
+	}
+	return false
+}
+
+func (h *pgHoles) expire(now time.Time) {
+	for id, at := range h.holes {
+		if now.Sub(at) > holeAge {
+			delete(h.holes, id)
+		}
+	}
 }

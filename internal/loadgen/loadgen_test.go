@@ -85,3 +85,34 @@ func TestHistogramQuantile(t *testing.T) {
 		}
 	}
 }
+
+// TestPGHoles: rows committed out of id order are each counted once, the
+// reader reads again from below the lowest id not seen, and an id never
+// used stops holding the floor back after holeAge.
+func TestPGHoles(t *testing.T) {
+	var h pgHoles
+	t0 := time.Now()
+	for _, step := range []struct {
+		id    int64
+		isNew bool
+		floor int64
+	}{
+		{3, true, 0},  // 1 and 2 not committed yet
+		{4, true, 0},  //
+		{1, true, 1},  // 2 still missing
+		{3, false, 1}, // read again: not new
+		{2, true, 4},  // all seen
+		{9, true, 4},  // 5–8 missing
+	} {
+		if got := h.see(step.id, t0); got != step.isNew {
+			t.Errorf("see(%d) = %v, want %v", step.id, got, step.isNew)
+		}
+		if f := h.floor(); f != step.floor {
+			t.Errorf("after %d: floor %d, want %d", step.id, f, step.floor)
+		}
+	}
+	h.expire(t0.Add(holeAge + time.Second))
+	if f := h.floor(); f != 9 {
+		t.Errorf("after expiry: floor %d, want 9", f)
+	}
+}
