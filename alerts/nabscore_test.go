@@ -127,7 +127,7 @@ func nabDataDir(t testing.TB) string {
 	t.Helper()
 	root := os.Getenv("LOOKOUT_DATA")
 	if root == "" {
-		t.Skip("LOOKOUT_DATA is not set: skipping the NAB test (set it to the shared data folder, e.g. ../shared/data)")
+		t.Skip("LOOKOUT_DATA is not set: skipping the NAB test (set it to the data folder; CI sets it)")
 	}
 	dir := filepath.Join(root, "nab")
 	if _, err := os.Stat(filepath.Join(dir, "labels", "combined_windows.json")); err != nil {

@@ -2,7 +2,7 @@
 // Side-by-side: lookout's classifier vs the npm packages vader-sentiment and
 // sentiment (AFINN-165) on the same labelled lines, in one run.
 //
-//   cd bench && npm install && LOOKOUT_DATA=../../shared/data node compare.js
+//   cd bench && npm install && node compare.js   (LOOKOUT_DATA: the data folder)
 //
 // Accuracy is binary and counts a neutral answer as wrong (VADER: compound
 // within ±0.05 is neutral, its authors' convention; AFINN: score 0 is

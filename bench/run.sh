@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every hot-path benchmark that BENCHMARKS.md reports, in one go, and
 # prints the machine and load alongside. Usage (from the repo root):
-#   LOOKOUT_DATA=../shared/data bash bench/run.sh | tee bench.out
+#   bash bench/run.sh | tee bench.out
+# LOOKOUT_DATA names the data folder the benchmarks read (as in .ci/run, a
+# folder named shared/data beside the repository when unset).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export LOOKOUT_DATA="${LOOKOUT_DATA:-$(cd .. && pwd)/shared/data}"

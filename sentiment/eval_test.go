@@ -14,7 +14,7 @@ func sentDataDir(t testing.TB) string {
 	t.Helper()
 	d := os.Getenv("LOOKOUT_DATA")
 	if d == "" {
-		t.Skip("LOOKOUT_DATA is not set: skipping tests that need the shared sentiment data (CI sets it to ../shared/data)")
+		t.Skip("LOOKOUT_DATA is not set: skipping tests that need the shared sentiment data (CI sets it)")
 	}
 	if _, err := os.Stat(filepath.Join(d, "sentiment")); err != nil {
 		t.Skipf("LOOKOUT_DATA=%s has no sentiment/ directory: %v", d, err)
