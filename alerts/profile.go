@@ -41,9 +41,10 @@ import (
 // stored profile never counts a message that is not stored.
 
 // profileVersion is the format of the JSON below; a row of another
-// version is skipped. Versions 1 (stage profiles only) and 2 (no
-// volume_spike history, no anomaly detectors) are still read.
-const profileVersion = 3
+// version is skipped. Versions 1 (stage profiles only), 2 (no
+// volume_spike history, no anomaly detectors) and 3 (anomaly detectors
+// as JSON, not packed) are still read.
+const profileVersion = 4
 
 type profileJSON struct {
 	Version     int                 `json:"v"`
@@ -74,8 +75,10 @@ type profileSignalJSON struct {
 	Base        []profileBucket `json:"base,omitempty"`
 	Gaps        [][2]time.Time  `json:"gaps,omitempty"`
 	Ref         *profileRef     `json:"ref,omitempty"`
-	// Anomaly is what an anomaly signal's detector learned.
-	Anomaly *anomalyStateJSON `json:"anomaly,omitempty"`
+	// What an anomaly signal's detector learned: packed (format 4,
+	// anomalyPacker), or as JSON (format 3).
+	AnomalyZ string            `json:"anomaly_z,omitempty"`
+	Anomaly  *anomalyStateJSON `json:"anomaly,omitempty"`
 }
 
 // profileBucket is one windowBucket; I is its index (unix time / width).
@@ -161,6 +164,7 @@ func (e *Engine) ExportProfiles() []store.RoomProfile {
 	}
 	e.mu.Unlock()
 	out := make([]store.RoomProfile, 0, len(snaps))
+	var packer anomalyPacker
 	for i := range snaps {
 		sn := &snaps[i]
 		pj := sn.head
@@ -170,7 +174,16 @@ func (e *Engine) ExportProfiles() []store.RoomProfile {
 				ps.Start, ps.Cur, ps.Past = st.stage.start, profileCounts(&st.stage.cur), profileCounts(&st.stage.past)
 			}
 			if rc := st.recent; rc != nil {
-				ps.FirstSeen, ps.Ref, ps.Anomaly = rc.firstSeen, rc.ref, rc.anomaly
+				ps.FirstSeen, ps.Ref = rc.firstSeen, rc.ref
+				if rc.anomaly != nil {
+					z, err := packer.pack(rc.anomaly)
+					if err != nil {
+						// As below: the numbers are finite, so this
+						// cannot happen; the detector learns again.
+						e.log.Error("anomaly detector not exported", "rule", sn.rule, "source", sn.key.source, "room", sn.key.room, "err", err)
+					}
+					ps.AnomalyZ = z
+				}
 				ps.Ring, ps.RingSeconds = profileBuckets(rc.ring), time.Duration(rc.ringW).Seconds()
 				if rc.baseW > 0 {
 					ps.Base, ps.BaseSeconds = profileBuckets(rc.base), time.Duration(rc.baseW).Seconds()
@@ -324,8 +337,15 @@ func (e *Engine) ImportProfiles(rows []store.RoomProfile, now time.Time) (int, e
 				copy(s.stage.cur[:], profileSlots(ps.Cur))
 				copy(s.stage.past[:], profileSlots(ps.Past))
 			}
-			if recent && ps.Anomaly != nil && s.det != nil {
-				if err := anomalyRestore(s, ps.Anomaly); err != nil {
+			if recent && (ps.Anomaly != nil || ps.AnomalyZ != "") && s.det != nil {
+				st, err := ps.Anomaly, error(nil)
+				if ps.AnomalyZ != "" {
+					st, err = anomalyUnpack(ps.AnomalyZ)
+				}
+				if err == nil {
+					err = anomalyRestore(s, st)
+				}
+				if err != nil {
 					recent = false // it learns again from now
 					if !errors.Is(err, errAnomalyShape) {
 						e.metrics.profilesBad.Inc()

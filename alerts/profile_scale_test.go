@@ -69,7 +69,7 @@ const profileAnomalyRules = profileShippedRules + `
 // platforms report them, every 10 s), so that every ring, tail and
 // seasonal slot is full, and returns its rows copied to rooms rooms, with
 // the engine's clock at the end.
-func profileScaleRows(b *testing.B, rules string, rooms int) ([]store.RoomProfile, time.Time) {
+func profileScaleRows(b testing.TB, rules string, rooms int) ([]store.RoomProfile, time.Time) {
 	e, _, clk := engineTestEngineClock(b, rules)
 	const week = 7 * 24 * 3600
 	for sec := 0; sec < week; sec += 2 {

@@ -136,34 +136,51 @@ func TestProfileVolumeAndAnomalyAcrossRestart(t *testing.T) {
 
 // A detector taken over with no time between (a clean hand-over) scores
 // every later point exactly as the one that kept running: everything it
-// learned is in the profile. A row of format 2 still loads.
+// learned is in the profile, packed (format 4) or as JSON (a row of
+// format 3). A row of format 2 still loads.
 func TestProfileAnomalyDetectorRoundTrip(t *testing.T) {
 	const handAt, end = 7 * 60, 12 * 60
 	feed := profileNoisyRoom(10 * 60)
 	kept, rec1, clk1 := engineTestEngineClock(t, profileVolumeRules)
 	baselineRunOn(t, kept, rec1, clk1, 0, handAt, feed)
 	rows := profileThroughStore(t, kept.ExportProfiles())
-	took, rec2, clk2 := engineTestEngineClock(t, profileVolumeRules)
-	clk2.Set(clk1.Now())
-	if n, err := took.ImportProfiles(rows, clk1.Now()); err != nil || n != 2 {
-		t.Fatalf("import: %d rows used, %v", n, err)
+	if !strings.Contains(rows[1].Profile, `"anomaly_z":`) || strings.Contains(rows[1].Profile, `"anomaly":`) {
+		t.Fatalf("the detector is not packed: %.300s", rows[1].Profile)
+	}
+	type taker struct {
+		e   *Engine
+		rec *engineRecorder
+		clk *engineTestClock
+	}
+	var takers []taker
+	for _, rs := range [][]store.RoomProfile{rows, profileAsFormat3(t, rows)} {
+		took, rec2, clk2 := engineTestEngineClock(t, profileVolumeRules)
+		clk2.Set(clk1.Now())
+		if n, err := took.ImportProfiles(rs, clk1.Now()); err != nil || n != 2 {
+			t.Fatalf("import: %d rows used, %v", n, err)
+		}
+		takers = append(takers, taker{took, rec2, clk2})
 	}
 	series := func(e *Engine) *signalSeries {
 		return e.keyList[0].series[e.rules[1].signals[0].idx]
 	}
 	for sec := handAt; sec < end; sec += 10 {
 		a := baselineRunOn(t, kept, rec1, clk1, sec, sec+10, feed)
-		b := baselineRunOn(t, took, rec2, clk2, sec, sec+10, feed)
-		pa, pb := series(kept).point, series(took).point
-		if pa != pb || len(a) != len(b) {
-			t.Fatalf("at %ds: point %+v after the hand-over, %+v without; events %v / %v", sec, pb, pa, b, a)
+		for i, tk := range takers {
+			b := baselineRunOn(t, tk.e, tk.rec, tk.clk, sec, sec+10, feed)
+			pa, pb := series(kept).point, series(tk.e).point
+			if pa != pb || len(a) != len(b) {
+				t.Fatalf("format %d, at %ds: point %+v after the hand-over, %+v without; events %v / %v", 4-i, sec, pb, pa, b, a)
+			}
 		}
 	}
-	if !series(took).point.ready || series(took).point.z < DefaultAnomalyRed {
-		t.Fatalf("the spike was not scored: %+v", series(took).point)
+	for i, tk := range takers {
+		if !series(tk.e).point.ready || series(tk.e).point.z < DefaultAnomalyRed {
+			t.Fatalf("format %d: the spike was not scored: %+v", 4-i, series(tk.e).point)
+		}
 	}
 
-	v2 := strings.Replace(rows[0].Profile, `"v":3`, `"v":2`, 1)
+	v2 := strings.Replace(rows[0].Profile, `"v":4`, `"v":2`, 1)
 	if v2 == rows[0].Profile {
 		t.Fatalf("test setup: no version in %s", rows[0].Profile)
 	}
@@ -218,4 +235,35 @@ func BenchmarkProfilesAnomaly(b *testing.B) {
 			}
 		}
 	})
+}
+
+// profileAsFormat3 rewrites rows as format 3 wrote them: each detector as
+// JSON rather than packed.
+func profileAsFormat3(t *testing.T, rows []store.RoomProfile) []store.RoomProfile {
+	t.Helper()
+	out := append([]store.RoomProfile(nil), rows...)
+	for i := range out {
+		var pj profileJSON
+		if err := json.Unmarshal([]byte(out[i].Profile), &pj); err != nil {
+			t.Fatal(err)
+		}
+		pj.Version = 3
+		for k := range pj.Signals {
+			ps := &pj.Signals[k]
+			if ps.AnomalyZ == "" {
+				continue
+			}
+			st, err := anomalyUnpack(ps.AnomalyZ)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ps.Anomaly, ps.AnomalyZ = st, ""
+		}
+		b, err := json.Marshal(&pj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i].Profile = string(b)
+	}
+	return out
 }
