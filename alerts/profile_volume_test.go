@@ -1,12 +1,20 @@
 package alerts
 
 import (
+	"bytes"
+	"compress/flate"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
+	"fmt"
+	"io"
 	"math"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"lookout/store"
 )
@@ -266,4 +274,80 @@ func profileAsFormat3(t *testing.T, rows []store.RoomProfile) []store.RoomProfil
 		out[i].Profile = string(b)
 	}
 	return out
+}
+
+// A packed detector that does not unpack (not base64, not deflate,
+// truncated, a number that is not finite, too large unpacked) is named in
+// the error and counted; that room's detector learns again, the other
+// rooms' detectors are restored.
+func TestProfileBadPackedDetector(t *testing.T) {
+	const rules = `
+  - name: volume-anomaly
+    kind: anomaly
+    window: 10s
+`
+	first, rec1, clk := engineTestEngineClock(t, rules)
+	baselineRunOn(t, first, rec1, clk, 0, 7*60, profileNoisyRoom(-1))
+	good := first.ExportProfiles()[0]
+	var pj profileJSON
+	if err := json.Unmarshal([]byte(good.Profile), &pj); err != nil || len(pj.Signals) != 1 || pj.Signals[0].AnomalyZ == "" {
+		t.Fatalf("test setup: no packed detector in %.200s (%v)", good.Profile, err)
+	}
+	z := pj.Signals[0].AnomalyZ
+	zraw, err := base64.StdEncoding.DecodeString(z)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := io.ReadAll(flate.NewReader(bytes.NewReader(zraw)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deflate := func(b []byte) string {
+		var buf bytes.Buffer
+		w, _ := flate.NewWriter(&buf, flate.BestSpeed)
+		w.Write(b)
+		w.Close()
+		return base64.StdEncoding.EncodeToString(buf.Bytes())
+	}
+	if deflate(raw) == "" {
+		t.Fatal("test setup: deflate")
+	}
+	nan := append([]byte(nil), raw...)
+	binary.LittleEndian.PutUint64(nan[len(nan)-8:], math.Float64bits(math.NaN()))
+	bad := map[string]string{
+		"not-base64":  "%%%",
+		"not-deflate": base64.StdEncoding.EncodeToString([]byte("not deflate at all")),
+		"truncated":   deflate(raw[:len(raw)-5]),
+		"left-over":   deflate(append(append([]byte(nil), raw...), 1, 2, 3, 4, 5, 6, 7, 8)),
+		"nan":         deflate(nan),
+		"huge":        deflate(make([]byte, anomalyPackMax+1)),
+	}
+	rows := []store.RoomProfile{good}
+	for room, s := range bad {
+		if s == z {
+			t.Fatalf("test setup: %s is the good detector", room)
+		}
+		rows = append(rows, store.RoomProfile{Rule: good.Rule, Source: good.Source, Room: room,
+			Profile: strings.Replace(good.Profile, z, s, 1)})
+	}
+	reg := prometheus.NewRegistry()
+	e, err := NewEngine(engineTestConfig(t, rules), &engineRecorder{}, EngineOptions{Registerer: reg, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.ImportProfiles(rows, clk.Now())
+	for room := range bad {
+		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("room %q: anomaly detector", room)) {
+			t.Errorf("error %v does not name room %s", err, room)
+		}
+	}
+	if got := engineGather(t, reg, "lookout_alert_profiles_rejected_total", ""); got != float64(len(bad)) {
+		t.Errorf("rejected counter %v, want %d", got, len(bad))
+	}
+	for _, ent := range e.keyList {
+		learned := ent.series[e.rules[0].signals[0].idx].det.n
+		if want := ent.key.room == good.Room; (learned > 0) != want {
+			t.Errorf("room %s: detector holds %d points after the import; restored: %v, want %v", ent.key.room, learned, learned > 0, want)
+		}
+	}
 }
