@@ -3,6 +3,7 @@ package alerts
 import (
 	"bytes"
 	"compress/flate"
+	"context"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
@@ -16,6 +17,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"lookout/config"
+	"lookout/item"
 	"lookout/store"
 )
 
@@ -350,4 +353,71 @@ func TestProfileBadPackedDetector(t *testing.T) {
 			t.Errorf("room %s: detector holds %d points after the import; restored: %v, want %v", ent.key.room, learned, learned > 0, want)
 		}
 	}
+}
+
+// On every series of the shared NAB subset, a detector saved halfway
+// (profile format 4, through the store) and restored in a new engine
+// scores every point of the second half exactly as the detector that kept
+// running: the packed state loses nothing (tolerance 0).
+func TestProfileNABRoundTrip(t *testing.T) {
+	files := nabLoadCorpus(t, nabDataDir(t))
+	packed, asJSON := 0, 0
+	for _, f := range files {
+		step := backtestStep(f.rows)
+		rule := DefaultAnomalyRule("value", step)
+		cfg := &config.Config{Rules: []config.RuleConfig{rule}, File: "nab"}
+		var now time.Time
+		clock := func() time.Time { return now }
+		newEngine := func() *Engine {
+			e, err := NewEngine(cfg, &engineRecorder{}, EngineOptions{Now: clock})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return e
+		}
+		score := func(e *Engine, i int) (float64, bool) {
+			now = f.rows[i].ts
+			it := item.Item{Source: "nab", Platform: "nab", Kind: item.KindMetric, Metric: "value", TS: now, Value: f.rows[i].value}
+			e.Observe(&it)
+			if err := e.Evaluate(context.Background(), now); err != nil {
+				t.Fatal(err)
+			}
+			s := e.keys[engineKey{source: "nab"}].series[e.rules[0].signals[0].idx]
+			return s.point.score, s.point.ready && s.point.ts.Equal(now)
+		}
+		kept, took := newEngine(), newEngine()
+		half := len(f.rows) / 2
+		for i := 0; i < half; i++ {
+			if !f.rows[i].skip {
+				score(kept, i)
+			}
+		}
+		rows := profileThroughStore(t, kept.ExportProfiles())
+		if len(rows) != 1 {
+			t.Fatalf("%s: %d rows", f.name, len(rows))
+		}
+		packed += len(rows[0].Profile)
+		asJSON += len(profileAsFormat3(t, rows)[0].Profile)
+		if n, err := took.ImportProfiles(rows, now); err != nil || n != 1 {
+			t.Fatalf("%s: import: %d rows used, %v", f.name, n, err)
+		}
+		scored := 0
+		for i := half; i < len(f.rows); i++ {
+			if f.rows[i].skip {
+				continue
+			}
+			a, okA := score(kept, i)
+			b, okB := score(took, i)
+			if a != b || okA != okB {
+				t.Fatalf("%s row %d: %v (scored %v) after the hand-over, %v (scored %v) without", f.name, i, b, okB, a, okA)
+			}
+			if okA {
+				scored++
+			}
+		}
+		if scored < (len(f.rows)-half)/2 {
+			t.Errorf("%s: only %d of the second half's %d points scored", f.name, scored, len(f.rows)-half)
+		}
+	}
+	t.Logf("%d series: profiles at the hand-over %d bytes packed (format 4), %d as JSON (format 3)", len(files), packed, asJSON)
 }
