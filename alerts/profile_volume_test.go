@@ -155,8 +155,9 @@ func TestProfileAnomalyDetectorRoundTrip(t *testing.T) {
 	kept, rec1, clk1 := engineTestEngineClock(t, profileVolumeRules)
 	baselineRunOn(t, kept, rec1, clk1, 0, handAt, feed)
 	rows := profileThroughStore(t, kept.ExportProfiles())
-	if !strings.Contains(rows[1].Profile, `"anomaly_z":`) || strings.Contains(rows[1].Profile, `"anomaly":`) {
-		t.Fatalf("the detector is not packed: %.300s", rows[1].Profile)
+	if len(rows) != 3 || rows[2].Rule != profileDetectorRule("volume-anomaly") ||
+		!strings.Contains(rows[2].Profile, `"anomaly_z":`) || strings.Contains(rows[2].Profile, `"anomaly":`) {
+		t.Fatalf("the detector is not packed in a row of its own: %v", rows)
 	}
 	type taker struct {
 		e   *Engine
@@ -249,10 +250,24 @@ func BenchmarkProfilesAnomaly(b *testing.B) {
 }
 
 // profileAsFormat3 rewrites rows as format 3 wrote them: each detector as
-// JSON rather than packed.
+// JSON in its rule's row rather than packed in a row of its own.
 func profileAsFormat3(t *testing.T, rows []store.RoomProfile) []store.RoomProfile {
 	t.Helper()
-	out := append([]store.RoomProfile(nil), rows...)
+	dets := map[string]string{}
+	var out []store.RoomProfile
+	for _, r := range rows {
+		if name, ok := strings.CutSuffix(r.Rule, profileDetectorSuffix); ok {
+			var pj profileJSON
+			if err := json.Unmarshal([]byte(r.Profile), &pj); err != nil {
+				t.Fatal(err)
+			}
+			for _, ps := range pj.Signals {
+				dets[fmt.Sprint(name, r.Source, r.Room, ps.Signal)] = ps.AnomalyZ
+			}
+			continue
+		}
+		out = append(out, r)
+	}
 	for i := range out {
 		var pj profileJSON
 		if err := json.Unmarshal([]byte(out[i].Profile), &pj); err != nil {
@@ -261,14 +276,15 @@ func profileAsFormat3(t *testing.T, rows []store.RoomProfile) []store.RoomProfil
 		pj.Version = 3
 		for k := range pj.Signals {
 			ps := &pj.Signals[k]
-			if ps.AnomalyZ == "" {
+			z := dets[fmt.Sprint(out[i].Rule, out[i].Source, out[i].Room, ps.Signal)]
+			if z == "" {
 				continue
 			}
-			st, err := anomalyUnpack(ps.AnomalyZ)
+			st, err := anomalyUnpack(z)
 			if err != nil {
 				t.Fatal(err)
 			}
-			ps.Anomaly, ps.AnomalyZ = st, ""
+			ps.Anomaly = st
 		}
 		b, err := json.Marshal(&pj)
 		if err != nil {
@@ -291,7 +307,11 @@ func TestProfileBadPackedDetector(t *testing.T) {
 `
 	first, rec1, clk := engineTestEngineClock(t, rules)
 	baselineRunOn(t, first, rec1, clk, 0, 7*60, profileNoisyRoom(-1))
-	good := first.ExportProfiles()[0]
+	exp := first.ExportProfiles()
+	if len(exp) != 2 {
+		t.Fatalf("test setup: %d rows", len(exp))
+	}
+	main, good := exp[0], exp[1]
 	var pj profileJSON
 	if err := json.Unmarshal([]byte(good.Profile), &pj); err != nil || len(pj.Signals) != 1 || pj.Signals[0].AnomalyZ == "" {
 		t.Fatalf("test setup: no packed detector in %.200s (%v)", good.Profile, err)
@@ -325,12 +345,14 @@ func TestProfileBadPackedDetector(t *testing.T) {
 		"nan":         deflate(nan),
 		"huge":        deflate(make([]byte, anomalyPackMax+1)),
 	}
-	rows := []store.RoomProfile{good}
+	rows := []store.RoomProfile{main, good}
 	for room, s := range bad {
 		if s == z {
 			t.Fatalf("test setup: %s is the good detector", room)
 		}
-		rows = append(rows, store.RoomProfile{Rule: good.Rule, Source: good.Source, Room: room,
+		m := main
+		m.Room = room
+		rows = append(rows, m, store.RoomProfile{Rule: good.Rule, Source: good.Source, Room: room,
 			Profile: strings.Replace(good.Profile, z, s, 1)})
 	}
 	reg := prometheus.NewRegistry()
@@ -393,10 +415,10 @@ func TestProfileNABRoundTrip(t *testing.T) {
 			}
 		}
 		rows := profileThroughStore(t, kept.ExportProfiles())
-		if len(rows) != 1 {
+		if len(rows) != 2 {
 			t.Fatalf("%s: %d rows", f.name, len(rows))
 		}
-		packed += len(rows[0].Profile)
+		packed += len(rows[0].Profile) + len(rows[1].Profile)
 		asJSON += len(profileAsFormat3(t, rows)[0].Profile)
 		if n, err := took.ImportProfiles(rows, now); err != nil || n != 1 {
 			t.Fatalf("%s: import: %d rows used, %v", f.name, n, err)
@@ -420,4 +442,85 @@ func TestProfileNABRoundTrip(t *testing.T) {
 		}
 	}
 	t.Logf("%d series: profiles at the hand-over %d bytes packed (format 4), %d as JSON (format 3)", len(files), packed, asJSON)
+}
+
+// A kill -9 just before the detectors' next save: the rules' rows are a
+// minute old, the detectors' row nearly DetectorSaveEvery (10 minutes)
+// old. Restored, the detector counts everything since its own save as
+// unseen: a calm room pages nothing, and a spike 30 s after the restart
+// is still judged against what it had learned, with no warm-up. With the
+// detector's age ignored (its row dated like the rules' rows), the calm
+// room pages: the nine minutes it missed are fed to it as silence.
+func TestProfileStaleDetectorAcrossRestart(t *testing.T) {
+	const firstSave, killAt, backAt, end = 6 * 60, 15*60 + 30, 16*60 + 30, 22 * 60
+	run := func(spikeAt int, dateDetectorsLikeRules bool) []baselineEvent {
+		feed := profileNoisyRoom(spikeAt)
+		first, rec1, clk1 := engineTestEngineClock(t, profileVolumeRules)
+		evs := baselineRunOn(t, first, rec1, clk1, 0, firstSave, feed)
+		// The store as the daemon's minutely saves leave it.
+		stored := map[string]store.RoomProfile{}
+		detSaves := 0
+		for sec := firstSave; sec < killAt; sec += 60 {
+			for _, r := range first.ExportProfiles() {
+				if strings.HasSuffix(r.Rule, profileDetectorSuffix) {
+					detSaves++
+				}
+				stored[r.Rule] = r
+			}
+			evs = append(evs, baselineRunOn(t, first, rec1, clk1, sec, min(sec+60, killAt), feed)...)
+		}
+		if detSaves != 1 {
+			t.Fatalf("the detectors were saved %d times in %d minutes, want once", detSaves, (killAt-firstSave)/60)
+		}
+		var rows []store.RoomProfile
+		for _, r := range stored {
+			rows = append(rows, r)
+		}
+		if dateDetectorsLikeRules {
+			var main profileJSON
+			if err := json.Unmarshal([]byte(stored["volume-anomaly"].Profile), &main); err != nil {
+				t.Fatal(err)
+			}
+			for i := range rows {
+				if strings.HasSuffix(rows[i].Rule, profileDetectorSuffix) {
+					var pj profileJSON
+					if err := json.Unmarshal([]byte(rows[i].Profile), &pj); err != nil {
+						t.Fatal(err)
+					}
+					pj.SavedAt = main.SavedAt
+					b, _ := json.Marshal(&pj)
+					rows[i].Profile = string(b)
+				}
+			}
+		}
+		rows = profileThroughStore(t, rows)
+		e, rec, clk := engineTestEngineClock(t, profileVolumeRules)
+		back := engineTestStart.Add(backAt * time.Second)
+		clk.Set(back)
+		var past []Event
+		for _, ev := range evs {
+			past = append(past, ev.ev)
+		}
+		e.Adopt(backtestOpenAlerts(past), back)
+		if n, err := e.ImportProfiles(rows, back); err != nil || n != 2 {
+			t.Fatalf("import: %d rows used, %v", n, err)
+		}
+		if d := e.keyList[0].series[e.rules[1].signals[0].idx].det; d.n < 30 {
+			t.Fatalf("the restored detector holds %d points", d.n)
+		}
+		return append(evs, baselineRunOn(t, e, rec, clk, backAt, end, feed)...)
+	}
+	if evs := run(-1, false); len(evs) != 0 {
+		t.Fatalf("a calm room paged across a restart with a 9.5-minute-old detector: %v", evs)
+	}
+	if evs := profileRuleEvents(run(-1, true), "volume-anomaly"); baselineFirst(evs, Firing, "") < 0 {
+		t.Errorf("with the detector's age ignored nothing fired: the test no longer shows what its own saved_at does")
+	}
+	const spikeAt = backAt + 30
+	evs := profileRuleEvents(run(spikeAt, false), "volume-anomaly")
+	at := baselineFirst(evs, Firing, "")
+	if at < spikeAt || at-spikeAt > 40 {
+		t.Errorf("volume-anomaly fired at %ds, want within 40 s of the spike at %ds; events:\n%v", at, spikeAt, evs)
+	}
+	t.Logf("volume-anomaly fired %d s after a spike 30 s after the restart, its detector 9.5 minutes old", at-spikeAt)
 }
