@@ -1,17 +1,21 @@
 package alerts
 
 import (
+	"bytes"
+	"compress/flate"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"slices"
 	"time"
 )
 
-// An anomaly detector's learned state in a room profile (profile format
-// 3): its recent values and residuals, the |z| values that calibrate its
+// An anomaly detector's learned state in a room profile (profile formats
+// 3 and 4): its recent values and residuals, the |z| values that calibrate its
 // tail, its seasonal slots, its smoothing span, its flatline run, the
 // relative-entropy member's regimes, and where the series stood (the
 // volume bucket being counted, the latest gauge sample). Restored, the
@@ -281,4 +285,141 @@ func (e *anomalyEntropy) restore(j *anomalyEntropyJSON) error {
 		e.hyp, e.count = append(e.hyp, h), append(e.count, j.Count[i])
 	}
 	return nil
+}
+
+// Profile format 4 stores a detector packed (anomaly_z): the state above
+// with its lists of numbers taken out as JSON, then each list's length
+// and its numbers as little-endian IEEE 754 bytes, deflated and base64'd.
+// Values are stored exactly, as in format 3: a restored detector scores
+// every later point as the one that kept running. A fully learned
+// detector of a whole-number series (viewers, messages per bucket) packs
+// to about a quarter of its format-3 size; one of a series of arbitrary
+// fractions to about 85 % (its residuals and smoothed values are
+// fractions either way, and they set the size). Deflate runs at its
+// fastest level: the default packs 7 % smaller for twice the CPU.
+
+// anomalyPackMax bounds an unpacked detector: a fully learned one is
+// about 170 KB.
+const anomalyPackMax = 4 << 20
+
+// floatLists are the state's lists of numbers, in the packed order.
+func (st *anomalyStateJSON) floatLists() [13]*profileFloats {
+	return [13]*profileFloats{&st.Span,
+		&st.Point.Recent, &st.Point.Residuals, &st.Point.SlotEpoch, &st.Point.SlotCount, &st.Point.SlotVals,
+		&st.Smooth.Recent, &st.Smooth.Residuals, &st.Smooth.SlotEpoch, &st.Smooth.SlotCount, &st.Smooth.SlotVals,
+		&st.Entropy.Ring, &st.Entropy.Hyp}
+}
+
+// anomalyPacker packs detector states; one is reused for every detector
+// of an export (a deflate writer is large to set up).
+type anomalyPacker struct {
+	raw bytes.Buffer
+	z   bytes.Buffer
+	fw  *flate.Writer
+}
+
+// pack returns st packed (format 4). st's lists are left as they were.
+func (p *anomalyPacker) pack(st *anomalyStateJSON) (string, error) {
+	lists := st.floatLists()
+	var saved [len(lists)]profileFloats
+	for i, l := range lists {
+		saved[i], *l = *l, nil
+	}
+	head, err := json.Marshal(st)
+	for i, l := range lists {
+		*l = saved[i]
+	}
+	if err != nil {
+		return "", err
+	}
+	p.raw.Reset()
+	p.raw.Write(binary.AppendUvarint(nil, uint64(len(head))))
+	p.raw.Write(head)
+	var b [binary.MaxVarintLen64]byte
+	for _, l := range saved {
+		p.raw.Write(b[:binary.PutUvarint(b[:], uint64(len(l)))])
+	}
+	for _, l := range saved {
+		for _, v := range l {
+			binary.LittleEndian.PutUint64(b[:8], math.Float64bits(v))
+			p.raw.Write(b[:8])
+		}
+	}
+	p.z.Reset()
+	if p.fw == nil {
+		if p.fw, err = flate.NewWriter(&p.z, flate.BestSpeed); err != nil {
+			return "", err
+		}
+	} else {
+		p.fw.Reset(&p.z)
+	}
+	if _, err := p.fw.Write(p.raw.Bytes()); err != nil {
+		return "", err
+	}
+	if err := p.fw.Close(); err != nil {
+		return "", err
+	}
+	return base64.StdEncoding.EncodeToString(p.z.Bytes()), nil
+}
+
+// anomalyUnpack undoes pack, checking that the packed state holds
+// together as far as its layout goes (anomalyRestore checks the rest).
+func anomalyUnpack(s string) (*anomalyStateJSON, error) {
+	z, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return nil, fmt.Errorf("packed detector: %w", err)
+	}
+	raw, err := io.ReadAll(io.LimitReader(flate.NewReader(bytes.NewReader(z)), anomalyPackMax+1))
+	if err != nil {
+		return nil, fmt.Errorf("packed detector: inflate: %w", err)
+	}
+	if len(raw) > anomalyPackMax {
+		return nil, fmt.Errorf("packed detector: more than %d bytes unpacked", anomalyPackMax)
+	}
+	next := func() (uint64, error) {
+		v, n := binary.Uvarint(raw)
+		if n <= 0 {
+			return 0, errors.New("packed detector: truncated")
+		}
+		raw = raw[n:]
+		return v, nil
+	}
+	hl, err := next()
+	if err != nil {
+		return nil, err
+	}
+	if hl > uint64(len(raw)) {
+		return nil, errors.New("packed detector: truncated")
+	}
+	var st anomalyStateJSON
+	if err := json.Unmarshal(raw[:hl], &st); err != nil {
+		return nil, fmt.Errorf("packed detector: %w", err)
+	}
+	raw = raw[hl:]
+	lists := st.floatLists()
+	var lens [len(lists)]uint64
+	for i := range lens {
+		if lens[i], err = next(); err != nil {
+			return nil, err
+		}
+	}
+	for i, l := range lists {
+		if lens[i] > uint64(len(raw)/8) {
+			return nil, errors.New("packed detector: truncated")
+		}
+		out := make(profileFloats, lens[i])
+		for k := range out {
+			v := math.Float64frombits(binary.LittleEndian.Uint64(raw[8*k:]))
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return nil, errors.New("packed detector: not a finite number")
+			}
+			out[k] = v
+		}
+		raw = raw[8*len(out):]
+		*l = out
+	}
+	if len(raw) != 0 {
+		return nil, fmt.Errorf("packed detector: %d bytes left over", len(raw))
+	}
+	return &st, nil
 }

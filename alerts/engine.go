@@ -32,6 +32,11 @@ type EngineOptions struct {
 	// evaluation Run makes (load measurement: arrival → alert evaluated).
 	// It is called from Run's goroutine and must not block.
 	Observer EvalObserver
+	// DetectorSaveEvery is how often ExportProfiles takes a room's anomaly
+	// detectors again (their learned state is large and each point
+	// changes little of it); default 10 minutes. ExportAllProfiles takes
+	// them every time.
+	DetectorSaveEvery time.Duration
 }
 
 // EvalObserver watches Run: Observed after each item is counted, Evaluated
@@ -194,6 +199,9 @@ func NewEngine(cfg *config.Config, sink Sink, opts EngineOptions) (*Engine, erro
 	}
 	if opts.MaxSamples <= 0 {
 		opts.MaxSamples = 5
+	}
+	if opts.DetectorSaveEvery <= 0 {
+		opts.DetectorSaveEvery = 10 * time.Minute
 	}
 	e := &Engine{cfg: cfg, sink: sink, opts: opts, log: opts.Log.With("component", "alerts"),
 		keys: map[engineKey]*engineKeyEntry{}, rooms: map[string][]*engineKeyEntry{}, seed: maphash.MakeSeed()}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"lookout/store"
@@ -22,7 +23,9 @@ import (
 //     of its baseline, the baseline an open alert holds, and when the
 //     series began;
 //   - for every anomaly signal, what its detector learned
-//     (anomaly_state.go);
+//     (anomaly_state.go), in a row of its own (profileDetectorRule) that
+//     is written only every DetectorSaveEvery: a learned detector is tens
+//     of KB and one point changes little of it;
 //   - where the room's current stream stands (when it began, its last
 //     message, its latest live_status), so that a restart in the middle of
 //     a stream does not start a new one.
@@ -36,14 +39,21 @@ import (
 // min_history counts only minutes that were seen, so the minutes the
 // daemon was down read neither as silence nor as history.
 //
+// A detector's row may be older than the rule's row (up to
+// DetectorSaveEvery, and a save interval more after a kill -9): restored,
+// the detector treats everything since its own saved_at as unseen, so it
+// is fed no point it did not see all of and resumes from what it had
+// learned then.
+//
 // A profile never holds more than the engine counted, and the daemon
 // stores it behind the items it counted (store.RoomProfilesItem), so a
 // stored profile never counts a message that is not stored.
 
 // profileVersion is the format of the JSON below; a row of another
-// version is skipped. Versions 1 (stage profiles only) and 2 (no
-// volume_spike history, no anomaly detectors) are still read.
-const profileVersion = 3
+// version is skipped. Versions 1 (stage profiles only), 2 (no
+// volume_spike history, no anomaly detectors) and 3 (anomaly detectors
+// as JSON, not packed) are still read.
+const profileVersion = 4
 
 type profileJSON struct {
 	Version     int                 `json:"v"`
@@ -74,8 +84,10 @@ type profileSignalJSON struct {
 	Base        []profileBucket `json:"base,omitempty"`
 	Gaps        [][2]time.Time  `json:"gaps,omitempty"`
 	Ref         *profileRef     `json:"ref,omitempty"`
-	// Anomaly is what an anomaly signal's detector learned.
-	Anomaly *anomalyStateJSON `json:"anomaly,omitempty"`
+	// What an anomaly signal's detector learned: packed (format 4,
+	// anomalyPacker), or as JSON (format 3).
+	AnomalyZ string            `json:"anomaly_z,omitempty"`
+	Anomaly  *anomalyStateJSON `json:"anomaly,omitempty"`
 }
 
 // profileBucket is one windowBucket; I is its index (unix time / width).
@@ -97,6 +109,13 @@ type profileRef struct {
 	At         int64         `json:"at"`
 	SpanSecond float64       `json:"span_seconds,omitempty"`
 }
+
+// profileDetectorSuffix turns a rule's name into the name of the row
+// that holds its anomaly detectors (profileDetectorRule). Rule names hold
+// no control characters (config), so no rule is named so.
+const profileDetectorSuffix = "\x1fdetectors"
+
+func profileDetectorRule(rule string) string { return rule + profileDetectorSuffix }
 
 // profileSnapshot is one key's profile for one rule, copied under the
 // engine's lock and encoded outside it.
@@ -125,9 +144,16 @@ type profileRecent struct {
 }
 
 // ExportProfiles returns one row per rule and room for which the engine
-// keeps something a restart should not forget (see above). Profile is
-// JSON; UpdatedAt is left to the store.
-func (e *Engine) ExportProfiles() []store.RoomProfile {
+// keeps something a restart should not forget (see above), and a row of
+// its anomaly detectors for those not taken for DetectorSaveEvery.
+// Profile is JSON; UpdatedAt is left to the store.
+func (e *Engine) ExportProfiles() []store.RoomProfile { return e.exportProfiles(false) }
+
+// ExportAllProfiles is ExportProfiles with every anomaly detector taken
+// (a clean shutdown).
+func (e *Engine) ExportAllProfiles() []store.RoomProfile { return e.exportProfiles(true) }
+
+func (e *Engine) exportProfiles(allDetectors bool) []store.RoomProfile {
 	var snaps []profileSnapshot
 	e.mu.Lock()
 	savedAt := e.opts.Now()
@@ -145,7 +171,11 @@ func (e *Engine) ExportProfiles() []store.RoomProfile {
 					c.stage = &st
 				}
 				if sig.keepsRecent() {
-					c.recent = profileCopyRecent(s)
+					det := s.det != nil && (allDetectors || savedAt.Sub(s.detSaved) >= e.opts.DetectorSaveEvery)
+					c.recent = profileCopyRecent(s, det)
+					if det {
+						s.detSaved = savedAt
+					}
 				}
 				if c.stage != nil || c.recent != nil {
 					stages = append(stages, c)
@@ -161,16 +191,29 @@ func (e *Engine) ExportProfiles() []store.RoomProfile {
 	}
 	e.mu.Unlock()
 	out := make([]store.RoomProfile, 0, len(snaps))
+	var packer anomalyPacker
 	for i := range snaps {
 		sn := &snaps[i]
 		pj := sn.head
+		dets := profileJSON{Version: pj.Version, SlotSeconds: pj.SlotSeconds, SavedAt: pj.SavedAt, LastSeen: pj.LastSeen} // the detectors' row
 		for _, st := range sn.stages {
 			ps := profileSignalJSON{Signal: st.signal}
 			if st.stage != nil {
 				ps.Start, ps.Cur, ps.Past = st.stage.start, profileCounts(&st.stage.cur), profileCounts(&st.stage.past)
 			}
 			if rc := st.recent; rc != nil {
-				ps.FirstSeen, ps.Ref, ps.Anomaly = rc.firstSeen, rc.ref, rc.anomaly
+				ps.FirstSeen, ps.Ref = rc.firstSeen, rc.ref
+				if rc.anomaly != nil {
+					z, err := packer.pack(rc.anomaly)
+					if err != nil {
+						// As below: the numbers are finite, so this
+						// cannot happen; the detector learns again.
+						e.log.Error("anomaly detector not exported", "rule", sn.rule, "source", sn.key.source, "room", sn.key.room, "err", err)
+					}
+					if z != "" {
+						dets.Signals = append(dets.Signals, profileSignalJSON{Signal: st.signal, AnomalyZ: z})
+					}
+				}
 				ps.Ring, ps.RingSeconds = profileBuckets(rc.ring), time.Duration(rc.ringW).Seconds()
 				if rc.baseW > 0 {
 					ps.Base, ps.BaseSeconds = profileBuckets(rc.base), time.Duration(rc.baseW).Seconds()
@@ -189,18 +232,27 @@ func (e *Engine) ExportProfiles() []store.RoomProfile {
 			continue
 		}
 		out = append(out, store.RoomProfile{Rule: sn.rule, Source: sn.key.source, Room: sn.key.room, Profile: string(b)})
+		if len(dets.Signals) == 0 {
+			continue
+		}
+		if b, err = json.Marshal(&dets); err != nil {
+			e.log.Error("anomaly detectors not exported", "rule", sn.rule, "source", sn.key.source, "room", sn.key.room, "err", err)
+			continue
+		}
+		out = append(out, store.RoomProfile{Rule: profileDetectorRule(sn.rule), Source: sn.key.source, Room: sn.key.room, Profile: string(b)})
 	}
 	return out
 }
 
-// profileCopyRecent copies the held buckets of s's rings (under the lock).
-func profileCopyRecent(s *signalSeries) *profileRecent {
+// profileCopyRecent copies the held buckets of s's rings, and its
+// detector when det (under the lock).
+func profileCopyRecent(s *signalSeries, det bool) *profileRecent {
 	rc := &profileRecent{firstSeen: s.firstSeen, ringW: s.ring.width, baseW: s.base.width,
 		ring: profileHeld(&s.ring), base: profileHeld(&s.base), gaps: append([]seriesGap(nil), s.gaps[:s.ngaps]...)}
 	if s.refOK {
 		rc.ref = &profileRef{Bucket: profileBucketOf(&s.ref), Share: s.refShare, At: s.refAt, SpanSecond: s.refSpan.Seconds()}
 	}
-	if s.det != nil {
+	if det {
 		rc.anomaly = anomalyExport(s)
 	}
 	return rc
@@ -267,7 +319,8 @@ func profileCounts(c *[stageSlots]stageCounts) [][2]float64 {
 }
 
 // ImportProfiles takes over the profiles of an earlier run
-// (ExportProfiles, as stored) and returns how many rows it used. Call it
+// (ExportProfiles, as stored) and returns how many rules' rows it used
+// (a detectors' row goes with its rule's row and is not counted). Call it
 // before the first Observe. Rows of rules no longer configured, or that
 // keep no profile any more, and rows of rooms silent for longer than the
 // engine keeps an idle room, are skipped; a row that does not decode is
@@ -282,6 +335,21 @@ func (e *Engine) ImportProfiles(rows []store.RoomProfile, now time.Time) (int, e
 	}
 	used := 0
 	var errs []error
+	type rowKey struct{ rule, source, room string }
+	dets := map[rowKey]*profileJSON{}
+	for _, row := range rows {
+		name, ok := strings.CutSuffix(row.Rule, profileDetectorSuffix)
+		if !ok || byName[name] == nil {
+			continue
+		}
+		pj, err := profileDecode(row.Profile)
+		if err != nil {
+			e.metrics.profilesBad.Inc()
+			errs = append(errs, fmt.Errorf("anomaly detectors of rule %q, source %q, room %q: %w", name, row.Source, row.Room, err))
+			continue
+		}
+		dets[rowKey{name, row.Source, row.Room}] = pj
+	}
 	for _, row := range rows {
 		r := byName[row.Rule]
 		if r == nil {
@@ -303,6 +371,7 @@ func (e *Engine) ImportProfiles(rows []store.RoomProfile, now time.Time) (int, e
 		if pj.LastTalk.After(ent.lastTalk) {
 			ent.lastTalk, ent.streamStart, ent.live = pj.LastTalk, pj.StreamStart, pj.Live
 		}
+		dp := dets[rowKey{row.Rule, row.Source, row.Room}]
 		n := 0
 		for _, ps := range pj.Signals {
 			if ps.Signal >= len(r.signals) {
@@ -324,8 +393,26 @@ func (e *Engine) ImportProfiles(rows []store.RoomProfile, now time.Time) (int, e
 				copy(s.stage.cur[:], profileSlots(ps.Cur))
 				copy(s.stage.past[:], profileSlots(ps.Past))
 			}
-			if recent && ps.Anomaly != nil && s.det != nil {
-				if err := anomalyRestore(s, ps.Anomaly); err != nil {
+			// The detector: in the signal (formats 3 and 4 before the
+			// detectors' own row), or in the detectors' row, as of
+			// its saved_at.
+			st, z, detSaved := ps.Anomaly, ps.AnomalyZ, pj.SavedAt
+			if st == nil && z == "" && dp != nil {
+				for _, ds := range dp.Signals {
+					if ds.Signal == ps.Signal {
+						z, detSaved = ds.AnomalyZ, dp.SavedAt
+					}
+				}
+			}
+			if recent && (st != nil || z != "") && s.det != nil {
+				var err error
+				if z != "" {
+					st, err = anomalyUnpack(z)
+				}
+				if err == nil {
+					err = anomalyRestore(s, st)
+				}
+				if err != nil {
 					recent = false // it learns again from now
 					if !errors.Is(err, errAnomalyShape) {
 						e.metrics.profilesBad.Inc()
@@ -339,8 +426,12 @@ func (e *Engine) ImportProfiles(rows []store.RoomProfile, now time.Time) (int, e
 				for _, g := range ps.Gaps {
 					s.addGap(g[0], g[1])
 				}
-				if !pj.SavedAt.IsZero() && now.After(pj.SavedAt) {
-					s.addGap(pj.SavedAt, now)
+				from := pj.SavedAt
+				if s.det != nil && !detSaved.IsZero() && detSaved.Before(from) {
+					from = detSaved
+				}
+				if !pj.SavedAt.IsZero() && now.After(from) {
+					s.addGap(from, now)
 					s.gapOpen, ent.gapOpen = true, true
 				}
 			}

@@ -145,7 +145,8 @@ type signalSeries struct {
 	gapOpen bool
 
 	det      *anomalyDetector
-	volIdx   int64 // anomaly over volume: bucket being counted
+	detSaved time.Time // the engine's clock when a profile last took det
+	volIdx   int64     // anomaly over volume: bucket being counted
 	volCount float64
 	volOpen  bool
 	point    anomalyPoint // latest scored point

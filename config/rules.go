@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"strings"
+	"unicode"
 
 	"gopkg.in/yaml.v3"
 )
@@ -159,6 +161,8 @@ func (c *Config) validateRules() []error {
 			errs = append(errs, ferr(r.Line, f+".name", "is required"))
 		} else if names[r.Name] {
 			errs = append(errs, ferr(r.Line, f+".name", "duplicate rule name %q", r.Name))
+		} else if strings.ContainsFunc(r.Name, unicode.IsControl) {
+			errs = append(errs, ferr(r.Line, f+".name", "%q holds a control character", r.Name))
 		}
 		names[r.Name] = true
 		errs = append(errs, validateMatchMap(r.Match, r.Line, f+".match")...)

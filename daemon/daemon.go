@@ -258,6 +258,9 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 		Registerer:   d.reg,
 		EvalInterval: opts.EvalInterval,
 		Observer:     opts.EvalObserver,
+		// A save that falls a little short of the interval still takes
+		// the detectors.
+		DetectorSaveEvery: detectorSavesEvery*opts.ProfileSaveEvery - opts.ProfileSaveEvery/2,
 	})
 	if err != nil {
 		return fail(fmt.Errorf("alert rules: %w", err))

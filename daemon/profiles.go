@@ -15,9 +15,16 @@ import (
 //     channel as one state item, behind every item the engine had counted
 //     when they were taken, so the writer commits them with those items or
 //     after them: after a kill -9 the stored profiles are a little old,
-//     never ahead of the stored items;
+//     never ahead of the stored items; a room's anomaly detectors are
+//     taken every tenth save (detectorSavesEvery), so after a kill -9
+//     they are up to ten save intervals older than the rest (restored,
+//     they count the time since as unseen);
 //   - on a clean shutdown, once every stage has drained and the writer has
 //     stored everything, they are written once more, directly.
+
+// detectorSavesEvery: the periodic saves take a room's anomaly detectors
+// (tens of KB each once learned) every this many saves.
+const detectorSavesEvery = 10
 
 // profileKeep is how long an unwritten profile row is kept: the engine
 // writes the rows of every room it holds each time, and forgets a room
@@ -76,7 +83,7 @@ func (d *Daemon) saveProfilesDrained(ctx context.Context, drained bool) {
 		d.log.Warn("room profiles not saved at shutdown: the pipeline did not drain cleanly; the last periodic save stands")
 		return
 	}
-	if err := d.shared.PutRoomProfiles(ctx, d.engine.ExportProfiles()); err != nil {
+	if err := d.shared.PutRoomProfiles(ctx, d.engine.ExportAllProfiles()); err != nil {
 		d.log.Warn("room profiles not saved at shutdown; the last periodic save stands", "err", err)
 	}
 }
