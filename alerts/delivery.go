@@ -95,6 +95,19 @@ type DeliveryOptions struct {
 	// OutboxRetention is how long sent and failed outbox rows are kept
 	// (alert_events keep the history); default 30 days.
 	OutboxRetention time.Duration
+	// SharedOutbox says other processes may send from the same outbox
+	// (several `lookout run --role process` on one SQLite file or one
+	// PostgreSQL database). Run then takes back, at start and before
+	// every read of a receiver's rows, only claims older than
+	// ClaimTimeout: a row another live process is sending stays its own.
+	// Without it, Run takes back every claim at start (they can only be
+	// this process's, left by a crash), so the message a crash
+	// interrupted goes out again at once.
+	SharedOutbox bool
+	// ClaimTimeout is how long a row may stay claimed before another
+	// sender sends it again (default store.OutboxClaimTimeout); it must
+	// exceed SendTimeout.
+	ClaimTimeout time.Duration
 }
 
 // ReceiverRate is a token bucket for one receiver.
@@ -130,7 +143,7 @@ type DeliveryStore interface {
 	FiringAlerts(ctx context.Context, room string, all bool) ([]store.AlertRow, error)
 	ListSilences(ctx context.Context, now time.Time, all bool) ([]store.Silence, error)
 
-	OutboxRecover(ctx context.Context) (int64, error)
+	OutboxRecover(ctx context.Context, receiver string, olderThan time.Duration) (int64, error)
 	OutboxReceivers(ctx context.Context) ([]string, error)
 	OutboxPendingRows(ctx context.Context, receiver string, limit int) ([]store.OutboxRow, error)
 	OutboxUnsentRows(ctx context.Context) ([]store.OutboxRow, error)
@@ -214,6 +227,13 @@ func NewDelivery(cfg *config.Config, st DeliveryStore, opts DeliveryOptions) (*D
 	}
 	if opts.OutboxRetention <= 0 {
 		opts.OutboxRetention = 30 * 24 * time.Hour
+	}
+	if opts.ClaimTimeout <= 0 {
+		opts.ClaimTimeout = store.OutboxClaimTimeout
+	}
+	if opts.SharedOutbox && opts.SendTimeout >= opts.ClaimTimeout {
+		return nil, fmt.Errorf("delivery: send timeout %s must be shorter than the outbox claim timeout %s, or another processor may send a message again while it is still being sent",
+			opts.SendTimeout, opts.ClaimTimeout)
 	}
 	d := &Delivery{st: st, log: opts.Log, now: opts.Now, opts: opts,
 		notifiers: map[string]Notifier{}, rates: map[string]ReceiverRate{}, wake: map[string]chan struct{}{}}
@@ -461,7 +481,11 @@ func (d *Delivery) Run(ctx context.Context) error {
 	if d.st == nil {
 		return errors.New("delivery: no store")
 	}
-	n, err := d.st.OutboxRecover(ctx)
+	var stale time.Duration // a lone sender: every claim is a crash's
+	if d.opts.SharedOutbox {
+		stale = d.opts.ClaimTimeout
+	}
+	n, err := d.st.OutboxRecover(ctx, "", stale)
 	if err != nil {
 		return fmt.Errorf("delivery: %w", err)
 	}

@@ -83,6 +83,18 @@ func (w *deliveryWorker) step(ctx context.Context) (time.Duration, error) {
 	if now.Before(w.blockedUntil) {
 		return w.blockedUntil.Sub(now), nil
 	}
+	if d.opts.SharedOutbox {
+		// A row another sender claimed and never finished: that sender
+		// died (kill -9, power loss) between claim and outcome.
+		n, err := d.st.OutboxRecover(ctx, w.receiver, d.opts.ClaimTimeout)
+		if err != nil {
+			return 0, err
+		}
+		if n > 0 {
+			d.log.Warn("resending notifications a processor claimed and never finished (it died mid-send); each may arrive twice (at most once more)",
+				"receiver", w.receiver, "rows", n, "claimed_for_more_than", d.opts.ClaimTimeout)
+		}
+	}
 	rows, err := d.st.OutboxPendingRows(ctx, w.receiver, 10*d.opts.MaxBatch)
 	if err != nil {
 		return 0, err

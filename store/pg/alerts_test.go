@@ -107,11 +107,17 @@ func TestOutboxClaim(t *testing.T) {
 		t.Errorf("the mail row was claimed by a batch that failed")
 	}
 	// A live claim stays; a stale one is taken back.
-	if n, err := b.OutboxRecover(ctx); err != nil || n != 0 {
+	if n, err := b.OutboxRecover(ctx, "", store.OutboxClaimTimeout); err != nil || n != 0 {
 		t.Errorf("recover of a fresh claim = %d, %v", n, err)
 	}
 	if _, err := a.Pool().Exec(ctx, `UPDATE outbox SET claimed_at = now() - interval '2 minutes' WHERE id = $1`, ids[0]); err != nil {
 		t.Fatal(err)
+	}
+	if n, err := b.OutboxRecover(ctx, "mail", store.OutboxClaimTimeout); err != nil || n != 0 {
+		t.Errorf("recover of another receiver's stale claim = %d, %v", n, err)
+	}
+	if n, err := b.OutboxRecover(ctx, "hook", store.OutboxClaimTimeout); err != nil || n != 1 {
+		t.Errorf("recover of a stale claim = %d, %v", n, err)
 	}
 	rows, err = b.OutboxPendingRows(ctx, "hook", 10)
 	if err != nil || len(rows) != 1 || rows[0].BatchID != "batch-1" || rows[0].CrashResends != 1 || rows[0].Attempts != 1 {
