@@ -11,6 +11,104 @@ import (
 	"lookout/store"
 )
 
+// TestDeliverySharedClaimExpires: processor A claims a message on the
+// shared SQLite file and dies before its request leaves (the claim is
+// committed, nothing reaches the receiver); processor B, on a handle of its
+// own, sends every other event at once but leaves A's message alone while
+// A's claim is live, then sends it once, with the batch id A claimed it
+// under as its idempotency key, and counts a crash resend.
+func TestDeliverySharedClaimExpires(t *testing.T) {
+	const claim = 2 * time.Second
+	path := filepath.Join(t.TempDir(), "lookout.db")
+	open := func() *store.Store {
+		st, err := store.Open(context.Background(), path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}
+	hook := loopback.NewWebhookServer()
+	defer hook.Close()
+	cfg := deliveryKillConfig(hook.URL())
+	opts := func(o DeliveryOptions) DeliveryOptions {
+		o.SharedOutbox, o.ClaimTimeout, o.SendTimeout = true, claim, claim/4
+		return deliveryFast(o)
+	}
+	stA := open()
+	a, err := NewDelivery(cfg, stA, opts(DeliveryOptions{Notifiers: map[string]Notifier{"hook": deadBeforeSend{}}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 10
+	var want []string
+	for i := range n {
+		ev := deliveryTestEvent(fmt.Sprintf("c%02d", i), "A", 2, Red, Firing)
+		want = append(want, ev.ID)
+		if err := a.Publish(t.Context(), ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var (
+		claimedBatch string
+		claimedAt    time.Time
+	)
+	a.deliveryCrashAfterSend = func(nt Notification) bool {
+		claimedBatch, claimedAt = nt.BatchID, time.Now()
+		return true
+	}
+	if err := a.Run(t.Context()); err != errDeliveryCrashed {
+		t.Fatalf("A's Run = %v, want the simulated crash", err)
+	}
+	if s := deliveryOutboxStates(t, stA); s[store.OutboxSending] != 1 || s[store.OutboxPending] != n-1 {
+		t.Fatalf("after A died: %v, want 1 sending, %d pending", s, n-1)
+	}
+
+	stB := open()
+	b, err := NewDelivery(cfg, stB, opts(DeliveryOptions{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := deliveryRun(t, b)
+	deliveryWaitFor(t, "B sends everything, A's message after its claim expired", 20*time.Second, func() bool {
+		return deliveryOutboxStates(t, stB)[store.OutboxSent] == n
+	})
+	time.Sleep(200 * time.Millisecond) // a second send of any row would arrive by now
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for _, m := range hook.Messages() {
+		key := m.Header.Get("Idempotency-Key")
+		got[key]++
+		if key == claimedBatch && m.At.Sub(claimedAt) < claim {
+			t.Errorf("A's message %s went out %v after A claimed it, within the claim timeout %v", key, m.At.Sub(claimedAt), claim)
+		}
+	}
+	for _, id := range want { // one event per message: the key is the event id
+		if got[id] != 1 {
+			t.Errorf("event %s sent %d times, want 1", id, got[id])
+		}
+	}
+	if len(got) != n {
+		t.Errorf("receiver got %d distinct messages, want %d", len(got), n)
+	}
+	rows, _ := stB.OutboxRows(t.Context())
+	for _, r := range rows {
+		if (r.EventID == claimedBatch) != (r.CrashResends == 1) || r.BatchID != r.EventID {
+			t.Errorf("row %s: crash_resends %d, batch %q", r.EventID, r.CrashResends, r.BatchID)
+		}
+	}
+}
+
+// deadBeforeSend is the notifier of a processor that dies after claiming
+// a message and before its request leaves: it sends nothing.
+type deadBeforeSend struct{}
+
+func (deadBeforeSend) Name() string { return "dead-before-send" }
+
+func (deadBeforeSend) Notify(context.Context, Notification) (bool, error) { return false, nil }
+
 // TestDeliverySharedSQLite: two Deliveries, each on a handle of its own on
 // one SQLite file (as two `lookout run --role process` on one machine),
 // drain one outbox; events recorded through either reach the webhook once
