@@ -90,7 +90,7 @@ type DeliveryOptions struct {
 	RetryBase       time.Duration // first retry wait, default 2s
 	RetryMax        time.Duration // cap, default 5m
 	PollInterval    time.Duration // how often the sender re-reads the outbox without a wake-up, default 1s
-	SendTimeout     time.Duration // bound on one Notify call, default 30s
+	SendTimeout     time.Duration // bound on one Notify call, default 30s (at most half of ClaimTimeout)
 	MaxBatch        int           // events per message, default 100
 	// OutboxRetention is how long sent and failed outbox rows are kept
 	// (alert_events keep the history); default 30 days.
@@ -219,17 +219,17 @@ func NewDelivery(cfg *config.Config, st DeliveryStore, opts DeliveryOptions) (*D
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = time.Second
 	}
+	if opts.ClaimTimeout <= 0 {
+		opts.ClaimTimeout = store.OutboxClaimTimeout
+	}
 	if opts.SendTimeout <= 0 {
-		opts.SendTimeout = 30 * time.Second
+		opts.SendTimeout = min(30*time.Second, opts.ClaimTimeout/2)
 	}
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 100
 	}
 	if opts.OutboxRetention <= 0 {
 		opts.OutboxRetention = 30 * 24 * time.Hour
-	}
-	if opts.ClaimTimeout <= 0 {
-		opts.ClaimTimeout = store.OutboxClaimTimeout
 	}
 	if opts.SharedOutbox && opts.SendTimeout >= opts.ClaimTimeout {
 		return nil, fmt.Errorf("delivery: send timeout %s must be shorter than the outbox claim timeout %s, or another processor may send a message again while it is still being sent",

@@ -391,6 +391,7 @@ func (d *Daemon) newDelivery(cfg *config.Config) (*alerts.Delivery, error) {
 		// one SQLite file or one PostgreSQL database. Only `--role all`
 		// on its own SQLite file is the outbox's one sender.
 		SharedOutbox: d.role != RoleAll || cfg.Store.Postgres(),
+		ClaimTimeout: d.opts.OutboxClaimTimeout,
 	})
 }
 
