@@ -20,14 +20,18 @@ package alerts
 //     DingTalk 130101) go back to 'pending' with a backoff, forever; an
 //     outage longer than the test window only delays delivery.
 //  4. At most one resend per crash. Before the sink is called, the rows
-//     of the message are committed as 'sending' with a batch id. After the
-//     call they become 'sent' (or pending/failed). If the process dies in
-//     between (kill -9, power loss), the rows are still 'sending' at the
-//     next start: OutboxRecover puts them back to 'pending' with the same
-//     batch id and counts crash_resends, and they are sent once more as
-//     exactly the same batch. So a crash can duplicate at most the one
-//     message in flight per receiver (the sender sends one message at a
-//     time per receiver), once; rows marked 'sent' are never sent again.
+//     of the message are claimed: committed as 'sending' with a batch id,
+//     all or none, only while still pending (store.OutboxClaimTimeout), so
+//     of several processes sending from one outbox (SharedOutbox) only one
+//     sends a row. After the call they become 'sent' (or pending/failed).
+//     If the process dies in between (kill -9, power loss), the rows stay
+//     'sending': OutboxRecover puts them back to 'pending' with the same
+//     batch id and counts crash_resends — at the next start when this is
+//     the outbox's only sender, or, with SharedOutbox, in whichever sender
+//     finds the claim older than ClaimTimeout — and they are sent once
+//     more as exactly the same batch. So a crash can duplicate at most the
+//     one message in flight per receiver (the sender sends one message at
+//     a time per receiver), once; rows marked 'sent' are never sent again.
 //     Sinks that support idempotency get the stable batch id (the event id
 //     for a one-event message) as their key: the generic webhook sends it
 //     as the Idempotency-Key header, so such a receiver can drop the
