@@ -155,6 +155,9 @@ func (w *deliveryWorker) send(ctx context.Context, groupKey string, rows []store
 		// A batch that already went out once is resent as it was.
 		var err error
 		if ids, events, err = w.dropSuppressed(bg, ids, events); err != nil {
+			if errors.Is(err, store.ErrOutboxClaimed) {
+				return nil // another processor sends them
+			}
 			return err
 		}
 	}
@@ -268,7 +271,7 @@ func (w *deliveryWorker) dropSuppressed(ctx context.Context, ids []int64, events
 			continue
 		}
 		if err := d.st.OutboxMarkSuppressed(ctx, []int64{ids[i]}, reason); err != nil {
-			return nil, nil, err
+			return nil, nil, err // ErrOutboxClaimed: another processor took the row
 		}
 		d.mNotifications.WithLabelValues(w.receiver, "suppressed").Inc()
 		d.log.Info("queued alert muted before sending", "receiver", w.receiver, "rule", ev.Rule, "room", ev.Room, "event", ev.ID, "why", reason)

@@ -252,9 +252,37 @@ func (s *Store) OutboxMarkFailed(ctx context.Context, ids []int64, lastErr strin
 	return s.outboxUpdate(ctx, "mark failed", `state = 'failed', last_error = ?`, ids, lastErr)
 }
 
-// OutboxMarkSuppressed drops rows a silence or inhibition now covers.
+// OutboxMarkSuppressed drops rows a silence or inhibition now covers,
+// only rows still pending that never went out: a row another sender
+// claimed meanwhile is that sender's (it may have gone out, and a
+// resolution must then reach its receiver). It returns an error wrapping
+// ErrOutboxClaimed, and drops nothing, when any row was no longer such.
 func (s *Store) OutboxMarkSuppressed(ctx context.Context, ids []int64, reason string) error {
-	return s.outboxUpdate(ctx, "mark suppressed", `state = 'suppressed', last_error = ?`, ids, reason)
+	if len(ids) == 0 {
+		return nil
+	}
+	ph, idArgs := storeIDList(ids)
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: outbox mark suppressed: %w", storeExplain(err))
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `UPDATE outbox SET state = 'suppressed', last_error = ?
+		WHERE id IN (`+ph+`) AND state = 'pending' AND batch_id IS NULL`, append([]any{reason}, idArgs...)...)
+	if err != nil {
+		return fmt.Errorf("store: outbox mark suppressed: %w", storeExplain(err))
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("store: outbox mark suppressed: %w", err)
+	}
+	if err := OutboxClaimResult(int(n), len(ids), "(unsent)"); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: outbox mark suppressed: %w", storeExplain(err))
+	}
+	return nil
 }
 
 // OutboxUnsent counts rows not yet sent or failed (pending or sending).

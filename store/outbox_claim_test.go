@@ -58,6 +58,13 @@ func TestOutboxClaim(t *testing.T) {
 			}
 		}
 	}
+	// A claimed row is not the other's to mute.
+	if err := b.OutboxMarkSuppressed(ctx, ids, "silenced:x"); !errors.Is(err, ErrOutboxClaimed) {
+		t.Errorf("suppress a claimed row: err = %v", err)
+	}
+	if rows, _ := a.OutboxRows(ctx); rows[0].State != OutboxSending {
+		t.Errorf("claimed row after a suppress: %+v", rows[0])
+	}
 	// All or none: a batch with one row claimed already claims nothing.
 	mail, _ := a.OutboxPendingRows(ctx, "mail", 10)
 	if err := b.OutboxMarkSending(ctx, []int64{ids[0], mail[0].ID}, "batch-2"); !errors.Is(err, ErrOutboxClaimed) {

@@ -98,6 +98,13 @@ func TestOutboxClaim(t *testing.T) {
 	if won != 1 {
 		t.Fatalf("%d processors claimed the row (errors %v), want 1", won, errs)
 	}
+	// A claimed row is not the other's to mute.
+	if err := b.OutboxMarkSuppressed(ctx, ids, "silenced:x"); !errors.Is(err, store.ErrOutboxClaimed) {
+		t.Errorf("suppress a claimed row: err = %v", err)
+	}
+	if n := count(t, a, `SELECT count(*) FROM outbox WHERE state = 'sending'`); n != 1 {
+		t.Errorf("%d rows sending after a suppress of the claimed one, want 1", n)
+	}
 	// All or none: a batch with one row claimed already claims nothing.
 	mail, _ := a.OutboxPendingRows(ctx, "mail", 10)
 	if err := b.OutboxMarkSending(ctx, []int64{ids[0], mail[0].ID}, "batch-2"); !errors.Is(err, store.ErrOutboxClaimed) {

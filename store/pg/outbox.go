@@ -161,9 +161,21 @@ func (s *Store) OutboxMarkFailed(ctx context.Context, ids []int64, lastErr strin
 	return s.outboxUpdate(ctx, "mark failed", `state = 'failed', last_error = $1`, ids, clean(lastErr))
 }
 
-// OutboxMarkSuppressed drops rows a silence or inhibition now covers.
+// OutboxMarkSuppressed drops rows a silence or inhibition now covers,
+// only rows still pending that never went out, all or none (see
+// store.Store.OutboxMarkSuppressed).
 func (s *Store) OutboxMarkSuppressed(ctx context.Context, ids []int64, reason string) error {
-	return s.outboxUpdate(ctx, "mark suppressed", `state = 'suppressed', last_error = $1`, ids, clean(reason))
+	if len(ids) == 0 {
+		return nil
+	}
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE outbox SET state = 'suppressed', last_error = $1
+			WHERE id = ANY($2::bigint[]) AND state = 'pending' AND batch_id IS NULL`, clean(reason), ids)
+		if err != nil {
+			return fmt.Errorf("pg: outbox mark suppressed: %w", err)
+		}
+		return store.OutboxClaimResult(int(tag.RowsAffected()), len(ids), "(unsent)")
+	})
 }
 
 // OutboxUnsent counts rows pending or sending.
