@@ -91,11 +91,11 @@ var ErrOutboxClaimed = errors.New("store: outbox rows claimed by another process
 // message in one write transaction: it moves them from 'pending' to
 // 'sending' and stamps claimed_at, all of them or none, and only rows that
 // are still pending with no batch id or with the batch id being claimed
-// (a row another sender claimed and put back for a retry of a batch of its
-// own is not the caller's to send in another message). A row left in 'sending' longer than
-// the claim timeout belonged to a sender that died; OutboxRecover puts it
-// back to 'pending' with its batch id, so it is sent again with the same
-// idempotency key.
+// (a row another sender claimed and put back for a retry of a batch of
+// its own is not the caller's to send in another message). A row left in
+// 'sending' longer than the claim timeout belonged to a sender that died;
+// OutboxRecover puts it back to 'pending' with its batch id, so it is
+// sent again with the same idempotency key.
 
 // OutboxClaimTimeout is how long a row may stay claimed ('sending') before
 // another sender takes it for a dead sender's and sends it again. A send
