@@ -20,14 +20,18 @@ package alerts
 //     DingTalk 130101) go back to 'pending' with a backoff, forever; an
 //     outage longer than the test window only delays delivery.
 //  4. At most one resend per crash. Before the sink is called, the rows
-//     of the message are committed as 'sending' with a batch id. After the
-//     call they become 'sent' (or pending/failed). If the process dies in
-//     between (kill -9, power loss), the rows are still 'sending' at the
-//     next start: OutboxRecover puts them back to 'pending' with the same
-//     batch id and counts crash_resends, and they are sent once more as
-//     exactly the same batch. So a crash can duplicate at most the one
-//     message in flight per receiver (the sender sends one message at a
-//     time per receiver), once; rows marked 'sent' are never sent again.
+//     of the message are claimed: committed as 'sending' with a batch id,
+//     all or none, only while still pending (store.OutboxClaimTimeout), so
+//     of several processes sending from one outbox (SharedOutbox) only one
+//     sends a row. After the call they become 'sent' (or pending/failed).
+//     If the process dies in between (kill -9, power loss), the rows stay
+//     'sending': OutboxRecover puts them back to 'pending' with the same
+//     batch id and counts crash_resends — at the next start when this is
+//     the outbox's only sender, or, with SharedOutbox, in whichever sender
+//     finds the claim older than ClaimTimeout — and they are sent once
+//     more as exactly the same batch. So a crash can duplicate at most the
+//     one message in flight per receiver (the sender sends one message at
+//     a time per receiver), once; rows marked 'sent' are never sent again.
 //     Sinks that support idempotency get the stable batch id (the event id
 //     for a one-event message) as their key: the generic webhook sends it
 //     as the Idempotency-Key header, so such a receiver can drop the
@@ -90,11 +94,24 @@ type DeliveryOptions struct {
 	RetryBase       time.Duration // first retry wait, default 2s
 	RetryMax        time.Duration // cap, default 5m
 	PollInterval    time.Duration // how often the sender re-reads the outbox without a wake-up, default 1s
-	SendTimeout     time.Duration // bound on one Notify call, default 30s
+	SendTimeout     time.Duration // bound on one Notify call, default 30s (at most half of ClaimTimeout)
 	MaxBatch        int           // events per message, default 100
 	// OutboxRetention is how long sent and failed outbox rows are kept
 	// (alert_events keep the history); default 30 days.
 	OutboxRetention time.Duration
+	// SharedOutbox says other processes may send from the same outbox
+	// (several `lookout run --role process` on one SQLite file or one
+	// PostgreSQL database). Run then takes back, at start and before
+	// every read of a receiver's rows, only claims older than
+	// ClaimTimeout: a row another live process is sending stays its own.
+	// Without it, Run takes back every claim at start (they can only be
+	// this process's, left by a crash), so the message a crash
+	// interrupted goes out again at once.
+	SharedOutbox bool
+	// ClaimTimeout is how long a row may stay claimed before another
+	// sender sends it again (default store.OutboxClaimTimeout); it must
+	// exceed SendTimeout.
+	ClaimTimeout time.Duration
 }
 
 // ReceiverRate is a token bucket for one receiver.
@@ -130,7 +147,7 @@ type DeliveryStore interface {
 	FiringAlerts(ctx context.Context, room string, all bool) ([]store.AlertRow, error)
 	ListSilences(ctx context.Context, now time.Time, all bool) ([]store.Silence, error)
 
-	OutboxRecover(ctx context.Context) (int64, error)
+	OutboxRecover(ctx context.Context, receiver string, olderThan time.Duration) (int64, error)
 	OutboxReceivers(ctx context.Context) ([]string, error)
 	OutboxPendingRows(ctx context.Context, receiver string, limit int) ([]store.OutboxRow, error)
 	OutboxUnsentRows(ctx context.Context) ([]store.OutboxRow, error)
@@ -206,14 +223,21 @@ func NewDelivery(cfg *config.Config, st DeliveryStore, opts DeliveryOptions) (*D
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = time.Second
 	}
+	if opts.ClaimTimeout <= 0 {
+		opts.ClaimTimeout = store.OutboxClaimTimeout
+	}
 	if opts.SendTimeout <= 0 {
-		opts.SendTimeout = 30 * time.Second
+		opts.SendTimeout = min(30*time.Second, opts.ClaimTimeout/2)
 	}
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 100
 	}
 	if opts.OutboxRetention <= 0 {
 		opts.OutboxRetention = 30 * 24 * time.Hour
+	}
+	if opts.SharedOutbox && opts.SendTimeout >= opts.ClaimTimeout {
+		return nil, fmt.Errorf("delivery: send timeout %s must be shorter than the outbox claim timeout %s, or another processor may send a message again while it is still being sent",
+			opts.SendTimeout, opts.ClaimTimeout)
 	}
 	d := &Delivery{st: st, log: opts.Log, now: opts.Now, opts: opts,
 		notifiers: map[string]Notifier{}, rates: map[string]ReceiverRate{}, wake: map[string]chan struct{}{}}
@@ -461,7 +485,11 @@ func (d *Delivery) Run(ctx context.Context) error {
 	if d.st == nil {
 		return errors.New("delivery: no store")
 	}
-	n, err := d.st.OutboxRecover(ctx)
+	var stale time.Duration // a lone sender: every claim is a crash's
+	if d.opts.SharedOutbox {
+		stale = d.opts.ClaimTimeout
+	}
+	n, err := d.st.OutboxRecover(ctx, "", stale)
 	if err != nil {
 		return fmt.Errorf("delivery: %w", err)
 	}

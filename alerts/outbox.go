@@ -83,6 +83,18 @@ func (w *deliveryWorker) step(ctx context.Context) (time.Duration, error) {
 	if now.Before(w.blockedUntil) {
 		return w.blockedUntil.Sub(now), nil
 	}
+	if d.opts.SharedOutbox {
+		// A row another sender claimed and never finished: that sender
+		// died (kill -9, power loss) between claim and outcome.
+		n, err := d.st.OutboxRecover(ctx, w.receiver, d.opts.ClaimTimeout)
+		if err != nil {
+			return 0, err
+		}
+		if n > 0 {
+			d.log.Warn("resending notifications a processor claimed and never finished (it died mid-send); each may arrive twice (at most once more)",
+				"receiver", w.receiver, "rows", n, "claimed_for_more_than", d.opts.ClaimTimeout)
+		}
+	}
 	rows, err := d.st.OutboxPendingRows(ctx, w.receiver, 10*d.opts.MaxBatch)
 	if err != nil {
 		return 0, err
@@ -143,6 +155,9 @@ func (w *deliveryWorker) send(ctx context.Context, groupKey string, rows []store
 		// A batch that already went out once is resent as it was.
 		var err error
 		if ids, events, err = w.dropSuppressed(bg, ids, events); err != nil {
+			if errors.Is(err, store.ErrOutboxClaimed) {
+				return nil // another processor sends them
+			}
 			return err
 		}
 	}
@@ -256,7 +271,7 @@ func (w *deliveryWorker) dropSuppressed(ctx context.Context, ids []int64, events
 			continue
 		}
 		if err := d.st.OutboxMarkSuppressed(ctx, []int64{ids[i]}, reason); err != nil {
-			return nil, nil, err
+			return nil, nil, err // ErrOutboxClaimed: another processor took the row
 		}
 		d.mNotifications.WithLabelValues(w.receiver, "suppressed").Inc()
 		d.log.Info("queued alert muted before sending", "receiver", w.receiver, "rule", ev.Rule, "room", ev.Room, "event", ev.ID, "why", reason)

@@ -95,6 +95,10 @@ type Options struct {
 	// PartitionLease is how long a partition stays with a processor that
 	// stopped renewing it (default 6s): the take-over time after a crash.
 	PartitionLease time.Duration
+	// OutboxClaimTimeout is how long a notification a processor claimed
+	// and never finished (it died mid-send) waits before another processor
+	// sharing the store sends it again (default store.OutboxClaimTimeout).
+	OutboxClaimTimeout time.Duration
 }
 
 // The roles a daemon can run.

@@ -387,6 +387,11 @@ func (d *Daemon) newDelivery(cfg *config.Config) (*alerts.Delivery, error) {
 		Registerer: d.reg,
 		Notifiers:  d.opts.Notifiers,
 		Out:        d.opts.Out,
+		// Other processes may send from the same outbox: processors on
+		// one SQLite file or one PostgreSQL database. Only `--role all`
+		// on its own SQLite file is the outbox's one sender.
+		SharedOutbox: d.role != RoleAll || cfg.Store.Postgres(),
+		ClaimTimeout: d.opts.OutboxClaimTimeout,
 	})
 }
 

@@ -86,6 +86,33 @@ type AlertView interface {
 // caller sends nothing and reads the pending rows again.
 var ErrOutboxClaimed = errors.New("store: outbox rows claimed by another process")
 
+// The outbox claim, the same on SQLite and PostgreSQL. Several processes
+// may send from one outbox. OutboxMarkSending claims the rows of one
+// message in one write transaction: it moves them from 'pending' to
+// 'sending' and stamps claimed_at, all of them or none, and only rows that
+// are still pending with no batch id or with the batch id being claimed
+// (a row another sender claimed and put back for a retry of a batch of
+// its own is not the caller's to send in another message). A row left in
+// 'sending' longer than the claim timeout belonged to a sender that died;
+// OutboxRecover puts it back to 'pending' with its batch id, so it is
+// sent again with the same idempotency key.
+
+// OutboxClaimTimeout is how long a row may stay claimed ('sending') before
+// another sender takes it for a dead sender's and sends it again. A send
+// must end well within it (alerts.DeliveryOptions.SendTimeout).
+const OutboxClaimTimeout = time.Minute
+
+// OutboxClaimResult turns the number of rows a claim of want rows of batch
+// batchID moved to 'sending' into its result: nil when it got all of them,
+// else an error wrapping ErrOutboxClaimed (the claim must then be rolled
+// back).
+func OutboxClaimResult(claimed, want int, batchID string) error {
+	if claimed == want {
+		return nil
+	}
+	return fmt.Errorf("%w: %d of %d rows of batch %s", ErrOutboxClaimed, want-claimed, want, batchID)
+}
+
 // AlertTx gives the decision function a consistent view of the database
 // inside the recording transaction.
 type AlertTx struct {

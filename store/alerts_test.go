@@ -48,7 +48,7 @@ func TestRecordAlertEventAndOutboxLifecycle(t *testing.T) {
 	if err := st.OutboxMarkSending(ctx, ids, "b1"); err != nil {
 		t.Fatal(err)
 	}
-	if n, _ := st.OutboxRecover(ctx); n != 1 {
+	if n, _ := st.OutboxRecover(ctx, "", 0); n != 1 {
 		t.Fatalf("recovered %d", n)
 	}
 	rows, _ = st.OutboxPendingRows(ctx, "y", 10)

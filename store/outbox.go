@@ -84,13 +84,34 @@ func storeScanOutbox(rows *sql.Rows) ([]OutboxRow, error) {
 	return out, rows.Err()
 }
 
-// OutboxRecover is run once when a sender starts: rows a crash left in
-// 'sending' go back to 'pending' with their batch id, so they are sent
-// again exactly as they were (at most one duplicate per crash), and their
-// crash_resends count goes up. It returns how many rows it recovered.
-func (s *Store) OutboxRecover(ctx context.Context) (int64, error) {
-	res, err := s.db.ExecContext(ctx, `UPDATE outbox SET state = 'pending', crash_resends = crash_resends + 1
-		WHERE state = 'sending'`)
+// OutboxRecover puts rows of receiver (every receiver when it is "")
+// claimed longer than olderThan ago back to 'pending' with their batch id,
+// so that they are sent again exactly as they were, and counts a crash
+// resend for each. olderThan 0 takes back every claim: only a sender that
+// knows no other sends from this file (the one process on it, at start)
+// may do so. It returns how many rows it recovered.
+func (s *Store) OutboxRecover(ctx context.Context, receiver string, olderThan time.Duration) (int64, error) {
+	cond := `state = 'sending'`
+	var args []any
+	if olderThan > 0 {
+		cond += ` AND (claimed_at IS NULL OR claimed_at < ?)`
+		args = append(args, FormatTime(time.Now().Add(-olderThan)))
+	}
+	if receiver != "" {
+		cond += ` AND receiver = ?`
+		args = append(args, receiver)
+	}
+	// Senders call this on every poll: look first, so that an outbox with
+	// no stale claim costs a read, not a write lock.
+	var stale int
+	if err := s.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM outbox WHERE `+cond+`)`, args...).Scan(&stale); err != nil {
+		return 0, fmt.Errorf("store: recover outbox: %w", storeExplain(err))
+	}
+	if stale == 0 {
+		return 0, nil
+	}
+	res, err := s.db.ExecContext(ctx, `UPDATE outbox SET state = 'pending', crash_resends = crash_resends + 1, claimed_at = NULL
+		WHERE `+cond, args...)
 	if err != nil {
 		return 0, fmt.Errorf("store: recover outbox: %w", storeExplain(err))
 	}
@@ -180,10 +201,39 @@ func (s *Store) outboxUpdate(ctx context.Context, what, set string, ids []int64,
 	return nil
 }
 
-// OutboxMarkSending is committed before a message goes out: the rows join
-// batch batchID (kept for any resend) and count an attempt.
+// OutboxMarkSending claims rows before a message goes out (see
+// OutboxClaimTimeout): in one write transaction (BEGIN IMMEDIATE, so no
+// other process writes between the check and the claim) all of them move
+// to 'sending' in batch batchID and count an attempt, or, when any is no
+// longer pending or belongs to another batch, none does and the error
+// wraps ErrOutboxClaimed.
 func (s *Store) OutboxMarkSending(ctx context.Context, ids []int64, batchID string) error {
-	return s.outboxUpdate(ctx, "mark sending", `state = 'sending', batch_id = ?, attempts = attempts + 1`, ids, batchID)
+	if len(ids) == 0 {
+		return nil
+	}
+	ph, idArgs := storeIDList(ids)
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: outbox mark sending: %w", storeExplain(err))
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `UPDATE outbox SET state = 'sending', batch_id = ?, attempts = attempts + 1, claimed_at = ?
+		WHERE id IN (`+ph+`) AND state = 'pending' AND (batch_id IS NULL OR batch_id = ?)`,
+		append(append([]any{batchID, FormatTime(time.Now())}, idArgs...), batchID)...)
+	if err != nil {
+		return fmt.Errorf("store: outbox mark sending: %w", storeExplain(err))
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("store: outbox mark sending: %w", err)
+	}
+	if err := OutboxClaimResult(int(n), len(ids), batchID); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: outbox mark sending: %w", storeExplain(err))
+	}
+	return nil
 }
 
 // OutboxMarkSent records a delivered message.
@@ -194,7 +244,7 @@ func (s *Store) OutboxMarkSent(ctx context.Context, ids []int64, now time.Time) 
 // OutboxMarkRetry puts rows back to pending until next, keeping their
 // batch.
 func (s *Store) OutboxMarkRetry(ctx context.Context, ids []int64, next time.Time, lastErr string) error {
-	return s.outboxUpdate(ctx, "mark retry", `state = 'pending', next_attempt_at = ?, last_error = ?`, ids, FormatTime(next), lastErr)
+	return s.outboxUpdate(ctx, "mark retry", `state = 'pending', next_attempt_at = ?, last_error = ?, claimed_at = NULL`, ids, FormatTime(next), lastErr)
 }
 
 // OutboxMarkFailed gives up on rows after a permanent error.
@@ -202,9 +252,37 @@ func (s *Store) OutboxMarkFailed(ctx context.Context, ids []int64, lastErr strin
 	return s.outboxUpdate(ctx, "mark failed", `state = 'failed', last_error = ?`, ids, lastErr)
 }
 
-// OutboxMarkSuppressed drops rows a silence or inhibition now covers.
+// OutboxMarkSuppressed drops rows a silence or inhibition now covers,
+// only rows still pending that never went out: a row another sender
+// claimed meanwhile is that sender's (it may have gone out, and a
+// resolution must then reach its receiver). It returns an error wrapping
+// ErrOutboxClaimed, and drops nothing, when any row was no longer such.
 func (s *Store) OutboxMarkSuppressed(ctx context.Context, ids []int64, reason string) error {
-	return s.outboxUpdate(ctx, "mark suppressed", `state = 'suppressed', last_error = ?`, ids, reason)
+	if len(ids) == 0 {
+		return nil
+	}
+	ph, idArgs := storeIDList(ids)
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: outbox mark suppressed: %w", storeExplain(err))
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `UPDATE outbox SET state = 'suppressed', last_error = ?
+		WHERE id IN (`+ph+`) AND state = 'pending' AND batch_id IS NULL`, append([]any{reason}, idArgs...)...)
+	if err != nil {
+		return fmt.Errorf("store: outbox mark suppressed: %w", storeExplain(err))
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("store: outbox mark suppressed: %w", err)
+	}
+	if err := OutboxClaimResult(int(n), len(ids), "(unsent)"); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: outbox mark suppressed: %w", storeExplain(err))
+	}
+	return nil
 }
 
 // OutboxUnsent counts rows not yet sent or failed (pending or sending).

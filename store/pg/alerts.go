@@ -18,17 +18,9 @@ import (
 // The alert, outbox, silence and room-profile methods below are the SQLite
 // store's (store/alerts.go, outbox.go, silences.go, profiles.go) on
 // PostgreSQL, so alerts.Delivery and the daemon's process role run on
-// either. Where several processors share the store the outbox differs in
-// one way: OutboxMarkSending claims rows (only rows still pending, all
-// or none), so two processors never send the same row, and a row left in
-// 'sending' by a processor that died goes back to pending after
-// outboxStaleClaim (OutboxRecover, and every OutboxPendingRows).
-
-// outboxStaleClaim is how long a row may stay in 'sending' before another
-// processor takes it for a crash leftover and sends it again (with its
-// batch id, the notification's idempotency key). Sinks time out well
-// within it.
-const outboxStaleClaim = time.Minute
+// either. Several processors share the outbox: OutboxMarkSending claims
+// rows as the SQLite store does (see store.OutboxClaimTimeout), with the
+// database's clock.
 
 type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)

@@ -98,6 +98,13 @@ func TestOutboxClaim(t *testing.T) {
 	if won != 1 {
 		t.Fatalf("%d processors claimed the row (errors %v), want 1", won, errs)
 	}
+	// A claimed row is not the other's to mute.
+	if err := b.OutboxMarkSuppressed(ctx, ids, "silenced:x"); !errors.Is(err, store.ErrOutboxClaimed) {
+		t.Errorf("suppress a claimed row: err = %v", err)
+	}
+	if n := count(t, a, `SELECT count(*) FROM outbox WHERE state = 'sending'`); n != 1 {
+		t.Errorf("%d rows sending after a suppress of the claimed one, want 1", n)
+	}
 	// All or none: a batch with one row claimed already claims nothing.
 	mail, _ := a.OutboxPendingRows(ctx, "mail", 10)
 	if err := b.OutboxMarkSending(ctx, []int64{ids[0], mail[0].ID}, "batch-2"); !errors.Is(err, store.ErrOutboxClaimed) {
@@ -107,11 +114,17 @@ func TestOutboxClaim(t *testing.T) {
 		t.Errorf("the mail row was claimed by a batch that failed")
 	}
 	// A live claim stays; a stale one is taken back.
-	if n, err := b.OutboxRecover(ctx); err != nil || n != 0 {
+	if n, err := b.OutboxRecover(ctx, "", store.OutboxClaimTimeout); err != nil || n != 0 {
 		t.Errorf("recover of a fresh claim = %d, %v", n, err)
 	}
 	if _, err := a.Pool().Exec(ctx, `UPDATE outbox SET claimed_at = now() - interval '2 minutes' WHERE id = $1`, ids[0]); err != nil {
 		t.Fatal(err)
+	}
+	if n, err := b.OutboxRecover(ctx, "mail", store.OutboxClaimTimeout); err != nil || n != 0 {
+		t.Errorf("recover of another receiver's stale claim = %d, %v", n, err)
+	}
+	if n, err := b.OutboxRecover(ctx, "hook", store.OutboxClaimTimeout); err != nil || n != 1 {
+		t.Errorf("recover of a stale claim = %d, %v", n, err)
 	}
 	rows, err = b.OutboxPendingRows(ctx, "hook", 10)
 	if err != nil || len(rows) != 1 || rows[0].BatchID != "batch-1" || rows[0].CrashResends != 1 || rows[0].Attempts != 1 {

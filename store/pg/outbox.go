@@ -43,13 +43,14 @@ func scanOutbox(rows pgx.Rows) ([]store.OutboxRow, error) {
 	return out, rows.Err()
 }
 
-// OutboxRecover puts rows left in 'sending' for longer than
-// outboxStaleClaim back to pending with their batch id, counting a crash
-// resend; rows another live processor is sending right now stay. It
-// returns how many rows it recovered.
-func (s *Store) OutboxRecover(ctx context.Context) (int64, error) {
+// OutboxRecover puts rows of receiver (every receiver when it is "")
+// claimed longer than olderThan ago back to pending with their batch id,
+// counting a crash resend; olderThan 0 takes back every claim (see
+// store.Store.OutboxRecover). It returns how many rows it recovered.
+func (s *Store) OutboxRecover(ctx context.Context, receiver string, olderThan time.Duration) (int64, error) {
 	tag, err := s.pool.Exec(ctx, `UPDATE outbox SET state = 'pending', crash_resends = crash_resends + 1, claimed_at = NULL
-		WHERE state = 'sending' AND (claimed_at IS NULL OR claimed_at < now() - $1::interval)`, outboxStaleClaim)
+		WHERE state = 'sending' AND ($1 = '' OR receiver = $1)
+		  AND ($2::interval = '0' OR claimed_at IS NULL OR claimed_at < now() - $2::interval)`, receiver, olderThan)
 	if err != nil {
 		return 0, fmt.Errorf("pg: recover outbox: %w", err)
 	}
@@ -66,12 +67,8 @@ func (s *Store) OutboxReceivers(ctx context.Context) ([]string, error) {
 }
 
 // OutboxPendingRows returns up to limit pending rows of a receiver in
-// arrival order, after taking back the receiver's stale claims.
+// arrival order.
 func (s *Store) OutboxPendingRows(ctx context.Context, receiver string, limit int) ([]store.OutboxRow, error) {
-	if _, err := s.pool.Exec(ctx, `UPDATE outbox SET state = 'pending', crash_resends = crash_resends + 1, claimed_at = NULL
-		WHERE receiver = $1 AND state = 'sending' AND claimed_at < now() - $2::interval`, receiver, outboxStaleClaim); err != nil {
-		return nil, fmt.Errorf("pg: outbox rows of %s: recover: %w", receiver, err)
-	}
 	rows, err := s.pool.Query(ctx, `SELECT `+outboxCols+` FROM outbox
 		WHERE receiver = $1 AND state = 'pending' ORDER BY id LIMIT $2`, receiver, limit)
 	if err != nil {
@@ -130,24 +127,22 @@ func (s *Store) outboxUpdate(ctx context.Context, what, set string, ids []int64,
 	return nil
 }
 
-// OutboxMarkSending claims rows before a message goes out: all of them
-// move to 'sending' in batch batchID and count an attempt, or, when
-// another processor claimed any of them first, none does and the error
-// wraps store.ErrOutboxClaimed.
+// OutboxMarkSending claims rows before a message goes out (see
+// store.OutboxClaimTimeout): all of them move to 'sending' in batch
+// batchID and count an attempt, or, when any is no longer pending or
+// belongs to another batch, none does and the error wraps
+// store.ErrOutboxClaimed.
 func (s *Store) OutboxMarkSending(ctx context.Context, ids []int64, batchID string) error {
 	if len(ids) == 0 {
 		return nil
 	}
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE outbox SET state = 'sending', batch_id = $1, attempts = attempts + 1, claimed_at = now()
-			WHERE id = ANY($2::bigint[]) AND state = 'pending'`, batchID, ids)
+			WHERE id = ANY($2::bigint[]) AND state = 'pending' AND (batch_id IS NULL OR batch_id = $1)`, batchID, ids)
 		if err != nil {
 			return fmt.Errorf("pg: outbox mark sending: %w", err)
 		}
-		if int(tag.RowsAffected()) != len(ids) {
-			return fmt.Errorf("%w: %d of %d rows of batch %s", store.ErrOutboxClaimed, len(ids)-int(tag.RowsAffected()), len(ids), batchID)
-		}
-		return nil
+		return store.OutboxClaimResult(int(tag.RowsAffected()), len(ids), batchID)
 	})
 }
 
@@ -166,9 +161,21 @@ func (s *Store) OutboxMarkFailed(ctx context.Context, ids []int64, lastErr strin
 	return s.outboxUpdate(ctx, "mark failed", `state = 'failed', last_error = $1`, ids, clean(lastErr))
 }
 
-// OutboxMarkSuppressed drops rows a silence or inhibition now covers.
+// OutboxMarkSuppressed drops rows a silence or inhibition now covers,
+// only rows still pending that never went out, all or none (see
+// store.Store.OutboxMarkSuppressed).
 func (s *Store) OutboxMarkSuppressed(ctx context.Context, ids []int64, reason string) error {
-	return s.outboxUpdate(ctx, "mark suppressed", `state = 'suppressed', last_error = $1`, ids, clean(reason))
+	if len(ids) == 0 {
+		return nil
+	}
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE outbox SET state = 'suppressed', last_error = $1
+			WHERE id = ANY($2::bigint[]) AND state = 'pending' AND batch_id IS NULL`, clean(reason), ids)
+		if err != nil {
+			return fmt.Errorf("pg: outbox mark suppressed: %w", err)
+		}
+		return store.OutboxClaimResult(int(tag.RowsAffected()), len(ids), "(unsent)")
+	})
 }
 
 // OutboxUnsent counts rows pending or sending.
