@@ -46,6 +46,9 @@ type Options struct {
 	Processors int
 	Partitions int    // transport.nats.partitions (default 16)
 	Exe        string // the lookout binary the processors run
+	// ProcessorProfile, when set, has processor N write a CPU profile of
+	// its whole run to this path with ".proc-N" appended.
+	ProcessorProfile string
 	// PostgresDSN, with Transport "nats", puts the processors on one
 	// shared PostgreSQL store (store.driver postgres) instead of a SQLite
 	// file each. The database must hold no items yet.
