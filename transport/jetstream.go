@@ -295,7 +295,7 @@ func (p *Publisher) send(ctx context.Context, part int, b *pubBatch) error {
 	msg := nats.NewMsg(SubjectPrefix + strconv.Itoa(part))
 	if b.n == 1 {
 		// The single-item form: the length prefix is dropped.
-		r := &reader{b: b.buf}
+		r := &frame{b: b.buf}
 		msg.Data = slices.Clone(r.bytes(r.uvarint()))
 	} else {
 		data := BatchHeader(make([]byte, 0, len(b.buf)+binary.MaxVarintLen64+1), b.n)
@@ -432,6 +432,7 @@ func (c *Conn) Consume(ctx context.Context, partition int, o ConsumeOptions, out
 		return fmt.Errorf("consume partition %d: %w", partition, err)
 	}
 	defer it.Stop()
+	var dec Decoder
 	consumed, redelivered, bad := c.m.consumed.WithLabelValues(part), c.m.redelivered.WithLabelValues(part), c.m.badMessages.WithLabelValues(part)
 	for {
 		msg, err := it.Next(jetstream.NextContext(ctx))
@@ -452,7 +453,7 @@ func (c *Conn) Consume(ctx context.Context, partition int, o ConsumeOptions, out
 		if md != nil && md.NumDelivered > 1 {
 			redelivered.Inc()
 		}
-		items, badItems, err := DecodeMessage(msg.Data())
+		items, badItems, err := dec.DecodeMessage(msg.Data())
 		var seq uint64
 		if md != nil {
 			seq = md.Sequence.Stream
