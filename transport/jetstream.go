@@ -392,6 +392,7 @@ type Delivery struct {
 	Items     []item.Item
 	Msg       jetstream.Msg
 	Partition int
+	Seq       uint64 // the message's stream sequence (0: read it from Msg)
 }
 
 // ConsumeOptions tune Consume.
@@ -475,7 +476,7 @@ func (c *Conn) Consume(ctx context.Context, partition int, o ConsumeOptions, out
 			}
 			continue
 		}
-		if err := out(ctx, Delivery{Items: items, Msg: msg, Partition: partition}); err != nil {
+		if err := out(ctx, Delivery{Items: items, Msg: msg, Partition: partition, Seq: seq}); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -600,13 +601,30 @@ func (c *Conn) SetGauges(st []PartitionStatus, owned map[int]bool) {
 type Acks struct {
 	c     *Conn
 	mu    sync.Mutex
-	byID  map[string][]ackRef
+	byID  map[ackKey]ackRef
+	more  map[ackKey][]ackRef // further deliveries of an item waiting (rare)
 	parts map[int]*ackQueue
 }
 
 type ackRef struct {
 	part int
 	seq  uint64
+}
+
+// ackKey is an item's identity (the fields of MsgID), built without
+// allocating: it shares the item's strings.
+type ackKey struct {
+	source, id string
+	change     item.Change
+	at         int64
+}
+
+func keyOf(it *item.Item) ackKey {
+	k := ackKey{source: it.Source, id: it.ID, change: it.Change}
+	if it.Change != "" {
+		k.at = it.ChangedAt.UnixNano()
+	}
+	return k
 }
 
 // ackQueue is one partition's delivered sequences, lowest first, with
@@ -619,15 +637,17 @@ type ackQueue struct {
 
 // NewAcks returns an empty set of pending acknowledgements.
 func (c *Conn) NewAcks() *Acks {
-	return &Acks{c: c, byID: map[string][]ackRef{}, parts: map[int]*ackQueue{}}
+	return &Acks{c: c, byID: map[ackKey]ackRef{}, more: map[ackKey][]ackRef{}, parts: map[int]*ackQueue{}}
 }
 
 // Add records d as waiting for the commit of every one of its items. It
 // must be called before any of them is handed on.
 func (a *Acks) Add(d Delivery) {
-	var seq uint64
-	if md, err := d.Msg.Metadata(); err == nil {
-		seq = md.Sequence.Stream
+	seq := d.Seq
+	if seq == 0 {
+		if md, err := d.Msg.Metadata(); err == nil {
+			seq = md.Sequence.Stream
+		}
 	}
 	ref := ackRef{d.Partition, seq}
 	a.mu.Lock()
@@ -645,12 +665,27 @@ func (a *Acks) Add(d Delivery) {
 	}
 	q.msgs[seq] = d.Msg // the latest delivery acknowledges
 	for i := range d.Items {
-		k := MsgID(&d.Items[i])
-		if slices.Contains(a.byID[k], ref) {
+		k := keyOf(&d.Items[i])
+		first, ok := a.byID[k]
+		switch {
+		case !ok:
+			a.byID[k] = ref
+		case first == ref || slices.Contains(a.more[k], ref):
 			continue // a redelivery of an item still waiting, or an item twice in one batch
+		default:
+			a.more[k] = append(a.more[k], ref)
 		}
-		a.byID[k] = append(a.byID[k], ref)
 		q.left[seq]++
+	}
+}
+
+// settle counts the item's commit against the delivery r.
+func (a *Acks) settle(r ackRef, touched map[int]bool) {
+	if q := a.parts[r.part]; q != nil {
+		if _, ok := q.msgs[r.seq]; ok && q.left[r.seq] > 0 {
+			q.left[r.seq]--
+			touched[r.part] = true
+		}
 	}
 }
 
@@ -665,16 +700,19 @@ func (a *Acks) Committed(items []item.Item) {
 		if items[i].Kind == item.KindState || items[i].ID == "" {
 			continue
 		}
-		k := MsgID(&items[i])
-		for _, r := range a.byID[k] {
-			if q := a.parts[r.part]; q != nil {
-				if _, ok := q.msgs[r.seq]; ok && q.left[r.seq] > 0 {
-					q.left[r.seq]--
-					touched[r.part] = true
-				}
-			}
+		k := keyOf(&items[i])
+		r, ok := a.byID[k]
+		if !ok {
+			continue
 		}
+		a.settle(r, touched)
 		delete(a.byID, k)
+		if more, ok := a.more[k]; ok {
+			for _, r := range more {
+				a.settle(r, touched)
+			}
+			delete(a.more, k)
+		}
 	}
 	for p := range touched {
 		q := a.parts[p]
