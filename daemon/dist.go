@@ -163,7 +163,7 @@ func (ds *distState) consume(ctx context.Context, raw, toStore chan<- item.Item)
 		t := time.NewTicker(2 * time.Second)
 		defer t.Stop()
 		for {
-			if st, err := ds.conn.Status(ctx); err == nil {
+			if st, err := ds.conn.Lags(ctx); err == nil {
 				ds.mu.Lock()
 				ds.conn.SetGauges(st, ds.owned)
 				ds.mu.Unlock()

@@ -72,7 +72,9 @@ func safeID(id string) string {
 // ID is the processor's name in the bucket.
 func (a *Assigner) ID() string { return a.id }
 
-func ownerKey(p int) string { return "owner." + strconv.Itoa(p) }
+func ownerKey(p int) string { return ownerPrefix + strconv.Itoa(p) }
+
+const ownerPrefix = "owner."
 
 // Owned lists the partitions held now, in order.
 func (a *Assigner) Owned() []int {
@@ -196,8 +198,8 @@ func (a *Assigner) Release(ctx context.Context) {
 	}
 }
 
-// owners reads who owns each partition ("" for none); nil when no
-// processor ever used the bucket.
+// owners reads who owns each partition ("" for none) in one listing of
+// the bucket's owner entries; nil when no processor ever used the bucket.
 func (c *Conn) owners(ctx context.Context) (map[int]string, error) {
 	kv, err := c.js.KeyValue(ctx, OwnersBucket(c.stream))
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
@@ -206,16 +208,28 @@ func (c *Conn) owners(ctx context.Context) (map[int]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := map[int]string{}
-	for p := range c.partitions {
-		e, err := kv.Get(ctx, ownerKey(p))
-		if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		out[p] = string(e.Value())
+	w, err := kv.Watch(ctx, ownerPrefix+"*", jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, err
 	}
-	return out, nil
+	defer w.Stop()
+	out := map[int]string{}
+	for {
+		select {
+		case e, ok := <-w.Updates():
+			if !ok {
+				return nil, errors.New("owner listing ended early")
+			}
+			if e == nil { // every current entry has been delivered
+				return out, nil
+			}
+			p, err := strconv.Atoi(strings.TrimPrefix(e.Key(), ownerPrefix))
+			if err != nil || p < 0 || p >= c.partitions {
+				continue
+			}
+			out[p] = string(e.Value())
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 }

@@ -384,7 +384,9 @@ func (p *Publisher) publishSync(ctx context.Context, msg *nats.Msg) error {
 // ConsumerName is the durable consumer of partition p. It belongs to the
 // partition, not to a processor: whichever processor owns the partition
 // resumes where the last owner acknowledged.
-func ConsumerName(p int) string { return "lookout-p" + strconv.Itoa(p) }
+func ConsumerName(p int) string { return consumerPrefix + strconv.Itoa(p) }
+
+const consumerPrefix = "lookout-p"
 
 // Delivery is a message received from the stream: its items, in order,
 // and the message to acknowledge once every one of them is committed.
@@ -535,42 +537,81 @@ type PartitionStatus struct {
 	AckFloor    uint64 // stream sequence up to which all is acknowledged
 }
 
-// Status reports every partition's consumer. A partition whose consumer
-// does not exist yet (no processor ever took it) shows the whole stream's
-// messages on its subject as lag.
+// Status reports every partition's consumer and owner. A partition whose
+// consumer does not exist yet (no processor ever took it) shows the whole
+// stream's messages on its subject as lag. It makes the same few requests
+// whatever the number of partitions: one listing of the consumers, one of
+// the owners.
 func (c *Conn) Status(ctx context.Context) ([]PartitionStatus, error) {
-	st, err := c.js.Stream(ctx, c.stream)
+	out, err := c.Lags(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("stream %s: %w", c.stream, err)
+		return nil, err
 	}
 	owners, err := c.owners(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("partition owners: %w", err)
 	}
-	out := make([]PartitionStatus, c.partitions)
 	for p := range out {
-		out[p].Partition = p
 		out[p].Owner = owners[p]
-		ci, err := st.Consumer(ctx, ConsumerName(p))
-		if errors.Is(err, jetstream.ErrConsumerNotFound) {
-			info, err := st.Info(ctx, jetstream.WithSubjectFilter(SubjectPrefix+strconv.Itoa(p)))
-			if err != nil {
-				return nil, fmt.Errorf("stream %s: %w", c.stream, err)
-			}
-			out[p].Lag = info.State.Subjects[SubjectPrefix+strconv.Itoa(p)]
-			continue
+	}
+	return out, nil
+}
+
+// Lags is Status without the owners: every partition's consumer, read in
+// one listing of the stream's consumers (and one look at the stream's
+// subjects when a partition has no consumer yet).
+func (c *Conn) Lags(ctx context.Context) ([]PartitionStatus, error) {
+	st, err := c.js.Stream(ctx, c.stream)
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", c.stream, err)
+	}
+	out := make([]PartitionStatus, c.partitions)
+	found := make([]bool, c.partitions)
+	l := st.ListConsumers(ctx)
+	for info := range l.Info() {
+		p, ok := partitionOf(info.Name)
+		if !ok || p >= c.partitions {
+			continue // another reader of the stream, or a partition beyond ours
 		}
-		if err != nil {
-			return nil, fmt.Errorf("consumer %s: %w", ConsumerName(p), err)
-		}
-		info := ci.CachedInfo()
+		found[p] = true
 		out[p].Lag = info.NumPending
 		out[p].AckPending = info.NumAckPending
 		out[p].Redelivered = info.NumRedelivered
 		out[p].Delivered = info.Delivered.Stream
 		out[p].AckFloor = info.AckFloor.Stream
 	}
+	if err := l.Err(); err != nil {
+		return nil, fmt.Errorf("consumers of %s: %w", c.stream, err)
+	}
+	var subjects map[string]uint64
+	for p := range out {
+		out[p].Partition = p
+		if found[p] {
+			continue
+		}
+		if subjects == nil {
+			info, err := st.Info(ctx, jetstream.WithSubjectFilter(SubjectPrefix+">"))
+			if err != nil {
+				return nil, fmt.Errorf("stream %s: %w", c.stream, err)
+			}
+			subjects = info.State.Subjects
+			if subjects == nil {
+				subjects = map[string]uint64{}
+			}
+		}
+		out[p].Lag = subjects[SubjectPrefix+strconv.Itoa(p)]
+	}
 	return out, nil
+}
+
+// partitionOf is the partition whose consumer is named name.
+func partitionOf(name string) (int, bool) {
+	s, ok := strings.CutPrefix(name, consumerPrefix)
+	if !ok {
+		return 0, false
+	}
+	p, err := strconv.Atoi(s)
+	return p, err == nil && p >= 0 && strconv.Itoa(p) == s
 }
 
 // SetGauges exports lag and pending acknowledgements of the partitions

@@ -371,3 +371,57 @@ func TestBatchAckedAfterLastItem(t *testing.T) {
 		t.Errorf("after committing the batch's last item: ack floor %d, %d waiting; want 2, 0", f, w)
 	}
 }
+
+// Status reads every partition's lag from one listing of the consumers: a
+// partition with a consumer shows what it has not delivered, one without
+// the messages on its subject, and consumers of other readers are left
+// out.
+func TestStatusLags(t *testing.T) {
+	url := startNATS(t)
+	c := dial(t, url, nil)
+	ctx := context.Background()
+	p := c.NewPublisher(PublisherOptions{Window: 8, BatchItems: 1})
+	rooms := map[int]string{}
+	for r := 0; len(rooms) < 2; r++ {
+		room := strconv.Itoa(r)
+		if _, ok := rooms[Partition("bili", room, 4)]; !ok {
+			rooms[Partition("bili", room, 4)] = room
+		}
+	}
+	var parts []int
+	for part := range rooms {
+		parts = append(parts, part)
+	}
+	slices.Sort(parts)
+	withConsumer, without := parts[0], parts[1]
+	for part, n := range map[int]int{withConsumer: 3, without: 2} {
+		for i := range n {
+			it := item.Item{Source: "bili", Kind: item.KindChat, Room: rooms[part], ID: rooms[part] + "-" + strconv.Itoa(i)}
+			if err := p.Publish(ctx, &it); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := p.Settle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.takeOver(ctx, withConsumer, ConsumeOptions{AckWait: time.Minute, MaxAckPending: 10}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.js.CreateConsumer(ctx, "TEST_ITEMS", jetstream.ConsumerConfig{Durable: "analytics", AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st) != 4 {
+		t.Fatalf("%d partitions, want 4", len(st))
+	}
+	for _, s := range st {
+		want := map[int]uint64{withConsumer: 3, without: 2}[s.Partition]
+		if s.Partition != slices.Index(st, s) || s.Lag != want || s.Owner != "" {
+			t.Errorf("partition %d: lag %d, owner %q; want lag %d, no owner", s.Partition, s.Lag, s.Owner, want)
+		}
+	}
+}
