@@ -46,9 +46,6 @@ type distState struct {
 	assigner *transport.Assigner
 	// states holds the collectors' state in the collect role.
 	states *transport.StateStore
-
-	mu    sync.Mutex
-	owned map[int]bool
 }
 
 func newDistState(ctx context.Context, d *Daemon) (*distState, error) {
@@ -57,7 +54,7 @@ func newDistState(ctx context.Context, d *Daemon) (*distState, error) {
 	if err != nil {
 		return nil, err
 	}
-	ds := &distState{d: d, conn: conn, acks: conn.NewAcks(), static: d.opts.Partitions, owned: map[int]bool{}}
+	ds := &distState{d: d, conn: conn, acks: conn.NewAcks(), static: d.opts.Partitions}
 	for _, p := range ds.static {
 		if p < 0 || p >= conn.Partitions() {
 			conn.Close()
@@ -121,9 +118,6 @@ func (ds *distState) consume(ctx context.Context, raw, toStore chan<- item.Item)
 		pctx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
 		parts[p] = running{cancel, done}
-		ds.mu.Lock()
-		ds.owned[p] = true
-		ds.mu.Unlock()
 		wg.Go(func() {
 			defer close(done)
 			for {
@@ -146,9 +140,6 @@ func (ds *distState) consume(ctx context.Context, raw, toStore chan<- item.Item)
 			<-r.done
 			delete(parts, p)
 		}
-		ds.mu.Lock()
-		delete(ds.owned, p)
-		ds.mu.Unlock()
 	}
 	if ds.assigner != nil {
 		d.log.Info("sharing partitions with the other processors", "processor", ds.assigner.ID())
@@ -164,9 +155,7 @@ func (ds *distState) consume(ctx context.Context, raw, toStore chan<- item.Item)
 		defer t.Stop()
 		for {
 			if st, err := ds.conn.Lags(ctx); err == nil {
-				ds.mu.Lock()
-				ds.conn.SetGauges(st, ds.owned)
-				ds.mu.Unlock()
+				ds.conn.SetGauges(st, ds.Owned())
 			} else if ctx.Err() == nil {
 				d.log.Warn("partition status", "err", err)
 			}
@@ -214,16 +203,13 @@ func (ds *distState) release(ctx context.Context) {
 	}
 }
 
-// Owned lists the partitions this daemon consumes now.
+// Owned lists the partitions this daemon consumes now: those it holds a
+// lease on, or those it was given.
 func (ds *distState) Owned() []int {
-	ds.mu.Lock()
-	defer ds.mu.Unlock()
-	out := make([]int, 0, len(ds.owned))
-	for p := range ds.owned {
-		out = append(out, p)
+	if ds.assigner != nil {
+		return ds.assigner.Owned()
 	}
-	slices.Sort(out)
-	return out
+	return slices.Sorted(slices.Values(ds.static))
 }
 
 // runCollect is Run for the collect role: collectors → stream, with the

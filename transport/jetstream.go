@@ -616,13 +616,13 @@ func partitionOf(name string) (int, bool) {
 
 // SetGauges exports lag and pending acknowledgements of the partitions
 // given, and which partitions this process owns.
-func (c *Conn) SetGauges(st []PartitionStatus, owned map[int]bool) {
+func (c *Conn) SetGauges(st []PartitionStatus, owned []int) {
 	for _, s := range st {
 		p := strconv.Itoa(s.Partition)
 		c.m.lag.WithLabelValues(p).Set(float64(s.Lag))
 		c.m.ackPending.WithLabelValues(p).Set(float64(s.AckPending))
 		v := 0.0
-		if owned[s.Partition] {
+		if slices.Contains(owned, s.Partition) {
 			v = 1
 		}
 		c.m.owned.WithLabelValues(p).Set(v)
