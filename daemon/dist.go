@@ -113,8 +113,7 @@ func (ds *distState) consume(ctx context.Context, raw, toStore chan<- item.Item)
 		done   chan struct{}
 	}
 	parts := map[int]running{} // owned by the goroutine calling gain and lose
-	gain := func(p int) {
-		ds.adopt(ctx, p)
+	start := func(p int) {
 		pctx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
 		parts[p] = running{cancel, done}
@@ -134,6 +133,12 @@ func (ds *distState) consume(ctx context.Context, raw, toStore chan<- item.Item)
 			}
 		})
 	}
+	gain := func(ps []int) {
+		ds.adopt(ctx, ps)
+		for _, p := range ps {
+			start(p)
+		}
+	}
 	lose := func(p int) {
 		if r, ok := parts[p]; ok {
 			r.cancel()
@@ -146,9 +151,7 @@ func (ds *distState) consume(ctx context.Context, raw, toStore chan<- item.Item)
 		wg.Go(func() { ds.assigner.Run(ctx, gain, lose) })
 	} else {
 		d.log.Info("consuming partitions", "partitions", ds.static)
-		for _, p := range ds.static {
-			gain(p)
-		}
+		gain(ds.static)
 	}
 	wg.Go(func() {
 		t := time.NewTicker(2 * time.Second)
@@ -169,27 +172,30 @@ func (ds *distState) consume(ctx context.Context, raw, toStore chan<- item.Item)
 	wg.Wait()
 }
 
-// adopt hands the engine the open alerts of partition p's rooms from the
-// store before its items flow: a processor taking a partition over from
-// one that died carries on the alerts that one opened (no second firing
-// notice) when they share a store. Rows of rooms in other partitions are
-// left alone.
-func (ds *distState) adopt(ctx context.Context, p int) {
+// adopt hands the engine the open alerts of the rooms of partitions ps
+// from the store before their items flow: a processor taking partitions
+// over from one that died carries on the alerts that one opened (no second
+// firing notice) when they share a store. The open alerts are read once
+// for all of ps; rows of rooms in other partitions are left alone.
+func (ds *distState) adopt(ctx context.Context, ps []int) {
+	if len(ps) == 0 {
+		return
+	}
 	d := ds.d
 	open, err := d.shared.OpenAlerts(ctx)
 	if err != nil {
-		d.log.Warn("open alerts of a partition taken over not read; its alerts may fire again", "partition", p, "err", err)
+		d.log.Warn("open alerts of partitions taken over not read; their alerts may fire again", "partitions", ps, "err", err)
 		return
 	}
 	mine := open[:0:0]
 	for _, row := range open {
-		if transport.Partition(row.Source, row.Room, ds.conn.Partitions()) == p {
+		if slices.Contains(ps, transport.Partition(row.Source, row.Room, ds.conn.Partitions())) {
 			mine = append(mine, row)
 		}
 	}
 	if len(mine) > 0 {
 		n := d.engine.Adopt(mine, time.Now())
-		d.log.Info("took over the open alerts of a partition", "partition", p, "adopted", n)
+		d.log.Info("took over the open alerts of partitions", "partitions", ps, "adopted", n)
 	}
 }
 

@@ -89,11 +89,12 @@ func (a *Assigner) Owned() []int {
 }
 
 // Run keeps this processor's membership and partitions current until ctx
-// ends: gain(p) is called when a partition is won, lose(p) when it is
-// lost or given back (before it is given back, so that the caller stops
+// ends: gain(ps) is called once per step with every partition won in it
+// (so that what a take-over needs is read once), lose(p) when a partition
+// is lost or given back (before it is given back, so that the caller stops
 // consuming first). Run does not release what it holds: call Release
 // once the items consumed are committed.
-func (a *Assigner) Run(ctx context.Context, gain, lose func(p int)) {
+func (a *Assigner) Run(ctx context.Context, gain func(ps []int), lose func(p int)) {
 	t := time.NewTicker(a.step)
 	defer t.Stop()
 	for {
@@ -108,7 +109,13 @@ func (a *Assigner) Run(ctx context.Context, gain, lose func(p int)) {
 	}
 }
 
-func (a *Assigner) once(ctx context.Context, gain, lose func(p int)) error {
+func (a *Assigner) once(ctx context.Context, gain func(ps []int), lose func(p int)) error {
+	var won []int
+	defer func() {
+		if len(won) > 0 {
+			gain(won)
+		}
+	}()
 	if _, err := a.kv.Put(ctx, "member."+a.id, []byte(time.Now().UTC().Format(time.RFC3339Nano))); err != nil {
 		return fmt.Errorf("heartbeat: %w", err)
 	}
@@ -176,7 +183,7 @@ func (a *Assigner) once(ctx context.Context, gain, lose func(p int)) error {
 		a.mu.Unlock()
 		owned = append(owned, p)
 		a.c.log.Info("partition claimed", "processor", a.id, "partition", p, "members", n)
-		gain(p)
+		won = append(won, p)
 	}
 	return nil
 }

@@ -186,7 +186,7 @@ func TestAssignerShareAndTakeOver(t *testing.T) {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			a.Run(actx, func(int) {}, func(int) {})
+			a.Run(actx, func([]int) {}, func(int) {})
 		}()
 		return a, cancel, done
 	}
