@@ -237,25 +237,10 @@ func (d *Daemon) runCollect(ctx context.Context) error {
 	var loops sync.WaitGroup
 	loops.Go(func() { d.healthLoop(ctx) })
 
-	<-ctx.Done()
-	log.Info("shutting down: stopping collectors")
-	d.stopSources()
-	loops.Wait()
-	d.state.attach(nil)
-	close(raw)
-	timer := time.AfterFunc(d.opts.ShutdownGrace, func() {
-		log.Warn("shutdown grace exceeded; aborting drain", "grace", d.opts.ShutdownGrace)
-		cancelDrain()
-	})
+	timer := d.stopCollecting(ctx, &loops, raw, cancelDrain)
 	defer timer.Stop()
 	err := <-published
-	d.writeHealth(context.WithoutCancel(ctx))
-	if srv != nil {
-		shutdownCtx, cancel := context.WithTimeout(context.Background(), time.Second)
-		srv.Shutdown(shutdownCtx)
-		cancel()
-	}
-	log.Info("stopped")
+	d.finishShutdown(ctx, srv)
 	return err
 }
 
