@@ -177,6 +177,8 @@ func TestStateStoreAcrossConnections(t *testing.T) {
 func TestAssignerShareAndTakeOver(t *testing.T) {
 	url := startNATS(t)
 	ctx := context.Background()
+	var mu sync.Mutex
+	gains := map[string][][]int{} // what each processor won, step by step
 	run := func(id string) (*Assigner, context.CancelFunc, chan struct{}) {
 		a, err := dial(t, url, nil).NewAssigner(ctx, id, 1200*time.Millisecond)
 		if err != nil {
@@ -186,7 +188,11 @@ func TestAssignerShareAndTakeOver(t *testing.T) {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			a.Run(actx, func([]int) {}, func(int) {})
+			a.Run(actx, func(ps []int) {
+				mu.Lock()
+				gains[id] = append(gains[id], slices.Clone(ps))
+				mu.Unlock()
+			}, func(int) {})
 		}()
 		return a, cancel, done
 	}
@@ -200,6 +206,11 @@ func TestAssignerShareAndTakeOver(t *testing.T) {
 	}
 	a, stopA, doneA := run("a")
 	wait("a owning all 4", func() bool { return len(a.Owned()) == 4 })
+	mu.Lock()
+	if want := [][]int{{0, 1, 2, 3}}; !reflect.DeepEqual(gains["a"], want) {
+		t.Errorf("a won %v, want %v: every partition of a step handed over at once", gains["a"], want)
+	}
+	mu.Unlock()
 	b, stopB, doneB := run("b")
 	defer func() { stopB(); <-doneB }()
 	wait("2 and 2", func() bool { return len(a.Owned()) == 2 && len(b.Owned()) == 2 })
