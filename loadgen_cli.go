@@ -22,11 +22,12 @@ func cmdLoadgen(ctx context.Context, args []string) error {
 	db := fs.String("db", "", "SQLite file (default: a temporary file, removed afterwards)")
 	ceiling := fs.Bool("ceiling", false, "after the run, time plain batched inserts of the same items into the same schema and report the ratio")
 	format := fs.String("format", "text", "output format: text or json")
-	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run (rooms, daemon and store) to this file")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run (rooms, daemon and store) to this file; with --transport nats, processor N's to this file with .proc-N appended")
 	memprofile := fs.String("memprofile", "", "write a heap profile, taken when the last frame has been pushed, to this file")
 	transport := fs.String("transport", "memory", "memory (one daemon, --role all) or nats (collectors here, publishing to an embedded NATS server; --processors process-role daemons as processes of their own, each with its own SQLite file)")
 	processors := fs.Int("processors", 1, "with --transport nats: how many processor processes")
 	partitions := fs.Int("partitions", 16, "with --transport nats: transport.nats.partitions")
+	batchWindow := fs.Duration("batch-window", 0, "with --transport nats: transport.nats.batch_window (0: its default)")
 	storeKind := fs.String("store", "sqlite", "with --transport nats: sqlite (a file per processor) or postgres (one shared database, DSN from $"+pgDSNEnv+"; it must hold no items)")
 	if _, err := parse(fs, args); err != nil {
 		return err
@@ -62,7 +63,7 @@ func cmdLoadgen(ctx context.Context, args []string) error {
 		defer pprof.StopCPUProfile()
 	}
 	opts := loadgen.Options{Rooms: *rooms, Rate: *rate, Duration: *dur, Terms: *terms, DBPath: *db, Ceiling: *ceiling,
-		Transport: *transport, Processors: *processors, Partitions: *partitions, PostgresDSN: pgDSN}
+		Transport: *transport, Processors: *processors, Partitions: *partitions, PostgresDSN: pgDSN, ProcessorProfile: *cpuprofile, BatchWindow: *batchWindow}
 	if *transport == "nats" {
 		// The processors run this binary with --role process.
 		exe, err := os.Executable()

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -181,9 +182,21 @@ func cmdRun(ctx context.Context, args []string) error {
 	role := fs.String("role", "all", "all, collect or process (collect and process need transport.kind nats)")
 	parts := fs.String("partitions", "", "process role: consume these partitions only, e.g. 0-7,12 (default: share all with the other processors)")
 	procID := fs.String("id", "", "process role: this processor's name among the others (default hostname-pid)")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the daemon's whole run to this file")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return fmt.Errorf("cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	if len(pos) > 0 {
 		return fmt.Errorf("unexpected argument %q", pos[0])

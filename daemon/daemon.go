@@ -446,18 +446,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		loops.Go(func() { d.dist.consume(ctx, raw, toStore) })
 	}
 
-	<-ctx.Done()
-	log.Info("shutting down: stopping collectors")
-	d.stopSources()
-	loops.Wait()
-	d.state.attach(nil)
-	close(raw)
-
-	// Drain within the grace period.
-	timer := time.AfterFunc(d.opts.ShutdownGrace, func() {
-		log.Warn("shutdown grace exceeded; aborting drain", "grace", d.opts.ShutdownGrace)
-		cancelDrain()
-	})
+	timer := d.stopCollecting(ctx, &loops, raw, cancelDrain)
 	defer timer.Stop()
 	<-engineDone
 	// Give the outbox a moment to send what the last evaluation produced;
@@ -470,19 +459,43 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.dist.release(context.WithoutCancel(ctx))
 	}
 	d.saveProfilesDrained(context.WithoutCancel(ctx), drainCtx.Err() == nil && len(errs) == 0)
+	d.finishShutdown(ctx, srv)
+	close(errs)
+	var all []error
+	for err := range errs {
+		all = append(all, err)
+	}
+	return errors.Join(all...)
+}
+
+// stopCollecting is how every role's shutdown begins: once ctx ends, the
+// collectors stop, the loops beside them end, and raw is closed when
+// nothing can be sent on it any more. It then arms the grace period of
+// the drain: when it runs out, cancelDrain cuts off the stages still
+// draining. The caller stops the timer returned once the drain is over.
+func (d *Daemon) stopCollecting(ctx context.Context, loops *sync.WaitGroup, raw chan item.Item, cancelDrain context.CancelFunc) *time.Timer {
+	<-ctx.Done()
+	d.log.Info("shutting down: stopping collectors")
+	d.stopSources()
+	loops.Wait()
+	d.state.attach(nil)
+	close(raw)
+	return time.AfterFunc(d.opts.ShutdownGrace, func() {
+		d.log.Warn("shutdown grace exceeded; aborting drain", "grace", d.opts.ShutdownGrace)
+		cancelDrain()
+	})
+}
+
+// finishShutdown is how every role's shutdown ends, after the drain: the
+// sources' health is written and the HTTP endpoint stops.
+func (d *Daemon) finishShutdown(ctx context.Context, srv *http.Server) {
 	d.writeHealth(context.WithoutCancel(ctx))
 	if srv != nil {
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), time.Second)
 		srv.Shutdown(shutdownCtx)
 		cancel()
 	}
-	close(errs)
-	var all []error
-	for err := range errs {
-		all = append(all, err)
-	}
-	log.Info("stopped")
-	return errors.Join(all...)
+	d.log.Info("stopped")
 }
 
 // newRoomBrands is the brand and brand role of each room in brands.rooms.

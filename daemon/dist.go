@@ -46,9 +46,6 @@ type distState struct {
 	assigner *transport.Assigner
 	// states holds the collectors' state in the collect role.
 	states *transport.StateStore
-
-	mu    sync.Mutex
-	owned map[int]bool
 }
 
 func newDistState(ctx context.Context, d *Daemon) (*distState, error) {
@@ -57,7 +54,7 @@ func newDistState(ctx context.Context, d *Daemon) (*distState, error) {
 	if err != nil {
 		return nil, err
 	}
-	ds := &distState{d: d, conn: conn, acks: conn.NewAcks(), static: d.opts.Partitions, owned: map[int]bool{}}
+	ds := &distState{d: d, conn: conn, acks: conn.NewAcks(), static: d.opts.Partitions}
 	for _, p := range ds.static {
 		if p < 0 || p >= conn.Partitions() {
 			conn.Close()
@@ -116,14 +113,10 @@ func (ds *distState) consume(ctx context.Context, raw, toStore chan<- item.Item)
 		done   chan struct{}
 	}
 	parts := map[int]running{} // owned by the goroutine calling gain and lose
-	gain := func(p int) {
-		ds.adopt(ctx, p)
+	start := func(p int) {
 		pctx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
 		parts[p] = running{cancel, done}
-		ds.mu.Lock()
-		ds.owned[p] = true
-		ds.mu.Unlock()
 		wg.Go(func() {
 			defer close(done)
 			for {
@@ -140,33 +133,32 @@ func (ds *distState) consume(ctx context.Context, raw, toStore chan<- item.Item)
 			}
 		})
 	}
+	gain := func(ps []int) {
+		ds.adopt(ctx, ps)
+		for _, p := range ps {
+			start(p)
+		}
+	}
 	lose := func(p int) {
 		if r, ok := parts[p]; ok {
 			r.cancel()
 			<-r.done
 			delete(parts, p)
 		}
-		ds.mu.Lock()
-		delete(ds.owned, p)
-		ds.mu.Unlock()
 	}
 	if ds.assigner != nil {
 		d.log.Info("sharing partitions with the other processors", "processor", ds.assigner.ID())
 		wg.Go(func() { ds.assigner.Run(ctx, gain, lose) })
 	} else {
 		d.log.Info("consuming partitions", "partitions", ds.static)
-		for _, p := range ds.static {
-			gain(p)
-		}
+		gain(ds.static)
 	}
 	wg.Go(func() {
 		t := time.NewTicker(2 * time.Second)
 		defer t.Stop()
 		for {
-			if st, err := ds.conn.Status(ctx); err == nil {
-				ds.mu.Lock()
-				ds.conn.SetGauges(st, ds.owned)
-				ds.mu.Unlock()
+			if st, err := ds.conn.Lags(ctx); err == nil {
+				ds.conn.SetGauges(st, ds.Owned())
 			} else if ctx.Err() == nil {
 				d.log.Warn("partition status", "err", err)
 			}
@@ -180,27 +172,30 @@ func (ds *distState) consume(ctx context.Context, raw, toStore chan<- item.Item)
 	wg.Wait()
 }
 
-// adopt hands the engine the open alerts of partition p's rooms from the
-// store before its items flow: a processor taking a partition over from
-// one that died carries on the alerts that one opened (no second firing
-// notice) when they share a store. Rows of rooms in other partitions are
-// left alone.
-func (ds *distState) adopt(ctx context.Context, p int) {
+// adopt hands the engine the open alerts of the rooms of partitions ps
+// from the store before their items flow: a processor taking partitions
+// over from one that died carries on the alerts that one opened (no second
+// firing notice) when they share a store. The open alerts are read once
+// for all of ps; rows of rooms in other partitions are left alone.
+func (ds *distState) adopt(ctx context.Context, ps []int) {
+	if len(ps) == 0 {
+		return
+	}
 	d := ds.d
 	open, err := d.shared.OpenAlerts(ctx)
 	if err != nil {
-		d.log.Warn("open alerts of a partition taken over not read; its alerts may fire again", "partition", p, "err", err)
+		d.log.Warn("open alerts of partitions taken over not read; their alerts may fire again", "partitions", ps, "err", err)
 		return
 	}
 	mine := open[:0:0]
 	for _, row := range open {
-		if transport.Partition(row.Source, row.Room, ds.conn.Partitions()) == p {
+		if slices.Contains(ps, transport.Partition(row.Source, row.Room, ds.conn.Partitions())) {
 			mine = append(mine, row)
 		}
 	}
 	if len(mine) > 0 {
 		n := d.engine.Adopt(mine, time.Now())
-		d.log.Info("took over the open alerts of a partition", "partition", p, "adopted", n)
+		d.log.Info("took over the open alerts of partitions", "partitions", ps, "adopted", n)
 	}
 }
 
@@ -214,16 +209,13 @@ func (ds *distState) release(ctx context.Context) {
 	}
 }
 
-// Owned lists the partitions this daemon consumes now.
+// Owned lists the partitions this daemon consumes now: those it holds a
+// lease on, or those it was given.
 func (ds *distState) Owned() []int {
-	ds.mu.Lock()
-	defer ds.mu.Unlock()
-	out := make([]int, 0, len(ds.owned))
-	for p := range ds.owned {
-		out = append(out, p)
+	if ds.assigner != nil {
+		return ds.assigner.Owned()
 	}
-	slices.Sort(out)
-	return out
+	return slices.Sorted(slices.Values(ds.static))
 }
 
 // runCollect is Run for the collect role: collectors → stream, with the
@@ -245,25 +237,10 @@ func (d *Daemon) runCollect(ctx context.Context) error {
 	var loops sync.WaitGroup
 	loops.Go(func() { d.healthLoop(ctx) })
 
-	<-ctx.Done()
-	log.Info("shutting down: stopping collectors")
-	d.stopSources()
-	loops.Wait()
-	d.state.attach(nil)
-	close(raw)
-	timer := time.AfterFunc(d.opts.ShutdownGrace, func() {
-		log.Warn("shutdown grace exceeded; aborting drain", "grace", d.opts.ShutdownGrace)
-		cancelDrain()
-	})
+	timer := d.stopCollecting(ctx, &loops, raw, cancelDrain)
 	defer timer.Stop()
 	err := <-published
-	d.writeHealth(context.WithoutCancel(ctx))
-	if srv != nil {
-		shutdownCtx, cancel := context.WithTimeout(context.Background(), time.Second)
-		srv.Shutdown(shutdownCtx)
-		cancel()
-	}
-	log.Info("stopped")
+	d.finishShutdown(ctx, srv)
 	return err
 }
 

@@ -72,7 +72,9 @@ func safeID(id string) string {
 // ID is the processor's name in the bucket.
 func (a *Assigner) ID() string { return a.id }
 
-func ownerKey(p int) string { return "owner." + strconv.Itoa(p) }
+func ownerKey(p int) string { return ownerPrefix + strconv.Itoa(p) }
+
+const ownerPrefix = "owner."
 
 // Owned lists the partitions held now, in order.
 func (a *Assigner) Owned() []int {
@@ -87,11 +89,12 @@ func (a *Assigner) Owned() []int {
 }
 
 // Run keeps this processor's membership and partitions current until ctx
-// ends: gain(p) is called when a partition is won, lose(p) when it is
-// lost or given back (before it is given back, so that the caller stops
+// ends: gain(ps) is called once per step with every partition won in it
+// (so that what a take-over needs is read once), lose(p) when a partition
+// is lost or given back (before it is given back, so that the caller stops
 // consuming first). Run does not release what it holds: call Release
 // once the items consumed are committed.
-func (a *Assigner) Run(ctx context.Context, gain, lose func(p int)) {
+func (a *Assigner) Run(ctx context.Context, gain func(ps []int), lose func(p int)) {
 	t := time.NewTicker(a.step)
 	defer t.Stop()
 	for {
@@ -106,7 +109,13 @@ func (a *Assigner) Run(ctx context.Context, gain, lose func(p int)) {
 	}
 }
 
-func (a *Assigner) once(ctx context.Context, gain, lose func(p int)) error {
+func (a *Assigner) once(ctx context.Context, gain func(ps []int), lose func(p int)) error {
+	var won []int
+	defer func() {
+		if len(won) > 0 {
+			gain(won)
+		}
+	}()
 	if _, err := a.kv.Put(ctx, "member."+a.id, []byte(time.Now().UTC().Format(time.RFC3339Nano))); err != nil {
 		return fmt.Errorf("heartbeat: %w", err)
 	}
@@ -174,7 +183,7 @@ func (a *Assigner) once(ctx context.Context, gain, lose func(p int)) error {
 		a.mu.Unlock()
 		owned = append(owned, p)
 		a.c.log.Info("partition claimed", "processor", a.id, "partition", p, "members", n)
-		gain(p)
+		won = append(won, p)
 	}
 	return nil
 }
@@ -196,8 +205,8 @@ func (a *Assigner) Release(ctx context.Context) {
 	}
 }
 
-// owners reads who owns each partition ("" for none); nil when no
-// processor ever used the bucket.
+// owners reads who owns each partition ("" for none) in one listing of
+// the bucket's owner entries; nil when no processor ever used the bucket.
 func (c *Conn) owners(ctx context.Context) (map[int]string, error) {
 	kv, err := c.js.KeyValue(ctx, OwnersBucket(c.stream))
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
@@ -206,16 +215,28 @@ func (c *Conn) owners(ctx context.Context) (map[int]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := map[int]string{}
-	for p := range c.partitions {
-		e, err := kv.Get(ctx, ownerKey(p))
-		if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		out[p] = string(e.Value())
+	w, err := kv.Watch(ctx, ownerPrefix+"*", jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, err
 	}
-	return out, nil
+	defer w.Stop()
+	out := map[int]string{}
+	for {
+		select {
+		case e, ok := <-w.Updates():
+			if !ok {
+				return nil, errors.New("owner listing ended early")
+			}
+			if e == nil { // every current entry has been delivered
+				return out, nil
+			}
+			p, err := strconv.Atoi(strings.TrimPrefix(e.Key(), ownerPrefix))
+			if err != nil || p < 0 || p >= c.partitions {
+				continue
+			}
+			out[p] = string(e.Value())
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 }

@@ -143,10 +143,17 @@ func appendMap(b []byte, m map[string]string) []byte {
 
 var errTruncated = errors.New("truncated item")
 
+// reader reads an encoded item. s holds the same bytes as b, as one
+// string: the item's strings are cut from it, so that decoding an item
+// allocates one string for all its fields instead of one per field.
 type reader struct {
 	b   []byte
+	s   string
 	err error
+	in  *interner
 }
+
+func newReader(b []byte, in *interner) *reader { return &reader{b: b, s: string(b), in: in} }
 
 func (r *reader) uvarint() uint64 {
 	if r.err != nil {
@@ -157,7 +164,7 @@ func (r *reader) uvarint() uint64 {
 		r.err = errTruncated
 		return 0
 	}
-	r.b = r.b[n:]
+	r.b, r.s = r.b[n:], r.s[n:]
 	return v
 }
 
@@ -170,24 +177,46 @@ func (r *reader) varint() int64 {
 		r.err = errTruncated
 		return 0
 	}
-	r.b = r.b[n:]
+	r.b, r.s = r.b[n:], r.s[n:]
 	return v
 }
 
-func (r *reader) bytes(n uint64) []byte {
+// take advances over n bytes and returns them both as bytes and as a
+// string; ok is false when fewer are left.
+func (r *reader) take(n uint64) (b []byte, s string, ok bool) {
 	if r.err != nil {
-		return nil
+		return nil, "", false
 	}
 	if n > uint64(len(r.b)) {
 		r.err = errTruncated
-		return nil
+		return nil, "", false
 	}
-	v := r.b[:n:n]
-	r.b = r.b[n:]
-	return v
+	b, s = r.b[:n:n], r.s[:n]
+	r.b, r.s = r.b[n:], r.s[n:]
+	return b, s, true
 }
 
-func (r *reader) string() string { return string(r.bytes(r.uvarint())) }
+func (r *reader) bytes(n uint64) []byte {
+	b, _, _ := r.take(n)
+	return b
+}
+
+func (r *reader) string() string {
+	_, s, _ := r.take(r.uvarint())
+	return s
+}
+
+// shared reads a string that repeats from item to item (source, platform,
+// kind, room, label keys and values): it is interned, so that an item
+// kept for long (the alert engine's state of a room) does not hold on to
+// the whole item's bytes.
+func (r *reader) shared() string {
+	b, s, ok := r.take(r.uvarint())
+	if !ok || r.in == nil {
+		return s
+	}
+	return r.in.get(b)
+}
 
 func (r *reader) byte() byte {
 	v := r.bytes(1)
@@ -216,11 +245,68 @@ func (r *reader) strmap() map[string]string {
 	}
 	m := make(map[string]string, n)
 	for range n {
-		k := r.string()
-		m[k] = r.string()
+		k := r.shared()
+		m[k] = r.shared()
 	}
 	return m
 }
+
+// frame reads a batch's framing: the item count and each item's length
+// and bytes.
+type frame struct {
+	b   []byte
+	err error
+}
+
+func (f *frame) uvarint() uint64 {
+	if f.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(f.b)
+	if n <= 0 {
+		f.err = errTruncated
+		return 0
+	}
+	f.b = f.b[n:]
+	return v
+}
+
+func (f *frame) bytes(n uint64) []byte {
+	if f.err != nil {
+		return nil
+	}
+	if n > uint64(len(f.b)) {
+		f.err = errTruncated
+		return nil
+	}
+	v := f.b[:n:n]
+	f.b = f.b[n:]
+	return v
+}
+
+// interner hands out one copy of each string it has seen; it forgets them
+// all when it holds maxInterned, so that a stream of distinct values does
+// not grow it without bound.
+type interner struct{ m map[string]string }
+
+const maxInterned = 4096
+
+func (in *interner) get(b []byte) string {
+	if s, ok := in.m[string(b)]; ok { // no allocation for the lookup
+		return s
+	}
+	if in.m == nil || len(in.m) >= maxInterned {
+		in.m = make(map[string]string, 64)
+	}
+	s := string(b)
+	in.m[s] = s
+	return s
+}
+
+// Decoder decodes messages, sharing one copy of the strings that repeat
+// from item to item. It is not safe for concurrent use: give each
+// consuming goroutine its own.
+type Decoder struct{ in interner }
 
 // ItemError is the error of one item of a batch that does not decode; the
 // batch's other items are good.
@@ -238,14 +324,23 @@ func (e *ItemError) Unwrap() error { return e.Err }
 // decode; err is set when the message itself is unreadable, and then no
 // item is returned.
 func DecodeMessage(data []byte) (items []item.Item, bad []*ItemError, err error) {
+	return decodeMessage(data, nil)
+}
+
+// DecodeMessage is the package's DecodeMessage with d's shared strings.
+func (d *Decoder) DecodeMessage(data []byte) (items []item.Item, bad []*ItemError, err error) {
+	return decodeMessage(data, &d.in)
+}
+
+func decodeMessage(data []byte, in *interner) (items []item.Item, bad []*ItemError, err error) {
 	if len(data) == 0 || data[0] != codecBatch {
-		it, err := Decode(data)
+		it, err := decode(data, in)
 		if err != nil {
 			return nil, nil, err
 		}
 		return []item.Item{it}, nil, nil
 	}
-	r := &reader{b: data[1:]}
+	r := &frame{b: data[1:]}
 	n := r.uvarint()
 	if r.err != nil {
 		return nil, nil, fmt.Errorf("batch: %w", r.err)
@@ -259,7 +354,7 @@ func DecodeMessage(data []byte) (items []item.Item, bad []*ItemError, err error)
 		if r.err != nil {
 			return nil, nil, fmt.Errorf("batch item %d of %d: %w", i, n, r.err)
 		}
-		it, err := Decode(body)
+		it, err := decode(body, in)
 		if err != nil {
 			bad = append(bad, &ItemError{Index: i, Err: err})
 			continue
@@ -275,7 +370,12 @@ func DecodeMessage(data []byte) (items []item.Item, bad []*ItemError, err error)
 // Decode is the inverse of Encode; it also reads the JSON form of an item
 // (a message that starts with '{'). An item without a source or id is an
 // error: nothing downstream could dedupe or acknowledge it.
-func Decode(data []byte) (item.Item, error) {
+func Decode(data []byte) (item.Item, error) { return decode(data, nil) }
+
+// Decode is the package's Decode with d's shared strings.
+func (d *Decoder) Decode(data []byte) (item.Item, error) { return decode(data, &d.in) }
+
+func decode(data []byte, in *interner) (item.Item, error) {
 	var it item.Item
 	if len(data) > 0 && data[0] == '{' {
 		if err := json.Unmarshal(data, &it); err != nil {
@@ -285,10 +385,10 @@ func Decode(data []byte) (item.Item, error) {
 		if len(data) == 0 || data[0] != codecV1 {
 			return it, fmt.Errorf("unknown item encoding")
 		}
-		r := &reader{b: data[1:]}
-		it.Source, it.Platform, it.Kind, it.Room, it.ID = r.string(), r.string(), item.Kind(r.string()), r.string(), r.string()
-		it.AuthorID, it.Author, it.Text, it.URL, it.Metric = r.string(), r.string(), r.string(), r.string(), r.string()
-		it.Change = item.Change(r.string())
+		r := newReader(data[1:], in)
+		it.Source, it.Platform, it.Kind, it.Room, it.ID = r.shared(), r.shared(), item.Kind(r.shared()), r.shared(), r.string()
+		it.AuthorID, it.Author, it.Text, it.URL, it.Metric = r.string(), r.string(), r.string(), r.string(), r.shared()
+		it.Change = item.Change(r.shared())
 		it.TS, it.ChangedAt = r.time(), r.time()
 		if v := r.bytes(8); len(v) == 8 {
 			it.Value = math.Float64frombits(binary.LittleEndian.Uint64(v))

@@ -3,9 +3,11 @@ package transport
 import (
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"lookout/item"
 )
@@ -123,6 +125,61 @@ func BenchmarkCodec(b *testing.B) {
 			b.Fatal(err)
 		}
 		if _, err := Decode(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// A Decoder hands out one copy of the strings that repeat from item to
+// item, also across messages, and decodes the same items as DecodeMessage.
+func TestDecoderShares(t *testing.T) {
+	ts := time.Date(2026, 12, 3, 8, 0, 0, 0, time.UTC)
+	items := []item.Item{
+		{Source: "bili-01", Platform: "bilibili", Kind: item.KindChat, Room: "7734", ID: "m1", Text: "假货", TS: ts, Labels: map[string]string{"team": "a"}},
+		{Source: "bili-01", Platform: "bilibili", Kind: item.KindChat, Room: "7734", ID: "m2", Text: "好", TS: ts, Labels: map[string]string{"team": "a"}},
+	}
+	b := must(EncodeBatch(items))
+	var d Decoder
+	first, bad, err := d.DecodeMessage(b)
+	if err != nil || len(bad) != 0 || !reflect.DeepEqual(first, items) {
+		t.Fatalf("decode: %+v, bad %v, err %v", first, bad, err)
+	}
+	second, _, err := d.DecodeMessage(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	same := func(a, b string) bool { return unsafe.StringData(a) == unsafe.StringData(b) }
+	for _, it := range [][2]item.Item{{first[0], first[1]}, {first[0], second[1]}} {
+		if !same(it[0].Source, it[1].Source) || !same(it[0].Room, it[1].Room) || !same(it[0].Labels["team"], it[1].Labels["team"]) {
+			t.Errorf("source, room and labels not shared between items")
+		}
+	}
+	if same(first[0].ID, second[0].ID) || same(first[0].Text, second[0].Text) {
+		t.Errorf("id and text shared between messages: they must be the item's own")
+	}
+	// The set of shared strings is bounded.
+	for i := range 2 * maxInterned {
+		d.in.get([]byte(strconv.Itoa(i)))
+	}
+	if n := len(d.in.m); n > maxInterned {
+		t.Errorf("interner holds %d strings, want at most %d", n, maxInterned)
+	}
+}
+
+// BenchmarkDecodeBatch decodes a message of 128 chat items of one
+// partition, as a processor receives it.
+func BenchmarkDecodeBatch(b *testing.B) {
+	items := make([]item.Item, 128)
+	for i := range items {
+		items[i] = item.Item{Source: "bili-" + strconv.Itoa(i%4), Platform: "bilibili", Kind: item.KindChat, Room: strconv.Itoa(7734 + i%4),
+			ID: "m" + strconv.Itoa(i), AuthorID: "u" + strconv.Itoa(i), Author: "观众", Text: "买到假货了，要求退款", TS: time.Now(),
+			Labels: map[string]string{"team": "a", "region": "east"}}
+	}
+	data := must(EncodeBatch(items))
+	var d Decoder
+	b.ReportAllocs()
+	for b.Loop() {
+		if got, _, err := d.DecodeMessage(data); err != nil || len(got) != len(items) {
 			b.Fatal(err)
 		}
 	}

@@ -295,7 +295,7 @@ func (p *Publisher) send(ctx context.Context, part int, b *pubBatch) error {
 	msg := nats.NewMsg(SubjectPrefix + strconv.Itoa(part))
 	if b.n == 1 {
 		// The single-item form: the length prefix is dropped.
-		r := &reader{b: b.buf}
+		r := &frame{b: b.buf}
 		msg.Data = slices.Clone(r.bytes(r.uvarint()))
 	} else {
 		data := BatchHeader(make([]byte, 0, len(b.buf)+binary.MaxVarintLen64+1), b.n)
@@ -384,7 +384,9 @@ func (p *Publisher) publishSync(ctx context.Context, msg *nats.Msg) error {
 // ConsumerName is the durable consumer of partition p. It belongs to the
 // partition, not to a processor: whichever processor owns the partition
 // resumes where the last owner acknowledged.
-func ConsumerName(p int) string { return "lookout-p" + strconv.Itoa(p) }
+func ConsumerName(p int) string { return consumerPrefix + strconv.Itoa(p) }
+
+const consumerPrefix = "lookout-p"
 
 // Delivery is a message received from the stream: its items, in order,
 // and the message to acknowledge once every one of them is committed.
@@ -392,6 +394,7 @@ type Delivery struct {
 	Items     []item.Item
 	Msg       jetstream.Msg
 	Partition int
+	Seq       uint64 // the message's stream sequence (0: read it from Msg)
 }
 
 // ConsumeOptions tune Consume.
@@ -432,6 +435,7 @@ func (c *Conn) Consume(ctx context.Context, partition int, o ConsumeOptions, out
 		return fmt.Errorf("consume partition %d: %w", partition, err)
 	}
 	defer it.Stop()
+	var dec Decoder
 	consumed, redelivered, bad := c.m.consumed.WithLabelValues(part), c.m.redelivered.WithLabelValues(part), c.m.badMessages.WithLabelValues(part)
 	for {
 		msg, err := it.Next(jetstream.NextContext(ctx))
@@ -452,7 +456,7 @@ func (c *Conn) Consume(ctx context.Context, partition int, o ConsumeOptions, out
 		if md != nil && md.NumDelivered > 1 {
 			redelivered.Inc()
 		}
-		items, badItems, err := DecodeMessage(msg.Data())
+		items, badItems, err := dec.DecodeMessage(msg.Data())
 		var seq uint64
 		if md != nil {
 			seq = md.Sequence.Stream
@@ -474,7 +478,7 @@ func (c *Conn) Consume(ctx context.Context, partition int, o ConsumeOptions, out
 			}
 			continue
 		}
-		if err := out(ctx, Delivery{Items: items, Msg: msg, Partition: partition}); err != nil {
+		if err := out(ctx, Delivery{Items: items, Msg: msg, Partition: partition, Seq: seq}); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -533,53 +537,92 @@ type PartitionStatus struct {
 	AckFloor    uint64 // stream sequence up to which all is acknowledged
 }
 
-// Status reports every partition's consumer. A partition whose consumer
-// does not exist yet (no processor ever took it) shows the whole stream's
-// messages on its subject as lag.
+// Status reports every partition's consumer and owner. A partition whose
+// consumer does not exist yet (no processor ever took it) shows the whole
+// stream's messages on its subject as lag. It makes the same few requests
+// whatever the number of partitions: one listing of the consumers, one of
+// the owners.
 func (c *Conn) Status(ctx context.Context) ([]PartitionStatus, error) {
-	st, err := c.js.Stream(ctx, c.stream)
+	out, err := c.Lags(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("stream %s: %w", c.stream, err)
+		return nil, err
 	}
 	owners, err := c.owners(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("partition owners: %w", err)
 	}
-	out := make([]PartitionStatus, c.partitions)
 	for p := range out {
-		out[p].Partition = p
 		out[p].Owner = owners[p]
-		ci, err := st.Consumer(ctx, ConsumerName(p))
-		if errors.Is(err, jetstream.ErrConsumerNotFound) {
-			info, err := st.Info(ctx, jetstream.WithSubjectFilter(SubjectPrefix+strconv.Itoa(p)))
-			if err != nil {
-				return nil, fmt.Errorf("stream %s: %w", c.stream, err)
-			}
-			out[p].Lag = info.State.Subjects[SubjectPrefix+strconv.Itoa(p)]
-			continue
+	}
+	return out, nil
+}
+
+// Lags is Status without the owners: every partition's consumer, read in
+// one listing of the stream's consumers (and one look at the stream's
+// subjects when a partition has no consumer yet).
+func (c *Conn) Lags(ctx context.Context) ([]PartitionStatus, error) {
+	st, err := c.js.Stream(ctx, c.stream)
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", c.stream, err)
+	}
+	out := make([]PartitionStatus, c.partitions)
+	found := make([]bool, c.partitions)
+	l := st.ListConsumers(ctx)
+	for info := range l.Info() {
+		p, ok := partitionOf(info.Name)
+		if !ok || p >= c.partitions {
+			continue // another reader of the stream, or a partition beyond ours
 		}
-		if err != nil {
-			return nil, fmt.Errorf("consumer %s: %w", ConsumerName(p), err)
-		}
-		info := ci.CachedInfo()
+		found[p] = true
 		out[p].Lag = info.NumPending
 		out[p].AckPending = info.NumAckPending
 		out[p].Redelivered = info.NumRedelivered
 		out[p].Delivered = info.Delivered.Stream
 		out[p].AckFloor = info.AckFloor.Stream
 	}
+	if err := l.Err(); err != nil {
+		return nil, fmt.Errorf("consumers of %s: %w", c.stream, err)
+	}
+	var subjects map[string]uint64
+	for p := range out {
+		out[p].Partition = p
+		if found[p] {
+			continue
+		}
+		if subjects == nil {
+			info, err := st.Info(ctx, jetstream.WithSubjectFilter(SubjectPrefix+">"))
+			if err != nil {
+				return nil, fmt.Errorf("stream %s: %w", c.stream, err)
+			}
+			subjects = info.State.Subjects
+			if subjects == nil {
+				subjects = map[string]uint64{}
+			}
+		}
+		out[p].Lag = subjects[SubjectPrefix+strconv.Itoa(p)]
+	}
 	return out, nil
+}
+
+// partitionOf is the partition whose consumer is named name.
+func partitionOf(name string) (int, bool) {
+	s, ok := strings.CutPrefix(name, consumerPrefix)
+	if !ok {
+		return 0, false
+	}
+	p, err := strconv.Atoi(s)
+	return p, err == nil && p >= 0 && strconv.Itoa(p) == s
 }
 
 // SetGauges exports lag and pending acknowledgements of the partitions
 // given, and which partitions this process owns.
-func (c *Conn) SetGauges(st []PartitionStatus, owned map[int]bool) {
+func (c *Conn) SetGauges(st []PartitionStatus, owned []int) {
 	for _, s := range st {
 		p := strconv.Itoa(s.Partition)
 		c.m.lag.WithLabelValues(p).Set(float64(s.Lag))
 		c.m.ackPending.WithLabelValues(p).Set(float64(s.AckPending))
 		v := 0.0
-		if owned[s.Partition] {
+		if slices.Contains(owned, s.Partition) {
 			v = 1
 		}
 		c.m.owned.WithLabelValues(p).Set(v)
@@ -599,13 +642,30 @@ func (c *Conn) SetGauges(st []PartitionStatus, owned map[int]bool) {
 type Acks struct {
 	c     *Conn
 	mu    sync.Mutex
-	byID  map[string][]ackRef
+	byID  map[ackKey]ackRef
+	more  map[ackKey][]ackRef // further deliveries of an item waiting (rare)
 	parts map[int]*ackQueue
 }
 
 type ackRef struct {
 	part int
 	seq  uint64
+}
+
+// ackKey is an item's identity (the fields of MsgID), built without
+// allocating: it shares the item's strings.
+type ackKey struct {
+	source, id string
+	change     item.Change
+	at         int64
+}
+
+func keyOf(it *item.Item) ackKey {
+	k := ackKey{source: it.Source, id: it.ID, change: it.Change}
+	if it.Change != "" {
+		k.at = it.ChangedAt.UnixNano()
+	}
+	return k
 }
 
 // ackQueue is one partition's delivered sequences, lowest first, with
@@ -618,15 +678,17 @@ type ackQueue struct {
 
 // NewAcks returns an empty set of pending acknowledgements.
 func (c *Conn) NewAcks() *Acks {
-	return &Acks{c: c, byID: map[string][]ackRef{}, parts: map[int]*ackQueue{}}
+	return &Acks{c: c, byID: map[ackKey]ackRef{}, more: map[ackKey][]ackRef{}, parts: map[int]*ackQueue{}}
 }
 
 // Add records d as waiting for the commit of every one of its items. It
 // must be called before any of them is handed on.
 func (a *Acks) Add(d Delivery) {
-	var seq uint64
-	if md, err := d.Msg.Metadata(); err == nil {
-		seq = md.Sequence.Stream
+	seq := d.Seq
+	if seq == 0 {
+		if md, err := d.Msg.Metadata(); err == nil {
+			seq = md.Sequence.Stream
+		}
 	}
 	ref := ackRef{d.Partition, seq}
 	a.mu.Lock()
@@ -644,12 +706,27 @@ func (a *Acks) Add(d Delivery) {
 	}
 	q.msgs[seq] = d.Msg // the latest delivery acknowledges
 	for i := range d.Items {
-		k := MsgID(&d.Items[i])
-		if slices.Contains(a.byID[k], ref) {
+		k := keyOf(&d.Items[i])
+		first, ok := a.byID[k]
+		switch {
+		case !ok:
+			a.byID[k] = ref
+		case first == ref || slices.Contains(a.more[k], ref):
 			continue // a redelivery of an item still waiting, or an item twice in one batch
+		default:
+			a.more[k] = append(a.more[k], ref)
 		}
-		a.byID[k] = append(a.byID[k], ref)
 		q.left[seq]++
+	}
+}
+
+// settle counts the item's commit against the delivery r.
+func (a *Acks) settle(r ackRef, touched map[int]bool) {
+	if q := a.parts[r.part]; q != nil {
+		if _, ok := q.msgs[r.seq]; ok && q.left[r.seq] > 0 {
+			q.left[r.seq]--
+			touched[r.part] = true
+		}
 	}
 }
 
@@ -664,16 +741,19 @@ func (a *Acks) Committed(items []item.Item) {
 		if items[i].Kind == item.KindState || items[i].ID == "" {
 			continue
 		}
-		k := MsgID(&items[i])
-		for _, r := range a.byID[k] {
-			if q := a.parts[r.part]; q != nil {
-				if _, ok := q.msgs[r.seq]; ok && q.left[r.seq] > 0 {
-					q.left[r.seq]--
-					touched[r.part] = true
-				}
-			}
+		k := keyOf(&items[i])
+		r, ok := a.byID[k]
+		if !ok {
+			continue
 		}
+		a.settle(r, touched)
 		delete(a.byID, k)
+		if more, ok := a.more[k]; ok {
+			for _, r := range more {
+				a.settle(r, touched)
+			}
+			delete(a.more, k)
+		}
 	}
 	for p := range touched {
 		q := a.parts[p]

@@ -177,6 +177,8 @@ func TestStateStoreAcrossConnections(t *testing.T) {
 func TestAssignerShareAndTakeOver(t *testing.T) {
 	url := startNATS(t)
 	ctx := context.Background()
+	var mu sync.Mutex
+	gains := map[string][][]int{} // what each processor won, step by step
 	run := func(id string) (*Assigner, context.CancelFunc, chan struct{}) {
 		a, err := dial(t, url, nil).NewAssigner(ctx, id, 1200*time.Millisecond)
 		if err != nil {
@@ -186,7 +188,11 @@ func TestAssignerShareAndTakeOver(t *testing.T) {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			a.Run(actx, func(int) {}, func(int) {})
+			a.Run(actx, func(ps []int) {
+				mu.Lock()
+				gains[id] = append(gains[id], slices.Clone(ps))
+				mu.Unlock()
+			}, func(int) {})
 		}()
 		return a, cancel, done
 	}
@@ -200,6 +206,11 @@ func TestAssignerShareAndTakeOver(t *testing.T) {
 	}
 	a, stopA, doneA := run("a")
 	wait("a owning all 4", func() bool { return len(a.Owned()) == 4 })
+	mu.Lock()
+	if want := [][]int{{0, 1, 2, 3}}; !reflect.DeepEqual(gains["a"], want) {
+		t.Errorf("a won %v, want %v: every partition of a step handed over at once", gains["a"], want)
+	}
+	mu.Unlock()
 	b, stopB, doneB := run("b")
 	defer func() { stopB(); <-doneB }()
 	wait("2 and 2", func() bool { return len(a.Owned()) == 2 && len(b.Owned()) == 2 })
@@ -369,5 +380,59 @@ func TestBatchAckedAfterLastItem(t *testing.T) {
 	c.nc.Flush()
 	if f, w := floor(), acks.Waiting(); f != 2 || w != 0 {
 		t.Errorf("after committing the batch's last item: ack floor %d, %d waiting; want 2, 0", f, w)
+	}
+}
+
+// Status reads every partition's lag from one listing of the consumers: a
+// partition with a consumer shows what it has not delivered, one without
+// the messages on its subject, and consumers of other readers are left
+// out.
+func TestStatusLags(t *testing.T) {
+	url := startNATS(t)
+	c := dial(t, url, nil)
+	ctx := context.Background()
+	p := c.NewPublisher(PublisherOptions{Window: 8, BatchItems: 1})
+	rooms := map[int]string{}
+	for r := 0; len(rooms) < 2; r++ {
+		room := strconv.Itoa(r)
+		if _, ok := rooms[Partition("bili", room, 4)]; !ok {
+			rooms[Partition("bili", room, 4)] = room
+		}
+	}
+	var parts []int
+	for part := range rooms {
+		parts = append(parts, part)
+	}
+	slices.Sort(parts)
+	withConsumer, without := parts[0], parts[1]
+	for part, n := range map[int]int{withConsumer: 3, without: 2} {
+		for i := range n {
+			it := item.Item{Source: "bili", Kind: item.KindChat, Room: rooms[part], ID: rooms[part] + "-" + strconv.Itoa(i)}
+			if err := p.Publish(ctx, &it); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := p.Settle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.takeOver(ctx, withConsumer, ConsumeOptions{AckWait: time.Minute, MaxAckPending: 10}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.js.CreateConsumer(ctx, "TEST_ITEMS", jetstream.ConsumerConfig{Durable: "analytics", AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st) != 4 {
+		t.Fatalf("%d partitions, want 4", len(st))
+	}
+	for _, s := range st {
+		want := map[int]uint64{withConsumer: 3, without: 2}[s.Partition]
+		if s.Partition != slices.Index(st, s) || s.Lag != want || s.Owner != "" {
+			t.Errorf("partition %d: lag %d, owner %q; want lag %d, no owner", s.Partition, s.Lag, s.Owner, want)
+		}
 	}
 }

@@ -38,7 +38,11 @@ func startProcessors(ctx context.Context, o Options, cfg *config.Config, dbPaths
 			ps.kill()
 			return nil, fmt.Errorf("loadgen: %w", err)
 		}
-		cmd := exec.Command(o.Exe, "run", "--role", "process", "-c", path, "--id", "p"+strconv.Itoa(i), "--log-level", "error")
+		args := []string{"run", "--role", "process", "-c", path, "--id", "p" + strconv.Itoa(i), "--log-level", "error"}
+		if o.ProcessorProfile != "" {
+			args = append(args, "--cpuprofile", fmt.Sprintf("%s.proc-%d", o.ProcessorProfile, i))
+		}
+		cmd := exec.Command(o.Exe, args...)
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if o.PostgresDSN != "" {
 			cmd.Env = append(os.Environ(), config.DefaultPostgresDSNEnv+"="+o.PostgresDSN)

@@ -44,8 +44,13 @@ type Options struct {
 	// with its own SQLite file; "" or "memory" is one all-role daemon.
 	Transport  string
 	Processors int
-	Partitions int    // transport.nats.partitions (default 16)
-	Exe        string // the lookout binary the processors run
+	Partitions int // transport.nats.partitions (default 16)
+	// BatchWindow is transport.nats.batch_window (0: the config's default).
+	BatchWindow time.Duration
+	Exe         string // the lookout binary the processors run
+	// ProcessorProfile, when set, has processor N write a CPU profile of
+	// its whole run to this path with ".proc-N" appended.
+	ProcessorProfile string
 	// PostgresDSN, with Transport "nats", puts the processors on one
 	// shared PostgreSQL store (store.driver postgres) instead of a SQLite
 	// file each. The database must hold no items yet.
@@ -149,7 +154,11 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	var b strings.Builder
 	b.WriteString("store: { path: %q, batch_size: " + strconv.Itoa(CeilingBatch) + ", flush_interval: 200ms, keep_raw: false }\n")
 	if nats {
-		fmt.Fprintf(&b, "transport: { kind: nats, nats: { url: %q, partitions: %d } }\n", ns.URL(), o.Partitions)
+		window := ""
+		if o.BatchWindow > 0 {
+			window = ", batch_window: " + o.BatchWindow.String()
+		}
+		fmt.Fprintf(&b, "transport: { kind: nats, nats: { url: %q, partitions: %d%s } }\n", ns.URL(), o.Partitions, window)
 	}
 	b.WriteString("http: { listen: \"off\" }\nlimits: { default: { rate: 100000/s, burst: 100000 }, max_concurrency: 1024 }\n")
 	fmt.Fprintf(&b, "classifier: { terms: %t }\n", o.Terms)
