@@ -325,11 +325,11 @@ func (h *hub) step(ctx context.Context, work bool) time.Time {
 		switch {
 		case ok:
 			if b, err := json.Marshal(u); err == nil {
-				h.send(f, b)
+				h.send(id, f, b)
 				f.lastSend = now
 			}
 		case now.Sub(f.lastSend) >= keepAlive:
-			h.send(f, []byte{})
+			h.send(id, f, []byte{})
 			f.lastSend = now
 		}
 		next = minTime(next, f.st.due(h.gen, now), f.lastSend.Add(keepAlive))
@@ -576,7 +576,7 @@ func (h *hub) catchUp(ctx context.Context, id roomID, f *feed, lastID int64) err
 
 // send hands an encoded update (empty: a keep-alive) to the feed's
 // browsers.
-func (h *hub) send(f *feed, b []byte) {
+func (h *hub) send(id roomID, f *feed, b []byte) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for ch := range f.subs {
@@ -588,6 +588,10 @@ func (h *hub) send(f *feed, b []byte) {
 			delete(f.subs, ch)
 			close(ch)
 		}
+	}
+	if len(f.subs) == 0 && h.feeds[id] == f {
+		delete(h.feeds, id)
+		h.setWatched()
 	}
 }
 
