@@ -210,19 +210,16 @@ func (h *hub) loop(ctx context.Context) {
 	look := idleLooks * tick
 	timer := time.NewTimer(0)
 	defer timer.Stop()
-	var last, looked time.Time // the last tick that did work; the last stat
+	var looked time.Time     // the last stat of the files
+	var wake <-chan struct{} // nil while ticking: news waits for the tick
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-h.wake:
+		case <-wake: // the first news after a quiet spell goes out at once
 		case <-timer.C:
 		}
 		now := time.Now()
-		if wait := last.Add(tick).Sub(now); wait > 0 && h.news.Load() {
-			timer.Reset(wait) // coalesce: the next tick sends it
-			continue
-		}
 		news := h.news.Swap(false)
 		changed := news
 		if now.Sub(looked) >= look || news {
@@ -236,15 +233,25 @@ func (h *hub) loop(ctx context.Context) {
 			h.gen++
 			h.foreignDue = true
 		}
-		next := h.step(ctx, news || changed)
-		if news || changed {
-			last = now
+		next := h.step(ctx, changed)
+		if changed || h.foreignDue {
+			// Look again on the next tick; what is committed meanwhile
+			// waits for it, with no wake-up of its own.
+			wake = nil
+			timer.Reset(tick)
+			continue
 		}
-		d := min(look, time.Until(next))
-		if h.foreignDue {
-			d = tick // retry
+		select {
+		case <-h.wake: // a signal of news already taken
+		default:
 		}
-		timer.Reset(max(d, time.Millisecond))
+		if h.news.Load() {
+			wake = nil
+			timer.Reset(tick)
+			continue
+		}
+		wake = h.wake
+		timer.Reset(max(min(look, time.Until(next)), time.Millisecond))
 	}
 }
 
