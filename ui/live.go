@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"sync"
@@ -76,19 +77,42 @@ type hub struct {
 	ours       [][2]int64
 	checked    int64
 	checkedSet bool
+	// news is set by every handed-over batch and subscription; wake
+	// tells the loop so (one pending signal at most).
+	news atomic.Bool
+	wake chan struct{}
+	// Owned by the loop: whether the look for other processes' rows is
+	// still to be made, the database files as last seen, and how many
+	// times something was found committed (gen).
+	foreignDue bool
+	files      [2]fileSig
+	gen        uint64
+}
+
+// fileSig is what a stat of the database file or its WAL shows; any commit,
+// of this process or another, changes the WAL's.
+type fileSig struct {
+	size int64
+	mod  time.Time
+	ok   bool
 }
 
 type feed struct {
-	subs   map[chan []byte]struct{}
-	cancel context.CancelFunc
-	tag    uint64 // batches tagged below it may hold the room's items without news
+	subs map[chan []byte]struct{}
+	tag  uint64 // batches tagged below it may hold the room's items without news
 	// Under hub.mu until the stream has caught up (floor >= 0): batches
 	// committed meanwhile, resolved against the catch-up read.
 	floor     int64
 	early     []*store.LiveBatch
 	earlyLost bool
 	earlyHi   int64 // the highest row id of the early batches, kept or not
+	earlyLo   int64 // the lowest row id of the early batches tagged f.tag or above, 0 when none
 	pend      pending
+	// Owned by the hub's loop.
+	after    int64 // the last row of the page's history (0: from now)
+	started  bool  // caught up
+	st       tickState
+	lastSend time.Time
 }
 
 // pending is what the next tick sends; touched under hub.mu.
@@ -103,7 +127,7 @@ type pending struct {
 }
 
 func newHub(ctx context.Context, s *Server) *hub {
-	h := &hub{ctx: ctx, s: s, feeds: map[roomID]*feed{}}
+	h := &hub{ctx: ctx, s: s, feeds: map[roomID]*feed{}, wake: make(chan struct{}, 1), foreignDue: true}
 	h.watched.Store(&map[store.LiveRoom]bool{})
 	return h
 }
@@ -146,6 +170,9 @@ func (h *hub) Committed(b *store.LiveBatch) {
 	for id, f := range h.feeds {
 		if f.floor < 0 {
 			f.earlyHi = max(f.earlyHi, b.LastID)
+			if b.LastID != 0 && b.Tag >= f.tag && (f.earlyLo == 0 || b.FirstID < f.earlyLo) {
+				f.earlyLo = b.FirstID
+			}
 			if len(f.early) < maxEarly {
 				f.early = append(f.early, b)
 			} else {
@@ -155,34 +182,188 @@ func (h *hub) Committed(b *store.LiveBatch) {
 		}
 		h.apply(id, f, b)
 	}
+	h.signal()
 }
 
-// foreignLoop looks every tick for rows this process did not write.
-func (h *hub) foreignLoop(ctx context.Context) {
-	t := time.NewTicker(h.s.opts.Tick)
-	defer t.Stop()
+// signal tells the loop that something new waits.
+func (h *hub) signal() {
+	h.news.Store(true)
+	select {
+	case h.wake <- struct{}{}:
+	default:
+	}
+}
+
+// keepAlive is how often a stream with nothing to send gets an SSE
+// comment, to keep proxies from closing the connection.
+const keepAlive = 15 * time.Second
+
+// loop drives every stream of the hub from one goroutine and one timer:
+// it wakes when a batch was handed over (at most once per tick: updates
+// are coalesced), when something a stream waits for falls due (alert
+// marks, hot terms, a keep-alive), and every few ticks for a stat of the
+// database files, which finds what other processes (and the alert engine)
+// committed. With nothing committed it does no SQL and sends nothing but
+// keep-alives.
+func (h *hub) loop(ctx context.Context) {
+	tick := h.s.opts.Tick
+	look := idleLooks * tick
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	var looked time.Time     // the last stat of the files
+	var wake <-chan struct{} // nil while ticking: news waits for the tick
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-wake: // the first news after a quiet spell goes out at once
+		case <-timer.C:
 		}
-		if err := h.foreign(ctx); err != nil && ctx.Err() == nil {
-			h.s.log.Warn("ui: looking for rows other processes wrote failed", "err", err)
+		now := time.Now()
+		news := h.news.Swap(false)
+		changed := news
+		if now.Sub(looked) >= look || news {
+			// Stat before reading: what the reads miss changes it again.
+			if h.filesChanged() {
+				changed = true
+			}
+			looked = now
+		}
+		if changed {
+			h.gen++
+			h.foreignDue = true
+		}
+		next := h.step(ctx, changed)
+		if changed || h.foreignDue {
+			// Look again on the next tick; what is committed meanwhile
+			// waits for it, with no wake-up of its own.
+			wake = nil
+			timer.Reset(tick)
+			continue
+		}
+		select {
+		case <-h.wake: // a signal of news already taken
+		default:
+		}
+		if h.news.Load() {
+			wake = nil
+			timer.Reset(tick)
+			continue
+		}
+		wake = h.wake
+		timer.Reset(max(min(look, time.Until(next)), time.Millisecond))
+	}
+}
+
+// idleLooks: with nothing handed over, the loop looks at the database files
+// every idleLooks ticks (every 2 s at the default tick).
+const idleLooks = 4
+
+// filesChanged stats the database file and its WAL and reports whether
+// either differs from the last look.
+func (h *hub) filesChanged() bool {
+	path := h.s.opts.Store.Path()
+	changed := false
+	for i, p := range []string{path, path + "-wal"} {
+		var sig fileSig
+		if fi, err := os.Stat(p); err == nil {
+			sig = fileSig{size: fi.Size(), mod: fi.ModTime(), ok: true}
+		}
+		if sig != h.files[i] {
+			changed = true
+			h.files[i] = sig
 		}
 	}
+	return changed
+}
+
+// step does what is due: the look for other processes' rows, the start
+// of new streams, and for every stream its update or a keep-alive. It
+// returns when it next has something due with nothing committed.
+func (h *hub) step(ctx context.Context, work bool) time.Time {
+	now := time.Now()
+	next := now.Add(keepAlive)
+	if h.foreignDue {
+		done, err := h.foreign(ctx)
+		if err != nil && ctx.Err() == nil {
+			h.s.log.Warn("ui: looking for rows other processes wrote failed", "err", err)
+		}
+		h.foreignDue = !done
+	}
+	h.mu.Lock()
+	ids := make([]roomID, 0, len(h.feeds))
+	fs := make([]*feed, 0, len(h.feeds))
+	for id, f := range h.feeds {
+		ids = append(ids, id)
+		fs = append(fs, f)
+	}
+	h.mu.Unlock()
+	if n := h.dropped.Swap(0); n > 0 {
+		h.s.log.Warn("ui: live updates over their bounds: slices left out or batches read back as one range", "times", n)
+	}
+	for i, f := range fs {
+		id := ids[i]
+		if !f.started {
+			if err := h.catchUp(ctx, id, f, f.after); err != nil {
+				if ctx.Err() == nil {
+					h.s.log.Warn("ui: room stream start failed", "source", id.source, "room", id.room, "err", err)
+				}
+				next = minTime(next, now.Add(h.s.opts.Tick)) // again on the next tick
+				continue
+			}
+			f.started = true
+			work = true
+		}
+		var u Update
+		ok := false
+		if due := f.st.due(h.gen, now); work || !due.After(now) {
+			h.mu.Lock()
+			p := f.pend.take()
+			h.mu.Unlock()
+			var err error
+			u, ok, err = h.s.tick(ctx, id, p, &f.st, h.gen)
+			if err != nil {
+				ok = false
+				if ctx.Err() == nil {
+					h.s.log.Warn("ui: room stream update failed", "source", id.source, "room", id.room, "err", err)
+				}
+			}
+		}
+		switch {
+		case ok:
+			if b, err := json.Marshal(u); err == nil {
+				h.send(id, f, b)
+				f.lastSend = now
+			}
+		case now.Sub(f.lastSend) >= keepAlive:
+			h.send(id, f, []byte{})
+			f.lastSend = now
+		}
+		next = minTime(next, f.st.due(h.gen, now), f.lastSend.Add(keepAlive))
+	}
+	return next
+}
+
+func minTime(t time.Time, more ...time.Time) time.Time {
+	for _, m := range more {
+		if m.Before(t) {
+			t = m
+		}
+	}
+	return t
 }
 
 // foreign reads the newest row id and hands the row ranges between this
 // process's batches (rows another process wrote to the same file) to the
 // feeds and the overview, which read them back.
-func (h *hub) foreign(ctx context.Context) error {
+// It reports false when it must look again.
+func (h *hub) foreign(ctx context.Context) (bool, error) {
 	var top int64
 	if err := h.s.ro.DB().QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM items`).Scan(&top); err != nil {
-		return fmt.Errorf("newest row: %w", err)
+		return false, fmt.Errorf("newest row: %w", err)
 	}
 	if h.s.opts.Store.LiveDelivering() {
-		return nil // a batch of ours up to top may not have come yet: next time
+		return false, nil // a batch of ours up to top may not have come yet: next time
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -221,15 +402,15 @@ func (h *hub) foreign(ctx context.Context) error {
 		}
 		h.s.tracker.foreign(g[0], g[1])
 	}
-	return nil
+	return true, nil
 }
 
 // apply merges one batch into a feed that has caught up; under mu.
 func (h *hub) apply(id roomID, f *feed, b *store.LiveBatch) {
-	if b.LastID != 0 && b.LastID <= f.floor {
-		return // the catch-up read covered it
-	}
-	if b.Tag < f.tag {
+	// A batch the catch-up read covered gives only its viewers samples
+	// (the read is of items).
+	covered := b.LastID != 0 && b.LastID <= f.floor
+	if !covered && b.Tag < f.tag {
 		// The batch began before the room was watched: its rows are
 		// read back on the next tick.
 		if b.LastID != 0 {
@@ -239,7 +420,11 @@ func (h *hub) apply(id roomID, f *feed, b *store.LiveBatch) {
 	}
 	for _, n := range b.Rooms {
 		if n.Watched && n.Source == id.source && n.Room == id.room {
-			f.pend.add(n, h)
+			if covered {
+				f.pend.addViewers(n)
+			} else {
+				f.pend.add(n, h)
+			}
 		}
 	}
 	f.pend.lastID = max(f.pend.lastID, b.LastID)
@@ -283,6 +468,11 @@ func (p *pending) add(n *store.LiveNews, h *hub) {
 		p.msgs[p.head] = m
 		p.head = (p.head + 1) % feedMessages
 	}
+	p.addViewers(n)
+}
+
+// addViewers keeps the newest viewers sample.
+func (p *pending) addViewers(n *store.LiveNews) {
 	if n.ViewersTS != "" && n.ViewersTS >= p.viewersTS {
 		p.viewers, p.viewersTS = n.Viewers, n.ViewersTS
 	}
@@ -327,22 +517,19 @@ func (p *pending) take() pending {
 }
 
 // subscribe returns a channel of encoded updates for the room starting
-// after row lastID, and the function that ends the subscription.
+// after row lastID, and the function that ends the subscription. An empty
+// update is a keep-alive.
 func (h *hub) subscribe(id roomID, lastID int64) (<-chan []byte, func()) {
 	ch := make(chan []byte, subBuffer)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	f, ok := h.feeds[id]
 	if !ok {
-		ctx, cancel := context.WithCancel(h.ctx)
-		f = &feed{subs: map[chan []byte]struct{}{}, cancel: cancel, floor: -1}
+		f = &feed{subs: map[chan []byte]struct{}{}, floor: -1, after: lastID, lastSend: time.Now(),
+			st: tickState{viewersAfter: store.FormatTime(h.s.opts.Now())}}
 		h.feeds[id] = f
 		f.tag = h.setWatched()
-		h.wg.Add(1)
-		go func() {
-			defer h.wg.Done()
-			h.run(ctx, id, f, lastID)
-		}()
+		h.signal()
 	}
 	f.subs[ch] = struct{}{}
 	return ch, func() {
@@ -353,72 +540,29 @@ func (h *hub) subscribe(id roomID, lastID int64) (<-chan []byte, func()) {
 		}
 		delete(f.subs, ch)
 		close(ch)
-		if len(f.subs) == 0 {
-			f.cancel()
-			if h.feeds[id] == f {
-				delete(h.feeds, id)
-				h.setWatched()
-			}
-		}
-	}
-}
-
-func (h *hub) run(ctx context.Context, id roomID, f *feed, lastID int64) {
-	st := tickState{viewersAfter: store.FormatTime(h.s.opts.Now())}
-	// Catch up: the rows committed after the page's history and before
-	// the room was watched are read back once; batches committed
-	// meanwhile are resolved against that read.
-	for {
-		err := h.catchUp(ctx, id, f, lastID, &st)
-		if err == nil {
-			break
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		h.s.log.Warn("ui: room stream start failed", "source", id.source, "room", id.room, "err", err)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(h.s.opts.Tick):
-		}
-	}
-	t := time.NewTicker(h.s.opts.Tick)
-	defer t.Stop()
-	for {
-		h.mu.Lock()
-		p := f.pend.take()
-		h.mu.Unlock()
-		if n := h.dropped.Swap(0); n > 0 {
-			h.s.log.Warn("ui: live updates over their bounds: slices left out or batches read back as one range", "times", n)
-		}
-		u, ok, err := h.s.tick(ctx, id, p, &st)
-		if err != nil {
-			if ctx.Err() == nil {
-				h.s.log.Warn("ui: room stream update failed", "source", id.source, "room", id.room, "err", err)
-			}
-		} else if ok {
-			h.send(f, u)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+		if len(f.subs) == 0 && h.feeds[id] == f {
+			delete(h.feeds, id)
+			h.setWatched()
 		}
 	}
 }
 
 // catchUp reads the room's rows after lastID up to the newest committed
 // row, and resolves the batches committed since the room was watched.
-func (h *hub) catchUp(ctx context.Context, id roomID, f *feed, lastID int64, st *tickState) error {
+func (h *hub) catchUp(ctx context.Context, id roomID, f *feed, lastID int64) error {
 	var top int64
 	if err := h.s.ro.DB().QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM items`).Scan(&top); err != nil {
 		return fmt.Errorf("newest row: %w", err)
 	}
-	if lastID <= 0 {
-		lastID = top
-	}
 	h.mu.Lock()
+	if lastID <= 0 {
+		// From now: from the rows of the first batch that began after
+		// the room was watched, if one came already.
+		lastID = top
+		if f.earlyLo > 0 {
+			lastID = min(top, f.earlyLo-1)
+		}
+	}
 	f.floor = top
 	if f.earlyLost {
 		// Some batches were not kept: read back all they may hold.
@@ -431,17 +575,15 @@ func (h *hub) catchUp(ctx context.Context, id roomID, f *feed, lastID int64, st 
 	for _, b := range f.early {
 		h.apply(id, f, b)
 	}
-	f.early, f.earlyLost, f.earlyHi = nil, false, 0
+	f.early, f.earlyLost, f.earlyHi, f.earlyLo = nil, false, 0, 0
 	f.pend.lastID = max(f.pend.lastID, f.floor)
 	h.mu.Unlock()
 	return nil
 }
 
-func (h *hub) send(f *feed, u Update) {
-	b, err := json.Marshal(u)
-	if err != nil {
-		return
-	}
+// send hands an encoded update (empty: a keep-alive) to the feed's
+// browsers.
+func (h *hub) send(id roomID, f *feed, b []byte) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for ch := range f.subs {
@@ -454,22 +596,51 @@ func (h *hub) send(f *feed, u Update) {
 			close(ch)
 		}
 	}
+	if len(f.subs) == 0 && h.feeds[id] == f {
+		delete(h.feeds, id)
+		h.setWatched()
+	}
 }
 
-// alertTicks: a room's stream reads its alert marks every alertTicks
-// ticks (every 2 s at the default tick).
-const alertTicks = 4
+// How often a room's stream reads its alert marks and hot terms when
+// something was committed since it last read them; the terms also at
+// least every termsIdle, since their window moves.
+const (
+	alertsEvery = 2 * time.Second
+	termsEvery  = 10 * time.Second
+	termsIdle   = time.Minute
+)
 
 type tickState struct {
-	ticks        int
 	viewersAfter string
 	alerts       []byte // the alert marks last sent
+	alertsAt     time.Time
+	alertsGen    uint64 // the hub's gen when they were read
 	termsAt      time.Time
+	termsGen     uint64
+	read         bool // alerts and terms have been read once
+}
+
+// due is when the stream next has something to read with nothing new
+// handed over: alert marks or hot terms after something was committed
+// (gen moved), or the hot terms' idle refresh.
+func (st *tickState) due(gen uint64, now time.Time) time.Time {
+	if !st.read {
+		return now
+	}
+	d := st.termsAt.Add(termsIdle)
+	if st.alertsGen != gen {
+		d = minTime(d, st.alertsAt.Add(alertsEvery))
+	}
+	if st.termsGen != gen {
+		d = minTime(d, st.termsAt.Add(termsEvery))
+	}
+	return d
 }
 
 // tick builds the update from what the writer published (and the rows of
 // batches to read back); ok is false when nothing is new.
-func (s *Server) tick(ctx context.Context, id roomID, p pending, st *tickState) (Update, bool, error) {
+func (s *Server) tick(ctx context.Context, id roomID, p pending, st *tickState, gen uint64) (Update, bool, error) {
 	now := s.opts.Now()
 	u := Update{Now: now.Unix(), Viewers: -1, Slices: []Slice{}, Messages: []Message{}, LastID: p.lastID}
 	changed := false
@@ -498,8 +669,10 @@ func (s *Server) tick(ctx context.Context, id roomID, p pending, st *tickState) 
 	if p.viewersTS != "" && p.viewersTS > st.viewersAfter {
 		u.Viewers, st.viewersAfter, changed = p.viewers, p.viewersTS, true
 	}
-	// The alert marks every alertTicks ticks: alerts change seldom.
-	if st.ticks%alertTicks == 0 {
+	// The alert marks at most every alertsEvery, and only when something
+	// was committed since: alerts change seldom.
+	wall := time.Now()
+	if !st.read || (st.alertsGen != gen && wall.Sub(st.alertsAt) >= alertsEvery) {
 		marks, err := s.alertMarks(ctx, id.source, id.room, now.Add(-historySpan))
 		if err != nil {
 			return u, false, err
@@ -507,16 +680,17 @@ func (s *Server) tick(ctx context.Context, id roomID, p pending, st *tickState) 
 		if b, _ := json.Marshal(marks); !bytes.Equal(b, st.alerts) {
 			u.Alerts, st.alerts, changed = marks, b, true
 		}
+		st.alertsAt, st.alertsGen = wall, gen
 	}
-	st.ticks++
-	if now.Sub(st.termsAt) >= 10*time.Second {
+	if !st.read || (st.termsGen != gen && wall.Sub(st.termsAt) >= termsEvery) || wall.Sub(st.termsAt) >= termsIdle {
 		var err error
 		if u.Terms, err = s.hotTerms(ctx, id.source, id.room, now.Add(-10*time.Minute)); err != nil {
 			return u, false, err
 		}
-		st.termsAt = now
+		st.termsAt, st.termsGen = wall, gen
 		changed = true
 	}
+	st.read = true
 	return u, changed, nil
 }
 
@@ -601,22 +775,21 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	defer done()
 	fmt.Fprint(w, "retry: 2000\n\n")
 	fl.Flush()
-	keep := time.NewTicker(15 * time.Second)
-	defer keep.Stop()
 	for {
 		select {
 		case <-r.Context().Done():
 			return
 		case <-s.hub.ctx.Done():
 			return
-		case <-keep.C:
-			fmt.Fprint(w, ": keep-alive\n\n")
-			fl.Flush()
 		case b, ok := <-ch:
 			if !ok {
 				return
 			}
-			fmt.Fprintf(w, "event: update\ndata: %s\n\n", b)
+			if len(b) == 0 {
+				fmt.Fprint(w, ": keep-alive\n\n")
+			} else {
+				fmt.Fprintf(w, "event: update\ndata: %s\n\n", b)
+			}
 			fl.Flush()
 		}
 	}

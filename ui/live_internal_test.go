@@ -210,3 +210,60 @@ func TestStreamCountsRowsOfAnotherWriter(t *testing.T) {
 		t.Errorf("overview counted %d items of room 2 in the hour, want 130", got)
 	}
 }
+
+// TestStreamFromNowKeepsBatchesBeforeItsStart: a browser that opens a room
+// from now (no history) gets the messages and the viewers sample committed
+// after it subscribed, even when they were committed before its stream
+// caught up. The hub is driven step by step here, without its loop.
+func TestStreamFromNowKeepsBatchesBeforeItsStart(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "live.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	srv, err := New(ctx, Options{Store: st, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	h := newHub(ctx, srv)
+	st.SetLiveSink(h)
+	defer st.SetLiveSink(nil)
+	now := time.Now()
+	write := func(items ...item.Item) {
+		t.Helper()
+		if _, err := st.WriteItems(ctx, items); err != nil {
+			t.Fatal(err)
+		}
+	}
+	chat := func(id, text string) item.Item {
+		return item.Item{Source: "live", Room: "1", Kind: item.KindChat, ID: id, Text: text, TS: now,
+			Score: item.Score{Scored: true, Label: item.Positive}}
+	}
+	write(chat("old", "before the browser came"))
+	ch, done := h.subscribe(roomID{"live", "1"}, 0)
+	defer done()
+	write(chat("new", "after it subscribed"),
+		item.Item{Source: "live", Room: "1", Kind: item.KindMetric, ID: "v1", Metric: item.MetricViewers, Value: 3210, TS: now.Add(time.Second)})
+	h.step(ctx, true) // the catch-up, then the first update
+	var texts []string
+	viewers := -1.0
+	for len(ch) > 0 {
+		b := <-ch
+		var u Update
+		if err := json.Unmarshal(b, &u); err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range u.Messages {
+			texts = append(texts, m.Text)
+		}
+		if u.Viewers >= 0 {
+			viewers = u.Viewers
+		}
+	}
+	if len(texts) != 1 || texts[0] != "after it subscribed" || viewers != 3210 {
+		t.Errorf("stream sent messages %q and viewers %v; want only the one after it subscribed, and 3210", texts, viewers)
+	}
+}

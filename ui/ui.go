@@ -110,7 +110,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	s.hub.wg.Add(1)
 	go func() {
 		defer s.hub.wg.Done()
-		s.hub.foreignLoop(ctx)
+		s.hub.loop(ctx)
 	}()
 	s.routes()
 	return s, nil
