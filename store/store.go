@@ -16,6 +16,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -165,6 +166,9 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if err := storeCheckDir(path); err != nil {
 		return nil, err
 	}
+	if err := storeCreateFile(path); err != nil {
+		return nil, err
+	}
 	// _mutex=no: database/sql never shares a connection between
 	// goroutines, so SQLite's own per-call locking is pure overhead.
 	params := "_journal_mode=WAL&_synchronous=NORMAL&_foreign_keys=on&_txlock=immediate&_mutex=no" +
@@ -225,6 +229,38 @@ func OpenReadOnly(ctx context.Context, path string) (*Store, error) {
 
 // storeDSN builds a go-sqlite3 URI DSN. Characters that mean something in a
 // URI are escaped so that any file name works.
+// StorePageSize is the page size of a database lookout creates. A batch
+// from many rooms adds a few rows to each room's run of every items index,
+// and each commit writes the pages it touched; with 16 KiB pages the writer
+// spent 13–18 % less CPU per item than with SQLite's default 4 KiB, at 10
+// and at 500 rooms (BenchmarkRoomSpreadPageSize). The page size of an
+// existing database never changes (WAL databases keep theirs for good).
+const StorePageSize = 16384
+
+// storeCreateFile creates the database file with StorePageSize pages if it
+// does not exist yet. The page size must be set before anything else is
+// written, and turning WAL on (which Open's connections do first) writes
+// the header, so a fresh file is made here on a connection of its own.
+func storeCreateFile(path string) error {
+	if _, err := os.Stat(path); err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return nil // exists, or Open's own connection will report why not
+	}
+	var drv sqlite3.SQLiteDriver
+	conn, err := drv.Open(storeDSN(path, "_txlock=immediate"))
+	if err != nil {
+		return fmt.Errorf("store: create %s: %w", path, err)
+	}
+	defer conn.Close()
+	sc, ok := conn.(*sqlite3.SQLiteConn)
+	if !ok {
+		return nil
+	}
+	if _, err := sc.Exec(fmt.Sprintf("PRAGMA page_size = %d; PRAGMA journal_mode = WAL", StorePageSize), nil); err != nil {
+		return fmt.Errorf("store: create %s: %w", path, storeExplain(err))
+	}
+	return nil
+}
+
 func storeDSN(path, params string) string {
 	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
 	return "file:" + esc + "?" + params
