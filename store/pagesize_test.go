@@ -20,6 +20,15 @@ func TestOpenPageSize(t *testing.T) {
 		}
 		return p
 	}
+	// walCheckpoint: the checkpoint interval is the same number of bytes
+	// whatever the page size.
+	walCheckpoint := func(t *testing.T, s *Store, want int) {
+		t.Helper()
+		var n int
+		if err := s.DB().QueryRowContext(ctx, `PRAGMA wal_autocheckpoint`).Scan(&n); err != nil || n != want {
+			t.Fatalf("wal_autocheckpoint %d (%v), want %d pages", n, err, want)
+		}
+	}
 	t.Run("new file", func(t *testing.T) {
 		s := storeOpenTest(t)
 		if got := pageSize(t, s); got != StorePageSize {
@@ -29,6 +38,7 @@ func TestOpenPageSize(t *testing.T) {
 		if err := s.DB().QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
 			t.Fatalf("journal_mode %q (%v), want wal", mode, err)
 		}
+		walCheckpoint(t, s, storeWALCheckpointBytes/StorePageSize)
 	})
 	t.Run("existing 4096-page file", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "old.db")
@@ -56,6 +66,7 @@ func TestOpenPageSize(t *testing.T) {
 		if got := pageSize(t, s); got != 4096 {
 			t.Fatalf("page_size %d after reopening, want the file's 4096", got)
 		}
+		walCheckpoint(t, s, storeWALCheckpointBytes/4096)
 		var n int
 		if err := s.DB().QueryRowContext(ctx, `SELECT count(*) FROM items`).Scan(&n); err != nil || n != 500 {
 			t.Fatalf("items %d (%v), want 500", n, err)

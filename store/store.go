@@ -101,8 +101,15 @@ type storeOptions struct {
 //     fifth of its time writing and rewriting that file (perf). In memory
 //     it is a copy per page. Read-only connections (`lookout query`) do
 //     not get this pragma, so users' big ad-hoc sorts still spill to disk.
+//
+// The checkpoint interval is set in pages, so it is given for 4 KiB pages
+// here and scaled to the database's page size on each connection (64 MiB
+// of WAL whatever the page size).
 var storeWritePragmas = []string{"PRAGMA cache_size = -16384", "PRAGMA wal_autocheckpoint = 16384",
 	"PRAGMA journal_size_limit = 67108864", "PRAGMA temp_store = MEMORY"}
+
+// storeWALCheckpointBytes is how much WAL a checkpoint waits for.
+const storeWALCheckpointBytes = 16384 * 4096
 
 // storeConnector opens go-sqlite3 connections and runs per-connection
 // pragmas that the DSN cannot carry.
@@ -127,6 +134,14 @@ func (c *storeConnector) Connect(context.Context) (driver.Conn, error) {
 		return nil, fmt.Errorf("register lookout_search_text: %w", err)
 	}
 	for _, p := range c.pragmas {
+		if strings.HasPrefix(p, "PRAGMA wal_autocheckpoint") {
+			page, err := storeConnPageSize(sc)
+			if err != nil {
+				sc.Close()
+				return nil, err
+			}
+			p = fmt.Sprintf("PRAGMA wal_autocheckpoint = %d", storeWALCheckpointBytes/page)
+		}
 		if _, err := sc.Exec(p, nil); err != nil {
 			sc.Close()
 			return nil, fmt.Errorf("%s: %w", p, err)
@@ -236,6 +251,24 @@ func OpenReadOnly(ctx context.Context, path string) (*Store, error) {
 // and at 500 rooms (BenchmarkRoomSpreadPageSize). The page size of an
 // existing database never changes (WAL databases keep theirs for good).
 const StorePageSize = 16384
+
+// storeConnPageSize is the page size of the connection's database.
+func storeConnPageSize(sc *sqlite3.SQLiteConn) (int64, error) {
+	rows, err := sc.Query("PRAGMA page_size", nil)
+	if err != nil {
+		return 0, fmt.Errorf("PRAGMA page_size: %w", err)
+	}
+	defer rows.Close()
+	v := make([]driver.Value, 1)
+	if err := rows.Next(v); err != nil {
+		return 0, fmt.Errorf("PRAGMA page_size: %w", err)
+	}
+	page, ok := v[0].(int64)
+	if !ok || page <= 0 {
+		return 0, fmt.Errorf("PRAGMA page_size: unexpected %v", v[0])
+	}
+	return page, nil
+}
 
 // storeCreateFile creates the database file with StorePageSize pages if it
 // does not exist yet. The page size must be set before anything else is
