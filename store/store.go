@@ -247,8 +247,9 @@ func OpenReadOnly(ctx context.Context, path string) (*Store, error) {
 // StorePageSize is the page size of a database lookout creates. A batch
 // from many rooms adds a few rows to each room's run of every items index,
 // and each commit writes the pages it touched; with 16 KiB pages the writer
-// spent 13–18 % less CPU per item than with SQLite's default 4 KiB, at 10
-// and at 500 rooms (BenchmarkRoomSpreadPageSize). The page size of an
+// spent about 13 % less CPU per item than with SQLite's default 4 KiB, at
+// 10 and at 500 rooms alike (BenchmarkRoomSpreadPageSize, the same 64 MiB
+// checkpoint interval for both). The page size of an
 // existing database never changes (WAL databases keep theirs for good).
 const StorePageSize = 16384
 
