@@ -305,7 +305,9 @@ func TestStageHistoryKill9(t *testing.T) {
 // recentKillConfig is profileConfig with a recent-history baseline that
 // needs 30 s of the stream (min_history), a chat_rate drop rule, a
 // volume_spike rule whose baseline needs two 15 s windows and an anomaly
-// rule on the room's volume per 2 s that warms up for 30 points (1 min): a
+// rule on the room's volume per 2 s that warms up for 15 points (30 s, so
+// it is warm before the kill and a restarted daemon without its saved
+// detector could score nothing for 30 s): a
 // daemon that has just started has no verdict on the room's share nor on
 // its volume, and one that read its own downtime as silence would see
 // chat drop.
@@ -344,6 +346,7 @@ rules:
   - name: volume-anomaly
     kind: anomaly
     window: 2s
+    warm_up: 15
 route: { receiver: console, group_wait: 0s }
 receivers:
   - name: console
@@ -511,7 +514,7 @@ func TestRecentHistoryKill9(t *testing.T) {
 	for _, c := range []struct {
 		rule   string
 		before time.Duration // after the restart; without the saved history no verdict before it
-	}{{"spike", 30 * time.Second}, {"volume-anomaly", 60 * time.Second}} {
+	}{{"spike", 30 * time.Second}, {"volume-anomaly", 30 * time.Second}} {
 		q := `SELECT count(*) FROM alerts WHERE rule = '` + c.rule + `' AND state = 'firing'`
 		for countRows(t, ro, q) == 0 && time.Since(began) < c.before {
 			time.Sleep(20 * time.Millisecond)
