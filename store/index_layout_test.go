@@ -42,25 +42,7 @@ func BenchmarkRoomSpread(b *testing.B) {
 						b.Fatalf("%s: %v", q, err)
 					}
 				}
-				items := storeBenchRoomItems(b.N, rooms, 0)
-				ctx := context.Background()
-				b.ReportAllocs()
-				cpu0 := storeCPUTime()
-				b.ResetTimer()
-				written := 0
-				for off := 0; off < b.N; off += batch {
-					n, err := s.WriteItems(ctx, items[off:min(off+batch, b.N)])
-					if err != nil {
-						b.Fatal(err)
-					}
-					written += n
-				}
-				b.StopTimer()
-				if written != b.N {
-					b.Fatalf("wrote %d, want %d", written, b.N)
-				}
-				b.ReportMetric(float64((storeCPUTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/item")
-				b.ReportMetric(float64(written)/b.Elapsed().Seconds(), "items/s")
+				storeBenchWrite(b, s, storeBenchRoomItems(b.N, rooms, 0), batch)
 			})
 		}
 	}
@@ -169,19 +151,7 @@ func BenchmarkRoomSpreadPageSize(b *testing.B) {
 				if err := s.DB().QueryRow(`PRAGMA page_size`).Scan(&got); err != nil || got != page {
 					b.Fatalf("page_size %d (%v), want %d", got, err, page)
 				}
-				items := storeBenchRoomItems(b.N, rooms, 0)
-				ctx := context.Background()
-				const batch = 5000
-				cpu0 := storeCPUTime()
-				b.ResetTimer()
-				for off := 0; off < b.N; off += batch {
-					if _, err := s.WriteItems(ctx, items[off:min(off+batch, b.N)]); err != nil {
-						b.Fatal(err)
-					}
-				}
-				b.StopTimer()
-				b.ReportMetric(float64((storeCPUTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/item")
-				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "items/s")
+				storeBenchWrite(b, s, storeBenchRoomItems(b.N, rooms, 0), 5000)
 			})
 		}
 	}

@@ -57,25 +57,7 @@ func BenchmarkSchemaCost(b *testing.B) {
 					items[i].Raw = raw
 				}
 			}
-			ctx := context.Background()
-			const batch = 32768
-			b.ReportAllocs()
-			cpu0 := storeCPUTime()
-			b.ResetTimer()
-			written := 0
-			for off := 0; off < b.N; off += batch {
-				n, err := s.WriteItems(ctx, items[off:min(off+batch, b.N)])
-				if err != nil {
-					b.Fatal(err)
-				}
-				written += n
-			}
-			b.StopTimer()
-			if written != b.N {
-				b.Fatalf("wrote %d, want %d", written, b.N)
-			}
-			b.ReportMetric(float64((storeCPUTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/item")
-			b.ReportMetric(float64(written)/b.Elapsed().Seconds(), "items/s")
+			storeBenchWrite(b, s, items, 32768)
 		})
 	}
 }
