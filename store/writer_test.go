@@ -249,7 +249,10 @@ func TestWriterRetriesWhileDatabaseLocked(t *testing.T) {
 	}
 	r := storeStartWriter(t, s, 5, 10*time.Millisecond, nil)
 	r.send(storeItemsN(0, 12)...)
-	storeEventually(t, "a failed write", func() bool { return r.metric(t, "lookout_store_write_errors_total") >= 1 })
+	// The writer counts a failed write before it logs it: wait for both.
+	storeEventually(t, "a failed write, counted and logged", func() bool {
+		return r.metric(t, "lookout_store_write_errors_total") >= 1 && strings.Contains(r.logs.String(), "store write failed")
+	})
 	if !strings.Contains(r.logs.String(), "locked") {
 		t.Errorf("log does not say the database is locked:\n%s", r.logs.String())
 	}
