@@ -12,6 +12,8 @@
     return e;
   }
   function fmt(n) { return Math.round(n).toLocaleString(); }
+  // clock shows a time as the server-rendered pages do: local, 24-hour.
+  function clock(d) { return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false }); }
 
   if (page === "overview") {
     const box = document.getElementById("overview");
@@ -50,7 +52,7 @@
         if (m.id <= seen) continue;
         seen = m.id;
         const li = el("li", { class: "s-" + (m.sentiment || "none") + " k-" + m.kind, "data-id": m.id, title: words[m.sentiment] || m.kind });
-        li.appendChild(el("time", {}, m.ts.slice(11, 19)));
+        li.appendChild(el("time", { datetime: m.ts }, clock(new Date(m.ts))));
         li.appendChild(el("b", {}, (m.author || "") + " "));
         const span = el("span");
         highlight(span, m.kind === "gift" && !m.text ? "🎁 ¥" + (m.value || 0).toFixed(2) : m.text, m.keywords || []);
@@ -81,7 +83,7 @@
       ul.replaceChildren(...alerts.slice().reverse().map(a => {
         const li = el("li", { "data-alert": a.id });
         li.appendChild(el("span", { class: "dot " + a.severity }));
-        li.appendChild(document.createTextNode(" " + a.rule + " · " + a.state + " · " + new Date(a.start * 1000).toLocaleTimeString() + " — " + a.summary));
+        li.appendChild(document.createTextNode(" " + a.rule + " · " + a.state + " · " + clock(new Date(a.start * 1000)) + " — " + a.summary));
         return li;
       }));
     }
