@@ -396,11 +396,9 @@ func TestDecodeHelixStreams(t *testing.T) {
 		streams, dropped, err := decodeHelixStreams([]byte(tc.body))
 		var got []string
 		for _, s := range streams {
-			p, _, _ := strings.Cut(s.Problem, ":")
-			if strings.HasPrefix(s.Problem, "entry does not decode") {
-				p = "entry does not decode"
-			} else {
-				p = s.Problem
+			p := s.Problem
+			if strings.HasPrefix(p, "entry does not decode") {
+				p = "entry does not decode" // the JSON error's wording is Go's
 			}
 			got = append(got, s.UserLogin+":"+p)
 		}
