@@ -430,3 +430,35 @@ func FuzzHelixStreams(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkHelixPoll measures one Get Streams answer for a full batch of
+// 100 live channels: decoding it and turning it into items (the viewers
+// samples of a poll; no live_status, the streams are known).
+func BenchmarkHelixPoll(b *testing.B) {
+	var entries []string
+	batch := make([]string, helixBatch)
+	live := map[string]helixLive{}
+	for i := range helixBatch {
+		batch[i] = fmt.Sprintf("channel_%03d", i)
+		id := strconv.Itoa(40952121000 + i)
+		live[batch[i]] = helixLive{ID: id}
+		entries = append(entries, fmt.Sprintf(`{"id":"%s","user_id":"%d","user_login":"%s","user_name":"Channel%d","game_id":"509658","game_name":"Just Chatting","type":"live","title":"直播间 sale %d","tags":["English"],"viewer_count":%d,"started_at":"2026-12-03T10:00:00Z","language":"en","thumbnail_url":"https://static-cdn.jtvnw.net/previews-ttv/live_user_%s-{width}x{height}.jpg","tag_ids":[],"is_mature":false}`,
+			id, 1000+i, batch[i], i, i, 100*i, batch[i]))
+	}
+	body := []byte(`{"data":[` + strings.Join(entries, ",") + `],"pagination":{}}`)
+	env := collectors.Env{State: collectors.NewMemState()}.WithDefaults()
+	h := &helixPoller{id: "tw", env: env, live: live}
+	emit := func(context.Context, item.Item) error { return nil }
+	ctx := context.Background()
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		streams, _, err := decodeHelixStreams(body)
+		if err != nil || len(streams) != helixBatch {
+			b.Fatal(err, len(streams))
+		}
+		if err := h.apply(ctx, emit, batch, streams); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
