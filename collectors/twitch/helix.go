@@ -37,8 +37,9 @@ import (
 // after their items are emitted, so a daemon restarted after a stream ended
 // still emits that end at its first poll. A failing poll (token refused,
 // HTTP errors, an answer that does not decode) is logged, counted under
-// errors{reason="helix_…"} and shown as the source's "helix" health
-// warning; it never stops the chat, and no stream is ended by a poll that
+// errors{reason="helix_…"}, recorded as the source's last error and shown
+// as its "helix" health warning until a poll works; it never stops the
+// chat or makes the source broken, and no stream is ended by a poll that
 // failed. Wire details: docs/twitch-helix.md.
 //
 //	helix:
@@ -263,7 +264,9 @@ func (h *helixPoller) run(ctx context.Context, emit collectors.Emit) {
 			return
 		}
 		if err != nil {
-			wait = max(wait, h.failed(ctx, err))
+			// The backoff, or what the server asked for (a failed poll
+			// is retried sooner than the regular interval).
+			wait = h.failed(ctx, err)
 		} else {
 			h.backoff.Reset()
 			h.env.Health.Warn("helix", "")

@@ -462,3 +462,59 @@ func BenchmarkHelixPoll(b *testing.B) {
 		}
 	}
 }
+
+// TestHelixOutageRecovers: a Helix outage (503s) ends nothing, is retried
+// with backoff, counted and shown as the helix warning and the last error;
+// the first poll that works again clears the warning, and the stream that
+// was live all along is neither restarted nor ended.
+func TestHelixOutageRecovers(t *testing.T) {
+	srv := loopback.NewHelixServer(helixTestID, helixTestSecret)
+	defer srv.Close()
+	clk := collectortest.NewSteppedClock()
+	env, _ := helixEnv(t, clk)
+	env.Health = collectors.NewSourceHealth(collectortest.SourceConfig(t, "id: tw\nkind: twitch\n"), collectors.HealthOptions{Clock: clk})
+	srv.SetLive("a", loopback.HelixStream{ID: "7", ViewerCount: 10, StartedAt: clk.Now().Add(-time.Minute)})
+	h := helixTestPoller(t, env, srv, "a")
+	sink := collectortest.NewChanSink()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		h.run(ctx, sink.Emit)
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	if it := sink.Next(t); it.Metric != item.MetricLiveStatus || it.Value != 1 {
+		t.Fatalf("first item %+v", it)
+	}
+	sink.Next(t) // viewers
+
+	srv.FailNext(2, http.StatusServiceUnavailable, nil)
+	nextPoll(t, clk)
+	// Two failed polls: each waits the backoff (a quarter of every, then
+	// doubled) rather than the full interval.
+	for i, want := range []time.Duration{15 * time.Second, 30 * time.Second} {
+		d := clk.WaitAsked(t, "the backoff after a 503", func(time.Duration) bool { return true })
+		if d < want/2 || d > want {
+			t.Errorf("wait after failure %d: %v, want %v with jitter", i+1, d, want)
+		}
+		st := env.Health.Status()
+		if len(st.Warnings) != 1 || !strings.Contains(st.Warnings[0], "helix_http_503") || !strings.HasPrefix(st.LastError, "helix_http_503: ") {
+			t.Errorf("while failing: %+v", st)
+		}
+		clk.Advance(d)
+	}
+	if it := sink.Next(t); it.Metric != item.MetricViewers || it.Value != 10 {
+		t.Errorf("after the outage %+v, want viewers only", it)
+	}
+	clk.WaitAsked(t, "the regular wait", func(d time.Duration) bool { return d >= 50*time.Second })
+	if st := env.Health.Status(); len(st.Warnings) != 0 {
+		t.Errorf("warning left after recovery: %v", st.Warnings)
+	}
+	if n := collectortest.Count(env.Metrics.Errors, "tw", "helix_http_503"); n != 2 {
+		t.Errorf("errors{helix_http_503} = %v, want 2", n)
+	}
+	sink.None(t)
+}
