@@ -29,13 +29,14 @@ import (
 //   - item.MetricLiveStatus 1 when a stream is first seen live, at the
 //     stream's started_at;
 //   - item.MetricViewers (viewer_count) at every poll while it is live;
-//   - item.MetricLiveStatus 0 when the stream is gone: its channel is no
-//     longer listed, or it is listed with a new stream id (the old stream
-//     ended between two polls). The end's time is the poll that saw it.
+//   - item.MetricLiveStatus 0 when the stream is gone: its channel is left
+//     out of two answers in a row (the second asked a quarter interval
+//     after the first), at the time of the first; or it is listed with a
+//     new stream id (the old stream ended between two polls).
 //
-// The streams known live are kept in the source's state (key helixStateKey)
+// The channels' streams are kept in the source's state (key helixStateKey)
 // after their items are emitted, so a daemon restarted after a stream ended
-// still emits that end at its first poll. A failing poll (token refused,
+// still emits that end at its first polls. A failing poll (token refused,
 // HTTP errors, an answer that does not decode) is logged, counted under
 // errors{reason="helix_…"}, recorded as the source's last error and shown
 // as its "helix" health warning until a poll works; it never stops the
@@ -212,10 +213,25 @@ func decodeHelixStreams(body []byte) (streams []helixStream, dropped int, err er
 	return streams, dropped, nil
 }
 
-// helixLive is a stream known live, as kept in the source's state.
+// helixLive is a channel's latest stream as kept in the source's state:
+// live, or the one that ended last (so that the same stream listed again
+// after its end, which Twitch's listing does now and then, starts anew
+// under new item ids instead of being taken for a repeat).
 type helixLive struct {
 	ID      string    `json:"id"`
 	Started time.Time `json:"started_at"`
+	Live    bool      `json:"live"`
+	// Seq counts the times the stream came back after an end; it makes the
+	// ids of its live_status samples differ from the earlier ones.
+	Seq int `json:"seq,omitempty"`
+}
+
+// suffix is what the stream's live_status item ids end with.
+func (l helixLive) suffix() string {
+	if l.Seq == 0 {
+		return ""
+	}
+	return "/r" + strconv.Itoa(l.Seq)
 }
 
 // helixPoller polls Get Streams for a twitch source's channels. Its fields
@@ -231,6 +247,7 @@ type helixPoller struct {
 	token     string
 	refreshAt time.Time
 	live      map[string]helixLive
+	missing   map[string]time.Time // live channels one poll left out, since when
 	backoff   *httpx.Backoff
 }
 
@@ -241,7 +258,7 @@ func newHelixPoller(src config.SourceConfig, env collectors.Env, spec helixSpec,
 	}
 	every := spec.Every.D()
 	return &helixPoller{id: src.ID, labels: src.Labels, env: env, http: hc, spec: spec, channels: channels,
-		live: map[string]helixLive{}, backoff: &httpx.Backoff{Base: min(max(every/4, 5*time.Second), time.Minute), Max: max(helixMaxBackoff, every)}}, nil
+		live: map[string]helixLive{}, missing: map[string]time.Time{}, backoff: &httpx.Backoff{Base: min(max(every/4, 5*time.Second), time.Minute), Max: max(helixMaxBackoff, every)}}, nil
 }
 
 // helixError names a failed poll for metrics (errors{reason}) and says
@@ -306,6 +323,16 @@ func (h *helixPoller) load(ctx context.Context) {
 		h.env.Log.ErrorContext(ctx, "twitch helix: cannot read the streams known live; a stream that ended while lookout was down gets no end", "err", err)
 		h.live = map[string]helixLive{}
 	}
+	// Channels no longer configured are forgotten.
+	keep := make(map[string]bool, len(h.channels))
+	for _, ch := range h.channels {
+		keep[ch] = true
+	}
+	for ch := range h.live {
+		if !keep[ch] {
+			delete(h.live, ch)
+		}
+	}
 }
 
 // save writes the streams known live, after the items that told of them.
@@ -319,9 +346,12 @@ func (h *helixPoller) save(ctx context.Context) {
 }
 
 // pollOnce polls every channel once and returns how long to wait before
-// the next poll.
+// the next poll: the interval, shorter while a live channel's absence
+// waits for its confirmation, longer when the rate-limit window is spent.
 func (h *helixPoller) pollOnce(ctx context.Context, emit collectors.Emit) (time.Duration, error) {
-	wait := poll.Interval(h.spec.Every.D(), 0.1)
+	every := h.spec.Every.D()
+	wait := poll.Interval(every, 0.1)
+	var spent time.Duration
 	for i := 0; i < len(h.channels); i += helixBatch {
 		batch := h.channels[i:min(i+helixBatch, len(h.channels))]
 		streams, hdr, err := h.fetch(ctx, batch)
@@ -331,17 +361,27 @@ func (h *helixPoller) pollOnce(ctx context.Context, emit collectors.Emit) (time.
 		if d, ok := httpx.RateLimitSpent(hdr, h.env.Clock.Now()); ok {
 			// The window is spent: the next request waits for its reset.
 			h.env.Log.InfoContext(ctx, "twitch helix rate limit spent; waiting for its reset", "reset_in", d)
-			wait = max(wait, d)
+			spent = max(spent, d)
 		}
 		if err := h.apply(ctx, emit, batch, streams); err != nil {
 			return wait, err
 		}
 	}
-	return wait, nil
+	if len(h.missing) > 0 {
+		wait = min(wait, max(every/4, helixMinEvery))
+	}
+	return max(wait, spent), nil
 }
 
 // apply turns one answer about batch into items, emits them and saves the
-// streams known live.
+// channels' streams.
+//
+// A stream listed for the first time starts at its started_at (a channel
+// whose previous stream was live has that one ended just before). A live
+// stream left out of one answer is ended only when the next answer, asked
+// sooner than the interval, leaves it out too, at the time of the first:
+// Twitch's listing drops a live stream now and then for a poll. A stream
+// listed again after its end starts anew at the poll that lists it.
 func (h *helixPoller) apply(ctx context.Context, emit collectors.Emit, batch []string, streams []helixStream) error {
 	now := h.env.Clock.Now().UTC()
 	asked := make(map[string]bool, len(batch))
@@ -351,6 +391,9 @@ func (h *helixPoller) apply(ctx context.Context, emit collectors.Emit, batch []s
 	seen := make(map[string]bool, len(streams))
 	var items []item.Item
 	changed := false
+	status := func(ch string, l helixLive, v float64, ts time.Time) {
+		items = append(items, h.metric(ch, l.ID, item.MetricLiveStatus, v, ts, "/live_status/"+strconv.Itoa(int(v))+l.suffix()))
+	}
 	for _, s := range streams {
 		if !asked[s.UserLogin] || seen[s.UserLogin] {
 			continue
@@ -362,36 +405,54 @@ func (h *helixPoller) apply(ctx context.Context, emit collectors.Emit, batch []s
 			h.env.Health.Warned("helix_entry", fmt.Errorf("helix stream of %s: %s", s.UserLogin, s.Problem))
 			continue
 		}
+		delete(h.missing, s.UserLogin)
 		prev, had := h.live[s.UserLogin]
-		if had && prev.ID != s.ID {
-			// A new stream began since the last poll: the old one ended
-			// before it started.
-			end := s.Started.Add(-time.Millisecond)
-			if !end.After(prev.Started) {
-				end = now
+		var next helixLive
+		switch {
+		case had && prev.Live && prev.ID == s.ID:
+			// Still live.
+		case had && !prev.Live && prev.ID == s.ID:
+			// Listed again after its end: a new start, now.
+			next = helixLive{ID: s.ID, Started: now, Live: true, Seq: prev.Seq + 1}
+		default:
+			if had && prev.Live {
+				// A new stream began since the last poll: the old one
+				// ended before it started.
+				end := s.Started.Add(-time.Millisecond)
+				if !end.After(prev.Started) || end.After(now) {
+					end = now
+				}
+				status(s.UserLogin, prev, 0, end)
+				h.env.Log.InfoContext(ctx, "twitch stream ended", "channel", s.UserLogin, "stream", prev.ID)
 			}
-			items = append(items, h.metric(s.UserLogin, prev.ID, item.MetricLiveStatus, 0, end, "/live_status/0"))
+			next = helixLive{ID: s.ID, Started: s.Started, Live: true}
+			if next.Started.After(now) {
+				next.Started = now
+			}
 		}
-		if !had || prev.ID != s.ID {
-			start := s.Started
-			if start.After(now) {
-				start = now
-			}
-			items = append(items, h.metric(s.UserLogin, s.ID, item.MetricLiveStatus, 1, start, "/live_status/1"))
-			h.live[s.UserLogin] = helixLive{ID: s.ID, Started: start}
+		if next.Live {
+			status(s.UserLogin, next, 1, next.Started)
+			h.live[s.UserLogin] = next
 			changed = true
-			h.env.Log.InfoContext(ctx, "twitch stream live", "channel", s.UserLogin, "stream", s.ID, "started_at", start, "title", s.Title)
+			h.env.Log.InfoContext(ctx, "twitch stream live", "channel", s.UserLogin, "stream", s.ID, "started_at", next.Started, "title", s.Title)
 		}
 		items = append(items, h.metric(s.UserLogin, s.ID, item.MetricViewers, float64(s.ViewerCount), now,
 			"/viewers/"+strconv.FormatInt(now.UnixMilli(), 10)))
 	}
 	for _, ch := range batch {
 		prev, had := h.live[ch]
-		if !had || seen[ch] {
+		if !had || !prev.Live || seen[ch] {
 			continue
 		}
-		items = append(items, h.metric(ch, prev.ID, item.MetricLiveStatus, 0, now, "/live_status/0"))
-		delete(h.live, ch)
+		since, pending := h.missing[ch]
+		if !pending {
+			h.missing[ch] = now // ended, unless the next answer lists it
+			continue
+		}
+		status(ch, prev, 0, since)
+		prev.Live = false
+		h.live[ch] = prev
+		delete(h.missing, ch)
 		changed = true
 		h.env.Log.InfoContext(ctx, "twitch stream ended", "channel", ch, "stream", prev.ID)
 	}

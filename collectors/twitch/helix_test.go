@@ -144,13 +144,20 @@ func TestHelixStreamLifecycle(t *testing.T) {
 		t.Errorf("state %q, want the live stream", s)
 	}
 
-	// The stream ends: absent from the next answer.
+	// The stream ends: absent from the next answer, and from the one asked
+	// a quarter interval later to confirm it.
 	srv.SetOffline("examplechannel")
 	nextPoll(t, clk)
+	firstAbsent := clk.Now()
+	d := clk.WaitAsked(t, "the confirming poll", func(d time.Duration) bool { return d < 50*time.Second })
+	if d != 15*time.Second {
+		t.Errorf("confirming poll in %v, want a quarter of every (15s)", d)
+	}
+	clk.Advance(d)
 	end := sink.Next(t)
-	if end.Metric != item.MetricLiveStatus || end.Value != 0 || end.Room != "examplechannel" || !end.TS.Equal(clk.Now()) ||
+	if end.Metric != item.MetricLiveStatus || end.Value != 0 || end.Room != "examplechannel" || !end.TS.Equal(firstAbsent) ||
 		end.ID != "helix/40952121085/live_status/0" {
-		t.Errorf("end %+v, want live_status 0 now", end)
+		t.Errorf("end %+v, want live_status 0 at the first poll without the stream", end)
 	}
 	nextPoll(t, clk) // offline stays quiet
 	sink.None(t)
@@ -160,11 +167,13 @@ func TestHelixStreamLifecycle(t *testing.T) {
 		t.Errorf("%d token requests, want 1 for every poll", n)
 	}
 	reqs := srv.StreamRequests()
-	if len(reqs) < 4 || strings.Join(reqs[0].Logins, ",") != "examplechannel,quiet" || reqs[0].First != "100" || reqs[0].Status != 200 {
+	if len(reqs) < 5 || strings.Join(reqs[0].Logins, ",") != "examplechannel,quiet" || reqs[0].First != "100" || reqs[0].Status != 200 {
 		t.Errorf("requests %+v", reqs)
 	}
-	if s, _, _ := env.State.GetState(context.Background(), "tw", helixStateKey); s != "{}" {
-		t.Errorf("state after the end %q, want none live", s)
+	saved = nil
+	if s, _, _ := env.State.GetState(context.Background(), "tw", helixStateKey); json.Unmarshal([]byte(s), &saved) != nil ||
+		len(saved) != 1 || saved["examplechannel"].Live || saved["examplechannel"].ID != "40952121085" {
+		t.Errorf("state after the end %q, want the stream, ended", s)
 	}
 	if n := collectortest.Count(env.Metrics.Items, "tw", "metric"); n != 4 {
 		t.Errorf("items{metric} = %v, want 4", n)
@@ -339,38 +348,62 @@ func TestHelixStreamsAcrossRestartAndReplacement(t *testing.T) {
 	srv.SetLive("b", loopback.HelixStream{ID: "201", ViewerCount: 9, StartedAt: second})
 	h = helixTestPoller(t, env, srv, "a", "b")
 	sink := &collectortest.Sink{}
-	if _, err := h.pollOnce(ctx, sink.Emit); err != nil {
-		t.Fatal(err)
+	pollAt := func(after time.Duration) []string {
+		t.Helper()
+		clk.Advance(after)
+		sink.Reset()
+		if _, err := h.pollOnce(ctx, sink.Emit); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, it := range sink.All() {
+			got = append(got, fmt.Sprintf("%s %s %s=%v @%s", it.Room, strings.TrimSuffix(it.ID, "/"+strconv.FormatInt(it.TS.UnixMilli(), 10)),
+				it.Metric, it.Value, it.TS.Sub(clk.Now())))
+		}
+		return got
 	}
-	var got []string
-	for _, it := range sink.All() {
-		got = append(got, fmt.Sprintf("%s %s %s=%v @%s", it.Room, it.ID, it.Metric, it.Value, it.TS.Sub(clk.Now())))
+	check := func(what string, got []string, want ...string) {
+		t.Helper()
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("%s:\n%s\nwant\n%s", what, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
 	}
-	want := []string{
+	check("first poll after the restart", pollAt(0),
 		"b helix/200/live_status/0 live_status=0 @-5m0.001s", // ended just before its successor began
 		"b helix/201/live_status/1 live_status=1 @-5m0s",
-		"b helix/201/viewers/" + strconv.FormatInt(clk.Now().UnixMilli(), 10) + " viewers=9 @0s",
-		"a helix/100/live_status/0 live_status=0 @0s",
-	}
-	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Errorf("after the restart:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-	}
+		"b helix/201/viewers viewers=9 @0s")
+	check("the confirming poll", pollAt(15*time.Second),
+		"b helix/201/viewers viewers=9 @0s",
+		"a helix/100/live_status/0 live_status=0 @-15s") // ended at the first poll without it
 
 	// b's entry turns unusable: b is neither live nor ended.
 	srv.SetLive("b", loopback.HelixStream{ID: "201", Type: "-", StartedAt: second})
-	sink.Reset()
-	if _, err := h.pollOnce(ctx, sink.Emit); err != nil {
-		t.Fatal(err)
-	}
-	if n := len(sink.All()); n != 0 {
-		t.Errorf("unusable entry: %v", sink.IDs())
-	}
+	check("an unusable entry", pollAt(time.Minute))
 	if n := collectortest.Count(env.Metrics.Errors, "tw", "helix_entry"); n != 1 {
 		t.Errorf("errors{helix_entry} = %v", n)
 	}
-	if _, ok := h.live["b"]; !ok {
-		t.Errorf("b forgotten after an unusable entry")
+	if l := h.live["b"]; !l.Live || l.ID != "201" {
+		t.Errorf("b after an unusable entry: %+v", l)
 	}
+
+	// b drops out of one answer only: nothing ends.
+	srv.SetOffline("b")
+	check("b missing once", pollAt(time.Minute))
+	srv.SetLive("b", loopback.HelixStream{ID: "201", ViewerCount: 8, StartedAt: second})
+	check("b back", pollAt(15*time.Second), "b helix/201/viewers viewers=8 @0s")
+
+	// a's ended stream is listed again: it starts anew, now, under new ids,
+	// and its next end is stored too.
+	srv.SetLive("a", loopback.HelixStream{ID: "100", ViewerCount: 2, StartedAt: first})
+	check("a's stream back after its end", pollAt(time.Minute),
+		"a helix/100/live_status/1/r1 live_status=1 @0s",
+		"a helix/100/viewers viewers=2 @0s",
+		"b helix/201/viewers viewers=8 @0s")
+	srv.SetOffline("a")
+	pollAt(time.Minute)
+	check("a's second end", pollAt(15*time.Second),
+		"b helix/201/viewers viewers=8 @0s",
+		"a helix/100/live_status/0/r1 live_status=0 @-15s")
 }
 
 func TestDecodeHelixStreams(t *testing.T) {
