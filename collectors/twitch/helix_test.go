@@ -474,7 +474,7 @@ func BenchmarkHelixPoll(b *testing.B) {
 	for i := range helixBatch {
 		batch[i] = fmt.Sprintf("channel_%03d", i)
 		id := strconv.Itoa(40952121000 + i)
-		live[batch[i]] = helixLive{ID: id}
+		live[batch[i]] = helixLive{ID: id, Live: true}
 		entries = append(entries, fmt.Sprintf(`{"id":"%s","user_id":"%d","user_login":"%s","user_name":"Channel%d","game_id":"509658","game_name":"Just Chatting","type":"live","title":"直播间 sale %d","tags":["English"],"viewer_count":%d,"started_at":"2026-12-03T10:00:00Z","language":"en","thumbnail_url":"https://static-cdn.jtvnw.net/previews-ttv/live_user_%s-{width}x{height}.jpg","tag_ids":[],"is_mature":false}`,
 			id, 1000+i, batch[i], i, i, 100*i, batch[i]))
 	}
