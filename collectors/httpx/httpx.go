@@ -605,7 +605,8 @@ func redactErr(err error, raw string) error {
 
 // StatusError is a non-success HTTP answer. RetryAfter is set from the
 // Retry-After header on 429 and 503 (and 3xx that carry it), or, on a 429
-// without Retry-After, from X-RateLimit-Reset (see ParseRateLimitReset).
+// without Retry-After, from X-RateLimit-Reset or RateLimit-Reset (see
+// ParseRateLimitReset).
 type StatusError struct {
 	URL        string
 	Status     int
@@ -644,11 +645,35 @@ func CheckStatus(resp *http.Response, now time.Time) error {
 	if d, ok := ParseRetryAfter(resp.Header.Get("Retry-After"), now); ok {
 		se.RetryAfter = d
 	} else if resp.StatusCode == http.StatusTooManyRequests {
-		if d, ok := ParseRateLimitReset(resp.Header.Get("X-RateLimit-Reset"), now); ok {
+		if d, ok := rateLimitReset(resp.Header, now); ok {
 			se.RetryAfter = d
 		}
 	}
 	return se
+}
+
+// rateLimitReset reads the rate-limit window's reset from X-RateLimit-Reset
+// or, without it, from the unprefixed RateLimit-Reset (Twitch Helix).
+func rateLimitReset(h http.Header, now time.Time) (time.Duration, bool) {
+	if d, ok := ParseRateLimitReset(h.Get("X-RateLimit-Reset"), now); ok {
+		return d, true
+	}
+	return ParseRateLimitReset(h.Get("RateLimit-Reset"), now)
+}
+
+// RateLimitSpent reports how long to wait before the next request when a
+// response says the rate-limit window has no requests left
+// (X-RateLimit-Remaining or RateLimit-Remaining is 0): until the window's
+// reset. ok is false while requests remain or the headers are absent.
+func RateLimitSpent(h http.Header, now time.Time) (wait time.Duration, ok bool) {
+	rem := h.Get("X-RateLimit-Remaining")
+	if rem == "" {
+		rem = h.Get("RateLimit-Remaining")
+	}
+	if n, err := strconv.Atoi(strings.TrimSpace(rem)); err != nil || n > 0 {
+		return 0, false
+	}
+	return rateLimitReset(h, now)
 }
 
 // ParseRateLimitReset reads X-RateLimit-Reset, the moment a rate-limit

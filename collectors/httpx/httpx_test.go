@@ -441,6 +441,43 @@ func TestParseRateLimitReset(t *testing.T) {
 	}
 }
 
+// TestRateLimitHeaders: Twitch Helix's unprefixed RateLimit-Remaining and
+// RateLimit-Reset (Unix seconds) count like the X- forms: a spent window
+// waits until its reset, and a 429 without Retry-After retries then.
+func TestRateLimitHeaders(t *testing.T) {
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	reset := strconv.FormatInt(now.Unix()+45, 10)
+	for _, tc := range []struct {
+		name   string
+		header map[string]string
+		want   time.Duration
+		ok     bool
+	}{
+		{"helix spent", map[string]string{"Ratelimit-Remaining": "0", "Ratelimit-Reset": reset}, 45 * time.Second, true},
+		{"helix left", map[string]string{"Ratelimit-Remaining": "799", "Ratelimit-Reset": reset}, 0, false},
+		{"x- spent", map[string]string{"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "30"}, 30 * time.Second, true},
+		{"spent, no reset", map[string]string{"Ratelimit-Remaining": "0"}, 0, false},
+		{"no headers", nil, 0, false},
+		{"garbage", map[string]string{"Ratelimit-Remaining": "none", "Ratelimit-Reset": reset}, 0, false},
+	} {
+		h := http.Header{}
+		for k, v := range tc.header {
+			h.Set(k, v)
+		}
+		got, ok := RateLimitSpent(h, now)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("%s: RateLimitSpent = %v, %v; want %v, %v", tc.name, got, ok, tc.want, tc.ok)
+		}
+	}
+	resp := &http.Response{StatusCode: http.StatusTooManyRequests, Header: http.Header{}, Body: io.NopCloser(strings.NewReader(""))}
+	resp.Header.Set("Ratelimit-Remaining", "0")
+	resp.Header.Set("Ratelimit-Reset", reset)
+	var se *StatusError
+	if err := CheckStatus(resp, now); !errors.As(err, &se) || se.RetryAfter != 45*time.Second {
+		t.Errorf("Helix 429: %v, want a retry after 45s", err)
+	}
+}
+
 func TestCheckStatusRetryAfter(t *testing.T) {
 	var status atomic.Int32
 	var retryAfter, reset atomic.Value

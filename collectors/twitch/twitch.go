@@ -1,5 +1,5 @@
 // Package twitch is the twitch collector: anonymous chat over IRC over
-// WebSocket.
+// WebSocket and, optionally, live status and viewers from the Helix API.
 package twitch
 
 import (
@@ -31,12 +31,12 @@ import (
 // PONG, RECONNECT honoured by reconnecting (the old connection is read until
 // the new one has joined, so a server restart loses no chat).
 //
-// No live_status comes from here: nothing in Twitch IRC says that a stream
-// went live or offline. ROOMSTATE carries chat settings (slow mode,
-// followers-only…), and HOSTTARGET only ever told of hosting, now retired;
-// stream state is in the Helix API and EventSub (stream.online,
-// stream.offline), which need an app token this anonymous reader does not
-// have.
+// No live_status comes from the chat: nothing in Twitch IRC says that a
+// stream went live or offline. ROOMSTATE carries chat settings (slow mode,
+// followers-only…), and HOSTTARGET only ever told of hosting, now retired.
+// Stream state and viewer counts are in the Helix API, which needs an app
+// access token: with a `helix:` block (see helix.go) the collector polls
+// it beside the chat, and a stream's end starts its review.
 //
 //	- id: twitch-shroud
 //	  kind: twitch
@@ -44,6 +44,9 @@ import (
 //	  url: wss://irc-ws.chat.twitch.tv:443   # default
 //	  bit_value: 0.07                        # CNY per bit for gift items (default)
 //	  usd_cny: 7                             # CNY per US dollar for subscriptions (default)
+//	  helix:                                 # optional: live status and viewers (helix.go)
+//	    client_id: ${TWITCH_CLIENT_ID}
+//	    client_secret: ${TWITCH_CLIENT_SECRET}
 
 // TwitchDefaultURL is Twitch's IRC-over-WebSocket endpoint.
 const TwitchDefaultURL = "wss://irc-ws.chat.twitch.tv:443"
@@ -74,6 +77,8 @@ type twitchSpec struct {
 	// unit of every gift's value; default 7, which also makes the default
 	// bit_value (0.07) one US cent.
 	USDCNY float64 `yaml:"usd_cny"`
+	// Helix, when set, polls the Helix API for live status and viewers.
+	Helix *helixSpec `yaml:"helix"`
 }
 
 var (
@@ -92,6 +97,7 @@ type twitchCollector struct {
 	usdCNY   float64
 	dialer   *websocket.Dialer
 	header   http.Header
+	helix    *helixPoller // nil without a helix: block
 
 	// handover and draining belong to Run's goroutine: the channel the
 	// next session closes once joined (set when RECONNECT handed the old
@@ -150,9 +156,18 @@ func New(src config.SourceConfig, env collectors.Env) (collectors.Collector, err
 	if err != nil {
 		return nil, err
 	}
+	var helix *helixPoller
+	if spec.Helix != nil {
+		if err := spec.Helix.check(src); err != nil {
+			return nil, err
+		}
+		if helix, err = newHelixPoller(src, env, *spec.Helix, channels); err != nil {
+			return nil, err
+		}
+	}
 	return &twitchCollector{
 		id: src.ID, labels: src.Labels, env: env, url: spec.URL, channels: channels,
-		nick: nick, bitValue: spec.BitValue, usdCNY: spec.USDCNY, dialer: dialer, header: header,
+		nick: nick, bitValue: spec.BitValue, usdCNY: spec.USDCNY, dialer: dialer, header: header, helix: helix,
 	}, nil
 }
 
@@ -164,6 +179,20 @@ const twitchHandoverMax = 30 * time.Second
 
 func (c *twitchCollector) Run(ctx context.Context, emit collectors.Emit) error {
 	defer c.draining.Wait()
+	if c.helix != nil {
+		// The Helix poller runs beside the chat and stops with it; its
+		// failures never end the chat.
+		hctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			c.helix.run(hctx, emit)
+		}()
+		defer func() {
+			cancel()
+			<-done
+		}()
+	}
 	return stream.Reconnect(ctx, c.env, c.id, "twitch", func(ctx context.Context) (bool, error) { return c.session(ctx, emit) },
 		nil, func(err error, wait time.Duration) time.Duration {
 			if errors.Is(err, errTwitchReconnect) {
