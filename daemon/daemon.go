@@ -301,11 +301,7 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 		Clock:   opts.Clock,
 		DropRaw: !(cfg.Store.KeepRawEnabled() && users == nil),
 	}
-	if d.role != RoleProcess {
-		// The process role runs no collectors and keeps no item keys: a
-		// partition's stream-sequence watermark tells a redelivery apart.
-		d.dedupe = newDedupeSet(200_000)
-	}
+	d.dedupe = newDedupeSet(200_000)
 	// A source the last run left reported broken is reported again, or
 	// reported recovered, so that its alert does not wait for a verdict.
 	broken, err := st.BrokenSources(ctx)

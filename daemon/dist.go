@@ -33,21 +33,13 @@ import (
 // classifier, the alert engine and the store writer exactly as the
 // collectors do in the all role; a message is acknowledged only after its
 // item is committed (store.Writer.Settled); a batch only after the last of
-// its items is. A redelivery of a message whose items this process already
-// handed to the classifier (its stream sequence is at or below the
-// partition's watermark, see handed) goes to the store only, where the
-// (source, item id) key drops it, and is acknowledged with the commit: the
-// rules never count it twice, and the process keeps no key per item.
+// its items is. A redelivery of an item this
+// process already handled goes to the store only, where its (source, item
+// id) key drops it, and is acknowledged with the commit.
 type distState struct {
 	d    *Daemon
 	conn *transport.Conn
 	acks *transport.Acks
-	// handed is, per partition, how far this process handed items on to
-	// the classifier: every item of the messages below seq, and the first
-	// n items of message seq. It outlives the partition's consumer, so a
-	// partition lost and owned again by this process still knows.
-	handedMu sync.Mutex
-	handed   []watermark
 	// static are the partitions given with Options.Partitions; without
 	// them the assigner shares the partitions among the live processors.
 	static   []int
@@ -62,7 +54,7 @@ func newDistState(ctx context.Context, d *Daemon) (*distState, error) {
 	if err != nil {
 		return nil, err
 	}
-	ds := &distState{d: d, conn: conn, acks: conn.NewAcks(), static: d.opts.Partitions, handed: make([]watermark, conn.Partitions())}
+	ds := &distState{d: d, conn: conn, acks: conn.NewAcks(), static: d.opts.Partitions}
 	for _, p := range ds.static {
 		if p < 0 || p >= conn.Partitions() {
 			conn.Close()
@@ -99,24 +91,20 @@ func (ds *distState) consume(ctx context.Context, raw, toStore chan<- item.Item)
 		// handed on, so that the message is acknowledged only once the
 		// last of them is committed.
 		ds.acks.Add(del)
-		// Items [0, seen) of the message went to the classifier before.
-		seen := ds.seen(del.Partition, del.Seq, len(del.Items))
-		handed := seen
-		for i, it := range del.Items {
+		for _, it := range del.Items {
+			key := it.DedupeKey()
 			dst, name := raw, "classifier"
-			if i < seen {
+			if !d.dedupe.addIfNew(key) {
 				d.metrics.duplicates.Inc()
 				dst, name = toStore, "store"
 			}
 			if err := d.send(ctx, dst, it, name); err != nil {
-				ds.handOn(del.Partition, del.Seq, handed)
+				if dst == raw {
+					d.dedupe.forget(key)
+				}
 				return err
 			}
-			if dst == raw {
-				handed = i + 1
-			}
 		}
-		ds.handOn(del.Partition, del.Seq, handed)
 		return nil
 	}
 	var wg sync.WaitGroup
@@ -182,48 +170,6 @@ func (ds *distState) consume(ctx context.Context, raw, toStore chan<- item.Item)
 		}
 	})
 	wg.Wait()
-}
-
-// watermark is how far a partition's items went to the classifier: every
-// item of the messages below seq, and the first n items of message seq.
-type watermark struct {
-	seq uint64
-	n   int
-}
-
-// seen is how many of the first items of partition p's message seq (of n
-// items) this process handed to the classifier before: n for a message
-// below the watermark, none for one above it. Stream sequences rise in
-// delivery order, so a message at or below the watermark is a
-// redelivery. A message without a sequence (0) counts as new.
-func (ds *distState) seen(p int, seq uint64, n int) int {
-	if seq == 0 {
-		return 0
-	}
-	ds.handedMu.Lock()
-	w := ds.handed[p]
-	ds.handedMu.Unlock()
-	switch {
-	case seq < w.seq:
-		return n
-	case seq == w.seq:
-		return min(w.n, n)
-	default:
-		return 0
-	}
-}
-
-// handOn records that the first n items of partition p's message seq went
-// to the classifier.
-func (ds *distState) handOn(p int, seq uint64, n int) {
-	if seq == 0 {
-		return
-	}
-	ds.handedMu.Lock()
-	if w := &ds.handed[p]; seq > w.seq || (seq == w.seq && n > w.n) {
-		w.seq, w.n = seq, n
-	}
-	ds.handedMu.Unlock()
 }
 
 // adopt hands the engine the open alerts of the rooms of partitions ps

@@ -725,39 +725,3 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
-
-// TestDistWatermark: a partition's watermark tells how many leading items
-// of a message went to the classifier before, from stream sequences alone:
-// all of a message below it, the recorded part of the message at it, none
-// of one above it; partitions do not share it, and it never goes back.
-func TestDistWatermark(t *testing.T) {
-	ds := &distState{handed: make([]watermark, 2)}
-	steps := []struct {
-		name      string
-		handOn    bool // record (part, seq, n) instead of asking
-		part      int
-		seq       uint64
-		n, wantSn int
-	}{
-		{name: "nothing handed yet", part: 0, seq: 5, n: 3, wantSn: 0},
-		{name: "message 5 handed whole", handOn: true, part: 0, seq: 5, n: 3},
-		{name: "redelivery of 5", part: 0, seq: 5, n: 3, wantSn: 3},
-		{name: "earlier message of the partition", part: 0, seq: 2, n: 4, wantSn: 4},
-		{name: "next message", part: 0, seq: 9, n: 2, wantSn: 0},
-		{name: "the other partition knows nothing", part: 1, seq: 5, n: 3, wantSn: 0},
-		{name: "message 9 handed in part (cut off)", handOn: true, part: 0, seq: 9, n: 1},
-		{name: "redelivery of 9: its first item only", part: 0, seq: 9, n: 2, wantSn: 1},
-		{name: "an older record does not lower it", handOn: true, part: 0, seq: 5, n: 3},
-		{name: "still the first item of 9", part: 0, seq: 9, n: 2, wantSn: 1},
-		{name: "no sequence counts as new", part: 0, seq: 0, n: 2, wantSn: 0},
-	}
-	for _, s := range steps {
-		if s.handOn {
-			ds.handOn(s.part, s.seq, s.n)
-			continue
-		}
-		if got := ds.seen(s.part, s.seq, s.n); got != s.wantSn {
-			t.Errorf("%s: seen(%d, %d, %d) = %d, want %d", s.name, s.part, s.seq, s.n, got, s.wantSn)
-		}
-	}
-}
