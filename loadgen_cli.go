@@ -28,6 +28,7 @@ func cmdLoadgen(ctx context.Context, args []string) error {
 	processors := fs.Int("processors", 1, "with --transport nats: how many processor processes")
 	partitions := fs.Int("partitions", 16, "with --transport nats: transport.nats.partitions")
 	batchWindow := fs.Duration("batch-window", 0, "with --transport nats: transport.nats.batch_window (0: its default)")
+	natsDir := fs.String("nats-dir", "", "with --transport nats: directory under which the embedded NATS server keeps its files (default: next to the SQLite file)")
 	storeKind := fs.String("store", "sqlite", "with --transport nats: sqlite (a file per processor) or postgres (one shared database, DSN from $"+pgDSNEnv+"; it must hold no items)")
 	if _, err := parse(fs, args); err != nil {
 		return err
@@ -63,7 +64,7 @@ func cmdLoadgen(ctx context.Context, args []string) error {
 		defer pprof.StopCPUProfile()
 	}
 	opts := loadgen.Options{Rooms: *rooms, Rate: *rate, Duration: *dur, Terms: *terms, DBPath: *db, Ceiling: *ceiling,
-		Transport: *transport, Processors: *processors, Partitions: *partitions, PostgresDSN: pgDSN, ProcessorProfile: *cpuprofile, BatchWindow: *batchWindow}
+		Transport: *transport, Processors: *processors, Partitions: *partitions, PostgresDSN: pgDSN, ProcessorProfile: *cpuprofile, BatchWindow: *batchWindow, NATSDir: *natsDir}
 	if *transport == "nats" {
 		// The processors run this binary with --role process.
 		exe, err := os.Executable()

@@ -25,6 +25,8 @@ import (
 type processors struct {
 	cmds []*exec.Cmd
 	done []chan error
+	// cpu is the user+system CPU time of the processors stop waited for.
+	cpu time.Duration
 }
 
 // startProcessors writes one config per processor (its own SQLite file)
@@ -93,6 +95,9 @@ func (ps *processors) stop() error {
 		case err := <-ps.done[i]:
 			if err != nil {
 				errs = append(errs, fmt.Errorf("processor %d: %w", i, err))
+			}
+			if st := c.ProcessState; st != nil {
+				ps.cpu += st.UserTime() + st.SystemTime()
 			}
 		case <-time.After(30 * time.Second):
 			_ = c.Process.Kill()
