@@ -30,11 +30,19 @@ func cmdLoadgen(ctx context.Context, args []string) error {
 	batchWindow := fs.Duration("batch-window", 0, "with --transport nats: transport.nats.batch_window (0: its default)")
 	natsDir := fs.String("nats-dir", "", "with --transport nats: directory under which the embedded NATS server keeps its files (default: next to the SQLite file)")
 	storeKind := fs.String("store", "sqlite", "with --transport nats: sqlite (a file per processor) or postgres (one shared database, DSN from $"+pgDSNEnv+"; it must hold no items)")
+	uiOn := fs.Bool("ui", false, "serve the live dashboard from the daemon under test on a free loopback port, as run --ui does")
+	watch := fs.Int("watch", 0, "open the room page's live stream (history, then the SSE stream read to the end, as a browser does) on the N busiest rooms; implies --ui")
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
 	if *format != "text" && *format != "json" {
 		return fmt.Errorf("unknown --format %q (text or json)", *format)
+	}
+	if *watch < 0 {
+		return fmt.Errorf("--watch %d: want 0 or more rooms", *watch)
+	}
+	if (*uiOn || *watch > 0) && *transport == "nats" {
+		return fmt.Errorf("--ui and --watch serve the dashboard of one all-role daemon: not with --transport nats")
 	}
 	if *transport != "memory" && *transport != "nats" {
 		return fmt.Errorf("unknown --transport %q (memory or nats)", *transport)
@@ -64,7 +72,8 @@ func cmdLoadgen(ctx context.Context, args []string) error {
 		defer pprof.StopCPUProfile()
 	}
 	opts := loadgen.Options{Rooms: *rooms, Rate: *rate, Duration: *dur, Terms: *terms, DBPath: *db, Ceiling: *ceiling,
-		Transport: *transport, Processors: *processors, Partitions: *partitions, PostgresDSN: pgDSN, ProcessorProfile: *cpuprofile, BatchWindow: *batchWindow, NATSDir: *natsDir}
+		Transport: *transport, Processors: *processors, Partitions: *partitions, PostgresDSN: pgDSN, ProcessorProfile: *cpuprofile, BatchWindow: *batchWindow, NATSDir: *natsDir,
+		UI: *uiOn, Watch: *watch}
 	if *transport == "nats" {
 		// The processors run this binary with --role process.
 		exe, err := os.Executable()
@@ -105,6 +114,12 @@ func cmdLoadgen(ctx context.Context, args []string) error {
 		res.Rooms, res.TargetRate, res.AchievedRate, res.Sent, res.Stored, res.Lost, res.P50ms, res.P99ms, eval, res.CPUPerMsgUS, res.CPUSeconds, res.CPUTotalPerMsgUS, rss)
 	if res.StoreCPUSeconds > 0 {
 		fmt.Printf("PostgreSQL server CPU %.1f s (%.1f µs per stored message)\n", res.StoreCPUSeconds, res.StoreCPUPerMsgUS)
+	}
+	if w := res.Watched; w != nil {
+		fmt.Printf("dashboard: %d room streams, %d updates, %d of %d messages counted, %d feed messages, %.1f MB, %d reconnects, %d errors\n",
+			w.Streams, w.Updates, w.SliceMessages, w.Sent, w.Messages, float64(w.Bytes)/1e6, w.Reconnects, w.Errors)
+	} else if res.UI {
+		fmt.Println("dashboard: served, no room stream open")
 	}
 	if res.LateTicks > 0 {
 		fmt.Printf("the frame encoder fell behind the pacing at %d ticks\n", res.LateTicks)

@@ -21,6 +21,8 @@ func TestLoadgenFlags(t *testing.T) {
 		{[]string{"--help"}, true},
 		{[]string{"--format", "yaml"}, false},
 		{[]string{"--rooms", "0"}, false},
+		{[]string{"--watch", "-1"}, false},
+		{[]string{"--ui", "--transport", "nats"}, false},
 	} {
 		err := cmdLoadgen(context.Background(), tc.args)
 		if err == nil {

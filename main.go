@@ -66,7 +66,7 @@ Usage:
                                                 acknowledge alerts (as the dashboard's button does)
   lookout test-alert -c config.yaml --receiver R
                                                 send a sample alert to one receiver
-  lookout loadgen [--rooms N --rate R --duration D --terms --format json] [--transport nats --processors N]
+  lookout loadgen [--rooms N --rate R --duration D --terms --format json] [--transport nats --processors N] [--ui] [--watch N]
                                                drive loopback rooms into the real daemon; report rate, loss, latency, RSS
   lookout version [--format text|json]         version, commit and Go toolchain of this binary
 `

@@ -87,6 +87,10 @@ type hub struct {
 	foreignDue bool
 	files      [2]fileSig
 	gen        uint64
+	// foreignLater: something was committed, and the look for other
+	// processes' rows waits until foreignAt (the last look) is `look` ago.
+	foreignLater bool
+	foreignAt    time.Time
 }
 
 // fileSig is what a stat of the database file or its WAL shows; any commit,
@@ -203,8 +207,9 @@ const keepAlive = 15 * time.Second
 // are coalesced), when something a stream waits for falls due (alert
 // marks, hot terms, a keep-alive), and every few ticks for a stat of the
 // database files, which finds what other processes (and the alert engine)
-// committed. With nothing committed it does no SQL and sends nothing but
-// keep-alives.
+// committed. While batches come, the query that finds other processes' rows
+// runs at most every idleLooks ticks. With nothing committed it does no SQL
+// and sends nothing but keep-alives.
 func (h *hub) loop(ctx context.Context) {
 	tick := h.s.opts.Tick
 	look := idleLooks * tick
@@ -231,10 +236,16 @@ func (h *hub) loop(ctx context.Context) {
 		}
 		if changed {
 			h.gen++
-			h.foreignDue = true
+			h.foreignLater = true
+		}
+		// While this process's batches come (their rows need no look),
+		// the look for other processes' rows, a query, is made at most
+		// every look; a change with no batch of ours is looked at now.
+		if h.foreignLater && (!news || now.Sub(h.foreignAt) >= look) {
+			h.foreignDue, h.foreignLater = true, false
 		}
 		next := h.step(ctx, changed)
-		if changed || h.foreignDue {
+		if changed || h.foreignDue || h.foreignLater {
 			// Look again on the next tick; what is committed meanwhile
 			// waits for it, with no wake-up of its own.
 			wake = nil
@@ -289,6 +300,9 @@ func (h *hub) step(ctx context.Context, work bool) time.Time {
 			h.s.log.Warn("ui: looking for rows other processes wrote failed", "err", err)
 		}
 		h.foreignDue = !done
+		if done {
+			h.foreignAt = now
+		}
 	}
 	h.mu.Lock()
 	ids := make([]roomID, 0, len(h.feeds))

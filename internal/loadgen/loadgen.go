@@ -24,6 +24,7 @@ import (
 	"lookout/internal/embednats"
 	"lookout/internal/loopback"
 	"lookout/item"
+	"lookout/ui"
 )
 
 // Options sizes one run.
@@ -51,6 +52,12 @@ type Options struct {
 	// ProcessorProfile, when set, has processor N write a CPU profile of
 	// its whole run to this path with ".proc-N" appended.
 	ProcessorProfile string
+	// UI serves the real dashboard from the daemon under test on a free
+	// loopback port, as `run --ui` does; Watch (implies UI) opens that
+	// many room pages on the busiest rooms: each loads the room's history
+	// and reads its live stream to the end, as a browser does.
+	UI    bool
+	Watch int
 	// PostgresDSN, with Transport "nats", puts the processors on one
 	// shared PostgreSQL store (store.driver postgres) instead of a SQLite
 	// file each. The database must hold no items yet.
@@ -115,6 +122,10 @@ type Result struct {
 	// per stored message.
 	ProcessorCPUSeconds  float64 `json:"processor_cpu_seconds,omitempty"`
 	ProcessorCPUPerMsgUS float64 `json:"processor_cpu_us_per_msg,omitempty"`
+	// UI is whether the daemon served the dashboard; Watched is what its
+	// room streams delivered (with Options.Watch).
+	UI      bool        `json:"ui"`
+	Watched *WatchStats `json:"watched,omitempty"`
 }
 
 var chat = []string{
@@ -144,6 +155,13 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		o.DBPath = filepath.Join(dir, "load.db")
 	}
 	nats := o.Transport == "nats"
+	if o.Watch > 0 {
+		o.UI = true
+	}
+	if o.UI && nats {
+		return res, fmt.Errorf("loadgen: --ui serves the dashboard of one all-role daemon; not with --transport nats")
+	}
+	res.UI = o.UI
 	if nats && (o.Processors < 1 || o.Exe == "") {
 		return res, fmt.Errorf("loadgen: --transport nats needs --processors ≥ 1 and the lookout binary")
 	}
@@ -185,8 +203,8 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	fmt.Fprintf(&b, "classifier: { terms: %t }\n", o.Terms)
 	b.WriteString("keywords:\n  crisis: { severity: red, any: [退款, 假货, 投诉, refund] }\nsources:\n")
 	for i, r := range rooms {
-		fmt.Fprintf(&b, "  - { id: bili-%03d, kind: bilibili_live, room: %d, api_base: %q, nav_base: %q, hosts: [%q] }\n",
-			i, r.RoomID(), r.URL(), r.URL(), r.WSURL())
+		fmt.Fprintf(&b, "  - { id: %s, kind: bilibili_live, room: %d, api_base: %q, nav_base: %q, hosts: [%q] }\n",
+			sourceID(i), r.RoomID(), r.URL(), r.URL(), r.WSURL())
 	}
 	// The config names its store with %q: each daemon gets its own file.
 	cfgFor := func(dbPath string) string { return strings.Replace(b.String(), "%q", strconv.Quote(dbPath), 1) }
@@ -237,7 +255,11 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	dctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	obs := &observer{} // the alert engine runs here only in the all role
-	d, err := daemon.New(dctx, daemon.Options{Config: cfg, Log: o.Log, ShutdownGrace: 20 * time.Second, EvalObserver: obs, Role: role})
+	uiListen := ""
+	if o.UI {
+		uiListen = "127.0.0.1:0"
+	}
+	d, err := daemon.New(dctx, daemon.Options{Config: cfg, Log: o.Log, ShutdownGrace: 20 * time.Second, EvalObserver: obs, Role: role, UIListen: uiListen})
 	if err != nil {
 		return res, fmt.Errorf("loadgen: daemon: %w", err)
 	}
@@ -259,7 +281,44 @@ func Run(ctx context.Context, o Options) (Result, error) {
 			return res, fmt.Errorf("loadgen: room %d never connected: %w", i, err)
 		}
 	}
+	for o.UI && d.UIAddr() == "" && wctx.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
 	wcancel()
+	if o.UI && d.UIAddr() == "" {
+		_ = stopDaemon()
+		return res, fmt.Errorf("loadgen: the dashboard did not start (see the daemon's log)")
+	}
+	// The watchers load their rooms' history before the push, so every
+	// message pushed to a watched room reaches them through the stream.
+	var watch *watchers
+	watched := min(o.Watch, len(rooms))
+	vctx, vcancel := context.WithCancel(ctx)
+	defer vcancel()
+	if watched > 0 {
+		keys := make([][2]string, watched)
+		for i := range keys { // the first rooms get the most messages
+			keys[i] = [2]string{sourceID(i), strconv.FormatInt(rooms[i].RoomID(), 10)}
+		}
+		watch = startWatchers(vctx, "http://"+d.UIAddr(), os.Getenv(ui.TokenEnv), keys, o.Log)
+	}
+	var sentTo []int // messages pushed to each room
+	sentWatched := func() (n int64) {
+		for _, s := range sentTo[:min(watched, len(sentTo))] {
+			n += int64(s)
+		}
+		return n
+	}
+	stopWatchers := func() {
+		if watch != nil {
+			vcancel()
+			s := watch.stop()
+			s.Sent = sentWatched()
+			res.Watched = &s
+			watch = nil
+		}
+	}
+	defer stopWatchers()
 
 	var readers []*sql.DB
 	if pg {
@@ -288,6 +347,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	}
 
 	ticks := int((o.Duration + tick - 1) / tick)
+	sentTo = make([]int, len(rooms))
 	tr := &tracker{sentAt: make([]atomic.Int64, ticks), pending: map[int]int64{}}
 	obs.t.Store(tr)
 	var lastSeen time.Time // when the reader last saw new rows
@@ -418,6 +478,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 			}
 			if r.PushRaw(f.data) == 1 {
 				res.Sent += f.n
+				sentTo[ri] += f.n
 			}
 		}
 		if el := ts.Sub(start); el >= nextRSS {
@@ -445,6 +506,14 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	cpu := cpuTime() - cpu0
 	if pg {
 		res.StoreCPUSeconds = (postgresCPU() - storeCPU0).Seconds()
+	}
+	if watch != nil {
+		// Let the streams' last updates (one tick after the last batch)
+		// arrive before the watchers stop.
+		for t0 := time.Now(); watch.sliceMsgs.Load() < sentWatched() && time.Since(t0) < 5*time.Second && ctx.Err() == nil; {
+			time.Sleep(20 * time.Millisecond)
+		}
+		stopWatchers()
 	}
 	pcancel()
 	if err := <-pollErr; err != nil {
@@ -494,6 +563,9 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	}
 	return res, nil
 }
+
+// sourceID is room i's source id in the daemon's config.
+func sourceID(i int) string { return fmt.Sprintf("bili-%03d", i) }
 
 // lookahead is how many ticks of frames the encoder keeps ready.
 const lookahead = 60

@@ -116,3 +116,47 @@ func TestPGHoles(t *testing.T) {
 		t.Errorf("after expiry: floor %d, want 9", f)
 	}
 }
+
+// TestRunWatched serves the dashboard from the daemon under test and
+// watches the two busiest of three rooms as a browser does: each stream
+// must deliver coalesced updates whose timeline counts add up to every
+// message pushed to its room, with no reconnect, and the JSON carries it.
+func TestRunWatched(t *testing.T) {
+	res, err := Run(context.Background(), Options{Rooms: 3, Rate: 600, Duration: 3 * time.Second, DBPath: t.TempDir() + "/lg.db", Watch: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Lost != 0 || res.Stored != res.Sent || res.Sent < 1500 {
+		t.Errorf("sent %d stored %d lost %d, want about 1800 and nothing lost", res.Sent, res.Stored, res.Lost)
+	}
+	w := res.Watched
+	if !res.UI || w == nil {
+		t.Fatalf("ui %v, watched %+v: want the dashboard served and watched", res.UI, w)
+	}
+	if w.Streams != 2 || w.Errors != 0 || w.Reconnects != 0 {
+		t.Errorf("watched %+v: want 2 streams, no error, no reconnect", *w)
+	}
+	// 3 s of pushes at one update per 500 ms tick: about 6 per stream;
+	// coalesced, so never one per message.
+	if w.Updates < 6 || w.Updates > 40 {
+		t.Errorf("%d updates over 2 streams in 3 s, want about 12", w.Updates)
+	}
+	// Rooms 0 and 1 get 200 msgs/s each of the 600.
+	if w.Sent < int64(2*res.Sent/3-2) || w.SliceMessages != w.Sent {
+		t.Errorf("streams counted %d messages of %d pushed to the watched rooms (%d to all)", w.SliceMessages, w.Sent, res.Sent)
+	}
+	if w.Messages <= 0 || w.Messages > w.Sent || w.Bytes <= 0 {
+		t.Errorf("feed messages %d, bytes %d", w.Messages, w.Bytes)
+	}
+	b, err := json.Marshal(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := m["watched"].(map[string]any); !ok || m["ui"] != true {
+		t.Errorf("JSON %s lacks ui and watched", b)
+	}
+}
