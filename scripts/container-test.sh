@@ -19,8 +19,8 @@
 #      logs "shutting down" and exits 0; a new container reads the database
 #
 # Run as root from anywhere:  scripts/container-test.sh
-# A first run takes about 15 minutes on 2 cores (base images about 5, the
-# image's first build about 10); later runs reuse the base images and
+# A first run took 17 minutes on a busy 2-core VM (base images 4, the image's
+# first build 13); later runs reuse the base images and
 # Podman's build cache. Not part of .ci/run, for that reason.
 #
 #   LOOKOUT_CT_WORK=DIR   the base image's root file system and Podman's
