@@ -227,7 +227,8 @@ ls -ln "$mp"
 step "SIGTERM: podman stop"
 podman stop -t 30 "$name" >/dev/null 2>>"$log"
 logs=$(podman logs "$name" 2>&1)
-grep -E 'shutting down|msg=stopped' <<<"$logs" || fail "no \"shutting down\" in the container's log"
+grep 'shutting down' <<<"$logs" || fail "no \"shutting down\" in the container's log"
+grep 'msg=stopped' <<<"$logs" || fail "the daemon did not log that it stopped"
 code=$(podman inspect -f '{{.State.ExitCode}}' "$name")
 echo "exit code $code"
 [ "$code" = 0 ] || fail "lookout exited $code after SIGTERM"
