@@ -20,8 +20,8 @@
 #
 # Run as root from anywhere:  scripts/container-test.sh
 # A first run took 17 minutes on a busy 2-core VM (base images 4, the image's
-# first build 13); later runs reuse the base images and
-# Podman's build cache. Not part of .ci/run, for that reason.
+# first build 13); later runs reuse the base images and the build's caches
+# (about a minute after a small change). Not part of .ci/run, for that reason.
 #
 #   LOOKOUT_CT_WORK=DIR   the base image's root file system and Podman's
 #                         settings for this script (/var/tmp/lookout-container-test)
@@ -54,7 +54,7 @@ for p in podman buildah debootstrap runc; do
 done
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 podman --version
 
