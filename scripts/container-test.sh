@@ -22,9 +22,10 @@
 #      service builds, becomes healthy, names this commit and stops with exit 0
 #
 # Run as root from anywhere:  scripts/container-test.sh
-# A first run took 17 minutes on a busy 2-core VM (base images 4, the image's
-# first build 13); later runs reuse the base images and the build's caches
-# (about a minute after a small change). Not part of .ci/run, for that reason.
+# A first run takes over 20 minutes on a busy 2-core VM (base images 4, the
+# image's first build 13, building Docker Compose 5); later runs reuse the base
+# images, the build's caches and Compose (73 s after a small change). Not part
+# of .ci/run, for that reason.
 #
 #   LOOKOUT_CT_WORK=DIR   the base image's root file system and Podman's
 #                         settings for this script (/var/tmp/lookout-container-test)
