@@ -75,6 +75,7 @@ echo "== docker"
 if ! command -v docker >/dev/null || ! docker info >/dev/null 2>&1; then
   echo "no Docker engine here (docker info fails): image not built; deploy_test.go checks the"
   echo "Dockerfile, the image's config and its health check without one"
+  echo "(scripts/container-test.sh builds and runs the image with Podman instead)"
   exit 0
 fi
 scripts/docker-build.sh lookout:verify
