@@ -534,7 +534,7 @@ func (d *Daemon) emit(r *sourceRunner, raw chan<- item.Item) lcollectors.Emit {
 			// anything (dedupe, classifier, alerts, store) sees them.
 			d.users.Item(&it)
 		}
-		if !d.dedupe.addIfNew(it.DedupeKey()) {
+		if !d.dedupe.addItemIfNew(&it) {
 			d.metrics.duplicates.Inc()
 			return nil
 		}
@@ -578,7 +578,7 @@ func (d *Daemon) emit(r *sourceRunner, raw chan<- item.Item) lcollectors.Emit {
 		case <-ctx.Done():
 			// Not handed on: a collector that runs again (a reload
 			// restarts a source) must be able to emit it then.
-			d.dedupe.forget(it.Source + "\x00" + it.ID)
+			d.dedupe.forgetItem(&it)
 			return ctx.Err()
 		}
 	}

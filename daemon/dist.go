@@ -92,15 +92,14 @@ func (ds *distState) consume(ctx context.Context, raw, toStore chan<- item.Item)
 		// last of them is committed.
 		ds.acks.Add(del)
 		for _, it := range del.Items {
-			key := it.DedupeKey()
 			dst, name := raw, "classifier"
-			if !d.dedupe.addIfNew(key) {
+			if !d.dedupe.addItemIfNew(&it) {
 				d.metrics.duplicates.Inc()
 				dst, name = toStore, "store"
 			}
 			if err := d.send(ctx, dst, it, name); err != nil {
 				if dst == raw {
-					d.dedupe.forget(key)
+					d.dedupe.forgetItem(&it)
 				}
 				return err
 			}
