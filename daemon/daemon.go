@@ -352,8 +352,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	raw := make(chan item.Item, d.opts.ChannelSize)
 	// The store gets the deeper buffer: a slow disk should delay the
 	// alert engine as late as possible, and only then push back on the
-	// collectors.
-	toStore := make(chan item.Item, 8*d.opts.ChannelSize)
+	// collectors. It carries runs of items (up to storeRun, as many as
+	// the classifier has ready), so that it holds up to 8 × ChannelSize
+	// items when the writer is behind and next to nothing when it is not.
+	toStore := make(chan []item.Item, 8*d.opts.ChannelSize/storeRun)
 	toEngine := make(chan item.Item, d.opts.ChannelSize)
 
 	var stages sync.WaitGroup
@@ -379,7 +381,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		// A message is acknowledged once its item is committed.
 		writer.Settled = d.dist.acks.Committed
 	}
-	stage("store", func() error { return writer.Run(drainCtx, toStore) })
+	stage("store", func() error { return writer.RunBatches(drainCtx, toStore) })
 
 	engineDone := make(chan struct{})
 	stage("alerts", func() error {
@@ -394,36 +396,49 @@ func (d *Daemon) Run(ctx context.Context) error {
 	stage("classifier", func() error {
 		defer close(toStore)
 		defer close(toEngine)
+		// run is the store's next run of items, handed on when it is
+		// storeRun long or raw has nothing more ready.
+		var run []item.Item
+		toStoreRun := func() error {
+			if len(run) == 0 {
+				return nil
+			}
+			r := run
+			run = nil
+			return sendTo(drainCtx, d.metrics.stageWait, toStore, r, "store")
+		}
 		for it := range raw {
-			if it.Kind == item.KindState {
-				// A collector's state follows its items to the store,
-				// in order; the engine has no use for it.
-				if err := d.send(drainCtx, toStore, it, "store"); err != nil {
+			if run == nil {
+				run = make([]item.Item, 0, min(len(raw)+1, storeRun))
+			}
+			if it.Kind != item.KindState {
+				// A collector's state follows its items to the store, in
+				// order; the engine has no use for it.
+				if it.Kind.Textual() && it.Text != "" && it.Change != item.ChangeDelete {
+					// Bluesky and Mastodon declare the language ("langs"): it
+					// picks the model, or leaves a foreign post unscored.
+					d.classifier.Load().ScoreHinted(&it.Score, it.Text, it.Labels["langs"])
+				}
+				if it.Kind == item.KindMetric && it.Metric == item.MetricLiveStatus && it.Value == 0 {
+					d.wakeReviews() // a stream ended: its review is due
+				}
+				// Both consumers get every item, edits and deletes too (the
+				// store applies them to the stored item, the engine takes
+				// the old version out of its windows); a full channel blocks here
+				// and pushes back on the collectors. The engine goes first so
+				// that alerts do not queue behind disk writes.
+				if err := d.send(drainCtx, toEngine, it, "alerts"); err != nil {
 					return err
 				}
-				continue
 			}
-			if it.Kind.Textual() && it.Text != "" && it.Change != item.ChangeDelete {
-				// Bluesky and Mastodon declare the language ("langs"): it
-				// picks the model, or leaves a foreign post unscored.
-				d.classifier.Load().ScoreHinted(&it.Score, it.Text, it.Labels["langs"])
-			}
-			if it.Kind == item.KindMetric && it.Metric == item.MetricLiveStatus && it.Value == 0 {
-				d.wakeReviews() // a stream ended: its review is due
-			}
-			// Both consumers get every item, edits and deletes too (the
-			// store applies them to the stored item, the engine takes
-			// the old version out of its windows); a full channel blocks here
-			// and pushes back on the collectors. The engine goes first so
-			// that alerts do not queue behind disk writes.
-			if err := d.send(drainCtx, toEngine, it, "alerts"); err != nil {
-				return err
-			}
-			if err := d.send(drainCtx, toStore, it, "store"); err != nil {
-				return err
+			run = append(run, it)
+			if len(run) >= storeRun || len(raw) == 0 {
+				if err := toStoreRun(); err != nil {
+					return err
+				}
 			}
 		}
-		return nil
+		return toStoreRun()
 	})
 
 	// Collectors: each under a supervisor that restarts it after errors.
@@ -468,6 +483,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	return errors.Join(all...)
 }
 
+// storeRun is the most items the classifier hands the store writer at once.
+const storeRun = 64
+
 // stopCollecting is how every role's shutdown begins: once ctx ends, the
 // collectors stop, the loops beside them end, and raw is closed when
 // nothing can be sent on it any more. It then arms the grace period of
@@ -508,14 +526,19 @@ func newRoomBrands(cfg *config.Config) *map[string][2]string {
 }
 
 func (d *Daemon) send(ctx context.Context, ch chan<- item.Item, it item.Item, name string) error {
+	return sendTo(ctx, d.metrics.stageWait, ch, it, name)
+}
+
+// sendTo sends v on ch, counting in stageWait under name when ch is full.
+func sendTo[T any](ctx context.Context, stageWait *prometheus.CounterVec, ch chan<- T, v T, name string) error {
 	select {
-	case ch <- it:
+	case ch <- v:
 		return nil
 	default:
 	}
-	d.metrics.stageWait.WithLabelValues(name).Inc()
+	stageWait.WithLabelValues(name).Inc()
 	select {
-	case ch <- it:
+	case ch <- v:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -534,7 +557,7 @@ func (d *Daemon) emit(r *sourceRunner, raw chan<- item.Item) lcollectors.Emit {
 			// anything (dedupe, classifier, alerts, store) sees them.
 			d.users.Item(&it)
 		}
-		if !d.dedupe.addIfNew(it.DedupeKey()) {
+		if !d.dedupe.addItemIfNew(&it) {
 			d.metrics.duplicates.Inc()
 			return nil
 		}
@@ -578,7 +601,7 @@ func (d *Daemon) emit(r *sourceRunner, raw chan<- item.Item) lcollectors.Emit {
 		case <-ctx.Done():
 			// Not handed on: a collector that runs again (a reload
 			// restarts a source) must be able to emit it then.
-			d.dedupe.forget(it.Source + "\x00" + it.ID)
+			d.dedupe.forgetItem(&it)
 			return ctx.Err()
 		}
 	}

@@ -2,7 +2,12 @@ package daemon
 
 import (
 	"fmt"
+	"math/rand/v2"
+	"runtime"
 	"testing"
+	"time"
+
+	"lookout/item"
 )
 
 func TestDedupeSetEvictsOldest(t *testing.T) {
@@ -22,8 +27,99 @@ func TestDedupeSetEvictsOldest(t *testing.T) {
 	if s.addIfNew("c") || s.addIfNew("d") {
 		t.Fatal("c and d are still remembered")
 	}
-	if len(s.keys) != 3 {
-		t.Fatalf("set holds %d keys, want 3", len(s.keys))
+	if n := s.len(); n != 3 {
+		t.Fatalf("set holds %d keys, want 3", n)
+	}
+}
+
+// TestDedupeSetTable checks the open-addressing table against a plain map
+// on hashes crowded into a few home slots (long probe runs that wrap round
+// the table's end), with evictions and forgotten keys in between.
+func TestDedupeSetTable(t *testing.T) {
+	for _, max := range []int{1, 3, 40} {
+		s := newDedupeSet(max)
+		want := map[uint64]bool{}
+		var ring []uint64
+		rng := rand.New(rand.NewPCG(1, uint64(max)))
+		for step := range 20_000 {
+			// Home slots are the last four and the first two of the table.
+			h := uint64(1+rng.IntN(60))<<20 | (s.mask-3+uint64(rng.IntN(6)))&s.mask
+			if h == 0 {
+				continue
+			}
+			if rng.IntN(5) == 0 {
+				s.mu.Lock()
+				s.remove(h)
+				s.mu.Unlock()
+				delete(want, h)
+				continue
+			}
+			got := s.addHash(h)
+			if got != !want[h] {
+				t.Fatalf("max %d step %d: addHash(%x) = %v, want %v", max, step, h, got, !want[h])
+			}
+			if got {
+				ring = append(ring, h)
+				if len(ring) > max {
+					delete(want, ring[0])
+					ring = ring[1:]
+				}
+				want[h] = true
+			}
+			if n := s.len(); n != len(want) {
+				t.Fatalf("max %d step %d: set holds %d keys, want %d", max, step, n, len(want))
+			}
+		}
+		for h := range want {
+			if _, ok := s.find(h); !ok {
+				t.Fatalf("max %d: %x lost", max, h)
+			}
+		}
+	}
+}
+
+func TestDedupeSetItemKeys(t *testing.T) {
+	at := time.Date(2026, 12, 3, 13, 30, 0, 123456789, time.FixedZone("CST", 8*3600))
+	items := []item.Item{
+		{Source: "bili", ID: "1"},
+		{Source: "bili", ID: "1", Change: item.ChangeEdit, ChangedAt: at},
+		{Source: "bili", ID: "1", Change: item.ChangeEdit, ChangedAt: at.Add(time.Nanosecond)},
+		{Source: "bili", ID: "1", Change: item.ChangeDelete, ChangedAt: at},
+		{Source: "bili1", ID: ""},
+		{Source: "", ID: "bili1"},
+		{Source: "douyin", ID: "一二三四五六七八九十" + fmt.Sprint(make([]int, 40))}, // longer than maphash's buffer
+	}
+	s := newDedupeSet(100)
+	seen := map[uint64]int{}
+	for i := range items {
+		it := &items[i]
+		h := s.itemHash(it)
+		if want := s.hash(it.DedupeKey()); h != want {
+			t.Errorf("item %d: itemHash %x, hash of DedupeKey %x", i, h, want)
+		}
+		if j, dup := seen[h]; dup {
+			t.Errorf("items %d and %d hash alike", j, i)
+		}
+		seen[h] = i
+		if !s.addItemIfNew(it) {
+			t.Errorf("item %d reported as seen", i)
+		}
+	}
+	if !s.addIfNew("bili\x002") || s.addIfNew("bili\x001") {
+		t.Error("string keys and item keys disagree")
+	}
+	// A key forgotten (an item not handed on) counts as new again; the
+	// others stay remembered.
+	s.forgetItem(&items[1])
+	if !s.addItemIfNew(&items[1]) {
+		t.Error("forgotten edit still reported as seen")
+	}
+	if s.addItemIfNew(&items[0]) || s.addItemIfNew(&items[3]) {
+		t.Error("forgetting the edit forgot other keys")
+	}
+	// Another set has its own seed.
+	if newDedupeSet(1).hash("bili\x001") == s.hash("bili\x001") {
+		t.Error("two sets share a seed")
 	}
 }
 
@@ -36,5 +132,24 @@ func BenchmarkDedupeSet(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		s.addIfNew(keys[i&(len(keys)-1)])
+	}
+}
+
+// BenchmarkDedupeSetHeap fills a 200,000-key set with keys shaped like a
+// live room's (source id, NUL, a 19-digit message id) and reports the
+// live heap it holds.
+func BenchmarkDedupeSetHeap(b *testing.B) {
+	for b.Loop() {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		s := newDedupeSet(200_000)
+		for i := range 400_000 { // twice round the ring: evictions too
+			s.addIfNew(fmt.Sprintf("bili-%03d\x00%019d", i%200, 1764700000000000000+i))
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		runtime.KeepAlive(s)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/(1<<20), "heap-MB")
 	}
 }

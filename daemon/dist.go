@@ -84,7 +84,7 @@ func newDistState(ctx context.Context, d *Daemon) (*distState, error) {
 // consume runs one consumer per owned partition until ctx ends, and keeps
 // the lag gauges current. New items go to raw (the classifier); an item
 // this process handled before goes straight to the store.
-func (ds *distState) consume(ctx context.Context, raw, toStore chan<- item.Item) {
+func (ds *distState) consume(ctx context.Context, raw chan<- item.Item, toStore chan<- []item.Item) {
 	d := ds.d
 	out := func(ctx context.Context, del transport.Delivery) error {
 		// Every item of the message is registered before the first is
@@ -92,16 +92,15 @@ func (ds *distState) consume(ctx context.Context, raw, toStore chan<- item.Item)
 		// last of them is committed.
 		ds.acks.Add(del)
 		for _, it := range del.Items {
-			key := it.DedupeKey()
-			dst, name := raw, "classifier"
-			if !d.dedupe.addIfNew(key) {
+			if !d.dedupe.addItemIfNew(&it) {
 				d.metrics.duplicates.Inc()
-				dst, name = toStore, "store"
-			}
-			if err := d.send(ctx, dst, it, name); err != nil {
-				if dst == raw {
-					d.dedupe.forget(key)
+				if err := sendTo(ctx, d.metrics.stageWait, toStore, []item.Item{it}, "store"); err != nil {
+					return err
 				}
+				continue
+			}
+			if err := d.send(ctx, raw, it, "classifier"); err != nil {
+				d.dedupe.forgetItem(&it)
 				return err
 			}
 		}

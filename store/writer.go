@@ -874,8 +874,33 @@ func NewWriter(s ItemStore, batchSize int, flushEvery time.Duration, log *slog.L
 // AbortTimeout, to write what it holds, and returns an error that says how
 // many items were not stored.
 func (w *Writer) Run(ctx context.Context, in <-chan item.Item) error {
+	return runWriter(ctx, w, in, func(it item.Item, take func(item.Item)) { take(it) })
+}
+
+// RunBatches is Run for a channel of batches: a stage that hands items on
+// in runs of a few dozen sends one slice per run, and an idle channel of
+// slices holds no items (a channel of items is allocated full size, and
+// the GC scans all of it). RunBatches takes the slices' items; the sender
+// must not touch a slice once sent.
+func (w *Writer) RunBatches(ctx context.Context, in <-chan []item.Item) error {
+	return runWriter(ctx, w, in, func(b []item.Item, take func(item.Item)) {
+		for i := range b {
+			take(b[i])
+		}
+	})
+}
+
+// writerMinBuffer is the least capacity of the writer's buffer of pending
+// items. The buffer grows as items arrive faster than it is flushed, up to
+// the batch size and beyond while writes fail, and shrinks again once
+// flushes find it mostly empty: at a few thousand items a second it stays
+// a few thousand items long instead of a full batch (32,768 items are
+// 12 MB of pointers for the GC to scan).
+const writerMinBuffer = 256
+
+func runWriter[T any](ctx context.Context, w *Writer, in <-chan T, each func(T, func(item.Item))) error {
 	maxBacklog := max(w.MaxBacklog, w.batchSize)
-	pending := make([]item.Item, 0, w.batchSize)
+	pending := make([]item.Item, 0, min(w.batchSize, writerMinBuffer))
 	var (
 		flushTimer *time.Timer
 		flushC     <-chan time.Time // armed while items wait
@@ -896,6 +921,10 @@ func (w *Writer) Run(ctx context.Context, in <-chan item.Item) error {
 		defer func() {
 			clear(pending[:off]) // let the GC have texts and payloads
 			pending = pending[:copy(pending, pending[off:])]
+			if len(pending) == 0 && cap(pending) > writerMinBuffer && off <= cap(pending)/4 {
+				// Mostly empty: a buffer twice what this flush wrote.
+				pending = make([]item.Item, 0, max(writerMinBuffer, 2*off))
+			}
 			w.m.backlog.Set(float64(len(pending)))
 		}()
 		for off < len(pending) {
@@ -936,44 +965,48 @@ func (w *Writer) Run(ctx context.Context, in <-chan item.Item) error {
 	var droppedSinceLog int
 	var lastDropLog time.Time
 
+	take := func(it item.Item) {
+		if len(pending) >= maxBacklog {
+			// Writes have failed for a long time. Losing the oldest is
+			// the least bad choice: the alert engine reads live items
+			// from its own branch. A whole batch goes at once so that
+			// dropping stays cheap.
+			n := min(w.batchSize, len(pending))
+			oldest := pending[0]
+			clear(pending[:n])
+			pending = pending[:copy(pending, pending[n:])]
+			w.m.dropped.Add(float64(n))
+			droppedSinceLog += n
+			if time.Since(lastDropLog) >= 10*time.Second {
+				w.log.Error("STORE BACKLOG FULL: dropping the oldest items because writes keep failing",
+					"dropped", droppedSinceLog, "backlog", len(pending), "oldest_source", oldest.Source,
+					"oldest_ts", oldest.TS)
+				droppedSinceLog, lastDropLog = 0, time.Now()
+			}
+		}
+		pending = append(pending, it)
+		if failing {
+			return // the retry timer paces writes
+		}
+		if len(pending) >= w.batchSize {
+			attempt(ctx)
+		} else if flushC == nil {
+			if flushTimer == nil {
+				flushTimer = time.NewTimer(w.flushEvery)
+			} else {
+				flushTimer.Reset(w.flushEvery)
+			}
+			flushC = flushTimer.C
+		}
+	}
+
 	for {
 		select {
-		case it, ok := <-in:
+		case v, ok := <-in:
 			if !ok {
 				return w.drain(ctx, &pending, flush)
 			}
-			if len(pending) >= maxBacklog {
-				// Writes have failed for a long time. Losing the oldest is
-				// the least bad choice: the alert engine reads live items
-				// from its own branch. A whole batch goes at once so that
-				// dropping stays cheap.
-				n := min(w.batchSize, len(pending))
-				oldest := pending[0]
-				clear(pending[:n])
-				pending = pending[:copy(pending, pending[n:])]
-				w.m.dropped.Add(float64(n))
-				droppedSinceLog += n
-				if time.Since(lastDropLog) >= 10*time.Second {
-					w.log.Error("STORE BACKLOG FULL: dropping the oldest items because writes keep failing",
-						"dropped", droppedSinceLog, "backlog", len(pending), "oldest_source", oldest.Source,
-						"oldest_ts", oldest.TS)
-					droppedSinceLog, lastDropLog = 0, time.Now()
-				}
-			}
-			pending = append(pending, it)
-			if failing {
-				continue // the retry timer paces writes
-			}
-			if len(pending) >= w.batchSize {
-				attempt(ctx)
-			} else if flushC == nil {
-				if flushTimer == nil {
-					flushTimer = time.NewTimer(w.flushEvery)
-				} else {
-					flushTimer.Reset(w.flushEvery)
-				}
-				flushC = flushTimer.C
-			}
+			each(v, take)
 		case <-flushC:
 			flushC = nil
 			attempt(ctx)

@@ -160,6 +160,46 @@ func TestWriterFlushes(t *testing.T) {
 	}
 }
 
+// TestWriterRunBatches feeds the writer runs of items of every size, a
+// burst that grows its buffer past the batch size and quiet spells that
+// shrink it again, and checks every item is stored once and flushed on
+// size, on interval and on close.
+func TestWriterRunBatches(t *testing.T) {
+	s := storeOpenTest(t)
+	w := NewWriter(s, 1000, 20*time.Millisecond, nil, prometheus.NewRegistry())
+	in := make(chan []item.Item, 4)
+	done := make(chan error, 1)
+	go func() { done <- w.RunBatches(context.Background(), in) }()
+	next := 0
+	sendRuns := func(sizes ...int) {
+		for _, n := range sizes {
+			in <- storeItemsN(next, next+n)
+			next += n
+		}
+	}
+	sendRuns(0, 1, 7, 64, 3)
+	storeEventually(t, "the first runs, flushed on interval", func() bool { return storeRows(t, s) == next })
+	for range 40 { // 2,560 items at once: two full batches and a rest
+		sendRuns(64)
+	}
+	storeEventually(t, "the burst", func() bool { return storeRows(t, s) == next })
+	for range 3 { // quiet spells: the buffer shrinks and must still work
+		sendRuns(2, 1)
+		storeEventually(t, "a quiet spell's items", func() bool { return storeRows(t, s) == next })
+	}
+	sendRuns(5, 300)
+	close(in)
+	if err := <-done; err != nil {
+		t.Fatalf("RunBatches: %v", err)
+	}
+	if n := storeRows(t, s); n != next {
+		t.Fatalf("%d rows after close, want %d", n, next)
+	}
+	if n := storeCount(t, s, `SELECT count(DISTINCT item_id) FROM items`); n != next {
+		t.Fatalf("%d distinct items, want %d", n, next)
+	}
+}
+
 func TestWriterCountsDuplicates(t *testing.T) {
 	s := storeOpenTest(t)
 	r := storeStartWriter(t, s, 4, time.Hour, nil)
