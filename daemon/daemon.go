@@ -154,8 +154,32 @@ type daemonMetrics struct {
 	// blocked is time spent waiting on a full channel to a stage (summed
 	// over the goroutines sending: the collectors share the one to the
 	// classifier); idle is time a stage waited for input.
-	blocked *prometheus.CounterVec
-	idle    *prometheus.CounterVec
+	blocked        *prometheus.CounterVec
+	classifierIdle waitClock
+}
+
+// waitClock adds up the time a goroutine waits; read at any moment it
+// includes the wait in progress, so a rate over a short span is right even
+// when a wait began long before it.
+type waitClock struct {
+	total atomic.Int64 // nanoseconds of waits that ended
+	since atomic.Int64 // UnixNano when the wait in progress began; 0: none
+}
+
+func (c *waitClock) start(now time.Time) { c.since.Store(now.UnixNano()) }
+
+func (c *waitClock) stop(now time.Time) {
+	if s := c.since.Swap(0); s != 0 {
+		c.total.Add(now.UnixNano() - s)
+	}
+}
+
+func (c *waitClock) seconds() float64 {
+	ns := c.total.Load()
+	if s := c.since.Load(); s != 0 {
+		ns += time.Now().UnixNano() - s
+	}
+	return float64(ns) / 1e9
 }
 
 // New opens the store and builds every stage. It does not start anything.
@@ -221,9 +245,10 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 	}
 	d.metrics.blocked = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lookout_pipeline_blocked_seconds_total",
 		Help: "Time spent waiting to hand items to a stage whose input was full (summed over the senders)."}, []string{"stage"})
-	d.metrics.idle = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lookout_pipeline_idle_seconds_total",
-		Help: "Time a stage waited for input."}, []string{"stage"})
-	d.reg.MustRegister(d.metrics.duplicates, d.metrics.restarts, d.metrics.stageWait, d.metrics.blocked, d.metrics.idle)
+	idle := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lookout_pipeline_idle_seconds_total",
+		Help: "Time a stage waited for input.", ConstLabels: prometheus.Labels{"stage": "classifier"}},
+		d.metrics.classifierIdle.seconds)
+	d.reg.MustRegister(d.metrics.duplicates, d.metrics.restarts, d.metrics.stageWait, d.metrics.blocked, idle)
 	d.reload = newReloadState(cfg, d.reg)
 	d.reportSettings.Store(newReportSettings(cfg))
 	d.roomBrands.Store(newRoomBrands(cfg))
@@ -416,16 +441,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 			run = nil
 			return sendTo(drainCtx, d.metrics, toStore, r, "store")
 		}
-		idle := d.metrics.idle.WithLabelValues("classifier")
+		idle := &d.metrics.classifierIdle
 		for {
 			var it item.Item
 			var ok bool
 			select {
 			case it, ok = <-raw:
 			default:
-				start := time.Now()
+				idle.start(time.Now())
 				it, ok = <-raw
-				idle.Add(time.Since(start).Seconds())
+				idle.stop(time.Now())
 			}
 			if !ok {
 				break

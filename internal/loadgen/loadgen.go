@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
@@ -524,7 +523,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		wall := time.Since(start).Seconds()
 		res.StageFractions = map[string]float64{}
 		for k, v := range stageSeconds(d.Registry(), o.Log) {
-			res.StageFractions[k] = math.Round((v-stages0[k])/wall*1000) / 1000
+			res.StageFractions[k] = (v - stages0[k]) / wall
 		}
 	}
 	if pg {
@@ -824,6 +823,7 @@ func stageSeconds(reg prometheus.Gatherer, log *slog.Logger) map[string]float64 
 		return out
 	}
 	for key, want := range stageMetrics {
+		out[key] = 0 // a stage that never blocked has no series yet
 		for _, mf := range mfs {
 			if mf.GetName() != want[0] {
 				continue
