@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"runtime/pprof"
+	"slices"
 	"time"
 
 	"lookout/internal/loadgen"
@@ -120,6 +122,14 @@ func cmdLoadgen(ctx context.Context, args []string) error {
 			w.Streams, w.Updates, w.SliceMessages, w.Sent, w.Messages, float64(w.Bytes)/1e6, w.Reconnects, w.Errors)
 	} else if res.UI {
 		fmt.Println("dashboard: served, no room stream open")
+	}
+	if len(res.StageFractions) > 0 {
+		keys := slices.Sorted(maps.Keys(res.StageFractions))
+		fmt.Print("fraction of the time:")
+		for _, k := range keys {
+			fmt.Printf("  %s %.2f", k, res.StageFractions[k])
+		}
+		fmt.Println()
 	}
 	if res.LateTicks > 0 {
 		fmt.Printf("the frame encoder fell behind the pacing at %d ticks\n", res.LateTicks)

@@ -151,6 +151,35 @@ type daemonMetrics struct {
 	duplicates prometheus.Counter
 	restarts   *prometheus.CounterVec
 	stageWait  *prometheus.CounterVec
+	// blocked is time spent waiting on a full channel to a stage (summed
+	// over the goroutines sending: the collectors share the one to the
+	// classifier); idle is time a stage waited for input.
+	blocked        *prometheus.CounterVec
+	classifierIdle waitClock
+}
+
+// waitClock adds up the time a goroutine waits; read at any moment it
+// includes the wait in progress, so a rate over a short span is right even
+// when a wait began long before it.
+type waitClock struct {
+	total atomic.Int64 // nanoseconds of waits that ended
+	since atomic.Int64 // UnixNano when the wait in progress began; 0: none
+}
+
+func (c *waitClock) start(now time.Time) { c.since.Store(now.UnixNano()) }
+
+func (c *waitClock) stop(now time.Time) {
+	if s := c.since.Swap(0); s != 0 {
+		c.total.Add(now.UnixNano() - s)
+	}
+}
+
+func (c *waitClock) seconds() float64 {
+	ns := c.total.Load()
+	if s := c.since.Load(); s != 0 {
+		ns += time.Now().UnixNano() - s
+	}
+	return float64(ns) / 1e9
 }
 
 // New opens the store and builds every stage. It does not start anything.
@@ -214,7 +243,12 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 		restarts:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lookout_source_restarts_total", Help: "Collector restarts after an error."}, []string{"source"}),
 		stageWait:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lookout_pipeline_backpressure_total", Help: "Times a stage found its downstream full."}, []string{"stage"}),
 	}
-	d.reg.MustRegister(d.metrics.duplicates, d.metrics.restarts, d.metrics.stageWait)
+	d.metrics.blocked = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lookout_pipeline_blocked_seconds_total",
+		Help: "Time spent waiting to hand items to a stage whose input was full (summed over the senders)."}, []string{"stage"})
+	idle := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lookout_pipeline_idle_seconds_total",
+		Help: "Time a stage waited for input.", ConstLabels: prometheus.Labels{"stage": "classifier"}},
+		d.metrics.classifierIdle.seconds)
+	d.reg.MustRegister(d.metrics.duplicates, d.metrics.restarts, d.metrics.stageWait, d.metrics.blocked, idle)
 	d.reload = newReloadState(cfg, d.reg)
 	d.reportSettings.Store(newReportSettings(cfg))
 	d.roomBrands.Store(newRoomBrands(cfg))
@@ -405,9 +439,22 @@ func (d *Daemon) Run(ctx context.Context) error {
 			}
 			r := run
 			run = nil
-			return sendTo(drainCtx, d.metrics.stageWait, toStore, r, "store")
+			return sendTo(drainCtx, d.metrics, toStore, r, "store")
 		}
-		for it := range raw {
+		idle := &d.metrics.classifierIdle
+		for {
+			var it item.Item
+			var ok bool
+			select {
+			case it, ok = <-raw:
+			default:
+				idle.start(time.Now())
+				it, ok = <-raw
+				idle.stop(time.Now())
+			}
+			if !ok {
+				break
+			}
 			if run == nil {
 				run = make([]item.Item, 0, min(len(raw)+1, storeRun))
 			}
@@ -526,17 +573,20 @@ func newRoomBrands(cfg *config.Config) *map[string][2]string {
 }
 
 func (d *Daemon) send(ctx context.Context, ch chan<- item.Item, it item.Item, name string) error {
-	return sendTo(ctx, d.metrics.stageWait, ch, it, name)
+	return sendTo(ctx, d.metrics, ch, it, name)
 }
 
-// sendTo sends v on ch, counting in stageWait under name when ch is full.
-func sendTo[T any](ctx context.Context, stageWait *prometheus.CounterVec, ch chan<- T, v T, name string) error {
+// sendTo sends v on ch; when ch is full it counts the wait in m's
+// stageWait and blocked under name.
+func sendTo[T any](ctx context.Context, m *daemonMetrics, ch chan<- T, v T, name string) error {
 	select {
 	case ch <- v:
 		return nil
 	default:
 	}
-	stageWait.WithLabelValues(name).Inc()
+	m.stageWait.WithLabelValues(name).Inc()
+	start := time.Now()
+	defer func() { m.blocked.WithLabelValues(name).Add(time.Since(start).Seconds()) }()
 	select {
 	case ch <- v:
 		return nil
@@ -547,6 +597,7 @@ func sendTo[T any](ctx context.Context, stageWait *prometheus.CounterVec, ch cha
 
 // emit is what collectors call: normalise, dedupe, hand on.
 func (d *Daemon) emit(r *sourceRunner, raw chan<- item.Item) lcollectors.Emit {
+	classifierBlocked := d.metrics.blocked.WithLabelValues("classifier")
 	return func(ctx context.Context, it item.Item) error {
 		it.Source = r.src.ID
 		if it.ID == "" {
@@ -595,6 +646,8 @@ func (d *Daemon) emit(r *sourceRunner, raw chan<- item.Item) lcollectors.Emit {
 			return nil
 		default:
 		}
+		start := time.Now()
+		defer func() { classifierBlocked.Add(time.Since(start).Seconds()) }()
 		select {
 		case raw <- it:
 			return nil

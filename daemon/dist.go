@@ -94,7 +94,7 @@ func (ds *distState) consume(ctx context.Context, raw chan<- item.Item, toStore 
 		for _, it := range del.Items {
 			if !d.dedupe.addItemIfNew(&it) {
 				d.metrics.duplicates.Inc()
-				if err := sendTo(ctx, d.metrics.stageWait, toStore, []item.Item{it}, "store"); err != nil {
+				if err := sendTo(ctx, d.metrics, toStore, []item.Item{it}, "store"); err != nil {
 					return err
 				}
 				continue

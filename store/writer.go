@@ -823,6 +823,7 @@ type storeWriterMetrics struct {
 	rejected   prometheus.Counter
 	backlog    prometheus.Gauge
 	batch      prometheus.Histogram
+	busy       prometheus.Counter
 }
 
 // NewWriter builds a Writer. reg may be nil (no metrics exported).
@@ -853,6 +854,9 @@ func NewWriter(s ItemStore, batchSize int, flushEvery time.Duration, log *slog.L
 		batch: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "lookout_store_batch_seconds", Help: "Time to write one batch (one transaction).",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
+		busy: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lookout_store_writer_busy_seconds_total",
+			Help: "Time spent inside batch writes (transactions), failed ones included: its rate is the fraction of the time the store is writing."}),
 	}
 	if reg != nil {
 		m.written = metrics.MustRegister(reg, m.written)
@@ -862,6 +866,7 @@ func NewWriter(s ItemStore, batchSize int, flushEvery time.Duration, log *slog.L
 		m.rejected = metrics.MustRegister(reg, m.rejected)
 		m.backlog = metrics.MustRegister(reg, m.backlog)
 		m.batch = metrics.MustRegister(reg, m.batch)
+		m.busy = metrics.MustRegister(reg, m.busy)
 	}
 	return &Writer{
 		store: s, batchSize: batchSize, flushEvery: flushEvery, log: log, m: m,
@@ -1098,10 +1103,12 @@ func storeRejects(err error) bool {
 func (w *Writer) writeBatch(ctx context.Context, batch []item.Item) error {
 	start := time.Now()
 	n, err := w.store.WriteItems(ctx, batch)
+	took := time.Since(start).Seconds()
+	w.m.busy.Add(took)
 	if err != nil {
 		return err
 	}
-	w.m.batch.Observe(time.Since(start).Seconds())
+	w.m.batch.Observe(took)
 	w.m.written.Add(float64(n))
 	if w.Settled != nil {
 		w.Settled(batch)

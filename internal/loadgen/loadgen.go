@@ -19,6 +19,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"lookout/config"
 	"lookout/daemon"
 	"lookout/internal/embednats"
@@ -102,6 +104,15 @@ type Result struct {
 	// Options.Ceiling.
 	CeilingRate  float64 `json:"ceiling_rate,omitempty"`
 	CeilingRatio float64 `json:"ceiling_ratio,omitempty"`
+	// StageFractions is, from the first push until the last row was
+	// stored, the fraction of that time each stage spent in a state, read
+	// from the daemon's metrics: store_busy (inside batch writes),
+	// classifier_idle (waiting for input), classifier_blocked_on_alerts and
+	// classifier_blocked_on_store (its output channel full), and
+	// collectors_blocked_on_classifier (summed over the rooms' goroutines,
+	// so it can pass 1). A stage busy near 1 while the one before it is
+	// blocked on it is the serial limit. Not set with --transport nats.
+	StageFractions map[string]float64 `json:"stage_fractions,omitempty"`
 	// CPUSeconds is user+system CPU time of this process and of the
 	// processor processes from the daemon's start to its stop (the
 	// loopback rooms and the pacing included, the same in every mode);
@@ -451,6 +462,10 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	}
 	rssEvery := max(time.Second, o.Duration/20)
 	nextRSS := time.Duration(0)
+	var stages0 map[string]float64
+	if !nats {
+		stages0 = stageSeconds(d.Registry(), o.Log)
+	}
 	cpu0 := cpuTime()
 	start := time.Now()
 	for k := 0; k < ticks; k++ {
@@ -504,6 +519,13 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		}
 	}
 	cpu := cpuTime() - cpu0
+	if stages0 != nil {
+		wall := time.Since(start).Seconds()
+		res.StageFractions = map[string]float64{}
+		for k, v := range stageSeconds(d.Registry(), o.Log) {
+			res.StageFractions[k] = (v - stages0[k]) / wall
+		}
+	}
 	if pg {
 		res.StoreCPUSeconds = (postgresCPU() - storeCPU0).Seconds()
 	}
@@ -780,4 +802,44 @@ func (h *pgHoles) expire(now time.Time) {
 			delete(h.holes, id)
 		}
 	}
+}
+
+// stageMetrics names the daemon's counters of seconds that StageFractions
+// reports: metric name and stage label (empty: none) for each key.
+var stageMetrics = map[string][2]string{
+	"store_busy":                       {"lookout_store_writer_busy_seconds_total", ""},
+	"classifier_idle":                  {"lookout_pipeline_idle_seconds_total", "classifier"},
+	"classifier_blocked_on_alerts":     {"lookout_pipeline_blocked_seconds_total", "alerts"},
+	"classifier_blocked_on_store":      {"lookout_pipeline_blocked_seconds_total", "store"},
+	"collectors_blocked_on_classifier": {"lookout_pipeline_blocked_seconds_total", "classifier"},
+}
+
+// stageSeconds reads the counters of stageMetrics from reg.
+func stageSeconds(reg prometheus.Gatherer, log *slog.Logger) map[string]float64 {
+	out := make(map[string]float64, len(stageMetrics))
+	mfs, err := reg.Gather()
+	if err != nil {
+		log.Warn("loadgen: read the daemon's metrics", "err", err)
+		return out
+	}
+	for key, want := range stageMetrics {
+		out[key] = 0 // a stage that never blocked has no series yet
+		for _, mf := range mfs {
+			if mf.GetName() != want[0] {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				stage := ""
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "stage" {
+						stage = l.GetValue()
+					}
+				}
+				if stage == want[1] {
+					out[key] += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return out
 }

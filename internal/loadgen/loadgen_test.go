@@ -35,6 +35,20 @@ func TestRunSmall(t *testing.T) {
 	if res.CeilingRate <= 0 || res.CeilingRatio <= 0 {
 		t.Errorf("ceiling %v items/s, ratio %v", res.CeilingRate, res.CeilingRatio)
 	}
+	// At 200 msgs/s every stage waits for work most of the time.
+	f := res.StageFractions
+	if len(f) != len(stageMetrics) {
+		t.Errorf("stage fractions %v, want one for each of %d stage states", f, len(stageMetrics))
+	}
+	if f["store_busy"] <= 0 || f["store_busy"] > 0.5 {
+		t.Errorf("store busy %v of the time, want a little", f["store_busy"])
+	}
+	if f["classifier_idle"] < 0.5 || f["classifier_idle"] > 1.01 {
+		t.Errorf("classifier idle %v of the time, want most of it", f["classifier_idle"])
+	}
+	if f["classifier_blocked_on_store"] > 0.1 || f["classifier_blocked_on_alerts"] > 0.1 {
+		t.Errorf("classifier blocked on a stage at 200 msgs/s: %v", f)
+	}
 	b, err := json.Marshal(res)
 	if err != nil {
 		t.Fatal(err)
