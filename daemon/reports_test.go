@@ -88,13 +88,7 @@ func TestStreamEndReviewSurvivesKill9(t *testing.T) {
 	}
 	var out bytes.Buffer
 	start := func() *exec.Cmd {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestStateKillChild$", "-test.v")
-		cmd.Env = append(os.Environ(), stateKillEnvConfig+"="+cfgPath, "REVIEW_DINGTALK_URL="+ding.WebhookURL())
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		return cmd
+		return startKillChild(t, cfgPath, &out, "REVIEW_DINGTALK_URL="+ding.WebhookURL())
 	}
 	ding.FailFor(loopback.SinkFault{Status: 503}, time.Hour)
 	first := start()
@@ -314,13 +308,7 @@ func TestStreamEndReviewAtStart(t *testing.T) {
 		if err := os.WriteFile(cfgPath, []byte(reviewConfig(dbPath, live, extra)), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		cmd := exec.Command(os.Args[0], "-test.run=^TestStateKillChild$", "-test.v")
-		cmd.Env = append(os.Environ(), stateKillEnvConfig+"="+cfgPath, "REVIEW_DINGTALK_URL="+ding.WebhookURL())
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		return cmd
+		return startKillChild(t, cfgPath, &out, "REVIEW_DINGTALK_URL="+ding.WebhookURL())
 	}
 	ro, err := sql.Open("sqlite3", "file:"+dbPath+"?mode=ro")
 	if err != nil {

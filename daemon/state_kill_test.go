@@ -22,6 +22,20 @@ import (
 	"lookout/internal/loopback"
 )
 
+// startKillChild starts the daemon of the config at cfgPath in a child
+// process (TestStateKillChild), env added to its environment and its
+// output written to out, for a test to kill and restart.
+func startKillChild(t *testing.T, cfgPath string, out io.Writer, env ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestStateKillChild$", "-test.v")
+	cmd.Env = append(append(os.Environ(), stateKillEnvConfig+"="+cfgPath), env...)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd
+}
+
 // stateKillEnvConfig names the config file of the helper process
 // TestStateKill9 starts.
 const stateKillEnvConfig = "LOOKOUT_STATE_KILL_CONFIG"

@@ -159,14 +159,8 @@ func TestTwitchStreamEndWhileDownReview(t *testing.T) {
 	}
 	var out bytes.Buffer
 	run := func() *exec.Cmd {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestStateKillChild$", "-test.v")
-		cmd.Env = append(os.Environ(), stateKillEnvConfig+"="+cfgPath, "REVIEW_DINGTALK_URL="+ding.WebhookURL(),
+		return startKillChild(t, cfgPath, &out, "REVIEW_DINGTALK_URL="+ding.WebhookURL(),
 			"REVIEW_TWITCH_ID=review-client", "REVIEW_TWITCH_SECRET=review-secret")
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		return cmd
 	}
 	ro, err := sql.Open("sqlite3", "file:"+dbPath+"?mode=ro")
 	if err != nil {
