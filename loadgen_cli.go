@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"os"
-	"runtime/pprof"
 	"slices"
 	"time"
 
@@ -62,17 +61,11 @@ func cmdLoadgen(ctx context.Context, args []string) error {
 	default:
 		return fmt.Errorf("unknown --store %q (sqlite or postgres)", *storeKind)
 	}
-	if *cpuprofile != "" {
-		f, err := os.Create(*cpuprofile)
-		if err != nil {
-			return fmt.Errorf("cpuprofile: %w", err)
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return fmt.Errorf("cpuprofile: %w", err)
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := startCPUProfile(*cpuprofile)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	opts := loadgen.Options{Rooms: *rooms, Rate: *rate, Duration: *dur, Terms: *terms, DBPath: *db, Ceiling: *ceiling,
 		Transport: *transport, Processors: *processors, Partitions: *partitions, PostgresDSN: pgDSN, ProcessorProfile: *cpuprofile, BatchWindow: *batchWindow, NATSDir: *natsDir,
 		UI: *uiOn, Watch: *watch}
