@@ -57,6 +57,20 @@ func twitchChat(irc *loopback.TwitchServer, tag string, n int) {
 	}
 }
 
+// twitchReviewServers starts the loopback Twitch chat, Helix API (client
+// review-client, secret review-secret) and DingTalk robot the Twitch
+// review tests run against; they close when the test ends.
+func twitchReviewServers(t *testing.T) (*loopback.TwitchServer, *loopback.HelixServer, *loopback.DingTalkServer) {
+	t.Helper()
+	irc := loopback.NewTwitchServer()
+	t.Cleanup(irc.Close)
+	helix := loopback.NewHelixServer("review-client", "review-secret")
+	t.Cleanup(helix.Close)
+	ding := loopback.NewDingTalkServer("review-token", "")
+	t.Cleanup(ding.Close)
+	return irc, helix, ding
+}
+
 // TestTwitchStreamEndReview: a Twitch channel read over loopback IRC chat
 // with the Helix poller on a loopback Helix API goes live, chats and goes
 // offline (drops out of Get Streams). Its viewer counts land in metrics,
@@ -66,12 +80,7 @@ func TestTwitchStreamEndReview(t *testing.T) {
 	if testing.Short() {
 		t.Skip("polls a loopback Helix API for several seconds")
 	}
-	irc := loopback.NewTwitchServer()
-	defer irc.Close()
-	helix := loopback.NewHelixServer("review-client", "review-secret")
-	defer helix.Close()
-	ding := loopback.NewDingTalkServer("review-token", "")
-	defer ding.Close()
+	irc, helix, ding := twitchReviewServers(t)
 	t.Setenv("REVIEW_DINGTALK_URL", ding.WebhookURL())
 	t.Setenv("REVIEW_TWITCH_ID", "review-client")
 	t.Setenv("REVIEW_TWITCH_SECRET", "review-secret")
@@ -145,12 +154,7 @@ func TestTwitchStreamEndWhileDownReview(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts helper processes")
 	}
-	irc := loopback.NewTwitchServer()
-	defer irc.Close()
-	helix := loopback.NewHelixServer("review-client", "review-secret")
-	defer helix.Close()
-	ding := loopback.NewDingTalkServer("review-token", "")
-	defer ding.Close()
+	irc, helix, ding := twitchReviewServers(t)
 	dir := t.TempDir()
 	dbPath := filepath.Join(dir, "lookout.db")
 	cfgPath := filepath.Join(dir, "lookout.yaml")
