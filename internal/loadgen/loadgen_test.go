@@ -49,17 +49,10 @@ func TestRunSmall(t *testing.T) {
 	if f["classifier_blocked_on_store"] > 0.1 || f["classifier_blocked_on_alerts"] > 0.1 {
 		t.Errorf("classifier blocked on a stage at 200 msgs/s: %v", f)
 	}
-	b, err := json.Marshal(res)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatal(err)
-	}
+	m := resultJSON(t, res)
 	for _, k := range []string{"rooms", "target_rate", "achieved_rate", "stored", "lost", "p50_ms", "p99_ms", "eval_p50_ms", "eval_p99_ms", "rss_mb", "cpu_us_per_msg"} {
 		if _, ok := m[k]; !ok {
-			t.Errorf("JSON %s lacks %q", b, k)
+			t.Errorf("JSON %v lacks %q", m, k)
 		}
 	}
 }
@@ -162,6 +155,16 @@ func TestRunWatched(t *testing.T) {
 	if w.Messages <= 0 || w.Messages > w.Sent || w.Bytes <= 0 {
 		t.Errorf("feed messages %d, bytes %d", w.Messages, w.Bytes)
 	}
+	m := resultJSON(t, res)
+	if _, ok := m["watched"].(map[string]any); !ok || m["ui"] != true {
+		t.Errorf("JSON %v lacks ui and watched", m)
+	}
+}
+
+// resultJSON is res as the JSON `lookout loadgen --format json` prints,
+// decoded into a map, so a test sees the field names users see.
+func resultJSON(t *testing.T, res Result) map[string]any {
+	t.Helper()
 	b, err := json.Marshal(res)
 	if err != nil {
 		t.Fatal(err)
@@ -170,7 +173,5 @@ func TestRunWatched(t *testing.T) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := m["watched"].(map[string]any); !ok || m["ui"] != true {
-		t.Errorf("JSON %s lacks ui and watched", b)
-	}
+	return m
 }
