@@ -153,3 +153,16 @@ func BenchmarkDedupeSetHeap(b *testing.B) {
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/(1<<20), "heap-MB")
 	}
 }
+
+// len is how many keys the set remembers.
+func (s *dedupeSet) len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, v := range s.slots {
+		if v != 0 {
+			n++
+		}
+	}
+	return n
+}

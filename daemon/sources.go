@@ -340,19 +340,6 @@ func (s *dedupeSet) forgetItem(it *item.Item) {
 	s.remove(h)
 }
 
-// len is how many keys the set remembers.
-func (s *dedupeSet) len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := 0
-	for _, v := range s.slots {
-		if v != 0 {
-			n++
-		}
-	}
-	return n
-}
-
 func (s *dedupeSet) addHash(h uint64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
