@@ -17,6 +17,7 @@ import (
 
 	"lookout/config"
 
+	"lookout/internal/httpurl"
 	"lookout/internal/redact"
 )
 
@@ -181,7 +182,7 @@ func notifyEndpoint(sink, field string, s config.Secret) (string, error) {
 		return "", fmt.Errorf("%s: %s (%s) is empty", sink, field, s)
 	}
 	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if err != nil || !httpurl.OK(u) {
 		return "", fmt.Errorf("%s: %s (%s) must be an absolute http(s) URL, not %s", sink, field, s, RedactURL(raw))
 	}
 	return raw, nil

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
+
+	"lookout/internal/httpurl"
 )
 
 // ReportsConfig configures the reports the daemon posts by itself: the
@@ -159,7 +161,7 @@ func (c *Config) validateReports(receivers map[string]bool) []error {
 	}
 	if u := c.UI.PublicURL; u != "" {
 		p, err := url.Parse(u)
-		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+		if err != nil || !httpurl.OK(p) {
 			errs = append(errs, ferr(c.lineOf("ui", "public_url"), "ui.public_url", "%q is not an http(s) URL such as https://lookout.example.com", u))
 		}
 	}

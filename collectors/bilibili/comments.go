@@ -17,6 +17,7 @@ import (
 	"lookout/collectors/httpx"
 	"lookout/collectors/poll"
 	"lookout/config"
+	"lookout/internal/httpurl"
 	"lookout/item"
 )
 
@@ -125,7 +126,7 @@ func NewComments(src config.SourceConfig, env collectors.Env) (collectors.Collec
 	if c.spec.APIBase == "" {
 		c.spec.APIBase = "https://api.bilibili.com"
 	}
-	if u, err := url.Parse(c.spec.APIBase); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if u, err := url.Parse(c.spec.APIBase); err != nil || !httpurl.OK(u) {
 		return nil, fmt.Errorf("api_base %q: want an absolute http(s) URL", c.spec.APIBase)
 	}
 	c.spec.APIBase = strings.TrimRight(c.spec.APIBase, "/")

@@ -24,6 +24,7 @@ import (
 	"lookout/collectors/httpx"
 	"lookout/collectors/stream"
 	"lookout/config"
+	"lookout/internal/httpurl"
 	"lookout/item"
 )
 
@@ -88,7 +89,7 @@ func NewLive(src config.SourceConfig, env collectors.Env) (collectors.Collector,
 	}
 	for name, base := range map[string]*string{"api_base": &spec.APIBase, "nav_base": &spec.NavBase} {
 		u, err := url.Parse(*base)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		if err != nil || !httpurl.OK(u) {
 			return nil, fmt.Errorf("%s: %q is not an http(s) URL", name, *base)
 		}
 		*base = strings.TrimRight(*base, "/")

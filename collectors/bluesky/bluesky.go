@@ -25,6 +25,7 @@ import (
 	"lookout/collectors/httpx"
 	"lookout/collectors/stream"
 	"lookout/config"
+	"lookout/internal/httpurl"
 	"lookout/item"
 )
 
@@ -185,7 +186,7 @@ func New(src config.SourceConfig, env collectors.Env) (collectors.Collector, err
 	}
 	if lookup == "off" {
 		lookup = ""
-	} else if lu, err := url.Parse(lookup); err != nil || (lu.Scheme != "https" && lu.Scheme != "http") || lu.Host == "" {
+	} else if lu, err := url.Parse(lookup); err != nil || !httpurl.OK(lu) {
 		return nil, fmt.Errorf("handle_lookup %q: want an AppView's https:// URL such as %s, or off", lookup, BlueskyDefaultLookup)
 	}
 	dialer, header, err := stream.Dialer(src, env)

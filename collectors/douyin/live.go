@@ -27,6 +27,7 @@ import (
 	"lookout/collectors/httpx"
 	"lookout/collectors/stream"
 	"lookout/config"
+	"lookout/internal/httpurl"
 	"lookout/item"
 )
 
@@ -152,7 +153,7 @@ func New(src config.SourceConfig, env collectors.Env) (collectors.Collector, err
 	if spec.PageBase == "" {
 		spec.PageBase = DouyinDefaultPageBase
 	}
-	if pu, err := url.Parse(spec.PageBase); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+	if pu, err := url.Parse(spec.PageBase); err != nil || !httpurl.OK(pu) {
 		return nil, fmt.Errorf("page_base %q: want an http:// or https:// URL", spec.PageBase)
 	}
 	var signer DouyinSigner
@@ -161,7 +162,7 @@ func New(src config.SourceConfig, env collectors.Env) (collectors.Collector, err
 		return nil, errors.New("signer_url and loopback_sign_key: set one, not both")
 	case spec.SignerURL != "":
 		su, err := url.Parse(spec.SignerURL)
-		if err != nil || (su.Scheme != "http" && su.Scheme != "https") || su.Host == "" {
+		if err != nil || !httpurl.OK(su) {
 			return nil, fmt.Errorf("signer_url %q: want an http:// or https:// URL", httpx.RedactURL(spec.SignerURL))
 		}
 		signer = &douyinHTTPSigner{url: spec.SignerURL, http: env.HTTP}

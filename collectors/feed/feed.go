@@ -22,6 +22,7 @@ import (
 	"golang.org/x/text/transform"
 
 	"lookout/internal/htmltext"
+	"lookout/internal/httpurl"
 )
 
 // Feed is a parsed RSS 2.0, RSS 1.0 (RDF), Atom or JSON Feed document.
@@ -850,7 +851,7 @@ func feedResolve(base *url.URL, ref string) string {
 	if base != nil {
 		u = base.ResolveReference(u)
 	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if !httpurl.OK(u) {
 		return ""
 	}
 	return u.String()

@@ -28,6 +28,7 @@ import (
 	"lookout/collectors/httpx"
 	"lookout/collectors/poll"
 	"lookout/config"
+	"lookout/internal/httpurl"
 	"lookout/item"
 )
 
@@ -91,7 +92,7 @@ func NewRSS(src config.SourceConfig, env collectors.Env) (collectors.Collector, 
 	switch {
 	case spec.URL == "":
 		return nil, &config.FieldError{Line: src.Line, Field: field + "url", Msg: "required: the feed's http(s) URL"}
-	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+	case err != nil || !httpurl.OK(u):
 		return nil, &config.FieldError{Line: src.Line, Field: field + "url", Msg: fmt.Sprintf("%s is not an http(s) URL", httpx.RedactURL(spec.URL))}
 	case spec.MaxSeen < 0:
 		return nil, &config.FieldError{Line: src.Line, Field: field + "max_seen", Msg: "must not be negative"}

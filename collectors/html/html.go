@@ -24,6 +24,7 @@ import (
 	"lookout/collectors/httpx"
 	"lookout/collectors/poll"
 	"lookout/config"
+	"lookout/internal/httpurl"
 	"lookout/item"
 )
 
@@ -270,7 +271,7 @@ func New(src config.SourceConfig, env collectors.Env) (collectors.Collector, err
 		return nil, err
 	}
 	u, err := url.Parse(spec.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if err != nil || !httpurl.OK(u) {
 		return nil, fmt.Errorf("url %q: want an absolute http(s) URL", httpx.RedactURL(spec.URL))
 	}
 	c := &htmlCollector{src: src, spec: spec, env: env, kind: item.KindPost}

@@ -22,6 +22,7 @@ import (
 	"lookout/collectors/httpx"
 	"lookout/collectors/poll"
 	"lookout/config"
+	"lookout/internal/httpurl"
 	"lookout/item"
 )
 
@@ -115,7 +116,7 @@ func NewJSONAPI(src config.SourceConfig, env collectors.Env) (collectors.Collect
 	if err != nil {
 		return nil, fmt.Errorf("url: %w", err)
 	}
-	if u, err := url.Parse(probe); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if u, err := url.Parse(probe); err != nil || !httpurl.OK(u) {
 		return nil, fmt.Errorf("url %q: want an absolute http(s) URL", httpx.RedactURL(probe))
 	}
 	keys := make([]string, 0, len(spec.Params))

@@ -19,6 +19,7 @@ import (
 	"lookout/collectors/httpx"
 	"lookout/collectors/poll"
 	"lookout/config"
+	"lookout/internal/httpurl"
 	"lookout/item"
 )
 
@@ -106,7 +107,7 @@ func NewWeibo(src config.SourceConfig, env collectors.Env) (collectors.Collector
 	if c.spec.APIBase == "" {
 		c.spec.APIBase = "https://m.weibo.cn"
 	}
-	if u, err := url.Parse(c.spec.APIBase); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if u, err := url.Parse(c.spec.APIBase); err != nil || !httpurl.OK(u) {
 		return nil, fmt.Errorf("api_base %q: want an absolute http(s) URL", c.spec.APIBase)
 	}
 	c.spec.APIBase = strings.TrimRight(c.spec.APIBase, "/")

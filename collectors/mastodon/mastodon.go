@@ -23,6 +23,7 @@ import (
 	"lookout/collectors/httpx"
 	"lookout/collectors/stream"
 	"lookout/config"
+	"lookout/internal/httpurl"
 	"lookout/item"
 
 	"lookout/internal/htmltext"
@@ -177,7 +178,7 @@ func New(src config.SourceConfig, env collectors.Env) (collectors.Collector, err
 		return nil, err
 	}
 	api, err := url.Parse(spec.URL)
-	if err != nil || (api.Scheme != "https" && api.Scheme != "http") || api.Host == "" {
+	if err != nil || !httpurl.OK(api) {
 		return nil, fmt.Errorf("url %q: want the instance's https:// URL", spec.URL)
 	}
 	streamRaw := spec.StreamingURL

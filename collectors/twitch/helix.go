@@ -17,6 +17,7 @@ import (
 	"lookout/collectors/httpx"
 	"lookout/collectors/poll"
 	"lookout/config"
+	"lookout/internal/httpurl"
 	"lookout/item"
 )
 
@@ -137,7 +138,7 @@ func (h *helixSpec) check(src config.SourceConfig) error {
 			*u.v = u.def
 		}
 		p, err := url.Parse(*u.v)
-		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+		if err != nil || !httpurl.OK(p) {
 			return bad(u.key, "%q is not an http(s) URL", httpx.RedactURL(*u.v))
 		}
 		*u.v = strings.TrimRight(*u.v, "/")
