@@ -25,6 +25,8 @@ func cmdLoadgen(ctx context.Context, args []string) error {
 	format := fs.String("format", "text", "output format: text or json")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run (rooms, daemon and store) to this file; with --transport nats, processor N's to this file with .proc-N appended")
 	memprofile := fs.String("memprofile", "", "write a heap profile, taken when the last frame has been pushed, to this file")
+	traceFile := fs.String("trace", "", "write a Go execution trace of --trace-window from the middle of the push to this file (read it with go tool trace)")
+	traceWindow := fs.Duration("trace-window", 5*time.Second, "with --trace: how long to trace")
 	transport := fs.String("transport", "memory", "memory (one daemon, --role all) or nats (collectors here, publishing to an embedded NATS server; --processors process-role daemons as processes of their own, each with its own SQLite file)")
 	processors := fs.Int("processors", 1, "with --transport nats: how many processor processes")
 	partitions := fs.Int("partitions", 16, "with --transport nats: transport.nats.partitions")
@@ -84,6 +86,14 @@ func cmdLoadgen(ctx context.Context, args []string) error {
 		}
 		defer f.Close()
 		opts.HeapProfile = f
+	}
+	if *traceFile != "" {
+		f, err := os.Create(*traceFile)
+		if err != nil {
+			return fmt.Errorf("trace: %w", err)
+		}
+		defer f.Close()
+		opts.Trace, opts.TraceWindow = f, *traceWindow
 	}
 	res, err := loadgen.Run(ctx, opts)
 	if err != nil {

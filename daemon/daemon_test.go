@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -37,7 +39,8 @@ func TestDedupeSetEvictsOldest(t *testing.T) {
 // the table's end), with evictions and forgotten keys in between.
 func TestDedupeSetTable(t *testing.T) {
 	for _, max := range []int{1, 3, 40} {
-		s := newDedupeSet(max)
+		set := newDedupeSet(max)
+		s := &set.shards[0]
 		want := map[uint64]bool{}
 		var ring []uint64
 		rng := rand.New(rand.NewPCG(1, uint64(max)))
@@ -54,7 +57,7 @@ func TestDedupeSetTable(t *testing.T) {
 				delete(want, h)
 				continue
 			}
-			got := s.addHash(h)
+			got := set.addHash(h)
 			if got != !want[h] {
 				t.Fatalf("max %d step %d: addHash(%x) = %v, want %v", max, step, h, got, !want[h])
 			}
@@ -66,7 +69,7 @@ func TestDedupeSetTable(t *testing.T) {
 				}
 				want[h] = true
 			}
-			if n := s.len(); n != len(want) {
+			if n := set.len(); n != len(want) {
 				t.Fatalf("max %d step %d: set holds %d keys, want %d", max, step, n, len(want))
 			}
 		}
@@ -75,6 +78,34 @@ func TestDedupeSetTable(t *testing.T) {
 				t.Fatalf("max %d: %x lost", max, h)
 			}
 		}
+	}
+}
+
+// TestDedupeSetShards checks a set big enough to be split into shards: each
+// shard evicts its own oldest, so the set as a whole keeps about its size
+// in keys, and every one of the most recent half is remembered.
+func TestDedupeSetShards(t *testing.T) {
+	const max = 100_000
+	s := newDedupeSet(max)
+	if len(s.shards) != dedupeShards {
+		t.Fatalf("%d shards, want %d", len(s.shards), dedupeShards)
+	}
+	key := func(i int) string { return "bili\x00" + strconv.Itoa(i) }
+	for i := range 3 * max {
+		if !s.addIfNew(key(i)) {
+			t.Fatalf("key %d reported as seen", i)
+		}
+	}
+	if n := s.len(); n > max+dedupeShards || n < max-max/50 {
+		t.Errorf("set holds %d keys, want about %d", n, max)
+	}
+	for i := 3*max - max/2; i < 3*max; i++ {
+		if s.addIfNew(key(i)) {
+			t.Fatalf("recent key %d forgotten", i)
+		}
+	}
+	if !s.addIfNew(key(0)) {
+		t.Error("the oldest key is still remembered")
 	}
 }
 
@@ -156,13 +187,32 @@ func BenchmarkDedupeSetHeap(b *testing.B) {
 
 // len is how many keys the set remembers.
 func (s *dedupeSet) len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	n := 0
-	for _, v := range s.slots {
-		if v != 0 {
-			n++
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		for _, v := range sh.slots {
+			if v != 0 {
+				n++
+			}
 		}
+		sh.mu.Unlock()
 	}
 	return n
+}
+
+// BenchmarkDedupeSetContended is the set as the collectors use it: many
+// goroutines (one per room) adding keys at once.
+func BenchmarkDedupeSetContended(b *testing.B) {
+	s := newDedupeSet(200_000)
+	b.SetParallelism(100)
+	var n atomic.Int64
+	b.RunParallel(func(pb *testing.PB) {
+		base := n.Add(1) << 32
+		var buf []byte
+		for i := 0; pb.Next(); i++ {
+			buf = strconv.AppendInt(append(buf[:0], "src\x00"...), base+int64(i), 10)
+			s.addIfNew(string(buf))
+		}
+	})
 }

@@ -278,22 +278,62 @@ func (d *Daemon) writeHealth(ctx context.Context) {
 // items/s. The seed is random per process, so no input can be crafted to
 // collide.
 type dedupeSet struct {
+	seed   maphash.Seed
+	shards []dedupeShard
+	shift  uint // a hash's top bits pick its shard
+}
+
+// dedupeShard is one lock's share of the set: its own table and its own
+// FIFO of the keys in it. Each collector goroutine calls the set for
+// every item; with one lock, hundreds of busy rooms queue on it and the
+// runtime's hand-offs of a contended lock keep both cores switching
+// between them. Keys spread evenly over the shards by hash, so each
+// evicts its oldest and the set as a whole keeps about the max most
+// recent.
+type dedupeShard struct {
 	mu    sync.Mutex
-	seed  maphash.Seed
 	max   int
 	slots []uint64 // linear probing; 0 is an empty slot
 	mask  uint64
 	ring  []uint64
 	next  int
+	_     [64]byte // keeps neighbouring shards' locks off one cache line
 }
 
+// dedupeShards is how many shards a set of at least dedupeShardFrom keys
+// gets; a smaller one has one and evicts in exact FIFO order.
+const (
+	dedupeShards    = 64
+	dedupeShardFrom = 16 * 1024
+)
+
 func newDedupeSet(max int) *dedupeSet {
+	n := 1
+	if max >= dedupeShardFrom {
+		n = dedupeShards
+	}
+	s := &dedupeSet{seed: maphash.MakeSeed(), shards: make([]dedupeShard, n), shift: 64}
+	for n > 1 {
+		n /= 2
+		s.shift--
+	}
+	per := (max + len(s.shards) - 1) / len(s.shards)
+	for i := range s.shards {
+		s.shards[i].init(per)
+	}
+	return s
+}
+
+func (s *dedupeShard) init(max int) {
 	n := 8
 	for n < 2*max {
 		n *= 2
 	}
-	return &dedupeSet{seed: maphash.MakeSeed(), max: max, slots: make([]uint64, n), mask: uint64(n - 1), ring: make([]uint64, 0, max)}
+	*s = dedupeShard{max: max, slots: make([]uint64, n), mask: uint64(n - 1), ring: make([]uint64, 0, max)}
 }
+
+// shard is the shard that holds h (a shift by 64, one shard, is 0).
+func (s *dedupeSet) shard(h uint64) *dedupeShard { return &s.shards[h>>s.shift] }
 
 // hash is k's key in the set.
 func (s *dedupeSet) hash(k string) uint64 { return nonzero(maphash.String(s.seed, k)) }
@@ -335,12 +375,16 @@ func (s *dedupeSet) addItemIfNew(it *item.Item) bool { return s.addHash(s.itemHa
 // Its slot in the ring stays until evicted.
 func (s *dedupeSet) forgetItem(it *item.Item) {
 	h := s.itemHash(it)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.remove(h)
+	sh := s.shard(h)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	sh.remove(h)
 }
 
-func (s *dedupeSet) addHash(h uint64) bool {
+func (s *dedupeSet) addHash(h uint64) bool { return s.shard(h).add(h) }
+
+// add records h and reports whether it was unseen.
+func (s *dedupeShard) add(h uint64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	i, found := s.find(h)
@@ -360,7 +404,7 @@ func (s *dedupeSet) addHash(h uint64) bool {
 }
 
 // find is h's slot, or the empty slot where it would go.
-func (s *dedupeSet) find(h uint64) (uint64, bool) {
+func (s *dedupeShard) find(h uint64) (uint64, bool) {
 	i := h & s.mask
 	for {
 		switch s.slots[i] {
@@ -375,7 +419,7 @@ func (s *dedupeSet) find(h uint64) (uint64, bool) {
 
 // remove empties h's slot and shifts back the keys after it that probed
 // past it, so that lookups need no tombstones.
-func (s *dedupeSet) remove(h uint64) {
+func (s *dedupeShard) remove(h uint64) {
 	i, found := s.find(h)
 	if !found {
 		return

@@ -264,11 +264,11 @@ FROM sentiment_hourly
 WHERE hour >= strftime('%Y-%m-%dT%H:00:00Z', 'now', '-24 hours')
 ORDER BY hour, room`},
 	{"Top crisis keywords today",
-		`SELECT keyword, count(DISTINCT item_id) AS items, count(DISTINCT room) AS rooms
-FROM keyword_hits
-WHERE category = 'crisis' AND keyword != ''
-  AND ts >= strftime('%Y-%m-%dT00:00:00.000Z', 'now')
-GROUP BY keyword ORDER BY items DESC, keyword LIMIT 10`},
+		`SELECT g.keyword, count(DISTINCT i.id) AS items, count(DISTINCT i.room) AS rooms
+FROM items i CROSS JOIN item_groups g -- today's items by time, then their hits
+WHERE g.item_id = i.id AND g.category = 'crisis' AND g.keyword != ''
+  AND i.ts >= strftime('%Y-%m-%dT00:00:00.000Z', 'now')
+GROUP BY g.keyword ORDER BY items DESC, g.keyword LIMIT 10`},
 	{"Alerts fired this week",
 		`SELECT started_at, severity, rule, room, state, resolved_at, summary
 FROM alerts

@@ -154,6 +154,18 @@ func TestTermsQueriesUseIndexes(t *testing.T) {
 	}
 }
 
+// TestCrisisKeywordsQueryUsesTimeIndex: the README's "top crisis keywords
+// today" walks today's items by time and looks up their keyword hits; the
+// view it replaces made SQLite read every crisis hit ever stored and then
+// look up each one's item to check its time.
+func TestCrisisKeywordsQueryUsesTimeIndex(t *testing.T) {
+	s := storeOpenTest(t)
+	plan := strings.Join(storeStrings(t, s, `EXPLAIN QUERY PLAN `+storeExampleQuery(t, "Top crisis keywords")), "\n")
+	if !strings.Contains(plan, "SEARCH i USING INDEX items_ts") || strings.Contains(plan, "SCAN") {
+		t.Errorf("plan:\n%s\nwant a search of items by items_ts, then of item_groups by item, no scan", plan)
+	}
+}
+
 func storeExampleQuery(t *testing.T, prefix string) string {
 	t.Helper()
 	for _, q := range ExampleQueries {

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"runtime/trace"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,6 +42,12 @@ type Options struct {
 	// HeapProfile, when set, receives a heap profile taken when the last
 	// frame has been pushed (when the most is in flight).
 	HeapProfile io.Writer
+	// Trace, when set, receives a Go execution trace of TraceWindow (5 s
+	// when 0, the whole push when longer) from the middle of the push: it
+	// shows, per goroutine, time running, in cgo calls, and runnable but
+	// waiting for a processor (`go tool trace`, Goroutines).
+	Trace       io.Writer
+	TraceWindow time.Duration
 	// Transport "nats" runs the collectors here as a collect-role daemon
 	// publishing to an embedded NATS server, and Processors process-role
 	// daemons as processes of their own (Exe run --role process), each
@@ -468,6 +475,8 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	}
 	cpu0 := cpuTime()
 	start := time.Now()
+	stopTrace := startTraceWindow(ctx, o, o.Log)
+	defer stopTrace()
 	for k := 0; k < ticks; k++ {
 		due := start.Add(time.Duration(k+1) * tick)
 		select {
@@ -504,6 +513,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		}
 	}
 	stopEncoder()
+	stopTrace()
 	if o.HeapProfile != nil {
 		if err := pprof.Lookup("heap").WriteTo(o.HeapProfile, 0); err != nil {
 			o.Log.Warn("loadgen: heap profile", "err", err)
@@ -842,4 +852,41 @@ func stageSeconds(reg prometheus.Gatherer, log *slog.Logger) map[string]float64 
 		}
 	}
 	return out
+}
+
+// startTraceWindow starts o.Trace's execution trace in the middle of the
+// push (a trace of a 100k msgs/s run is about 1.5 MB a second) and
+// returns a stop that ends it early; it is safe to call more than once.
+func startTraceWindow(ctx context.Context, o Options, log *slog.Logger) (stop func()) {
+	if o.Trace == nil {
+		return func() {}
+	}
+	window := o.TraceWindow
+	if window <= 0 {
+		window = 5 * time.Second
+	}
+	window = min(window, o.Duration)
+	tctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		select {
+		case <-time.After((o.Duration - window) / 2):
+		case <-tctx.Done():
+			return
+		}
+		if err := trace.Start(o.Trace); err != nil {
+			log.Warn("loadgen: execution trace", "err", err)
+			return
+		}
+		defer trace.Stop()
+		select {
+		case <-time.After(window):
+		case <-tctx.Done():
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
 }

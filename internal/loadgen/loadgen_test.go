@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"testing"
@@ -8,11 +9,17 @@ import (
 )
 
 // TestRunSmall pushes 2 rooms at 200 msgs/s for 2 s through the real
-// daemon: nothing may be lost, and the JSON carries the documented keys.
+// daemon: nothing may be lost, the JSON carries the documented keys, and
+// the execution trace asked for covers the store writer.
 func TestRunSmall(t *testing.T) {
-	res, err := Run(context.Background(), Options{Rooms: 2, Rate: 200, Duration: 2 * time.Second, DBPath: t.TempDir() + "/lg.db", Ceiling: true})
+	var tr bytes.Buffer
+	res, err := Run(context.Background(), Options{Rooms: 2, Rate: 200, Duration: 2 * time.Second, DBPath: t.TempDir() + "/lg.db", Ceiling: true,
+		Trace: &tr, TraceWindow: 500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(tr.Bytes(), []byte("go 1.")) || !bytes.Contains(tr.Bytes(), []byte("lookout/store.(*Writer).RunBatches")) {
+		t.Errorf("execution trace of %d bytes: not a Go trace with the store writer's goroutine in it", tr.Len())
 	}
 	if res.Sent < 300 {
 		t.Errorf("sent %d, want about 400", res.Sent)
