@@ -59,7 +59,7 @@ func newConnMetrics(reg prometheus.Registerer) *connMetrics {
 		badMessages: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lookout_transport_bad_messages_total",
 			Help: "Messages, or items of a batch, that do not decode as an item; each is logged with its stream sequence, and a message with no good item is terminated."}, []string{"partition"}),
 		acked: prometheus.NewCounter(prometheus.CounterOpts{Name: "lookout_transport_acked_total",
-			Help: "Messages acknowledged after every item they carry was committed to the store."}),
+			Help: "Messages acknowledged after every item they carry was committed to the store (or, when a consumer is made again, after an earlier one had them done)."}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "lookout_transport_consumer_lag",
 			Help: "Messages in the stream not yet delivered to the consumer (one per processor, over its partitions)."}, []string{"consumer"}),
 		ackPending: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "lookout_transport_ack_pending",
