@@ -41,6 +41,20 @@ func dial(t *testing.T, url string, reg prometheus.Registerer) *Conn {
 	return c
 }
 
+// acksArrive flushes the connection and gives the server a moment to
+// apply the acknowledgements sent (it applies them asynchronously), then
+// reports whether ok holds, polling for up to two seconds.
+func acksArrive(c *Conn, ok func() bool) bool {
+	c.nc.Flush()
+	time.Sleep(50 * time.Millisecond)
+	for deadline := time.Now().Add(2 * time.Second); !ok(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+	return true
+}
+
 func TestParsePartitions(t *testing.T) {
 	for _, tc := range []struct {
 		in   string
@@ -289,12 +303,12 @@ func TestAcksUpToFirstUncommitted(t *testing.T) {
 		return info.AckFloor.Stream, info.NumAckPending
 	}
 	acks.Committed(items[1:])
-	c.nc.Flush()
+	acksArrive(c, func() bool { return true })
 	if f, pending := floor(); f != 0 || pending != 3 || acks.Waiting() != 3 {
 		t.Errorf("after committing 2 and 3: ack floor %d, %d pending on the server, %d waiting here; want 0, 3, 3", f, pending, acks.Waiting())
 	}
 	acks.Committed(items[:1])
-	c.nc.Flush()
+	acksArrive(c, func() bool { f, pending := floor(); return f == 3 && pending == 0 })
 	if f, pending := floor(); f != 3 || pending != 0 || acks.Waiting() != 0 {
 		t.Errorf("after committing 1: ack floor %d, %d pending, %d waiting; want 3, 0, 0", f, pending, acks.Waiting())
 	}
@@ -374,12 +388,12 @@ func TestBatchAckedAfterLastItem(t *testing.T) {
 		return info.AckFloor.Stream
 	}
 	acks.Committed([]item.Item{items[0], items[1], items[3]})
-	c.nc.Flush()
+	acksArrive(c, func() bool { return true })
 	if f, w := floor(), acks.Waiting(); f != 0 || w != 2 {
 		t.Errorf("after committing all but the batch's last item: ack floor %d, %d waiting; want 0, 2", f, w)
 	}
 	acks.Committed(items[2:3])
-	c.nc.Flush()
+	acksArrive(c, func() bool { return floor() == 2 })
 	if f, w := floor(), acks.Waiting(); f != 2 || w != 0 {
 		t.Errorf("after committing the batch's last item: ack floor %d, %d waiting; want 2, 0", f, w)
 	}
@@ -562,13 +576,13 @@ func TestConsumerPerProcessorTakeOver(t *testing.T) {
 		committed = append(committed, byPart[part]...)
 	}
 	acksA.Committed(committed)
-	c.nc.Flush()
+	acksArrive(c, func() bool { return true })
 	if f := info("lookout-a-1").AckFloor.Stream; f != 0 {
 		t.Errorf("ack floor %d with partition 0's first item not committed, want 0", f)
 	}
 	acksA.Committed(byPart[0][:1])
-	c.nc.Flush()
 	floor := seqOf(0, 1) - 1
+	acksArrive(c, func() bool { return info("lookout-a-1").AckFloor.Stream == floor })
 	if f := info("lookout-a-1").AckFloor.Stream; f != floor {
 		t.Fatalf("ack floor %d, want %d (just before partition 0's second item)", f, floor)
 	}
@@ -589,7 +603,7 @@ func TestConsumerPerProcessorTakeOver(t *testing.T) {
 		t.Errorf("a's consumer holds partitions %v after b took 0 and 1, want [2 3]", fs)
 	}
 	acksB.Committed(gotB)
-	c.nc.Flush()
+	acksArrive(c, func() bool { return info("lookout-b-1").AckFloor.Stream == seqOf(1, 2) })
 	if f := info("lookout-b-1").AckFloor.Stream; f != seqOf(1, 2) {
 		t.Errorf("b's ack floor %d, want %d", f, seqOf(1, 2))
 	}
@@ -623,6 +637,17 @@ func TestConsumerPerProcessorTakeOver(t *testing.T) {
 	}
 	if want := []string{"p2-1", "p3-1", "p2-2", "p3-2"}; !slices.Equal(ids, want) || skipped != 4 {
 		t.Errorf("d got items %v and %d messages with none, want %v and 4 (partitions 0 and 1's two each, done by b)", ids, skipped, want)
+	}
+	// The messages with no items are acknowledged as they come, up to
+	// the first one d has not committed (partition 2's item 1).
+	acksArrive(c, func() bool { return info("lookout-d-1").AckFloor.Stream == seqOf(1, 1) })
+	if f := info("lookout-d-1").AckFloor.Stream; f != seqOf(1, 1) {
+		t.Errorf("d's ack floor %d before any commit, want %d (partitions 0 and 1's messages before partition 2's first)", f, seqOf(1, 1))
+	}
+	acksD.Committed(itemsOf(gotD))
+	acksArrive(c, func() bool { return info("lookout-d-1").AckFloor.Stream == seqOf(3, 2) })
+	if f := info("lookout-d-1").AckFloor.Stream; f != seqOf(3, 2) {
+		t.Errorf("d's ack floor %d after committing all, want %d", f, seqOf(3, 2))
 	}
 	for _, name := range []string{"lookout-b-1", "lookout-c-1"} {
 		if _, err := c.js.Consumer(ctx, "TEST_ITEMS", name); !errors.Is(err, jetstream.ErrConsumerNotFound) {
