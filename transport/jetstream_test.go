@@ -674,3 +674,49 @@ func TestConsumerPerProcessorTakeOver(t *testing.T) {
 		}
 	}
 }
+
+// A consumer of the earlier layout (one per partition, lookout-p<N>)
+// counts as a holder: a consumer made for its partition resumes after its
+// ack floor, and the old one is deleted.
+func TestConsumerResumesFromPerPartitionConsumer(t *testing.T) {
+	url := startNATS(t)
+	c := dial(t, url, nil)
+	ctx := context.Background()
+	room := roomsByPartition(4)[1]
+	p := c.NewPublisher(PublisherOptions{Window: 8, BatchItems: 1})
+	for i := range 4 {
+		it := item.Item{Source: "bili", Kind: item.KindChat, Room: room, ID: "m" + strconv.Itoa(i), Text: "x"}
+		if err := p.Publish(ctx, &it); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Settle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	old, err := c.js.CreateConsumer(ctx, "TEST_ITEMS", jetstream.ConsumerConfig{Durable: "lookout-p1", FilterSubject: SubjectPrefix + "1",
+		AckPolicy: jetstream.AckAllPolicy, DeliverPolicy: jetstream.DeliverAllPolicy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := old.Fetch(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last jetstream.Msg
+	for m := range batch.Messages() {
+		last = m
+	}
+	if last == nil {
+		t.Fatal("no message fetched")
+	}
+	if err := last.DoubleAck(ctx); err != nil { // acknowledges the first two
+		t.Fatal(err)
+	}
+	got := itemsOf(consumeUntil(t, c, c.NewAcks(), "lookout-x-1", []int{1}, 2))
+	if len(got) != 2 || got[0].ID != "m2" || got[1].ID != "m3" {
+		t.Errorf("new consumer got %v, want m2 and m3 (after the old consumer's ack floor)", got)
+	}
+	if _, err := c.js.Consumer(ctx, "TEST_ITEMS", "lookout-p1"); !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		t.Errorf("the per-partition consumer after its partition was taken: %v, want it deleted", err)
+	}
+}
