@@ -29,11 +29,12 @@ import (
 // stream), and a collector restarted on another machine carries on from
 // it. The local store keeps the sources' health only.
 //
-// Process role: one durable pull consumer per owned partition feeds the
-// classifier, the alert engine and the store writer exactly as the
-// collectors do in the all role; a message is acknowledged only after its
-// item is committed (store.Writer.Settled); a batch only after the last of
-// its items is. A redelivery of an item this
+// Process role: one durable pull consumer over the owned partitions
+// (transport.Conn.Consume) feeds the classifier, the alert engine and the
+// store writer exactly as the collectors do in the all role; a message is
+// acknowledged only after its item is committed (store.Writer.Settled); a
+// batch only after the last of its items is, and cumulatively: only up to
+// the first message with an item not committed yet. A redelivery of an item this
 // process already handled goes to the store only, where its (source, item
 // id) key drops it, and is acknowledged with the commit.
 type distState struct {
@@ -44,6 +45,9 @@ type distState struct {
 	// them the assigner shares the partitions among the live processors.
 	static   []int
 	assigner *transport.Assigner
+	// id names this processor among those sharing the partitions, and
+	// its consumers.
+	id string
 	// states holds the collectors' state in the collect role.
 	states *transport.StateStore
 }
@@ -67,13 +71,13 @@ func newDistState(ctx context.Context, d *Daemon) (*distState, error) {
 			return nil, err
 		}
 	}
+	ds.id = d.opts.ProcessorID
+	if ds.id == "" {
+		host, _ := os.Hostname()
+		ds.id = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
 	if d.role == RoleProcess && len(ds.static) == 0 {
-		id := d.opts.ProcessorID
-		if id == "" {
-			host, _ := os.Hostname()
-			id = fmt.Sprintf("%s-%d", host, os.Getpid())
-		}
-		if ds.assigner, err = conn.NewAssigner(ctx, id, d.opts.PartitionLease); err != nil {
+		if ds.assigner, err = conn.NewAssigner(ctx, ds.id, d.opts.PartitionLease); err != nil {
 			conn.Close()
 			return nil, err
 		}
@@ -81,8 +85,8 @@ func newDistState(ctx context.Context, d *Daemon) (*distState, error) {
 	return ds, nil
 }
 
-// consume runs one consumer per owned partition until ctx ends, and keeps
-// the lag gauges current. New items go to raw (the classifier); an item
+// consume reads the owned partitions through one consumer until ctx ends,
+// and keeps the lag gauges current. New items go to raw (the classifier); an item
 // this process handled before goes straight to the store.
 func (ds *distState) consume(ctx context.Context, raw chan<- item.Item, toStore chan<- []item.Item) {
 	d := ds.d
@@ -107,26 +111,43 @@ func (ds *distState) consume(ctx context.Context, raw chan<- item.Item, toStore 
 		return nil
 	}
 	var wg sync.WaitGroup
-	type running struct {
+	// One consumer reads every partition this processor owns; when the
+	// set changes it is stopped and a consumer for the new set made,
+	// which resumes every partition where it was acknowledged. set, cur
+	// and gen belong to the goroutine calling gain and lose.
+	var set []int
+	var cur struct {
 		cancel context.CancelFunc
 		done   chan struct{}
 	}
-	parts := map[int]running{} // owned by the goroutine calling gain and lose
-	start := func(p int) {
-		pctx, cancel := context.WithCancel(ctx)
+	var gen uint64
+	id := ds.id
+	restart := func() {
+		if cur.cancel != nil {
+			cur.cancel()
+			<-cur.done
+			cur.cancel = nil
+		}
+		if len(set) == 0 {
+			return
+		}
+		parts := slices.Clone(set)
+		cctx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
-		parts[p] = running{cancel, done}
+		cur.cancel, cur.done = cancel, done
 		wg.Go(func() {
 			defer close(done)
 			for {
-				err := ds.conn.Consume(pctx, p, transport.ConsumeOptions{}, out)
-				if err == nil || pctx.Err() != nil {
+				gen++
+				name := transport.ConsumerName(id, gen)
+				err := ds.conn.Consume(cctx, name, parts, transport.ConsumeOptions{}, out)
+				if err == nil || cctx.Err() != nil {
 					return
 				}
-				d.log.Error("partition consumer stopped; starting it again", "partition", p, "err", err)
+				d.log.Error("consumer stopped; making it again", "consumer", name, "partitions", parts, "err", err)
 				select {
 				case <-time.After(time.Second):
-				case <-pctx.Done():
+				case <-cctx.Done():
 					return
 				}
 			}
@@ -135,15 +156,16 @@ func (ds *distState) consume(ctx context.Context, raw chan<- item.Item, toStore 
 	gain := func(ps []int) {
 		ds.adopt(ctx, ps)
 		for _, p := range ps {
-			start(p)
+			if !slices.Contains(set, p) {
+				set = append(set, p)
+			}
 		}
+		slices.Sort(set)
+		restart()
 	}
-	lose := func(p int) {
-		if r, ok := parts[p]; ok {
-			r.cancel()
-			<-r.done
-			delete(parts, p)
-		}
+	lose := func(ps []int) {
+		set = slices.DeleteFunc(set, func(p int) bool { return slices.Contains(ps, p) })
+		restart()
 	}
 	if ds.assigner != nil {
 		d.log.Info("sharing partitions with the other processors", "processor", ds.assigner.ID())
@@ -325,9 +347,12 @@ func (ds *distState) publish(ctx context.Context, raw <-chan item.Item) error {
 }
 
 // Partitions writes, for a config whose transport is nats, every
-// partition's owner, lag (messages not yet delivered), messages delivered
-// and not acknowledged, and those of them delivered more than once, as
-// `lookout status -c` shows them.
+// partition's owner and the consumer that reads it, with that consumer's
+// lag (messages not yet delivered), messages delivered and not
+// acknowledged, those of them delivered more than once, and ack floor, as
+// `lookout status -c` shows them. A processor reads all its partitions
+// through one consumer, so those figures are per consumer: the same on
+// every row of one owner.
 func Partitions(ctx context.Context, cfg *config.Config, format string, w io.Writer) error {
 	if !cfg.TransportNATS() {
 		return fmt.Errorf("transport.kind is %q: there are no partitions", cfg.Transport.Kind)
@@ -347,15 +372,17 @@ func Partitions(ctx context.Context, cfg *config.Config, format string, w io.Wri
 	if err != nil {
 		return err
 	}
-	if err := rw.Columns([]string{"partition", "owner", "lag", "ack_pending", "redelivered", "ack_floor"}); err != nil {
+	if err := rw.Columns([]string{"partition", "owner", "consumer", "lag", "ack_pending", "redelivered", "ack_floor"}); err != nil {
 		return err
 	}
-	for _, p := range st {
-		owner := any(p.Owner)
-		if p.Owner == "" {
-			owner = nil
+	orNil := func(s string) any {
+		if s == "" {
+			return nil
 		}
-		if err := rw.Row([]any{int64(p.Partition), owner, int64(p.Lag), int64(p.AckPending), int64(p.Redelivered), int64(p.AckFloor)}); err != nil {
+		return s
+	}
+	for _, p := range st {
+		if err := rw.Row([]any{int64(p.Partition), orNil(p.Owner), orNil(p.Consumer), int64(p.Lag), int64(p.AckPending), int64(p.Redelivered), int64(p.AckFloor)}); err != nil {
 			return err
 		}
 	}

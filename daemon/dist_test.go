@@ -324,7 +324,7 @@ func distFailover(t *testing.T, pgDSN string) {
 	if err := Partitions(context.Background(), r.config(procDB), "csv", &table); err != nil {
 		t.Fatal(err)
 	}
-	if lines := strings.Split(strings.TrimSpace(table.String()), "\n"); len(lines) != 5 || lines[0] != "partition,owner,lag,ack_pending,redelivered,ack_floor" ||
+	if lines := strings.Split(strings.TrimSpace(table.String()), "\n"); len(lines) != 5 || lines[0] != "partition,owner,consumer,lag,ack_pending,redelivered,ack_floor" ||
 		strings.Count(table.String(), ",a,") != 2 || strings.Count(table.String(), ",b,") != 2 {
 		t.Errorf("lookout status -c shows\n%s\nwant 4 partitions, 2 owned by a and 2 by b", table.String())
 	}
@@ -333,8 +333,24 @@ func distFailover(t *testing.T, pgDSN string) {
 	waitFor(t, "the owned-partition gauges of b", 10*time.Second, func() bool {
 		return gaugeSum(t, b, "lookout_transport_partition_owned") == 2
 	})
-	if n := gaugeCount(t, b, "lookout_transport_consumer_lag"); n != 4 {
-		t.Errorf("lag exported for %d partitions, want 4", n)
+	// One consumer per processor: its lag and pending acknowledgements
+	// are exported per consumer, and every partition shows its consumer.
+	waitFor(t, "the lag gauges of both processors' consumers", 10*time.Second, func() bool {
+		return gaugeCount(t, b, "lookout_transport_consumer_lag") == 2
+	})
+	st, err = b.dist.conn.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	consumers := map[string]map[string]bool{} // owner → its consumers
+	for _, p := range st {
+		if consumers[p.Owner] == nil {
+			consumers[p.Owner] = map[string]bool{}
+		}
+		consumers[p.Owner][p.Consumer] = true
+	}
+	if len(consumers["a"]) != 1 || len(consumers["b"]) != 1 || consumers["a"][""] || consumers["b"][""] {
+		t.Errorf("consumers by owner %v, want one each for a and b", consumers)
 	}
 
 	// A crisis alert fires in the first room; the processor owning that
@@ -624,14 +640,15 @@ receivers:
 		t.Fatal(err)
 	}
 	defer status.Close()
-	// reassigned says every partition has a live owner, none of them dead.
+	// reassigned says every partition has a live owner, none of them
+	// dead, and is read through that owner's consumer.
 	reassigned := func(dead string) bool {
 		st, err := status.Status(context.Background())
 		if err != nil {
 			return false
 		}
 		for _, p := range st {
-			if p.Owner == "" || p.Owner == dead {
+			if p.Owner == "" || p.Owner == dead || !strings.HasPrefix(p.Consumer, "lookout-"+p.Owner+"-") {
 				return false
 			}
 		}
@@ -660,12 +677,12 @@ receivers:
 		_ = procs[name].Wait()
 		if name == "a" {
 			dead := ids["a"]
-			waitFor(t, "the dead processor's partitions owned again", 10*time.Second, func() bool { return reassigned(dead) })
+			waitFor(t, "the dead processor's partitions owned and read again", 10*time.Second, func() bool { return reassigned(dead) })
 			worst = max(worst, time.Since(killed))
 		}
 		procs[name] = start(name)
 	}
-	t.Logf("partitions of a killed processor owned again after %v at worst", worst.Round(10*time.Millisecond))
+	t.Logf("partitions of a killed processor owned and read again after %v at worst", worst.Round(10*time.Millisecond))
 	want := pub.freeze()
 	missing := stateKillAwaitAllDB(ro, want, 30*time.Second)
 	// A notification a killed processor claimed goes out from the other

@@ -90,11 +90,12 @@ func (a *Assigner) Owned() []int {
 
 // Run keeps this processor's membership and partitions current until ctx
 // ends: gain(ps) is called once per step with every partition won in it
-// (so that what a take-over needs is read once), lose(p) when a partition
-// is lost or given back (before it is given back, so that the caller stops
-// consuming first). Run does not release what it holds: call Release
-// once the items consumed are committed.
-func (a *Assigner) Run(ctx context.Context, gain func(ps []int), lose func(p int)) {
+// (so that what a take-over needs is read once, and a processor makes one
+// consumer for its new set), lose(ps) once per step with every partition
+// lost or given back in it (before they are given back, so that the
+// caller stops consuming first). Run does not release what it holds: call
+// Release once the items consumed are committed.
+func (a *Assigner) Run(ctx context.Context, gain func(ps []int), lose func(ps []int)) {
 	t := time.NewTicker(a.step)
 	defer t.Stop()
 	for {
@@ -109,7 +110,7 @@ func (a *Assigner) Run(ctx context.Context, gain func(ps []int), lose func(p int
 	}
 }
 
-func (a *Assigner) once(ctx context.Context, gain func(ps []int), lose func(p int)) error {
+func (a *Assigner) once(ctx context.Context, gain func(ps []int), lose func(ps []int)) error {
 	var won []int
 	defer func() {
 		if len(won) > 0 {
@@ -120,6 +121,7 @@ func (a *Assigner) once(ctx context.Context, gain func(ps []int), lose func(p in
 		return fmt.Errorf("heartbeat: %w", err)
 	}
 	// Renew what is held; whatever cannot be renewed is lost.
+	var lost []int
 	for _, p := range a.Owned() {
 		a.mu.Lock()
 		rev := a.owned[p]
@@ -130,7 +132,7 @@ func (a *Assigner) once(ctx context.Context, gain func(ps []int), lose func(p in
 				return nil
 			}
 			a.c.log.Warn("partition lease lost", "processor", a.id, "partition", p, "err", err)
-			lose(p)
+			lost = append(lost, p)
 			a.mu.Lock()
 			delete(a.owned, p)
 			a.mu.Unlock()
@@ -139,6 +141,9 @@ func (a *Assigner) once(ctx context.Context, gain func(ps []int), lose func(p in
 		a.mu.Lock()
 		a.owned[p] = nrev
 		a.mu.Unlock()
+	}
+	if len(lost) > 0 {
+		lose(lost)
 	}
 	members, err := a.kv.Keys(ctx, jetstream.MetaOnly())
 	if err != nil && !errors.Is(err, jetstream.ErrNoKeysFound) {
@@ -152,11 +157,14 @@ func (a *Assigner) once(ctx context.Context, gain func(ps []int), lose func(p in
 	}
 	share := (a.c.partitions + max(n, 1) - 1) / max(n, 1)
 	owned := a.Owned()
-	// Over the share (a processor joined): give back the highest.
+	// Over the share (a processor joined): give back the highest, once
+	// the caller stopped consuming them.
+	if len(owned) > share {
+		lose(owned[share:])
+	}
 	for len(owned) > share {
 		p := owned[len(owned)-1]
 		owned = owned[:len(owned)-1]
-		lose(p)
 		a.mu.Lock()
 		rev := a.owned[p]
 		delete(a.owned, p)

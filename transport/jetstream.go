@@ -59,11 +59,11 @@ func newConnMetrics(reg prometheus.Registerer) *connMetrics {
 		badMessages: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lookout_transport_bad_messages_total",
 			Help: "Messages, or items of a batch, that do not decode as an item; each is logged with its stream sequence, and a message with no good item is terminated."}, []string{"partition"}),
 		acked: prometheus.NewCounter(prometheus.CounterOpts{Name: "lookout_transport_acked_total",
-			Help: "Messages acknowledged after every item they carry was committed to the store."}),
+			Help: "Messages acknowledged after every item they carry was committed to the store (or, when a consumer is made again, after an earlier one had them done)."}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "lookout_transport_consumer_lag",
-			Help: "Messages in the stream not yet delivered to the partition's consumer."}, []string{"partition"}),
+			Help: "Messages in the stream not yet delivered to the consumer (one per processor, over its partitions)."}, []string{"consumer"}),
 		ackPending: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "lookout_transport_ack_pending",
-			Help: "Messages delivered to the partition's consumer and not yet acknowledged."}, []string{"partition"}),
+			Help: "Messages delivered to the consumer (one per processor, over its partitions) and not yet acknowledged."}, []string{"consumer"}),
 		owned: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "lookout_transport_partition_owned",
 			Help: "1 for each partition this processor consumes."}, []string{"partition"}),
 	}
@@ -381,18 +381,12 @@ func (p *Publisher) publishSync(ctx context.Context, msg *nats.Msg) error {
 	}
 }
 
-// ConsumerName is the durable consumer of partition p. It belongs to the
-// partition, not to a processor: whichever processor owns the partition
-// resumes where the last owner acknowledged.
-func ConsumerName(p int) string { return consumerPrefix + strconv.Itoa(p) }
-
-const consumerPrefix = "lookout-p"
-
 // Delivery is a message received from the stream: its items, in order,
 // and the message to acknowledge once every one of them is committed.
 type Delivery struct {
 	Items     []item.Item
 	Msg       jetstream.Msg
+	Consumer  string // the durable consumer it came through
 	Partition int
 	Seq       uint64 // the message's stream sequence (0: read it from Msg)
 }
@@ -402,48 +396,61 @@ type ConsumeOptions struct {
 	// AckWait is how long the stream waits for an acknowledgement before
 	// it delivers a message again (default 30s).
 	AckWait time.Duration
-	// MaxAckPending bounds the messages of one partition delivered and
+	// MaxAckPending bounds the messages of one consumer delivered and
 	// not yet acknowledged (default 8192). It must exceed the store's
 	// batch size, or the store waits for its flush interval.
 	MaxAckPending int
 }
 
-// Consume receives the messages of one partition from its durable pull
-// consumer and hands their items to out, in stream order, until ctx ends.
-// A message that does not decode is logged, counted and terminated (it
-// stays in the stream for inspection); so is a batch none of whose items
-// decode. An item of a batch that does not decode is logged and counted,
-// and the batch's other items are delivered. Consume returns nil when ctx
-// ends.
-func (c *Conn) Consume(ctx context.Context, partition int, o ConsumeOptions, out func(context.Context, Delivery) error) error {
+// Consume receives the messages of the partitions parts through one
+// durable pull consumer named name, made for them (see openConsumer: it
+// resumes every partition where the consumers that held it before
+// acknowledged), and hands their items to out, in stream order, until ctx
+// ends. A message of a partition below that partition's position was
+// done under an earlier consumer: it is handed on with no items, to be
+// acknowledged in its turn. A message that does not decode is logged,
+// counted and terminated (it stays in the stream for inspection); so is a
+// batch none of whose items decode. An item of a batch that does not
+// decode is logged and counted, and the batch's other items are
+// delivered. Consume returns nil when ctx ends; the consumer stays, with
+// its ack floor, for whoever consumes the partitions next.
+func (c *Conn) Consume(ctx context.Context, name string, parts []int, o ConsumeOptions, out func(context.Context, Delivery) error) error {
 	if o.AckWait <= 0 {
 		o.AckWait = 30 * time.Second
 	}
 	if o.MaxAckPending <= 0 {
 		o.MaxAckPending = 8192
 	}
-	part := strconv.Itoa(partition)
-	cons, err := c.takeOver(ctx, partition, o)
+	cons, pos, err := c.openConsumer(ctx, name, parts, o)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
-		return fmt.Errorf("consumer for partition %d: %w", partition, err)
+		return fmt.Errorf("consumer for partitions %v: %w", parts, err)
 	}
 	it, err := cons.Messages(jetstream.PullMaxMessages(min(o.MaxAckPending, 1024)))
 	if err != nil {
-		return fmt.Errorf("consume partition %d: %w", partition, err)
+		return fmt.Errorf("consume partitions %v: %w", parts, err)
 	}
 	defer it.Stop()
-	var dec Decoder
-	consumed, redelivered, bad := c.m.consumed.WithLabelValues(part), c.m.redelivered.WithLabelValues(part), c.m.badMessages.WithLabelValues(part)
+	type partState struct {
+		consumed, redelivered, bad prometheus.Counter
+		dec                        Decoder
+		from                       uint64
+	}
+	state := make(map[int]*partState, len(parts))
+	for _, p := range parts {
+		l := strconv.Itoa(p)
+		state[p] = &partState{consumed: c.m.consumed.WithLabelValues(l), redelivered: c.m.redelivered.WithLabelValues(l),
+			bad: c.m.badMessages.WithLabelValues(l), from: pos[p]}
+	}
 	for {
 		msg, err := it.Next(jetstream.NextContext(ctx))
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
 				return nil
 			}
-			c.log.Warn("receive from stream", "partition", partition, "err", err)
+			c.log.Warn("receive from stream", "consumer", name, "err", err)
 			select {
 			case <-time.After(200 * time.Millisecond):
 			case <-ctx.Done():
@@ -451,18 +458,32 @@ func (c *Conn) Consume(ctx context.Context, partition int, o ConsumeOptions, out
 			}
 			continue
 		}
-		consumed.Inc()
+		partition, _ := partitionOfSubject(msg.Subject())
+		ps := state[partition]
 		md, _ := msg.Metadata()
-		if md != nil && md.NumDelivered > 1 {
-			redelivered.Inc()
-		}
-		items, badItems, err := dec.DecodeMessage(msg.Data())
 		var seq uint64
 		if md != nil {
 			seq = md.Sequence.Stream
 		}
+		if ps == nil || seq < ps.from {
+			// Done under an earlier consumer (or, for a subject not
+			// asked for, not this consumer's to handle): acknowledged
+			// with what comes before it.
+			if err := out(ctx, Delivery{Msg: msg, Consumer: name, Partition: partition, Seq: seq}); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return err
+			}
+			continue
+		}
+		ps.consumed.Inc()
+		if md != nil && md.NumDelivered > 1 {
+			ps.redelivered.Inc()
+		}
+		items, badItems, err := ps.dec.DecodeMessage(msg.Data())
 		for _, e := range badItems {
-			bad.Inc()
+			ps.bad.Inc()
 			c.log.Error("item of a batch is not an item; dropped, the message stays in the stream", "partition", partition,
 				"stream_seq", seq, "subject", msg.Subject(), "err", e)
 		}
@@ -470,7 +491,7 @@ func (c *Conn) Consume(ctx context.Context, partition int, o ConsumeOptions, out
 			err = errors.New("batch without a good item")
 		}
 		if err != nil {
-			bad.Inc()
+			ps.bad.Inc()
 			c.log.Error("message is not an item; terminated, it stays in the stream", "partition", partition,
 				"stream_seq", seq, "subject", msg.Subject(), "err", err)
 			if err := msg.Term(); err != nil {
@@ -478,7 +499,7 @@ func (c *Conn) Consume(ctx context.Context, partition int, o ConsumeOptions, out
 			}
 			continue
 		}
-		if err := out(ctx, Delivery{Items: items, Msg: msg, Partition: partition, Seq: seq}); err != nil {
+		if err := out(ctx, Delivery{Items: items, Msg: msg, Consumer: name, Partition: partition, Seq: seq}); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -487,49 +508,14 @@ func (c *Conn) Consume(ctx context.Context, partition int, o ConsumeOptions, out
 	}
 }
 
-// takeOver returns partition's durable consumer for a new owner. When the
-// last owner left messages delivered and not acknowledged (it died, or its
-// partition was taken from it), the stream would hold them back until
-// their ack wait ran out; instead the consumer is created again from the
-// first unacknowledged message, so that the new owner gets them at once.
-// Messages after it that were acknowledged come again too and the store
-// drops them as duplicates.
-func (c *Conn) takeOver(ctx context.Context, partition int, o ConsumeOptions) (jetstream.Consumer, error) {
-	cfg := jetstream.ConsumerConfig{
-		Durable:       ConsumerName(partition),
-		FilterSubject: SubjectPrefix + strconv.Itoa(partition),
-		AckPolicy:     jetstream.AckAllPolicy,
-		AckWait:       o.AckWait,
-		MaxAckPending: o.MaxAckPending,
-		MaxDeliver:    -1,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-	}
-	old, err := c.js.Consumer(ctx, c.stream, cfg.Durable)
-	switch {
-	case errors.Is(err, jetstream.ErrConsumerNotFound):
-		return c.js.CreateConsumer(ctx, c.stream, cfg)
-	case err != nil:
-		return nil, err
-	}
-	info := old.CachedInfo()
-	if info.NumAckPending == 0 {
-		return old, nil
-	}
-	start := info.AckFloor.Stream + 1
-	c.log.Info("taking over a partition with unacknowledged messages; delivering them again now",
-		"partition", partition, "ack_pending", info.NumAckPending, "from_stream_seq", start)
-	if err := c.js.DeleteConsumer(ctx, c.stream, cfg.Durable); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return nil, err
-	}
-	cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
-	cfg.OptStartSeq = start
-	return c.js.CreateConsumer(ctx, c.stream, cfg)
-}
-
 // PartitionStatus is one partition's consumer as the stream reports it.
+// A processor reads all its partitions through one consumer, so Lag,
+// AckPending, Redelivered, Delivered and AckFloor are that consumer's,
+// shared by every partition it holds.
 type PartitionStatus struct {
 	Partition   int
 	Owner       string // the processor holding the partition; "" when none
+	Consumer    string // the consumer holding it; "" when none
 	Lag         uint64 // messages not yet delivered
 	AckPending  int    // delivered, not yet acknowledged
 	Redelivered int    // delivered more than once and not yet acknowledged
@@ -537,11 +523,11 @@ type PartitionStatus struct {
 	AckFloor    uint64 // stream sequence up to which all is acknowledged
 }
 
-// Status reports every partition's consumer and owner. A partition whose
-// consumer does not exist yet (no processor ever took it) shows the whole
-// stream's messages on its subject as lag. It makes the same few requests
-// whatever the number of partitions: one listing of the consumers, one of
-// the owners.
+// Status reports every partition's consumer and owner. A partition no
+// consumer holds (no processor ever took it, or its consumer was replaced
+// and the new one not made yet) shows the whole stream's messages on its
+// subject as lag. It makes the same few requests whatever the number of
+// partitions: one listing of the consumers, one of the owners.
 func (c *Conn) Status(ctx context.Context) ([]PartitionStatus, error) {
 	out, err := c.Lags(ctx)
 	if err != nil {
@@ -559,37 +545,34 @@ func (c *Conn) Status(ctx context.Context) ([]PartitionStatus, error) {
 
 // Lags is Status without the owners: every partition's consumer, read in
 // one listing of the stream's consumers (and one look at the stream's
-// subjects when a partition has no consumer yet).
+// subjects when a partition has no consumer). Where two consumers hold a
+// partition (a take-over between its steps) the one furthest on counts.
 func (c *Conn) Lags(ctx context.Context) ([]PartitionStatus, error) {
-	st, err := c.js.Stream(ctx, c.stream)
+	hs, err := c.holders(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("stream %s: %w", c.stream, err)
+		return nil, err
 	}
 	out := make([]PartitionStatus, c.partitions)
-	found := make([]bool, c.partitions)
-	l := st.ListConsumers(ctx)
-	for info := range l.Info() {
-		p, ok := partitionOf(info.Name)
-		if !ok || p >= c.partitions {
-			continue // another reader of the stream, or a partition beyond ours
+	for _, h := range hs {
+		for _, p := range filterPartitions(h.Config) {
+			if p >= c.partitions || (out[p].Consumer != "" && out[p].AckFloor >= h.AckFloor.Stream) {
+				continue
+			}
+			out[p] = PartitionStatus{Consumer: h.Name, Lag: h.NumPending, AckPending: h.NumAckPending,
+				Redelivered: h.NumRedelivered, Delivered: h.Delivered.Stream, AckFloor: h.AckFloor.Stream}
 		}
-		found[p] = true
-		out[p].Lag = info.NumPending
-		out[p].AckPending = info.NumAckPending
-		out[p].Redelivered = info.NumRedelivered
-		out[p].Delivered = info.Delivered.Stream
-		out[p].AckFloor = info.AckFloor.Stream
-	}
-	if err := l.Err(); err != nil {
-		return nil, fmt.Errorf("consumers of %s: %w", c.stream, err)
 	}
 	var subjects map[string]uint64
 	for p := range out {
 		out[p].Partition = p
-		if found[p] {
+		if out[p].Consumer != "" {
 			continue
 		}
 		if subjects == nil {
+			st, err := c.js.Stream(ctx, c.stream)
+			if err != nil {
+				return nil, fmt.Errorf("stream %s: %w", c.stream, err)
+			}
 			info, err := st.Info(ctx, jetstream.WithSubjectFilter(SubjectPrefix+">"))
 			if err != nil {
 				return nil, fmt.Errorf("stream %s: %w", c.stream, err)
@@ -604,23 +587,17 @@ func (c *Conn) Lags(ctx context.Context) ([]PartitionStatus, error) {
 	return out, nil
 }
 
-// partitionOf is the partition whose consumer is named name.
-func partitionOf(name string) (int, bool) {
-	s, ok := strings.CutPrefix(name, consumerPrefix)
-	if !ok {
-		return 0, false
-	}
-	p, err := strconv.Atoi(s)
-	return p, err == nil && p >= 0 && strconv.Itoa(p) == s
-}
-
-// SetGauges exports lag and pending acknowledgements of the partitions
-// given, and which partitions this process owns.
+// SetGauges exports the lag and pending acknowledgements of every
+// consumer in st, and which partitions this process owns.
 func (c *Conn) SetGauges(st []PartitionStatus, owned []int) {
+	c.m.lag.Reset()
+	c.m.ackPending.Reset()
 	for _, s := range st {
 		p := strconv.Itoa(s.Partition)
-		c.m.lag.WithLabelValues(p).Set(float64(s.Lag))
-		c.m.ackPending.WithLabelValues(p).Set(float64(s.AckPending))
+		if s.Consumer != "" {
+			c.m.lag.WithLabelValues(s.Consumer).Set(float64(s.Lag))
+			c.m.ackPending.WithLabelValues(s.Consumer).Set(float64(s.AckPending))
+		}
 		v := 0.0
 		if slices.Contains(owned, s.Partition) {
 			v = 1
@@ -633,23 +610,27 @@ func (c *Conn) SetGauges(st []PartitionStatus, owned []int) {
 // acknowledges them once the store reports the items committed.
 //
 // The consumers acknowledge cumulatively (AckAll: acknowledging a message
-// acknowledges every earlier one of the partition), so one acknowledgement
-// covers a whole committed stretch. Acks therefore tracks, per partition,
-// the stream sequences delivered in order and acknowledges only up to the
-// first one with an item not committed yet: a batch counts as done when
-// the last of its items is. Deliveries of one item (a redelivery while the
+// acknowledges every earlier one the consumer delivered, of all its
+// partitions), so one acknowledgement covers a whole committed stretch.
+// Acks therefore tracks, per consumer, the stream sequences delivered in
+// order and acknowledges only up to the first one with an item not
+// committed yet: a batch counts as done when the last of its items is, and
+// a delivery with no items (done under an earlier consumer) as soon as
+// everything before it is. The store may commit items of different
+// partitions out of delivery order; acknowledging only a fully committed
+// prefix keeps that right. Deliveries of one item (a redelivery while the
 // first is in flight) share its message id and are settled together.
 type Acks struct {
-	c     *Conn
-	mu    sync.Mutex
-	byID  map[ackKey]ackRef
-	more  map[ackKey][]ackRef // further deliveries of an item waiting (rare)
-	parts map[int]*ackQueue
+	c    *Conn
+	mu   sync.Mutex
+	byID map[ackKey]ackRef
+	more map[ackKey][]ackRef // further deliveries of an item waiting (rare)
+	cons map[string]*ackQueue
 }
 
 type ackRef struct {
-	part int
-	seq  uint64
+	q   *ackQueue
+	seq uint64
 }
 
 // ackKey is an item's identity (the fields of MsgID), built without
@@ -668,8 +649,8 @@ func keyOf(it *item.Item) ackKey {
 	return k
 }
 
-// ackQueue is one partition's delivered sequences, lowest first, with
-// how many distinct items of each are not committed yet (0: done).
+// ackQueue is one consumer's delivered sequences, lowest first, with how
+// many distinct items of each are not committed yet (0: done).
 type ackQueue struct {
 	seqs []uint64
 	msgs map[uint64]jetstream.Msg
@@ -678,11 +659,12 @@ type ackQueue struct {
 
 // NewAcks returns an empty set of pending acknowledgements.
 func (c *Conn) NewAcks() *Acks {
-	return &Acks{c: c, byID: map[ackKey]ackRef{}, more: map[ackKey][]ackRef{}, parts: map[int]*ackQueue{}}
+	return &Acks{c: c, byID: map[ackKey]ackRef{}, more: map[ackKey][]ackRef{}, cons: map[string]*ackQueue{}}
 }
 
 // Add records d as waiting for the commit of every one of its items. It
-// must be called before any of them is handed on.
+// must be called before any of them is handed on. A delivery with no
+// items is done: it is acknowledged once everything before it is.
 func (a *Acks) Add(d Delivery) {
 	seq := d.Seq
 	if seq == 0 {
@@ -690,14 +672,13 @@ func (a *Acks) Add(d Delivery) {
 			seq = md.Sequence.Stream
 		}
 	}
-	ref := ackRef{d.Partition, seq}
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	q := a.parts[d.Partition]
+	q := a.cons[d.Consumer]
 	if q == nil {
 		q = &ackQueue{msgs: map[uint64]jetstream.Msg{}, left: map[uint64]int{}}
-		a.parts[d.Partition] = q
+		a.cons[d.Consumer] = q
 	}
+	ref := ackRef{q, seq}
 	if _, ok := q.msgs[seq]; !ok {
 		// Sequences come in order but for a redelivery of one still
 		// pending, which is already in place.
@@ -718,25 +699,60 @@ func (a *Acks) Add(d Delivery) {
 		}
 		q.left[seq]++
 	}
+	var last jetstream.Msg
+	n := 0
+	if len(d.Items) == 0 {
+		last, n = a.advance(q)
+	}
+	a.mu.Unlock()
+	a.ack(last, n)
 }
 
 // settle counts the item's commit against the delivery r.
-func (a *Acks) settle(r ackRef, touched map[int]bool) {
-	if q := a.parts[r.part]; q != nil {
-		if _, ok := q.msgs[r.seq]; ok && q.left[r.seq] > 0 {
-			q.left[r.seq]--
-			touched[r.part] = true
-		}
+func settle(r ackRef, touched map[*ackQueue]bool) {
+	if _, ok := r.q.msgs[r.seq]; ok && r.q.left[r.seq] > 0 {
+		r.q.left[r.seq]--
+		touched[r.q] = true
 	}
+}
+
+// advance drops q's done prefix and returns the message to acknowledge
+// for it (nil: none) and how many messages it covers. Called with a.mu
+// held.
+func (a *Acks) advance(q *ackQueue) (jetstream.Msg, int) {
+	var last jetstream.Msg
+	i := 0
+	for ; i < len(q.seqs) && q.left[q.seqs[i]] == 0; i++ {
+		last = q.msgs[q.seqs[i]]
+		delete(q.msgs, q.seqs[i])
+		delete(q.left, q.seqs[i])
+	}
+	if i > 0 {
+		q.seqs = q.seqs[:copy(q.seqs, q.seqs[i:])]
+	}
+	return last, i
+}
+
+func (a *Acks) ack(m jetstream.Msg, n int) {
+	if m == nil {
+		return
+	}
+	if err := m.Ack(); err != nil {
+		a.c.log.Warn("acknowledge messages; they will be delivered again and dropped as duplicates", "subject", m.Subject(), "err", err)
+	}
+	a.c.m.acked.Add(float64(n))
 }
 
 // Committed acknowledges what the commit of items (or their refusal for
 // good, which a redelivery would not change) completes.
 func (a *Acks) Committed(items []item.Item) {
-	var toAck []jetstream.Msg
-	var n int
+	type ackMsg struct {
+		m jetstream.Msg
+		n int
+	}
+	var toAck []ackMsg
 	a.mu.Lock()
-	touched := map[int]bool{}
+	touched := map[*ackQueue]bool{}
 	for i := range items {
 		if items[i].Kind == item.KindState || items[i].ID == "" {
 			continue
@@ -746,37 +762,24 @@ func (a *Acks) Committed(items []item.Item) {
 		if !ok {
 			continue
 		}
-		a.settle(r, touched)
+		settle(r, touched)
 		delete(a.byID, k)
 		if more, ok := a.more[k]; ok {
 			for _, r := range more {
-				a.settle(r, touched)
+				settle(r, touched)
 			}
 			delete(a.more, k)
 		}
 	}
-	for p := range touched {
-		q := a.parts[p]
-		var last jetstream.Msg
-		i := 0
-		for ; i < len(q.seqs) && q.left[q.seqs[i]] == 0; i++ {
-			last = q.msgs[q.seqs[i]]
-			delete(q.msgs, q.seqs[i])
-			delete(q.left, q.seqs[i])
-		}
-		if i > 0 {
-			q.seqs = q.seqs[:copy(q.seqs, q.seqs[i:])]
-			toAck = append(toAck, last)
-			n += i
+	for q := range touched {
+		if m, n := a.advance(q); m != nil {
+			toAck = append(toAck, ackMsg{m, n})
 		}
 	}
 	a.mu.Unlock()
 	for _, m := range toAck {
-		if err := m.Ack(); err != nil {
-			a.c.log.Warn("acknowledge messages; they will be delivered again and dropped as duplicates", "subject", m.Subject(), "err", err)
-		}
+		a.ack(m.m, m.n)
 	}
-	a.c.m.acked.Add(float64(n))
 }
 
 // Waiting is how many messages wait for their items' commit.
@@ -784,7 +787,7 @@ func (a *Acks) Waiting() int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	n := 0
-	for _, q := range a.parts {
+	for _, q := range a.cons {
 		n += len(q.seqs)
 	}
 	return n

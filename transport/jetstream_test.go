@@ -2,6 +2,8 @@ package transport
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"reflect"
 	"slices"
 	"strconv"
@@ -37,6 +39,20 @@ func dial(t *testing.T, url string, reg prometheus.Registerer) *Conn {
 	}
 	t.Cleanup(c.Close)
 	return c
+}
+
+// acksArrive flushes the connection and gives the server a moment to
+// apply the acknowledgements sent (it applies them asynchronously), then
+// reports whether ok holds, polling for up to two seconds.
+func acksArrive(c *Conn, ok func() bool) bool {
+	c.nc.Flush()
+	time.Sleep(50 * time.Millisecond)
+	for deadline := time.Now().Add(2 * time.Second); !ok(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+	return true
 }
 
 func TestParsePartitions(t *testing.T) {
@@ -113,7 +129,7 @@ func TestPublishDedupeConsume(t *testing.T) {
 	var got []item.Item
 	done := make(chan error, 1)
 	go func() {
-		done <- c.Consume(cctx, part, ConsumeOptions{}, func(_ context.Context, d Delivery) error {
+		done <- c.Consume(cctx, "lookout-test-1", []int{part}, ConsumeOptions{}, func(_ context.Context, d Delivery) error {
 			mu.Lock()
 			got = append(got, d.Items...)
 			n := len(got)
@@ -192,7 +208,7 @@ func TestAssignerShareAndTakeOver(t *testing.T) {
 				mu.Lock()
 				gains[id] = append(gains[id], slices.Clone(ps))
 				mu.Unlock()
-			}, func(int) {})
+			}, func([]int) {})
 		}()
 		return a, cancel, done
 	}
@@ -263,7 +279,7 @@ func TestAcksUpToFirstUncommitted(t *testing.T) {
 	got := 0
 	done := make(chan error, 1)
 	go func() {
-		done <- c.Consume(cctx, part, ConsumeOptions{}, func(_ context.Context, d Delivery) error {
+		done <- c.Consume(cctx, "lookout-test-1", []int{part}, ConsumeOptions{}, func(_ context.Context, d Delivery) error {
 			acks.Add(d)
 			if got++; got == 3 {
 				cancel()
@@ -276,7 +292,7 @@ func TestAcksUpToFirstUncommitted(t *testing.T) {
 	}
 	floor := func() (uint64, int) {
 		t.Helper()
-		cons, err := c.js.Consumer(ctx, "TEST_ITEMS", ConsumerName(part))
+		cons, err := c.js.Consumer(ctx, "TEST_ITEMS", "lookout-test-1")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -287,12 +303,12 @@ func TestAcksUpToFirstUncommitted(t *testing.T) {
 		return info.AckFloor.Stream, info.NumAckPending
 	}
 	acks.Committed(items[1:])
-	c.nc.Flush()
+	acksArrive(c, func() bool { return true })
 	if f, pending := floor(); f != 0 || pending != 3 || acks.Waiting() != 3 {
 		t.Errorf("after committing 2 and 3: ack floor %d, %d pending on the server, %d waiting here; want 0, 3, 3", f, pending, acks.Waiting())
 	}
 	acks.Committed(items[:1])
-	c.nc.Flush()
+	acksArrive(c, func() bool { f, pending := floor(); return f == 3 && pending == 0 })
 	if f, pending := floor(); f != 3 || pending != 0 || acks.Waiting() != 0 {
 		t.Errorf("after committing 1: ack floor %d, %d pending, %d waiting; want 3, 0, 0", f, pending, acks.Waiting())
 	}
@@ -338,7 +354,7 @@ func TestBatchAckedAfterLastItem(t *testing.T) {
 	var first Delivery
 	done := make(chan error, 1)
 	go func() {
-		done <- c.Consume(cctx, part, ConsumeOptions{}, func(_ context.Context, d Delivery) error {
+		done <- c.Consume(cctx, "lookout-test-1", []int{part}, ConsumeOptions{}, func(_ context.Context, d Delivery) error {
 			acks.Add(d)
 			if len(got) == 0 {
 				first = d
@@ -361,7 +377,7 @@ func TestBatchAckedAfterLastItem(t *testing.T) {
 	acks.Add(first) // a redelivery while its items wait
 	floor := func() uint64 {
 		t.Helper()
-		cons, err := c.js.Consumer(ctx, "TEST_ITEMS", ConsumerName(part))
+		cons, err := c.js.Consumer(ctx, "TEST_ITEMS", "lookout-test-1")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -372,12 +388,12 @@ func TestBatchAckedAfterLastItem(t *testing.T) {
 		return info.AckFloor.Stream
 	}
 	acks.Committed([]item.Item{items[0], items[1], items[3]})
-	c.nc.Flush()
+	acksArrive(c, func() bool { return true })
 	if f, w := floor(), acks.Waiting(); f != 0 || w != 2 {
 		t.Errorf("after committing all but the batch's last item: ack floor %d, %d waiting; want 0, 2", f, w)
 	}
 	acks.Committed(items[2:3])
-	c.nc.Flush()
+	acksArrive(c, func() bool { return floor() == 2 })
 	if f, w := floor(), acks.Waiting(); f != 2 || w != 0 {
 		t.Errorf("after committing the batch's last item: ack floor %d, %d waiting; want 2, 0", f, w)
 	}
@@ -416,7 +432,7 @@ func TestStatusLags(t *testing.T) {
 	if err := p.Settle(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.takeOver(ctx, withConsumer, ConsumeOptions{AckWait: time.Minute, MaxAckPending: 10}); err != nil {
+	if _, _, err := c.openConsumer(ctx, "lookout-test-1", []int{withConsumer}, ConsumeOptions{AckWait: time.Minute, MaxAckPending: 10}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.js.CreateConsumer(ctx, "TEST_ITEMS", jetstream.ConsumerConfig{Durable: "analytics", AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
@@ -431,8 +447,276 @@ func TestStatusLags(t *testing.T) {
 	}
 	for _, s := range st {
 		want := map[int]uint64{withConsumer: 3, without: 2}[s.Partition]
-		if s.Partition != slices.Index(st, s) || s.Lag != want || s.Owner != "" {
-			t.Errorf("partition %d: lag %d, owner %q; want lag %d, no owner", s.Partition, s.Lag, s.Owner, want)
+		wantCons := map[int]string{withConsumer: "lookout-test-1"}[s.Partition]
+		if s.Partition != slices.Index(st, s) || s.Lag != want || s.Owner != "" || s.Consumer != wantCons {
+			t.Errorf("partition %d: lag %d, owner %q, consumer %q; want lag %d, no owner, consumer %q", s.Partition, s.Lag, s.Owner, s.Consumer, want, wantCons)
 		}
+	}
+}
+
+// roomsByPartition finds a room of source bili in each of n partitions.
+func roomsByPartition(n int) []string {
+	rooms := make([]string, n)
+	found := 0
+	for r := 0; found < n; r++ {
+		p := Partition("bili", strconv.Itoa(r), n)
+		if rooms[p] == "" {
+			rooms[p] = strconv.Itoa(r)
+			found++
+		}
+	}
+	return rooms
+}
+
+// consumeUntil runs Consume of parts as name, registering every delivery
+// with acks, until want items arrived or the stream has been quiet for a
+// while after them; it returns the deliveries.
+func consumeUntil(t *testing.T, c *Conn, acks *Acks, name string, parts []int, want int) []Delivery {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var mu sync.Mutex
+	var got []Delivery
+	n := 0
+	done := make(chan error, 1)
+	go func() {
+		done <- c.Consume(ctx, name, parts, ConsumeOptions{}, func(_ context.Context, d Delivery) error {
+			acks.Add(d)
+			mu.Lock()
+			got = append(got, d)
+			n += len(d.Items)
+			mu.Unlock()
+			return nil
+		})
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		k := n
+		mu.Unlock()
+		if k >= want {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s got %d items, want %d", name, k, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond) // anything beyond want shows up
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	return got
+}
+
+func itemsOf(ds []Delivery) []item.Item {
+	var out []item.Item
+	for _, d := range ds {
+		out = append(out, d.Items...)
+	}
+	return out
+}
+
+// One consumer reads several partitions in stream order and acknowledges
+// only the committed prefix, whatever order the partitions commit in. A
+// processor taking some of them over from a dead one's consumer gets every
+// message not acknowledged and none below the floor; the dead consumer
+// gives the partitions up and is deleted once it has none; a consumer over
+// partitions at different positions hands on nothing a partition already
+// had done.
+func TestConsumerPerProcessorTakeOver(t *testing.T) {
+	url := startNATS(t)
+	c := dial(t, url, nil)
+	ctx := context.Background()
+	rooms := roomsByPartition(4)
+	p := c.NewPublisher(PublisherOptions{Window: 64, BatchItems: 1})
+	byPart := make([][]item.Item, 4)
+	for r := range 3 {
+		for part := range 4 {
+			it := item.Item{Source: "bili", Kind: item.KindChat, Room: rooms[part], ID: fmt.Sprintf("p%d-%d", part, r), Text: "x"}
+			byPart[part] = append(byPart[part], it)
+			if err := p.Publish(ctx, &it); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := p.Settle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Stream sequences: item r of partition part is 4r + part + 1.
+	seqOf := func(part, r int) uint64 { return uint64(4*r + part + 1) }
+	info := func(name string) *jetstream.ConsumerInfo {
+		t.Helper()
+		cons, err := c.js.Consumer(ctx, "TEST_ITEMS", name)
+		if err != nil {
+			t.Fatalf("consumer %s: %v", name, err)
+		}
+		in, err := cons.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return in
+	}
+
+	// Processor a reads all four through one consumer, in stream order.
+	acksA := c.NewAcks()
+	got := consumeUntil(t, c, acksA, "lookout-a-1", []int{0, 1, 2, 3}, 12)
+	for i, d := range got {
+		if d.Seq != uint64(i+1) || d.Consumer != "lookout-a-1" || len(d.Items) != 1 {
+			t.Fatalf("delivery %d: seq %d, consumer %s, %d items; want seq %d of lookout-a-1, one item", i, d.Seq, d.Consumer, len(d.Items), i+1)
+		}
+	}
+	// Partitions 1–3 commit everything, partition 0 only its first item:
+	// the acknowledgement stops before partition 0's second.
+	var committed []item.Item
+	for part := 1; part < 4; part++ {
+		committed = append(committed, byPart[part]...)
+	}
+	acksA.Committed(committed)
+	acksArrive(c, func() bool { return true })
+	if f := info("lookout-a-1").AckFloor.Stream; f != 0 {
+		t.Errorf("ack floor %d with partition 0's first item not committed, want 0", f)
+	}
+	acksA.Committed(byPart[0][:1])
+	floor := seqOf(0, 1) - 1
+	acksArrive(c, func() bool { return info("lookout-a-1").AckFloor.Stream == floor })
+	if f := info("lookout-a-1").AckFloor.Stream; f != floor {
+		t.Fatalf("ack floor %d, want %d (just before partition 0's second item)", f, floor)
+	}
+	// a dies. b takes partitions 0 and 1 over: it gets everything above
+	// the floor on them (partition 1's last two items again: committed
+	// by a, not acknowledged), nothing at or below it.
+	acksB := c.NewAcks()
+	gotB := itemsOf(consumeUntil(t, c, acksB, "lookout-b-1", []int{0, 1}, 4))
+	wantB := []string{"p0-1", "p1-1", "p0-2", "p1-2"}
+	var ids []string
+	for _, it := range gotB {
+		ids = append(ids, it.ID)
+	}
+	if !slices.Equal(ids, wantB) {
+		t.Errorf("b got %v, want %v", ids, wantB)
+	}
+	if fs := filterPartitions(info("lookout-a-1").Config); !slices.Equal(fs, []int{2, 3}) {
+		t.Errorf("a's consumer holds partitions %v after b took 0 and 1, want [2 3]", fs)
+	}
+	acksB.Committed(gotB)
+	acksArrive(c, func() bool { return info("lookout-b-1").AckFloor.Stream == seqOf(1, 2) })
+	if f := info("lookout-b-1").AckFloor.Stream; f != seqOf(1, 2) {
+		t.Errorf("b's ack floor %d, want %d", f, seqOf(1, 2))
+	}
+	// c takes 2 and 3 from a's consumer, which is then deleted; it
+	// commits nothing.
+	gotC := itemsOf(consumeUntil(t, c, c.NewAcks(), "lookout-c-1", []int{2, 3}, 4))
+	if len(gotC) != 4 {
+		t.Errorf("c got %d items, want 4 (items 1 and 2 of partitions 2 and 3)", len(gotC))
+	}
+	if _, err := c.js.Consumer(ctx, "TEST_ITEMS", "lookout-a-1"); !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		t.Errorf("a's consumer, left with no partitions: %v, want it deleted", err)
+	}
+	// d takes all four: partitions 2 and 3 from c's floor, 0 and 1 from
+	// b's, which is further on. The consumer starts at the lower one; the
+	// messages of 0 and 1 below b's floor come with no items and are
+	// acknowledged as they come.
+	acksD := c.NewAcks()
+	gotD := consumeUntil(t, c, acksD, "lookout-d-1", []int{0, 1, 2, 3}, 4)
+	var skipped int
+	ids = ids[:0]
+	for _, d := range gotD {
+		if len(d.Items) == 0 {
+			skipped++
+			if d.Partition > 1 {
+				t.Errorf("message %d of partition %d handed on with no items", d.Seq, d.Partition)
+			}
+		}
+		for _, it := range d.Items {
+			ids = append(ids, it.ID)
+		}
+	}
+	if want := []string{"p2-1", "p3-1", "p2-2", "p3-2"}; !slices.Equal(ids, want) || skipped != 4 {
+		t.Errorf("d got items %v and %d messages with none, want %v and 4 (partitions 0 and 1's two each, done by b)", ids, skipped, want)
+	}
+	// The messages with no items are acknowledged as they come, up to
+	// the first one d has not committed (partition 2's item 1).
+	acksArrive(c, func() bool { return info("lookout-d-1").AckFloor.Stream == seqOf(1, 1) })
+	if f := info("lookout-d-1").AckFloor.Stream; f != seqOf(1, 1) {
+		t.Errorf("d's ack floor %d before any commit, want %d (partitions 0 and 1's messages before partition 2's first)", f, seqOf(1, 1))
+	}
+	acksD.Committed(itemsOf(gotD))
+	acksArrive(c, func() bool { return info("lookout-d-1").AckFloor.Stream == seqOf(3, 2) })
+	if f := info("lookout-d-1").AckFloor.Stream; f != seqOf(3, 2) {
+		t.Errorf("d's ack floor %d after committing all, want %d", f, seqOf(3, 2))
+	}
+	for _, name := range []string{"lookout-b-1", "lookout-c-1"} {
+		if _, err := c.js.Consumer(ctx, "TEST_ITEMS", name); !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			t.Errorf("%s after d took its partitions: %v, want it deleted", name, err)
+		}
+	}
+	kv, err := c.js.KeyValue(ctx, PositionsBucket("TEST_ITEMS"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for part, want := range map[int]uint64{0: seqOf(1, 2) + 1, 1: seqOf(1, 2) + 1, 2: floor + 1, 3: floor + 1} {
+		e, err := kv.Get(ctx, positionKey(part))
+		if err != nil || string(e.Value()) != strconv.FormatUint(want, 10) {
+			t.Errorf("position of partition %d: %v %v, want %d", part, e, err, want)
+		}
+	}
+	st, err := c.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range st {
+		if s.Consumer != "lookout-d-1" {
+			t.Errorf("status: partition %d read by %q, want lookout-d-1", s.Partition, s.Consumer)
+		}
+	}
+}
+
+// A consumer of the earlier layout (one per partition, lookout-p<N>)
+// counts as a holder: a consumer made for its partition resumes after its
+// ack floor, and the old one is deleted.
+func TestConsumerResumesFromPerPartitionConsumer(t *testing.T) {
+	url := startNATS(t)
+	c := dial(t, url, nil)
+	ctx := context.Background()
+	room := roomsByPartition(4)[1]
+	p := c.NewPublisher(PublisherOptions{Window: 8, BatchItems: 1})
+	for i := range 4 {
+		it := item.Item{Source: "bili", Kind: item.KindChat, Room: room, ID: "m" + strconv.Itoa(i), Text: "x"}
+		if err := p.Publish(ctx, &it); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Settle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	old, err := c.js.CreateConsumer(ctx, "TEST_ITEMS", jetstream.ConsumerConfig{Durable: "lookout-p1", FilterSubject: SubjectPrefix + "1",
+		AckPolicy: jetstream.AckAllPolicy, DeliverPolicy: jetstream.DeliverAllPolicy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := old.Fetch(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last jetstream.Msg
+	for m := range batch.Messages() {
+		last = m
+	}
+	if last == nil {
+		t.Fatal("no message fetched")
+	}
+	if err := last.DoubleAck(ctx); err != nil { // acknowledges the first two
+		t.Fatal(err)
+	}
+	got := itemsOf(consumeUntil(t, c, c.NewAcks(), "lookout-x-1", []int{1}, 2))
+	if len(got) != 2 || got[0].ID != "m2" || got[1].ID != "m3" {
+		t.Errorf("new consumer got %v, want m2 and m3 (after the old consumer's ack floor)", got)
+	}
+	if _, err := c.js.Consumer(ctx, "TEST_ITEMS", "lookout-p1"); !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		t.Errorf("the per-partition consumer after its partition was taken: %v, want it deleted", err)
 	}
 }
