@@ -626,6 +626,10 @@ type Acks struct {
 	byID map[ackKey]ackRef
 	more map[ackKey][]ackRef // further deliveries of an item waiting (rare)
 	cons map[string]*ackQueue
+	// latest is the consumer of the last delivery: a processor reads
+	// through one consumer at a time, so an earlier one's queue is
+	// dropped once it has nothing left to acknowledge.
+	latest string
 }
 
 type ackRef struct {
@@ -652,6 +656,7 @@ func keyOf(it *item.Item) ackKey {
 // ackQueue is one consumer's delivered sequences, lowest first, with how
 // many distinct items of each are not committed yet (0: done).
 type ackQueue struct {
+	name string
 	seqs []uint64
 	msgs map[uint64]jetstream.Msg
 	left map[uint64]int
@@ -673,9 +678,15 @@ func (a *Acks) Add(d Delivery) {
 		}
 	}
 	a.mu.Lock()
+	if d.Consumer != a.latest {
+		if old := a.cons[a.latest]; old != nil && len(old.seqs) == 0 {
+			delete(a.cons, a.latest)
+		}
+		a.latest = d.Consumer
+	}
 	q := a.cons[d.Consumer]
 	if q == nil {
-		q = &ackQueue{msgs: map[uint64]jetstream.Msg{}, left: map[uint64]int{}}
+		q = &ackQueue{name: d.Consumer, msgs: map[uint64]jetstream.Msg{}, left: map[uint64]int{}}
 		a.cons[d.Consumer] = q
 	}
 	ref := ackRef{q, seq}
@@ -729,6 +740,9 @@ func (a *Acks) advance(q *ackQueue) (jetstream.Msg, int) {
 	}
 	if i > 0 {
 		q.seqs = q.seqs[:copy(q.seqs, q.seqs[i:])]
+	}
+	if len(q.seqs) == 0 && q.name != a.latest {
+		delete(a.cons, q.name) // a replaced consumer, all acknowledged
 	}
 	return last, i
 }

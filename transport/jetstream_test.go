@@ -312,6 +312,41 @@ func TestAcksUpToFirstUncommitted(t *testing.T) {
 	if f, pending := floor(); f != 3 || pending != 0 || acks.Waiting() != 0 {
 		t.Errorf("after committing 1: ack floor %d, %d pending, %d waiting; want 3, 0, 0", f, pending, acks.Waiting())
 	}
+
+	// The processor replaces its consumer (a take-over): the first one's
+	// queue, with nothing left to acknowledge, is dropped, and the new
+	// one's once it is replaced in turn.
+	for r, name := range []string{"lookout-test-2", "lookout-test-3"} {
+		items = items[:0]
+		for i := range 3 {
+			it := item.Item{Source: "bili", Kind: item.KindChat, Room: "7", ID: "r" + strconv.Itoa(r) + "m" + strconv.Itoa(i), Text: "x"}
+			items = append(items, it)
+			if err := p.Publish(ctx, &it); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := p.Settle(ctx); err != nil {
+			t.Fatal(err)
+		}
+		cctx, cancel = context.WithCancel(ctx)
+		got = 0
+		go func() {
+			done <- c.Consume(cctx, name, []int{part}, ConsumeOptions{}, func(_ context.Context, d Delivery) error {
+				acks.Add(d)
+				if got++; got == 3 {
+					cancel()
+				}
+				return nil
+			})
+		}()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		acks.Committed(items)
+		if w, n := acks.Waiting(), len(acks.cons); w != 0 || n != 1 || acks.cons[name] == nil {
+			t.Errorf("after consumer %s: %d waiting, %d queues kept; want 0 and only its own", name, w, n)
+		}
+	}
 }
 
 // A batch is one message, acknowledged only once every one of its items
