@@ -710,6 +710,60 @@ func TestConsumerPerProcessorTakeOver(t *testing.T) {
 	}
 }
 
+// A processor that comes back under the same id makes a consumer of the
+// same name, perhaps for fewer partitions: the partitions the old one held
+// and the new one does not keep their position in the bucket, so whoever
+// takes them next resumes after what was acknowledged.
+func TestConsumerOfSameNameKeepsOtherPositions(t *testing.T) {
+	url := startNATS(t)
+	c := dial(t, url, nil)
+	ctx := context.Background()
+	rooms := roomsByPartition(4)
+	p := c.NewPublisher(PublisherOptions{Window: 8, BatchItems: 1})
+	var items []item.Item
+	for r := range 2 {
+		for part := range 2 {
+			it := item.Item{Source: "bili", Kind: item.KindChat, Room: rooms[part], ID: fmt.Sprintf("p%d-%d", part, r), Text: "x"}
+			items = append(items, it)
+			if err := p.Publish(ctx, &it); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := p.Settle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	acks := c.NewAcks()
+	got := itemsOf(consumeUntil(t, c, acks, "lookout-a-1", []int{0, 1}, 4))
+	acks.Committed(got)
+	floor := func() uint64 {
+		cons, err := c.js.Consumer(ctx, "TEST_ITEMS", "lookout-a-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		in, err := cons.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return in.AckFloor.Stream
+	}
+	acksArrive(c, func() bool { return floor() == 4 })
+	if f := floor(); f != 4 {
+		t.Fatalf("ack floor %d after committing all four, want 4", f)
+	}
+	// The processor restarts under the same id with partition 0 only.
+	if _, _, err := c.openConsumer(ctx, "lookout-a-1", []int{0}, ConsumeOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	_, pos, err := c.openConsumer(ctx, "lookout-b-1", []int{1}, ConsumeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pos[1] != 5 {
+		t.Errorf("partition 1 resumes at %d, want 5 (after the old consumer's ack floor)", pos[1])
+	}
+}
+
 // A consumer of the earlier layout (one per partition, lookout-p<N>)
 // counts as a holder: a consumer made for its partition resumes after its
 // ack floor, and the old one is deleted.

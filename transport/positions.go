@@ -196,8 +196,22 @@ func (c *Conn) openConsumer(ctx context.Context, name string, parts []int, o Con
 		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
 		cfg.OptStartSeq = start
 	}
-	// A consumer of this name left by an earlier attempt is replaced:
-	// the positions above already account for it.
+	// A consumer of this name left by an earlier attempt (or by this
+	// processor's earlier life under the same id) is replaced: the
+	// positions above account for it on parts, and its other partitions
+	// keep theirs in the bucket, since no consumer will hold them.
+	for _, h := range hs {
+		if h.Name != name {
+			continue
+		}
+		for _, p := range filterPartitions(h.Config) {
+			if !slices.Contains(parts, p) {
+				if _, err := advancePosition(ctx, kv, p, h.AckFloor.Stream+1); err != nil {
+					return nil, nil, err
+				}
+			}
+		}
+	}
 	if err := c.js.DeleteConsumer(ctx, c.stream, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return nil, nil, fmt.Errorf("consumer %s: %w", name, err)
 	}
