@@ -720,11 +720,9 @@ func TestConsumerOfSameNameKeepsOtherPositions(t *testing.T) {
 	ctx := context.Background()
 	rooms := roomsByPartition(4)
 	p := c.NewPublisher(PublisherOptions{Window: 8, BatchItems: 1})
-	var items []item.Item
 	for r := range 2 {
 		for part := range 2 {
 			it := item.Item{Source: "bili", Kind: item.KindChat, Room: rooms[part], ID: fmt.Sprintf("p%d-%d", part, r), Text: "x"}
-			items = append(items, it)
 			if err := p.Publish(ctx, &it); err != nil {
 				t.Fatal(err)
 			}
