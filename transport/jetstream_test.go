@@ -292,14 +292,7 @@ func TestAcksUpToFirstUncommitted(t *testing.T) {
 	}
 	floor := func() (uint64, int) {
 		t.Helper()
-		cons, err := c.js.Consumer(ctx, "TEST_ITEMS", "lookout-test-1")
-		if err != nil {
-			t.Fatal(err)
-		}
-		info, err := cons.Info(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
+		info := consumerInfo(t, c, "lookout-test-1")
 		return info.AckFloor.Stream, info.NumAckPending
 	}
 	acks.Committed(items[1:])
@@ -412,15 +405,7 @@ func TestBatchAckedAfterLastItem(t *testing.T) {
 	acks.Add(first) // a redelivery while its items wait
 	floor := func() uint64 {
 		t.Helper()
-		cons, err := c.js.Consumer(ctx, "TEST_ITEMS", "lookout-test-1")
-		if err != nil {
-			t.Fatal(err)
-		}
-		info, err := cons.Info(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return info.AckFloor.Stream
+		return consumerInfo(t, c, "lookout-test-1").AckFloor.Stream
 	}
 	acks.Committed([]item.Item{items[0], items[1], items[3]})
 	acksArrive(c, func() bool { return true })
@@ -505,6 +490,21 @@ func roomsByPartition(n int) []string {
 
 // consumeUntil runs Consume of parts as name, registering every delivery
 // with acks, until want items arrived or the stream has been quiet for a
+// consumerInfo is the stream's current view of consumer name.
+func consumerInfo(t *testing.T, c *Conn, name string) *jetstream.ConsumerInfo {
+	t.Helper()
+	ctx := context.Background()
+	cons, err := c.js.Consumer(ctx, "TEST_ITEMS", name)
+	if err != nil {
+		t.Fatalf("consumer %s: %v", name, err)
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info
+}
+
 // while after them; it returns the deliveries.
 func consumeUntil(t *testing.T, c *Conn, acks *Acks, name string, parts []int, want int) []Delivery {
 	t.Helper()
@@ -583,18 +583,6 @@ func TestConsumerPerProcessorTakeOver(t *testing.T) {
 	}
 	// Stream sequences: item r of partition part is 4r + part + 1.
 	seqOf := func(part, r int) uint64 { return uint64(4*r + part + 1) }
-	info := func(name string) *jetstream.ConsumerInfo {
-		t.Helper()
-		cons, err := c.js.Consumer(ctx, "TEST_ITEMS", name)
-		if err != nil {
-			t.Fatalf("consumer %s: %v", name, err)
-		}
-		in, err := cons.Info(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return in
-	}
 
 	// Processor a reads all four through one consumer, in stream order.
 	acksA := c.NewAcks()
@@ -612,13 +600,13 @@ func TestConsumerPerProcessorTakeOver(t *testing.T) {
 	}
 	acksA.Committed(committed)
 	acksArrive(c, func() bool { return true })
-	if f := info("lookout-a-1").AckFloor.Stream; f != 0 {
+	if f := consumerInfo(t, c, "lookout-a-1").AckFloor.Stream; f != 0 {
 		t.Errorf("ack floor %d with partition 0's first item not committed, want 0", f)
 	}
 	acksA.Committed(byPart[0][:1])
 	floor := seqOf(0, 1) - 1
-	acksArrive(c, func() bool { return info("lookout-a-1").AckFloor.Stream == floor })
-	if f := info("lookout-a-1").AckFloor.Stream; f != floor {
+	acksArrive(c, func() bool { return consumerInfo(t, c, "lookout-a-1").AckFloor.Stream == floor })
+	if f := consumerInfo(t, c, "lookout-a-1").AckFloor.Stream; f != floor {
 		t.Fatalf("ack floor %d, want %d (just before partition 0's second item)", f, floor)
 	}
 	// a dies. b takes partitions 0 and 1 over: it gets everything above
@@ -634,12 +622,12 @@ func TestConsumerPerProcessorTakeOver(t *testing.T) {
 	if !slices.Equal(ids, wantB) {
 		t.Errorf("b got %v, want %v", ids, wantB)
 	}
-	if fs := filterPartitions(info("lookout-a-1").Config); !slices.Equal(fs, []int{2, 3}) {
+	if fs := filterPartitions(consumerInfo(t, c, "lookout-a-1").Config); !slices.Equal(fs, []int{2, 3}) {
 		t.Errorf("a's consumer holds partitions %v after b took 0 and 1, want [2 3]", fs)
 	}
 	acksB.Committed(gotB)
-	acksArrive(c, func() bool { return info("lookout-b-1").AckFloor.Stream == seqOf(1, 2) })
-	if f := info("lookout-b-1").AckFloor.Stream; f != seqOf(1, 2) {
+	acksArrive(c, func() bool { return consumerInfo(t, c, "lookout-b-1").AckFloor.Stream == seqOf(1, 2) })
+	if f := consumerInfo(t, c, "lookout-b-1").AckFloor.Stream; f != seqOf(1, 2) {
 		t.Errorf("b's ack floor %d, want %d", f, seqOf(1, 2))
 	}
 	// c takes 2 and 3 from a's consumer, which is then deleted; it
@@ -675,13 +663,13 @@ func TestConsumerPerProcessorTakeOver(t *testing.T) {
 	}
 	// The messages with no items are acknowledged as they come, up to
 	// the first one d has not committed (partition 2's item 1).
-	acksArrive(c, func() bool { return info("lookout-d-1").AckFloor.Stream == seqOf(1, 1) })
-	if f := info("lookout-d-1").AckFloor.Stream; f != seqOf(1, 1) {
+	acksArrive(c, func() bool { return consumerInfo(t, c, "lookout-d-1").AckFloor.Stream == seqOf(1, 1) })
+	if f := consumerInfo(t, c, "lookout-d-1").AckFloor.Stream; f != seqOf(1, 1) {
 		t.Errorf("d's ack floor %d before any commit, want %d (partitions 0 and 1's messages before partition 2's first)", f, seqOf(1, 1))
 	}
 	acksD.Committed(itemsOf(gotD))
-	acksArrive(c, func() bool { return info("lookout-d-1").AckFloor.Stream == seqOf(3, 2) })
-	if f := info("lookout-d-1").AckFloor.Stream; f != seqOf(3, 2) {
+	acksArrive(c, func() bool { return consumerInfo(t, c, "lookout-d-1").AckFloor.Stream == seqOf(3, 2) })
+	if f := consumerInfo(t, c, "lookout-d-1").AckFloor.Stream; f != seqOf(3, 2) {
 		t.Errorf("d's ack floor %d after committing all, want %d", f, seqOf(3, 2))
 	}
 	for _, name := range []string{"lookout-b-1", "lookout-c-1"} {
@@ -734,17 +722,7 @@ func TestConsumerOfSameNameKeepsOtherPositions(t *testing.T) {
 	acks := c.NewAcks()
 	got := itemsOf(consumeUntil(t, c, acks, "lookout-a-1", []int{0, 1}, 4))
 	acks.Committed(got)
-	floor := func() uint64 {
-		cons, err := c.js.Consumer(ctx, "TEST_ITEMS", "lookout-a-1")
-		if err != nil {
-			t.Fatal(err)
-		}
-		in, err := cons.Info(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return in.AckFloor.Stream
-	}
+	floor := func() uint64 { return consumerInfo(t, c, "lookout-a-1").AckFloor.Stream }
 	acksArrive(c, func() bool { return floor() == 4 })
 	if f := floor(); f != 4 {
 		t.Fatalf("ack floor %d after committing all four, want 4", f)
