@@ -47,6 +47,20 @@ compose_version=${COMPOSE_VERSION:-v5.6.0} # built from source where there is no
 
 step() { printf '== %s  [%ds]\n' "$*" "$SECONDS"; }
 fail() { echo "container-test: $*" >&2; exit 1; }
+# health CONTAINER: run its HEALTHCHECK once a second for up to 30 s until it
+# reports healthy, and leave the last status in $state. Podman runs
+# HEALTHCHECK from a systemd timer; where there is no systemd, `podman
+# healthcheck run` runs the same command in the container, once.
+health() {
+  state=
+  for _ in $(seq 30); do
+    podman healthcheck run "$1" >/dev/null 2>>"$log" || true
+    state=$(podman inspect -f '{{.State.Health.Status}}' "$1")
+    [ "$state" = healthy ] && break
+    sleep 1
+  done
+  echo "HEALTHCHECK: $state"
+}
 
 [ "$(id -u)" = 0 ] || fail "run as root: debootstrap and Podman's root store need it"
 mkdir -p "$work"
@@ -202,16 +216,7 @@ trap cleanup EXIT
 podman volume create "$volume" >/dev/null
 podman run -d --name "$name" -p "127.0.0.1:$port:9464" -v "$volume:/var/lib/lookout" "$tag" >/dev/null 2>>"$log"
 
-# Podman runs HEALTHCHECK from a systemd timer; where there is no systemd,
-# `podman healthcheck run` runs the same command in the container, once.
-state=
-for _ in $(seq 30); do
-  podman healthcheck run "$name" >/dev/null 2>>"$log" || true
-  state=$(podman inspect -f '{{.State.Health.Status}}' "$name")
-  [ "$state" = healthy ] && break
-  sleep 1
-done
-echo "HEALTHCHECK: $state"
+health "$name"
 [ "$state" = healthy ] || { podman logs "$name" 2>&1 | tail -20; fail "the container did not become healthy"; }
 for path in /healthz /readyz; do
   LOOKOUT_HEALTH_ADDR=127.0.0.1:$port bash deploy/healthcheck.sh "$path" ||
@@ -294,14 +299,7 @@ dc up -d --build lookout >"$work/compose.log" 2>&1 ||
   { tail -20 "$work/compose.log"; fail "compose up failed; see $work/compose.log"; }
 cname=$(dc ps -q lookout)
 [ -n "$cname" ] || fail "compose started no lookout container"
-state=
-for _ in $(seq 30); do
-  podman healthcheck run "$cname" >/dev/null 2>>"$log" || true
-  state=$(podman inspect -f '{{.State.Health.Status}}' "$cname")
-  [ "$state" = healthy ] && break
-  sleep 1
-done
-echo "HEALTHCHECK: $state"
+health "$cname"
 [ "$state" = healthy ] || fail "the compose service did not become healthy"
 podman exec "$cname" lookout version | grep "commit  $revision" ||
   fail "the compose build does not name commit $revision"
