@@ -160,11 +160,20 @@ func (c *Conn) openConsumer(ctx context.Context, name string, parts []int, o Con
 	if err != nil {
 		return nil, nil, err
 	}
+	// A consumer of this name left by an earlier attempt (or by this
+	// processor's earlier life under the same id) is replaced below: its
+	// partitions outside parts keep their positions in the bucket, since
+	// no consumer will hold them.
 	pos := make(map[int]uint64, len(parts))
 	for _, h := range hs {
 		for _, p := range filterPartitions(h.Config) {
-			if slices.Contains(parts, p) {
+			switch {
+			case slices.Contains(parts, p):
 				pos[p] = max(pos[p], h.AckFloor.Stream+1)
+			case h.Name == name:
+				if _, err := advancePosition(ctx, kv, p, h.AckFloor.Stream+1); err != nil {
+					return nil, nil, err
+				}
 			}
 		}
 	}
@@ -196,22 +205,8 @@ func (c *Conn) openConsumer(ctx context.Context, name string, parts []int, o Con
 		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
 		cfg.OptStartSeq = start
 	}
-	// A consumer of this name left by an earlier attempt (or by this
-	// processor's earlier life under the same id) is replaced: the
-	// positions above account for it on parts, and its other partitions
-	// keep theirs in the bucket, since no consumer will hold them.
-	for _, h := range hs {
-		if h.Name != name {
-			continue
-		}
-		for _, p := range filterPartitions(h.Config) {
-			if !slices.Contains(parts, p) {
-				if _, err := advancePosition(ctx, kv, p, h.AckFloor.Stream+1); err != nil {
-					return nil, nil, err
-				}
-			}
-		}
-	}
+	// The consumer of this name, if any, is replaced: the positions above
+	// account for it.
 	if err := c.js.DeleteConsumer(ctx, c.stream, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return nil, nil, fmt.Errorf("consumer %s: %w", name, err)
 	}
