@@ -475,7 +475,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	}
 	cpu0 := cpuTime()
 	start := time.Now()
-	stopTrace := startTraceWindow(ctx, o, o.Log)
+	stopTrace := startTraceWindow(ctx, o)
 	defer stopTrace()
 	for k := 0; k < ticks; k++ {
 		due := start.Add(time.Duration(k+1) * tick)
@@ -857,7 +857,7 @@ func stageSeconds(reg prometheus.Gatherer, log *slog.Logger) map[string]float64 
 // startTraceWindow starts o.Trace's execution trace in the middle of the
 // push (a trace of a 100k msgs/s run is about 1.5 MB a second) and
 // returns a stop that ends it early; it is safe to call more than once.
-func startTraceWindow(ctx context.Context, o Options, log *slog.Logger) (stop func()) {
+func startTraceWindow(ctx context.Context, o Options) (stop func()) {
 	if o.Trace == nil {
 		return func() {}
 	}
@@ -876,7 +876,7 @@ func startTraceWindow(ctx context.Context, o Options, log *slog.Logger) (stop fu
 			return
 		}
 		if err := trace.Start(o.Trace); err != nil {
-			log.Warn("loadgen: execution trace", "err", err)
+			o.Log.Warn("loadgen: execution trace", "err", err)
 			return
 		}
 		defer trace.Stop()
