@@ -20,13 +20,16 @@ func TestOpenPageSize(t *testing.T) {
 		}
 		return p
 	}
-	// walCheckpoint: the checkpoint interval is the same number of bytes
-	// whatever the page size.
-	walCheckpoint := func(t *testing.T, s *Store, want int) {
+	// walCheckpoint: no connection checkpoints at its own commits, and the
+	// log restarts after the same number of bytes whatever the page size.
+	walCheckpoint := func(t *testing.T, s *Store, want int64) {
 		t.Helper()
 		var n int
-		if err := s.DB().QueryRowContext(ctx, `PRAGMA wal_autocheckpoint`).Scan(&n); err != nil || n != want {
-			t.Fatalf("wal_autocheckpoint %d (%v), want %d pages", n, err, want)
+		if err := s.DB().QueryRowContext(ctx, `PRAGMA wal_autocheckpoint`).Scan(&n); err != nil || n != 0 {
+			t.Fatalf("wal_autocheckpoint %d (%v), want 0", n, err)
+		}
+		if s.walRestartFrames != want {
+			t.Fatalf("WAL restarts after %d frames, want %d", s.walRestartFrames, want)
 		}
 	}
 	t.Run("new file", func(t *testing.T) {
@@ -38,7 +41,7 @@ func TestOpenPageSize(t *testing.T) {
 		if err := s.DB().QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
 			t.Fatalf("journal_mode %q (%v), want wal", mode, err)
 		}
-		walCheckpoint(t, s, storeWALCheckpointBytes/StorePageSize)
+		walCheckpoint(t, s, storeWALRestartBytes/StorePageSize)
 	})
 	t.Run("existing 4096-page file", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "old.db")
@@ -66,7 +69,7 @@ func TestOpenPageSize(t *testing.T) {
 		if got := pageSize(t, s); got != 4096 {
 			t.Fatalf("page_size %d after reopening, want the file's 4096", got)
 		}
-		walCheckpoint(t, s, storeWALCheckpointBytes/4096)
+		walCheckpoint(t, s, storeWALRestartBytes/4096)
 		var n int
 		if err := s.DB().QueryRowContext(ctx, `SELECT count(*) FROM items`).Scan(&n); err != nil || n != 500 {
 			t.Fatalf("items %d (%v), want 500", n, err)

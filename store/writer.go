@@ -320,6 +320,7 @@ func (s *Store) writeItemsTx(ctx context.Context, c *sqlite3.SQLiteConn, items [
 		return 0, fmt.Errorf("store: write %d items: commit: %w", len(items), storeExplain(err))
 	}
 	w.live.committed()
+	s.restartWAL(ctx)
 	return w.inserted, nil
 }
 
