@@ -76,12 +76,14 @@ type Store struct {
 	lastBulk        atomic.Int64
 	checkpointsStop context.CancelFunc
 	checkpointsDone chan struct{}
-	// checkpointConn runs every checkpoint. It is the checkpointer's own,
-	// never handed back to the pool: the pool gives out the connection
-	// returned last, and a checkpoint every second would otherwise hand
-	// the batch writer a different connection, with a cold page cache of
-	// its own, each time (peak RSS +30–60 MB, measured).
-	checkpointConn *sql.Conn
+	// checkpointDB runs every checkpoint: a pool of one connection of its
+	// own, apart from db. Taken from db, the connection would change the
+	// batch writer's: db hands out the connection returned last, so a
+	// checkpoint every second gave the writer a different connection,
+	// with a cold page cache of its own, each time (peak RSS +30–60 MB,
+	// measured); and held out of db for good, it would shrink what db's
+	// limit leaves for everyone else.
+	checkpointDB *sql.DB
 
 	closeErr error
 	closed   sync.Once
@@ -231,12 +233,8 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("store: open %s: page size %d: %w", path, page, storeExplain(err))
 	}
 	s.walRestartFrames = max(1, o.walRestartBytes/page)
-	ckptConn, err := db.Conn(ctx)
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("store: open %s: %w", path, storeExplain(err))
-	}
-	s.checkpointConn = ckptConn
+	s.checkpointDB = sql.OpenDB(&storeConnector{dsn: storeDSN(path, params), pragmas: o.pragmas})
+	s.checkpointDB.SetMaxOpenConns(1)
 	cctx, stop := context.WithCancel(context.Background())
 	s.checkpointsStop, s.checkpointsDone = stop, make(chan struct{})
 	go s.checkpoints(cctx, o.checkpointEvery)
@@ -295,7 +293,7 @@ func (s *Store) restartWAL(ctx context.Context) {
 // whole log, and the log's length in frames.
 func (s *Store) checkpoint(ctx context.Context) (done bool, frames int64, err error) {
 	var busy, copied int64
-	err = s.checkpointConn.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied)
+	err = s.checkpointDB.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied)
 	return err == nil && busy == 0 && frames == copied, frames, err
 }
 
@@ -450,7 +448,7 @@ func (s *Store) Close() error {
 		if s.checkpointsStop != nil {
 			s.checkpointsStop()
 			<-s.checkpointsDone
-			s.checkpointConn.Close()
+			s.checkpointDB.Close()
 		}
 		if err := s.db.Close(); err != nil {
 			s.closeErr = fmt.Errorf("store: close %s: %w", s.path, err)
