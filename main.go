@@ -76,9 +76,13 @@ func main() {
 		fmt.Fprint(os.Stderr, usage)
 		os.Exit(2)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), stopSignals...)
-	defer stop()
 	cmd, args := os.Args[1], os.Args[2:]
+	signals := stopSignals
+	if cmd == "run" {
+		signals = runStopSignals
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), signals...)
+	defer stop()
 	var err error
 	switch cmd {
 	case "run":
@@ -220,7 +224,9 @@ func cmdRun(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	go runSignals(ctx, sigs, d, log)
+	ctx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	go runSignals(ctx, sigs, d, log, stopRun)
 	log.Info("lookout running", "version", buildVersion(), "config", *cfgPath, "db", cfg.Store.Path, "sources", len(cfg.Sources), "rules", len(cfg.Rules))
 	return d.Run(ctx)
 }

@@ -35,8 +35,15 @@ import (
 // SIGUSR1, SIGUSR2, SIGALRM and the other signals whose default action
 // would end a C program are caught by the Go runtime and ignored.
 
-// stopSignals end `lookout run` (gracefully).
-var stopSignals = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGQUIT}
+// stopSignals end a command gracefully. `lookout run` takes SIGQUIT out
+// of them (runStopSignals) and handles it in runSignals, which writes the
+// stacks before it stops the daemon: were SIGQUIT also to cancel the
+// command's context, the daemon could stop, and the process exit, before
+// the stacks were written.
+var (
+	stopSignals    = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGQUIT}
+	runStopSignals = []os.Signal{os.Interrupt, syscall.SIGTERM}
+)
 
 // notifyRunSignals starts catching the signals runSignals handles.
 func notifyRunSignals() chan os.Signal {
@@ -46,9 +53,9 @@ func notifyRunSignals() chan os.Signal {
 }
 
 // runSignals handles the signals of a running daemon until ctx is done:
-// SIGHUP reloads the config, SIGQUIT dumps the goroutines (the caller's
-// context, which SIGQUIT also cancels, then stops the daemon).
-func runSignals(ctx context.Context, ch <-chan os.Signal, d *daemon.Daemon, log *slog.Logger) {
+// SIGHUP reloads the config, SIGQUIT dumps the goroutines and then calls
+// stop, which ends the daemon's context.
+func runSignals(ctx context.Context, ch <-chan os.Signal, d *daemon.Daemon, log *slog.Logger, stop context.CancelFunc) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -63,6 +70,7 @@ func runSignals(ctx context.Context, ch <-chan os.Signal, d *daemon.Daemon, log 
 			case syscall.SIGQUIT:
 				os.Stderr.Write(goroutineStacks())
 				log.Info("SIGQUIT: goroutine stacks written to stderr; shutting down")
+				stop()
 			}
 		}
 	}
