@@ -403,18 +403,12 @@ func TestBatchAckedAfterLastItem(t *testing.T) {
 		t.Fatalf("first message carried %d items, want 3", len(first.Items))
 	}
 	acks.Add(first) // a redelivery while its items wait
-	floor := func() uint64 {
-		t.Helper()
-		return consumerInfo(t, c, "lookout-test-1").AckFloor.Stream
-	}
 	acks.Committed([]item.Item{items[0], items[1], items[3]})
-	acksArrive(c, func() bool { return true })
-	if f, w := floor(), acks.Waiting(); f != 0 || w != 2 {
+	if f, w := ackFloor(t, c, "lookout-test-1", 0), acks.Waiting(); f != 0 || w != 2 {
 		t.Errorf("after committing all but the batch's last item: ack floor %d, %d waiting; want 0, 2", f, w)
 	}
 	acks.Committed(items[2:3])
-	acksArrive(c, func() bool { return floor() == 2 })
-	if f, w := floor(), acks.Waiting(); f != 2 || w != 0 {
+	if f, w := ackFloor(t, c, "lookout-test-1", 2), acks.Waiting(); f != 2 || w != 0 {
 		t.Errorf("after committing the batch's last item: ack floor %d, %d waiting; want 2, 0", f, w)
 	}
 }
@@ -503,6 +497,15 @@ func consumerInfo(t *testing.T, c *Conn, name string) *jetstream.ConsumerInfo {
 		t.Fatal(err)
 	}
 	return info
+}
+
+// ackFloor waits, as acksArrive does, for name's ack floor to be want and
+// returns the floor it then has.
+func ackFloor(t *testing.T, c *Conn, name string, want uint64) uint64 {
+	t.Helper()
+	floor := func() uint64 { return consumerInfo(t, c, name).AckFloor.Stream }
+	acksArrive(c, func() bool { return floor() == want })
+	return floor()
 }
 
 // while after them; it returns the deliveries.
@@ -599,14 +602,12 @@ func TestConsumerPerProcessorTakeOver(t *testing.T) {
 		committed = append(committed, byPart[part]...)
 	}
 	acksA.Committed(committed)
-	acksArrive(c, func() bool { return true })
-	if f := consumerInfo(t, c, "lookout-a-1").AckFloor.Stream; f != 0 {
+	if f := ackFloor(t, c, "lookout-a-1", 0); f != 0 {
 		t.Errorf("ack floor %d with partition 0's first item not committed, want 0", f)
 	}
 	acksA.Committed(byPart[0][:1])
 	floor := seqOf(0, 1) - 1
-	acksArrive(c, func() bool { return consumerInfo(t, c, "lookout-a-1").AckFloor.Stream == floor })
-	if f := consumerInfo(t, c, "lookout-a-1").AckFloor.Stream; f != floor {
+	if f := ackFloor(t, c, "lookout-a-1", floor); f != floor {
 		t.Fatalf("ack floor %d, want %d (just before partition 0's second item)", f, floor)
 	}
 	// a dies. b takes partitions 0 and 1 over: it gets everything above
@@ -626,8 +627,7 @@ func TestConsumerPerProcessorTakeOver(t *testing.T) {
 		t.Errorf("a's consumer holds partitions %v after b took 0 and 1, want [2 3]", fs)
 	}
 	acksB.Committed(gotB)
-	acksArrive(c, func() bool { return consumerInfo(t, c, "lookout-b-1").AckFloor.Stream == seqOf(1, 2) })
-	if f := consumerInfo(t, c, "lookout-b-1").AckFloor.Stream; f != seqOf(1, 2) {
+	if f := ackFloor(t, c, "lookout-b-1", seqOf(1, 2)); f != seqOf(1, 2) {
 		t.Errorf("b's ack floor %d, want %d", f, seqOf(1, 2))
 	}
 	// c takes 2 and 3 from a's consumer, which is then deleted; it
@@ -663,13 +663,11 @@ func TestConsumerPerProcessorTakeOver(t *testing.T) {
 	}
 	// The messages with no items are acknowledged as they come, up to
 	// the first one d has not committed (partition 2's item 1).
-	acksArrive(c, func() bool { return consumerInfo(t, c, "lookout-d-1").AckFloor.Stream == seqOf(1, 1) })
-	if f := consumerInfo(t, c, "lookout-d-1").AckFloor.Stream; f != seqOf(1, 1) {
+	if f := ackFloor(t, c, "lookout-d-1", seqOf(1, 1)); f != seqOf(1, 1) {
 		t.Errorf("d's ack floor %d before any commit, want %d (partitions 0 and 1's messages before partition 2's first)", f, seqOf(1, 1))
 	}
 	acksD.Committed(itemsOf(gotD))
-	acksArrive(c, func() bool { return consumerInfo(t, c, "lookout-d-1").AckFloor.Stream == seqOf(3, 2) })
-	if f := consumerInfo(t, c, "lookout-d-1").AckFloor.Stream; f != seqOf(3, 2) {
+	if f := ackFloor(t, c, "lookout-d-1", seqOf(3, 2)); f != seqOf(3, 2) {
 		t.Errorf("d's ack floor %d after committing all, want %d", f, seqOf(3, 2))
 	}
 	for _, name := range []string{"lookout-b-1", "lookout-c-1"} {
@@ -722,9 +720,7 @@ func TestConsumerOfSameNameKeepsOtherPositions(t *testing.T) {
 	acks := c.NewAcks()
 	got := itemsOf(consumeUntil(t, c, acks, "lookout-a-1", []int{0, 1}, 4))
 	acks.Committed(got)
-	floor := func() uint64 { return consumerInfo(t, c, "lookout-a-1").AckFloor.Stream }
-	acksArrive(c, func() bool { return floor() == 4 })
-	if f := floor(); f != 4 {
+	if f := ackFloor(t, c, "lookout-a-1", 4); f != 4 {
 		t.Fatalf("ack floor %d after committing all four, want 4", f)
 	}
 	// The processor restarts under the same id with partition 0 only.
