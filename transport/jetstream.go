@@ -292,7 +292,7 @@ func BatchMsgID(first, last string, n int) string {
 
 // send publishes partition part's batch b and empties it.
 func (p *Publisher) send(ctx context.Context, part int, b *pubBatch) error {
-	msg := nats.NewMsg(SubjectPrefix + strconv.Itoa(part))
+	msg := nats.NewMsg(partitionSubject(part))
 	if b.n == 1 {
 		// The single-item form: the length prefix is dropped.
 		r := &frame{b: b.buf}
@@ -582,7 +582,7 @@ func (c *Conn) Lags(ctx context.Context) ([]PartitionStatus, error) {
 				subjects = map[string]uint64{}
 			}
 		}
-		out[p].Lag = subjects[SubjectPrefix+strconv.Itoa(p)]
+		out[p].Lag = subjects[partitionSubject(p)]
 	}
 	return out, nil
 }

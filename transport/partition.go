@@ -30,8 +30,12 @@ func Partition(source, room string, n int) int {
 
 // Subject is the subject an item is published to among n partitions.
 func Subject(it *item.Item, n int) string {
-	return SubjectPrefix + strconv.Itoa(Partition(it.Source, it.Room, n))
+	return partitionSubject(Partition(it.Source, it.Room, n))
 }
+
+// partitionSubject is partition p's subject (partitionOfSubject reads it
+// back).
+func partitionSubject(p int) string { return SubjectPrefix + strconv.Itoa(p) }
 
 // MsgID is the Nats-Msg-Id of an item: source and item id, plus the change
 // and its time for an edit or delete, so a resend of the same item is

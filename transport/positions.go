@@ -82,6 +82,16 @@ func filterPartitions(cfg jetstream.ConsumerConfig) []int {
 	return out
 }
 
+// filterSubjects is the filter of a consumer over parts (filterPartitions
+// reads it back).
+func filterSubjects(parts []int) []string {
+	out := make([]string, len(parts))
+	for i, p := range parts {
+		out[i] = partitionSubject(p)
+	}
+	return out
+}
+
 // holders lists the lookout consumers of the stream, in one listing.
 func (c *Conn) holders(ctx context.Context) ([]*jetstream.ConsumerInfo, error) {
 	st, err := c.js.Stream(ctx, c.stream)
@@ -188,13 +198,9 @@ func (c *Conn) openConsumer(ctx context.Context, name string, parts []int, o Con
 			start = v
 		}
 	}
-	subjects := make([]string, len(parts))
-	for i, p := range parts {
-		subjects[i] = SubjectPrefix + strconv.Itoa(p)
-	}
 	cfg := jetstream.ConsumerConfig{
 		Durable:        name,
-		FilterSubjects: subjects,
+		FilterSubjects: filterSubjects(parts),
 		AckPolicy:      jetstream.AckAllPolicy,
 		AckWait:        o.AckWait,
 		MaxAckPending:  o.MaxAckPending,
@@ -245,10 +251,7 @@ func (c *Conn) shrink(ctx context.Context, h *jetstream.ConsumerInfo, keep []int
 	}
 	cfg := h.Config
 	cfg.FilterSubject = ""
-	cfg.FilterSubjects = make([]string, len(keep))
-	for i, p := range keep {
-		cfg.FilterSubjects[i] = SubjectPrefix + strconv.Itoa(p)
-	}
+	cfg.FilterSubjects = filterSubjects(keep)
 	_, err := c.js.UpdateConsumer(ctx, c.stream, cfg)
 	if errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return nil
