@@ -162,6 +162,7 @@ type mastoCollector struct {
 	since    map[string]string // sub key → position: every status up to it handed on
 	dirty    map[string]bool   // positions moved by live statuses, not yet saved
 	gaps     map[string]bool   // sub key → catching up: live statuses do not move its position
+	gapLive  map[string]string // sub key → newest live status handed on while catching up
 	recent   *stream.RecentIDs // ids handed on lately
 	lastSave time.Time
 }
@@ -264,7 +265,7 @@ func New(src config.SourceConfig, env collectors.Env) (collectors.Collector, err
 	return &mastoCollector{
 		id: src.ID, labels: src.Labels, env: env, api: strings.TrimRight(api.String(), "/"), stream: su,
 		token: spec.Token.Value(), subs: uniq, backfill: backfill, catchupMax: catchupMax, dialer: dialer, header: header,
-		since: map[string]string{}, dirty: map[string]bool{}, gaps: map[string]bool{}, recent: stream.NewRecentIDs(mastoRecentIDs),
+		since: map[string]string{}, dirty: map[string]bool{}, gaps: map[string]bool{}, gapLive: map[string]string{}, recent: stream.NewRecentIDs(mastoRecentIDs),
 	}, nil
 }
 
@@ -382,6 +383,7 @@ func (c *mastoCollector) session(ctx context.Context, emit collectors.Emit) (hea
 			pos := c.since[s.key()]
 			if pos != "" {
 				c.gaps[s.key()] = true
+				delete(c.gapLive, s.key())
 			}
 			c.mu.Unlock()
 			if pos == "" {
@@ -531,11 +533,19 @@ func (c *mastoCollector) handOn(ctx context.Context, key string, page []mastoSta
 	return nil
 }
 
-// closeGap lets live statuses move key's position again.
+// closeGap lets live statuses move key's position again, and moves it to
+// the newest live status handed on while the gap was open: the stream was
+// subscribed before the catch-up began, so every status up to that one has
+// now been handed on, by the catch-up or live.
 func (c *mastoCollector) closeGap(key string) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	delete(c.gaps, key)
-	c.mu.Unlock()
+	if live := c.gapLive[key]; mastoNewer(live, c.since[key]) {
+		c.since[key] = live
+		c.dirty[key] = true
+	}
+	delete(c.gapLive, key)
 }
 
 // samePrefix returns link when it points at this instance's API (the
@@ -549,7 +559,8 @@ func (c *mastoCollector) samePrefix(link string) string {
 
 // emitted moves the stream's position past a live status handed on,
 // unless the stream is catching up: a position saved past a status the
-// pipeline never got would make the next catch-up skip it. A boost's
+// pipeline never got would make the next catch-up skip it; closeGap moves
+// it once the catch-up is done. A boost's
 // position is its own status id, the one timelines are ordered by.
 func (c *mastoCollector) emitted(it *item.Item) {
 	if it.Change != "" {
@@ -561,7 +572,12 @@ func (c *mastoCollector) emitted(it *item.Item) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.gaps[it.Room] && mastoNewer(id, c.since[it.Room]) {
+	switch {
+	case c.gaps[it.Room]:
+		if mastoNewer(id, c.gapLive[it.Room]) {
+			c.gapLive[it.Room] = id
+		}
+	case mastoNewer(id, c.since[it.Room]):
 		c.since[it.Room] = id
 		c.dirty[it.Room] = true
 	}

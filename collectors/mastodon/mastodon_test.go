@@ -1,6 +1,7 @@
 package mastodon
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strings"
@@ -420,6 +421,54 @@ func TestMastodonCatchupPagesForward(t *testing.T) {
 	}
 	if n := collectortest.Count(r.env.Metrics.Errors, "ma", "gap"); n != 0 {
 		t.Errorf("gaps reported: %v", n)
+	}
+}
+
+// heldState is a state store whose write of one value waits until release
+// is closed: it holds a catch-up between its last page and its end.
+type heldState struct {
+	collectors.StateStore
+	value   string
+	held    chan struct{}
+	release chan struct{}
+}
+
+func (h *heldState) PutStates(ctx context.Context, source string, kv map[string]string) error {
+	for _, v := range kv {
+		if v == h.value {
+			close(h.held)
+			<-h.release
+		}
+	}
+	return h.StateStore.PutStates(ctx, source, kv)
+}
+
+// TestMastodonLiveBeforeTheGapCloses: a live status handed on after the
+// catch-up's last page but before the catch-up ended moves the position
+// when it ends; the stop saves it.
+func TestMastodonLiveBeforeTheGapCloses(t *testing.T) {
+	state := &heldState{StateStore: collectors.NewMemState(), value: "105", held: make(chan struct{}), release: make(chan struct{})}
+	r := newMastoCatchupRig(t, state, "", 100, 5)
+	stop := collectortest.Start(t, r.c, r.sink.Emit)
+	if got := strings.Join(r.takeIDs(t, 5), " "); got != "101 102 103 104 105" {
+		t.Fatalf("caught up %s", got)
+	}
+	<-state.held
+	if !r.srv.WaitSub(1, "hashtag:golang", 10*time.Second) {
+		t.Fatal("not subscribed")
+	}
+	r.srv.Post(mastoPost("106", "golang", "live"))
+	if it := r.sink.Next(t); it.ID != "106" {
+		t.Fatalf("live = %+v", it)
+	}
+	if p := r.position(); p != "105" {
+		t.Errorf("position while catching up = %s, want 105 (the catch-up's newest)", p)
+	}
+	close(state.release)
+	collectortest.Wait(t, "the position past the live status", func() bool { return r.position() == "106" })
+	stop()
+	if v, _, _ := state.GetState(t.Context(), "ma", "since:hashtag#golang"); v != "106" {
+		t.Errorf("saved position = %q, want 106", v)
 	}
 }
 
