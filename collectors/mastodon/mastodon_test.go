@@ -376,6 +376,19 @@ func (r *mastoCatchupRig) position() string {
 	return r.c.since["hashtag#golang"]
 }
 
+// postLive posts status id on the tag once the stream is subscribed and
+// requires it to be the next item handed on.
+func (r *mastoCatchupRig) postLive(t *testing.T, id, text string) {
+	t.Helper()
+	if !r.srv.WaitSub(1, "hashtag:golang", 10*time.Second) {
+		t.Fatal("not subscribed")
+	}
+	r.srv.Post(mastoPost(id, "golang", text))
+	if it := r.sink.Next(t); it.ID != id {
+		t.Fatalf("live status = %+v, want %s", it, id)
+	}
+}
+
 // takeIDs reads n items and returns their ids in order.
 func (r *mastoCatchupRig) takeIDs(t *testing.T, n int) []string {
 	t.Helper()
@@ -403,13 +416,7 @@ func TestMastodonCatchupPagesForward(t *testing.T) {
 	if got, want := strings.Join(r.takeIDs(t, 60), " "), strings.Join(mastoIDRange(101, 160), " "); got != want {
 		t.Fatalf("caught up %s\nwant        %s", got, want)
 	}
-	if !r.srv.WaitSub(1, "hashtag:golang", 10*time.Second) {
-		t.Fatal("not subscribed")
-	}
-	r.srv.Post(mastoPost("161", "golang", "live"))
-	if it := r.sink.Next(t); it.ID != "161" {
-		t.Errorf("live after catch-up = %+v", it)
-	}
+	r.postLive(t, "161", "live")
 	r.sink.None(t)
 	reqs := r.srv.Requests()
 	if len(reqs) != 2 || !strings.Contains(reqs[0], "min_id=100") || !strings.Contains(reqs[1], "min_id=140") {
@@ -454,13 +461,7 @@ func TestMastodonLiveBeforeTheGapCloses(t *testing.T) {
 		t.Fatalf("caught up %s", got)
 	}
 	<-state.held
-	if !r.srv.WaitSub(1, "hashtag:golang", 10*time.Second) {
-		t.Fatal("not subscribed")
-	}
-	r.srv.Post(mastoPost("106", "golang", "live"))
-	if it := r.sink.Next(t); it.ID != "106" {
-		t.Fatalf("live = %+v", it)
-	}
+	r.postLive(t, "106", "live")
 	if p := r.position(); p != "105" {
 		t.Errorf("position while catching up = %s, want 105 (the catch-up's newest)", p)
 	}
@@ -485,13 +486,7 @@ func TestMastodonCatchupRateLimited(t *testing.T) {
 		t.Fatal("no catch-up request")
 	}
 	r.clk.WaitAsked(t, "the rate limit's reset", func(d time.Duration) bool { return d >= 40*time.Second && d < time.Minute })
-	if !r.srv.WaitSub(1, "hashtag:golang", 10*time.Second) {
-		t.Fatal("not subscribed")
-	}
-	r.srv.Post(mastoPost("106", "golang", "live during the gap"))
-	if it := r.sink.Next(t); it.ID != "106" {
-		t.Fatalf("live = %+v", it)
-	}
+	r.postLive(t, "106", "live during the gap")
 	if p := r.position(); p != "100" {
 		t.Errorf("a live status moved the position past an unfilled gap: %s", p)
 	}
@@ -524,13 +519,7 @@ func TestMastodonCatchupRetriesInSession(t *testing.T) {
 	r.srv.FailTimelines(loopback.RateLimited(r.clk.Now().Add(40*time.Second)), loopback.MastodonFailure{Status: 502, Body: "bad gateway"})
 	collectortest.Start(t, r.c, r.sink.Emit)
 	wait := r.clk.WaitAsked(t, "the rate limit's reset", func(d time.Duration) bool { return d >= 40*time.Second && d < time.Minute })
-	if !r.srv.WaitSub(1, "hashtag:golang", 10*time.Second) {
-		t.Fatal("not subscribed")
-	}
-	r.srv.Post(mastoPost("106", "golang", "live during the gap"))
-	if it := r.sink.Next(t); it.ID != "106" {
-		t.Fatalf("live = %+v", it)
-	}
+	r.postLive(t, "106", "live during the gap")
 	r.clk.Advance(wait)
 	// Then a 502: backoff, and again from 100.
 	wait = r.clk.WaitAsked(t, "the backoff after a 502", func(d time.Duration) bool { return d < mastoPingEvery })
