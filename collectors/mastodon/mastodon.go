@@ -560,8 +560,8 @@ func (c *mastoCollector) samePrefix(link string) string {
 // emitted moves the stream's position past a live status handed on,
 // unless the stream is catching up: a position saved past a status the
 // pipeline never got would make the next catch-up skip it; closeGap moves
-// it once the catch-up is done. A boost's
-// position is its own status id, the one timelines are ordered by.
+// it once the catch-up is done. A boost's position is its own status id,
+// the one timelines are ordered by.
 func (c *mastoCollector) emitted(it *item.Item) {
 	if it.Change != "" {
 		return // an edit or delete of a status handed on before
