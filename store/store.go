@@ -208,7 +208,8 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	// goroutines, so SQLite's own per-call locking is pure overhead.
 	params := "_journal_mode=WAL&_synchronous=NORMAL&_foreign_keys=on&_txlock=immediate&_mutex=no" +
 		fmt.Sprintf("&_busy_timeout=%d", o.busyTimeout.Milliseconds())
-	db := sql.OpenDB(&storeConnector{dsn: storeDSN(path, params), pragmas: o.pragmas})
+	connector := &storeConnector{dsn: storeDSN(path, params), pragmas: o.pragmas}
+	db := sql.OpenDB(connector)
 	// A handful of connections: one writer at a time (SQLite's rule) and
 	// readers beside it. Idle connections are kept so their pragmas and
 	// statement caches are not rebuilt on every batch.
@@ -233,7 +234,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("store: open %s: page size %d: %w", path, page, storeExplain(err))
 	}
 	s.walRestartFrames = max(1, o.walRestartBytes/page)
-	s.checkpointDB = sql.OpenDB(&storeConnector{dsn: storeDSN(path, params), pragmas: o.pragmas})
+	s.checkpointDB = sql.OpenDB(connector)
 	s.checkpointDB.SetMaxOpenConns(1)
 	cctx, stop := context.WithCancel(context.Background())
 	s.checkpointsStop, s.checkpointsDone = stop, make(chan struct{})
