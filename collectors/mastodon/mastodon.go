@@ -158,11 +158,13 @@ type mastoCollector struct {
 	header     http.Header
 
 	// Shared by the live read loop and the catch-up worker of a session.
-	mu       sync.Mutex
-	since    map[string]string // sub key → position: every status up to it handed on
-	dirty    map[string]bool   // positions moved by live statuses, not yet saved
-	gaps     map[string]bool   // sub key → catching up: live statuses do not move its position
-	gapLive  map[string]string // sub key → newest live status handed on while catching up
+	mu    sync.Mutex
+	since map[string]string // sub key → position: every status up to it handed on
+	dirty map[string]bool   // positions moved by live statuses, not yet saved
+	// gaps holds the sub keys catching up, whose position live statuses
+	// do not move, each with the newest live status handed on meanwhile
+	// ("" for none yet).
+	gaps     map[string]string
 	recent   *stream.RecentIDs // ids handed on lately
 	lastSave time.Time
 }
@@ -265,7 +267,7 @@ func New(src config.SourceConfig, env collectors.Env) (collectors.Collector, err
 	return &mastoCollector{
 		id: src.ID, labels: src.Labels, env: env, api: strings.TrimRight(api.String(), "/"), stream: su,
 		token: spec.Token.Value(), subs: uniq, backfill: backfill, catchupMax: catchupMax, dialer: dialer, header: header,
-		since: map[string]string{}, dirty: map[string]bool{}, gaps: map[string]bool{}, gapLive: map[string]string{}, recent: stream.NewRecentIDs(mastoRecentIDs),
+		since: map[string]string{}, dirty: map[string]bool{}, gaps: map[string]string{}, recent: stream.NewRecentIDs(mastoRecentIDs),
 	}, nil
 }
 
@@ -293,7 +295,7 @@ func (c *mastoCollector) saveState(ctx context.Context) {
 	c.mu.Lock()
 	kv := make(map[string]string, len(c.dirty))
 	for k := range c.dirty {
-		if !c.gaps[k] {
+		if _, catchingUp := c.gaps[k]; !catchingUp {
 			kv["since:"+k] = c.since[k]
 			delete(c.dirty, k)
 		}
@@ -382,8 +384,7 @@ func (c *mastoCollector) session(ctx context.Context, emit collectors.Emit) (hea
 			c.mu.Lock()
 			pos := c.since[s.key()]
 			if pos != "" {
-				c.gaps[s.key()] = true
-				delete(c.gapLive, s.key())
+				c.gaps[s.key()] = ""
 			}
 			c.mu.Unlock()
 			if pos == "" {
@@ -540,12 +541,11 @@ func (c *mastoCollector) handOn(ctx context.Context, key string, page []mastoSta
 func (c *mastoCollector) closeGap(key string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	delete(c.gaps, key)
-	if live := c.gapLive[key]; mastoNewer(live, c.since[key]) {
+	if live := c.gaps[key]; mastoNewer(live, c.since[key]) {
 		c.since[key] = live
 		c.dirty[key] = true
 	}
-	delete(c.gapLive, key)
+	delete(c.gaps, key)
 }
 
 // samePrefix returns link when it points at this instance's API (the
@@ -572,10 +572,11 @@ func (c *mastoCollector) emitted(it *item.Item) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	live, catchingUp := c.gaps[it.Room]
 	switch {
-	case c.gaps[it.Room]:
-		if mastoNewer(id, c.gapLive[it.Room]) {
-			c.gapLive[it.Room] = id
+	case catchingUp:
+		if mastoNewer(id, live) {
+			c.gaps[it.Room] = id
 		}
 	case mastoNewer(id, c.since[it.Room]):
 		c.since[it.Room] = id
