@@ -76,18 +76,11 @@ func TestCheckpointerCopiesWithoutWriter(t *testing.T) {
 	if _, err := s.WriteItems(ctx, storeBenchRoomItems(2000, 20, 0)); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	storeEventually(t, "the checkpointer to copy a 2,000-item commit into the database file", func() bool {
 		fi, err := os.Stat(path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if fi.Size() > before.Size()+1<<20 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("database file %d bytes 10 s after a 2,000-item commit (%d before): the checkpointer copied nothing", fi.Size(), before.Size())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return fi.Size() > before.Size()+1<<20
+	})
 }
