@@ -107,7 +107,12 @@ func cmdLoadgen(ctx context.Context, args []string) error {
 		rss = fmt.Sprintf("%.0f MB", *res.RSSMB)
 	}
 	if res.CeilingRate > 0 {
-		defer fmt.Printf("store ceiling %.0f items/s (run reached %.2f of it)\n", res.CeilingRate, res.CeilingRatio)
+		defer func() {
+			fmt.Printf("store ceiling, bare chat rows: %.0f items/s (run reached %.2f of it)\n", res.CeilingRate, res.CeilingRatio)
+			if res.CeilingStoredRate > 0 {
+				fmt.Printf("store ceiling, the rows this run stored: %.0f items/s (run reached %.2f of it)\n", res.CeilingStoredRate, res.CeilingStoredRatio)
+			}
+		}()
 	}
 	// With --transport nats the rules run in the processor processes,
 	// which report no evaluation latency back.

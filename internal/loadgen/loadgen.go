@@ -106,11 +106,15 @@ type Result struct {
 	// LateTicks counts ticks the frame encoder was not ready for (the
 	// pacing then slipped; a loaded machine).
 	LateTicks int `json:"late_ticks"`
-	// CeilingRate is Ceiling's items/s for the same items in the same
-	// process, and CeilingRatio AchievedRate over it; set with
-	// Options.Ceiling.
-	CeilingRate  float64 `json:"ceiling_rate,omitempty"`
-	CeilingRatio float64 `json:"ceiling_ratio,omitempty"`
+	// CeilingRate is Ceiling's items/s for the run's messages as bare
+	// chat rows in the same process, and CeilingRatio AchievedRate over
+	// it; CeilingStoredRate is CeilingOf's for the rows the run stored
+	// (classified, with keyword groups and terms), and CeilingStoredRatio
+	// AchievedRate over that. Set with Options.Ceiling (SQLite only).
+	CeilingRate        float64 `json:"ceiling_rate,omitempty"`
+	CeilingRatio       float64 `json:"ceiling_ratio,omitempty"`
+	CeilingStoredRate  float64 `json:"ceiling_stored_rate,omitempty"`
+	CeilingStoredRatio float64 `json:"ceiling_stored_ratio,omitempty"`
 	// StageFractions is, from the first push until the last row was
 	// stored, the fraction of that time each stage spent in a state, read
 	// from the daemon's metrics: store_busy (inside batch writes),
@@ -592,6 +596,12 @@ func Run(ctx context.Context, o Options) (Result, error) {
 			return res, err
 		}
 		res.CeilingRatio = res.AchievedRate / res.CeilingRate
+		if len(dbPaths) > 0 {
+			if res.CeilingStoredRate, _, err = CeilingOf(ctx, dir, dbPaths); err != nil {
+				return res, err
+			}
+			res.CeilingStoredRatio = res.AchievedRate / res.CeilingStoredRate
+		}
 	}
 	return res, nil
 }

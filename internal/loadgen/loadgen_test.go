@@ -42,6 +42,9 @@ func TestRunSmall(t *testing.T) {
 	if res.CeilingRate <= 0 || res.CeilingRatio <= 0 {
 		t.Errorf("ceiling %v items/s, ratio %v", res.CeilingRate, res.CeilingRatio)
 	}
+	if res.CeilingStoredRate <= 0 || res.CeilingStoredRatio <= 0 {
+		t.Errorf("ceiling of the stored rows %v items/s, ratio %v", res.CeilingStoredRate, res.CeilingStoredRatio)
+	}
 	// At 200 msgs/s every stage waits for work most of the time.
 	f := res.StageFractions
 	if len(f) != len(stageMetrics) {
