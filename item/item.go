@@ -189,6 +189,12 @@ type Item struct {
 	// State is a KindState item's payload: the source's state keys and
 	// their values, stored together in one transaction.
 	State map[string]string
+
+	// Delivery is set in a processor by the transport it reads from: the
+	// number of the delivery that carried the item, by which the store's
+	// commit of it is acknowledged. 0 for an item that came some other
+	// way. It stays in the process: it is never encoded or stored.
+	Delivery uint64
 }
 
 // Change says what an item reports about an item stored before.

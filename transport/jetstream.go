@@ -612,64 +612,67 @@ func (c *Conn) SetGauges(st []PartitionStatus, owned []int) {
 // The consumers acknowledge cumulatively (AckAll: acknowledging a message
 // acknowledges every earlier one the consumer delivered, of all its
 // partitions), so one acknowledgement covers a whole committed stretch.
-// Acks therefore tracks, per consumer, the stream sequences delivered in
-// order and acknowledges only up to the first one with an item not
-// committed yet: a batch counts as done when the last of its items is, and
-// a delivery with no items (done under an earlier consumer) as soon as
+// Acks therefore keeps each consumer's deliveries in the order they came
+// and acknowledges only up to the first one with an item not committed
+// yet: a batch counts as done when the last of its items is, and a
+// delivery with no items (done under an earlier consumer) as soon as
 // everything before it is. The store may commit items of different
 // partitions out of delivery order; acknowledging only a fully committed
-// prefix keeps that right. Deliveries of one item (a redelivery while the
-// first is in flight) share its message id and are settled together.
+// prefix keeps that right. Each consumer has a queue of its own: one
+// stopped in the middle of handing a delivery on (its partitions moved)
+// leaves that delivery waiting for good, and must not hold up the next.
+//
+// Add numbers each delivery and writes the number into its items
+// (item.Item.Delivery), which travel with them to the store; a commit
+// finds its delivery by that number, without a lookup by item id. Every
+// copy of an item handed on counts: a redelivery's items, which the
+// processor sends straight to the store as duplicates, settle the
+// redelivery, and the first delivery's items settle the first.
 type Acks struct {
-	c    *Conn
-	mu   sync.Mutex
-	byID map[ackKey]ackRef
-	more map[ackKey][]ackRef // further deliveries of an item waiting (rare)
-	cons map[string]*ackQueue
-	// latest is the consumer of the last delivery: a processor reads
-	// through one consumer at a time, so an earlier one's queue is
-	// dropped once it has nothing left to acknowledge.
-	latest string
+	c  *Conn
+	mu sync.Mutex
+	// queues holds a queue per consumer read through, by its number
+	// (the high bits of a delivery number); latest is the one read now:
+	// a processor reads through one consumer at a time, so an earlier
+	// one's queue is dropped once it has nothing left to acknowledge.
+	queues map[uint64]*ackQueue
+	latest *ackQueue
+	next   uint64 // the next queue's number
 }
 
-type ackRef struct {
-	q   *ackQueue
-	seq uint64
-}
+// ackQueueShift splits a delivery number: the queue's number above it,
+// the delivery's place in the queue below (2^40 deliveries a consumer).
+const ackQueueShift = 40
 
-// ackKey is an item's identity (the fields of MsgID), built without
-// allocating: it shares the item's strings.
-type ackKey struct {
-	source, id string
-	change     item.Change
-	at         int64
-}
-
-func keyOf(it *item.Item) ackKey {
-	k := ackKey{source: it.Source, id: it.ID, change: it.Change}
-	if it.Change != "" {
-		k.at = it.ChangedAt.UnixNano()
-	}
-	return k
-}
-
-// ackQueue is one consumer's delivered sequences, lowest first, with how
-// many distinct items of each are not committed yet (0: done).
+// ackQueue is one consumer's deliveries not acknowledged yet, in the order
+// they came; pend[0] is the delivery numbered base.
 type ackQueue struct {
-	name string
-	seqs []uint64
-	msgs map[uint64]jetstream.Msg
-	left map[uint64]int
+	num      uint64
+	consumer string
+	pend     []pendingDelivery
+	base     uint64
+}
+
+type pendingDelivery struct {
+	msg  jetstream.Msg
+	seq  uint64 // the message's stream sequence
+	left int    // items not committed yet (0: done)
 }
 
 // NewAcks returns an empty set of pending acknowledgements.
 func (c *Conn) NewAcks() *Acks {
-	return &Acks{c: c, byID: map[ackKey]ackRef{}, more: map[ackKey][]ackRef{}, cons: map[string]*ackQueue{}}
+	return &Acks{c: c, queues: map[uint64]*ackQueue{}, next: 1} // 0 is no delivery
 }
 
-// Add records d as waiting for the commit of every one of its items. It
-// must be called before any of them is handed on. A delivery with no
-// items is done: it is acknowledged once everything before it is.
+// acked reports whether the store's commit of it settles a delivery:
+// collectors' state and items without an id are not acknowledged one by
+// one.
+func acked(it *item.Item) bool { return it.Kind != item.KindState && it.ID != "" }
+
+// Add records d as waiting for the commit of every one of its items and
+// numbers them with it. It must be called before any of them is handed
+// on. A delivery with no items is done: it is acknowledged once
+// everything before it is.
 func (a *Acks) Add(d Delivery) {
 	seq := d.Seq
 	if seq == 0 {
@@ -678,71 +681,63 @@ func (a *Acks) Add(d Delivery) {
 		}
 	}
 	a.mu.Lock()
-	if d.Consumer != a.latest {
-		if old := a.cons[a.latest]; old != nil && len(old.seqs) == 0 {
-			delete(a.cons, a.latest)
+	q := a.latest
+	if q == nil || q.consumer != d.Consumer {
+		if q != nil && len(q.pend) == 0 {
+			delete(a.queues, q.num)
 		}
-		a.latest = d.Consumer
+		q = nil
+		for _, o := range a.queues {
+			if o.consumer == d.Consumer {
+				q = o
+			}
+		}
+		if q == nil {
+			q = &ackQueue{num: a.next, consumer: d.Consumer}
+			a.queues[q.num] = q
+			a.next++
+		}
+		a.latest = q
 	}
-	q := a.cons[d.Consumer]
-	if q == nil {
-		q = &ackQueue{name: d.Consumer, msgs: map[uint64]jetstream.Msg{}, left: map[uint64]int{}}
-		a.cons[d.Consumer] = q
-	}
-	ref := ackRef{q, seq}
-	if _, ok := q.msgs[seq]; !ok {
-		// Sequences come in order but for a redelivery of one still
-		// pending, which is already in place.
-		i, _ := slices.BinarySearch(q.seqs, seq)
-		q.seqs = slices.Insert(q.seqs, i, seq)
-	}
-	q.msgs[seq] = d.Msg // the latest delivery acknowledges
+	num := q.num<<ackQueueShift | (q.base + uint64(len(q.pend)))
+	left := 0
 	for i := range d.Items {
-		k := keyOf(&d.Items[i])
-		first, ok := a.byID[k]
-		switch {
-		case !ok:
-			a.byID[k] = ref
-		case first == ref || slices.Contains(a.more[k], ref):
-			continue // a redelivery of an item still waiting, or an item twice in one batch
-		default:
-			a.more[k] = append(a.more[k], ref)
+		if it := &d.Items[i]; acked(it) {
+			it.Delivery = num
+			left++
 		}
-		q.left[seq]++
 	}
-	var last jetstream.Msg
+	q.pend = append(q.pend, pendingDelivery{msg: d.Msg, seq: seq, left: left})
+	var m jetstream.Msg
 	n := 0
-	if len(d.Items) == 0 {
-		last, n = a.advance(q)
+	if left == 0 {
+		m, n = a.advance(q)
 	}
 	a.mu.Unlock()
-	a.ack(last, n)
+	a.ack(m, n)
 }
 
-// settle counts the item's commit against the delivery r.
-func settle(r ackRef, touched map[*ackQueue]bool) {
-	if _, ok := r.q.msgs[r.seq]; ok && r.q.left[r.seq] > 0 {
-		r.q.left[r.seq]--
-		touched[r.q] = true
-	}
-}
-
-// advance drops q's done prefix and returns the message to acknowledge
-// for it (nil: none) and how many messages it covers. Called with a.mu
-// held.
+// advance drops q's done prefix and returns the message to acknowledge for
+// it (nil: none), the one with the highest stream sequence (a redelivery
+// of an earlier message may come after it), and how many deliveries it
+// covers. Called with a.mu held.
 func (a *Acks) advance(q *ackQueue) (jetstream.Msg, int) {
 	var last jetstream.Msg
+	var top uint64
 	i := 0
-	for ; i < len(q.seqs) && q.left[q.seqs[i]] == 0; i++ {
-		last = q.msgs[q.seqs[i]]
-		delete(q.msgs, q.seqs[i])
-		delete(q.left, q.seqs[i])
+	for ; i < len(q.pend) && q.pend[i].left == 0; i++ {
+		if p := &q.pend[i]; last == nil || p.seq >= top {
+			last, top = p.msg, p.seq
+		}
 	}
 	if i > 0 {
-		q.seqs = q.seqs[:copy(q.seqs, q.seqs[i:])]
+		n := copy(q.pend, q.pend[i:])
+		clear(q.pend[n:]) // let the acknowledged messages go
+		q.pend = q.pend[:n]
+		q.base += uint64(i)
 	}
-	if len(q.seqs) == 0 && q.name != a.latest {
-		delete(a.cons, q.name) // a replaced consumer, all acknowledged
+	if len(q.pend) == 0 && q != a.latest {
+		delete(a.queues, q.num) // a replaced consumer, all acknowledged
 	}
 	return last, i
 }
@@ -765,27 +760,29 @@ func (a *Acks) Committed(items []item.Item) {
 		n int
 	}
 	var toAck []ackMsg
+	var touched []*ackQueue
+	var q *ackQueue
 	a.mu.Lock()
-	touched := map[*ackQueue]bool{}
 	for i := range items {
-		if items[i].Kind == item.KindState || items[i].ID == "" {
+		it := &items[i]
+		if it.Delivery == 0 || !acked(it) {
 			continue
 		}
-		k := keyOf(&items[i])
-		r, ok := a.byID[k]
-		if !ok {
-			continue
-		}
-		settle(r, touched)
-		delete(a.byID, k)
-		if more, ok := a.more[k]; ok {
-			for _, r := range more {
-				settle(r, touched)
+		if num := it.Delivery >> ackQueueShift; q == nil || q.num != num {
+			if q = a.queues[num]; q == nil {
+				continue // its consumer's queue is gone: settled already
 			}
-			delete(a.more, k)
+		}
+		k := it.Delivery&(1<<ackQueueShift-1) - q.base
+		if k >= uint64(len(q.pend)) || q.pend[k].left == 0 {
+			continue // settled already (k wrapped below base, or a second report)
+		}
+		q.pend[k].left--
+		if !slices.Contains(touched, q) {
+			touched = append(touched, q)
 		}
 	}
-	for q := range touched {
+	for _, q := range touched {
 		if m, n := a.advance(q); m != nil {
 			toAck = append(toAck, ackMsg{m, n})
 		}
@@ -801,8 +798,8 @@ func (a *Acks) Waiting() int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	n := 0
-	for _, q := range a.cons {
-		n += len(q.seqs)
+	for _, q := range a.queues {
+		n += len(q.pend)
 	}
 	return n
 }

@@ -276,12 +276,13 @@ func TestAcksUpToFirstUncommitted(t *testing.T) {
 	part := Partition("bili", "7", 4)
 	acks := c.NewAcks()
 	cctx, cancel := context.WithCancel(ctx)
-	got := 0
+	// delivered are the items as handed on, numbered with their delivery.
+	var delivered []item.Item
 	done := make(chan error, 1)
 	go func() {
 		done <- c.Consume(cctx, "lookout-test-1", []int{part}, ConsumeOptions{}, func(_ context.Context, d Delivery) error {
 			acks.Add(d)
-			if got++; got == 3 {
+			if delivered = append(delivered, d.Items...); len(delivered) == 3 {
 				cancel()
 			}
 			return nil
@@ -295,20 +296,22 @@ func TestAcksUpToFirstUncommitted(t *testing.T) {
 		info := consumerInfo(t, c, "lookout-test-1")
 		return info.AckFloor.Stream, info.NumAckPending
 	}
-	acks.Committed(items[1:])
+	// The items as published carry no delivery: their commit settles
+	// nothing.
+	acks.Committed(items)
+	acks.Committed(delivered[1:])
 	acksArrive(c, func() bool { return true })
 	if f, pending := floor(); f != 0 || pending != 3 || acks.Waiting() != 3 {
 		t.Errorf("after committing 2 and 3: ack floor %d, %d pending on the server, %d waiting here; want 0, 3, 3", f, pending, acks.Waiting())
 	}
-	acks.Committed(items[:1])
+	acks.Committed(delivered[:1])
 	acksArrive(c, func() bool { f, pending := floor(); return f == 3 && pending == 0 })
 	if f, pending := floor(); f != 3 || pending != 0 || acks.Waiting() != 0 {
 		t.Errorf("after committing 1: ack floor %d, %d pending, %d waiting; want 3, 0, 0", f, pending, acks.Waiting())
 	}
 
-	// The processor replaces its consumer (a take-over): the first one's
-	// queue, with nothing left to acknowledge, is dropped, and the new
-	// one's once it is replaced in turn.
+	// The processor replaces its consumer (a take-over): each new one's
+	// messages are acknowledged through it, and nothing is kept.
 	for r, name := range []string{"lookout-test-2", "lookout-test-3"} {
 		items = items[:0]
 		for i := range 3 {
@@ -322,11 +325,11 @@ func TestAcksUpToFirstUncommitted(t *testing.T) {
 			t.Fatal(err)
 		}
 		cctx, cancel = context.WithCancel(ctx)
-		got = 0
+		delivered = delivered[:0]
 		go func() {
 			done <- c.Consume(cctx, name, []int{part}, ConsumeOptions{}, func(_ context.Context, d Delivery) error {
 				acks.Add(d)
-				if got++; got == 3 {
+				if delivered = append(delivered, d.Items...); len(delivered) == 3 {
 					cancel()
 				}
 				return nil
@@ -335,9 +338,10 @@ func TestAcksUpToFirstUncommitted(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
-		acks.Committed(items)
-		if w, n := acks.Waiting(), len(acks.cons); w != 0 || n != 1 || acks.cons[name] == nil {
-			t.Errorf("after consumer %s: %d waiting, %d queues kept; want 0 and only its own", name, w, n)
+		acks.Committed(delivered)
+		want := uint64(3 + 3*(r+1))
+		if f, w, n := ackFloor(t, c, name, want), acks.Waiting(), len(acks.queues); f != want || w != 0 || n != 1 || acks.latest.consumer != name {
+			t.Errorf("after consumer %s: ack floor %d, %d waiting, %d queues kept; want %d, 0 and only its own", name, f, w, n, want)
 		}
 	}
 }
@@ -396,18 +400,30 @@ func TestBatchAckedAfterLastItem(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 4 || !reflect.DeepEqual(got, items) {
-		t.Fatalf("consumed %+v, want %+v", got, items)
+	plain := make([]item.Item, len(got))
+	for i, it := range got {
+		if it.Delivery == 0 {
+			t.Errorf("item %s handed on without its delivery's number", it.ID)
+		}
+		it.Delivery = 0
+		plain[i] = it
+	}
+	if len(got) != 4 || !reflect.DeepEqual(plain, items) {
+		t.Fatalf("consumed %+v, want %+v", plain, items)
 	}
 	if len(first.Items) != 3 {
 		t.Fatalf("first message carried %d items, want 3", len(first.Items))
 	}
-	acks.Add(first) // a redelivery while its items wait
-	acks.Committed([]item.Item{items[0], items[1], items[3]})
-	if f, w := ackFloor(t, c, "lookout-test-1", 0), acks.Waiting(); f != 0 || w != 2 {
-		t.Errorf("after committing all but the batch's last item: ack floor %d, %d waiting; want 0, 2", f, w)
+	// A redelivery of the batch while its items wait: its items, decoded
+	// anew, go to the store as duplicates, and both deliveries wait.
+	redelivered := first
+	redelivered.Items = slices.Clone(first.Items)
+	acks.Add(redelivered)
+	acks.Committed([]item.Item{got[0], got[1], got[3], redelivered.Items[0], redelivered.Items[1]})
+	if f, w := ackFloor(t, c, "lookout-test-1", 0), acks.Waiting(); f != 0 || w != 3 {
+		t.Errorf("after committing all but the batch's last item: ack floor %d, %d waiting; want 0, 3", f, w)
 	}
-	acks.Committed(items[2:3])
+	acks.Committed([]item.Item{got[2], redelivered.Items[2]})
 	if f, w := ackFloor(t, c, "lookout-test-1", 2), acks.Waiting(); f != 2 || w != 0 {
 		t.Errorf("after committing the batch's last item: ack floor %d, %d waiting; want 2, 0", f, w)
 	}
@@ -597,15 +613,22 @@ func TestConsumerPerProcessorTakeOver(t *testing.T) {
 	}
 	// Partitions 1–3 commit everything, partition 0 only its first item:
 	// the acknowledgement stops before partition 0's second.
+	delivered := make([][]item.Item, 4) // as handed on, with their deliveries' numbers
+	for _, d := range got {
+		delivered[d.Partition] = append(delivered[d.Partition], d.Items...)
+	}
+	if !slices.EqualFunc(delivered[0], byPart[0], func(a, b item.Item) bool { return a.ID == b.ID }) {
+		t.Fatalf("partition 0 delivered %v, want %v", itemsOf(got), byPart[0])
+	}
 	var committed []item.Item
 	for part := 1; part < 4; part++ {
-		committed = append(committed, byPart[part]...)
+		committed = append(committed, delivered[part]...)
 	}
 	acksA.Committed(committed)
 	if f := ackFloor(t, c, "lookout-a-1", 0); f != 0 {
 		t.Errorf("ack floor %d with partition 0's first item not committed, want 0", f)
 	}
-	acksA.Committed(byPart[0][:1])
+	acksA.Committed(delivered[0][:1])
 	floor := seqOf(0, 1) - 1
 	if f := ackFloor(t, c, "lookout-a-1", floor); f != floor {
 		t.Fatalf("ack floor %d, want %d (just before partition 0's second item)", f, floor)
@@ -693,6 +716,49 @@ func TestConsumerPerProcessorTakeOver(t *testing.T) {
 		if s.Consumer != "lookout-d-1" {
 			t.Errorf("status: partition %d read by %q, want lookout-d-1", s.Partition, s.Consumer)
 		}
+	}
+}
+
+// A consumer stopped while it hands a batch on (its partitions moved to a
+// new consumer) leaves that batch waiting for good: the new consumer's
+// deliveries are acknowledged all the same.
+func TestAcksAfterConsumerStoppedMidBatch(t *testing.T) {
+	url := startNATS(t)
+	c := dial(t, url, nil)
+	ctx := context.Background()
+	p := c.NewPublisher(PublisherOptions{Window: 8, BatchItems: 2})
+	for i := range 2 {
+		it := item.Item{Source: "bili", Kind: item.KindChat, Room: "7", ID: "m" + strconv.Itoa(i), Text: "x"}
+		if err := p.Publish(ctx, &it); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Settle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	part := Partition("bili", "7", 4)
+	acks := c.NewAcks()
+	first := consumeUntil(t, c, acks, "lookout-test-1", []int{part}, 2)
+	if len(first) != 1 || len(first[0].Items) != 2 {
+		t.Fatalf("got %d deliveries, want the one batch of 2 items", len(first))
+	}
+	// Only the batch's first item was handed on before the stop.
+	acks.Committed(first[0].Items[:1])
+
+	it := item.Item{Source: "bili", Kind: item.KindChat, Room: "7", ID: "m2", Text: "x"}
+	if err := p.Publish(ctx, &it); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Settle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	second := consumeUntil(t, c, acks, "lookout-test-2", []int{part}, 3)
+	acks.Committed(itemsOf(second))
+	if f := ackFloor(t, c, "lookout-test-2", 2); f != 2 {
+		t.Errorf("new consumer's ack floor %d after committing all it delivered, want 2 (the batch again and m2)", f)
+	}
+	if w := acks.Waiting(); w != 1 {
+		t.Errorf("%d deliveries waiting, want 1: the stopped consumer's half-handed batch", w)
 	}
 }
 
