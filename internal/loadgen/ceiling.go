@@ -37,7 +37,15 @@ func Ceiling(ctx context.Context, dir string, rooms, n int) (float64, error) {
 			TS: base.Add(time.Duration(i) * time.Microsecond),
 		}
 	}
-	return ceilingWrite(ctx, filepath.Join(dir, "ceiling.db"), items)
+	rate, _, err := timeWrites(ctx, filepath.Join(dir, "ceiling.db"), func(write func([]item.Item) error) error {
+		for off := 0; off < n; off += CeilingBatch {
+			if err := write(items[off:min(n, off+CeilingBatch)]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return rate, err
 }
 
 // CeilingOf times plain batched store.WriteItems calls of every item the
@@ -48,64 +56,58 @@ func Ceiling(ctx context.Context, dir string, rooms, n int) (float64, error) {
 // are cheaper to store than these. The items are read back a batch at a
 // time; only the writes are timed. n is how many items it wrote.
 func CeilingOf(ctx context.Context, dir string, srcs []string) (rate float64, n int, err error) {
-	path := filepath.Join(dir, "ceiling-stored.db")
-	defer os.Remove(path)
-	dst, err := store.Open(ctx, path)
-	if err != nil {
-		return 0, 0, fmt.Errorf("loadgen: ceiling: %w", err)
-	}
-	defer dst.Close()
-	var took time.Duration
-	batch := make([]item.Item, 0, CeilingBatch)
-	flush := func() error {
-		start := time.Now()
-		_, err := dst.WriteItems(ctx, batch)
-		took += time.Since(start)
-		n += len(batch)
-		batch = batch[:0]
-		return err
-	}
-	for _, p := range srcs {
-		src, err := store.OpenReadOnly(ctx, p)
-		if err != nil {
-			return 0, 0, fmt.Errorf("loadgen: ceiling: %w", err)
-		}
-		err = src.ReplayItems(ctx, time.Time{}, time.Now().Add(time.Hour), func(it item.Item) error {
-			if batch = append(batch, it); len(batch) == CeilingBatch {
-				return flush()
+	rate, n, err = timeWrites(ctx, filepath.Join(dir, "ceiling-stored.db"), func(write func([]item.Item) error) error {
+		batch := make([]item.Item, 0, CeilingBatch)
+		for _, p := range srcs {
+			src, err := store.OpenReadOnly(ctx, p)
+			if err != nil {
+				return err
 			}
-			return nil
-		})
-		src.Close()
-		if err != nil {
-			return 0, 0, fmt.Errorf("loadgen: ceiling: read %s: %w", p, err)
+			err = src.ReplayItems(ctx, time.Time{}, time.Now().Add(time.Hour), func(it item.Item) error {
+				if batch = append(batch, it); len(batch) < CeilingBatch {
+					return nil
+				}
+				err := write(batch)
+				batch = batch[:0]
+				return err
+			})
+			src.Close()
+			if err != nil {
+				return fmt.Errorf("%s: %w", p, err)
+			}
 		}
+		return write(batch)
+	})
+	if err == nil && n == 0 {
+		err = fmt.Errorf("loadgen: ceiling: the run stored no items")
 	}
-	if len(batch) > 0 {
-		if err := flush(); err != nil {
-			return 0, 0, fmt.Errorf("loadgen: ceiling: %w", err)
-		}
-	}
-	if n == 0 {
-		return 0, 0, fmt.Errorf("loadgen: ceiling: the run stored no items")
-	}
-	return float64(n) / took.Seconds(), n, nil
+	return rate, n, err
 }
 
-// ceilingWrite times writing items into a fresh store at path in batches
-// of CeilingBatch.
-func ceilingWrite(ctx context.Context, path string, items []item.Item) (float64, error) {
+// timeWrites opens a fresh store at path and runs feed, whose every call
+// of write stores a batch with store.WriteItems; it returns the items per
+// second of those calls alone and how many items they wrote.
+func timeWrites(ctx context.Context, path string, feed func(write func([]item.Item) error) error) (float64, int, error) {
 	defer os.Remove(path)
 	s, err := store.Open(ctx, path)
 	if err != nil {
-		return 0, fmt.Errorf("loadgen: ceiling: %w", err)
+		return 0, 0, fmt.Errorf("loadgen: ceiling: %w", err)
 	}
 	defer s.Close()
-	start := time.Now()
-	for off := 0; off < len(items); off += CeilingBatch {
-		if _, err := s.WriteItems(ctx, items[off:min(len(items), off+CeilingBatch)]); err != nil {
-			return 0, fmt.Errorf("loadgen: ceiling: %w", err)
-		}
+	var took time.Duration
+	n := 0
+	err = feed(func(batch []item.Item) error {
+		start := time.Now()
+		_, err := s.WriteItems(ctx, batch)
+		took += time.Since(start)
+		n += len(batch)
+		return err
+	})
+	if err != nil {
+		return 0, n, fmt.Errorf("loadgen: ceiling: %w", err)
 	}
-	return float64(len(items)) / time.Since(start).Seconds(), nil
+	if n == 0 {
+		return 0, 0, nil
+	}
+	return float64(n) / took.Seconds(), n, nil
 }
