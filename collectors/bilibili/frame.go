@@ -95,6 +95,11 @@ type Decoder struct {
 
 	inf    *inflater // from inflaters, during Decode only
 	budget int
+	// sizes is how large the last body inflated to at each nesting
+	// depth: a busy room's next body is about as large, so its buffer
+	// is made that size at once instead of grown by doubling, each step
+	// a copy (the pool's buffers go with every garbage collection).
+	sizes [MaxDepth]int
 }
 
 // inflater is the decompression state a Decode call needs: both readers
@@ -107,9 +112,10 @@ type inflater struct {
 }
 
 // inflaterKeep is the largest output buffer an inflater keeps when it
-// goes back to the pool: real bodies inflate to a few KiB to some tens of
-// KiB, and one huge body should not pin its buffer.
-const inflaterKeep = 256 << 10
+// goes back to the pool: most bodies inflate to a few KiB to some tens of
+// KiB, a busy room's (some hundreds of messages a push) to a few hundred,
+// and one huge body should not pin its buffer.
+const inflaterKeep = 1 << 20
 
 // inflaters pools inflater values across Decoders. It holds no state
 // that outlives a Decode call: an inflater's readers are reset for every
@@ -226,8 +232,8 @@ func (d *Decoder) inflate(ver uint16, body []byte, depth int) ([]byte, error) {
 		r = f.zr
 	}
 	buf := f.bufs[depth][:0]
-	if cap(buf) == 0 {
-		buf = make([]byte, 0, max(4096, 4*len(body)))
+	if want := max(4096, 4*len(body), d.sizes[depth]+d.sizes[depth]/8); cap(buf) < want {
+		buf = make([]byte, 0, min(want, d.budget+1))
 	}
 	stalls := 0
 	for {
@@ -260,6 +266,7 @@ func (d *Decoder) inflate(ver uint16, body []byte, depth int) ([]byte, error) {
 		}
 	}
 	f.bufs[depth] = buf
+	d.sizes[depth] = len(buf)
 	d.budget -= len(buf)
 	return buf, nil
 }
