@@ -262,17 +262,7 @@ func TestAcksUpToFirstUncommitted(t *testing.T) {
 	c := dial(t, url, nil)
 	ctx := context.Background()
 	p := c.NewPublisher(PublisherOptions{Window: 8, BatchItems: 1})
-	var items []item.Item
-	for i := range 3 {
-		it := item.Item{Source: "bili", Kind: item.KindChat, Room: "7", ID: "m" + strconv.Itoa(i), Text: "x"}
-		items = append(items, it)
-		if err := p.Publish(ctx, &it); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := p.Settle(ctx); err != nil {
-		t.Fatal(err)
-	}
+	items := publishChat(t, p, "m0", "m1", "m2")
 	part := Partition("bili", "7", 4)
 	acks := c.NewAcks()
 	cctx, cancel := context.WithCancel(ctx)
@@ -313,17 +303,8 @@ func TestAcksUpToFirstUncommitted(t *testing.T) {
 	// The processor replaces its consumer (a take-over): each new one's
 	// messages are acknowledged through it, and nothing is kept.
 	for r, name := range []string{"lookout-test-2", "lookout-test-3"} {
-		items = items[:0]
-		for i := range 3 {
-			it := item.Item{Source: "bili", Kind: item.KindChat, Room: "7", ID: "r" + strconv.Itoa(r) + "m" + strconv.Itoa(i), Text: "x"}
-			items = append(items, it)
-			if err := p.Publish(ctx, &it); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := p.Settle(ctx); err != nil {
-			t.Fatal(err)
-		}
+		pre := "r" + strconv.Itoa(r)
+		publishChat(t, p, pre+"m0", pre+"m1", pre+"m2")
 		cctx, cancel = context.WithCancel(ctx)
 		delivered = delivered[:0]
 		go func() {
@@ -513,6 +494,26 @@ func consumerInfo(t *testing.T, c *Conn, name string) *jetstream.ConsumerInfo {
 		t.Fatal(err)
 	}
 	return info
+}
+
+// publishChat publishes a chat line of room 7 on source bili for each id,
+// in order, waits until the stream has them all, and returns the items
+// as published.
+func publishChat(t *testing.T, p *Publisher, ids ...string) []item.Item {
+	t.Helper()
+	ctx := context.Background()
+	var items []item.Item
+	for _, id := range ids {
+		it := item.Item{Source: "bili", Kind: item.KindChat, Room: "7", ID: id, Text: "x"}
+		items = append(items, it)
+		if err := p.Publish(ctx, &it); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Settle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return items
 }
 
 // ackFloor waits, as acksArrive does, for name's ack floor to be want and
@@ -725,17 +726,8 @@ func TestConsumerPerProcessorTakeOver(t *testing.T) {
 func TestAcksAfterConsumerStoppedMidBatch(t *testing.T) {
 	url := startNATS(t)
 	c := dial(t, url, nil)
-	ctx := context.Background()
 	p := c.NewPublisher(PublisherOptions{Window: 8, BatchItems: 2})
-	for i := range 2 {
-		it := item.Item{Source: "bili", Kind: item.KindChat, Room: "7", ID: "m" + strconv.Itoa(i), Text: "x"}
-		if err := p.Publish(ctx, &it); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := p.Settle(ctx); err != nil {
-		t.Fatal(err)
-	}
+	publishChat(t, p, "m0", "m1")
 	part := Partition("bili", "7", 4)
 	acks := c.NewAcks()
 	first := consumeUntil(t, c, acks, "lookout-test-1", []int{part}, 2)
@@ -745,13 +737,7 @@ func TestAcksAfterConsumerStoppedMidBatch(t *testing.T) {
 	// Only the batch's first item was handed on before the stop.
 	acks.Committed(first[0].Items[:1])
 
-	it := item.Item{Source: "bili", Kind: item.KindChat, Room: "7", ID: "m2", Text: "x"}
-	if err := p.Publish(ctx, &it); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Settle(ctx); err != nil {
-		t.Fatal(err)
-	}
+	publishChat(t, p, "m2")
 	second := consumeUntil(t, c, acks, "lookout-test-2", []int{part}, 3)
 	acks.Committed(itemsOf(second))
 	if f := ackFloor(t, c, "lookout-test-2", 2); f != 2 {
