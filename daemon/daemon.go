@@ -461,11 +461,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			if it.Kind != item.KindState {
 				// A collector's state follows its items to the store, in
 				// order; the engine has no use for it.
-				if it.Kind.Textual() && it.Text != "" && it.Change != item.ChangeDelete {
-					// Bluesky and Mastodon declare the language ("langs"): it
-					// picks the model, or leaves a foreign post unscored.
-					d.classifier.Load().ScoreHinted(&it.Score, it.Text, it.Labels["langs"])
-				}
+				d.score(&it)
 				if it.Kind == item.KindMetric && it.Metric == item.MetricLiveStatus && it.Value == 0 {
 					d.wakeReviews() // a stream ended: its review is due
 				}
@@ -528,6 +524,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 		all = append(all, err)
 	}
 	return errors.Join(all...)
+}
+
+// score classifies an item's text in place: a message, post or comment
+// with text, not a delete. Bluesky and Mastodon declare the language
+// ("langs"): it picks the model, or leaves a foreign post unscored.
+func (d *Daemon) score(it *item.Item) {
+	if it.Kind.Textual() && it.Text != "" && it.Change != item.ChangeDelete {
+		d.classifier.Load().ScoreHinted(&it.Score, it.Text, it.Labels["langs"])
+	}
 }
 
 // storeRun is the most items the classifier hands the store writer at once.

@@ -35,8 +35,8 @@ import (
 // acknowledged only after its item is committed (store.Writer.Settled); a
 // batch only after the last of its items is, and cumulatively: only up to
 // the first message with an item not committed yet. A redelivery of an item this
-// process already handled goes to the store only, where its (source, item
-// id) key drops it, and is acknowledged with the commit.
+// process already handled goes to the store only (scored, see handOn), where
+// its (source, item id) key drops it, and is acknowledged with the commit.
 type distState struct {
 	d    *Daemon
 	conn *transport.Conn
@@ -90,26 +90,7 @@ func newDistState(ctx context.Context, d *Daemon) (*distState, error) {
 // this process handled before goes straight to the store.
 func (ds *distState) consume(ctx context.Context, raw chan<- item.Item, toStore chan<- []item.Item) {
 	d := ds.d
-	out := func(ctx context.Context, del transport.Delivery) error {
-		// Every item of the message is registered before the first is
-		// handed on, so that the message is acknowledged only once the
-		// last of them is committed.
-		ds.acks.Add(del)
-		for _, it := range del.Items {
-			if !d.dedupe.addItemIfNew(&it) {
-				d.metrics.duplicates.Inc()
-				if err := sendTo(ctx, d.metrics, toStore, []item.Item{it}, "store"); err != nil {
-					return err
-				}
-				continue
-			}
-			if err := d.send(ctx, raw, it, "classifier"); err != nil {
-				d.dedupe.forgetItem(&it)
-				return err
-			}
-		}
-		return nil
-	}
+	out := func(ctx context.Context, del transport.Delivery) error { return ds.handOn(ctx, del, raw, toStore) }
 	var wg sync.WaitGroup
 	// One consumer reads every partition this processor owns; when the
 	// set changes it is stopped and a consumer for the new set made,
@@ -191,6 +172,35 @@ func (ds *distState) consume(ctx context.Context, raw chan<- item.Item, toStore 
 		}
 	})
 	wg.Wait()
+}
+
+// handOn passes a delivery's items on: new ones to raw (the classifier,
+// the engine, the store), an item this process handled before straight to
+// the store, scored, where its (source, item id) key drops it and its
+// commit settles this delivery. It is scored because its first copy may
+// still be on its way through the classifier: the store keeps whichever
+// copy it commits first, and that must not be a copy without a score.
+func (ds *distState) handOn(ctx context.Context, del transport.Delivery, raw chan<- item.Item, toStore chan<- []item.Item) error {
+	d := ds.d
+	// Every item of the message is registered before the first is
+	// handed on, so that the message is acknowledged only once the last
+	// of them is committed.
+	ds.acks.Add(del)
+	for _, it := range del.Items {
+		if !d.dedupe.addItemIfNew(&it) {
+			d.metrics.duplicates.Inc()
+			d.score(&it)
+			if err := sendTo(ctx, d.metrics, toStore, []item.Item{it}, "store"); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := d.send(ctx, raw, it, "classifier"); err != nil {
+			d.dedupe.forgetItem(&it)
+			return err
+		}
+	}
+	return nil
 }
 
 // adopt hands the engine the open alerts of the rooms of partitions ps

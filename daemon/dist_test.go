@@ -23,6 +23,7 @@ import (
 	"lookout/internal/embednats"
 	"lookout/internal/loopback"
 	"lookout/internal/pgtest"
+	"lookout/item"
 	"lookout/transport"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx", to read the PostgreSQL store
@@ -183,6 +184,46 @@ func openRO(t *testing.T, dbPath string) *sql.DB {
 // as two daemons over an embedded NATS server, stops the processor while
 // chat keeps coming and starts it again: every line is stored exactly
 // once, and the crisis alert is notified exactly once.
+// TestRedeliveryStoredScored: a message delivered again while its first
+// copy is still waiting for the classifier goes straight to the store,
+// and the store keeps whichever copy it commits first; the copy sent there
+// carries the classifier's score, so the item is never stored unscored.
+func TestRedeliveryStoredScored(t *testing.T) {
+	r := newDistRig(t, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	d, err := New(ctx, Options{Config: r.config(filepath.Join(r.dir, "proc.db")), Log: slog.New(slog.DiscardHandler),
+		Role: RoleProcess, Partitions: []int{0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.dist.conn.Close()
+	defer d.store.Close()
+	it := item.Item{Source: "live-0", Platform: "bilibili", Room: "1", Kind: item.KindChat, ID: "m-1", Text: "买到假货了，要求退款", TS: time.Now()}
+	raw, toStore := make(chan item.Item, 4), make(chan []item.Item, 4)
+	for seq := uint64(1); seq <= 2; seq++ { // the message, then its redelivery
+		del := transport.Delivery{Items: []item.Item{it}, Consumer: "c", Partition: 0, Seq: seq}
+		if err := d.dist.handOn(ctx, del, raw, toStore); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(raw) != 1 {
+		t.Fatalf("%d copies went to the classifier, want the first only", len(raw))
+	}
+	if first := <-raw; first.Score.Scored {
+		t.Fatalf("the first copy was scored before the classifier: %+v", first.Score)
+	}
+	if len(toStore) != 1 {
+		t.Fatalf("%d runs went straight to the store, want the redelivery's", len(toStore))
+	}
+	again := <-toStore
+	var want item.Score
+	d.classifier.Load().ScoreHinted(&want, it.Text, "")
+	if got := again[0].Score; !got.Scored || got.Label != want.Label || got.Value != want.Value {
+		t.Fatalf("the redelivered copy went to the store with score %+v, want the classifier's %+v", got, want)
+	}
+}
+
 func TestDistCollectProcessRestart(t *testing.T) {
 	r := newDistRig(t, 3)
 	collectDB := filepath.Join(r.dir, "collect.db")
