@@ -84,6 +84,9 @@ type Store struct {
 	// measured); and held out of db for good, it would shrink what db's
 	// limit leaves for everyone else.
 	checkpointDB *sql.DB
+	// fastRows keeps the fast path's row buffers (storeEncodedRows) between
+	// batches.
+	fastRows sync.Pool
 
 	closeErr error
 	closed   sync.Once

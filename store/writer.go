@@ -191,8 +191,9 @@ func (s *Store) WriteItems(ctx context.Context, items []item.Item) (inserted int
 
 // storeFastRows is how many items one INSERT carries on the fast path:
 // SQLite opens its cursors on items and its three indexes once per
-// statement, and go-sqlite3 binds a whole statement in one cgo call, so
-// rows that share a statement cost a fraction of rows that do not.
+// statement, so rows that share a statement cost a fraction of rows that
+// do not. The statements of a whole batch run in one cgo call
+// (storeInsertRows).
 const storeFastRows = 32
 
 // storeItemCols is how many columns storeItemColumns names.
@@ -249,6 +250,16 @@ func (s *Store) writeItemsTx(ctx context.Context, c *sqlite3.SQLiteConn, items [
 		raws: storeRowBuffer{one: st[3], many: st[4], cols: 2}, insItem: st[5], insItems: st[6],
 		keepRaw: !s.dropRaw.Load(), now: time.Now()}
 	w.insertedAt = FormatTime(w.now)
+	if fast {
+		w.rows, _ = s.fastRows.Get().(*storeEncodedRows)
+		if w.rows == nil {
+			w.rows = new(storeEncodedRows)
+		}
+		defer func() {
+			w.rows.reset()
+			s.fastRows.Put(w.rows)
+		}()
+	}
 	w.live.begin(s)
 	defer func() {
 		if w.tail != nil {
@@ -558,8 +569,8 @@ type storeBatch struct {
 	rollup storeRollup // the new items' per-minute sums, not yet written
 	live   storeLive   // what live views get once the batch commits
 
-	nextID  int64        // fast path: the id the next item gets
-	pending []*item.Item // fast path: items in insItems.args, not yet inserted
+	nextID int64             // fast path: the id the next item gets
+	rows   *storeEncodedRows // fast path: the items not yet inserted
 }
 
 // add stores one item (exact path) or queues it (fast path).
@@ -600,47 +611,41 @@ func (w *storeBatch) add(it *item.Item, fast bool) error {
 		w.live.add(it, w.insItem.args[9].Value.(string), ts.Unix(), rowID)
 		return w.addChildren(it, rowID)
 	}
-	k := len(w.pending)
-	a := w.insItems.args[k*storeItemCols : (k+1)*storeItemCols]
+	a := w.insItems.args[:storeItemCols]
 	w.fillItem(a, it, ts, labels)
-	w.pending = append(w.pending, it)
-	w.nextID++
-	if len(w.pending) == storeFastRows {
-		if err := w.insItems.run(); err != nil {
-			return fmt.Errorf("store: write items: %w", storeExplain(err))
-		}
-		return w.pendingChildren()
+	if err := w.rows.add(it, a[9].Value.(string), a); err != nil {
+		return fmt.Errorf("store: item %s/%s: %w", it.Source, it.ID, err)
 	}
+	w.nextID++
 	return nil
 }
 
-// flushRows inserts the fast path's queued items with a statement sized
-// for them.
+// flushRows inserts the fast path's queued items, storeFastRows to a
+// statement and the rest with a statement sized for them, in one call
+// into SQLite (storeInsertRows), then their children.
 func (w *storeBatch) flushRows() error {
-	k := len(w.pending)
+	k := len(w.rows.items)
 	if k == 0 {
 		return nil
 	}
-	var err error
-	if w.tail, err = storePrepareRaw(w.c, storeInsertItemRows(k)); err != nil {
-		return fmt.Errorf("store: write items: prepare: %w", storeExplain(err))
+	if rest := k % storeFastRows; rest > 0 {
+		var err error
+		if w.tail, err = storePrepareRaw(w.c, storeInsertItemRows(rest)); err != nil {
+			return fmt.Errorf("store: write items: prepare: %w", storeExplain(err))
+		}
 	}
-	n := k * storeItemCols
-	for i := range n {
-		w.tail.args[i].Value = w.insItems.args[i].Value
-	}
-	if err := w.tail.run(); err != nil {
+	if err := storeInsertRows(w.insItems, storeFastRows, w.tail, storeItemCols, w.rows); err != nil {
 		return fmt.Errorf("store: write items: %w", storeExplain(err))
 	}
 	return w.pendingChildren()
 }
 
 // pendingChildren writes the keyword matches and raw payloads of the items
-// just inserted, and gives each the next id.
+// just inserted, which have the ids before nextID.
 func (w *storeBatch) pendingChildren() error {
-	first := w.nextID - int64(len(w.pending))
-	for i, it := range w.pending {
-		ts := w.insItems.args[i*storeItemCols+9].Value.(string)
+	first := w.nextID - int64(len(w.rows.items))
+	for i, it := range w.rows.items {
+		ts := w.rows.ts[i]
 		w.rollup.add(it, ts, first+int64(i))
 		if w.live.sink != nil {
 			unix := it.TS.Unix()
@@ -653,8 +658,7 @@ func (w *storeBatch) pendingChildren() error {
 			return err
 		}
 	}
-	clear(w.pending)
-	w.pending = w.pending[:0]
+	w.rows.reset()
 	return nil
 }
 
