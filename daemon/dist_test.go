@@ -180,10 +180,6 @@ func openRO(t *testing.T, dbPath string) *sql.DB {
 	return ro
 }
 
-// TestDistCollectProcessRestart runs the collect role and the process role
-// as two daemons over an embedded NATS server, stops the processor while
-// chat keeps coming and starts it again: every line is stored exactly
-// once, and the crisis alert is notified exactly once.
 // TestRedeliveryStoredScored: a message delivered again while its first
 // copy is still waiting for the classifier goes straight to the store,
 // and the store keeps whichever copy it commits first; the copy sent there
@@ -224,6 +220,10 @@ func TestRedeliveryStoredScored(t *testing.T) {
 	}
 }
 
+// TestDistCollectProcessRestart runs the collect role and the process role
+// as two daemons over an embedded NATS server, stops the processor while
+// chat keeps coming and starts it again: every line is stored exactly
+// once, and the crisis alert is notified exactly once.
 func TestDistCollectProcessRestart(t *testing.T) {
 	r := newDistRig(t, 3)
 	collectDB := filepath.Join(r.dir, "collect.db")
