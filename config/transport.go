@@ -28,7 +28,17 @@ type NATSConfig struct {
 	// waiting at most BatchWindow for more (default 20ms).
 	BatchItems  int      `yaml:"batch_items"`
 	BatchWindow Duration `yaml:"batch_window"`
-	TLS         struct {
+	// PartitionLease is how long a partition stays with a processor that
+	// stopped renewing its lease (it died): the take-over time after a
+	// crash (default 6s). Every processor of the stream must agree.
+	PartitionLease Duration `yaml:"partition_lease"`
+	// OutboxClaimTimeout is how long a notification a processor claimed
+	// and never finished (it died mid-send) waits before another
+	// processor sharing the store sends it (default 1m). A send is cut
+	// off at 30s or half of it, whichever is less, so that a slow sink's
+	// message is not sent twice.
+	OutboxClaimTimeout Duration `yaml:"outbox_claim_timeout"`
+	TLS                struct {
 		CAFile   string `yaml:"ca_file"`
 		CertFile string `yaml:"cert_file"`
 		KeyFile  string `yaml:"key_file"`
@@ -81,6 +91,12 @@ func (c *Config) validateTransport() []error {
 	}
 	if n.BatchWindow < 0 || n.BatchWindow.D() > 5*time.Second {
 		errs = append(errs, ferr(c.lineOf("transport", "nats", "batch_window"), "transport.nats.batch_window", "must be between 0 (the default, 20ms) and 5s, not %v", n.BatchWindow.D()))
+	}
+	if n.PartitionLease < 0 || n.PartitionLease != 0 && (n.PartitionLease.D() < time.Second || n.PartitionLease.D() > 10*time.Minute) {
+		errs = append(errs, ferr(c.lineOf("transport", "nats", "partition_lease"), "transport.nats.partition_lease", "must be between 1s and 10m (0: the default, 6s), not %v", n.PartitionLease.D()))
+	}
+	if n.OutboxClaimTimeout < 0 || n.OutboxClaimTimeout != 0 && (n.OutboxClaimTimeout.D() < 2*time.Second || n.OutboxClaimTimeout.D() > 24*time.Hour) {
+		errs = append(errs, ferr(c.lineOf("transport", "nats", "outbox_claim_timeout"), "transport.nats.outbox_claim_timeout", "must be between 2s and 24h (0: the default, 1m), not %v", n.OutboxClaimTimeout.D()))
 	}
 	if strings.ContainsAny(n.Stream, " .*>") {
 		errs = append(errs, ferr(c.lineOf("transport", "nats", "stream"), "transport.nats.stream", "%q must not contain spaces, '.', '*' or '>'", n.Stream))

@@ -93,3 +93,36 @@ func TestTransportBatchOptions(t *testing.T) {
 		}
 	}
 }
+
+// The partition lease and the outbox claim timeout parse, and values out
+// of range are refused with the field and its line.
+func TestTransportFailoverTimes(t *testing.T) {
+	base := "transport:\n  kind: nats\n  nats:\n    url: nats://127.0.0.1:4222\n"
+	for _, tc := range []struct {
+		extra        string
+		lease, claim time.Duration
+		wantErr      string
+	}{
+		{"    partition_lease: 10s\n    outbox_claim_timeout: 2m\n", 10 * time.Second, 2 * time.Minute, ""},
+		{"", 0, 0, ""},
+		{"    partition_lease: 500ms\n", 0, 0, "nats.yaml:5: transport.nats.partition_lease"},
+		{"    partition_lease: 1h\n", 0, 0, "nats.yaml:5: transport.nats.partition_lease"},
+		{"    outbox_claim_timeout: 1s\n", 0, 0, "nats.yaml:5: transport.nats.outbox_claim_timeout"},
+		{"    outbox_claim_timeout: -1m\n", 0, 0, "nats.yaml:5: transport.nats.outbox_claim_timeout"},
+	} {
+		cfg, err := Parse([]byte(base+tc.extra), "nats.yaml")
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("%q: error %v, want one containing %q", tc.extra, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%q: %v", tc.extra, err)
+			continue
+		}
+		if n := cfg.Transport.NATS; n.PartitionLease.D() != tc.lease || n.OutboxClaimTimeout.D() != tc.claim {
+			t.Errorf("%q: partition_lease %v, outbox_claim_timeout %v; want %v, %v", tc.extra, n.PartitionLease.D(), n.OutboxClaimTimeout.D(), tc.lease, tc.claim)
+		}
+	}
+}

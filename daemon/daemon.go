@@ -93,11 +93,13 @@ type Options struct {
 	// hostname-pid).
 	ProcessorID string
 	// PartitionLease is how long a partition stays with a processor that
-	// stopped renewing it (default 6s): the take-over time after a crash.
+	// stopped renewing it: the take-over time after a crash. 0: the
+	// config's transport.nats.partition_lease (default 6s).
 	PartitionLease time.Duration
 	// OutboxClaimTimeout is how long a notification a processor claimed
 	// and never finished (it died mid-send) waits before another processor
-	// sharing the store sends it again (default store.OutboxClaimTimeout).
+	// sharing the store sends it again. 0: the config's
+	// transport.nats.outbox_claim_timeout (default store.OutboxClaimTimeout).
 	OutboxClaimTimeout time.Duration
 }
 

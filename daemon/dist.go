@@ -77,7 +77,11 @@ func newDistState(ctx context.Context, d *Daemon) (*distState, error) {
 		ds.id = fmt.Sprintf("%s-%d", host, os.Getpid())
 	}
 	if d.role == RoleProcess && len(ds.static) == 0 {
-		if ds.assigner, err = conn.NewAssigner(ctx, ds.id, d.opts.PartitionLease); err != nil {
+		lease := d.opts.PartitionLease
+		if lease <= 0 {
+			lease = c.PartitionLease.D()
+		}
+		if ds.assigner, err = conn.NewAssigner(ctx, ds.id, lease); err != nil {
 			conn.Close()
 			return nil, err
 		}

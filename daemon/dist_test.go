@@ -490,9 +490,6 @@ const (
 	distKillEnvRole   = "LOOKOUT_DIST_KILL_ROLE"
 	distKillEnvReady  = "LOOKOUT_DIST_KILL_READY" // written once the daemon is built
 	distKillEnvID     = "LOOKOUT_DIST_KILL_ID"
-	// distKillClaim is the helpers' outbox claim timeout: a notification
-	// a killed processor claimed is sent by the other within the test.
-	distKillClaim = 3 * time.Second
 )
 
 // TestDistKillChild is a collect or process daemon in a process of its
@@ -510,7 +507,7 @@ func TestDistKillChild(t *testing.T) {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 	d, err := New(ctx, Options{Config: cfg, Log: log, Out: io.Discard, Role: os.Getenv(distKillEnvRole), EvalInterval: 50 * time.Millisecond,
-		ProcessorID: os.Getenv(distKillEnvID), OutboxClaimTimeout: distKillClaim})
+		ProcessorID: os.Getenv(distKillEnvID)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -591,9 +588,11 @@ func distKill9(t *testing.T, pgDSN string) {
 		if pgDSN != "" && role == RoleProcess {
 			driver = ", driver: postgres"
 		}
+		// outbox_claim_timeout 3s: a notification a killed processor
+		// claimed is sent by the other within the test.
 		cfg := fmt.Sprintf(`store: { path: %q, flush_interval: 200ms%s }
 http: { listen: "off" }
-transport: { kind: nats, nats: { url: %q, partitions: 4 } }
+transport: { kind: nats, nats: { url: %q, partitions: 4, outbox_claim_timeout: 3s } }
 classifier: { terms: false }
 keywords:
   crisis: { severity: red, any: [假货, 退款] }

@@ -27,6 +27,7 @@ package daemon
 // running values.
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -391,7 +392,7 @@ func (d *Daemon) newDelivery(cfg *config.Config) (*alerts.Delivery, error) {
 		// one SQLite file or one PostgreSQL database. Only `--role all`
 		// on its own SQLite file is the outbox's one sender.
 		SharedOutbox: d.role != RoleAll || cfg.Store.Postgres(),
-		ClaimTimeout: d.opts.OutboxClaimTimeout,
+		ClaimTimeout: cmp.Or(d.opts.OutboxClaimTimeout, cfg.Transport.NATS.OutboxClaimTimeout.D()),
 	})
 }
 
