@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -77,10 +78,7 @@ func newDistState(ctx context.Context, d *Daemon) (*distState, error) {
 		ds.id = fmt.Sprintf("%s-%d", host, os.Getpid())
 	}
 	if d.role == RoleProcess && len(ds.static) == 0 {
-		lease := d.opts.PartitionLease
-		if lease <= 0 {
-			lease = c.PartitionLease.D()
-		}
+		lease := cmp.Or(d.opts.PartitionLease, c.PartitionLease.D())
 		if ds.assigner, err = conn.NewAssigner(ctx, ds.id, lease); err != nil {
 			conn.Close()
 			return nil, err
