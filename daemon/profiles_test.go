@@ -18,8 +18,10 @@ import (
 	"testing"
 	"time"
 
+	"lookout/alerts"
 	"lookout/config"
 	"lookout/internal/loopback"
+	"lookout/store"
 )
 
 // profileRoom is the loopback live room of these tests.
@@ -358,29 +360,22 @@ receivers:
 // pagedSince lists the stored alerts that began at or after since and
 // fired (a pending alert that cleared before its for: paged no one), as
 // "rule state (began …): summary".
-func pagedSince(t *testing.T, ro *sql.DB, since time.Time) []string {
+func pagedSince(t *testing.T, dbPath string, since time.Time) []string {
 	t.Helper()
-	rows, err := ro.Query(`SELECT rule, state, started_at, summary FROM alerts WHERE state IN ('firing', 'resolved')`)
+	st, err := store.OpenReadOnly(context.Background(), dbPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rows.Close()
-	var got []string
-	for rows.Next() {
-		var r, st, at, s string
-		if err := rows.Scan(&r, &st, &at, &s); err != nil {
-			t.Fatal(err)
-		}
-		began, err := time.Parse(time.RFC3339Nano, at)
-		if err != nil {
-			t.Fatalf("alert %s: started_at %q: %v", r, at, err)
-		}
-		if !began.Before(since) {
-			got = append(got, r+" "+st+" (began "+at+"): "+s)
-		}
-	}
-	if err := rows.Err(); err != nil {
+	defer st.Close()
+	rows, err := st.ListAlerts(context.Background(), since)
+	if err != nil {
 		t.Fatal(err)
+	}
+	var got []string
+	for _, a := range rows {
+		if a.State == string(alerts.Firing) || a.State == string(alerts.Resolved) {
+			got = append(got, fmt.Sprintf("%s %s (began %s): %s", a.Rule, a.State, store.FormatTime(a.StartedAt), a.Summary))
+		}
 	}
 	return got
 }
@@ -528,7 +523,7 @@ func TestRecentHistoryKill9(t *testing.T) {
 	// the shipped viewers-drop has 10 s on a 30 s window; a restart that
 	// read the seconds it was down as chat stopping would show the drop
 	// for over 3 s.)
-	if got := pagedSince(t, ro, killed); len(got) != 0 {
+	if got := pagedSince(t, dbPath, killed); len(got) != 0 {
 		t.Logf("killed at %s, restarted at %s", killed.UTC().Format(time.RFC3339Nano), began.UTC().Format(time.RFC3339Nano))
 		t.Fatalf("calm chat after the restart paged: %v; output:\n%s", got, out.String())
 	}
