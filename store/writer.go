@@ -569,8 +569,9 @@ type storeBatch struct {
 	rollup storeRollup // the new items' per-minute sums, not yet written
 	live   storeLive   // what live views get once the batch commits
 
-	nextID int64             // fast path: the id the next item gets
-	rows   *storeEncodedRows // fast path: the items not yet inserted
+	nextID int64                            // fast path: the id the next item gets
+	rows   *storeEncodedRows                // fast path: the items not yet inserted
+	row    [storeItemCols]driver.NamedValue // fast path: one item's columns, before encoding
 }
 
 // add stores one item (exact path) or queues it (fast path).
@@ -611,7 +612,7 @@ func (w *storeBatch) add(it *item.Item, fast bool) error {
 		w.live.add(it, w.insItem.args[9].Value.(string), ts.Unix(), rowID)
 		return w.addChildren(it, rowID)
 	}
-	a := w.insItems.args[:storeItemCols]
+	a := w.row[:]
 	w.fillItem(a, it, ts, labels)
 	if err := w.rows.add(it, a[9].Value.(string), a); err != nil {
 		return fmt.Errorf("store: item %s/%s: %w", it.Source, it.ID, err)
