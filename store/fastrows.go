@@ -127,7 +127,6 @@ static int lookout_insert_rows(sqlite3_stmt *many, int per, sqlite3_stmt *tail, 
 import "C"
 
 import (
-	"database/sql/driver"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -156,6 +155,9 @@ type storeEncodedRows struct {
 	// work that follows their insert (children, rollups, live views).
 	items []*item.Item
 	ts    []string
+
+	mark int   // where the row begun last starts in buf
+	err  error // the row begun last cannot be encoded
 }
 
 const (
@@ -166,52 +168,73 @@ const (
 	storeEncBlob
 )
 
-// errStoreEncType: an argument of a type the encoding does not carry.
-var errStoreEncType = errors.New("unsupported argument type")
+// begin starts a row; its columns follow (storeColumns), then end.
+func (r *storeEncodedRows) begin() {
+	r.mark, r.err = len(r.buf), nil
+}
 
-// add appends one row of it, whose ts column is ts.
-func (r *storeEncodedRows) add(it *item.Item, ts string, args []driver.NamedValue) error {
-	b := r.buf
-	for i := range args {
-		switch v := args[i].Value.(type) {
-		case nil:
-			b = append(b, storeEncNull)
-		case string:
-			if uint64(len(v)) > math.MaxUint32 {
-				return fmt.Errorf("column %d: %d bytes of text", i+1, len(v))
-			}
-			b = append(b, storeEncText)
-			b = binary.LittleEndian.AppendUint32(b, uint32(len(v)))
-			b = append(b, v...)
-		case []byte:
-			if v == nil {
-				b = append(b, storeEncNull)
-				break
-			}
-			if uint64(len(v)) > math.MaxUint32 {
-				return fmt.Errorf("column %d: %d bytes of blob", i+1, len(v))
-			}
-			b = append(b, storeEncBlob)
-			b = binary.LittleEndian.AppendUint32(b, uint32(len(v)))
-			b = append(b, v...)
-		case int64:
-			b = append(b, storeEncInt)
-			b = binary.LittleEndian.AppendUint64(b, uint64(v))
-		case bool:
-			var n uint64
-			if v {
-				n = 1
-			}
-			b = append(b, storeEncInt)
-			b = binary.LittleEndian.AppendUint64(b, n)
-		case float64:
-			b = append(b, storeEncFloat)
-			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(v))
-		default:
-			return fmt.Errorf("column %d: %w %T", i+1, errStoreEncType, v)
-		}
+func (r *storeEncodedRows) null() { r.buf = append(r.buf, storeEncNull) }
+
+func (r *storeEncodedRows) text(s string) {
+	if uint64(len(s)) > math.MaxUint32 {
+		r.tooLong(len(s))
+		return
 	}
-	r.buf = b
+	r.buf = append(r.buf, storeEncText)
+	r.buf = binary.LittleEndian.AppendUint32(r.buf, uint32(len(s)))
+	r.buf = append(r.buf, s...)
+}
+
+func (r *storeEncodedRows) textBytes(b []byte) {
+	if uint64(len(b)) > math.MaxUint32 {
+		r.tooLong(len(b))
+		return
+	}
+	r.buf = append(r.buf, storeEncText)
+	r.buf = binary.LittleEndian.AppendUint32(r.buf, uint32(len(b)))
+	r.buf = append(r.buf, b...)
+}
+
+// blob puts a blob column (NULL for a nil b, as go-sqlite3 binds it).
+func (r *storeEncodedRows) blob(b []byte) {
+	switch {
+	case b == nil:
+		r.null()
+	case uint64(len(b)) > math.MaxUint32:
+		r.tooLong(len(b))
+	default:
+		r.buf = append(r.buf, storeEncBlob)
+		r.buf = binary.LittleEndian.AppendUint32(r.buf, uint32(len(b)))
+		r.buf = append(r.buf, b...)
+	}
+}
+
+func (r *storeEncodedRows) int(v int64) {
+	r.buf = append(r.buf, storeEncInt)
+	r.buf = binary.LittleEndian.AppendUint64(r.buf, uint64(v))
+}
+
+func (r *storeEncodedRows) float(v float64) {
+	r.buf = append(r.buf, storeEncFloat)
+	r.buf = binary.LittleEndian.AppendUint64(r.buf, math.Float64bits(v))
+}
+
+// tooLong records a value the encoding's 4-byte length cannot carry (a
+// NULL holds its place until end reports it).
+func (r *storeEncodedRows) tooLong(n int) {
+	if r.err == nil {
+		r.err = fmt.Errorf("a value of %d bytes, over the %d a row value may have", n, uint32(math.MaxUint32))
+	}
+	r.null()
+}
+
+// end finishes the row begun last, of it, whose ts column is ts. On error
+// the row is taken out again.
+func (r *storeEncodedRows) end(it *item.Item, ts string) error {
+	if r.err != nil {
+		r.buf = r.buf[:r.mark]
+		return r.err
+	}
 	r.items, r.ts = append(r.items, it), append(r.ts, ts)
 	return nil
 }

@@ -31,6 +31,32 @@ func storeRawConn(t *testing.T, f func(c *sqlite3.SQLiteConn) error) *Store {
 	return s
 }
 
+// storeEncodeRow encodes one row of values of the types the writer
+// binds, by their Go type.
+func storeEncodeRow(t *testing.T, r *storeEncodedRows, vals ...any) {
+	t.Helper()
+	r.begin()
+	for _, v := range vals {
+		switch v := v.(type) {
+		case nil:
+			r.null()
+		case string:
+			r.text(v)
+		case []byte:
+			r.blob(v)
+		case int64:
+			r.int(v)
+		case float64:
+			r.float(v)
+		default:
+			t.Fatalf("no encoding for %T", v)
+		}
+	}
+	if err := r.end(&item.Item{}, ""); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestStoreStmtHandle: the statement under go-sqlite3's is where the fast
 // path reads it. A driver upgrade that moves it fails here, not silently
 // in every batch.
@@ -59,8 +85,8 @@ func TestStoreInsertRows(t *testing.T) {
 		{nil, "", []byte{}, int64(0)},
 		{"text", "中文，退款！", []byte("blob\x00with nul"), int64(-1)},
 		{"nul\x00inside", "invalid \xff utf-8", nil, int64(math.MaxInt64)},
-		{float64(1.5), math.Inf(-1), int64(42), true},
-		{strings.Repeat("长", 10000), false, float64(-0.25), int64(math.MinInt64)},
+		{float64(1.5), math.Inf(-1), int64(42), []byte(nil)},
+		{strings.Repeat("长", 10000), float64(0), float64(-0.25), int64(math.MinInt64)},
 	}
 	for _, per := range []int{1, 2, 5, 8} { // per 8: all in the tail
 		t.Run(fmt.Sprint(per), func(t *testing.T) {
@@ -83,11 +109,8 @@ func TestStoreInsertRows(t *testing.T) {
 					defer tail.close()
 				}
 				var enc storeEncodedRows
-				for i, r := range rows {
-					args := []driver.NamedValue{{Value: r.a}, {Value: r.b}, {Value: r.c}, {Value: r.d}}
-					if err := enc.add(&item.Item{}, fmt.Sprint(i), args); err != nil {
-						t.Fatal(err)
-					}
+				for _, r := range rows {
+					storeEncodeRow(t, &enc, r.a, r.b, r.c, r.d)
 				}
 				if err := storeInsertRows(many, per, tail, 4, &enc); err != nil {
 					t.Fatal(err)
@@ -142,9 +165,7 @@ func TestStoreInsertRowsError(t *testing.T) {
 		defer many.close()
 		var enc storeEncodedRows
 		for _, v := range []any{"x", "y", "z", nil} {
-			if err := enc.add(&item.Item{}, "", []driver.NamedValue{{Value: v}}); err != nil {
-				t.Fatal(err)
-			}
+			storeEncodeRow(t, &enc, v)
 		}
 		err = storeInsertRows(many, 2, nil, 1, &enc)
 		var se sqlite3.Error
@@ -154,17 +175,31 @@ func TestStoreInsertRowsError(t *testing.T) {
 		// The statement is left reset, with no bindings: it runs again.
 		var ok storeEncodedRows
 		for _, v := range []any{"p", "q"} {
-			if err := ok.add(&item.Item{}, "", []driver.NamedValue{{Value: v}}); err != nil {
-				t.Fatal(err)
-			}
+			storeEncodeRow(t, &ok, v)
+		}
+		// A value too long for the encoding fails its row, and only it.
+		ok.begin()
+		ok.text("dropped")
+		ok.tooLong(1 << 32)
+		if err := ok.end(&item.Item{}, ""); err == nil || !strings.Contains(err.Error(), "4294967296 bytes") {
+			t.Fatalf("end after a value too long: err = %v", err)
 		}
 		if err := storeInsertRows(many, 2, nil, 1, &ok); err != nil {
 			t.Fatal(err)
 		}
-		for _, v := range []any{struct{}{}, 42} { // go-sqlite3 binds neither
-			if err := enc.add(&item.Item{}, "", []driver.NamedValue{{Value: v}}); err == nil {
-				t.Errorf("a %T argument was encoded", v)
-			}
+		var got []string
+		q, err := c.Query(`SELECT a FROM t ORDER BY rowid`, nil)
+		if err != nil {
+			return err
+		}
+		defer q.Close()
+		for dest := make([]driver.Value, 1); q.Next(dest) == nil; {
+			got = append(got, fmt.Sprint(dest[0]))
+		}
+		// x and y went in before the failing statement (no transaction
+		// here: the writer's would be rolled back).
+		if fmt.Sprint(got) != "[x y p q]" {
+			t.Errorf("stored %v, want [x y p q]", got)
 		}
 		return nil
 	})

@@ -22,7 +22,7 @@ import (
 )
 
 // storeItemColumns are the items columns the writer fills, in argument
-// order (fillItem); storeItemCols counts them.
+// order (itemColumns); storeItemCols counts them.
 const storeItemColumns = `(source, platform, room, kind, item_id, author_id, author, text, url, ts, metric, value, count,
 		 sentiment, score, prob, lang, labels, inserted_at, terms)`
 
@@ -405,7 +405,7 @@ func (w *storeBatch) editItem(it *item.Item, at time.Time) error {
 		return fmt.Errorf("store: item %s/%s labels: %w", it.Source, it.ID, err)
 	}
 	var a [storeItemCols]driver.NamedValue
-	w.fillItem(a[:], it, it.TS, labels)
+	w.fillItem(a[:], it, w.times.format(it.TS), labels)
 	when := FormatTime(at)
 	for _, st := range []struct {
 		q    string
@@ -564,14 +564,14 @@ type storeBatch struct {
 	insertedAt   string
 	lab          storeLabelCache
 	termsJSON    []byte
+	times        storeTimeText
 	inserted     int
 
 	rollup storeRollup // the new items' per-minute sums, not yet written
 	live   storeLive   // what live views get once the batch commits
 
-	nextID int64                            // fast path: the id the next item gets
-	rows   *storeEncodedRows                // fast path: the items not yet inserted
-	row    [storeItemCols]driver.NamedValue // fast path: one item's columns, before encoding
+	nextID int64             // fast path: the id the next item gets
+	rows   *storeEncodedRows // fast path: the items not yet inserted
 }
 
 // add stores one item (exact path) or queues it (fast path).
@@ -584,22 +584,23 @@ func (w *storeBatch) add(it *item.Item, fast bool) error {
 	if err != nil {
 		return fmt.Errorf("store: item %s/%s labels: %w", it.Source, it.ID, err)
 	}
+	tsText := w.times.format(ts)
 	if it.Kind == item.KindMetric {
 		ma := w.insMetric.args
 		ma[0].Value, ma[1].Value, ma[2].Value, ma[3].Value = it.Source, it.Platform, it.Room, it.Metric
-		ma[4].Value, ma[5].Value, ma[6].Value, ma[7].Value, ma[8].Value = it.Value, FormatTime(ts), storeNullString(it.ID), labels, w.insertedAt
+		ma[4].Value, ma[5].Value, ma[6].Value, ma[7].Value, ma[8].Value = it.Value, tsText, storeNullString(it.ID), storeNullString(labels), w.insertedAt
 		n, _, err := w.insMetric.exec()
 		if err != nil {
 			return fmt.Errorf("store: metric %s/%s %s: %w", it.Source, it.Room, it.Metric, storeExplain(err))
 		}
 		w.inserted += int(n)
 		if n > 0 {
-			w.live.metric(it, ma[5].Value.(string))
+			w.live.metric(it, tsText)
 		}
 		return nil
 	}
 	if !fast {
-		w.fillItem(w.insItem.args, it, ts, labels)
+		w.fillItem(w.insItem.args, it, tsText, labels)
 		n, rowID, err := w.insItem.exec()
 		if err != nil {
 			return fmt.Errorf("store: item %s/%s: %w", it.Source, it.ID, storeExplain(err))
@@ -608,13 +609,13 @@ func (w *storeBatch) add(it *item.Item, fast bool) error {
 			return nil // already stored: a duplicate
 		}
 		w.inserted++
-		w.rollup.add(it, w.insItem.args[9].Value.(string), rowID)
-		w.live.add(it, w.insItem.args[9].Value.(string), ts.Unix(), rowID)
+		w.rollup.add(it, tsText, rowID)
+		w.live.add(it, tsText, ts.Unix(), rowID)
 		return w.addChildren(it, rowID)
 	}
-	a := w.row[:]
-	w.fillItem(a, it, ts, labels)
-	if err := w.rows.add(it, a[9].Value.(string), a); err != nil {
+	w.rows.begin()
+	w.itemColumns(w.rows, it, tsText, labels)
+	if err := w.rows.end(it, tsText); err != nil {
 		return fmt.Errorf("store: item %s/%s: %w", it.Source, it.ID, err)
 	}
 	w.nextID++
@@ -663,31 +664,92 @@ func (w *storeBatch) pendingChildren() error {
 	return nil
 }
 
-// fillItem puts an item's storeItemCols columns into a.
-func (w *storeBatch) fillItem(a []driver.NamedValue, it *item.Item, ts time.Time, labels any) {
-	a[0].Value, a[1].Value, a[2].Value, a[3].Value = it.Source, it.Platform, it.Room, string(it.Kind)
-	a[4].Value, a[5].Value, a[6].Value = storeNullString(it.ID), storeNullString(it.AuthorID), storeNullString(it.Author)
-	a[7].Value, a[8].Value, a[9].Value = storeNullString(it.Text), storeNullString(it.URL), FormatTime(ts)
+// storeColumns takes one row's columns in order: the exact path's
+// statement arguments (storeArgs) or the fast path's encoded rows
+// (storeEncodedRows), both filled by itemColumns. The fast path's values
+// are never boxed in interfaces (an allocation per string column).
+type storeColumns interface {
+	null()
+	text(s string)
+	textBytes(b []byte) // text, read before the next call
+	int(v int64)
+	float(v float64)
+}
+
+// storeArgs fills statement arguments in order.
+type storeArgs struct {
+	a []driver.NamedValue
+	n int
+}
+
+func (s *storeArgs) null()              { s.a[s.n].Value = nil; s.n++ }
+func (s *storeArgs) text(v string)      { s.a[s.n].Value = v; s.n++ }
+func (s *storeArgs) textBytes(b []byte) { s.text(string(b)) }
+func (s *storeArgs) int(v int64)        { s.a[s.n].Value = v; s.n++ }
+func (s *storeArgs) float(v float64)    { s.a[s.n].Value = v; s.n++ }
+
+// storeTextOrNull puts s, or NULL when s is empty.
+func storeTextOrNull(c storeColumns, s string) {
+	if s == "" {
+		c.null()
+		return
+	}
+	c.text(s)
+}
+
+// fillItem puts an item's storeItemCols columns into a; ts is its ts column.
+func (w *storeBatch) fillItem(a []driver.NamedValue, it *item.Item, ts, labels string) {
+	w.itemColumns(&storeArgs{a: a}, it, ts, labels)
+}
+
+// itemColumns puts an item's storeItemCols columns into c, in
+// storeItemColumns order; ts is its ts column, labels its labels column
+// ("" for none).
+func (w *storeBatch) itemColumns(c storeColumns, it *item.Item, ts, labels string) {
+	c.text(it.Source)
+	c.text(it.Platform)
+	c.text(it.Room)
+	c.text(string(it.Kind))
+	storeTextOrNull(c, it.ID)
+	storeTextOrNull(c, it.AuthorID)
+	storeTextOrNull(c, it.Author)
+	storeTextOrNull(c, it.Text)
+	storeTextOrNull(c, it.URL)
+	c.text(ts)
+	gift := it.Kind == item.KindGift || it.Kind == item.KindSuperChat
 	metric := it.Metric
-	if metric == "" && (it.Kind == item.KindGift || it.Kind == item.KindSuperChat) {
+	if metric == "" && gift {
 		metric = "gift_value" // what value holds, by the name rules use for it
 	}
-	a[10].Value, a[11].Value, a[12].Value = storeNullString(metric), nil, nil
-	if it.Value != 0 || it.HasValue || it.Metric != "" || it.Kind == item.KindGift || it.Kind == item.KindSuperChat {
-		a[11].Value = it.Value
+	storeTextOrNull(c, metric)
+	if it.Value != 0 || it.HasValue || it.Metric != "" || gift {
+		c.float(it.Value)
+	} else {
+		c.null()
 	}
 	if it.Count != 0 || it.Kind == item.KindGift {
-		a[12].Value = it.Count
+		c.int(it.Count)
+	} else {
+		c.null()
 	}
-	a[13].Value, a[14].Value, a[15].Value, a[16].Value = nil, nil, nil, nil
 	if it.Score.Scored {
-		a[13].Value, a[14].Value, a[15].Value = it.Score.Label.String(), it.Score.Value, it.Score.Prob
-		a[16].Value = storeNullString(it.Score.Lang)
+		c.text(it.Score.Label.String())
+		c.float(it.Score.Value)
+		c.float(it.Score.Prob)
+		storeTextOrNull(c, it.Score.Lang)
+	} else {
+		c.null()
+		c.null()
+		c.null()
+		c.null()
 	}
-	a[17].Value, a[18].Value, a[19].Value = labels, w.insertedAt, nil
+	storeTextOrNull(c, labels)
+	c.text(w.insertedAt)
 	if len(it.Score.Terms) > 0 {
 		w.termsJSON = storeAppendTerms(w.termsJSON[:0], it.Score.Terms)
-		a[19].Value = string(w.termsJSON)
+		c.textBytes(w.termsJSON)
+	} else {
+		c.null()
 	}
 }
 
@@ -756,23 +818,51 @@ func storeAppendJSONString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
+// storeTimeText formats timestamps as FormatTime does, remembering the
+// last one: a frame's messages often share their timestamp, and the
+// messages of one second share all but its milliseconds.
+type storeTimeText struct {
+	sec  int64  // the second of last
+	ms   int    // the millisecond of last
+	last string // "" before the first
+}
+
+func (c *storeTimeText) format(t time.Time) string {
+	sec, ms := t.Unix(), t.Nanosecond()/1e6
+	if c.last != "" && sec == c.sec {
+		if ms != c.ms {
+			var b [len(TimeLayout)]byte
+			copy(b[:], c.last)
+			b[20], b[21], b[22] = byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10)
+			c.ms, c.last = ms, string(b[:])
+		}
+		return c.last
+	}
+	s := FormatTime(t)
+	if len(s) == len(TimeLayout) { // years 0–9999: the milliseconds are at [20:23]
+		c.sec, c.ms, c.last = sec, ms, s
+	}
+	return s
+}
+
 // storeLabelCache encodes label maps, reusing the last encoding: a source
 // puts the same labels on every item, and batches arrive source by source.
 type storeLabelCache struct {
 	last    map[string]string
-	encoded any
+	encoded string
 }
 
-func (c *storeLabelCache) json(m map[string]string) (any, error) {
+// json is m's labels column: "" (NULL) for no labels.
+func (c *storeLabelCache) json(m map[string]string) (string, error) {
 	if len(m) == 0 {
-		return nil, nil
+		return "", nil
 	}
 	if c.last != nil && maps.Equal(c.last, m) {
 		return c.encoded, nil
 	}
 	b, err := json.Marshal(m) // keys sorted: equal maps give equal text
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	c.last, c.encoded = m, string(b)
 	return c.encoded, nil

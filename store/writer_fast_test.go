@@ -3,8 +3,11 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/mattn/go-sqlite3"
 
 	"lookout/item"
 )
@@ -103,5 +106,100 @@ func TestWriteItemsChildrenFollowTheirItem(t *testing.T) {
 	}
 	if got := storeCount(t, s, `SELECT count(*) FROM item_terms`); got != ni {
 		t.Errorf("%d terms, want %d", got, ni)
+	}
+}
+
+// TestWriteItemsFastAndExactAgree: the fast path (encoded rows, one call
+// into SQLite) and the exact path (go-sqlite3's binding, one row at a
+// time) store every column of every kind of item alike, NULLs and types
+// included.
+func TestWriteItemsFastAndExactAgree(t *testing.T) {
+	ts := storeT0.Add(1234567 * time.Microsecond)
+	var items []item.Item
+	add := func(it item.Item) {
+		it.ID = fmt.Sprintf("i%d", len(items))
+		items = append(items, it)
+	}
+	scored := storeChat("", ts, "退款 refund", item.Negative, -0.75)
+	scored.Score.Terms, scored.Score.Lang = []string{"退款", "refund", "退款", "a\"b"}, "mixed"
+	scored.Labels = map[string]string{"brand": "x", "team": "live"}
+	scored.AuthorID, scored.Author, scored.URL = "u1", "观众", "https://example.com/1"
+	add(scored)
+	add(item.Item{Source: "s", Platform: "p", Room: "r", Kind: item.KindChat, TS: ts.Add(time.Millisecond)})
+	add(item.Item{Source: "s", Platform: "p", Room: "r", Kind: item.KindGift, TS: ts.Add(time.Second), Value: 0, Author: "a"})
+	add(item.Item{Source: "s", Platform: "p", Room: "r", Kind: item.KindSuperChat, TS: ts.Add(time.Minute), Value: 30, Count: 1, Text: "hi"})
+	add(item.Item{Source: "s", Platform: "p", Room: "r", Kind: item.KindPost, TS: ts.Add(time.Hour), Metric: "likes", Value: 0, HasValue: true})
+	add(item.Item{Source: "s", Platform: "p", Room: "r2", Kind: item.KindChat, TS: time.Date(1999, 12, 31, 23, 59, 59, 999e6, time.UTC),
+		Score: item.Score{Scored: true, Label: item.Neutral}})
+	add(item.Item{Source: "s", Platform: "p", Room: "r2", Kind: item.KindChat, TS: ts, Count: -3, Text: "nul\x00 and \xff"})
+
+	rows := func(fast bool) []string {
+		s := storeOpenTest(t)
+		conn, err := s.db.Conn(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if err := conn.Raw(func(dc any) error {
+			n, err := s.writeItemsTx(context.Background(), dc.(*sqlite3.SQLiteConn), items, fast)
+			if err == nil && n != len(items) {
+				err = fmt.Errorf("%d items stored, want %d", n, len(items))
+			}
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		q, err := s.db.Query(`SELECT id, source, platform, room, kind, item_id, author_id, author, text, url, ts, metric,
+			value, count, sentiment, score, prob, lang, labels, terms FROM items ORDER BY id`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer q.Close()
+		var out []string
+		for q.Next() {
+			vals := make([]any, 20)
+			ptrs := make([]any, len(vals))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := q.Scan(ptrs...); err != nil {
+				t.Fatal(err)
+			}
+			var b strings.Builder
+			for _, v := range vals {
+				fmt.Fprintf(&b, "%T:%q|", v, fmt.Sprint(v))
+			}
+			out = append(out, b.String())
+		}
+		return out
+	}
+	fast, exact := rows(true), rows(false)
+	if len(fast) != len(items) || len(exact) != len(items) {
+		t.Fatalf("%d rows on the fast path and %d on the exact one, want %d", len(fast), len(exact), len(items))
+	}
+	for i := range fast {
+		if fast[i] != exact[i] {
+			t.Errorf("row %d:\n fast  %s\n exact %s", i, fast[i], exact[i])
+		}
+	}
+}
+
+// TestStoreTimeText: the remembering formatter gives FormatTime's text for
+// every time, whichever came before it.
+func TestStoreTimeText(t *testing.T) {
+	base := time.Date(2026, 12, 4, 23, 59, 59, 0, time.UTC)
+	times := []time.Time{
+		base, base, base.Add(7 * time.Millisecond), base.Add(7*time.Millisecond + 999*time.Microsecond),
+		base.Add(999 * time.Millisecond), base.Add(time.Second), base.Add(1001 * time.Millisecond),
+		base.In(time.FixedZone("CST", 8*3600)).Add(5 * time.Millisecond),
+		time.Date(1969, 12, 31, 23, 59, 59, 500e6, time.UTC), time.Date(1969, 12, 31, 23, 59, 59, 1e6, time.UTC),
+		time.Date(12000, 1, 1, 0, 0, 0, 3e6, time.UTC), time.Date(12000, 1, 1, 0, 0, 0, 4e6, time.UTC),
+		{}, base,
+	}
+	var c storeTimeText
+	for i, tm := range times {
+		if got, want := c.format(tm), FormatTime(tm); got != want {
+			t.Errorf("time %d (%v): %q, want %q", i, tm, got, want)
+		}
 	}
 }
