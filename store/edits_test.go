@@ -103,3 +103,45 @@ func TestWriteItemsEditsAndDeletes(t *testing.T) {
 		}
 	})
 }
+
+// TestWriteItemsTwoEditsOneBatch: two edits of one item in one batch
+// leave the item with the second edit's keyword matches only.
+func TestWriteItemsTwoEditsOneBatch(t *testing.T) {
+	ctx := context.Background()
+	orig := storeChat("c1", storeT0, "退款", item.Negative, -0.9)
+	orig.Score.Groups = []item.Match{{Group: "orig", Category: "crisis", Severity: "red", Terms: []string{"退款"}}}
+	edit := func(text, group string, at time.Duration) item.Item {
+		it := orig
+		it.Text = text
+		it.Score.Groups = []item.Match{{Group: group, Category: "other", Severity: "yellow", Terms: []string{text}}}
+		it.Change, it.ChangedAt = item.ChangeEdit, storeT0.Add(at)
+		return it
+	}
+	for _, batches := range [][][]item.Item{
+		{{orig}, {edit("一", "first", time.Minute), edit("二", "second", 2*time.Minute)}},
+		{{orig, edit("一", "first", time.Minute), edit("二", "second", 2*time.Minute)}},
+	} {
+		s := storeOpenTest(t)
+		for _, b := range batches {
+			if _, err := s.WriteItems(ctx, b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		rows, err := s.DB().Query(`SELECT grp FROM item_groups ORDER BY grp`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var groups []string
+		for rows.Next() {
+			var g string
+			if err := rows.Scan(&g); err != nil {
+				t.Fatal(err)
+			}
+			groups = append(groups, g)
+		}
+		rows.Close()
+		if len(groups) != 1 || groups[0] != "second" {
+			t.Errorf("%d batches: keyword groups %q, want [second]", len(batches), groups)
+		}
+	}
+}

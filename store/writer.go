@@ -406,6 +406,11 @@ func (w *storeBatch) editItem(it *item.Item, at time.Time) error {
 	}
 	var a [storeItemCols]driver.NamedValue
 	w.fillItem(a[:], it, w.times.format(it.TS), labels)
+	// Keyword matches still buffered (an earlier edit's of this item in
+	// this batch) go in first, so that the DELETE below replaces them.
+	if err := w.groups.flush(); err != nil {
+		return fmt.Errorf("store: edit item %s/%s: keyword groups: %w", it.Source, it.ID, storeExplain(err))
+	}
 	when := FormatTime(at)
 	for _, st := range []struct {
 		q    string
