@@ -141,7 +141,8 @@ import (
 
 // storeEncodedRows holds rows of statement arguments encoded for one call into
 // SQLite (storeInsertRows): the fast path inserts a whole batch's items in
-// one cgo call instead of one per storeFastRows items. Each call into
+// one cgo call instead of one per storeFastRows items, and each child
+// table's rows (storeRowBuffer) in one more. Each call into
 // SQLite that runs long lets the Go runtime hand the writer's processor to
 // the pipeline's goroutines, and the writer then waits behind them when
 // it returns; one call per batch waits once.
@@ -151,8 +152,10 @@ import (
 // for text and blob.
 type storeEncodedRows struct {
 	buf []byte
+	n   int // rows in buf
 	// items and ts are the rows' items and their ts column, for the
-	// work that follows their insert (children, rollups, live views).
+	// work that follows their insert (children, rollups, live views),
+	// when the rows are items' (endItem).
 	items []*item.Item
 	ts    []string
 
@@ -228,12 +231,21 @@ func (r *storeEncodedRows) tooLong(n int) {
 	r.null()
 }
 
-// end finishes the row begun last, of it, whose ts column is ts. On error
-// the row is taken out again.
-func (r *storeEncodedRows) end(it *item.Item, ts string) error {
+// end finishes the row begun last. On error the row is taken out again.
+func (r *storeEncodedRows) end() error {
 	if r.err != nil {
 		r.buf = r.buf[:r.mark]
 		return r.err
+	}
+	r.n++
+	return nil
+}
+
+// endItem finishes the row begun last as the row of it, whose ts column
+// is ts.
+func (r *storeEncodedRows) endItem(it *item.Item, ts string) error {
+	if err := r.end(); err != nil {
+		return err
 	}
 	r.items, r.ts = append(r.items, it), append(r.ts, ts)
 	return nil
@@ -250,7 +262,7 @@ func (r *storeEncodedRows) reset() {
 	}
 	clear(r.items)
 	clear(r.ts)
-	r.buf, r.items, r.ts = r.buf[:0], r.items[:0], r.ts[:0]
+	r.buf, r.items, r.ts, r.n = r.buf[:0], r.items[:0], r.ts[:0], 0
 }
 
 // storeStmtHandle is the SQLite statement under a go-sqlite3 statement.
@@ -270,7 +282,7 @@ func storeStmtHandle(st *sqlite3.SQLiteStmt) unsafe.Pointer {
 // values each) and, for the rows left over, tail (nil when there are
 // none), in one call into SQLite.
 func storeInsertRows(many *storeStmt, per int, tail *storeStmt, cols int, rows *storeEncodedRows) error {
-	if len(rows.items) == 0 {
+	if rows.n == 0 {
 		return nil
 	}
 	hm := storeStmtHandle(many.st)
@@ -283,7 +295,7 @@ func storeInsertRows(many *storeStmt, per int, tail *storeStmt, cols int, rows *
 	}
 	var msg [256]C.char
 	rc := C.lookout_insert_rows((*C.sqlite3_stmt)(hm), C.int(per), (*C.sqlite3_stmt)(ht), C.int(cols),
-		(*C.uchar)(unsafe.Pointer(unsafe.SliceData(rows.buf))), C.int(len(rows.items)), &msg[0], C.int(len(msg)))
+		(*C.uchar)(unsafe.Pointer(unsafe.SliceData(rows.buf))), C.int(rows.n), &msg[0], C.int(len(msg)))
 	if rc != 0 {
 		return fmt.Errorf("%s: %w", C.GoString(&msg[0]), sqlite3.Error{Code: sqlite3.ErrNo(rc & 0xff), ExtendedCode: sqlite3.ErrNoExtended(rc)})
 	}

@@ -11,8 +11,6 @@ import (
 	"testing"
 
 	"github.com/mattn/go-sqlite3"
-
-	"lookout/item"
 )
 
 // storeRawConn runs f on a raw connection of a fresh store.
@@ -52,7 +50,7 @@ func storeEncodeRow(t *testing.T, r *storeEncodedRows, vals ...any) {
 			t.Fatalf("no encoding for %T", v)
 		}
 	}
-	if err := r.end(&item.Item{}, ""); err != nil {
+	if err := r.end(); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -181,7 +179,7 @@ func TestStoreInsertRowsError(t *testing.T) {
 		ok.begin()
 		ok.text("dropped")
 		ok.tooLong(1 << 32)
-		if err := ok.end(&item.Item{}, ""); err == nil || !strings.Contains(err.Error(), "4294967296 bytes") {
+		if err := ok.end(); err == nil || !strings.Contains(err.Error(), "4294967296 bytes") {
 			t.Fatalf("end after a value too long: err = %v", err)
 		}
 		if err := storeInsertRows(many, 2, nil, 1, &ok); err != nil {

@@ -113,39 +113,54 @@ func (s *storeStmt) close() {
 // single keyword.
 var storeNoKeyword = []string{""}
 
-// storeRowBuffer collects rows of a child table and inserts them
-// storeMultiRows at a time (one with one row per statement for the rest).
+// storeRowBuffer collects rows of a child table (keyword matches, raw
+// payloads) and inserts them storeMultiRows to a statement, all of them in
+// one call into SQLite (storeInsertRows) when flushed, or when the rows
+// waiting pass storeRowBufferBytes.
 type storeRowBuffer struct {
-	one, many *storeStmt
-	cols      int
-	n         int // rows waiting in many.args
+	c      *sqlite3.SQLiteConn
+	insert string     // INSERT … VALUES, without the rows
+	many   *storeStmt // storeMultiRows rows
+	cols   int
+	rows   *storeEncodedRows
 }
 
-// next returns the argument slots of the next row; commit queues it.
-func (b *storeRowBuffer) next() []driver.NamedValue {
-	return b.many.args[b.n*b.cols : (b.n+1)*b.cols]
+// storeRowBufferBytes bounds what a storeRowBuffer holds (raw payloads
+// can be large) before it inserts its whole statements' worth.
+const storeRowBufferBytes = 4 << 20
+
+// row begins the next row; its columns follow, then commit.
+func (b *storeRowBuffer) row() *storeEncodedRows {
+	b.rows.begin()
+	return b.rows
 }
 
 func (b *storeRowBuffer) commit() error {
-	b.n++
-	if b.n < storeMultiRows {
-		return nil
+	if err := b.rows.end(); err != nil {
+		return err
 	}
-	b.n = 0
-	return b.many.run()
+	if b.rows.n%storeMultiRows == 0 && len(b.rows.buf) >= storeRowBufferBytes {
+		return b.flush()
+	}
+	return nil
 }
 
+// flush inserts the rows waiting.
 func (b *storeRowBuffer) flush() error {
-	for i := 0; i < b.n; i++ {
-		for j := range b.cols {
-			b.one.args[j].Value = b.many.args[i*b.cols+j].Value
-		}
-		if err := b.one.run(); err != nil {
-			return err
-		}
+	if b.rows.n == 0 {
+		return nil
 	}
-	b.n = 0
-	return nil
+	var tail *storeStmt
+	if rest := b.rows.n % storeMultiRows; rest > 0 {
+		var err error
+		if tail, err = storePrepareRaw(b.c, b.insert+storeValues(rest, b.cols)); err != nil {
+			return fmt.Errorf("prepare: %w", err)
+		}
+		defer tail.close()
+	}
+	err := storeInsertRows(b.many, storeMultiRows, tail, b.cols, b.rows)
+	b.rows.reset()
+	return err
 }
 
 // WriteItems stores a batch in one transaction and returns how many items
@@ -229,36 +244,40 @@ func (s *Store) writeItemsTx(ctx context.Context, c *sqlite3.SQLiteConn, items [
 			}
 		}
 	}()
-	var st [7]*storeStmt
+	var st [5]*storeStmt
 	defer func() {
 		for _, x := range st {
 			x.close()
 		}
 	}()
-	queries := [...]string{storeInsertGroup + storeValues(1, 5), storeInsertGroup + storeValues(storeMultiRows, 5),
-		storeInsertMetric, storeInsertRaw + storeValues(1, 2), storeInsertRaw + storeValues(storeMultiRows, 2),
-		storeInsertItem, storeInsertItemRows(storeFastRows)}
+	queries := [...]string{storeInsertGroup + storeValues(storeMultiRows, 5), storeInsertMetric,
+		storeInsertRaw + storeValues(storeMultiRows, 2), storeInsertItem, storeInsertItemRows(storeFastRows)}
 	for i, q := range queries {
-		if fast && i == 5 || !fast && i == 6 {
+		if fast && i == 3 || !fast && i == 4 {
 			continue
 		}
 		if st[i], err = storePrepareRaw(c, q); err != nil {
 			return 0, fmt.Errorf("store: write %d items: prepare: %w", len(items), storeExplain(err))
 		}
 	}
-	w := storeBatch{c: c, groups: storeRowBuffer{one: st[0], many: st[1], cols: 5}, insMetric: st[2],
-		raws: storeRowBuffer{one: st[3], many: st[4], cols: 2}, insItem: st[5], insItems: st[6],
-		keepRaw: !s.dropRaw.Load(), now: time.Now()}
+	var bufs [3]*storeEncodedRows // the items', the keyword matches', the raw payloads'
+	for i := range bufs {
+		if bufs[i], _ = s.fastRows.Get().(*storeEncodedRows); bufs[i] == nil {
+			bufs[i] = new(storeEncodedRows)
+		}
+	}
+	defer func() {
+		for _, b := range bufs {
+			b.reset()
+			s.fastRows.Put(b)
+		}
+	}()
+	w := storeBatch{c: c, insMetric: st[1], insItem: st[3], insItems: st[4], keepRaw: !s.dropRaw.Load(), now: time.Now(),
+		groups: storeRowBuffer{c: c, insert: storeInsertGroup, many: st[0], cols: 5, rows: bufs[1]},
+		raws:   storeRowBuffer{c: c, insert: storeInsertRaw, many: st[2], cols: 2, rows: bufs[2]}}
 	w.insertedAt = FormatTime(w.now)
 	if fast {
-		w.rows, _ = s.fastRows.Get().(*storeEncodedRows)
-		if w.rows == nil {
-			w.rows = new(storeEncodedRows)
-		}
-		defer func() {
-			w.rows.reset()
-			s.fastRows.Put(w.rows)
-		}()
+		w.rows = bufs[0]
 	}
 	w.live.begin(s)
 	defer func() {
@@ -620,7 +639,7 @@ func (w *storeBatch) add(it *item.Item, fast bool) error {
 	}
 	w.rows.begin()
 	w.itemColumns(w.rows, it, tsText, labels)
-	if err := w.rows.end(it, tsText); err != nil {
+	if err := w.rows.endItem(it, tsText); err != nil {
 		return fmt.Errorf("store: item %s/%s: %w", it.Source, it.ID, err)
 	}
 	w.nextID++
@@ -766,16 +785,21 @@ func (w *storeBatch) addChildren(it *item.Item, rowID int64) error {
 			kws = storeNoKeyword
 		}
 		for _, kw := range kws {
-			ga := w.groups.next()
-			ga[0].Value, ga[1].Value, ga[2].Value, ga[3].Value, ga[4].Value = rowID, m.Group, m.Category, m.Severity, kw
+			r := w.groups.row()
+			r.int(rowID)
+			r.text(m.Group)
+			r.text(m.Category)
+			r.text(m.Severity)
+			r.text(kw)
 			if err := w.groups.commit(); err != nil {
 				return fmt.Errorf("store: item %s/%s group %s: %w", it.Source, it.ID, m.Group, storeExplain(err))
 			}
 		}
 	}
 	if w.keepRaw && len(it.Raw) > 0 {
-		ra := w.raws.next()
-		ra[0].Value, ra[1].Value = rowID, it.Raw
+		r := w.raws.row()
+		r.int(rowID)
+		r.blob(it.Raw)
 		if err := w.raws.commit(); err != nil {
 			return fmt.Errorf("store: item %s/%s raw payloads: %w", it.Source, it.ID, storeExplain(err))
 		}

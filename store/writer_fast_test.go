@@ -203,3 +203,22 @@ func TestStoreTimeText(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteItemsLargeRawPayloads: raw payloads past what the row buffer
+// holds at once go in in several calls, each with its own item.
+func TestWriteItemsLargeRawPayloads(t *testing.T) {
+	s := storeOpenTest(t)
+	var batch []item.Item
+	for i := range 150 { // 150 × 64 KiB: over storeRowBufferBytes twice
+		it := storeChat(fmt.Sprintf("c%d", i), storeT0.Add(time.Duration(i)*time.Second), "x", item.Neutral, 0)
+		it.Raw = []byte(fmt.Sprintf("%-65536d", i))
+		batch = append(batch, it)
+	}
+	if n, err := s.WriteItems(context.Background(), batch); err != nil || n != len(batch) {
+		t.Fatalf("stored %d, %v", n, err)
+	}
+	if n := storeCount(t, s, `SELECT count(*) FROM raw_payloads r JOIN items i ON i.id = r.item_id
+		WHERE length(r.payload) = 65536 AND CAST(trim(CAST(r.payload AS TEXT)) AS INTEGER) = CAST(substr(i.item_id, 2) AS INTEGER)`); n != len(batch) {
+		t.Errorf("%d raw payloads with their own item, want %d", n, len(batch))
+	}
+}
